@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Steward",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "StewardCore", targets: ["StewardCore"]),
+        .library(name: "StewardTesting", targets: ["StewardTesting"]),
+        .executable(name: "steward", targets: ["steward"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C libraries (each imported by exactly one Swift module)
+        .systemLibrary(
+            name: "CStewardOpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // MARK: Swift modules
+        .target(
+            name: "StewardCore",
+            dependencies: ["CStewardOpenSSL"]
+        ),
+        .target(
+            name: "StewardTesting",
+            dependencies: ["StewardCore"]
+        ),
+
+        // MARK: Example CLI
+        .executableTarget(
+            name: "steward",
+            dependencies: [
+                "StewardCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/steward"
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "StewardCoreTests",
+            dependencies: ["StewardCore", "StewardTesting"]
+        ),
+        .testTarget(
+            name: "StewardExampleTests",
+            dependencies: ["StewardCore", "StewardTesting"]
+        ),
+    ]
+)
+
+// MARK: - Shared settings
+// One block of settings for every target, as swift-log does: upcoming features that keep the
+// code explicit, and strict memory-safety diagnostics left to the language mode (Swift 6).
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ])
+    target.swiftSettings = settings
+}

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// An owned file descriptor that is closed when it goes away. Every call retries `EINTR`
+/// and turns failures into ``SystemError`` naming the call and the path.
+struct FileDescriptor: ~Copyable {
+    let raw: Int32
+    let path: String
+
+    init(raw: Int32, path: String) {
+        self.raw = raw
+        self.path = path
+    }
+
+    /// Opens `path` with `O_CLOEXEC` added to `flags`.
+    static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws -> FileDescriptor {
+        let fd = try systemCall("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        return FileDescriptor(raw: fd, path: path)
+    }
+
+    deinit { _ = Glibc.close(raw) }
+
+    func stat() throws -> Glibc.stat {
+        var st = Glibc.stat()
+        try systemCall("fstat", path: path) { fstat(raw, &st) }
+        return st
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset`, or fewer at end of file; returns the count.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = try systemCall("pread", path: path) {
+                pread(raw, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Reads the whole file.
+    func readAll() throws -> [UInt8] {
+        let size = Int(try stat().st_size)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var count = 0
+        var failure: (any Error)?
+        bytes.withUnsafeMutableBytes { buffer in
+            do { count = try read(into: buffer, at: 0) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        if count < size { bytes.removeLast(size - count) }
+        return bytes
+    }
+
+    /// Writes all of `buffer` at `offset`.
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = try systemCall("pwrite", path: path) {
+                pwrite(raw, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            }
+            done += n
+        }
+    }
+
+    func write(_ bytes: [UInt8], at offset: Int) throws {
+        var failure: (any Error)?
+        bytes.withUnsafeBytes { buffer in
+            do { try write(buffer, at: offset) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    func truncate(to size: Int) throws {
+        try systemCall("ftruncate", path: path) { ftruncate(raw, off_t(size)) }
+    }
+
+    /// Flushes the file's data and the metadata needed to read it back (size) to the device.
+    func syncData() throws {
+        try systemCall("fdatasync", path: path) { fdatasync(raw) }
+    }
+
+    /// Flushes data and all metadata.
+    func sync() throws {
+        try systemCall("fsync", path: path) { fsync(raw) }
+    }
+}
+
+/// File-system helpers shared by the key provider and the vault.
+enum FileSystem {
+    /// Creates `path` as a 0700 directory if it is missing (parents too, also 0700), and checks
+    /// that the final directory is a real directory owned by this user that no one else can
+    /// enter. Returns whether it was created.
+    @discardableResult
+    static func ensurePrivateDirectory(_ path: String) throws -> Bool {
+        var st = Glibc.stat()
+        if lstat(path, &st) == 0 {
+            try checkPrivateDirectory(path, st)
+            return false
+        }
+        guard errno == ENOENT else { throw SystemError(call: "lstat", path: path, errno: errno) }
+        let parent = parentPath(path)
+        if parent != path, !parent.isEmpty, access(parent, F_OK) != 0 {
+            try makeParents(parent)
+        }
+        if mkdir(path, 0o700) != 0 {
+            let code = errno
+            if code != EEXIST { throw SystemError(call: "mkdir", path: path, errno: code) }
+        }
+        // umask can only remove bits; make the mode exact.
+        try systemCall("chmod", path: path) { chmod(path, 0o700) }
+        guard lstat(path, &st) == 0 else { throw SystemError(call: "lstat", path: path, errno: errno) }
+        try checkPrivateDirectory(path, st)
+        if parent != path, !parent.isEmpty { try? syncDirectory(parent) }
+        return true
+    }
+
+    private static func makeParents(_ path: String) throws {
+        let parent = parentPath(path)
+        if parent != path, !parent.isEmpty, access(parent, F_OK) != 0 { try makeParents(parent) }
+        if mkdir(path, 0o700) != 0, errno != EEXIST { throw SystemError(call: "mkdir", path: path, errno: errno) }
+    }
+
+    private static func checkPrivateDirectory(_ path: String, _ st: Glibc.stat) throws {
+        if (st.st_mode & S_IFMT) == S_IFLNK {
+            throw InsecurePathError(path: path, problem: "is a symbolic link; Steward keeps private data only in real directories. Remove the link.")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw InsecurePathError(path: path, problem: "is not a directory. Move the file away.")
+        }
+        guard st.st_uid == geteuid() else {
+            throw InsecurePathError(path: path, problem: "belongs to user \(st.st_uid), not to this process (\(geteuid())). Use a data directory you own.")
+        }
+        guard st.st_mode & 0o077 == 0 else {
+            throw InsecurePathError(path: path, problem: "has mode \(String(st.st_mode & 0o777, radix: 8)); group and others must have no access. Run: chmod 700 '\(path)'")
+        }
+    }
+
+    static func parentPath(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// fsyncs a directory so entries created, renamed or removed in it are durable.
+    static func syncDirectory(_ path: String) throws {
+        let fd = try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY)
+        try fd.sync()
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    static func contents(of path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemError(call: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = Glibc.stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Writes `bytes` to `path` atomically: a 0600 temporary file in the same directory,
+    /// fsynced, renamed over `path`, then the directory fsynced.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let temporary = path + ".tmp"
+        _ = unlink(temporary)
+        do {
+            let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            try fd.write(bytes, at: 0)
+            try fd.sync()
+        }
+        try systemCall("rename", path: path) { rename(temporary, path) }
+        try syncDirectory(parentPath(path))
+    }
+
+    /// Removes a file; a missing file is not an error.
+    static func removeFile(_ path: String) throws {
+        if unlink(path) != 0, errno != ENOENT { throw SystemError(call: "unlink", path: path, errno: errno) }
+    }
+
+    /// Removes a directory tree that holds only files and directories Steward made.
+    static func removeTree(_ path: String) throws {
+        var st = Glibc.stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in try contents(of: path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0, errno != ENOENT { throw SystemError(call: "rmdir", path: path, errno: errno) }
+        } else {
+            try removeFile(path)
+        }
+    }
+}
+
+/// A path that Steward refuses to keep private data in: a link, a file where a directory
+/// belongs, someone else's directory, or one that others can read.
+public struct InsecurePathError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The path that was refused.
+    public let path: String
+    /// What is wrong and how to fix it.
+    public let problem: String
+    public var description: String { "\(path) \(problem)" }
+}
