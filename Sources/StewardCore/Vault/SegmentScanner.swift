@@ -1,0 +1,91 @@
+/// A frame found intact (magic, lengths and CRC check out) while scanning a segment.
+struct ScannedFrame {
+    var offset: Int
+    var length: Int
+    var headerLength: Int
+    var kind: SegmentFormat.Kind
+    var id: UInt64
+    var end: Int { offset + length }
+}
+
+/// Reads a segment file's frames without the key: which are intact, where the committed
+/// prefix ends, and which byte ranges are damaged.
+enum SegmentScanner {
+    struct Result {
+        var frames: [ScannedFrame] = []
+        /// End of the last commit frame (the segment header's end when there is none).
+        var committedEnd = SegmentFormat.segmentHeaderLength
+        /// Byte ranges that hold no intact frame.
+        var damaged: [Range<Int>] = []
+        /// Start of a final frame cut short by the end of the file (a torn write), if any.
+        var tornAt: Int?
+    }
+
+    enum Probe {
+        case frame(ScannedFrame)
+        /// The frame claims more bytes than the file has.
+        case truncated
+        case invalid
+    }
+
+    static func probe(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Probe {
+        let remaining = raw.count - offset
+        guard remaining >= 16 else { return .truncated }
+        guard SegmentFormat.load(UInt32.self, raw, offset) == SegmentFormat.frameMagicValue else { return .invalid }
+        guard let kind = SegmentFormat.Kind(rawValue: raw[offset + 4]) else { return .invalid }
+        let headerLength = Int(SegmentFormat.load(UInt16.self, raw, offset + 6))
+        let bodyLength = Int(SegmentFormat.load(UInt32.self, raw, offset + 8))
+        guard headerLength >= SegmentFormat.fixedFrameHeader, bodyLength >= AESGCM.overhead,
+              bodyLength <= SegmentFormat.maximumBody else { return .invalid }
+        let length = headerLength + bodyLength
+        guard length <= remaining else { return .truncated }
+        let c = Int(SegmentFormat.load(UInt16.self, raw, offset + 40))
+        let p = Int(SegmentFormat.load(UInt16.self, raw, offset + 42))
+        guard SegmentFormat.fixedFrameHeader + c + p == headerLength else { return .invalid }
+        let frame = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)])
+        guard CRC32C.frame(frame) == SegmentFormat.load(UInt32.self, raw, offset + 12) else { return .invalid }
+        return .frame(ScannedFrame(
+            offset: offset, length: length, headerLength: headerLength, kind: kind,
+            id: SegmentFormat.load(UInt64.self, raw, offset + 16)))
+    }
+
+    static func scan(_ raw: UnsafeRawBufferPointer) -> Result {
+        var result = Result()
+        var offset = SegmentFormat.segmentHeaderLength
+        while offset < raw.count {
+            switch probe(raw, at: offset) {
+            case .frame(let frame):
+                result.frames.append(frame)
+                if frame.kind == .commit { result.committedEnd = frame.end }
+                offset = frame.end
+            case .truncated, .invalid:
+                // Look for the next intact frame; the bytes up to it are damaged.
+                let truncated: Bool
+                if case .truncated = probe(raw, at: offset) { truncated = true } else { truncated = false }
+                if let next = resync(raw, from: offset + 1) {
+                    result.damaged.append(offset..<next)
+                    offset = next
+                } else {
+                    result.damaged.append(offset..<raw.count)
+                    if truncated { result.tornAt = offset }
+                    offset = raw.count
+                }
+            }
+        }
+        return result
+    }
+
+    /// The offset of the next intact frame at or after `start`.
+    static func resync(_ raw: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var offset = start
+        while offset + 16 <= raw.count {
+            if raw[offset] == SegmentFormat.frameMagic[0], raw[offset + 1] == SegmentFormat.frameMagic[1],
+               raw[offset + 2] == SegmentFormat.frameMagic[2], raw[offset + 3] == SegmentFormat.frameMagic[3],
+               case .frame = probe(raw, at: offset) {
+                return offset
+            }
+            offset += 1
+        }
+        return nil
+    }
+}

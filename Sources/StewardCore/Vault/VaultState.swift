@@ -1,0 +1,743 @@
+import struct Foundation.Date
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a ``Vault`` knows, guarded by the vault's lock.
+struct VaultState {
+    let directory: String
+    let options: VaultOptions
+    let clock: any WallClock
+    let keyProvider: any KeyProvider
+    let vaultID: [UInt8]
+    private(set) var cipher: AESGCM.Cipher?
+    private var lock: LockFile?
+    var collections: [String: CollectionStore] = [:]
+    var categories = InternTable()
+    var purposes = InternTable()
+    private var nextID: UInt64 = 1
+    private var quarantined = 0
+    private var evicted = 0
+    private var problems: [String] = []
+    private var erased = false
+    private var closed = false
+
+    var collectionsDirectory: String { directory + "/collections" }
+    var quarantineDirectory: String { directory + "/quarantine" }
+    var metaPath: String { directory + "/vault.meta" }
+    var statsPath: String { directory + "/vault.stats" }
+
+    // MARK: - Opening
+
+    static func open(directory: String, keyProvider: any KeyProvider, options: VaultOptions, clock: any WallClock) throws -> VaultState {
+        try FileSystem.ensurePrivateDirectory(directory)
+        let lock = try LockFile(path: directory + "/lock")
+        let metaPath = directory + "/vault.meta"
+        let vaultID: [UInt8]
+        let key: SymmetricKey
+        if FileSystem.exists(metaPath) {
+            let meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW).readAll()
+            guard meta.count >= 16, Array(meta[0..<8]) == SegmentFormat.metaMagic else {
+                throw VaultError(.notAVault, "vault.meta is not a Steward vault's; the directory was left untouched. Point Steward at another directory.", path: metaPath)
+            }
+            let version = meta.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
+            guard version <= SegmentFormat.version else {
+                throw VaultError(.unsupportedVersion, "the vault was written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.", path: metaPath)
+            }
+            guard meta.count == SegmentFormat.metaLength else {
+                throw VaultError(.notAVault, "vault.meta has \(meta.count) bytes, not \(SegmentFormat.metaLength): it is damaged. Nothing was changed.", path: metaPath)
+            }
+            vaultID = Array(meta[16..<32])
+            key = try keyProvider.key(named: options.keyName, createIfMissing: false)
+            let cipher = try AESGCM.Cipher(key: key)
+            do {
+                _ = try cipher.open(AESGCM.SealedBox(combined: Array(meta[40..<68])), authenticating: SegmentFormat.keyCheckAAD(vaultID: vaultID))
+            } catch {
+                throw VaultError(.keyMismatch, "the key '\(options.keyName)' does not belong to this vault (its key check failed). Nothing was changed; restore the vault's own key.", path: metaPath)
+            }
+        } else {
+            // A new vault. A directory that already holds collections but no meta file is not
+            // one we made; refuse rather than guess.
+            if FileSystem.exists(directory + "/collections") {
+                throw VaultError(.notAVault, "the directory has collections but no vault.meta; it is damaged or not a Steward vault. Nothing was changed.", path: metaPath)
+            }
+            vaultID = try SecureRandom.bytes(count: 16)
+            key = try keyProvider.key(named: options.keyName, createIfMissing: true)
+            let cipher = try AESGCM.Cipher(key: key)
+            var meta = SegmentFormat.metaMagic
+            SegmentFormat.put(SegmentFormat.version, into: &meta)
+            meta += [UInt8](repeating: 0, count: 6)
+            meta += vaultID
+            SegmentFormat.put(clock.now.millisecondsSince1970, into: &meta)
+            meta += try cipher.seal([], authenticating: SegmentFormat.keyCheckAAD(vaultID: vaultID)).combined
+            try FileSystem.writeAtomically(meta, to: metaPath)
+        }
+        var state = VaultState(
+            directory: directory, options: options, clock: clock, keyProvider: keyProvider, vaultID: vaultID,
+            cipher: try AESGCM.Cipher(key: key), lock: lock)
+        try state.load()
+        return state
+    }
+
+    private init(directory: String, options: VaultOptions, clock: any WallClock, keyProvider: any KeyProvider,
+                 vaultID: [UInt8], cipher: AESGCM.Cipher, lock: consuming LockFile) {
+        self.directory = directory
+        self.options = options
+        self.clock = clock
+        self.keyProvider = keyProvider
+        self.vaultID = vaultID
+        self.cipher = cipher
+        self.lock = lock
+    }
+
+    /// Reads every collection's segments, cuts torn tails and quarantines damaged spans.
+    private mutating func load() throws {
+        try FileSystem.ensurePrivateDirectory(collectionsDirectory)
+        try FileSystem.ensurePrivateDirectory(quarantineDirectory)
+        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW).readAll(), stats.count == 8 {
+            evicted = Int(stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) })
+        }
+        var quarantinedIDs: [String: Set<UInt64>] = [:]
+        for name in try FileSystem.contents(of: quarantineDirectory) where name.hasSuffix(".bad") {
+            quarantined += 1
+            // <collection>.<id>.bad for records that failed authentication.
+            let parts = name.dropLast(4).split(separator: ".")
+            if parts.count >= 2, let id = UInt64(parts.last!) {
+                quarantinedIDs[parts.dropLast().joined(separator: "."), default: []].insert(id)
+            }
+        }
+        for name in try FileSystem.contents(of: collectionsDirectory) {
+            let path = collectionsDirectory + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, Self.isValidCollectionName(name) else {
+                problems.append("\(path): not a collection folder; left untouched")
+                continue
+            }
+            var store = CollectionStore(name: name, directory: path)
+            for file in try FileSystem.contents(of: path) {
+                if file.hasSuffix(".tmp") {
+                    // A segment rewrite or creation that did not finish; the original is intact.
+                    try FileSystem.removeFile(path + "/" + file)
+                    continue
+                }
+                guard let number = SegmentFormat.segmentNumber(fromFileName: file) else {
+                    problems.append("\(path)/\(file): not a segment file; left untouched")
+                    continue
+                }
+                try loadSegment(number: number, into: &store, quarantinedIDs: quarantinedIDs[name] ?? [])
+            }
+            if zip(store.entries, store.entries.dropFirst()).contains(where: { $0.id >= $1.id }) {
+                store.entries.sort { $0.id < $1.id }
+            }
+            store.liveCount = store.entries.reduce(0) { $0 + ($1.live ? 1 : 0) }
+            collections[name] = store
+        }
+    }
+
+    private mutating func loadSegment(number: UInt32, into store: inout CollectionStore, quarantinedIDs: Set<UInt64>) throws {
+        let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
+        let fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
+        let bytes = try fd.readAll()
+        // Header checks: a file that is not ours is left alone and reported.
+        guard bytes.count >= SegmentFormat.segmentHeaderLength, Array(bytes[0..<8]) == SegmentFormat.segmentMagic else {
+            problems.append("\(path): \(bytes.isEmpty ? "empty file" : "no segment header"); left untouched")
+            return
+        }
+        let version = bytes.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
+        guard version <= SegmentFormat.version else {
+            throw VaultError(.unsupportedVersion, "segment written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.", path: path)
+        }
+        guard Array(bytes[16..<32]) == vaultID else {
+            problems.append("\(path): segment of another vault; left untouched")
+            return
+        }
+        let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0) }
+
+        // Frames after the last commit frame were never committed: cut them off. If the cut
+        // holds a damaged (not merely torn) frame, keep its bytes in quarantine first.
+        var keep = scan.frames.filter { $0.end <= scan.committedEnd }
+        let damagedBeforeCommit = scan.damaged.filter { $0.upperBound <= scan.committedEnd }
+        let cutHoldsDamage = scan.damaged.contains { $0.lowerBound >= scan.committedEnd && !$0.isEmpty && scan.tornAt != $0.lowerBound }
+        if cutHoldsDamage {
+            try quarantine(Array(bytes[scan.committedEnd...]), name: "\(store.name).seg\(number).\(scan.committedEnd).bad")
+        }
+        for span in damagedBeforeCommit {
+            try quarantine(Array(bytes[span]), name: "\(store.name).seg\(number).\(span.lowerBound).bad")
+        }
+        let segment: Segment
+        if !damagedBeforeCommit.isEmpty {
+            // Rewrite the segment from its sound committed frames; the damaged bytes are in
+            // quarantine, so nothing is lost.
+            var rebuilt = Array(bytes[0..<SegmentFormat.segmentHeaderLength])
+            var moved: [ScannedFrame] = []
+            for frame in keep {
+                var copy = frame
+                copy.offset = rebuilt.count
+                rebuilt += bytes[frame.offset..<frame.end]
+                moved.append(copy)
+            }
+            keep = moved
+            try FileSystem.writeAtomically(rebuilt, to: path)
+            let fresh = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
+            segment = Segment(number: number, path: path, fd: fresh, size: rebuilt.count)
+        } else {
+            if scan.committedEnd < bytes.count {
+                try fd.truncate(to: scan.committedEnd)
+                try fd.syncData()
+            }
+            segment = Segment(number: number, path: path, fd: fd, size: scan.committedEnd)
+        }
+        bytes.withUnsafeBytes { raw in
+            for frame in keep {
+                switch frame.kind {
+                case .record:
+                    let header = UnsafeRawBufferPointer(rebasing: raw[frame.offset..<(frame.offset + frame.headerLength)])
+                    let c = Int(SegmentFormat.load(UInt16.self, header, 40))
+                    let p = Int(SegmentFormat.load(UInt16.self, header, 42))
+                    let live = !quarantinedIDs.contains(frame.id) && store.tombstones[frame.id] == nil
+                    store.entries.append(Entry(
+                        id: frame.id, segment: number, offset: frame.offset, length: frame.length,
+                        created: SegmentFormat.load(Int64.self, header, 24),
+                        expires: SegmentFormat.load(Int64.self, header, 32),
+                        category: categories.number(for: UnsafeRawBufferPointer(rebasing: header[44..<(44 + c)])),
+                        purpose: purposes.number(for: UnsafeRawBufferPointer(rebasing: header[(44 + c)..<(44 + c + p)])),
+                        live: live))
+                    if live { segment.liveBytes += frame.length }
+                case .tombstone:
+                    if let i = store.index(of: frame.id) {
+                        if store.entries[i].live {
+                            store.entries[i].live = false
+                            store.segments[store.entries[i].segment]?.liveBytes -= store.entries[i].length
+                            if store.entries[i].segment == number { segment.liveBytes -= store.entries[i].length }
+                        }
+                        store.tombstones[frame.id] = Tombstone(segment: number, offset: frame.offset, length: frame.length)
+                    }
+                case .commit:
+                    break
+                }
+                nextID = max(nextID, frame.id &+ 1)
+            }
+        }
+        store.segments[number] = segment
+        if store.active.map({ number > $0 }) ?? true {
+            store.active = number
+            store.committedSize = segment.size
+            store.pendingBase = segment.size
+        }
+    }
+
+    /// Keeps damaged bytes in the quarantine folder (0600) and counts them.
+    private mutating func quarantine(_ bytes: [UInt8], name: String) throws {
+        let path = quarantineDirectory + "/" + name
+        try FileSystem.writeAtomically(bytes, to: path)
+        quarantined += 1
+    }
+
+    static func isValidCollectionName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.first != "." && name.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E
+        } && !name.hasSuffix(".tmp")
+    }
+
+    func checkUsable() throws {
+        if erased { throw VaultError(.erased, "the vault was erased; open it again to start a new one", path: directory) }
+        if closed { throw VaultError(.closed, "the vault was closed; open it again to use it", path: directory) }
+    }
+
+    // MARK: - Appending and committing
+
+    mutating func append(_ data: [UInt8], collection name: String, category: DataCategory, purpose: Purpose, retention: Duration?) throws -> RecordID {
+        try checkUsable()
+        guard data.count <= SegmentFormat.maximumBody - AESGCM.overhead else {
+            throw VaultError(.recordTooLarge, "a record holds at most 64 MiB; got \(data.count) bytes. Split it into several records.")
+        }
+        let categoryBytes = Array(category.rawValue.utf8), purposeBytes = Array(purpose.rawValue.utf8)
+        guard categoryBytes.count <= 1024, purposeBytes.count <= 1024 else {
+            throw VaultError(.recordTooLarge, "category and purpose names are limited to 1024 bytes")
+        }
+        var store = try collectionForWriting(name)
+        defer { collections[name] = store }
+        let now = clock.now.millisecondsSince1970
+        let expires: Int64 = retention.map { now.addingReportingOverflow(Self.milliseconds($0)).partialValue } ?? SegmentFormat.never
+        let id = nextID
+        let offset = store.pendingBase + store.pending.count
+        let length = try appendFrame(to: &store, kind: .record, id: id, created: now, expires: expires,
+                                     category: categoryBytes, purpose: purposeBytes, plaintext: data)
+        nextID += 1
+        store.entries.append(Entry(
+            id: id, segment: store.active!, offset: offset, length: length, created: now, expires: expires,
+            category: categories.number(for: category.rawValue), purpose: purposes.number(for: purpose.rawValue), live: true))
+        store.segments[store.active!]!.liveBytes += length
+        store.liveCount += 1
+        if store.pending.count >= options.stagingLimit { try flushPending(&store) }
+        return RecordID(rawValue: id)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let ms = seconds.multipliedReportingOverflow(by: 1000)
+        if ms.overflow { return seconds < 0 ? Int64.min : Int64.max }
+        return ms.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
+    }
+
+    /// The collection, with an active segment ready for appends (created when needed).
+    private mutating func collectionForWriting(_ name: String) throws -> CollectionStore {
+        guard Self.isValidCollectionName(name) else {
+            throw VaultError(.invalidCollectionName, "collection name '\(name)' is not 1-64 letters, digits, '.', '-' or '_' (not starting with '.', not ending in '.tmp')")
+        }
+        var store = collections[name] ?? CollectionStore(name: name, directory: collectionsDirectory + "/" + name)
+        if collections[name] == nil {
+            try FileSystem.ensurePrivateDirectory(store.directory)
+            try FileSystem.syncDirectory(collectionsDirectory)
+        }
+        if store.active == nil {
+            let number = (store.segments.keys.max() ?? 0) + 1
+            let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
+            let header = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
+            try FileSystem.writeAtomically(header, to: path)
+            let fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
+            store.segments[number] = Segment(number: number, path: path, fd: fd, size: header.count)
+            store.active = number
+            store.committedSize = header.count
+            store.pendingBase = header.count
+        }
+        return store
+    }
+
+    /// Builds, seals and stages one frame; returns its length.
+    private func appendFrame(to store: inout CollectionStore, kind: SegmentFormat.Kind, flags: UInt8 = 0, id: UInt64,
+                             created: Int64, expires: Int64, category: [UInt8] = [], purpose: [UInt8] = [],
+                             plaintext: [UInt8] = []) throws -> Int {
+        guard let cipher else { throw VaultError(.erased, "the vault key is gone") }
+        let headerLength = SegmentFormat.fixedFrameHeader + category.count + purpose.count
+        let bodyLength = plaintext.count + AESGCM.overhead
+        let start = store.pending.count
+        store.pending.reserveCapacity(start + headerLength + bodyLength)
+        store.pending += SegmentFormat.frameMagic
+        store.pending.append(kind.rawValue)
+        store.pending.append(flags)
+        SegmentFormat.put(UInt16(headerLength), into: &store.pending)
+        SegmentFormat.put(UInt32(bodyLength), into: &store.pending)
+        SegmentFormat.put(UInt32(0), into: &store.pending)  // CRC, filled in below
+        SegmentFormat.put(id, into: &store.pending)
+        SegmentFormat.put(created, into: &store.pending)
+        SegmentFormat.put(expires, into: &store.pending)
+        SegmentFormat.put(UInt16(category.count), into: &store.pending)
+        SegmentFormat.put(UInt16(purpose.count), into: &store.pending)
+        store.pending += category
+        store.pending += purpose
+        store.pending.append(contentsOf: repeatElement(0, count: bodyLength))
+        let aadPrefix = vaultID + [UInt8(store.name.utf8.count)] + Array(store.name.utf8)
+        let collectionName = store.name
+        try store.pending.withUnsafeMutableBytes { all in
+            let frame = UnsafeMutableRawBufferPointer(rebasing: all[start..<(start + headerLength + bodyLength)])
+            let aad = aadPrefix + Array(frame[0..<12]) + Array(frame[16..<headerLength])
+            _ = collectionName
+            try plaintext.withUnsafeBytes { p in
+                try aad.withUnsafeBytes { a in
+                    try cipher.seal(p, authenticating: a, into: UnsafeMutableRawBufferPointer(rebasing: frame[headerLength...]))
+                }
+            }
+            let crc = CRC32C.frame(UnsafeRawBufferPointer(frame))
+            frame.storeBytes(of: crc.littleEndian, toByteOffset: 12, as: UInt32.self)
+        }
+        store.uncommittedFrames += 1
+        return headerLength + bodyLength
+    }
+
+    /// Writes staged frames to the active segment without committing them (bounds memory).
+    private func flushPending(_ store: inout CollectionStore) throws {
+        guard !store.pending.isEmpty, let active = store.active, let segment = store.segments[active] else { return }
+        try segment.fd.write(store.pending, at: store.pendingBase)
+        store.pendingBase += store.pending.count
+        segment.size = store.pendingBase
+        store.pending.removeAll(keepingCapacity: true)
+    }
+
+    mutating func commit() throws {
+        try checkUsable()
+        for name in collections.keys.sorted() {
+            guard var store = collections[name], store.uncommittedFrames > 0 else { continue }
+            let pendingBefore = store.pending.count
+            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            do {
+                try flushPending(&store)
+                try store.segments[store.active!]!.fd.syncData()
+            } catch {
+                // Leave the staged frames for a retry; drop only the commit frame.
+                store.pending.removeSubrange(pendingBefore...)
+                store.uncommittedFrames -= 1
+                collections[name] = store
+                throw VaultError(.io, "commit failed; the staged records are kept and the next commit retries: \(error)", path: store.directory, underlying: error as? SystemError)
+            }
+            store.uncommittedFrames = 0
+            store.committedSize = store.pendingBase
+            if store.committedSize >= options.segmentSize { store.active = nil }
+            collections[name] = store
+        }
+        try applyQuota()
+        try compactAll(threshold: options.compactionThreshold)
+    }
+
+    // MARK: - Reading
+
+    mutating func readBatch(collection name: String, after: UInt64?, limit: Int) throws -> [VaultRecord] {
+        try checkUsable()
+        guard let store = collections[name] else { return [] }
+        var start = 0
+        if let after {
+            var low = 0, high = store.entries.count
+            while low < high {
+                let mid = (low + high) / 2
+                if store.entries[mid].id <= after { low = mid + 1 } else { high = mid }
+            }
+            start = low
+        }
+        var result: [VaultRecord] = []
+        var index = start
+        while index < store.entries.count && result.count < limit {
+            let entry = collections[name]!.entries[index]
+            index += 1
+            guard entry.live else { continue }
+            if let record = try decrypt(entry, collection: name) { result.append(record) }
+        }
+        return result
+    }
+
+    mutating func read(id: RecordID.RawValue, collection name: String) throws -> VaultRecord? {
+        try checkUsable()
+        guard let store = collections[name], let i = store.index(of: id), store.entries[i].live else { return nil }
+        return try decrypt(store.entries[i], collection: name)
+    }
+
+    /// The frame bytes of `entry`, from the staging buffer or the segment file.
+    private func frameBytes(_ entry: Entry, in store: CollectionStore) throws -> [UInt8] {
+        if entry.segment == store.active, entry.offset >= store.pendingBase {
+            let start = entry.offset - store.pendingBase
+            return Array(store.pending[start..<(start + entry.length)])
+        }
+        guard let segment = store.segments[entry.segment] else {
+            throw VaultError(.io, "segment \(entry.segment) of '\(store.name)' is missing", path: store.directory)
+        }
+        var bytes = [UInt8](repeating: 0, count: entry.length)
+        let n = try bytes.withUnsafeMutableBytes { try segment.fd.read(into: $0, at: entry.offset) }
+        bytes.removeLast(entry.length - n)
+        return bytes
+    }
+
+    /// Decrypts a record; one that fails authentication is quarantined and nil is returned.
+    private mutating func decrypt(_ entry: Entry, collection name: String) throws -> VaultRecord? {
+        guard let cipher else { throw VaultError(.erased, "the vault key is gone") }
+        let store = collections[name]!
+        let frame = try frameBytes(entry, in: store)
+        var plaintext: [UInt8]? = nil
+        if frame.count == entry.length {
+            frame.withUnsafeBytes { raw in
+                let headerLength = Int(SegmentFormat.load(UInt16.self, raw, 6))
+                guard headerLength >= SegmentFormat.fixedFrameHeader, headerLength + AESGCM.overhead <= raw.count,
+                      SegmentFormat.load(UInt64.self, raw, 16) == entry.id else { return }
+                let aad = vaultID + [UInt8(name.utf8.count)] + Array(name.utf8) + Array(raw[0..<12]) + Array(raw[16..<headerLength])
+                var out = [UInt8](repeating: 0, count: raw.count - headerLength - AESGCM.overhead)
+                let ok: Bool = aad.withUnsafeBytes { a in
+                    out.withUnsafeMutableBytes { o in
+                        (try? cipher.open(UnsafeRawBufferPointer(rebasing: raw[headerLength...]), authenticating: a, into: o)) != nil
+                    }
+                }
+                if ok { plaintext = out }
+            }
+        }
+        guard let plaintext else {
+            try quarantineRecord(entry, frame: frame, collection: name)
+            return nil
+        }
+        return VaultRecord(
+            id: RecordID(rawValue: entry.id), collection: name,
+            category: DataCategory(categories.strings[Int(entry.category)]),
+            purpose: Purpose(purposes.strings[Int(entry.purpose)]),
+            created: Date(millisecondsSince1970: entry.created),
+            expires: entry.expires == SegmentFormat.never ? nil : Date(millisecondsSince1970: entry.expires),
+            data: plaintext)
+    }
+
+    /// Moves a record that failed authentication to quarantine. The `<collection>.<id>.bad`
+    /// file both keeps the bytes and marks the id dead on later opens.
+    private mutating func quarantineRecord(_ entry: Entry, frame: [UInt8], collection name: String) throws {
+        try quarantine(frame, name: "\(name).\(entry.id).bad")
+        var store = collections[name]!
+        if let i = store.index(of: entry.id), store.entries[i].live {
+            store.entries[i].live = false
+            store.segments[entry.segment]?.liveBytes -= entry.length
+            store.liveCount -= 1
+        }
+        collections[name] = store
+    }
+
+    mutating func verifyAll() throws -> Int {
+        try checkUsable()
+        let before = quarantined
+        for name in collections.keys.sorted() {
+            var index = 0
+            while index < collections[name]!.entries.count {
+                let entry = collections[name]!.entries[index]
+                index += 1
+                if entry.live { _ = try decrypt(entry, collection: name) }
+            }
+        }
+        return quarantined - before
+    }
+
+    // MARK: - Removing
+
+    mutating func remove(id: UInt64, collection name: String, reason: SegmentFormat.Reason) throws -> Bool {
+        try checkUsable()
+        guard var store = collections[name], let i = store.index(of: id), store.entries[i].live else { return false }
+        try markDead(&store, index: i, reason: reason)
+        collections[name] = store
+        return true
+    }
+
+    private mutating func markDead(_ store: inout CollectionStore, index i: Int, reason: SegmentFormat.Reason) throws {
+        let entry = store.entries[i]
+        if store.active == nil {
+            let name = store.name
+            collections[name] = store
+            store = try collectionForWriting(name)
+        }
+        let offset = store.pendingBase + store.pending.count
+        let length = try appendFrame(to: &store, kind: .tombstone, flags: reason.rawValue, id: entry.id,
+                                     created: clock.now.millisecondsSince1970, expires: 0)
+        store.tombstones[entry.id] = Tombstone(segment: store.active!, offset: offset, length: length)
+        store.entries[i].live = false
+        store.segments[entry.segment]?.liveBytes -= entry.length
+        store.liveCount -= 1
+        if store.pending.count >= options.stagingLimit { try flushPending(&store) }
+    }
+
+    /// Removes every live record matching `predicate`, commits, and rewrites touched segments.
+    mutating func purge(reason: SegmentFormat.Reason, where predicate: (Entry, String) -> Bool) throws -> Int {
+        try checkUsable()
+        var removed = 0
+        var touched: [String: Set<UInt32>] = [:]
+        for name in collections.keys.sorted() {
+            var store = collections[name]!
+            for i in store.entries.indices where store.entries[i].live && predicate(store.entries[i], name) {
+                touched[name, default: []].insert(store.entries[i].segment)
+                try markDead(&store, index: i, reason: reason)
+                removed += 1
+            }
+            collections[name] = store
+        }
+        guard removed > 0 else { return 0 }
+        try commit()
+        for (name, numbers) in touched {
+            for number in numbers.sorted() { try compact(segment: number, collection: name) }
+        }
+        return removed
+    }
+
+    // MARK: - Quota
+
+    private mutating func applyQuota() throws {
+        guard let quota = options.quota else { return }
+        var total = collections.values.reduce(0) { $0 + $1.segments.values.reduce(0) { $0 + $1.size } }
+        guard total > quota else { return }
+        // Oldest first across collections, by creation time then id.
+        var candidates: [(created: Int64, id: UInt64, collection: String)] = []
+        for (name, store) in collections {
+            for entry in store.entries where entry.live { candidates.append((entry.created, entry.id, name)) }
+        }
+        candidates.sort { ($0.created, $0.id) < ($1.created, $1.id) }
+        // Estimate what the files will hold once rewritten: live frames plus fixed overhead.
+        let overhead = collections.values.reduce(0) { $0 + $1.segments.count * (SegmentFormat.segmentHeaderLength + 72) }
+        total = collections.values.reduce(overhead) { sum, store in sum + store.segments.values.reduce(0) { $0 + $1.liveBytes } }
+        var touched: [String: Set<UInt32>] = [:]
+        var count = 0
+        for candidate in candidates where total > quota {
+            var store = collections[candidate.collection]!
+            guard let i = store.index(of: candidate.id) else { continue }
+            total -= store.entries[i].length
+            touched[candidate.collection, default: []].insert(store.entries[i].segment)
+            try markDead(&store, index: i, reason: .evicted)
+            collections[candidate.collection] = store
+            count += 1
+        }
+        guard count > 0 else { return }
+        evicted += count
+        var stats: [UInt8] = []
+        SegmentFormat.put(UInt64(evicted), into: &stats)
+        try FileSystem.writeAtomically(stats, to: statsPath)
+        // Commit the tombstones (no quota pass inside: this one is done).
+        for name in collections.keys.sorted() {
+            guard var store = collections[name], store.uncommittedFrames > 0 else { continue }
+            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            try flushPending(&store)
+            try store.segments[store.active!]!.fd.syncData()
+            store.uncommittedFrames = 0
+            store.committedSize = store.pendingBase
+            collections[name] = store
+        }
+        for (name, numbers) in touched {
+            for number in numbers.sorted() { try compact(segment: number, collection: name) }
+        }
+    }
+
+    // MARK: - Compaction
+
+    /// Rewrites every segment whose dead fraction reaches `threshold` (0: any dead byte).
+    mutating func compactAll(threshold: Double) throws {
+        for name in collections.keys.sorted() {
+            let store = collections[name]!
+            guard store.uncommittedFrames == 0 else { continue }
+            for number in store.segments.keys.sorted() {
+                guard let segment = collections[name]!.segments[number] else { continue }
+                let payload = segment.size - SegmentFormat.segmentHeaderLength
+                guard payload > 0 else { continue }
+                let live = segment.liveBytes + collections[name]!.tombstones.values.reduce(0) { $0 + ($1.segment == number ? $1.length : 0) }
+                let dead = Double(payload - live) / Double(payload)
+                if threshold == 0 ? live < payload - 80 || segment.liveBytes == 0 : dead >= threshold {
+                    if number == store.active && threshold > 0 { continue }
+                    try compact(segment: number, collection: name)
+                }
+            }
+        }
+    }
+
+    /// Rewrites one committed segment with only its live records and the tombstones still
+    /// needed (their record survives in another segment), then replaces it atomically.
+    mutating func compact(segment number: UInt32, collection name: String) throws {
+        guard var store = collections[name], let segment = store.segments[number], store.uncommittedFrames == 0 else { return }
+        let isActive = store.active == number
+        var rebuilt = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
+        var newOffsets: [Int: Int] = [:]  // entry index -> new offset
+        for i in store.entries.indices where store.entries[i].segment == number && store.entries[i].live {
+            let frame = try frameBytes(store.entries[i], in: store)
+            newOffsets[i] = rebuilt.count
+            rebuilt += frame
+        }
+        var keptTombstones: [UInt64: Tombstone] = [:]
+        for (target, tombstone) in store.tombstones where tombstone.segment == number {
+            // Needed while the removed record's frame still exists in another segment.
+            guard let i = store.index(of: target), store.entries[i].segment != number else { continue }
+            var bytes = [UInt8](repeating: 0, count: tombstone.length)
+            let n = try bytes.withUnsafeMutableBytes { try segment.fd.read(into: $0, at: tombstone.offset) }
+            guard n == tombstone.length else { continue }
+            keptTombstones[target] = Tombstone(segment: number, offset: rebuilt.count, length: tombstone.length)
+            rebuilt += bytes
+        }
+        let onlyHeader = rebuilt.count == SegmentFormat.segmentHeaderLength
+        if onlyHeader && !isActive {
+            try FileSystem.removeFile(segment.path)
+            try FileSystem.syncDirectory(store.directory)
+            store.segments[number] = nil
+        } else {
+            // A commit frame so the rewritten segment's frames count as committed on open.
+            var scratch = CollectionStore(name: name, directory: store.directory)
+            _ = try appendFrame(to: &scratch, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            rebuilt += scratch.pending
+            try FileSystem.writeAtomically(rebuilt, to: segment.path)
+            segment.fd = try FileDescriptor.open(segment.path, O_RDWR | O_NOFOLLOW)
+            segment.size = rebuilt.count
+            if isActive {
+                store.committedSize = rebuilt.count
+                store.pendingBase = rebuilt.count
+            }
+        }
+        for (i, offset) in newOffsets { store.entries[i].offset = offset }
+        // Dead frames of this segment are gone now; so are tombstones that pointed at them.
+        var removedIDs: [UInt64] = []
+        store.entries.removeAll { entry in
+            let gone = entry.segment == number && !entry.live
+            if gone { removedIDs.append(entry.id) }
+            return gone
+        }
+        for (target, tombstone) in store.tombstones where tombstone.segment == number && keptTombstones[target] == nil {
+            store.tombstones[target] = nil
+        }
+        for (target, tombstone) in keptTombstones { store.tombstones[target] = tombstone }
+        for id in removedIDs { store.tombstones[id] = nil }
+        if store.segments.isEmpty && store.entries.isEmpty {
+            store.active = nil
+        }
+        collections[name] = store
+    }
+
+    // MARK: - Summary, erase, close
+
+    func summary() throws -> VaultSummary {
+        try checkUsable()
+        let now = clock.now.millisecondsSince1970
+        var result: [VaultSummary.Collection] = []
+        for name in collections.keys.sorted() {
+            let store = collections[name]!
+            var records = 0, bytes = 0, expired = 0
+            var oldest: Int64?, newest: Int64?
+            for entry in store.entries where entry.live {
+                records += 1
+                bytes += entry.length
+                if entry.expires <= now { expired += 1 }
+                oldest = min(oldest ?? entry.created, entry.created)
+                newest = max(newest ?? entry.created, entry.created)
+            }
+            result.append(VaultSummary.Collection(
+                name: name, records: records, bytes: bytes,
+                fileBytes: store.segments.values.reduce(0) { $0 + $1.size } + (store.active.map { _ in store.pending.count } ?? 0),
+                segments: store.segments.count,
+                oldest: oldest.map(Date.init(millisecondsSince1970:)), newest: newest.map(Date.init(millisecondsSince1970:)),
+                expired: expired))
+        }
+        return VaultSummary(directory: directory, collections: result, quarantined: quarantined, evicted: evicted, problems: problems)
+    }
+
+    mutating func erase() throws {
+        if erased { return }
+        try checkUsable()
+        // Destroy the key first: from here on nothing the vault wrote can be decrypted.
+        cipher = nil
+        try keyProvider.destroyKey(named: options.keyName)
+        erased = true
+        collections.removeAll()
+        try FileSystem.removeTree(collectionsDirectory)
+        try FileSystem.removeTree(quarantineDirectory)
+        try FileSystem.removeFile(statsPath)
+        try FileSystem.removeFile(metaPath)
+        lock = nil
+        try FileSystem.removeFile(directory + "/lock")
+        try FileSystem.syncDirectory(directory)
+    }
+
+    mutating func close() throws {
+        if closed || erased { return }
+        try commit()
+        collections.removeAll()
+        cipher = nil
+        lock = nil
+        closed = true
+    }
+}
+
+extension InternTable {
+    /// The number of `string` if it was ever seen, without adding it.
+    func existingNumber(for string: String) -> UInt16? {
+        strings.firstIndex(of: string).map { UInt16($0) }
+    }
+}
+
+/// An exclusive `flock` on the vault's lock file, held for the vault's life.
+final class LockFile {
+    private let fd: FileDescriptor
+
+    init(path: String) throws {
+        let fd = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+        if flock(fd.raw, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EWOULDBLOCK {
+                let owner = (try? fd.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                throw VaultError(.locked, "the vault is open in another process\(owner.isEmpty ? "" : " (pid \(owner))") or another Vault instance; close that one first", path: path)
+            }
+            throw VaultError(.io, "cannot lock the vault", path: path, underlying: SystemError(call: "flock", path: path, errno: code))
+        }
+        try fd.truncate(to: 0)
+        try fd.write(Array(String(getpid()).utf8), at: 0)
+        self.fd = fd
+    }
+}

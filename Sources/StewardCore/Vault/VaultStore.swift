@@ -1,0 +1,105 @@
+import struct Foundation.Date
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A segment file of one collection.
+final class Segment {
+    let number: UInt32
+    let path: String
+    var fd: FileDescriptor
+    /// Bytes in the file (committed, plus uncommitted bytes already written).
+    var size: Int
+    /// Bytes of live record frames.
+    var liveBytes: Int = 0
+
+    init(number: UInt32, path: String, fd: consuming FileDescriptor, size: Int) {
+        self.number = number
+        self.path = path
+        self.fd = fd
+        self.size = size
+    }
+}
+
+/// Where a record frame is and what its header says.
+struct Entry {
+    var id: UInt64
+    var segment: UInt32
+    var offset: Int
+    var length: Int
+    var created: Int64
+    var expires: Int64
+    var category: UInt16
+    var purpose: UInt16
+    var live: Bool
+}
+
+/// A tombstone frame that must be kept while the record it removes still exists on disk.
+struct Tombstone {
+    var segment: UInt32
+    var offset: Int
+    var length: Int
+}
+
+/// One collection: its folder, segments and index.
+struct CollectionStore {
+    let name: String
+    let directory: String
+    var segments: [UInt32: Segment] = [:]
+    /// The segment appends go to; nil until the next append starts one.
+    var active: UInt32?
+    /// Records on disk or staged, sorted by id; dead ones stay until their segment is rewritten.
+    var entries: [Entry] = []
+    /// Tombstones by the id they remove.
+    var tombstones: [UInt64: Tombstone] = [:]
+    /// Frames appended but not yet written to the active segment.
+    var pending: [UInt8] = []
+    /// File offset in the active segment at which `pending` starts.
+    var pendingBase = 0
+    /// Length of the active segment's committed prefix.
+    var committedSize = 0
+    /// Frames staged since the last commit (written or not).
+    var uncommittedFrames = 0
+    var liveCount = 0
+
+    init(name: String, directory: String) {
+        self.name = name
+        self.directory = directory
+    }
+
+    func index(of id: UInt64) -> Int? {
+        var low = 0, high = entries.count
+        while low < high {
+            let mid = (low + high) / 2
+            if entries[mid].id < id { low = mid + 1 } else { high = mid }
+        }
+        return low < entries.count && entries[low].id == id ? low : nil
+    }
+}
+
+/// Strings kept once per vault and referred to by number in the index.
+struct InternTable {
+    private(set) var strings: [String] = []
+    private var numbers: [String: UInt16] = [:]
+    private var lastBytes: [UInt8] = []
+    private var lastNumber: UInt16 = 0
+
+    mutating func number(for string: String) -> UInt16 {
+        if let n = numbers[string] { return n }
+        let n = UInt16(truncatingIfNeeded: strings.count)
+        strings.append(string)
+        numbers[string] = n
+        return n
+    }
+
+    /// The number for UTF-8 `bytes`, comparing with the last one first (records arrive in runs).
+    mutating func number(for bytes: UnsafeRawBufferPointer) -> UInt16 {
+        if bytes.count == lastBytes.count, lastBytes.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
+            return lastNumber
+        }
+        let n = number(for: String(decoding: bytes, as: UTF8.self))
+        lastBytes = Array(bytes)
+        lastNumber = n
+        return n
+    }
+}
