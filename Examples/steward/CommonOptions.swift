@@ -1,0 +1,35 @@
+import ArgumentParser
+import StewardCore
+
+/// Options every subcommand takes, after the subcommand's name.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The data directory (default: $XDG_DATA_HOME/steward/APP-ID).")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("app-id"), help: "The application id, reverse-DNS.")
+    var appID: String = StewardPaths.defaultAppID
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    /// The data directory to use, absolute.
+    func resolvedDataDirectory() throws -> String {
+        if let dataDirectory {
+            if dataDirectory.hasPrefix("/") { return dataDirectory }
+            return FileManagerShim.currentDirectory() + "/" + dataDirectory
+        }
+        return try StewardPaths.defaultDataDirectory(appID: appID)
+    }
+}
+
+enum FileManagerShim {
+    static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import StewardCore
+
+/// `steward inspect`: what the vault holds, without showing any of it.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what the vault holds: collections, records, bytes, dates, expired and quarantined records.",
+        discussion: "Opens the vault (which takes its lock), checks every record's authentication, and prints counts and dates only, never contents.")
+
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let dataDirectory = try options.resolvedDataDirectory()
+        let report = try InspectReport.make(dataDirectory: dataDirectory)
+        if options.json {
+            print(try report.jsonString())
+        } else {
+            print(report.text())
+        }
+    }
+}
+
+/// What `inspect` prints, as a value so `demo` and tests share it.
+struct InspectReport: Codable {
+    var dataDirectory: String
+    var exists: Bool
+    var vault: VaultSummary?
+
+    static func make(dataDirectory: String) throws -> InspectReport {
+        guard FileManager.default.fileExists(atPath: dataDirectory + "/vault/vault.meta") else {
+            return InspectReport(dataDirectory: dataDirectory, exists: false, vault: nil)
+        }
+        let vault = try Vault.open(dataDirectory: dataDirectory)
+        defer { try? vault.close() }
+        try vault.verify()
+        return InspectReport(dataDirectory: dataDirectory, exists: true, vault: try vault.summary())
+    }
+
+    static func make(vault: Vault, dataDirectory: String) throws -> InspectReport {
+        try vault.verify()
+        return InspectReport(dataDirectory: dataDirectory, exists: true, vault: try vault.summary())
+    }
+
+    func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func text() -> String {
+        guard let vault else {
+            return "No vault in \(dataDirectory) yet: nothing is stored. (Steward creates it on first use.)"
+        }
+        var lines = ["Vault in \(vault.directory)"]
+        lines.append("  \(vault.collections.count) collection(s), \(vault.records) record(s), \(Format.bytes(vault.fileBytes)) on disk, \(vault.quarantined) quarantined, \(vault.evicted) evicted")
+        if !vault.collections.isEmpty {
+            var table = [["COLLECTION", "RECORDS", "BYTES", "OLDEST", "NEWEST", "EXPIRED"]]
+            for c in vault.collections {
+                table.append([c.name, String(c.records), Format.bytes(c.bytes), Format.date(c.oldest), Format.date(c.newest), String(c.expired)])
+            }
+            lines += Format.table(table).map { "  " + $0 }
+        }
+        for problem in vault.problems { lines.append("  problem: \(problem)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+enum Format {
+    static func bytes(_ n: Int) -> String {
+        if n < 1024 { return "\(n) B" }
+        if n < 1 << 20 { return String(format: "%.1f KiB", Double(n) / 1024) }
+        return String(format: "%.1f MiB", Double(n) / 1048576)
+    }
+
+    static func date(_ d: Date?) -> String {
+        guard let d else { return "-" }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: d)
+    }
+
+    static func table(_ rows: [[String]]) -> [String] {
+        guard let first = rows.first else { return [] }
+        let widths = first.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+    }
+}

@@ -1,0 +1,27 @@
+# Steward: the two commands of the README, and the pieces they are made of.
+#   make demo   builds and runs the end-to-end demo on embedded defaults
+#   make test   builds and runs the whole test suite
+SHELL := /bin/bash
+export PATH := $(PATH):/opt/swift/usr/bin
+
+.PHONY: demo test bootstrap build benchmark clean
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+build: bootstrap
+	swift build
+
+demo: bootstrap
+	swift build --product steward
+	"$$(swift build --show-bin-path)/steward" demo
+
+test: bootstrap
+	swift build --build-tests
+	swift test --skip-build
+
+benchmark: bootstrap
+	cd Benchmarks && swift package --disable-sandbox benchmark
+
+clean:
+	rm -rf .build Benchmarks/.build

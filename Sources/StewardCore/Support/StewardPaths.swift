@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where Steward keeps an app's data by default, following the XDG base-directory spec.
+public enum StewardPaths {
+    /// The app id used when a host or the CLI names none.
+    public static let defaultAppID = "org.steward.example"
+
+    /// `$XDG_DATA_HOME/steward/APP-ID`, or `~/.local/share/steward/APP-ID` when
+    /// `XDG_DATA_HOME` is unset, empty or relative (the spec says to ignore relative paths).
+    ///
+    /// - Parameter appID: A reverse-DNS app id such as `org.example.scanner`.
+    /// - Throws: ``InvalidAppIDError`` for an app id that cannot be a folder name.
+    public static func defaultDataDirectory(appID: String = defaultAppID, environment: [String: String]? = nil) throws -> String {
+        try validate(appID: appID)
+        let env = environment ?? currentEnvironment()
+        if let xdg = env["XDG_DATA_HOME"], xdg.hasPrefix("/") {
+            return trimmed(xdg) + "/steward/" + appID
+        }
+        return trimmed(homeDirectory(env)) + "/.local/share/steward/" + appID
+    }
+
+    /// Checks that `appID` is 1-255 letters, digits, `.`, `-` or `_`, not starting with `.`.
+    public static func validate(appID: String) throws {
+        let ok = !appID.isEmpty && appID.utf8.count <= 255 && appID.first != "." && appID.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E
+        }
+        guard ok else { throw InvalidAppIDError(appID: appID) }
+    }
+
+    private static func trimmed(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
+    private static func homeDirectory(_ env: [String: String]) -> String {
+        if let home = env["HOME"], home.hasPrefix("/") { return home }
+        if let pw = getpwuid(geteuid()), let dir = pw.pointee.pw_dir { return String(cString: dir) }
+        return "/tmp"
+    }
+
+    private static func currentEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        for key in ["XDG_DATA_HOME", "HOME"] {
+            if let value = getenv(key) { result[key] = String(cString: value) }
+        }
+        return result
+    }
+}
+
+/// An app id that cannot name a folder: it must be 1-255 letters, digits, `.`, `-` or `_`
+/// and not start with `.` (reverse-DNS names such as `org.example.app` fit).
+public struct InvalidAppIDError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The app id that was refused.
+    public let appID: String
+    public var description: String {
+        "app id '\(appID)' is not valid: use 1-255 letters, digits, '.', '-' or '_', not starting with '.', such as org.example.app"
+    }
+}
