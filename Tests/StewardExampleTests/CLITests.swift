@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// Runs the built `steward` binary, as swift-argument-parser's example tests do.
+@Suite struct CLITests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `steward` executable next to the test bundle.
+    static var binary: URL {
+        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        var dir = exe.deletingLastPathComponent()
+        // The test runner may live inside StewardPackageTests.xctest/…; walk up to the bin dir.
+        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("steward").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("steward")
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func temporaryDirectory() -> String {
+        NSTemporaryDirectory() + "steward-cli-\(UUID().uuidString)"
+    }
+
+    @Test func binaryIsBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "expected steward at \(Self.binary.path)")
+    }
+
+    @Test func inspectOnAnEmptyDataDirectorySaysNothingIsStoredAndCreatesNothing() throws {
+        let dir = temporaryDirectory()
+        let result = try run(["inspect", "--data-dir", dir])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("nothing is stored"))
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test func inspectJSONDescribesAVaultTheDemoLeftBehind() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let demo = try run(["demo", "--data-dir", dir, "--keep"])
+        #expect(demo.status == 0, "demo failed: \(demo.stderr)")
+        let result = try run(["inspect", "--json", "--data-dir", dir])
+        #expect(result.status == 0, "inspect failed: \(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["exists"] as? Bool == true)
+        let vault = try #require(json["vault"] as? [String: Any])
+        let collections = try #require(vault["collections"] as? [[String: Any]])
+        let byName = Dictionary(uniqueKeysWithValues: collections.map { ($0["name"] as? String ?? "", $0) })
+        // The demo keeps one crash report and one device record; analytics were purged.
+        #expect(byName["crashes"]?["records"] as? Int == 1)
+        #expect(byName["device"]?["records"] as? Int == 1)
+        #expect(byName["analytics"]?["records"] as? Int ?? 0 == 0)
+        #expect(vault["quarantined"] as? Int == 0)
+    }
+
+    @Test func inspectTextListsCollectionsWithoutContents() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try run(["demo", "--data-dir", dir, "--keep"]).status == 0)
+        let result = try run(["inspect", "--data-dir", dir])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("crashes"))
+        #expect(result.stdout.contains("2 record(s)"))
+        #expect(!result.stdout.contains("SIGSEGV"), "inspect must not print record contents")
+    }
+
+    @Test func inspectUsesXDGDataHomeAndAppIDByDefault() throws {
+        let xdg = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: xdg) }
+        #expect(try run(["demo", "--data-dir", xdg + "/steward/org.example.test", "--keep"]).status == 0)
+        let result = try run(["inspect", "--app-id", "org.example.test"], environment: ["XDG_DATA_HOME": xdg])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains(xdg + "/steward/org.example.test/vault"))
+    }
+
+    @Test func demoRunsEndToEndAndLeavesNothingBehind() throws {
+        let dir = temporaryDirectory()
+        let result = try run(["demo", "--data-dir", dir])
+        #expect(result.status == 0, "demo failed: \(result.stderr)")
+        #expect(result.stdout.contains("found in no file"))
+        #expect(result.stdout.contains("removed 5 record(s)"))
+        #expect(result.stdout.contains("key file present: false"))
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test func anInvalidAppIDIsAClearError() throws {
+        let result = try run(["inspect", "--app-id", "../etc"], environment: ["XDG_DATA_HOME": "/tmp"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("app id '../etc' is not valid"))
+    }
+
+    @Test func aLockedVaultIsAClearErrorNotCorruption() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try run(["demo", "--data-dir", dir, "--keep"]).status == 0)
+        // Hold the vault's lock the way another process would.
+        let fd = open(dir + "/vault/lock", O_RDWR)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let result = try run(["inspect", "--data-dir", dir])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("open in another process"))
+    }
+}
