@@ -1,4 +1,4 @@
-import struct Foundation.Date
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,6 +33,10 @@ struct VaultState {
         try FileSystem.ensurePrivateDirectory(directory)
         let lock = try LockFile(path: directory + "/lock")
         let metaPath = directory + "/vault.meta"
+        if FileSystem.exists(directory + "/" + erasingMarker) {
+            // An erase was interrupted: the key may already be gone. Finish it, then start anew.
+            try finishErase(directory: directory, keyProvider: keyProvider, keyName: options.keyName)
+        }
         let vaultID: [UInt8]
         let key: SymmetricKey
         if FileSystem.exists(metaPath) {
@@ -100,10 +104,10 @@ struct VaultState {
         var quarantinedIDs: [String: Set<UInt64>] = [:]
         for name in try FileSystem.contents(of: quarantineDirectory) where name.hasSuffix(".bad") {
             quarantined += 1
-            // <collection>.<id>.bad for records that failed authentication.
-            let parts = name.dropLast(4).split(separator: ".")
-            if parts.count >= 2, let id = UInt64(parts.last!) {
-                quarantinedIDs[parts.dropLast().joined(separator: "."), default: []].insert(id)
+            // COLLECTION.record-ID.bad marks a record that failed authentication as dead.
+            let stem = name.dropLast(4)
+            if let marker = stem.range(of: ".record-", options: .backwards), let id = UInt64(stem[marker.upperBound...]) {
+                quarantinedIDs[String(stem[..<marker.lowerBound]), default: []].insert(id)
             }
         }
         for name in try FileSystem.contents(of: collectionsDirectory) {
@@ -159,10 +163,10 @@ struct VaultState {
         let damagedBeforeCommit = scan.damaged.filter { $0.upperBound <= scan.committedEnd }
         let cutHoldsDamage = scan.damaged.contains { $0.lowerBound >= scan.committedEnd && !$0.isEmpty && scan.tornAt != $0.lowerBound }
         if cutHoldsDamage {
-            try quarantine(Array(bytes[scan.committedEnd...]), name: "\(store.name).seg\(number).\(scan.committedEnd).bad")
+            try quarantine(Array(bytes[scan.committedEnd...]), name: try Self.spanFileName(store.name, number, scan.committedEnd))
         }
         for span in damagedBeforeCommit {
-            try quarantine(Array(bytes[span]), name: "\(store.name).seg\(number).\(span.lowerBound).bad")
+            try quarantine(Array(bytes[span]), name: try Self.spanFileName(store.name, number, span.lowerBound))
         }
         let segment: Segment
         if !damagedBeforeCommit.isEmpty {
@@ -226,6 +230,12 @@ struct VaultState {
         }
     }
 
+    /// COLLECTION.segment-N-at-OFFSET-RANDOM.bad: unique, so a later quarantine never replaces
+    /// an earlier one.
+    private static func spanFileName(_ collection: String, _ segment: UInt32, _ offset: Int) throws -> String {
+        "\(collection).segment-\(segment)-at-\(offset)-\(String(try SecureRandom.uint64(), radix: 16)).bad"
+    }
+
     /// Keeps damaged bytes in the quarantine folder (0600) and counts them.
     private mutating func quarantine(_ bytes: [UInt8], name: String) throws {
         let path = quarantineDirectory + "/" + name
@@ -255,7 +265,7 @@ struct VaultState {
         guard categoryBytes.count <= 1024, purposeBytes.count <= 1024 else {
             throw VaultError(.recordTooLarge, "category and purpose names are limited to 1024 bytes")
         }
-        var store = try collectionForWriting(name)
+        var store = try takeForWriting(name)
         defer { collections[name] = store }
         let now = clock.now.millisecondsSince1970
         let expires: Int64 = retention.map { now.addingReportingOverflow(Self.milliseconds($0)).partialValue } ?? SegmentFormat.never
@@ -280,28 +290,41 @@ struct VaultState {
         return ms.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
     }
 
-    /// The collection, with an active segment ready for appends (created when needed).
-    private mutating func collectionForWriting(_ name: String) throws -> CollectionStore {
+    /// Takes the collection out of `collections` (so its buffers are not copied on write) with
+    /// an active segment ready for appends; the caller puts it back.
+    private mutating func takeForWriting(_ name: String) throws -> CollectionStore {
         guard Self.isValidCollectionName(name) else {
             throw VaultError(.invalidCollectionName, "collection name '\(name)' is not 1-64 letters, digits, '.', '-' or '_' (not starting with '.', not ending in '.tmp')")
         }
-        var store = collections[name] ?? CollectionStore(name: name, directory: collectionsDirectory + "/" + name)
-        if collections[name] == nil {
+        var store: CollectionStore
+        if let existing = collections.removeValue(forKey: name) {
+            store = existing
+        } else {
+            store = CollectionStore(name: name, directory: collectionsDirectory + "/" + name)
             try FileSystem.ensurePrivateDirectory(store.directory)
             try FileSystem.syncDirectory(collectionsDirectory)
         }
-        if store.active == nil {
-            let number = (store.segments.keys.max() ?? 0) + 1
-            let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
-            let header = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
-            try FileSystem.writeAtomically(header, to: path)
-            let fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
-            store.segments[number] = Segment(number: number, path: path, fd: fd, size: header.count)
-            store.active = number
-            store.committedSize = header.count
-            store.pendingBase = header.count
+        do {
+            try ensureActiveSegment(&store)
+        } catch {
+            collections[name] = store
+            throw error
         }
         return store
+    }
+
+    /// Starts a new segment file when the collection has no active one.
+    private func ensureActiveSegment(_ store: inout CollectionStore) throws {
+        guard store.active == nil else { return }
+        let number = (store.segments.keys.max() ?? 0) + 1
+        let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
+        let header = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
+        try FileSystem.writeAtomically(header, to: path)
+        let fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
+        store.segments[number] = Segment(number: number, path: path, fd: fd, size: header.count)
+        store.active = number
+        store.committedSize = header.count
+        store.pendingBase = header.count
     }
 
     /// Builds, seals and stages one frame; returns its length.
@@ -357,7 +380,8 @@ struct VaultState {
     mutating func commit() throws {
         try checkUsable()
         for name in collections.keys.sorted() {
-            guard var store = collections[name], store.uncommittedFrames > 0 else { continue }
+            guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
+            defer { collections[name] = store }
             let pendingBefore = store.pending.count
             _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
             do {
@@ -367,13 +391,11 @@ struct VaultState {
                 // Leave the staged frames for a retry; drop only the commit frame.
                 store.pending.removeSubrange(pendingBefore...)
                 store.uncommittedFrames -= 1
-                collections[name] = store
                 throw VaultError(.io, "commit failed; the staged records are kept and the next commit retries: \(error)", path: store.directory, underlying: error as? SystemError)
             }
             store.uncommittedFrames = 0
             store.committedSize = store.pendingBase
             if store.committedSize >= options.segmentSize { store.active = nil }
-            collections[name] = store
         }
         try applyQuota()
         try compactAll(threshold: options.compactionThreshold)
@@ -462,14 +484,14 @@ struct VaultState {
     /// Moves a record that failed authentication to quarantine. The `<collection>.<id>.bad`
     /// file both keeps the bytes and marks the id dead on later opens.
     private mutating func quarantineRecord(_ entry: Entry, frame: [UInt8], collection name: String) throws {
-        try quarantine(frame, name: "\(name).\(entry.id).bad")
-        var store = collections[name]!
+        try quarantine(frame, name: "\(name).record-\(entry.id).bad")
+        guard var store = collections.removeValue(forKey: name) else { return }
+        defer { collections[name] = store }
         if let i = store.index(of: entry.id), store.entries[i].live {
             store.entries[i].live = false
             store.segments[entry.segment]?.liveBytes -= entry.length
             store.liveCount -= 1
         }
-        collections[name] = store
     }
 
     mutating func verifyAll() throws -> Int {
@@ -490,19 +512,16 @@ struct VaultState {
 
     mutating func remove(id: UInt64, collection name: String, reason: SegmentFormat.Reason) throws -> Bool {
         try checkUsable()
-        guard var store = collections[name], let i = store.index(of: id), store.entries[i].live else { return false }
+        guard let i = collections[name]?.index(of: id), collections[name]!.entries[i].live,
+              var store = collections.removeValue(forKey: name) else { return false }
+        defer { collections[name] = store }
         try markDead(&store, index: i, reason: reason)
-        collections[name] = store
         return true
     }
 
-    private mutating func markDead(_ store: inout CollectionStore, index i: Int, reason: SegmentFormat.Reason) throws {
+    private func markDead(_ store: inout CollectionStore, index i: Int, reason: SegmentFormat.Reason) throws {
         let entry = store.entries[i]
-        if store.active == nil {
-            let name = store.name
-            collections[name] = store
-            store = try collectionForWriting(name)
-        }
+        try ensureActiveSegment(&store)
         let offset = store.pendingBase + store.pending.count
         let length = try appendFrame(to: &store, kind: .tombstone, flags: reason.rawValue, id: entry.id,
                                      created: clock.now.millisecondsSince1970, expires: 0)
@@ -519,13 +538,13 @@ struct VaultState {
         var removed = 0
         var touched: [String: Set<UInt32>] = [:]
         for name in collections.keys.sorted() {
-            var store = collections[name]!
+            var store = collections.removeValue(forKey: name)!
+            defer { collections[name] = store }
             for i in store.entries.indices where store.entries[i].live && predicate(store.entries[i], name) {
                 touched[name, default: []].insert(store.entries[i].segment)
                 try markDead(&store, index: i, reason: reason)
                 removed += 1
             }
-            collections[name] = store
         }
         guard removed > 0 else { return 0 }
         try commit()
@@ -553,12 +572,12 @@ struct VaultState {
         var touched: [String: Set<UInt32>] = [:]
         var count = 0
         for candidate in candidates where total > quota {
-            var store = collections[candidate.collection]!
-            guard let i = store.index(of: candidate.id) else { continue }
+            guard let i = collections[candidate.collection]?.index(of: candidate.id) else { continue }
+            var store = collections.removeValue(forKey: candidate.collection)!
+            defer { collections[candidate.collection] = store }
             total -= store.entries[i].length
             touched[candidate.collection, default: []].insert(store.entries[i].segment)
             try markDead(&store, index: i, reason: .evicted)
-            collections[candidate.collection] = store
             count += 1
         }
         guard count > 0 else { return }
@@ -568,13 +587,13 @@ struct VaultState {
         try FileSystem.writeAtomically(stats, to: statsPath)
         // Commit the tombstones (no quota pass inside: this one is done).
         for name in collections.keys.sorted() {
-            guard var store = collections[name], store.uncommittedFrames > 0 else { continue }
+            guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
+            defer { collections[name] = store }
             _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
             try flushPending(&store)
             try store.segments[store.active!]!.fd.syncData()
             store.uncommittedFrames = 0
             store.committedSize = store.pendingBase
-            collections[name] = store
         }
         for (name, numbers) in touched {
             for number in numbers.sorted() { try compact(segment: number, collection: name) }
@@ -586,16 +605,16 @@ struct VaultState {
     /// Rewrites every segment whose dead fraction reaches `threshold` (0: any dead byte).
     mutating func compactAll(threshold: Double) throws {
         for name in collections.keys.sorted() {
-            let store = collections[name]!
-            guard store.uncommittedFrames == 0 else { continue }
-            for number in store.segments.keys.sorted() {
+            guard let (active, uncommitted, numbers) = collections[name].map({ ($0.active, $0.uncommittedFrames, $0.segments.keys.sorted()) }),
+                  uncommitted == 0 else { continue }
+            for number in numbers {
                 guard let segment = collections[name]!.segments[number] else { continue }
                 let payload = segment.size - SegmentFormat.segmentHeaderLength
                 guard payload > 0 else { continue }
                 let live = segment.liveBytes + collections[name]!.tombstones.values.reduce(0) { $0 + ($1.segment == number ? $1.length : 0) }
                 let dead = Double(payload - live) / Double(payload)
                 if threshold == 0 ? live < payload - 80 || segment.liveBytes == 0 : dead >= threshold {
-                    if number == store.active && threshold > 0 { continue }
+                    if number == active && threshold > 0 { continue }
                     try compact(segment: number, collection: name)
                 }
             }
@@ -605,7 +624,10 @@ struct VaultState {
     /// Rewrites one committed segment with only its live records and the tombstones still
     /// needed (their record survives in another segment), then replaces it atomically.
     mutating func compact(segment number: UInt32, collection name: String) throws {
-        guard var store = collections[name], let segment = store.segments[number], store.uncommittedFrames == 0 else { return }
+        guard let (found, uncommitted) = collections[name].map({ ($0.segments[number], $0.uncommittedFrames) }),
+              let segment = found, uncommitted == 0 else { return }
+        var store = collections.removeValue(forKey: name)!
+        defer { collections[name] = store }
         let isActive = store.active == number
         var rebuilt = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
         var newOffsets: [Int: Int] = [:]  // entry index -> new offset
@@ -658,7 +680,6 @@ struct VaultState {
         if store.segments.isEmpty && store.entries.isEmpty {
             store.active = nil
         }
-        collections[name] = store
     }
 
     // MARK: - Summary, erase, close
@@ -691,17 +712,30 @@ struct VaultState {
     mutating func erase() throws {
         if erased { return }
         try checkUsable()
+        // The marker makes an interrupted erase finish on the next open instead of leaving a
+        // vault whose key is gone. It holds nothing.
+        try FileSystem.writeAtomically([], to: directory + "/" + Self.erasingMarker)
         // Destroy the key first: from here on nothing the vault wrote can be decrypted.
         cipher = nil
-        try keyProvider.destroyKey(named: options.keyName)
         erased = true
         collections.removeAll()
-        try FileSystem.removeTree(collectionsDirectory)
-        try FileSystem.removeTree(quarantineDirectory)
-        try FileSystem.removeFile(statsPath)
-        try FileSystem.removeFile(metaPath)
+        try Self.finishErase(directory: directory, keyProvider: keyProvider, keyName: options.keyName)
         lock = nil
         try FileSystem.removeFile(directory + "/lock")
+        try FileSystem.syncDirectory(directory)
+    }
+
+    static let erasingMarker = "erasing"
+
+    /// Destroys the key, then every file of the vault, then the erase marker.
+    private static func finishErase(directory: String, keyProvider: any KeyProvider, keyName: String) throws {
+        try keyProvider.destroyKey(named: keyName)
+        try FileSystem.removeTree(directory + "/collections")
+        try FileSystem.removeTree(directory + "/quarantine")
+        try FileSystem.removeFile(directory + "/vault.stats")
+        try FileSystem.removeFile(directory + "/vault.meta")
+        try FileSystem.syncDirectory(directory)
+        try FileSystem.removeFile(directory + "/" + erasingMarker)
         try FileSystem.syncDirectory(directory)
     }
 
