@@ -147,7 +147,31 @@ public enum AESGCM {
                 throw CryptoError(.invalidInput, "the output buffer must be the plaintext size plus 28 bytes")
             }
             try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]))
-            try contexts.withLock { c in try c.seal(plaintext, aad: aad, output: output) }
+            try contexts.withLock { c in try c.seal(plaintext, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output) }
+        }
+
+        /// Seals with associated data given in three parts (authenticated as their
+        /// concatenation), so callers need not copy header fields into one buffer.
+        func seal(
+            _ plaintext: UnsafeRawBufferPointer, authenticating a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
+            _ c: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+        ) throws {
+            guard output.count == plaintext.count + AESGCM.overhead else {
+                throw CryptoError(.invalidInput, "the output buffer must be the plaintext size plus 28 bytes")
+            }
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]))
+            try contexts.withLock { c2 in try c2.seal(plaintext, aad: (a, b, c), output: output) }
+        }
+
+        /// Opens with associated data given in three parts (see the matching `seal`).
+        func open(
+            _ sealed: UnsafeRawBufferPointer, authenticating a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
+            _ c: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+        ) throws {
+            guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead else {
+                throw CryptoError(.invalidInput, "a sealed box has at least 28 bytes and the output is 28 bytes shorter")
+            }
+            try contexts.withLock { c2 in try c2.open(sealed, aad: (a, b, c), output: output) }
         }
 
         /// Seals with a caller-chosen nonce. Only for known-answer tests: reusing a nonce under
@@ -160,7 +184,7 @@ public enum AESGCM {
                 throw CryptoError(.invalidInput, "bad nonce or output size")
             }
             UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]).copyMemory(from: nonce)
-            try contexts.withLock { c in try c.seal(plaintext, aad: aad, output: output) }
+            try contexts.withLock { c in try c.seal(plaintext, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output) }
         }
 
         /// Opens `sealed` (nonce ‖ ciphertext ‖ tag) into `output`, which must be exactly
@@ -172,7 +196,7 @@ public enum AESGCM {
             guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead else {
                 throw CryptoError(.invalidInput, "a sealed box has at least 28 bytes and the output is 28 bytes shorter")
             }
-            try contexts.withLock { c in try c.open(sealed, aad: aad, output: output) }
+            try contexts.withLock { c in try c.open(sealed, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output) }
         }
     }
 }
@@ -210,18 +234,31 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
         EVP_CIPHER_CTX_free(decrypt)
     }
 
-    func seal(_ plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws {
-        guard plaintext.count <= Int(Int32.max), aad.count <= Int(Int32.max) else {
+    typealias AADParts = (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer)
+
+    /// Feeds the associated data, part by part (GCM allows AAD in any number of updates).
+    private func addAAD(_ parts: AADParts, to ctx: OpaquePointer, encrypting: Bool) throws {
+        try addAAD(parts.0, to: ctx, encrypting: encrypting)
+        try addAAD(parts.1, to: ctx, encrypting: encrypting)
+        try addAAD(parts.2, to: ctx, encrypting: encrypting)
+    }
+
+    private func addAAD(_ part: UnsafeRawBufferPointer, to ctx: OpaquePointer, encrypting: Bool) throws {
+        guard part.count > 0 else { return }
+        var length: Int32 = 0
+        let p = part.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let ok = encrypting ? EVP_EncryptUpdate(ctx, nil, &length, p, Int32(part.count)) : EVP_DecryptUpdate(ctx, nil, &length, p, Int32(part.count))
+        guard ok == 1 else { throw CryptoError.library(encrypting ? "EVP_EncryptUpdate(aad)" : "EVP_DecryptUpdate(aad)") }
+    }
+
+    func seal(_ plaintext: UnsafeRawBufferPointer, aad: AADParts, output: UnsafeMutableRawBufferPointer) throws {
+        guard plaintext.count <= Int(Int32.max), aad.0.count + aad.1.count + aad.2.count <= Int(Int32.max) else {
             throw CryptoError(.invalidInput, "AES-GCM messages are limited to 2 GiB here")
         }
         let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var length: Int32 = 0
         guard EVP_EncryptInit_ex2(encrypt, nil, nil, out, nil) == 1 else { throw CryptoError.library("EVP_EncryptInit_ex2") }
-        if aad.count > 0 {
-            guard EVP_EncryptUpdate(encrypt, nil, &length, aad.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1 else {
-                throw CryptoError.library("EVP_EncryptUpdate(aad)")
-            }
-        }
+        try addAAD(aad, to: encrypt, encrypting: true)
         let body = out + AESGCM.nonceByteCount
         var written: Int32 = 0
         if plaintext.count > 0 {
@@ -236,19 +273,15 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
         }
     }
 
-    func open(_ sealed: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws {
-        guard sealed.count <= Int(Int32.max), aad.count <= Int(Int32.max) else {
+    func open(_ sealed: UnsafeRawBufferPointer, aad: AADParts, output: UnsafeMutableRawBufferPointer) throws {
+        guard sealed.count <= Int(Int32.max), aad.0.count + aad.1.count + aad.2.count <= Int(Int32.max) else {
             throw CryptoError(.invalidInput, "AES-GCM messages are limited to 2 GiB here")
         }
         let base = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let bodyCount = sealed.count - AESGCM.overhead
         var length: Int32 = 0
         guard EVP_DecryptInit_ex2(decrypt, nil, nil, base, nil) == 1 else { throw CryptoError.library("EVP_DecryptInit_ex2") }
-        if aad.count > 0 {
-            guard EVP_DecryptUpdate(decrypt, nil, &length, aad.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1 else {
-                throw CryptoError.library("EVP_DecryptUpdate(aad)")
-            }
-        }
+        try addAAD(aad, to: decrypt, encrypting: false)
         var written: Int32 = 0
         if bodyCount > 0 {
             guard EVP_DecryptUpdate(decrypt, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,

@@ -117,7 +117,7 @@ struct VaultState {
                 problems.append("\(path): not a collection folder; left untouched")
                 continue
             }
-            var store = CollectionStore(name: name, directory: path)
+            var store = CollectionStore(name: name, directory: path, vaultID: vaultID)
             for file in try FileSystem.contents(of: path) {
                 if file.hasSuffix(".tmp") {
                     // A segment rewrite or creation that did not finish; the original is intact.
@@ -261,8 +261,7 @@ struct VaultState {
         guard data.count <= SegmentFormat.maximumBody - AESGCM.overhead else {
             throw VaultError(.recordTooLarge, "a record holds at most 64 MiB; got \(data.count) bytes. Split it into several records.")
         }
-        let categoryBytes = Array(category.rawValue.utf8), purposeBytes = Array(purpose.rawValue.utf8)
-        guard categoryBytes.count <= 1024, purposeBytes.count <= 1024 else {
+        guard category.rawValue.utf8.count <= 1024, purpose.rawValue.utf8.count <= 1024 else {
             throw VaultError(.recordTooLarge, "category and purpose names are limited to 1024 bytes")
         }
         var store = try takeForWriting(name)
@@ -272,7 +271,7 @@ struct VaultState {
         let id = nextID
         let offset = store.pendingBase + store.pending.count
         let length = try appendFrame(to: &store, kind: .record, id: id, created: now, expires: expires,
-                                     category: categoryBytes, purpose: purposeBytes, plaintext: data)
+                                     category: category.rawValue, purpose: purpose.rawValue, plaintext: data)
         nextID += 1
         store.entries.append(Entry(
             id: id, segment: store.active!, offset: offset, length: length, created: now, expires: expires,
@@ -300,7 +299,7 @@ struct VaultState {
         if let existing = collections.removeValue(forKey: name) {
             store = existing
         } else {
-            store = CollectionStore(name: name, directory: collectionsDirectory + "/" + name)
+            store = CollectionStore(name: name, directory: collectionsDirectory + "/" + name, vaultID: vaultID)
             try FileSystem.ensurePrivateDirectory(store.directory)
             try FileSystem.syncDirectory(collectionsDirectory)
         }
@@ -329,10 +328,11 @@ struct VaultState {
 
     /// Builds, seals and stages one frame; returns its length.
     private func appendFrame(to store: inout CollectionStore, kind: SegmentFormat.Kind, flags: UInt8 = 0, id: UInt64,
-                             created: Int64, expires: Int64, category: [UInt8] = [], purpose: [UInt8] = [],
+                             created: Int64, expires: Int64, category: String = "", purpose: String = "",
                              plaintext: [UInt8] = []) throws -> Int {
         guard let cipher else { throw VaultError(.erased, "the vault key is gone") }
-        let headerLength = SegmentFormat.fixedFrameHeader + category.count + purpose.count
+        let categoryLength = category.utf8.count, purposeLength = purpose.utf8.count
+        let headerLength = SegmentFormat.fixedFrameHeader + categoryLength + purposeLength
         let bodyLength = plaintext.count + AESGCM.overhead
         let start = store.pending.count
         store.pending.reserveCapacity(start + headerLength + bodyLength)
@@ -345,20 +345,21 @@ struct VaultState {
         SegmentFormat.put(id, into: &store.pending)
         SegmentFormat.put(created, into: &store.pending)
         SegmentFormat.put(expires, into: &store.pending)
-        SegmentFormat.put(UInt16(category.count), into: &store.pending)
-        SegmentFormat.put(UInt16(purpose.count), into: &store.pending)
-        store.pending += category
-        store.pending += purpose
+        SegmentFormat.put(UInt16(categoryLength), into: &store.pending)
+        SegmentFormat.put(UInt16(purposeLength), into: &store.pending)
+        store.pending.append(contentsOf: category.utf8)
+        store.pending.append(contentsOf: purpose.utf8)
         store.pending.append(contentsOf: repeatElement(0, count: bodyLength))
-        let aadPrefix = vaultID + [UInt8(store.name.utf8.count)] + Array(store.name.utf8)
-        let collectionName = store.name
+        let prefix = store.aadPrefix
         try store.pending.withUnsafeMutableBytes { all in
             let frame = UnsafeMutableRawBufferPointer(rebasing: all[start..<(start + headerLength + bodyLength)])
-            let aad = aadPrefix + Array(frame[0..<12]) + Array(frame[16..<headerLength])
-            _ = collectionName
-            try plaintext.withUnsafeBytes { p in
-                try aad.withUnsafeBytes { a in
-                    try cipher.seal(p, authenticating: a, into: UnsafeMutableRawBufferPointer(rebasing: frame[headerLength...]))
+            let header = UnsafeRawBufferPointer(frame)
+            try prefix.withUnsafeBytes { p in
+                try plaintext.withUnsafeBytes { text in
+                    try cipher.seal(
+                        text, authenticating: p, UnsafeRawBufferPointer(rebasing: header[0..<12]),
+                        UnsafeRawBufferPointer(rebasing: header[16..<headerLength]),
+                        into: UnsafeMutableRawBufferPointer(rebasing: frame[headerLength...]))
                 }
             }
             let crc = CRC32C.frame(UnsafeRawBufferPointer(frame))
@@ -458,11 +459,13 @@ struct VaultState {
                 let headerLength = Int(SegmentFormat.load(UInt16.self, raw, 6))
                 guard headerLength >= SegmentFormat.fixedFrameHeader, headerLength + AESGCM.overhead <= raw.count,
                       SegmentFormat.load(UInt64.self, raw, 16) == entry.id else { return }
-                let aad = vaultID + [UInt8(name.utf8.count)] + Array(name.utf8) + Array(raw[0..<12]) + Array(raw[16..<headerLength])
                 var out = [UInt8](repeating: 0, count: raw.count - headerLength - AESGCM.overhead)
-                let ok: Bool = aad.withUnsafeBytes { a in
+                let ok: Bool = store.aadPrefix.withUnsafeBytes { prefix in
                     out.withUnsafeMutableBytes { o in
-                        (try? cipher.open(UnsafeRawBufferPointer(rebasing: raw[headerLength...]), authenticating: a, into: o)) != nil
+                        (try? cipher.open(
+                            UnsafeRawBufferPointer(rebasing: raw[headerLength...]), authenticating: prefix,
+                            UnsafeRawBufferPointer(rebasing: raw[0..<12]), UnsafeRawBufferPointer(rebasing: raw[16..<headerLength]),
+                            into: o)) != nil
                     }
                 }
                 if ok { plaintext = out }
@@ -653,7 +656,7 @@ struct VaultState {
             store.segments[number] = nil
         } else {
             // A commit frame so the rewritten segment's frames count as committed on open.
-            var scratch = CollectionStore(name: name, directory: store.directory)
+            var scratch = CollectionStore(name: name, directory: store.directory, vaultID: vaultID)
             _ = try appendFrame(to: &scratch, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
             rebuilt += scratch.pending
             try FileSystem.writeAtomically(rebuilt, to: segment.path)

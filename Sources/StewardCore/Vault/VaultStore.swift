@@ -61,10 +61,13 @@ struct CollectionStore {
     /// Frames staged since the last commit (written or not).
     var uncommittedFrames = 0
     var liveCount = 0
+    /// The first part of every frame's associated data: vault id ‖ u8 name length ‖ name.
+    let aadPrefix: [UInt8]
 
-    init(name: String, directory: String) {
+    init(name: String, directory: String, vaultID: [UInt8]) {
         self.name = name
         self.directory = directory
+        self.aadPrefix = vaultID + [UInt8(name.utf8.count)] + Array(name.utf8)
     }
 
     func index(of id: UInt64) -> Int? {
