@@ -3,7 +3,8 @@ import Synchronization
 
 /// AES-256-GCM authenticated encryption over the system libcrypto (EVP interface).
 ///
-/// Every seal draws a fresh random 96-bit nonce from the CSPRNG and produces a 128-bit tag.
+/// Every seal uses a fresh random 96-bit nonce from the CSPRNG (drawn in blocks; see
+/// `NoncePool`) and produces a 128-bit tag.
 /// Associated data is authenticated but not encrypted: bind a ciphertext to its context
 /// (a record header, a file name) so it cannot be moved elsewhere undetected.
 ///
@@ -146,8 +147,10 @@ public enum AESGCM {
             guard output.count == plaintext.count + AESGCM.overhead else {
                 throw CryptoError(.invalidInput, "the output buffer must be the plaintext size plus 28 bytes")
             }
-            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]))
-            try contexts.withLock { c in try c.seal(plaintext, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output) }
+            try contexts.withLock { c in
+                try c.nonces.next(into: UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]))
+                try c.seal(plaintext, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output)
+            }
         }
 
         /// Seals with associated data given in three parts (authenticated as their
@@ -159,8 +162,10 @@ public enum AESGCM {
             guard output.count == plaintext.count + AESGCM.overhead else {
                 throw CryptoError(.invalidInput, "the output buffer must be the plaintext size plus 28 bytes")
             }
-            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]))
-            try contexts.withLock { c2 in try c2.seal(plaintext, aad: (a, b, c), output: output) }
+            try contexts.withLock { c2 in
+                try c2.nonces.next(into: UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]))
+                try c2.seal(plaintext, aad: (a, b, c), output: output)
+            }
         }
 
         /// Opens with associated data given in three parts (see the matching `seal`).
@@ -207,6 +212,7 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
     // OpaquePointers to EVP_CIPHER_CTX; only touched under the cipher's mutex.
     let encrypt: OpaquePointer
     let decrypt: OpaquePointer
+    var nonces = NoncePool()
 
     init(key: SymmetricKey) throws {
         guard let cipher = OpenSSLAlgorithms.shared.aes256gcm else { throw CryptoError.library("EVP_CIPHER_fetch(AES-256-GCM)") }

@@ -42,17 +42,19 @@ struct FileDescriptor: ~Copyable {
         return done
     }
 
-    /// Reads the whole file.
+    /// Reads the whole file (without zero-filling the buffer first).
     func readAll() throws -> [UInt8] {
         let size = Int(try stat().st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        var count = 0
         var failure: (any Error)?
-        bytes.withUnsafeMutableBytes { buffer in
-            do { count = try read(into: buffer, at: 0) } catch { failure = error }
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            do {
+                count = try read(into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+            } catch {
+                failure = error
+                count = 0
+            }
         }
         if let failure { throw failure }
-        if count < size { bytes.removeLast(size - count) }
         return bytes
     }
 

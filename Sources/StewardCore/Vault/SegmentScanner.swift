@@ -51,6 +51,7 @@ enum SegmentScanner {
 
     static func scan(_ raw: UnsafeRawBufferPointer) -> Result {
         var result = Result()
+        result.frames.reserveCapacity(raw.count / 128)
         var offset = SegmentFormat.segmentHeaderLength
         while offset < raw.count {
             switch probe(raw, at: offset) {

@@ -159,7 +159,8 @@ struct VaultState {
 
         // Frames after the last commit frame were never committed: cut them off. If the cut
         // holds a damaged (not merely torn) frame, keep its bytes in quarantine first.
-        var keep = scan.frames.filter { $0.end <= scan.committedEnd }
+        var keep = scan.frames
+        if let last = keep.last, last.end > scan.committedEnd { keep.removeAll { $0.end > scan.committedEnd } }
         let damagedBeforeCommit = scan.damaged.filter { $0.upperBound <= scan.committedEnd }
         let cutHoldsDamage = scan.damaged.contains { $0.lowerBound >= scan.committedEnd && !$0.isEmpty && scan.tornAt != $0.lowerBound }
         if cutHoldsDamage {
@@ -191,6 +192,7 @@ struct VaultState {
             }
             segment = Segment(number: number, path: path, fd: fd, size: scan.committedEnd)
         }
+        store.entries.reserveCapacity(store.entries.count + keep.count)
         bytes.withUnsafeBytes { raw in
             for frame in keep {
                 switch frame.kind {
