@@ -123,7 +123,7 @@ public struct FileKeyProvider: KeyProvider {
 
     private static func openKeyFile(_ path: String) throws -> FileDescriptor {
         do {
-            return try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
+            return try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
         } catch let error as SystemError where error.errno == ELOOP {
             throw KeyProviderError(.symbolicLink, path: path, "is a symbolic link; Steward reads keys only from regular files.")
         }

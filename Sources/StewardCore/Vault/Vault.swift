@@ -158,10 +158,8 @@ public final class Vault: Sendable {
     @discardableResult
     public func purge(purpose: Purpose) throws -> Int {
         try state.withLock { s in
-            guard let number = s.purposes.existingNumber(for: purpose.rawValue) else {
-                try s.checkUsable()
-                return 0
-            }
+            // A purpose never seen matches nothing; the purge still commits what is staged.
+            let number = s.purposes.existingNumber(for: purpose.rawValue)
             return try s.purge(reason: .purposePurged) { entry, _ in entry.purpose == number }
         }
     }

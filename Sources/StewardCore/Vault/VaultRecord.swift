@@ -71,8 +71,11 @@ public struct VaultSummary: Hashable, Sendable, Codable {
 public struct VaultOptions: Sendable {
     /// Size at which the active segment file is closed and a new one started. Default 8 MiB.
     public var segmentSize: Int = 8 << 20
-    /// Upper bound for the bytes of all segment files; past it, the oldest records are evicted
-    /// at commit (and counted). Nil: no quota.
+    /// Upper bound for the bytes of all segment files, enforced at every commit: segments with
+    /// dead bytes are rewritten, then the oldest live records (by creation time) are evicted
+    /// down to 90% of the quota and counted in ``VaultSummary/evicted``. Only when nothing is
+    /// left to evict can the files exceed it, by the ~100 bytes each collection keeps (its
+    /// active segment's header and commit frame). Nil: no quota.
     public var quota: Int? = nil
     /// A closed segment is rewritten without its dead records once this fraction of its bytes is
     /// dead. Purges always rewrite the segments they touch, so purged data is physically gone.

@@ -40,7 +40,7 @@ struct VaultState {
         let vaultID: [UInt8]
         let key: SymmetricKey
         if FileSystem.exists(metaPath) {
-            let meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW).readAll()
+            let meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll()
             guard meta.count >= 16, Array(meta[0..<8]) == SegmentFormat.metaMagic else {
                 throw VaultError(.notAVault, "vault.meta is not a Steward vault's; the directory was left untouched. Point Steward at another directory.", path: metaPath)
             }
@@ -98,16 +98,21 @@ struct VaultState {
     private mutating func load() throws {
         try FileSystem.ensurePrivateDirectory(collectionsDirectory)
         try FileSystem.ensurePrivateDirectory(quarantineDirectory)
-        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW).readAll(), stats.count == 8 {
+        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(), stats.count == 8 {
             evicted = Int(stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) })
         }
-        var quarantinedIDs: [String: Set<UInt64>] = [:]
+        try checkSegmentVersions()
+        var quarantinedFrames: [String: Set<QuarantinedFrame>] = [:]
         for name in try FileSystem.contents(of: quarantineDirectory) where name.hasSuffix(".bad") {
             quarantined += 1
-            // COLLECTION.record-ID.bad marks a record that failed authentication as dead.
+            // COLLECTION.record-ID-CRC.bad marks the record frame with that id and checksum as
+            // dead (the checksum tells it apart from a sound frame a forgery copied the id of).
             let stem = name.dropLast(4)
-            if let marker = stem.range(of: ".record-", options: .backwards), let id = UInt64(stem[marker.upperBound...]) {
-                quarantinedIDs[String(stem[..<marker.lowerBound]), default: []].insert(id)
+            if let marker = stem.range(of: ".record-", options: .backwards) {
+                let fields = stem[marker.upperBound...].split(separator: "-")
+                if fields.count == 2, let id = UInt64(fields[0]), let crc = UInt32(fields[1], radix: 16) {
+                    quarantinedFrames[String(stem[..<marker.lowerBound]), default: []].insert(QuarantinedFrame(id: id, crc: crc))
+                }
             }
         }
         for name in try FileSystem.contents(of: collectionsDirectory) {
@@ -128,7 +133,9 @@ struct VaultState {
                     problems.append("\(path)/\(file): not a segment file; left untouched")
                     continue
                 }
-                try loadSegment(number: number, into: &store, quarantinedIDs: quarantinedIDs[name] ?? [])
+                // Never reuse the number of a file we leave untouched.
+                store.highestNumber = max(store.highestNumber, number)
+                try loadSegment(number: number, into: &store, quarantined: quarantinedFrames[name] ?? [])
             }
             if zip(store.entries, store.entries.dropFirst()).contains(where: { $0.id >= $1.id }) {
                 store.entries.sort { $0.id < $1.id }
@@ -138,15 +145,41 @@ struct VaultState {
         }
     }
 
-    private mutating func loadSegment(number: UInt32, into store: inout CollectionStore, quarantinedIDs: Set<UInt64>) throws {
+    /// Refuses a vault with any segment of a newer format before anything is repaired, so such
+    /// a vault is left exactly as it was.
+    private func checkSegmentVersions() throws {
+        for name in try FileSystem.contents(of: collectionsDirectory) {
+            let folder = collectionsDirectory + "/" + name
+            guard let files = try? FileSystem.contents(of: folder) else { continue }
+            for file in files where SegmentFormat.segmentNumber(fromFileName: file) != nil {
+                let path = folder + "/" + file
+                guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK),
+                      let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                var header = [UInt8](repeating: 0, count: SegmentFormat.segmentHeaderLength)
+                let n = (try? header.withUnsafeMutableBytes { try fd.read(into: $0, at: 0) }) ?? 0
+                guard n == header.count, Array(header[0..<8]) == SegmentFormat.segmentMagic else { continue }
+                let version = header.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
+                guard version <= SegmentFormat.version else {
+                    throw VaultError(.unsupportedVersion, "segment written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.", path: path)
+                }
+            }
+        }
+    }
+
+    private mutating func loadSegment(number: UInt32, into store: inout CollectionStore, quarantined: Set<QuarantinedFrame>) throws {
         let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
-        let fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
-        let bytes = try fd.readAll()
-        // Header checks: a file that is not ours is left alone and reported.
-        guard bytes.count >= SegmentFormat.segmentHeaderLength, Array(bytes[0..<8]) == SegmentFormat.segmentMagic else {
-            problems.append("\(path): \(bytes.isEmpty ? "empty file" : "no segment header"); left untouched")
+        let fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK)
+        guard (try fd.stat().st_mode & S_IFMT) == S_IFREG else {
+            problems.append("\(path): not a regular file; left untouched")
             return
         }
+        let original = try fd.readAll()
+        // Header checks: a file that is not ours is left alone and reported.
+        guard original.count >= SegmentFormat.segmentHeaderLength, Array(original[0..<8]) == SegmentFormat.segmentMagic else {
+            problems.append("\(path): \(original.isEmpty ? "empty file" : "no segment header"); left untouched")
+            return
+        }
+        var bytes = original
         let version = bytes.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
         guard version <= SegmentFormat.version else {
             throw VaultError(.unsupportedVersion, "segment written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.", path: path)
@@ -182,6 +215,7 @@ struct VaultState {
                 moved.append(copy)
             }
             keep = moved
+            bytes = rebuilt  // the index below is read from the rewritten layout
             try FileSystem.writeAtomically(rebuilt, to: path)
             let fresh = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
             segment = Segment(number: number, path: path, fd: fresh, size: rebuilt.count)
@@ -200,7 +234,8 @@ struct VaultState {
                     let header = UnsafeRawBufferPointer(rebasing: raw[frame.offset..<(frame.offset + frame.headerLength)])
                     let c = Int(SegmentFormat.load(UInt16.self, header, 40))
                     let p = Int(SegmentFormat.load(UInt16.self, header, 42))
-                    let live = !quarantinedIDs.contains(frame.id) && store.tombstones[frame.id] == nil
+                    let crc = SegmentFormat.load(UInt32.self, raw, frame.offset + 12)
+                    let live = !quarantined.contains(QuarantinedFrame(id: frame.id, crc: crc)) && store.tombstones[frame.id] == nil
                     store.entries.append(Entry(
                         id: frame.id, segment: number, offset: frame.offset, length: frame.length,
                         created: SegmentFormat.load(Int64.self, header, 24),
@@ -317,7 +352,8 @@ struct VaultState {
     /// Starts a new segment file when the collection has no active one.
     private func ensureActiveSegment(_ store: inout CollectionStore) throws {
         guard store.active == nil else { return }
-        let number = (store.segments.keys.max() ?? 0) + 1
+        let number = max(store.segments.keys.max() ?? 0, store.highestNumber) + 1
+        store.highestNumber = number
         let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
         let header = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
         try FileSystem.writeAtomically(header, to: path)
@@ -431,8 +467,14 @@ struct VaultState {
 
     mutating func read(id: RecordID.RawValue, collection name: String) throws -> VaultRecord? {
         try checkUsable()
-        guard let store = collections[name], let i = store.index(of: id), store.entries[i].live else { return nil }
-        return try decrypt(store.entries[i], collection: name)
+        guard let first = collections[name]?.index(of: id) else { return nil }
+        var i = first
+        // Normally one entry per id; a forged frame may add another. Return the sound one.
+        while let entry = collections[name].flatMap({ i < $0.entries.count ? $0.entries[i] : nil }), entry.id == id {
+            if entry.live, let record = try decrypt(entry, collection: name) { return record }
+            i += 1
+        }
+        return nil
     }
 
     /// The frame bytes of `entry`, from the staging buffer or the segment file.
@@ -486,13 +528,17 @@ struct VaultState {
             data: plaintext)
     }
 
-    /// Moves a record that failed authentication to quarantine. The `<collection>.<id>.bad`
-    /// file both keeps the bytes and marks the id dead on later opens.
+    /// Moves a record that failed authentication to quarantine. The
+    /// `COLLECTION.record-ID-CRC.bad` file both keeps the bytes and marks that exact frame dead
+    /// on later opens.
     private mutating func quarantineRecord(_ entry: Entry, frame: [UInt8], collection name: String) throws {
-        try quarantine(frame, name: "\(name).record-\(entry.id).bad")
+        let crc = frame.count >= 16 ? frame.withUnsafeBytes { SegmentFormat.load(UInt32.self, $0, 12) } : 0
+        try quarantine(frame, name: "\(name).record-\(entry.id)-\(String(crc, radix: 16)).bad")
         guard var store = collections.removeValue(forKey: name) else { return }
         defer { collections[name] = store }
-        if let i = store.index(of: entry.id), store.entries[i].live {
+        // The exact frame: a forged frame may carry the id of a sound one.
+        if let i = store.entries.firstIndex(where: { $0.id == entry.id && $0.segment == entry.segment && $0.offset == entry.offset }),
+           store.entries[i].live {
             store.entries[i].live = false
             store.segments[entry.segment]?.liveBytes -= entry.length
             store.liveCount -= 1
@@ -551,8 +597,8 @@ struct VaultState {
                 removed += 1
             }
         }
-        guard removed > 0 else { return 0 }
         try commit()
+        guard removed > 0 else { return 0 }
         for (name, numbers) in touched {
             for number in numbers.sorted() { try compact(segment: number, collection: name) }
         }
@@ -561,48 +607,59 @@ struct VaultState {
 
     // MARK: - Quota
 
+    /// Keeps the segment files within `options.quota`: first rewrites segments that hold dead
+    /// bytes, then evicts the oldest live records (by creation time, then id) down to 90% of
+    /// the quota, commits the tombstones and rewrites again, until the files fit or nothing is
+    /// left to evict (each collection keeps at least its active segment's header and commit
+    /// frame, about 100 bytes).
     private mutating func applyQuota() throws {
         guard let quota = options.quota else { return }
-        var total = collections.values.reduce(0) { $0 + $1.segments.values.reduce(0) { $0 + $1.size } }
-        guard total > quota else { return }
-        // Oldest first across collections, by creation time then id.
-        var candidates: [(created: Int64, id: UInt64, collection: String)] = []
-        for (name, store) in collections {
-            for entry in store.entries where entry.live { candidates.append((entry.created, entry.id, name)) }
-        }
-        candidates.sort { ($0.created, $0.id) < ($1.created, $1.id) }
-        // Estimate what the files will hold once rewritten: live frames plus fixed overhead.
-        let overhead = collections.values.reduce(0) { $0 + $1.segments.count * (SegmentFormat.segmentHeaderLength + 72) }
-        total = collections.values.reduce(overhead) { sum, store in sum + store.segments.values.reduce(0) { $0 + $1.liveBytes } }
-        var touched: [String: Set<UInt32>] = [:]
         var count = 0
-        for candidate in candidates where total > quota {
-            guard let i = collections[candidate.collection]?.index(of: candidate.id) else { continue }
-            var store = collections.removeValue(forKey: candidate.collection)!
-            defer { collections[candidate.collection] = store }
-            total -= store.entries[i].length
-            touched[candidate.collection, default: []].insert(store.entries[i].segment)
-            try markDead(&store, index: i, reason: .evicted)
-            count += 1
+        while fileBytes > quota {
+            try compactAll(threshold: 0)
+            if fileBytes <= quota { break }
+            var candidates: [(created: Int64, id: UInt64, collection: String)] = []
+            for (name, store) in collections {
+                for entry in store.entries where entry.live { candidates.append((entry.created, entry.id, name)) }
+            }
+            guard !candidates.isEmpty else { break }
+            candidates.sort { ($0.created, $0.id) < ($1.created, $1.id) }
+            // What the files will hold once rewritten: headers, live frames, a commit frame each.
+            var estimate = collections.values.reduce(0) { sum, store in
+                sum + store.segments.values.reduce(0) { $0 + SegmentFormat.segmentHeaderLength + $1.liveBytes + 72 }
+            }
+            let target = quota - quota / 10
+            var evictedThisRound = 0
+            for candidate in candidates where estimate > target || evictedThisRound == 0 {
+                guard let i = collections[candidate.collection]?.index(of: candidate.id) else { continue }
+                var store = collections.removeValue(forKey: candidate.collection)!
+                defer { collections[candidate.collection] = store }
+                estimate -= store.entries[i].length
+                try markDead(&store, index: i, reason: .evicted)
+                evictedThisRound += 1
+            }
+            count += evictedThisRound
+            // Commit the tombstones (without another quota pass: this is that pass).
+            for name in collections.keys.sorted() {
+                guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
+                defer { collections[name] = store }
+                _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+                try flushPending(&store)
+                try store.segments[store.active!]!.fd.syncData()
+                store.uncommittedFrames = 0
+                store.committedSize = store.pendingBase
+            }
         }
         guard count > 0 else { return }
         evicted += count
         var stats: [UInt8] = []
         SegmentFormat.put(UInt64(evicted), into: &stats)
         try FileSystem.writeAtomically(stats, to: statsPath)
-        // Commit the tombstones (no quota pass inside: this one is done).
-        for name in collections.keys.sorted() {
-            guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
-            defer { collections[name] = store }
-            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
-            try flushPending(&store)
-            try store.segments[store.active!]!.fd.syncData()
-            store.uncommittedFrames = 0
-            store.committedSize = store.pendingBase
-        }
-        for (name, numbers) in touched {
-            for number in numbers.sorted() { try compact(segment: number, collection: name) }
-        }
+    }
+
+    /// Bytes of all segment files.
+    private var fileBytes: Int {
+        collections.values.reduce(0) { sum, store in sum + store.segments.values.reduce(0) { $0 + $1.size } }
     }
 
     // MARK: - Compaction
@@ -779,4 +836,16 @@ final class LockFile {
         try fd.write(Array(String(getpid()).utf8), at: 0)
         self.fd = fd
     }
+
+    deinit {
+        // Unlock explicitly: a forked child holding a copy of the descriptor would otherwise
+        // keep the lock after this process closes its own.
+        _ = flock(fd.raw, LOCK_UN)
+    }
+}
+
+/// A quarantined record frame: its id and CRC.
+struct QuarantinedFrame: Hashable {
+    var id: UInt64
+    var crc: UInt32
 }

@@ -48,6 +48,8 @@ struct CollectionStore {
     var segments: [UInt32: Segment] = [:]
     /// The segment appends go to; nil until the next append starts one.
     var active: UInt32?
+    /// The highest segment number in the folder, including files left untouched as foreign.
+    var highestNumber: UInt32 = 0
     /// Records on disk or staged, sorted by id; dead ones stay until their segment is rewritten.
     var entries: [Entry] = []
     /// Tombstones by the id they remove.
