@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+//
+// Steward's performance benchmarks, a package of their own so that the SDK itself does not
+// depend on package-benchmark. Run from this directory:
+//
+//     swift package --disable-sandbox benchmark
+//
+// See Documentation/Performance.md for what each benchmark measures and the targets.
+import PackageDescription
+
+let package = Package(
+    name: "StewardBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        // Only the "MallocInterposer" trait: the default "RuntimeInterposer" trait pulls in
+        // swift-runtime-interposer on Linux with Swift 6.3, which these benchmarks do not need
+        // (they measure no ARC counters).
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(name: "Steward", path: ".."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "CryptoBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StewardCore", package: "Steward"),
+            ],
+            path: "Benchmarks/CryptoBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "VaultBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StewardCore", package: "Steward"),
+            ],
+            path: "Benchmarks/VaultBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)
