@@ -828,7 +828,10 @@ final class LockFile {
             let code = errno
             if code == EWOULDBLOCK {
                 let owner = (try? fd.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
-                throw VaultError(.locked, "the vault is open in another process\(owner.isEmpty ? "" : " (pid \(owner))") or another Vault instance; close that one first", path: path)
+                if owner == String(getpid()) {
+                    throw VaultError(.locked, "this process already has the vault open in another Vault instance; share that instance or close it first", path: path)
+                }
+                throw VaultError(.locked, "the vault is open in another process\(owner.isEmpty ? "" : " (pid \(owner))"); close it there first", path: path)
             }
             throw VaultError(.io, "cannot lock the vault", path: path, underlying: SystemError(call: "flock", path: path, errno: code))
         }
