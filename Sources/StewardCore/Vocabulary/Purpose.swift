@@ -7,28 +7,11 @@
 /// let p: Purpose = .analytics
 /// let custom = Purpose("warrantyClaims")
 /// ```
-public struct Purpose: RawRepresentable, Hashable, Comparable, Sendable, Codable,
-    ExpressibleByStringLiteral, CustomStringConvertible
-{
+public struct Purpose: StringIdentifier {
     /// The identifier's spelling.
     public let rawValue: String
-
-    /// Creates a purpose with the spelling `rawValue`.
+    /// Creates the identifier with the spelling `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
-    /// Creates a purpose with the spelling `rawValue`.
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    /// Creates a purpose from a string literal.
-    public init(stringLiteral value: String) { self.rawValue = value }
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
-    public var description: String { rawValue }
 
     /// Providing the service the user asked for (necessary for the service).
     public static let serviceProvision: Purpose = "serviceProvision"
@@ -51,28 +34,11 @@ public struct Purpose: RawRepresentable, Hashable, Comparable, Sendable, Codable
 /// ```swift
 /// let c: DataCategory = .crashDiagnostics
 /// ```
-public struct DataCategory: RawRepresentable, Hashable, Comparable, Sendable, Codable,
-    ExpressibleByStringLiteral, CustomStringConvertible
-{
+public struct DataCategory: StringIdentifier {
     /// The identifier's spelling.
     public let rawValue: String
-
-    /// Creates a category with the spelling `rawValue`.
+    /// Creates the identifier with the spelling `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
-    /// Creates a category with the spelling `rawValue`.
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    /// Creates a category from a string literal.
-    public init(stringLiteral value: String) { self.rawValue = value }
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
-    public var description: String { rawValue }
 
     /// Hardware model and vendor.
     public static let deviceModel: DataCategory = "deviceModel"
