@@ -47,9 +47,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardExampleTests",
-            dependencies: ["StewardCore", "StewardTesting"]
+            // The tests run the built `steward` binary; depending on it makes sure it is built.
+            dependencies: ["StewardCore", "StewardTesting", "steward"]
         ),
-    ]
+    ],
+    swiftLanguageModes: [.v6]
 )
 
 // MARK: - Shared settings

@@ -4,23 +4,37 @@
 # otherwise prints exactly what to install and fails.
 set -euo pipefail
 
+# A library counts as present when pkg-config finds it, or (without pkg-config) when dpkg
+# says its -dev package is installed.
+have_lib() {  # pkg-config name, Debian package
+    if command -v pkg-config >/dev/null 2>&1; then
+        pkg-config --exists "$1"
+    else
+        dpkg-query -W -f='${Status}' "$2" 2>/dev/null | grep -q "install ok installed"
+    fi
+}
+
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-have_pc() { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$1"; }
-have_pc libcrypto || missing+=(libssl-dev)
-have_pc libudev || missing+=(libudev-dev)
+have_lib libcrypto libssl-dev || missing+=(libssl-dev)
+have_lib libudev libudev-dev || missing+=(libudev-dev)
 
 if ((${#missing[@]})); then
-    echo "bootstrap: installing missing system packages: ${missing[*]}"
+    echo "bootstrap: missing system packages: ${missing[*]}"
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, pkg-config)" >&2
+        exit 1
+    fi
     if [ "$(id -u)" -eq 0 ]; then
         apt=(apt-get)
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         apt=(sudo apt-get)
     else
-        echo "bootstrap: cannot install packages (not root, no passwordless sudo). Run:" >&2
+        echo "bootstrap: cannot install packages (not root, and sudo needs a password or is absent). Run:" >&2
         echo "    sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
+    echo "bootstrap: installing with ${apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
     "${apt[@]}" update -qq
     "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"

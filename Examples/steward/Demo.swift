@@ -17,6 +17,10 @@ struct Demo: ParsableCommand {
         let dataDirectory: String
         if options.dataDirectory != nil {
             dataDirectory = try options.resolvedDataDirectory()
+            // The demo erases what it made at the end; it must never touch anything else.
+            if let contents = try? FileManager.default.contentsOfDirectory(atPath: dataDirectory), !contents.isEmpty {
+                throw ValidationError("the demo needs a new or empty --data-dir, and \(dataDirectory) is not empty; the demo erases its data directory at the end")
+            }
         } else {
             dataDirectory = NSTemporaryDirectory() + "steward-demo-" + UUID().uuidString.prefix(8).lowercased()
         }
@@ -77,7 +81,8 @@ struct Demo: ParsableCommand {
         }
         say("Erase everything (crypto-erase): the key is destroyed first, then every file.")
         try vault.erase()
-        print("   key file present: \(FileManager.default.fileExists(atPath: keyPath)); vault files left: \(filesUnder(dataDirectory + "/vault").count)")
+        let left = filesUnder(dataDirectory + "/vault").filter { !$0.hasSuffix("/lock") }
+        print("   key file present: \(FileManager.default.fileExists(atPath: keyPath)); vault files left: \(left.count) (besides the lock file, which holds only a pid)")
         try? FileManager.default.removeItem(atPath: dataDirectory)
         print("\nDone.")
     }

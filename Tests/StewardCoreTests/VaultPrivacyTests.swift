@@ -146,7 +146,12 @@ import Glibc
         #expect(seen.segmentFiles > 0 && seen.metaExisted, "the key was destroyed after the data was removed: \(seen)")
         #expect(seen.keyFileExistedBefore && !seen.keyFileExistsAfter, "\(seen)")
         #expect(!FileManager.default.fileExists(atPath: keyPath))
-        #expect(allPaths(under: dir + "/vault").isEmpty, "left behind: \(allPaths(under: dir + "/vault"))")
+        // Only the lock file stays (it holds a pid, nothing from the vault): unlinking it would
+        // let two processes lock different inodes of the same name.
+        let left = allPaths(under: dir + "/vault")
+        #expect(left == ["lock"], "left behind: \(left)")
+        let lockBytes = FileManager.default.contents(atPath: dir + "/vault/lock").map { Array($0) } ?? []
+        #expect(lockBytes.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }, "the lock file holds only a pid")
         #expect { try vault.records(in: "notes") } throws: { ($0 as? VaultError)?.code == .erased }
 
         let fresh = try reopenVault { try Vault.open(dataDirectory: dir) }

@@ -122,3 +122,16 @@ import Testing
         #expect(result.stderr.contains("open in another process"))
     }
 }
+
+extension CLITests {
+    @Test func theDemoRefusesADataDirectoryThatHoldsAnything() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: dir + "/precious.txt", contents: Data("mine".utf8)))
+        let result = try run(["demo", "--data-dir", dir])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("not empty"))
+        #expect(FileManager.default.contents(atPath: dir + "/precious.txt") == Data("mine".utf8))
+    }
+}

@@ -40,6 +40,7 @@ public struct FileKeyProvider: KeyProvider {
     public func key(named name: String, createIfMissing: Bool) throws -> SymmetricKey {
         try Self.validate(name)
         try FileSystem.ensurePrivateDirectory(directory)
+        removeStaleTemporaries()
         let path = path(forKeyNamed: name)
         if let key = try load(path) { return key }
         guard createIfMissing else {
@@ -62,7 +63,8 @@ public struct FileKeyProvider: KeyProvider {
         }
         if (st.st_mode & S_IFMT) == S_IFREG {
             if let fd = try? FileDescriptor.open(path, O_WRONLY | O_NOFOLLOW) {
-                let zeros = [UInt8](repeating: 0, count: max(Int(st.st_size), Self.keyByteCount))
+                // A key file is 32 bytes; a bigger file is not ours to spend memory on.
+                let zeros = [UInt8](repeating: 0, count: min(max(Int(st.st_size), Self.keyByteCount), 4096))
                 try? fd.write(zeros, at: 0)
                 try? fd.sync()
             }
@@ -72,6 +74,20 @@ public struct FileKeyProvider: KeyProvider {
     }
 
     // MARK: - Private
+
+    /// Removes `.tmp-*` files a crash left behind during key creation. Only files older than a
+    /// minute: a younger one may belong to another process creating a key right now.
+    private func removeStaleTemporaries() {
+        guard let names = try? FileSystem.contents(of: directory) else { return }
+        let now = time(nil)
+        for name in names where name.hasPrefix(".tmp-") {
+            var st = stat()
+            let path = directory + "/" + name
+            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, now - st.st_mtim.tv_sec > 60 {
+                _ = unlink(path)
+            }
+        }
+    }
 
     private static func validate(_ name: String) throws {
         let ok = !name.isEmpty && name.count <= 64 && name.utf8.allSatisfy {

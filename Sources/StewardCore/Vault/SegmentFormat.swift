@@ -34,6 +34,9 @@ enum SegmentFormat {
     static let frameMagicValue: UInt32 = 0xA74D_5246
     static let fixedFrameHeader = 44
     static let maximumBody = 64 << 20
+    /// The largest segment file Steward reads: a full segment plus one maximal record, with
+    /// room to spare. Anything larger is not a segment it wrote.
+    static let maximumSegmentFile = 256 << 20
     static let never = Int64.max
 
     enum Kind: UInt8 {
@@ -89,8 +92,9 @@ enum SegmentFormat {
         return String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".seg"
     }
 
+    /// The number of a segment file name: 8 or more digits, then `.seg`.
     static func segmentNumber(fromFileName name: String) -> UInt32? {
-        guard name.hasSuffix(".seg"), name.count == 12 else { return nil }
+        guard name.hasSuffix(".seg"), name.count >= 12, name.dropLast(4).allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
         return UInt32(name.dropLast(4))
     }
 }

@@ -51,6 +51,9 @@ enum SegmentScanner {
 
     static func scan(_ raw: UnsafeRawBufferPointer) -> Result {
         var result = Result()
+        // Resynchronising after damage checksums candidate frames; a hostile file full of fake
+        // frame magic could make that quadratic. Past this budget the rest counts as damaged.
+        var resyncBudget = 4 * raw.count + (1 << 20)
         result.frames.reserveCapacity(raw.count / 128)
         var offset = SegmentFormat.segmentHeaderLength
         while offset < raw.count {
@@ -63,7 +66,7 @@ enum SegmentScanner {
                 // Look for the next intact frame; the bytes up to it are damaged.
                 let truncated: Bool
                 if case .truncated = probe(raw, at: offset) { truncated = true } else { truncated = false }
-                if let next = resync(raw, from: offset + 1) {
+                if let next = resync(raw, from: offset + 1, budget: &resyncBudget) {
                     result.damaged.append(offset..<next)
                     offset = next
                 } else {
@@ -77,13 +80,15 @@ enum SegmentScanner {
     }
 
     /// The offset of the next intact frame at or after `start`.
-    static func resync(_ raw: UnsafeRawBufferPointer, from start: Int) -> Int? {
+    static func resync(_ raw: UnsafeRawBufferPointer, from start: Int, budget: inout Int) -> Int? {
         var offset = start
         while offset + 16 <= raw.count {
             if raw[offset] == SegmentFormat.frameMagic[0], raw[offset + 1] == SegmentFormat.frameMagic[1],
-               raw[offset + 2] == SegmentFormat.frameMagic[2], raw[offset + 3] == SegmentFormat.frameMagic[3],
-               case .frame = probe(raw, at: offset) {
-                return offset
+               raw[offset + 2] == SegmentFormat.frameMagic[2], raw[offset + 3] == SegmentFormat.frameMagic[3] {
+                let claimed = Int(SegmentFormat.load(UInt16.self, raw, offset + 6)) + Int(SegmentFormat.load(UInt32.self, raw, offset + 8))
+                budget -= min(claimed, raw.count - offset)
+                if budget < 0 { return nil }
+                if case .frame = probe(raw, at: offset) { return offset }
             }
             offset += 1
         }

@@ -1,4 +1,5 @@
 
+public import struct Foundation.Date
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -84,14 +85,18 @@ public final class Vault: Sendable {
     ///   - collection: 1-64 letters, digits, `.`, `-` or `_`, not starting with `.`.
     ///   - category: The kind of data.
     ///   - purpose: Why it is kept.
-    ///   - retention: How long to keep it; nil keeps it until removed.
+    ///   - retention: How long to keep it, counted from `created`; nil keeps it until removed.
+    ///   - created: When the data was collected; nil means now. Data held back while consent
+    ///     was pending keeps its original time when it is finally stored.
     /// - Returns: The new record's id.
     @discardableResult
     public func append(
         _ data: [UInt8], to collection: String, category: DataCategory, purpose: Purpose,
-        retention: Duration? = nil
+        retention: Duration? = nil, created: Date? = nil
     ) throws -> RecordID {
-        try state.withLock { s in try s.append(data, collection: collection, category: category, purpose: purpose, retention: retention) }
+        try state.withLock { s in
+            try s.append(data, collection: collection, category: category, purpose: purpose, retention: retention, created: created)
+        }
     }
 
     /// Makes every staged append and removal durable (see the type's discussion), then applies

@@ -1,6 +1,8 @@
 public import struct Foundation.Date
 
-/// The identifier of a record in a ``Vault``, unique within the vault and never reused.
+/// The identifier of a record in a ``Vault``, unique within the vault. The id of a committed
+/// record is never used again, even after the record is removed; ids handed out for records
+/// that a crash lost before their commit may be.
 public struct RecordID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     /// The number.
     public let rawValue: UInt64

@@ -99,9 +99,17 @@ struct VaultState {
         try FileSystem.ensurePrivateDirectory(collectionsDirectory)
         try FileSystem.ensurePrivateDirectory(quarantineDirectory)
         if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(), stats.count == 8 {
-            evicted = Int(stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) })
+            let count = stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) }
+            if let count = Int(exactly: count) { evicted = count } else { problems.append("\(statsPath): impossible eviction count \(count); counting from zero") }
         }
         try checkSegmentVersions()
+        // Temporary files of atomic writes that a crash interrupted; the files they were to
+        // replace are intact. This process holds the lock, so no writer owns them.
+        for folder in [directory, quarantineDirectory] {
+            for name in try FileSystem.contents(of: folder) where name.hasSuffix(".tmp") {
+                try FileSystem.removeFile(folder + "/" + name)
+            }
+        }
         var quarantinedFrames: [String: Set<QuarantinedFrame>] = [:]
         for name in try FileSystem.contents(of: quarantineDirectory) where name.hasSuffix(".bad") {
             quarantined += 1
@@ -168,9 +176,21 @@ struct VaultState {
 
     private mutating func loadSegment(number: UInt32, into store: inout CollectionStore, quarantined: Set<QuarantinedFrame>) throws {
         let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
-        let fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK)
-        guard (try fd.stat().st_mode & S_IFMT) == S_IFREG else {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             problems.append("\(path): not a regular file; left untouched")
+            return
+        }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK)
+        } catch {
+            problems.append("\(path): cannot be opened for reading and writing (\(error)); left untouched")
+            return
+        }
+        let size = Int(try fd.stat().st_size)
+        guard size <= SegmentFormat.maximumSegmentFile else {
+            problems.append("\(path): \(size) bytes, larger than any segment Steward writes; left untouched")
             return
         }
         let original = try fd.readAll()
@@ -227,6 +247,7 @@ struct VaultState {
             segment = Segment(number: number, path: path, fd: fd, size: scan.committedEnd)
         }
         store.entries.reserveCapacity(store.entries.count + keep.count)
+        var forged: [ScannedFrame] = []
         bytes.withUnsafeBytes { raw in
             for frame in keep {
                 switch frame.kind {
@@ -236,7 +257,7 @@ struct VaultState {
                     let p = Int(SegmentFormat.load(UInt16.self, header, 42))
                     let crc = SegmentFormat.load(UInt32.self, raw, frame.offset + 12)
                     let live = !quarantined.contains(QuarantinedFrame(id: frame.id, crc: crc)) && store.tombstones[frame.id] == nil
-                    store.entries.append(Entry(
+                    store.entries.append(IndexEntry(
                         id: frame.id, segment: number, offset: frame.offset, length: frame.length,
                         created: SegmentFormat.load(Int64.self, header, 24),
                         expires: SegmentFormat.load(Int64.self, header, 32),
@@ -245,6 +266,13 @@ struct VaultState {
                         live: live))
                     if live { segment.liveBytes += frame.length }
                 case .tombstone:
+                    // A tombstone removes data, so it must be the vault's own: check its seal
+                    // (the CRC alone has no key). A forged one is quarantined and ignored.
+                    let frameBytes = UnsafeRawBufferPointer(rebasing: raw[frame.offset..<frame.end])
+                    guard authenticates(frameBytes, headerLength: frame.headerLength, prefix: store.aadPrefix) else {
+                        forged.append(frame)
+                        continue
+                    }
                     if let i = store.index(of: frame.id) {
                         if store.entries[i].live {
                             store.entries[i].live = false
@@ -256,7 +284,17 @@ struct VaultState {
                 case .commit:
                     break
                 }
-                nextID = max(nextID, frame.id &+ 1)
+                // A hostile frame may carry an id near the top; ids then run out with a clear
+                // error at the next append instead of wrapping.
+                nextID = max(nextID, frame.id == .max ? .max : frame.id + 1)
+            }
+        }
+        for frame in forged {
+            let crc = bytes.withUnsafeBytes { SegmentFormat.load(UInt32.self, $0, frame.offset + 12) }
+            let name = "\(store.name).tombstone-\(frame.id)-\(String(crc, radix: 16)).bad"
+            // Once per forged frame: it stays in the segment until a rewrite drops it.
+            if !FileSystem.exists(quarantineDirectory + "/" + name) {
+                try quarantine(Array(bytes[frame.offset..<frame.end]), name: name)
             }
         }
         store.segments[number] = segment
@@ -264,6 +302,22 @@ struct VaultState {
             store.active = number
             store.committedSize = segment.size
             store.pendingBase = segment.size
+        }
+    }
+
+    /// Whether a frame's sealed body opens under the vault key with its header as associated
+    /// data (tombstones and commits seal no bytes, so this is a tag check).
+    private func authenticates(_ frame: UnsafeRawBufferPointer, headerLength: Int, prefix: [UInt8]) -> Bool {
+        guard let cipher, headerLength + AESGCM.overhead <= frame.count else { return false }
+        let bodyLength = frame.count - headerLength - AESGCM.overhead
+        var out = [UInt8](repeating: 0, count: bodyLength)
+        return prefix.withUnsafeBytes { p in
+            out.withUnsafeMutableBytes { o in
+                (try? cipher.open(
+                    UnsafeRawBufferPointer(rebasing: frame[headerLength...]), authenticating: p,
+                    UnsafeRawBufferPointer(rebasing: frame[0..<12]), UnsafeRawBufferPointer(rebasing: frame[16..<headerLength]),
+                    into: o)) != nil
+            }
         }
     }
 
@@ -293,7 +347,7 @@ struct VaultState {
 
     // MARK: - Appending and committing
 
-    mutating func append(_ data: [UInt8], collection name: String, category: DataCategory, purpose: Purpose, retention: Duration?) throws -> RecordID {
+    mutating func append(_ data: [UInt8], collection name: String, category: DataCategory, purpose: Purpose, retention: Duration?, created: Date?) throws -> RecordID {
         try checkUsable()
         guard data.count <= SegmentFormat.maximumBody - AESGCM.overhead else {
             throw VaultError(.recordTooLarge, "a record holds at most 64 MiB; got \(data.count) bytes. Split it into several records.")
@@ -303,14 +357,20 @@ struct VaultState {
         }
         var store = try takeForWriting(name)
         defer { collections[name] = store }
-        let now = clock.now.millisecondsSince1970
-        let expires: Int64 = retention.map { now.addingReportingOverflow(Self.milliseconds($0)).partialValue } ?? SegmentFormat.never
+        let now = (created ?? clock.now).millisecondsSince1970
+        let expires: Int64 = retention.map { retention in
+            let sum = now.addingReportingOverflow(Self.milliseconds(retention))
+            return sum.overflow ? (retention > .zero ? SegmentFormat.never : Int64.min) : sum.partialValue
+        } ?? SegmentFormat.never
+        guard nextID < .max else {
+            throw VaultError(.io, "record ids are exhausted (a damaged or forged segment claimed the highest ids); export the data and create a new vault", path: directory)
+        }
         let id = nextID
         let offset = store.pendingBase + store.pending.count
         let length = try appendFrame(to: &store, kind: .record, id: id, created: now, expires: expires,
                                      category: category.rawValue, purpose: purpose.rawValue, plaintext: data)
         nextID += 1
-        store.entries.append(Entry(
+        store.entries.append(IndexEntry(
             id: id, segment: store.active!, offset: offset, length: length, created: now, expires: expires,
             category: categories.number(for: category.rawValue), purpose: purposes.number(for: purpose.rawValue), live: true))
         store.segments[store.active!]!.liveBytes += length
@@ -423,14 +483,27 @@ struct VaultState {
             defer { collections[name] = store }
             let pendingBefore = store.pending.count
             _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            var written = false
             do {
                 try flushPending(&store)
+                written = true
                 try store.segments[store.active!]!.fd.syncData()
             } catch {
-                // Leave the staged frames for a retry; drop only the commit frame.
-                store.pending.removeSubrange(pendingBefore...)
-                store.uncommittedFrames -= 1
-                throw VaultError(.io, "commit failed; the staged records are kept and the next commit retries: \(error)", path: store.directory, underlying: error as? SystemError)
+                if !written {
+                    // Nothing new reached the file: keep the staged frames for a retry and
+                    // drop only the commit frame.
+                    store.pending.removeSubrange(pendingBefore...)
+                    store.uncommittedFrames -= 1
+                    throw VaultError(.io, "commit failed before anything was written; the staged records are kept and the next commit retries: \(error)", path: store.directory, underlying: error as? SystemError)
+                }
+                // The write went through but fdatasync failed: whether the batch is on disk is
+                // unknown, and retrying the sync could report success for pages the kernel
+                // already dropped. Keep the records visible, stop writing to this segment and
+                // start a new one.
+                store.uncommittedFrames = 0
+                store.committedSize = store.pendingBase
+                store.active = nil
+                throw VaultError(.io, "commit could not confirm the data reached the disk (fdatasync failed); the records stay visible but may be lost if the system crashes: \(error)", path: store.directory, underlying: error as? SystemError)
             }
             store.uncommittedFrames = 0
             store.committedSize = store.pendingBase
@@ -478,7 +551,7 @@ struct VaultState {
     }
 
     /// The frame bytes of `entry`, from the staging buffer or the segment file.
-    private func frameBytes(_ entry: Entry, in store: CollectionStore) throws -> [UInt8] {
+    private func frameBytes(_ entry: IndexEntry, in store: CollectionStore) throws -> [UInt8] {
         if entry.segment == store.active, entry.offset >= store.pendingBase {
             let start = entry.offset - store.pendingBase
             return Array(store.pending[start..<(start + entry.length)])
@@ -493,7 +566,7 @@ struct VaultState {
     }
 
     /// Decrypts a record; one that fails authentication is quarantined and nil is returned.
-    private mutating func decrypt(_ entry: Entry, collection name: String) throws -> VaultRecord? {
+    private mutating func decrypt(_ entry: IndexEntry, collection name: String) throws -> VaultRecord? {
         guard let cipher else { throw VaultError(.erased, "the vault key is gone") }
         let store = collections[name]!
         let frame = try frameBytes(entry, in: store)
@@ -531,7 +604,7 @@ struct VaultState {
     /// Moves a record that failed authentication to quarantine. The
     /// `COLLECTION.record-ID-CRC.bad` file both keeps the bytes and marks that exact frame dead
     /// on later opens.
-    private mutating func quarantineRecord(_ entry: Entry, frame: [UInt8], collection name: String) throws {
+    private mutating func quarantineRecord(_ entry: IndexEntry, frame: [UInt8], collection name: String) throws {
         let crc = frame.count >= 16 ? frame.withUnsafeBytes { SegmentFormat.load(UInt32.self, $0, 12) } : 0
         try quarantine(frame, name: "\(name).record-\(entry.id)-\(String(crc, radix: 16)).bad")
         guard var store = collections.removeValue(forKey: name) else { return }
@@ -584,7 +657,7 @@ struct VaultState {
     }
 
     /// Removes every live record matching `predicate`, commits, and rewrites touched segments.
-    mutating func purge(reason: SegmentFormat.Reason, where predicate: (Entry, String) -> Bool) throws -> Int {
+    mutating func purge(reason: SegmentFormat.Reason, where predicate: (IndexEntry, String) -> Bool) throws -> Int {
         try checkUsable()
         var removed = 0
         var touched: [String: Set<UInt32>] = [:]
@@ -782,9 +855,9 @@ struct VaultState {
         erased = true
         collections.removeAll()
         try Self.finishErase(directory: directory, keyProvider: keyProvider, keyName: options.keyName)
+        // The lock file stays: unlinking it would let one process lock the orphaned inode
+        // while another locks a new file of the same name.
         lock = nil
-        try FileSystem.removeFile(directory + "/lock")
-        try FileSystem.syncDirectory(directory)
     }
 
     static let erasingMarker = "erasing"
@@ -813,8 +886,8 @@ struct VaultState {
 
 extension InternTable {
     /// The number of `string` if it was ever seen, without adding it.
-    func existingNumber(for string: String) -> UInt16? {
-        strings.firstIndex(of: string).map { UInt16($0) }
+    func existingNumber(for string: String) -> UInt32? {
+        strings.firstIndex(of: string).map { UInt32($0) }
     }
 }
 

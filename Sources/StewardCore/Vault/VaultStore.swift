@@ -22,15 +22,15 @@ final class Segment {
 }
 
 /// Where a record frame is and what its header says.
-struct Entry {
+struct IndexEntry {
     var id: UInt64
     var segment: UInt32
     var offset: Int
     var length: Int
     var created: Int64
     var expires: Int64
-    var category: UInt16
-    var purpose: UInt16
+    var category: UInt32
+    var purpose: UInt32
     var live: Bool
 }
 
@@ -51,7 +51,7 @@ struct CollectionStore {
     /// The highest segment number in the folder, including files left untouched as foreign.
     var highestNumber: UInt32 = 0
     /// Records on disk or staged, sorted by id; dead ones stay until their segment is rewritten.
-    var entries: [Entry] = []
+    var entries: [IndexEntry] = []
     /// Tombstones by the id they remove.
     var tombstones: [UInt64: Tombstone] = [:]
     /// Frames appended but not yet written to the active segment.
@@ -85,20 +85,21 @@ struct CollectionStore {
 /// Strings kept once per vault and referred to by number in the index.
 struct InternTable {
     private(set) var strings: [String] = []
-    private var numbers: [String: UInt16] = [:]
+    private var numbers: [String: UInt32] = [:]
     private var lastBytes: [UInt8] = []
-    private var lastNumber: UInt16 = 0
+    private var lastNumber: UInt32 = 0
 
-    mutating func number(for string: String) -> UInt16 {
+    mutating func number(for string: String) -> UInt32 {
         if let n = numbers[string] { return n }
-        let n = UInt16(truncatingIfNeeded: strings.count)
+        // 2^32 distinct names cannot fit in memory first, so the count never wraps.
+        let n = UInt32(strings.count)
         strings.append(string)
         numbers[string] = n
         return n
     }
 
     /// The number for UTF-8 `bytes`, comparing with the last one first (records arrive in runs).
-    mutating func number(for bytes: UnsafeRawBufferPointer) -> UInt16 {
+    mutating func number(for bytes: UnsafeRawBufferPointer) -> UInt32 {
         if bytes.count == lastBytes.count, lastBytes.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
             return lastNumber
         }
