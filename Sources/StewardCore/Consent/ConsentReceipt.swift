@@ -1,0 +1,154 @@
+/// Who made a consent decision.
+public struct ConsentActor: StringIdentifier {
+    /// The identifier's spelling.
+    public let rawValue: String
+    /// Creates the identifier with the spelling `rawValue`.
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// The user.
+    public static let user: ConsentActor = "user"
+    /// The user's parent or guardian.
+    public static let guardian: ConsentActor = "guardian"
+    /// Steward itself, applying the manifest (first start, a new policy version, a reset).
+    public static let systemDefault: ConsentActor = "default"
+    /// Steward's age gate.
+    public static let ageGate: ConsentActor = "ageGate"
+}
+
+/// One purpose's state as a receipt records it.
+public struct ReceiptPurpose: Codable, Hashable, Sendable {
+    /// The purpose.
+    public var purpose: Purpose
+    /// Its legal basis in the manifest.
+    public var legalBasis: LegalBasis
+    /// The state before the change.
+    public var previous: ConsentState
+    /// The state after it.
+    public var state: ConsentState
+
+    /// Creates an entry.
+    public init(purpose: Purpose, legalBasis: LegalBasis, previous: ConsentState, state: ConsentState) {
+        self.purpose = purpose
+        self.legalBasis = legalBasis
+        self.previous = previous
+        self.state = state
+    }
+}
+
+/// A record of one consent decision, in the shape of the Kantara Consent Receipt and ISO/IEC
+/// TS 27560: who decided, when, under which policy version and jurisdiction, for which
+/// purposes. Receipts form a hash chain: each carries the SHA-256 of the one before, so an
+/// edited, removed or reordered receipt is detected by ``ConsentReceipt/verifyChain(_:)``.
+public struct ConsentReceipt: Codable, Hashable, Sendable {
+    /// The receipt format.
+    public var version: String
+    /// A random identifier.
+    public var receiptID: String
+    /// Position in the chain, from 0.
+    public var sequence: Int
+    /// When, in milliseconds since 1970 (UTC).
+    public var timestamp: Int64
+    /// Who decided.
+    public var actor: ConsentActor
+    /// The privacy policy version the decision was made under.
+    public var policyVersion: String
+    /// The user's jurisdiction, when known.
+    public var jurisdiction: Jurisdiction?
+    /// The age signal in force after the decision.
+    public var ageSignal: AgeSignal
+    /// Why Steward made the change, for changes it made itself.
+    public var reason: String?
+    /// The purposes whose state the receipt records.
+    public var purposes: [ReceiptPurpose]
+    /// SHA-256 (hex) of the previous receipt, 64 zeros for the first.
+    public var previousHash: String
+    /// SHA-256 (hex) of this receipt's canonical form (``canonicalBytes``).
+    public var hash: String
+
+    /// The format this version of Steward writes.
+    public static let currentVersion = "steward-consent-receipt/1"
+    /// The previous hash of the first receipt.
+    public static let genesisHash = String(repeating: "0", count: 64)
+
+    /// The bytes the hash covers: every field but `hash`, one `key=value` line each, in a fixed
+    /// order, purposes in their recorded order. Independent of any JSON encoder.
+    public var canonicalBytes: [UInt8] {
+        var lines = [
+            "version=\(version)", "receiptID=\(receiptID)", "sequence=\(sequence)", "timestamp=\(timestamp)",
+            "actor=\(Self.escape(actor.rawValue))", "policyVersion=\(Self.escape(policyVersion))",
+            "jurisdiction=\(Self.escape(jurisdiction?.rawValue ?? ""))", "ageSignal=\(ageSignal.rawValue)",
+            "reason=\(Self.escape(reason ?? ""))",
+        ]
+        for p in purposes {
+            lines.append("purpose=\(Self.escape(p.purpose.rawValue)),\(p.legalBasis.rawValue),\(p.previous.rawValue),\(p.state.rawValue)")
+        }
+        lines.append("previousHash=\(previousHash)")
+        return Array(lines.joined(separator: "\n").utf8)
+    }
+
+    /// SHA-256 of ``canonicalBytes``, hex.
+    public var computedHash: String { Self.hex(SHA256.hash(canonicalBytes)) }
+
+    private static func escape(_ s: String) -> String {
+        s.replacingAll("\\", with: "\\\\").replacingAll("\n", with: "\\n").replacingAll(",", with: "\\,")
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Checks a chain of receipts, as exported: sequence numbers from 0 without gaps, every
+    /// hash matching its receipt, every receipt pointing at the hash of the one before.
+    public static func verifyChain(_ receipts: [ConsentReceipt]) -> ReceiptChainCheck {
+        var previous = genesisHash
+        for (index, receipt) in receipts.enumerated() {
+            if receipt.sequence != index {
+                return .broken(at: index, reason: "receipt \(index) has sequence number \(receipt.sequence): a receipt is missing or out of order")
+            }
+            if receipt.previousHash != previous {
+                return .broken(at: index, reason: "receipt \(index) does not point at the hash of receipt \(index - 1): the chain was cut or reordered")
+            }
+            if receipt.computedHash != receipt.hash {
+                return .broken(at: index, reason: "receipt \(index) does not match its hash: it was edited")
+            }
+            previous = receipt.hash
+        }
+        return .valid(count: receipts.count)
+    }
+}
+
+/// The outcome of checking a receipt chain.
+public enum ReceiptChainCheck: Hashable, Sendable {
+    /// Every receipt is intact and in place.
+    case valid(count: Int)
+    /// The first receipt that does not fit, and why.
+    case broken(at: Int, reason: String)
+
+    /// Whether the chain is intact.
+    public var isValid: Bool { if case .valid = self { return true } else { return false } }
+}
+
+/// A change of one purpose's consent, as observers see it.
+public struct ConsentChange: Hashable, Sendable {
+    /// The purpose.
+    public var purpose: Purpose
+    /// The state before.
+    public var previous: ConsentState
+    /// The state now.
+    public var state: ConsentState
+    /// Who changed it.
+    public var actor: ConsentActor
+    /// The receipt that records it.
+    public var receiptID: String
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard contains(target) else { return self }
+        return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
