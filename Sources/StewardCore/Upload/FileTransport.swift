@@ -1,0 +1,228 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The embedded default transport: delivers each payload into an outbox folder, where a
+/// separate shipper (a cron job, a fleet agent, a USB export) or a person picks it up.
+///
+/// **The outbox is the delivery destination: data leaving Steward.** Unlike the vault, it is
+/// not encrypted: every body is stored exactly as it would have been sent over the network
+/// (a Sentry envelope, an OTLP JSON document), so whatever reads the folder can forward it
+/// byte for byte. The folder is private to the user (0700, files 0600), and a payload is
+/// written here only after its purpose was granted, like any other send.
+///
+/// **Layout.** Each payload becomes two files that share a name stem: a sequence number,
+/// zero-padded to 12 digits so that name order is delivery order, then the recipient (letters,
+/// digits, `.`, `-`, `_`; anything else becomes `_`):
+///
+/// ```
+/// outbox/000000000042-crashBackend.body   the exact body bytes
+/// outbox/000000000042-crashBackend.json   the sidecar: headers and metadata (``Sidecar``)
+/// ```
+///
+/// The sequence continues across restarts, even after a reader has emptied the folder: the
+/// transport reserves numbers in blocks in a hidden `.sequence` file, so numbers may skip
+/// after a restart but never repeat or go back.
+///
+/// **Atomicity.** Each file is written under a hidden temporary name, fsynced, renamed into
+/// place, and the folder fsynced; the body first, the sidecar last. So a reader that sees a
+/// `.json` sees a complete body, and one that ignores names starting with `.` never sees a
+/// partial file. ``send(_:)`` answers `.accepted` only after both are durable; any I/O failure
+/// (disk full, read-only file system) answers `.retry(after: nil)` and leaves no partial files
+/// behind. A body whose sidecar never appeared (a crash between the two) was never accepted;
+/// it is deleted when the next transport opens the folder, and the uploader sends it again.
+///
+/// One transport per folder at a time, across processes too: it holds an exclusive lock on the
+/// folder (`flock` on a hidden `.lock` file) until it is released, so two writers can never
+/// hand out the same number. One transport serves every recipient's uploader. The file work
+/// blocks the calling task for a few fsyncs.
+///
+/// ```swift
+/// let outbox = try FileTransport(directory: dataDirectory + "/outbox")
+/// let uploader = try Uploader(recipient: "crashBackend", transport: outbox, vault: vault, consent: ledger,
+///                             manifest: manifest, audit: audit)
+/// for item in try outbox.sidecars() { print(item.sequence, item.body, item.contentType) }
+/// ```
+public final class FileTransport: Transport {
+    /// The sidecar written next to each body: everything about the payload except its bytes.
+    public struct Sidecar: Codable, Hashable, Sendable {
+        /// The payload's sequence number in this outbox.
+        public var sequence: UInt64
+        /// The recipient.
+        public var recipient: RecipientID
+        /// The purpose it was sent for.
+        public var purpose: Purpose
+        /// The data categories it holds.
+        public var categories: [DataCategory]
+        /// The body's media type.
+        public var contentType: String
+        /// The headers to send with the body.
+        public var headers: [String: String]
+        /// The recipient's key for dropping duplicates.
+        public var idempotencyKey: String
+        /// When the payload was created, ISO 8601 UTC with milliseconds
+        /// (`2026-01-31T08:05:09.042Z`).
+        public var created: String
+        /// The body file's name, in the same folder.
+        public var body: String
+        /// The body's length in bytes.
+        public var bodyBytes: Int
+        /// The body's SHA-256, lowercase hex, so a reader can check what it forwards.
+        public var bodySHA256: String
+    }
+
+    /// The outbox folder.
+    public let directory: String
+    /// Holds the folder's lock while the transport exists (closing it releases the lock).
+    private let lock: FileDescriptor
+    /// The next sequence number and the end of the reserved block.
+    private let sequence: Mutex<(next: UInt64, reservedUntil: UInt64)>
+    private static let digits = 12
+    private static let reservation: UInt64 = 1_024
+
+    /// Opens (creating it 0700 when missing) the outbox folder `directory`.
+    ///
+    /// Removes leftovers of an interrupted delivery: temporary files and bodies without a
+    /// sidecar (never accepted, so sent again by the uploader).
+    ///
+    /// - Throws: ``UploadError/Code/outboxInUse`` when another transport has the folder;
+    ///   ``InsecurePathError`` for a folder that is a link, not ours or readable by others;
+    ///   ``SystemError`` when it cannot be created or read.
+    public init(directory: String) throws {
+        self.directory = directory
+        try FileSystem.ensurePrivateDirectory(directory)
+        let lock = try FileDescriptor.open(directory + "/.lock", O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+        let raw = lock.raw
+        var code: Int32
+        repeat { code = flock(raw, LOCK_EX | LOCK_NB) == 0 ? 0 : errno } while code == EINTR
+        if code == EWOULDBLOCK {
+            throw UploadError(.outboxInUse, "the outbox \(directory) is in use by another FileTransport (in this or another process); share one transport between uploaders")
+        } else if code != 0 {
+            throw SystemError(call: "flock", path: directory + "/.lock", errno: code)
+        }
+        self.lock = lock
+        let names = try FileSystem.contents(of: directory)
+        let present = Set(names)
+        var highest: UInt64 = 0
+        for name in names {
+            if name.hasPrefix("."), name.hasSuffix(".tmp") {
+                try FileSystem.removeFile(directory + "/" + name)
+                continue
+            }
+            guard let number = Self.sequenceNumber(of: name) else { continue }
+            if name.hasSuffix(".body"), !present.contains(String(name.dropLast(5)) + ".json") {
+                try FileSystem.removeFile(directory + "/" + name)
+            }
+            highest = max(highest, number)
+        }
+        var next = highest + 1
+        if let saved = try? FileDescriptor.open(directory + "/.sequence", O_RDONLY | O_NOFOLLOW).readAll(),
+           let text = String(validating: saved, as: UTF8.self),
+           let reserved = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            next = max(next, reserved)
+        }
+        sequence = Mutex((next, next))
+    }
+
+    /// Writes the payload's body and sidecar into the outbox.
+    ///
+    /// - Returns: `.accepted` once both files and the folder are fsynced; `.retry(after: nil)`
+    ///   for any I/O failure. Never `.rejected`.
+    public func send(_ payload: Payload) async -> Delivery {
+        do {
+            let number = try nextSequence()
+            let stem = Self.stem(number, payload.recipient)
+            let sidecar = Sidecar(
+                sequence: number, recipient: payload.recipient, purpose: payload.purpose, categories: payload.categories,
+                contentType: payload.contentType, headers: payload.headers, idempotencyKey: payload.idempotencyKey,
+                created: CivilTime.iso8601(payload.created), body: stem + ".body", bodyBytes: payload.body.count,
+                bodySHA256: SHA256.hash(payload.body).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let json = Array(try encoder.encode(sidecar)) + [0x0A]
+            try write(payload.body, name: stem + ".body")
+            do {
+                try write(json, name: stem + ".json")
+            } catch {
+                try? FileSystem.removeFile(directory + "/" + stem + ".body")
+                throw error
+            }
+            return .accepted
+        } catch {
+            return .retry(after: nil)
+        }
+    }
+
+    /// The sidecars in the outbox, in delivery order. A sidecar that does not decode is skipped.
+    ///
+    /// - Throws: ``SystemError`` when the folder cannot be read.
+    public func sidecars() throws -> [Sidecar] {
+        let decoder = JSONDecoder()
+        return try FileSystem.contents(of: directory)
+            .filter { !$0.hasPrefix(".") && $0.hasSuffix(".json") && Self.sequenceNumber(of: $0) != nil }
+            .compactMap { name in
+                let bytes = try FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW).readAll()
+                return try? decoder.decode(Sidecar.self, from: Data(bytes))
+            }
+            .sorted { $0.sequence < $1.sequence }
+    }
+
+    // MARK: - Private
+
+    /// Hands out the next number, first extending the reservation in `.sequence` when the
+    /// block is used up, so a restart never reuses a number.
+    private func nextSequence() throws -> UInt64 {
+        try sequence.withLock { s in
+            if s.next >= s.reservedUntil {
+                let until = s.next + Self.reservation
+                try FileSystem.writeAtomically(Array("\(until)\n".utf8), to: directory + "/.sequence")
+                s.reservedUntil = until
+            }
+            defer { s.next += 1 }
+            return s.next
+        }
+    }
+
+    /// Writes `bytes` to `name` atomically: hidden temporary file, fsync, rename, folder fsync.
+    private func write(_ bytes: [UInt8], name: String) throws {
+        let temporary = directory + "/." + name + ".tmp"
+        let path = directory + "/" + name
+        do {
+            let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            try fd.write(bytes, at: 0)
+            try fd.sync()
+        } catch {
+            try? FileSystem.removeFile(temporary)
+            throw error
+        }
+        do {
+            try systemCall("rename", path: path) { rename(temporary, path) }
+        } catch {
+            try? FileSystem.removeFile(temporary)
+            throw error
+        }
+        try FileSystem.syncDirectory(directory)
+    }
+
+    private static func stem(_ number: UInt64, _ recipient: RecipientID) -> String {
+        let digits = String(number)
+        let safe = String(decoding: recipient.rawValue.utf8.prefix(64).map { byte -> UInt8 in
+            let ok = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2D || byte == 0x5F || byte == 0x2E
+            return ok ? byte : 0x5F
+        }, as: UTF8.self)
+        return String(repeating: "0", count: max(0, Self.digits - digits.count)) + digits + "-" + safe
+    }
+
+    /// The leading sequence number of an outbox file name (`000000000042-x.json`), if any.
+    private static func sequenceNumber(of name: String) -> UInt64? {
+        guard let dash = name.firstIndex(of: "-"), name.distance(from: name.startIndex, to: dash) >= Self.digits,
+              name.hasSuffix(".body") || name.hasSuffix(".json")
+        else { return nil }
+        return UInt64(name[..<dash])
+    }
+}

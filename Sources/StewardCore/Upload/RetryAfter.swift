@@ -1,0 +1,272 @@
+public import struct Foundation.Date
+
+/// Reads an HTTP `Retry-After` header value (RFC 9110 §10.2.3): how long a recipient asked
+/// the sender to wait before trying again.
+///
+/// The value is either a number of seconds (`120`) or an HTTP-date in any of the three forms
+/// RFC 9110 §5.6.7 requires a recipient to accept:
+///
+/// - IMF-fixdate, the one servers send today: `Sun, 06 Nov 1994 08:49:37 GMT`;
+/// - the obsolete RFC 850 form: `Sunday, 06-Nov-94 08:49:37 GMT`;
+/// - the obsolete asctime form: `Sun Nov  6 08:49:37 1994`.
+///
+/// Parsing is done by hand, byte by byte: no `DateFormatter`, so no locale, time-zone or
+/// calendar setting of the host can change the result. Names of days and months are matched
+/// without regard to case; anything else that does not fit the grammar is refused.
+///
+/// ```swift
+/// RetryAfter.delay(fromHeader: "120", now: now)                            // 120 s
+/// RetryAfter.delay(fromHeader: "Wed, 21 Oct 2015 07:28:00 GMT", now: now)  // until then, or .zero
+/// RetryAfter.delay(fromHeader: "soon", now: now)                           // nil
+/// ```
+public enum RetryAfter {
+    /// The longest delay a `delay-seconds` value is taken to mean: 2³¹ seconds (about 68
+    /// years), the cap RFC 9111 §1.2.2 sets for delta-seconds too large to represent.
+    public static let maximumSeconds: Int64 = 2_147_483_648
+
+    /// The delay a `Retry-After` value asks for, measured from `now`.
+    ///
+    /// - Parameters:
+    ///   - value: The header's value; optional whitespace around it is ignored.
+    ///   - now: The current date, for the HTTP-date form (and for the two-digit year of the
+    ///     RFC 850 form).
+    /// - Returns: The delay: the number of seconds, or the time from `now` until the date
+    ///   (rounded up to the millisecond, `.zero` for a date that has passed); nil when the value
+    ///   is neither form.
+    public static func delay(fromHeader value: String, now: Date) -> Duration? {
+        let bytes = trimmed(Array(value.utf8))
+        guard !bytes.isEmpty else { return nil }
+        if bytes.allSatisfy(isDigit) {
+            var seconds: Int64 = 0
+            for byte in bytes {
+                seconds = seconds * 10 + Int64(byte - 0x30)
+                if seconds >= maximumSeconds { return .seconds(maximumSeconds) }
+            }
+            return .seconds(seconds)
+        }
+        guard let date = parseHTTPDate(bytes, now: now) else { return nil }
+        let interval = date.timeIntervalSince(now)
+        guard interval > 0 else { return .zero }  // also NaN
+        // Capped like delay-seconds, so even an absurd `now` cannot overflow the conversion.
+        return .milliseconds(Int64((min(interval, Double(maximumSeconds)) * 1000).rounded(.up)))
+    }
+
+    /// Parses an HTTP-date in any of its three forms.
+    ///
+    /// - Parameters:
+    ///   - value: `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT` or
+    ///     `Sun Nov  6 08:49:37 1994`; optional whitespace around it is ignored.
+    ///   - now: Resolves the two-digit year of the RFC 850 form: a date that would lie more than
+    ///     50 years after `now` is taken to be in the previous century (RFC 9110 §5.6.7).
+    /// - Returns: The date, or nil when `value` is not an HTTP-date or names an impossible one
+    ///   (31 April, 25 o'clock).
+    public static func parseHTTPDate(_ value: String, now: Date) -> Date? {
+        parseHTTPDate(trimmed(Array(value.utf8)), now: now)
+    }
+
+    // MARK: - Grammar
+
+    private static func parseHTTPDate(_ bytes: [UInt8], now: Date) -> Date? {
+        var scanner = Scanner(bytes)
+        guard let dayName = scanner.letters() else { return nil }
+        if scanner.skip(0x2C) {  // ","
+            guard scanner.skip(0x20) else { return nil }
+            if dayName.count == 3 {
+                guard shortDayNames.contains(lowercased(dayName)) else { return nil }
+                return imfFixdate(&scanner)
+            }
+            guard longDayNames.contains(lowercased(dayName)) else { return nil }
+            return rfc850Date(&scanner, now: now)
+        }
+        guard dayName.count == 3, shortDayNames.contains(lowercased(dayName)), scanner.skip(0x20) else { return nil }
+        return asctimeDate(&scanner)
+    }
+
+    /// `DD SP Mon SP YYYY SP HH:MM:SS SP GMT` (after `Day, `).
+    private static func imfFixdate(_ scanner: inout Scanner) -> Date? {
+        guard let day = scanner.digits(exactly: 2), scanner.skip(0x20),
+              let month = scanner.month(), scanner.skip(0x20),
+              let year = scanner.digits(exactly: 4), scanner.skip(0x20),
+              let time = scanner.timeOfDay(), scanner.skip(0x20),
+              scanner.gmt(), scanner.atEnd
+        else { return nil }
+        return CivilTime.date(year: year, month: month, day: day, time: time)
+    }
+
+    /// `DD-Mon-YY SP HH:MM:SS SP GMT` (after `Dayname, `).
+    private static func rfc850Date(_ scanner: inout Scanner, now: Date) -> Date? {
+        guard let day = scanner.digits(exactly: 2), scanner.skip(0x2D),
+              let month = scanner.month(), scanner.skip(0x2D),
+              let shortYear = scanner.digits(exactly: 2), scanner.skip(0x20),
+              let time = scanner.timeOfDay(), scanner.skip(0x20),
+              scanner.gmt(), scanner.atEnd
+        else { return nil }
+        // The most recent year ending in these two digits that is not more than 50 years after now.
+        let currentYear = CivilTime.components(of: now).year
+        var year = (currentYear / 100) * 100 + shortYear
+        if year > currentYear + 50 { year -= 100 }
+        if year < currentYear - 49 { year += 100 }
+        return CivilTime.date(year: year, month: month, day: day, time: time)
+    }
+
+    /// `Mon SP (DD | SP D) SP HH:MM:SS SP YYYY` (after `Day `).
+    private static func asctimeDate(_ scanner: inout Scanner) -> Date? {
+        guard let month = scanner.month(), scanner.skip(0x20) else { return nil }
+        let day: Int
+        if scanner.skip(0x20) {
+            guard let d = scanner.digits(exactly: 1) else { return nil }
+            day = d
+        } else {
+            guard let d = scanner.digits(exactly: 2) else { return nil }
+            day = d
+        }
+        guard scanner.skip(0x20), let time = scanner.timeOfDay(), scanner.skip(0x20),
+              let year = scanner.digits(exactly: 4), scanner.atEnd
+        else { return nil }
+        return CivilTime.date(year: year, month: month, day: day, time: time)
+    }
+
+    private static let shortDayNames: Set<[UInt8]> = Set(["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map { Array($0.utf8) })
+    private static let longDayNames: Set<[UInt8]> = Set(
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map { Array($0.utf8) })
+    fileprivate static let monthNames: [[UInt8]] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ].map { Array($0.utf8) }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    fileprivate static func lowercased(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+    }
+
+    /// Drops optional whitespace (space, tab) at both ends.
+    private static func trimmed(_ bytes: [UInt8]) -> [UInt8] {
+        var slice = bytes[...]
+        while let first = slice.first, first == 0x20 || first == 0x09 { slice.removeFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 { slice.removeLast() }
+        return Array(slice)
+    }
+
+    /// Reads the pieces of an HTTP-date from UTF-8 bytes.
+    private struct Scanner {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        var atEnd: Bool { index == bytes.count }
+
+        mutating func skip(_ byte: UInt8) -> Bool {
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        /// One or more ASCII letters.
+        mutating func letters() -> ArraySlice<UInt8>? {
+            let start = index
+            while index < bytes.count, (bytes[index] | 0x20) >= 0x61, (bytes[index] | 0x20) <= 0x7A { index += 1 }
+            return index > start ? bytes[start..<index] : nil
+        }
+
+        /// Exactly `count` decimal digits.
+        mutating func digits(exactly count: Int) -> Int? {
+            guard bytes.count - index >= count else { return nil }
+            var value = 0
+            for byte in bytes[index..<(index + count)] {
+                guard byte >= 0x30 && byte <= 0x39 else { return nil }
+                value = value * 10 + Int(byte - 0x30)
+            }
+            index += count
+            return value
+        }
+
+        /// A three-letter month name, 1-12.
+        mutating func month() -> Int? {
+            guard bytes.count - index >= 3 else { return nil }
+            let name = RetryAfter.lowercased(bytes[index..<(index + 3)])
+            guard let i = RetryAfter.monthNames.firstIndex(of: name) else { return nil }
+            index += 3
+            return i + 1
+        }
+
+        /// `HH:MM:SS`.
+        mutating func timeOfDay() -> (hour: Int, minute: Int, second: Int)? {
+            guard let h = digits(exactly: 2), skip(0x3A), let m = digits(exactly: 2), skip(0x3A),
+                  let s = digits(exactly: 2)
+            else { return nil }
+            return (h, m, s)
+        }
+
+        /// `GMT` (case-sensitive: RFC 9110 spells it so).
+        mutating func gmt() -> Bool { skip(0x47) && skip(0x4D) && skip(0x54) }
+    }
+}
+
+/// Proleptic Gregorian dates in UTC, computed without Foundation's calendars (Howard Hinnant's
+/// days-from-civil algorithms): no locale or time-zone setting can change them.
+enum CivilTime {
+    /// The date for a UTC civil time, or nil when it does not exist. A leap second (:60) is
+    /// read as the last second of the minute.
+    static func date(year: Int, month: Int, day: Int, time: (hour: Int, minute: Int, second: Int)) -> Date? {
+        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+              (0...23).contains(time.hour), (0...59).contains(time.minute), (0...60).contains(time.second)
+        else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = days * 86_400 + time.hour * 3_600 + time.minute * 60 + min(time.second, 59)
+        return Date(timeIntervalSince1970: Double(seconds))
+    }
+
+    /// The UTC civil components of `date` (milliseconds rounded down).
+    static func components(of date: Date) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millisecond: Int) {
+        // Clamp to years 0001-9999 (NaN: 1970) so the conversion can never trap.
+        let t = date.timeIntervalSince1970
+        let ms = Int64(((t.isNaN ? 0 : min(max(t, -62_135_596_800), 253_402_300_799.999)) * 1000).rounded(.down))
+        let totalSeconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+        let millisecond = Int(ms - totalSeconds * 1000)
+        let days = totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400
+        let secondOfDay = Int(totalSeconds - days * 86_400)
+        let (year, month, day) = civilFromDays(Int(days))
+        return (year, month, day, secondOfDay / 3_600, (secondOfDay / 60) % 60, secondOfDay % 60, millisecond)
+    }
+
+    /// `2026-01-31T08:05:09.042Z`.
+    static func iso8601(_ date: Date) -> String {
+        let c = components(of: date)
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(c.millisecond, 3))Z"
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = month > 2 ? month - 3 : month + 9
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}

@@ -1,0 +1,759 @@
+import struct Foundation.Date
+import Synchronization
+
+/// How hard an ``Uploader`` tries before it gives a payload up.
+///
+/// A payload is dropped (and counted in the audit ledger as
+/// ``DropReason/deliveryExpired``) once it is older than ``maxAge`` or once ``maxAttempts``
+/// sends of it were answered with `.retry`, whichever comes first; never earlier. Between
+/// attempts the uploader waits what the recipient asked for (`Retry-After`), else a
+/// ``Backoff`` built from ``initialBackoff`` and ``maxBackoff``.
+///
+/// ```swift
+/// var policy = UploadPolicy()
+/// policy.maxAge = .seconds(3 * 86_400)   // crash reports older than three days are not worth sending
+/// ```
+public struct UploadPolicy: Hashable, Sendable {
+    /// The ceiling of the first backoff wait. Default 1 s.
+    public var initialBackoff: Duration
+    /// The cap on every backoff wait. Default 5 minutes.
+    public var maxBackoff: Duration
+    /// Sends answered with `.retry` after which a payload is dropped. Counted per process run:
+    /// a restart starts again at zero (``maxAge`` still holds across restarts). Default 50;
+    /// `Int.max` for no limit.
+    public var maxAttempts: Int
+    /// Age (from ``Payload/created``) after which an unsent payload is dropped, including one
+    /// held for pending consent. Default 7 days.
+    public var maxAge: Duration
+
+    /// Creates a policy.
+    public init(
+        initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(300), maxAttempts: Int = 50,
+        maxAge: Duration = .seconds(7 * 86_400)
+    ) {
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        self.maxAttempts = maxAttempts
+        self.maxAge = maxAge
+    }
+
+    /// The backoff schedule: ``initialBackoff`` doubling per attempt up to ``maxBackoff``.
+    public var backoff: Backoff { Backoff(initial: initialBackoff, maximum: maxBackoff) }
+}
+
+/// What ``Uploader/submit(_:)`` did with a payload.
+public enum Submission: Hashable, Sendable {
+    /// Stored in the vault and queued; its purpose is granted.
+    case queued
+    /// Stored in the vault and queued, but held until its purpose is granted (pending consent).
+    case heldForConsent
+    /// Not stored and never sent, for `reason` (``DropReason/consent`` for a denied purpose,
+    /// ``DropReason/undeclared`` for something the manifest does not declare); counted in the
+    /// audit ledger.
+    case dropped(DropReason)
+}
+
+/// What one ``Uploader/drain()`` did.
+public struct UploadReport: Hashable, Sendable {
+    /// Payloads the recipient accepted (and that were then deleted).
+    public var accepted: Int = 0
+    /// Payloads dropped, by reason (consent, rejected, deliveryExpired, undeclared).
+    public var dropped: [DropReason: Int] = [:]
+    /// Calls to the transport.
+    public var sends: Int = 0
+    /// Answers of `.retry`.
+    public var retries: Int = 0
+    /// Payloads still queued at the end because their purpose is pending.
+    public var held: Int = 0
+    /// Payloads still queued at the end (held ones included).
+    public var remaining: Int = 0
+    /// Vault failures met on the way (a payload whose deletion failed is sent again after a
+    /// restart; the recipient drops the duplicate by its idempotency key).
+    public var problems: [String] = []
+
+    /// Creates an empty report.
+    public init() {}
+}
+
+/// A misuse of the upload pipeline: a payload an ``Uploader`` cannot take, an outbox folder
+/// already in use.
+public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: Hashable, Sendable { case wrongRecipient, noCategories, outboxInUse }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// The payload is addressed to another recipient than the uploader's.
+        public static let wrongRecipient = Code(.wrongRecipient)
+        /// The payload names no data category, so it cannot be accounted for.
+        public static let noCategories = Code(.noCategories)
+        /// Another ``FileTransport`` has the outbox folder open.
+        public static let outboxInUse = Code(.outboxInUse)
+
+        /// The code's name.
+        public var description: String {
+            switch value {
+            case .wrongRecipient: "wrongRecipient"
+            case .noCategories: "noCategories"
+            case .outboxInUse: "outboxInUse"
+            }
+        }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// What happened and what to do.
+    public let message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+}
+
+/// Sends one recipient's payloads through a ``Transport``, in order, one request at a time,
+/// and only while the user's consent allows.
+///
+/// **What it guarantees.**
+/// - *Nothing is lost.* ``submit(_:)`` stores the payload in the ``Vault`` (collection
+///   ``collection(for:)``, the payload's first category and its purpose) and commits before
+///   returning. A new uploader over the same vault finds what an earlier one left and sends it
+///   in the original order.
+/// - *Nothing is deleted before it was accepted*, except by the rules below: a payload leaves
+///   the vault when the transport answers `.accepted`, when it answers `.rejected`, when the
+///   purpose is denied, or when ``UploadPolicy/maxAge`` or ``UploadPolicy/maxAttempts`` is
+///   exceeded. Every drop is counted in the ``AuditLedger`` with its reason, every acceptance
+///   as a disclosure per category with the purpose's legal basis from the manifest.
+/// - *Consent is checked at send time.* Right before each send: granted → send; pending → hold
+///   the payload (kept in the vault) until the purpose is granted; denied → drop and count it.
+///   A `vault.purge(purpose:)` also removes queued payloads: they are stored under their
+///   purpose, and the uploader re-reads each payload from the vault right before sending it,
+///   so data erased from the vault is never sent.
+/// - *Order.* Payloads are sent oldest first, one at a time. A payload that must be retried
+///   blocks the ones behind it (the recipient is the same; sending past it would reorder).
+///   A payload held for pending consent does not: the payloads of other, granted purposes
+///   go ahead of it, because consent may never be answered. Payloads of one purpose never
+///   overtake each other (their consent state is the same). Submissions from concurrent
+///   tasks are ordered by their arrival in the vault.
+/// - *Backoff.* After `.retry(after: d)` the uploader waits `d`; after `.retry(after: nil)` a
+///   random wait from ``UploadPolicy/backoff`` (exponential, full jitter, capped). Waiting uses
+///   the injected `Clock`; ages use the injected ``WallClock``.
+///
+/// The uploader records counts in the audit ledger but does not flush it; its owner does.
+///
+/// ```swift
+/// let uploader = try Uploader(recipient: "crashBackend", transport: FileTransport(directory: outbox),
+///                             vault: vault, consent: ledger, manifest: manifest, audit: audit)
+/// let worker = Task { await uploader.run() }          // sends until cancelled
+/// try uploader.submit(payload)                         // durable when this returns
+/// for await _ in ledger.changes() { uploader.wake() }  // re-check held payloads after a change
+/// ```
+public final class Uploader: Sendable {
+    /// The recipient this uploader sends to.
+    public let recipient: RecipientID
+    /// The vault collection holding this recipient's queued payloads.
+    public let collection: String
+
+    private let transport: any Transport
+    private let vault: Vault
+    private let consent: any ConsentChecking
+    private let audit: AuditLedger
+    private let policy: UploadPolicy
+    private let timer: any UploadTimer
+    private let wallClock: any WallClock
+    private let random: any JitterSource
+    private let legalBases: [Purpose: LegalBasis]
+    private let categories: [DataCategory: DataCategoryDeclaration]
+    private let recipientDeclared: Bool
+    private let maxAgeSeconds: Double
+    private let state: Mutex<State>
+
+    /// Creates the uploader for `recipient` and loads the payloads an earlier one left queued in
+    /// `vault`, in their original order.
+    ///
+    /// - Parameters:
+    ///   - recipient: Whom the payloads go to; declared in `manifest`.
+    ///   - transport: How they are sent.
+    ///   - vault: Where queued payloads are kept until accepted.
+    ///   - consent: Consulted at submission and right before every send.
+    ///   - manifest: Declares the recipient, the purposes (with their legal basis) and the
+    ///     categories a payload may carry.
+    ///   - audit: Counts disclosures and drops.
+    ///   - policy: Backoff and the limits after which a payload is given up.
+    ///   - clock: Measures waits (backoff, Retry-After); tests pass a manual clock.
+    ///   - wallClock: Tells payload ages.
+    ///   - random: The backoff's jitter.
+    /// - Throws: a ``VaultError`` when the queued payloads cannot be read. A stored payload that
+    ///   does not decode (written by a newer Steward) is left in the vault untouched.
+    public init(
+        recipient: RecipientID, transport: any Transport, vault: Vault, consent: any ConsentChecking,
+        manifest: PrivacyManifest, audit: AuditLedger, policy: UploadPolicy = UploadPolicy(),
+        clock: any Clock<Duration> = ContinuousClock(), wallClock: any WallClock = SystemWallClock(),
+        random: any JitterSource = SystemJitterSource()
+    ) throws {
+        self.recipient = recipient
+        self.collection = Self.collection(for: recipient)
+        self.transport = transport
+        self.vault = vault
+        self.consent = consent
+        self.audit = audit
+        self.policy = policy
+        self.timer = makeTimer(clock)
+        self.wallClock = wallClock
+        self.random = random
+        self.legalBases = Dictionary(manifest.purposes.map { ($0.id, $0.legalBasis) }, uniquingKeysWith: { first, _ in first })
+        self.categories = Dictionary(manifest.dataCategories.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.recipientDeclared = manifest.declaration(of: recipient) != nil
+        let (seconds, attoseconds) = policy.maxAge.components
+        self.maxAgeSeconds = Double(seconds) + Double(attoseconds) / 1e18
+
+        var loaded = State()
+        try vault.forEachRecord(in: collection) { record in
+            guard let payload = Payload(outboxRecord: record.data), payload.recipient == recipient, !payload.categories.isEmpty else { return }
+            loaded.lanes[payload.purpose, default: Lane()].append(
+                Entry(id: record.id, purpose: payload.purpose, categories: payload.categories, created: payload.created))
+            loaded.count += 1
+        }
+        self.state = Mutex(loaded)
+    }
+
+    /// The vault collection that holds `recipient`'s queued payloads:
+    /// `steward.outbox.RECIPIENT`, or `steward.outbox-` and a hash when the recipient's
+    /// spelling cannot be part of a collection name.
+    public static func collection(for recipient: RecipientID) -> String {
+        let name = "steward.outbox." + recipient.rawValue
+        if VaultState.isValidCollectionName(name) { return name }
+        let digest = SHA256.hash(Array(recipient.rawValue.utf8)).prefix(12)
+        return "steward.outbox-" + digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
+    /// Payloads queued (in the vault, not yet accepted or dropped), held ones included.
+    public var pendingCount: Int { state.withLock { $0.count } }
+
+    // MARK: - Submitting
+
+    /// Queues `payload` for sending: checks it against the manifest and consent, stores it in
+    /// the vault and commits, so it survives a crash once this returns.
+    ///
+    /// A payload of a denied purpose, or one the manifest does not declare (purpose, recipient,
+    /// or a category that does not leave the device for this purpose and recipient), is not
+    /// stored: it is counted as dropped and reported in the result.
+    ///
+    /// - Returns: Whether it was queued, held for pending consent or dropped.
+    /// - Throws: ``UploadError`` for a payload addressed to another recipient or naming no
+    ///   category; a ``VaultError`` when it cannot be stored (then it is not queued either).
+    @discardableResult
+    public func submit(_ payload: Payload) throws -> Submission {
+        guard payload.recipient == recipient else {
+            throw UploadError(.wrongRecipient, "the payload is addressed to '\(payload.recipient)' but this uploader sends to '\(recipient)'; submit it to that recipient's uploader")
+        }
+        guard let firstCategory = payload.categories.first else {
+            throw UploadError(.noCategories, "the payload names no data category; list the categories it holds so the disclosure can be accounted for")
+        }
+        guard isDeclared(payload) else {
+            countDropped(payload.categories, purpose: payload.purpose, reason: .undeclared)
+            return .dropped(.undeclared)
+        }
+        let consentState = consent.consentState(for: payload.purpose)
+        if consentState == .denied {
+            countDropped(payload.categories, purpose: payload.purpose, reason: .consent)
+            return .dropped(.consent)
+        }
+        let id = try vault.append(payload.outboxRecord(), to: collection, category: firstCategory, purpose: payload.purpose)
+        do {
+            try vault.commit()
+        } catch {
+            // Not durable, so not queued: unstage it so a later commit does not store it.
+            _ = try? vault.remove(id, from: collection)
+            throw error
+        }
+        let entry = Entry(id: id, purpose: payload.purpose, categories: payload.categories, created: payload.created)
+        notify(state.withLock { s in
+            s.lanes[payload.purpose, default: Lane()].insert(entry)
+            s.count += 1
+            return s.bump()
+        })
+        return consentState == .granted ? .queued : .heldForConsent
+    }
+
+    // MARK: - Sending
+
+    /// Sends queued payloads until the calling task is cancelled: waits for new submissions,
+    /// ``wake()`` calls, backoff deadlines and the expiry of held payloads. Returns soon after
+    /// cancellation (a send in progress is finished and its answer recorded first).
+    ///
+    /// Run one per uploader; a concurrent ``drain()`` is safe (still one request at a time).
+    public func run() async {
+        var report = UploadReport()
+        await pump(untilIdle: false, report: &report)
+    }
+
+    /// Makes a waiting ``run()`` or ``drain()`` look at the queue again now: call it after a
+    /// consent change, so payloads held for a newly granted purpose go out (and those of a
+    /// denied one are dropped) without waiting for the next submission.
+    public func wake() {
+        notify(state.withLock { $0.bump() })
+    }
+
+    /// Sends everything that can be sent now and returns when only payloads held for pending
+    /// consent (or nothing) remain: waits out retries (on the injected clock) until each
+    /// payload is accepted, rejected or given up under the policy. For `steward flush`,
+    /// shutdown and tests.
+    ///
+    /// Returns early when the task is cancelled or when the vault fails (see
+    /// ``UploadReport/problems``).
+    ///
+    /// - Returns: What this call did and what is left.
+    public func drain() async -> UploadReport {
+        var report = UploadReport()
+        await pump(untilIdle: true, report: &report)
+        state.withLock { s in
+            report.remaining = s.count
+            report.held = s.lanes.reduce(0) { total, lane in
+                total + (consent.consentState(for: lane.key) == .pending ? lane.value.count : 0)
+            }
+        }
+        return report
+    }
+
+    // MARK: - The loop
+
+    private func pump(untilIdle: Bool, report: inout UploadReport) async {
+        while !Task.isCancelled {
+            switch nextStep() {
+            case .drop(let drops):
+                drop(drops, report: &report)
+            case .send(let entry, let basis):
+                let proceed = await send(entry, basis: basis, report: &report)
+                if !proceed, untilIdle { return }
+            case .wait(let deadline, let generation):
+                await waitForChange(since: generation, deadline: deadline)
+            case .idle(let deadline, let generation):
+                if untilIdle { return }
+                await waitForChange(since: generation, deadline: deadline)
+            }
+        }
+    }
+
+    /// Decides what to do next: drop what must go, send the oldest sendable payload, or wait.
+    private func nextStep() -> Step {
+        let now = wallClock.now
+        let elapsed = timer.elapsed()
+        let (step, waiters) = state.withLock { s -> (Step, [Waiter]) in
+            if s.inFlight != nil { return (.wait(deadline: nil, generation: s.generation), []) }
+            var drops: [(Entry, DropReason)] = []
+            var best: (entry: Entry, basis: LegalBasis)?
+            var heldDeadline: Duration?
+            for purpose in Array(s.lanes.keys) {
+                guard var lane = s.lanes.removeValue(forKey: purpose) else { continue }
+                defer { if !lane.isEmpty { s.lanes[purpose] = lane } }
+                let consentState = consent.consentState(for: purpose)
+                guard consentState != .denied else {
+                    drops += lane.removeAll().map { ($0, .consent) }
+                    continue
+                }
+                guard let basis = legalBases[purpose] else {
+                    // Queued under an earlier manifest that declared the purpose; this one does not.
+                    drops += lane.removeAll().map { ($0, .undeclared) }
+                    continue
+                }
+                while let head = lane.first, isExpired(head, now: now) {
+                    drops.append((head, .deliveryExpired))
+                    lane.removeFirst()
+                }
+                guard let head = lane.first else { continue }
+                if consentState == .pending {
+                    heldDeadline = earliest(heldDeadline, expiryDeadline(head, now: now, elapsed: elapsed))
+                } else if best.map({ head.id < $0.entry.id }) ?? true {
+                    best = (head, basis)
+                }
+            }
+            if !drops.isEmpty {
+                s.count -= drops.count
+                return (.drop(drops), s.bump())
+            }
+            guard let best else { return (.idle(deadline: heldDeadline, generation: s.generation), []) }
+            if let notBefore = best.entry.notBefore, notBefore > elapsed {
+                let deadline = earliest(notBefore, expiryDeadline(best.entry, now: now, elapsed: elapsed))
+                return (.wait(deadline: deadline, generation: s.generation), [])
+            }
+            s.inFlight = best.entry.id
+            return (.send(best.entry, best.basis), [])
+        }
+        notify(waiters)
+        return step
+    }
+
+    /// Sends the payload behind `entry` (which is marked in flight) and records the answer.
+    /// Returns false when the vault failed.
+    private func send(_ entry: Entry, basis: LegalBasis, report: inout UploadReport) async -> Bool {
+        let payload: Payload?
+        do {
+            payload = try vault.record(entry.id, in: collection).flatMap { Payload(outboxRecord: $0.data) }
+        } catch {
+            report.problems.append("reading queued payload \(entry.id) for '\(recipient)' failed: \(error)")
+            // Try again later; this is not the recipient's failure, so no attempt is counted.
+            let retryAt = timer.elapsed() + min(max(policy.maxBackoff, .seconds(1)), .seconds(RetryAfter.maximumSeconds))
+            finish(entry) { lane in lane.updateFirst { $0.notBefore = retryAt }; return false }
+            return false
+        }
+        guard let payload else {
+            // Gone from the vault (purged, erased or evicted by the quota): nothing to send.
+            finish(entry) { lane in lane.removeFirst(); return true }
+            return true
+        }
+        // Consent may have changed since the step was chosen; the next step holds or drops it.
+        guard consent.consentState(for: entry.purpose) == .granted else {
+            finish(entry) { _ in false }
+            return true
+        }
+        report.sends += 1
+        let answer = await transport.send(payload)
+        switch answer {
+        case .accepted:
+            remove([entry.id], report: &report)
+            for category in entry.categories {
+                audit.recordDisclosed(category, purpose: entry.purpose, recipient: recipient, legalBasis: basis)
+            }
+            report.accepted += 1
+            finish(entry) { lane in lane.removeFirst(); return true }
+        case .rejected:
+            remove([entry.id], report: &report)
+            countDropped(entry.categories, purpose: entry.purpose, reason: .rejected)
+            report.dropped[.rejected, default: 0] += 1
+            finish(entry) { lane in lane.removeFirst(); return true }
+        case .retry(let after):
+            report.retries += 1
+            let attempts = entry.attempts + 1
+            if attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.now) {
+                remove([entry.id], report: &report)
+                countDropped(entry.categories, purpose: entry.purpose, reason: .deliveryExpired)
+                report.dropped[.deliveryExpired, default: 0] += 1
+                finish(entry) { lane in lane.removeFirst(); return true }
+            } else {
+                // Clamped to 0 ... 2^31 s so no transport or policy value can overflow the deadline.
+                let wanted = after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random)
+                let delay = min(max(wanted, .zero), .seconds(RetryAfter.maximumSeconds))
+                let retryAt = timer.elapsed() + delay
+                finish(entry) { lane in
+                    lane.updateFirst { $0.attempts = attempts; $0.notBefore = retryAt }
+                    return false
+                }
+            }
+        }
+        return true
+    }
+
+    /// Clears the in-flight mark, applies `change` to the entry's lane (whose head it is) and
+    /// wakes waiters. `change` returns whether it removed the entry.
+    private func finish(_ entry: Entry, _ change: (inout Lane) -> Bool) {
+        notify(state.withLock { s in
+            s.inFlight = nil
+            if var lane = s.lanes.removeValue(forKey: entry.purpose) {
+                if lane.first?.id == entry.id, change(&lane) { s.count -= 1 }
+                if !lane.isEmpty { s.lanes[entry.purpose] = lane }
+            }
+            return s.bump()
+        })
+    }
+
+    /// Deletes dropped payloads from the vault and counts them.
+    private func drop(_ drops: [(Entry, DropReason)], report: inout UploadReport) {
+        remove(drops.map(\.0.id), report: &report)
+        for (entry, reason) in drops {
+            countDropped(entry.categories, purpose: entry.purpose, reason: reason)
+            report.dropped[reason, default: 0] += 1
+        }
+    }
+
+    /// Removes records from the vault and commits. A failure is reported, not retried: the
+    /// payload is already out of the queue, and at worst comes back after a restart.
+    private func remove(_ ids: [RecordID], report: inout UploadReport) {
+        do {
+            for id in ids { try vault.remove(id, from: collection) }
+            try vault.commit()
+        } catch {
+            report.problems.append("deleting sent or dropped payloads for '\(recipient)' failed: \(error)")
+        }
+    }
+
+    private func countDropped(_ categories: [DataCategory], purpose: Purpose, reason: DropReason) {
+        for category in categories { audit.recordDropped(category, purpose: purpose, reason: reason) }
+    }
+
+    private func isDeclared(_ payload: Payload) -> Bool {
+        guard recipientDeclared, legalBases[payload.purpose] != nil else { return false }
+        return payload.categories.allSatisfy { category in
+            guard let declaration = categories[category] else { return false }
+            return declaration.leavesDevice && declaration.purposes.contains(payload.purpose) && declaration.recipients.contains(recipient)
+        }
+    }
+
+    private func isExpired(_ entry: Entry, now: Date) -> Bool {
+        now.timeIntervalSince(entry.created) > maxAgeSeconds
+    }
+
+    /// The elapsed-clock time just after `entry` passes the maximum age, or nil when that is
+    /// further away than a year of waiting could matter.
+    private func expiryDeadline(_ entry: Entry, now: Date, elapsed: Duration) -> Duration? {
+        let remaining = maxAgeSeconds - now.timeIntervalSince(entry.created)
+        guard remaining < 1e9 else { return nil }
+        return elapsed + .milliseconds(Int64((max(remaining, 0) * 1000).rounded(.up)) + 1)
+    }
+
+    private func earliest(_ a: Duration?, _ b: Duration?) -> Duration? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
+    }
+
+    // MARK: - Waiting
+
+    /// Returns once the state changed after `generation` (a submission, a wake, a finished
+    /// send), `deadline` passed on the clock, or the task was cancelled.
+    private func waitForChange(since generation: UInt64, deadline: Duration?) async {
+        guard let deadline else {
+            await changed(since: generation)
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await self.timer.sleep(untilElapsed: deadline) }
+            group.addTask { await self.changed(since: generation) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func changed(since generation: UInt64) async {
+        let id = state.withLock { s in
+            s.nextWaiterID += 1
+            return s.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: Waiter) in
+                let now = state.withLock { s in
+                    // Cancellation is flagged before handlers run, so a cancel that raced ahead
+                    // of this registration is seen here.
+                    if s.generation != generation || Task.isCancelled { return true }
+                    s.waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    private func notify(_ waiters: [Waiter]) {
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+// MARK: - State
+
+private typealias Waiter = CheckedContinuation<Void, Never>
+
+/// A queued payload, as the uploader keeps it in memory: the payload itself stays in the vault.
+private struct Entry: Sendable {
+    let id: RecordID
+    let purpose: Purpose
+    let categories: [DataCategory]
+    let created: Date
+    var attempts = 0
+    /// Elapsed-clock time before which it may not be sent again (backoff, Retry-After).
+    var notBefore: Duration?
+}
+
+/// One purpose's queued payloads, oldest (lowest record id) first.
+private struct Lane: Sendable {
+    private var entries: [Entry] = []
+    private var start = 0
+
+    var isEmpty: Bool { start == entries.count }
+    var count: Int { entries.count - start }
+    var first: Entry? { isEmpty ? nil : entries[start] }
+
+    mutating func append(_ entry: Entry) { entries.append(entry) }
+
+    /// Inserts by record id (an earlier concurrent submission may commit later).
+    mutating func insert(_ entry: Entry) {
+        var i = entries.count
+        while i > start, entries[i - 1].id > entry.id { i -= 1 }
+        entries.insert(entry, at: i)
+    }
+
+    mutating func removeFirst() {
+        guard !isEmpty else { return }
+        start += 1
+        if start == entries.count {
+            entries.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start >= 64, start * 2 >= entries.count {
+            entries.removeFirst(start)
+            start = 0
+        }
+    }
+
+    mutating func updateFirst(_ change: (inout Entry) -> Void) {
+        guard !isEmpty else { return }
+        change(&entries[start])
+    }
+
+    mutating func removeAll() -> [Entry] {
+        let all = Array(entries[start...])
+        entries = []
+        start = 0
+        return all
+    }
+}
+
+private struct State: Sendable {
+    var lanes: [Purpose: Lane] = [:]
+    var count = 0
+    var inFlight: RecordID?
+    var generation: UInt64 = 0
+    var waiters: [UInt64: Waiter] = [:]
+    var nextWaiterID: UInt64 = 0
+
+    /// Records a change and hands back the waiters to resume (outside the lock).
+    mutating func bump() -> [Waiter] {
+        generation &+= 1
+        let all = Array(waiters.values)
+        waiters.removeAll()
+        return all
+    }
+}
+
+private enum Step {
+    case drop([(Entry, DropReason)])
+    case send(Entry, LegalBasis)
+    /// Something is in flight or backing off; wait for a change or the deadline.
+    case wait(deadline: Duration?, generation: UInt64)
+    /// Nothing can be sent now (queue empty or every payload held); the deadline is the next
+    /// held payload's expiry.
+    case idle(deadline: Duration?, generation: UInt64)
+}
+
+// MARK: - Time
+
+/// The injected clock, with its instants turned into durations since the uploader started.
+private protocol UploadTimer: Sendable {
+    func elapsed() -> Duration
+    func sleep(untilElapsed deadline: Duration) async throws
+}
+
+private struct ClockTimer<C: Clock>: UploadTimer where C.Duration == Duration {
+    let clock: C
+    let origin: C.Instant
+
+    func elapsed() -> Duration { origin.duration(to: clock.now) }
+
+    func sleep(untilElapsed deadline: Duration) async throws {
+        try await clock.sleep(until: origin.advanced(by: deadline), tolerance: nil)
+    }
+}
+
+private func makeTimer<C: Clock>(_ clock: C) -> any UploadTimer where C.Duration == Duration {
+    ClockTimer(clock: clock, origin: clock.now)
+}
+
+// MARK: - Stored form
+
+extension Payload {
+    /// "SWO" + format version 1.
+    private static let outboxMagic: [UInt8] = [0x53, 0x57, 0x4F, 0x01]
+
+    /// The payload as the uploader stores it in the vault: a compact binary form (JSON would
+    /// spell every body byte as a decimal number). Little-endian; strings and the body are a
+    /// UInt32 length then the bytes; `created` is the bit pattern of `Date`'s own storage (seconds
+    /// since 2001), so the payload reads back equal.
+    ///
+    /// ```
+    /// magic "SWO\u{1}" | recipient | purpose | contentType | idempotencyKey | created u64
+    /// | categories: u32 count, strings | headers: u32 count, (name, value) sorted by name | body
+    /// ```
+    func outboxRecord() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + contentType.utf8.count + idempotencyKey.utf8.count + 96)
+        out += Self.outboxMagic
+        func put(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
+        func put(_ string: String) {
+            put(UInt32(truncatingIfNeeded: string.utf8.count))
+            out += string.utf8
+        }
+        put(recipient.rawValue)
+        put(purpose.rawValue)
+        put(contentType)
+        put(idempotencyKey)
+        withUnsafeBytes(of: created.timeIntervalSinceReferenceDate.bitPattern.littleEndian) { out += $0 }
+        put(UInt32(truncatingIfNeeded: categories.count))
+        for category in categories { put(category.rawValue) }
+        put(UInt32(truncatingIfNeeded: headers.count))
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+            put(name)
+            put(value)
+        }
+        put(UInt32(truncatingIfNeeded: body.count))
+        out += body
+        return out
+    }
+
+    /// Reads ``outboxRecord()``'s form; nil for anything else (never traps).
+    init?(outboxRecord bytes: [UInt8]) {
+        var reader = ByteReader(bytes: bytes)
+        guard reader.take(4).map(Array.init) == Self.outboxMagic,
+              let recipient = reader.string(), let purpose = reader.string(),
+              let contentType = reader.string(), let key = reader.string(),
+              let createdBits = reader.uint64(), let categoryCount = reader.uint32()
+        else { return nil }
+        let created = Double(bitPattern: createdBits)
+        var categories: [DataCategory] = []
+        for _ in 0..<categoryCount {
+            guard let category = reader.string() else { return nil }
+            categories.append(DataCategory(rawValue: category))
+        }
+        guard let headerCount = reader.uint32() else { return nil }
+        var headers: [String: String] = [:]
+        for _ in 0..<headerCount {
+            guard let name = reader.string(), let value = reader.string() else { return nil }
+            headers[name] = value
+        }
+        guard let bodyCount = reader.uint32(), let body = reader.take(Int(bodyCount)), reader.atEnd else { return nil }
+        self.init(
+            recipient: RecipientID(rawValue: recipient), purpose: Purpose(rawValue: purpose), categories: categories,
+            contentType: contentType, headers: headers, body: Array(body), idempotencyKey: key,
+            created: Date(timeIntervalSinceReferenceDate: created))
+    }
+}
+
+/// Reads little-endian fields with bounds checks.
+private struct ByteReader {
+    let bytes: [UInt8]
+    var index = 0
+
+    var atEnd: Bool { index == bytes.count }
+
+    mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
+        guard count >= 0, bytes.count - index >= count else { return nil }
+        defer { index += count }
+        return bytes[index..<(index + count)]
+    }
+
+    mutating func uint32() -> UInt32? {
+        take(4).map { $0.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+    }
+
+    mutating func uint64() -> UInt64? {
+        take(8).map { $0.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+    }
+
+    mutating func string() -> String? {
+        guard let count = uint32(), let raw = take(Int(count)) else { return nil }
+        return String(validating: raw, as: UTF8.self)
+    }
+}
