@@ -37,7 +37,9 @@ let package = Package(
                 "StewardCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Examples/steward"
+            path: "Examples/steward",
+            // The bundled example manifest, compiled in: `steward` needs no files beside it.
+            resources: [.embedInCode("example-manifest.json")]
         ),
 
         // MARK: Tests

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import StewardCore
 
 /// Options every subcommand takes, after the subcommand's name.
@@ -9,8 +10,20 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("app-id"), help: "The application id, reverse-DNS.")
     var appID: String = StewardPaths.defaultAppID
 
+    @Option(help: "A privacy manifest (JSON) to use instead of the bundled example.")
+    var manifest: String?
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
+
+    /// The manifest named by `--manifest`, or the bundled example.
+    func loadManifest() throws -> PrivacyManifest {
+        guard let manifest else { return try ExampleManifest.load() }
+        guard let data = FileManager.default.contents(atPath: manifest) else {
+            throw ValidationError("cannot read the manifest \(manifest)")
+        }
+        return try PrivacyManifest.decode(json: Array(data))
+    }
 
     /// The data directory to use, absolute.
     func resolvedDataDirectory() throws -> String {

@@ -26,6 +26,8 @@ struct InspectReport: Codable {
     var dataDirectory: String
     var exists: Bool
     var vault: VaultSummary?
+    /// The audit ledger: per day, category and purpose, what was collected, dropped, disclosed.
+    var audit: [AuditEntry] = []
 
     static func make(dataDirectory: String) throws -> InspectReport {
         guard FileManager.default.fileExists(atPath: dataDirectory + "/vault/vault.meta") else {
@@ -33,13 +35,13 @@ struct InspectReport: Codable {
         }
         let vault = try Vault.open(dataDirectory: dataDirectory)
         defer { try? vault.close() }
-        try vault.verify()
-        return InspectReport(dataDirectory: dataDirectory, exists: true, vault: try vault.summary())
+        return try make(vault: vault, dataDirectory: dataDirectory)
     }
 
     static func make(vault: Vault, dataDirectory: String) throws -> InspectReport {
         try vault.verify()
-        return InspectReport(dataDirectory: dataDirectory, exists: true, vault: try vault.summary())
+        let audit = try AuditLedger(vault: vault).entries()
+        return InspectReport(dataDirectory: dataDirectory, exists: true, vault: try vault.summary(), audit: audit)
     }
 
     func jsonString() throws -> String {
@@ -63,6 +65,18 @@ struct InspectReport: Codable {
             lines += Format.table(table).map { "  " + $0 }
         }
         for problem in vault.problems { lines.append("  problem: \(problem)") }
+        if audit.isEmpty {
+            lines.append("Audit ledger: nothing counted yet.")
+        } else {
+            lines.append("Audit ledger (per UTC day, category and purpose):")
+            var table = [["DAY", "CATEGORY", "PURPOSE", "COLLECTED", "DROPPED", "DISCLOSED"]]
+            for e in audit {
+                let dropped = e.dropped.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                let disclosed = e.disclosed.map { "\($0.count) to \($0.recipient) (\($0.legalBasis.rawValue))" }.joined(separator: ", ")
+                table.append([e.day, e.category.rawValue, e.purpose.rawValue, String(e.collected), dropped.isEmpty ? "-" : dropped, disclosed.isEmpty ? "-" : disclosed])
+            }
+            lines += Format.table(table).map { "  " + $0 }
+        }
         return lines.joined(separator: "\n")
     }
 }

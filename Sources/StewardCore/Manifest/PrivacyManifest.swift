@@ -6,9 +6,12 @@ public import struct Foundation.Date
 /// Anything the manifest does not declare is refused at run time: a purpose, a data category,
 /// a recipient, a permission, a telemetry event or attribute.
 ///
-/// Load one from JSON with ``PrivacyManifest/decode(json:)`` (which reports every problem at
+/// Load one from JSON with ``PrivacyManifest/decode(json:now:)`` (which reports every problem at
 /// once, each with its JSON path) or build one in Swift and check it with
-/// ``PrivacyManifest/validate(now:)``.
+/// ``PrivacyManifest/validate(now:)``. ``PrivacyManifest/encodeJSON()`` writes the JSON form back.
+/// The plain `Codable` conformance reads and writes the same shape but checks only the
+/// structure: prefer `decode(json:now:)`, which also reports unknown keys and semantic
+/// mistakes.
 ///
 /// ```swift
 /// let manifest = PrivacyManifest(
@@ -139,7 +142,8 @@ public struct DataCategoryDeclaration: Codable, Hashable, Sendable {
     public var description: String
     /// The purposes it may be processed for.
     public var purposes: [Purpose]
-    /// Days to keep it; nil keeps it until the user deletes it or the service ends.
+    /// Days to keep it; nil keeps it until the user deletes it or the service ends; 0 means it
+    /// is not kept at all (used in memory, never stored). Validation accepts 0...36,500.
     public var retentionDays: Int?
     /// How sensitive it is.
     public var sensitivity: Sensitivity
@@ -162,8 +166,14 @@ public struct DataCategoryDeclaration: Codable, Hashable, Sendable {
         self.recipients = recipients
     }
 
-    /// The retention as a duration, or nil.
-    public var retention: Duration? { retentionDays.map { .seconds(Int64($0) * 86_400) } }
+    /// The retention as a duration, or nil. Saturates rather than overflows for absurd values
+    /// (which ``PrivacyManifest/validate(now:)`` reports).
+    public var retention: Duration? {
+        retentionDays.map { days in
+            let (seconds, overflow) = Int64(days).multipliedReportingOverflow(by: 86_400)
+            return .seconds(overflow ? (days < 0 ? Int64.min : Int64.max) : seconds)
+        }
+    }
 }
 
 /// Whether a recipient processes data on the controller's behalf or for itself.
@@ -239,7 +249,8 @@ public struct EventDeclaration: Codable, Hashable, Sendable {
     /// The attributes it may carry.
     public var attributes: [AttributeDeclaration]
     /// After this date the event may no longer be recorded (forces a review). Encoded in JSON
-    /// as a `YYYY-MM-DD` date.
+    /// as a `YYYY-MM-DD` date, the UTC day holding this instant; the event may still be recorded
+    /// on that day (see ``isExpired(at:)``).
     public var expires: Date?
 
     /// Creates a declaration.
@@ -249,6 +260,22 @@ public struct EventDeclaration: Codable, Hashable, Sendable {
         self.category = category
         self.attributes = attributes
         self.expires = expires
+    }
+
+    /// Whether the event may no longer be recorded at `now`: once the UTC day holding
+    /// ``expires`` has ended. An event without an expiry date never expires.
+    ///
+    /// ```swift
+    /// // Declared with "expires": "2028-12-31": recordable through 2028-12-31 23:59:59 UTC.
+    /// if manifest.declaration(of: EventName("login"))?.isExpired(at: clock.now) == true {
+    ///     // refuse to record it
+    /// }
+    /// ```
+    public func isExpired(at now: Date) -> Bool {
+        guard let expires else { return false }
+        let lastDay = (expires.timeIntervalSince1970 / 86_400).rounded(.down)
+        let today = (now.timeIntervalSince1970 / 86_400).rounded(.down)
+        return today > lastDay
     }
 }
 
@@ -293,5 +320,101 @@ public struct AttributeDeclaration: Codable, Hashable, Sendable {
         self.type = type
         self.classification = classification
         self.maxLength = maxLength
+    }
+}
+
+// MARK: - Codable: the JSON shape `decode(json:now:)` accepts and `encodeJSON()` writes
+
+extension PrivacyManifest {
+    /// Decodes the JSON shape; `recipients`, `permissions`, `minimumAges` and `events` may be
+    /// left out (empty). Checks the structure only: ``decode(json:now:)`` also validates.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            policyVersion: try container.decode(String.self, forKey: .policyVersion),
+            controller: try container.decodeIfPresent(Controller.self, forKey: .controller),
+            purposes: try container.decode([PurposeDeclaration].self, forKey: .purposes),
+            dataCategories: try container.decode([DataCategoryDeclaration].self, forKey: .dataCategories),
+            recipients: try container.decodeIfPresent([RecipientDeclaration].self, forKey: .recipients) ?? [],
+            permissions: try container.decodeIfPresent([PermissionDeclaration].self, forKey: .permissions) ?? [],
+            minimumAges: try container.decodeIfPresent([MinimumAge].self, forKey: .minimumAges) ?? [],
+            events: try container.decodeIfPresent([EventDeclaration].self, forKey: .events) ?? []
+        )
+    }
+}
+
+extension DataCategoryDeclaration {
+    /// Decodes the JSON shape; `retentionDays` and `recipients` may be left out.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(DataCategory.self, forKey: .id),
+            description: try container.decode(String.self, forKey: .description),
+            purposes: try container.decode([Purpose].self, forKey: .purposes),
+            retentionDays: try container.decodeIfPresent(Int.self, forKey: .retentionDays),
+            sensitivity: try container.decode(Sensitivity.self, forKey: .sensitivity),
+            leavesDevice: try container.decode(Bool.self, forKey: .leavesDevice),
+            recipients: try container.decodeIfPresent([RecipientID].self, forKey: .recipients) ?? []
+        )
+    }
+}
+
+extension RecipientDeclaration {
+    /// Decodes the JSON shape; `region` and `endpointHosts` may be left out.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(RecipientID.self, forKey: .id),
+            name: try container.decode(String.self, forKey: .name),
+            role: try container.decode(RecipientRole.self, forKey: .role),
+            region: try container.decodeIfPresent(String.self, forKey: .region),
+            endpointHosts: try container.decodeIfPresent([String].self, forKey: .endpointHosts) ?? []
+        )
+    }
+}
+
+extension EventDeclaration {
+    private enum CodingKeys: String, CodingKey {
+        case name, purpose, category, attributes, expires
+    }
+
+    /// Decodes the JSON shape: `expires` is a `YYYY-MM-DD` string whatever the decoder's date
+    /// strategy; `attributes` and `expires` may be left out.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        var expires: Date?
+        if let day = try container.decodeIfPresent(String.self, forKey: .expires) {
+            guard let date = CalendarDay.date(from: day) else {
+                throw DecodingError.dataCorruptedError(forKey: .expires, in: container, debugDescription: "expected a date as YYYY-MM-DD")
+            }
+            expires = date
+        }
+        self.init(
+            name: try container.decode(EventName.self, forKey: .name),
+            purpose: try container.decode(Purpose.self, forKey: .purpose),
+            category: try container.decode(DataCategory.self, forKey: .category),
+            attributes: try container.decodeIfPresent([AttributeDeclaration].self, forKey: .attributes) ?? [],
+            expires: expires
+        )
+    }
+
+    /// Encodes the JSON shape: `expires` as the `YYYY-MM-DD` UTC day holding it, whatever the
+    /// encoder's date strategy.
+    ///
+    /// - Throws: `EncodingError.invalidValue` if `expires` is outside years 0001–9999.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(purpose, forKey: .purpose)
+        try container.encode(category, forKey: .category)
+        try container.encode(attributes, forKey: .attributes)
+        if let expires {
+            guard let day = CalendarDay.string(from: expires) else {
+                throw EncodingError.invalidValue(expires, EncodingError.Context(
+                    codingPath: container.codingPath + [CodingKeys.expires],
+                    debugDescription: "expires is outside the years 0001-9999"))
+            }
+            try container.encode(day, forKey: .expires)
+        }
     }
 }
