@@ -200,21 +200,10 @@ public final class AuditLedger: Sendable {
         }
     }
 
-    /// The UTC day of `date`, `YYYY-MM-DD`.
+    /// The UTC day of `date`, `YYYY-MM-DD` (a clock outside years 0001–9999 is not a real
+    /// clock; its counts go under "0000-00-00").
     static func day(_ date: Date) -> String {
-        let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down))
-        // Civil-from-days (Howard Hinnant's algorithm): no calendar object, no locale.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func pad(_ n: Int, _ width: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, width - s.count)) + s }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
+        CalendarDay.string(from: date) ?? "0000-00-00"
     }
 
     private static func counters(_ entry: AuditEntry) -> Counters {

@@ -1,7 +1,8 @@
 import struct Foundation.Date
 
-/// Converts between `Date` and the `YYYY-MM-DD` days of the manifest's JSON (UTC, proleptic
-/// Gregorian, years 0001–9999), without a calendar object or a time zone database.
+/// Converts between `Date` and `YYYY-MM-DD` days (UTC, proleptic Gregorian, years
+/// 0001–9999), without a calendar object or a time zone database. Used by the manifest's
+/// dates, the audit ledger's days and HTTP-date parsing.
 enum CalendarDay {
     /// The first and last day numbers (days since 1970-01-01) of years 0001–9999.
     private static let representable = dayNumber(year: 1, month: 1, day: 1)...dayNumber(year: 9999, month: 12, day: 31)
@@ -46,7 +47,7 @@ enum CalendarDay {
         return value
     }
 
-    private static func daysIn(month: Int, year: Int) -> Int {
+    static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -55,7 +56,7 @@ enum CalendarDay {
     }
 
     /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-    private static func dayNumber(year: Int, month: Int, day: Int) -> Int {
+    static func dayNumber(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -65,7 +66,7 @@ enum CalendarDay {
     }
 
     /// The civil date of a day number (Howard Hinnant's `civil_from_days`).
-    private static func civil(fromDayNumber days: Int) -> (year: Int, month: Int, day: Int) {
+    static func civil(fromDayNumber days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
