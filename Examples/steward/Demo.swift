@@ -3,9 +3,9 @@ import Foundation
 import StewardCore
 
 /// `steward demo`: the end-to-end walk through what Steward does, on embedded defaults.
-struct Demo: ParsableCommand {
+struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Walk through Steward end to end: create a vault, store records, withdraw consent, expire, erase.",
+        abstract: "Walk through Steward end to end: vault, manifest, consent, pending data, delivery, withdrawal, retention, erase.",
         discussion: "Runs in a fresh temporary data directory unless --data-dir names one; --keep leaves it in place.")
 
     @OptionGroup var options: CommonOptions
@@ -13,7 +13,8 @@ struct Demo: ParsableCommand {
     @Flag(help: "Keep the demo's data directory instead of erasing it at the end.")
     var keep = false
 
-    func run() throws {
+    func run() async throws {
+        let manifest = try options.loadManifest()
         let dataDirectory: String
         if options.dataDirectory != nil {
             dataDirectory = try options.resolvedDataDirectory()
@@ -30,48 +31,79 @@ struct Demo: ParsableCommand {
             print("\n\(step). \(title)")
         }
 
-        print("Steward demo — app \(options.appID), data in \(dataDirectory)")
+        print("Steward demo — app \(options.appID), policy \(manifest.policyVersion), data in \(dataDirectory)")
 
         say("Open the vault. A new vault gets a fresh 32-byte key in a 0600 file inside a 0700 folder.")
         var vault = try Vault.open(dataDirectory: dataDirectory)
         let keyPath = dataDirectory + "/keys/vault.key"
         print("   key file \(keyPath): mode \(mode(keyPath)), folder mode \(mode(dataDirectory + "/keys"))")
 
-        say("Store records, each tagged with its data category, purpose and retention, sealed with AES-256-GCM.")
+        say("Load the privacy manifest and the consent ledger: purposes that need consent start pending.")
+        var ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        var audit = try AuditLedger(vault: vault)
+        var gate = ConsentGate(ledger: ledger, vault: vault, audit: audit,
+                               policies: [.analytics: .memory(limit: 1_000), .crashReporting: .encryptedDisk(maxAge: .seconds(7 * 86_400))])
+        print(indent(ConsentReport(ledger).text()))
+
+        say("Collect data before the user answers: held under each purpose's pending policy, not stored.")
         let canary = "demo-secret-" + UUID().uuidString
-        try vault.append(Array(#"{"model":"ThinkCentre M70q","os":"debian 12","note":"\#(canary)"}"#.utf8),
-                         to: "device", category: .deviceModel, purpose: .serviceProvision)
-        try vault.append(Array(#"{"signal":"SIGSEGV","release":"1.4.2"}"#.utf8),
-                         to: "crashes", category: .crashDiagnostics, purpose: .crashReporting, retention: .seconds(90 * 86_400))
+        var outcomes: [String] = []
         for screen in ["home", "scan", "results", "settings", "scan"] {
-            try vault.append(Array(#"{"event":"screen_view","screen":"\#(screen)"}"#.utf8),
-                             to: "analytics", category: .usageEvents, purpose: .analytics, retention: .seconds(30 * 86_400))
+            let outcome = try gate.store(Array(#"{"event":"screen_view","screen":"\#(screen)"}"#.utf8), in: "analytics", category: .usageEvents, purpose: .analytics)
+            outcomes.append("\(outcome)")
         }
+        let crash = try gate.store(Array(#"{"signal":"SIGSEGV","release":"1.4.2","note":"\#(canary)"}"#.utf8), in: "crashes", category: .crashDiagnostics, purpose: .crashReporting)
+        let device = try gate.store(Array(#"{"model":"ThinkCentre M70q","os":"debian 12"}"#.utf8), in: "device", category: .deviceModel, purpose: .serviceProvision)
         try vault.commit()
-        print("   5 analytics events, 1 crash report, 1 device record committed (fdatasync'd).")
+        print("   5 analytics events: \(Set(outcomes).joined(separator: ", ")) (in memory); 1 crash report: \(crash) (encrypted on disk); 1 device record: \(device) (service provision needs no consent)")
+
+        say("The user grants analytics and crash reporting: held data is stored with its original times.")
+        try ledger.grant([.analytics, .crashReporting])
+        try audit.flush()
         print(indent(try InspectReport.make(vault: vault, dataDirectory: dataDirectory).text()))
 
         say("Check that no plaintext reached the disk: search every file for a secret we stored.")
         let leaks = filesContaining(Array(canary.utf8), under: dataDirectory)
         print("   searched for \"\(canary.prefix(20))…\": \(leaks.isEmpty ? "found in no file" : "FOUND in \(leaks)")")
 
-        say("The user withdraws analytics consent: purge every record kept for that purpose.")
-        let purged = try vault.purge(purpose: .analytics)
-        print("   removed \(purged) record(s); their segments were rewritten, so the ciphertext is gone too.")
+        say("Deliver the crash report to its processor through the uploader, into the outbox folder.")
+        let outbox = try FileTransport(directory: dataDirectory + "/outbox")
+        let uploader = try Uploader(recipient: "crashBackend", transport: outbox, vault: vault, consent: ledger, manifest: manifest, audit: audit)
+        for record in try vault.records(in: "crashes") {
+            try uploader.submit(Payload(
+                recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics], contentType: "application/json",
+                body: record.data, idempotencyKey: "crash-\(record.id)", created: record.created))
+        }
+        let report = await uploader.drain()
+        try audit.flush()
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/outbox"))?.filter { !$0.hasPrefix(".") }.sorted() ?? []
+        print("   accepted \(report.accepted); outbox now holds: \(files.joined(separator: ", "))")
+        print("   (the outbox is the delivery destination: bodies are kept exactly as they would be sent)")
+
+        say("The user withdraws analytics consent: everything kept for it is deleted, physically.")
+        let before = try vault.records(in: "analytics").count
+        try ledger.deny([.analytics])
+        print("   removed \(before - (try vault.records(in: "analytics").count)) record(s); their segments were rewritten, so the ciphertext is gone too.")
 
         say("Retention: a record kept for 0 seconds has expired at once; purgeExpired removes it.")
         try vault.append(Array("short-lived".utf8), to: "device", category: .connectionStatus, purpose: .serviceProvision, retention: .zero)
         try vault.commit()
         print("   removed \(try vault.purgeExpired()) expired record(s).")
 
-        say("Restart: close and reopen. Committed records survive; the lock keeps a second process out.")
+        say("Restart: close and reopen. Committed records and consent survive; the lock keeps a second opener out.")
         try vault.close()
         vault = try Vault.open(dataDirectory: dataDirectory)
+        ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        audit = try AuditLedger(vault: vault)
+        gate = ConsentGate(ledger: ledger, vault: vault, audit: audit)
+        _ = gate
         do {
             _ = try Vault.open(dataDirectory: dataDirectory)
         } catch let error as VaultError {
             print("   a second open is refused: \(error.message)")
         }
+        let receipts = try ledger.receipts()
+        print("   consent: analytics \(ledger.consentState(for: .analytics).rawValue), crashReporting \(ledger.consentState(for: .crashReporting).rawValue); \(receipts.count) receipts, chain \(ConsentReceipt.verifyChain(receipts).isValid ? "intact" : "BROKEN")")
         print(indent(try InspectReport.make(vault: vault, dataDirectory: dataDirectory).text()))
 
         if keep {

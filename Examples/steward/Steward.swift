@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The example CLI: shows what Steward keeps and how, on the embedded defaults.
 @main
-struct StewardCLI: ParsableCommand {
+struct StewardCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "steward",
         abstract: "Inspect and exercise the Steward privacy SDK.",

@@ -78,8 +78,12 @@ import Testing
         #expect(try run(["demo", "--data-dir", dir, "--keep"]).status == 0)
         let result = try run(["inspect", "--data-dir", dir])
         #expect(result.status == 0)
-        #expect(result.stdout.contains("crashes"))
-        #expect(result.stdout.contains("2 record(s)"))
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.contains { $0.first == "crashes" && $0.dropFirst().first == "1" })
+        #expect(lines.contains { $0.first == "device" && $0.dropFirst().first == "1" })
+        #expect(lines.contains { $0.first == "analytics" && $0.dropFirst().first == "0" })
+        #expect(result.stdout.contains("Audit ledger"))
+        #expect(result.stdout.contains("1 to crashBackend (consent)"), "the delivered crash report is accounted as a disclosure")
         #expect(!result.stdout.contains("SIGSEGV"), "inspect must not print record contents")
     }
 
@@ -97,7 +101,10 @@ import Testing
         let result = try run(["demo", "--data-dir", dir])
         #expect(result.status == 0, "demo failed: \(result.stderr)")
         #expect(result.stdout.contains("found in no file"))
+        #expect(result.stdout.contains("5 analytics events: held"))
+        #expect(result.stdout.contains("accepted 1; outbox now holds: 000000000001-crashBackend.body, 000000000001-crashBackend.json"))
         #expect(result.stdout.contains("removed 5 record(s)"))
+        #expect(result.stdout.contains("chain intact"))
         #expect(result.stdout.contains("key file present: false"))
         #expect(!FileManager.default.fileExists(atPath: dir))
     }
