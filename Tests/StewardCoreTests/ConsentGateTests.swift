@@ -149,23 +149,40 @@ import StewardTesting
         let gate = s.gate
         let ledger = s.ledger
         let perTask = 300
+        let tally = Tally()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<4 {
                 group.addTask {
                     for i in 0..<perTask {
-                        try gate.store([UInt8(t), UInt8(i & 0xFF), UInt8(i >> 8)], in: "events", category: .usageEvents, purpose: .analytics)
+                        switch try gate.store([UInt8(t), UInt8(i & 0xFF), UInt8(i >> 8)], in: "events", category: .usageEvents, purpose: .analytics) {
+                        case .stored: tally.direct.add(1, ordering: .relaxed)
+                        case .held: tally.held.add(1, ordering: .relaxed)
+                        case .dropped: break
+                        }
+                        if i % 16 == 0 { await Task.yield() }
                     }
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(2))
+                // Grant while the stores are running: after some items were held, before all.
+                while gate.heldInMemory(for: .analytics) < 100 { await Task.yield() }
                 try ledger.grant([.analytics])
             }
             try await group.waitForAll()
         }
+        let outcomes = counts(s.audit)
+        #expect(outcomes.collected == 4 * perTask)
         let stored = try s.vault.records(in: "events").map(\.data)
         #expect(stored.count == 4 * perTask)
         #expect(Set(stored).count == 4 * perTask, "no item stored twice")
         #expect(s.gate.heldInMemory(for: .analytics) == 0)
+        let held = tally.held.load(ordering: .relaxed), direct = tally.direct.load(ordering: .relaxed)
+        #expect(held >= 100 && direct > 0, "both paths ran: \(held) held, \(direct) stored directly")
     }
+}
+
+/// Counts of what a concurrent test's stores did.
+final class Tally: Sendable {
+    let direct = Atomic<Int>(0)
+    let held = Atomic<Int>(0)
 }

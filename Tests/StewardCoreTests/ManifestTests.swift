@@ -263,7 +263,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         #expect(decoded == manifest)
         #expect(try decoded.encodeJSON() == encoded, "encodeJSON is not stable")
         let text = String(decoding: encoded, as: UTF8.self)
-        #expect(text.contains(#""expires" : "2028-12-31""#), "dates are not written as YYYY-MM-DD:\n\(text.prefix(400))")
+        #expect(text.contains(#""expires" : "2099-12-31""#), "dates are not written as YYYY-MM-DD:\n\(text.prefix(400))")
         // Sorted keys: "controller" comes before "dataCategories", which comes before "policyVersion".
         let controller = try #require(text.range(of: "\"controller\""))
         let policyVersion = try #require(text.range(of: "\"policyVersion\""))

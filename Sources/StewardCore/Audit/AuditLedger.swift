@@ -100,10 +100,16 @@ public final class AuditLedger: Sendable {
         var dropped: [DropReason: Int] = [:]
         var disclosed: [DisclosureKey: Int] = [:]
 
+        /// Adds `other`, saturating: counts read back from disk are not trusted not to overflow.
         mutating func add(_ other: Counters) {
-            collected += other.collected
-            for (k, v) in other.dropped { dropped[k, default: 0] += v }
-            for (k, v) in other.disclosed { disclosed[k, default: 0] += v }
+            collected = Self.sum(collected, other.collected)
+            for (k, v) in other.dropped { dropped[k] = Self.sum(dropped[k] ?? 0, v) }
+            for (k, v) in other.disclosed { disclosed[k] = Self.sum(disclosed[k] ?? 0, v) }
+        }
+
+        static func sum(_ a: Int, _ b: Int) -> Int {
+            let (value, overflow) = a.addingReportingOverflow(b)
+            return overflow ? (b > 0 ? .max : .min) : value
         }
     }
     private struct State {
@@ -151,17 +157,29 @@ public final class AuditLedger: Sendable {
 
     /// Counts `count` items of `category` collected for `purpose`.
     public func recordCollected(_ category: DataCategory, purpose: Purpose, count: Int = 1) {
-        update(category, purpose) { $0.collected += count }
+        update(category, purpose) { $0.collected = Counters.sum($0.collected, count) }
     }
 
     /// Counts `count` items of `category` for `purpose` dropped for `reason`.
     public func recordDropped(_ category: DataCategory, purpose: Purpose, reason: DropReason, count: Int = 1) {
-        update(category, purpose) { $0.dropped[reason, default: 0] += count }
+        update(category, purpose) { $0.dropped[reason] = Counters.sum($0.dropped[reason] ?? 0, count) }
     }
 
     /// Counts `count` items of `category` for `purpose` disclosed to `recipient` on `legalBasis`.
     public func recordDisclosed(_ category: DataCategory, purpose: Purpose, recipient: RecipientID, legalBasis: LegalBasis, count: Int = 1) {
-        update(category, purpose) { $0.disclosed[DisclosureKey(recipient: recipient, basis: legalBasis), default: 0] += count }
+        let key = DisclosureKey(recipient: recipient, basis: legalBasis)
+        update(category, purpose) { $0.disclosed[key] = Counters.sum($0.disclosed[key] ?? 0, count) }
+    }
+
+    /// Removes every record of `vault` whose retention has ended and counts each as dropped
+    /// for ``DropReason/retention``.
+    ///
+    /// - Returns: How many records were removed.
+    @discardableResult
+    public func purgeExpired(in vault: Vault) throws -> Int {
+        let counts = try vault.purgeExpiredCounted()
+        for c in counts { recordDropped(c.category, purpose: c.purpose, reason: .retention, count: c.count) }
+        return counts.reduce(0) { $0 + $1.count }
     }
 
     /// Everything counted, flushed or not, by day, category and purpose.
@@ -210,7 +228,10 @@ public final class AuditLedger: Sendable {
         var c = Counters()
         c.collected = entry.collected
         c.dropped = entry.dropped
-        for d in entry.disclosed { c.disclosed[DisclosureKey(recipient: d.recipient, basis: d.legalBasis), default: 0] += d.count }
+        for d in entry.disclosed {
+            let key = DisclosureKey(recipient: d.recipient, basis: d.legalBasis)
+            c.disclosed[key] = Counters.sum(c.disclosed[key] ?? 0, d.count)
+        }
         return c
     }
 

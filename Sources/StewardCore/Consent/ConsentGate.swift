@@ -92,6 +92,25 @@ public final class ConsentGate: Sendable {
         for declaration in ledger.manifest.purposes { handles[declaration.id] = ledger.handle(for: declaration.id) }
         self.handles = handles
         ledger.addObserver { [weak self] changes in self?.consentChanged(changes) }
+        // Items held on disk by an earlier run whose purpose was answered without a gate (from
+        // the CLI, or a crash between the answer and the promotion).
+        try? reconcile()
+    }
+
+    /// Promotes disk-held items whose purpose is granted and deletes everything kept for a
+    /// denied purpose. The gate does this when it is created and after every change; call it after
+    /// changing consent where no gate was listening.
+    public func reconcile() throws {
+        try state.withLock { _ in
+            for declaration in ledger.manifest.purposes {
+                switch ledger.consentState(for: declaration.id) {
+                case .granted: promoteFromDisk(declaration.id)
+                case .denied: try vault.purge(purpose: declaration.id)
+                case .pending: break
+                }
+            }
+        }
+        try vault.commit()
     }
 
     /// Stores `data` if `purpose` is granted, holds it if pending, drops it if denied or
@@ -104,8 +123,14 @@ public final class ConsentGate: Sendable {
     ///   - purpose: Why it is kept.
     ///   - retention: How long to keep it from its creation (nil: the category's retention).
     /// - Returns: What happened to it.
+    /// - Throws: ``VaultError`` with ``VaultError/Code/invalidCollectionName`` for a collection
+    ///   whose name starts with `steward.` (reserved for Steward's own records), or when the
+    ///   vault cannot store the item.
     @discardableResult
     public func store(_ data: [UInt8], in collection: String, category: DataCategory, purpose: Purpose, retention: Duration? = nil) throws -> GateOutcome {
+        guard !collection.hasPrefix("steward.") else {
+            throw VaultError(.invalidCollectionName, "collections named steward.* are Steward's own (consent receipts, audit, outbox); store app data under another name")
+        }
         guard let handle = handles[purpose], let declaration = ledger.manifest.declaration(of: category),
               declaration.purposes.contains(purpose) else {
             audit?.recordDropped(category, purpose: purpose, reason: .undeclared)
@@ -118,19 +143,23 @@ public final class ConsentGate: Sendable {
         }
         // Not granted at first sight: decide under the gate's lock, which the promotion after a
         // grant also takes, so the item is either held and then promoted, or stored now.
+        let minor = [.below, .guardianConsent].contains(ledger.ageSignal)
         let decision: (GateOutcome?, Bool) = try state.withLock { s in
             switch ledger.consentState(for: purpose) {
             case .granted:
                 return (nil, true)
             case .denied:
-                return (.dropped(.consent), false)
+                return (.dropped(minor ? .ageGate : .consent), false)
             case .pending:
+                // Nothing of a child's is held while the guardian has not answered.
+                if minor { return (.dropped(.ageGate), false) }
                 switch policies[purpose] ?? defaultPolicy {
                 case .drop:
                     return (.dropped(.consent), false)
                 case .memory(let limit):
+                    guard limit > 0 else { return (.dropped(.quota), false) }
                     s.memory[purpose, default: []].append(Held(data: data, collection: collection, category: category, retention: keep, created: created))
-                    let overflow = (s.memory[purpose]?.count ?? 0) - max(limit, 0)
+                    let overflow = (s.memory[purpose]?.count ?? 0) - limit
                     if overflow > 0 {
                         let evicted = s.memory[purpose]!.prefix(overflow)
                         for item in evicted { audit?.recordDropped(item.category, purpose: purpose, reason: .quota) }
@@ -172,10 +201,13 @@ public final class ConsentGate: Sendable {
     }
 
     private func consentChanged(_ changes: [ConsentChange]) {
-        for change in changes where change.state != .pending {
+        for change in changes {
             state.withLock { s in
+                // The ledger's state now, not the change's: it is what later stores see.
+                let now = ledger.consentState(for: change.purpose)
+                guard now != .pending else { return }
                 let held = s.memory.removeValue(forKey: change.purpose) ?? []
-                if change.state == .granted {
+                if now == .granted {
                     for item in held {
                         do {
                             try vault.append(item.data, to: item.collection, category: item.category, purpose: change.purpose, retention: item.retention, created: item.created)
@@ -186,8 +218,12 @@ public final class ConsentGate: Sendable {
                     }
                     promoteFromDisk(change.purpose)
                 } else {
-                    for item in held { audit?.recordDropped(item.category, purpose: change.purpose, reason: .consent) }
-                    // Disk-held items carry the purpose, so the ledger's purge removed them.
+                    let reason: DropReason = change.actor == .ageGate ? .ageGate : .consent
+                    for item in held { audit?.recordDropped(item.category, purpose: change.purpose, reason: reason) }
+                    // The ledger purged the purpose before telling the gate; purge again under the
+                    // gate's lock, which catches an item appended between its consent check and
+                    // that purge.
+                    _ = try? vault.purge(purpose: change.purpose)
                 }
             }
         }

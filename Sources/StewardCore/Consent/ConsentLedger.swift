@@ -35,6 +35,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     private let grantedMask = Atomic<UInt64>(0)
     private let deniedMask = Atomic<UInt64>(0)
     private let state: Mutex<State>
+    /// Serialises whole changes — receipt, state, masks, purge, observers — so observers see
+    /// changes in the order they were made and a purge never overtakes a later grant.
+    private let changeLock = Mutex(())
 
     private struct State {
         var states: [Purpose: ConsentState] = [:]
@@ -60,6 +63,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     ///   - jurisdiction: The user's jurisdiction when the host knows it; kept with the receipts.
     ///   - clock: For receipt timestamps.
     public init(manifest: PrivacyManifest, vault: Vault, jurisdiction: Jurisdiction? = nil, clock: any WallClock = SystemWallClock()) throws {
+        guard manifest.purposes.count <= PrivacyManifest.maximumPurposeCount else {
+            throw ConsentError(.invalidManifest, "the manifest declares \(manifest.purposes.count) purposes; the ledger tracks at most \(PrivacyManifest.maximumPurposeCount)")
+        }
         self.manifest = manifest
         self.ageGate = AgeGate(manifest: manifest)
         self.vault = vault
@@ -80,27 +86,36 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                 undecodable += 1
             }
         }
-        let check = undecodable > 0 ? .broken(at: receipts.count, reason: "\(undecodable) receipt(s) could not be read") : ConsentReceipt.verifyChain(receipts)
-        var replayed: [Purpose: ConsentState] = [:]
+        // Only the current chain counts: after damage the ledger starts a new chain, and the old
+        // receipts stay for the record (an export shows where the history broke).
+        let current = ConsentReceipt.currentChain(receipts)
+        let check = undecodable > 0 ? .broken(at: receipts.count, reason: "\(undecodable) receipt(s) could not be read") : ConsentReceipt.verifyChain(current)
+        // The age signal and jurisdiction come from every readable receipt, even across a break:
+        // forgetting that the user is a child would be the unsafe side.
         var age = AgeSignal.unknown
         var storedJurisdiction: Jurisdiction?
         for receipt in receipts {
-            for p in receipt.purposes { replayed[p.purpose] = p.state }
             age = receipt.ageSignal
             storedJurisdiction = receipt.jurisdiction ?? storedJurisdiction
+        }
+        receipts = check.isValid ? current : []
+        var replayed: [Purpose: ConsentState] = [:]
+        for receipt in receipts {
+            for p in receipt.purposes { replayed[p.purpose] = p.state }
         }
         let lastPolicy = receipts.last?.policyVersion
         try state.withLock { s in
             s.integrity = check
+            // A broken chain is not continued: the reset receipt below starts a new one.
             s.lastHash = receipts.last?.hash ?? ConsentReceipt.genesisHash
             s.nextSequence = receipts.count
             s.ageSignal = age
             s.jurisdiction = jurisdiction ?? storedJurisdiction
             var reason: String?
-            if receipts.isEmpty {
+            if !check.isValid, case .broken(let index, let why) = check {
+                reason = "the receipt chain was broken at receipt \(index) (\(why)); a new chain starts here and consent is asked again"
+            } else if receipts.isEmpty {
                 reason = "first start: purposes that need consent are pending"
-            } else if !check.isValid {
-                reason = "the receipt chain is broken; consent is asked again"
             } else if lastPolicy != manifest.policyVersion {
                 reason = "new policy version \(manifest.policyVersion) (was \(lastPolicy ?? "none")); consent is asked again"
             }
@@ -111,7 +126,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                 if !declaration.requiresConsent {
                     after = .granted
                 } else if reason != nil {
-                    after = .pending
+                    // A child's purposes stay denied under a new policy: asking again is for
+                    // the guardian, and nothing may be collected or held meanwhile.
+                    after = s.ageSignal == .below ? .denied : .pending
                 } else {
                     after = before
                 }
@@ -124,6 +141,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
             if !entries.isEmpty {
                 _ = try appendReceipt(&s, actor: .systemDefault, purposes: entries, reason: reason ?? "the manifest declares new purposes")
             }
+            s.integrity = check.isValid ? .valid(count: s.nextSequence) : check
         }
     }
 
@@ -205,36 +223,44 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     }
 
     /// Applies an age signal. `.below` denies every consent-based purpose (actor `.ageGate`) and
-    /// purges its data; `.guardianConsent` lets a guardian's grants through.
+    /// purges its data; from then on only a guardian may grant, which moves the signal to
+    /// `.guardianConsent`. Reporting `.below` again while a guardian has consented keeps the
+    /// guardian's choices. `.atOrAbove` lifts the guardian requirement but leaves the age gate's
+    /// denials in place until the user grants again.
     public func setAgeSignal(_ signal: AgeSignal, jurisdiction: Jurisdiction? = nil) throws {
-        var denied: [Purpose] = []
-        let changes: [ConsentChange] = try state.withLock { s in
-            let previous = (s.jurisdiction, s.ageSignal)
-            if let jurisdiction { s.jurisdiction = jurisdiction }
-            s.ageSignal = signal
-            var newStates = s.states
-            var entries: [ReceiptPurpose] = []
-            if signal == .below {
-                for declaration in manifest.purposes where declaration.requiresConsent && newStates[declaration.id] != .denied {
-                    entries.append(ReceiptPurpose(purpose: declaration.id, legalBasis: declaration.legalBasis, previous: newStates[declaration.id] ?? .pending, state: .denied))
-                    newStates[declaration.id] = .denied
-                    denied.append(declaration.id)
+        try changeLock.withLock { _ in
+            var denied: [Purpose] = []
+            let changes: [ConsentChange] = try state.withLock { s in
+                let previous = (s.jurisdiction, s.ageSignal)
+                if let jurisdiction { s.jurisdiction = jurisdiction }
+                // A guardian's consent is not undone by the age being reported again.
+                let effective = signal == .below && s.ageSignal == .guardianConsent ? .guardianConsent : signal
+                s.ageSignal = effective
+                var newStates = s.states
+                var entries: [ReceiptPurpose] = []
+                if effective == .below {
+                    for declaration in manifest.purposes where declaration.requiresConsent && newStates[declaration.id] != .denied {
+                        entries.append(ReceiptPurpose(purpose: declaration.id, legalBasis: declaration.legalBasis, previous: newStates[declaration.id] ?? .pending, state: .denied))
+                        newStates[declaration.id] = .denied
+                        denied.append(declaration.id)
+                    }
                 }
+                let min = ageGate.minimumAge(in: s.jurisdiction)
+                let receipt: ConsentReceipt
+                do {
+                    receipt = try appendReceipt(&s, actor: .ageGate, purposes: entries, reason: "age signal \(effective.rawValue) (minimum age \(min) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction"))")
+                } catch {
+                    (s.jurisdiction, s.ageSignal) = previous
+                    throw error
+                }
+                s.states = newStates
+                publishMasks(s.states)
+                return entries.map { ConsentChange(purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: .ageGate, receiptID: receipt.receiptID) }
             }
-            let min = ageGate.minimumAge(in: s.jurisdiction)
-            let receipt: ConsentReceipt
-            do {
-                receipt = try appendReceipt(&s, actor: .ageGate, purposes: entries, reason: "age signal \(signal.rawValue) (minimum age \(min) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction"))")
-            } catch {
-                (s.jurisdiction, s.ageSignal) = previous
-                throw error
-            }
-            s.states = newStates
-            publishMasks(s.states)
-            return entries.map { ConsentChange(purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: .ageGate, receiptID: receipt.receiptID) }
+            // Observers hear of the change even if a purge fails; the purge error is thrown after.
+            defer { publish(changes) }
+            try purge(denied)
         }
-        try purge(denied)
-        publish(changes)
     }
 
     /// Every receipt, oldest first.
@@ -269,9 +295,12 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         return stream
     }
 
-    /// Calls `observer` synchronously after each change, on the thread that made it, with the
-    /// ledger's state already updated and no lock held. For SDK modules that must act on a
-    /// change before anything else is recorded (the pending buffer, deletion requests).
+    /// Calls `observer` synchronously after each change, on the thread that made it, once the
+    /// change is recorded, its state published and its data purged. Changes are serialised:
+    /// observers see them in the order they were made, one at a time. For SDK modules that must
+    /// act on a change before anything else is recorded (the pending buffer, deletion
+    /// requests). An observer must not grant or deny consent itself (that would wait for the
+    /// change it is being told about); hosts that want to react with a change use ``changes()``.
     ///
     /// - Returns: A token; pass it to ``removeObserver(_:)`` to stop.
     @discardableResult
@@ -289,23 +318,29 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     // MARK: - Private
 
     private func change(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?) throws {
+        try changeLock.withLock { _ in try changeLocked(purposes, to: target, by: actor, reason: reason) }
+    }
+
+    private func changeLocked(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?) throws {
         var problems: [String] = []
+        var code = ConsentError.Code.unknownPurpose
         for purpose in purposes {
             guard let declaration = manifest.declaration(of: purpose) else {
                 problems.append("'\(purpose)' is not a purpose the manifest declares (declared: \(manifest.purposes.map(\.id.rawValue).joined(separator: ", ")))")
                 continue
             }
             if target == .denied && !declaration.requiresConsent {
+                code = .notConsentBased
                 problems.append("'\(purpose)' is processed on the legal basis '\(declaration.legalBasis.rawValue)', not consent, so it is always on and cannot be denied")
             }
         }
-        guard problems.isEmpty else { throw ConsentError(problems.joined(separator: "; ")) }
+        guard problems.isEmpty else { throw ConsentError(code, problems.joined(separator: "; ")) }
         var purged: [Purpose] = []
         let changes: [ConsentChange] = try state.withLock { s in
-            if target == .granted && s.ageSignal == .below && actor != .guardian {
+            if target == .granted && (s.ageSignal == .below || s.ageSignal == .guardianConsent) && actor != .guardian {
                 let needing = purposes.filter { manifest.declaration(of: $0)?.requiresConsent == true }
                 if !needing.isEmpty {
-                    throw ConsentError("the user is below the minimum age (\(ageGate.minimumAge(in: s.jurisdiction)) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction")); only a guardian can grant \(needing.map(\.rawValue).joined(separator: ", "))")
+                    throw ConsentError(.guardianRequired, "the user is below the minimum age (\(ageGate.minimumAge(in: s.jurisdiction)) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction")); only a guardian can grant \(needing.map(\.rawValue).joined(separator: ", "))")
                 }
             }
             // Work on copies: the state changes only once its receipt is in the vault.
@@ -333,8 +368,8 @@ public final class ConsentLedger: ConsentChecking, Sendable {
             publishMasks(s.states)
             return entries.map { ConsentChange(purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: actor, receiptID: receipt.receiptID) }
         }
+        defer { publish(changes) }
         try purge(purged)
-        publish(changes)
     }
 
     /// Writes the masks so a concurrent reader never sees a purpose granted that is not.
@@ -363,8 +398,15 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         receipt.hash = receipt.computedHash
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try vault.append(Array(try encoder.encode(receipt)), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance)
-        try vault.commit()
+        let id = try vault.append(Array(try encoder.encode(receipt)), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance)
+        do {
+            try vault.commit()
+        } catch {
+            // Not durable, so not made: unstage it so a later commit cannot persist a change
+            // that was reported as failed (and fork the chain).
+            _ = try? vault.remove(id, from: Self.collection)
+            throw error
+        }
         s.lastHash = receipt.hash
         s.nextSequence += 1
         return receipt
@@ -384,8 +426,35 @@ public final class ConsentLedger: ConsentChecking, Sendable {
 
 /// A consent change that cannot be made; the message says why and what would work.
 public struct ConsentError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What is wrong.
+    /// What went wrong, as an extensible set of codes.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: Hashable, Sendable { case unknownPurpose, notConsentBased, guardianRequired, invalidManifest }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// A purpose the manifest does not declare.
+        public static let unknownPurpose = Code(.unknownPurpose)
+        /// A purpose whose legal basis is not consent cannot be denied.
+        public static let notConsentBased = Code(.notConsentBased)
+        /// The user is below the minimum age: only a guardian can grant.
+        public static let guardianRequired = Code(.guardianRequired)
+        /// The manifest cannot be used by the ledger.
+        public static let invalidManifest = Code(.invalidManifest)
+
+        /// The code's name.
+        public var description: String { "\(value)" }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// What is wrong, and what would work.
     public let message: String
-    init(_ message: String) { self.message = message }
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The message.
     public var description: String { message }
 }

@@ -70,19 +70,23 @@ public struct ConsentReceipt: Codable, Hashable, Sendable {
     /// The previous hash of the first receipt.
     public static let genesisHash = String(repeating: "0", count: 64)
 
-    /// The bytes the hash covers: every field but `hash`, one `key=value` line each, in a fixed
-    /// order, purposes in their recorded order. Independent of any JSON encoder.
+    /// The bytes the hash covers: every field but `hash`, one `key=value` line each in a fixed
+    /// order, purposes in their recorded order. Every text value is escaped (`\\`, newline, `,`),
+    /// and an absent optional is a bare key with no `=`, so no two different receipts share
+    /// these bytes. Independent of any JSON encoder.
     public var canonicalBytes: [UInt8] {
+        func field(_ key: String, _ value: String?) -> String {
+            value.map { "\(key)=\(Self.escape($0))" } ?? key
+        }
         var lines = [
-            "version=\(version)", "receiptID=\(receiptID)", "sequence=\(sequence)", "timestamp=\(timestamp)",
-            "actor=\(Self.escape(actor.rawValue))", "policyVersion=\(Self.escape(policyVersion))",
-            "jurisdiction=\(Self.escape(jurisdiction?.rawValue ?? ""))", "ageSignal=\(ageSignal.rawValue)",
-            "reason=\(Self.escape(reason ?? ""))",
+            field("version", version), field("receiptID", receiptID), field("sequence", String(sequence)),
+            field("timestamp", String(timestamp)), field("actor", actor.rawValue), field("policyVersion", policyVersion),
+            field("jurisdiction", jurisdiction?.rawValue), field("ageSignal", ageSignal.rawValue), field("reason", reason),
         ]
         for p in purposes {
-            lines.append("purpose=\(Self.escape(p.purpose.rawValue)),\(p.legalBasis.rawValue),\(p.previous.rawValue),\(p.state.rawValue)")
+            lines.append("purpose=" + [p.purpose.rawValue, p.legalBasis.rawValue, p.previous.rawValue, p.state.rawValue].map(Self.escape).joined(separator: ","))
         }
-        lines.append("previousHash=\(previousHash)")
+        lines.append(field("previousHash", previousHash))
         return Array(lines.joined(separator: "\n").utf8)
     }
 
@@ -99,6 +103,14 @@ public struct ConsentReceipt: Codable, Hashable, Sendable {
         out.reserveCapacity(bytes.count * 2)
         for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The receipts of the current chain: from the last one that starts a chain (sequence 0,
+    /// previous hash all zeros) to the end. After damage the ledger starts a new chain; the
+    /// receipts before it stay, for the record.
+    public static func currentChain(_ receipts: [ConsentReceipt]) -> [ConsentReceipt] {
+        guard let start = receipts.lastIndex(where: { $0.sequence == 0 && $0.previousHash == genesisHash }) else { return receipts }
+        return Array(receipts[start...])
     }
 
     /// Checks a chain of receipts, as exported: sequence numbers from 0 without gaps, every

@@ -117,6 +117,10 @@ public final class FileTransport: Transport {
             if name.hasSuffix(".body"), !present.contains(String(name.dropLast(5)) + ".json") {
                 try FileSystem.removeFile(directory + "/" + name)
             }
+            if name.hasSuffix(".json"), !present.contains(String(name.dropLast(5)) + ".body") {
+                // Never accepted (a failure between the two files); the uploader sends it again.
+                try FileSystem.removeFile(directory + "/" + name)
+            }
             highest = max(highest, number)
         }
         var next = highest + 1
@@ -126,6 +130,12 @@ public final class FileTransport: Transport {
             next = max(next, reserved)
         }
         sequence = Mutex((next, next))
+    }
+
+    deinit {
+        // Unlock explicitly: a child forked meanwhile (before its exec) holds a copy of the
+        // descriptor and would otherwise keep the outbox locked after this transport is gone.
+        _ = flock(lock.raw, LOCK_UN)
     }
 
     /// Writes the payload's body and sidecar into the outbox.
@@ -148,6 +158,8 @@ public final class FileTransport: Transport {
             do {
                 try write(json, name: stem + ".json")
             } catch {
+                // The sidecar goes first, so a failure never leaves a sidecar without its body.
+                try? FileSystem.removeFile(directory + "/" + stem + ".json")
                 try? FileSystem.removeFile(directory + "/" + stem + ".body")
                 throw error
             }

@@ -156,6 +156,15 @@ public final class Vault: Sendable {
         }
     }
 
+    /// Like ``purgeExpired()``, and says what was removed per data category and purpose (for
+    /// the audit ledger: see ``AuditLedger/purgeExpired(in:)``).
+    public func purgeExpiredCounted() throws -> [PurgedCount] {
+        try state.withLock { s in
+            let now = s.clock.now.millisecondsSince1970
+            return try s.purgeCounted(reason: .expired) { entry, _ in entry.expires <= now }
+        }
+    }
+
     /// Removes every record kept for `purpose` (consent withdrawn), commits, and rewrites the
     /// segments that held them so the data is physically gone.
     ///

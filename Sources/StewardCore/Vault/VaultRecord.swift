@@ -75,7 +75,8 @@ public struct VaultOptions: Sendable {
     public var segmentSize: Int = 8 << 20
     /// Upper bound for the bytes of all segment files, enforced at every commit: segments with
     /// dead bytes are rewritten, then the oldest live records (by creation time) are evicted
-    /// down to 90% of the quota and counted in ``VaultSummary/evicted``. Only when nothing is
+    /// down to 90% of the quota and counted in ``VaultSummary/evicted``. Records kept for
+    /// ``Purpose/privacyCompliance`` (consent receipts, the audit ledger) are never evicted. Only when nothing is
     /// left to evict can the files exceed it, by the ~100 bytes each collection keeps (its
     /// active segment's header and commit frame). Nil: no quota.
     public var quota: Int? = nil
@@ -90,4 +91,14 @@ public struct VaultOptions: Sendable {
 
     /// The defaults.
     public init() {}
+}
+
+/// How many records of one data category and purpose a purge removed.
+public struct PurgedCount: Hashable, Sendable {
+    /// The data category.
+    public var category: DataCategory
+    /// The purpose.
+    public var purpose: Purpose
+    /// How many records.
+    public var count: Int
 }

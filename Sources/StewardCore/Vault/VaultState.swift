@@ -658,24 +658,32 @@ struct VaultState {
 
     /// Removes every live record matching `predicate`, commits, and rewrites touched segments.
     mutating func purge(reason: SegmentFormat.Reason, where predicate: (IndexEntry, String) -> Bool) throws -> Int {
+        try purgeCounted(reason: reason, where: predicate).reduce(0) { $0 + $1.count }
+    }
+
+    /// Removes every live record matching `predicate`, commits, rewrites touched segments, and
+    /// reports what was removed per category and purpose.
+    mutating func purgeCounted(reason: SegmentFormat.Reason, where predicate: (IndexEntry, String) -> Bool) throws -> [PurgedCount] {
         try checkUsable()
-        var removed = 0
+        var tally: [[UInt32]: Int] = [:]
         var touched: [String: Set<UInt32>] = [:]
         for name in collections.keys.sorted() {
             var store = collections.removeValue(forKey: name)!
             defer { collections[name] = store }
             for i in store.entries.indices where store.entries[i].live && predicate(store.entries[i], name) {
                 touched[name, default: []].insert(store.entries[i].segment)
+                tally[[store.entries[i].category, store.entries[i].purpose], default: 0] += 1
                 try markDead(&store, index: i, reason: reason)
-                removed += 1
             }
         }
         try commit()
-        guard removed > 0 else { return 0 }
+        guard !tally.isEmpty else { return [] }
         for (name, numbers) in touched {
             for number in numbers.sorted() { try compact(segment: number, collection: name) }
         }
-        return removed
+        return tally.map { key, count in
+            PurgedCount(category: DataCategory(categories.strings[Int(key[0])]), purpose: Purpose(purposes.strings[Int(key[1])]), count: count)
+        }.sorted { ($0.category, $0.purpose) < ($1.category, $1.purpose) }
     }
 
     // MARK: - Quota
@@ -691,9 +699,12 @@ struct VaultState {
         while fileBytes > quota {
             try compactAll(threshold: 0)
             if fileBytes <= quota { break }
+            // Steward's own records (consent receipts, the audit ledger) are never evicted: they
+            // are what proves the rest was handled lawfully.
+            let exempt = purposes.existingNumber(for: Purpose.privacyCompliance.rawValue)
             var candidates: [(created: Int64, id: UInt64, collection: String)] = []
             for (name, store) in collections {
-                for entry in store.entries where entry.live { candidates.append((entry.created, entry.id, name)) }
+                for entry in store.entries where entry.live && entry.purpose != exempt { candidates.append((entry.created, entry.id, name)) }
             }
             guard !candidates.isEmpty else { break }
             candidates.sort { ($0.created, $0.id) < ($1.created, $1.id) }

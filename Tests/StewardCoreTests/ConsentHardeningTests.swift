@@ -1,0 +1,189 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import StewardCore
+import StewardTesting
+
+/// Consent under damage, quotas, children and hostile stored records.
+@Suite struct ConsentHardeningTests {
+    let dir = NSTemporaryDirectory() + "steward-hardening-\(UUID().uuidString)"
+    let keys = InMemoryKeyProvider()
+
+    func vault(_ options: VaultOptions = VaultOptions()) throws -> Vault {
+        try Vault.open(directory: dir, keyProvider: keys, options: options)
+    }
+
+    @Test func aBrokenReceiptChainRestartsOnceAndLaterStartsAreIntact() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let v = try vault()
+            let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: v)
+            try ledger.grant([.analytics])
+            try ledger.grant([.crashReporting])
+            // Damage: a receipt in the middle is lost.
+            let second = try #require(try v.records(in: ConsentLedger.collection).dropFirst().first)
+            try v.remove(second.id, from: ConsentLedger.collection)
+            try v.close()
+        }
+        do {
+            let v = try vault()
+            let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: v)
+            #expect(!ledger.integrity.isValid, "the break is reported")
+            #expect(ledger.consentState(for: .crashReporting) == .pending, "consent is asked again after damage")
+            try ledger.grant([.analytics])
+            try v.close()
+        }
+        let v = try vault()
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: v)
+        #expect(ledger.integrity.isValid, "the new chain verifies: \(ledger.integrity)")
+        #expect(ledger.consentState(for: .analytics) == .granted, "answers given after the restart persist")
+        let all = try ledger.receipts()
+        #expect(!ConsentReceipt.verifyChain(all).isValid, "the full history still shows where it broke")
+        #expect(ConsentReceipt.verifyChain(ConsentReceipt.currentChain(all)).isValid)
+    }
+
+    @Test func theQuotaNeverEvictsConsentReceiptsOrTheAuditLedger() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = VaultOptions()
+        options.quota = 16 << 10
+        options.segmentSize = 4 << 10
+        let v = try vault(options)
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: v)
+        let audit = try AuditLedger(vault: v)
+        try ledger.grant([.analytics])
+        audit.recordCollected(.usageEvents, purpose: .analytics)
+        try audit.flush()
+        for _ in 0..<200 {
+            try v.append([UInt8](repeating: 7, count: 300), to: "events", category: .usageEvents, purpose: .analytics)
+            try v.commit()
+        }
+        #expect(try v.summary().evicted > 0, "the quota was exercised")
+        #expect(try v.records(in: ConsentLedger.collection).count == 2)
+        #expect(try v.records(in: AuditLedger.collection).count == 1)
+        try v.close()
+        #expect(try ConsentLedger(manifest: consentTestManifest(), vault: vault(options)).consentState(for: .analytics) == .granted)
+    }
+
+    @Test func onceBelowTheAgeOnlyAGuardianGrantsEvenAfterAGuardianConsented() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault(), jurisdiction: .us)
+        try ledger.setAge(10)
+        try ledger.grant([.analytics], by: .guardian)
+        #expect(ledger.ageSignal == .guardianConsent)
+        #expect { try ledger.grant([.crashReporting]) } throws: { ($0 as? ConsentError)?.code == .guardianRequired }
+        // Reporting the age again (at every launch, say) keeps the guardian's choices.
+        try ledger.setAge(10)
+        #expect(ledger.ageSignal == .guardianConsent)
+        #expect(ledger.consentState(for: .analytics) == .granted)
+        // Growing up lifts the guardian requirement; the age gate's denials stay until granted.
+        try ledger.setAge(13)
+        #expect(ledger.consentState(for: .crashReporting) == .denied)
+        try ledger.grant([.crashReporting])
+        #expect(ledger.consentState(for: .crashReporting) == .granted)
+    }
+
+    @Test func aNewPolicyVersionKeepsAChildsPurposesDeniedAndTheGateHoldsNothing() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let v = try vault()
+            try ConsentLedger(manifest: consentTestManifest(version: "1"), vault: v, jurisdiction: .cn).setAge(12)
+            try v.close()
+        }
+        let v = try vault()
+        let ledger = try ConsentLedger(manifest: consentTestManifest(version: "2"), vault: v)
+        #expect(ledger.ageSignal == .below)
+        #expect(ledger.consentState(for: .analytics) == .denied)
+        let audit = try AuditLedger(vault: nil)
+        let gate = ConsentGate(ledger: ledger, vault: v, audit: audit, policies: [.analytics: .encryptedDisk(maxAge: .seconds(86_400))])
+        #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) == .dropped(.ageGate))
+        #expect(try v.records(in: ConsentGate.pendingCollection).isEmpty)
+        #expect(audit.entries().first?.dropped[.ageGate] == 1)
+    }
+
+    @Test func receiptsThatDifferOnlyInAnAbsentOrEmptyFieldHashDifferently() {
+        let base = ConsentReceipt(
+            version: ConsentReceipt.currentVersion, receiptID: "r", sequence: 0, timestamp: 0, actor: .user, policyVersion: "1",
+            jurisdiction: nil, ageSignal: .unknown, reason: nil, purposes: [], previousHash: ConsentReceipt.genesisHash, hash: "")
+        var empty = base
+        empty.jurisdiction = ""
+        empty.reason = ""
+        #expect(base.canonicalBytes != empty.canonicalBytes)
+        var injected = base
+        injected.receiptID = "r\nsequence=0"
+        #expect(injected.canonicalBytes != base.canonicalBytes)
+        #expect(!String(decoding: injected.canonicalBytes, as: UTF8.self).contains("\nsequence=0\nsequence"), "newlines in values are escaped")
+    }
+
+    @Test func storedAuditCountsThatWouldOverflowSaturateInsteadOfTrapping() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let v = try vault()
+        let entry = AuditEntry(day: "2026-11-29", category: .usageEvents, purpose: .analytics, collected: .max, dropped: [.consent: .max])
+        for _ in 0..<2 {
+            try v.append(Array(try JSONEncoder().encode([entry])), to: AuditLedger.collection, category: .consentRecords, purpose: .privacyCompliance)
+        }
+        try v.commit()
+        let audit = try AuditLedger(vault: v)
+        audit.recordCollected(.usageEvents, purpose: .analytics)
+        #expect(audit.entries().first { $0.day == "2026-11-29" }?.collected == .max)
+    }
+}
+
+@Suite struct ConsentGateHardeningTests {
+    let dir = NSTemporaryDirectory() + "steward-gate2-\(UUID().uuidString)"
+    let keys = InMemoryKeyProvider()
+
+    @Test func theGateRefusesStewardsOwnCollections() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let v = try Vault.open(directory: dir, keyProvider: keys)
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: v)
+        try ledger.grant([.analytics])
+        let gate = ConsentGate(ledger: ledger, vault: v)
+        #expect { try gate.store([1], in: ConsentLedger.collection, category: .usageEvents, purpose: .analytics) } throws: {
+            ($0 as? VaultError)?.code == .invalidCollectionName
+        }
+        #expect(ConsentReceipt.verifyChain(try ledger.receipts()).isValid)
+    }
+
+    @Test func aMemoryLimitOfZeroDropsAndSaysSo() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let v = try Vault.open(directory: dir, keyProvider: keys)
+        let gate = ConsentGate(ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: [.analytics: .memory(limit: 0)])
+        #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) == .dropped(.quota))
+        #expect(gate.heldInMemory(for: .analytics) == 0)
+    }
+
+    @Test func diskHeldItemsOfAPurposeGrantedWithoutAGateArePromotedWhenAGateStarts() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let policies: [Purpose: PendingPolicy] = [.analytics: .encryptedDisk(maxAge: .seconds(86_400))]
+        do {
+            let v = try Vault.open(directory: dir, keyProvider: keys)
+            let gate = ConsentGate(ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: policies)
+            #expect(try gate.store([42], in: "events", category: .usageEvents, purpose: .analytics) == .held)
+            try v.close()
+        }
+        do {  // granted from somewhere without a gate (the CLI)
+            let v = try Vault.open(directory: dir, keyProvider: keys)
+            try ConsentLedger(manifest: consentTestManifest(), vault: v).grant([.analytics])
+            try v.close()
+        }
+        let v = try Vault.open(directory: dir, keyProvider: keys)
+        _ = ConsentGate(ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: policies)
+        #expect(try v.records(in: "events").map(\.data) == [[42]])
+        #expect(try v.records(in: ConsentGate.pendingCollection).isEmpty)
+    }
+
+    @Test func expiredRecordsAreCountedAsRetentionDrops() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let clock = ManualWallClock()
+        let v = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
+        let audit = try AuditLedger(vault: v, clock: clock)
+        try v.append([1], to: "events", category: .usageEvents, purpose: .analytics, retention: .seconds(60))
+        try v.append([2], to: "events", category: .usageEvents, purpose: .analytics, retention: .seconds(60))
+        try v.append([3], to: "crashes", category: .crashDiagnostics, purpose: .crashReporting, retention: .seconds(3_600))
+        try v.commit()
+        clock.advance(by: .seconds(61))
+        #expect(try audit.purgeExpired(in: v) == 2)
+        #expect(audit.entries().first { $0.category == .usageEvents }?.dropped[.retention] == 2)
+        #expect(try v.records(in: "crashes").count == 1)
+    }
+}
