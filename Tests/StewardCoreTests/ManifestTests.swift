@@ -408,7 +408,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
     @Test("Randomly mutated manifests never crash the decoder: they decode or report problems", .tags(.slow))
     func fuzzedManifestsNeverCrash() throws {
         let example = try exampleManifestBytes()
-        var random = SeededRandom(seed: 0x5EED_3A11F357)
+        var random = SplitMix64(seed: 0x5EED_3A11F357)
         var decoded = 0
         for iteration in 0..<2_000 {
             var bytes = example
@@ -434,7 +434,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
             Issue.record("the example manifest does not parse")
             return
         }
-        var random = SeededRandom(seed: 0x57_2C_7E)
+        var random = SplitMix64(seed: 0x57_2C_7E)
         var outcomes = (decoded: 0, structural: 0, semanticOnly: 0)
         for iteration in 0..<1_000 {
             var value = example
@@ -463,7 +463,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
     }
 
     /// `value` with one random change at a random depth.
-    private func restructure(_ value: JSONValue, using random: inout SeededRandom) -> JSONValue {
+    private func restructure(_ value: JSONValue, using random: inout SplitMix64) -> JSONValue {
         let descend = Int.random(in: 0..<4, using: &random) != 0
         switch value {
         case .object(let members) where descend && !members.isEmpty:
@@ -563,7 +563,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
                                                         message: #"purpose "q" is not declared in $.purposes"#))
     }
 
-    private func mutate(_ bytes: inout [UInt8], using random: inout SeededRandom) {
+    private func mutate(_ bytes: inout [UInt8], using random: inout SplitMix64) {
         let interesting = Array(#"{}[]":,\-0123456789eE.tfnul "#.utf8) + [0x00, 0x80, 0xC0, 0xED, 0xF4, 0xFF]
         switch Int.random(in: 0..<5, using: &random) {
         case 0 where !bytes.isEmpty:  // flip a bit
@@ -586,18 +586,5 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
             guard !bytes.isEmpty else { return }
             bytes[Int.random(in: 0..<bytes.count, using: &random)] = interesting[Int.random(in: 0..<interesting.count, using: &random)]
         }
-    }
-}
-
-/// SplitMix64: a small, seeded generator, so a failing fuzz iteration can be reproduced.
-private struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
