@@ -114,6 +114,84 @@ import StewardTesting
         #expect(!String(decoding: injected.canonicalBytes, as: UTF8.self).contains("\nsequence=0\nsequence"), "newlines in values are escaped")
     }
 
+    @Test func anObserverThatChangesConsentGetsAnErrorInsteadOfCrashingTheHost() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault())
+        let errors = Mutex<[ConsentError.Code]>([])
+        ledger.addObserver { [ledger] changes in
+            guard changes.contains(where: { $0.purpose == .analytics && $0.state == .denied }) else { return }
+            do { try ledger.deny([.crashReporting]) } catch let error as ConsentError {
+                errors.withLock { $0.append(error.code) }
+            } catch {}
+        }
+        try ledger.grant([.analytics, .crashReporting])
+        try ledger.deny([.analytics])
+        #expect(errors.withLock { $0 } == [.reentrantChange])
+        try ledger.deny([.crashReporting])  // outside the observer it works
+        #expect(ledger.consentState(for: .crashReporting) == .denied)
+    }
+
+    @Test func anUnknownAgeDoesNotUndoWhatIsKnownAboutAChild() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault(), jurisdiction: .us)
+        try ledger.setAge(9)
+        try ledger.setAgeSignal(.unknown)
+        #expect(ledger.ageSignal == .below)
+        #expect { try ledger.grant([.analytics]) } throws: { ($0 as? ConsentError)?.code == .guardianRequired }
+    }
+
+    @Test func whileAGuardianHasNotAnsweredANewPolicyTheGateHoldsNothingOfTheChilds() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let v = try vault()
+            let ledger = try ConsentLedger(manifest: consentTestManifest(version: "1"), vault: v, jurisdiction: .us)
+            try ledger.setAge(9)
+            try ledger.grant([.analytics], by: .guardian)
+            try v.close()
+        }
+        let v = try vault()
+        let ledger = try ConsentLedger(manifest: consentTestManifest(version: "2"), vault: v)
+        #expect(ledger.ageSignal == .guardianConsent)
+        #expect(ledger.consentState(for: .analytics) == .pending, "the guardian is asked again")
+        let gate = ConsentGate(ledger: ledger, vault: v, policies: [.analytics: .memory(limit: 100)])
+        #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) == .dropped(.ageGate))
+        #expect(gate.heldInMemory(for: .analytics) == 0)
+    }
+
+    @Test func anUnreadableReceiptFromBeforeARestartDoesNotBreakTheNewChain() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let v = try vault()
+            try ConsentLedger(manifest: consentTestManifest(), vault: v).grant([.analytics])
+            // An unreadable record in the old history (damage the vault could not see).
+            try v.append(Array("not a receipt".utf8), to: ConsentLedger.collection, category: .consentRecords, purpose: .privacyCompliance)
+            try v.commit()
+            try v.close()
+        }
+        do {
+            let v = try vault()
+            let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: v)
+            #expect(!ledger.integrity.isValid)
+            try ledger.grant([.crashReporting])
+            try v.close()
+        }
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault())
+        #expect(ledger.integrity.isValid, "\(ledger.integrity)")
+        #expect(ledger.consentState(for: .crashReporting) == .granted)
+    }
+
+    @Test func aCarriageReturnCannotHideALineFeedInTheCanonicalForm() {
+        func receipt(actor: String, policy: String) -> ConsentReceipt {
+            ConsentReceipt(
+                version: ConsentReceipt.currentVersion, receiptID: "r", sequence: 0, timestamp: 0, actor: ConsentActor(actor),
+                policyVersion: policy, jurisdiction: nil, ageSignal: .unknown, reason: nil, purposes: [],
+                previousHash: ConsentReceipt.genesisHash, hash: "")
+        }
+        let a = receipt(actor: "user\r", policy: "1\r\npolicyVersion=2")
+        let b = receipt(actor: "user\r\npolicyVersion=1\r", policy: "2")
+        #expect(a.canonicalBytes != b.canonicalBytes)
+    }
+
     @Test func storedAuditCountsThatWouldOverflowSaturateInsteadOfTrapping() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let v = try vault()
@@ -185,5 +263,21 @@ import StewardTesting
         #expect(try audit.purgeExpired(in: v) == 2)
         #expect(audit.entries().first { $0.category == .usageEvents }?.dropped[.retention] == 2)
         #expect(try v.records(in: "crashes").count == 1)
+    }
+}
+
+@Suite struct OutboxRecoveryTests {
+    @Test func aSidecarWhoseBodyIsMissingIsRemovedWhenTheOutboxOpens() throws {
+        let dir = NSTemporaryDirectory() + "steward-outbox-recovery-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do { _ = try FileTransport(directory: dir) }
+        let orphan = dir + "/000000000007-crashBackend.json"
+        #expect(FileManager.default.createFile(atPath: orphan, contents: Data("{}".utf8)))
+        let complete = dir + "/000000000003-crashBackend"
+        #expect(FileManager.default.createFile(atPath: complete + ".body", contents: Data("b".utf8)))
+        #expect(FileManager.default.createFile(atPath: complete + ".json", contents: Data("{}".utf8)))
+        _ = try FileTransport(directory: dir)
+        #expect(!FileManager.default.fileExists(atPath: orphan), "a sidecar never points at a missing body")
+        #expect(FileManager.default.fileExists(atPath: complete + ".json"), "complete deliveries stay")
     }
 }

@@ -220,10 +220,12 @@ public final class ConsentGate: Sendable {
                 } else {
                     let reason: DropReason = change.actor == .ageGate ? .ageGate : .consent
                     for item in held { audit?.recordDropped(item.category, purpose: change.purpose, reason: reason) }
-                    // The ledger purged the purpose before telling the gate; purge again under the
-                    // gate's lock, which catches an item appended between its consent check and
-                    // that purge.
-                    _ = try? vault.purge(purpose: change.purpose)
+                    // The ledger purged the purpose before telling the gate. An item held on disk
+                    // may have been written between its consent check and that purge: under the
+                    // gate's lock, purge again (only where the policy writes to disk).
+                    if case .encryptedDisk = policies[change.purpose] ?? defaultPolicy {
+                        _ = try? vault.purge(purpose: change.purpose)
+                    }
                 }
             }
         }

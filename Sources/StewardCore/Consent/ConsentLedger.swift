@@ -1,5 +1,8 @@
 public import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The user's consent, per purpose of the manifest: pending, granted or denied.
 ///
@@ -38,6 +41,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     /// Serialises whole changes — receipt, state, masks, purge, observers — so observers see
     /// changes in the order they were made and a purge never overtakes a later grant.
     private let changeLock = Mutex(())
+    /// The thread that holds `changeLock`, so a change made from inside an observer is refused
+    /// with an error instead of trapping on the lock.
+    private let changeOwner = Atomic<UInt>(0)
 
     private struct State {
         var states: [Purpose: ConsentState] = [:]
@@ -78,18 +84,22 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         // Replay the receipts.
         let decoder = JSONDecoder()
         var receipts: [ConsentReceipt] = []
-        var undecodable = 0
+        // Where unreadable records sit: after how many readable receipts.
+        var undecodableAfter: [Int] = []
         try vault.forEachRecord(in: Self.collection) { record in
             if let receipt = try? decoder.decode(ConsentReceipt.self, from: Data(record.data)) {
                 receipts.append(receipt)
             } else {
-                undecodable += 1
+                undecodableAfter.append(receipts.count)
             }
         }
         // Only the current chain counts: after damage the ledger starts a new chain, and the old
-        // receipts stay for the record (an export shows where the history broke).
+        // receipts stay for the record (an export shows where the history broke). Unreadable
+        // records before the current chain belong to the old history.
         let current = ConsentReceipt.currentChain(receipts)
-        let check = undecodable > 0 ? .broken(at: receipts.count, reason: "\(undecodable) receipt(s) could not be read") : ConsentReceipt.verifyChain(current)
+        let currentStart = receipts.count - current.count
+        let unreadable = undecodableAfter.filter { $0 > currentStart || (currentStart == 0 && $0 == 0) }.count
+        let check = unreadable > 0 ? .broken(at: receipts.count, reason: "\(unreadable) receipt(s) could not be read") : ConsentReceipt.verifyChain(current)
         // The age signal and jurisdiction come from every readable receipt, even across a break:
         // forgetting that the user is a child would be the unsafe side.
         var age = AgeSignal.unknown
@@ -228,13 +238,22 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     /// guardian's choices. `.atOrAbove` lifts the guardian requirement but leaves the age gate's
     /// denials in place until the user grants again.
     public func setAgeSignal(_ signal: AgeSignal, jurisdiction: Jurisdiction? = nil) throws {
-        try changeLock.withLock { _ in
+        try serialized {
             var denied: [Purpose] = []
             let changes: [ConsentChange] = try state.withLock { s in
                 let previous = (s.jurisdiction, s.ageSignal)
                 if let jurisdiction { s.jurisdiction = jurisdiction }
-                // A guardian's consent is not undone by the age being reported again.
-                let effective = signal == .below && s.ageSignal == .guardianConsent ? .guardianConsent : signal
+                // A guardian's consent is not undone by the age being reported again, and an
+                // unknown age does not undo what is known about a child.
+                let isMinor = s.ageSignal == .below || s.ageSignal == .guardianConsent
+                let effective: AgeSignal
+                if signal == .below && s.ageSignal == .guardianConsent {
+                    effective = .guardianConsent
+                } else if signal == .unknown && isMinor {
+                    effective = s.ageSignal
+                } else {
+                    effective = signal
+                }
                 s.ageSignal = effective
                 var newStates = s.states
                 var entries: [ReceiptPurpose] = []
@@ -299,8 +318,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     /// change is recorded, its state published and its data purged. Changes are serialised:
     /// observers see them in the order they were made, one at a time. For SDK modules that must
     /// act on a change before anything else is recorded (the pending buffer, deletion
-    /// requests). An observer must not grant or deny consent itself (that would wait for the
-    /// change it is being told about); hosts that want to react with a change use ``changes()``.
+    /// requests). An observer cannot grant or deny consent itself: that throws
+    /// ``ConsentError/Code/reentrantChange``; hosts that want to react with a change use
+    /// ``changes()``.
     ///
     /// - Returns: A token; pass it to ``removeObserver(_:)`` to stop.
     @discardableResult
@@ -318,7 +338,21 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     // MARK: - Private
 
     private func change(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?) throws {
-        try changeLock.withLock { _ in try changeLocked(purposes, to: target, by: actor, reason: reason) }
+        try serialized { try changeLocked(purposes, to: target, by: actor, reason: reason) }
+    }
+
+    /// Runs one whole change under `changeLock`; a change from inside an observer (same thread)
+    /// throws ``ConsentError/Code/reentrantChange``.
+    private func serialized(_ body: () throws -> Void) throws {
+        let me = UInt(pthread_self())
+        if changeOwner.load(ordering: .acquiring) == me {
+            throw ConsentError(.reentrantChange, "consent cannot be changed from inside a consent observer; use changes() to react to a change with another")
+        }
+        try changeLock.withLock { _ in
+            changeOwner.store(me, ordering: .releasing)
+            defer { changeOwner.store(0, ordering: .releasing) }
+            try body()
+        }
     }
 
     private func changeLocked(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?) throws {
@@ -428,7 +462,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
 public struct ConsentError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set of codes.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case unknownPurpose, notConsentBased, guardianRequired, invalidManifest }
+        private enum Value: Hashable, Sendable { case unknownPurpose, notConsentBased, guardianRequired, invalidManifest, reentrantChange }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -440,6 +474,8 @@ public struct ConsentError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let guardianRequired = Code(.guardianRequired)
         /// The manifest cannot be used by the ledger.
         public static let invalidManifest = Code(.invalidManifest)
+        /// A consent observer tried to change consent while being told of a change.
+        public static let reentrantChange = Code(.reentrantChange)
 
         /// The code's name.
         public var description: String { "\(value)" }

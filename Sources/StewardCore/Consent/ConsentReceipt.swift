@@ -93,8 +93,20 @@ public struct ConsentReceipt: Codable, Hashable, Sendable {
     /// SHA-256 of ``canonicalBytes``, hex.
     public var computedHash: String { Self.hex(SHA256.hash(canonicalBytes)) }
 
+    /// Escapes `\`, `,`, line feed and carriage return per Unicode scalar (not per Character, in
+    /// which "\r\n" is one unit and would hide its line feed).
     private static func escape(_ s: String) -> String {
-        s.replacingAll("\\", with: "\\\\").replacingAll("\n", with: "\\n").replacingAll(",", with: "\\,")
+        var out = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
+            case ",": out.append(contentsOf: "\\,".unicodeScalars)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            default: out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -156,11 +168,4 @@ public struct ConsentChange: Hashable, Sendable {
     public var actor: ConsentActor
     /// The receipt that records it.
     public var receiptID: String
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard contains(target) else { return self }
-        return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
-    }
 }
