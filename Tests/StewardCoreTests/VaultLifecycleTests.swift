@@ -105,4 +105,20 @@ import StewardTesting
         try again.erase()
         #expect { try again.records(in: "x") } throws: { ($0 as? VaultError)?.code == .erased }
     }
+
+    @Test func committingSomeCollectionsLeavesTheOthersStaged() throws {
+        let dir = NSTemporaryDirectory() + "steward-partial-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let keys = InMemoryKeyProvider()
+        do {
+            let vault = try Vault.open(directory: dir, keyProvider: keys)
+            try vault.append([1], to: "staged", category: .usageEvents, purpose: .analytics)
+            try vault.append([2], to: "receipts", category: .consentRecords, purpose: .privacyCompliance)
+            try vault.commit(collections: ["receipts"])
+            // Dropped without close: a crash.
+        }
+        let vault = try Vault.open(directory: dir, keyProvider: keys)
+        #expect(try vault.records(in: "receipts").map(\.data) == [[2]])
+        #expect(try vault.records(in: "staged").isEmpty)
+    }
 }

@@ -434,7 +434,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         encoder.outputFormatting = [.sortedKeys]
         let id = try vault.append(Array(try encoder.encode(receipt)), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance)
         do {
-            try vault.commit()
+            // Only the receipt's collection: whether the change happened must not depend on
+            // another collection's write succeeding.
+            try vault.commit(collections: [Self.collection])
         } catch {
             // Not durable, so not made: unstage it so a later commit cannot persist a change
             // that was reported as failed (and fork the chain).

@@ -207,6 +207,14 @@ public final class Vault: Sendable {
         try state.withLock { s in try s.erase() }
     }
 
+    /// Makes the staged appends and removals of `collections` durable, and nothing else: no
+    /// other collection is written, and the quota and compaction wait for the next full
+    /// ``commit()``. For records that must be durable on their own, such as a consent receipt
+    /// whose failure must not depend on another collection's write.
+    public func commit(collections names: [String]) throws {
+        try state.withLock { s in try s.commit(only: Set(names)) }
+    }
+
     /// Commits staged records and releases the vault's files and lock. Further use throws
     /// ``VaultError/Code/closed``. Dropping a vault without closing it discards staged records,
     /// as a crash would.

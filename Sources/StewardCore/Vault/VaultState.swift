@@ -476,9 +476,11 @@ struct VaultState {
         store.pending.removeAll(keepingCapacity: true)
     }
 
-    mutating func commit() throws {
+    /// Commits every collection with staged frames (or only `only`), then — for a full
+    /// commit — applies the quota and the compaction threshold.
+    mutating func commit(only: Set<String>? = nil) throws {
         try checkUsable()
-        for name in collections.keys.sorted() {
+        for name in collections.keys.sorted() where only?.contains(name) ?? true {
             guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
             defer { collections[name] = store }
             let pendingBefore = store.pending.count
@@ -509,6 +511,7 @@ struct VaultState {
             store.committedSize = store.pendingBase
             if store.committedSize >= options.segmentSize { store.active = nil }
         }
+        guard only == nil else { return }
         try applyQuota()
         try compactAll(threshold: options.compactionThreshold)
     }
