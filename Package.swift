@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "StewardCore", targets: ["StewardCore"]),
+        .library(name: "StewardDevice", targets: ["StewardDevice"]),
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
@@ -19,6 +20,11 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CStewardUdev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
 
         // MARK: Swift modules
         .target(
@@ -26,8 +32,12 @@ let package = Package(
             dependencies: ["CStewardOpenSSL"]
         ),
         .target(
+            name: "StewardDevice",
+            dependencies: ["StewardCore", "CStewardUdev"]
+        ),
+        .target(
             name: "StewardTesting",
-            dependencies: ["StewardCore"]
+            dependencies: ["StewardCore", "StewardDevice"]
         ),
 
         // MARK: Example CLI
@@ -46,6 +56,10 @@ let package = Package(
         .testTarget(
             name: "StewardCoreTests",
             dependencies: ["StewardCore", "StewardTesting"]
+        ),
+        .testTarget(
+            name: "StewardDeviceTests",
+            dependencies: ["StewardDevice", "StewardCore", "StewardTesting"]
         ),
         .testTarget(
             name: "StewardExampleTests",
