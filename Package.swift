@@ -45,6 +45,7 @@ let package = Package(
             name: "steward",
             dependencies: [
                 "StewardCore",
+                "StewardDevice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/steward",

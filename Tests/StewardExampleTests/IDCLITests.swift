@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+/// `steward id` as a user runs it.
+extension CLITests {
+    @Test func idShowsTheAppScopedIDThatSystemdID128Computes() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try run(["id", "--json", "--app-id", "org.example.scanner", "--data-dir", dir])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let application = try #require(json["applicationID"] as? String).replacingOccurrences(of: "-", with: "")
+        let appScoped = try #require(json["appScopedID"] as? String).replacingOccurrences(of: "-", with: "")
+        let tool = Process()
+        tool.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-id128")
+        tool.arguments = ["machine-id", "--app-specific=\(application)"]
+        let pipe = Pipe()
+        tool.standardOutput = pipe
+        try tool.run()
+        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        tool.waitUntilExit()
+        #expect(appScoped == expected)
+        // The example manifest declares no advertising purpose: the advertising ID is zeros.
+        #expect(json["advertisingID"] as? String == "00000000-0000-0000-0000-000000000000")
+    }
+
+    @Test func theInstallationIDIsStableAcrossRunsAndTrackingCanBeLimited() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try run(["id", "--json", "--data-dir", dir])
+        let second = try run(["id", "--json", "--data-dir", dir])
+        let a = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+        let b = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        #expect(a["installationID"] as? String == b["installationID"] as? String)
+        let limited = try run(["id", "limit-tracking", "on", "--json", "--data-dir", dir])
+        #expect(limited.stdout.contains("\"trackingLimited\" : true"))
+        #expect(try run(["id", "limit-tracking", "maybe", "--data-dir", dir]).status != 0)
+    }
+}
