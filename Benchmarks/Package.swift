@@ -55,5 +55,15 @@ let package = Package(
             path: "Benchmarks/ConsentBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "DeviceBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StewardCore", package: "Steward"),
+                .product(name: "StewardDevice", package: "Steward"),
+            ],
+            path: "Benchmarks/DeviceBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )
