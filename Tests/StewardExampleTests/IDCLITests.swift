@@ -37,3 +37,17 @@ extension CLITests {
         #expect(try run(["id", "limit-tracking", "maybe", "--data-dir", dir]).status != 0)
     }
 }
+
+extension CLITests {
+    @Test func deviceShowsTheProfileAndWithholdsRawMACsUnlessAsked() throws {
+        let plain = try run(["device", "--json"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])
+        #expect(json["operatingSystem"] != nil && json["kernel"] != nil && json["hardware"] != nil)
+        #expect(plain.stdout.contains("needs the deviceIdentity permission"))
+        let shown = try run(["device", "--show-identifiers"])
+        #expect(shown.status == 0)
+        #expect(shown.stdout.contains("lo "))
+        #expect(shown.stdout.contains("00:00:00:00:00:00"), "the loopback MAC is shown when asked")
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import StewardCore
+import StewardDevice
+
+/// `steward device`: what device this is.
+struct DeviceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "Show the device profile: OS, kernel, hardware, runtime environment, network interfaces, connectivity.",
+        discussion: "Raw MAC addresses are shown only with --show-identifiers (the CLI's stand-in for the deviceIdentity permission).")
+
+    @OptionGroup var options: CommonOptions
+
+    @Flag(help: "Show raw MAC addresses (device identifiers).")
+    var showIdentifiers = false
+
+    func run() throws {
+        let permissions = StaticPermissions(granted: showIdentifiers ? [.deviceIdentity] : [])
+        let profile = DeviceProfile.read(permissions: permissions)
+        if options.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(profile), as: UTF8.self))
+            return
+        }
+        func show<T>(_ field: Field<T>) -> String {
+            switch field {
+            case .value(let value): return "\(value)"
+            case .unavailable(let reason): return "unavailable (\(reason))"
+            }
+        }
+        let os = profile.operatingSystem
+        let hw = profile.hardware
+        var rows = [
+            ["OS", show(os.prettyName)],
+            ["kernel", "\(show(profile.kernel.release)) \(show(profile.kernel.architecture))"],
+            ["hardware", "\(show(hw.vendor)) \(show(hw.model))"],
+            ["CPU", "\(show(hw.cpuModel)), \(show(hw.cpuCores)) cores"],
+            ["memory", show(hw.memoryTotalBytes.map { Format.bytes(Int(clamping: $0)) })],
+            ["environment", profile.runtimeEnvironments.isEmpty ? "bare metal (nothing detected)" :
+                profile.runtimeEnvironments.map { "\($0.kind)\($0.detail.map { " \($0)" } ?? "") [\($0.evidence.joined(separator: ", "))]" }.joined(separator: "; ")],
+            ["connectivity", show(profile.connectivity)],
+        ]
+        for interface in profile.networkInterfaces.value ?? [] {
+            let kind = interface.macKind.map { kind -> String in
+                var words = [kind.assignment.value.map { "\($0)" } ?? "unknown assignment"]
+                if kind.locallyAdministered { words.append("locally administered") }
+                if kind.allZero { words.append("all zero") }
+                return words.joined(separator: ", ")
+            }
+            rows.append(["  \(interface.name)", "\(interface.type), \(show(interface.operationalState)), MAC \(show(interface.currentMAC)); \(show(kind))"])
+        }
+        print(Format.table(rows).joined(separator: "\n"))
+    }
+}
