@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StewardCore
+import StewardDevice
 
 /// `steward demo`: the end-to-end walk through what Steward does, on embedded defaults.
 struct Demo: AsyncParsableCommand {
@@ -44,6 +45,18 @@ struct Demo: AsyncParsableCommand {
         var gate = ConsentGate(ledger: ledger, vault: vault, audit: audit,
                                policies: [.analytics: .memory(limit: 1_000), .crashReporting: .encryptedDisk(maxAge: .seconds(7 * 86_400))])
         print(indent(ConsentReport(ledger).text()))
+
+        say("What device is this, and which identifiers may the app use? Raw MACs stay behind the deviceIdentity permission.")
+        let profile = DeviceProfile.read()
+        let interfaces = profile.networkInterfaces.value ?? []
+        print("   \(profile.operatingSystem.prettyName.value ?? "unknown OS"), kernel \(profile.kernel.release.value ?? "?") \(profile.kernel.architecture.value ?? ""), \(profile.hardware.cpuCores.value.map { "\($0) cores" } ?? "")")
+        print("   environment: \(profile.runtimeEnvironments.isEmpty ? "bare metal" : profile.runtimeEnvironments.map { "\($0.kind)" }.joined(separator: ", ")); connectivity: \(profile.connectivity.value.map { "\($0)" } ?? "unknown")")
+        print("   \(interfaces.count) network interface(s): \(interfaces.map(\.name).joined(separator: ", ")); raw MACs: \(interfaces.first?.currentMAC.unavailableReason ?? "shown")")
+        let identifiers = try DeviceIdentifiers(appID: options.appID, vault: vault, consent: ledger, permissions: StaticPermissions())
+        let appScoped = (try? identifiers.appScopedID().uuidString) ?? "unavailable (no machine ID)"
+        print("   app-scoped ID \(appScoped) (systemd's app-specific ID: other apps get unrelated ones)")
+        print("   installation ID \(try identifiers.installationID().uuidString) (random, in the vault, gone with erase)")
+        print("   advertising ID \(try identifiers.advertisingID().uuidString) (zeros unless advertising is declared and granted and tracking is not limited)")
 
         say("Collect data before the user answers: held under each purpose's pending policy, not stored.")
         let canary = "demo-secret-" + UUID().uuidString

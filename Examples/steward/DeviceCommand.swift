@@ -4,7 +4,7 @@ import StewardCore
 import StewardDevice
 
 /// `steward device`: what device this is.
-struct DeviceCommand: ParsableCommand {
+struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Show the device profile: OS, kernel, hardware, runtime environment, network interfaces, connectivity.",
@@ -15,13 +15,19 @@ struct DeviceCommand: ParsableCommand {
     @Flag(help: "Show raw MAC addresses (device identifiers).")
     var showIdentifiers = false
 
-    func run() throws {
+    struct Report: Codable {
+        var profile: DeviceProfile
+        var peripherals: Peripherals
+    }
+
+    func run() async throws {
         let permissions = StaticPermissions(granted: showIdentifiers ? [.deviceIdentity] : [])
         let profile = DeviceProfile.read(permissions: permissions)
+        let peripherals = await Peripherals.read(from: UdevDeviceSource())
         if options.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(profile), as: UTF8.self))
+            print(String(decoding: try encoder.encode(Report(profile: profile, peripherals: peripherals)), as: UTF8.self))
             return
         }
         func show<T>(_ field: Field<T>) -> String {
@@ -51,6 +57,19 @@ struct DeviceCommand: ParsableCommand {
             }
             rows.append(["  \(interface.name)", "\(interface.type), \(show(interface.operationalState)), MAC \(show(interface.currentMAC)); \(show(kind))"])
         }
+        func list(_ field: Field<DeviceListing>) -> String {
+            switch field {
+            case .value(let listing):
+                let names = listing.devices.map { $0.devnode ?? $0.sysname }
+                var text = names.isEmpty ? "none" : names.joined(separator: ", ")
+                if case .unavailable(let reason) = listing.udevDatabase { text += " (udev database unavailable: \(reason))" }
+                return text
+            case .unavailable(let reason): return "unavailable (\(reason))"
+            }
+        }
+        rows.append(["cameras", list(peripherals.cameras)])
+        rows.append(["microphones", list(peripherals.audioCapture)])
+        rows.append(["GNSS", list(peripherals.gnssReceivers)])
         print(Format.table(rows).joined(separator: "\n"))
     }
 }

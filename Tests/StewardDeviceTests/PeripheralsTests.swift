@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+import StewardDevice
+import StewardTesting
+
+@Suite struct PeripheralsTests {
+    @Test func aDescribedDevicesCamerasMicrophonesAndGNSSAreListed() async throws {
+        let source = FixtureDeviceSource(records: [
+            DeviceRecord(syspath: "/sys/devices/usb1/video4linux/video0", subsystem: "video4linux", sysname: "video0",
+                         devnode: "/dev/video0", properties: ["ID_V4L_CAPABILITIES": ":capture:"]),
+            DeviceRecord(syspath: "/sys/devices/usb1/video4linux/video1", subsystem: "video4linux", sysname: "video1",
+                         devnode: "/dev/video1", properties: ["ID_V4L_CAPABILITIES": ":"]),
+            DeviceRecord(syspath: "/sys/devices/pci/sound/card0/pcmC0D0c", subsystem: "sound", sysname: "pcmC0D0c", devnode: "/dev/snd/pcmC0D0c"),
+            DeviceRecord(syspath: "/sys/devices/pci/sound/card0/pcmC0D0p", subsystem: "sound", sysname: "pcmC0D0p", devnode: "/dev/snd/pcmC0D0p"),
+            DeviceRecord(syspath: "/sys/devices/usb2/gnss/gnss0", subsystem: "gnss", sysname: "gnss0", devnode: "/dev/gnss0"),
+        ])
+        let peripherals = await Peripherals.read(from: source)
+        #expect(peripherals.cameras.value?.devices.map(\.sysname) == ["video0"])
+        #expect(peripherals.audioCapture.value?.devices.map(\.sysname) == ["pcmC0D0c"])
+        #expect(peripherals.gnssReceivers.value?.devices.map(\.sysname) == ["gnss0"])
+    }
+
+    @Test func withoutAUdevDaemonTheListingsSaySo() async throws {
+        // This machine (a container) runs no udev daemon; the listings still come from sysfs.
+        try #require(access("/run/udev/data", F_OK) != 0, "the test machine has no udev database")
+        let peripherals = await Peripherals.read(from: UdevDeviceSource())
+        for listing in [peripherals.cameras, peripherals.audioCapture, peripherals.gnssReceivers] {
+            let value = try #require(listing.value)
+            #expect(!value.udevDatabase.isAvailable)
+        }
+    }
+}
