@@ -23,7 +23,7 @@ struct DeviceCommand: AsyncParsableCommand {
     func run() async throws {
         let permissions = StaticPermissions(granted: showIdentifiers ? [.deviceIdentity] : [])
         let profile = DeviceProfile.read(permissions: permissions)
-        let peripherals = await Peripherals.read(from: UdevDeviceSource())
+        let peripherals = await Peripherals.read(from: UdevDeviceSource(), permissions: permissions)
         if options.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -11,7 +11,8 @@ public enum MachineID {
     ///   when the file is missing, unreadable, empty, `uninitialized` (first boot not done),
     ///   not 32 hex digits, or all zeros. Steward never makes up a machine ID.
     public static func read(path: String = "/etc/machine-id") throws -> ID128 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        // Like systemd: follow a link (stateless images link it to /run/machine-id).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw DeviceIdentityError(.machineIDUnavailable, "\(path) cannot be read (\(String(cString: strerror(errno)))); run systemd-machine-id-setup or give the host a machine ID")
         }
@@ -22,7 +23,8 @@ public enum MachineID {
             throw DeviceIdentityError(.machineIDUnavailable, "\(path) cannot be read (\(String(cString: strerror(errno))))")
         }
         var content = Array(buffer.prefix(n))
-        while let last = content.last, last == 0x0A || last == 0x20 || last == 0x0D { content.removeLast() }
+        // 32 hex digits and at most one newline, as systemd accepts.
+        if content.last == 0x0A { content.removeLast() }
         let text = String(decoding: content, as: UTF8.self)
         if content.isEmpty {
             throw DeviceIdentityError(.machineIDUnavailable, "\(path) is empty; run systemd-machine-id-setup")

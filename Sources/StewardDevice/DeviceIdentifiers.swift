@@ -10,7 +10,7 @@ import Synchronization
 /// | --- | --- | --- | --- |
 /// | ``appScopedID()`` | reinstalls, erase | no (keyed by the app) | a new machine ID |
 /// | ``installationID()`` | restarts | no (random) | erase |
-/// | ``advertisingID()`` | restarts | no (random) | the user (``resetAdvertisingID()``), withdrawing advertising consent, erase |
+/// | ``advertisingID()`` | restarts | no (random) | the user (``resetAdvertisingID()``), limiting tracking, withdrawing advertising consent, erase |
 /// | ``pseudonymousMAC(_:)`` | restarts | no (keyed per installation) | erase |
 ///
 /// The installation ID, the advertising ID and the MAC key live in the vault, so erasing the
@@ -34,6 +34,8 @@ public final class DeviceIdentifiers: Sendable {
     private let permissions: any PermissionChecking
     private let machineIDPath: String
     private let state = Mutex(Cache())
+    /// Serialises load-or-create, so two first calls never make two different IDs.
+    private let storeLock = Mutex(())
 
     private struct Cache {
         var machineID: ID128?
@@ -81,10 +83,12 @@ public final class DeviceIdentifiers: Sendable {
 
     /// A random ID made on first use and kept in the vault until it is erased.
     public func installationID() throws -> ID128 {
-        if let stored = try load("installation"), let text = stored.id, let id = try? ID128(parsing: text) { return id }
-        let id = try ID128(bytes: SecureRandom.bytes(count: 16)).asVersion4UUID()
-        try save(Stored(kind: "installation", id: id.hexString), purpose: .deviceAuthentication)
-        return id
+        try storeLock.withLock { _ in
+            if let stored = try load("installation"), let text = stored.id, let id = try? ID128(parsing: text) { return id }
+            let id = try ID128(bytes: SecureRandom.bytes(count: 16)).asVersion4UUID()
+            try save(Stored(kind: "installation", id: id.hexString), purpose: .deviceAuthentication)
+            return id
+        }
     }
 
     /// Whether the user limited ad tracking.
@@ -92,23 +96,34 @@ public final class DeviceIdentifiers: Sendable {
         try load("tracking")?.trackingLimited ?? false
     }
 
-    /// Limits ad tracking (the advertising ID reads as zeros) or lifts the limit.
+    /// Limits ad tracking or lifts the limit. Limiting deletes the advertising ID, so lifting
+    /// the limit later gives a new one that cannot be linked to the old. The setting is kept
+    /// under `serviceProvision`, which no consent withdrawal purges.
     public func setTrackingLimited(_ limited: Bool) throws {
-        try save(Stored(kind: "tracking", trackingLimited: limited), purpose: .deviceAuthentication)
+        try storeLock.withLock { _ in
+            try save(Stored(kind: "tracking", trackingLimited: limited), purpose: .serviceProvision)
+            if limited { try remove("advertising") }
+        }
     }
 
     /// The advertising ID (OAID analogue): random and resettable; all zeros while tracking is
     /// limited or the `advertising` purpose is not granted.
     public func advertisingID() throws -> ID128 {
-        guard consent.consentState(for: .advertising) == .granted, !(try isTrackingLimited()) else { return .null }
-        if let stored = try load("advertising"), let text = stored.id, let id = try? ID128(parsing: text) { return id }
-        return try resetAdvertisingID()
+        try storeLock.withLock { _ in
+            guard consent.consentState(for: .advertising) == .granted, !(try isTrackingLimited()) else { return .null }
+            if let stored = try load("advertising"), let text = stored.id, let id = try? ID128(parsing: text) { return id }
+            return try newAdvertisingID()
+        }
     }
 
     /// Replaces the advertising ID with a new random one and returns it (zeros while tracking
     /// is limited or advertising is not granted; then nothing is stored).
     @discardableResult
     public func resetAdvertisingID() throws -> ID128 {
+        try storeLock.withLock { _ in try newAdvertisingID() }
+    }
+
+    private func newAdvertisingID() throws -> ID128 {
         guard consent.consentState(for: .advertising) == .granted, !(try isTrackingLimited()) else {
             try remove("advertising")
             return .null
@@ -122,12 +137,11 @@ public final class DeviceIdentifiers: Sendable {
     /// per-installation key kept in the vault): stable for this installation, useless to anyone
     /// else, never the raw value. 32 hex digits.
     public func pseudonymousMAC(_ address: [UInt8]) throws -> String {
-        let keyBytes: [UInt8]
-        if let stored = try load("macKey"), let key = stored.key, key.count == 32 {
-            keyBytes = key
-        } else {
-            keyBytes = try SecureRandom.bytes(count: 32)
-            try save(Stored(kind: "macKey", key: keyBytes), purpose: .deviceAuthentication)
+        let keyBytes: [UInt8] = try storeLock.withLock { _ in
+            if let stored = try load("macKey"), let key = stored.key, key.count == 32 { return key }
+            let key = try SecureRandom.bytes(count: 32)
+            try save(Stored(kind: "macKey", key: key), purpose: .deviceAuthentication)
+            return key
         }
         let mac = try HMACSHA256.authenticationCode(for: address, using: SymmetricKey(copying: keyBytes))
         return try ID128(bytes: Array(mac.prefix(16))).hexString

@@ -45,14 +45,44 @@ private func within<T: Sendable>(
     }
 }
 
-/// A udev runtime directory with a `control` file, so the source believes a daemon runs and
-/// opens a real monitor (which, without a daemon, never sees an event).
-private func fakeRuntimeDirectory() throws -> String {
-    let directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("steward-udev-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    try Data().write(to: directory.appendingPathComponent("control"))
-    return directory.path
+/// A udev runtime directory whose `control` is a listening socket, so the source believes a
+/// daemon runs and opens a real monitor (which, without a daemon, never sees an event). The
+/// socket stays open until `close()`.
+private final class FakeUdevDaemon: @unchecked Sendable {
+    // @unchecked Sendable: the descriptor is written once in init and closed once.
+    let directory: String
+    /// The listening socket; -1 once closed (never closed twice: the number may be reused).
+    private var fd: Int32
+
+    /// - Parameter listening: false leaves a stale socket file that nothing answers on.
+    init(listening: Bool = true) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("steward-udev-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array((directory + "/control").utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        if listening {
+            guard listen(fd, 8) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } else {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+        try? FileManager.default.removeItem(atPath: directory)
+    }
 }
 
 private func record(
@@ -133,13 +163,31 @@ struct UdevDeviceSourceTests {
         if case .unavailable = events.first {} else { Issue.record("got \(events)") }
     }
 
+    @Test func aControlFileThatIsNotALiveSocketMeansNoDaemonInsteadOfAHang() async throws {
+        let plain = FileManager.default.temporaryDirectory.appendingPathComponent("steward-udev-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        try Data().write(to: URL(fileURLWithPath: plain + "/control"))
+        let stale = try FakeUdevDaemon(listening: false)
+        defer { stale.close() }
+        for (directory, phrase) in [(plain, "not a socket"), (stale.directory, "nothing answers")] {
+            let events = try #require(await collect(UdevDeviceSource(runtimeDirectory: directory).events()), "events() hung")
+            guard case .unavailable(let reason)? = events.first, events.count == 1 else {
+                Issue.record("expected one .unavailable, got \(events)")
+                continue
+            }
+            #expect(reason.contains(phrase), "\(reason)")
+        }
+    }
+
     // With a real udev daemon, cancellation of a stream that is receiving events cannot be
     // tested in this container. The two tests below open a real monitor by faking the control
     // socket's presence: it gets no events, but its poll loop and its shutdown are the real ones.
 
     @Test func cancellingTheConsumerFinishesTheStreamAndStopsTheMonitorThread() async throws {
-        let directory = try fakeRuntimeDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try FakeUdevDaemon()
+        defer { daemon.close() }
+        let directory = daemon.directory
         let (exited, exit) = AsyncStream.makeStream(of: Void.self)
         let source = UdevDeviceSource(runtimeDirectory: directory, monitorExited: {
             exit.yield()
@@ -160,8 +208,9 @@ struct UdevDeviceSourceTests {
     }
 
     @Test func droppingTheStreamStopsTheMonitorThread() async throws {
-        let directory = try fakeRuntimeDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try FakeUdevDaemon()
+        defer { daemon.close() }
+        let directory = daemon.directory
         let (exited, exit) = AsyncStream.makeStream(of: Void.self)
         let source = UdevDeviceSource(runtimeDirectory: directory, monitorExited: {
             exit.yield()

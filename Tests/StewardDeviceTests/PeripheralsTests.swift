@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StewardCore
 import StewardDevice
 import StewardTesting
 
@@ -20,13 +21,27 @@ import StewardTesting
         #expect(peripherals.gnssReceivers.value?.devices.map(\.sysname) == ["gnss0"])
     }
 
-    @Test func withoutAUdevDaemonTheListingsSaySo() async throws {
+    @Test(.enabled(if: access("/run/udev/data", F_OK) != 0, "needs a machine without a udev database, like this container"))
+    func withoutAUdevDaemonTheListingsSaySo() async throws {
         // This machine (a container) runs no udev daemon; the listings still come from sysfs.
-        try #require(access("/run/udev/data", F_OK) != 0, "the test machine has no udev database")
         let peripherals = await Peripherals.read(from: UdevDeviceSource())
         for listing in [peripherals.cameras, peripherals.audioCapture, peripherals.gnssReceivers] {
             let value = try #require(listing.value)
             #expect(!value.udevDatabase.isAvailable)
         }
     }
+
+    @Test func identifyingPropertiesAreRemovedWithoutTheDeviceIdentityPermission() async throws {
+        let camera = DeviceRecord(
+            syspath: "/sys/devices/usb1/video4linux/video0", subsystem: "video4linux", sysname: "video0", devnode: "/dev/video0",
+            properties: ["ID_V4L_CAPABILITIES": ":capture:", "ID_SERIAL": "Acme_Cam_SN12345", "ID_SERIAL_SHORT": "SN12345", "ID_MODEL": "Cam"],
+            sysattrs: ["name": "Acme Cam", "serial": "SN12345"])
+        let source = FixtureDeviceSource(records: [camera])
+        let hidden = try #require(await Peripherals.read(from: source).cameras.value?.devices.first)
+        #expect(hidden.properties.keys.sorted() == ["ID_MODEL", "ID_V4L_CAPABILITIES"])
+        #expect(hidden.sysattrs == ["name": "Acme Cam"])
+        let shown = try #require(await Peripherals.read(from: source, permissions: StaticPermissions(granted: [.deviceIdentity])).cameras.value?.devices.first)
+        #expect(shown.properties["ID_SERIAL_SHORT"] == "SN12345")
+    }
 }
+

@@ -65,6 +65,8 @@ public struct DeviceProfile: Codable, Sendable, Hashable {
                     let reason = "a raw MAC address needs the deviceIdentity permission"
                     if redacted.currentMAC.value != nil { redacted.currentMAC = .unavailable(reason: reason) }
                     if redacted.permanentMAC.value != nil { redacted.permanentMAC = .unavailable(reason: reason) }
+                    // systemd's MAC-based names (enx + 12 hex digits) spell the address out.
+                    if redacted.name.hasPrefix("enx"), redacted.name.count == 15 { redacted.name = "enx…" }
                     return redacted
                 }
             }

@@ -104,7 +104,8 @@ public struct Hardware: Codable, Sendable, Hashable {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
             if bounds.count == 1, Int(bounds[0]) != nil {
                 count += 1
-            } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high {
+            } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high,
+                      high - low < 1 << 20, count < 1 << 20 {
                 count += high - low + 1
             } else {
                 return .unavailable(reason: "CPU list '\(list)' is malformed")

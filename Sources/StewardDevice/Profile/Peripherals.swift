@@ -1,3 +1,5 @@
+public import StewardCore
+
 /// The capture devices and position receivers of a device: what the camera, microphone and
 /// location permissions are about. Listed through a ``DeviceSource`` (libudev by default).
 public struct Peripherals: Hashable, Sendable, Codable {
@@ -17,13 +19,45 @@ public struct Peripherals: Hashable, Sendable, Codable {
 
     /// Lists the peripherals through `source`. A listing that fails is unavailable with the
     /// reason; each listing says whether the udev database backed it.
-    public static func read(from source: any DeviceSource) async -> Peripherals {
+    ///
+    /// Without the ``Permission/deviceIdentity`` permission, properties and attributes that
+    /// identify a device (serial numbers, MAC-derived names, WWNs, UUIDs) are removed.
+    public static func read(from source: any DeviceSource, permissions: any PermissionChecking = StaticPermissions()) async -> Peripherals {
+        let redact = !permissions.isGranted(.deviceIdentity)
         func field(_ list: () async throws -> DeviceListing) async -> Field<DeviceListing> {
-            do { return .value(try await list()) } catch { return .unavailable(reason: "\(error)") }
+            do {
+                let listing = try await list()
+                return .value(redact ? listing.withoutIdentifiers() : listing)
+            } catch {
+                return .unavailable(reason: "\(error)")
+            }
         }
         return Peripherals(
             cameras: await field { try await source.cameras() },
             audioCapture: await field { try await source.audioCaptureDevices() },
             gnssReceivers: await field { try await source.gnssReceivers() })
+    }
+}
+
+extension DeviceRecord {
+    /// Whether a udev property or sysfs attribute name identifies the individual device.
+    static func isIdentifying(_ key: String) -> Bool {
+        let upper = key.uppercased()
+        return ["SERIAL", "MAC", "WWN", "UUID", "ADDRESS"].contains { upper.contains($0) }
+    }
+
+    /// The record without identifying properties and attributes.
+    public func withoutIdentifiers() -> DeviceRecord {
+        var copy = self
+        copy.properties = properties.filter { !Self.isIdentifying($0.key) }
+        copy.sysattrs = sysattrs.filter { !Self.isIdentifying($0.key) }
+        return copy
+    }
+}
+
+extension DeviceListing {
+    /// The listing without identifying properties and attributes.
+    public func withoutIdentifiers() -> DeviceListing {
+        DeviceListing(matches: matches.map { DeviceMatch(device: $0.device.withoutIdentifiers(), basis: $0.basis) }, udevDatabase: udevDatabase)
     }
 }

@@ -91,7 +91,7 @@ public struct RuntimeEnvironment: Codable, Sendable, Hashable {
         ("QEMU", "QEMU"), ("KVM", "KVM"), ("VMware", "VMware"), ("VirtualBox", "VirtualBox"),
         ("innotek", "VirtualBox"), ("Xen", "Xen"),
         ("Hyper-V", "Hyper-V"), ("Virtual Machine", "Hyper-V"), ("Amazon EC2", "Amazon EC2"),
-        ("Google", "Google Compute Engine"), ("Firecracker", "Firecracker"),
+        ("Google Compute Engine", "Google Compute Engine"), ("Firecracker", "Firecracker"),
     ]
 
     private static func detectVirtualMachine(_ files: SystemFiles, cpuinfo: Field<String>) -> RuntimeEnvironment? {

@@ -50,7 +50,7 @@ public struct SystemFiles: Sendable, Hashable {
 
     /// Reads a whole small file (at most `limit` bytes), or says why it could not.
     func bytes(_ systemPath: String, limit: Int = 1 << 20) -> Field<[UInt8]> {
-        let fd = retryingEINTR { open(path(systemPath), O_RDONLY | O_CLOEXEC) }
+        let fd = retryingEINTR { open(path(systemPath), O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         if fd < 0 { return .unavailable(reason: "\(systemPath): \(describeErrno(errno))") }
         defer { close(fd) }
         var result: [UInt8] = []

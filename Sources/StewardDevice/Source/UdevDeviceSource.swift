@@ -83,14 +83,36 @@ public final class UdevDeviceSource: DeviceSource {
     /// cannot be set up, the stream yields ``DeviceEvent/unavailable(reason:)`` once and
     /// finishes. Otherwise a dedicated thread polls the monitor with a 250 ms timeout and stops
     /// within that time once the stream is cancelled or dropped.
+    /// Why no udev daemon is listening on `control`, or nil when one is: the control file must
+    /// be a socket that accepts a connection (a stale socket, a plain file or a host's
+    /// `/run/udev` bind-mounted into a container do not).
+    static func daemonProblem(control: String) -> String? {
+        var st = stat()
+        guard stat(control, &st) == 0 else { return "\(control) does not exist (a container?)" }
+        guard (st.st_mode & S_IFMT) == S_IFSOCK else { return "\(control) is not a socket" }
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return "cannot create a socket to reach \(control)" }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(control.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return "\(control) is too long a socket path" }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return connected == 0 ? nil : "nothing answers on \(control) (\(String(cString: strerror(errno))))"
+    }
+
     public func events() -> AsyncStream<DeviceEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
             of: DeviceEvent.self, bufferingPolicy: .bufferingNewest(256))
         let control = runtimeDirectory + "/control"
-        guard access(control, F_OK) == 0 else {
-            continuation.yield(.unavailable(
-                reason: "no udev daemon: \(control) does not exist (a container?), so hotplug "
-                    + "events cannot be received"))
+        if let problem = Self.daemonProblem(control: control) {
+            continuation.yield(.unavailable(reason: "no udev daemon: \(problem), so hotplug events cannot be received"))
             continuation.finish()
             return stream
         }
