@@ -12,20 +12,10 @@ import Musl
 private func collect(
     _ stream: AsyncStream<DeviceEvent>, within seconds: Int = 5
 ) async -> [DeviceEvent]? {
-    await withTaskGroup(of: [DeviceEvent]?.self) { group in
-        group.addTask {
-            var events: [DeviceEvent] = []
-            for await event in stream { events.append(event) }
-            return events
-        }
-        group.addTask {
-            // A guard against hanging, not a timing assertion: the stream should end at once.
-            try? await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
+    await within(seconds: seconds) {
+        var events: [DeviceEvent] = []
+        for await event in stream { events.append(event) }
+        return events
     }
 }
 
