@@ -37,6 +37,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     // Hot-path state: one bit per purpose. Written only under `state`'s lock; read lock-free.
     private let grantedMask = Atomic<UInt64>(0)
     private let deniedMask = Atomic<UInt64>(0)
+    private let belowMinimumAge = Atomic<Bool>(false)
     private let state: Mutex<State>
     /// Serialises whole changes — receipt, state, masks, purge, observers — so observers see
     /// changes in the order they were made and a purge never overtakes a later grant.
@@ -147,7 +148,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                     entries.append(ReceiptPurpose(purpose: declaration.id, legalBasis: declaration.legalBasis, previous: before, state: after))
                 }
             }
-            publishMasks(s.states)
+            publishMasks(s.states, age: s.ageSignal)
             if !entries.isEmpty {
                 _ = try appendReceipt(&s, actor: .systemDefault, purposes: entries, reason: reason ?? "the manifest declares new purposes")
             }
@@ -196,6 +197,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     public var jurisdiction: Jurisdiction? { state.withLock { $0.jurisdiction } }
     /// The age signal in force.
     public var ageSignal: AgeSignal { state.withLock { $0.ageSignal } }
+    /// Whether the user is below the minimum age and no guardian has consented (the age
+    /// signal is ``AgeSignal/below``): one atomic load, for hot paths such as permission checks.
+    public var isBelowMinimumAge: Bool { belowMinimumAge.load(ordering: .acquiring) }
     /// Whether the receipt chain was intact when the ledger opened.
     public var integrity: ReceiptChainCheck { state.withLock { $0.integrity } }
 
@@ -273,7 +277,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                     throw error
                 }
                 s.states = newStates
-                publishMasks(s.states)
+                publishMasks(s.states, age: s.ageSignal)
                 return entries.map { ConsentChange(purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: .ageGate, receiptID: receipt.receiptID) }
             }
             // Observers hear of the change even if a purge fails; the purge error is thrown after.
@@ -399,7 +403,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                 throw error
             }
             s.states = newStates
-            publishMasks(s.states)
+            publishMasks(s.states, age: s.ageSignal)
             return entries.map { ConsentChange(purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: actor, receiptID: receipt.receiptID) }
         }
         defer { publish(changes) }
@@ -407,7 +411,8 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     }
 
     /// Writes the masks so a concurrent reader never sees a purpose granted that is not.
-    private func publishMasks(_ states: [Purpose: ConsentState]) {
+    private func publishMasks(_ states: [Purpose: ConsentState], age: AgeSignal) {
+        belowMinimumAge.store(age == .below, ordering: .releasing)
         var granted: UInt64 = 0, denied: UInt64 = 0
         for (purpose, value) in states {
             guard let bit = bits[purpose] else { continue }
