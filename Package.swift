@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "StewardCore", targets: ["StewardCore"]),
         .library(name: "StewardDevice", targets: ["StewardDevice"]),
+        .library(name: "StewardPermissions", targets: ["StewardPermissions"]),
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
@@ -36,8 +37,12 @@ let package = Package(
             dependencies: ["StewardCore", "CStewardUdev"]
         ),
         .target(
+            name: "StewardPermissions",
+            dependencies: ["StewardCore"]
+        ),
+        .target(
             name: "StewardTesting",
-            dependencies: ["StewardCore", "StewardDevice"]
+            dependencies: ["StewardCore", "StewardDevice", "StewardPermissions"]
         ),
 
         // MARK: Example CLI
@@ -46,6 +51,7 @@ let package = Package(
             dependencies: [
                 "StewardCore",
                 "StewardDevice",
+                "StewardPermissions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/steward",
@@ -61,6 +67,11 @@ let package = Package(
         .testTarget(
             name: "StewardDeviceTests",
             dependencies: ["StewardDevice", "StewardCore", "StewardTesting"]
+        ),
+        .testTarget(
+            name: "StewardPermissionsTests",
+            // The device module appears only to test the wiring of its raw identifiers to the gate.
+            dependencies: ["StewardPermissions", "StewardCore", "StewardDevice", "StewardTesting"]
         ),
         .testTarget(
             name: "StewardExampleTests",

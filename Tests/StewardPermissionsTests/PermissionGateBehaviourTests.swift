@@ -1,0 +1,275 @@
+import Foundation
+import StewardCore
+import StewardDevice
+import StewardPermissions
+import StewardTesting
+import Testing
+
+@Suite struct PermissionPersistenceTests {
+    @Test func decisionsSurviveAReopenOfTheVault() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.deny, .allow, .denyAlways)
+        try await f.gate.request(.camera)
+        try await f.gate.request(.location)
+        try await f.gate.request(.microphone)
+        try f.restart()
+        #expect(f.gate.status(of: .camera) == .denied)
+        #expect(f.gate.status(of: .location) == .granted)
+        #expect(f.gate.status(of: .microphone) == .permanentlyDenied)
+        #expect(f.gate.status(of: .photos) == .notDetermined)
+        let history = try f.gate.decisions()
+        #expect(history.map(\.kind) == [.deny, .allow, .denyAlways])
+        #expect(history.map(\.permission) == [.camera, .location, .microphone])
+        #expect(history[0].rationale == "Lets you scan the code on an instrument.", "the rationale the user saw is kept")
+        #expect(history.allSatisfy { $0.date == f.clock.now && $0.policyVersion == "2026-11" })
+    }
+
+    @Test func decisionsAreEncryptedInTheVaultNotPlaintextOnDisk() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.allow)
+        try await f.gate.request(.camera)
+        try f.vault.close()
+        let files = FileManager.default.enumerator(atPath: f.dir)?.compactMap { $0 as? String } ?? []
+        #expect(!files.isEmpty)
+        for file in files {
+            let bytes = FileManager.default.contents(atPath: f.dir + "/" + file) ?? Data()
+            #expect(bytes.range(of: Data("allow".utf8)) == nil, "\(file) holds the decision in plaintext")
+            #expect(bytes.range(of: Data("camera".utf8)) == nil, "\(file) names the permission in plaintext")
+        }
+    }
+
+    @Test func aDecisionThatCannotBeStoredIsNotMade() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.allow)
+        try f.vault.close()
+        let error = await #expect(throws: PermissionError.self) { try await f.gate.request(.camera) }
+        #expect(error?.code == .storageFailed)
+        #expect(f.gate.status(of: .camera) == .notDetermined)
+        #expect(throws: PermissionError.self) { try f.gate.revoke(.camera) }
+        #expect(f.gate.status(of: .camera) == .notDetermined)
+    }
+
+    @Test func aPrompterThatFailsRecordsNothing() async throws {
+        let f = try GateFixture()   // no scripted answers: the prompter throws
+        await #expect(throws: PermissionError.self) { try await f.gate.request(.camera) }
+        #expect(f.gate.status(of: .camera) == .notDetermined)
+        #expect(try f.gate.decisions().isEmpty)
+    }
+}
+
+@Suite struct PermissionStreamTests {
+    @Test func revocationNotifiesTheStream() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.allow)
+        try await f.gate.request(.camera)
+        let stream = f.gate.changes()
+        try f.gate.revoke(.camera)
+        var iterator = stream.makeAsyncIterator()
+        let change = try #require(await iterator.next())
+        #expect(change.permission == .camera)
+        #expect(change.previous == .granted)
+        #expect(change.status == .denied)
+        #expect(change.cause == .revoked)
+    }
+
+    @Test func answersAndSystemChangesAreStreamedInOrder() async throws {
+        let f = try GateFixture()
+        let stream = f.gate.changes()
+        f.prompter.enqueue(.allow)
+        try await f.gate.request(.camera)
+        f.probe.set(.unavailable(reason: "camera unplugged"), for: .camera)
+        f.gate.refresh()
+        f.probe.set(.available(detail: "back"), for: .camera)
+        f.gate.refresh()
+        var iterator = stream.makeAsyncIterator()
+        var seen: [PermissionChange] = []
+        for _ in 0..<3 { if let change = await iterator.next() { seen.append(change) } }
+        #expect(seen.map(\.cause) == [.answer(.allow), .system, .system])
+        #expect(seen.map(\.status.name) == ["granted", "restricted", "granted"])
+        #expect(seen[1].status.detail == "camera unplugged")
+    }
+}
+
+@Suite struct PermissionRestrictionTests {
+    @Test func anUndeclaredPermissionIsRestrictedAndRequestNamesTheManifestFix() async throws {
+        let f = try GateFixture()
+        let bluetooth = Permission(rawValue: "bluetooth")
+        guard case .restricted(let restriction) = f.gate.status(of: bluetooth) else {
+            Issue.record("an undeclared permission must be restricted, not \(f.gate.status(of: bluetooth))")
+            return
+        }
+        #expect(restriction.source == .manifest)
+        let error = await #expect(throws: PermissionError.self) { try await f.gate.request(bluetooth) }
+        #expect(error?.code == .undeclared)
+        #expect(error?.message.contains(#""permissions""#) == true)
+        #expect(error?.message.contains(#"{"permission": "bluetooth", "rationale": "#) == true, "the message shows the entry to add")
+        #expect(f.prompter.prompts.isEmpty)
+        #expect(throws: PermissionError.self) { try f.gate.revoke(bluetooth) }
+        #expect(!f.gate.isGranted(bluetooth))
+        #expect(throws: PermissionError.self) { try f.gate.require(bluetooth) }
+    }
+
+    @Test func theOperatingSystemWinsOverTheUsersAnswer() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.allow)
+        try await f.gate.request(.camera)
+        f.probe.set(.unavailable(reason: "/dev/video0: no read access (group video)"), for: .camera)
+        // A request checks the OS again, and does not ask.
+        let status = try await f.gate.request(.camera)
+        guard case .restricted(let restriction) = status else {
+            Issue.record("expected restricted, got \(status)")
+            return
+        }
+        #expect(restriction.source == .operatingSystem)
+        #expect(restriction.reason.contains("/dev/video0"))
+        #expect(!f.gate.isGranted(.camera))
+        #expect(f.prompter.prompts.count == 1)
+        let error = #expect(throws: PermissionError.self) { try f.gate.require(.camera) }
+        #expect(error?.message.contains("group video") == true)
+    }
+
+    @Test func aRestrictedPermissionIsNotAskedFor() async throws {
+        let f = try GateFixture()
+        f.probe.set(.unavailable(reason: "no GNSS receiver"), for: .location)
+        try f.restart()
+        #expect(f.gate.status(of: .location).name == "restricted")
+        #expect(try await f.gate.request(.location).name == "restricted")
+        #expect(f.prompter.prompts.isEmpty)
+    }
+
+    @Test func aGrantTheSystemHonoursInPartIsLimited() async throws {
+        let f = try GateFixture()
+        f.probe.set(.limited(scope: "/dev/video0 only"), for: .camera)
+        f.gate.refresh()
+        #expect(f.gate.status(of: .camera) == .notDetermined, "limited applies to a grant only")
+        f.prompter.enqueue(.allow)
+        #expect(try await f.gate.request(.camera) == .limited(scope: "/dev/video0 only"))
+        #expect(f.gate.isGranted(.camera))
+        try f.gate.require(.camera)
+    }
+
+    @Test func theAgeGateRestrictsPreciseLocationAndConsentOnlyPermissions() async throws {
+        let f = try GateFixture(withConsent: true)
+        let consent = try #require(f.consent)
+        #expect(f.gate.status(of: .notifications) == .notDetermined)
+        let stream = f.gate.changes()
+        try consent.setAgeSignal(.below)
+        for permission in [Permission.notifications, .locationPrecise] {
+            guard case .restricted(let restriction) = f.gate.status(of: permission) else {
+                Issue.record("\(permission) must be restricted for a child, is \(f.gate.status(of: permission))")
+                continue
+            }
+            #expect(restriction.source == .ageGate)
+            #expect(restriction.reason.contains("guardian"))
+        }
+        #expect(f.gate.status(of: .camera) == .notDetermined, "a permission serving a necessary purpose stays")
+        #expect(f.gate.status(of: .photos) == .notDetermined, "photos also serves the service itself")
+        #expect(try await f.gate.request(.notifications).name == "restricted")
+        #expect(f.prompter.prompts.isEmpty)
+        var iterator = stream.makeAsyncIterator()
+        let first = try #require(await iterator.next())
+        #expect(first.cause == .ageGate)
+        // A guardian's consent lifts it, and observers hear of it.
+        try consent.grant([.pushNotifications], by: .guardian)
+        #expect(f.gate.status(of: .notifications) == .notDetermined)
+        var lifted = false
+        while let change = await iterator.next() {
+            if change.permission == .notifications && change.status == .notDetermined { lifted = true; break }
+        }
+        #expect(lifted)
+    }
+}
+
+@Suite struct PermissionPromptTests {
+    @Test func thePromptCarriesTheManifestRationaleAndPurposesAndFlagsASecondAsk() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.deny, .allow)
+        try await f.gate.request(.photos)
+        try await f.gate.request(.photos, rationale: "Pick a picture for your avatar.")
+        let prompts = f.prompter.prompts
+        #expect(prompts.count == 2)
+        #expect(prompts[0].rationale == "Lets you pick an avatar.")
+        #expect(prompts[0].purposes.map(\.id) == [.serviceProvision, .personalization])
+        #expect(!prompts[0].showRationale)
+        #expect(prompts[1].rationale == "Pick a picture for your avatar.")
+        #expect(prompts[1].showRationale, "asked again after a denial")
+        #expect(try f.gate.decisions(for: .photos).last?.rationale == "Pick a picture for your avatar.")
+    }
+
+    @Test func concurrentRequestsShareOnePrompt() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.allow)
+        let gate = f.gate
+        let results = try await withThrowingTaskGroup(of: PermissionStatus.self) { group in
+            for _ in 0..<8 { group.addTask { try await gate.request(.camera) } }
+            return try await group.reduce(into: [PermissionStatus]()) { $0.append($1) }
+        }
+        #expect(results == Array(repeating: .granted, count: 8))
+        #expect(f.prompter.prompts.count == 1)
+    }
+
+    @Test func requireSaysWhyAndHowForEachStatus() async throws {
+        let f = try GateFixture()
+        let notAsked = #expect(throws: PermissionError.self) { try f.gate.require(.deviceIdentity) }
+        #expect(notAsked?.code == .notGranted)
+        #expect(notAsked?.permission == .deviceIdentity)
+        #expect(notAsked?.message.contains("Proves at sign-in that this is your device.") == true, "the manifest's rationale")
+        #expect(notAsked?.message.contains("deviceAuthentication") == true, "the purpose")
+        #expect(notAsked?.message.contains("request(.deviceIdentity)") == true, "how to grant")
+        f.prompter.enqueue(.denyAlways)
+        try await f.gate.request(.deviceIdentity)
+        let forGood = #expect(throws: PermissionError.self) { try f.gate.require(.deviceIdentity) }
+        #expect(forGood?.status == .permanentlyDenied)
+        #expect(forGood?.message.contains("settings") == true)
+        try f.gate.reset(.deviceIdentity)
+        f.prompter.enqueue(.allow)
+        try await f.gate.request(.deviceIdentity)
+        try f.gate.require(.deviceIdentity)
+    }
+}
+
+@Suite struct PermissionWiringTests {
+    @Test func rawDeviceIdentifiersFollowTheGatesDeviceIdentityPermission() async throws {
+        let f = try GateFixture()
+        let machineID = NSTemporaryDirectory() + "steward-machine-id-\(UUID().uuidString)"
+        try "0123456789abcdef0123456789abcdef\n".write(toFile: machineID, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: machineID) }
+        let ids = try DeviceIdentifiers(appID: "org.steward.tests", vault: f.vault, consent: FixedConsent(otherwise: .granted),
+                                        permissions: f.gate, machineIDPath: machineID)
+        #expect(throws: DeviceIdentityError.self) { try ids.rawMachineID() }
+        f.prompter.enqueue(.allowOnce)
+        try await f.gate.request(.deviceIdentity)
+        #expect(try ids.rawMachineID().description == "0123456789abcdef0123456789abcdef")
+        try f.gate.revoke(.deviceIdentity)
+        #expect(throws: DeviceIdentityError.self) { try ids.rawMachineID() }
+    }
+}
+
+@Suite struct FixedAnswerPrompterTests {
+    @Test func theOperatorsTableAnswersAndItsDefaultCoversTheRest() async throws {
+        let prompter = try FixedAnswerPrompter(json: Array(#"{"camera": "allow", "location": "deny-always", "*": "deny"}"#.utf8))
+        #expect(try await prompter.prompt(PermissionPrompt(permission: .camera, rationale: "r")) == .allow)
+        #expect(try await prompter.prompt(PermissionPrompt(permission: .location, rationale: "r")) == .denyAlways)
+        #expect(try await prompter.prompt(PermissionPrompt(permission: .microphone, rationale: "r")) == .deny)
+    }
+
+    @Test func aBrokenTableIsRefusedWithEveryProblem() throws {
+        let error = #expect(throws: PermissionError.self) {
+            try FixedAnswerPrompter(json: Array(#"{"camera": "sure", "location": 3}"#.utf8))
+        }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("\"camera\"") == true)
+        #expect(error?.message.contains("\"location\"") == true)
+        #expect(throws: PermissionError.self) { try FixedAnswerPrompter(json: Array("[1,2]".utf8)) }
+        #expect(throws: PermissionError.self) { try FixedAnswerPrompter(contentsOf: "/nonexistent/answers.json") }
+    }
+
+    @Test func noConfiguredAnswerIsAClearError() async throws {
+        let prompter = FixedAnswerPrompter(answers: [.camera: .allow])
+        let error = await #expect(throws: PermissionError.self) {
+            try await prompter.prompt(PermissionPrompt(permission: .microphone, rationale: "r"))
+        }
+        #expect(error?.code == .noAnswer)
+        #expect(error?.message.contains("microphone") == true)
+    }
+}
