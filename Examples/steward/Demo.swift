@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StewardCore
 import StewardDevice
+import StewardPermissions
 
 /// `steward demo`: the end-to-end walk through what Steward does, on embedded defaults.
 struct Demo: AsyncParsableCommand {
@@ -52,11 +53,33 @@ struct Demo: AsyncParsableCommand {
         print("   \(profile.operatingSystem.prettyName.value ?? "unknown OS"), kernel \(profile.kernel.release.value ?? "?") \(profile.kernel.architecture.value ?? ""), \(profile.hardware.cpuCores.value.map { "\($0) cores" } ?? "")")
         print("   environment: \(profile.runtimeEnvironments.isEmpty ? "bare metal" : profile.runtimeEnvironments.map { "\($0.kind)" }.joined(separator: ", ")); connectivity: \(profile.connectivity.value.map { "\($0)" } ?? "unknown")")
         print("   \(interfaces.count) network interface(s): \(interfaces.map(\.name).joined(separator: ", ")); raw MACs: \(interfaces.first?.currentMAC.unavailableReason ?? "shown")")
-        let identifiers = try DeviceIdentifiers(appID: options.appID, vault: vault, consent: ledger, permissions: StaticPermissions())
+        // The demo's user answers from a script; a real app plugs in its dialog (or TerminalPrompter).
+        let prompter = DemoPrompter(answers: [.deny, .allow])
+        let permissions = try PermissionGate(manifest: manifest, vault: vault, prompter: prompter,
+                                             probe: LinuxPermissionProbe(.init(dataDirectory: dataDirectory)), consent: ledger)
+        let identifiers = try DeviceIdentifiers(appID: options.appID, vault: vault, consent: ledger, permissions: permissions)
         let appScoped = (try? identifiers.appScopedID().uuidString) ?? "unavailable (no machine ID)"
         print("   app-scoped ID \(appScoped) (systemd's app-specific ID: other apps get unrelated ones)")
         print("   installation ID \(try identifiers.installationID().uuidString) (random, in the vault, gone with erase)")
         print("   advertising ID \(try identifiers.advertisingID().uuidString) (zeros unless advertising is declared and granted and tracking is not limited)")
+
+        say("Permissions: the app asks for deviceIdentity, the user denies, the app explains and asks again, the user allows.")
+        let permissionChanges = permissions.changes()
+        print("   raw machine ID before asking: \((try? identifiers.rawMachineID().description) ?? "withheld (deviceIdentity is \(permissions.status(of: .deviceIdentity)))")")
+        print("   first request → \(try await permissions.request(.deviceIdentity)); should show rationale: \(permissions.shouldShowRationale(for: .deviceIdentity))")
+        print("   second request → \(try await permissions.request(.deviceIdentity))")
+        print("   raw machine ID now: \((try? identifiers.rawMachineID().description.prefix(8)).map { "\($0)… (shown in full only to the app)" } ?? "unavailable on this machine")")
+        var changeIterator = permissionChanges.makeAsyncIterator()
+        for _ in 0..<2 {
+            if let change = await changeIterator.next() { print("   change observed: \(change.permission) \(change.previous.name) → \(change.status.name)") }
+        }
+        let camera = try await permissions.request(.camera)
+        print("   camera → \(camera)\(camera.name == "restricted" ? " — not asked: the OS decides first" : "")")
+        do {
+            try await permissions.request("bluetooth")
+        } catch let error as PermissionError {
+            print("   bluetooth → refused: \(error.message.prefix(110))…")
+        }
 
         say("Collect data before the user answers: held under each purpose's pending policy, not stored.")
         let canary = "demo-secret-" + UUID().uuidString
@@ -155,5 +178,20 @@ struct Demo: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else { return false }
             return Data(data).range(of: Data(needle)) != nil
         }
+    }
+}
+
+/// The demo's user: answers from a script and shows each question as a dialog would.
+private final class DemoPrompter: PermissionPrompter, @unchecked Sendable { // The script is consumed under `lock`.
+    private var answers: [PermissionAnswer]
+    private let lock = NSLock()
+
+    init(answers: [PermissionAnswer]) { self.answers = answers }
+
+    func prompt(_ prompt: PermissionPrompt) async throws -> PermissionAnswer {
+        let answer: PermissionAnswer = lock.withLock { answers.isEmpty ? .deny : answers.removeFirst() }
+        print("   ┌ Allow \"\(prompt.permission)\"? \(prompt.showRationale ? "(asked again, with the reason first) " : "")\(prompt.rationale)")
+        print("   └ the user answers: \(answer.spelling)")
+        return answer
     }
 }

@@ -2,18 +2,16 @@ import ArgumentParser
 import Foundation
 import StewardCore
 import StewardDevice
+import StewardPermissions
 
 /// `steward device`: what device this is.
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Show the device profile: OS, kernel, hardware, runtime environment, network interfaces, connectivity.",
-        discussion: "Raw MAC addresses are shown only with --show-identifiers (the CLI's stand-in for the deviceIdentity permission).")
+        discussion: "Raw MAC addresses and identifying device properties are shown only when the deviceIdentity permission is granted in the data directory (steward permissions request deviceIdentity).")
 
     @OptionGroup var options: CommonOptions
-
-    @Flag(help: "Show raw MAC addresses (device identifiers).")
-    var showIdentifiers = false
 
     struct Report: Codable {
         var profile: DeviceProfile
@@ -21,7 +19,16 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let permissions = StaticPermissions(granted: showIdentifiers ? [.deviceIdentity] : [])
+        // The gate of the data directory decides; a data directory without a vault has granted
+        // nothing, and is not created just to say so.
+        let directory = try options.resolvedDataDirectory()
+        var permissions: any PermissionChecking = StaticPermissions()
+        var opened: PermissionsCommand.Opened?
+        if FileManager.default.fileExists(atPath: directory + "/vault") {
+            opened = try PermissionsCommand.open(options, prompter: FixedAnswerPrompter(answers: [:]))
+            permissions = opened?.gate ?? StaticPermissions()
+        }
+        defer { try? opened?.vault.close() }
         let profile = DeviceProfile.read(permissions: permissions)
         let peripherals = await Peripherals.read(from: UdevDeviceSource(), permissions: permissions)
         if options.json {

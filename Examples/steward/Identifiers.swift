@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StewardCore
 import StewardDevice
+import StewardPermissions
 
 /// `steward id`: the privacy-safe identifiers of this app on this machine.
 struct IDCommand: ParsableCommand {
@@ -17,8 +18,11 @@ struct IDCommand: ParsableCommand {
         let vault = try Vault.open(dataDirectory: try options.resolvedDataDirectory())
         do {
             let ledger = try ConsentLedger(manifest: manifest, vault: vault)
-            // The CLI has no permission prompt: raw identifiers stay behind the permission.
-            let ids = try DeviceIdentifiers(appID: options.appID, vault: vault, consent: ledger, permissions: StaticPermissions())
+            // The raw machine ID follows the deviceIdentity permission of this data directory
+            // (steward permissions request deviceIdentity); nothing is asked here.
+            let gate = try PermissionGate(manifest: manifest, vault: vault, prompter: FixedAnswerPrompter(answers: [:]),
+                                          probe: LinuxPermissionProbe(.init(dataDirectory: try options.resolvedDataDirectory())), consent: ledger)
+            let ids = try DeviceIdentifiers(appID: options.appID, vault: vault, consent: ledger, permissions: gate)
             return (vault, ledger, ids)
         } catch {
             try? vault.close()
@@ -35,6 +39,8 @@ struct IDCommand: ParsableCommand {
         var advertisingID: String
         var advertisingConsent: ConsentState
         var trackingLimited: Bool
+        var machineID: String?
+        var machineIDWithheld: String?
 
         init(_ options: CommonOptions, _ ledger: ConsentLedger, _ ids: DeviceIdentifiers) throws {
             appID = options.appID
@@ -44,6 +50,7 @@ struct IDCommand: ParsableCommand {
             advertisingID = try ids.advertisingID().uuidString
             advertisingConsent = ledger.consentState(for: .advertising)
             trackingLimited = try ids.isTrackingLimited()
+            do { machineID = try ids.rawMachineID().description } catch { machineIDWithheld = "\(error)" }
         }
 
         func print(json: Bool) throws {
@@ -57,6 +64,7 @@ struct IDCommand: ParsableCommand {
                 ["app-scoped ID", appScopedID ?? "unavailable: \(appScopedIDError ?? "")"],
                 ["installation ID", installationID],
                 ["advertising ID", advertisingID + (trackingLimited ? " (tracking limited)" : advertisingConsent != .granted ? " (advertising is \(advertisingConsent.rawValue))" : "")],
+                ["machine ID", machineID ?? "withheld: \(machineIDWithheld ?? "")"],
             ]).joined(separator: "\n"))
         }
     }

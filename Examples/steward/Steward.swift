@@ -10,6 +10,6 @@ struct StewardCLI: AsyncParsableCommand {
             Data lives under $XDG_DATA_HOME/steward/APP-ID (else ~/.local/share/steward/APP-ID); \
             the app id defaults to org.steward.example.
             """,
-        subcommands: [Inspect.self, DeviceCommand.self, ConsentCommand.self, IDCommand.self, Demo.self]
+        subcommands: [Inspect.self, DeviceCommand.self, PermissionsCommand.self, ConsentCommand.self, IDCommand.self, Demo.self]
     )
 }

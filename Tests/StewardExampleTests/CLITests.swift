@@ -106,6 +106,10 @@ import Testing
         #expect(result.stdout.contains("removed 5 record(s)"))
         #expect(result.stdout.contains("chain intact"))
         #expect(result.stdout.contains("key file present: false"))
+        #expect(result.stdout.contains("first request → denied; should show rationale: true"))
+        #expect(result.stdout.contains("second request → granted"))
+        #expect(result.stdout.contains("change observed: deviceIdentity denied → granted"))
+        #expect(result.stdout.contains("bluetooth → refused: permission 'bluetooth' is not declared"))
         #expect(!FileManager.default.fileExists(atPath: dir))
     }
 

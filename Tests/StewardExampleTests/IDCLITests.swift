@@ -39,17 +39,23 @@ extension CLITests {
 }
 
 extension CLITests {
-    @Test func deviceShowsTheProfileAndWithholdsRawMACsUnlessAsked() throws {
-        let plain = try run(["device", "--json"])
+    @Test func deviceShowsTheProfileAndRawMACsOnlyWithTheDeviceIdentityPermission() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plain = try run(["device", "--json", "--data-dir", dir])
         #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir), "reading the device creates no data folder")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])
         let profile = try #require(json["profile"] as? [String: Any])
         #expect(profile["operatingSystem"] != nil && profile["kernel"] != nil && profile["hardware"] != nil)
         #expect((json["peripherals"] as? [String: Any])?["cameras"] != nil)
         #expect(plain.stdout.contains("needs the deviceIdentity permission"))
-        let shown = try run(["device", "--show-identifiers"])
-        #expect(shown.status == 0)
+        #expect(try run(["permissions", "request", "deviceIdentity", "--answer", "allow", "--data-dir", dir]).status == 0)
+        let shown = try run(["device", "--data-dir", dir])
+        #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("lo "))
-        #expect(shown.stdout.contains("00:00:00:00:00:00"), "the loopback MAC is shown when asked")
+        #expect(shown.stdout.contains("00:00:00:00:00:00"), "the loopback MAC is shown once the permission is granted")
+        #expect(try run(["permissions", "revoke", "deviceIdentity", "--data-dir", dir]).status == 0)
+        #expect(try run(["device", "--data-dir", dir]).stdout.contains("needs the deviceIdentity permission"))
     }
 }
