@@ -65,5 +65,15 @@ let package = Package(
             path: "Benchmarks/DeviceBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "PermissionBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StewardCore", package: "Steward"),
+                .product(name: "StewardPermissions", package: "Steward"),
+            ],
+            path: "Benchmarks/PermissionBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )
