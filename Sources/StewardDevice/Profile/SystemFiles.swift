@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CStewardUdev
+import StewardCore
 
 /// Where ``DeviceProfile`` reads the system from: the real root, or a fixture tree.
 ///
@@ -93,18 +94,10 @@ public struct SystemFiles: Sendable, Hashable {
 
     /// The names in a directory, sorted, without `.` and `..`.
     func directoryEntries(_ systemPath: String) -> Field<[String]> {
-        guard let directory = opendir(path(systemPath)) else {
-            return .unavailable(reason: "\(systemPath): \(describeErrno(errno))")
+        switch DirectoryListing.entries(path(systemPath)) {
+        case .success(let names): return .value(names.sorted())
+        case .failure(let error): return .unavailable(reason: "\(systemPath): \(describeErrno(error.errno))")
         }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        return .value(names.sorted())
     }
 
     /// The permanent hardware address of an interface, from the fixture table or the kernel.

@@ -1,3 +1,4 @@
+import StewardCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -65,16 +66,7 @@ enum POSIXCall {
     ///
     /// - Parameter path: The directory.
     static func directoryEntries(_ path: String) -> [String]? {
-        guard let directory = opendir(path) else { return nil }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        return names
+        try? DirectoryListing.entries(path).get()
     }
 
     /// Whether anything (file, directory or link, even dangling) exists at `path`.
