@@ -3,6 +3,7 @@ import Foundation
 import StewardCore
 import StewardDevice
 import StewardPermissions
+import Synchronization
 
 /// `steward demo`: the end-to-end walk through what Steward does, on embedded defaults.
 struct Demo: AsyncParsableCommand {
@@ -63,14 +64,18 @@ struct Demo: AsyncParsableCommand {
         print("   installation ID \(try identifiers.installationID().uuidString) (random, in the vault, gone with erase)")
         print("   advertising ID \(try identifiers.advertisingID().uuidString) (zeros unless advertising is declared and granted and tracking is not limited)")
 
-        say("Permissions: the app asks for deviceIdentity, the user denies, the app explains and asks again, the user allows.")
+        // deviceIdentity shows the raw machine ID appear; where the OS restricts it (no machine ID),
+        // the walk uses notifications, which the OS never restricts.
+        let walk: Permission = permissions.status(of: .deviceIdentity).name == "restricted" ? .notifications : .deviceIdentity
+        say("Permissions: the app asks for \(walk), the user denies, the app explains and asks again, the user allows.")
         let permissionChanges = permissions.changes()
         print("   raw machine ID before asking: \((try? identifiers.rawMachineID().description) ?? "withheld (deviceIdentity is \(permissions.status(of: .deviceIdentity)))")")
-        print("   first request → \(try await permissions.request(.deviceIdentity)); should show rationale: \(permissions.shouldShowRationale(for: .deviceIdentity))")
-        print("   second request → \(try await permissions.request(.deviceIdentity))")
-        print("   raw machine ID now: \((try? identifiers.rawMachineID().description.prefix(8)).map { "\($0)… (shown in full only to the app)" } ?? "unavailable on this machine")")
+        print("   first request → \(try await permissions.request(walk)); should show rationale: \(permissions.shouldShowRationale(for: walk))")
+        print("   second request → \(try await permissions.request(walk))")
+        print("   raw machine ID now: \((try? identifiers.rawMachineID().description.prefix(8)).map { "\($0)… (shown in full only to the app)" } ?? "withheld (deviceIdentity is \(permissions.status(of: .deviceIdentity)))")")
+        // Each answer changed the status once; the stream holds exactly those changes.
         var changeIterator = permissionChanges.makeAsyncIterator()
-        for _ in 0..<2 {
+        for _ in 0..<prompter.asked {
             if let change = await changeIterator.next() { print("   change observed: \(change.permission) \(change.previous.name) → \(change.status.name)") }
         }
         let camera = try await permissions.request(.camera)
@@ -182,14 +187,19 @@ struct Demo: AsyncParsableCommand {
 }
 
 /// The demo's user: answers from a script and shows each question as a dialog would.
-private final class DemoPrompter: PermissionPrompter, @unchecked Sendable { // The script is consumed under `lock`.
-    private var answers: [PermissionAnswer]
-    private let lock = NSLock()
+private final class DemoPrompter: PermissionPrompter {
+    private let script: Mutex<(answers: [PermissionAnswer], asked: Int)>
 
-    init(answers: [PermissionAnswer]) { self.answers = answers }
+    init(answers: [PermissionAnswer]) { script = Mutex((answers, 0)) }
+
+    /// How many questions were answered.
+    var asked: Int { script.withLock { $0.asked } }
 
     func prompt(_ prompt: PermissionPrompt) async throws -> PermissionAnswer {
-        let answer: PermissionAnswer = lock.withLock { answers.isEmpty ? .deny : answers.removeFirst() }
+        let answer: PermissionAnswer = script.withLock { s in
+            s.asked += 1
+            return s.answers.isEmpty ? .deny : s.answers.removeFirst()
+        }
         print("   ┌ Allow \"\(prompt.permission)\"? \(prompt.showRationale ? "(asked again, with the reason first) " : "")\(prompt.rationale)")
         print("   └ the user answers: \(answer.spelling)")
         return answer

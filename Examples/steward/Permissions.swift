@@ -80,11 +80,13 @@ struct PermissionsCommand: AsyncParsableCommand {
             let opened = try PermissionsCommand.open(options, prompter: prompter)
             defer { try? opened.vault.close() }
             let permission = Permission(rawValue: permission)
+            let before = (try? opened.gate.decisions(for: permission).count) ?? 0
             let status = try await opened.gate.request(permission, rationale: rationale)
+            let decisions = (try? opened.gate.decisions(for: permission)) ?? []
             let report = PermissionReport(opened.gate, sandbox: opened.probe.sandbox, only: [permission])
             print(options.json ? try report.json() : "\(permission): \(status)")
-            if answer == .some("allow-once") || answer == .some("allowOnce") {
-                if !options.json { print("(allowed for this process only: the next run of steward asks again)") }
+            if !options.json && decisions.count > before && decisions.last?.kind == .allowOnce {
+                print("(allowed for this process only: the next run of steward asks again)")
             }
         }
     }

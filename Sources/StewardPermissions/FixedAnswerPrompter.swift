@@ -1,5 +1,8 @@
 public import StewardCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Answers every prompt from a fixed table: for kiosks and appliances whose operator decides
 /// the permissions, and for scripts.
@@ -32,10 +35,14 @@ public struct FixedAnswerPrompter: PermissionPrompter {
     /// - Throws: ``PermissionError`` (`invalidConfiguration`) listing every problem with the
     ///   file.
     public init(contentsOf path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PermissionError(.invalidConfiguration, "cannot read the permission answers file \(path)")
+        // A regular file only: a FIFO or a device in its place must not hang or act.
+        switch POSIXCall.readFile(path, limit: 1 << 20) {
+        case .success(let bytes):
+            try self.init(json: bytes, source: path)
+        case .failure(let failure):
+            let why = failure.code == EINVAL ? "not a regular file" : failure.description
+            throw PermissionError(.invalidConfiguration, "cannot read the permission answers file \(path): \(why)")
         }
-        try self.init(json: Array(data), source: path)
     }
 
     /// Parses the operator's table from JSON bytes (see ``init(contentsOf:)``).

@@ -53,29 +53,33 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// (which readers take) during the vault's fsync.
     private let writeLock = Mutex(())
     private let consentObserver = Mutex<UUID?>(nil)
+    /// The age gate's rules, fixed at opening: read without a lock.
+    private let minorRules: [Permission: MinorRule]
+
+    /// When the age gate withholds a permission from a minor.
+    private struct MinorRule: Sendable {
+        /// The status while it applies.
+        var restricted: PermissionStatus
+        /// Purposes whose consent lifts it; empty: it applies to every minor.
+        var unlessGranted: [ConsentLedger.ConsentHandle]
+    }
 
     private struct Entry {
         var history = PermissionHistory()
         var system: SystemAccess = .available(detail: "not checked yet")
-        /// Whether the age gate withholds it from a child without a guardian's consent.
-        var minorRestriction: String?
+        /// Whether the age gate withholds it from a minor.
+        var minorRule: MinorRule?
         /// History and system combined; the age gate is applied on reading.
         var status: PermissionStatus = .notDetermined
         /// The effective status last published to observers.
         var published: PermissionStatus = .notDetermined
     }
 
-    /// What ``status(of:)`` reads: small, so a read copies two enums and nothing else.
-    private struct Hot {
-        /// History and system combined.
-        var status: PermissionStatus
-        /// The status while the age gate applies, when it restricts this permission.
-        var minor: PermissionStatus?
-    }
-
     private struct State {
         var entries: [Permission: Entry] = [:]
-        var hot: [Permission: Hot] = [:]
+        /// What ``status(of:)`` reads: history and system combined, so a read copies one
+        /// small enum and nothing else.
+        var hot: [Permission: PermissionStatus] = [:]
         var streams: [UUID: AsyncStream<PermissionChange>.Continuation] = [:]
 
         init(entries: [Permission: Entry]) {
@@ -84,8 +88,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
 
         mutating func store(_ entry: Entry, for permission: Permission) {
             entries[permission] = entry
-            hot[permission] = Hot(status: entry.status,
-                                  minor: entry.minorRestriction.map { .restricted(PermissionRestriction(.ageGate, reason: $0)) })
+            hot[permission] = entry.status
         }
     }
 
@@ -121,23 +124,21 @@ public final class PermissionGate: PermissionChecking, Sendable {
             decisions[decision.permission, default: []].append(decision)
         }
         var entries: [Permission: Entry] = [:]
-        let belowMinimumAge = consent?.isBelowMinimumAge == true
         for declaration in manifest.permissions {
             var entry = Entry()
             entry.history = PermissionHistory(replaying: decisions[declaration.permission] ?? [], session: session)
-            entry.minorRestriction = Self.minorRestriction(declaration, manifest)
+            entry.minorRule = consent.flatMap { Self.minorRule(declaration, manifest, $0) }
             entry.system = probe.check(declaration.permission)
             entry.status = Self.combine(entry.history.status, entry.system)
-            entry.published = Self.effective(entry, belowMinimumAge: belowMinimumAge)
+            entry.published = Self.effective(entry.status, entry.minorRule, consent)
             entries[declaration.permission] = entry
         }
+        self.minorRules = entries.compactMapValues(\.minorRule)
         self.state = Mutex(State(entries: entries))
         if let consent {
-            // Statuses read the age signal directly; the observer only tells this gate's
-            // observers when the age gate changed consent (and so, perhaps, a restriction).
-            let token = consent.addObserver { [weak self] changes in
-                if changes.contains(where: { $0.actor == .ageGate || $0.actor == .guardian }) { self?.ageSignalDidChange() }
-            }
+            // Statuses read the age signal and consent directly; the observer only tells this
+            // gate's observers when a consent change lifted or imposed an age-gate restriction.
+            let token = consent.addObserver { [weak self] _ in self?.ageSignalDidChange() }
             consentObserver.withLock { $0 = token }
         }
     }
@@ -154,11 +155,12 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// An undeclared permission is restricted by the manifest. The operating system's last
     /// check (see ``refresh()``) and the age gate are applied over the user's decisions.
     public func status(of permission: Permission) -> PermissionStatus {
-        guard let hot = state.withLock({ $0.hot[permission] }) else {
+        guard let status = state.withLock({ $0.hot[permission] }) else {
             return .restricted(PermissionRestriction(.manifest, reason: Self.undeclaredReason(permission)))
         }
-        if let minor = hot.minor, consent?.isBelowMinimumAge == true { return minor }
-        return hot.status
+        // The age gate costs one atomic load for an adult.
+        guard let consent, consent.isMinor else { return status }
+        return Self.effective(status, minorRules[permission], consent)
     }
 
     /// Whether `permission` may be used now (granted, or limited by the operating system).
@@ -216,7 +218,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
         let seen = state.withLock { $0.entries[permission]?.history.count ?? 0 }
         guard await promptLine.enter() else { throw CancellationError() }
         defer { promptLine.leave() }
-        recheckSystem([permission], cause: .system)
+        // The probe reads files and may look up user and group names (NSS: LDAP, SSSD):
+        // not on the concurrency pool.
+        await Self.offPool { self.recheckSystem([permission], cause: .system) }
         let (current, decidedMeanwhile) = state.withLock { s in
             (s.entries[permission].map(effective) ?? .notDetermined, (s.entries[permission]?.history.count ?? 0) != seen)
         }
@@ -232,8 +236,11 @@ public final class PermissionGate: PermissionChecking, Sendable {
             purposes: declaration.purposes.compactMap { manifest.declaration(of: $0) },
             showRationale: current == .denied)
         let answer = try await prompter.prompt(prompt)
-        try Task.checkCancellation()
-        return try record(PermissionDecision.Kind(answer), for: permission, rationale: text, cause: .answer(answer))
+        // Recorded even if the task was cancelled meanwhile: the user answered, and asking
+        // again would be wrong. The vault's fsync runs off the concurrency pool.
+        return try await Self.offPool {
+            Result { try self.record(PermissionDecision.Kind(answer), for: permission, rationale: text, cause: .answer(answer)) }
+        }.get()
     }
 
     /// Takes back the user's grant of `permission`: it becomes denied (one denial; the app may
@@ -338,10 +345,17 @@ public final class PermissionGate: PermissionChecking, Sendable {
                 do {
                     try vault.commit(collections: [Self.collection])
                 } catch {
-                    // Not durable, so not made: unstage it so a later commit cannot persist it.
+                    // Not durable, so not made. A failed commit may already have written the
+                    // record, so its removal is committed at once; if that fails too, a
+                    // restart could still find the decision, and the error says so.
                     _ = try? vault.remove(id, from: Self.collection)
-                    throw error
+                    let removed = (try? vault.commit(collections: [Self.collection])) != nil
+                    throw StoreFailure(underlying: error, removalConfirmed: removed)
                 }
+            } catch let failure as StoreFailure {
+                let after = failure.removalConfirmed ? "" : "; the vault could not confirm its removal either, so it may still take effect after a restart"
+                throw PermissionError(.storageFailed, "the decision '\(kind.rawValue)' about '\(permission)' could not be stored, so it was not made: \(failure.underlying)\(after)",
+                                      permission: permission, status: status(of: permission))
             } catch {
                 throw PermissionError(.storageFailed, "the decision '\(kind.rawValue)' about '\(permission)' could not be stored, so it was not made: \(error)",
                                       permission: permission, status: status(of: permission))
@@ -367,6 +381,8 @@ public final class PermissionGate: PermissionChecking, Sendable {
         for permission in permissions where manifest.declaration(of: permission) != nil {
             results.append((permission, probe.check(permission)))
         }
+        // Under `writeLock`, so its events cannot interleave with a decision's.
+        writeLock.withLock { _ in
         let changes = state.withLock { s in
             for (permission, access) in results {
                 guard var entry = s.entries[permission] else { continue }
@@ -377,6 +393,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
             return collectChanges(&s, permissions, cause: cause)
         }
         publish(changes)
+        }
     }
 
     private func publishChanges(of permissions: [Permission], cause: PermissionChange.Cause) {
@@ -388,7 +405,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
         for permission in permissions {
             guard var entry = s.entries[permission] else { continue }
             let now = effective(entry)
-            if now != entry.published {
+            // A reason whose figures moved (free space) is the same status to observers;
+            // status(of:) has the new text.
+            if !Self.sameKind(now, entry.published) {
                 changes.append(PermissionChange(permission: permission, previous: entry.published, status: now, cause: cause))
                 entry.published = now
                 s.entries[permission] = entry
@@ -404,14 +423,33 @@ public final class PermissionGate: PermissionChecking, Sendable {
     }
 
     private func effective(_ entry: Entry) -> PermissionStatus {
-        Self.effective(entry, belowMinimumAge: entry.minorRestriction != nil && consent?.isBelowMinimumAge == true)
+        Self.effective(entry.status, entry.minorRule, consent)
     }
 
-    private static func effective(_ entry: Entry, belowMinimumAge: Bool) -> PermissionStatus {
-        if let reason = entry.minorRestriction, belowMinimumAge {
-            return .restricted(PermissionRestriction(.ageGate, reason: reason))
+    /// `status` with the age gate applied: a rule applies to a minor unless one of its
+    /// purposes is granted (by a guardian: a minor cannot grant).
+    @inline(__always)
+    private static func effective(_ status: PermissionStatus, _ rule: MinorRule?, _ consent: ConsentLedger?) -> PermissionStatus {
+        guard let rule, let consent, consent.isMinor else { return status }
+        for handle in rule.unlessGranted where consent.isGranted(handle) { return status }
+        return rule.restricted
+    }
+
+    private static func sameKind(_ a: PermissionStatus, _ b: PermissionStatus) -> Bool {
+        switch (a, b) {
+        case (.restricted(let x), .restricted(let y)): x.source == y.source
+        case (.limited, .limited): true
+        default: a == b
         }
-        return entry.status
+    }
+
+    /// Runs blocking work (file reads, name lookups, fsync) on a thread of its own.
+    private static func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: body()) }
+            thread.name = "steward-permissions"
+            thread.start()
+        }
     }
 
     private static func combine(_ user: PermissionStatus, _ system: SystemAccess) -> PermissionStatus {
@@ -425,15 +463,24 @@ public final class PermissionGate: PermissionChecking, Sendable {
         }
     }
 
-    /// Why the age gate withholds `declaration` from a child without a guardian's consent, or
-    /// nil when it does not.
-    private static func minorRestriction(_ declaration: PermissionDeclaration, _ manifest: PrivacyManifest) -> String? {
+    /// When the age gate withholds `declaration` from a minor, or nil when it does not.
+    ///
+    /// - Precise location: from every minor, guardian or not (a child's precise location is
+    ///   off; see the UK Age Appropriate Design Code, standard 10, and COPPA's treatment of
+    ///   geolocation). Coarse location stays available.
+    /// - A permission that serves only purposes needing consent: until a guardian consents to
+    ///   one of them (below the minimum age, only a guardian can).
+    private static func minorRule(_ declaration: PermissionDeclaration, _ manifest: PrivacyManifest, _ consent: ConsentLedger) -> MinorRule? {
         if declaration.permission == .locationPrecise {
-            return "the user is below the minimum age and no guardian has consented: a child's precise location is off until a guardian turns it on (consent grant --by guardian)"
+            let reason = "the user is below the minimum age: Steward keeps a child's precise location off (coarse location remains available)"
+            return MinorRule(restricted: .restricted(PermissionRestriction(.ageGate, reason: reason)), unlessGranted: [])
         }
         let needsConsent = declaration.purposes.allSatisfy { manifest.declaration(of: $0)?.requiresConsent ?? true }
         guard needsConsent, !declaration.purposes.isEmpty else { return nil }
-        return "the user is below the minimum age and no guardian has consented to \(declaration.purposes.map(\.rawValue).joined(separator: ", ")), the only purposes '\(declaration.permission)' serves; a guardian must consent first"
+        let purposes = declaration.purposes.map(\.rawValue).joined(separator: " or ")
+        let reason = "the user is below the minimum age and no guardian has consented to \(purposes), the purposes '\(declaration.permission)' serves; a guardian must consent first (CLI: steward consent grant --by guardian \(declaration.purposes[0]))"
+        return MinorRule(restricted: .restricted(PermissionRestriction(.ageGate, reason: reason)),
+                         unlessGranted: declaration.purposes.compactMap { consent.handle(for: $0) })
     }
 
     private static func undeclaredReason(_ permission: Permission) -> String {
@@ -528,4 +575,10 @@ private final class PromptLine: Sendable {
         }
         next?.resume(returning: true)
     }
+}
+
+/// A commit that failed, and whether the record's removal was then made durable.
+private struct StoreFailure: Error {
+    var underlying: any Error
+    var removalConfirmed: Bool
 }

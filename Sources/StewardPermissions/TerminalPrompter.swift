@@ -8,10 +8,13 @@ import Glibc
 /// Asks on the controlling terminal (`/dev/tty`), for command-line tools.
 ///
 /// The question names the permission, the rationale and the purposes, and offers allow,
-/// allow once, deny and deny always (`a`, `o`, `d`, `n`). Without a terminal — a service, a
+/// allow once, deny and deny always (`a`, `o`, `d`, and the whole word `never` for the answer
+/// that cannot be taken back; `y`/`n` mean allow/deny). Without a terminal — a service, a
 /// pipe, CI — ``prompt(_:)`` throws ``PermissionError/Code/noTerminal`` at once instead of
-/// waiting: give such hosts a ``FixedAnswerPrompter``. Reading happens on a thread of its own,
-/// never on the concurrency pool, and stops when the asking task is cancelled.
+/// waiting: give such hosts a ``FixedAnswerPrompter``. The terminal is opened, written and
+/// read on a thread of its own, never on the concurrency pool, without blocking, and the wait
+/// stops when the asking task is cancelled. Control characters in the texts are not sent to
+/// the terminal.
 public struct TerminalPrompter: PermissionPrompter {
     /// The terminal device to ask on.
     public var path: String
@@ -30,22 +33,13 @@ public struct TerminalPrompter: PermissionPrompter {
     ///   one) or `noAnswer` (input ended, or no reply could be read after ``attempts`` tries);
     ///   `CancellationError` when the task is cancelled.
     public func prompt(_ prompt: PermissionPrompt) async throws -> PermissionAnswer {
-        let fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw PermissionError(.noTerminal, "cannot ask for '\(prompt.permission)': there is no terminal to ask on (\(path): \(reason)); give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer", permission: prompt.permission)
-        }
-        guard isatty(fd) == 1 else {
-            close(fd)
-            throw PermissionError(.noTerminal, "cannot ask for '\(prompt.permission)': \(path) is not a terminal; give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer", permission: prompt.permission)
-        }
         let cancelled = CancelFlag()
         let attempts = self.attempts
+        let path = self.path
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PermissionAnswer, any Error>) in
                 let thread = Thread {
-                    defer { close(fd) }
-                    continuation.resume(with: Result { try Self.ask(prompt, fd: fd, attempts: attempts, cancelled: cancelled) })
+                    continuation.resume(with: Result { try Self.ask(prompt, path: path, attempts: attempts, cancelled: cancelled) })
                 }
                 thread.name = "steward-prompt"
                 thread.start()
@@ -57,46 +51,70 @@ public struct TerminalPrompter: PermissionPrompter {
 
     /// The question as shown.
     static func question(_ prompt: PermissionPrompt) -> String {
-        var text = "\nAllow this app to use \"\(prompt.permission)\"?\n"
-        text += prompt.showRationale ? "  You said no before. Here is why the app asks again:\n  \(prompt.rationale)\n" : "  \(prompt.rationale)\n"
-        for purpose in prompt.purposes { text += "  Used for: \(purpose.description)\n" }
-        let labels: [PermissionAnswer: String] = [.allow: "[a] allow", .allowOnce: "[o] allow once", .deny: "[d] deny", .denyAlways: "[n] never (deny always)"]
+        var text = "\nAllow this app to use \"\(printable(prompt.permission.rawValue))\"?\n"
+        text += prompt.showRationale ? "  You said no before. Here is why the app asks again:\n  \(printable(prompt.rationale))\n" : "  \(printable(prompt.rationale))\n"
+        for purpose in prompt.purposes { text += "  Used for: \(printable(purpose.description))\n" }
+        let labels: [PermissionAnswer: String] = [.allow: "[a] allow", .allowOnce: "[o] allow once", .deny: "[d] deny", .denyAlways: "[never] deny always"]
         text += "  " + prompt.answers.compactMap { labels[$0] }.joined(separator: "  ") + "\n> "
         return text
     }
 
-    /// Reads a reply: a, allow, y, yes; o, once, allow-once; d, deny, no; n, never, deny-always.
+    /// `text` without control characters (escape sequences could rewrite the question).
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+    }
+
+    /// Reads a reply: a, allow, y, yes; o, once, allow-once; d, deny, n, no; never, deny-always.
     static func answer(_ reply: String, offered: [PermissionAnswer]) -> PermissionAnswer? {
         let word = reply.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         let answer: PermissionAnswer?
         switch word {
         case "a", "allow", "y", "yes": answer = .allow
         case "o", "once", "allow once": answer = .allowOnce
-        case "d", "deny", "no": answer = .deny
-        case "n", "never", "deny always": answer = .denyAlways
+        case "d", "deny", "n", "no": answer = .deny
+        case "never", "deny always": answer = .denyAlways
         default: answer = PermissionAnswer(spelling: word)
         }
         return answer.flatMap { offered.contains($0) ? $0 : nil }
     }
 
-    private static func ask(_ prompt: PermissionPrompt, fd: Int32, attempts: Int, cancelled: CancelFlag) throws -> PermissionAnswer {
-        write(question(prompt), to: fd)
+    private static func ask(_ prompt: PermissionPrompt, path: String, attempts: Int, cancelled: CancelFlag) throws -> PermissionAnswer {
+        // O_NONBLOCK: opening a serial line without CLOCAL would otherwise wait for a carrier.
+        let fd = POSIXCall.retrying { open(path, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK) }
+        guard fd >= 0 else {
+            let reason = POSIXCall.describe(errno)
+            throw PermissionError(.noTerminal, "cannot ask for '\(prompt.permission)': there is no terminal to ask on (\(path): \(reason)); give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer", permission: prompt.permission)
+        }
+        defer { close(fd) }
+        guard isatty(fd) == 1 else {
+            throw PermissionError(.noTerminal, "cannot ask for '\(prompt.permission)': \(path) is not a terminal; give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer", permission: prompt.permission)
+        }
+        try write(question(prompt), to: fd, cancelled: cancelled)
         for attempt in 1...attempts {
             guard let line = try readLine(fd, cancelled: cancelled) else {
                 throw PermissionError(.noAnswer, "the terminal input ended before an answer about '\(prompt.permission)' was given", permission: prompt.permission)
             }
             if let answer = answer(line, offered: prompt.answers) { return answer }
-            if attempt < attempts { write("  Please answer a, o, d or n.\n> ", to: fd) }
+            if attempt < attempts { try write("  Please answer a (allow), o (allow once), d (deny) or never (deny always).\n> ", to: fd, cancelled: cancelled) }
         }
         throw PermissionError(.noAnswer, "no answer about '\(prompt.permission)' could be read after \(attempts) tries", permission: prompt.permission)
     }
 
-    private static func write(_ text: String, to fd: Int32) {
+    private static func write(_ text: String, to fd: Int32, cancelled: CancelFlag) throws {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
+            if cancelled.isSet { throw CancellationError() }
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
+            if n < 0 && errno == EAGAIN {
+                // Output held (XOFF, a full buffer): wait, noticing a cancellation.
+                var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&poller, 1, 100)
+                continue
+            }
+            if n <= 0 {
+                throw PermissionError(.noTerminal, "the question could not be written to the terminal (\(POSIXCall.describe(errno)))")
+            }
             bytes = bytes.dropFirst(n)
         }
     }
@@ -109,7 +127,9 @@ public struct TerminalPrompter: PermissionPrompter {
             if cancelled.isSet { throw CancellationError() }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, 100)
-            if ready < 0 && errno != EINTR { return line.isEmpty ? nil : String(decoding: line, as: UTF8.self) }
+            if ready < 0 && errno != EINTR {
+                throw PermissionError(.noAnswer, "the terminal could not be read (poll: \(POSIXCall.describe(errno)))")
+            }
             if ready <= 0 { continue }
             let n = read(fd, &byte, 1)
             if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }

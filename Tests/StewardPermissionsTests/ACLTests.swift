@@ -140,6 +140,23 @@ import Testing
         #expect(verdict.groupWouldGrant)
     }
 
+    @Test func withAnEmptyMaskTheKernelIgnoresTheACLAndUsesTheModeBits() {
+        // acl_permission_check: the ACL is consulted only when the group bits (the mask) are set.
+        let acl = POSIXACL(entries: [
+            .init(tag: .userObject, permissions: [.read, .write]),
+            .init(tag: .user, permissions: [.read, .write], id: 4242),
+            .init(tag: .groupObject, permissions: [.read]),
+            .init(tag: .mask, permissions: []),
+            .init(tag: .other, permissions: [.read]),
+        ])
+        let file = FileStatus(kind: .regular, permissions: 0o604, owner: 0, group: 44)
+        let verdict = FileAccess.evaluate(path: "/f", status: file, acl: acl, wanted: [.read], credentials: .init(uid: 4242, gid: 4242))
+        #expect(verdict.isGranted, "other::r-- grants read, as the kernel decides")
+        #expect(verdict.rule == .other)
+        let write = FileAccess.evaluate(path: "/f", status: file, acl: acl, wanted: [.write], credentials: .init(uid: 4242, gid: 4242))
+        #expect(!write.isGranted, "the masked-out named entry grants nothing")
+    }
+
     @Test func namedUserACLEntryGrantsAndShowsThePlusMark() {
         let acl = POSIXACL(entries: [
             .init(tag: .userObject, permissions: [.read, .write]),

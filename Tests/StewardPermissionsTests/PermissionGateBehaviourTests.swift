@@ -57,7 +57,7 @@ import Testing
     }
 }
 
-@Suite struct PermissionStreamTests {
+@Suite(.timeLimit(.minutes(1))) struct PermissionStreamTests {
     @Test func revocationNotifiesTheStream() async throws {
         let f = try GateFixture()
         f.prompter.enqueue(.allow)
@@ -90,7 +90,7 @@ import Testing
     }
 }
 
-@Suite struct PermissionRestrictionTests {
+@Suite(.timeLimit(.minutes(1))) struct PermissionRestrictionTests {
     @Test func anUndeclaredPermissionIsRestrictedAndRequestNamesTheManifestFix() async throws {
         let f = try GateFixture()
         let bluetooth = Permission(rawValue: "bluetooth")
@@ -160,23 +160,29 @@ import Testing
                 continue
             }
             #expect(restriction.source == .ageGate)
-            #expect(restriction.reason.contains("guardian"))
         }
         #expect(f.gate.status(of: .camera) == .notDetermined, "a permission serving a necessary purpose stays")
         #expect(f.gate.status(of: .photos) == .notDetermined, "photos also serves the service itself")
+        #expect(f.gate.status(of: .location) == .notDetermined, "coarse location stays")
         #expect(try await f.gate.request(.notifications).name == "restricted")
         #expect(f.prompter.prompts.isEmpty)
         var iterator = stream.makeAsyncIterator()
         let first = try #require(await iterator.next())
         #expect(first.cause == .ageGate)
-        // A guardian's consent lifts it, and observers hear of it.
+        // A guardian's consent to another purpose lifts nothing here.
+        try consent.grant([.personalization], by: .guardian)
+        #expect(f.gate.status(of: .notifications).name == "restricted", "consent to personalization is not consent to push notifications")
+        // Consent to the permission's own purpose lifts it, and observers hear of it.
         try consent.grant([.pushNotifications], by: .guardian)
         #expect(f.gate.status(of: .notifications) == .notDetermined)
+        #expect(f.gate.status(of: .locationPrecise).name == "restricted", "a child's precise location stays off even with a guardian")
         var lifted = false
         while let change = await iterator.next() {
             if change.permission == .notifications && change.status == .notDetermined { lifted = true; break }
         }
         #expect(lifted)
+        try consent.setAgeSignal(.atOrAbove)
+        #expect(f.gate.status(of: .locationPrecise) == .notDetermined)
     }
 }
 
@@ -194,6 +200,19 @@ import Testing
         #expect(prompts[1].rationale == "Pick a picture for your avatar.")
         #expect(prompts[1].showRationale, "asked again after a denial")
         #expect(try f.gate.decisions(for: .photos).last?.rationale == "Pick a picture for your avatar.")
+    }
+
+    @Test func anAnswerGivenBeforeACancellationIsStillRecorded() async throws {
+        struct CancellingPrompter: PermissionPrompter {
+            func prompt(_ prompt: PermissionPrompt) async throws -> PermissionAnswer {
+                withUnsafeCurrentTask { $0?.cancel() }   // the app gives up while the user answers
+                return .denyAlways
+            }
+        }
+        let f = try GateFixture()
+        let gate = try PermissionGate(manifest: f.manifest, vault: f.vault, prompter: CancellingPrompter(), probe: f.probe, clock: f.clock)
+        #expect(try await gate.request(.camera) == .permanentlyDenied)
+        #expect(try gate.decisions(for: .camera).map(\.kind) == [.denyAlways])
     }
 
     @Test func concurrentRequestsShareOnePrompt() async throws {

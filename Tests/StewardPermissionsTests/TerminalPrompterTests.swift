@@ -1,6 +1,6 @@
 import Foundation
 import StewardCore
-import StewardPermissions
+@testable import StewardPermissions
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -60,7 +60,8 @@ private final class PseudoTerminal {
         }
     }
 
-    @Test(arguments: [("o\n", PermissionAnswer.allowOnce), ("allow\n", .allow), ("d\n", .deny), ("never\n", .denyAlways), ("maybe\nn\n", .denyAlways)])
+    @Test(arguments: [("o\n", PermissionAnswer.allowOnce), ("allow\n", .allow), ("y\n", .allow), ("d\n", .deny), ("n\n", .deny),
+                      ("never\n", .denyAlways), ("maybe\nnever\n", .denyAlways)])
     func itAsksOnATerminalAndReadsTheReply(reply: String, expected: PermissionAnswer) async throws {
         let terminal = try PseudoTerminal()
         let prompter = TerminalPrompter(path: terminal.path)
@@ -73,6 +74,14 @@ private final class PseudoTerminal {
         #expect(screen.contains("Lets you scan the code on an instrument."))
         #expect(screen.contains("You said no before"))
         #expect(screen.contains("Run the app"))
+    }
+
+    @Test func controlCharactersInTheTextsNeverReachTheTerminal() {
+        var prompt = self.prompt
+        prompt.rationale = "Scan codes.\u{1B}[2J\u{1B}]0;owned\u{07}"
+        let question = TerminalPrompter.question(prompt)
+        #expect(!question.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" })
+        #expect(question.contains("Scan codes."))
     }
 
     @Test func endOfInputIsNoAnswer() async throws {

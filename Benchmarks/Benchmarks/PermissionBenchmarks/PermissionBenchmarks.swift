@@ -41,6 +41,9 @@ private final class PermissionFixture: @unchecked Sendable {
     let directory: String
     let gate: PermissionGate
     let consent: ConsentLedger
+    /// A gate whose user is a child with a guardian's consent to push notifications.
+    let minorGate: PermissionGate
+    let minorDirectory: String
 
     init() async throws {
         directory = NSTemporaryDirectory() + "/steward-permission-bench-\(UUID().uuidString)"
@@ -50,9 +53,20 @@ private final class PermissionFixture: @unchecked Sendable {
         try await gate.request(.deviceIdentity)
         try await gate.request(.camera)
         try await gate.request(.notifications)
+
+        minorDirectory = directory + "-minor"
+        let minorVault = try Vault.open(dataDirectory: minorDirectory)
+        let minorConsent = try ConsentLedger(manifest: manifest, vault: minorVault)
+        try minorConsent.setAgeSignal(.below)
+        try minorConsent.grant([.pushNotifications], by: .guardian)
+        minorGate = try PermissionGate(manifest: manifest, vault: minorVault, prompter: Answers(), probe: Available(), consent: minorConsent)
+        try await minorGate.request(.notifications)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.removeItem(atPath: minorDirectory)
+    }
 }
 
 private nonisolated(unsafe) var fixture: PermissionFixture?
@@ -77,6 +91,11 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("Permission status, age-gated permission (granted)", configuration: configuration) { benchmark in
         guard let gate = fixture?.gate else { return }
+        for _ in benchmark.scaledIterations { blackHole(gate.status(of: .notifications)) }
+    }
+
+    Benchmark("Permission status, minor, age gate lifted by a guardian", configuration: configuration) { benchmark in
+        guard let gate = fixture?.minorGate else { return }
         for _ in benchmark.scaledIterations { blackHole(gate.status(of: .notifications)) }
     }
 

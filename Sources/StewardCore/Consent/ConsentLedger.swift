@@ -37,7 +37,8 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     // Hot-path state: one bit per purpose. Written only under `state`'s lock; read lock-free.
     private let grantedMask = Atomic<UInt64>(0)
     private let deniedMask = Atomic<UInt64>(0)
-    private let belowMinimumAge = Atomic<Bool>(false)
+    /// The age signal as a number (see `publishMasks`), for lock-free reads.
+    private let ageSignalCode = Atomic<UInt8>(0)
     private let state: Mutex<State>
     /// Serialises whole changes — receipt, state, masks, purge, observers — so observers see
     /// changes in the order they were made and a purge never overtakes a later grant.
@@ -199,7 +200,23 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     public var ageSignal: AgeSignal { state.withLock { $0.ageSignal } }
     /// Whether the user is below the minimum age and no guardian has consented (the age
     /// signal is ``AgeSignal/below``): one atomic load, for hot paths such as permission checks.
-    public var isBelowMinimumAge: Bool { belowMinimumAge.load(ordering: .acquiring) }
+    public var isBelowMinimumAge: Bool { ageSignalCode.load(ordering: .acquiring) == Self.code(of: .below) }
+    /// Whether the user is known to be below the minimum age, with or without a guardian's
+    /// consent (the age signal is ``AgeSignal/below`` or ``AgeSignal/guardianConsent``): one
+    /// atomic load.
+    public var isMinor: Bool {
+        let code = ageSignalCode.load(ordering: .acquiring)
+        return code == Self.code(of: .below) || code == Self.code(of: .guardianConsent)
+    }
+
+    private static func code(of signal: AgeSignal) -> UInt8 {
+        switch signal {
+        case .unknown: 0
+        case .below: 1
+        case .atOrAbove: 2
+        case .guardianConsent: 3
+        }
+    }
     /// Whether the receipt chain was intact when the ledger opened.
     public var integrity: ReceiptChainCheck { state.withLock { $0.integrity } }
 
@@ -412,7 +429,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
 
     /// Writes the masks so a concurrent reader never sees a purpose granted that is not.
     private func publishMasks(_ states: [Purpose: ConsentState], age: AgeSignal) {
-        belowMinimumAge.store(age == .below, ordering: .releasing)
+        ageSignalCode.store(Self.code(of: age), ordering: .releasing)
         var granted: UInt64 = 0, denied: UInt64 = 0
         for (purpose, value) in states {
             guard let bit = bits[purpose] else { continue }
@@ -443,9 +460,11 @@ public final class ConsentLedger: ConsentChecking, Sendable {
             // another collection's write succeeding.
             try vault.commit(collections: [Self.collection])
         } catch {
-            // Not durable, so not made: unstage it so a later commit cannot persist a change
-            // that was reported as failed (and fork the chain).
+            // Not durable, so not made: remove it so a later commit or a restart cannot bring
+            // back a change that was reported as failed (and fork the chain). A failed commit
+            // may already have written the record, so the removal is committed at once.
             _ = try? vault.remove(id, from: Self.collection)
+            _ = try? vault.commit(collections: [Self.collection])
             throw error
         }
         s.lastHash = receipt.hash

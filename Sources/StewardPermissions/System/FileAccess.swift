@@ -260,7 +260,9 @@ enum FileAccess {
             return verdict(granted, .owner, "\(process) owns it and the owner bits (\(rights.symbolic)) \(outcome(granted, rights, plural: true))")
         }
 
-        if let acl {
+        // Like the kernel (acl_permission_check): the ACL is consulted only when the mode's
+        // group bits — the mask, when there is one — are not all clear.
+        if let acl, status.permissions & 0o070 != 0 {
             let (granted, decision) = acl.evaluate(wanted, owner: status.owner, fileGroup: status.group,
                                                    uid: credentials.uid, groups: groups)
             let maskRights = acl.entries.first { $0.tag == .mask }?.permissions ?? [.read, .write, .execute]
@@ -311,8 +313,14 @@ enum FileAccess {
             verdict.isGranted = false
             verdict.rule = .kernelDenied
             verdict.failure = failure
-            verdict.reason += "; but the kernel refuses it (\(failure.description)): "
-                + "an LSM such as AppArmor or SELinux, or a sandbox, denies this process"
+            let why: String
+            switch failure.code {
+            case EROFS: why = "the file system is mounted read-only"
+            case EPERM: why = "the operation is not permitted (an immutable file, or a seccomp filter such as an older container runtime's)"
+            case EACCES: why = "a security module such as AppArmor or SELinux, or a sandbox, denies this process"
+            default: why = "the check itself failed"
+            }
+            verdict.reason += "; but the kernel refuses it (\(failure.description)): \(why)"
         } else if !verdict.isGranted, failure == nil {
             verdict.isGranted = true
             verdict.rule = .kernelGranted

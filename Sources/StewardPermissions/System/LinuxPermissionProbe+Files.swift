@@ -184,6 +184,8 @@ extension LinuxPermissionProbe {
         let bytes: [UInt8]
         switch POSIXCall.readFile(path, limit: 256) {
         case .success(let read): bytes = read
+        case .failure(let failure) where failure.code == EINVAL:
+            return .unavailable(reason: "\(path) is not a regular file, so it is not opened: remove it and run systemd-machine-id-setup (as root)")
         case .failure(let failure):
             return .unavailable(reason: "\(path) cannot be read: \(failure.description)")
         }

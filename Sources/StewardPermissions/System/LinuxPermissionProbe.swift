@@ -244,8 +244,9 @@ public struct LinuxPermissionProbe: PermissionProbing {
 
     /// Never restricts: notifications are the host's delivery, not an OS permission.
     func checkNotifications() -> SystemAccess {
-        if let address = environment("DBUS_SESSION_BUS_ADDRESS") {
-            return .available(detail: "session bus at \(address)")
+        if environment("DBUS_SESSION_BUS_ADDRESS") != nil {
+            // Not the address itself: it carries the bus's guid.
+            return .available(detail: "a session bus is configured (DBUS_SESSION_BUS_ADDRESS)")
         }
         if let runtime = environment("XDG_RUNTIME_DIR"), POSIXCall.exists(runtime + "/bus") {
             return .available(detail: "session bus at \(runtime)/bus")

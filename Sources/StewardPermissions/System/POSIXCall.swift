@@ -36,11 +36,19 @@ enum POSIXCall {
     /// - Parameters:
     ///   - path: The file to read.
     ///   - limit: The most bytes to read; the rest of a longer file is ignored.
-    /// - Returns: The bytes, or the errno of the failing call.
+    /// - Returns: The bytes, or the errno of the failing call (`EINVAL` for anything but a
+    ///   regular file: a link to a device node such as /dev/watchdog must not be opened,
+    ///   since opening some devices acts on them).
     static func readFile(_ path: String, limit: Int = 64 << 10) -> Result<[UInt8], POSIXFailure> {
-        let fd = retrying { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        var before = stat()
+        if retrying({ stat(path, &before) }) != 0 { return .failure(POSIXFailure(errno)) }
+        guard before.st_mode & S_IFMT == S_IFREG else { return .failure(POSIXFailure(EINVAL)) }
+        let fd = retrying { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
         if fd < 0 { return .failure(POSIXFailure(errno)) }
         defer { close(fd) }
+        // The path may have been swapped between stat and open.
+        var after = stat()
+        guard fstat(fd, &after) == 0, after.st_mode & S_IFMT == S_IFREG else { return .failure(POSIXFailure(EINVAL)) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while result.count < limit {
