@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "StewardCore", targets: ["StewardCore"]),
         .library(name: "StewardDevice", targets: ["StewardDevice"]),
         .library(name: "StewardPermissions", targets: ["StewardPermissions"]),
+        .library(name: "StewardCrash", targets: ["StewardCrash"]),
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
@@ -27,6 +28,12 @@ let package = Package(
             providers: [.apt(["libudev-dev"])]
         ),
 
+        // Signal-time code only: the crash handler, its alternate stacks and the breadcrumb ring.
+        .target(
+            name: "CStewardCrash",
+            linkerSettings: [.linkedLibrary("gcc_s")]
+        ),
+
         // MARK: Swift modules
         .target(
             name: "StewardCore",
@@ -41,6 +48,10 @@ let package = Package(
             dependencies: ["StewardCore"]
         ),
         .target(
+            name: "StewardCrash",
+            dependencies: ["StewardCore", "CStewardCrash"]
+        ),
+        .target(
             name: "StewardTesting",
             dependencies: ["StewardCore", "StewardDevice", "StewardPermissions"]
         ),
@@ -52,6 +63,7 @@ let package = Package(
                 "StewardCore",
                 "StewardDevice",
                 "StewardPermissions",
+                "StewardCrash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/steward",
@@ -72,6 +84,16 @@ let package = Package(
             name: "StewardPermissionsTests",
             // The device module appears only to test the wiring of its raw identifiers to the gate.
             dependencies: ["StewardPermissions", "StewardCore", "StewardDevice", "StewardTesting"]
+        ),
+        // Test support: malloc and friends, counted while the crash handler runs, so the tests
+        // can verify that the handler allocates nothing. Linked into the test binary only.
+        .target(
+            name: "CStewardMallocProbe",
+            path: "Tests/Support/CStewardMallocProbe"
+        ),
+        .testTarget(
+            name: "StewardCrashTests",
+            dependencies: ["StewardCrash", "StewardCore", "StewardTesting", "CStewardMallocProbe"]
         ),
         .testTarget(
             name: "StewardExampleTests",

@@ -66,6 +66,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
+            name: "CrashBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StewardCore", package: "Steward"),
+                .product(name: "StewardCrash", package: "Steward"),
+            ],
+            path: "Benchmarks/CrashBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
             name: "PermissionBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),

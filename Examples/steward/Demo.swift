@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StewardCore
 import StewardDevice
+import StewardCrash
 import StewardPermissions
 import Synchronization
 
@@ -86,17 +87,36 @@ struct Demo: AsyncParsableCommand {
             print("   bluetooth → refused: \(error.message.prefix(110))…")
         }
 
-        say("Collect data before the user answers: held under each purpose's pending policy, not stored.")
         let canary = "demo-secret-" + UUID().uuidString
+        say("A real crash: a child process installs the crash handler and dies of SIGSEGV; the next launch makes the report.")
+        try vault.close()
+        let child = try runCrashingChild(dataDirectory: dataDirectory, breadcrumb: "opened scan screen \(canary)")
+        print("   child `steward crash trigger segv` died of \(child.signal); its handler wrote \(child.records) raw record(s) (0600 in a 0700 folder)")
+        if let line = child.runtimeLine { print("   the Swift runtime's backtracer still ran after ours: \"\(line)\"") }
+        vault = try Vault.open(dataDirectory: dataDirectory)
+        ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        audit = try AuditLedger(vault: vault)
+        gate = ConsentGate(ledger: ledger, vault: vault, audit: audit,
+                           policies: [.analytics: .memory(limit: 1_000), .crashReporting: .encryptedDisk(maxAge: .seconds(7 * 86_400))])
+        let reporter = CrashReporter(configuration: .init(dataDirectory: dataDirectory, context: CrashCommand.context(options)), vault: vault, consent: gate)
+        let pending = reporter.processPending()
+        for (crashReport, outcome) in zip(pending.reports, pending.outcomes) {
+            let top = crashReport.crashedThread.frames.first(where: { $0.function != nil })?.function ?? "?"
+            print("   next launch: report \(crashReport.id.prefix(8)): \(crashReport.signal?.name ?? "?") \(crashReport.signal?.codeName ?? "") at 0x\(String(crashReport.signal?.faultAddress ?? 0, radix: 16)), top frame \(top.prefix(50)), \(crashReport.breadcrumbs.count) breadcrumb(s), handler \(String(format: "%.2f", Double(crashReport.handlerNanoseconds ?? 0) / 1e6)) ms")
+            print("   the report is \(outcome == .held ? "held (encrypted on disk)" : "\(outcome)") while crash reporting is pending; the raw record is gone: \(child.recordsLeft(dataDirectory) == 0)")
+        }
+        for problem in pending.problems { print("   problem: \(problem)") }
+
+        say("Collect data before the user answers: held under each purpose's pending policy, not stored.")
         var outcomes: [String] = []
         for screen in ["home", "scan", "results", "settings", "scan"] {
             let outcome = try gate.store(Array(#"{"event":"screen_view","screen":"\#(screen)"}"#.utf8), in: "analytics", category: .usageEvents, purpose: .analytics)
             outcomes.append("\(outcome)")
         }
-        let crash = try gate.store(Array(#"{"signal":"SIGSEGV","release":"1.4.2","note":"\#(canary)"}"#.utf8), in: "crashes", category: .crashDiagnostics, purpose: .crashReporting)
         let device = try gate.store(Array(#"{"model":"ThinkCentre M70q","os":"debian 12"}"#.utf8), in: "device", category: .deviceModel, purpose: .serviceProvision)
         try vault.commit()
-        print("   5 analytics events: \(Set(outcomes).joined(separator: ", ")) (in memory); 1 crash report: \(crash) (encrypted on disk); 1 device record: \(device) (service provision needs no consent)")
+        print("   5 analytics events: \(Set(outcomes).joined(separator: ", ")) (in memory); 1 device record: \(device) (service provision needs no consent)")
+
 
         say("The user grants analytics and crash reporting: held data is stored with its original times.")
         try ledger.grant([.analytics, .crashReporting])
@@ -107,14 +127,11 @@ struct Demo: AsyncParsableCommand {
         let leaks = filesContaining(Array(canary.utf8), under: dataDirectory)
         print("   searched for \"\(canary.prefix(20))…\": \(leaks.isEmpty ? "found in no file" : "FOUND in \(leaks)")")
 
-        say("Deliver the crash report to its processor through the uploader, into the outbox folder.")
+        say("Deliver the crash report to its processor through the uploader, as a Sentry envelope, into the outbox folder.")
         let outbox = try FileTransport(directory: dataDirectory + "/outbox")
         let uploader = try Uploader(recipient: "crashBackend", transport: outbox, vault: vault, consent: ledger, manifest: manifest, audit: audit)
-        for record in try vault.records(in: "crashes") {
-            try uploader.submit(Payload(
-                recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics], contentType: "application/json",
-                body: record.data, idempotencyKey: "crash-\(record.id)", created: record.created))
-        }
+        // As a Sentry envelope (event + crashed session), exactly what a Sentry or GlitchTip server takes.
+        try reporter.submit(to: uploader)
         let report = await uploader.drain()
         try audit.flush()
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/outbox"))?.filter { !$0.hasPrefix(".") }.sorted() ?? []
@@ -158,6 +175,37 @@ struct Demo: AsyncParsableCommand {
         print("   key file present: \(FileManager.default.fileExists(atPath: keyPath)); vault files left: \(left.count) (besides the lock file, which holds only a pid)")
         try? FileManager.default.removeItem(atPath: dataDirectory)
         print("\nDone.")
+    }
+
+    /// What a crashing child left behind.
+    struct CrashedChild {
+        var signal: String
+        var records: Int
+        var runtimeLine: String?
+
+        func recordsLeft(_ dataDirectory: String) -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/crash")) ?? []).filter { $0.hasSuffix(".stewardcrash") }.count
+        }
+    }
+
+    /// Runs `steward crash trigger segv` on the demo's data directory and waits for it to die.
+    private func runCrashingChild(dataDirectory: String, breadcrumb: String) throws -> CrashedChild {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        var arguments = ["crash", "trigger", "segv", "--data-dir", dataDirectory, "--app-id", options.appID, "--breadcrumb", breadcrumb]
+        if let manifest = options.manifest { arguments += ["--manifest", manifest] }
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let signal = process.terminationReason == .uncaughtSignal ? (process.terminationStatus == SIGSEGV ? "SIGSEGV" : "signal \(process.terminationStatus)") : "exit \(process.terminationStatus)"
+        let runtime = stderr.split(separator: "\n").first { $0.contains("Program crashed") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        var child = CrashedChild(signal: signal, records: 0, runtimeLine: runtime)
+        child.records = child.recordsLeft(dataDirectory)
+        return child
     }
 
     private func mode(_ path: String) -> String {

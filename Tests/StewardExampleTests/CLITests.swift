@@ -4,7 +4,10 @@ import Testing
 /// Runs the built `steward` binary, as swift-argument-parser's example tests do.
 @Suite struct CLITests {
     struct Run {
+        /// The exit status, or the signal that ended the process (see `signaled`).
         var status: Int32
+        /// Whether a signal ended the process.
+        var signaled = false
         var stdout: String
         var stderr: String
     }
@@ -38,7 +41,8 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return Run(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+                   stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     func temporaryDirectory() -> String {

@@ -1,0 +1,388 @@
+// The record writer: runs inside the signal handler. Static buffers only, async-signal-safe
+// system calls only (openat, write, pwrite, read, fsync, close, clock_gettime, prctl,
+// process_vm_readv), plus _Unwind_Backtrace, which install() warmed up.
+// The format is Documentation/CrashRecordFormat.md.
+#define _GNU_SOURCE
+#include "crash_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <unwind.h>
+
+// MARK: - Buffered writer
+
+typedef struct {
+    int fd;
+    int failed;        // an errno once a write failed; later writes are dropped
+    uint64_t offset;   // bytes handed to the file so far
+    size_t used;
+    uint8_t buffer[4096];
+} writer_t;
+
+static writer_t record_writer = { .fd = -1 };
+static writer_t nested_writer = { .fd = -1 };
+
+static void write_all(writer_t *w, const uint8_t *bytes, size_t length) {
+    while (length > 0 && w->failed == 0) {
+        ssize_t n = write(w->fd, bytes, length);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            w->failed = errno;
+            return;
+        }
+        if (n == 0) { w->failed = EIO; return; }
+        bytes += n;
+        length -= (size_t)n;
+        w->offset += (uint64_t)n;
+    }
+}
+
+static void flush(writer_t *w) {
+    if (w->used > 0) write_all(w, w->buffer, w->used);
+    w->used = 0;
+}
+
+static void put(writer_t *w, const void *bytes, size_t length) {
+    const uint8_t *p = bytes;
+    if (length >= sizeof w->buffer) {
+        flush(w);
+        write_all(w, p, length);
+        return;
+    }
+    if (w->used + length > sizeof w->buffer) flush(w);
+    memcpy(w->buffer + w->used, p, length);
+    w->used += length;
+}
+
+static void put_u32(writer_t *w, uint32_t v) { put(w, &v, sizeof v); }
+static void put_i32(writer_t *w, int32_t v) { put(w, &v, sizeof v); }
+static void put_u64(writer_t *w, uint64_t v) { put(w, &v, sizeof v); }
+static void put_i64(writer_t *w, int64_t v) { put(w, &v, sizeof v); }
+static void section(writer_t *w, uint32_t tag, uint32_t length) { put_u32(w, tag); put_u32(w, length); }
+
+// MARK: - File
+
+static size_t format_u64(char *out, uint64_t v) {
+    char digits[20];
+    size_t n = 0;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v != 0);
+    for (size_t i = 0; i < n; i++) out[i] = digits[n - 1 - i];
+    return n;
+}
+
+/// crash-<realtime ns>-<pid>-<tid>.stewardcrash, O_EXCL; on a clash (two records in one ns of
+/// one thread: only the nested one), the ns is bumped.
+static int open_record(int64_t realtime_ns, pid_t pid, pid_t tid) {
+    if (steward_crash_dirfd < 0) { errno = EBADF; return -1; }
+    for (int attempt = 0; attempt < 8; attempt++) {
+        char name[96];
+        size_t n = 0;
+        memcpy(name, "crash-", 6); n += 6;
+        n += format_u64(name + n, (uint64_t)(realtime_ns < 0 ? 0 : realtime_ns) + (uint64_t)attempt);
+        name[n++] = '-';
+        n += format_u64(name + n, (uint64_t)pid);
+        name[n++] = '-';
+        n += format_u64(name + n, (uint64_t)tid);
+        memcpy(name + n, ".stewardcrash", 14);
+        int fd;
+        do {
+            fd = openat(steward_crash_dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        } while (fd < 0 && errno == EINTR);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+static void put_header(writer_t *w) {
+    put(w, "STWDCRSH", 8);
+    put_u32(w, 1);
+    put_u32(w, 0);
+}
+
+static void put_signal(writer_t *w, int signal, const siginfo_t *info, pid_t pid, pid_t tid,
+                       int64_t realtime_ns, int64_t monotonic_ns) {
+    section(w, STEWARD_CRASH_SECTION_SIGNAL, 40);
+    put_i32(w, signal);
+    put_i32(w, info != NULL ? info->si_code : 0);
+    put_u64(w, info != NULL ? (uint64_t)(uintptr_t)info->si_addr : 0);
+    put_i32(w, pid);
+    put_i32(w, tid);
+    put_i64(w, realtime_ns);
+    put_i64(w, monotonic_ns);
+}
+
+static void finish(writer_t *w) {
+    section(w, STEWARD_CRASH_SECTION_END, 0);
+    flush(w);
+    while (fsync(w->fd) != 0 && errno == EINTR) {}
+    while (fsync(steward_crash_dirfd) != 0 && errno == EINTR) {}
+    close(w->fd);
+    w->fd = -1;
+}
+
+// MARK: - Registers
+
+static void put_register(writer_t *w, const char *name, uint64_t value) {
+    char padded[8] = {0};
+    size_t n = strnlen(name, 8);
+    memcpy(padded, name, n);
+    put(w, padded, 8);
+    put_u64(w, value);
+}
+
+static uint64_t context_pc(const ucontext_t *uc) {
+#if defined(__x86_64__)
+    return (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uint64_t)uc->uc_mcontext.pc;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+static uint64_t context_fp(const ucontext_t *uc) {
+#if defined(__x86_64__)
+    return (uint64_t)uc->uc_mcontext.gregs[REG_RBP];
+#elif defined(__aarch64__)
+    return (uint64_t)uc->uc_mcontext.regs[29];
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+static void put_registers(writer_t *w, const ucontext_t *uc) {
+#if defined(__x86_64__)
+    static const struct { const char *name; int index; } gregs[] = {
+        {"rax", REG_RAX}, {"rbx", REG_RBX}, {"rcx", REG_RCX}, {"rdx", REG_RDX},
+        {"rsi", REG_RSI}, {"rdi", REG_RDI}, {"rbp", REG_RBP}, {"rsp", REG_RSP},
+        {"r8", REG_R8}, {"r9", REG_R9}, {"r10", REG_R10}, {"r11", REG_R11},
+        {"r12", REG_R12}, {"r13", REG_R13}, {"r14", REG_R14}, {"r15", REG_R15},
+        {"rip", REG_RIP}, {"eflags", REG_EFL},
+    };
+    size_t count = sizeof gregs / sizeof gregs[0];
+    section(w, STEWARD_CRASH_SECTION_REGISTERS, (uint32_t)((count + 3) * 16));
+    for (size_t i = 0; i < count; i++) put_register(w, gregs[i].name, (uint64_t)uc->uc_mcontext.gregs[gregs[i].index]);
+    uint64_t csgsfs = (uint64_t)uc->uc_mcontext.gregs[REG_CSGSFS];
+    put_register(w, "cs", csgsfs & 0xFFFF);
+    put_register(w, "fs", (csgsfs >> 32) & 0xFFFF);
+    put_register(w, "gs", (csgsfs >> 16) & 0xFFFF);
+#elif defined(__aarch64__)
+    static const char names[29][4] = {
+        "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
+        "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",
+    };
+    section(w, STEWARD_CRASH_SECTION_REGISTERS, (uint32_t)((29 + 5) * 16));
+    for (int i = 0; i < 29; i++) put_register(w, names[i], uc->uc_mcontext.regs[i]);
+    put_register(w, "fp", uc->uc_mcontext.regs[29]);
+    put_register(w, "lr", uc->uc_mcontext.regs[30]);
+    put_register(w, "sp", uc->uc_mcontext.sp);
+    put_register(w, "pc", uc->uc_mcontext.pc);
+    put_register(w, "pstate", uc->uc_mcontext.pstate);
+#else
+    (void)w;
+    (void)uc;
+#endif
+}
+
+// MARK: - Frames
+
+/// Frames the unwinder may pass before reaching the crashed frame (the handler's own, the
+/// signal trampoline, a chained handler's).
+#define SKIP_MAX 64
+
+static uint64_t unwound[STEWARD_CRASH_FRAMES_MAX + SKIP_MAX];
+static uint64_t walked[STEWARD_CRASH_FRAMES_MAX];
+
+typedef struct {
+    uint64_t pc;          // the crashed PC, 0 when unknown
+    size_t count;
+    long match;           // index in unwound of the crashed frame, -1 until found
+} unwind_state_t;
+
+static _Unwind_Reason_Code unwind_step(struct _Unwind_Context *context, void *argument) {
+    unwind_state_t *state = argument;
+    int before_instruction = 0;
+    uint64_t ip = (uint64_t)_Unwind_GetIPInfo(context, &before_instruction);
+    if (ip == 0) return _URC_END_OF_STACK;
+    if (state->match < 0 && state->pc != 0 && ip == state->pc) state->match = (long)state->count;
+    unwound[state->count++] = ip;
+    if (state->count == sizeof unwound / sizeof unwound[0]) return _URC_END_OF_STACK;
+    if (state->match >= 0 && state->count - (size_t)state->match >= STEWARD_CRASH_FRAMES_MAX) return _URC_END_OF_STACK;
+    return _URC_NO_REASON;
+}
+
+static void put_frames(writer_t *w, uint32_t method, const uint64_t *frames, size_t count) {
+    section(w, STEWARD_CRASH_SECTION_FRAMES, (uint32_t)(8 + count * 8));
+    put_u32(w, method);
+    put_u32(w, (uint32_t)count);
+    put(w, frames, count * 8);
+}
+
+static void put_dwarf_frames(writer_t *w, uint64_t pc) {
+    unwind_state_t state = { .pc = pc, .count = 0, .match = -1 };
+    _Unwind_Backtrace(unwind_step, &state);
+    // Without the crashed frame among the first frames (no ucontext, or an unwinder that does
+    // not see through the signal trampoline), keep everything from the start.
+    size_t first = state.match >= 0 ? (size_t)state.match : 0;
+    size_t count = state.count - first;
+    if (count > STEWARD_CRASH_FRAMES_MAX) count = STEWARD_CRASH_FRAMES_MAX;
+    put_frames(w, STEWARD_CRASH_FRAMES_DWARF, unwound + first, count);
+}
+
+/// Reads memory of this process without faulting: a bad address gives EFAULT.
+static int safe_read(uint64_t address, void *out, size_t length) {
+    struct iovec local = { .iov_base = out, .iov_len = length };
+    struct iovec remote = { .iov_base = (void *)(uintptr_t)address, .iov_len = length };
+    long n = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+    return n == (long)length ? 0 : -1;
+}
+
+static void put_frame_pointer_frames(writer_t *w, uint64_t pc, uint64_t fp) {
+    size_t count = 0;
+    if (pc != 0) walked[count++] = pc;
+    while (count < STEWARD_CRASH_FRAMES_MAX && fp != 0 && (fp & 7) == 0) {
+        uint64_t pair[2];  // saved frame pointer, return address
+        if (safe_read(fp, pair, sizeof pair) != 0) break;
+        if (pair[1] == 0) break;
+        walked[count++] = pair[1];
+        if (pair[0] <= fp) break;  // the stack grows down: callers' frames are higher
+        fp = pair[0];
+    }
+    put_frames(w, STEWARD_CRASH_FRAMES_FRAME_POINTER, walked, count);
+}
+
+// MARK: - Maps, breadcrumbs, context
+
+#define MAPS_MAX (1024 * 1024)
+
+static uint8_t chunk[4096];
+
+static void put_maps(writer_t *w) {
+    int fd;
+    do { fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return;
+    flush(w);
+    uint64_t header_offset = w->offset;
+    // The length is patched in at the end; until then it reads as "runs past the end", so a
+    // record cut short inside the maps drops this section instead of misreading it.
+    section(w, STEWARD_CRASH_SECTION_MAPS, 0xFFFFFFFFu);
+    flush(w);
+    uint32_t total = 0;
+    while (total < MAPS_MAX) {
+        size_t want = sizeof chunk;
+        if (MAPS_MAX - total < want) want = MAPS_MAX - total;
+        ssize_t n = read(fd, chunk, want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        write_all(w, chunk, (size_t)n);
+        total += (uint32_t)n;
+    }
+    close(fd);
+    if (w->failed == 0) {
+        ssize_t patched;
+        do {
+            patched = pwrite(w->fd, &total, sizeof total, (off_t)(header_offset + 4));
+        } while (patched < 0 && errno == EINTR);
+    }
+}
+
+static steward_crash_breadcrumb_t breadcrumbs[STEWARD_CRASH_BREADCRUMB_COUNT];
+static uint8_t context_copy[STEWARD_CRASH_CONTEXT_MAX];
+
+static void put_breadcrumbs(writer_t *w) {
+    size_t count = steward_crash_copy_breadcrumbs(breadcrumbs, STEWARD_CRASH_BREADCRUMB_COUNT);
+    section(w, STEWARD_CRASH_SECTION_BREADCRUMBS, (uint32_t)(4 + count * sizeof breadcrumbs[0]));
+    put_u32(w, (uint32_t)count);
+    put(w, breadcrumbs, count * sizeof breadcrumbs[0]);
+}
+
+static void put_context(writer_t *w) {
+    long length = steward_crash_context_copy(context_copy);
+    if (length < 0) return;
+    section(w, STEWARD_CRASH_SECTION_CONTEXT, (uint32_t)length);
+    put(w, context_copy, (size_t)length);
+}
+
+// MARK: - Records
+
+int steward_crash_write_record(int signal, const siginfo_t *info, const void *context,
+                               int64_t entry_ns) {
+    const ucontext_t *uc = context;
+    int64_t realtime_ns = steward_crash_clock_ns(CLOCK_REALTIME);
+    pid_t pid = getpid();
+    pid_t tid = steward_crash_gettid();
+
+    if (atomic_load_explicit(&steward_crash_allocate_in_handler, memory_order_relaxed)) {
+        // Test hook only: the malloc probe must notice this.
+        void *volatile p = malloc(16);
+        free(p);
+    }
+
+    writer_t *w = &record_writer;
+    w->fd = open_record(realtime_ns, pid, tid);
+    if (w->fd < 0) return errno;
+    w->failed = 0;
+    w->offset = 0;
+    w->used = 0;
+
+    put_header(w);
+    put_signal(w, signal, info, pid, tid, realtime_ns, entry_ns);
+
+    char name[17] = {0};
+    if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0) {
+        size_t n = strnlen(name, 16);
+        section(w, STEWARD_CRASH_SECTION_THREAD_NAME, (uint32_t)n);
+        put(w, name, n);
+    }
+    if (uc != NULL) put_registers(w, uc);
+    uint64_t pc = uc != NULL ? context_pc(uc) : 0;
+    put_dwarf_frames(w, pc);
+    if (uc != NULL) put_frame_pointer_frames(w, pc, context_fp(uc));
+    put_maps(w);
+    put_breadcrumbs(w);
+    put_context(w);
+    section(w, STEWARD_CRASH_SECTION_INSTALL, 16);
+    put_i64(w, steward_crash_install_realtime_ns);
+    put_i64(w, steward_crash_install_monotonic_ns);
+    int64_t elapsed = steward_crash_clock_ns(CLOCK_MONOTONIC) - entry_ns;
+    section(w, STEWARD_CRASH_SECTION_TIMING, 8);
+    put_u64(w, (uint64_t)(elapsed > 0 ? elapsed : 1));
+    int failed = w->failed;
+    finish(w);
+    return failed;
+}
+
+void steward_crash_write_nested_record(int signal, const siginfo_t *info) {
+    // Keep what the interrupted record had gathered: flush its buffer and close it (it has no
+    // END, so it reads as partial).
+    if (record_writer.fd >= 0) {
+        flush(&record_writer);
+        close(record_writer.fd);
+        record_writer.fd = -1;
+    }
+    writer_t *w = &nested_writer;
+    int64_t realtime_ns = steward_crash_clock_ns(CLOCK_REALTIME);
+    pid_t pid = getpid();
+    pid_t tid = steward_crash_gettid();
+    w->fd = open_record(realtime_ns, pid, tid);
+    if (w->fd < 0) return;
+    w->failed = 0;
+    w->offset = 0;
+    w->used = 0;
+    put_header(w);
+    put_signal(w, signal, info, pid, tid, realtime_ns, steward_crash_clock_ns(CLOCK_MONOTONIC));
+    section(w, STEWARD_CRASH_SECTION_NESTED, 4);
+    put_i32(w, signal);
+    finish(w);
+}

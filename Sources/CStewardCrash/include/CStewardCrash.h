@@ -1,0 +1,114 @@
+// CStewardCrash: the only code of Steward that runs inside a signal handler.
+//
+// Everything here that the handler touches is preallocated at install time; the handler
+// allocates nothing, takes no lock and calls only async-signal-safe functions (open, write,
+// fsync, close, read, clock_gettime, syscall, sigaction, raise, _exit) plus the unwinder,
+// which install() warms up. The record it writes is described in
+// Documentation/CrashRecordFormat.md; StewardCrash (Swift) reads it on the next launch.
+#ifndef STEWARD_CRASH_H
+#define STEWARD_CRASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The most bytes of context (a JSON blob serialised by Swift) a record carries.
+#define STEWARD_CRASH_CONTEXT_MAX 16384
+/// Breadcrumbs kept (the last ones win).
+#define STEWARD_CRASH_BREADCRUMB_COUNT 100
+#define STEWARD_CRASH_BREADCRUMB_CATEGORY_MAX 32
+#define STEWARD_CRASH_BREADCRUMB_MESSAGE_MAX 256
+#define STEWARD_CRASH_BREADCRUMB_DATA_MAX 192
+/// The most frames a record holds per unwinding method.
+#define STEWARD_CRASH_FRAMES_MAX 128
+/// The size of each alternate signal stack.
+#define STEWARD_CRASH_ALTSTACK_SIZE (64 * 1024)
+
+/// Record sections (u32 tag, u32 length, payload; little-endian; see the format document).
+enum {
+    STEWARD_CRASH_SECTION_SIGNAL = 1,
+    STEWARD_CRASH_SECTION_THREAD_NAME = 2,
+    STEWARD_CRASH_SECTION_REGISTERS = 3,
+    STEWARD_CRASH_SECTION_FRAMES = 4,
+    STEWARD_CRASH_SECTION_MAPS = 5,
+    STEWARD_CRASH_SECTION_BREADCRUMBS = 6,
+    STEWARD_CRASH_SECTION_CONTEXT = 7,
+    STEWARD_CRASH_SECTION_TIMING = 8,
+    STEWARD_CRASH_SECTION_NESTED = 9,
+    STEWARD_CRASH_SECTION_INSTALL = 10,
+    STEWARD_CRASH_SECTION_END = 0xFFFF,
+};
+
+/// Frame sources in a FRAMES section.
+enum {
+    STEWARD_CRASH_FRAMES_DWARF = 1,
+    STEWARD_CRASH_FRAMES_FRAME_POINTER = 2,
+};
+
+/// One breadcrumb as stored in the ring and copied into a record (fixed size).
+typedef struct {
+    uint64_t timestamp_ms;     // wall clock, milliseconds since 1970
+    uint8_t level;             // 0 debug, 1 info, 2 warning, 3 error, 4 fatal
+    uint8_t reserved[3];
+    uint16_t category_length;
+    uint16_t message_length;
+    uint16_t data_length;      // data: "key=value\n" lines, already scrubbed by Swift
+    uint16_t reserved2;
+    char category[STEWARD_CRASH_BREADCRUMB_CATEGORY_MAX];
+    char message[STEWARD_CRASH_BREADCRUMB_MESSAGE_MAX];
+    char data[STEWARD_CRASH_BREADCRUMB_DATA_MAX];
+} steward_crash_breadcrumb_t;
+
+/// Installs the handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT and SIGTRAP
+/// (SA_SIGINFO | SA_ONSTACK), saving the previous ones, gives the calling thread an alternate
+/// stack, opens `directory` (which must exist, 0700) for records and warms up the unwinder.
+/// Returns 0, or an errno value (EALREADY when installed already).
+int steward_crash_install(const char *directory);
+
+/// Restores the previous handlers and closes the folder (for tests and shutdown). The
+/// alternate stacks stay. Returns 0, or EINVAL when not installed.
+int steward_crash_uninstall(void);
+
+/// Whether the handlers are installed.
+int steward_crash_is_installed(void);
+
+/// Gives the calling thread its own alternate signal stack (mmap, once per thread), so a
+/// stack overflow on it is still reported. Returns 0 or an errno value.
+int steward_crash_prepare_thread(void);
+
+/// Replaces the context blob the next record carries (copied; at most
+/// STEWARD_CRASH_CONTEXT_MAX bytes, longer blobs are refused with EMSGSIZE). Safe to call from
+/// any thread at any time; never blocks the handler.
+int steward_crash_set_context(const void *bytes, size_t length);
+
+/// Adds a breadcrumb to the ring: lock-free, no allocation; texts are truncated to fit.
+void steward_crash_add_breadcrumb(uint64_t timestamp_ms, uint8_t level, const char *category,
+                                  const char *message, const char *data);
+
+/// Copies the breadcrumbs in the ring, oldest first, into `out` (room for `capacity`);
+/// returns how many were copied. For non-fatal reports, from Swift.
+size_t steward_crash_copy_breadcrumbs(steward_crash_breadcrumb_t *out, size_t capacity);
+
+/// Whether the calling thread is inside the crash handler's record writer right now (for the
+/// malloc probe of the tests: other threads of a crashing process may still allocate, and the
+/// previous handlers we chain to are not ours to police).
+int steward_crash_handler_active(void);
+
+/// Test hook: when set, the handler calls malloc once, so the tests can show that their
+/// allocation probe notices it. Never set outside tests.
+void steward_crash_test_allocate_in_handler(int enabled);
+
+/// Test hook: runs the handler's record writer for `signal` without a crash (no chaining,
+/// no exit), as if `signal` had arrived on this thread; returns 0 or an errno value.
+int steward_crash_test_write_record(int signal);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "CStewardCrashTrigger.h"
+
+#endif

@@ -1,0 +1,63 @@
+public import Foundation
+public import StewardCore
+
+extension CrashReporter {
+    /// Queues every kept report that is not queued yet, as a Sentry envelope (event, plus a
+    /// `crashed` session update for fatal crashes), for `uploader`'s recipient.
+    ///
+    /// The uploader checks consent again at send time, retries with backoff and records each
+    /// disclosure in the audit ledger; reports stay in the vault (for `list`, export and
+    /// erase) until their retention ends.
+    ///
+    /// - Parameters:
+    ///   - uploader: Delivers to the crash backend (its transport: HTTPS to Sentry, GlitchTip,
+    ///     or the outbox folder).
+    ///   - dsn: The project's DSN: its key goes into `X-Sentry-Auth`, the envelope header
+    ///     names it. Nil for a transport that does not need it (the outbox).
+    ///   - now: The envelopes' `sent_at`.
+    /// - Returns: How many reports were queued.
+    /// - Throws: What the vault or the uploader throws (a recipient the manifest does not
+    ///   declare for crash diagnostics).
+    @discardableResult
+    public func submit(to uploader: Uploader, dsn: SentryDSN? = nil, now: Date = Date()) throws -> Int {
+        var state = try Self.loadLaunchState(vault)
+        var submitted = Set(state.submitted ?? [])
+        let reports = try storedReports().filter { !submitted.contains($0.id) }
+        guard !reports.isEmpty else { return 0 }
+        let encoder = SentryEventEncoder()
+        var queued = 0
+        for report in reports {
+            var session: SentrySession?
+            if !report.handled, let seconds = report.secondsSinceStart {
+                session = SentrySession.crashed(for: report, started: report.timestamp.addingTimeInterval(-seconds), isInitial: false)
+            }
+            let envelope = encoder.envelope(for: report, dsn: dsn, sentAt: now, session: session)
+            let payload = Payload(
+                recipient: uploader.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
+                contentType: "application/x-sentry-envelope", headers: dsn?.headers() ?? [:],
+                body: envelope.encode(), idempotencyKey: "crash-\(report.id)", created: report.timestamp)
+            switch try uploader.submit(payload) {
+            case .queued, .heldForConsent:
+                queued += 1
+                submitted.insert(report.id)
+            case .dropped:
+                // Denied or undeclared: counted by the uploader; not offered again.
+                submitted.insert(report.id)
+            }
+        }
+        // Ids of reports the vault no longer holds are forgotten.
+        let kept = Set(try storedReports().map(\.id))
+        state.submitted = submitted.filter(kept.contains).sorted()
+        try saveState(state)
+        return queued
+    }
+}
+
+extension CrashReporter {
+    /// Writes a raw record as the handler would for `signal`, from the calling thread, without
+    /// crashing: for benchmarks and tests of the next-launch path. Needs ``install()`` first.
+    @_spi(Testing)
+    public func writeRecordForTesting(signal: Int32 = 11) throws {
+        try CrashHandler.testWriteRecord(signal: signal)
+    }
+}

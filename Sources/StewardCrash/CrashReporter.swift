@@ -1,0 +1,482 @@
+import Foundation
+public import StewardCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Catches every fatal crash of the process, loses none, and turns each into a
+/// ``CrashReport`` on the next launch — kept and sent only under the crash-reporting consent.
+///
+/// - ``install()`` sets the signal handlers (once per process: signal handlers are the one
+///   thing the OS makes process-wide). At a crash, the handler (C, allocation-free) writes a
+///   raw record into ``Configuration/crashDirectory`` and chains to the previous handler — the
+///   Swift runtime's backtracer still prints its report.
+/// - ``processPending()`` (at start, before anything else) reads each raw record, symbolicates
+///   and scrubs it, stores the report through the ``ConsentGate`` under ``Purpose/crashReporting``
+///   (stored when granted, held under the pending policy, dropped when denied), and unlinks the
+///   raw file. A damaged record is salvaged as far as it goes and marked partial.
+/// - Crashes within ``Configuration/launchCrashWindow`` of the start,
+///   ``Configuration/launchCrashCount`` times in a row, set ``crashedOnLaunch``: the host can
+///   enter a safe mode and send the reports before going on.
+/// - ``report(error:message:)`` records a handled error with the current stack.
+///
+/// ```swift
+/// let crashes = CrashReporter(configuration: .init(dataDirectory: dir, context: context),
+///                             vault: vault, consent: gate)
+/// try crashes.install()
+/// let pending = crashes.processPending()
+/// if crashes.crashedOnLaunch { enterSafeMode() }
+/// crashes.addBreadcrumb(message: "opened scanner", category: "navigation")
+/// ```
+public final class CrashReporter: Sendable {
+    /// The vault collection reports are kept in.
+    public static let collection = "crashes"
+
+    /// How the reporter works.
+    public struct Configuration: Sendable {
+        /// Where the handler writes raw records (0700; created by ``CrashReporter/install()``).
+        public var crashDirectory: String
+        /// The context every report carries: release, environment, device id (app-scoped),
+        /// OS, model.
+        public var context: CrashContext
+        /// A crash sooner than this after ``CrashReporter/install()`` is a launch crash.
+        /// Default 5 s (Bugly's).
+        public var launchCrashWindow: Duration
+        /// Launch crashes in a row that set ``CrashReporter/crashedOnLaunch``. Default 3.
+        public var launchCrashCount: Int
+        /// How long reports are kept (default: 90 days).
+        public var retention: Duration
+        /// How much symbolication happens on this machine (see ``Symbolication``). Default:
+        /// function names from the ELF symbol tables.
+        public var symbolication: Symbolication
+
+        /// A configuration with records in `crashDirectory`.
+        public init(crashDirectory: String, context: CrashContext = CrashContext(), launchCrashWindow: Duration = .seconds(5),
+                    launchCrashCount: Int = 3, retention: Duration = .seconds(90 * 86_400), symbolication: Symbolication = .functionNames) {
+            self.crashDirectory = crashDirectory
+            self.context = context
+            self.launchCrashWindow = launchCrashWindow
+            self.launchCrashCount = max(1, launchCrashCount)
+            self.retention = retention
+            self.symbolication = symbolication
+        }
+
+        /// A configuration with records in `DATA/crash`.
+        public init(dataDirectory: String, context: CrashContext = CrashContext()) {
+            self.init(crashDirectory: dataDirectory + "/crash", context: context)
+        }
+    }
+
+    /// How much symbolication happens on this machine. Backends such as Sentry symbolicate
+    /// again from uploaded debug files, using each image's build ID.
+    public enum Symbolication: Hashable, Sendable {
+        /// Addresses and images only (with build IDs for the backend).
+        case none
+        /// Function names from the ELF symbol tables, demangled: the default.
+        case functionNames
+        /// Function names, and source files and lines from DWARF through `llvm-symbolizer`
+        /// where it is installed. Costs a process per image: for development, not for a
+        /// launch path measured in milliseconds.
+        case functionNamesAndSourceLocations
+    }
+
+    /// What one ``CrashReporter/processPending()`` did.
+    public struct PendingResult: Sendable {
+        /// The reports made from raw records, oldest first.
+        public var reports: [CrashReport] = []
+        /// What the consent gate did with each (stored, held, dropped).
+        public var outcomes: [GateOutcome] = []
+        /// Records that could not be processed, and why (the raw file is kept for the next try
+        /// unless it is unreadable as a record at all).
+        public var problems: [String] = []
+        /// Whether the app crashed at launch too often in a row (see ``CrashReporter/crashedOnLaunch``).
+        public var crashedOnLaunch = false
+    }
+
+    /// The configuration.
+    public let configuration: Configuration
+    let vault: Vault
+    private let consent: ConsentGate
+    private let clock: any WallClock
+    private let state = Mutex(State())
+    private let launchCrashes = Atomic<Int>(0)
+    /// Parsed ELF files are cached here, for this reporter's lifetime.
+    private let symbolicator: Symbolicator
+
+    private struct State {
+        var installed = false
+        var installMonotonic: UInt64 = 0
+        var confirmationScheduled = false
+    }
+
+    /// The vault collection of Steward's own launch bookkeeping.
+    static let stateCollection = "steward.crash"
+
+    /// A reporter storing through `consent` into `vault`.
+    public init(configuration: Configuration, vault: Vault, consent: ConsentGate, clock: any WallClock = SystemWallClock()) {
+        self.configuration = configuration
+        self.vault = vault
+        self.consent = consent
+        self.clock = clock
+        self.symbolicator = Symbolicator(symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations ? LLVMSymbolizer.find() : nil)
+        launchCrashes.store((try? Self.loadLaunchState(vault).consecutive) ?? 0, ordering: .relaxed)
+    }
+
+    // MARK: - Installing
+
+    /// Installs the crash handlers: creates the crash folder (0700), publishes the context the
+    /// records carry, gives this thread an alternate signal stack.
+    ///
+    /// - Throws: ``CrashReporterError`` with code `alreadyInstalled` when any reporter of
+    ///   this process installed already (signal handlers are process-wide), or `install` when
+    ///   the folder or the handlers cannot be set up.
+    public func install() throws {
+        try Self.makePrivateDirectory(configuration.crashDirectory)
+        try publishContext()
+        do {
+            try CrashHandler.install(directory: configuration.crashDirectory)
+        } catch let error as CrashHandlerError where error.code == .alreadyInstalled {
+            throw CrashReporterError(.alreadyInstalled, "crash handlers are installed already in this process; install one CrashReporter per process (Steward.start does)")
+        } catch {
+            throw CrashReporterError(.install, "the crash handlers could not be installed: \(error)")
+        }
+        state.withLock {
+            $0.installed = true
+            $0.installMonotonic = Self.monotonicNanoseconds()
+        }
+        scheduleLaunchConfirmation()
+    }
+
+    /// Removes the handlers (the previous ones are restored). For tests and orderly shutdown.
+    public func uninstall() {
+        let wasInstalled = state.withLock { s in
+            defer { s.installed = false }
+            return s.installed
+        }
+        if wasInstalled { CrashHandler.uninstall() }
+    }
+
+    /// Gives the calling thread its own alternate signal stack, so a stack overflow on it is
+    /// still reported. Threads Steward starts have one; call this first thing on threads the
+    /// host starts itself.
+    public func prepareCurrentThread() throws {
+        try CrashHandler.prepareCurrentThread()
+    }
+
+    /// Replaces the context later records carry (a new release, a new session).
+    public func updateContext(_ context: CrashContext) throws {
+        try publishContext(context)
+    }
+
+    /// Adds a breadcrumb to the ring the handler copies into a record: lock-free, no
+    /// allocation on the hot path beyond formatting; texts are scrubbed of the home folder
+    /// and user name, and truncated to fit.
+    public func addBreadcrumb(message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]) {
+        let scrubber = Self.scrubber()
+        CrashHandler.addBreadcrumb(Breadcrumb(
+            timestamp: clock.now, level: level, category: scrubber.scrub(category), message: scrubber.scrub(message),
+            data: data.mapValues(scrubber.scrub)))
+    }
+
+    // MARK: - Next launch
+
+    /// Whether the app crashed within ``Configuration/launchCrashWindow`` of its start
+    /// ``Configuration/launchCrashCount`` times in a row (Bugly's rule): the host may enter a
+    /// safe mode and send the reports before it goes on. Reset once a launch survives the window.
+    public var crashedOnLaunch: Bool { launchCrashes.load(ordering: .relaxed) >= configuration.launchCrashCount }
+
+    /// Turns every raw record in the crash folder into a report, stores it under the
+    /// crash-reporting consent, and unlinks the raw file. Never throws: each problem is
+    /// listed in the result. Call it at start, before the app does anything else.
+    @discardableResult
+    public func processPending() -> PendingResult {
+        var result = PendingResult()
+        let directory = configuration.crashDirectory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return result }
+        var consecutive = launchCrashes.load(ordering: .relaxed)
+        for name in names.sorted() where name.hasSuffix(".stewardcrash") {
+            let path = directory + "/" + name
+            guard let bytes = readRegularFile(path, limit: RawCrashRecord.maximumSize) else {
+                result.problems.append("\(name): not a regular file of at most \(RawCrashRecord.maximumSize) bytes; removed")
+                unlink(path)
+                continue
+            }
+            let raw = RawCrashRecord.parse(bytes)
+            var report = makeReport(raw)
+            if let (runtimePath, runtime) = RuntimeBacktrace.find(pid: raw.pid ?? -1, in: directory), raw.pid != nil {
+                runtime.merge(into: &report, scrub: Self.scrubber(raw).scrub)
+                unlink(runtimePath)
+            }
+            do {
+                let outcome = try store(report)
+                try vault.commit()
+                result.reports.append(report)
+                result.outcomes.append(outcome)
+                // Unlinked only once the report is durable (or deliberately not kept).
+                unlink(path)
+            } catch {
+                result.problems.append("\(name): the report could not be stored (\(error)); the raw record is kept for the next launch")
+                continue
+            }
+            if let seconds = report.secondsSinceStart, seconds <= Self.seconds(configuration.launchCrashWindow) {
+                consecutive += 1
+            } else {
+                consecutive = 0
+            }
+        }
+        if !result.reports.isEmpty {
+            launchCrashes.store(consecutive, ordering: .relaxed)
+            try? saveLaunchState(consecutive)
+        }
+        result.crashedOnLaunch = crashedOnLaunch
+        scheduleLaunchConfirmation()
+        return result
+    }
+
+    /// Records a handled error with the current stack, marked handled.
+    ///
+    /// - Returns: The report, as stored (or held, or dropped, by consent).
+    @discardableResult
+    public func report(error: any Error, message: String? = nil) throws -> CrashReport {
+        let addresses = Thread.callStackReturnAddresses.map { UInt64(truncatingIfNeeded: $0.uintValue) }
+        let maps = readRegularFile("/proc/self/maps", limit: 8 << 20).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let scrubber = Self.scrubber()
+        var frames: [StackFrame] = addresses.map { StackFrame(instructionAddress: $0) }
+        var images: [BinaryImage] = []
+        if configuration.symbolication != .none, !addresses.isEmpty {
+            (frames, images) = symbolicator.symbolicate(addresses: addresses, maps: maps, firstIsReturnAddress: true)
+        }
+        var report = CrashReport(
+            id: Self.eventID(), timestamp: clock.now, handled: true,
+            error: CrashError(type: scrubber.scrub(String(reflecting: type(of: error))), message: scrubber.scrub(message ?? "\(error)")),
+            crashedThread: CrashThread(id: Self.currentThreadID(), name: Thread.current.name, frames: frames, crashed: false),
+            images: images, breadcrumbs: CrashHandler.breadcrumbs(), context: configuration.context)
+        report = scrubber.scrub(report: report)
+        _ = try store(report)
+        try vault.commit()
+        return report
+    }
+
+    /// The reports kept in the vault, oldest first.
+    public func storedReports() throws -> [CrashReport] {
+        let decoder = JSONDecoder()
+        var reports: [CrashReport] = []
+        try vault.forEachRecord(in: Self.collection) { record in
+            if let report = try? decoder.decode(CrashReport.self, from: Data(record.data)) { reports.append(report) }
+        }
+        return reports
+    }
+
+    /// Tells the reporter that this launch survived: the launch-crash count starts again.
+    /// Called automatically once ``Configuration/launchCrashWindow`` has passed after
+    /// ``install()``.
+    public func confirmLaunchSucceeded() {
+        guard launchCrashes.exchange(0, ordering: .relaxed) != 0 else { return }
+        try? saveLaunchState(0)
+    }
+
+    // MARK: - Private
+
+    private func makeReport(_ raw: RawCrashRecord) -> CrashReport {
+        let blob = raw.context.isEmpty ? nil : try? JSONDecoder().decode(ContextBlob.self, from: Data(raw.context))
+        let scrubber = Scrubber(homeDirectory: blob?.homeDirectory, userName: blob?.userName)
+        var frames: [StackFrame]
+        var images: [BinaryImage] = []
+        let addresses = raw.dwarfFrames.count >= raw.framePointerFrames.count ? raw.dwarfFrames : raw.framePointerFrames
+        frames = addresses.map { StackFrame(instructionAddress: $0) }
+        if configuration.symbolication != .none, !addresses.isEmpty, let maps = raw.maps {
+            (frames, images) = symbolicator.symbolicate(addresses: addresses, maps: maps, firstIsReturnAddress: false)
+        }
+        var notes = raw.notes
+        if raw.nestedSignal != nil { notes.append("the crash handler itself crashed; the record holds the minimum") }
+        let signal = raw.signalNumber.map {
+            CrashSignal(number: $0, name: SignalNames.name($0), code: raw.signalCode ?? 0,
+                        codeName: SignalNames.codeName(signal: $0, code: raw.signalCode ?? 0),
+                        faultAddress: SignalNames.hasFaultAddress($0) ? raw.faultAddress : nil)
+        }
+        var seconds: Double?
+        if let crash = raw.monotonicNs, let install = raw.installMonotonicNs, crash >= install {
+            seconds = Double(crash - install) / 1e9
+        }
+        let report = CrashReport(
+            id: Self.eventID(),
+            timestamp: raw.realtimeNs.map { Date(timeIntervalSince1970: Double($0) / 1e9) } ?? clock.now,
+            handled: false, partial: raw.partial, signal: signal,
+            crashedThread: CrashThread(id: Int64(raw.tid ?? 0), name: raw.threadName, frames: frames, registers: raw.registers, crashed: true),
+            images: images, breadcrumbs: raw.breadcrumbs, context: blob?.context ?? CrashContext(),
+            secondsSinceStart: seconds, handlerNanoseconds: raw.timingNs, salvageNotes: notes)
+        return scrubber.scrub(report: report)
+    }
+
+    private func store(_ report: CrashReport) throws -> GateOutcome {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try consent.store(Array(try encoder.encode(report)), in: Self.collection, category: .crashDiagnostics,
+                                 purpose: .crashReporting, retention: configuration.retention)
+    }
+
+    /// What the handler writes into each record (CONTEXT section).
+    struct ContextBlob: Codable {
+        var context: CrashContext
+        var homeDirectory: String?
+        var userName: String?
+    }
+
+    private func publishContext(_ context: CrashContext? = nil) throws {
+        let blob = ContextBlob(context: context ?? configuration.context, homeDirectory: Self.homeDirectory(), userName: Self.userName())
+        try CrashHandler.setContext(Array(try JSONEncoder().encode(blob)))
+    }
+
+    private static func scrubber(_ raw: RawCrashRecord? = nil) -> Scrubber {
+        if let raw, !raw.context.isEmpty, let blob = try? JSONDecoder().decode(ContextBlob.self, from: Data(raw.context)) {
+            return Scrubber(homeDirectory: blob.homeDirectory, userName: blob.userName)
+        }
+        return Scrubber(homeDirectory: homeDirectory(), userName: userName())
+    }
+
+    private static func homeDirectory() -> String? {
+        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home }
+        return nil
+    }
+
+    private static func userName() -> String? {
+        var record = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(geteuid(), &record, &buffer, buffer.count, &result) == 0, result != nil, let name = record.pw_name else { return nil }
+        return String(cString: name)
+    }
+
+    struct LaunchState: Codable {
+        var consecutive: Int
+        /// Reports already queued for delivery (by id).
+        var submitted: [String]?
+    }
+
+    static func loadLaunchState(_ vault: Vault) throws -> LaunchState {
+        var state = LaunchState(consecutive: 0)
+        try vault.forEachRecord(in: stateCollection) { record in
+            if let decoded = try? JSONDecoder().decode(LaunchState.self, from: Data(record.data)) { state = decoded }
+        }
+        return state
+    }
+
+    private func saveLaunchState(_ consecutive: Int) throws {
+        var state = try Self.loadLaunchState(vault)
+        state.consecutive = consecutive
+        try saveState(state)
+    }
+
+    func saveState(_ state: LaunchState) throws {
+        var old: [RecordID] = []
+        try vault.forEachRecord(in: Self.stateCollection) { old.append($0.id) }
+        try vault.append(Array(try JSONEncoder().encode(state)), to: Self.stateCollection,
+                         category: .crashDiagnostics, purpose: .privacyCompliance)
+        for id in old { try vault.remove(id, from: Self.stateCollection) }
+        try vault.commit(collections: [Self.stateCollection])
+    }
+
+    /// Once installed and with launch crashes counted, confirms the launch when it has lived
+    /// through the window (measured from installation).
+    private func scheduleLaunchConfirmation() {
+        guard launchCrashes.load(ordering: .relaxed) > 0 else { return }
+        let installedAt: UInt64? = state.withLock { s in
+            guard s.installed, !s.confirmationScheduled else { return nil }
+            s.confirmationScheduled = true
+            return s.installMonotonic
+        }
+        guard let installedAt else { return }
+        let elapsed = Double(Self.monotonicNanoseconds() &- installedAt) / 1e9
+        let wait = max(0, Self.seconds(configuration.launchCrashWindow) - elapsed)
+        // A thread of its own: the confirmation writes to the vault (fsync).
+        let thread = Thread { [weak self] in
+            Thread.sleep(forTimeInterval: wait)
+            self?.confirmLaunchSucceeded()
+        }
+        thread.name = "steward-launch-watch"
+        thread.start()
+    }
+
+    private static func makePrivateDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw CrashReporterError(.install, "the crash folder \(path) cannot be created: \(error)")
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw CrashReporterError(.install, "the crash folder \(path) is not a folder")
+        }
+        guard info.st_uid == geteuid() else {
+            throw CrashReporterError(.install, "the crash folder \(path) belongs to another user (uid \(info.st_uid)); raw crash records must be private to this user")
+        }
+        if info.st_mode & 0o077 != 0, chmod(path, 0o700) != 0 {
+            throw CrashReporterError(.install, "the crash folder \(path) is open to other users and cannot be made private")
+        }
+    }
+
+    /// The kernel id of the calling thread (from /proc/thread-self: "PID/task/TID").
+    static func currentThreadID() -> Int64 {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let count = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+        guard count > 0 else { return Int64(getpid()) }
+        let text = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(separator: "/").last.flatMap { Int64($0) } ?? Int64(getpid())
+    }
+
+    /// A new session id (32 hex digits), for ``CrashContext/sessionID``.
+    public static func makeSessionID() -> String { eventID() }
+
+    /// Gives the calling thread its own alternate signal stack (see
+    /// ``prepareCurrentThread()``); for threads that have no reporter at hand.
+    public static func prepareCurrentThread() throws {
+        try CrashHandler.prepareCurrentThread()
+    }
+
+    static func eventID() -> String {
+        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (s, atto) = duration.components
+        return Double(s) + Double(atto) / 1e18
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}
+
+/// A crash reporter that cannot be set up; the message says why and what to do.
+public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: Hashable, Sendable { case alreadyInstalled, install }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// The process has crash handlers installed already.
+        public static let alreadyInstalled = Code(.alreadyInstalled)
+        /// The crash folder or the handlers could not be set up.
+        public static let install = Code(.install)
+
+        /// The code's name.
+        public var description: String { "\(value)" }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// What is wrong, and what would work.
+    public let message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+}

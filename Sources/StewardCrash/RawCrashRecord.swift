@@ -1,0 +1,315 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A raw crash record as the handler wrote it (Documentation/CrashRecordFormat.md), parsed
+/// section by section. Parsing never traps: whatever cannot be read is dropped, noted in
+/// ``notes`` and marks the record ``partial``.
+struct RawCrashRecord: Hashable, Sendable {
+    /// One register, in the order the record lists them.
+    struct Register: Hashable, Sendable {
+        var name: String
+        var value: UInt64
+    }
+
+    /// The format version from the header (nil when the header is unreadable).
+    var formatVersion: UInt32?
+    /// SIGNAL: the signal number, `si_code`, fault address, pid, tid, and the clocks at the crash.
+    var signalNumber: Int32?
+    var signalCode: Int32?
+    var faultAddress: UInt64?
+    var pid: Int32?
+    var tid: Int32?
+    var realtimeNs: Int64?
+    var monotonicNs: Int64?
+    /// THREAD_NAME.
+    var threadName: String?
+    /// REGISTERS, in record order.
+    var registerList: [Register] = []
+    /// FRAMES from the DWARF unwinder: the crashed instruction first, then return addresses.
+    var dwarfFrames: [UInt64] = []
+    /// FRAMES from the frame-pointer walk, same order.
+    var framePointerFrames: [UInt64] = []
+    /// MAPS: the text of /proc/self/maps at the crash.
+    var maps: String?
+    /// BREADCRUMBS, oldest first.
+    var breadcrumbs: [Breadcrumb] = []
+    /// CONTEXT: the blob Swift set before the crash (empty when none).
+    var context: [UInt8] = []
+    /// INSTALL: the clocks when the handler was installed.
+    var installRealtimeNs: Int64?
+    var installMonotonicNs: Int64?
+    /// TIMING: nanoseconds from handler entry to the end of writing (before fsync).
+    var timingNs: UInt64?
+    /// NESTED: the signal that hit the handler itself.
+    var nestedSignal: Int32?
+    /// Whether the END section was read: the handler finished the record.
+    var complete = false
+    /// Whether anything was dropped, or END is missing.
+    var partial = false
+    /// What was dropped and why (tags, offsets and lengths only: never content).
+    var notes: [String] = []
+
+    /// REGISTERS by name.
+    var registers: [String: UInt64] {
+        var result: [String: UInt64] = [:]
+        for register in registerList { result[register.name] = register.value }
+        return result
+    }
+
+    /// The largest record ``read(path:)`` accepts (a record holds at most 1 MiB of maps).
+    static let maximumSize = 8 * 1024 * 1024
+    /// The format version this parser reads.
+    static let supportedVersion: UInt32 = 1
+    static let magic = Array("STWDCRSH".utf8)
+
+    // MARK: - Reading
+
+    /// Why a record file could not be read.
+    struct ReadError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// What went wrong, as an extensible set of codes.
+        struct Code: Hashable, Sendable, CustomStringConvertible {
+            private enum Value: Hashable, Sendable { case notARegularFile, tooLarge, system }
+            private let value: Value
+            private init(_ value: Value) { self.value = value }
+            /// The path names a directory, link, FIFO, device or socket.
+            static let notARegularFile = Code(.notARegularFile)
+            /// The file is larger than ``RawCrashRecord/maximumSize``.
+            static let tooLarge = Code(.tooLarge)
+            /// open, fstat or read failed.
+            static let system = Code(.system)
+            var description: String { "\(value)" }
+        }
+
+        let code: Code
+        let message: String
+        var description: String { "RawCrashRecord.ReadError(\(code)): \(message)" }
+    }
+
+    /// Reads and parses the record at `path`: a regular file (symbolic links are refused) of at
+    /// most ``maximumSize`` bytes.
+    static func read(path: String) throws(ReadError) -> RawCrashRecord {
+        var fd: Int32
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else {
+            let code = errno
+            if code == ELOOP {
+                throw ReadError(code: .notARegularFile, message: "\(path) is a symbolic link, not a crash record; remove it")
+            }
+            throw ReadError(code: .system, message: "cannot open \(path): \(String(cString: strerror(code)))")
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            throw ReadError(code: .system, message: "cannot stat \(path): \(String(cString: strerror(errno)))")
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw ReadError(code: .notARegularFile, message: "\(path) is not a regular file, not a crash record; remove it")
+        }
+        guard status.st_size <= maximumSize else {
+            throw ReadError(code: .tooLarge, message: "\(path) is \(status.st_size) bytes, more than a crash record can be (\(maximumSize)); remove it")
+        }
+        // Read to the end (the size may change under us), never past maximumSize + 1.
+        var bytes = [UInt8](repeating: 0, count: maximumSize + 1)
+        var total = 0
+        while total < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(code: .system, message: "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            total += n
+        }
+        guard total <= maximumSize else {
+            throw ReadError(code: .tooLarge, message: "\(path) grew past \(maximumSize) bytes while read; remove it")
+        }
+        bytes.removeSubrange(total...)
+        return parse(bytes)
+    }
+
+    // MARK: - Parsing
+
+    /// Parses `bytes`; never traps, whatever they hold.
+    static func parse(_ bytes: [UInt8]) -> RawCrashRecord {
+        var record = RawCrashRecord()
+        guard bytes.count >= 16 else {
+            record.partial = true
+            record.notes.append(bytes.isEmpty ? "the record is empty" : "the record is \(bytes.count) bytes, shorter than its header")
+            return record
+        }
+        guard Array(bytes[0..<8]) == magic else {
+            record.partial = true
+            record.notes.append("the record does not start with STWDCRSH: not a crash record")
+            return record
+        }
+        let version = u32(bytes, 8)
+        record.formatVersion = version
+        guard version == supportedVersion else {
+            record.partial = true
+            record.notes.append("the record has format version \(version); this build reads version \(supportedVersion)")
+            return record
+        }
+        var offset = 16
+        while offset < bytes.count {
+            guard bytes.count - offset >= 8 else {
+                record.partial = true
+                record.notes.append("\(bytes.count - offset) stray bytes at offset \(offset), shorter than a section header")
+                break
+            }
+            let tag = u32(bytes, offset)
+            let length = Int(u32(bytes, offset + 4))
+            let start = offset + 8
+            guard length <= bytes.count - start else {
+                record.partial = true
+                record.notes.append("section \(tag) at offset \(offset) claims \(length) bytes, past the end of the record; dropped")
+                break
+            }
+            let payload = Array(bytes[start..<(start + length)])
+            offset = start + length
+            if tag == UInt32(0xFFFF) {
+                record.complete = true
+                if offset < bytes.count {
+                    record.notes.append("\(bytes.count - offset) bytes after the end section ignored")
+                }
+                break
+            }
+            record.read(section: tag, payload: payload, at: start - 8)
+        }
+        if !record.complete {
+            record.partial = true
+            record.notes.append("the record has no end section: the handler did not finish it")
+        }
+        return record
+    }
+
+    private mutating func drop(_ name: String, at offset: Int, _ why: String) {
+        partial = true
+        notes.append("\(name) section at offset \(offset) \(why); dropped")
+    }
+
+    private mutating func read(section tag: UInt32, payload: [UInt8], at offset: Int) {
+        switch tag {
+        case 1:  // SIGNAL
+            guard payload.count == 40 else { return drop("SIGNAL", at: offset, "is \(payload.count) bytes, not 40") }
+            signalNumber = i32(payload, 0)
+            signalCode = i32(payload, 4)
+            faultAddress = u64(payload, 8)
+            pid = i32(payload, 16)
+            tid = i32(payload, 20)
+            realtimeNs = i64(payload, 24)
+            monotonicNs = i64(payload, 32)
+        case 2:  // THREAD_NAME
+            guard payload.count <= 16 else { return drop("THREAD_NAME", at: offset, "is \(payload.count) bytes, more than 16") }
+            threadName = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self)
+        case 3:  // REGISTERS
+            guard payload.count % 16 == 0 else { return drop("REGISTERS", at: offset, "is \(payload.count) bytes, not a multiple of 16") }
+            var list: [Register] = []
+            for base in stride(from: 0, to: payload.count, by: 16) {
+                let name = String(decoding: payload[base..<(base + 8)].prefix { $0 != 0 }, as: UTF8.self)
+                list.append(Register(name: name, value: u64(payload, base + 8)))
+            }
+            registerList = list
+        case 4:  // FRAMES
+            guard payload.count >= 8 else { return drop("FRAMES", at: offset, "is \(payload.count) bytes, shorter than its header") }
+            let method = u32(payload, 0)
+            let count = Int(u32(payload, 4))
+            guard count <= (payload.count - 8) / 8, payload.count - 8 == count * 8 else {
+                return drop("FRAMES", at: offset, "holds \(payload.count - 8) bytes for \(count) frames")
+            }
+            let frames = (0..<count).map { u64(payload, 8 + $0 * 8) }
+            switch method {
+            case 1: dwarfFrames = frames
+            case 2: framePointerFrames = frames
+            default: drop("FRAMES", at: offset, "has unknown method \(method)")
+            }
+        case 5:  // MAPS
+            maps = String(decoding: payload, as: UTF8.self)
+        case 6:  // BREADCRUMBS
+            let size = Self.breadcrumbSize
+            guard payload.count >= 4 else { return drop("BREADCRUMBS", at: offset, "is \(payload.count) bytes, shorter than its count") }
+            let count = Int(u32(payload, 0))
+            guard count <= (payload.count - 4) / size, payload.count - 4 == count * size else {
+                return drop("BREADCRUMBS", at: offset, "holds \(payload.count - 4) bytes for \(count) breadcrumbs")
+            }
+            var list: [Breadcrumb] = []
+            for index in 0..<count {
+                let base = 4 + index * size
+                if let breadcrumb = Self.breadcrumb(from: Array(payload[base..<(base + size)])) {
+                    list.append(breadcrumb)
+                } else {
+                    partial = true
+                    notes.append("breadcrumb \(index) of the BREADCRUMBS section at offset \(offset) is malformed; dropped")
+                }
+            }
+            breadcrumbs = list
+        case 7:  // CONTEXT
+            context = payload
+        case 8:  // TIMING
+            guard payload.count == 8 else { return drop("TIMING", at: offset, "is \(payload.count) bytes, not 8") }
+            timingNs = u64(payload, 0)
+        case 9:  // NESTED
+            guard payload.count == 4 else { return drop("NESTED", at: offset, "is \(payload.count) bytes, not 4") }
+            nestedSignal = i32(payload, 0)
+        case 10:  // INSTALL
+            guard payload.count == 16 else { return drop("INSTALL", at: offset, "is \(payload.count) bytes, not 16") }
+            installRealtimeNs = i64(payload, 0)
+            installMonotonicNs = i64(payload, 8)
+        default:
+            notes.append("unknown section \(tag) at offset \(offset) skipped")
+        }
+    }
+
+    // MARK: - Breadcrumbs (steward_crash_breadcrumb_t)
+
+    /// The layout of `steward_crash_breadcrumb_t` (CStewardCrash.h); a test checks it against C.
+    static let breadcrumbSize = 504
+    static let categoryOffset = 20, categoryCapacity = 32
+    static let messageOffset = 52, messageCapacity = 256
+    static let dataOffset = 308, dataCapacity = 192
+
+    /// Decodes one `steward_crash_breadcrumb_t`; nil when a length or the level is out of range.
+    static func breadcrumb(from bytes: [UInt8]) -> Breadcrumb? {
+        guard bytes.count >= dataOffset + dataCapacity else { return nil }
+        let milliseconds = u64(bytes, 0)
+        let levels: [Breadcrumb.Level] = [.debug, .info, .warning, .error, .fatal]
+        let levelCode = Int(bytes[8])
+        let categoryLength = Int(u16(bytes, 12)), messageLength = Int(u16(bytes, 14)), dataLength = Int(u16(bytes, 16))
+        guard levelCode < levels.count, categoryLength <= categoryCapacity, messageLength <= messageCapacity,
+              dataLength <= dataCapacity else { return nil }
+        func text(_ start: Int, _ length: Int) -> String {
+            String(decoding: bytes[start..<(start + length)], as: UTF8.self)
+        }
+        var data: [String: String] = [:]
+        for line in text(dataOffset, dataLength).split(separator: "\n", omittingEmptySubsequences: true) {
+            if let equals = line.firstIndex(of: "=") {
+                data[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            } else {
+                data[String(line)] = ""
+            }
+        }
+        return Breadcrumb(timestamp: Date(timeIntervalSince1970: Double(milliseconds) / 1000),
+                          level: levels[levelCode],
+                          category: text(categoryOffset, categoryLength),
+                          message: text(messageOffset, messageLength),
+                          data: data)
+    }
+
+    // MARK: - Little-endian integers (callers check the bounds)
+
+    private static func u16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
+    private static func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
+        UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
+    }
+    private static func u64(_ b: [UInt8], _ o: Int) -> UInt64 { UInt64(u32(b, o)) | UInt64(u32(b, o + 4)) << 32 }
+    private static func i32(_ b: [UInt8], _ o: Int) -> Int32 { Int32(bitPattern: u32(b, o)) }
+    private static func i64(_ b: [UInt8], _ o: Int) -> Int64 { Int64(bitPattern: u64(b, o)) }
+    private func u32(_ b: [UInt8], _ o: Int) -> UInt32 { Self.u32(b, o) }
+    private func u64(_ b: [UInt8], _ o: Int) -> UInt64 { Self.u64(b, o) }
+    private func i32(_ b: [UInt8], _ o: Int) -> Int32 { Self.i32(b, o) }
+    private func i64(_ b: [UInt8], _ o: Int) -> Int64 { Self.i64(b, o) }
+}

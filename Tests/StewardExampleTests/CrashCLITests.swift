@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `steward crash` as a user runs it: real crashes in child processes, reports on the next run.
+extension CLITests {
+    /// Swift's runtime traps (fatalError, bounds, unwrap) raise SIGILL on x86_64 (ud2) and
+    /// SIGTRAP on aarch64 (brk).
+    static let trapSignal: Int32 = {
+        #if arch(x86_64)
+        SIGILL
+        #else
+        SIGTRAP
+        #endif
+    }()
+
+    static let crashKinds: [(kind: String, signal: Int32, function: String)] = [
+        ("segv", SIGSEGV, "triggerSegv"),
+        ("abort", SIGABRT, "triggerAbort"),
+        ("fatal", trapSignal, "triggerFatal"),
+        ("index", trapSignal, "triggerIndex"),
+        ("unwrap", trapSignal, "triggerUnwrap"),
+        ("overflow", SIGSEGV, "triggerOverflow"),
+        ("fpe", SIGFPE, "steward_crash_trigger_divide"),
+        ("thread", SIGSEGV, "triggerSegvOnThread"),
+        ("task", SIGSEGV, "triggerSegvInTask"),
+    ]
+
+    @Test("every crash kind really crashes and becomes a report on the next run", arguments: crashKinds)
+    func crashTriggerMakesAReport(kind: String, signal: Int32, function: String) throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir]).status == 0)
+        let crash = try run(["crash", "trigger", kind, "--data-dir", dir])
+        #expect(crash.signaled, "steward crash trigger \(kind) exited with \(crash.status) instead of dying of a signal")
+        #expect(crash.status == signal, "expected signal \(signal), got \(crash.status)")
+        #expect(crash.stderr.contains("Program crashed"), "the Swift runtime's backtrace must still reach stderr")
+        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        #expect(records.count == 1, "one raw record, found \(records)")
+
+        let list = try run(["crash", "list", "--json", "--data-dir", dir])
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(list.stderr.contains("became crash report"), "the next run processed the record first")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+        let reports = try #require(json["reports"] as? [[String: Any]])
+        try #require(reports.count == 1)
+        let report = reports[0]
+        #expect((report["signal"] as? [String: Any])?["number"] as? Int == Int(signal))
+        #expect(report["partial"] as? Bool == false)
+        let thread = try #require(report["crashedThread"] as? [String: Any])
+        let frames = try #require(thread["frames"] as? [[String: Any]])
+        let top = frames.prefix(12).compactMap { $0["function"] as? String }
+        #expect(top.contains { $0.contains(function) }, "\(function) is not among the top frames: \(top)")
+        #expect((report["handlerNanoseconds"] as? Int ?? 0) > 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        #expect(left.isEmpty, "the raw record is unlinked once the report is stored")
+    }
+
+    @Test func aCrashUnderPendingConsentIsHeldAndUnderDeniedConsentDropped() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try run(["crash", "trigger", "segv", "--data-dir", dir])
+        let pending = try run(["crash", "list", "--data-dir", dir])
+        #expect(pending.stdout.contains("1 report(s) held encrypted until crash reporting consent is answered"), "\(pending.stdout)")
+        #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir]).status == 0)
+        let granted = try run(["crash", "list", "--json", "--data-dir", dir])
+        let reports = (try JSONSerialization.jsonObject(with: Data(granted.stdout.utf8)) as? [String: Any])?["reports"] as? [Any]
+        #expect(reports?.count == 1, "the held report is stored once consent is granted")
+
+        #expect(try run(["consent", "deny", "crashReporting", "--data-dir", dir]).status == 0)
+        _ = try run(["crash", "trigger", "abort", "--data-dir", dir])
+        let denied = try run(["crash", "list", "--json", "--data-dir", dir])
+        #expect(denied.stderr.contains("dropped"), "\(denied.stderr)")
+        let after = (try JSONSerialization.jsonObject(with: Data(denied.stdout.utf8)) as? [String: Any])?["reports"] as? [Any]
+        #expect(after?.isEmpty == true, "denying consent deleted the kept report, and the new one was not kept")
+    }
+
+    @Test func showPrintsTheReportAndAnUnknownIDIsAClearError() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir]).status == 0)
+        _ = try run(["crash", "trigger", "segv", "--data-dir", dir, "--breadcrumb", "opened the scanner"])
+        let list = try run(["crash", "list", "--json", "--data-dir", dir])
+        let reports = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["reports"] as? [[String: Any]]
+        let id = try #require(reports?.first?["id"] as? String)
+        let show = try run(["crash", "show", String(id.prefix(8)), "--data-dir", dir])
+        #expect(show.status == 0)
+        #expect(show.stdout.contains("SIGSEGV (11) SEGV_MAPERR at 0x8"))
+        #expect(show.stdout.contains("triggerSegv"))
+        #expect(show.stdout.contains("[app] opened the scanner"))
+        let missing = try run(["crash", "show", "ffffffff", "--data-dir", dir])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no crash report has the id ffffffff"))
+    }
+}

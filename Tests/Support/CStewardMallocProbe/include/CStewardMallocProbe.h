@@ -1,0 +1,23 @@
+// Test support: the test binary's malloc family, forwarded to glibc and counted while the
+// calling thread is inside Steward's crash handler.
+#ifndef STEWARD_MALLOC_PROBE_H
+#define STEWARD_MALLOC_PROBE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Allocations (malloc, calloc, realloc, the aligned variants) made by a thread while it was
+/// inside the crash handler, since the start or the last reset.
+uint64_t steward_malloc_probe_count_in_handler(void);
+
+/// Sets the count back to zero.
+void steward_malloc_probe_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
