@@ -1,0 +1,247 @@
+import Foundation
+import StewardCore
+@_spi(Testing) @testable import StewardCrash
+import Synchronization
+import StewardTesting
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A crash backend and the purposes a reporter needs.
+func crashTestManifest() -> PrivacyManifest {
+    PrivacyManifest(
+        policyVersion: "2026-11",
+        purposes: [
+            .init(id: .serviceProvision, description: "Run the app", legalBasis: .necessaryForService),
+            .init(id: .crashReporting, description: "Crash reports", legalBasis: .consent),
+        ],
+        dataCategories: [
+            .init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90,
+                  sensitivity: .personal, leavesDevice: true, recipients: ["crashBackend"]),
+        ],
+        recipients: [.init(id: "crashBackend", name: "Self-hosted Sentry", role: .processor, region: "DE")])
+}
+
+/// A vault, a consent ledger and gate, and a reporter whose records are written in-process by
+/// the handler's own writer (no crash needed for the next-launch path).
+final class ReporterFixture: @unchecked Sendable { // One test at a time uses it; `reporter` is replaced by `relaunch()`.
+    let dir = NSTemporaryDirectory() + "steward-reporter-\(UUID().uuidString)"
+    let clock = ManualWallClock()
+    let vault: Vault
+    let ledger: ConsentLedger
+    let gate: ConsentGate
+    private(set) var reporter: CrashReporter
+    var configuration: CrashReporter.Configuration
+
+    init(consent: ConsentState = .granted, window: Duration = .seconds(5)) throws {
+        vault = try Vault.open(directory: dir + "/vault", keyProvider: InMemoryKeyProvider(), clock: clock)
+        ledger = try ConsentLedger(manifest: crashTestManifest(), vault: vault, clock: clock)
+        if consent == .granted { try ledger.grant([.crashReporting]) }
+        if consent == .denied { try ledger.deny([.crashReporting]) }
+        gate = ConsentGate(ledger: ledger, vault: vault, policies: [.crashReporting: .encryptedDisk(maxAge: .seconds(86_400))], clock: clock)
+        configuration = CrashReporter.Configuration(crashDirectory: dir + "/crash",
+                                                    context: CrashContext(release: "tests@1.0", environment: "test", sessionID: CrashReporter.makeSessionID()),
+                                                    launchCrashWindow: window)
+        reporter = CrashReporter(configuration: configuration, vault: vault, consent: gate, clock: clock)
+    }
+
+    /// A new reporter over the same vault, as at the next launch.
+    func relaunch() {
+        reporter.uninstall()
+        reporter = CrashReporter(configuration: configuration, vault: vault, consent: gate, clock: clock)
+    }
+
+    /// Installs, writes `count` raw records as the handler would, uninstalls.
+    func writeRecords(_ count: Int, breadcrumb: String? = nil) throws {
+        try reporter.install()
+        defer { reporter.uninstall() }
+        if let breadcrumb { reporter.addBreadcrumb(message: breadcrumb, category: "test") }
+        for _ in 0..<count { try reporter.writeRecordForTesting(signal: SIGSEGV) }
+    }
+
+    var rawRecords: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/crash")) ?? []).filter { $0.hasSuffix(".stewardcrash") }.sorted()
+    }
+
+    deinit {
+        reporter.uninstall()
+        try? vault.close()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+@Suite(.serialized) struct CrashReporterTests {
+    @Test func aRecordBecomesAStoredReportAndTheRawFileIsUnlinked() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            try f.writeRecords(1, breadcrumb: "opened the scanner")
+            #expect(f.rawRecords.count == 1)
+            f.relaunch()
+            let result = f.reporter.processPending()
+            #expect(result.problems.isEmpty, "\(result.problems)")
+            let report = try #require(result.reports.first)
+            #expect(result.outcomes.first.map { if case .stored = $0 { true } else { false } } == true)
+            #expect(report.signal?.name == "SIGSEGV")
+            #expect(!report.handled && !report.partial)
+            #expect(report.context.release == "tests@1.0")
+            #expect(report.breadcrumbs.map(\.message) == ["opened the scanner"])
+            #expect(!report.crashedThread.frames.isEmpty)
+            #expect(report.crashedThread.frames.contains { $0.function != nil }, "frames are symbolicated")
+            #expect(report.images.contains { $0.buildID != nil }, "images carry build IDs for the backend")
+            #expect(f.rawRecords.isEmpty, "the raw record is the only plaintext and goes once the report is stored")
+            #expect(try f.reporter.storedReports().map(\.id) == [report.id])
+        }
+    }
+
+    @Test(arguments: [ConsentState.pending, .denied])
+    func withoutConsentTheReportIsHeldOrDroppedAndNeverStored(consent: ConsentState) throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture(consent: consent)
+            try f.writeRecords(1)
+            f.relaunch()
+            let result = f.reporter.processPending()
+            let outcome = try #require(result.outcomes.first)
+            switch (consent, outcome) {
+            case (.pending, .held), (.denied, .dropped): break
+            default: Issue.record("consent \(consent) gave \(outcome)")
+            }
+            #expect(try f.reporter.storedReports().isEmpty)
+            #expect(f.rawRecords.isEmpty, "handled either way: the raw plaintext does not linger")
+            if consent == .pending {
+                try f.ledger.grant([.crashReporting])
+                #expect(try f.reporter.storedReports().count == 1, "a held report is stored once consent is granted")
+            }
+        }
+    }
+
+    @Test func aTruncatedOrDamagedRecordIsSalvagedAndMarkedPartial() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            try f.writeRecords(2)
+            let records = f.rawRecords
+            let first = f.dir + "/crash/" + records[0]
+            let bytes = try #require(FileManager.default.contents(atPath: first))
+            // Cut inside the maps section: the signal survives, the end marker does not.
+            try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: first))
+            let second = f.dir + "/crash/" + records[1]
+            var damaged = try #require(FileManager.default.contents(atPath: second))
+            for index in stride(from: 80, to: damaged.count, by: 97) { damaged[index] ^= 0xA5 }
+            try damaged.write(to: URL(fileURLWithPath: second))
+            try Data("garbage, not a record".utf8).write(to: URL(fileURLWithPath: f.dir + "/crash/crash-1-2-3.stewardcrash"))
+            f.relaunch()
+            let result = f.reporter.processPending()
+            #expect(result.reports.count == 3, "every record becomes a report, however damaged: \(result.problems)")
+            #expect(result.reports.filter(\.partial).count >= 2)
+            let truncated = try #require(result.reports.first { $0.signal?.name == "SIGSEGV" && $0.partial })
+            #expect(!truncated.salvageNotes.isEmpty)
+            #expect(f.rawRecords.isEmpty)
+        }
+    }
+
+    @Test func threeCrashesRightAfterStartAreACrashLoopUntilALaunchSurvives() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            try f.writeRecords(2)
+            f.relaunch()
+            #expect(!f.reporter.processPending().crashedOnLaunch, "two launch crashes are not yet a loop")
+            try f.writeRecords(1)
+            f.relaunch()
+            let result = f.reporter.processPending()
+            #expect(result.crashedOnLaunch)
+            #expect(result.reports.first?.secondsSinceStart.map { $0 < 5 } == true)
+            // The count is kept in the vault: the next launch still knows.
+            f.relaunch()
+            #expect(f.reporter.crashedOnLaunch)
+            f.reporter.confirmLaunchSucceeded()
+            #expect(!f.reporter.crashedOnLaunch)
+            f.relaunch()
+            #expect(!f.reporter.crashedOnLaunch, "a launch that survived resets the count for good")
+        }
+    }
+
+    @Test func aCrashLongAfterStartIsNotALaunchCrash() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture(window: .zero)
+            try f.writeRecords(3)
+            f.relaunch()
+            #expect(!f.reporter.processPending().crashedOnLaunch)
+        }
+    }
+
+    @Test func theSwiftRuntimesJSONBacktraceIsMergedIntoTheReport() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            try f.writeRecords(1)
+            let path = f.dir + "/crash/" + f.rawRecords[0]
+            let raw = try RawCrashRecord.read(path: path)
+            let pc = try #require(raw.dwarfFrames.first ?? raw.framePointerFrames.first)
+            let json = """
+            {"kind": "crashReport", "description": "Bad pointer dereference", "faultAddress": "0x8", "threads": [
+              {"name": "main", "crashed": true, "frames": [{"kind": "programCounter", "address": "0x\(String(pc, radix: 16))",
+                "description": "triggerIt() + 12", "image": "app", "sourceLocation": {"file": "\(NSHomeDirectory())/src/App.swift", "line": 42, "column": 7}}]},
+              {"name": "worker", "crashed": false, "frames": [{"kind": "returnAddress", "address": "0x1234", "description": "work() + 3", "image": "app"}]}
+            ], "images": []}
+            """
+            try Data(json.utf8).write(to: URL(fileURLWithPath: f.dir + "/crash/app-\(getpid())-0.json"))
+            f.relaunch()
+            let report = try #require(f.reporter.processPending().reports.first)
+            #expect(report.runtimeBacktraceMerged)
+            #expect(report.crashedThread.frames.first?.line == 42)
+            #expect(report.crashedThread.frames.first?.filename == "~/src/App.swift", "the home folder is scrubbed")
+            #expect(report.otherThreads.map(\.name) == ["worker"])
+            #expect(report.otherThreads.first?.frames.first?.function == "work()")
+            #expect(!FileManager.default.fileExists(atPath: f.dir + "/crash/app-\(getpid())-0.json"), "the runtime's file goes too")
+        }
+    }
+
+    @Test func aHandledErrorIsReportedWithTheCurrentStack() throws {
+        struct ScanFailed: Error {}
+        let f = try ReporterFixture()
+        let report = try reportFromNamedFunction(f.reporter, ScanFailed())
+        #expect(report.handled)
+        #expect(report.error?.type.contains("ScanFailed") == true)
+        #expect(report.crashedThread.frames.contains { $0.function?.contains("reportFromNamedFunction") == true },
+                "the stack names the function that reported")
+        #expect(try f.reporter.storedReports().first?.id == report.id)
+    }
+
+    @Test func secondInstallInTheProcessIsAClearError() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            try f.reporter.install()
+            let other = CrashReporter(configuration: f.configuration, vault: f.vault, consent: f.gate)
+            let error = #expect(throws: CrashReporterError.self) { try other.install() }
+            #expect(error?.code == .alreadyInstalled)
+        }
+    }
+
+    @Test func reportsAreQueuedAsSentryEnvelopesOnceEach() async throws {
+        let f = try ReporterFixture()
+        try crashHandlerGlobalState.withLock { _ in
+            try f.writeRecords(1)
+            f.relaunch()
+            _ = f.reporter.processPending()
+        }
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let audit = try AuditLedger(vault: f.vault)
+        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: crashTestManifest(), audit: audit)
+        let dsn = try SentryDSN("https://public@sentry.example.com/42")
+        #expect(try f.reporter.submit(to: uploader, dsn: dsn) == 1)
+        #expect(try f.reporter.submit(to: uploader, dsn: dsn) == 0, "a report is queued once")
+        let report = await uploader.drain()
+        #expect(report.accepted == 1)
+        let payload = try #require(transport.payloads.first)
+        #expect(payload.contentType == "application/x-sentry-envelope")
+        #expect(payload.headers["X-Sentry-Auth"]?.contains("sentry_key=public") == true)
+        let envelope = try SentryEnvelope.decode(payload.body)
+        #expect(envelope.eventID == (try f.reporter.storedReports().first?.id))
+        #expect(envelope.items.first?.type == "event")
+    }
+}
+
+@inline(never)
+func reportFromNamedFunction(_ reporter: CrashReporter, _ error: any Error) throws -> CrashReport {
+    try reporter.report(error: error)
+}
