@@ -145,6 +145,8 @@ public final class CrashReporter: Sendable {
             $0.installed = true
             $0.installMonotonic = Self.monotonicNanoseconds()
         }
+        // Every thread Steward starts from now on gets its own alternate signal stack.
+        StewardThread.setPreparation { try? CrashHandler.prepareCurrentThread() }
         scheduleLaunchConfirmation()
     }
 
@@ -154,7 +156,10 @@ public final class CrashReporter: Sendable {
             defer { s.installed = false }
             return s.installed
         }
-        if wasInstalled { CrashHandler.uninstall() }
+        if wasInstalled {
+            StewardThread.setPreparation(nil)
+            CrashHandler.uninstall()
+        }
     }
 
     /// Gives the calling thread its own alternate signal stack, so a stack overflow on it is
@@ -390,12 +395,10 @@ public final class CrashReporter: Sendable {
         let elapsed = Double(Self.monotonicNanoseconds() &- installedAt) / 1e9
         let wait = max(0, Self.seconds(configuration.launchCrashWindow) - elapsed)
         // A thread of its own: the confirmation writes to the vault (fsync).
-        let thread = Thread { [weak self] in
+        StewardThread.start(name: "steward-launch-watch") { [weak self] in
             Thread.sleep(forTimeInterval: wait)
             self?.confirmLaunchSucceeded()
         }
-        thread.name = "steward-launch-watch"
-        thread.start()
     }
 
     private static func makePrivateDirectory(_ path: String) throws {

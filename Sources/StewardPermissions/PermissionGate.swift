@@ -446,9 +446,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// Runs blocking work (file reads, name lookups, fsync) on a thread of its own.
     private static func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.name = "steward-permissions"
-            thread.start()
+            StewardThread.start(name: "steward-permissions") { continuation.resume(returning: body()) }
         }
     }
 

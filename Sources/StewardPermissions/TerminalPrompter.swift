@@ -38,11 +38,9 @@ public struct TerminalPrompter: PermissionPrompter {
         let path = self.path
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PermissionAnswer, any Error>) in
-                let thread = Thread {
+                StewardThread.start(name: "steward-prompt") {
                     continuation.resume(with: Result { try Self.ask(prompt, path: path, attempts: attempts, cancelled: cancelled) })
                 }
-                thread.name = "steward-prompt"
-                thread.start()
             }
         } onCancel: {
             cancelled.set()

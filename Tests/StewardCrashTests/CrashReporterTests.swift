@@ -85,7 +85,7 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             #expect(report.signal?.name == "SIGSEGV")
             #expect(!report.handled && !report.partial)
             #expect(report.context.release == "tests@1.0")
-            #expect(report.breadcrumbs.map(\.message) == ["opened the scanner"])
+            #expect(report.breadcrumbs.last?.message == "opened the scanner", "the ring is process-wide: earlier tests' breadcrumbs may come first")
             #expect(!report.crashedThread.frames.isEmpty)
             #expect(report.crashedThread.frames.contains { $0.function != nil }, "frames are symbolicated")
             #expect(report.images.contains { $0.buildID != nil }, "images carry build IDs for the backend")
@@ -204,6 +204,29 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         #expect(report.crashedThread.frames.contains { $0.function?.contains("reportFromNamedFunction") == true },
                 "the stack names the function that reported")
         #expect(try f.reporter.storedReports().first?.id == report.id)
+    }
+
+    @Test func threadsStewardStartsGetAnAlternateSignalStackOnceInstalled() throws {
+        /// The alternate stack of a new Steward thread (0: none).
+        func altStackSize() -> Int {
+            let size = Mutex(0)
+            let done = DispatchSemaphore(value: 0)
+            StewardThread.start(name: "steward.test") {
+                var current = stack_t()
+                sigaltstack(nil, &current)
+                size.withLock { $0 = current.ss_flags & Int32(SS_DISABLE) != 0 ? 0 : current.ss_size }
+                done.signal()
+            }
+            done.wait()
+            return size.withLock { $0 }
+        }
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            #expect(altStackSize() == 0, "nothing is prepared before a reporter is installed")
+            try f.reporter.install()
+            defer { f.reporter.uninstall() }
+            #expect(altStackSize() >= 64 * 1024, "a stack overflow on a Steward thread must still be reported")
+        }
     }
 
     @Test func secondInstallInTheProcessIsAClearError() throws {

@@ -5,6 +5,7 @@ import Musl
 #endif
 import Synchronization
 internal import Foundation
+import StewardCore
 
 /// Turns the raw addresses of a crash record into ``StackFrame``s and the ``BinaryImage``s
 /// they point into, using the `/proc/self/maps` text captured at the crash.
@@ -92,12 +93,10 @@ final class Symbolicator: Sendable {
     /// the Swift concurrency pool.
     func symbolicateOnThread(maps: String, addresses: [UInt64], firstIsReturnAddress: Bool = false) async -> Output {
         await withCheckedContinuation { continuation in
-            let thread = Thread {
+            StewardThread.start(name: "steward.symbolicate") {
                 continuation.resume(returning: self.symbolicate(maps: maps, addresses: addresses,
                                                                 firstIsReturnAddress: firstIsReturnAddress))
             }
-            thread.name = "steward.symbolicate"
-            thread.start()
         }
     }
 

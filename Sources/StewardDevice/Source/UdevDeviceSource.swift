@@ -119,12 +119,10 @@ public final class UdevDeviceSource: DeviceSource {
         let stop = StopFlag()
         continuation.onTermination = { _ in stop.set() }
         let exited = monitorExited
-        let thread = Thread {
+        StewardThread.start(name: "steward.udev-monitor") {
             Self.monitor(continuation: continuation, stop: stop)
             exited?()
         }
-        thread.name = "steward.udev-monitor"
-        thread.start()
         return stream
     }
 
@@ -273,7 +271,7 @@ final class UdevThread: Sendable {
 
     init() {
         let queue = self.queue
-        let thread = Thread {
+        StewardThread.start(name: "steward.udev") {
             let udev = udev_new()
             let context = UdevContext(udev: udev, creationErrno: udev == nil ? errno : 0)
             defer { if let udev { udev_unref(udev) } }
@@ -281,8 +279,6 @@ final class UdevThread: Sendable {
                 body(context)
             }
         }
-        thread.name = "steward.udev"
-        thread.start()
     }
 
     /// Runs `body` on the thread and returns what it returns or throws.
