@@ -1,5 +1,6 @@
 public import Foundation
 public import StewardCore
+import Synchronization
 
 extension CrashReporter {
     /// Queues every kept report that is not queued yet, as a Sentry envelope (event, plus a
@@ -20,10 +21,31 @@ extension CrashReporter {
     ///   declare for crash diagnostics).
     @discardableResult
     public func submit(to uploader: Uploader, dsn: SentryDSN? = nil, now: Date = Date()) throws -> Int {
+        try persistedStateLock.withLock { _ in try submitLocked(to: uploader, dsn: dsn, now: now) }
+    }
+
+    private func submitLocked(to uploader: Uploader, dsn: SentryDSN?, now: Date) throws -> Int {
         var state = try Self.loadLaunchState(vault)
         var submitted = Set(state.submitted ?? [])
         let reports = try storedReports().filter { !submitted.contains($0.id) }
-        guard !reports.isEmpty else { return 0 }
+        // Session updates (start, exited, abnormal) go as envelopes of their own; crashed
+        // updates ride with their crash's event.
+        let updates = state.sessionUpdates ?? []
+        for update in updates {
+            guard let session = update.sentrySession else { continue }
+            let envelope = SentryEnvelope(eventID: nil, dsn: dsn, sentAt: now, items: [session.envelopeItem])
+            let payload = Payload(
+                recipient: uploader.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
+                contentType: "application/x-sentry-envelope", headers: dsn?.headers() ?? [:], body: envelope.encode(),
+                idempotencyKey: "session-\(update.id)-\(update.status)", created: update.timestamp)
+            // Queued, held for consent, or dropped (counted by the uploader): offered once.
+            _ = try uploader.submit(payload)
+        }
+        state.sessionUpdates = []
+        guard !reports.isEmpty else {
+            if !updates.isEmpty { try saveState(state) }
+            return 0
+        }
         let encoder = SentryEventEncoder()
         var queued = 0
         for report in reports {
@@ -59,5 +81,27 @@ extension CrashReporter {
     @_spi(Testing)
     public func writeRecordForTesting(signal: Int32 = 11) throws {
         try CrashHandler.testWriteRecord(signal: signal)
+    }
+}
+
+extension CrashReporter {
+    /// Queues the kept reports and sends them now, waiting at most `timeout`: what a host does
+    /// when ``crashedOnLaunch`` is set, before it goes on (in a safe mode), so that a crash
+    /// loop still reaches the backend. Consent is checked as always.
+    ///
+    /// - Returns: What the uploader did, or nil when `timeout` passed first (the rest is sent
+    ///   later by the uploader's normal run).
+    public func sendNow(through uploader: Uploader, dsn: SentryDSN? = nil, timeout: Duration = .seconds(5)) async throws -> UploadReport? {
+        try submit(to: uploader, dsn: dsn)
+        return await withTaskGroup(of: UploadReport?.self) { group in
+            group.addTask { await uploader.drain() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
     }
 }

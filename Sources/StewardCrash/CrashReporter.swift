@@ -99,8 +99,17 @@ public final class CrashReporter: Sendable {
     let vault: Vault
     private let consent: ConsentGate
     private let clock: any WallClock
+    var clockNow: Date { clock.now }
     private let state = Mutex(State())
     private let launchCrashes = Atomic<Int>(0)
+    /// Serialises read-modify-write of the persisted state (launch count, sessions, queue).
+    let persistedStateLock = Mutex(())
+    /// This process's session (crash-free rates): the context's id, or a new one.
+    public let sessionID: String
+    /// When this process's session started.
+    let sessionStarted: Date
+    /// Handled errors reported in this session.
+    let sessionErrors = Atomic<Int>(0)
     /// Parsed ELF files are cached here, for this reporter's lifetime.
     private let symbolicator: Symbolicator
 
@@ -119,6 +128,8 @@ public final class CrashReporter: Sendable {
         self.vault = vault
         self.consent = consent
         self.clock = clock
+        self.sessionID = configuration.context.sessionID ?? Self.makeSessionID()
+        self.sessionStarted = clock.now
         self.symbolicator = Symbolicator(symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations ? LLVMSymbolizer.find() : nil)
         launchCrashes.store((try? Self.loadLaunchState(vault).consecutive) ?? 0, ordering: .relaxed)
     }
@@ -147,6 +158,8 @@ public final class CrashReporter: Sendable {
         }
         // Every thread Steward starts from now on gets its own alternate signal stack.
         StewardThread.setPreparation { try? CrashHandler.prepareCurrentThread() }
+        // The session's start is recorded off the caller's path (a vault commit).
+        StewardThread.start(name: "steward-session") { [weak self] in self?.recordSessionStart() }
         scheduleLaunchConfirmation()
     }
 
@@ -198,7 +211,8 @@ public final class CrashReporter: Sendable {
     public func processPending() -> PendingResult {
         var result = PendingResult()
         let directory = configuration.crashDirectory
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return result }
+        // No folder: nothing crashed (earlier sessions are still closed below).
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var consecutive = launchCrashes.load(ordering: .relaxed)
         for name in names.sorted() where name.hasSuffix(".stewardcrash") {
             let path = directory + "/" + name
@@ -234,6 +248,7 @@ public final class CrashReporter: Sendable {
             launchCrashes.store(consecutive, ordering: .relaxed)
             try? saveLaunchState(consecutive)
         }
+        closeEarlierSessions(crashed: Set(result.reports.compactMap(\.context.sessionID)))
         result.crashedOnLaunch = crashedOnLaunch
         scheduleLaunchConfirmation()
         return result
@@ -252,12 +267,15 @@ public final class CrashReporter: Sendable {
         if configuration.symbolication != .none, !addresses.isEmpty {
             (frames, images) = symbolicator.symbolicate(addresses: addresses, maps: maps, firstIsReturnAddress: true)
         }
+        var context = configuration.context
+        context.sessionID = context.sessionID ?? sessionID
         var report = CrashReport(
             id: Self.eventID(), timestamp: clock.now, handled: true,
             error: CrashError(type: scrubber.scrub(String(reflecting: type(of: error))), message: scrubber.scrub(message ?? "\(error)")),
             crashedThread: CrashThread(id: Self.currentThreadID(), name: Thread.current.name, frames: frames, crashed: false),
-            images: images, breadcrumbs: CrashHandler.breadcrumbs(), context: configuration.context)
+            images: images, breadcrumbs: CrashHandler.breadcrumbs(), context: context)
         report = scrubber.scrub(report: report)
+        sessionErrors.add(1, ordering: .relaxed)
         _ = try store(report)
         try vault.commit()
         return report
@@ -329,7 +347,9 @@ public final class CrashReporter: Sendable {
     }
 
     private func publishContext(_ context: CrashContext? = nil) throws {
-        let blob = ContextBlob(context: context ?? configuration.context, homeDirectory: Self.homeDirectory(), userName: Self.userName())
+        var context = context ?? configuration.context
+        context.sessionID = context.sessionID ?? sessionID
+        let blob = ContextBlob(context: context, homeDirectory: Self.homeDirectory(), userName: Self.userName())
         try CrashHandler.setContext(Array(try JSONEncoder().encode(blob)))
     }
 
@@ -357,6 +377,24 @@ public final class CrashReporter: Sendable {
         var consecutive: Int
         /// Reports already queued for delivery (by id).
         var submitted: [String]?
+        /// Sessions of processes that installed and have not ended yet: this process's, and
+        /// earlier ones until a launch closes them (crashed or abnormal).
+        var openSessions: [StoredSession]?
+        /// Session updates not sent yet.
+        var sessionUpdates: [StoredSession]?
+    }
+
+    /// A session update as kept in the vault.
+    struct StoredSession: Codable, Hashable {
+        var id: String
+        var started: Date
+        var timestamp: Date
+        var status: String
+        var isInitial: Bool
+        var errors: Int
+        var release: String?
+        var environment: String?
+        var deviceID: String?
     }
 
     static func loadLaunchState(_ vault: Vault) throws -> LaunchState {
@@ -368,9 +406,16 @@ public final class CrashReporter: Sendable {
     }
 
     private func saveLaunchState(_ consecutive: Int) throws {
-        var state = try Self.loadLaunchState(vault)
-        state.consecutive = consecutive
-        try saveState(state)
+        try updateState { $0.consecutive = consecutive }
+    }
+
+    /// Loads, changes and saves the persisted state, serialised within the process.
+    func updateState(_ change: (inout LaunchState) -> Void) throws {
+        try persistedStateLock.withLock { _ in
+            var state = try Self.loadLaunchState(vault)
+            change(&state)
+            try saveState(state)
+        }
     }
 
     func saveState(_ state: LaunchState) throws {

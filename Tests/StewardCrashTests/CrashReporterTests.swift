@@ -229,6 +229,73 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         }
     }
 
+    @Test func sessionsStartAndEndExitedAbnormalOrCrashed() async throws {
+        let f = try ReporterFixture()
+        /// The session statuses (by session id) in everything queued so far.
+        func sessionUpdates(_ transport: RecordingTransport) throws -> [(id: String, status: String)] {
+            try transport.payloads.flatMap { payload in
+                try SentryEnvelope.decode(payload.body).items.filter { $0.type == "session" }.compactMap { item -> (String, String)? in
+                    guard let json = try? SentryJSON.parse(item.payload), case .object(let fields) = json,
+                          let sid = fields["sid"]?.stringValue, let status = fields["status"]?.stringValue else { return nil }
+                    return (sid, status)
+                }
+            }
+        }
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
+        // Session 1 starts, then its process vanishes without a crash or an orderly end.
+        let first = f.reporter.sessionID
+        try crashHandlerGlobalState.withLock { _ in
+            try f.reporter.install()
+            f.reporter.recordSessionStart()
+            f.reporter.uninstall()
+        }
+        // Session 2 (the next launch) finds session 1 still open: abnormal. Then it crashes.
+        f.configuration.context.sessionID = nil
+        f.relaunch()
+        let second = f.reporter.sessionID
+        #expect(second != first)
+        try crashHandlerGlobalState.withLock { _ in
+            _ = f.reporter.processPending()
+            try f.reporter.install()
+            f.reporter.recordSessionStart()
+            try f.reporter.writeRecordForTesting(signal: SIGSEGV)
+            f.reporter.uninstall()
+        }
+        // Session 3 processes session 2's crash (crashed, not abnormal) and ends normally.
+        f.relaunch()
+        let third = f.reporter.sessionID
+        try crashHandlerGlobalState.withLock { _ in
+            _ = f.reporter.processPending()
+            try f.reporter.install()
+            f.reporter.recordSessionStart()
+            f.reporter.endSession()
+            f.reporter.uninstall()
+        }
+        try f.reporter.submit(to: uploader)
+        _ = await uploader.drain()
+        let updates = try sessionUpdates(transport)
+        func statuses(_ id: String) -> [String] { updates.filter { $0.id == id }.map(\.status).sorted() }
+        #expect(statuses(first) == ["abnormal", "ok"])
+        #expect(statuses(second) == ["crashed", "ok"], "a crashed session is not also abnormal")
+        #expect(statuses(third) == ["exited", "ok"])
+    }
+
+    @Test func sendNowDeliversWithinItsTimeout() async throws {
+        let f = try ReporterFixture()
+        try crashHandlerGlobalState.withLock { _ in
+            try f.writeRecords(3)
+            f.relaunch()
+            #expect(f.reporter.processPending().crashedOnLaunch)
+        }
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault))
+        let report = try await f.reporter.sendNow(through: uploader, timeout: .seconds(30))
+        #expect(report?.accepted ?? 0 >= 3, "the three crash reports reached the backend before the app went on")
+    }
+
     @Test func secondInstallInTheProcessIsAClearError() throws {
         try crashHandlerGlobalState.withLock { _ in
             let f = try ReporterFixture()

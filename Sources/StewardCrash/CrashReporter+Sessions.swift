@@ -1,0 +1,67 @@
+import Foundation
+import StewardCore
+import Synchronization
+
+/// Sessions, for crash-free rates: each process that installs a reporter is a session. It
+/// starts `ok` (initial), and ends `exited` (``CrashReporter/endSession()``), `crashed` (its crash
+/// report carries the session id) or `abnormal` (it vanished without either: killed, power
+/// lost, the OOM killer) — which the next launch finds out.
+extension CrashReporter {
+    /// Ends this process's session normally (call at an orderly exit): its `exited` update is
+    /// queued for the next ``submit(to:dsn:now:)``.
+    public func endSession() {
+        let now = clockNow
+        try? updateState { state in
+            guard let open = state.openSessions?.first(where: { $0.id == sessionID }) else { return }
+            var update = open.closed(as: "exited", at: now)
+            update.errors = sessionErrors.load(ordering: .relaxed)
+            state.sessionUpdates = (state.sessionUpdates ?? []) + [update]
+            state.openSessions?.removeAll { $0.id == sessionID }
+        }
+    }
+
+    /// Records this session's start (and queues its initial `ok` update).
+    func recordSessionStart() {
+        let context = configuration.context
+        let start = StoredSession(id: sessionID, started: sessionStarted, timestamp: sessionStarted, status: "ok", isInitial: true,
+                                  errors: 0, release: context.release, environment: context.environment, deviceID: context.deviceID)
+        try? updateState { state in
+            // Earlier sessions still open are closed by processPending(), which knows which crashed.
+            guard state.openSessions?.contains(where: { $0.id == sessionID }) != true else { return }
+            state.openSessions = (state.openSessions ?? []) + [start]
+            state.sessionUpdates = (state.sessionUpdates ?? []) + [start]
+        }
+    }
+
+    /// Closes the sessions of earlier processes: crashed ones are reported with their crash
+    /// (nothing to queue); one that neither crashed nor ended is `abnormal`.
+    func closeEarlierSessions(crashed: Set<String>) {
+        try? updateState { state in
+            let earlier = (state.openSessions ?? []).filter { $0.id != sessionID }
+            guard !earlier.isEmpty else { return }
+            for open in earlier where !crashed.contains(open.id) {
+                state.sessionUpdates = (state.sessionUpdates ?? []) + [open.closed(as: "abnormal", at: open.timestamp)]
+            }
+            state.openSessions?.removeAll { $0.id != sessionID }
+        }
+    }
+}
+
+extension CrashReporter.StoredSession {
+    /// The update that closes this session with `status`.
+    func closed(as status: String, at timestamp: Date) -> Self {
+        var update = self
+        update.status = status
+        update.isInitial = false
+        update.timestamp = timestamp
+        return update
+    }
+
+    /// As Sentry's session payload; nil without a release (Sentry requires one).
+    var sentrySession: SentrySession? {
+        guard let release, let status = SentrySession.Status(rawValue: status) else { return nil }
+        return SentrySession(id: id, distinctID: deviceID, isInitial: isInitial, started: started, timestamp: timestamp,
+                             status: status, errors: errors, duration: max(0, timestamp.timeIntervalSince(started)),
+                             release: release, environment: environment)
+    }
+}
