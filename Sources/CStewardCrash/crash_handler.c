@@ -30,6 +30,8 @@ static struct sigaction previous[STEWARD_CRASH_SIGNAL_COUNT];
 /// The tid of the thread that owns the handler (0: none). Stays set once a crash is handled:
 /// other threads that crash meanwhile wait for it, then chain without writing a record.
 static _Atomic int owner_tid;
+/// The signal the owning thread is handling (for a crash inside the handler).
+static volatile sig_atomic_t owner_signal;
 /// Serialises install and uninstall (never taken by the handler).
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -131,16 +133,17 @@ static void chain_and_die(int signal, siginfo_t *info, void *uc, int index) {
     sigprocmask(SIG_UNBLOCK, &unblock, NULL);
 
     int fault = info != NULL && info->si_code > 0 && signal != SIGTRAP && signal != SIGABRT;
-    if (getpid() == 1) {
-        // PID 1 (in a container) does not die of a default-action signal it sends itself:
-        // raise once for the record, then exit.
-        syscall(SYS_tgkill, getpid(), steward_crash_gettid(), signal);
-        _exit(128 + signal);
-    }
     if (fault) {
         // Returning re-executes the faulting instruction, which now kills the process with
-        // the default action (and a core dump showing the real fault).
+        // the default action (and a core dump showing the real fault). The kernel forces a
+        // fault's signal even on PID 1, once its action is the default one.
         return;
+    }
+    if (getpid() == 1) {
+        // PID 1 (in a container) does not die of a default-action signal it sends itself
+        // (abort, raise): raise once for the record, then exit with the shell's convention.
+        syscall(SYS_tgkill, getpid(), steward_crash_gettid(), signal);
+        _exit(128 + signal);
     }
     // abort, raise, kill, int3: the signal will not come back by itself.
     syscall(SYS_tgkill, getpid(), steward_crash_gettid(), signal);
@@ -162,20 +165,36 @@ static void handle_signal(int signal, siginfo_t *info, void *uc) {
     if (!atomic_compare_exchange_strong(&owner_tid, &expected, (int)tid)) {
         if (expected == (int)tid) {
             // The handler itself crashed on this thread: a minimal record, once (a crash while
-            // writing that one exits at once), then exit.
+            // writing that one gives up on it), then die of the signal the app crashed with —
+            // not chaining: the state the handlers would run in is already broken.
             static _Atomic int nested;
             if (atomic_exchange(&nested, 1) == 0) steward_crash_write_nested_record(signal, info);
-            _exit(128 + signal);
+            int original = owner_signal != 0 ? (int)owner_signal : signal;
+            struct sigaction fallback;
+            memset(&fallback, 0, sizeof fallback);
+            fallback.sa_handler = SIG_DFL;
+            sigemptyset(&fallback.sa_mask);
+            sigaction(original, &fallback, NULL);
+            sigaction(signal, &fallback, NULL);
+            sigset_t unblock;
+            sigemptyset(&unblock);
+            sigaddset(&unblock, original);
+            sigaddset(&unblock, signal);
+            sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+            syscall(SYS_tgkill, getpid(), tid, original);
+            _exit(128 + original);
         }
         // Another thread crashed first and owns the handler: its record and its chained
         // handlers normally end the process while we sleep here. If they have not after about
-        // 2 s (a handler stuck somewhere), go on and die of our own signal.
+        // 5 s (two fsyncs on a very slow disk, or a handler stuck somewhere), go on and die of
+        // our own signal.
         struct timespec pause = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
-        for (int i = 0; i < 200; i++) nanosleep(&pause, NULL);
+        for (int i = 0; i < 500; i++) nanosleep(&pause, NULL);
         errno = saved_errno;
         chain_and_die(signal, info, uc, signal_index(signal));
         return;
     }
+    owner_signal = signal;
     atomic_store_explicit(&steward_crash_active_tid, (int)tid, memory_order_release);
     steward_crash_write_record(signal, info, uc, entry_ns);
     errno = saved_errno;

@@ -347,14 +347,17 @@ int steward_crash_write_record(int signal, const siginfo_t *info, const void *co
     }
     if (uc != NULL) put_registers(w, uc);
     uint64_t pc = uc != NULL ? context_pc(uc) : 0;
-    put_dwarf_frames(w, pc);
+    // The sections that cannot fault first; the DWARF unwinder last (it parses unwind tables
+    // of a stack that may be wrecked): if it crashes, the record already holds the rest.
     if (uc != NULL) put_frame_pointer_frames(w, pc, context_fp(uc));
-    put_maps(w);
     put_breadcrumbs(w);
     put_context(w);
     section(w, STEWARD_CRASH_SECTION_INSTALL, 16);
     put_i64(w, steward_crash_install_realtime_ns);
     put_i64(w, steward_crash_install_monotonic_ns);
+    put_maps(w);
+    flush(w);
+    put_dwarf_frames(w, pc);
     int64_t elapsed = steward_crash_clock_ns(CLOCK_MONOTONIC) - entry_ns;
     section(w, STEWARD_CRASH_SECTION_TIMING, 8);
     put_u64(w, (uint64_t)(elapsed > 0 ? elapsed : 1));

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import StewardCore
 import Synchronization
 
@@ -15,16 +15,15 @@ extension CrashReporter {
     ///     or the outbox folder).
     ///   - dsn: The project's DSN: its key goes into `X-Sentry-Auth`, the envelope header
     ///     names it. Nil for a transport that does not need it (the outbox).
-    ///   - now: The envelopes' `sent_at`.
     /// - Returns: How many reports were queued.
     /// - Throws: What the vault or the uploader throws (a recipient the manifest does not
     ///   declare for crash diagnostics).
     @discardableResult
-    public func submit(to uploader: Uploader, dsn: SentryDSN? = nil, now: Date = Date()) throws -> Int {
-        try persistedStateLock.withLock { _ in try submitLocked(to: uploader, dsn: dsn, now: now) }
+    public func submit(to uploader: Uploader, dsn: SentryDSN? = nil) throws -> Int {
+        try persistedStateLock.withLock { _ in try submitLocked(to: uploader, dsn: dsn) }
     }
 
-    private func submitLocked(to uploader: Uploader, dsn: SentryDSN?, now: Date) throws -> Int {
+    private func submitLocked(to uploader: Uploader, dsn: SentryDSN?) throws -> Int {
         var state = try Self.loadLaunchState(vault)
         var submitted = Set(state.submitted ?? [])
         let reports = try storedReports().filter { !submitted.contains($0.id) }
@@ -33,7 +32,7 @@ extension CrashReporter {
         let updates = state.sessionUpdates ?? []
         for update in updates {
             guard let session = update.sentrySession else { continue }
-            let envelope = SentryEnvelope(eventID: nil, dsn: dsn, sentAt: now, items: [session.envelopeItem])
+            let envelope = SentryEnvelope(eventID: nil, dsn: dsn, sentAt: nil, items: [session.envelopeItem])
             let payload = Payload(
                 recipient: uploader.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
                 contentType: "application/x-sentry-envelope", headers: dsn?.headers() ?? [:], body: envelope.encode(),
@@ -53,7 +52,9 @@ extension CrashReporter {
             if !report.handled, let seconds = report.secondsSinceStart {
                 session = SentrySession.crashed(for: report, started: report.timestamp.addingTimeInterval(-seconds), isInitial: false)
             }
-            let envelope = encoder.envelope(for: report, dsn: dsn, sentAt: now, session: session)
+            // No sent_at: it would be the queueing time, and Sentry corrects clock drift with it
+            // (the field is optional; a transport that can stamp it at send time may add it).
+            let envelope = encoder.envelope(for: report, dsn: dsn, sentAt: nil, session: session)
             let payload = Payload(
                 recipient: uploader.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
                 contentType: "application/x-sentry-envelope", headers: dsn?.headers() ?? [:],

@@ -8,7 +8,7 @@ import Synchronization
 /// lost, the OOM killer) — which the next launch finds out.
 extension CrashReporter {
     /// Ends this process's session normally (call at an orderly exit): its `exited` update is
-    /// queued for the next ``submit(to:dsn:now:)``.
+    /// queued for the next ``submit(to:dsn:)``.
     public func endSession() {
         let now = clockNow
         try? updateState { state in

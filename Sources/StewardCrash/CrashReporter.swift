@@ -112,6 +112,8 @@ public final class CrashReporter: Sendable {
     let sessionErrors = Atomic<Int>(0)
     /// Parsed ELF files are cached here, for this reporter's lifetime.
     private let symbolicator: Symbolicator
+    /// This process's home folder and user name, looked up once (NSS may be slow).
+    private let processScrubber: Scrubber
 
     private struct State {
         var installed = false
@@ -128,6 +130,7 @@ public final class CrashReporter: Sendable {
         self.vault = vault
         self.consent = consent
         self.clock = clock
+        self.processScrubber = Self.scrubber()
         self.sessionID = configuration.context.sessionID ?? Self.makeSessionID()
         self.sessionStarted = clock.now
         self.symbolicator = Symbolicator(symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations ? LLVMSymbolizer.find() : nil)
@@ -191,7 +194,7 @@ public final class CrashReporter: Sendable {
     /// allocation on the hot path beyond formatting; texts are scrubbed of the home folder
     /// and user name, and truncated to fit.
     public func addBreadcrumb(message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]) {
-        let scrubber = Self.scrubber()
+        let scrubber = processScrubber
         CrashHandler.addBreadcrumb(Breadcrumb(
             timestamp: clock.now, level: level, category: scrubber.scrub(category), message: scrubber.scrub(message),
             data: data.mapValues(scrubber.scrub)))
@@ -214,6 +217,9 @@ public final class CrashReporter: Sendable {
         // No folder: nothing crashed (earlier sessions are still closed below).
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var consecutive = launchCrashes.load(ordering: .relaxed)
+        // Read every record first: a crash inside the handler leaves two records of one crash
+        // (the partial one it was writing and a NESTED one) that become one report.
+        var records: [(name: String, raw: RawCrashRecord)] = []
         for name in names.sorted() where name.hasSuffix(".stewardcrash") {
             let path = directory + "/" + name
             guard let bytes = readRegularFile(path, limit: RawCrashRecord.maximumSize) else {
@@ -222,10 +228,31 @@ public final class CrashReporter: Sendable {
                 continue
             }
             let raw = RawCrashRecord.parse(bytes)
-            var report = makeReport(raw)
-            if let (runtimePath, runtime) = RuntimeBacktrace.find(pid: raw.pid ?? -1, in: directory), raw.pid != nil {
-                runtime.merge(into: &report, scrub: Self.scrubber(raw).scrub)
-                unlink(runtimePath)
+            if !raw.complete, raw.nestedSignal == nil, Self.isBeingWritten(path: path, pid: raw.pid) {
+                // Its process is alive and wrote it a moment ago: still being written. Next launch.
+                continue
+            }
+            records.append((name, raw))
+        }
+        var consumedRuntimeFiles: Set<String> = []
+        for (name, raw) in records {
+            if raw.nestedSignal != nil, records.contains(where: { $0.name != name && $0.raw.pid == raw.pid && $0.raw.tid == raw.tid && $0.raw.nestedSignal == nil }) {
+                continue  // merged into its outer record below
+            }
+            var paths = [directory + "/" + name]
+            var outer = raw
+            if let nested = records.first(where: { $0.name != name && $0.raw.pid == raw.pid && $0.raw.tid == raw.tid && $0.raw.nestedSignal != nil }) {
+                outer.notes.append("the crash handler itself crashed (signal \(nested.raw.nestedSignal ?? 0)) while writing this record")
+                outer.partial = true
+                paths.append(directory + "/" + nested.name)
+            }
+            var report = makeReport(outer)
+            let scrubber = Self.scrubber(outer)
+            if let pid = outer.pid, let (runtimePath, runtime) = RuntimeBacktrace.find(pid: pid, near: report.timestamp, in: directory) {
+                runtime.merge(into: &report, scrub: scrubber.scrub)
+                report = scrubber.scrub(report: report)
+                paths.append(runtimePath)
+                consumedRuntimeFiles.insert(runtimePath)
             }
             do {
                 let outcome = try store(report)
@@ -233,7 +260,7 @@ public final class CrashReporter: Sendable {
                 result.reports.append(report)
                 result.outcomes.append(outcome)
                 // Unlinked only once the report is durable (or deliberately not kept).
-                unlink(path)
+                for path in paths { unlink(path) }
             } catch {
                 result.problems.append("\(name): the report could not be stored (\(error)); the raw record is kept for the next launch")
                 continue
@@ -244,6 +271,13 @@ public final class CrashReporter: Sendable {
                 consecutive = 0
             }
         }
+        // The runtime's reports of crashes Steward has no record of (before install(), or a
+        // record already gone) hold unscrubbed paths: they do not stay.
+        for name in names where name.hasSuffix(".json") {
+            let path = directory + "/" + name
+            if !consumedRuntimeFiles.contains(path), Self.age(of: path) > 600 { unlink(path) }
+        }
+        if !records.isEmpty || !names.isEmpty { Self.syncDirectory(directory) }
         if !result.reports.isEmpty {
             launchCrashes.store(consecutive, ordering: .relaxed)
             try? saveLaunchState(consecutive)
@@ -261,7 +295,7 @@ public final class CrashReporter: Sendable {
     public func report(error: any Error, message: String? = nil) throws -> CrashReport {
         let addresses = Thread.callStackReturnAddresses.map { UInt64(truncatingIfNeeded: $0.uintValue) }
         let maps = readRegularFile("/proc/self/maps", limit: 8 << 20).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let scrubber = Self.scrubber()
+        let scrubber = processScrubber
         var frames: [StackFrame] = addresses.map { StackFrame(instructionAddress: $0) }
         var images: [BinaryImage] = []
         if configuration.symbolication != .none, !addresses.isEmpty {
@@ -303,10 +337,11 @@ public final class CrashReporter: Sendable {
 
     private func makeReport(_ raw: RawCrashRecord) -> CrashReport {
         let blob = raw.context.isEmpty ? nil : try? JSONDecoder().decode(ContextBlob.self, from: Data(raw.context))
-        let scrubber = Scrubber(homeDirectory: blob?.homeDirectory, userName: blob?.userName)
+        // Without a context (a record cut short), this process's home and user stand in.
+        let scrubber = Self.scrubber(raw)
         var frames: [StackFrame]
         var images: [BinaryImage] = []
-        let addresses = raw.dwarfFrames.count >= raw.framePointerFrames.count ? raw.dwarfFrames : raw.framePointerFrames
+        let addresses = Self.bestFrames(raw)
         frames = addresses.map { StackFrame(instructionAddress: $0) }
         if configuration.symbolication != .none, !addresses.isEmpty, let maps = raw.maps {
             (frames, images) = symbolicator.symbolicate(addresses: addresses, maps: maps, firstIsReturnAddress: false)
@@ -351,6 +386,39 @@ public final class CrashReporter: Sendable {
         context.sessionID = context.sessionID ?? sessionID
         let blob = ContextBlob(context: context, homeDirectory: Self.homeDirectory(), userName: Self.userName())
         try CrashHandler.setContext(Array(try JSONEncoder().encode(blob)))
+    }
+
+    /// The DWARF unwind when it starts at the crashed instruction (it skipped the handler's
+    /// own frames), else the frame-pointer walk (which always starts there), else whatever
+    /// there is.
+    static func bestFrames(_ raw: RawCrashRecord) -> [UInt64] {
+        let pc = raw.registers["rip"] ?? raw.registers["pc"]
+        if let first = raw.dwarfFrames.first, first == pc, raw.dwarfFrames.count >= 2 { return raw.dwarfFrames }
+        if !raw.framePointerFrames.isEmpty { return raw.framePointerFrames }
+        return raw.dwarfFrames
+    }
+
+    /// Whether `path` is a record its (live) process may still be writing.
+    static func isBeingWritten(path: String, pid: Int32?) -> Bool {
+        guard let pid, pid > 0, age(of: path) < 60 else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Seconds since `path` was last modified (infinity when unknown).
+    static func age(of path: String) -> Double {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .infinity }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec - info.st_mtim.tv_sec)
+    }
+
+    /// Makes unlinks in `directory` durable.
+    static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     private static func scrubber(_ raw: RawCrashRecord? = nil) -> Scrubber {

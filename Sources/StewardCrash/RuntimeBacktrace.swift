@@ -33,6 +33,7 @@ struct RuntimeBacktrace: Sendable {
     }
 
     var description: String?
+    var timestamp: Date?
     var faultAddress: UInt64?
     var threads: [Thread]
     var images: [Image]
@@ -60,16 +61,21 @@ struct RuntimeBacktrace: Sendable {
             return Image(name: image["name"] as? String, path: image["path"] as? String, buildID: image["buildId"] as? String,
                          baseAddress: base, endOfText: hex(image["endOfText"]))
         }
-        return RuntimeBacktrace(description: object["description"] as? String, faultAddress: hex(object["faultAddress"]),
-                                threads: threads, images: images)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let timestamp = (object["timestamp"] as? String).flatMap { formatter.date(from: $0) }
+        return RuntimeBacktrace(description: object["description"] as? String, timestamp: timestamp,
+                                faultAddress: hex(object["faultAddress"]), threads: threads, images: images)
     }
 
-    /// The runtime report of process `pid` in `directory`, if there is one: its path and contents.
-    static func find(pid: Int32, in directory: String) -> (path: String, report: RuntimeBacktrace)? {
+    /// The runtime report of process `pid` written around `date` (within two minutes: a pid
+    /// repeats, PID 1 in every container) in `directory`, if there is one.
+    static func find(pid: Int32, near date: Date, in directory: String) -> (path: String, report: RuntimeBacktrace)? {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
         for name in names.sorted() where name.hasSuffix(".json") && name.contains("-\(pid)-") {
             let path = directory + "/" + name
             guard let bytes = readRegularFile(path, limit: maximumSize), let report = parse(bytes) else { continue }
+            if let timestamp = report.timestamp, abs(timestamp.timeIntervalSince(date)) > 120 { continue }
             return (path, report)
         }
         return nil

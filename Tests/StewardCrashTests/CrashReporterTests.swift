@@ -129,12 +129,54 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             for index in stride(from: 80, to: damaged.count, by: 97) { damaged[index] ^= 0xA5 }
             try damaged.write(to: URL(fileURLWithPath: second))
             try Data("garbage, not a record".utf8).write(to: URL(fileURLWithPath: f.dir + "/crash/crash-1-2-3.stewardcrash"))
+            // Written by this (live) process: aged, so they read as left by a process that died.
+            for name in f.rawRecords { try ageFileBytes(f.dir + "/crash/" + name) }
             f.relaunch()
             let result = f.reporter.processPending()
             #expect(result.reports.count == 3, "every record becomes a report, however damaged: \(result.problems)")
             #expect(result.reports.filter(\.partial).count >= 2)
             let truncated = try #require(result.reports.first { $0.signal?.name == "SIGSEGV" && $0.partial })
             #expect(!truncated.salvageNotes.isEmpty)
+            #expect(f.rawRecords.isEmpty)
+        }
+    }
+
+    @Test func aRecordItsLiveProcessIsStillWritingIsLeftForLater() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            try f.writeRecords(1)
+            let path = f.dir + "/crash/" + f.rawRecords[0]
+            let bytes = try #require(FileManager.default.contents(atPath: path))
+            try bytes.prefix(200).write(to: URL(fileURLWithPath: path))   // no END yet; our pid is alive
+            f.relaunch()
+            #expect(f.reporter.processPending().reports.isEmpty)
+            #expect(f.rawRecords.count == 1, "the record stays for the next launch")
+            try ageFileBytes(path)
+            #expect(f.reporter.processPending().reports.first?.partial == true, "once its writer is gone (or it is old), it is salvaged")
+        }
+    }
+
+    @Test func aCrashInsideTheHandlerBecomesOneReport() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            try f.writeRecords(1)
+            let path = f.dir + "/crash/" + f.rawRecords[0]
+            let outer = RawCrashRecord.parse(Array(try #require(FileManager.default.contents(atPath: path))))
+            let bytes = try #require(FileManager.default.contents(atPath: path))
+            try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: path))
+            // The minimal record the handler writes when it crashes itself (SIGNAL, NESTED, END).
+            var nested = Array("STWDCRSH".utf8) + leBytes(UInt32(1)) + leBytes(UInt32(0))
+            nested += leBytes(UInt32(1)) + leBytes(UInt32(40)) + leBytes(Int32(SIGSEGV)) + leBytes(Int32(1)) + leBytes(UInt64(0))
+                + leBytes(outer.pid ?? 0) + leBytes(outer.tid ?? 0) + leBytes(outer.realtimeNs ?? 0) + leBytes(outer.monotonicNs ?? 0)
+            nested += leBytes(UInt32(9)) + leBytes(UInt32(4)) + leBytes(Int32(SIGSEGV)) + leBytes(UInt32(0xFFFF)) + leBytes(UInt32(0))
+            let nestedPath = f.dir + "/crash/crash-9-\(outer.pid ?? 0)-\(outer.tid ?? 0).stewardcrash"
+            try Data(nested).write(to: URL(fileURLWithPath: nestedPath))
+            for name in f.rawRecords { try ageFileBytes(f.dir + "/crash/" + name) }
+            f.relaunch()
+            let result = f.reporter.processPending()
+            #expect(result.reports.count == 1, "one crash, one report")
+            #expect(result.reports.first?.partial == true)
+            #expect(result.reports.first?.salvageNotes.contains { $0.contains("handler itself crashed") } == true)
             #expect(f.rawRecords.isEmpty)
         }
     }
@@ -175,7 +217,7 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             try f.writeRecords(1)
             let path = f.dir + "/crash/" + f.rawRecords[0]
             let raw = try RawCrashRecord.read(path: path)
-            let pc = try #require(raw.dwarfFrames.first ?? raw.framePointerFrames.first)
+            let pc = try #require(CrashReporter.bestFrames(raw).first)
             let json = """
             {"kind": "crashReport", "description": "Bad pointer dereference", "faultAddress": "0x8", "threads": [
               {"name": "main", "crashed": true, "frames": [{"kind": "programCounter", "address": "0x\(String(pc, radix: 16))",
@@ -334,4 +376,14 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
 @inline(never)
 func reportFromNamedFunction(_ reporter: CrashReporter, _ error: any Error) throws -> CrashReport {
     try reporter.report(error: error)
+}
+
+/// Sets a file's modification time five minutes back.
+func ageFileBytes(_ path: String) throws {
+    try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-300)], ofItemAtPath: path)
+}
+
+/// The little-endian bytes of an integer.
+func leBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+    withUnsafeBytes(of: value.littleEndian) { Array($0) }
 }

@@ -95,3 +95,28 @@ extension CLITests {
         #expect(missing.stderr.contains("no crash report has the id ffffffff"))
     }
 }
+
+extension CLITests {
+    /// Whether this process may make a PID namespace (root, and util-linux's unshare).
+    static let canRunAsPID1 = geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
+
+    @Test(.enabled(if: CLITests.canRunAsPID1, "needs root and /usr/bin/unshare to run steward as PID 1 of a new PID namespace"),
+          arguments: [("segv", true, SIGSEGV), ("abort", false, 128 + SIGABRT)])
+    func asPID1InAContainerTheCrashStillEndsTheProcess(kind: String, signaled: Bool, status: Int32) throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = ["--pid", "--fork", "--mount-proc", Self.binary.path, "crash", "trigger", kind, "--data-dir", dir]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        // A fault kills PID 1 with its signal (unshare passes it on); abort, which PID 1 would
+        // survive, ends in exit status 128 + SIGABRT.
+        #expect((process.terminationReason == .uncaughtSignal) == signaled)
+        #expect(process.terminationStatus == status)
+        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        #expect(records.count == 1)
+    }
+}
