@@ -1,4 +1,5 @@
 import Testing
+import StewardTesting
 import Foundation
 @testable import StewardCore
 #if canImport(Glibc)

@@ -435,24 +435,6 @@ struct ModelRun {
 
 // MARK: - Helpers shared by the vault suites
 
-/// SplitMix64: a tiny deterministic generator, so every random test names a seed that replays it.
-struct SplitMix64: RandomNumberGenerator {
-    private(set) var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func int(in range: Range<Int>) -> Int { Int.random(in: range, using: &self) }
-    mutating func int(in range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
-}
 
 /// A fresh path under the temporary directory (not created).
 func scratchPath(_ label: String) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import StewardTesting
 import Testing
 @testable import StewardCrash
 
@@ -14,17 +15,6 @@ private let sampleRecord: Result<[UInt8], any Error> = Result {
     ], signal: 11).bytes
 }
 
-/// A small deterministic PRNG (SplitMix64) so every fuzz seed reproduces.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private func header(version: UInt32 = 1) -> [UInt8] {
     Array("STWDCRSH".utf8) + le(version) + le(UInt32(0))
@@ -106,7 +96,7 @@ struct RawCrashRecordTests {
     func bitFlips() throws {
         let bytes = try sampleRecord.get()
         for seed in 0..<2_000 {
-            var generator = SplitMix64(state: UInt64(seed))
+            var generator = SplitMix64(seed: UInt64(seed))
             var damaged = bytes
             let flips = Int.random(in: 1...16, using: &generator)
             for _ in 0..<flips {

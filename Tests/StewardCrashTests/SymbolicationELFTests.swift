@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import StewardTesting
 import Testing
 @testable import StewardCrash
 
@@ -93,17 +94,6 @@ struct SyntheticELF {
     }
 }
 
-/// SplitMix64, a deterministic generator, so every seed reproduces.
-private struct SymbolicationPRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct SymbolicationELFTests {
     @Test func readsTheBuildIDSegmentsAndFunctionSymbolsOfAWellFormedFile() throws {
@@ -178,7 +168,7 @@ private struct SymbolicationPRNG: RandomNumberGenerator {
     @Test func randomBytesAndRandomCorruptionsNeverTrap() {
         let good = SyntheticELF().bytes
         for seed in UInt64(0)..<1_000 {
-            var random = SymbolicationPRNG(state: seed)
+            var random = SplitMix64(seed: seed)
             // Random bytes behind a valid ELF64 LE identification.
             var noise = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0] + (0..<Int(random.next() % 1_024)).map { _ in UInt8.random(in: 0...255, using: &random) }
             _ = try? ELFFile(bytes: noise)
