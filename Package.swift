@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "StewardDevice", targets: ["StewardDevice"]),
         .library(name: "StewardPermissions", targets: ["StewardPermissions"]),
         .library(name: "StewardCrash", targets: ["StewardCrash"]),
+        .library(name: "StewardHTTP", targets: ["StewardHTTP"]),
+        .library(name: "StewardTelemetry", targets: ["StewardTelemetry"]),
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
@@ -28,6 +30,11 @@ let package = Package(
             providers: [.apt(["libudev-dev"])]
         ),
 
+        .systemLibrary(
+            name: "CStewardCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         // Signal-time code only: the crash handler, its alternate stacks and the breadcrumb ring.
         .target(
             name: "CStewardCrash",
@@ -50,6 +57,14 @@ let package = Package(
         .target(
             name: "StewardCrash",
             dependencies: ["StewardCore", "CStewardCrash"]
+        ),
+        .target(
+            name: "StewardHTTP",
+            dependencies: ["StewardCore", "CStewardCurl"]
+        ),
+        .target(
+            name: "StewardTelemetry",
+            dependencies: ["StewardCore"]
         ),
         .target(
             name: "StewardTesting",
@@ -94,6 +109,14 @@ let package = Package(
         .testTarget(
             name: "StewardCrashTests",
             dependencies: ["StewardCrash", "StewardCore", "StewardTesting", "CStewardMallocProbe"]
+        ),
+        .testTarget(
+            name: "StewardHTTPTests",
+            dependencies: ["StewardHTTP", "StewardCore", "StewardTesting"]
+        ),
+        .testTarget(
+            name: "StewardTelemetryTests",
+            dependencies: ["StewardTelemetry", "StewardCore", "StewardTesting"]
         ),
         .testTarget(
             name: "StewardExampleTests",

@@ -18,11 +18,15 @@ missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 have_lib libcrypto libssl-dev || missing+=(libssl-dev)
 have_lib libudev libudev-dev || missing+=(libudev-dev)
+have_lib libcurl libcurl4-openssl-dev || missing+=(libcurl4-openssl-dev)
+have_lib zlib zlib1g-dev || missing+=(zlib1g-dev)
+# The tests make a self-signed certificate and serve HTTPS on loopback with the openssl tool.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if ((${#missing[@]})); then
     echo "bootstrap: missing system packages: ${missing[*]}"
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, pkg-config)" >&2
+        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, libcurl with OpenSSL headers, zlib headers, the openssl tool, pkg-config)" >&2
         exit 1
     fi
     if [ "$(id -u)" -eq 0 ]; then
