@@ -175,6 +175,12 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         grantedMask.load(ordering: .acquiring) & handle.bit != 0
     }
 
+    /// Whether the purpose behind `handle` is denied: one atomic load and a bit test.
+    @inline(__always)
+    public func isDenied(_ handle: ConsentHandle) -> Bool {
+        deniedMask.load(ordering: .acquiring) & handle.bit != 0
+    }
+
     /// Whether `purpose` is granted. An undeclared purpose never is. Costs a dictionary lookup
     /// more than the handle form.
     public func isGranted(_ purpose: Purpose) -> Bool {

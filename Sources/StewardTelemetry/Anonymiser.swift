@@ -1,0 +1,181 @@
+import Foundation
+import StewardCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Makes attribute values safe to keep: checks them against their declarations, hashes
+/// identifiers with a secret salt per purpose, removes what looks like an IP address, this
+/// host's name or its machine ID, coarsens locations, truncates strings.
+final class Anonymiser: Sendable {
+    enum Result {
+        case kept([String: AttributeValue])
+        case refused
+    }
+
+    /// What the anonymiser keeps in the vault: per-purpose salts and the pseudonymous ids it
+    /// made under each (for deletion requests), and the requests not sent yet.
+    struct Stored: Codable {
+        var salts: [String: [UInt8]] = [:]
+        var pseudonyms: [String: [String]] = [:]
+        var deletionRequests: [DeletionRequest] = []
+    }
+
+    /// A deletion request owed to a purpose's recipients after a withdrawal.
+    struct DeletionRequest: Codable, Hashable {
+        var purpose: Purpose
+        var pseudonyms: [String]
+        var withdrawn: Date
+    }
+
+    private let vault: Vault
+    private let permissions: any PermissionChecking
+    private let state: Mutex<Stored>
+    private let dirty = Atomic<Bool>(false)
+    /// Values that must never be kept: this host's name and its machine ID.
+    private let forbidden: Set<String>
+
+    init(vault: Vault, permissions: any PermissionChecking) throws {
+        self.vault = vault
+        self.permissions = permissions
+        var stored = Stored()
+        try vault.forEachRecord(in: Telemetry.stateCollection) { record in
+            if let decoded = try? JSONDecoder().decode(Stored.self, from: Data(record.data)) { stored = decoded }
+        }
+        self.state = Mutex(stored)
+        var forbidden: Set<String> = []
+        var host = [CChar](repeating: 0, count: 256)
+        if gethostname(&host, host.count) == 0 {
+            let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if !name.isEmpty { forbidden.insert(name.lowercased()) }
+        }
+        if let id = try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8) {
+            let trimmed = id.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            if !trimmed.isEmpty { forbidden.insert(trimmed) }
+        }
+        self.forbidden = forbidden
+    }
+
+    func apply(_ attributes: [String: AttributeValue], declared: [String: AttributeDeclaration], purpose: Purpose, strict: Bool) -> Result {
+        var kept: [String: AttributeValue] = [:]
+        kept.reserveCapacity(attributes.count)
+        for (key, value) in attributes {
+            guard let declaration = declared[key] else {
+                if strict { return .refused }
+                continue
+            }
+            guard let safe = sanitise(value, declaration, purpose: purpose) else {
+                if strict { return .refused }
+                continue
+            }
+            kept[key] = safe
+        }
+        return .kept(kept)
+    }
+
+    private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, purpose: Purpose) -> AttributeValue? {
+        switch (declaration.type, value) {
+        case (.int, .int), (.double, .double), (.bool, .bool):
+            return declaration.classification == .identifier ? .string(pseudonym(for: "\(value)", purpose: purpose)) : value
+        case (.double, .int(let number)):
+            return .double(Double(number))
+        case (.string, .string(let text)):
+            if looksForbidden(text) { return nil }
+            if declaration.classification == .identifier { return .string(pseudonym(for: text, purpose: purpose)) }
+            return .string(truncate(text, declaration.maxLength))
+        case (.location, .string(let text)):
+            return coarsen(text).map(AttributeValue.string)
+        default:
+            return nil
+        }
+    }
+
+    /// A keyed hash of `value` under the purpose's salt: the same value gives the same
+    /// pseudonym until the salt rotates.
+    func pseudonym(for value: String, purpose: Purpose) -> String {
+        let (salt, isNew) = state.withLock { s -> ([UInt8], Bool) in
+            if let salt = s.salts[purpose.rawValue] { return (salt, false) }
+            let salt = (try? SecureRandom.bytes(count: 32)) ?? Array(UUID().uuidString.utf8)
+            s.salts[purpose.rawValue] = salt
+            return (salt, true)
+        }
+        if isNew { dirty.store(true, ordering: .relaxed) }
+        let code = (try? SymmetricKey(copying: salt)).flatMap { try? HMACSHA256.authenticationCode(for: Array(value.utf8), using: $0) } ?? []
+        let hex = code.prefix(16).map { byte -> String in
+            let digits = String(byte, radix: 16)
+            return digits.count == 1 ? "0" + digits : digits
+        }.joined()
+        let added = state.withLock { s -> Bool in
+            var list = s.pseudonyms[purpose.rawValue] ?? []
+            guard !list.contains(hex) else { return false }
+            list.append(hex)
+            s.pseudonyms[purpose.rawValue] = list
+            return true
+        }
+        if added { dirty.store(true, ordering: .relaxed) }
+        return hex
+    }
+
+    /// A withdrawn purpose: its pseudonyms go into a deletion request, and its salt is
+    /// forgotten, so a new grant gets new pseudonyms.
+    func withdrawn(_ purpose: Purpose) {
+        state.withLock { s in
+            let pseudonyms = s.pseudonyms.removeValue(forKey: purpose.rawValue) ?? []
+            s.salts.removeValue(forKey: purpose.rawValue)
+            if !pseudonyms.isEmpty {
+                s.deletionRequests.append(DeletionRequest(purpose: purpose, pseudonyms: pseudonyms, withdrawn: Date()))
+            }
+        }
+        dirty.store(true, ordering: .relaxed)
+        try? save()
+    }
+
+    /// Deletion requests not sent yet.
+    var pendingDeletionRequests: [DeletionRequest] { state.withLock { $0.deletionRequests } }
+
+    /// Forgets a deletion request once its recipients accepted it.
+    func deletionRequestSent(_ request: DeletionRequest) throws {
+        state.withLock { $0.deletionRequests.removeAll { $0 == request } }
+        dirty.store(true, ordering: .relaxed)
+        try save()
+    }
+
+    /// Writes salts, pseudonyms and requests to the vault when they changed.
+    func save() throws {
+        guard dirty.exchange(false, ordering: .relaxed) else { return }
+        let bytes = try state.withLock { try JSONEncoder().encode($0) }
+        var old: [RecordID] = []
+        try vault.forEachRecord(in: Telemetry.stateCollection) { old.append($0.id) }
+        try vault.append(Array(bytes), to: Telemetry.stateCollection, category: .consentRecords, purpose: .privacyCompliance)
+        for id in old { try vault.remove(id, from: Telemetry.stateCollection) }
+        try vault.commit(collections: [Telemetry.stateCollection])
+    }
+
+    private func looksForbidden(_ text: String) -> Bool {
+        let lowered = text.lowercased()
+        if forbidden.contains(lowered) { return true }
+        // IPv4 and IPv6 addresses, anywhere in the value.
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        for token in lowered.split(whereSeparator: { " ,;/[]()\"'=".contains($0) }) {
+            let word = String(token)
+            if inet_pton(AF_INET, word, &v4) == 1 || (word.contains(":") && inet_pton(AF_INET6, word, &v6) == 1) { return true }
+        }
+        return false
+    }
+
+    private func truncate(_ text: String, _ limit: Int?) -> String {
+        guard let limit, text.count > limit else { return text }
+        return String(text.prefix(limit))
+    }
+
+    /// "lat,lon" rounded to a 0.05° grid (about 5 km) unless precise location is granted.
+    private func coarsen(_ text: String) -> String? {
+        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let lat = parts[0], let lon = parts[1], (-90...90).contains(lat), (-180...180).contains(lon) else { return nil }
+        if permissions.isGranted(.locationPrecise) { return String(format: "%.5f,%.5f", lat, lon) }
+        func grid(_ value: Double) -> Double { (value / 0.05).rounded() * 0.05 }
+        return String(format: "%.2f,%.2f", grid(lat), grid(lon))
+    }
+}

@@ -1,0 +1,219 @@
+/// Writes JSON by hand into a byte buffer, for the OTLP encoder: no Foundation, no intermediate
+/// strings per field.
+///
+/// Strings are written as UTF-8 with the escapes RFC 8259 requires (`"`, `\`, and every control
+/// character below U+0020: `\b \t \n \f \r` in their short forms, the others as `\u00XX`), plus
+/// U+2028 and U+2029 as `\u2028` and `\u2029` so the output is also safe to embed in JavaScript.
+/// Every other character, ASCII or not, is copied as its UTF-8 bytes.
+struct OTLPJSONWriter {
+    /// What has been written so far.
+    var bytes: [UInt8]
+
+    /// A writer whose buffer has room for `capacity` bytes before it grows.
+    init(capacity: Int) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// Appends `text` as is: a fixed piece of JSON syntax such as `{"resourceLogs":[`.
+    @inline(__always)
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends one byte of JSON syntax.
+    @inline(__always)
+    mutating func byte(_ value: UInt8) {
+        bytes.append(value)
+    }
+
+    /// Appends `value` as a JSON string: quoted and escaped.
+    mutating func string(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { appendEscaped($0) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let count = utf8.count
+        var runStart = 0
+        var index = 0
+        while index < count {
+            let byte = utf8[index]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C && byte != 0xE2 {
+                index += 1
+                continue
+            }
+            if byte == 0xE2 {
+                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9; any other E2 sequence is copied.
+                guard index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9 else {
+                    index += 1
+                    continue
+                }
+                flush(utf8, from: runStart, to: index)
+                raw(utf8[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
+                index += 3
+                runStart = index
+                continue
+            }
+            flush(utf8, from: runStart, to: index)
+            switch byte {
+            case 0x22: raw("\\\"")
+            case 0x5C: raw("\\\\")
+            case 0x08: raw("\\b")
+            case 0x09: raw("\\t")
+            case 0x0A: raw("\\n")
+            case 0x0C: raw("\\f")
+            case 0x0D: raw("\\r")
+            default:
+                raw("\\u00")
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0x0F)])
+            }
+            index += 1
+            runStart = index
+        }
+        flush(utf8, from: runStart, to: count)
+    }
+
+    @inline(__always)
+    private mutating func flush(_ utf8: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) {
+        if end > start {
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<end]))
+        }
+    }
+
+    /// Lowercase hexadecimal digits, by value.
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends `value` in decimal, unquoted (for 32-bit fields and enums).
+    mutating func unsigned(_ value: UInt64) {
+        if value < 10 {
+            bytes.append(0x30 &+ UInt8(truncatingIfNeeded: value))
+            return
+        }
+        let start = bytes.count
+        var rest = value
+        while rest > 0 {
+            bytes.append(0x30 &+ UInt8(truncatingIfNeeded: rest % 10))
+            rest /= 10
+        }
+        bytes[start...].reverse()
+    }
+
+    /// Appends `value` in decimal, unquoted; `Int64.min` included.
+    mutating func signed(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        unsigned(value.magnitude)
+    }
+
+    /// Appends `value` as a quoted decimal string: the protobuf JSON form of 64-bit integers.
+    mutating func quoted(_ value: UInt64) {
+        bytes.append(UInt8(ascii: "\""))
+        unsigned(value)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `value` as a quoted decimal string: the protobuf JSON form of 64-bit integers.
+    mutating func quoted(_ value: Int64) {
+        bytes.append(UInt8(ascii: "\""))
+        signed(value)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `value` as a JSON number, or, when it is not finite, as the protobuf JSON mapping's
+    /// strings `"NaN"`, `"Infinity"` and `"-Infinity"` (JSON itself has no such numbers).
+    ///
+    /// Integral values below 2^53 are written without a fraction (`5`, not `5.0`); the others use
+    /// Swift's shortest round-tripping form (`637.704`, `1e-05`, `1.5e+300`), valid JSON numbers.
+    mutating func double(_ value: Double) {
+        if !value.isFinite {
+            if value.isNaN {
+                raw("\"NaN\"")
+            } else {
+                raw(value < 0 ? "\"-Infinity\"" : "\"Infinity\"")
+            }
+            return
+        }
+        if value == value.rounded(.towardZero) && value.magnitude < 9_007_199_254_740_992 {
+            if value == 0 && value.sign == .minus {
+                raw("-0")
+            } else {
+                signed(Int64(value))
+            }
+            return
+        }
+        var text = value.description
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends `"attributes":[...]` for `attributes`, sorted by the keys' UTF-8 bytes so the output
+    /// is stable; appends nothing when there are none (the protobuf JSON mapping omits empty
+    /// repeated fields). `leadingComma` puts a comma first when something is written.
+    mutating func attributes(_ attributes: [String: AttributeValue], leadingComma: Bool) {
+        if attributes.isEmpty { return }
+        if leadingComma { byte(UInt8(ascii: ",")) }
+        raw("\"attributes\":[")
+        if attributes.count == 1, let only = attributes.first {
+            keyValue(only.key, only.value)
+        } else {
+            let sorted = attributes.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            var first = true
+            for (key, value) in sorted {
+                if !first { byte(UInt8(ascii: ",")) }
+                first = false
+                keyValue(key, value)
+            }
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
+    /// Appends one `KeyValue`: `{"key":"…","value":{"stringValue":"…"}}`.
+    mutating func keyValue(_ key: String, _ value: AttributeValue) {
+        raw("{\"key\":")
+        string(key)
+        raw(",\"value\":{")
+        switch value {
+        case .string(let text):
+            raw("\"stringValue\":")
+            string(text)
+        case .int(let number):
+            raw("\"intValue\":")
+            quoted(number)
+        case .double(let number):
+            raw("\"doubleValue\":")
+            double(number)
+        case .bool(let flag):
+            raw(flag ? "\"boolValue\":true" : "\"boolValue\":false")
+        }
+        raw("}}")
+    }
+
+    /// Appends `"traceId":"…"` or `"spanId":"…"` when `hex` is exactly `digits` hexadecimal digits,
+    /// not all zero (an all-zero id is invalid in OpenTelemetry), written in lowercase; appends
+    /// nothing otherwise, so a malformed id never makes a receiver reject the whole request.
+    mutating func hexID(_ key: StaticString, _ hex: String?, digits: Int) {
+        guard let hex, hex.utf8.count == digits else { return }
+        var allZero = true
+        for byte in hex.utf8 {
+            switch byte {
+            case UInt8(ascii: "0"): continue
+            case UInt8(ascii: "1")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+                 UInt8(ascii: "A")...UInt8(ascii: "F"):
+                allZero = false
+            default:
+                return
+            }
+        }
+        if allZero { return }
+        byte(UInt8(ascii: ","))
+        raw(key)
+        raw(":\"")
+        for byte in hex.utf8 {
+            // ASCII letters to lowercase; digits are unchanged by the same bit.
+            bytes.append(byte | 0x20)
+        }
+        byte(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,333 @@
+public import Foundation
+public import StewardCore
+import Synchronization
+
+/// Records what the app declared, only for purposes the user granted, anonymised before it is
+/// kept, and delivers it as OTLP.
+///
+/// - Only events the manifest declares, with their declared attributes and types, are
+///   recorded; anything else is refused and counted (strict mode, the default). Permissive
+///   mode keeps undeclared attributes out but still records declared events.
+/// - Consent is checked at record time — granted: kept; pending: the purpose's pending
+///   policy; denied: dropped and counted, for one atomic load — and again at send time by the
+///   ``Uploader``.
+/// - Before anything is kept: identifier attributes become keyed hashes (HMAC-SHA256 with a
+///   secret salt per purpose, new when consent is withdrawn and given again), values that
+///   look like an IP address, this host's name or its machine ID are removed, locations are
+///   coarsened to about 5 km unless precise location is granted, strings are cut to their
+///   declared length; per-event sampling and rate limits apply (counted).
+/// - Events are batched per purpose in memory (bounded) and stored in the vault by size or on
+///   ``flush()``; ``submit(to:)`` hands stored batches to an uploader as OTLP `/v1/logs`.
+/// - When a purpose is withdrawn, its data is purged (by the consent ledger) and a deletion
+///   request carrying every pseudonymous id used under it is queued for its recipients.
+///
+/// ```swift
+/// let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, gate: gate, audit: audit)
+/// telemetry.record("screen_view", attributes: ["screen": .string("scan"), "duration_ms": .int(420)])
+/// try telemetry.flush()
+/// try telemetry.submit(to: uploader, resource: resource)
+/// ```
+public final class Telemetry: Sendable {
+    /// The vault collection stored batches live in.
+    public static let collection = "telemetry"
+    /// The vault collection of Steward's own telemetry state (salts, pseudonymous ids).
+    static let stateCollection = "steward.telemetry"
+
+    /// How strictly declarations are enforced.
+    public enum Mode: Sendable {
+        /// Undeclared events and attributes are refused (the default).
+        case strict
+        /// Undeclared attributes are left out; the event is kept.
+        case permissive
+    }
+
+    /// What ``record(_:attributes:at:)`` did.
+    public enum Outcome: Hashable, Sendable {
+        /// Kept (in the batch for its purpose).
+        case recorded
+        /// Held under the purpose's pending policy.
+        case held
+        /// Not kept, for the reason given (counted).
+        case dropped(DropReason)
+    }
+
+    /// Tunables.
+    public struct Configuration: Sendable {
+        /// Strict (default) or permissive.
+        public var mode: Mode
+        /// Events kept per purpose before a batch is stored in the vault.
+        public var batchSize: Int
+        /// The most events held in memory over all purposes; beyond it, a batch is stored
+        /// right away (bounded memory under bursts).
+        public var memoryLimit: Int
+        /// Per-event sampling: the share of events kept (0…1). Default: all.
+        public var sampling: [EventName: Double]
+        /// Per-event rate limits: events per second (a token bucket of one second).
+        public var rateLimits: [EventName: Int]
+        /// Permission checks (precise location).
+        public var permissions: any PermissionChecking
+
+        /// Defaults: strict, batches of 256, 10,000 events in memory.
+        public init(mode: Mode = .strict, batchSize: Int = 256, memoryLimit: Int = 10_000, sampling: [EventName: Double] = [:],
+                    rateLimits: [EventName: Int] = [:], permissions: any PermissionChecking = StaticPermissions()) {
+            self.mode = mode
+            self.batchSize = max(1, batchSize)
+            self.memoryLimit = max(1, memoryLimit)
+            self.sampling = sampling
+            self.rateLimits = rateLimits
+            self.permissions = permissions
+        }
+    }
+
+    /// A declared event, compiled for the hot path.
+    struct Compiled: Sendable {
+        var declaration: EventDeclaration
+        var handle: ConsentLedger.ConsentHandle
+        var attributes: [String: AttributeDeclaration]
+        var sampling: Double?
+        var rateLimit: Int?
+    }
+
+    private struct State {
+        var batches: [Purpose: [TelemetryEventRecord]] = [:]
+        var held = 0
+        var buckets: [EventName: (tokens: Double, last: UInt64)] = [:]
+        var random = SystemRandomNumberGenerator()
+    }
+
+    let manifest: PrivacyManifest
+    let vault: Vault
+    let consent: ConsentLedger
+    let gate: ConsentGate?
+    let audit: AuditLedger?
+    let configuration: Configuration
+    let clock: any WallClock
+    let events: [EventName: Int]
+    let compiled: [Compiled]
+    private let state = Mutex(State())
+    /// Drops for denied consent, counted without a lock (flushed to the audit ledger).
+    private let consentDrops = Atomic<Int>(0)
+    let anonymiser: Anonymiser
+
+    /// Opens telemetry for `manifest`'s events.
+    ///
+    /// - Parameters:
+    ///   - gate: Where events of a pending purpose go (its pending policy); nil drops them.
+    ///   - audit: Counts collected and dropped events.
+    public init(manifest: PrivacyManifest, vault: Vault, consent: ConsentLedger, gate: ConsentGate? = nil, audit: AuditLedger? = nil,
+                configuration: Configuration = Configuration(), clock: any WallClock = SystemWallClock()) throws {
+        self.manifest = manifest
+        self.vault = vault
+        self.consent = consent
+        self.gate = gate
+        self.audit = audit
+        self.configuration = configuration
+        self.clock = clock
+        var compiled: [Compiled] = []
+        var events: [EventName: Int] = [:]
+        for declaration in manifest.events where events[declaration.name] == nil {
+            guard let handle = consent.handle(for: declaration.purpose) else { continue }
+            events[declaration.name] = compiled.count
+            compiled.append(Compiled(
+                declaration: declaration, handle: handle,
+                attributes: Dictionary(declaration.attributes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+                sampling: configuration.sampling[declaration.name], rateLimit: configuration.rateLimits[declaration.name]))
+        }
+        self.events = events
+        self.compiled = compiled
+        self.anonymiser = try Anonymiser(vault: vault, permissions: configuration.permissions)
+        consent.addObserver { [weak self] changes in self?.consentChanged(changes) }
+    }
+
+    // MARK: - Recording
+
+    /// Records `name` with `attributes`, if declared and consented to.
+    ///
+    /// A denied purpose costs one atomic load (and a counter increment). Nothing is written
+    /// to disk here unless a batch is full.
+    @discardableResult
+    public func record(_ name: EventName, attributes: [String: AttributeValue] = [:], at date: Date? = nil) -> Outcome {
+        guard let index = events[name] else {
+            audit?.recordDropped(.usageEvents, purpose: .analytics, reason: .undeclared)
+            return .dropped(.undeclared)
+        }
+        return record(EventHandle(index: index), attributes: attributes, at: date)
+    }
+
+    /// A precomputed reference to a declared event, for the hot path: recording through it
+    /// skips the name lookup, and a denied purpose costs one atomic load and a counter.
+    public struct EventHandle: Hashable, Sendable {
+        fileprivate let index: Int
+    }
+
+    /// The handle of `name`, or nil when the manifest does not declare it.
+    public func handle(for name: EventName) -> EventHandle? {
+        events[name].map(EventHandle.init(index:))
+    }
+
+    /// Records the event behind `handle` (see ``record(_:attributes:at:)-(EventName,_,_)``).
+    @discardableResult
+    public func record(_ handle: EventHandle, attributes: [String: AttributeValue] = [:], at date: Date? = nil) -> Outcome {
+        let event = compiled[handle.index]
+        if consent.isDenied(event.handle) {
+            consentDrops.add(1, ordering: .relaxed)
+            return .dropped(.consent)
+        }
+        let state: ConsentState = consent.isGranted(event.handle) ? .granted : consent.consentState(for: event.declaration.purpose)
+        if state == .denied {
+            consentDrops.add(1, ordering: .relaxed)
+            return .dropped(.consent)
+        }
+        if let expires = event.declaration.expires, (date ?? clock.now) > expires {
+            audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .undeclared)
+            return .dropped(.undeclared)
+        }
+        let now = date ?? clock.now
+        let kept: [String: AttributeValue]
+        switch anonymiser.apply(attributes, declared: event.attributes, purpose: event.declaration.purpose, strict: configuration.mode == .strict) {
+        case .refused:
+            audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .undeclared)
+            return .dropped(.undeclared)
+        case .kept(let values):
+            kept = values
+        }
+        if let reason = throttle(event, now: now) {
+            audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: reason)
+            return .dropped(reason)
+        }
+        let nanos = UInt64(max(0, now.timeIntervalSince1970 * 1e9))
+        let record = TelemetryEventRecord(name: event.declaration.name, purpose: event.declaration.purpose, category: event.declaration.category,
+                                          timeUnixNano: nanos, observedTimeUnixNano: UInt64(max(0, clock.now.timeIntervalSince1970 * 1e9)),
+                                          attributes: kept)
+        if state == .pending {
+            guard let gate, let bytes = try? JSONEncoder().encode([record]) else {
+                audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent)
+                return .dropped(.consent)
+            }
+            switch (try? gate.store(Array(bytes), in: Self.collection, category: event.declaration.category, purpose: event.declaration.purpose)) ?? .dropped(.consent) {
+            case .stored: return .recorded
+            case .held: return .held
+            case .dropped(let reason): return .dropped(reason)
+            }
+        }
+        let full: [TelemetryEventRecord]? = self.state.withLock { s in
+            s.batches[record.purpose, default: []].append(record)
+            s.held += 1
+            if s.batches[record.purpose, default: []].count >= configuration.batchSize || s.held >= configuration.memoryLimit {
+                let batch = s.batches.removeValue(forKey: record.purpose) ?? []
+                s.held -= batch.count
+                return batch
+            }
+            return nil
+        }
+        if let full { try? store(full) }
+        return .recorded
+    }
+
+    /// Stores every event held in memory in the vault (batched per purpose and category).
+    public func flush() throws {
+        let batches = state.withLock { s in
+            defer {
+                s.batches = [:]
+                s.held = 0
+            }
+            return s.batches
+        }
+        for (_, batch) in batches { try store(batch) }
+        let drops = consentDrops.exchange(0, ordering: .relaxed)
+        if drops > 0 { audit?.recordDropped(.usageEvents, purpose: .analytics, reason: .consent, count: drops) }
+        try vault.commit()
+    }
+
+    /// Events dropped for denied consent since the last flush.
+    public var droppedForConsent: Int { consentDrops.load(ordering: .relaxed) }
+
+    // MARK: - Private
+
+    private func store(_ batch: [TelemetryEventRecord]) throws {
+        // One vault record per (purpose, category): purging by purpose stays exact.
+        var groups: [String: [TelemetryEventRecord]] = [:]
+        for record in batch { groups["\(record.purpose.rawValue)|\(record.category.rawValue)", default: []].append(record) }
+        for (_, group) in groups {
+            guard let first = group.first else { continue }
+            // Consent may have been withdrawn since the events were recorded: check again.
+            guard consent.consentState(for: first.purpose) == .granted else {
+                audit?.recordDropped(first.category, purpose: first.purpose, reason: .consent, count: group.count)
+                continue
+            }
+            let retention = manifest.declaration(of: first.category)?.retentionDays.map { Duration.seconds($0 * 86_400) }
+            try vault.append(Array(try JSONEncoder().encode(group)), to: Self.collection, category: first.category,
+                             purpose: first.purpose, retention: retention)
+            audit?.recordCollected(first.category, purpose: first.purpose, count: group.count)
+        }
+    }
+
+    private func throttle(_ event: Compiled, now: Date) -> DropReason? {
+        if event.sampling == nil && event.rateLimit == nil { return nil }
+        return state.withLock { s in
+            if let rate = event.sampling, Double.random(in: 0..<1, using: &s.random) >= rate { return .sampling }
+            if let limit = event.rateLimit {
+                let nanos = UInt64(max(0, now.timeIntervalSince1970 * 1e9))
+                var bucket = s.buckets[event.declaration.name] ?? (Double(limit), nanos)
+                bucket.tokens = min(Double(limit), bucket.tokens + Double(nanos &- bucket.last) / 1e9 * Double(limit))
+                bucket.last = nanos
+                guard bucket.tokens >= 1 else {
+                    s.buckets[event.declaration.name] = bucket
+                    return .rateLimit
+                }
+                bucket.tokens -= 1
+                s.buckets[event.declaration.name] = bucket
+            }
+            return nil
+        }
+    }
+
+    private func consentChanged(_ changes: [ConsentChange]) {
+        for change in changes where change.state == .denied {
+            // Events of the purpose still in memory go; the ledger purged what the vault held.
+            let dropped = state.withLock { s -> Int in
+                let count = s.batches.removeValue(forKey: change.purpose)?.count ?? 0
+                s.held -= count
+                return count
+            }
+            if dropped > 0 { audit?.recordDropped(.usageEvents, purpose: change.purpose, reason: .consent, count: dropped) }
+            if change.previous == .granted { anonymiser.withdrawn(change.purpose) }
+        }
+    }
+}
+
+extension Telemetry {
+    /// The instrumentation scope Steward's records carry.
+    public static let scope = (name: "org.steward.telemetry", version: "0.1.0")
+
+    /// Stores what is in memory, then queues every stored batch for `uploader`'s recipient as
+    /// an OTLP `/v1/logs` request (one per purpose and category), and removes the batches it
+    /// queued. The uploader checks consent again when it sends.
+    ///
+    /// - Returns: How many events were queued.
+    @discardableResult
+    public func submit(to uploader: Uploader, resource: TelemetryResource) throws -> Int {
+        try flush()
+        try anonymiser.save()
+        let encoder = OTLPEncoder()
+        var queued = 0
+        for record in try vault.records(in: Self.collection) {
+            guard let events = try? JSONDecoder().decode([TelemetryEventRecord].self, from: Data(record.data)), !events.isEmpty else {
+                try vault.remove(record.id, from: Self.collection)
+                continue
+            }
+            let body = encoder.logs(resource: resource, scope: Self.scope, records: events)
+            let payload = Payload(recipient: uploader.recipient, purpose: record.purpose, categories: [record.category],
+                                  contentType: OTLPHTTP.contentType, body: body, idempotencyKey: "telemetry-\(record.id)",
+                                  created: record.created)
+            switch try uploader.submit(payload) {
+            case .queued, .heldForConsent: queued += events.count
+            case .dropped: break
+            }
+            // Handed over (or refused by consent): the uploader's queue holds it from here.
+            try vault.remove(record.id, from: Self.collection)
+        }
+        try vault.commit()
+        return queued
+    }
+}

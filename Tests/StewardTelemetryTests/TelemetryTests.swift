@@ -1,0 +1,161 @@
+import Foundation
+import StewardCore
+@testable import StewardTelemetry
+import StewardTesting
+import Testing
+
+/// Two purposes that need consent, with declared events.
+func telemetryTestManifest() -> PrivacyManifest {
+    PrivacyManifest(
+        policyVersion: "2026-11",
+        purposes: [
+            .init(id: .serviceProvision, description: "Run the app", legalBasis: .necessaryForService),
+            .init(id: .analytics, description: "Usage statistics", legalBasis: .consent),
+            .init(id: .personalization, description: "Tailor the app", legalBasis: .consent),
+        ],
+        dataCategories: [
+            .init(id: .usageEvents, description: "Screens", purposes: [.analytics, .personalization], retentionDays: 30,
+                  sensitivity: .personal, leavesDevice: true, recipients: ["telemetryBackend"]),
+        ],
+        recipients: [.init(id: "telemetryBackend", name: "Collector", role: .processor, region: "DE")],
+        events: [
+            .init(name: "screen_view", purpose: .analytics, category: .usageEvents, attributes: [
+                .init(name: "screen", type: .string, classification: .plain, maxLength: 8),
+                .init(name: "duration_ms", type: .int, classification: .plain),
+                .init(name: "account", type: .string, classification: .identifier),
+                .init(name: "where", type: .location, classification: .quasiIdentifier),
+            ]),
+            .init(name: "theme_changed", purpose: .personalization, category: .usageEvents, attributes: [
+                .init(name: "theme", type: .string, classification: .plain),
+            ]),
+        ])
+}
+
+final class TelemetryFixture: @unchecked Sendable { // Used by one test at a time.
+    let dir = NSTemporaryDirectory() + "steward-telemetry-\(UUID().uuidString)"
+    let clock = ManualWallClock()
+    let vault: Vault
+    let ledger: ConsentLedger
+    let gate: ConsentGate
+    let audit: AuditLedger
+    let telemetry: Telemetry
+
+    init(configuration: Telemetry.Configuration = Telemetry.Configuration(batchSize: 4)) throws {
+        vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
+        ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault, clock: clock)
+        audit = try AuditLedger(vault: vault)
+        gate = ConsentGate(ledger: ledger, vault: vault, audit: audit, policies: [.analytics: .memory(limit: 100)], clock: clock)
+        telemetry = try Telemetry(manifest: telemetryTestManifest(), vault: vault, consent: ledger, gate: gate, audit: audit,
+                                  configuration: configuration, clock: clock)
+    }
+
+    /// Every event stored in the vault.
+    func stored() throws -> [TelemetryEventRecord] {
+        try vault.records(in: Telemetry.collection).flatMap { try JSONDecoder().decode([TelemetryEventRecord].self, from: Data($0.data)) }
+    }
+
+    deinit {
+        try? vault.close()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+@Suite struct TelemetryRecordingTests {
+    @Test func aGrantedPurposeIsRecordedAndStoredInBatches() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        for screen in ["home", "scan", "results"] {
+            #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(screen), "duration_ms": .int(12)]) == .recorded)
+        }
+        #expect(try f.stored().isEmpty, "a batch is stored when full or flushed")
+        try f.telemetry.flush()
+        #expect(try f.stored().map { $0.attributes["screen"] } == [.string("home"), .string("scan"), .string("results")])
+    }
+
+    @Test func aDeniedPurposeIsDroppedAndCountedAndAPendingOneHeld() throws {
+        let f = try TelemetryFixture()
+        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("home")]) == .held)
+        try f.ledger.deny([.analytics])
+        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("home")]) == .dropped(.consent))
+        #expect(f.telemetry.droppedForConsent == 1)
+        try f.telemetry.flush()
+        #expect(try f.stored().isEmpty)
+    }
+
+    @Test func strictModeRefusesUndeclaredEventsAttributesAndWrongTypes() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        #expect(f.telemetry.record("purchase") == .dropped(.undeclared))
+        #expect(f.telemetry.record("screen_view", attributes: ["email": .string("a@b.c")]) == .dropped(.undeclared))
+        #expect(f.telemetry.record("screen_view", attributes: ["duration_ms": .string("12")]) == .dropped(.undeclared))
+        let permissive = try TelemetryFixture(configuration: .init(mode: .permissive, batchSize: 4))
+        try permissive.ledger.grant([.analytics])
+        #expect(permissive.telemetry.record("screen_view", attributes: ["email": .string("a@b.c"), "screen": .string("x")]) == .recorded)
+        try permissive.telemetry.flush()
+        #expect(try permissive.stored().first?.attributes.keys.sorted() == ["screen"], "undeclared attributes are left out")
+    }
+
+    @Test func identifiersAreKeyedHashesAndNeverStoredRaw() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["account": .string("ana@example.com")])
+        f.telemetry.record("screen_view", attributes: ["account": .string("ana@example.com")])
+        try f.telemetry.flush()
+        let values = try f.stored().compactMap { $0.attributes["account"] }
+        #expect(values.count == 2)
+        #expect(values[0] == values[1], "the same value gives the same pseudonym")
+        guard case .string(let pseudonym) = values[0] else { Issue.record("not a string"); return }
+        #expect(pseudonym.count == 32 && !pseudonym.contains("ana"))
+        try f.vault.close()
+        for file in FileManager.default.enumerator(atPath: f.dir)?.compactMap({ $0 as? String }) ?? [] {
+            let bytes = FileManager.default.contents(atPath: f.dir + "/" + file) ?? Data()
+            #expect(bytes.range(of: Data("ana@example.com".utf8)) == nil, "\(file) holds the raw identifier")
+        }
+    }
+
+    @Test func ipAddressesHostNamesTruncationAndCoarseLocation() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("10.1.2.3")]) == .dropped(.undeclared),
+                "an IP address is never kept")
+        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("fe80::1")]) == .dropped(.undeclared))
+        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(ProcessInfo.processInfo.hostName)]) == .dropped(.undeclared))
+        f.telemetry.record("screen_view", attributes: ["screen": .string("a-very-long-screen-name"), "where": .string("48.13743,11.57549")])
+        try f.telemetry.flush()
+        let stored = try #require(try f.stored().first)
+        #expect(stored.attributes["screen"] == .string("a-very-l"), "cut to the declared 8 characters")
+        #expect(stored.attributes["where"] == .string("48.15,11.60"), "about 5 km")
+    }
+
+    @Test func withdrawalQueuesADeletionRequestAndRotatesTheSalt() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["account": .string("ana")])
+        try f.telemetry.flush()
+        let before = try #require(try f.stored().first?.attributes["account"])
+        try f.ledger.deny([.analytics])
+        #expect(try f.stored().isEmpty, "the purpose's data is purged")
+        let requests = f.telemetry.anonymiser.pendingDeletionRequests
+        #expect(requests.count == 1)
+        #expect(requests.first.map { .string($0.pseudonyms[0]) } == before, "the request carries the pseudonym used")
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["account": .string("ana")])
+        try f.telemetry.flush()
+        #expect(try f.stored().first?.attributes["account"] != before, "a new grant gets new pseudonyms")
+    }
+
+    @Test func memoryIsBoundedUnderABurst() throws {
+        let f = try TelemetryFixture(configuration: .init(batchSize: 10_000, memoryLimit: 500))
+        try f.ledger.grant([.analytics])
+        for i in 0..<5_000 { f.telemetry.record("screen_view", attributes: ["duration_ms": .int(Int64(i))]) }
+        #expect(try f.stored().count >= 4_500, "batches were stored as the memory limit was reached")
+    }
+
+    @Test func samplingAndRateLimitsAreCounted() throws {
+        let f = try TelemetryFixture(configuration: .init(batchSize: 4, sampling: ["theme_changed": 0], rateLimits: ["screen_view": 2]))
+        try f.ledger.grant([.analytics, .personalization])
+        #expect(f.telemetry.record("theme_changed", attributes: ["theme": .string("dark")]) == .dropped(.sampling))
+        let outcomes = (0..<5).map { _ in f.telemetry.record("screen_view") }
+        #expect(outcomes.filter { $0 == .dropped(.rateLimit) }.count == 3, "two per second at the same instant")
+    }
+}
