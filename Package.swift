@@ -79,6 +79,8 @@ let package = Package(
                 "StewardDevice",
                 "StewardPermissions",
                 "StewardCrash",
+                "StewardTelemetry",
+                "StewardHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/steward",

@@ -1,0 +1,173 @@
+import Foundation
+import StewardCore
+@testable import StewardHTTP
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `openssl` command-line tool, when installed (the bootstrap script installs it).
+let opensslPath: String? = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
+
+/// A throwaway CA, a server certificate it signed for IP 127.0.0.1, and `openssl s_server -www`
+/// serving it on a loopback port. Always stopped with ``stop()``.
+final class TLSFixture {
+    let folder: URL
+    let port: UInt16
+    private let server: Process
+
+    var caPath: String { folder.appendingPathComponent("ca.pem").path }
+    var url: URL { URL(string: "https://127.0.0.1:\(port)/v1/logs")! }
+
+    struct StartFailed: Error, CustomStringConvertible { let description: String }
+
+    init() throws {
+        let openssl = try #require(opensslPath)
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("steward-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let dir = folder.path
+        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
+        _ = try run(openssl, [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
+            "-days", "2", "-subj", "/CN=Steward Test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        _ = try run(openssl, [
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
+            "-subj", "/CN=127.0.0.1",
+        ])
+        _ = try run(openssl, [
+            "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
+            "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
+        ])
+
+        // A free port: bound by the system, closed, then given to s_server; retried on a collision.
+        var started: (Process, UInt16)?
+        for _ in 0..<5 where started == nil {
+            let port = try closedPort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: openssl)
+            process.arguments = [
+                "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key", dir + "/server.key",
+                "-www", "-quiet",
+            ]
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            if Self.waitUntilAccepting(port: port, process: process) {
+                started = (process, port)
+            } else {
+                Self.kill(process)
+            }
+        }
+        guard let started else {
+            try? FileManager.default.removeItem(at: folder)
+            throw StartFailed(description: "openssl s_server did not start")
+        }
+        (server, port) = started
+    }
+
+    /// Stops s_server and deletes the folder. SIGKILL: the child inherits the test process's
+    /// blocked signals, SIGTERM included.
+    func stop() {
+        Self.kill(server)
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// The base64 SHA-256 of the server's public key, as libcurl pins it.
+    func serverKeyPin() throws -> String {
+        let openssl = try #require(opensslPath)
+        let cert = folder.appendingPathComponent("server.pem").path
+        return try run("/bin/sh", [
+            "-c",
+            "'\(openssl)' x509 -in '\(cert)' -pubkey -noout | '\(openssl)' pkey -pubin -outform der"
+                + " | '\(openssl)' dgst -sha256 -binary | base64",
+        ]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private static func kill(_ process: Process) {
+        if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Polls (bounded: 10 s) until `port` accepts a TCP connection, or the process exits.
+    private static func waitUntilAccepting(port: UInt16, process: Process) -> Bool {
+        for _ in 0..<200 {
+            guard process.isRunning else { return false }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(fd)
+            if connected { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+}
+
+@Suite(.enabled(if: opensslPath != nil, "needs the openssl tool (installed by the bootstrap script)"))
+struct HTTPSTransportTests {
+    /// `openssl s_server -www` answers only a line starting with `GET `: the body carries one, so
+    /// the POST gets s_server's 200 status page. Uncompressed, so s_server can read it.
+    static func payload() -> Payload {
+        samplePayload(body: Array("GET / HTTP/1.0\r\n\r\n".utf8))
+    }
+
+    static func configuration(caBundlePath: String? = nil, pins: [String] = []) -> HTTPTransport.Configuration {
+        HTTPTransport.Configuration(
+            caBundlePath: caBundlePath, pinnedPublicKeys: pins, compressesRequests: false, usesEnvironmentProxies: false)
+    }
+
+    @Test func aServerSignedByTheConfiguredCAIsTrusted() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.stop() }
+        let transport = try HTTPTransport(endpoint: fixture.url, configuration: Self.configuration(caBundlePath: fixture.caPath))
+        #expect(await transport.send(Self.payload()) == .accepted)
+    }
+
+    @Test func withoutTheCAVerificationFailsAndThePayloadIsRejected() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.stop() }
+        let transport = try HTTPTransport(endpoint: fixture.url, configuration: Self.configuration())
+        let delivery = await transport.send(Self.payload())
+        guard case .rejected(let reason) = delivery else {
+            Issue.record("expected a rejection, got \(delivery)")
+            return
+        }
+        #expect(reason.contains("certificate verification failed"))
+    }
+
+    @Test func theRightPinnedKeyIsAccepted() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.stop() }
+        let pin = try fixture.serverKeyPin()
+        let transport = try HTTPTransport(
+            endpoint: fixture.url, configuration: Self.configuration(caBundlePath: fixture.caPath, pins: ["sha256//" + pin]))
+        #expect(await transport.send(Self.payload()) == .accepted)
+    }
+
+    @Test func aWrongPinnedKeyIsRejected() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.stop() }
+        let wrong = Data(repeating: 7, count: 32).base64EncodedString()
+        let transport = try HTTPTransport(
+            endpoint: fixture.url, configuration: Self.configuration(caBundlePath: fixture.caPath, pins: [wrong]))
+        let delivery = await transport.send(Self.payload())
+        guard case .rejected(let reason) = delivery else {
+            Issue.record("expected a rejection, got \(delivery)")
+            return
+        }
+        #expect(reason.contains("pinning failed"))
+    }
+}
