@@ -114,7 +114,8 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardHTTPTests",
-            dependencies: ["StewardHTTP", "StewardCore", "StewardTesting"]
+            // The telemetry module appears for the end-to-end tests: events to OTLP over HTTP.
+            dependencies: ["StewardHTTP", "StewardCore", "StewardTesting", "StewardTelemetry"]
         ),
         .testTarget(
             name: "StewardTelemetryTests",

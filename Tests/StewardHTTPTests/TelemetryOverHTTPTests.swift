@@ -1,0 +1,89 @@
+import Foundation
+import StewardCore
+@testable import StewardHTTP
+import StewardTelemetry
+import StewardTesting
+import Testing
+
+/// Telemetry end to end over real HTTP on loopback: events recorded under consent reach a
+/// test collector as OTLP JSON, 429 and 503 are retried, nothing is lost or duplicated.
+@Suite(.timeLimit(.minutes(1))) struct TelemetryOverHTTPTests {
+    static func manifest() -> PrivacyManifest {
+        PrivacyManifest(
+            policyVersion: "2026-11",
+            purposes: [
+                .init(id: .serviceProvision, description: "Run the app", legalBasis: .necessaryForService),
+                .init(id: .analytics, description: "Usage statistics", legalBasis: .consent),
+            ],
+            dataCategories: [
+                .init(id: .usageEvents, description: "Screens", purposes: [.analytics], retentionDays: 30,
+                      sensitivity: .personal, leavesDevice: true, recipients: ["telemetryBackend"]),
+            ],
+            recipients: [.init(id: "telemetryBackend", name: "Collector", role: .processor, region: "DE")],
+            events: [.init(name: "screen_view", purpose: .analytics, category: .usageEvents,
+                           attributes: [.init(name: "screen", type: .string, classification: .plain)])])
+    }
+
+    @Test func eventsReachTheCollectorOnceDespite429And503() async throws {
+        let server = try LoopbackServer(replies: [
+            .respond(status: 429, headers: ["Retry-After: 1"]),
+            .respond(status: 503),
+            .respond(status: 200, body: Array(#"{"partialSuccess":{}}"#.utf8)),
+        ])
+        defer { server.stop() }
+        let dir = NSTemporaryDirectory() + "steward-otlp-e2e-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
+        defer { try? vault.close() }
+        let manifest = Self.manifest()
+        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        try ledger.grant([.analytics])
+        let audit = try AuditLedger(vault: vault)
+        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, audit: audit)
+        let transport = try HTTPTransport(endpoint: server.url.appendingPathComponent("v1/logs"))
+        var policy = UploadPolicy()
+        policy.initialBackoff = .milliseconds(10)
+        policy.maxBackoff = .milliseconds(50)
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: vault, consent: ledger,
+                                    manifest: manifest, audit: audit, policy: policy)
+        for screen in ["home", "scan", "results"] { telemetry.record("screen_view", attributes: ["screen": .string(screen)]) }
+        #expect(try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "e2e")) == 3)
+        let report = await uploader.drain()
+        #expect(report.accepted == 1)
+        #expect(report.retries == 2)
+        let requests = server.requests
+        #expect(requests.count == 3, "the same batch three times: 429, 503, then accepted")
+        #expect(Set(requests.map { $0.headers["idempotency-key"] ?? "" }).count == 1, "one payload, retried under one key")
+        let last = try #require(requests.last)
+        #expect(last.path == "/v1/logs")
+        #expect(last.headers["content-type"] == "application/json")
+        let body = try #require(Gzip.decompress(last.body))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        let logs = ((json["resourceLogs"] as? [[String: Any]])?.first?["scopeLogs"] as? [[String: Any]])?.first?["logRecords"] as? [[String: Any]]
+        #expect(logs?.count == 3)
+        #expect(logs?.compactMap { $0["eventName"] as? String } == ["screen_view", "screen_view", "screen_view"])
+        #expect(uploader.pendingCount == 0, "nothing left, nothing lost")
+    }
+
+    @Test func nothingIsSentForAWithdrawnPurpose() async throws {
+        let server = try LoopbackServer(replies: [])
+        defer { server.stop() }
+        let dir = NSTemporaryDirectory() + "steward-otlp-e2e-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
+        defer { try? vault.close() }
+        let manifest = Self.manifest()
+        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        try ledger.grant([.analytics])
+        let audit = try AuditLedger(vault: vault)
+        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, audit: audit)
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: try HTTPTransport(endpoint: server.url), vault: vault,
+                                    consent: ledger, manifest: manifest, audit: audit)
+        telemetry.record("screen_view", attributes: ["screen": .string("home")])
+        try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "e2e"))
+        try ledger.deny([.analytics])   // queued, not yet sent: withdrawn
+        let report = await uploader.drain()
+        #expect(report.accepted == 0)
+        #expect(server.requests.isEmpty, "a withdrawn purpose's queued data never reaches the wire")
+    }
+}
