@@ -4,6 +4,7 @@ import StewardCore
 import StewardDevice
 import StewardCrash
 import StewardPermissions
+import StewardTelemetry
 import Synchronization
 
 /// `steward demo`: the end-to-end walk through what Steward does, on embedded defaults.
@@ -138,10 +139,35 @@ struct Demo: AsyncParsableCommand {
         print("   accepted \(report.accepted); outbox now holds: \(files.joined(separator: ", "))")
         print("   (the outbox is the delivery destination: bodies are kept exactly as they would be sent)")
 
-        say("The user withdraws analytics consent: everything kept for it is deleted, physically.")
+        say("Telemetry under each answer: analytics granted, personalization pending, push notifications denied; delivered as OTLP.")
+        try ledger.deny([.pushNotifications])
+        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, gate: gate, audit: audit)
+        let recorded: [(EventName, [String: AttributeValue])] = [
+            ("screen_view", ["screen": .string("scan"), "duration_ms": .int(420)]),
+            ("login", ["device_id": .string("3f9c-raw-device-id"), "method": .string("password"), "success": .bool(true)]),
+            ("location_fix", ["location": .string("48.13743,11.57549"), "accuracy_m": .double(8)]),
+            ("push_opened", ["campaign": .string("spring")]),
+        ]
+        for (name, attributes) in recorded {
+            let purpose = manifest.events.first { $0.name == name }?.purpose.rawValue ?? "?"
+            print("   \(name.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) (\(purpose), \(ledger.consentState(for: Purpose(rawValue: purpose)).rawValue)): \(telemetry.record(name, attributes: attributes))")
+        }
+        let telemetryUploader = try Uploader(recipient: "telemetryBackend", transport: outbox, vault: vault, consent: ledger, manifest: manifest, audit: audit)
+        let resource = TelemetryResource(serviceName: options.appID, serviceVersion: "0.1.0")
+        try telemetry.submit(to: telemetryUploader, resource: resource)
+        let telemetryReport = await telemetryUploader.drain()
+        let telemetryFiles = ((try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/outbox")) ?? []).filter { $0.contains("telemetryBackend") && $0.hasSuffix(".body") }.sorted()
+        let sentText = telemetryFiles.compactMap { FileManager.default.contents(atPath: dataDirectory + "/outbox/" + $0) }.map { String(decoding: $0, as: UTF8.self) }.joined()
+        print("   accepted \(telemetryReport.accepted) OTLP request(s): \(telemetryFiles.joined(separator: ", ")); the held location_fix waits for personalization")
+        print("   the raw device id reached the outbox: \(sentText.contains("3f9c-raw-device-id")) (sent as a keyed hash)")
+
+        say("The user withdraws analytics consent: everything kept for it is deleted, physically, and its recipients are asked to delete too.")
         let before = try vault.records(in: "analytics").count
         try ledger.deny([.analytics])
         print("   removed \(before - (try vault.records(in: "analytics").count)) record(s); their segments were rewritten, so the ciphertext is gone too.")
+        try telemetry.submit(to: telemetryUploader, resource: resource)
+        let deletion = await telemetryUploader.drain()
+        print("   deletion request delivered to telemetryBackend: \(deletion.accepted == 1) (steward.deletion_request, under the legal obligation, with the pseudonymous ids)")
 
         say("Retention: a record kept for 0 seconds has expired at once; purgeExpired removes it.")
         try vault.append(Array("short-lived".utf8), to: "device", category: .connectionStatus, purpose: .serviceProvision, retention: .zero)

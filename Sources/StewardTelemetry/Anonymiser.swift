@@ -27,18 +27,22 @@ final class Anonymiser: Sendable {
         var purpose: Purpose
         var pseudonyms: [String]
         var withdrawn: Date
+        /// Recipients whose uploader has queued it (it is retried from there).
+        var queuedTo: [RecipientID]?
     }
 
     private let vault: Vault
     private let permissions: any PermissionChecking
+    private let clock: any WallClock
     private let state: Mutex<Stored>
     private let dirty = Atomic<Bool>(false)
     /// Values that must never be kept: this host's name and its machine ID.
     private let forbidden: Set<String>
 
-    init(vault: Vault, permissions: any PermissionChecking) throws {
+    init(vault: Vault, permissions: any PermissionChecking, clock: any WallClock) throws {
         self.vault = vault
         self.permissions = permissions
+        self.clock = clock
         var stored = Stored()
         try vault.forEachRecord(in: Telemetry.stateCollection) { record in
             if let decoded = try? JSONDecoder().decode(Stored.self, from: Data(record.data)) { stored = decoded }
@@ -123,9 +127,9 @@ final class Anonymiser: Sendable {
         state.withLock { s in
             let pseudonyms = s.pseudonyms.removeValue(forKey: purpose.rawValue) ?? []
             s.salts.removeValue(forKey: purpose.rawValue)
-            if !pseudonyms.isEmpty {
-                s.deletionRequests.append(DeletionRequest(purpose: purpose, pseudonyms: pseudonyms, withdrawn: Date()))
-            }
+            // Even without pseudonyms: the recipient can still find the installation's data by
+            // the resource's device.id (the app-scoped id).
+            s.deletionRequests.append(DeletionRequest(purpose: purpose, pseudonyms: pseudonyms, withdrawn: clock.now))
         }
         dirty.store(true, ordering: .relaxed)
         try? save()
@@ -134,11 +138,20 @@ final class Anonymiser: Sendable {
     /// Deletion requests not sent yet.
     var pendingDeletionRequests: [DeletionRequest] { state.withLock { $0.deletionRequests } }
 
-    /// Forgets a deletion request once its recipients accepted it.
-    func deletionRequestSent(_ request: DeletionRequest) throws {
-        state.withLock { $0.deletionRequests.removeAll { $0 == request } }
+    /// Notes that `recipient`'s uploader queued `request`; forgets the request once every
+    /// recipient in `all` has it.
+    func deletionRequestQueued(_ request: DeletionRequest, to recipient: RecipientID, of all: Set<RecipientID>) {
+        state.withLock { s in
+            guard let index = s.deletionRequests.firstIndex(where: { $0.purpose == request.purpose && $0.withdrawn == request.withdrawn }) else { return }
+            var queued = Set(s.deletionRequests[index].queuedTo ?? [])
+            queued.insert(recipient)
+            if queued.isSuperset(of: all) {
+                s.deletionRequests.remove(at: index)
+            } else {
+                s.deletionRequests[index].queuedTo = queued.sorted()
+            }
+        }
         dirty.store(true, ordering: .relaxed)
-        try save()
     }
 
     /// Writes salts, pseudonyms and requests to the vault when they changed.

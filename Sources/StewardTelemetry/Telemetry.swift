@@ -135,7 +135,7 @@ public final class Telemetry: Sendable {
         }
         self.events = events
         self.compiled = compiled
-        self.anonymiser = try Anonymiser(vault: vault, permissions: configuration.permissions)
+        self.anonymiser = try Anonymiser(vault: vault, permissions: configuration.permissions, clock: clock)
         consent.addObserver { [weak self] changes in self?.consentChanged(changes) }
     }
 
@@ -308,8 +308,9 @@ extension Telemetry {
     @discardableResult
     public func submit(to uploader: Uploader, resource: TelemetryResource) throws -> Int {
         try flush()
-        try anonymiser.save()
         let encoder = OTLPEncoder()
+        try submitDeletionRequests(to: uploader, resource: resource, encoder: encoder)
+        try anonymiser.save()
         var queued = 0
         for record in try vault.records(in: Self.collection) {
             guard let events = try? JSONDecoder().decode([TelemetryEventRecord].self, from: Data(record.data)), !events.isEmpty else {
@@ -329,5 +330,36 @@ extension Telemetry {
         }
         try vault.commit()
         return queued
+    }
+}
+
+extension Telemetry {
+    /// The event name of a deletion request.
+    public static let deletionRequestEvent: EventName = "steward.deletion_request"
+
+    /// Queues, for `uploader`'s recipient, the deletion request of every purpose withdrawn
+    /// after having been granted: a log record carrying each pseudonymous id used under the
+    /// purpose, sent under the legal obligation to honour the withdrawal (no consent needed),
+    /// retried by the uploader until accepted.
+    func submitDeletionRequests(to uploader: Uploader, resource: TelemetryResource, encoder: OTLPEncoder) throws {
+        for request in anonymiser.pendingDeletionRequests {
+            // The categories this purpose's events fill, and who received them.
+            let categories = Set(manifest.events.filter { $0.purpose == request.purpose }.map(\.category))
+            let recipients = Set(categories.flatMap { manifest.declaration(of: $0)?.recipients ?? [] })
+            guard recipients.contains(uploader.recipient), request.queuedTo?.contains(uploader.recipient) != true else { continue }
+            let mine = categories.filter { manifest.declaration(of: $0)?.recipients.contains(uploader.recipient) == true }.sorted()
+            let nanos = UInt64(max(0, clock.now.timeIntervalSince1970 * 1e9))
+            let record = TelemetryEventRecord(
+                name: Self.deletionRequestEvent, purpose: .privacyCompliance, category: mine.first ?? .usageEvents,
+                timeUnixNano: UInt64(max(0, request.withdrawn.timeIntervalSince1970 * 1e9)), observedTimeUnixNano: nanos,
+                attributes: ["steward.purpose": .string(request.purpose.rawValue),
+                             "steward.pseudonymous_ids": .string(request.pseudonyms.joined(separator: ","))])
+            let payload = Payload(recipient: uploader.recipient, purpose: .privacyCompliance, categories: mine,
+                                  contentType: OTLPHTTP.contentType, body: encoder.logs(resource: resource, scope: Self.scope, records: [record]),
+                                  idempotencyKey: "deletion-\(request.purpose.rawValue)-\(Int64(request.withdrawn.timeIntervalSince1970 * 1000))",
+                                  created: clock.now)
+            if case .dropped = try uploader.submit(payload) { continue }
+            anonymiser.deletionRequestQueued(request, to: uploader.recipient, of: recipients)
+        }
     }
 }

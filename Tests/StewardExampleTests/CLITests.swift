@@ -117,6 +117,10 @@ import Testing
         #expect(result.stdout.contains("first request → denied; should show rationale: true"))
         #expect(result.stdout.contains("second request → granted"))
         #expect(result.stdout.contains(" denied → granted"))
+        #expect(result.stdout.contains("push_opened   (pushNotifications, denied): dropped(consent)"))
+        #expect(result.stdout.contains("location_fix  (personalization, pending): held"))
+        #expect(result.stdout.contains("the raw device id reached the outbox: false"))
+        #expect(result.stdout.contains("deletion request delivered to telemetryBackend: true"))
         #expect(result.stdout.contains("bluetooth → refused: permission 'bluetooth' is not declared"))
         #expect(!FileManager.default.fileExists(atPath: dir))
     }

@@ -144,6 +144,33 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(try f.stored().first?.attributes["account"] != before, "a new grant gets new pseudonyms")
     }
 
+    @Test func afterAWithdrawalTheDeletionRequestIsSentWithoutConsentOnce() async throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["account": .string("ana.raw@example.com")])
+        try f.telemetry.flush()
+        guard case .string(let pseudonym)? = try f.stored().first?.attributes["account"] else {
+            Issue.record("no pseudonym stored")
+            return
+        }
+        try f.ledger.deny([.analytics])
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
+        try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
+        try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
+        let report = await uploader.drain()
+        #expect(report.accepted == 1, "one deletion request, sent although analytics is denied")
+        let payload = try #require(transport.payloads.first)
+        #expect(payload.purpose == .privacyCompliance)
+        let body = String(decoding: payload.body, as: UTF8.self)
+        #expect(body.contains("\"eventName\":\"steward.deletion_request\""))
+        #expect(body.contains(pseudonym), "it carries the pseudonymous id used under the purpose")
+        #expect(!body.contains("ana.raw@example.com"))
+        #expect(f.telemetry.anonymiser.pendingDeletionRequests.isEmpty)
+        #expect(f.audit.entries().contains { $0.purpose == .privacyCompliance && !$0.disclosed.isEmpty }, "the disclosure is accounted for")
+    }
+
     @Test func memoryIsBoundedUnderABurst() throws {
         let f = try TelemetryFixture(configuration: .init(batchSize: 10_000, memoryLimit: 500))
         try f.ledger.grant([.analytics])

@@ -205,7 +205,11 @@ public final class Uploader: Sendable {
         self.timer = makeTimer(clock)
         self.wallClock = wallClock
         self.random = random
-        self.legalBases = Dictionary(manifest.purposes.map { ($0.id, $0.legalBasis) }, uniquingKeysWith: { first, _ in first })
+        var bases = Dictionary(manifest.purposes.map { ($0.id, $0.legalBasis) }, uniquingKeysWith: { first, _ in first })
+        // Steward's own obligations (deletion requests after a withdrawal) go out under the
+        // legal obligation to honour the withdrawal, whatever the consent state.
+        bases[.privacyCompliance] = bases[.privacyCompliance] ?? .legalObligation
+        self.legalBases = bases
         self.categories = Dictionary(manifest.dataCategories.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.recipientDeclared = manifest.declaration(of: recipient) != nil
         let (seconds, attoseconds) = policy.maxAge.components
@@ -258,7 +262,7 @@ public final class Uploader: Sendable {
             countDropped(payload.categories, purpose: payload.purpose, reason: .undeclared)
             return .dropped(.undeclared)
         }
-        let consentState = consent.consentState(for: payload.purpose)
+        let consentState = consentState(for: payload.purpose)
         if consentState == .denied {
             countDropped(payload.categories, purpose: payload.purpose, reason: .consent)
             return .dropped(.consent)
@@ -314,7 +318,7 @@ public final class Uploader: Sendable {
         state.withLock { s in
             report.remaining = s.count
             report.held = s.lanes.reduce(0) { total, lane in
-                total + (consent.consentState(for: lane.key) == .pending ? lane.value.count : 0)
+                total + (consentState(for: lane.key) == .pending ? lane.value.count : 0)
             }
         }
         return report
@@ -351,7 +355,7 @@ public final class Uploader: Sendable {
             for purpose in Array(s.lanes.keys) {
                 guard var lane = s.lanes.removeValue(forKey: purpose) else { continue }
                 defer { if !lane.isEmpty { s.lanes[purpose] = lane } }
-                let consentState = consent.consentState(for: purpose)
+                let consentState = consentState(for: purpose)
                 guard consentState != .denied else {
                     drops += lane.removeAll().map { ($0, .consent) }
                     continue
@@ -407,7 +411,7 @@ public final class Uploader: Sendable {
             return true
         }
         // Consent may have changed since the step was chosen; the next step holds or drops it.
-        guard consent.consentState(for: entry.purpose) == .granted else {
+        guard consentState(for: entry.purpose) == .granted else {
             finish(entry) { _ in false }
             return true
         }
@@ -485,8 +489,19 @@ public final class Uploader: Sendable {
         for category in categories { audit.recordDropped(category, purpose: purpose, reason: reason) }
     }
 
+    /// The consent state that governs `purpose`: Steward's own obligations
+    /// (``Purpose/privacyCompliance``, such as deletion requests) need none.
+    private func consentState(for purpose: Purpose) -> ConsentState {
+        purpose == .privacyCompliance ? .granted : consent.consentState(for: purpose)
+    }
+
     private func isDeclared(_ payload: Payload) -> Bool {
         guard recipientDeclared, legalBases[payload.purpose] != nil else { return false }
+        if payload.purpose == .privacyCompliance {
+            // A deletion request concerns data the recipient received: each category must be
+            // one the manifest lets reach it.
+            return payload.categories.allSatisfy { categories[$0]?.recipients.contains(recipient) == true }
+        }
         return payload.categories.allSatisfy { category in
             guard let declaration = categories[category] else { return false }
             return declaration.leavesDevice && declaration.purposes.contains(payload.purpose) && declaration.recipients.contains(recipient)

@@ -1,0 +1,235 @@
+import Foundation
+import StewardCore
+@testable import StewardHTTP
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway CA, a server certificate it signed for IP 127.0.0.1, and `openssl s_server`
+/// in relay mode (no `-www`): what the client sends comes out on s_server's standard output,
+/// and what is written to its standard input goes to the client. One connection
+/// (`-naccept 1`). Always stopped with ``stop()``.
+final class TLSRelay {
+    let folder: URL
+    let port: UInt16
+    private let server: Process
+    private let fromServer: Pipe
+    private let toServer: Pipe
+
+    var caPath: String { folder.appendingPathComponent("ca.pem").path }
+    var url: URL { URL(string: "https://127.0.0.1:\(port)/v1/logs")! }
+
+    struct Failed: Error, CustomStringConvertible { let description: String }
+
+    /// One HTTP/1.1 request as it arrived.
+    struct Request {
+        var method: String
+        var target: String
+        var version: String
+        /// Lowercased names; a repeated name keeps its last value.
+        var headers: [String: String]
+        /// Header names in the order they arrived, lowercased (to find duplicates).
+        var headerNames: [String]
+        var body: [UInt8]
+    }
+
+    init() throws {
+        let openssl = try #require(opensslPath)
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("steward-tls-relay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let dir = folder.path
+        do {
+            try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
+            _ = try run(openssl, [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
+                "-days", "2", "-subj", "/CN=Steward Test Relay CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ])
+            _ = try run(openssl, [
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
+                "-subj", "/CN=127.0.0.1",
+            ])
+            _ = try run(openssl, [
+                "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
+                "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
+            ])
+
+            // A free port: bound by the system, closed, then given to s_server; retried on a
+            // collision. Readiness is read from /proc/net/tcp: a probe connection would use up
+            // the only accept.
+            var started: (Process, UInt16, Pipe, Pipe)?
+            for _ in 0..<5 where started == nil {
+                let port = try closedPort()
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: openssl)
+                process.arguments = [
+                    "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key", dir + "/server.key",
+                    "-quiet", "-naccept", "1",
+                ]
+                let input = Pipe(), output = Pipe()
+                process.standardInput = input
+                process.standardOutput = output
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                if Self.waitUntilListening(port: port, process: process) {
+                    started = (process, port, output, input)
+                } else {
+                    Self.kill(process)
+                }
+            }
+            guard let started else { throw Failed(description: "openssl s_server did not start") }
+            (server, port, fromServer, toServer) = started
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            throw error
+        }
+    }
+
+    /// Stops s_server and deletes the folder. SIGKILL: the child inherits the test process's
+    /// blocked signals, SIGTERM included.
+    func stop() {
+        Self.kill(server)
+        try? fromServer.fileHandleForReading.close()
+        try? toServer.fileHandleForWriting.close()
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// Reads one request from what s_server relays: the head up to CRLF CRLF, then
+    /// `Content-Length` bytes of body. Bounded by `timeout`.
+    func readRequest(timeout: Duration = .seconds(15)) throws -> Request {
+        let fd = fromServer.fileHandleForReading.fileDescriptor
+        let deadline = ContinuousClock.now + timeout
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        while true {
+            if let end = received.firstRange(of: separator) {
+                var request = try Self.parseHead(Array(received[..<end.lowerBound]))
+                let length = try #require(Int(request.headers["content-length"] ?? ""), "no Content-Length in \(request.headers)")
+                if received.count - end.upperBound >= length {
+                    request.body = Array(received[end.upperBound..<(end.upperBound + length)])
+                    #expect(received.count - end.upperBound == length, "nothing after the body")
+                    return request
+                }
+            }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else {
+                throw Failed(description: "no complete request within \(timeout); got \(received.count) bytes")
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(max(1, remaining.components.seconds * 1_000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            let ready = poll(&poller, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }   // timed out: the deadline check ends the loop
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw Failed(description: "s_server closed its output after \(received.count) bytes") }
+            received += buffer[..<count]
+        }
+    }
+
+    /// Sends `response` to the client through s_server.
+    func respond(_ response: String) throws {
+        guard server.isRunning else { throw Failed(description: "s_server is gone") }
+        try toServer.fileHandleForWriting.write(contentsOf: Data(response.utf8))
+    }
+
+    private static func parseHead(_ head: [UInt8]) throws -> Request {
+        let lines = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n")
+        let requestLine = lines[0].split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        guard requestLine.count == 3 else { throw Failed(description: "bad request line: \(lines[0])") }
+        var headers: [String: String] = [:]
+        var names: [String] = []
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { throw Failed(description: "bad header line: \(line)") }
+            let name = line[..<colon].lowercased()
+            names.append(name)
+            headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return Request(method: requestLine[0], target: requestLine[1], version: requestLine[2], headers: headers, headerNames: names, body: [])
+    }
+
+    private static func kill(_ process: Process) {
+        if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Polls (bounded: 10 s) until a socket listens on 127.0.0.1:`port`, or the process exits.
+    private static func waitUntilListening(port: UInt16, process: Process) -> Bool {
+        let local = "0100007F:" + String(format: "%04X", port)
+        for _ in 0..<200 {
+            guard process.isRunning else { return false }
+            if let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) {
+                for line in table.split(separator: "\n").dropFirst() {
+                    let fields = line.split(separator: " ")
+                    if fields.count > 3, fields[1] == local, fields[3] == "0A" { return true }   // 0A: LISTEN
+                }
+            }
+            usleep(50_000)
+        }
+        return false
+    }
+}
+
+@Suite(.enabled(if: opensslPath != nil, "needs the openssl tool (installed by the bootstrap script)"), .timeLimit(.minutes(1)))
+struct HTTPSRelayTests {
+    /// An OTLP-like body, large enough for gzip to matter.
+    static let body: [UInt8] = Array((#"{"resourceLogs":["# + (0..<200).map { #"{"n":\#($0),"screen":"scan"}"# }.joined(separator: ",") + "]}").utf8)
+
+    static func transport(_ relay: TLSRelay) throws -> HTTPTransport {
+        try HTTPTransport(endpoint: relay.url, configuration: HTTPTransport.Configuration(
+            caBundlePath: relay.caPath, connectTimeout: .seconds(5), timeout: .seconds(20), usesEnvironmentProxies: false))
+    }
+
+    /// Sends `payload` through the relay, reads what arrived, answers with `response`.
+    static func exchange(_ payload: Payload, answering response: String) async throws -> (TLSRelay.Request, Delivery, UInt16) {
+        let relay = try TLSRelay()
+        defer { relay.stop() }
+        let transport = try transport(relay)
+        let sending = Task { await transport.send(payload) }
+        let request: TLSRelay.Request
+        do {
+            request = try relay.readRequest()
+            try relay.respond(response)
+        } catch {
+            relay.stop()   // the transfer then fails at once instead of waiting for its timeout
+            _ = await sending.value
+            throw error
+        }
+        return (request, await sending.value, relay.port)
+    }
+
+    @Test func theServerReceivesExactlyTheRequestAndItIsAccepted() async throws {
+        let payload = samplePayload(body: Self.body)
+        let (request, delivery, port) = try await Self.exchange(
+            payload, answering: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        #expect(delivery == .accepted)
+        #expect(request.method == "POST")
+        #expect(request.target == "/v1/logs")
+        #expect(request.version == "HTTP/1.1")
+        #expect(request.headers["host"] == "127.0.0.1:\(port)")
+        #expect(request.headers["content-type"] == "application/json")
+        #expect(request.headers["content-encoding"] == "gzip")
+        #expect(request.headers["idempotency-key"] == "0f8e2c7a-idem")
+        #expect(request.headers["user-agent"] == "steward/0.1")
+        #expect(request.headers["x-sentry-auth"] == "Sentry sentry_key=abc, sentry_version=7")
+        #expect(request.headers["expect"] == nil, "no 100-continue round trip")
+        #expect(request.headers["transfer-encoding"] == nil)
+        #expect(Set(request.headerNames).count == request.headerNames.count, "no header twice: \(request.headerNames)")
+        #expect(Int(request.headers["content-length"] ?? "") == request.body.count)
+        #expect(request.body.count < Self.body.count, "compressed")
+        let body = try #require(Gzip.decompress(request.body), "the body is gzip")
+        #expect(body == Self.body, "exactly the payload's bytes")
+    }
+
+    @Test func a429WithRetryAfterIsRetriedAfterThatDelay() async throws {
+        let payload = samplePayload(body: Self.body)
+        let (request, delivery, _) = try await Self.exchange(
+            payload, answering: "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        #expect(request.method == "POST")
+        #expect(Gzip.decompress(request.body) == Self.body)
+        #expect(delivery == .retry(after: .seconds(2)))
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import StewardCore
+@testable import StewardTelemetry
+import StewardTesting
+import Testing
+
+/// Analytics and personalisation need consent; usage events may leave for the collector.
+func metricsTestManifest() -> PrivacyManifest {
+    PrivacyManifest(
+        policyVersion: "2026-11",
+        purposes: [
+            .init(id: .serviceProvision, description: "Run the app", legalBasis: .necessaryForService),
+            .init(id: .analytics, description: "Usage statistics", legalBasis: .consent),
+            .init(id: .personalization, description: "Tailor the app", legalBasis: .consent),
+        ],
+        dataCategories: [
+            .init(id: .usageEvents, description: "Usage metrics", purposes: [.analytics, .personalization], retentionDays: 30,
+                  sensitivity: .personal, leavesDevice: true, recipients: ["telemetryBackend"]),
+        ],
+        recipients: [.init(id: "telemetryBackend", name: "Collector", role: .processor, region: "DE")])
+}
+
+final class MetricsFixture: @unchecked Sendable { // Used by one test at a time.
+    let dir = NSTemporaryDirectory() + "steward-metrics-\(UUID().uuidString)"
+    let clock = ManualWallClock()
+    let vault: Vault
+    let ledger: ConsentLedger
+    let metrics: TelemetryMetrics
+
+    init(cardinalityLimit: Int = 1_000) throws {
+        vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
+        ledger = try ConsentLedger(manifest: metricsTestManifest(), vault: vault, clock: clock)
+        metrics = TelemetryMetrics(consent: ledger, clock: clock, cardinalityLimit: cardinalityLimit)
+    }
+
+    var nanos: UInt64 { TelemetryMetrics.nanoseconds(clock.now) }
+
+    deinit {
+        try? vault.close()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+/// The value of a sum point, or nil.
+private func sum(_ metric: TelemetryMetric?) -> Double? {
+    guard case .sum(let value, _, _)? = metric?.data else { return nil }
+    return value
+}
+
+@Suite struct MetricsTests {
+    @Test func countersAddUpPerAttributeSetAndStartAgainAfterCollect() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", unit: "{scan}", description: "Scans started", purpose: .analytics)
+        scans.add()
+        scans.add(2)
+        scans.add(attributes: ["mode": .string("document")])
+        scans.add(4, attributes: ["mode": .string("document")])
+        scans.add(-3, attributes: ["mode": .string("document")])
+        let first = f.metrics.collect()
+        #expect(first.count == 2)
+        #expect(sum(first.first { $0.attributes.isEmpty }) == 3)
+        #expect(sum(first.first { $0.attributes == ["mode": .string("document")] }) == 5, "a negative add is ignored")
+        let point = try #require(first.first)
+        #expect(point.name == "scans" && point.unit == "{scan}" && point.description == "Scans started" && point.purpose == .analytics)
+        #expect(point.data == .sum(value: 3, isMonotonic: true, isDelta: true) || point.data == .sum(value: 5, isMonotonic: true, isDelta: true))
+        #expect(f.metrics.collect().isEmpty, "nothing was added since the last collection")
+        scans.add(7)
+        #expect(f.metrics.collect().map(sum) == [7])
+    }
+
+    @Test func pointsAreDeltasFromThePreviousCollectionToNow() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let created = f.nanos
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        scans.add()
+        f.clock.advance(by: .seconds(60))
+        let first = try #require(f.metrics.collect().first)
+        #expect(first.startTimeUnixNano == created)
+        #expect(first.timeUnixNano == f.nanos)
+        #expect(first.timeUnixNano - first.startTimeUnixNano == 60_000_000_000)
+        scans.add(2)
+        let explicit = f.clock.now.addingTimeInterval(30)
+        let second = try #require(f.metrics.collect(now: explicit).first)
+        #expect(second.startTimeUnixNano == first.timeUnixNano, "the next interval starts where the last one ended")
+        #expect(second.timeUnixNano == TelemetryMetrics.nanoseconds(explicit))
+        #expect(sum(second) == 2, "a delta, not the cumulative 3")
+    }
+
+    @Test func aGaugeReportsItsLastValue() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let queue = f.metrics.gauge(name: "queue.length", unit: "{item}", purpose: .analytics)
+        queue.set(5)
+        queue.set(12)
+        queue.set(3, attributes: ["lane": .string("b")])
+        let points = f.metrics.collect()
+        #expect(points.first { $0.attributes.isEmpty }?.data == .gauge(value: 12))
+        #expect(points.first { !$0.attributes.isEmpty }?.data == .gauge(value: 3))
+        #expect(f.metrics.collect().first { $0.attributes.isEmpty }?.data == .gauge(value: 12), "a gauge keeps its last value")
+    }
+
+    @Test(arguments: [
+        (0.0, 0), (10.0, 0), (10.5, 1), (50.0, 1), (99.0, 2), (100.0, 2), (100.1, 3), (1e9, 3), (-5.0, 0),
+    ])
+    func aValueEqualToABoundGoesToTheLowerBucket(value: Double, bucket: Int) throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let latency = f.metrics.histogram(name: "latency", unit: "ms", purpose: .analytics, bounds: [100, 10, 50, 50])
+        latency.record(value)
+        let point = try #require(f.metrics.collect().first)
+        var expected: [UInt64] = [0, 0, 0, 0]
+        expected[bucket] = 1
+        #expect(point.data == .histogram(count: 1, sum: value, min: value, max: value, explicitBounds: [10, 50, 100],
+                                         bucketCounts: expected, isDelta: true))
+    }
+
+    @Test func aHistogramKeepsCountSumMinMaxAndStartsAgainAfterCollect() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let latency = f.metrics.histogram(name: "latency", unit: "ms", purpose: .analytics, bounds: [10, 50, 100])
+        for value in [3.0, 10, 42, 50, 77, 250, .nan, .infinity] { latency.record(value) }
+        let point = try #require(f.metrics.collect().first)
+        #expect(point.data == .histogram(count: 6, sum: 432, min: 3, max: 250, explicitBounds: [10, 50, 100],
+                                         bucketCounts: [2, 2, 1, 1], isDelta: true), "NaN and infinity are ignored")
+        #expect(f.metrics.collect().isEmpty)
+        latency.record(60)
+        #expect(f.metrics.collect().first?.data == .histogram(count: 1, sum: 60, min: 60, max: 60, explicitBounds: [10, 50, 100],
+                                                               bucketCounts: [0, 0, 1, 0], isDelta: true))
+    }
+
+    @Test func aDeniedPurposeRecordsNothing() throws {
+        let f = try MetricsFixture()
+        try f.ledger.deny([.analytics])
+        f.metrics.counter(name: "scans", purpose: .analytics).add(5)
+        f.metrics.gauge(name: "queue", purpose: .analytics).set(5)
+        f.metrics.histogram(name: "latency", purpose: .analytics, bounds: [1]).record(5)
+        try f.ledger.grant([.analytics])
+        #expect(f.metrics.collect().isEmpty, "nothing recorded while denied shows up after a grant")
+    }
+
+    @Test func aPendingPurposeIsDroppedNotHeld() throws {
+        let f = try MetricsFixture()
+        #expect(f.ledger.consentState(for: .analytics) == .pending)
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        scans.add(5)
+        try f.ledger.grant([.analytics])
+        #expect(f.metrics.collect().isEmpty, "metrics of a pending purpose are not held for a later grant")
+        scans.add(1)
+        #expect(f.metrics.collect().map(sum) == [1])
+    }
+
+    @Test func anUndeclaredPurposeRecordsNothing() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        f.metrics.counter(name: "scans", purpose: "marketing").add()
+        #expect(f.metrics.collect().isEmpty)
+    }
+
+    @Test func aWithdrawalBetweenRecordAndCollectDropsTheAggregates() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics, .personalization])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        let queue = f.metrics.gauge(name: "queue", purpose: .analytics)
+        let themes = f.metrics.counter(name: "themes", purpose: .personalization)
+        scans.add(3)
+        queue.set(9)
+        themes.add(2)
+        try f.ledger.deny([.analytics])
+        #expect(f.metrics.collect().map(\.name) == ["themes"])
+        try f.ledger.grant([.analytics])
+        #expect(f.metrics.collect().isEmpty, "the withdrawn aggregates, the gauge's included, are gone for good")
+    }
+
+    @Test func attributeSetsBeyondTheLimitGoToTheOverflowSet() throws {
+        let f = try MetricsFixture(cardinalityLimit: 4)
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        for screen in ["a", "b", "c", "d", "e", "a", "f"] { scans.add(attributes: ["screen": .string(screen)]) }
+        let points = f.metrics.collect()
+        #expect(points.count == 4, "the limit counts the overflow set")
+        #expect(sum(points.first { $0.attributes == ["screen": .string("a")] }) == 2, "a known set keeps counting")
+        #expect(sum(points.first { $0.attributes == TelemetryMetrics.overflowAttributes }) == 3, "d, e and f overflow")
+        #expect(points.contains { $0.attributes == ["otel.metric.overflow": .bool(true)] })
+        scans.add(attributes: ["screen": .string("e")])
+        #expect(f.metrics.collect().map(\.attributes) == [["screen": .string("e")]], "the limit applies per interval")
+    }
+
+    @Test func stringsAreCutAndIdentifierLikeValuesLeftOut() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        scans.add(attributes: ["screen": .string(String(repeating: "x", count: 100)), "ok": .bool(true),
+                               "device": .string(UUID().uuidString), "peer": .string("10.1.2.3"), "v6": .string("fe80::1")])
+        let point = try #require(f.metrics.collect().first)
+        #expect(point.attributes == ["screen": .string(String(repeating: "x", count: 64)), "ok": .bool(true)])
+    }
+
+    @Test func declaringTheSameInstrumentAgainReturnsTheSameOne() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        f.metrics.counter(name: "scans", purpose: .analytics).add()
+        f.metrics.counter(name: "scans", purpose: .analytics).add()
+        #expect(f.metrics.collect().map(sum) == [2])
+    }
+
+    @Test func concurrentAddsSumExactly() async throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        let latency = f.metrics.histogram(name: "latency", purpose: .analytics, bounds: [0.5])
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    for _ in 0..<10_000 {
+                        scans.add()
+                        scans.add(attributes: ["task": .int(Int64(task))])
+                        latency.record(1)
+                    }
+                }
+            }
+        }
+        let points = f.metrics.collect()
+        #expect(sum(points.first { $0.name == "scans" && $0.attributes.isEmpty }) == 40_000)
+        for task in 0..<4 {
+            #expect(sum(points.first { $0.attributes == ["task": .int(Int64(task))] }) == 10_000)
+        }
+        #expect(points.first { $0.name == "latency" }?.data == .histogram(count: 40_000, sum: 40_000, min: 1, max: 1, explicitBounds: [0.5],
+                                                                          bucketCounts: [0, 40_000], isDelta: true))
+    }
+
+    @Test func submitQueuesOneOTLPMetricsRequestPerPurpose() async throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics, .personalization])
+        let audit = try AuditLedger(vault: f.vault)
+        let transport = RecordingTransport()
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
+        f.metrics.counter(name: "scans", unit: "{scan}", purpose: .analytics).add(3, attributes: ["mode": .string("document")])
+        f.metrics.gauge(name: "queue.length", purpose: .analytics).set(7)
+        f.metrics.histogram(name: "scan.duration", unit: "ms", purpose: .analytics, bounds: [10, 100]).record(42)
+        f.metrics.counter(name: "themes", purpose: .personalization).add()
+
+        let queued = try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "scanner", serviceVersion: "1.0"))
+        #expect(queued == 4)
+        #expect(try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "scanner")) == 1,
+                "only the gauge reports again")
+        let report = await uploader.drain()
+        #expect(report.accepted == 3)
+
+        let payloads = transport.acceptedPayloads
+        #expect(payloads.count == 3)
+        #expect(Set(payloads.map(\.idempotencyKey)).count == 3)
+        for payload in payloads {
+            #expect(payload.contentType == "application/json")
+            #expect(payload.idempotencyKey.hasPrefix("metrics-"))
+            #expect(payload.categories == [.usageEvents])
+        }
+        let analytics = try #require(payloads.first { $0.purpose == .analytics })
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(analytics.body)) as? [String: Any])
+        let resourceMetrics = try #require(root["resourceMetrics"] as? [[String: Any]])
+        let scopeMetrics = try #require(resourceMetrics.first?["scopeMetrics"] as? [[String: Any]])
+        let scope = try #require(scopeMetrics.first?["scope"] as? [String: Any])
+        #expect(scope["name"] as? String == Telemetry.scope.name)
+        let metrics = try #require(scopeMetrics.first?["metrics"] as? [[String: Any]])
+        let byName = Dictionary(metrics.compactMap { m in (m["name"] as? String).map { ($0, m) } }, uniquingKeysWith: { a, _ in a })
+        #expect(Set(byName.keys) == ["scans", "queue.length", "scan.duration"])
+
+        let sumObject = try #require(byName["scans"]?["sum"] as? [String: Any])
+        #expect(sumObject["isMonotonic"] as? Bool == true)
+        #expect(sumObject["aggregationTemporality"] as? Int == 1, "delta")
+        let sumPoint = try #require((sumObject["dataPoints"] as? [[String: Any]])?.first)
+        #expect(sumPoint["asDouble"] as? Double == 3)
+        #expect(sumPoint["startTimeUnixNano"] is String && sumPoint["timeUnixNano"] is String, "64-bit integers as strings")
+        let attributes = try #require(sumPoint["attributes"] as? [[String: Any]])
+        #expect(attributes.first?["key"] as? String == "mode")
+
+        let gaugePoint = try #require(((byName["queue.length"]?["gauge"] as? [String: Any])?["dataPoints"] as? [[String: Any]])?.first)
+        #expect(gaugePoint["asDouble"] as? Double == 7)
+
+        let histogram = try #require(byName["scan.duration"]?["histogram"] as? [String: Any])
+        #expect(histogram["aggregationTemporality"] as? Int == 1)
+        let histogramPoint = try #require((histogram["dataPoints"] as? [[String: Any]])?.first)
+        #expect(histogramPoint["count"] as? String == "1")
+        #expect(histogramPoint["sum"] as? Double == 42)
+        #expect(histogramPoint["bucketCounts"] as? [String] == ["0", "1", "0"])
+        #expect(histogramPoint["explicitBounds"] as? [Double] == [10, 100])
+    }
+
+    @Test func submitQueuesNothingForAPurposeDeniedSinceRecording() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let audit = try AuditLedger(vault: f.vault)
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: RecordingTransport(), vault: f.vault, consent: f.ledger,
+                                    manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
+        f.metrics.counter(name: "scans", purpose: .analytics).add()
+        try f.ledger.deny([.analytics])
+        #expect(try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "scanner")) == 0)
+        #expect(uploader.pendingCount == 0)
+    }
+}
