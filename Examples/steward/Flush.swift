@@ -13,7 +13,7 @@ struct FlushCommand: AsyncParsableCommand {
         discussion: "Without endpoints, everything goes to the outbox folder (DATA/outbox), exactly as it would be sent.")
 
     @OptionGroup var options: CommonOptions
-    @Option(help: "An OpenTelemetry Collector's OTLP/HTTP logs URL, e.g. https://collector.example.com/v1/logs (http only for loopback).")
+    @Option(help: "An OpenTelemetry Collector's OTLP/HTTP endpoint, e.g. https://collector.example.com:4318 (logs go to /v1/logs, metrics to /v1/metrics; http only for loopback).")
     var otlp: String?
     @Option(name: .customLong("sentry-dsn"), help: "A Sentry (or GlitchTip) DSN for crash reports.") var sentryDSN: String?
     @Option(name: .customLong("ca-bundle"), help: "A CA bundle (PEM) to trust instead of the system's.") var caBundle: String?

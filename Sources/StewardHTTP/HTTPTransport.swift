@@ -217,8 +217,14 @@ public struct HTTPTransport: Transport {
 
     /// The transfer for `payload`, or why it can never be sent.
     private func request(for payload: Payload) -> Result<CurlTransfer.Request, HeaderProblem> {
-        guard let url = targets[payload.recipient] ?? defaultTarget else {
+        guard var url = targets[payload.recipient] ?? defaultTarget else {
             return .failure(HeaderProblem(reason: "No HTTP endpoint is configured for the recipient \(payload.recipient.rawValue)."))
+        }
+        if let path = payload.headers[Payload.pathHeader] {
+            guard let routed = Self.replacingPath(of: url, with: path) else {
+                return .failure(HeaderProblem(reason: "The payload's path \(Self.sanitised(path)) is not an absolute path without '..', '?', '#' or control characters."))
+            }
+            url = routed
         }
         return Self.headerLines(for: payload, configuration: configuration).map { headers in
             CurlTransfer.Request(
@@ -237,8 +243,20 @@ public struct HTTPTransport: Transport {
     /// Why a payload can never be sent as it is.
     struct HeaderProblem: Error { let reason: String }
 
+    /// `url` (a validated endpoint, as text) with its path replaced by `path`; nil for a path
+    /// that is not a plain absolute path.
+    static func replacingPath(of url: String, with path: String) -> String? {
+        guard path.hasPrefix("/"), !path.contains(".."), !path.contains("?"), !path.contains("#"),
+              path.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }),
+              var components = URLComponents(string: url) else { return nil }
+        components.percentEncodedPath = path
+        components.query = nil
+        return components.string
+    }
+
     /// Headers the transport sets itself; a payload's own header of that name is ignored.
     private static let reserved: Set<String> = [
+        Payload.pathHeader.lowercased(),
         "content-type", "content-encoding", "content-length", "idempotency-key", "user-agent", "host", "expect",
         "transfer-encoding", "connection", "te", "trailer", "upgrade", "keep-alive", "proxy-connection",
     ]

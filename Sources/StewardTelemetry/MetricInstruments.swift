@@ -105,6 +105,7 @@ final class MetricStorage: Sendable {
     let purpose: Purpose
     let category: DataCategory
     let kind: Kind
+    private let isCounter: Bool
     private let bounds: [Double]
     private let handle: ConsentLedger.ConsentHandle?
     private let consent: ConsentLedger
@@ -119,6 +120,7 @@ final class MetricStorage: Sendable {
         self.purpose = purpose
         self.category = category
         self.kind = kind
+        self.isCounter = kind == .counter
         if case .histogram(let bounds) = kind { self.bounds = bounds } else { self.bounds = [] }
         self.handle = consent.handle(for: purpose)
         self.consent = consent
@@ -130,7 +132,7 @@ final class MetricStorage: Sendable {
         guard let handle else { return }
         // Denied: one atomic load. Pending: dropped, metrics are not held.
         if consent.isDenied(handle) || !consent.isGranted(handle) { return }
-        guard value.isFinite, kind != .counter || value >= 0 else { return }
+        guard value.isFinite, !isCounter || value >= 0 else { return }
         let key = attributes.isEmpty ? attributes : TelemetryMetrics.sanitised(attributes)
         let bucket = bounds.isEmpty ? 0 : Self.bucket(of: value, in: bounds)
         aggregates.withLock { sets in

@@ -93,7 +93,12 @@ public final class TelemetryMetrics: Sendable {
 
     /// Declares a gauge (reported as its last value per attribute set).
     ///
-    /// - Parameters: See ``counter(name:unit:description:purpose:category:)``.
+    /// - Parameters:
+    ///   - name: The metric name, such as `queue.length`.
+    ///   - unit: Its UCUM unit.
+    ///   - description: What it measures.
+    ///   - purpose: The purpose it is recorded under; nothing is recorded unless it is granted.
+    ///   - category: The data category its payloads declare (default ``DataCategory/usageEvents``).
     /// - Returns: The gauge; the same one when `name` was declared as a gauge before.
     public func gauge(name: String, unit: String = "1", description: String = "", purpose: Purpose,
                       category: DataCategory = .usageEvents) -> Gauge {
@@ -103,10 +108,14 @@ public final class TelemetryMetrics: Sendable {
     /// Declares an explicit-bucket histogram.
     ///
     /// - Parameters:
+    ///   - name: The metric name, such as `scan.duration`.
+    ///   - unit: Its UCUM unit (`ms`, `By`).
+    ///   - description: What it measures.
+    ///   - purpose: The purpose it is recorded under; nothing is recorded unless it is granted.
+    ///   - category: The data category its payloads declare (default ``DataCategory/usageEvents``).
     ///   - bounds: The buckets' upper bounds; bucket `i` covers `(bounds[i-1], bounds[i]]`, and
     ///     one more bucket takes what is above the last bound. They are sorted and
     ///     de-duplicated; NaN and infinite bounds are left out.
-    ///   - other: See ``counter(name:unit:description:purpose:category:)``.
     /// - Returns: The histogram; the same one when `name` was declared as a histogram with the
     ///   same bounds before.
     public func histogram(name: String, unit: String = "1", description: String = "", purpose: Purpose,
@@ -218,7 +227,8 @@ extension TelemetryMetrics {
             guard let group = groups[purpose] else { continue }
             let body = encoder.metrics(resource: resource, scope: Telemetry.scope, metrics: group.metrics)
             let payload = Payload(recipient: uploader.recipient, purpose: purpose, categories: group.categories,
-                                  contentType: OTLPHTTP.contentType, body: body, idempotencyKey: "metrics-\(UUID().uuidString)",
+                                  contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.metricsPath], body: body,
+                                  idempotencyKey: "metrics-\(UUID().uuidString)",
                                   created: created)
             switch try uploader.submit(payload) {
             case .queued, .heldForConsent: queued += group.metrics.count

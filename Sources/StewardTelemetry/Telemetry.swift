@@ -319,8 +319,8 @@ extension Telemetry {
             }
             let body = encoder.logs(resource: resource, scope: Self.scope, records: events)
             let payload = Payload(recipient: uploader.recipient, purpose: record.purpose, categories: [record.category],
-                                  contentType: OTLPHTTP.contentType, body: body, idempotencyKey: "telemetry-\(record.id)",
-                                  created: record.created)
+                                  contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body,
+                                  idempotencyKey: "telemetry-\(record.id)", created: record.created)
             switch try uploader.submit(payload) {
             case .queued, .heldForConsent: queued += events.count
             case .dropped: break
@@ -355,7 +355,7 @@ extension Telemetry {
                 attributes: ["steward.purpose": .string(request.purpose.rawValue),
                              "steward.pseudonymous_ids": .string(request.pseudonyms.joined(separator: ","))])
             let payload = Payload(recipient: uploader.recipient, purpose: .privacyCompliance, categories: mine,
-                                  contentType: OTLPHTTP.contentType, body: encoder.logs(resource: resource, scope: Self.scope, records: [record]),
+                                  contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: encoder.logs(resource: resource, scope: Self.scope, records: [record]),
                                   idempotencyKey: "deletion-\(request.purpose.rawValue)-\(Int64(request.withdrawn.timeIntervalSince1970 * 1000))",
                                   created: clock.now)
             if case .dropped = try uploader.submit(payload) { continue }

@@ -40,7 +40,8 @@ import Testing
         try ledger.grant([.analytics])
         let audit = try AuditLedger(vault: vault)
         let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, audit: audit)
-        let transport = try HTTPTransport(endpoint: server.url.appendingPathComponent("v1/logs"))
+        // The Collector's root URL: each payload names its own path (/v1/logs here).
+        let transport = try HTTPTransport(endpoint: server.url)
         var policy = UploadPolicy()
         policy.initialBackoff = .milliseconds(10)
         policy.maxBackoff = .milliseconds(50)
@@ -63,6 +64,29 @@ import Testing
         #expect(logs?.count == 3)
         #expect(logs?.compactMap { $0["eventName"] as? String } == ["screen_view", "screen_view", "screen_view"])
         #expect(uploader.pendingCount == 0, "nothing left, nothing lost")
+    }
+
+    @Test func metricsGoToV1MetricsOnTheSameEndpoint() async throws {
+        let server = try LoopbackServer(replies: [.respond(status: 200)])
+        defer { server.stop() }
+        let dir = NSTemporaryDirectory() + "steward-otlp-e2e-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
+        defer { try? vault.close() }
+        let manifest = Self.manifest()
+        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        try ledger.grant([.analytics])
+        let metrics = TelemetryMetrics(consent: ledger)
+        metrics.counter(name: "scans", purpose: .analytics).add(3)
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: try HTTPTransport(endpoint: server.url), vault: vault,
+                                    consent: ledger, manifest: manifest, audit: try AuditLedger(vault: vault))
+        #expect(try metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "e2e")) == 1)
+        #expect(await uploader.drain().accepted == 1)
+        let request = try #require(server.requests.first)
+        #expect(request.path == "/v1/metrics")
+        #expect(request.headers["steward-path"] == nil, "the routing header is not sent")
+        let body = try #require(Gzip.decompress(request.body))
+        #expect(String(decoding: body, as: UTF8.self).contains(#""name":"scans""#))
     }
 
     @Test func nothingIsSentForAWithdrawnPurpose() async throws {

@@ -173,6 +173,17 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(f.metrics.collect().isEmpty, "the withdrawn aggregates, the gauge's included, are gone for good")
     }
 
+    @Test func aWithdrawalDropsTheAggregatesEvenIfConsentIsGivenAgainBeforeCollect() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        scans.add(3)
+        try f.ledger.deny([.analytics])
+        try f.ledger.grant([.analytics])
+        scans.add(1)
+        #expect(f.metrics.collect().map(sum) == [1], "what was recorded before the withdrawal is gone")
+    }
+
     @Test func attributeSetsBeyondTheLimitGoToTheOverflowSet() throws {
         let f = try MetricsFixture(cardinalityLimit: 4)
         try f.ledger.grant([.analytics])

@@ -36,6 +36,13 @@ public struct Payload: Hashable, Sendable, Codable {
     }
 }
 
+extension Payload {
+    /// A header that is not sent: the path, on the recipient's endpoint, that this payload goes
+    /// to (`/v1/logs`, `/v1/metrics`). Transports that deliver over HTTP put it in place of the
+    /// endpoint's path; the outbox keeps it with the payload's other headers.
+    public static let pathHeader = "Steward-Path"
+}
+
 /// What a transport says about one payload.
 public enum Delivery: Hashable, Sendable {
     /// The recipient has it; it may be deleted.
