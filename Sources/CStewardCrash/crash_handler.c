@@ -30,6 +30,7 @@ static struct sigaction previous[STEWARD_CRASH_SIGNAL_COUNT];
 /// The tid of the thread that owns the handler (0: none). Stays set once a crash is handled:
 /// other threads that crash meanwhile wait for it, then chain without writing a record.
 static _Atomic int owner_tid;
+static _Atomic int recording;
 /// The signal the owning thread is handling (for a crash inside the handler).
 static volatile sig_atomic_t owner_signal;
 /// Serialises install and uninstall (never taken by the handler).
@@ -196,7 +197,8 @@ static void handle_signal(int signal, siginfo_t *info, void *uc) {
     }
     owner_signal = signal;
     atomic_store_explicit(&steward_crash_active_tid, (int)tid, memory_order_release);
-    steward_crash_write_record(signal, info, uc, entry_ns);
+    // Crash reporting denied: nothing is written; the previous handlers still run.
+    if (atomic_load(&recording)) steward_crash_write_record(signal, info, uc, entry_ns);
     errno = saved_errno;
     chain_and_die(signal, info, uc, signal_index(signal));
 }
@@ -275,6 +277,11 @@ int steward_crash_uninstall(void) {
 }
 
 int steward_crash_is_installed(void) { return atomic_load(&installed); }
+
+/// Whether the handler writes records (off while crash reporting is denied).
+static _Atomic int recording = 1;
+
+void steward_crash_set_recording(int enabled) { atomic_store(&recording, enabled != 0); }
 
 int steward_crash_handler_active(void) {
     int active = atomic_load_explicit(&steward_crash_active_tid, memory_order_acquire);

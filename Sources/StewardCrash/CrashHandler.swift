@@ -87,6 +87,9 @@ package enum CrashHandler {
     /// Whether the handlers are installed.
     package static var isInstalled: Bool { steward_crash_is_installed() != 0 }
 
+    /// Turns writing records on or off (off while crash reporting is denied).
+    package static func setRecording(_ enabled: Bool) { steward_crash_set_recording(enabled ? 1 : 0) }
+
     /// Gives the calling thread its own alternate signal stack (once per thread), so that a
     /// stack overflow on it is still recorded. Call it first thing on threads you create.
     ///

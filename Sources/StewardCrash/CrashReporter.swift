@@ -135,6 +135,17 @@ public final class CrashReporter: Sendable {
         self.sessionStarted = clock.now
         self.symbolicator = Symbolicator(symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations ? LLVMSymbolizer.find() : nil)
         launchCrashes.store((try? Self.loadLaunchState(vault).consecutive) ?? 0, ordering: .relaxed)
+        // While crash reporting is denied, a crash leaves nothing on disk.
+        consent.ledger.addObserver { [weak self] changes in
+            guard let self, changes.contains(where: { $0.purpose == .crashReporting }) else { return }
+            self.updateRecording()
+        }
+    }
+
+    /// Whether the handler writes a record at a crash: not while crash reporting is denied.
+    private func updateRecording() {
+        guard state.withLock({ $0.installed }) else { return }
+        CrashHandler.setRecording(consent.ledger.consentState(for: .crashReporting) != .denied)
     }
 
     // MARK: - Installing
@@ -159,6 +170,7 @@ public final class CrashReporter: Sendable {
             $0.installed = true
             $0.installMonotonic = Self.monotonicNanoseconds()
         }
+        updateRecording()
         // Every thread Steward starts from now on gets its own alternate signal stack.
         StewardThread.setPreparation { try? CrashHandler.prepareCurrentThread() }
         // The session's start is recorded off the caller's path (a vault commit).
@@ -173,6 +185,7 @@ public final class CrashReporter: Sendable {
             return s.installed
         }
         if wasInstalled {
+            CrashHandler.setRecording(true)
             StewardThread.setPreparation(nil)
             CrashHandler.uninstall()
         }

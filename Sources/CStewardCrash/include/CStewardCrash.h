@@ -75,6 +75,10 @@ int steward_crash_uninstall(void);
 /// Whether the handlers are installed.
 int steward_crash_is_installed(void);
 
+/// Turns writing records on or off (off while crash reporting is denied: a crash then leaves
+/// nothing on disk; the previous handlers still run). On by default.
+void steward_crash_set_recording(int enabled);
+
 /// Gives the calling thread its own alternate signal stack (mmap, once per thread), so a
 /// stack overflow on it is still reported. Returns 0 or an errno value.
 int steward_crash_prepare_thread(void);

@@ -60,7 +60,8 @@ public final class ConsentGate: Sendable {
         var memory: [Purpose: [Held]] = [:]
     }
 
-    private let ledger: ConsentLedger
+    /// The consent ledger whose answers decide.
+    public let ledger: ConsentLedger
     private let vault: Vault
     private let audit: AuditLedger?
     private let clock: any WallClock
