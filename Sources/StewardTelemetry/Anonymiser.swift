@@ -80,6 +80,8 @@ final class Anonymiser: Sendable {
 
     private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, purpose: Purpose) -> AttributeValue? {
         switch (declaration.type, value) {
+        case (.double, .double(let number)) where !number.isFinite:
+            return nil
         case (.int, .int), (.double, .double), (.bool, .bool):
             return declaration.classification == .identifier ? .string(pseudonym(for: "\(value)", purpose: purpose)) : value
         case (.double, .int(let number)):
@@ -166,12 +168,20 @@ final class Anonymiser: Sendable {
     }
 
     private func looksForbidden(_ text: String) -> Bool {
-        let lowered = text.lowercased()
-        if forbidden.contains(lowered) { return true }
-        // IPv4 and IPv6 addresses, anywhere in the value.
+        // This host's name or machine ID (compared only when the length can match).
+        let length = text.utf8.count
+        if forbidden.contains(where: { $0.utf8.count == length }), forbidden.contains(text.lowercased()) { return true }
+        // IPv4 and IPv6 addresses, anywhere in the value: only tokens with a digit and a '.' or
+        // a ':' can be one, so most values cost one pass over their bytes.
+        var hasDigit = false, hasSeparator = false
+        for byte in text.utf8 {
+            if byte >= 0x30 && byte <= 0x39 { hasDigit = true }
+            if byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":") { hasSeparator = true }
+        }
+        guard hasSeparator, hasDigit || text.contains("::") else { return false }
         var v4 = in_addr()
         var v6 = in6_addr()
-        for token in lowered.split(whereSeparator: { " ,;/[]()\"'=".contains($0) }) {
+        for token in text.split(whereSeparator: { " ,;/[]()\"'=".contains($0) }) {
             let word = String(token)
             if inet_pton(AF_INET, word, &v4) == 1 || (word.contains(":") && inet_pton(AF_INET6, word, &v6) == 1) { return true }
         }

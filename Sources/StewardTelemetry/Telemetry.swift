@@ -151,38 +151,42 @@ public final class Telemetry: Sendable {
             audit?.recordDropped(.usageEvents, purpose: .analytics, reason: .undeclared)
             return .dropped(.undeclared)
         }
-        return record(EventHandle(index: index), attributes: attributes, at: date)
+        return record(EventHandle(index: index, consent: compiled[index].handle), attributes: attributes, at: date)
     }
 
     /// A precomputed reference to a declared event, for the hot path: recording through it
     /// skips the name lookup, and a denied purpose costs one atomic load and a counter.
     public struct EventHandle: Hashable, Sendable {
         fileprivate let index: Int
+        fileprivate let consent: ConsentLedger.ConsentHandle
     }
 
     /// The handle of `name`, or nil when the manifest does not declare it.
     public func handle(for name: EventName) -> EventHandle? {
-        events[name].map(EventHandle.init(index:))
+        events[name].map { EventHandle(index: $0, consent: compiled[$0].handle) }
     }
 
     /// Records the event behind `handle` (see ``record(_:attributes:at:)-(EventName,_,_)``).
     @discardableResult
     public func record(_ handle: EventHandle, attributes: [String: AttributeValue] = [:], at date: Date? = nil) -> Outcome {
-        let event = compiled[handle.index]
-        if consent.isDenied(event.handle) {
+        // Before anything else, and without touching the declaration: a denied purpose costs
+        // one atomic load (and the count).
+        if consent.isDenied(handle.consent) {
             consentDrops.add(1, ordering: .relaxed)
             return .dropped(.consent)
         }
+        let event = compiled[handle.index]
         let state: ConsentState = consent.isGranted(event.handle) ? .granted : consent.consentState(for: event.declaration.purpose)
         if state == .denied {
             consentDrops.add(1, ordering: .relaxed)
             return .dropped(.consent)
         }
-        if let expires = event.declaration.expires, (date ?? clock.now) > expires {
+        let observed = clock.now
+        let now = date ?? observed
+        if let expires = event.declaration.expires, now > expires {
             audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .undeclared)
             return .dropped(.undeclared)
         }
-        let now = date ?? clock.now
         let kept: [String: AttributeValue]
         switch anonymiser.apply(attributes, declared: event.attributes, purpose: event.declaration.purpose, strict: configuration.mode == .strict) {
         case .refused:
@@ -197,7 +201,7 @@ public final class Telemetry: Sendable {
         }
         let nanos = UInt64(max(0, now.timeIntervalSince1970 * 1e9))
         let record = TelemetryEventRecord(name: event.declaration.name, purpose: event.declaration.purpose, category: event.declaration.category,
-                                          timeUnixNano: nanos, observedTimeUnixNano: UInt64(max(0, clock.now.timeIntervalSince1970 * 1e9)),
+                                          timeUnixNano: nanos, observedTimeUnixNano: UInt64(max(0, observed.timeIntervalSince1970 * 1e9)),
                                           attributes: kept)
         if state == .pending {
             guard let gate, let bytes = try? JSONEncoder().encode([record]) else {
@@ -210,10 +214,13 @@ public final class Telemetry: Sendable {
             case .dropped(let reason): return .dropped(reason)
             }
         }
+        let batchSize = configuration.batchSize, memoryLimit = configuration.memoryLimit
         let full: [TelemetryEventRecord]? = self.state.withLock { s in
+            var count = 0
             s.batches[record.purpose, default: []].append(record)
+            count = s.batches[record.purpose]?.count ?? 0
             s.held += 1
-            if s.batches[record.purpose, default: []].count >= configuration.batchSize || s.held >= configuration.memoryLimit {
+            if count >= batchSize || s.held >= memoryLimit {
                 let batch = s.batches.removeValue(forKey: record.purpose) ?? []
                 s.held -= batch.count
                 return batch
@@ -246,8 +253,8 @@ public final class Telemetry: Sendable {
 
     private func store(_ batch: [TelemetryEventRecord]) throws {
         // One vault record per (purpose, category): purging by purpose stays exact.
-        var groups: [String: [TelemetryEventRecord]] = [:]
-        for record in batch { groups["\(record.purpose.rawValue)|\(record.category.rawValue)", default: []].append(record) }
+        var groups: [GroupKey: [TelemetryEventRecord]] = [:]
+        for record in batch { groups[GroupKey(purpose: record.purpose, category: record.category), default: []].append(record) }
         for (_, group) in groups {
             guard let first = group.first else { continue }
             // Consent may have been withdrawn since the events were recorded: check again.
@@ -256,10 +263,15 @@ public final class Telemetry: Sendable {
                 continue
             }
             let retention = manifest.declaration(of: first.category)?.retentionDays.map { Duration.seconds($0 * 86_400) }
-            try vault.append(Array(try JSONEncoder().encode(group)), to: Self.collection, category: first.category,
+            try vault.append(BatchCoding.encode(group), to: Self.collection, category: first.category,
                              purpose: first.purpose, retention: retention)
             audit?.recordCollected(first.category, purpose: first.purpose, count: group.count)
         }
+    }
+
+    private struct GroupKey: Hashable {
+        var purpose: Purpose
+        var category: DataCategory
     }
 
     private func throttle(_ event: Compiled, now: Date) -> DropReason? {

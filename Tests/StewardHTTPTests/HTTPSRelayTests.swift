@@ -23,7 +23,7 @@ final class TLSRelay {
     struct Failed: Error, CustomStringConvertible { let description: String }
 
     /// One HTTP/1.1 request as it arrived.
-    struct Request {
+    struct Request: Sendable {
         var method: String
         var target: String
         var version: String
@@ -97,9 +97,16 @@ final class TLSRelay {
     }
 
     /// Reads one request from what s_server relays: the head up to CRLF CRLF, then
-    /// `Content-Length` bytes of body. Bounded by `timeout`.
-    func readRequest(timeout: Duration = .seconds(15)) throws -> Request {
+    /// `Content-Length` bytes of body. Bounded by `timeout`. The blocking reads run on a
+    /// thread of their own, never on the concurrency pool's (the transfer needs those).
+    func readRequest(timeout: Duration = .seconds(15)) async throws -> Request {
         let fd = fromServer.fileHandleForReading.fileDescriptor
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try Self.readRequest(fd: fd, timeout: timeout) }) }.start()
+        }
+    }
+
+    private static func readRequest(fd: Int32, timeout: Duration) throws -> Request {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -191,7 +198,7 @@ struct HTTPSRelayTests {
         let sending = Task { await transport.send(payload) }
         let request: TLSRelay.Request
         do {
-            request = try relay.readRequest()
+            request = try await relay.readRequest()
             try relay.respond(response)
         } catch {
             relay.stop()   // the transfer then fails at once instead of waiting for its timeout

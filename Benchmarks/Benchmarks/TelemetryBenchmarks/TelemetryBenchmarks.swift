@@ -91,7 +91,7 @@ private let resource = TelemetryResource(
 private func procStatusBytes(_ field: String) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
-        let kilobytes = line.dropFirst(field.count + 1).split(separator: " ").first.flatMap { Int($0) } ?? 0
+        let kilobytes = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) } ?? 0
         return kilobytes * 1024
     }
     return 0
