@@ -62,6 +62,16 @@ final class Anonymiser: Sendable {
     }
 
     func apply(_ attributes: [String: AttributeValue], declared: [String: AttributeDeclaration], purpose: Purpose, strict: Bool) -> Result {
+        // The common case — every attribute declared and already safe — keeps the caller's
+        // dictionary as it is: no copy, no allocation.
+        var unchanged = true
+        for (key, value) in attributes {
+            guard let declaration = declared[key], let safe = sanitise(value, declaration, purpose: purpose), safe == value else {
+                unchanged = false
+                break
+            }
+        }
+        if unchanged { return .kept(attributes) }
         var kept: [String: AttributeValue] = [:]
         kept.reserveCapacity(attributes.count)
         for (key, value) in attributes {
