@@ -6,8 +6,9 @@ public import Foundation
 ///
 /// **Endpoints.** A transport posts to one URL per recipient (``init(endpoints:configuration:wallClock:)``)
 /// or to one URL for every recipient (``init(endpoint:configuration:wallClock:)``). The URL is
-/// taken as it is (no path is appended): an OTLP recipient is given `https://host/v1/logs`, a
-/// Sentry one `https://host/api/PROJECT/envelope/`. A payload whose recipient has no endpoint is
+/// taken as it is, unless the payload names a path in its `Payload.pathHeader` header, which is
+/// appended (an OTLP Collector's base URL `https://host:4318` plus `/v1/logs`). A Sentry
+/// recipient is given its envelope URL `https://host/api/PROJECT/envelope/`. A payload whose recipient has no endpoint is
 /// rejected. Endpoints must be `https`; plain `http` is allowed only to loopback hosts
 /// (127.0.0.0/8, `::1`, `localhost`), for local collectors and tests. Anything else is an
 /// ``HTTPTransportError`` at init, never a silent downgrade.
@@ -221,8 +222,8 @@ public struct HTTPTransport: Transport {
             return .failure(HeaderProblem(reason: "No HTTP endpoint is configured for the recipient \(payload.recipient.rawValue)."))
         }
         if let path = payload.headers[Payload.pathHeader] {
-            guard let routed = Self.replacingPath(of: url, with: path) else {
-                return .failure(HeaderProblem(reason: "The payload's path \(Self.sanitised(path)) is not an absolute path without '..', '?', '#' or control characters."))
+            guard let routed = Self.appendingPath(path, to: url) else {
+                return .failure(HeaderProblem(reason: "The payload's path \(Self.sanitised(path)) is not a plain absolute path (RFC 3986 path characters only, no '%', '..', '?' or '#'), or the endpoint has a query."))
             }
             url = routed
         }
@@ -243,15 +244,16 @@ public struct HTTPTransport: Transport {
     /// Why a payload can never be sent as it is.
     struct HeaderProblem: Error { let reason: String }
 
-    /// `url` (a validated endpoint, as text) with its path replaced by `path`; nil for a path
-    /// that is not a plain absolute path.
-    static func replacingPath(of url: String, with path: String) -> String? {
-        guard path.hasPrefix("/"), !path.contains(".."), !path.contains("?"), !path.contains("#"),
-              path.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }),
-              var components = URLComponents(string: url) else { return nil }
-        components.percentEncodedPath = path
-        components.query = nil
-        return components.string
+    /// `url` (a validated endpoint, as text) with `path` appended, as OTLP appends `/v1/logs`
+    /// to a Collector's base URL; nil for a path that is not plain: it must start with `/` and
+    /// hold only RFC 3986 path characters (no `%`, `?`, `#`, `..`, spaces or controls).
+    static func appendingPath(_ path: String, to url: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/!$&'()*+,;=:@".utf8)
+        guard path.hasPrefix("/"), !path.contains(".."), path.utf8.allSatisfy(allowed.contains),
+              !url.contains("?"), !url.contains("#") else { return nil }
+        var base = url
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + path
     }
 
     /// Headers the transport sets itself; a payload's own header of that name is ignored.

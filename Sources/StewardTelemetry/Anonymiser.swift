@@ -35,6 +35,13 @@ final class Anonymiser: Sendable {
     private let permissions: any PermissionChecking
     private let clock: any WallClock
     private let state: Mutex<Stored>
+    /// Pseudonyms made per purpose, for a fast membership test (mirrors `Stored.pseudonyms`).
+    private let known = Mutex<[Purpose: Set<String>]>([:])
+    /// The HMAC key of each purpose's salt, built once.
+    private let keys = Mutex<[Purpose: SymmetricKey]>([:])
+    /// The most pseudonyms remembered per purpose for deletion requests; beyond it, recipients
+    /// find the data by the resource's device.id.
+    static let pseudonymLimit = 10_000
     private let dirty = Atomic<Bool>(false)
     /// Values that must never be kept: this host's name and its machine ID.
     private let forbidden: Set<String>
@@ -116,26 +123,39 @@ final class Anonymiser: Sendable {
             s.salts[purpose.rawValue] = salt
             return (salt, true)
         }
-        if isNew { dirty.store(true, ordering: .relaxed) }
-        let code = (try? SymmetricKey(copying: salt)).flatMap { try? HMACSHA256.authenticationCode(for: Array(value.utf8), using: $0) } ?? []
+        if isNew {
+            dirty.store(true, ordering: .relaxed)
+            _ = keys.withLock { $0.removeValue(forKey: purpose) }
+        }
+        let key = keys.withLock { keys -> SymmetricKey? in
+            if let key = keys[purpose] { return key }
+            let key = try? SymmetricKey(copying: salt)
+            keys[purpose] = key
+            return key
+        }
+        let code = key.flatMap { try? HMACSHA256.authenticationCode(for: Array(value.utf8), using: $0) } ?? []
         let hex = code.prefix(16).map { byte -> String in
             let digits = String(byte, radix: 16)
             return digits.count == 1 ? "0" + digits : digits
         }.joined()
-        let added = state.withLock { s -> Bool in
-            var list = s.pseudonyms[purpose.rawValue] ?? []
-            guard !list.contains(hex) else { return false }
-            list.append(hex)
-            s.pseudonyms[purpose.rawValue] = list
-            return true
+        let added = known.withLock { known -> Bool in
+            var set = known[purpose] ?? Set(state.withLock { $0.pseudonyms[purpose.rawValue] ?? [] })
+            defer { known[purpose] = set }
+            guard set.count < Self.pseudonymLimit else { return false }
+            return set.insert(hex).inserted
         }
-        if added { dirty.store(true, ordering: .relaxed) }
+        if added {
+            state.withLock { $0.pseudonyms[purpose.rawValue, default: []].append(hex) }
+            dirty.store(true, ordering: .relaxed)
+        }
         return hex
     }
 
     /// A withdrawn purpose: its pseudonyms go into a deletion request, and its salt is
     /// forgotten, so a new grant gets new pseudonyms.
     func withdrawn(_ purpose: Purpose) {
+        _ = known.withLock { $0.removeValue(forKey: purpose) }
+        _ = keys.withLock { $0.removeValue(forKey: purpose) }
         state.withLock { s in
             let pseudonyms = s.pseudonyms.removeValue(forKey: purpose.rawValue) ?? []
             s.salts.removeValue(forKey: purpose.rawValue)
@@ -178,9 +198,12 @@ final class Anonymiser: Sendable {
     }
 
     private func looksForbidden(_ text: String) -> Bool {
-        // This host's name or machine ID (compared only when the length can match).
+        // This host's name or machine ID, anywhere in the value (`user@myhost`, `myhost.lan`).
         let length = text.utf8.count
-        if forbidden.contains(where: { $0.utf8.count == length }), forbidden.contains(text.lowercased()) { return true }
+        if forbidden.contains(where: { $0.utf8.count <= length }) {
+            let lowered = text.lowercased()
+            if forbidden.contains(where: { $0.utf8.count >= 4 ? lowered.contains($0) : lowered == $0 }) { return true }
+        }
         // IPv4 and IPv6 addresses, anywhere in the value: only tokens with a digit and a '.' or
         // a ':' can be one, so most values cost one pass over their bytes.
         var hasDigit = false, hasSeparator = false
@@ -194,6 +217,9 @@ final class Anonymiser: Sendable {
         for token in text.split(whereSeparator: { " ,;/[]()\"'=".contains($0) }) {
             let word = String(token)
             if inet_pton(AF_INET, word, &v4) == 1 || (word.contains(":") && inet_pton(AF_INET6, word, &v6) == 1) { return true }
+            // An IPv4 address with a port: 10.0.0.1:8080.
+            let parts = word.split(separator: ":")
+            if parts.count == 2, inet_pton(AF_INET, String(parts[0]), &v4) == 1 { return true }
         }
         return false
     }

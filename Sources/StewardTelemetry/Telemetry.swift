@@ -187,6 +187,10 @@ public final class Telemetry: Sendable {
             audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .undeclared)
             return .dropped(.undeclared)
         }
+        if let reason = throttle(event, now: now) {
+            audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: reason)
+            return .dropped(reason)
+        }
         let kept: [String: AttributeValue]
         switch anonymiser.apply(attributes, declared: event.attributes, purpose: event.declaration.purpose, strict: configuration.mode == .strict) {
         case .refused:
@@ -194,10 +198,6 @@ public final class Telemetry: Sendable {
             return .dropped(.undeclared)
         case .kept(let values):
             kept = values
-        }
-        if let reason = throttle(event, now: now) {
-            audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: reason)
-            return .dropped(reason)
         }
         let nanos = UInt64(max(0, now.timeIntervalSince1970 * 1e9))
         let record = TelemetryEventRecord(name: event.declaration.name, purpose: event.declaration.purpose, category: event.declaration.category,
@@ -227,7 +227,14 @@ public final class Telemetry: Sendable {
             }
             return nil
         }
-        if let full { try? store(full) }
+        if let full {
+            do {
+                try store(full)
+            } catch {
+                // Not kept after all: counted, never silently lost.
+                audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .quota, count: full.count)
+            }
+        }
         return .recorded
     }
 
@@ -240,10 +247,19 @@ public final class Telemetry: Sendable {
             }
             return s.batches
         }
-        for (_, batch) in batches { try store(batch) }
+        var firstError: (any Error)?
+        for (_, batch) in batches {
+            do {
+                try store(batch)
+            } catch {
+                if let first = batch.first { audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count) }
+                firstError = firstError ?? error
+            }
+        }
         let drops = consentDrops.exchange(0, ordering: .relaxed)
         if drops > 0 { audit?.recordDropped(.usageEvents, purpose: .analytics, reason: .consent, count: drops) }
         try vault.commit()
+        if let firstError { throw firstError }
     }
 
     /// Events dropped for denied consent since the last flush.
@@ -325,6 +341,8 @@ extension Telemetry {
         try anonymiser.save()
         var queued = 0
         for record in try vault.records(in: Self.collection) {
+            // Batches whose category this recipient may not receive stay for their own recipient.
+            guard manifest.declaration(of: record.category)?.recipients.contains(uploader.recipient) == true else { continue }
             guard let events = try? JSONDecoder().decode([TelemetryEventRecord].self, from: Data(record.data)), !events.isEmpty else {
                 try vault.remove(record.id, from: Self.collection)
                 continue
@@ -370,7 +388,7 @@ extension Telemetry {
                                   contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: encoder.logs(resource: resource, scope: Self.scope, records: [record]),
                                   idempotencyKey: "deletion-\(request.purpose.rawValue)-\(Int64(request.withdrawn.timeIntervalSince1970 * 1000))",
                                   created: clock.now)
-            if case .dropped = try uploader.submit(payload) { continue }
+            if case .dropped = try uploader.submitObligation(payload) { continue }
             anonymiser.deletionRequestQueued(request, to: uploader.recipient, of: recipients)
         }
     }

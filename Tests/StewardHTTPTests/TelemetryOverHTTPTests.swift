@@ -111,3 +111,24 @@ import Testing
         #expect(server.requests.isEmpty, "a withdrawn purpose's queued data never reaches the wire")
     }
 }
+
+@Suite struct PayloadPathTests {
+    @Test(arguments: ["/v1/logs", "/otlp/v1/metrics", "/a-b_c~d/e:f@g"])
+    func plainPathsAreAppendedToTheEndpoint(path: String) {
+        #expect(HTTPTransport.appendingPath(path, to: "https://collector.example.com:4318/") == "https://collector.example.com:4318" + path)
+        #expect(HTTPTransport.appendingPath(path, to: "https://h/otlp") == "https://h/otlp" + path)
+    }
+
+    @Test(arguments: ["v1/logs", "/a|b", "/a\"b", "/a{b}", "/a\\b", "/a^b", "/%zz", "/a%20b", "/../etc", "/a?b", "/a#b", "/a b", "/a\u{7}b"])
+    func anythingElseIsRefusedNeverATrap(path: String) async throws {
+        #expect(HTTPTransport.appendingPath(path, to: "https://h") == nil)
+        // Sent through the transport: rejected with a reason, the process lives on.
+        let transport = try HTTPTransport(endpoint: URL(string: "https://collector.example.com")!)
+        let payload = Payload(recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents], contentType: "application/json",
+                              headers: [Payload.pathHeader: path], body: [], idempotencyKey: "k", created: Date())
+        guard case .rejected = await transport.send(payload) else {
+            Issue.record("a payload with the path \(path) was not rejected")
+            return
+        }
+    }
+}

@@ -120,6 +120,7 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
                 "an IP address is never kept")
         #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("fe80::1")]) == .dropped(.undeclared))
         #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(ProcessInfo.processInfo.hostName)]) == .dropped(.undeclared))
+        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("10.0.0.1:8080")]) == .dropped(.undeclared), "an address with a port")
         f.telemetry.record("screen_view", attributes: ["screen": .string("a-very-long-screen-name"), "where": .string("48.13743,11.57549")])
         try f.telemetry.flush()
         let stored = try #require(try f.stored().first)
@@ -168,6 +169,10 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(body.contains(pseudonym), "it carries the pseudonymous id used under the purpose")
         #expect(!body.contains("ana.raw@example.com"))
         #expect(f.telemetry.anonymiser.pendingDeletionRequests.isEmpty)
+        // A host cannot use the obligation's purpose to send anything without consent.
+        let forged = Payload(recipient: "telemetryBackend", purpose: .privacyCompliance, categories: [.usageEvents],
+                             contentType: "application/json", body: Array("anything".utf8), idempotencyKey: "forged", created: f.clock.now)
+        #expect(try uploader.submit(forged) == .dropped(.undeclared))
         #expect(f.audit.entries().contains { $0.purpose == .privacyCompliance && !$0.disclosed.isEmpty }, "the disclosure is accounted for")
     }
 

@@ -37,9 +37,10 @@ public struct Payload: Hashable, Sendable, Codable {
 }
 
 extension Payload {
-    /// A header that is not sent: the path, on the recipient's endpoint, that this payload goes
-    /// to (`/v1/logs`, `/v1/metrics`). Transports that deliver over HTTP put it in place of the
-    /// endpoint's path; the outbox keeps it with the payload's other headers.
+    /// A header that is not sent: the path this payload goes to under the recipient's endpoint
+    /// (`/v1/logs`, `/v1/metrics`). Transports that deliver over HTTP append it to the endpoint,
+    /// as OTLP appends its paths to a Collector's base URL; the outbox keeps it with the
+    /// payload's other headers.
     public static let pathHeader = "Steward-Path"
 }
 

@@ -252,6 +252,25 @@ public final class Uploader: Sendable {
     ///   category; a ``VaultError`` when it cannot be stored (then it is not queued either).
     @discardableResult
     public func submit(_ payload: Payload) throws -> Submission {
+        guard payload.purpose != .privacyCompliance else {
+            // Only Steward's own obligations travel under this purpose, and only through
+            // submitObligation(_:): a host cannot use it to send without consent.
+            countDropped(payload.categories, purpose: payload.purpose, reason: .undeclared)
+            return .dropped(.undeclared)
+        }
+        return try enqueue(payload)
+    }
+
+    /// Queues one of Steward's own obligations — a deletion request after a withdrawal — under
+    /// ``Purpose/privacyCompliance``: sent under the legal obligation to honour the withdrawal,
+    /// whatever the consent state. Package access: hosts cannot reach it.
+    @discardableResult
+    package func submitObligation(_ payload: Payload) throws -> Submission {
+        guard payload.purpose == .privacyCompliance else { return try submit(payload) }
+        return try enqueue(payload)
+    }
+
+    private func enqueue(_ payload: Payload) throws -> Submission {
         guard payload.recipient == recipient else {
             throw UploadError(.wrongRecipient, "the payload is addressed to '\(payload.recipient)' but this uploader sends to '\(recipient)'; submit it to that recipient's uploader")
         }
