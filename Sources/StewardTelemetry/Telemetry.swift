@@ -393,3 +393,24 @@ extension Telemetry {
         }
     }
 }
+
+extension Telemetry {
+    /// Stores what is held in memory every `interval` (batches also go when full), until the
+    /// task is cancelled; a last flush runs on the way out. The flushes (vault writes, fsync) run
+    /// on a thread of their own, not on the concurrency pool.
+    ///
+    /// ```swift
+    /// let flusher = Task { await telemetry.run(flushingEvery: .seconds(30)) }
+    /// ```
+    public func run(flushingEvery interval: Duration) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                StewardThread.start(name: "steward.telemetry-flush") { [self] in
+                    try? flush()
+                    continuation.resume()
+                }
+            }
+        }
+    }
+}

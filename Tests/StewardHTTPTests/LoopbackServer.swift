@@ -86,8 +86,9 @@ final class LoopbackServer: Sendable {
         }
     }
 
-    /// Waits (bounded) until `count` requests have arrived.
-    func waitForRequests(_ count: Int, within limit: Duration = .seconds(10)) async -> Bool {
+    /// Waits (bounded) until `count` requests have arrived. Generous: in the full suite the
+    /// concurrency pool can be busy with slow synchronous tests for many seconds.
+    func waitForRequests(_ count: Int, within limit: Duration = .seconds(90)) async -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: limit)
         while clock.now < deadline {

@@ -176,6 +176,18 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(f.audit.entries().contains { $0.purpose == .privacyCompliance && !$0.disclosed.isEmpty }, "the disclosure is accounted for")
     }
 
+    @Test func heldEventsAreStoredByTimeAsWellAsBySize() async throws {
+        let f = try TelemetryFixture(configuration: .init(batchSize: 1_000))
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["screen": .string("home")])
+        #expect(try f.stored().isEmpty, "the batch is far from full")
+        let flusher = Task { await f.telemetry.run(flushingEvery: .milliseconds(20)) }
+        defer { flusher.cancel() }
+        // Bounded wait for the periodic flush (no timing assertion: only that it happens).
+        for _ in 0..<500 where try f.stored().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try f.stored().count == 1)
+    }
+
     @Test func memoryIsBoundedUnderABurst() throws {
         let f = try TelemetryFixture(configuration: .init(batchSize: 10_000, memoryLimit: 500))
         try f.ledger.grant([.analytics])
