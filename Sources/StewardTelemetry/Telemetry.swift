@@ -107,6 +107,9 @@ public final class Telemetry: Sendable {
     private let state = Mutex(State())
     /// Drops for denied consent, counted without a lock (flushed to the audit ledger).
     private let consentDrops = Atomic<Int>(0)
+    /// The same drops per declared event (its index), so the audit ledger names the right
+    /// purpose and category.
+    private let dropsPerEvent: InlineArray<64, Atomic<Int>> = InlineArray { _ in Atomic(0) }
     let anonymiser: Anonymiser
 
     /// Opens telemetry for `manifest`'s events.
@@ -172,13 +175,13 @@ public final class Telemetry: Sendable {
         // Before anything else, and without touching the declaration: a denied purpose costs
         // one atomic load (and the count).
         if consent.isDenied(handle.consent) {
-            consentDrops.add(1, ordering: .relaxed)
+            countConsentDrop(handle.index)
             return .dropped(.consent)
         }
         let event = compiled[handle.index]
         let state: ConsentState = consent.isGranted(event.handle) ? .granted : consent.consentState(for: event.declaration.purpose)
         if state == .denied {
-            consentDrops.add(1, ordering: .relaxed)
+            countConsentDrop(handle.index)
             return .dropped(.consent)
         }
         let observed = clock.now
@@ -256,14 +259,31 @@ public final class Telemetry: Sendable {
                 firstError = firstError ?? error
             }
         }
-        let drops = consentDrops.exchange(0, ordering: .relaxed)
-        if drops > 0 { audit?.recordDropped(.usageEvents, purpose: .analytics, reason: .consent, count: drops) }
+        consentDrops.store(0, ordering: .relaxed)
+        for (index, event) in compiled.enumerated() {
+            let drops = index < 64 ? dropsPerEvent[index].exchange(0, ordering: .relaxed) : 0
+            if drops > 0 { audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent, count: drops) }
+        }
         try vault.commit()
         if let firstError { throw firstError }
     }
 
+    @inline(__always)
+    private func countConsentDrop(_ index: Int) {
+        if index < 64 {
+            dropsPerEvent[index].add(1, ordering: .relaxed)
+        } else {
+            // Beyond 64 declared events the drops are counted in total only.
+            consentDrops.add(1, ordering: .relaxed)
+        }
+    }
+
     /// Events dropped for denied consent since the last flush.
-    public var droppedForConsent: Int { consentDrops.load(ordering: .relaxed) }
+    public var droppedForConsent: Int {
+        var total = consentDrops.load(ordering: .relaxed)
+        for index in 0..<Swift.min(compiled.count, 64) { total += dropsPerEvent[index].load(ordering: .relaxed) }
+        return total
+    }
 
     // MARK: - Private
 

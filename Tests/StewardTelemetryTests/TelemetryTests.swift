@@ -78,8 +78,14 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         try f.ledger.deny([.analytics])
         #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("home")]) == .dropped(.consent))
         #expect(f.telemetry.droppedForConsent == 1)
+        try f.ledger.deny([.personalization])
+        f.telemetry.record("theme_changed", attributes: ["theme": .string("dark")])
         try f.telemetry.flush()
         #expect(try f.stored().isEmpty)
+        // Counted under each event's own purpose and category.
+        let drops = f.audit.entries().filter { ($0.dropped[.consent] ?? 0) > 0 }.map(\.purpose)
+        #expect(Set(drops) == [.analytics, .personalization], "\(drops)")
+        #expect(f.telemetry.droppedForConsent == 0, "flushed into the audit ledger")
     }
 
     @Test func strictModeRefusesUndeclaredEventsAttributesAndWrongTypes() throws {
