@@ -45,6 +45,8 @@ final class Anonymiser: Sendable {
     private let dirty = Atomic<Bool>(false)
     /// Values that must never be kept: this host's name and its machine ID.
     private let forbidden: Set<String>
+    /// The same values as lowercase UTF-8 bytes, for a scan without allocation.
+    private let forbiddenBytes: [[UInt8]]
 
     init(vault: Vault, permissions: any PermissionChecking, clock: any WallClock) throws {
         self.vault = vault
@@ -66,6 +68,7 @@ final class Anonymiser: Sendable {
             if !trimmed.isEmpty { forbidden.insert(trimmed) }
         }
         self.forbidden = forbidden
+        self.forbiddenBytes = forbidden.map { Array($0.utf8) }
     }
 
     func apply(_ attributes: [String: AttributeValue], declared: [String: AttributeDeclaration], purpose: Purpose, strict: Bool) -> Result {
@@ -199,11 +202,7 @@ final class Anonymiser: Sendable {
 
     private func looksForbidden(_ text: String) -> Bool {
         // This host's name or machine ID, anywhere in the value (`user@myhost`, `myhost.lan`).
-        let length = text.utf8.count
-        if forbidden.contains(where: { $0.utf8.count <= length }) {
-            let lowered = text.lowercased()
-            if forbidden.contains(where: { $0.utf8.count >= 4 ? lowered.contains($0) : lowered == $0 }) { return true }
-        }
+        for value in forbiddenBytes where Self.containsIgnoringASCIICase(text.utf8, value, whole: value.count < 4) { return true }
         // IPv4 and IPv6 addresses, anywhere in the value: only tokens with a digit and a '.' or
         // a ':' can be one, so most values cost one pass over their bytes.
         var hasDigit = false, hasSeparator = false
@@ -222,6 +221,33 @@ final class Anonymiser: Sendable {
             if parts.count == 2, inet_pton(AF_INET, String(parts[0]), &v4) == 1 { return true }
         }
         return false
+    }
+
+    /// Whether `text` holds `needle` (lowercase ASCII bytes), ignoring ASCII case, without
+    /// allocating; with `whole`, only as the whole value.
+    private static func containsIgnoringASCIICase(_ text: String.UTF8View, _ needle: [UInt8], whole: Bool) -> Bool {
+        let count = text.count
+        guard !needle.isEmpty, count >= needle.count, !whole || count == needle.count else { return false }
+        // Native strings are contiguous UTF-8: scanned in place.
+        return text.withContiguousStorageIfAvailable { buffer -> Bool in
+            let last = buffer.count - needle.count
+            var start = 0
+            while start <= last {
+                var index = 0
+                while index < needle.count {
+                    var byte = buffer[start + index]
+                    if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
+                    if byte != needle[index] { break }
+                    index += 1
+                }
+                if index == needle.count { return true }
+                start += 1
+            }
+            return false
+        } ?? { () -> Bool in
+            let lowered = Array(text).map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+            return String(decoding: lowered, as: UTF8.self).contains(String(decoding: needle, as: UTF8.self))
+        }()
     }
 
     private func truncate(_ text: String, _ limit: Int?) -> String {
