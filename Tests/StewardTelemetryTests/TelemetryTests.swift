@@ -182,6 +182,24 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(f.audit.entries().contains { $0.purpose == .privacyCompliance && !$0.disclosed.isEmpty }, "the disclosure is accounted for")
     }
 
+    @Test func aDeletionRequestIsRetriedPastTheUploadersLimitsUntilAccepted() async throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["account": .string("ana.raw@example.com")])
+        try f.telemetry.flush()
+        try f.ledger.deny([.analytics])
+        let busy = Array(repeating: Delivery.retry(after: .milliseconds(1)), count: 4)
+        let transport = RecordingTransport(clock: ContinuousClock(), answers: busy)
+        var policy = UploadPolicy(initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2))
+        policy.maxAttempts = 2
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: telemetryTestManifest(), audit: f.audit, policy: policy, wallClock: f.clock)
+        try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
+        let report = await uploader.drain()
+        #expect(report.accepted == 1, "accepted on the fifth try although maxAttempts is 2")
+        #expect(transport.payloads.count == 5)
+    }
+
     @Test func heldEventsAreStoredByTimeAsWellAsBySize() async throws {
         let f = try TelemetryFixture(configuration: .init(batchSize: 1_000))
         try f.ledger.grant([.analytics])

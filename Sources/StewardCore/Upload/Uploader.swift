@@ -452,7 +452,9 @@ public final class Uploader: Sendable {
         case .retry(let after):
             report.retries += 1
             let attempts = entry.attempts + 1
-            if attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.now) {
+            // Steward's own obligations (deletion requests) are retried until accepted.
+            let givesUp = entry.purpose != .privacyCompliance && (attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.now))
+            if givesUp {
                 remove([entry.id], report: &report)
                 countDropped(entry.categories, purpose: entry.purpose, reason: .deliveryExpired)
                 report.dropped[.deliveryExpired, default: 0] += 1
@@ -528,7 +530,9 @@ public final class Uploader: Sendable {
     }
 
     private func isExpired(_ entry: Entry, now: Date) -> Bool {
-        now.timeIntervalSince(entry.created) > maxAgeSeconds
+        // Deletion requests never expire: the withdrawal must reach the recipient.
+        if entry.purpose == .privacyCompliance { return false }
+        return now.timeIntervalSince(entry.created) > maxAgeSeconds
     }
 
     /// The elapsed-clock time just after `entry` passes the maximum age, or nil when that is
