@@ -22,6 +22,9 @@ extension CrashReporter {
 
     /// Records this session's start (and queues its initial `ok` update).
     func recordSessionStart() {
+        // Once per reporter: install() starts it on a thread, and a test (or a second install
+        // after uninstall) may get there too.
+        guard !sessionStartRecorded.exchange(true, ordering: .relaxed) else { return }
         let context = configuration.context
         let start = StoredSession(id: sessionID, started: sessionStarted, timestamp: sessionStarted, status: "ok", isInitial: true,
                                   errors: 0, release: context.release, environment: context.environment, deviceID: context.deviceID)

@@ -110,6 +110,8 @@ public final class CrashReporter: Sendable {
     let sessionStarted: Date
     /// Handled errors reported in this session.
     let sessionErrors = Atomic<Int>(0)
+    /// Whether this reporter recorded its session's start (once, whoever gets there first).
+    let sessionStartRecorded = Atomic<Bool>(false)
     /// Parsed ELF files are cached here, for this reporter's lifetime.
     private let symbolicator: Symbolicator
     /// This process's home folder and user name, looked up once (NSS may be slow).
