@@ -27,24 +27,7 @@ extension CrashReporter {
         var state = try Self.loadLaunchState(vault)
         var submitted = Set(state.submitted ?? [])
         let reports = try storedReports().filter { !submitted.contains($0.id) }
-        // Session updates (start, exited, abnormal) go as envelopes of their own; crashed
-        // updates ride with their crash's event.
-        let updates = state.sessionUpdates ?? []
-        for update in updates {
-            guard let session = update.sentrySession else { continue }
-            let envelope = SentryEnvelope(eventID: nil, dsn: dsn, sentAt: nil, items: [session.envelopeItem])
-            let payload = Payload(
-                recipient: uploader.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
-                contentType: "application/x-sentry-envelope", headers: dsn?.headers() ?? [:], body: envelope.encode(),
-                idempotencyKey: "session-\(update.id)-\(update.status)", created: update.timestamp)
-            // Queued, held for consent, or dropped (counted by the uploader): offered once.
-            _ = try uploader.submit(payload)
-        }
-        state.sessionUpdates = []
-        guard !reports.isEmpty else {
-            if !updates.isEmpty { try saveState(state) }
-            return 0
-        }
+        if reports.isEmpty && (state.sessionUpdates ?? []).isEmpty { return 0 }
         let encoder = SentryEventEncoder()
         var queued = 0
         for report in reports {
@@ -68,6 +51,19 @@ extension CrashReporter {
                 submitted.insert(report.id)
             }
         }
+        // Session updates (start, exited, abnormal) go as envelopes of their own, after the
+        // reports; crashed updates ride with their crash's event.
+        for update in state.sessionUpdates ?? [] {
+            guard let session = update.sentrySession else { continue }
+            let envelope = SentryEnvelope(eventID: nil, dsn: dsn, sentAt: nil, items: [session.envelopeItem])
+            let payload = Payload(
+                recipient: uploader.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
+                contentType: "application/x-sentry-envelope", headers: dsn?.headers() ?? [:], body: envelope.encode(),
+                idempotencyKey: "session-\(update.id)-\(update.status)", created: update.timestamp)
+            // Queued, held for consent, or dropped (counted by the uploader): offered once.
+            _ = try uploader.submit(payload)
+        }
+        state.sessionUpdates = []
         // Ids of reports the vault no longer holds are forgotten.
         let kept = Set(try storedReports().map(\.id))
         state.submitted = submitted.filter(kept.contains).sorted()
