@@ -251,7 +251,8 @@ final class Anonymiser: Sendable {
     }
 
     private func truncate(_ text: String, _ limit: Int?) -> String {
-        guard let limit, text.count > limit else { return text }
+        // Characters never outnumber UTF-8 bytes: most values need no counting at all.
+        guard let limit, text.utf8.count > limit, text.count > limit else { return text }
         return String(text.prefix(limit))
     }
 

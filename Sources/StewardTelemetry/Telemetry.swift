@@ -80,12 +80,22 @@ public final class Telemetry: Sendable {
     }
 
     /// A declared event, compiled for the hot path.
-    struct Compiled: Sendable {
-        var declaration: EventDeclaration
-        var handle: ConsentLedger.ConsentHandle
-        var attributes: [String: AttributeDeclaration]
-        var sampling: Double?
-        var rateLimit: Int?
+    /// A class, so the hot path takes one reference instead of copying every field.
+    final class Compiled: Sendable {
+        let declaration: EventDeclaration
+        let handle: ConsentLedger.ConsentHandle
+        let attributes: [String: AttributeDeclaration]
+        let sampling: Double?
+        let rateLimit: Int?
+
+        init(declaration: EventDeclaration, handle: ConsentLedger.ConsentHandle, attributes: [String: AttributeDeclaration],
+             sampling: Double?, rateLimit: Int?) {
+            self.declaration = declaration
+            self.handle = handle
+            self.attributes = attributes
+            self.sampling = sampling
+            self.rateLimit = rateLimit
+        }
     }
 
     private struct State {
