@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "StewardHTTP", targets: ["StewardHTTP"]),
         .library(name: "StewardTelemetry", targets: ["StewardTelemetry"]),
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
+        .library(name: "Steward", targets: ["Steward"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
     dependencies: [
@@ -65,6 +66,12 @@ let package = Package(
         .target(
             name: "StewardTelemetry",
             dependencies: ["StewardCore"]
+        ),
+        // The facade: one entry point, data rights and the generated disclosure.
+        .target(
+            name: "Steward",
+            dependencies: ["StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
+                           "StewardTelemetry", "StewardHTTP"]
         ),
         .target(
             name: "StewardTesting",
