@@ -1,6 +1,6 @@
 public import Foundation
 public import StewardCore
-import Synchronization
+public import Synchronization
 
 /// Records what the app declared, only for purposes the user granted, anonymised before it is
 /// kept, and delivers it as OTLP.
@@ -41,14 +41,49 @@ public final class Telemetry: Sendable {
         case permissive
     }
 
-    /// What ``record(_:attributes:at:)`` did.
-    public enum Outcome: Hashable, Sendable {
+    /// What ``record(_:attributes:at:)`` did: ``recorded``, ``held`` or ``dropped(_:)`` with
+    /// the reason (counted in the audit ledger).
+    ///
+    /// A small value without references, so returning it from the hot path costs nothing:
+    /// compare it with `==` (`outcome == .dropped(.consent)`) or read ``droppedReason``.
+    public struct Outcome: Hashable, Sendable, CustomStringConvertible {
+        /// 0 recorded, 1 held, 2 + the index of the reason in `reasons` for a drop.
+        @usableFromInline let code: UInt8
+
+        @usableFromInline init(code: UInt8) { self.code = code }
+
         /// Kept (in the batch for its purpose).
-        case recorded
+        public static var recorded: Outcome { Outcome(code: 0) }
         /// Held under the purpose's pending policy.
-        case held
-        /// Not kept, for the reason given (counted).
-        case dropped(DropReason)
+        public static var held: Outcome { Outcome(code: 1) }
+        /// Not kept, for `reason` (counted).
+        public static func dropped(_ reason: DropReason) -> Outcome {
+            Outcome(code: 2 &+ UInt8(truncatingIfNeeded: reasons.firstIndex(of: reason) ?? (reasons.count - 1)))
+        }
+        /// Dropped because the purpose's consent is denied: the hot path's outcome.
+        @usableFromInline static var droppedForConsent: Outcome { Outcome(code: 2) }
+
+        /// The drop reasons an outcome can carry, in code order (``DropReason/consent`` first).
+        /// A reason not listed (none of Steward's own) reads back as the last, `other`.
+        static let reasons: [DropReason] = [.consent, .undeclared, .sampling, .rateLimit, .quota, .ageGate, .retention,
+                                            .deliveryExpired, .rejected, DropReason(rawValue: "other")]
+
+        /// Whether the event was kept.
+        public var isRecorded: Bool { code == 0 }
+        /// Whether the event is held for pending consent.
+        public var isHeld: Bool { code == 1 }
+        /// Why the event was dropped, or nil when it was kept or held.
+        public var droppedReason: DropReason? {
+            code < 2 ? nil : Self.reasons[min(Int(code) - 2, Self.reasons.count - 1)]
+        }
+
+        public var description: String {
+            switch code {
+            case 0: "recorded"
+            case 1: "held"
+            default: "dropped(\(droppedReason?.rawValue ?? "other"))"
+            }
+        }
     }
 
     /// Tunables.
@@ -87,9 +122,12 @@ public final class Telemetry: Sendable {
         let attributes: [String: AttributeDeclaration]
         let sampling: Double?
         let rateLimit: Int?
+        /// The index of its purpose's in-memory batch.
+        let lane: Int
 
         init(declaration: EventDeclaration, handle: ConsentLedger.ConsentHandle, attributes: [String: AttributeDeclaration],
-             sampling: Double?, rateLimit: Int?) {
+             sampling: Double?, rateLimit: Int?, lane: Int) {
+            self.lane = lane
             self.declaration = declaration
             self.handle = handle
             self.attributes = attributes
@@ -99,27 +137,40 @@ public final class Telemetry: Sendable {
     }
 
     private struct State {
-        var batches: [Purpose: [TelemetryEventRecord]] = [:]
+        /// Events in memory, one batch per purpose (indexed by ``Compiled/lane``).
+        var batches: [[TelemetryEventRecord]]
         var held = 0
+        /// Full batches waiting for the storer thread, and how many events they hold.
+        var backlog: [[TelemetryEventRecord]] = []
+        var backlogCount = 0
+        /// Whether the storer thread runs.
+        var storerStarted = false
         var buckets: [EventName: (tokens: Double, last: UInt64)] = [:]
         var random = SystemRandomNumberGenerator()
     }
 
     let manifest: PrivacyManifest
     let vault: Vault
-    let consent: ConsentLedger
+    @usableFromInline let consent: ConsentLedger
     let gate: ConsentGate?
     let audit: AuditLedger?
     let configuration: Configuration
     let clock: any WallClock
     let events: [EventName: Int]
     let compiled: [Compiled]
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    /// The purposes of the in-memory batches, by lane.
+    private let lanes: [Purpose]
+    /// Held by whoever stores batches (the storer thread, ``flush()``), so a flush's commit
+    /// covers every batch taken before it.
+    private let storing = Mutex(())
+    /// Wakes the storer thread; stops it when the telemetry goes away.
+    private let storer = Storer()
     /// Drops for denied consent, counted without a lock (flushed to the audit ledger).
-    private let consentDrops = Atomic<Int>(0)
+    @usableFromInline let consentDrops = Atomic<Int>(0)
     /// The same drops per declared event (its index), so the audit ledger names the right
     /// purpose and category.
-    private let dropsPerEvent: InlineArray<64, Atomic<Int>> = InlineArray { _ in Atomic(0) }
+    @usableFromInline let dropsPerEvent: InlineArray<64, Atomic<Int>> = InlineArray { _ in Atomic(0) }
     let anonymiser: Anonymiser
 
     /// Opens telemetry for `manifest`'s events.
@@ -138,16 +189,20 @@ public final class Telemetry: Sendable {
         self.clock = clock
         var compiled: [Compiled] = []
         var events: [EventName: Int] = [:]
+        var lanes: [Purpose] = []
         for declaration in manifest.events where events[declaration.name] == nil {
             guard let handle = consent.handle(for: declaration.purpose) else { continue }
             events[declaration.name] = compiled.count
+            let lane = lanes.firstIndex(of: declaration.purpose) ?? { lanes.append(declaration.purpose); return lanes.count - 1 }()
             compiled.append(Compiled(
                 declaration: declaration, handle: handle,
                 attributes: Dictionary(declaration.attributes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
-                sampling: configuration.sampling[declaration.name], rateLimit: configuration.rateLimits[declaration.name]))
+                sampling: configuration.sampling[declaration.name], rateLimit: configuration.rateLimits[declaration.name], lane: lane))
         }
         self.events = events
         self.compiled = compiled
+        self.lanes = lanes
+        self.state = Mutex(State(batches: Array(repeating: [], count: lanes.count)))
         self.anonymiser = try Anonymiser(vault: vault, permissions: configuration.permissions, clock: clock)
         consent.addObserver { [weak self] changes in self?.consentChanged(changes) }
     }
@@ -170,8 +225,8 @@ public final class Telemetry: Sendable {
     /// A precomputed reference to a declared event, for the hot path: recording through it
     /// skips the name lookup, and a denied purpose costs one atomic load and a counter.
     public struct EventHandle: Hashable, Sendable {
-        fileprivate let index: Int
-        fileprivate let consent: ConsentLedger.ConsentHandle
+        @usableFromInline let index: Int
+        @usableFromInline let consent: ConsentLedger.ConsentHandle
     }
 
     /// The handle of `name`, or nil when the manifest does not declare it.
@@ -180,19 +235,28 @@ public final class Telemetry: Sendable {
     }
 
     /// Records the event behind `handle` (see ``record(_:attributes:at:)-(EventName,_,_)``).
+    ///
+    /// Inlined into the caller: a denied purpose costs one atomic load, a relaxed counter
+    /// increment and no call.
+    @inlinable
     @discardableResult
     public func record(_ handle: EventHandle, attributes: [String: AttributeValue] = [:], at date: Date? = nil) -> Outcome {
-        // Before anything else, and without touching the declaration: a denied purpose costs
-        // one atomic load (and the count).
         if consent.isDenied(handle.consent) {
             countConsentDrop(handle.index)
-            return .dropped(.consent)
+            return .droppedForConsent
         }
+        return recordConsented(handle, attributes: attributes, at: date)
+    }
+
+    /// The rest of ``record(_:attributes:at:)-(EventHandle,_,_)``, once the purpose is known not
+    /// to be denied (checked again here: consent may change in between).
+    @usableFromInline
+    func recordConsented(_ handle: EventHandle, attributes: [String: AttributeValue], at date: Date?) -> Outcome {
         let event = compiled[handle.index]
         let state: ConsentState = consent.isGranted(event.handle) ? .granted : consent.consentState(for: event.declaration.purpose)
         if state == .denied {
             countConsentDrop(handle.index)
-            return .dropped(.consent)
+            return .droppedForConsent
         }
         let observed = clock.now
         let now = date ?? observed
@@ -217,69 +281,115 @@ public final class Telemetry: Sendable {
                                           timeUnixNano: nanos, observedTimeUnixNano: UInt64(max(0, observed.timeIntervalSince1970 * 1e9)),
                                           attributes: kept)
         if state == .pending {
-            guard let gate, let bytes = try? JSONEncoder().encode([record]) else {
+            guard let gate else {
                 audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent)
                 return .dropped(.consent)
             }
-            switch (try? gate.store(Array(bytes), in: Self.collection, category: event.declaration.category, purpose: event.declaration.purpose)) ?? .dropped(.consent) {
+            switch (try? gate.store(BatchCoding.encode([record]), in: Self.collection, category: event.declaration.category, purpose: event.declaration.purpose)) ?? .dropped(.consent) {
             case .stored: return .recorded
             case .held: return .held
             case .dropped(let reason): return .dropped(reason)
             }
         }
+        // Full batches are encoded, encrypted and written by the storer thread, off the
+        // caller's; past the memory limit the caller stores its batch itself (back-pressure,
+        // bounded memory).
         let batchSize = configuration.batchSize, memoryLimit = configuration.memoryLimit
-        let full: [TelemetryEventRecord]? = self.state.withLock { s in
-            var count = 0
-            s.batches[record.purpose, default: []].append(record)
-            count = s.batches[record.purpose]?.count ?? 0
+        let lane = event.lane
+        let full: (batch: [TelemetryEventRecord], handOver: Bool, startStorer: Bool)? = self.state.withLock { s in
+            s.batches[lane].append(record)
             s.held += 1
-            if count >= batchSize || s.held >= memoryLimit {
-                let batch = s.batches.removeValue(forKey: record.purpose) ?? []
-                s.held -= batch.count
-                return batch
-            }
-            return nil
+            guard s.batches[lane].count >= batchSize || s.held >= memoryLimit else { return nil }
+            let batch = s.batches[lane]
+            s.batches[lane] = []
+            s.batches[lane].reserveCapacity(batchSize)
+            s.held -= batch.count
+            guard s.backlogCount + batch.count <= memoryLimit else { return (batch, false, false) }
+            s.backlog.append(batch)
+            s.backlogCount += batch.count
+            let start = !s.storerStarted
+            s.storerStarted = true
+            return ([], true, start)
         }
         if let full {
-            do {
-                try store(full)
-            } catch {
-                // Not kept after all: counted, never silently lost.
-                audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .quota, count: full.count)
+            if full.handOver {
+                if full.startStorer { startStorer() }
+                storer.wake()
+            } else {
+                storing.withLock { _ in storeCounting(full.batch) }
             }
         }
         return .recorded
     }
 
-    /// Stores every event held in memory in the vault (batched per purpose and category).
+    /// Stores every event held in memory, or waiting for the storer thread, in the vault
+    /// (batched per purpose and category), and commits.
     public func flush() throws {
-        let batches = state.withLock { s in
-            defer {
-                s.batches = [:]
-                s.held = 0
+        try storing.withLock { _ in
+            let batches = state.withLock { s in
+                defer {
+                    for lane in s.batches.indices { s.batches[lane] = [] }
+                    s.held = 0
+                    s.backlog = []
+                    s.backlogCount = 0
+                }
+                return s.backlog + s.batches.filter { !$0.isEmpty }
             }
-            return s.batches
-        }
-        var firstError: (any Error)?
-        for (_, batch) in batches {
-            do {
-                try store(batch)
-            } catch {
-                if let first = batch.first { audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count) }
-                firstError = firstError ?? error
+            var firstError: (any Error)?
+            for batch in batches {
+                do {
+                    try store(batch)
+                } catch {
+                    if let first = batch.first { audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count) }
+                    firstError = firstError ?? error
+                }
             }
+            consentDrops.store(0, ordering: .relaxed)
+            for (index, event) in compiled.enumerated() {
+                let drops = index < 64 ? dropsPerEvent[index].exchange(0, ordering: .relaxed) : 0
+                if drops > 0 { audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent, count: drops) }
+            }
+            try vault.commit()
+            if let firstError { throw firstError }
         }
-        consentDrops.store(0, ordering: .relaxed)
-        for (index, event) in compiled.enumerated() {
-            let drops = index < 64 ? dropsPerEvent[index].exchange(0, ordering: .relaxed) : 0
-            if drops > 0 { audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent, count: drops) }
-        }
-        try vault.commit()
-        if let firstError { throw firstError }
     }
 
-    @inline(__always)
-    private func countConsentDrop(_ index: Int) {
+    /// Stores `batch`; a failure is counted (the events are not kept after all), never silently
+    /// lost. Called with `storing` held.
+    private func storeCounting(_ batch: [TelemetryEventRecord]) {
+        do {
+            try store(batch)
+        } catch {
+            if let first = batch.first { audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count) }
+        }
+    }
+
+    /// Starts the thread that stores full batches. It holds the telemetry weakly, and stops
+    /// when the telemetry goes away.
+    private func startStorer() {
+        let storer = self.storer
+        StewardThread.start(name: "steward.telemetry-store") { [weak self] in
+            while storer.waitForWork() {
+                guard let self else { return }
+                self.storing.withLock { _ in
+                    let batch: [TelemetryEventRecord]? = self.state.withLock { s in
+                        guard !s.backlog.isEmpty else { return nil }
+                        let batch = s.backlog.removeFirst()
+                        s.backlogCount -= batch.count
+                        return batch
+                    }
+                    if let batch { self.storeCounting(batch) }
+                }
+            }
+        }
+    }
+
+    deinit {
+        storer.stop()
+    }
+
+    @inlinable
+    func countConsentDrop(_ index: Int) {
         if index < 64 {
             dropsPerEvent[index].add(1, ordering: .relaxed)
         } else {
@@ -287,6 +397,9 @@ public final class Telemetry: Sendable {
             consentDrops.add(1, ordering: .relaxed)
         }
     }
+
+    /// Events held in memory: the batches being filled and the full ones waiting to be stored.
+    var eventsInMemory: Int { state.withLock { $0.held + $0.backlogCount } }
 
     /// Events dropped for denied consent since the last flush.
     public var droppedForConsent: Int {
@@ -344,9 +457,16 @@ public final class Telemetry: Sendable {
         for change in changes where change.state == .denied {
             // Events of the purpose still in memory go; the ledger purged what the vault held.
             let dropped = state.withLock { s -> Int in
-                let count = s.batches.removeValue(forKey: change.purpose)?.count ?? 0
-                s.held -= count
-                return count
+                var count = 0
+                if let lane = lanes.firstIndex(of: change.purpose) {
+                    count = s.batches[lane].count
+                    s.batches[lane] = []
+                    s.held -= count
+                }
+                let waiting = s.backlog.filter { $0.first?.purpose == change.purpose }.reduce(0) { $0 + $1.count }
+                s.backlog.removeAll { $0.first?.purpose == change.purpose }
+                s.backlogCount -= waiting
+                return count + waiting
             }
             if dropped > 0 { audit?.recordDropped(.usageEvents, purpose: change.purpose, reason: .consent, count: dropped) }
             if change.previous == .granted { anonymiser.withdrawn(change.purpose) }
@@ -373,20 +493,32 @@ extension Telemetry {
         for record in try vault.records(in: Self.collection) {
             // Batches whose category this recipient may not receive stay for their own recipient.
             guard manifest.declaration(of: record.category)?.recipients.contains(uploader.recipient) == true else { continue }
-            guard let events = try? JSONDecoder().decode([TelemetryEventRecord].self, from: Data(record.data)), !events.isEmpty else {
+            guard let events = BatchCoding.decode(record.data), !events.isEmpty else {
                 try vault.remove(record.id, from: Self.collection)
+                continue
+            }
+            let key = "telemetry-\(record.id)"
+            if uploader.isQueued(idempotencyKey: key) {
+                // Handed over before a crash kept this copy: the outbox has it, not yet sent.
+                try vault.remove(record.id, from: Self.collection)
+                try vault.commit(collections: [Self.collection])
                 continue
             }
             let body = encoder.logs(resource: resource, scope: Self.scope, records: events)
             let payload = Payload(recipient: uploader.recipient, purpose: record.purpose, categories: [record.category],
                                   contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body,
-                                  idempotencyKey: "telemetry-\(record.id)", created: record.created)
-            switch try uploader.submit(payload) {
-            case .queued, .heldForConsent: queued += events.count
-            case .dropped: break
+                                  idempotencyKey: key, created: record.created)
+            // The batch leaves the telemetry collection once the outbox holds it durably, and
+            // before the uploader can send it: a crash in between finds it queued (above),
+            // never sent twice.
+            let removeBatch = { [vault] in
+                try vault.remove(record.id, from: Self.collection)
+                try vault.commit(collections: [Self.collection])
             }
-            // Handed over (or refused by consent): the uploader's queue holds it from here.
-            try vault.remove(record.id, from: Self.collection)
+            switch try uploader.submit(payload, handedOver: removeBatch) {
+            case .queued, .heldForConsent: queued += events.count
+            case .dropped: try removeBatch()  // refused by consent or declaration: not kept either
+            }
         }
         try vault.commit()
         return queued
@@ -441,6 +573,38 @@ extension Telemetry {
                     continuation.resume()
                 }
             }
+        }
+    }
+}
+
+/// Wakes the thread that stores full batches, and tells it to stop.
+private final class Storer: Sendable {
+    private struct Signal {
+        var pending = 0
+        var stopped = false
+    }
+    private let signal = Mutex(Signal())
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    /// A batch is waiting.
+    func wake() {
+        signal.withLock { $0.pending += 1 }
+        semaphore.signal()
+    }
+
+    /// The telemetry is gone: the thread ends.
+    func stop() {
+        signal.withLock { $0.stopped = true }
+        semaphore.signal()
+    }
+
+    /// Blocks until there is work (true) or the thread should end (false).
+    func waitForWork() -> Bool {
+        semaphore.wait()
+        return signal.withLock { s in
+            if s.stopped { return false }
+            s.pending -= 1
+            return true
         }
     }
 }

@@ -15,8 +15,30 @@ import Testing
                                  ], severityNumber: 13, traceID: "5b8efff798038103d269b633813fc60c", spanID: "eee19b7ec3c1b174"),
             TelemetryEventRecord(name: "empty", purpose: .personalization, category: .usageEvents, timeUnixNano: 0, observedTimeUnixNano: 0),
         ]
-        let decoded = try JSONDecoder().decode([TelemetryEventRecord].self, from: Data(BatchCoding.encode(records)))
-        #expect(decoded == records)
-        #expect(try JSONDecoder().decode([TelemetryEventRecord].self, from: Data(BatchCoding.encode([]))).isEmpty)
+        #expect(BatchCoding.decode(BatchCoding.encode(records)) == records)
+        #expect(BatchCoding.decode(BatchCoding.encode([])) == [])
+        // Batches stored as JSON by earlier versions still read back.
+        #expect(BatchCoding.decode(Array(try JSONEncoder().encode(records))) == records)
+    }
+
+    @Test func everyTruncationAndEveryFlippedByteIsRefusedOrReadSafely() {
+        let record = TelemetryEventRecord(name: "screen_view", purpose: .analytics, category: .usageEvents, timeUnixNano: 7,
+                                          observedTimeUnixNano: 8, attributes: ["screen": .string("scan"), "n": .int(3), "f": .bool(true)],
+                                          traceID: "5b8efff798038103d269b633813fc60c")
+        let bytes = BatchCoding.encode([record, record])
+        for length in 0..<bytes.count {
+            #expect(BatchCoding.decode(Array(bytes.prefix(length))) == nil, "a batch cut to \(length) bytes must be refused")
+        }
+        // A damaged byte never traps; what decodes is whatever the bytes say, or nil.
+        for index in bytes.indices {
+            for value: UInt8 in [0x00, 0xFF, 0x7F] {
+                var damaged = bytes
+                damaged[index] = value
+                _ = BatchCoding.decode(damaged)
+            }
+        }
+        var huge = bytes
+        huge.replaceSubrange(4..<8, with: [0xFF, 0xFF, 0xFF, 0x7F])
+        #expect(BatchCoding.decode(huge) == nil)
     }
 }

@@ -43,10 +43,13 @@ import Testing
                 let marker = "m\(seed)x\(step)"
                 let account = "user-\(random.int(in: 0..<5))@example.com"
                 accounts.insert(account)
-                switch f.telemetry.record("screen_view", attributes: ["screen": .string(marker), "account": .string(account)]) {
-                case .recorded: grantedMarkers.insert(marker)
-                case .held: heldMarkers.insert(marker)
-                case .dropped: forbiddenMarkers.insert(marker)
+                let outcome = f.telemetry.record("screen_view", attributes: ["screen": .string(marker), "account": .string(account)])
+                if outcome.isRecorded {
+                    grantedMarkers.insert(marker)
+                } else if outcome.isHeld {
+                    heldMarkers.insert(marker)
+                } else {
+                    forbiddenMarkers.insert(marker)
                 }
             }
         }

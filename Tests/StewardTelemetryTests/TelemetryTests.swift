@@ -51,7 +51,7 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
 
     /// Every event stored in the vault.
     func stored() throws -> [TelemetryEventRecord] {
-        try vault.records(in: Telemetry.collection).flatMap { try JSONDecoder().decode([TelemetryEventRecord].self, from: Data($0.data)) }
+        try vault.records(in: Telemetry.collection).flatMap { try #require(BatchCoding.decode($0.data)) }
     }
 
     deinit {
@@ -215,8 +215,40 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
     @Test func memoryIsBoundedUnderABurst() throws {
         let f = try TelemetryFixture(configuration: .init(batchSize: 10_000, memoryLimit: 500))
         try f.ledger.grant([.analytics])
-        for i in 0..<5_000 { f.telemetry.record("screen_view", attributes: ["duration_ms": .int(Int64(i))]) }
-        #expect(try f.stored().count >= 4_500, "batches were stored as the memory limit was reached")
+        var most = 0
+        for i in 0..<5_000 {
+            #expect(f.telemetry.record("screen_view", attributes: ["duration_ms": .int(Int64(i))]) == .recorded)
+            most = max(most, f.telemetry.eventsInMemory)
+        }
+        // The batch being filled, plus full batches waiting for the storer thread: each bounded.
+        #expect(most <= 1_000, "at most twice the memory limit in memory, saw \(most)")
+        try f.telemetry.flush()
+        #expect(f.telemetry.eventsInMemory == 0)
+        #expect(try f.stored().count == 5_000, "nothing lost on the way")
+    }
+
+    @Test func aBatchHandedToTheOutboxBeforeACrashIsNotQueuedTwice() async throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["screen": .string("home")])
+        try f.telemetry.flush()
+        let batch = try #require(try f.vault.records(in: Telemetry.collection).first)
+        // The state a crash leaves between the outbox's commit and the batch's removal: the
+        // outbox holds the batch's payload (its key names the batch), the batch is still stored.
+        let before = try Uploader(recipient: "telemetryBackend", transport: RecordingTransport(clock: ContinuousClock()), vault: f.vault,
+                                  consent: f.ledger, manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
+        try before.submit(Payload(recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents],
+                                  contentType: OTLPHTTP.contentType, body: Array("{}".utf8), idempotencyKey: "telemetry-\(batch.id)",
+                                  created: f.clock.now))
+        // The next launch: a new uploader reads the outbox; submitting finds the batch queued.
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
+        #expect(try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test")) == 0)
+        #expect(try f.stored().isEmpty, "the stored copy is removed")
+        let report = await uploader.drain()
+        #expect(report.accepted == 1)
+        #expect(transport.payloads.count == 1, "sent once")
     }
 
     @Test func samplingAndRateLimitsAreCounted() throws {

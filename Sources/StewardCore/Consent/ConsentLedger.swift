@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+public import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,7 +36,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     private let bits: [Purpose: UInt64]
     // Hot-path state: one bit per purpose. Written only under `state`'s lock; read lock-free.
     private let grantedMask = Atomic<UInt64>(0)
-    private let deniedMask = Atomic<UInt64>(0)
+    @usableFromInline let deniedMask = Atomic<UInt64>(0)
     /// The age signal as a number (see `publishMasks`), for lock-free reads.
     private let ageSignalCode = Atomic<UInt8>(0)
     private let state: Mutex<State>
@@ -161,7 +161,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
 
     /// A precomputed reference to one purpose, for checks that cost one atomic load.
     public struct ConsentHandle: Hashable, Sendable {
-        fileprivate let bit: UInt64
+        @usableFromInline let bit: UInt64
     }
 
     /// The handle of `purpose`, or nil when the manifest does not declare it.
@@ -176,7 +176,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     }
 
     /// Whether the purpose behind `handle` is denied: one atomic load and a bit test.
-    @inline(__always)
+    @inlinable
     public func isDenied(_ handle: ConsentHandle) -> Bool {
         deniedMask.load(ordering: .acquiring) & handle.bit != 0
     }

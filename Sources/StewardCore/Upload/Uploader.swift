@@ -219,7 +219,8 @@ public final class Uploader: Sendable {
         try vault.forEachRecord(in: collection) { record in
             guard let payload = Payload(outboxRecord: record.data), payload.recipient == recipient, !payload.categories.isEmpty else { return }
             loaded.lanes[payload.purpose, default: Lane()].append(
-                Entry(id: record.id, purpose: payload.purpose, categories: payload.categories, created: payload.created))
+                Entry(id: record.id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
+                      key: payload.idempotencyKey))
             loaded.count += 1
         }
         self.state = Mutex(loaded)
@@ -270,7 +271,24 @@ public final class Uploader: Sendable {
         return try enqueue(payload)
     }
 
-    private func enqueue(_ payload: Payload) throws -> Submission {
+    /// Queues `payload` like ``submit(_:)``, and runs `handedOver` after the payload is durable
+    /// in the outbox but before it can be sent. A source that moves stored data into the
+    /// outbox removes its copy there: after a crash between the two, ``isQueued(idempotencyKey:)``
+    /// finds the payload still queued (it cannot have been sent), so the source removes its copy
+    /// instead of submitting it twice. An error from `handedOver` is rethrown; the payload stays
+    /// queued.
+    @discardableResult
+    package func submit(_ payload: Payload, handedOver: () throws -> Void) throws -> Submission {
+        guard payload.purpose != .privacyCompliance else { return try submit(payload) }
+        return try enqueue(payload, handedOver: handedOver)
+    }
+
+    /// Whether a payload with `key` is queued (sent or not yet, it is not delivered).
+    package func isQueued(idempotencyKey key: String) -> Bool {
+        state.withLock { s in s.lanes.values.contains { $0.contains(key: key) } }
+    }
+
+    private func enqueue(_ payload: Payload, handedOver: () throws -> Void = {}) throws -> Submission {
         guard payload.recipient == recipient else {
             throw UploadError(.wrongRecipient, "the payload is addressed to '\(payload.recipient)' but this uploader sends to '\(recipient)'; submit it to that recipient's uploader")
         }
@@ -294,12 +312,16 @@ public final class Uploader: Sendable {
             _ = try? vault.remove(id, from: collection)
             throw error
         }
-        let entry = Entry(id: id, purpose: payload.purpose, categories: payload.categories, created: payload.created)
+        let entry = Entry(id: id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
+                          key: payload.idempotencyKey)
+        var handOverError: (any Error)?
+        do { try handedOver() } catch { handOverError = error }
         notify(state.withLock { s in
             s.lanes[payload.purpose, default: Lane()].insert(entry)
             s.count += 1
             return s.bump()
         })
+        if let handOverError { throw handOverError }
         return consentState == .granted ? .queued : .heldForConsent
     }
 
@@ -602,6 +624,8 @@ private struct Entry: Sendable {
     let purpose: Purpose
     let categories: [DataCategory]
     let created: Date
+    /// The payload's idempotency key.
+    let key: String
     var attempts = 0
     /// Elapsed-clock time before which it may not be sent again (backoff, Retry-After).
     var notBefore: Duration?
@@ -617,6 +641,8 @@ private struct Lane: Sendable {
     var first: Entry? { isEmpty ? nil : entries[start] }
 
     mutating func append(_ entry: Entry) { entries.append(entry) }
+
+    func contains(key: String) -> Bool { entries.contains { $0.key == key } }
 
     /// Inserts by record id (an earlier concurrent submission may commit later).
     mutating func insert(_ entry: Entry) {

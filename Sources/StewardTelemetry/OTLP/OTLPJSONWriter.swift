@@ -93,13 +93,28 @@ struct OTLPJSONWriter {
             bytes.append(0x30 &+ UInt8(truncatingIfNeeded: value))
             return
         }
-        let start = bytes.count
-        var rest = value
-        while rest > 0 {
-            bytes.append(0x30 &+ UInt8(truncatingIfNeeded: rest % 10))
-            rest /= 10
+        // Two digits per division, written backwards into 20 bytes on the stack, then one copy.
+        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &buffer) { raw in
+            var index = 24
+            var rest = value
+            while rest >= 100 {
+                let pair = Int(truncatingIfNeeded: rest % 100)
+                rest /= 100
+                index -= 2
+                raw[index] = 0x30 &+ UInt8(truncatingIfNeeded: pair / 10)
+                raw[index + 1] = 0x30 &+ UInt8(truncatingIfNeeded: pair % 10)
+            }
+            if rest >= 10 {
+                index -= 2
+                raw[index] = 0x30 &+ UInt8(truncatingIfNeeded: rest / 10)
+                raw[index + 1] = 0x30 &+ UInt8(truncatingIfNeeded: rest % 10)
+            } else {
+                index -= 1
+                raw[index] = 0x30 &+ UInt8(truncatingIfNeeded: rest)
+            }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[index..<24]))
         }
-        bytes[start...].reverse()
     }
 
     /// Appends `value` in decimal, unquoted; `Int64.min` included.
