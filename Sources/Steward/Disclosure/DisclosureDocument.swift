@@ -68,7 +68,8 @@ struct DisclosureDocument {
             .paragraph([.text("Policy version: "), .code(d.policyVersion), .text(".")]),
         ]
         if let controller = d.controller {
-            blocks.append(.paragraph([.text("Responsible for your data (the controller): "), .strong(controller.name), .text(".")]))
+            let end = controller.name.hasSuffix(".") ? "" : "."
+            blocks.append(.paragraph([.text("Responsible for your data (the controller): "), .strong(controller.name), .text(end)]))
         }
         return Section(id: "about", title: "About this disclosure", blocks: blocks)
     }
