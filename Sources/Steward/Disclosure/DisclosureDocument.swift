@@ -106,7 +106,7 @@ struct DisclosureDocument {
 
     private static func retention(_ d: Disclosure) -> Section {
         Section(id: "retention", title: "How long we keep it", blocks: [
-            .paragraph([.text("Each record carries its expiry and is deleted when it passes. Data kept \"until you delete it\" stays until you erase it or withdraw the consent it was collected under.")]),
+            .paragraph([.text("Each record is stored with its expiry, and deleted once it has passed. Data kept \"until you delete it\" stays until you erase it or withdraw the consent it was collected under.")]),
             .table(header: ["Data", "Kept"], rows: d.dataCategories.map { [[.code($0.id.rawValue)], [.text($0.retention)]] }),
         ])
     }

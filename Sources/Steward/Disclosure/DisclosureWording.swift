@@ -109,7 +109,7 @@ extension Disclosure {
                 rights.append(Right(id: "withdrawConsent", title: "Withdraw your consent",
                                     description: "You can withdraw your consent to any of these purposes at any time, as easily as you gave it: \(consentPurposes.joined(separator: ", ")). What was collected for it is deleted, and the recipients that received it are asked to delete it too.",
                                     commands: [.init(command: "steward consent deny PURPOSE", explanation: "withdraws consent to PURPOSE, such as \(consentPurposes[0])"),
-                                               .init(command: "ConsentLedger.deny(_:)", explanation: "does the same from within an app"),
+                                               .init(command: "ConsentLedger.deny(_:by:)", explanation: "does the same from within an app"),
                                                revoke],
                                     contact: contact))
             }
@@ -131,7 +131,7 @@ extension Disclosure {
                 SecurityMeasure(id: "keys", description: "The vault's key is 32 random bytes in a file only the app's user can read (mode 0600, in a 0700 folder), or comes from the host app's own key provider (such as a keyring or TPM)."),
                 SecurityMeasure(id: "encryptionInTransit", description: "Steward's HTTP transport sends over TLS only: it accepts https:// endpoints (plain HTTP only to this device itself) and checks servers against the system's trusted certificates, or the app's own certificate authority or pinned keys."),
                 SecurityMeasure(id: "consentAtSendTime", description: "Consent is checked again at the moment data is sent, and every disclosure is recorded in the audit ledger with its category, purpose, recipient and legal basis."),
-                SecurityMeasure(id: "retention", description: "Each record carries its expiry time and is deleted when it passes."),
+                SecurityMeasure(id: "retention", description: "Each record is stored with its expiry time, and the vault's retention purge deletes the records whose time has passed."),
                 SecurityMeasure(id: "cryptoErase", description: "Erasing destroys the vault's key before its files, so no copy left on disk can be read."),
             ]
             if modules.contains(.device) {
