@@ -88,6 +88,7 @@ let package = Package(
                 "StewardCrash",
                 "StewardTelemetry",
                 "StewardHTTP",
+                "Steward",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/steward",
@@ -127,6 +128,10 @@ let package = Package(
         .testTarget(
             name: "StewardTelemetryTests",
             dependencies: ["StewardTelemetry", "StewardCore", "StewardTesting"]
+        ),
+        .testTarget(
+            name: "StewardTests",
+            dependencies: ["Steward", "StewardCore", "StewardTesting"]
         ),
         .testTarget(
             name: "StewardExampleTests",
