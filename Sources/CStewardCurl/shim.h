@@ -31,6 +31,16 @@ static inline CURLcode steward_curl_setopt_string(CURL *handle, CURLoption optio
     return curl_easy_setopt(handle, option, value);
 }
 
+// Limits a transfer to HTTPS and HTTP: CURLOPT_PROTOCOLS_STR from libcurl 7.85 on, the
+// deprecated bit mask before (Ubuntu 22.04 ships 7.81).
+static inline CURLcode steward_curl_allow_http_only(CURL *handle) {
+#if LIBCURL_VERSION_NUM >= 0x075500
+    return curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "https,http");
+#else
+    return curl_easy_setopt(handle, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTPS | CURLPROTO_HTTP));
+#endif
+}
+
 static inline CURLcode steward_curl_setopt_pointer(CURL *handle, CURLoption option, void *value) {
     return curl_easy_setopt(handle, option, value);
 }

@@ -98,7 +98,7 @@ enum CurlTransfer {
                 }
                 set(steward_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer))
                 set(steward_curl_setopt_string(handle, CURLOPT_URL, request.url))
-                set(steward_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "https,http"))
+                set(steward_curl_allow_http_only(handle))
                 // Threads: no signals (SIGALRM) from libcurl; name resolution is asynchronous.
                 set(steward_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
                 set(steward_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0))

@@ -126,6 +126,12 @@ public struct HTTPTransport: Transport {
     private let pins: String?
     private let wallClock: any WallClock
 
+    /// Called with each payload the recipient accepted (2xx) and the answer's body (at most
+    /// ``maximumResponseBytes``), before ``send(_:)`` returns `.accepted`: where a host reads
+    /// what a 2xx answer says beyond "accepted", such as an OTLP partial success
+    /// (`OTLPPartialSuccess.auditing(into:)` in StewardTelemetry counts its rejections).
+    public var acceptedResponseHandler: (@Sendable (Payload, [UInt8]) -> Void)?
+
     /// Creates a transport that posts every recipient's payloads to `endpoint`.
     ///
     /// - Parameters:
@@ -205,8 +211,13 @@ public struct HTTPTransport: Transport {
     /// discussion). Never throws or traps; safe from any task.
     public func send(_ payload: Payload) async -> Delivery {
         switch request(for: payload) {
-        case .success(let request): await CurlTransfer.perform(request).delivery(now: wallClock.now)
-        case .failure(let problem): .rejected(reason: problem.reason)
+        case .success(let request):
+            let exchange = await CurlTransfer.perform(request)
+            let delivery = exchange.delivery(now: wallClock.now)
+            if delivery == .accepted, let acceptedResponseHandler { acceptedResponseHandler(payload, exchange.body) }
+            return delivery
+        case .failure(let problem):
+            return .rejected(reason: problem.reason)
         }
     }
 

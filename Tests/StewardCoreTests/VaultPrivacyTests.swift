@@ -78,10 +78,14 @@ import Glibc
         let dir = scratchPath("modes")
         defer { removeScratch(dir) }
         // umask is per process: change it in a child, not under the tests running beside this one.
-        await #expect(processExitsWith: .success) { [dir = dir as String] in
+        // Beside the data folder (whose modes are checked), named after it: no other test, and
+        // no other test process, can take it for its own.
+        let probe = dir + "-umask-probe"
+        defer { _ = unlink(probe) }
+        await #expect(processExitsWith: .success) { [dir = dir as String, probe = probe as String] in
             umask(0)
             // Proof that the umask really is 0 here: a file asked for as 0666 gets 0666.
-            close(open(NSTemporaryDirectory() + "steward-umask-probe-\(getpid())", O_CREAT | O_WRONLY, 0o666))
+            close(open(probe, O_CREAT | O_WRONLY, 0o666))
             var options = VaultOptions()
             options.quota = 3 << 10  // evictions write vault.stats
             let vault = try Vault.open(dataDirectory: dir, options: options)
@@ -102,11 +106,7 @@ import Glibc
             _ = try reopened.records(in: "notes")
             try reopened.close()
         }
-        let probe = NSTemporaryDirectory() + "steward-umask-probe-"
-        let probes = (try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
-            .map { NSTemporaryDirectory() + $0 }.filter { $0.hasPrefix(probe) }
-        defer { probes.forEach { _ = unlink($0) } }
-        #expect(probes.contains { fileMode($0).map { $0 & 0o777 } == 0o666 }, "the child did not run under umask 0")
+        #expect(fileMode(probe).map { $0 & 0o777 } == 0o666, "the child did not run under umask 0")
 
         #expect(fileMode(dir) == S_IFDIR | 0o700, "the data folder")
         let paths = allPaths(under: dir)

@@ -66,6 +66,35 @@ import Testing
         #expect(uploader.pendingCount == 0, "nothing left, nothing lost")
     }
 
+    @Test func aPartialSuccessIsAcceptedOnceAndItsRejectionsCountedInTheAuditLedger() async throws {
+        let server = try LoopbackServer(replies: [
+            .respond(status: 200, body: Array(#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too large"}}"#.utf8)),
+        ])
+        defer { server.stop() }
+        let dir = NSTemporaryDirectory() + "steward-otlp-partial-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
+        defer { try? vault.close() }
+        let manifest = Self.manifest()
+        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        try ledger.grant([.analytics])
+        let audit = try AuditLedger(vault: vault)
+        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, audit: audit)
+        var transport = try HTTPTransport(endpoint: server.url)
+        transport.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: vault, consent: ledger,
+                                    manifest: manifest, audit: audit)
+        for screen in ["home", "scan", "results"] { telemetry.record("screen_view", attributes: ["screen": .string(screen)]) }
+        try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "partial"))
+        let report = await uploader.drain()
+        #expect(report.accepted == 1)
+        #expect(report.retries == 0, "a partial success is never retried")
+        #expect(server.requests.count == 1)
+        let rejected = audit.entries().filter { $0.category == .usageEvents && $0.purpose == .analytics }
+            .reduce(0) { $0 + ($1.dropped[.rejected] ?? 0) }
+        #expect(rejected == 2, "the receiver's two rejected records are accounted for")
+    }
+
     @Test func metricsGoToV1MetricsOnTheSameEndpoint() async throws {
         let server = try LoopbackServer(replies: [.respond(status: 200)])
         defer { server.stop() }

@@ -1,3 +1,5 @@
+public import StewardCore
+
 /// The `partialSuccess` of an OTLP/HTTP JSON export response: how many items the receiver
 /// rejected, and why.
 ///
@@ -69,5 +71,27 @@ public struct OTLPPartialSuccess: Hashable, Sendable {
         guard let partial else { return .fullSuccess }
         if partial.rejected == 0 && partial.errorMessage.isEmpty { return .fullSuccess }
         return .partialSuccess(partial)
+    }
+}
+
+extension OTLPPartialSuccess {
+    /// A handler for an HTTP transport's accepted answers (StewardHTTP's
+    /// `HTTPTransport.acceptedResponseHandler`) that reads the partial success of OTLP exports
+    /// and counts the items the receiver rejected in `audit`, as dropped with reason
+    /// ``DropReason/rejected`` under the payload's first category and its purpose. Payloads
+    /// that are not OTLP exports (no `/v1/logs` or `/v1/metrics` path) are ignored. The request
+    /// is not retried, as the specification requires.
+    ///
+    /// ```swift
+    /// var transport = try HTTPTransport(endpoint: collector)
+    /// transport.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
+    /// ```
+    public static func auditing(into audit: AuditLedger) -> @Sendable (Payload, [UInt8]) -> Void {
+        { payload, body in
+            let path = payload.headers[Payload.pathHeader]
+            guard path == OTLPHTTP.logsPath || path == OTLPHTTP.metricsPath, let category = payload.categories.first else { return }
+            guard case .partialSuccess(let partial) = parse(responseBody: body), partial.rejected > 0 else { return }
+            audit.recordDropped(category, purpose: payload.purpose, reason: .rejected, count: Int(clamping: partial.rejected))
+        }
     }
 }
