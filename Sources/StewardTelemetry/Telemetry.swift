@@ -535,11 +535,19 @@ extension Telemetry {
     /// retried by the uploader until accepted.
     func submitDeletionRequests(to uploader: Uploader, resource: TelemetryResource, encoder: OTLPEncoder) throws {
         for request in anonymiser.pendingDeletionRequests {
-            // The categories this purpose's events fill, and who received them.
-            let categories = Set(manifest.events.filter { $0.purpose == request.purpose }.map(\.category))
-            let recipients = Set(categories.flatMap { manifest.declaration(of: $0)?.recipients ?? [] })
-            guard recipients.contains(uploader.recipient), request.queuedTo?.contains(uploader.recipient) != true else { continue }
-            let mine = categories.filter { manifest.declaration(of: $0)?.recipients.contains(uploader.recipient) == true }.sorted()
+            // Who may hold the purpose's data: the recipients of the categories its events fill,
+            // and every recipient the audit ledger shows received data under it (metrics
+            // included), with the categories each got.
+            var received: [RecipientID: Set<DataCategory>] = [:]
+            for category in Set(manifest.events.filter({ $0.purpose == request.purpose }).map(\.category)) {
+                for recipient in manifest.declaration(of: category)?.recipients ?? [] { received[recipient, default: []].insert(category) }
+            }
+            for entry in audit?.entries() ?? [] where entry.purpose == request.purpose {
+                for disclosure in entry.disclosed where disclosure.count > 0 { received[disclosure.recipient, default: []].insert(entry.category) }
+            }
+            let recipients = Set(received.keys)
+            guard let mineSet = received[uploader.recipient], request.queuedTo?.contains(uploader.recipient) != true else { continue }
+            let mine = mineSet.sorted()
             let nanos = UInt64(max(0, clock.now.timeIntervalSince1970 * 1e9))
             let record = TelemetryEventRecord(
                 name: Self.deletionRequestEvent, purpose: .privacyCompliance, category: mine.first ?? .usageEvents,

@@ -311,3 +311,29 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(uploader.pendingCount == 0)
     }
 }
+
+@Suite struct MetricsWithdrawalTests {
+    @Test func aPurposeUsedOnlyByMetricsGetsADeletionRequestToTheRecipientThatReceivedThem() async throws {
+        // Personalisation has no declared event: only a metric is recorded under it.
+        let f = try MetricsFixture()
+        let audit = try AuditLedger(vault: f.vault)
+        let telemetry = try Telemetry(manifest: metricsTestManifest(), vault: f.vault, consent: f.ledger, audit: audit, clock: f.clock)
+        try f.ledger.grant([.personalization])
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
+        f.metrics.counter(name: "themes", purpose: .personalization).add()
+        #expect(try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "test")) > 0)
+        #expect(await uploader.drain().accepted == 1, "the metrics reached the recipient")
+
+        try f.ledger.deny([.personalization])
+        try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
+        let report = await uploader.drain()
+        #expect(report.accepted == 1, "a deletion request follows the withdrawal")
+        let request = try #require(transport.payloads.last)
+        #expect(request.purpose == .privacyCompliance)
+        let body = String(decoding: request.body, as: UTF8.self)
+        #expect(body.contains("steward.deletion_request"))
+        #expect(body.contains("personalization"))
+    }
+}
