@@ -170,6 +170,14 @@ final class Anonymiser: Sendable {
         try? save()
     }
 
+    /// The pseudonymous ids made under each purpose whose salt is live.
+    var pseudonymsInUse: [Purpose: [String]] {
+        state.withLock { s in Dictionary(uniqueKeysWithValues: s.pseudonyms.map { (Purpose(rawValue: $0.key), $0.value) }) }
+    }
+
+    /// Purposes that have a salt (identifiers were hashed under them).
+    var saltedPurposes: [Purpose] { state.withLock { $0.salts.keys.map(Purpose.init(rawValue:)) } }
+
     /// Deletion requests not sent yet.
     var pendingDeletionRequests: [DeletionRequest] { state.withLock { $0.deletionRequests } }
 

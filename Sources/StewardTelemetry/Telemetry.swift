@@ -205,7 +205,16 @@ public final class Telemetry: Sendable {
         self.state = Mutex(State(batches: Array(repeating: [], count: lanes.count)))
         self.anonymiser = try Anonymiser(vault: vault, permissions: configuration.permissions, clock: clock)
         consent.addObserver { [weak self] changes in self?.consentChanged(changes) }
+        // A purpose withdrawn while no Telemetry observed the ledger (another process, the
+        // CLI): its deletion request is owed all the same, and its salt must go.
+        for purpose in anonymiser.saltedPurposes where consent.consentState(for: purpose) == .denied {
+            anonymiser.withdrawn(purpose)
+        }
     }
+
+    /// The pseudonymous ids used under each purpose since its salt was made (for data-rights
+    /// requests: export and erase).
+    package var pseudonymsInUse: [Purpose: [String]] { anonymiser.pseudonymsInUse }
 
     // MARK: - Recording
 

@@ -259,3 +259,35 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(outcomes.filter { $0 == .dropped(.rateLimit) }.count == 3, "two per second at the same instant")
     }
 }
+
+@Suite struct TelemetryWithdrawalElsewhereTests {
+    @Test func aWithdrawalMadeWhileNoTelemetryWasOpenStillOwesItsDeletionRequest() throws {
+        let dir = NSTemporaryDirectory() + "steward-telemetry-elsewhere-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let keys = InMemoryKeyProvider()
+        do {
+            let vault = try Vault.open(directory: dir, keyProvider: keys)
+            let ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault)
+            let telemetry = try Telemetry(manifest: telemetryTestManifest(), vault: vault, consent: ledger)
+            try ledger.grant([.analytics])
+            telemetry.record("screen_view", attributes: ["account": .string("ana@example.com")])
+            try telemetry.flush()
+            try telemetry.anonymiser.save()
+            try vault.close()
+        }
+        do {
+            // Another process (the CLI) withdraws: no Telemetry observes the ledger there.
+            let vault = try Vault.open(directory: dir, keyProvider: keys)
+            try ConsentLedger(manifest: telemetryTestManifest(), vault: vault).deny([.analytics])
+            try vault.close()
+        }
+        let vault = try Vault.open(directory: dir, keyProvider: keys)
+        defer { try? vault.close() }
+        let ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault)
+        let telemetry = try Telemetry(manifest: telemetryTestManifest(), vault: vault, consent: ledger)
+        let requests = telemetry.anonymiser.pendingDeletionRequests
+        #expect(requests.map(\.purpose) == [.analytics])
+        #expect(requests.first?.pseudonyms.count == 1, "the pseudonym used before the withdrawal is in it")
+        #expect(telemetry.pseudonymsInUse[.analytics] == nil, "the salt is gone: a new grant gets new pseudonyms")
+    }
+}

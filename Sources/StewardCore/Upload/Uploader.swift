@@ -768,7 +768,7 @@ extension Payload {
     }
 
     /// Reads ``outboxRecord()``'s form; nil for anything else (never traps).
-    init?(outboxRecord bytes: [UInt8]) {
+    package init?(outboxRecord bytes: [UInt8]) {
         var reader = ByteReader(bytes: bytes)
         guard reader.take(4).map(Array.init) == Self.outboxMagic,
               let recipient = reader.string(), let purpose = reader.string(),
