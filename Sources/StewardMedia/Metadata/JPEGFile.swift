@@ -156,6 +156,7 @@ struct JPEGFile {
     func sanitized(policy: MetadataPolicy) throws -> SanitizedImage {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
+        out.append(contentsOf: [0xFF, 0xD8])
         var report = MetadataReport(format: .jpeg)
         var exifDone = false
         for part in parts {

@@ -45,7 +45,7 @@ public enum ImageFormat: String, Hashable, Sendable, Codable, CaseIterable {
 
     /// The format `bytes` start with, or nil.
     public static func detect(_ bytes: [UInt8]) -> ImageFormat? {
-        if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF { return .jpeg }
+        if bytes.count >= 2, bytes[0] == 0xFF, bytes[1] == 0xD8 { return .jpeg }
         if hasPrefix(bytes, PNGFile.signature, at: 0) { return .png }
         return nil
     }
