@@ -177,6 +177,17 @@ import Testing
         #expect(stored > 10)
     }
 
+    @Test func aFileWithThousandsOfDistinctTagsGetsABoundedReport() throws {
+        let count = 2_000
+        var tiff: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(UInt16(count))
+        for i in 0..<count { tiff += entry(UInt16(0x1000 + i), 3, 1, 7) }
+        tiff += le32(0)
+        let clean = try ImageSanitizer.sanitize(jpeg(tiff: tiff), policy: .strict)
+        #expect(clean.report.removed.count == 513)
+        #expect(clean.report.removed.last == "… more (list truncated)")
+        #expect(try ImageMetadata(reading: clean.bytes).exifTags.isEmpty)
+    }
+
     @Test func hostileImagesThroughTheStoreLeaveNothing() throws {
         let harness = try MediaHarness()
         let loop: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0x0112, 3, 1, 1) + le32(8)

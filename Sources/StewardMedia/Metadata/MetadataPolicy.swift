@@ -70,12 +70,25 @@ public struct MetadataReport: Hashable, Sendable, Codable {
         self.kept = kept
     }
 
-    mutating func remove(_ names: [String]) {
-        for name in names where !removed.contains(name) { removed.append(name) }
-    }
+    /// At most this many names are listed in each list; a hostile file with thousands of
+    /// distinct tags gets a final "… more" entry instead of an unbounded report.
+    static let nameLimit = 512
+    static let overflowName = "… more (list truncated)"
 
-    mutating func keep(_ names: [String]) {
-        for name in names where !kept.contains(name) { kept.append(name) }
+    mutating func remove(_ names: [String]) { Self.add(names, to: &removed) }
+
+    mutating func keep(_ names: [String]) { Self.add(names, to: &kept) }
+
+    private static func add(_ names: [String], to list: inout [String]) {
+        var seen = Set(list)
+        for name in names where !seen.contains(name) {
+            guard list.count < nameLimit else {
+                if list.last != overflowName { list.append(overflowName) }
+                return
+            }
+            list.append(name)
+            seen.insert(name)
+        }
     }
 }
 
@@ -169,7 +182,8 @@ enum XMPProperties {
 
     /// The sensitive property names that occur in `packet`, as report names.
     static func found(in packet: ArraySlice<UInt8>) -> [String] {
-        let text = String(decoding: packet, as: UTF8.self)
+        // The properties sit at the start of a packet; a huge packet is not scanned to its end.
+        let text = String(decoding: packet.prefix(1 << 20), as: UTF8.self)
         return sensitive.filter { text.contains($0) }.map { "XMP " + $0 }
     }
 }
