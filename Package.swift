@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "StewardCrash", targets: ["StewardCrash"]),
         .library(name: "StewardHTTP", targets: ["StewardHTTP"]),
         .library(name: "StewardTelemetry", targets: ["StewardTelemetry"]),
+        .library(name: "StewardMedia", targets: ["StewardMedia"]),
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
         .library(name: "Steward", targets: ["Steward"]),
         .executable(name: "steward", targets: ["steward"]),
@@ -67,11 +68,16 @@ let package = Package(
             name: "StewardTelemetry",
             dependencies: ["StewardCore"]
         ),
+        // Images in the vault: JPEG/PNG metadata control in pure Swift, retention, delete and export.
+        .target(
+            name: "StewardMedia",
+            dependencies: ["StewardCore"]
+        ),
         // The facade: one entry point, data rights and the generated disclosure.
         .target(
             name: "Steward",
             dependencies: ["StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
-                           "StewardTelemetry", "StewardHTTP"]
+                           "StewardTelemetry", "StewardHTTP", "StewardMedia"]
         ),
         .target(
             name: "StewardTesting",
@@ -88,6 +94,7 @@ let package = Package(
                 "StewardCrash",
                 "StewardTelemetry",
                 "StewardHTTP",
+                "StewardMedia",
                 "Steward",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -132,6 +139,10 @@ let package = Package(
         .testTarget(
             name: "StewardTests",
             dependencies: ["Steward", "StewardCore", "StewardTesting"]
+        ),
+        .testTarget(
+            name: "StewardMediaTests",
+            dependencies: ["StewardMedia", "StewardCore", "StewardTesting"]
         ),
         .testTarget(
             name: "StewardExampleTests",

@@ -95,5 +95,14 @@ let package = Package(
             path: "Benchmarks/TelemetryBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "MediaBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StewardMedia", package: "Steward"),
+            ],
+            path: "Benchmarks/MediaBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )

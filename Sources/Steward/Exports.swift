@@ -6,3 +6,4 @@
 @_exported public import StewardCrash
 @_exported public import StewardTelemetry
 @_exported public import StewardHTTP
+@_exported public import StewardMedia

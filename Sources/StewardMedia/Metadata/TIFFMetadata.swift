@@ -1,0 +1,212 @@
+/// The directories of an EXIF (TIFF) block that StewardMedia reads.
+enum TIFFDirectory: Hashable, Sendable {
+    case ifd0, exif, gps, interop, thumbnail
+}
+
+/// One directory entry, with its value's raw bytes (in the block's byte order).
+struct TIFFEntry {
+    var tag: UInt16
+    var type: UInt16
+    var count: UInt32
+    var value: ArraySlice<UInt8>
+}
+
+/// An EXIF block parsed defensively: every directory is bounds-checked, directory offsets are
+/// followed at most once (a loop is an error), and every value must lie inside the block.
+struct TIFFMetadata {
+    var bigEndian: Bool
+    var directories: [TIFFDirectory: [TIFFEntry]] = [:]
+    /// Entries whose type is unknown: their size cannot be checked, so they are never kept.
+    var unknownTypes: [(TIFFDirectory, UInt16)] = []
+
+    /// At most this many directories in the IFD0 → IFD1 → … chain are read.
+    static let chainLimit = 16
+
+    /// The size of one value of a TIFF field type, or nil for an unknown type.
+    static func size(ofType type: UInt16) -> Int? {
+        switch type {
+        case 1, 2, 6, 7: 1
+        case 3, 8: 2
+        case 4, 9, 11, 13: 4
+        case 5, 10, 12: 8
+        default: nil
+        }
+    }
+
+    /// Parses a TIFF block (starting with `II*\0` or `MM\0*`).
+    ///
+    /// - Parameter base: The block's offset in the file, for error messages.
+    /// - Throws: ``MediaError`` when a header, directory or value does not fit, a count is too
+    ///   large for the block, or directory offsets loop.
+    init(_ block: [UInt8], base: Int = 0) throws {
+        guard block.count >= 8 else { throw MediaError(.truncated, "the EXIF block is shorter than its 8-byte header", offset: base) }
+        if block[0] == 0x49, block[1] == 0x49 { bigEndian = false }
+        else if block[0] == 0x4D, block[1] == 0x4D { bigEndian = true }
+        else { throw MediaError(.malformed, "the EXIF block has no TIFF byte-order mark (II or MM)", offset: base) }
+        let reader = ByteReader(bytes: block, bigEndian: bigEndian, base: base)
+        guard try reader.u16(2) == 42 else { throw MediaError(.malformed, "the EXIF block's TIFF header lacks the number 42", offset: base &+ 2) }
+
+        var visited = Set<Int>()
+        var next = Int(try reader.u32(4))
+        var chain = 0
+        while next != 0 && chain < Self.chainLimit {
+            let directory: TIFFDirectory = chain == 0 ? .ifd0 : .thumbnail
+            let (entries, following) = try Self.readDirectory(reader, at: next, visited: &visited)
+            if chain == 0 {
+                directories[.ifd0] = entries
+            } else {
+                directories[.thumbnail, default: []].append(contentsOf: entries)
+            }
+            try collect(entries, of: directory, reader: reader, visited: &visited)
+            next = following
+            chain += 1
+        }
+    }
+
+    /// Reads the sub-directories `entries` point to (Exif, GPS, interoperability).
+    private mutating func collect(_ entries: [TIFFEntry], of directory: TIFFDirectory, reader: ByteReader, visited: inout Set<Int>) throws {
+        for entry in entries {
+            if entry.type != 4 && entry.type != 13 && [ExifTags.exifPointer, ExifTags.gpsPointer, ExifTags.interopPointer].contains(entry.tag) {
+                throw MediaError(.malformed, "the EXIF directory pointer \(ExifTags.hex(entry.tag)) has type \(entry.type), not LONG", offset: reader.base)
+            }
+            let target: TIFFDirectory
+            switch (directory, entry.tag) {
+            case (.ifd0, ExifTags.exifPointer): target = .exif
+            case (.ifd0, ExifTags.gpsPointer): target = .gps
+            case (.exif, ExifTags.interopPointer): target = .interop
+            default:
+                if TIFFMetadata.size(ofType: entry.type) == nil { unknownTypes.append((directory, entry.tag)) }
+                continue
+            }
+            guard directories[target] == nil else {
+                throw MediaError(.malformed, "the EXIF block points to a second \(target) directory", offset: reader.base)
+            }
+            guard entry.count == 1, entry.value.count == 4 else {
+                throw MediaError(.malformed, "the EXIF directory pointer \(ExifTags.hex(entry.tag)) holds \(entry.count) values, not 1", offset: reader.base)
+            }
+            let value = ByteReader(bytes: Array(entry.value), bigEndian: bigEndian)
+            let offset = Int(try value.u32(0))
+            let (sub, _) = try Self.readDirectory(reader, at: offset, visited: &visited)
+            directories[target, default: []].append(contentsOf: sub)
+            try collect(sub, of: target, reader: reader, visited: &visited)
+        }
+    }
+
+    /// Reads the directory at `offset`: its entries and the offset of the next directory.
+    private static func readDirectory(_ reader: ByteReader, at offset: Int, visited: inout Set<Int>) throws -> ([TIFFEntry], Int) {
+        guard visited.insert(offset).inserted else {
+            throw MediaError(.offsetLoop, "EXIF directory offsets loop back to offset \(offset)", offset: reader.base &+ offset)
+        }
+        let count = Int(try reader.u16(offset))
+        // 2 bytes of count, 12 per entry; the 4-byte next pointer may be missing in the last one.
+        let entriesEnd = try reader.end(of: offset, length: 2 &+ 12 &* count, what: "an EXIF directory of \(count) entries")
+        var entries: [TIFFEntry] = []
+        entries.reserveCapacity(count)
+        for i in 0..<count {
+            let at = offset &+ 2 &+ 12 &* i
+            let tag = try reader.u16(at), type = try reader.u16(at &+ 2), n = try reader.u32(at &+ 4)
+            guard let unit = size(ofType: type) else {
+                entries.append(TIFFEntry(tag: tag, type: type, count: n, value: []))
+                continue
+            }
+            let (length, overflow) = Int(n).multipliedReportingOverflow(by: unit)
+            guard !overflow, length <= reader.count else {
+                throw MediaError(.malformed, "EXIF tag \(ExifTags.hex(tag)) claims \(n) values, more than the block holds", offset: reader.base &+ at)
+            }
+            let start = length <= 4 ? at &+ 8 : Int(try reader.u32(at &+ 8))
+            let end = try reader.end(of: start, length: length, what: "the value of EXIF tag \(ExifTags.hex(tag))")
+            entries.append(TIFFEntry(tag: tag, type: type, count: n, value: reader.bytes[start..<end]))
+        }
+        let next = entriesEnd &+ 4 <= reader.count ? Int(try reader.u32(entriesEnd)) : 0
+        return (entries, next)
+    }
+
+    /// Every tag present, by report name, directory by directory.
+    var tagNames: [String] {
+        var names: [String] = []
+        for directory in [TIFFDirectory.ifd0, .exif, .gps, .interop, .thumbnail] {
+            for entry in directories[directory] ?? [] { names.append(ExifTags.name(entry.tag, in: directory)) }
+        }
+        return names
+    }
+
+    /// A new block with only what `policy` keeps, and the names of what was kept and removed.
+    /// Returns nil bytes when nothing is kept.
+    func rebuilt(policy: MetadataPolicy) -> (block: [UInt8]?, kept: [String], removed: [String]) {
+        var kept: [String] = [], removed: [String] = []
+        var keep: [TIFFDirectory: [TIFFEntry]] = [:]
+        for directory in [TIFFDirectory.ifd0, .exif, .gps, .interop, .thumbnail] {
+            for entry in directories[directory] ?? [] {
+                let pointer = (directory == .ifd0 && (entry.tag == ExifTags.exifPointer || entry.tag == ExifTags.gpsPointer))
+                    || (directory == .exif && entry.tag == ExifTags.interopPointer)
+                if pointer { continue }
+                let name = ExifTags.name(entry.tag, in: directory)
+                if TIFFMetadata.size(ofType: entry.type) != nil, ExifTags.keeps(entry.tag, in: directory, policy: policy) {
+                    keep[directory, default: []].append(entry)
+                    kept.append(name)
+                } else {
+                    removed.append(name)
+                }
+            }
+        }
+        if directories[.thumbnail] != nil { removed.append("Thumbnail") }
+        if keep.values.allSatisfy(\.isEmpty) { return (nil, kept, removed) }
+        return (TIFFWriter(bigEndian: bigEndian).write(ifd0: keep[.ifd0] ?? [], exif: keep[.exif] ?? [], gps: keep[.gps] ?? []), kept, removed)
+    }
+}
+
+/// Writes a minimal TIFF block: IFD0, then the Exif and GPS directories when they have entries.
+struct TIFFWriter {
+    var bigEndian: Bool
+
+    func write(ifd0: [TIFFEntry], exif: [TIFFEntry], gps: [TIFFEntry]) -> [UInt8] {
+        var main = ifd0
+        let pointerPlaceholder = TIFFEntry(tag: 0, type: 4, count: 1, value: [0, 0, 0, 0])
+        if !exif.isEmpty { main.append(TIFFEntry(tag: ExifTags.exifPointer, type: 4, count: 1, value: pointerPlaceholder.value)) }
+        if !gps.isEmpty { main.append(TIFFEntry(tag: ExifTags.gpsPointer, type: 4, count: 1, value: pointerPlaceholder.value)) }
+        let mainOffset = 8
+        let exifOffset = mainOffset + Self.size(of: main)
+        let gpsOffset = exifOffset + (exif.isEmpty ? 0 : Self.size(of: exif))
+        for i in main.indices {
+            var w = ByteWriter(bigEndian: bigEndian)
+            if main[i].tag == ExifTags.exifPointer { w.u32(UInt32(exifOffset)); main[i].value = w.bytes[...] }
+            if main[i].tag == ExifTags.gpsPointer { w.u32(UInt32(gpsOffset)); main[i].value = w.bytes[...] }
+        }
+        var out = ByteWriter(bigEndian: bigEndian)
+        out.bytes.append(contentsOf: bigEndian ? [0x4D, 0x4D] : [0x49, 0x49])
+        out.u16(42)
+        out.u32(UInt32(mainOffset))
+        append(main, at: mainOffset, to: &out)
+        if !exif.isEmpty { append(exif, at: exifOffset, to: &out) }
+        if !gps.isEmpty { append(gps, at: gpsOffset, to: &out) }
+        return out.bytes
+    }
+
+    /// Bytes a directory takes with its out-of-line values (each padded to an even length).
+    static func size(of entries: [TIFFEntry]) -> Int {
+        2 + 12 * entries.count + 4 + entries.reduce(0) { $0 + ($1.value.count > 4 ? ($1.value.count + 1) & ~1 : 0) }
+    }
+
+    private func append(_ unsorted: [TIFFEntry], at offset: Int, to out: inout ByteWriter) {
+        let entries = unsorted.sorted { $0.tag < $1.tag }
+        var dataOffset = offset + 2 + 12 * entries.count + 4
+        var data: [UInt8] = []
+        out.u16(UInt16(entries.count))
+        for entry in entries {
+            out.u16(entry.tag)
+            out.u16(entry.type)
+            out.u32(entry.count)
+            if entry.value.count <= 4 {
+                out.bytes.append(contentsOf: entry.value)
+                out.bytes.append(contentsOf: repeatElement(0, count: 4 - entry.value.count))
+            } else {
+                out.u32(UInt32(dataOffset))
+                data.append(contentsOf: entry.value)
+                if entry.value.count % 2 == 1 { data.append(0) }
+                dataOffset += (entry.value.count + 1) & ~1
+            }
+        }
+        out.u32(0)
+        out.bytes.append(contentsOf: data)
+    }
+}
