@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // MARK: C libraries (each imported by exactly one Swift module)
@@ -77,7 +78,8 @@ let package = Package(
         .target(
             name: "Steward",
             dependencies: ["StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
-                           "StewardTelemetry", "StewardHTTP", "StewardMedia"]
+                           "StewardTelemetry", "StewardHTTP", "StewardMedia",
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(
             name: "StewardTesting",
@@ -138,7 +140,9 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardTests",
-            dependencies: ["Steward", "StewardCore", "StewardTesting"]
+            // The example CLI appears to crash a real child process on a data folder.
+            dependencies: ["Steward", "StewardCore", "StewardTesting", "steward",
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(
             name: "StewardMediaTests",

@@ -625,3 +625,11 @@ private final class Storer: Sendable {
         }
     }
 }
+
+extension Telemetry {
+    /// The events of a stored batch (a record of ``collection``), for data-rights exports; empty
+    /// when the record is not a batch.
+    package func storedEvents(in record: VaultRecord) -> [TelemetryEventRecord] {
+        BatchCoding.decode(record.data) ?? []
+    }
+}

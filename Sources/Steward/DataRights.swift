@@ -1,0 +1,336 @@
+public import Foundation
+public import StewardCore
+import StewardCrash
+import StewardDevice
+import StewardMedia
+import StewardPermissions
+import StewardTelemetry
+import ZIPFoundation
+
+/// The user's rights over what Steward holds about them: see it (``accessReport()``), take it
+/// away (``export(to:)``) and erase it (``erase(deliverWithin:)``).
+///
+/// ```swift
+/// let report = try steward.rights.accessReport()          // per category: what, since when, why, how long
+/// try steward.rights.export(to: "/home/ana/steward-export.zip")
+/// let erased = try await steward.rights.erase()           // the instance stops; start a new one
+/// ```
+public struct DataRights: Sendable {
+    let steward: Steward
+
+    // MARK: - Access report
+
+    /// What Steward holds in one data category.
+    public struct CategoryHolding: Codable, Hashable, Sendable {
+        /// The category.
+        public var category: DataCategory
+        /// The manifest's description of it.
+        public var description: String
+        /// Records held (each may hold many events, a report, a decision).
+        public var records: Int
+        /// The purposes the held records serve.
+        public var purposes: [Purpose]
+        /// The oldest record's date.
+        public var since: Date?
+        /// How long the manifest keeps it: days, nil for "until deleted".
+        public var retentionDays: Int?
+        /// When the next record expires, if any expires.
+        public var nextExpiry: Date?
+        /// Who may receive it (the manifest's recipients).
+        public var recipients: [RecipientID]
+        /// Who received some of it, per the audit ledger.
+        public var disclosedTo: [RecipientID]
+    }
+
+    /// Everything held, per category, plus what waits in the outbox and the raw crash folder.
+    public struct AccessReport: Codable, Hashable, Sendable {
+        /// When the report was made.
+        public var generated: Date
+        /// The data folder.
+        public var dataDirectory: String
+        /// Per category, in the manifest's order, then Steward's own records
+        /// (`consentRecords`).
+        public var categories: [CategoryHolding]
+        /// Payloads queued for delivery, per recipient.
+        public var queued: [RecipientID: Int]
+        /// Crash records not yet turned into reports.
+        public var unprocessedCrashRecords: Int
+    }
+
+    /// Per category: what is held, since when, why and for how long, and who received it.
+    public func accessReport() throws -> AccessReport {
+        let manifest = steward.manifest
+        let vault = steward.vault
+        struct Tally {
+            var records = 0
+            var purposes: Set<Purpose> = []
+            var since: Date?
+            var nextExpiry: Date?
+        }
+        var tallies: [DataCategory: Tally] = [:]
+        for collection in try vault.collections() {
+            try vault.forEachRecord(in: collection) { record in
+                var tally = tallies[record.category] ?? Tally()
+                tally.records += 1
+                tally.purposes.insert(record.purpose)
+                tally.since = min(tally.since ?? record.created, record.created)
+                if let expires = record.expires { tally.nextExpiry = min(tally.nextExpiry ?? expires, expires) }
+                tallies[record.category] = tally
+            }
+        }
+        var disclosed: [DataCategory: Set<RecipientID>] = [:]
+        for entry in steward.audit.entries() {
+            for disclosure in entry.disclosed where disclosure.count > 0 { disclosed[entry.category, default: []].insert(disclosure.recipient) }
+        }
+        var order = manifest.dataCategories.map(\.id)
+        for category in tallies.keys.sorted() where !order.contains(category) { order.append(category) }
+        let categories = order.compactMap { category -> CategoryHolding? in
+            let declaration = manifest.declaration(of: category)
+            let tally = tallies[category] ?? Tally()
+            guard declaration != nil || tally.records > 0 else { return nil }
+            return CategoryHolding(
+                category: category,
+                description: declaration?.description ?? (category == .consentRecords
+                    ? "Steward's own records: consent receipts, permission decisions, the audit ledger and its bookkeeping"
+                    : "Undeclared category"),
+                records: tally.records, purposes: tally.purposes.sorted(), since: tally.since,
+                retentionDays: declaration?.retentionDays, nextExpiry: tally.nextExpiry,
+                recipients: declaration?.recipients ?? [], disclosedTo: (disclosed[category] ?? []).sorted())
+        }
+        var queued: [RecipientID: Int] = [:]
+        for (recipient, uploader) in steward.uploaders where uploader.pendingCount > 0 { queued[recipient] = uploader.pendingCount }
+        let crashFolder = steward.crashes.configuration.crashDirectory
+        let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter { !$0.hasPrefix(".") }.count
+        return AccessReport(generated: steward.configuration.wallClock.now, dataDirectory: steward.dataDirectory,
+                            categories: categories, queued: queued, unprocessedCrashRecords: rawRecords)
+    }
+
+    // MARK: - Export
+
+    /// What ``export(to:)`` wrote.
+    public struct ExportSummary: Hashable, Sendable {
+        /// The archive or folder written.
+        public var path: String
+        /// The files in it (relative paths).
+        public var files: [String]
+        /// Items per kind (`consentReceipts`, `permissionDecisions`, `telemetryEvents`,
+        /// `crashReports`, `auditEntries`, `queuedPayloads`, `images`).
+        public var counts: [String: Int]
+    }
+
+    /// Writes everything Steward holds about the user to `path`: a ZIP archive when the path
+    /// ends in `.zip`, a folder otherwise (created 0700; it must not exist yet, or be empty).
+    ///
+    /// Inside: `steward-export.json`, the machine-readable document (identifiers, consent
+    /// states and receipts, permission decisions, stored telemetry events, queued payloads,
+    /// crash reports, the audit ledger, media, and the access report — with dates, purposes and
+    /// recipients); `summary.md`, the same for a person to read; `media/`, the images as stored
+    /// (sanitised). The export is the user's own copy: plaintext, files 0600.
+    @discardableResult
+    public func export(to path: String) throws -> ExportSummary {
+        let isZip = path.lowercased().hasSuffix(".zip")
+        let files = FileManager.default
+        let folder = isZip ? NSTemporaryDirectory() + "steward-export-\(UUID().uuidString)" : path
+        if !isZip, let existing = try? files.contentsOfDirectory(atPath: folder), !existing.isEmpty {
+            throw StewardError(.exportFailed, problems: ["\(folder) exists and is not empty; give a new folder or a path ending in .zip"])
+        }
+        if isZip, files.fileExists(atPath: path) {
+            throw StewardError(.exportFailed, problems: ["\(path) exists; give a new path"])
+        }
+        try files.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { if isZip { try? files.removeItem(atPath: folder) } }
+
+        let document = try collect()
+        let images = try steward.media.export(to: folder + "/media")
+        var full = document
+        full.media = images.map { ExportDocument.Image(file: "media/" + $0.file, item: $0.item) }
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        try write(try encoder.encode(full), to: folder + "/steward-export.json")
+        try write(Data(ExportSummaryText.markdown(full).utf8), to: folder + "/summary.md")
+
+        var written = ["steward-export.json", "summary.md", "media/index.json"] + images.map { "media/" + $0.file }
+        written.sort()
+        if isZip {
+            do {
+                try files.zipItem(at: URL(fileURLWithPath: folder), to: URL(fileURLWithPath: path), shouldKeepParent: false)
+                _ = chmod(path, 0o600)
+            } catch {
+                throw StewardError(.exportFailed, problems: ["the archive \(path) could not be written: \(error)"])
+            }
+        }
+        return ExportSummary(path: path, files: written, counts: full.counts)
+    }
+
+    private func write(_ data: Data, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw StewardError(.exportFailed, problems: ["\(path) could not be written"])
+        }
+    }
+
+    /// Everything held, read from the modules (media is added by the caller).
+    func collect() throws -> ExportDocument {
+        let steward = self.steward
+        let device = steward.device
+        var identifiers = ExportDocument.Identifiers()
+        identifiers.appScopedID = try? device.appScopedID().uuidString
+        identifiers.installationID = try? device.installationID().uuidString
+        identifiers.advertisingID = try? device.advertisingID().uuidString
+        identifiers.trackingLimited = try? device.isTrackingLimited()
+        identifiers.telemetryPseudonyms = steward.telemetry.pseudonymsInUse.mapKeys(\.rawValue)
+
+        var telemetryEvents: [ExportDocument.StoredEvents] = []
+        for record in try steward.vault.records(in: Telemetry.collection) {
+            telemetryEvents.append(ExportDocument.StoredEvents(
+                stored: record.created, expires: record.expires, purpose: record.purpose, category: record.category,
+                recipients: steward.manifest.declaration(of: record.category)?.recipients ?? [],
+                events: steward.telemetry.storedEvents(in: record)))
+        }
+        var queued: [ExportDocument.QueuedPayload] = []
+        for (recipient, _) in steward.uploaders.sorted(by: { $0.key < $1.key }) {
+            for record in try steward.vault.records(in: Uploader.collection(for: recipient)) {
+                guard let payload = Payload(outboxRecord: record.data) else { continue }
+                queued.append(ExportDocument.QueuedPayload(
+                    recipient: recipient, purpose: payload.purpose, categories: payload.categories, created: payload.created,
+                    contentType: payload.contentType, body: String(validating: payload.body, as: UTF8.self) ?? "(\(payload.body.count) binary bytes)"))
+            }
+        }
+        return ExportDocument(
+            format: "steward.export/1", generated: steward.configuration.wallClock.now, appID: steward.configuration.appID,
+            policyVersion: steward.manifest.policyVersion, controller: steward.manifest.controller,
+            identifiers: identifiers,
+            consent: .init(states: steward.consent.states.mapKeys(\.rawValue).mapValues(\.rawValue), receipts: try steward.consent.receipts()),
+            permissionDecisions: try steward.permissions.decisions(),
+            telemetry: telemetryEvents, queued: queued, crashReports: try steward.crashes.storedReports(),
+            audit: steward.audit.entries(), media: [], access: try accessReport())
+    }
+
+    // MARK: - Erase
+
+    /// What ``erase(deliverWithin:)`` did.
+    public struct ErasureReport: Hashable, Sendable {
+        /// Recipients that had received data and were sent (or queued) a deletion request.
+        public var deletionRequests: [RecipientID]
+        /// Deletion requests the recipients accepted before the call returned; the others stay
+        /// queued and go out at the next ``Steward/send(timeout:)``.
+        public var delivered: [RecipientID]
+        /// Files removed besides the vault (crash records, the outbox).
+        public var removedFiles: Int
+    }
+
+    /// Erases everything Steward holds about the user, then asks every recipient that received
+    /// data to delete it too.
+    ///
+    /// 1. Notes who received data (the audit ledger) and the ids they know the user by (the
+    ///    app-scoped device id, the telemetry pseudonyms).
+    /// 2. Stops this instance, crypto-erases the vault (the key goes first: nothing written can
+    ///    be decrypted after that), and removes the raw crash records and the outbox folder.
+    ///    Afterwards no file under the data folder holds anything readable from before.
+    /// 3. Opens a new, empty vault (a new key; consents back to pending; new installation and
+    ///    advertising ids) and queues a deletion request to each of those recipients under the
+    ///    legal obligation to honour it (no consent needed), then tries to deliver them for up to
+    ///    `deliverWithin`. What is not delivered stays queued for the next start.
+    ///
+    /// The instance is stopped afterwards: call ``Steward/start(_:)`` again to go on.
+    ///
+    /// The app-scoped id is derived from the machine id and the app id (as systemd's is), so it
+    /// stays the same: it is how recipients find the erased data.
+    public func erase(deliverWithin: Duration = .seconds(5)) async throws -> ErasureReport {
+        let steward = self.steward
+        guard steward.isRunning else { throw StewardError(.stopped, problems: ["this instance was stopped; start Steward again"]) }
+        // 1. Who received what.
+        var received: [RecipientID: Set<DataCategory>] = [:]
+        var purposes: [RecipientID: Set<Purpose>] = [:]
+        for entry in steward.audit.entries() where entry.purpose != .privacyCompliance {
+            for disclosure in entry.disclosed where disclosure.count > 0 {
+                received[disclosure.recipient, default: []].insert(entry.category)
+                purposes[disclosure.recipient, default: []].insert(entry.purpose)
+            }
+        }
+        let deviceID = try? steward.device.appScopedID().uuidString
+        let pseudonyms = steward.telemetry.pseudonymsInUse.values.flatMap { $0 }.sorted()
+
+        // 2. Erase.
+        steward.release()
+        let removed = try await Steward.offPool { () -> Result<Int, any Error> in
+            Result {
+                try steward.vault.erase()
+                var removed = 0
+                for folder in [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"] {
+                    removed += (try? FileManager.default.subpathsOfDirectory(atPath: folder).count) ?? 0
+                    if FileManager.default.fileExists(atPath: folder) { try FileManager.default.removeItem(atPath: folder) }
+                }
+                return removed
+            }
+        }.get()
+
+        // 3. A new vault, and the deletion requests.
+        let configuration = steward.configuration
+        let requests = received.keys.filter { configuration.manifest.declaration(of: $0) != nil }.sorted()
+        guard !requests.isEmpty else { return ErasureReport(deletionRequests: [], delivered: [], removedFiles: removed) }
+        let vault: Vault
+        if let keyProvider = configuration.keyProvider {
+            vault = try Vault.open(directory: steward.dataDirectory + "/vault", keyProvider: keyProvider, clock: configuration.wallClock)
+        } else {
+            vault = try Vault.open(dataDirectory: steward.dataDirectory, clock: configuration.wallClock)
+        }
+        defer { try? vault.close() }
+        let ledger = try ConsentLedger(manifest: configuration.manifest, vault: vault, jurisdiction: configuration.jurisdiction,
+                                       clock: configuration.wallClock)
+        let audit = try AuditLedger(vault: vault, clock: configuration.wallClock)
+        let plan = try Steward.Plan.check(configuration)
+        let transports = try plan.transports(outbox: steward.dataDirectory + "/outbox")
+        let now = configuration.wallClock.now
+        var uploaders: [Uploader] = []
+        for recipient in requests {
+            let transport: any Transport
+            if let chosen = transports[recipient] {
+                transport = chosen
+            } else {
+                transport = try FileTransport(directory: steward.dataDirectory + "/outbox")
+            }
+            let uploader = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: ledger,
+                                        manifest: configuration.manifest, audit: audit, policy: configuration.uploadPolicy,
+                                        wallClock: configuration.wallClock)
+            let payload = DeletionRequest.payload(
+                to: recipient, telemetryRecipient: configuration.telemetryRecipient, categories: (received[recipient] ?? []).sorted(),
+                purposes: (purposes[recipient] ?? []).sorted(), appID: configuration.appID, deviceID: deviceID,
+                pseudonyms: pseudonyms, release: configuration.release, now: now)
+            try uploader.submitObligation(payload)
+            uploaders.append(uploader)
+        }
+        var delivered: [RecipientID] = []
+        await withTaskGroup(of: (RecipientID, Bool).self) { group in
+            for uploader in uploaders {
+                group.addTask {
+                    await withTaskGroup(of: Bool?.self) { race in
+                        race.addTask { await uploader.drain().accepted > 0 }
+                        race.addTask {
+                            try? await Task.sleep(for: deliverWithin)
+                            return nil
+                        }
+                        let first = await race.next() ?? nil
+                        race.cancelAll()
+                        if let first { return (uploader.recipient, first) }
+                        return (uploader.recipient, (await race.next() ?? nil) ?? false)
+                    }
+                }
+            }
+            for await (recipient, accepted) in group where accepted { delivered.append(recipient) }
+        }
+        try? audit.flush()
+        return ErasureReport(deletionRequests: requests, delivered: delivered.sorted(), removedFiles: removed)
+    }
+}
+
+extension Dictionary {
+    func mapKeys<T: Hashable>(_ transform: (Key) -> T) -> [T: Value] {
+        Dictionary<T, Value>(map { (transform($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,120 @@
+import Foundation
+import StewardCore
+import StewardCrash
+import StewardDevice
+import StewardHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Steward {
+    /// A configuration checked before anything is opened: every problem is found at once.
+    struct Plan {
+        let dataDirectory: String
+        let disclosure: Disclosure
+        let configuration: Configuration
+        /// The HTTPS transports made from the DSN and the OTLP endpoint.
+        let httpTransports: [RecipientID: any Transport]
+
+        static func check(_ configuration: Configuration) throws(StewardError) -> Plan {
+            var problems: [String] = []
+            let manifest = configuration.manifest
+            do {
+                try StewardPaths.validate(appID: configuration.appID)
+                _ = try AppScopedID.applicationID(for: configuration.appID)
+            } catch {
+                problems.append("appID: \(error)")
+            }
+            var disclosure: Disclosure?
+            do {
+                disclosure = try Disclosure(manifest: manifest, now: configuration.wallClock.now)
+            } catch let error as DisclosureError {
+                problems += error.problems.map { "manifest \($0.path): \($0.message)" }
+            } catch {
+                problems.append("manifest: \(error)")
+            }
+            var directory = configuration.dataDirectory ?? ""
+            if configuration.dataDirectory == nil {
+                do {
+                    directory = try StewardPaths.defaultDataDirectory(appID: configuration.appID)
+                } catch {
+                    problems.append("dataDirectory: \(error)")
+                }
+            } else if !directory.hasPrefix("/") {
+                directory = FileManager.default.currentDirectoryPath + "/" + directory
+            }
+            var isFolder: ObjCBool = false
+            if !directory.isEmpty, FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), !isFolder.boolValue {
+                problems.append("dataDirectory: \(directory) exists and is not a folder; give a folder Steward may own")
+            }
+            for recipient in configuration.transports.keys.sorted() where manifest.declaration(of: recipient) == nil {
+                problems.append("transports: the recipient '\(recipient)' is not declared in the manifest; declare it (with its region and endpoint hosts) or remove its transport")
+            }
+            var http: [RecipientID: any Transport] = [:]
+            if let dsn = configuration.sentryDSN {
+                do {
+                    let parsed = try SentryDSN(dsn)
+                    http[configuration.crashRecipient] = try HTTPTransport(endpoint: parsed.envelopeURL, configuration: configuration.http,
+                                                                           wallClock: configuration.wallClock)
+                } catch {
+                    problems.append("sentryDSN: \(error)")
+                }
+                if manifest.declaration(of: configuration.crashRecipient) == nil {
+                    problems.append("sentryDSN: crash reports go to the recipient '\(configuration.crashRecipient)', which the manifest does not declare; declare it or set crashRecipient")
+                }
+            }
+            if let endpoint = configuration.otlpEndpoint {
+                do {
+                    http[configuration.telemetryRecipient] = try HTTPTransport(endpoint: endpoint, configuration: configuration.http,
+                                                                               wallClock: configuration.wallClock)
+                } catch {
+                    problems.append("otlpEndpoint: \(error)")
+                }
+                if manifest.declaration(of: configuration.telemetryRecipient) == nil {
+                    problems.append("otlpEndpoint: telemetry goes to the recipient '\(configuration.telemetryRecipient)', which the manifest does not declare; declare it or set telemetryRecipient")
+                }
+            }
+            guard problems.isEmpty, let disclosure else { throw StewardError(.invalidConfiguration, problems: problems) }
+            return Plan(dataDirectory: directory, disclosure: disclosure, configuration: configuration, httpTransports: http)
+        }
+
+        /// The transport of each recipient Steward delivers to: the host's, else the HTTPS one
+        /// from the DSN or endpoint, else the outbox folder. Undeclared recipients get none.
+        func transports(outbox: String) throws -> [RecipientID: any Transport] {
+            var result: [RecipientID: any Transport] = [:]
+            var fileTransport: FileTransport?
+            var recipients = Set(configuration.transports.keys)
+            for recipient in [configuration.crashRecipient, configuration.telemetryRecipient]
+            where configuration.manifest.declaration(of: recipient) != nil {
+                recipients.insert(recipient)
+            }
+            for recipient in recipients.sorted() {
+                if let transport = configuration.transports[recipient] ?? httpTransports[recipient] {
+                    result[recipient] = transport
+                } else {
+                    if fileTransport == nil { fileTransport = try FileTransport(directory: outbox) }
+                    result[recipient] = fileTransport
+                }
+            }
+            return result
+        }
+
+        /// The CPU architecture, as the OpenTelemetry `host.arch` convention spells it.
+        static let architecture: String = {
+            var name = utsname()
+            guard uname(&name) == 0 else { return "unknown" }
+            let machine = withUnsafeBytes(of: &name.machine) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            switch machine {
+            case "x86_64": return "amd64"
+            case "aarch64": return "arm64"
+            case "i686", "i386": return "x86"
+            case "armv7l", "armv6l": return "arm32"
+            case "ppc64le", "ppc64": return "ppc64"
+            case "s390x": return "s390x"
+            default: return machine
+            }
+        }()
+    }
+}

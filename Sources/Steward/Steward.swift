@@ -1,0 +1,291 @@
+import Foundation
+public import StewardCore
+public import StewardCrash
+public import StewardDevice
+public import StewardMedia
+import StewardHTTP
+public import StewardPermissions
+public import StewardTelemetry
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one entry point: starts every module over one data folder, wires them together, and
+/// gives the host the user's data rights and the generated disclosure.
+///
+/// ```swift
+/// import Steward
+///
+/// var configuration = Steward.Configuration(appID: "org.example.scanner", manifest: try .decode(json: manifestBytes))
+/// configuration.otlpEndpoint = URL(string: "https://collector.example.com:4318")
+/// let steward = try Steward.start(configuration)
+/// try steward.consent.grant([.analytics])
+/// steward.telemetry.record("screen_view", attributes: ["screen": .string("scan")])
+/// _ = try await steward.permissions.request(.camera)
+/// await steward.send()
+/// ```
+///
+/// What start does, in order: checks the configuration (every problem at once), claims the
+/// process (one instance per process), opens the vault, the consent ledger, the audit ledger
+/// and the consent gate, the permission gate (with the age gate), the device identifiers
+/// (raw identifiers follow the `deviceIdentity` permission), telemetry and metrics (consent
+/// at record and send time, deletion requests after a withdrawal), the crash reporter (its
+/// handler follows crash-reporting consent), processes crash records left by an earlier run,
+/// and makes one uploader per recipient.
+public final class Steward: Sendable {
+    /// The configuration it started with.
+    public let configuration: Configuration
+    /// The data folder.
+    public let dataDirectory: String
+    /// The manifest it enforces.
+    public var manifest: PrivacyManifest { configuration.manifest }
+    /// The encrypted vault every module keeps its data in.
+    public let vault: Vault
+    /// The user's consent per purpose, with receipts and the age gate.
+    public let consent: ConsentLedger
+    /// Stores data under its purpose's consent (and pending policy).
+    public let consentGate: ConsentGate
+    /// What was collected, dropped and disclosed, per day, category and purpose.
+    public let audit: AuditLedger
+    /// Run-time permissions.
+    public let permissions: PermissionGate
+    /// The device's privacy-safe identifiers (raw ones need the `deviceIdentity` permission).
+    public let device: DeviceIdentifiers
+    /// Crash reports, breadcrumbs, handled errors, launch crashes and sessions.
+    public let crashes: CrashReporter
+    /// Declared events.
+    public let telemetry: Telemetry
+    /// Counters, gauges and histograms.
+    public let metrics: TelemetryMetrics
+    /// Images, their metadata control and retention (expired images are removed at start).
+    public let media: MediaStore
+    /// The generated disclosure of what the SDK enforces.
+    public let disclosure: Disclosure
+    /// One uploader per recipient Steward delivers to (crash and telemetry recipients).
+    public let uploaders: [RecipientID: Uploader]
+    /// What start made of the crash records an earlier run left.
+    public let pendingCrashes: CrashReporter.PendingResult
+    /// Whether this instance still runs (false after ``stop()`` or an erase).
+    public var isRunning: Bool { running.load(ordering: .acquiring) }
+
+    /// The user's data rights: access report, export, erase.
+    public var rights: DataRights { DataRights(steward: self) }
+
+    let crashInstalled: Bool
+    let running = Atomic<Bool>(true)
+    let resourceCache = Mutex<TelemetryResource?>(nil)
+
+    /// Whether an instance runs in this process.
+    private static let processClaim = Atomic<Bool>(false)
+
+    private init(configuration: Configuration, dataDirectory: String, vault: Vault, consent: ConsentLedger, consentGate: ConsentGate,
+                 audit: AuditLedger, permissions: PermissionGate, device: DeviceIdentifiers, crashes: CrashReporter,
+                 telemetry: Telemetry, metrics: TelemetryMetrics, media: MediaStore, disclosure: Disclosure, uploaders: [RecipientID: Uploader],
+                 pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool) {
+        self.configuration = configuration
+        self.dataDirectory = dataDirectory
+        self.vault = vault
+        self.consent = consent
+        self.consentGate = consentGate
+        self.audit = audit
+        self.permissions = permissions
+        self.device = device
+        self.crashes = crashes
+        self.telemetry = telemetry
+        self.metrics = metrics
+        self.media = media
+        self.disclosure = disclosure
+        self.uploaders = uploaders
+        self.pendingCrashes = pendingCrashes
+        self.crashInstalled = crashInstalled
+    }
+
+    // MARK: - Start
+
+    /// Starts Steward: see the type's discussion for what it does.
+    ///
+    /// - Throws: ``StewardError`` — ``StewardError/Code/invalidConfiguration`` listing every
+    ///   problem of the configuration at once; ``StewardError/Code/alreadyStarted`` when an
+    ///   instance runs in this process (no second set of signal handlers);
+    ///   ``StewardError/Code/startFailed`` when the data cannot be opened (a vault locked by
+    ///   another process, a wrong key).
+    public static func start(_ configuration: Configuration) throws(StewardError) -> Steward {
+        let plan = try Plan.check(configuration)
+        guard processClaim.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw StewardError(.alreadyStarted, problems: [
+                "Steward runs already in this process; use that instance, or call stop() on it before starting another",
+            ])
+        }
+        do {
+            return try open(configuration, plan: plan)
+        } catch {
+            processClaim.store(false, ordering: .releasing)
+            throw StewardError(.startFailed, problems: ["\(error)"])
+        }
+    }
+
+    private static func open(_ configuration: Configuration, plan: Plan) throws -> Steward {
+        let manifest = configuration.manifest
+        let clock = configuration.wallClock
+        let directory = plan.dataDirectory
+        let vault: Vault
+        if let keyProvider = configuration.keyProvider {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            vault = try Vault.open(directory: directory + "/vault", keyProvider: keyProvider, clock: clock)
+        } else {
+            vault = try Vault.open(dataDirectory: directory, clock: clock)
+        }
+        do {
+            let consent = try ConsentLedger(manifest: manifest, vault: vault, jurisdiction: configuration.jurisdiction, clock: clock)
+            let audit = try AuditLedger(vault: vault, clock: clock)
+            let gate = ConsentGate(ledger: consent, vault: vault, audit: audit, policies: configuration.pendingPolicies,
+                                   defaultPolicy: configuration.defaultPendingPolicy, clock: clock)
+            let permissions = try PermissionGate(manifest: manifest, vault: vault, prompter: configuration.prompter,
+                                                 probe: configuration.permissionProbe, consent: consent, clock: clock)
+            let device = try DeviceIdentifiers(appID: configuration.appID, vault: vault, consent: consent, permissions: permissions,
+                                               machineIDPath: configuration.machineIDPath)
+            var telemetryConfiguration = configuration.telemetry
+            telemetryConfiguration.permissions = permissions
+            let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: consent, gate: gate, audit: audit,
+                                          configuration: telemetryConfiguration, clock: clock)
+            let metrics = TelemetryMetrics(consent: consent, clock: clock)
+            let media = try MediaStore(gate: gate, vault: vault, permissions: permissions, clock: clock)
+
+            let context = CrashContext(release: configuration.release, osName: "Linux", arch: Plan.architecture,
+                                       executable: CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent })
+            let crashes = CrashReporter(configuration: .init(dataDirectory: directory, context: context), vault: vault, consent: gate, clock: clock)
+            var installed = false
+            if configuration.installsCrashHandler {
+                try crashes.install()
+                installed = true
+            }
+            let pending = crashes.processPending()
+
+            var uploaders: [RecipientID: Uploader] = [:]
+            for (recipient, transport) in try plan.transports(outbox: directory + "/outbox") {
+                uploaders[recipient] = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: consent,
+                                                    manifest: manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
+            }
+            return Steward(configuration: configuration, dataDirectory: directory, vault: vault, consent: consent, consentGate: gate,
+                           audit: audit, permissions: permissions, device: device, crashes: crashes, telemetry: telemetry,
+                           metrics: metrics, media: media, disclosure: plan.disclosure, uploaders: uploaders, pendingCrashes: pending,
+                           crashInstalled: installed)
+        } catch {
+            try? vault.close()
+            throw error
+        }
+    }
+
+    // MARK: - Delivery
+
+    /// What one ``send(timeout:)`` did, per recipient.
+    public struct SendReport: Sendable {
+        /// Telemetry events queued for their recipient.
+        public var eventsQueued = 0
+        /// Metric points queued.
+        public var metricPointsQueued = 0
+        /// Crash reports queued.
+        public var crashReportsQueued = 0
+        /// Each uploader's report.
+        public var uploads: [RecipientID: UploadReport] = [:]
+        /// What went wrong on the way (the data stays queued for the next send).
+        public var problems: [String] = []
+    }
+
+    /// Queues what is ready — stored telemetry events (and deletion requests), the metrics of
+    /// the interval, crash reports — for their recipients, then delivers every queue, each
+    /// uploader until it is idle or `timeout` passes. Consent is checked again at send time.
+    /// Blocking work runs off the concurrency pool.
+    @discardableResult
+    public func send(timeout: Duration = .seconds(30)) async -> SendReport {
+        guard isRunning else { return SendReport(problems: ["Steward was stopped"]) }
+        var report = await Self.offPool { [self] in queueAll() }
+        await withTaskGroup(of: (RecipientID, UploadReport).self) { group in
+            for (recipient, uploader) in uploaders {
+                group.addTask {
+                    await withTaskGroup(of: UploadReport?.self) { race in
+                        race.addTask { await uploader.drain() }
+                        race.addTask {
+                            try? await Task.sleep(for: timeout)
+                            return nil
+                        }
+                        let first = await race.next() ?? nil
+                        race.cancelAll()
+                        if let first { return (recipient, first) }
+                        // Timed out: the drain returns soon after cancellation with what it did.
+                        return (recipient, await race.next().flatMap { $0 } ?? UploadReport())
+                    }
+                }
+            }
+            for await (recipient, upload) in group { report.uploads[recipient] = upload }
+        }
+        try? audit.flush()
+        return report
+    }
+
+    private func queueAll() -> SendReport {
+        var report = SendReport()
+        let resource = telemetryResource()
+        if let uploader = uploaders[configuration.telemetryRecipient] {
+            do { report.eventsQueued = try telemetry.submit(to: uploader, resource: resource) } catch { report.problems.append("telemetry: \(error)") }
+            do { report.metricPointsQueued = try metrics.submit(to: uploader, resource: resource) } catch { report.problems.append("metrics: \(error)") }
+        } else {
+            do { try telemetry.flush() } catch { report.problems.append("telemetry: \(error)") }
+        }
+        if let uploader = uploaders[configuration.crashRecipient] {
+            do {
+                report.crashReportsQueued = try crashes.submit(to: uploader, dsn: configuration.sentryDSN.flatMap { try? SentryDSN($0) })
+            } catch {
+                report.problems.append("crash reports: \(error)")
+            }
+        }
+        return report
+    }
+
+    /// The OTLP resource of this app on this device: `device.id` is the app-scoped ID only,
+    /// never the machine ID.
+    func telemetryResource() -> TelemetryResource {
+        if let cached = resourceCache.withLock({ $0 }) { return cached }
+        let profile = DeviceProfile.read()
+        let resource = TelemetryResource(
+            serviceName: configuration.appID, serviceVersion: configuration.release, osType: "linux",
+            osVersion: profile.operatingSystem.versionID.value ?? profile.kernel.release.value,
+            hostArch: Plan.architecture, deviceModelIdentifier: profile.hardware.model.value,
+            deviceID: try? device.appScopedID().uuidString)
+        resourceCache.withLock { $0 = resource }
+        return resource
+    }
+
+    /// Runs `work` on a thread of its own and waits for it: vault commits (fsync) stay off the
+    /// Swift concurrency pool.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            StewardThread.start(name: "steward.facade") { continuation.resume(returning: work()) }
+        }
+    }
+
+    // MARK: - Stop
+
+    /// Stores what telemetry holds in memory, ends the crash session as a clean exit, removes
+    /// the crash handlers, closes the vault and releases the process, so ``start(_:)`` may run
+    /// again. Safe to call twice.
+    public func stop() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        try? telemetry.flush()
+        try? audit.flush()
+        crashes.endSession()
+        if crashInstalled { crashes.uninstall() }
+        try? vault.close()
+        Self.processClaim.store(false, ordering: .releasing)
+    }
+
+    /// Ends this instance without writing anything more (the erase path): the handlers go, the
+    /// process is released.
+    func release() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        if crashInstalled { crashes.uninstall() }
+        Self.processClaim.store(false, ordering: .releasing)
+    }
+}

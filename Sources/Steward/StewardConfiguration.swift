@@ -1,0 +1,144 @@
+public import Foundation
+public import StewardCore
+public import StewardHTTP
+public import StewardPermissions
+public import StewardTelemetry
+
+extension Steward {
+    /// Everything ``Steward/start(_:)`` needs. Only the app id and the manifest are required;
+    /// every other setting has a default that works on an embedded device with no setup:
+    /// data under `$XDG_DATA_HOME/steward/APP-ID`, the vault key in a 0600 file beside it,
+    /// deliveries to the outbox folder (`DATA/outbox`), prompts on the terminal.
+    ///
+    /// ```swift
+    /// var configuration = Steward.Configuration(appID: "org.example.scanner", manifest: manifest)
+    /// configuration.otlpEndpoint = URL(string: "https://collector.example.com:4318")
+    /// configuration.sentryDSN = "https://public@sentry.example.com/42"
+    /// configuration.prompter = MyPrompter()
+    /// let steward = try Steward.start(configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// The application id, reverse-DNS (`org.example.scanner`): names the data folder and
+        /// scopes the device identifiers.
+        public var appID: String
+        /// The privacy manifest the SDK enforces and discloses.
+        public var manifest: PrivacyManifest
+        /// The data folder; nil for `$XDG_DATA_HOME/steward/APP-ID` (else
+        /// `~/.local/share/steward/APP-ID`).
+        public var dataDirectory: String?
+        /// Where the vault key comes from; nil for a ``FileKeyProvider`` over `DATA/keys` (a 0600
+        /// file in a 0700 folder). Hosts with a keyring or a TPM plug in their own.
+        public var keyProvider: (any KeyProvider)?
+        /// Transports chosen by the host, per recipient. They win over ``sentryDSN`` and
+        /// ``otlpEndpoint``; recipients with neither deliver to the outbox folder.
+        public var transports: [RecipientID: any Transport]
+        /// A Sentry (or GlitchTip) DSN: crash reports go there over HTTPS.
+        public var sentryDSN: String?
+        /// An OpenTelemetry Collector's OTLP/HTTP base URL (`https://host:4318`): telemetry goes
+        /// to its `/v1/logs` and `/v1/metrics`.
+        public var otlpEndpoint: URL?
+        /// Trust, pinning, proxies, compression and timeouts of the HTTPS transports made from
+        /// ``sentryDSN`` and ``otlpEndpoint``.
+        public var http: HTTPTransport.Configuration
+        /// The recipient crash reports go to (default `crashBackend`, as the example manifest
+        /// declares it). Crash delivery is off when the manifest does not declare it.
+        public var crashRecipient: RecipientID
+        /// The recipient telemetry goes to (default `telemetryBackend`). Telemetry delivery is
+        /// off when the manifest does not declare it.
+        public var telemetryRecipient: RecipientID
+        /// Asks the user for permissions (default: the terminal, `/dev/tty`).
+        public var prompter: any PermissionPrompter
+        /// Checks what the operating system allows (default: ``LinuxPermissionProbe``).
+        public var permissionProbe: any PermissionProbing
+        /// Timestamps (consent receipts, records, retention).
+        public var wallClock: any WallClock
+        /// The user's jurisdiction, for the age gate (nil: the manifest's strictest rule).
+        public var jurisdiction: Jurisdiction?
+        /// The app's version, carried by crash reports (`release`) and telemetry
+        /// (`service.version`).
+        public var release: String?
+        /// Whether ``Steward/start(_:)`` installs the crash handlers (default true). Pending
+        /// crash records are processed either way.
+        public var installsCrashHandler: Bool
+        /// Telemetry tunables (mode, batch size, memory limit, sampling, rate limits); the
+        /// permission checks are always the started instance's permission gate.
+        public var telemetry: Telemetry.Configuration
+        /// The pending policy per purpose: what happens to data recorded before the user
+        /// answered.
+        public var pendingPolicies: [Purpose: PendingPolicy]
+        /// The pending policy of purposes not in ``pendingPolicies`` (default: kept encrypted
+        /// on disk for 7 days).
+        public var defaultPendingPolicy: PendingPolicy
+        /// How deliveries back off and when they give up.
+        public var uploadPolicy: UploadPolicy
+        /// The machine ID the device identifiers derive from.
+        public var machineIDPath: String
+
+        /// A configuration with the defaults above.
+        public init(appID: String, manifest: PrivacyManifest, dataDirectory: String? = nil,
+                    prompter: any PermissionPrompter = TerminalPrompter()) {
+            self.appID = appID
+            self.manifest = manifest
+            self.dataDirectory = dataDirectory
+            self.keyProvider = nil
+            self.transports = [:]
+            self.sentryDSN = nil
+            self.otlpEndpoint = nil
+            self.http = HTTPTransport.Configuration()
+            self.crashRecipient = "crashBackend"
+            self.telemetryRecipient = "telemetryBackend"
+            self.prompter = prompter
+            self.permissionProbe = LinuxPermissionProbe()
+            self.wallClock = SystemWallClock()
+            self.jurisdiction = nil
+            self.release = nil
+            self.installsCrashHandler = true
+            self.telemetry = Telemetry.Configuration()
+            self.pendingPolicies = [:]
+            self.defaultPendingPolicy = .encryptedDisk(maxAge: .seconds(7 * 86_400))
+            self.uploadPolicy = UploadPolicy()
+            self.machineIDPath = "/etc/machine-id"
+        }
+    }
+}
+
+/// Why ``Steward/start(_:)`` or a data-rights request failed.
+public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of failure.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: String { case invalidConfiguration, alreadyStarted, startFailed, stopped, exportFailed }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+        /// The configuration has problems: ``StewardError/problems`` lists every one.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// Steward runs already in this process: one instance per process (signal handlers are
+        /// process-wide). Stop it first.
+        public static let alreadyStarted = Code(.alreadyStarted)
+        /// Opening the data failed (a locked or damaged vault, an unusable folder).
+        public static let startFailed = Code(.startFailed)
+        /// The instance was stopped (or erased): start a new one.
+        public static let stopped = Code(.stopped)
+        /// An export could not be written.
+        public static let exportFailed = Code(.exportFailed)
+        public var description: String { value.rawValue }
+    }
+
+    /// The kind of failure.
+    public let code: Code
+    /// Every problem found, each a sentence naming what to fix.
+    public let problems: [String]
+
+    /// An error with `problems`.
+    public init(_ code: Code, problems: [String]) {
+        self.code = code
+        self.problems = problems
+    }
+
+    public var description: String {
+        switch problems.count {
+        case 0: "Steward: \(code)"
+        case 1: "Steward: \(code): \(problems[0])"
+        default: "Steward: \(code), \(problems.count) problems:\n" + problems.map { "  - " + $0 }.joined(separator: "\n")
+        }
+    }
+}
