@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import Steward
 import StewardCore
 import StewardDevice
 import StewardCrash
+import StewardHTTP
 import StewardPermissions
 import StewardTelemetry
 import Synchronization
@@ -10,13 +12,19 @@ import Synchronization
 /// `steward demo`: the end-to-end walk through what Steward does, on embedded defaults.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Walk through Steward end to end: vault, manifest, consent, pending data, delivery, withdrawal, retention, erase.",
-        discussion: "Runs in a fresh temporary data directory unless --data-dir names one; --keep leaves it in place.")
+        abstract: "Walk through Steward end to end: device, permissions, consent, a real crash, telemetry, delivery, withdrawal, retention, access, export, erase.",
+        discussion: "Runs in a fresh temporary data directory unless --data-dir names one; --keep leaves it in place. Deliveries go to the outbox folder unless --otlp or --sentry-dsn name endpoints.")
 
     @OptionGroup var options: CommonOptions
 
     @Flag(help: "Keep the demo's data directory instead of erasing it at the end.")
     var keep = false
+    @Option(help: "Deliver telemetry to this OTLP/HTTP endpoint (e.g. https://collector.example.com:4318) instead of the outbox.")
+    var otlp: String?
+    @Option(name: .customLong("sentry-dsn"), help: "Deliver crash reports to this Sentry (or GlitchTip) DSN instead of the outbox.")
+    var sentryDSN: String?
+    @Option(name: .customLong("ca-bundle"), help: "A CA bundle (PEM) to trust for the endpoints instead of the system's.")
+    var caBundle: String?
 
     func run() async throws {
         let manifest = try options.loadManifest()
@@ -30,10 +38,21 @@ struct Demo: AsyncParsableCommand {
         } else {
             dataDirectory = NSTemporaryDirectory() + "steward-demo-" + UUID().uuidString.prefix(8).lowercased()
         }
+        let started = ContinuousClock.now
         var step = 0
+        let steps = keep ? 13 : 16
         func say(_ title: String) {
             step += 1
-            print("\n\(step). \(title)")
+            let elapsed = started.duration(to: .now)
+            print("\n[\(step)/\(steps), \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s] \(title)")
+        }
+        var http = HTTPTransport.Configuration()
+        http.caBundlePath = caBundle
+        let dsn = try sentryDSN.map { try SentryDSN($0) }
+        let crashTransport: (any Transport)? = try dsn.map { try HTTPTransport(endpoint: $0.envelopeURL, configuration: http) }
+        let telemetryTransport: (any Transport)? = try otlp.map { text in
+            guard let url = URL(string: text) else { throw ValidationError("'\(text)' is not a URL") }
+            return try HTTPTransport(endpoint: url, configuration: http)
         }
 
         print("Steward demo — app \(options.appID), policy \(manifest.policyVersion), data in \(dataDirectory)")
@@ -128,11 +147,11 @@ struct Demo: AsyncParsableCommand {
         let leaks = filesContaining(Array(canary.utf8), under: dataDirectory)
         print("   searched for \"\(canary.prefix(20))…\": \(leaks.isEmpty ? "found in no file" : "FOUND in \(leaks)")")
 
-        say("Deliver the crash report to its processor through the uploader, as a Sentry envelope, into the outbox folder.")
+        say("Deliver the crash report to its processor through the uploader, as a Sentry envelope, \(dsn == nil ? "into the outbox folder" : "to \(dsn!.envelopeURL)").")
         let outbox = try FileTransport(directory: dataDirectory + "/outbox")
-        let uploader = try Uploader(recipient: "crashBackend", transport: outbox, vault: vault, consent: ledger, manifest: manifest, audit: audit)
+        let uploader = try Uploader(recipient: "crashBackend", transport: crashTransport ?? outbox, vault: vault, consent: ledger, manifest: manifest, audit: audit)
         // As a Sentry envelope (event + crashed session), exactly what a Sentry or GlitchTip server takes.
-        try reporter.submit(to: uploader)
+        try reporter.submit(to: uploader, dsn: dsn)
         let report = await uploader.drain()
         try audit.flush()
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/outbox"))?.filter { !$0.hasPrefix(".") }.sorted() ?? []
@@ -152,10 +171,11 @@ struct Demo: AsyncParsableCommand {
             let purpose = manifest.events.first { $0.name == name }?.purpose.rawValue ?? "?"
             print("   \(name.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) (\(purpose), \(ledger.consentState(for: Purpose(rawValue: purpose)).rawValue)): \(telemetry.record(name, attributes: attributes))")
         }
-        let telemetryUploader = try Uploader(recipient: "telemetryBackend", transport: outbox, vault: vault, consent: ledger, manifest: manifest, audit: audit)
+        let telemetryUploader = try Uploader(recipient: "telemetryBackend", transport: telemetryTransport ?? outbox, vault: vault, consent: ledger, manifest: manifest, audit: audit)
         let resource = TelemetryResource(serviceName: options.appID, serviceVersion: "0.1.0")
         try telemetry.submit(to: telemetryUploader, resource: resource)
         let telemetryReport = await telemetryUploader.drain()
+        try audit.flush()
         let telemetryFiles = ((try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/outbox")) ?? []).filter { $0.contains("telemetryBackend") && $0.hasSuffix(".body") }.sorted()
         let sentText = telemetryFiles.compactMap { FileManager.default.contents(atPath: dataDirectory + "/outbox/" + $0) }.map { String(decoding: $0, as: UTF8.self) }.joined()
         print("   accepted \(telemetryReport.accepted) OTLP request(s): \(telemetryFiles.joined(separator: ", ")); the held location_fix waits for personalization")
@@ -167,6 +187,7 @@ struct Demo: AsyncParsableCommand {
         print("   removed \(before - (try vault.records(in: "analytics").count)) record(s); their segments were rewritten, so the ciphertext is gone too.")
         try telemetry.submit(to: telemetryUploader, resource: resource)
         let deletion = await telemetryUploader.drain()
+        try audit.flush()
         print("   deletion request delivered to telemetryBackend: \(deletion.accepted == 1) (steward.deletion_request, under the legal obligation, with the pseudonymous ids)")
 
         say("Retention: a record kept for 0 seconds has expired at once; purgeExpired removes it.")
@@ -195,12 +216,37 @@ struct Demo: AsyncParsableCommand {
             print("\nKept \(dataDirectory). Try: steward inspect --data-dir \(dataDirectory)")
             return
         }
-        say("Erase everything (crypto-erase): the key is destroyed first, then every file.")
-        try vault.erase()
-        let left = filesUnder(dataDirectory + "/vault").filter { !$0.hasSuffix("/lock") }
-        print("   key file present: \(FileManager.default.fileExists(atPath: keyPath)); vault files left: \(left.count) (besides the lock file, which holds only a pid)")
+        // The data rights, through the one entry point a host app uses: Steward.start.
+        try vault.close()
+        var configuration = Steward.Configuration(appID: options.appID, manifest: manifest, dataDirectory: dataDirectory)
+        configuration.installsCrashHandler = false
+        // The demo's transports (its outbox folder has one owner at a time).
+        configuration.transports["crashBackend"] = crashTransport ?? outbox
+        configuration.transports["telemetryBackend"] = telemetryTransport ?? outbox
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+
+        say("The user's right of access: what is held, per category, since when, why, for how long, and who received it.")
+        for holding in try steward.rights.accessReport().categories where holding.records > 0 || !holding.disclosedTo.isEmpty {
+            let kept = holding.retentionDays.map { "\($0) days" } ?? "until deleted"
+            let sent = holding.disclosedTo.isEmpty ? "not sent" : "sent to \(holding.disclosedTo.map(\.rawValue).joined(separator: ", "))"
+            print("   \(holding.category): \(holding.records) record(s), kept \(kept), \(sent)")
+        }
+
+        say("Export: everything held, in one archive the user takes away (steward-export.json, summary.md, media/).")
+        let archive = NSTemporaryDirectory() + "steward-demo-export-\(UUID().uuidString.prefix(8)).zip"
+        let exported = try steward.rights.export(to: archive)
+        print("   \(archive): " + exported.counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        try? FileManager.default.removeItem(atPath: archive)
+
+        say("Erase everything: crypto-erase (the key first), raw crash records and the outbox removed, deletion requests to every recipient that received data.")
+        let erased = try await steward.rights.erase()
+        let leftAfter = filesContaining(Array(canary.utf8), under: dataDirectory)
+        print("   deletion requests: \(erased.deletionRequests.map(\.rawValue).joined(separator: ", ")) (delivered: \(erased.delivered.map(\.rawValue).joined(separator: ", ")))")
+        print("   key file from before present: \(FileManager.default.fileExists(atPath: keyPath) && mode(keyPath) != "?" ? "a new one (new vault)" : "no"); the secret is readable in \(leftAfter.isEmpty ? "no file" : "\(leftAfter)")")
         try? FileManager.default.removeItem(atPath: dataDirectory)
-        print("\nDone.")
+        let elapsed = started.duration(to: .now)
+        print("\nDone in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s.")
     }
 
     /// What a crashing child left behind.

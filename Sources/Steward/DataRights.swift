@@ -90,9 +90,8 @@ public struct DataRights: Sendable {
             guard declaration != nil || tally.records > 0 else { return nil }
             return CategoryHolding(
                 category: category,
-                description: declaration?.description ?? (category == .consentRecords
-                    ? "Steward's own records: consent receipts, permission decisions, the audit ledger and its bookkeeping"
-                    : "Undeclared category"),
+                description: declaration?.description
+                    ?? "Steward's own records of your choices and of its duties (consent receipts, permission decisions, the audit ledger, bookkeeping), kept to show and honour them",
                 records: tally.records, purposes: tally.purposes.sorted(), since: tally.since,
                 retentionDays: declaration?.retentionDays, nextExpiry: tally.nextExpiry,
                 recipients: declaration?.recipients ?? [], disclosedTo: (disclosed[category] ?? []).sorted())
@@ -226,7 +225,8 @@ public struct DataRights: Sendable {
     /// 1. Notes who received data (the audit ledger) and the ids they know the user by (the
     ///    app-scoped device id, the telemetry pseudonyms).
     /// 2. Stops this instance, crypto-erases the vault (the key goes first: nothing written can
-    ///    be decrypted after that), and removes the raw crash records and the outbox folder.
+    ///    be decrypted after that), and removes the raw crash records and what the outbox folder
+    ///    holds.
     ///    Afterwards no file under the data folder holds anything readable from before.
     /// 3. Opens a new, empty vault (a new key; consents back to pending; new installation and
     ///    advertising ids) and queues a deletion request to each of those recipients under the
@@ -258,9 +258,14 @@ public struct DataRights: Sendable {
             Result {
                 try steward.vault.erase()
                 var removed = 0
+                // The folders stay (an outbox transport may still hold its lock in them); what
+                // was written in them goes. The outbox's lock and sequence files hold no data.
+                let files = FileManager.default
                 for folder in [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"] {
-                    removed += (try? FileManager.default.subpathsOfDirectory(atPath: folder).count) ?? 0
-                    if FileManager.default.fileExists(atPath: folder) { try FileManager.default.removeItem(atPath: folder) }
+                    for name in (try? files.contentsOfDirectory(atPath: folder)) ?? [] where name != ".lock" && name != ".sequence" {
+                        removed += 1
+                        try files.removeItem(atPath: folder + "/" + name)
+                    }
                 }
                 return removed
             }
@@ -280,16 +285,20 @@ public struct DataRights: Sendable {
         let ledger = try ConsentLedger(manifest: configuration.manifest, vault: vault, jurisdiction: configuration.jurisdiction,
                                        clock: configuration.wallClock)
         let audit = try AuditLedger(vault: vault, clock: configuration.wallClock)
-        let plan = try Steward.Plan.check(configuration)
-        let transports = try plan.transports(outbox: steward.dataDirectory + "/outbox")
         let now = configuration.wallClock.now
         var uploaders: [Uploader] = []
+        // The stopped instance's transports (an outbox folder has one owner at a time).
+        var outbox = steward.transports.values.first { $0 is FileTransport }
         for recipient in requests {
             let transport: any Transport
-            if let chosen = transports[recipient] {
+            if let chosen = steward.transports[recipient] {
                 transport = chosen
+            } else if let outbox {
+                transport = outbox
             } else {
-                transport = try FileTransport(directory: steward.dataDirectory + "/outbox")
+                let created = try FileTransport(directory: steward.dataDirectory + "/outbox")
+                outbox = created
+                transport = created
             }
             let uploader = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: ledger,
                                         manifest: configuration.manifest, audit: audit, policy: configuration.uploadPolicy,

@@ -73,6 +73,8 @@ public final class Steward: Sendable {
     public var rights: DataRights { DataRights(steward: self) }
 
     let crashInstalled: Bool
+    /// The transport behind each uploader.
+    let transports: [RecipientID: any Transport]
     let running = Atomic<Bool>(true)
     let resourceCache = Mutex<TelemetryResource?>(nil)
 
@@ -82,7 +84,7 @@ public final class Steward: Sendable {
     private init(configuration: Configuration, dataDirectory: String, vault: Vault, consent: ConsentLedger, consentGate: ConsentGate,
                  audit: AuditLedger, permissions: PermissionGate, device: DeviceIdentifiers, crashes: CrashReporter,
                  telemetry: Telemetry, metrics: TelemetryMetrics, media: MediaStore, disclosure: Disclosure, uploaders: [RecipientID: Uploader],
-                 pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool) {
+                 pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool, transports: [RecipientID: any Transport]) {
         self.configuration = configuration
         self.dataDirectory = dataDirectory
         self.vault = vault
@@ -99,6 +101,7 @@ public final class Steward: Sendable {
         self.uploaders = uploaders
         self.pendingCrashes = pendingCrashes
         self.crashInstalled = crashInstalled
+        self.transports = transports
     }
 
     // MARK: - Start
@@ -164,14 +167,15 @@ public final class Steward: Sendable {
             let pending = crashes.processPending()
 
             var uploaders: [RecipientID: Uploader] = [:]
-            for (recipient, transport) in try plan.transports(outbox: directory + "/outbox") {
+            let transports = try plan.transports(outbox: directory + "/outbox")
+            for (recipient, transport) in transports {
                 uploaders[recipient] = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: consent,
                                                     manifest: manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
             }
             return Steward(configuration: configuration, dataDirectory: directory, vault: vault, consent: consent, consentGate: gate,
                            audit: audit, permissions: permissions, device: device, crashes: crashes, telemetry: telemetry,
                            metrics: metrics, media: media, disclosure: plan.disclosure, uploaders: uploaders, pendingCrashes: pending,
-                           crashInstalled: installed)
+                           crashInstalled: installed, transports: transports)
         } catch {
             try? vault.close()
             throw error

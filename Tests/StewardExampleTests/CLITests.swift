@@ -23,7 +23,7 @@ import Testing
         return dir.appendingPathComponent("steward")
     }
 
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> Run {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -31,6 +31,14 @@ import Testing
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let out = Pipe(), err = Pipe()
+        if let stdin {
+            let input = Pipe()
+            process.standardInput = input
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try? input.fileHandleForWriting.close()
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -115,7 +123,12 @@ import Testing
         #expect(result.stdout.contains("outbox now holds: 000000000001-crashBackend.body, 000000000001-crashBackend.json"))
         #expect(result.stdout.contains("removed 5 record(s)"))
         #expect(result.stdout.contains("chain intact"))
-        #expect(result.stdout.contains("key file present: false"))
+        // The data rights, through the facade: access, export, erase.
+        #expect(result.stdout.contains("crashDiagnostics: 2 record(s), kept 90 days, sent to crashBackend"))
+        #expect(result.stdout.contains("crashReports 1"))
+        #expect(result.stdout.contains("deletion requests: crashBackend, telemetryBackend (delivered: crashBackend, telemetryBackend)"))
+        #expect(result.stdout.contains("the secret is readable in no file"))
+        #expect(result.stdout.contains("[16/16, "))
         #expect(result.stdout.contains("first request → denied; should show rationale: true"))
         #expect(result.stdout.contains("second request → granted"))
         #expect(result.stdout.contains(" denied → granted"))
