@@ -105,6 +105,13 @@ let package = Package(
             resources: [.embedInCode("example-manifest.json")]
         ),
 
+        // A host app embedding Steward with its own Transport and PermissionPrompter.
+        .executableTarget(
+            name: "steward-embedding-example",
+            dependencies: ["Steward"],
+            path: "Examples/embedding"
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "StewardCoreTests",
@@ -151,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "StewardExampleTests",
             // The tests run the built `steward` binary; depending on it makes sure it is built.
-            dependencies: ["StewardCore", "StewardTesting", "steward"]
+            dependencies: ["StewardCore", "StewardTesting", "steward", "steward-embedding-example"]
         ),
     ],
     swiftLanguageModes: [.v6]
