@@ -1,10 +1,11 @@
 # Steward: the two commands of the README, and the pieces they are made of.
 #   make demo   builds and runs the end-to-end demo on embedded defaults
 #   make test   builds and runs the whole test suite
+#   make docs   builds the DocC documentation of every library target, warnings as errors
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: demo test bootstrap build benchmark clean
+.PHONY: demo test bootstrap build docs benchmark clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -19,6 +20,9 @@ demo: bootstrap
 test: bootstrap
 	swift build --build-tests
 	swift test --skip-build
+
+docs: bootstrap
+	./scripts/check-docs.sh
 
 benchmark: bootstrap
 	cd Benchmarks && swift package --disable-sandbox benchmark

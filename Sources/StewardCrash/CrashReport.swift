@@ -7,7 +7,7 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
     public var id: String
     /// When it happened.
     public var timestamp: Date
-    /// False for a crash caught by the signal handler, true for ``CrashReporter/report(error:)``.
+    /// False for a crash caught by the signal handler, true for ``CrashReporter/report(error:message:)``.
     public var handled: Bool
     /// True when the raw record was damaged or truncated and only part of it could be read.
     public var partial: Bool

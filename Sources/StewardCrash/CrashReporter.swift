@@ -13,7 +13,7 @@ import Glibc
 ///   raw record into ``Configuration/crashDirectory`` and chains to the previous handler — the
 ///   Swift runtime's backtracer still prints its report.
 /// - ``processPending()`` (at start, before anything else) reads each raw record, symbolicates
-///   and scrubs it, stores the report through the ``ConsentGate`` under ``Purpose/crashReporting``
+///   and scrubs it, stores the report through the `ConsentGate` under `Purpose.crashReporting`
 ///   (stored when granted, held under the pending policy, dropped when denied), and unlinks the
 ///   raw file. A damaged record is salvaged as far as it goes and marked partial.
 /// - Crashes within ``Configuration/launchCrashWindow`` of the start,

@@ -69,7 +69,7 @@ public final class DeviceIdentifiers: Sendable {
         try AppScopedID.derive(machine: try machineID(), application: applicationID)
     }
 
-    /// The raw machine ID. Needs the ``Permission/deviceIdentity`` permission, and never leaves
+    /// The raw machine ID. Needs the `Permission.deviceIdentity` (StewardPermissions) permission, and never leaves
     /// the device through Steward.
     ///
     /// - Throws: ``DeviceIdentityError`` with ``DeviceIdentityError/Code/permissionDenied``

@@ -1,7 +1,7 @@
 public import StewardCore
 public import Foundation
 
-/// The default network ``Transport``: POSTs each payload over HTTPS with the system's libcurl
+/// The default network `Transport`: POSTs each payload over HTTPS with the system's libcurl
 /// (OpenSSL flavour).
 ///
 /// **Endpoints.** A transport posts to one URL per recipient (``init(endpoints:configuration:wallClock:)``)

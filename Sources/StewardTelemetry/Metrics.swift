@@ -84,7 +84,7 @@ public final class TelemetryMetrics: Sendable {
     ///   - unit: Its UCUM unit (`1`, `ms`, `By`, `{scan}`).
     ///   - description: What it counts.
     ///   - purpose: The purpose it is recorded under; nothing is recorded unless it is granted.
-    ///   - category: The data category its payloads declare (default ``DataCategory/usageEvents``).
+    ///   - category: The data category its payloads declare (default `DataCategory.usageEvents`).
     /// - Returns: The counter; the same one when `name` was declared as a counter before.
     public func counter(name: String, unit: String = "1", description: String = "", purpose: Purpose,
                         category: DataCategory = .usageEvents) -> Counter {
@@ -98,7 +98,7 @@ public final class TelemetryMetrics: Sendable {
     ///   - unit: Its UCUM unit.
     ///   - description: What it measures.
     ///   - purpose: The purpose it is recorded under; nothing is recorded unless it is granted.
-    ///   - category: The data category its payloads declare (default ``DataCategory/usageEvents``).
+    ///   - category: The data category its payloads declare (default `DataCategory.usageEvents`).
     /// - Returns: The gauge; the same one when `name` was declared as a gauge before.
     public func gauge(name: String, unit: String = "1", description: String = "", purpose: Purpose,
                       category: DataCategory = .usageEvents) -> Gauge {
@@ -112,7 +112,7 @@ public final class TelemetryMetrics: Sendable {
     ///   - unit: Its UCUM unit (`ms`, `By`).
     ///   - description: What it measures.
     ///   - purpose: The purpose it is recorded under; nothing is recorded unless it is granted.
-    ///   - category: The data category its payloads declare (default ``DataCategory/usageEvents``).
+    ///   - category: The data category its payloads declare (default `DataCategory.usageEvents`).
     ///   - bounds: The buckets' upper bounds; bucket `i` covers `(bounds[i-1], bounds[i]]`, and
     ///     one more bucket takes what is above the last bound. They are sorted and
     ///     de-duplicated; NaN and infinite bounds are left out.
@@ -206,7 +206,7 @@ extension TelemetryMetrics {
     /// manifest does not let leave the device) is not counted in the result.
     ///
     /// - Returns: How many points were queued.
-    /// - Throws: What ``Uploader/submit(_:)`` throws (the vault could not store a payload);
+    /// - Throws: What `Uploader.submit(_:)` throws (the vault could not store a payload);
     ///   the points of that payload and of the purposes after it are lost.
     @discardableResult
     public func submit(to uploader: Uploader, resource: TelemetryResource) throws -> Int {

@@ -10,14 +10,14 @@ public import Synchronization
 ///   mode keeps undeclared attributes out but still records declared events.
 /// - Consent is checked at record time — granted: kept; pending: the purpose's pending
 ///   policy; denied: dropped and counted, for one atomic load — and again at send time by the
-///   ``Uploader``.
+///   `Uploader`.
 /// - Before anything is kept: identifier attributes become keyed hashes (HMAC-SHA256 with a
 ///   secret salt per purpose, new when consent is withdrawn and given again), values that
 ///   look like an IP address, this host's name or its machine ID are removed, locations are
 ///   coarsened to about 5 km unless precise location is granted, strings are cut to their
 ///   declared length; per-event sampling and rate limits apply (counted).
 /// - Events are batched per purpose in memory (bounded) and stored in the vault by size or on
-///   ``flush()``; ``submit(to:)`` hands stored batches to an uploader as OTLP `/v1/logs`.
+///   ``flush()``; ``submit(to:resource:)`` hands stored batches to an uploader as OTLP `/v1/logs`.
 /// - When a purpose is withdrawn, its data is purged (by the consent ledger) and a deletion
 ///   request carrying every pseudonymous id used under it is queued for its recipients.
 ///
@@ -41,7 +41,7 @@ public final class Telemetry: Sendable {
         case permissive
     }
 
-    /// What ``record(_:attributes:at:)`` did: ``recorded``, ``held`` or ``dropped(_:)`` with
+    /// What ``record(_:attributes:at:)-(EventName,_,_)`` did: ``recorded``, ``held`` or ``dropped(_:)`` with
     /// the reason (counted in the audit ledger).
     ///
     /// A small value without references, so returning it from the hot path costs nothing:
@@ -77,6 +77,7 @@ public final class Telemetry: Sendable {
             code < 2 ? nil : Self.reasons[min(Int(code) - 2, Self.reasons.count - 1)]
         }
 
+        /// `recorded`, `held` or `dropped(REASON)`, for logs.
         public var description: String {
             switch code {
             case 0: "recorded"
@@ -176,8 +177,15 @@ public final class Telemetry: Sendable {
     /// Opens telemetry for `manifest`'s events.
     ///
     /// - Parameters:
+    ///   - manifest: The privacy manifest: only its declared events and attributes are recorded.
+    ///   - vault: Where batches, salts and pseudonymous ids are kept.
+    ///   - consent: The consent ledger checked at record time; its withdrawals purge batches
+    ///     and queue deletion requests.
     ///   - gate: Where events of a pending purpose go (its pending policy); nil drops them.
     ///   - audit: Counts collected and dropped events.
+    ///   - configuration: Mode, batch sizes, sampling, rate limits and permissions.
+    ///   - clock: The wall clock that stamps events and deletion requests.
+    /// - Throws: What the vault throws while reading Steward's stored telemetry state.
     public init(manifest: PrivacyManifest, vault: Vault, consent: ConsentLedger, gate: ConsentGate? = nil, audit: AuditLedger? = nil,
                 configuration: Configuration = Configuration(), clock: any WallClock = SystemWallClock()) throws {
         self.manifest = manifest

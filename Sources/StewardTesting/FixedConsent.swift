@@ -1,7 +1,7 @@
 public import StewardCore
 import Synchronization
 
-/// Consent answers set by a test: a ``ConsentChecking`` whose state per purpose the test
+/// Consent answers set by a test: a `ConsentChecking` whose state per purpose the test
 /// chooses and changes at will, from any task.
 ///
 /// ```swift
@@ -18,7 +18,7 @@ public final class FixedConsent: ConsentChecking {
     /// - Parameters:
     ///   - states: The state of each listed purpose.
     ///   - otherwise: The state of every purpose not listed (default `.denied`, as the
-    ///     ``ConsentChecking`` contract prescribes for undeclared purposes).
+    ///     `ConsentChecking` contract prescribes for undeclared purposes).
     public init(_ states: [Purpose: ConsentState] = [:], otherwise: ConsentState = .denied) {
         self.states = Mutex(states)
         self.otherwise = otherwise

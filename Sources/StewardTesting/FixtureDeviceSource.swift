@@ -1,6 +1,6 @@
 public import StewardDevice
 
-/// A ``DeviceSource`` that serves a described device: fixed records per subsystem and a scripted
+/// A `DeviceSource` that serves a described device: fixed records per subsystem and a scripted
 /// list of hotplug events. For testing code that lists cameras, microphones, GNSS receivers or
 /// network interfaces without the hardware.
 ///

@@ -1,10 +1,10 @@
 public import StewardCore
 import Synchronization
 
-/// A ``Transport`` that keeps every payload it is given, with the time and the answer, and
+/// A `Transport` that keeps every payload it is given, with the time and the answer, and
 /// answers from a script: for tests of code that sends, and of what it sends.
 ///
-/// Answers come from a queue of ``Delivery`` values (``enqueue(_:)``), then from a closure, or
+/// Answers come from a queue of `Delivery` values (``enqueue(_:)``), then from a closure, or
 /// `.accepted` when neither is given. Times are measured on the clock passed in (a
 /// ``ManualClock`` in most tests) from the moment the transport was created.
 ///

@@ -2,7 +2,7 @@ public import StewardCore
 public import StewardPermissions
 import Synchronization
 
-/// A ``PermissionPrompter`` that gives the answers a test scripted, in order, and remembers
+/// A `PermissionPrompter` that gives the answers a test scripted, in order, and remembers
 /// every prompt it was shown.
 ///
 /// ```swift
@@ -21,7 +21,7 @@ public final class ScriptedPrompter: PermissionPrompter {
     private let state: Mutex<State>
 
     /// A prompter that answers `answers` in order; once they run out, prompts throw
-    /// ``PermissionError`` with code `noAnswer`.
+    /// `PermissionError` with code `noAnswer`.
     public init(_ answers: [PermissionAnswer] = []) {
         state = Mutex(State(answers: answers))
     }
@@ -51,7 +51,7 @@ public final class ScriptedPrompter: PermissionPrompter {
     }
 }
 
-/// A ``PermissionProbing`` whose operating-system answers a test sets: every permission is
+/// A `PermissionProbing` whose operating-system answers a test sets: every permission is
 /// available until told otherwise.
 ///
 /// ```swift

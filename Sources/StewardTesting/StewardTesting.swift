@@ -33,7 +33,7 @@ public final class ManualWallClock: WallClock {
     }
 }
 
-/// Keys held in memory, for tests that need a ``KeyProvider`` without files.
+/// Keys held in memory, for tests that need a `KeyProvider` without files.
 ///
 /// It keeps the contract of the protocol: a key is created only when allowed, the same name
 /// returns the same key, and a destroyed key is gone.
@@ -43,6 +43,14 @@ public final class InMemoryKeyProvider: KeyProvider {
     /// Creates a provider with no keys.
     public init() {}
 
+    /// Returns the key called `name`, creating a random one first when it is missing and
+    /// `createIfMissing` is true.
+    ///
+    /// - Parameters:
+    ///   - name: Any name.
+    ///   - createIfMissing: Whether a missing key is created.
+    /// - Returns: The same key for the same name until it is destroyed.
+    /// - Throws: ``InMemoryKeyProviderError`` for a missing key that may not be created.
     public func key(named name: String, createIfMissing: Bool) throws -> SymmetricKey {
         try keys.withLock { keys in
             if let key = keys[name] { return key }
@@ -53,6 +61,10 @@ public final class InMemoryKeyProvider: KeyProvider {
         }
     }
 
+    /// Forgets the key called `name`; ``hasKey(named:)`` is false afterwards. Never throws;
+    /// destroying a missing key succeeds.
+    ///
+    /// - Parameter name: The key's name.
     public func destroyKey(named name: String) throws {
         _ = keys.withLock { $0.removeValue(forKey: name) }
     }

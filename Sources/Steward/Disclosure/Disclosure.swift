@@ -10,7 +10,7 @@ public import struct Foundation.Date
 /// with ``markdown()``, ``html()`` or ``json()``.
 ///
 /// Generation refuses rather than produce a disclosure that is wrong:
-/// - the manifest must validate (``PrivacyManifest/validate(now:)``): every problem is reported;
+/// - the manifest must validate (`PrivacyManifest.validate(now:)`): every problem is reported;
 /// - every category, purpose, recipient, permission and event of the manifest is listed, and
 ///   nothing else: a disclosure cannot promise what the SDK would not enforce;
 /// - every category and purpose Steward's own modules store data under (for the
@@ -295,7 +295,7 @@ extension Disclosure {
             public enum Source: String, Codable, Hashable, Sendable {
                 /// The manifest's `minimumAges`.
                 case manifest
-                /// Steward's table (``AgeGate/builtInMinimumAges``).
+                /// Steward's table (`AgeGate.builtInMinimumAges`).
                 case builtIn
             }
         }

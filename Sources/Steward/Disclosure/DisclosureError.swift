@@ -16,7 +16,7 @@ public struct DisclosureError: Error, Hashable, Sendable, CustomStringConvertibl
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
-        /// The manifest does not validate (``PrivacyManifest/validate(now:)``), or the home
+        /// The manifest does not validate (`PrivacyManifest.validate(now:)`), or the home
         /// region is not a region code; ``DisclosureError/problems`` may also list collections
         /// the manifest lacks.
         public static let invalidManifest = Code(.invalidManifest)

@@ -13,7 +13,7 @@ import Glibc
 /// - Denying a purpose purges the data the vault holds for it.
 /// - The age gate denies every consent-based purpose for a user below the minimum age until
 ///   a guardian consents.
-/// - Reading a purpose's state is one atomic load (``isGranted(_:)-(ConsentHandle)``), no lock,
+/// - Reading a purpose's state is one atomic load (``isGranted(_:)-(ConsentLedger.ConsentHandle)``), no lock,
 ///   no actor hop: safe on any hot path.
 ///
 /// ```swift

@@ -25,6 +25,7 @@ public struct CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
         /// libcrypto reported an internal failure.
         public static let library = Code(.library)
 
+        /// The code's name, such as `authenticationFailed`.
         public var description: String { "\(value)" }
     }
 
@@ -51,5 +52,6 @@ public struct CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
         return CryptoError(.library, "libcrypto \(function) failed: \(reason)")
     }
 
+    /// `CryptoError(CODE): MESSAGE`, for logs.
     public var description: String { "CryptoError(\(code)): \(message)" }
 }

@@ -37,6 +37,16 @@ public struct FileKeyProvider: KeyProvider {
     /// The path of the key called `name`.
     public func path(forKeyNamed name: String) -> String { directory + "/" + name + ".key" }
 
+    /// Returns the key in `NAME.key`, creating it first (atomically, 0600, in a 0700 directory)
+    /// when it is missing and `createIfMissing` is true.
+    ///
+    /// - Parameters:
+    ///   - name: 1-64 letters, digits, `.`, `-` or `_`, not starting with `.`.
+    ///   - createIfMissing: Whether a missing key is created.
+    /// - Returns: The key's 32 bytes.
+    /// - Throws: ``KeyProviderError`` for an invalid name, a missing key that may not be created, or
+    ///   a key file that is insecure (a link, another owner, group or other access, not 32
+    ///   bytes); ``SystemError`` when the file system fails.
     public func key(named name: String, createIfMissing: Bool) throws -> SymmetricKey {
         try Self.validate(name)
         try FileSystem.ensurePrivateDirectory(directory)
@@ -53,6 +63,12 @@ public struct FileKeyProvider: KeyProvider {
         return key
     }
 
+    /// Overwrites the key file with zeros, fsyncs it, unlinks it and fsyncs the directory.
+    /// Destroying a missing key succeeds.
+    ///
+    /// - Parameter name: The key's name, as given to ``key(named:createIfMissing:)``.
+    /// - Throws: ``KeyProviderError`` for an invalid name; ``SystemError`` when the file cannot be
+    ///   examined or removed.
     public func destroyKey(named name: String) throws {
         try Self.validate(name)
         let path = path(forKeyNamed: name)
@@ -194,6 +210,7 @@ public struct KeyProviderError: Error, Hashable, Sendable, CustomStringConvertib
         /// The key name has characters a file name must not.
         public static let invalidName = Code(.invalidName)
 
+        /// The code's name, such as `insecurePermissions`.
         public var description: String { "\(value)" }
     }
 
@@ -210,5 +227,6 @@ public struct KeyProviderError: Error, Hashable, Sendable, CustomStringConvertib
         self.message = message
     }
 
+    /// `key PATH: MESSAGE`, for logs.
     public var description: String { "key \(path): \(message)" }
 }

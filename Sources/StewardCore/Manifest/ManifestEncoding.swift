@@ -1,7 +1,7 @@
 import Foundation
 
 extension PrivacyManifest {
-    /// The manifest as the JSON ``decode(json:now:)`` reads: pretty-printed, keys sorted,
+    /// The manifest as the JSON ``decode(json:now:)-([UInt8],_)`` reads: pretty-printed, keys sorted,
     /// event expiry as `YYYY-MM-DD` (the UTC day), fields that are nil left out, and a final
     /// newline.
     ///

@@ -1,7 +1,7 @@
 /// One mistake in a privacy manifest: where it is, as a JSON path, and what is wrong.
 ///
 /// Paths use the `$.field[index]` form for JSON decoded with
-/// ``PrivacyManifest/decode(json:now:)`` and for manifests built in Swift and checked
+/// ``PrivacyManifest/decode(json:now:)-([UInt8],_)`` and for manifests built in Swift and checked
 /// with ``PrivacyManifest/validate(now:)`` alike, so a problem reads the same either way.
 /// Keys that are not plain names are written in brackets: `$['odd key']`.
 ///

@@ -8,7 +8,7 @@ extension PrivacyManifest {
     /// The semantic mistakes in this manifest, each with its JSON path (`$.field[index]`), or an
     /// empty array when it can be enforced as it is.
     ///
-    /// ``decode(json:now:)`` runs this after reading the JSON; call it yourself for a manifest
+    /// ``decode(json:now:)-([UInt8],_)`` runs this after reading the JSON; call it yourself for a manifest
     /// built in Swift. The checks:
     /// - `policyVersion` is not empty; names, descriptions, rationales and the controller's
     ///   name and contact are not empty.

@@ -6,7 +6,7 @@ public import struct Foundation.Date
 /// Anything the manifest does not declare is refused at run time: a purpose, a data category,
 /// a recipient, a permission, a telemetry event or attribute.
 ///
-/// Load one from JSON with ``PrivacyManifest/decode(json:now:)`` (which reports every problem at
+/// Load one from JSON with ``PrivacyManifest/decode(json:now:)-([UInt8],_)`` (which reports every problem at
 /// once, each with its JSON path) or build one in Swift and check it with
 /// ``PrivacyManifest/validate(now:)``. ``PrivacyManifest/encodeJSON()`` writes the JSON form back.
 /// The plain `Codable` conformance reads and writes the same shape but checks only the
@@ -327,7 +327,7 @@ public struct AttributeDeclaration: Codable, Hashable, Sendable {
 
 extension PrivacyManifest {
     /// Decodes the JSON shape; `recipients`, `permissions`, `minimumAges` and `events` may be
-    /// left out (empty). Checks the structure only: ``decode(json:now:)`` also validates.
+    /// left out (empty). Checks the structure only: ``decode(json:now:)-([UInt8],_)`` also validates.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(

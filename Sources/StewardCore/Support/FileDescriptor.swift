@@ -212,5 +212,6 @@ public struct InsecurePathError: Error, Hashable, Sendable, CustomStringConverti
     public let path: String
     /// What is wrong and how to fix it.
     public let problem: String
+    /// `PATH PROBLEM`, for logs.
     public var description: String { "\(path) \(problem)" }
 }

@@ -10,7 +10,11 @@ public enum StewardPaths {
     /// `$XDG_DATA_HOME/steward/APP-ID`, or `~/.local/share/steward/APP-ID` when
     /// `XDG_DATA_HOME` is unset, empty or relative (the spec says to ignore relative paths).
     ///
-    /// - Parameter appID: A reverse-DNS app id such as `org.example.scanner`.
+    /// - Parameters:
+    ///   - appID: A reverse-DNS app id such as `org.example.scanner`.
+    ///   - environment: `XDG_DATA_HOME` and `HOME` to use instead of the process's own
+    ///     environment (for tests); nil reads the process's. Without a usable `HOME`, the
+    ///     home folder comes from the password database.
     /// - Throws: ``InvalidAppIDError`` for an app id that cannot be a folder name.
     public static func defaultDataDirectory(appID: String = defaultAppID, environment: [String: String]? = nil) throws -> String {
         try validate(appID: appID)
@@ -55,6 +59,7 @@ public enum StewardPaths {
 public struct InvalidAppIDError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The app id that was refused.
     public let appID: String
+    /// What is wrong with the app id and which ids are valid.
     public var description: String {
         "app id '\(appID)' is not valid: use 1-255 letters, digits, '.', '-' or '_', not starting with '.', such as org.example.app"
     }

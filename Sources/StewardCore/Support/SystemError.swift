@@ -28,6 +28,7 @@ public struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `strerror` text for ``errno``.
     public var reason: String { String(cString: strerror(errno)) }
 
+    /// `CALL(PATH) failed: REASON (errno N)`, for logs.
     public var description: String {
         if let path { return "\(call)(\(path)) failed: \(reason) (errno \(errno))" }
         return "\(call) failed: \(reason) (errno \(errno))"

@@ -19,7 +19,7 @@ import Glibc
 /// for record in try vault.records(in: "notes") { print(record.id, record.data.count) }
 /// ```
 ///
-/// **Durability.** ``append(_:to:category:purpose:retention:)`` stages a record; ``commit()``
+/// **Durability.** ``append(_:to:category:purpose:retention:created:)`` stages a record; ``commit()``
 /// writes the staged records of each collection followed by a commit frame and `fdatasync`s
 /// the segment file. A new segment file is created under a temporary name, fsynced, renamed
 /// into place and its directory fsynced; rewritten segments are replaced the same way. After

@@ -33,6 +33,7 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         /// No live record has that id in that collection.
         public static let notFound = Code(.notFound)
 
+        /// The code's name, such as `keyMismatch`.
         public var description: String { "\(value)" }
     }
 
@@ -52,6 +53,7 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
+    /// `VaultError(CODE): MESSAGE [PATH]`, for logs.
     public var description: String {
         var text = "VaultError(\(code)): \(message)"
         if let path { text += " [\(path)]" }

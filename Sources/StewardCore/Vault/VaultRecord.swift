@@ -8,7 +8,9 @@ public struct RecordID: RawRepresentable, Hashable, Comparable, Sendable, Codabl
     public let rawValue: UInt64
     /// Creates an id from its number.
     public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// Orders ids by number: a later id was handed out later.
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    /// The number, in decimal.
     public var description: String { String(rawValue) }
 }
 

@@ -43,7 +43,7 @@ public struct DeviceProfile: Codable, Sendable, Hashable {
 
     /// Reads the profile.
     ///
-    /// Raw MAC addresses are device identifiers: without the ``Permission/deviceIdentity``
+    /// Raw MAC addresses are device identifiers: without the `Permission.deviceIdentity` (StewardPermissions)
     /// permission the interfaces' `currentMAC` and `permanentMAC` are unavailable (their kind
     /// is still reported); use ``DeviceIdentifiers/pseudonymousMAC(_:)`` for a value that
     /// may be kept or sent.

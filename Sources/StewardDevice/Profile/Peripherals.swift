@@ -20,7 +20,7 @@ public struct Peripherals: Hashable, Sendable, Codable {
     /// Lists the peripherals through `source`. A listing that fails is unavailable with the
     /// reason; each listing says whether the udev database backed it.
     ///
-    /// Without the ``Permission/deviceIdentity`` permission, properties and attributes that
+    /// Without the `Permission.deviceIdentity` (StewardPermissions) permission, properties and attributes that
     /// identify a device (serial numbers, MAC-derived names, WWNs, UUIDs) are removed.
     public static func read(from source: any DeviceSource, permissions: any PermissionChecking = StaticPermissions()) async -> Peripherals {
         let redact = !permissions.isGranted(.deviceIdentity)

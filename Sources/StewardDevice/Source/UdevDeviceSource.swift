@@ -107,6 +107,12 @@ public final class UdevDeviceSource: DeviceSource {
         return connected == 0 ? nil : "nothing answers on \(control) (\(String(cString: strerror(errno))))"
     }
 
+    /// Hotplug events from a udev monitor on a thread of the stream's own, from now on, until the
+    /// consuming task is cancelled (the newest 256 are buffered).
+    ///
+    /// Without a udev daemon (nothing answers on the `control` socket of the runtime directory,
+    /// `/run/udev` by default, as in most containers) the stream yields
+    /// ``DeviceEvent/unavailable(reason:)`` once and finishes.
     public func events() -> AsyncStream<DeviceEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
             of: DeviceEvent.self, bufferingPolicy: .bufferingNewest(256))

@@ -78,7 +78,7 @@ extension OTLPPartialSuccess {
     /// A handler for an HTTP transport's accepted answers (StewardHTTP's
     /// `HTTPTransport.acceptedResponseHandler`) that reads the partial success of OTLP exports
     /// and counts the items the receiver rejected in `audit`, as dropped with reason
-    /// ``DropReason/rejected`` under the payload's first category and its purpose. Payloads
+    /// `DropReason.rejected` under the payload's first category and its purpose. Payloads
     /// that are not OTLP exports (no `/v1/logs` or `/v1/metrics` path) are ignored. The request
     /// is not retried, as the specification requires.
     ///
