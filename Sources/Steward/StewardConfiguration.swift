@@ -26,7 +26,7 @@ extension Steward {
         /// The data folder; nil for `$XDG_DATA_HOME/steward/APP-ID` (else
         /// `~/.local/share/steward/APP-ID`).
         public var dataDirectory: String?
-        /// Where the vault key comes from; nil for a ``FileKeyProvider`` over `DATA/keys` (a 0600
+        /// Where the vault key comes from; nil for a `FileKeyProvider` over `DATA/keys` (a 0600
         /// file in a 0700 folder). Hosts with a keyring or a TPM plug in their own.
         public var keyProvider: (any KeyProvider)?
         /// Transports chosen by the host, per recipient. They win over ``sentryDSN`` and
@@ -48,7 +48,7 @@ extension Steward {
         public var telemetryRecipient: RecipientID
         /// Asks the user for permissions (default: the terminal, `/dev/tty`).
         public var prompter: any PermissionPrompter
-        /// Checks what the operating system allows (default: ``LinuxPermissionProbe``).
+        /// Checks what the operating system allows (default: `LinuxPermissionProbe`).
         public var permissionProbe: any PermissionProbing
         /// Timestamps (consent receipts, records, retention).
         public var wallClock: any WallClock
