@@ -5,6 +5,34 @@ import StewardTelemetry
 import StewardTesting
 import Testing
 
+/// A vault with analytics granted, telemetry and an audit ledger, in a folder of its own.
+final class OTLPFixture: @unchecked Sendable { // Used by one test at a time.
+    let dir = NSTemporaryDirectory() + "steward-otlp-e2e-\(UUID().uuidString)"
+    let manifest = TelemetryOverHTTPTests.manifest()
+    let vault: Vault
+    let ledger: ConsentLedger
+    let audit: AuditLedger
+    let telemetry: Telemetry
+
+    init() throws {
+        vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
+        ledger = try ConsentLedger(manifest: manifest, vault: vault)
+        try ledger.grant([.analytics])
+        audit = try AuditLedger(vault: vault)
+        telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, audit: audit)
+    }
+
+    func uploader(_ transport: any Transport, policy: UploadPolicy = UploadPolicy()) throws -> Uploader {
+        try Uploader(recipient: "telemetryBackend", transport: transport, vault: vault, consent: ledger, manifest: manifest,
+                     audit: audit, policy: policy)
+    }
+
+    deinit {
+        try? vault.close()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
 /// Telemetry end to end over real HTTP on loopback: events recorded under consent reach a
 /// test collector as OTLP JSON, 429 and 503 are retried, nothing is lost or duplicated.
 @Suite(.timeLimit(.minutes(1))) struct TelemetryOverHTTPTests {
@@ -31,22 +59,13 @@ import Testing
             .respond(status: 200, body: Array(#"{"partialSuccess":{}}"#.utf8)),
         ])
         defer { server.stop() }
-        let dir = NSTemporaryDirectory() + "steward-otlp-e2e-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
-        defer { try? vault.close() }
-        let manifest = Self.manifest()
-        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
-        try ledger.grant([.analytics])
-        let audit = try AuditLedger(vault: vault)
-        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, audit: audit)
-        // The Collector's root URL: each payload names its own path (/v1/logs here).
-        let transport = try HTTPTransport(endpoint: server.url)
+        let f = try OTLPFixture()
+        let telemetry = f.telemetry
         var policy = UploadPolicy()
         policy.initialBackoff = .milliseconds(10)
         policy.maxBackoff = .milliseconds(50)
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: vault, consent: ledger,
-                                    manifest: manifest, audit: audit, policy: policy)
+        // The Collector's root URL: each payload names its own path (/v1/logs here).
+        let uploader = try f.uploader(try HTTPTransport(endpoint: server.url), policy: policy)
         for screen in ["home", "scan", "results"] { telemetry.record("screen_view", attributes: ["screen": .string(screen)]) }
         #expect(try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "e2e")) == 3)
         let report = await uploader.drain()
@@ -71,19 +90,11 @@ import Testing
             .respond(status: 200, body: Array(#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too large"}}"#.utf8)),
         ])
         defer { server.stop() }
-        let dir = NSTemporaryDirectory() + "steward-otlp-partial-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
-        defer { try? vault.close() }
-        let manifest = Self.manifest()
-        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
-        try ledger.grant([.analytics])
-        let audit = try AuditLedger(vault: vault)
-        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, audit: audit)
+        let f = try OTLPFixture()
+        let audit = f.audit, telemetry = f.telemetry
         var transport = try HTTPTransport(endpoint: server.url)
         transport.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: vault, consent: ledger,
-                                    manifest: manifest, audit: audit)
+        let uploader = try f.uploader(transport)
         for screen in ["home", "scan", "results"] { telemetry.record("screen_view", attributes: ["screen": .string(screen)]) }
         try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "partial"))
         let report = await uploader.drain()
@@ -98,17 +109,10 @@ import Testing
     @Test func metricsGoToV1MetricsOnTheSameEndpoint() async throws {
         let server = try LoopbackServer(replies: [.respond(status: 200)])
         defer { server.stop() }
-        let dir = NSTemporaryDirectory() + "steward-otlp-e2e-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
-        defer { try? vault.close() }
-        let manifest = Self.manifest()
-        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
-        try ledger.grant([.analytics])
-        let metrics = TelemetryMetrics(consent: ledger)
+        let f = try OTLPFixture()
+        let metrics = TelemetryMetrics(consent: f.ledger)
         metrics.counter(name: "scans", purpose: .analytics).add(3)
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: try HTTPTransport(endpoint: server.url), vault: vault,
-                                    consent: ledger, manifest: manifest, audit: try AuditLedger(vault: vault))
+        let uploader = try f.uploader(try HTTPTransport(endpoint: server.url))
         #expect(try metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "e2e")) == 1)
         #expect(await uploader.drain().accepted == 1)
         let request = try #require(server.requests.first)

@@ -175,8 +175,10 @@ func stewardBinary() -> URL {
         try steward.telemetry.flush()
         _ = try steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: "a handled error")
         _ = try steward.media.put(pngImage(text: "Ana", pixels: "PIXELS"), source: .gallery, purpose: .personalization)
-        // A payload left queued: the recipient answers "later".
+        // A payload queued for delivery, not sent yet.
         steward.metrics.counter(name: "scans", purpose: .analytics).add()
+        let uploader = try #require(steward.uploaders["telemetryBackend"])
+        #expect(try steward.metrics.submit(to: uploader, resource: steward.telemetryResource()) > 0)
         let path = f.directory + "-export.zip"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let summary = try steward.rights.export(to: path)
@@ -186,6 +188,7 @@ func stewardBinary() -> URL {
         #expect(summary.counts["crashReports"] == 1)
         #expect(summary.counts["auditEntries", default: 0] >= 1)
         #expect(summary.counts["images"] == 1)
+        #expect(summary.counts["queuedPayloads"] == 1)
 
         let unpacked = f.directory + "-unpacked"
         defer { try? FileManager.default.removeItem(atPath: unpacked) }
