@@ -202,7 +202,7 @@ func stewardBinary() -> URL {
         let access = try #require(json["access"] as? [String: Any])
         let categories = try #require(access["categories"] as? [[String: Any]])
         let usage = try #require(categories.first { $0["category"] as? String == "usageEvents" })
-        #expect(usage["records"] as? Int == 1)
+        #expect(usage["records"] as? Int == 2, "the stored batch of events and the queued metrics payload")
         #expect(usage["purposes"] as? [String] == ["analytics"])
         #expect(usage["retentionDays"] as? Int == 180)
         let summaryText = try String(contentsOfFile: unpacked + "/summary.md", encoding: .utf8)
