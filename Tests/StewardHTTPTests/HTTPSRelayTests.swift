@@ -1,6 +1,7 @@
 import Foundation
 import StewardCore
 @testable import StewardHTTP
+import StewardTelemetry
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -40,60 +41,75 @@ final class TLSRelay {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let dir = folder.path
         do {
-            try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
-            _ = try run(openssl, [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
-                "-days", "2", "-subj", "/CN=Steward Test Relay CA",
-                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            ])
-            _ = try run(openssl, [
-                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
-                "-subj", "/CN=127.0.0.1",
-            ])
-            _ = try run(openssl, [
-                "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
-                "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
-            ])
-
-            // A free port: bound by the system, closed, then given to s_server; retried on a
-            // collision. Readiness is read from /proc/net/tcp: a probe connection would use up
-            // the only accept.
-            var started: (Process, UInt16, Pipe, Pipe)?
-            for _ in 0..<5 where started == nil {
-                let port = try closedPort()
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: openssl)
-                process.arguments = [
-                    "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key", dir + "/server.key",
-                    "-quiet", "-naccept", "1",
-                ]
-                let input = Pipe(), output = Pipe()
-                process.standardInput = input
-                process.standardOutput = output
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                if Self.waitUntilListening(port: port, process: process) {
-                    started = (process, port, output, input)
-                } else {
-                    Self.kill(process)
-                }
-            }
-            guard let started else { throw Failed(description: "openssl s_server did not start") }
-            (server, port, fromServer, toServer) = started
+            try Self.makeCertificates(openssl: openssl, dir: dir)
+            (server, port, fromServer, toServer) = try Self.startServer(openssl: openssl, dir: dir, ports: { try closedPort() })
         } catch {
             try? FileManager.default.removeItem(at: folder)
             throw error
         }
     }
 
+    /// A relay for the next connection to the same address, with the same certificates, after
+    /// `previous` was stopped with `keepingCertificates`: a client retrying one URL meets it.
+    init(following previous: TLSRelay) throws {
+        let openssl = try #require(opensslPath)
+        folder = previous.folder
+        (server, port, fromServer, toServer) = try Self.startServer(openssl: openssl, dir: folder.path, ports: { previous.port })
+    }
+
+    private static func makeCertificates(openssl: String, dir: String) throws {
+        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
+        _ = try run(openssl, [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
+            "-days", "2", "-subj", "/CN=Steward Test Relay CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        _ = try run(openssl, [
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
+            "-subj", "/CN=127.0.0.1",
+        ])
+        _ = try run(openssl, [
+            "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
+            "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
+        ])
+    }
+
+    private static func startServer(openssl: String, dir: String, ports: () throws -> UInt16) throws -> (Process, UInt16, Pipe, Pipe) {
+        // A free port: bound by the system, closed, then given to s_server; retried on a
+        // collision. Readiness is read from /proc/net/tcp: a probe connection would use up
+        // the only accept.
+        var started: (Process, UInt16, Pipe, Pipe)?
+        for _ in 0..<5 where started == nil {
+            let port = try ports()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: openssl)
+            process.arguments = [
+                "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key", dir + "/server.key",
+                "-quiet", "-naccept", "1",
+            ]
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            if Self.waitUntilListening(port: port, process: process) {
+                started = (process, port, output, input)
+            } else {
+                Self.kill(process)
+            }
+        }
+        guard let started else { throw Failed(description: "openssl s_server did not start") }
+        return started
+    }
+
     /// Stops s_server and deletes the folder. SIGKILL: the child inherits the test process's
     /// blocked signals, SIGTERM included.
-    func stop() {
+    func stop(keepingCertificates: Bool = false) {
         Self.kill(server)
         try? fromServer.fileHandleForReading.close()
         try? toServer.fileHandleForWriting.close()
-        try? FileManager.default.removeItem(at: folder)
+        if !keepingCertificates { try? FileManager.default.removeItem(at: folder) }
     }
 
     /// Reads one request from what s_server relays: the head up to CRLF CRLF, then
@@ -238,5 +254,64 @@ struct HTTPSRelayTests {
         #expect(request.method == "POST")
         #expect(Gzip.decompress(request.body) == Self.body)
         #expect(delivery == .retry(after: .seconds(2)))
+    }
+}
+
+extension HTTPSRelayTests {
+    /// Telemetry end to end over HTTPS, the server trusted through the CA-bundle option: the
+    /// collector answers 503, then 429 with Retry-After, then accepts; it receives the same
+    /// request three times under one key, and the events arrive once, all of them.
+    @Test func telemetryReachesAnHTTPSCollectorThroughRetriesWithNothingLostOrDuplicated() async throws {
+        let first = try TLSRelay()
+        var relays = [first]
+        defer { relays.forEach { $0.stop() } }
+        let f = try OTLPFixture()
+        let collector = try #require(URL(string: "https://127.0.0.1:\(first.port)"))
+        let transport = try HTTPTransport(endpoint: collector, configuration: HTTPTransport.Configuration(
+            caBundlePath: first.caPath, connectTimeout: .seconds(5), timeout: .seconds(20), usesEnvironmentProxies: false))
+        var policy = UploadPolicy()
+        policy.initialBackoff = .milliseconds(10)
+        policy.maxBackoff = .milliseconds(50)
+        // Between two relays the port refuses connections for a moment: retried, never given up.
+        policy.maxAttempts = 10_000
+        let uploader = try f.uploader(transport, policy: policy)
+        for screen in ["home", "scan", "results"] { f.telemetry.record("screen_view", attributes: ["screen": .string(screen)]) }
+        #expect(try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "https-e2e")) == 3)
+        let draining = Task { await uploader.drain() }
+
+        var requests: [TLSRelay.Request] = []
+        let answers = [
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 21\r\nConnection: close\r\n\r\n{\"partialSuccess\":{}}",
+        ]
+        for (index, answer) in answers.enumerated() {
+            let relay = relays[relays.count - 1]
+            do {
+                requests.append(try await relay.readRequest())
+                try relay.respond(answer)
+            } catch {
+                draining.cancel()
+                throw error
+            }
+            if index < answers.count - 1 {
+                // Let the answer reach the client before the relay goes.
+                try await Task.sleep(for: .milliseconds(200))
+                relay.stop(keepingCertificates: true)
+                relays.append(try TLSRelay(following: relay))
+            }
+        }
+        let report = await draining.value
+        #expect(report.accepted == 1)
+        #expect(report.retries >= 2, "the 503 and the 429 were retried")
+        #expect(requests.count == 3)
+        #expect(requests.allSatisfy { $0.target == "/v1/logs" })
+        #expect(Set(requests.map { $0.headers["idempotency-key"] ?? "" }).count == 1, "one payload, retried under one key")
+        let last = try #require(requests.last)
+        let body = try #require(Gzip.decompress(last.body))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        let logs = ((json["resourceLogs"] as? [[String: Any]])?.first?["scopeLogs"] as? [[String: Any]])?.first?["logRecords"] as? [[String: Any]]
+        #expect(logs?.count == 3, "every event, once")
+        #expect(uploader.pendingCount == 0, "nothing left, nothing lost")
     }
 }

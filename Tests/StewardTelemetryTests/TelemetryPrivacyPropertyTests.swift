@@ -55,10 +55,12 @@ import Testing
         }
         try f.telemetry.submit(to: uploader, resource: resource)
         _ = await uploader.drain()
+        // Still pending at the end: held, never sent.
+        forbiddenMarkers.formUnion(heldMarkers)
         let sent = transport.payloads.map { String(decoding: $0.body, as: UTF8.self) }.joined(separator: "\n")
         for marker in forbiddenMarkers where marker.count > 0 {
             // Markers are unique ("m<seed>x<step>"), and "x<step>" separates them: no prefix collisions.
-            #expect(!sent.contains("\"\(marker)\""), "seed \(seed): \(marker) was recorded without consent (or after a withdrawal) and was sent")
+            #expect(!sent.contains("\"\(marker)\""), "seed \(seed): \(marker) was recorded without consent (or after a withdrawal, or while pending) and was sent")
         }
         for account in accounts {
             #expect(!sent.contains(account), "seed \(seed): a raw identifier was sent")
@@ -66,6 +68,36 @@ import Testing
         for marker in grantedMarkers {
             #expect(sent.contains("\"\(marker)\""), "seed \(seed): \(marker) was recorded under consent and never sent")
         }
+        // Nothing stored holds a raw identifier either: every record, decrypted.
+        for collection in try f.vault.collections() {
+            for record in try f.vault.records(in: collection) {
+                for account in accounts {
+                    #expect(Data(record.data).range(of: Data(account.utf8)) == nil, "seed \(seed): \(collection) stores a raw identifier")
+                }
+            }
+        }
+
+        // Withdrawal: after a grant and data sent, a denial leaves nothing of the purpose and
+        // sends the deletion request, which carries the pseudonyms that were sent.
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["screen": .string("last"), "account": .string("final@example.com")])
+        try f.telemetry.submit(to: uploader, resource: resource)
+        _ = await uploader.drain()
+        let lastSent = try #require(transport.payloads.last.map { String(decoding: $0.body, as: UTF8.self) })
+        #expect(lastSent.contains("\"last\""))
+        let pseudonyms = f.telemetry.pseudonymsInUse[.analytics] ?? []
+        #expect(!pseudonyms.isEmpty)
+        try f.ledger.deny([.analytics])
+        try f.telemetry.submit(to: uploader, resource: resource)
+        _ = await uploader.drain()
+        let request = try #require(transport.payloads.last)
+        #expect(request.purpose == .privacyCompliance, "seed \(seed): the deletion request went out")
+        let requestBody = String(decoding: request.body, as: UTF8.self)
+        #expect(requestBody.contains("steward.deletion_request"))
+        for pseudonym in pseudonyms { #expect(requestBody.contains(pseudonym), "seed \(seed): the request names \(pseudonym)") }
+        #expect(try f.vault.records(in: Telemetry.collection).allSatisfy { $0.purpose != .analytics }, "the purpose's events are gone")
+        #expect(try f.vault.records(in: Uploader.collection(for: "telemetryBackend")).allSatisfy { $0.purpose != .analytics },
+                "nothing of the purpose waits in the outbox")
         try f.vault.close()
         for file in FileManager.default.enumerator(atPath: f.dir)?.compactMap({ $0 as? String }) ?? [] {
             let bytes = FileManager.default.contents(atPath: f.dir + "/" + file) ?? Data()
