@@ -256,6 +256,7 @@ public struct DataRights: Sendable {
         steward.release()
         let removed = try await Steward.offPool { () -> Result<Int, any Error> in
             Result {
+                steward.telemetry.discardPending()
                 try steward.vault.erase()
                 var removed = 0
                 // The folders stay (an outbox transport may still hold its lock in them); what

@@ -270,6 +270,34 @@ public final class Steward: Sendable {
         }
     }
 
+    // MARK: - Periodic work
+
+    /// Runs the periodic work until the calling task is cancelled: telemetry held in memory is
+    /// stored every `flushInterval` (batches also go when full), and expired images are
+    /// removed every `retentionInterval` (expired vault records go with `vault.purgeExpired()`,
+    /// run at the same pace). Start it once, in a task of the host's.
+    ///
+    /// ```swift
+    /// let periodic = Task { await steward.runPeriodicWork() }
+    /// // ...
+    /// periodic.cancel()
+    /// ```
+    public func runPeriodicWork(flushInterval: Duration = .seconds(30), retentionInterval: Duration = .seconds(3_600)) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [telemetry] in await telemetry.run(flushingEvery: flushInterval) }
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: retentionInterval)
+                    guard !Task.isCancelled, isRunning else { return }
+                    _ = await Self.offPool { [media, vault] in
+                        _ = try? media.purgeExpired()
+                        _ = try? vault.purgeExpired()
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: - Stop
 
     /// Stores what telemetry holds in memory, ends the crash session as a clean exit, removes

@@ -120,6 +120,7 @@ public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let stopped = Code(.stopped)
         /// An export could not be written.
         public static let exportFailed = Code(.exportFailed)
+        /// The code's name.
         public var description: String { value.rawValue }
     }
 
@@ -134,6 +135,7 @@ public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
         self.problems = problems
     }
 
+    /// The code and every problem, one per line.
     public var description: String {
         switch problems.count {
         case 0: "Steward: \(code)"

@@ -35,6 +35,7 @@ public struct MediaError: Error, Hashable, Sendable, CustomStringConvertible {
         /// No image has that id.
         public static let notFound = Code(.notFound)
 
+        /// The code's name.
         public var description: String { "\(value)" }
     }
 
@@ -51,6 +52,7 @@ public struct MediaError: Error, Hashable, Sendable, CustomStringConvertible {
         self.offset = offset
     }
 
+    /// The code, the message and, where known, the byte offset.
     public var description: String {
         var text = "MediaError(\(code)): \(message)"
         if let offset { text += " [at byte \(offset)]" }

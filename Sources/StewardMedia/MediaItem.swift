@@ -13,9 +13,13 @@ public struct MediaID: RawRepresentable, Hashable, Comparable, Sendable, Codable
         guard let value = UInt64(text) else { return nil }
         rawValue = value
     }
+    /// Orders ids by creation (ids increase).
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    /// The id in decimal, as the CLI shows it.
     public var description: String { String(rawValue) }
+    /// Reads the id from its JSON number.
     public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(UInt64.self) }
+    /// Writes the id as a JSON number.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)

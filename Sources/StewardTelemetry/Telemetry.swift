@@ -405,6 +405,20 @@ public final class Telemetry: Sendable {
         storer.stop()
     }
 
+    /// Forgets what is held in memory or waiting to be stored and stops the storer thread,
+    /// waiting for a batch it is writing: for an erase, which must not race a late write.
+    package func discardPending() {
+        storing.withLock { _ in
+            state.withLock { s in
+                for lane in s.batches.indices { s.batches[lane] = [] }
+                s.held = 0
+                s.backlog = []
+                s.backlogCount = 0
+            }
+        }
+        storer.stop()
+    }
+
     @inlinable
     func countConsentDrop(_ index: Int) {
         if index < 64 {

@@ -139,6 +139,29 @@ func stewardBinary() -> URL {
         }
     }
 
+    @Test func periodicWorkStoresHeldEventsAndRemovesExpiredImages() async throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        configuration.telemetry = Telemetry.Configuration(batchSize: 1_000)
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        try steward.consent.grant([.analytics, .personalization])
+        f.prompter.enqueue(.allow)
+        _ = try await steward.permissions.request(.photos)
+        _ = try steward.media.put(pngImage(text: "Ana", pixels: "PIXELS"), source: .gallery, purpose: .personalization)
+        steward.telemetry.record("screen_view", attributes: ["screen": .string("periodic")])
+        #expect(try steward.vault.records(in: Telemetry.collection).isEmpty, "far from a full batch")
+        f.clock.advance(by: .seconds(31 * 86_400))   // the example manifest keeps images 30 days
+        let periodic = Task { await steward.runPeriodicWork(flushInterval: .milliseconds(20), retentionInterval: .milliseconds(20)) }
+        defer { periodic.cancel() }
+        // Bounded waits for the periodic work (no timing assertion: only that it happens).
+        for _ in 0..<500 where try steward.vault.records(in: Telemetry.collection).isEmpty || !steward.media.list().isEmpty {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(try steward.vault.records(in: Telemetry.collection).count == 1, "the held event was stored")
+        #expect(try steward.media.list().isEmpty, "the 31-day-old image is gone")
+    }
+
     @Test func aRealCrashInAChildProcessIsReportedAtTheNextStartAndSentUnderConsent() async throws {
         let f = FacadeFixture()
         // A real crash: the example CLI segfaults in a child process on the same data folder.

@@ -87,17 +87,17 @@ extension Disclosure {
             let revoke = Right.Command(command: "steward permissions revoke PERMISSION", explanation: "withdraws a permission you gave")
             var rights: [Right] = [
                 Right(id: "access", title: "See what is held about you",
-                      description: "You can see, per collection, what Steward holds about you, and every consent you gave or withdrew.",
-                      commands: [.init(command: "steward inspect", explanation: "lists what is held, per collection, without its contents"),
+                      description: "You can see, per kind of data, what Steward holds about you, since when, why, for how long and who received it, and every consent you gave or withdrew.",
+                      commands: [.init(command: "steward access", explanation: "lists what is held, per kind of data, without its contents"),
                                  .init(command: "steward consent show", explanation: "shows each purpose's legal basis and your answer"),
                                  .init(command: "steward consent history", explanation: "lists your consent receipts")],
                       contact: contact),
                 Right(id: "export", title: "Get a copy of your data",
-                      description: "You can take everything held about you: a machine-readable JSON document and a readable summary, with dates, purposes and recipients.",
-                      commands: [.init(command: "steward export PATH", explanation: "writes the copy to PATH")],
+                      description: "You can take everything held about you: a machine-readable JSON document, a readable summary and your images, with dates, purposes and recipients.",
+                      commands: [.init(command: "steward export PATH", explanation: "writes the copy to PATH (a .zip archive, or a new folder)")],
                       contact: contact),
                 Right(id: "erase", title: "Erase your data",
-                      description: "You can erase everything held about you. The vault's key is destroyed first, so nothing left on disk can be read; new identifiers are made; every recipient that received data is asked to delete it; and every consent is asked for again.",
+                      description: "You can erase everything held about you. The vault's key is destroyed first, so nothing left on disk can be read; the installation and advertising identifiers are made anew (the app-scoped device identifier is derived from the machine and stays the same: it is how recipients find your data); every recipient that received data is asked to delete it; and every consent is asked for again.",
                       commands: [.init(command: "steward erase", explanation: "asks first; --yes skips the question")],
                       contact: contact),
             ]
