@@ -28,9 +28,9 @@ public struct MediaID: RawRepresentable, Hashable, Comparable, Sendable, Codable
 
 /// Where an image came from; decides which permission ``MediaStore/put(_:source:purpose:keepLocation:)`` checks.
 public enum MediaSource: String, Hashable, Sendable, Codable, CaseIterable {
-    /// Taken with the camera: needs ``StewardCore/Permission/camera``.
+    /// Taken with the camera: needs `Permission.camera`.
     case camera
-    /// Picked from the user's photos: needs ``StewardCore/Permission/photos``.
+    /// Picked from the user's photos: needs `Permission.photos`.
     case gallery
     /// Handed to the app directly (a file the user chose to upload, a pasted image): no device
     /// permission is involved.
@@ -95,7 +95,7 @@ public struct StoredImage: Hashable, Sendable {
 /// What ``MediaStore/put(_:source:purpose:keepLocation:)`` did.
 public struct MediaPutResult: Hashable, Sendable {
     /// The stored image, or nil when the consent gate holds it until the user answers (the
-    /// purpose's consent is pending and its ``StewardCore/PendingPolicy`` holds items).
+    /// purpose's consent is pending and its `PendingPolicy` holds items).
     public var item: MediaItem?
     /// What sanitising kept and removed.
     public var report: MetadataReport
@@ -105,6 +105,6 @@ public struct MediaPutResult: Hashable, Sendable {
 
 extension DataCategory {
     /// Edited versions of images, when the manifest declares this category for the purpose:
-    /// edits then follow its retention. Otherwise edits are stored as ``images``.
+    /// edits then follow its retention. Otherwise edits are stored as `images`.
     public static let imageEdits: DataCategory = "imageEdits"
 }

@@ -7,11 +7,11 @@ public import Foundation
 /// Every image goes through ``ImageSanitizer`` first: location, serials, owner names and other
 /// metadata are removed according to ``metadataPolicy(for:keepLocation:)``, and an image that
 /// cannot be sanitised is refused with a ``MediaError`` — nothing is stored. The sanitised image
-/// is then stored through the ``StewardCore/ConsentGate`` (encrypted with AES-256-GCM in the
+/// is then stored through the `ConsentGate` (encrypted with AES-256-GCM in the
 /// vault, under data category `images`, only for a purpose the user allows).
 ///
 /// **Sources.** A camera image needs the `camera` permission, a gallery image the `photos`
-/// permission, asked through ``StewardCore/PermissionChecking`` when `put` is called.
+/// permission, asked through `PermissionChecking` when `put` is called.
 ///
 /// **Retention.** Originals follow the `images` category's retention (30 days in the example
 /// manifest), counted from when they were stored. An edit (``putEdit(_:of:purpose:keepLocation:)``)
@@ -66,7 +66,7 @@ public final class MediaStore: Sendable {
     ///   - vault: The vault the gate stores into, for reading and deleting.
     ///   - permissions: Answers for `camera`, `photos`, `location` and `locationPrecise`.
     ///   - clock: The wall clock for retention.
-    /// - Throws: ``StewardCore/VaultError`` when the vault cannot be read.
+    /// - Throws: `VaultError` when the vault cannot be read.
     public init(gate: ConsentGate, vault: Vault, permissions: any PermissionChecking, clock: any WallClock = SystemWallClock()) throws {
         self.gate = gate
         self.vault = vault
@@ -111,7 +111,7 @@ public final class MediaStore: Sendable {
     /// - Returns: The stored item (nil while the gate holds it for pending consent) and the report.
     /// - Throws: ``MediaError`` with `permissionDenied`, a sanitising error (`unsupportedFormat`,
     ///   `truncated`, `malformed`, `offsetLoop`, `tooLarge`) or `notStored` (consent refused,
-    ///   category undeclared); ``StewardCore/VaultError`` when the vault fails. Nothing is
+    ///   category undeclared); `VaultError` when the vault fails. Nothing is
     ///   stored when it throws.
     @discardableResult
     public func put(_ bytes: [UInt8], source: MediaSource, purpose: Purpose, keepLocation: Bool = false) throws -> MediaPutResult {
