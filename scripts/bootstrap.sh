@@ -18,7 +18,13 @@ missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 have_lib libcrypto libssl-dev || missing+=(libssl-dev)
 have_lib libudev libudev-dev || missing+=(libudev-dev)
-have_lib libcurl libcurl4-openssl-dev || missing+=(libcurl4-openssl-dev)
+# libcurl must be the OpenSSL flavour (key pinning and the CA options depend on the TLS
+# backend); the GnuTLS -dev package also provides libcurl.pc, so on Debian ask dpkg by name.
+if command -v dpkg-query >/dev/null 2>&1; then
+    dpkg-query -W -f='${Status}' libcurl4-openssl-dev 2>/dev/null | grep -q "install ok installed" || missing+=(libcurl4-openssl-dev)
+else
+    have_lib libcurl libcurl4-openssl-dev || missing+=(libcurl4-openssl-dev)
+fi
 have_lib zlib zlib1g-dev || missing+=(zlib1g-dev)
 # The tests make a self-signed certificate and serve HTTPS on loopback with the openssl tool.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)

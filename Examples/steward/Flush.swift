@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
-import StewardCore
-import StewardCrash
-import StewardHTTP
-import StewardTelemetry
+import Steward
 
 /// `steward flush`: deliver what is queued — telemetry as OTLP, crash reports as Sentry envelopes.
 struct FlushCommand: AsyncParsableCommand {
@@ -17,42 +14,29 @@ struct FlushCommand: AsyncParsableCommand {
     var otlp: String?
     @Option(name: .customLong("sentry-dsn"), help: "A Sentry (or GlitchTip) DSN for crash reports.") var sentryDSN: String?
     @Option(name: .customLong("ca-bundle"), help: "A CA bundle (PEM) to trust instead of the system's.") var caBundle: String?
+    @Option(name: .customLong("pin"), help: "A public-key pin the endpoints must present: base64 SHA-256 of the SubjectPublicKeyInfo (repeatable).")
+    var pins: [String] = []
 
     func run() async throws {
-        let manifest = try options.loadManifest()
-        let directory = try options.resolvedDataDirectory()
-        let vault = try Vault.open(dataDirectory: directory)
-        defer { try? vault.close() }
-        let ledger = try ConsentLedger(manifest: manifest, vault: vault)
-        let audit = try AuditLedger(vault: vault)
-        let gate = ConsentGate(ledger: ledger, vault: vault, audit: audit, policies: [:], defaultPolicy: .encryptedDisk(maxAge: .seconds(7 * 86_400)))
-        var configuration = HTTPTransport.Configuration()
-        configuration.caBundlePath = caBundle
-        let outbox = try FileTransport(directory: directory + "/outbox")
-
-        let telemetryTransport: any Transport = try otlp.map { try HTTPTransport(endpoint: try url($0), configuration: configuration) } ?? outbox
-        let telemetryUploader = try Uploader(recipient: "telemetryBackend", transport: telemetryTransport, vault: vault, consent: ledger,
-                                             manifest: manifest, audit: audit)
-        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, gate: gate, audit: audit)
-        let resource = TelemetryResource(serviceName: options.appID, serviceVersion: "0.1.0")
-        let events = try telemetry.submit(to: telemetryUploader, resource: resource)
-        let telemetryReport = await telemetryUploader.drain()
-        print("telemetry: \(events) event(s) queued; \(describe(telemetryReport)) → \(otlp ?? "outbox")")
-
-        let dsn = try sentryDSN.map { try SentryDSN($0) }
-        let crashTransport: any Transport = try dsn.map { try HTTPTransport(endpoint: $0.envelopeURL, configuration: configuration) } ?? outbox
-        let crashUploader = try Uploader(recipient: "crashBackend", transport: crashTransport, vault: vault, consent: ledger,
-                                         manifest: manifest, audit: audit)
-        let reporter = CrashReporter(configuration: .init(dataDirectory: directory), vault: vault, consent: gate)
-        let reports = try reporter.submit(to: crashUploader, dsn: dsn)
-        let crashReport = await crashUploader.drain()
-        print("crashes: \(reports) report(s) queued; \(describe(crashReport)) → \(dsn.map { $0.envelopeURL.absoluteString } ?? "outbox")")
-        try audit.flush()
-    }
-
-    private func url(_ text: String) throws -> URL {
-        guard let url = URL(string: text) else { throw ValidationError("'\(text)' is not a URL") }
-        return url
+        var configuration = Steward.Configuration(appID: options.appID, manifest: try options.loadManifest(),
+                                                  dataDirectory: try options.resolvedDataDirectory())
+        configuration.installsCrashHandler = false
+        configuration.http.caBundlePath = caBundle
+        configuration.http.pinnedPublicKeys = pins
+        configuration.sentryDSN = sentryDSN
+        if let otlp {
+            guard let url = URL(string: otlp) else { throw ValidationError("'\(otlp)' is not a URL") }
+            configuration.otlpEndpoint = url
+        }
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        let report = await steward.send()
+        let telemetry = report.uploads[configuration.telemetryRecipient] ?? UploadReport()
+        print("telemetry: \(report.eventsQueued) event(s) queued; \(describe(telemetry)) → \(otlp ?? "outbox")")
+        let crashes = report.uploads[configuration.crashRecipient] ?? UploadReport()
+        let crashDestination = (try? sentryDSN.map { try SentryDSN($0).envelopeURL.absoluteString }) ?? nil
+        print("crashes: \(report.crashReportsQueued) report(s) queued; \(describe(crashes)) → \(crashDestination ?? "outbox")")
+        for problem in report.problems { print("problem: \(problem)") }
     }
 
     private func describe(_ report: UploadReport) -> String {

@@ -167,7 +167,13 @@ public final class Steward: Sendable {
             let pending = crashes.processPending()
 
             var uploaders: [RecipientID: Uploader] = [:]
-            let transports = try plan.transports(outbox: directory + "/outbox")
+            var transports = try plan.transports(outbox: directory + "/outbox")
+            // The OTLP transport Steward made itself counts a Collector's partial rejections.
+            let otlp = configuration.telemetryRecipient
+            if configuration.transports[otlp] == nil, var http = transports[otlp] as? HTTPTransport {
+                http.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
+                transports[otlp] = http
+            }
             for (recipient, transport) in transports {
                 uploaders[recipient] = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: consent,
                                                     manifest: manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
