@@ -314,19 +314,7 @@ public struct DataRights: Sendable {
         var delivered: [RecipientID] = []
         await withTaskGroup(of: (RecipientID, Bool).self) { group in
             for uploader in uploaders {
-                group.addTask {
-                    await withTaskGroup(of: Bool?.self) { race in
-                        race.addTask { await uploader.drain().accepted > 0 }
-                        race.addTask {
-                            try? await Task.sleep(for: deliverWithin)
-                            return nil
-                        }
-                        let first = await race.next() ?? nil
-                        race.cancelAll()
-                        if let first { return (uploader.recipient, first) }
-                        return (uploader.recipient, (await race.next() ?? nil) ?? false)
-                    }
-                }
+                group.addTask { (uploader.recipient, await Steward.drain(uploader, within: deliverWithin).accepted > 0) }
             }
             for await (recipient, accepted) in group where accepted { delivered.append(recipient) }
         }

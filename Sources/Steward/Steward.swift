@@ -214,25 +214,28 @@ public final class Steward: Sendable {
         var report = await Self.offPool { [self] in queueAll() }
         await withTaskGroup(of: (RecipientID, UploadReport).self) { group in
             for (recipient, uploader) in uploaders {
-                group.addTask {
-                    await withTaskGroup(of: UploadReport?.self) { race in
-                        race.addTask { await uploader.drain() }
-                        race.addTask {
-                            try? await Task.sleep(for: timeout)
-                            return nil
-                        }
-                        let first = await race.next() ?? nil
-                        race.cancelAll()
-                        if let first { return (recipient, first) }
-                        // Timed out: the drain returns soon after cancellation with what it did.
-                        return (recipient, await race.next().flatMap { $0 } ?? UploadReport())
-                    }
-                }
+                group.addTask { (recipient, await Self.drain(uploader, within: timeout)) }
             }
             for await (recipient, upload) in group { report.uploads[recipient] = upload }
         }
         try? audit.flush()
         return report
+    }
+
+    /// Drains `uploader` until it is idle or `timeout` passes; then the drain is cancelled and
+    /// returns soon after with what it did.
+    static func drain(_ uploader: Uploader, within timeout: Duration) async -> UploadReport {
+        await withTaskGroup(of: UploadReport?.self) { race in
+            race.addTask { await uploader.drain() }
+            race.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await race.next() ?? nil
+            race.cancelAll()
+            if let first { return first }
+            return await race.next().flatMap { $0 } ?? UploadReport()
+        }
     }
 
     private func queueAll() -> SendReport {
