@@ -153,7 +153,7 @@ public final class Steward: Sendable {
             telemetryConfiguration.permissions = permissions
             let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: consent, gate: gate, audit: audit,
                                           configuration: telemetryConfiguration, clock: clock)
-            let metrics = TelemetryMetrics(consent: consent, clock: clock)
+            let metrics = TelemetryMetrics(consent: consent, clock: clock, audit: audit)
             let media = try MediaStore(gate: gate, vault: vault, permissions: permissions, clock: clock)
 
             let context = CrashContext(release: configuration.release, osName: "Linux", arch: Plan.architecture,

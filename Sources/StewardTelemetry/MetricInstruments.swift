@@ -113,7 +113,7 @@ final class MetricStorage: Sendable {
     private let aggregates = Mutex<[[String: AttributeValue]: Aggregate]>([:])
 
     init(name: String, unit: String, description: String, purpose: Purpose, category: DataCategory, kind: Kind,
-         consent: ConsentLedger, limit: Int) {
+         consent: ConsentLedger, limit: Int, declared: Bool = true) {
         self.name = name
         self.unit = unit
         self.description = description
@@ -122,7 +122,8 @@ final class MetricStorage: Sendable {
         self.kind = kind
         self.isCounter = kind == .counter
         if case .histogram(let bounds) = kind { self.bounds = bounds } else { self.bounds = [] }
-        self.handle = consent.handle(for: purpose)
+        // An instrument the manifest does not declare (purpose or category) gets no handle.
+        self.handle = declared ? consent.handle(for: purpose) : nil
         self.consent = consent
         self.limit = max(1, limit)
     }

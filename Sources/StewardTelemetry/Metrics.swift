@@ -12,7 +12,9 @@ import Glibc
 ///   ``counter(name:unit:description:purpose:category:)``,
 ///   ``gauge(name:unit:description:purpose:category:)`` and
 ///   ``histogram(name:unit:description:purpose:category:bounds:)``. Declaring the same name and
-///   kind again returns the same instrument.
+///   kind again returns the same instrument. The manifest must declare the data category for
+///   the purpose (as it declares events): otherwise the instrument records nothing, and its
+///   declaration is counted in the audit ledger as dropped (`undeclared`).
 /// - **Consent at record time.** Each instrument holds a consent handle: a denied purpose costs
 ///   one atomic load and records nothing. A pending purpose records nothing either: metrics are
 ///   aggregates of an interval, so they are *not held* for a later answer the way events are.
@@ -58,6 +60,7 @@ public final class TelemetryMetrics: Sendable {
 
     private let consent: ConsentLedger
     private let clock: any WallClock
+    private let audit: AuditLedger?
     private let registry: Mutex<Registry>
 
     /// Creates an empty set of instruments; the first interval starts now.
@@ -67,9 +70,13 @@ public final class TelemetryMetrics: Sendable {
     ///   - clock: Tells interval boundaries and payload dates.
     ///   - cardinalityLimit: The most attribute sets per instrument and interval, the overflow
     ///     set included (default 1,000; at least 1).
-    public init(consent: ConsentLedger, clock: any WallClock = SystemWallClock(), cardinalityLimit: Int = 1_000) {
+    ///   - audit: Counts the declarations of instruments the manifest does not declare (as
+    ///     dropped, `undeclared`).
+    public init(consent: ConsentLedger, clock: any WallClock = SystemWallClock(), cardinalityLimit: Int = 1_000,
+                audit: AuditLedger? = nil) {
         self.consent = consent
         self.clock = clock
+        self.audit = audit
         self.cardinalityLimit = max(1, cardinalityLimit)
         self.registry = Mutex(Registry(lastCollection: Self.nanoseconds(clock.now)))
         consent.addObserver { [weak self] changes in self?.consentChanged(changes) }
@@ -126,13 +133,18 @@ public final class TelemetryMetrics: Sendable {
 
     private func instrument(_ name: String, _ unit: String, _ description: String, _ purpose: Purpose, _ category: DataCategory,
                             _ kind: MetricStorage.Kind) -> MetricStorage {
-        registry.withLock { r in
-            if let existing = r.instruments.first(where: { $0.name == name && $0.kind == kind }) { return existing }
+        // Strict, as events are: the manifest must declare the category for the purpose, or the
+        // instrument records nothing (and its declaration is counted).
+        let declared = consent.manifest.declaration(of: category)?.purposes.contains(purpose) == true
+        let (storage, isNew) = registry.withLock { r -> (MetricStorage, Bool) in
+            if let existing = r.instruments.first(where: { $0.name == name && $0.kind == kind }) { return (existing, false) }
             let storage = MetricStorage(name: name, unit: unit, description: description, purpose: purpose, category: category,
-                                        kind: kind, consent: consent, limit: cardinalityLimit)
+                                        kind: kind, consent: consent, limit: cardinalityLimit, declared: declared)
             r.instruments.append(storage)
-            return storage
+            return (storage, true)
         }
+        if isNew && !declared { audit?.recordDropped(category, purpose: purpose, reason: .undeclared) }
+        return storage
     }
 
     // MARK: - Collecting

@@ -337,3 +337,21 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(body.contains("personalization"))
     }
 }
+
+@Suite struct MetricsDeclarationTests {
+    @Test func anInstrumentTheManifestDoesNotDeclareRecordsNothingAndIsCounted() throws {
+        let f = try MetricsFixture()
+        let audit = try AuditLedger(vault: f.vault)
+        let metrics = TelemetryMetrics(consent: f.ledger, clock: f.clock, audit: audit)
+        try f.ledger.grant([.analytics])
+        // The manifest declares usageEvents for analytics, not crashDiagnostics.
+        let undeclared = metrics.counter(name: "secret", purpose: .analytics, category: .crashDiagnostics)
+        let declared = metrics.counter(name: "scans", purpose: .analytics)
+        undeclared.add(5)
+        declared.add(2)
+        #expect(metrics.collect().map(\.name) == ["scans"], "only the declared instrument reports")
+        let dropped = audit.entries().filter { $0.category == .crashDiagnostics && $0.purpose == .analytics }
+            .reduce(0) { $0 + ($1.dropped[.undeclared] ?? 0) }
+        #expect(dropped == 1, "the undeclared instrument's declaration is counted once")
+    }
+}
