@@ -232,6 +232,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         let categories: Set<DataCategory> = [
             .deviceModel, .osVersion, .deviceConfiguration, .deviceIdentifiers, .macAddress, .connectionStatus,
             .ipAddress, .coarseLocation, .preciseLocation, .crashDiagnostics, .usageEvents, .images, .imageMetadata,
+            DataCategory("imageEdits"),
         ]
         #expect(Set(manifest.dataCategories.map(\.id)) == categories)
         #expect(manifest.declaration(of: DataCategory.images)?.retentionDays == 30)

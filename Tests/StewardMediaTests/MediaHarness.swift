@@ -20,9 +20,16 @@ final class MediaHarness {
         return try PrivacyManifest.decode(json: Array(data), now: Date(timeIntervalSince1970: 1_767_225_600))
     }
 
+    /// The example manifest without its `imageEdits` category: edits are then stored as images.
+    static func manifestWithoutEdits() throws -> PrivacyManifest {
+        var manifest = try exampleManifest()
+        manifest.dataCategories.removeAll { $0.id == .imageEdits }
+        return manifest
+    }
+
     /// The example manifest with an `imageEdits` category kept `days` days.
     static func manifestWithEdits(days: Int) throws -> PrivacyManifest {
-        var manifest = try exampleManifest()
+        var manifest = try manifestWithoutEdits()
         manifest.dataCategories.append(DataCategoryDeclaration(
             id: .imageEdits, description: "Edited versions of your photos.", purposes: [.serviceProvision, .personalization],
             retentionDays: days, sensitivity: .sensitive, leavesDevice: false, recipients: []))

@@ -163,11 +163,11 @@ import Testing
     // MARK: Retention
 
     @Test func a31DayOldOriginalIsGoneAndItsEditFollowsTheImagesRetentionFromItsOwnCreation() throws {
-        let harness = try MediaHarness()
+        let harness = try MediaHarness(manifest: try MediaHarness.manifestWithoutEdits())
         let original = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         harness.clock.advance(by: Self.day * 10)
         let edit = try #require(try harness.store.putEdit(TestImages.png().file, of: original.id).item)
-        #expect(edit.category == .images, "the example manifest declares no imageEdits: edits are images")
+        #expect(edit.category == .images, "without an imageEdits category, edits are images")
         #expect(original.expires == original.created.addingTimeInterval(30 * 86_400))
         #expect(edit.expires == edit.created.addingTimeInterval(30 * 86_400))
 
