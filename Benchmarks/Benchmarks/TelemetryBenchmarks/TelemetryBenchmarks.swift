@@ -130,6 +130,17 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark(
+        "record, granted purpose (by name)",
+        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .kilo, maxDuration: .seconds(3),
+                             setup: setup, teardown: teardown)
+    ) { benchmark in
+        // What most callers write: the name is looked up first (one dictionary lookup).
+        guard let fixture else { return }
+        let telemetry = fixture.telemetry
+        for _ in benchmark.scaledIterations { blackHole(telemetry.record("screen_view", attributes: attributes)) }
+    }
+
+    Benchmark(
         "record, granted, sustained into the vault",
         configuration: .init(
             metrics: [.wallClock, .custom("events/s", polarity: .prefersLarger, useScalingFactor: false)],
@@ -190,6 +201,28 @@ let benchmarks: @Sendable () -> Void = {
         }
         let above = max(0, procStatusBytes("VmHWM") - baseline)
         benchmark.measurement(.custom("MB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000_000)
+        benchmark.measurement(.custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000)
+    }
+
+    Benchmark(
+        "memory under the issue's burst (10,000 events every 2 s for a minute)",
+        configuration: .init(
+            metrics: [.wallClock, .custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false)],
+            warmupIterations: 0, maxDuration: .seconds(90), maxIterations: 1, setup: setup, teardown: teardown)
+    ) { benchmark in
+        guard let fixture else { return }
+        let telemetry = fixture.telemetry, handle = fixture.granted
+        resetPeakResident()
+        let baseline = procStatusBytes("VmRSS")
+        let clock = ContinuousClock()
+        var next = clock.now
+        for _ in 0..<30 {
+            for _ in 0..<10_000 { blackHole(telemetry.record(handle, attributes: attributes)) }
+            next += .seconds(2)
+            try telemetry.flush()
+            try await Task.sleep(until: next, clock: clock)
+        }
+        let above = max(0, procStatusBytes("VmHWM") - baseline)
         benchmark.measurement(.custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000)
     }
 }
