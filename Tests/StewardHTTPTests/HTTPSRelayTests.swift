@@ -57,7 +57,9 @@ final class TLSRelay {
         (server, port, fromServer, toServer) = try Self.startServer(openssl: openssl, dir: folder.path, ports: { previous.port })
     }
 
-    private static func makeCertificates(openssl: String, dir: String) throws {
+    /// A throwaway CA (`ca.pem`, `ca.key`) and a server certificate it signed for IP 127.0.0.1
+    /// (`server.pem`, `server.key`) in `dir`. Shared with `TLSFixture`.
+    static func makeCertificates(openssl: String, dir: String) throws {
         try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
             .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
         _ = try run(openssl, [

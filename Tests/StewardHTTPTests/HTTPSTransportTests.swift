@@ -28,21 +28,7 @@ final class TLSFixture {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("steward-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let dir = folder.path
-        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-            .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
-        _ = try run(openssl, [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
-            "-days", "2", "-subj", "/CN=Steward Test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        ])
-        _ = try run(openssl, [
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
-            "-subj", "/CN=127.0.0.1",
-        ])
-        _ = try run(openssl, [
-            "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
-            "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
-        ])
+        try TLSRelay.makeCertificates(openssl: openssl, dir: dir)
 
         // A free port: bound by the system, closed, then given to s_server; retried on a collision.
         var started: (Process, UInt16)?
