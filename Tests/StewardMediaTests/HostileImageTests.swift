@@ -188,6 +188,58 @@ import Testing
         #expect(try ImageMetadata(reading: clean.bytes).exifTags.isEmpty)
     }
 
+    /// A fail case the fuzz campaign or an attacker found, as checked in under Fuzz/FailCases.
+    static func failCase(_ target: String, _ name: String) throws -> [UInt8] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try [UInt8](Data(contentsOf: root.appendingPathComponent("Fuzz/FailCases/\(target)/\(name)")))
+    }
+
+    @Test func aPNGWhoseEXIFRepeatsAMillionByteOrientation4500TimesIsRefusedNotRebuiltToGigabytes() throws {
+        // 4,500 Orientation entries of type BYTE, each claiming the same 1,000,000 bytes, and an
+        // Exif IFD: the rebuild once added the values up to 4.5 GB and trapped converting the
+        // Exif offset to 32 bits (SIGILL in the host).
+        let png = try Self.failCase("FuzzImage", "png-exif-4500-orientations-of-a-million-bytes.png")
+        let error = mediaError { _ = try ImageSanitizer.sanitize(png, policy: .strict) }
+        #expect(error?.code == .malformed)
+        #expect(error?.message.contains("overlap") == true, "\(String(describing: error))")
+        #expect(mediaError { _ = try ImageMetadata(reading: png) }?.code == .malformed)
+        let harness = try MediaHarness()
+        #expect(mediaError { try harness.store.put(png, source: .upload, purpose: .serviceProvision) }?.code == .malformed)
+        #expect(try harness.store.list().isEmpty)
+    }
+
+    @Test func keptTagsOfTheWrongShapeOrRepeatedAreRemovedAndTheBlockNeverGrows() throws {
+        // Orientation as 40 bytes (it is one SHORT), ColorSpace twice, XResolution as a SHORT.
+        let values: [UInt8] = Array(repeating: 7, count: 40)
+        let ifd0Count = 4, exifAt = 8 + 2 + 12 * ifd0Count + 4, dataAt = exifAt + 2 + 12 * 2 + 4
+        let tiff: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(UInt16(ifd0Count))
+            + entry(0x0112, 1, 40, UInt32(dataAt)) + entry(0x011A, 3, 1, 72) + entry(0x0128, 3, 1, 2)
+            + entry(0x8769, 4, 1, UInt32(exifAt)) + le32(0)
+            + le16(2) + entry(0xA001, 3, 1, 1) + entry(0xA001, 3, 1, 0xFFFF) + le32(0)
+            + values
+        let clean = try ImageSanitizer.sanitize(jpeg(tiff: tiff), policy: .strict)
+        #expect(Set(clean.report.removed).isSuperset(of: ["Malformed Orientation", "Malformed XResolution", "Duplicate ColorSpace"]))
+        #expect(clean.report.kept == ["ResolutionUnit", "ColorSpace"])
+        let metadata = try ImageMetadata(reading: clean.bytes)
+        #expect(metadata.exifTags == ["ResolutionUnit", "ExifIFDPointer", "ColorSpace"])
+        #expect(clean.bytes.count <= jpeg(tiff: tiff).count)
+        #expect(try ImageSanitizer.sanitize(clean.bytes, policy: .strict).bytes == clean.bytes)
+    }
+
+    @Test func aJPEGOfAMillionTinySegmentsIsSanitisedInMemoryBoundedByItsOutput() throws {
+        // 4-byte APP5 segments, then restart markers outside any scan: a parser that kept one
+        // part per segment held about 24 bytes of bookkeeping for every 2 to 4 bytes of file.
+        var file: [UInt8] = [0xFF, 0xD8]
+        file.reserveCapacity(4_500_000)
+        for _ in 0..<500_000 { file += [0xFF, 0xE5, 0x00, 0x02] }
+        for _ in 0..<500_000 { file += [0xFF, 0xD0] }
+        file += TestImages.jpegPixels()
+        let clean = try ImageSanitizer.sanitize(file, policy: .strict)
+        #expect(clean.report.removed == ["APP5 (empty)"])
+        #expect(clean.bytes.count == file.count - 500_000 * 4)
+        #expect(try ImageMetadata(reading: file).containers == ["APP5 (empty)"])
+    }
+
     @Test func hostileImagesThroughTheStoreLeaveNothing() throws {
         let harness = try MediaHarness()
         let loop: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0x0112, 3, 1, 1) + le32(8)

@@ -83,6 +83,31 @@ enum ExifTags {
         }
     }
 
+    /// The field types and the largest count a kept tag may have: a tag the policy keeps but
+    /// whose shape differs from the EXIF specification's (an `Orientation` of a million bytes)
+    /// is removed as malformed, so nothing but the expected small value can ride along.
+    static func hasExpectedShape(_ entry: TIFFEntry, in directory: TIFFDirectory) -> Bool {
+        let (byte, ascii, short, long, rational, srational, undefined): (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (1, 2, 3, 4, 5, 10, 7)
+        let types: Set<UInt16>, maxCount: UInt32
+        switch (directory, entry.tag) {
+        case (.ifd0, 0x0112), (.ifd0, 0x0128), (.ifd0, 0x0213), (.exif, 0xA001): (types, maxCount) = ([short], 1)
+        case (.ifd0, 0x011A), (.ifd0, 0x011B): (types, maxCount) = ([rational], 1)
+        case (.exif, 0xA002), (.exif, 0xA003): (types, maxCount) = ([short, long], 1)
+        case (.exif, 0x9000): (types, maxCount) = ([undefined], 4)
+        case (.ifd0, 0x0132), (.exif, 0x9003), (.exif, 0x9004): (types, maxCount) = ([ascii], 32)
+        case (.exif, 0x9010), (.exif, 0x9011), (.exif, 0x9012), (.exif, 0x9290), (.exif, 0x9291), (.exif, 0x9292):
+            (types, maxCount) = ([ascii], 16)
+        case (.ifd0, 0x010F), (.ifd0, 0x0110), (.exif, 0xA433), (.exif, 0xA434): (types, maxCount) = ([ascii], 256)
+        case (.gps, _):
+            // GPS fields are small: bytes, text, shorts, rationals; the text fields
+            // (processing method, area) are undefined bytes.
+            (types, maxCount) = ([byte, ascii, short, long, rational, srational, undefined], 256)
+        default:
+            return false
+        }
+        return types.contains(entry.type) && entry.count <= maxCount
+    }
+
     /// Whether `policy` keeps `tag` of `directory`.
     static func keeps(_ tag: UInt16, in directory: TIFFDirectory, policy: MetadataPolicy) -> Bool {
         let cls: Class

@@ -4,27 +4,23 @@ import Glibc
 import Darwin
 #endif
 
-/// A JPEG file split into its parts, without decoding anything.
+/// A JPEG file walked part by part, without decoding anything.
 ///
 /// Segments (marker, 2-byte length, payload) are read up to each start-of-scan; the entropy-coded
 /// data that follows runs to the next marker that is neither a restart marker nor a stuffed
 /// `FF 00`, which is found with `memchr`, so a 5 MB photo is scanned in a few milliseconds.
+/// The parts are visited as they are found and never collected, so a file of millions of tiny
+/// segments costs no memory beyond its output.
 struct JPEGFile {
     enum Part {
         /// A marker segment: its marker and the range of the whole segment, marker included.
         case segment(marker: UInt8, range: Range<Int>)
-        /// A marker without a length (TEM, RSTn outside a scan).
-        case standalone(marker: UInt8, range: Range<Int>)
-        /// Entropy-coded data after a start-of-scan.
-        case entropy(Range<Int>)
-        /// The end-of-image marker.
-        case end(Range<Int>)
+        /// Bytes copied as they are: a marker without a length (TEM, RSTn outside a scan),
+        /// entropy-coded data after a start-of-scan, or the end-of-image marker.
+        case verbatim(Range<Int>)
     }
 
     let bytes: [UInt8]
-    private(set) var parts: [Part] = []
-    /// Bytes after the end-of-image marker.
-    private(set) var trailing: Range<Int> = 0..<0
 
     static let exifHeader: [UInt8] = Array("Exif".utf8) + [0, 0]
     static let xmpHeader: [UInt8] = Array("http://ns.adobe.com/xap/1.0/".utf8) + [0]
@@ -34,11 +30,21 @@ struct JPEGFile {
     static let adobeHeader: [UInt8] = Array("Adobe".utf8)
 
     init(_ bytes: [UInt8]) throws {
-        self.bytes = bytes
-        let n = bytes.count
-        guard n >= 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else {
+        guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else {
             throw MediaError(.unsupportedFormat, "the data does not start with a JPEG start-of-image marker", offset: 0)
         }
+        self.bytes = bytes
+    }
+
+    /// Visits every part after the start-of-image marker, in file order, checking the structure
+    /// as it goes.
+    ///
+    /// - Returns: The range after the end-of-image marker (empty when nothing follows it).
+    /// - Throws: ``MediaError`` for a structure that does not hold, possibly after `body` has
+    ///   seen the parts before it.
+    @discardableResult
+    func walk(_ body: (Part) throws -> Void) throws -> Range<Int> {
+        let n = bytes.count
         let reader = ByteReader(bytes: bytes, bigEndian: true)
         var pos = 2
         var sawFrame = false, sawScan = false
@@ -58,13 +64,12 @@ struct JPEGFile {
                 guard sawFrame, sawScan else {
                     throw MediaError(.malformed, "the JPEG ends before its frame and scan headers", offset: start)
                 }
-                parts.append(.end(start..<(at &+ 1)))
-                trailing = (at &+ 1)..<n
-                return
+                try body(.verbatim(start..<(at &+ 1)))
+                return (at &+ 1)..<n
             case 0x00, 0xD8:
                 throw MediaError(.malformed, "marker FF \(marker == 0 ? "00" : "D8") is not allowed here", offset: start)
             case 0x01, 0xD0...0xD7:
-                parts.append(.standalone(marker: marker, range: start..<(at &+ 1)))
+                try body(.verbatim(start..<(at &+ 1)))
                 pos = at &+ 1
                 continue
             default:
@@ -76,14 +81,14 @@ struct JPEGFile {
                 throw MediaError(.truncated, "a JPEG segment of \(length) bytes runs past the end of the file", offset: start)
             }
             let end = at &+ 1 &+ length
-            parts.append(.segment(marker: marker, range: start..<end))
             if (0xC0...0xCF).contains(marker) && marker != 0xC4 && marker != 0xC8 && marker != 0xCC { sawFrame = true }
+            if marker == 0xDA && !sawFrame { throw MediaError(.malformed, "a JPEG scan starts before its frame header", offset: start) }
+            try body(.segment(marker: marker, range: start..<end))
             pos = end
             if marker == 0xDA {
-                guard sawFrame else { throw MediaError(.malformed, "a JPEG scan starts before its frame header", offset: start) }
                 sawScan = true
                 let scanEnd = try Self.endOfEntropyData(bytes, from: end)
-                parts.append(.entropy(end..<scanEnd))
+                try body(.verbatim(end..<scanEnd))
                 pos = scanEnd
             }
         }
@@ -121,24 +126,27 @@ struct JPEGFile {
 
     private func verdict(marker: UInt8, range: Range<Int>) -> Verdict {
         let payload = range.lowerBound &+ 4
+        // Identifiers are matched inside the segment only: a short segment followed by `Exif\0\0`
+        // in the next bytes is not an EXIF segment.
+        func starts(with prefix: [UInt8]) -> Bool { prefix.count <= range.upperBound &- payload && hasPrefix(bytes, prefix, at: payload) }
         switch marker {
         case 0xE0:
-            return hasPrefix(bytes, Self.jfifHeader, at: payload) ? .keep("JFIF") : .drop(["APP0 " + label(payload)])
+            return starts(with: Self.jfifHeader) ? .keep("JFIF") : .drop(["APP0 " + label(payload, end: range.upperBound)])
         case 0xE1:
-            if hasPrefix(bytes, Self.exifHeader, at: payload) { return .exif }
-            if hasPrefix(bytes, Self.xmpHeader, at: payload) {
+            if starts(with: Self.exifHeader) { return .exif }
+            if starts(with: Self.xmpHeader) {
                 return .drop(["XMP"] + XMPProperties.found(in: bytes[payload..<range.upperBound]))
             }
-            if hasPrefix(bytes, Self.xmpExtensionHeader, at: payload) { return .drop(["XMP extension"]) }
-            return .drop(["APP1 " + label(payload)])
+            if starts(with: Self.xmpExtensionHeader) { return .drop(["XMP extension"]) }
+            return .drop(["APP1 " + label(payload, end: range.upperBound)])
         case 0xE2:
-            return hasPrefix(bytes, Self.iccHeader, at: payload) ? .keep("ICC profile") : .drop(["APP2 " + label(payload)])
+            return starts(with: Self.iccHeader) ? .keep("ICC profile") : .drop(["APP2 " + label(payload, end: range.upperBound)])
         case 0xED:
             return .drop(["APP13 Photoshop/IPTC"])
         case 0xEE:
-            return hasPrefix(bytes, Self.adobeHeader, at: payload) ? .keep("Adobe") : .drop(["APP14 " + label(payload)])
+            return starts(with: Self.adobeHeader) ? .keep("Adobe") : .drop(["APP14 " + label(payload, end: range.upperBound)])
         case 0xE3...0xEF:
-            return .drop(["APP\(marker &- 0xE0) " + label(payload)])
+            return .drop(["APP\(marker &- 0xE0) " + label(payload, end: range.upperBound)])
         case 0xFE:
             return .drop(["Comment"])
         default:
@@ -147,9 +155,9 @@ struct JPEGFile {
     }
 
     /// A segment's identifier string (up to its first NUL), for reports.
-    private func label(_ payload: Int) -> String {
-        guard payload < bytes.count else { return "(empty)" }
-        let text = bytes[payload..<min(bytes.count, payload &+ 32)].prefix { $0 != 0 }
+    private func label(_ payload: Int, end: Int) -> String {
+        guard payload < end else { return "(empty)" }
+        let text = bytes[payload..<min(end, payload &+ 32)].prefix { $0 != 0 }
         return text.isEmpty ? "(unnamed)" : printable(text)
     }
 
@@ -157,56 +165,58 @@ struct JPEGFile {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         out.append(contentsOf: [0xFF, 0xD8])
-        var report = MetadataReport(format: .jpeg)
+        var report = MetadataReportBuilder(format: .jpeg)
         var exifDone = false
-        for part in parts {
+        let trailing = try walk { part in
             switch part {
-            case .entropy(let range), .end(let range), .standalone(_, let range):
+            case .verbatim(let range):
                 out.append(contentsOf: bytes[range])
             case .segment(let marker, let range):
                 switch verdict(marker: marker, range: range) {
                 case .keep(let name):
                     out.append(contentsOf: bytes[range])
-                    if let name { report.keep([name]) }
+                    if let name { report.keep(name) }
                 case .drop(let names):
                     report.remove(names)
                 case .exif:
                     let blockStart = range.lowerBound &+ 4 &+ Self.exifHeader.count
                     let tiff = try TIFFMetadata(Array(bytes[blockStart..<range.upperBound]), base: blockStart)
                     if exifDone {
-                        report.remove(["Second EXIF segment"] + tiff.tagNames)
-                        continue
+                        report.remove("Second EXIF segment")
+                        tiff.reportRemoved(into: &report)
+                        return
                     }
                     exifDone = true
-                    let (block, kept, removed) = tiff.rebuilt(policy: policy)
-                    report.remove(removed)
-                    report.keep(kept)
-                    guard let block else { continue }
+                    guard let block = try tiff.rebuilt(policy: policy, into: &report) else { return }
+                    // The rebuilt block is never larger than the original, so it fits the segment.
                     let length = 2 &+ Self.exifHeader.count &+ block.count
-                    guard length <= 0xFFFF else { throw MediaError(.tooLarge, "the rebuilt EXIF segment does not fit in 64 KiB", offset: range.lowerBound) }
-                    out.append(contentsOf: [0xFF, 0xE1, UInt8(length >> 8), UInt8(length & 0xFF)])
+                    guard let length16 = UInt16(exactly: length) else {
+                        throw MediaError(.tooLarge, "the rebuilt EXIF segment does not fit in 64 KiB", offset: range.lowerBound)
+                    }
+                    out.append(contentsOf: [0xFF, 0xE1, UInt8(length16 >> 8), UInt8(length16 & 0xFF)])
                     out.append(contentsOf: Self.exifHeader)
                     out.append(contentsOf: block)
                 }
             }
         }
-        if !trailing.isEmpty { report.remove(["Data after end of image"]) }
-        return SanitizedImage(bytes: out, report: report)
+        if !trailing.isEmpty { report.remove("Data after end of image") }
+        return SanitizedImage(bytes: out, report: report.report)
     }
 
     func metadata() throws -> ImageMetadata {
-        var tags: [String] = [], containers: [String] = []
-        for case .segment(let marker, let range) in parts {
+        var tags = UniqueNames(), containers = UniqueNames()
+        let trailing = try walk { part in
+            guard case .segment(let marker, let range) = part else { return }
             switch verdict(marker: marker, range: range) {
-            case .keep(let name): if let name { containers.append(name) }
-            case .drop(let names): containers.append(contentsOf: names)
+            case .keep(let name): if let name { containers.add(name) }
+            case .drop(let names): containers.add(names)
             case .exif:
                 let blockStart = range.lowerBound &+ 4 &+ Self.exifHeader.count
-                tags.append(contentsOf: try TIFFMetadata(Array(bytes[blockStart..<range.upperBound]), base: blockStart).tagNames)
-                containers.append("EXIF")
+                tags.add(try TIFFMetadata(Array(bytes[blockStart..<range.upperBound]), base: blockStart).tagNames)
+                containers.add("EXIF")
             }
         }
-        if !trailing.isEmpty { containers.append("Data after end of image") }
-        return ImageMetadata(format: .jpeg, exifTags: tags, containers: containers)
+        if !trailing.isEmpty { containers.add("Data after end of image") }
+        return ImageMetadata(format: .jpeg, exifTags: tags.names, containers: containers.names)
     }
 }

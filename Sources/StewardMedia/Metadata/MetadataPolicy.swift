@@ -74,22 +74,43 @@ public struct MetadataReport: Hashable, Sendable, Codable {
     /// distinct tags gets a final "… more" entry instead of an unbounded report.
     static let nameLimit = 512
     static let overflowName = "… more (list truncated)"
+}
 
-    mutating func remove(_ names: [String]) { Self.add(names, to: &removed) }
+/// Builds a ``MetadataReport`` in bounded time and memory: each name is looked up in a set, once,
+/// and each list stops at ``MetadataReport/nameLimit`` names and the overflow entry, however many
+/// entries a hostile file repeats.
+struct MetadataReportBuilder {
+    private(set) var report: MetadataReport
+    private var removedSeen: Set<String> = []
+    private var keptSeen: Set<String> = []
 
-    mutating func keep(_ names: [String]) { Self.add(names, to: &kept) }
+    init(format: ImageFormat) { report = MetadataReport(format: format) }
 
-    private static func add(_ names: [String], to list: inout [String]) {
-        var seen = Set(list)
-        for name in names where !seen.contains(name) {
-            guard list.count < nameLimit else {
-                if list.last != overflowName { list.append(overflowName) }
-                return
-            }
-            list.append(name)
-            seen.insert(name)
+    mutating func remove(_ name: String) { Self.add(name, to: &report.removed, seen: &removedSeen) }
+
+    mutating func keep(_ name: String) { Self.add(name, to: &report.kept, seen: &keptSeen) }
+
+    mutating func remove(_ names: some Sequence<String>) { for name in names { remove(name) } }
+
+    mutating func keep(_ names: some Sequence<String>) { for name in names { keep(name) } }
+
+    private static func add(_ name: String, to list: inout [String], seen: inout Set<String>) {
+        guard list.count < MetadataReport.nameLimit else {
+            if list.last != MetadataReport.overflowName, !seen.contains(name) { list.append(MetadataReport.overflowName) }
+            return
         }
+        if seen.insert(name).inserted { list.append(name) }
     }
+}
+
+/// Names in first-seen order, each once.
+struct UniqueNames {
+    private(set) var names: [String] = []
+    private var seen: Set<String> = []
+
+    mutating func add(_ name: String) { if seen.insert(name).inserted { names.append(name) } }
+
+    mutating func add(_ names: some Sequence<String>) { for name in names { add(name) } }
 }
 
 /// A sanitised image: its bytes and what was removed.
@@ -145,10 +166,11 @@ public enum ImageSanitizer {
 public struct ImageMetadata: Hashable, Sendable {
     /// The image's format.
     public var format: ImageFormat
-    /// Every EXIF tag, by name (`Make`, `GPSLatitude`, `ExifTag 0x1234`), directory by directory.
+    /// Every EXIF tag, by name (`Make`, `GPSLatitude`, `ExifTag 0x1234`), directory by directory,
+    /// each name once.
     public var exifTags: [String]
-    /// Every other metadata container: `XMP`, `Comment`, `APP13`, `ICC profile`, `JFIF`,
-    /// `tEXt Author`, `tIME`, `Data after end of image`, …
+    /// Every other metadata container, each name once: `XMP`, `Comment`, `APP13`, `ICC profile`,
+    /// `JFIF`, `tEXt Author`, `tIME`, `Data after end of image`, …
     public var containers: [String]
 
     /// Parses `bytes` the way the sanitiser does.

@@ -1,4 +1,5 @@
-/// A PNG file split into its chunks, every CRC checked, nothing decompressed.
+/// A PNG file walked chunk by chunk, every CRC checked, nothing decompressed; the chunks are
+/// visited as they are found and never collected.
 struct PNGFile {
     struct Chunk {
         /// The four-letter type.
@@ -17,19 +18,26 @@ struct PNGFile {
     ]
 
     let bytes: [UInt8]
-    private(set) var chunks: [Chunk] = []
-    private(set) var trailing: Range<Int> = 0..<0
 
     init(_ bytes: [UInt8]) throws {
-        self.bytes = bytes
         guard hasPrefix(bytes, Self.signature, at: 0) else {
             throw MediaError(.unsupportedFormat, "the data does not start with the PNG signature", offset: 0)
         }
+        self.bytes = bytes
+    }
+
+    /// Visits every chunk up to and including IEND, in file order, checking each as it goes.
+    ///
+    /// - Returns: The range after IEND (empty when nothing follows it).
+    /// - Throws: ``MediaError`` for a chunk that does not hold, possibly after `body` has seen
+    ///   the chunks before it.
+    @discardableResult
+    func walk(_ body: (Chunk) throws -> Void) throws -> Range<Int> {
         let reader = ByteReader(bytes: bytes, bigEndian: true)
         var pos = Self.signature.count
-        var sawData = false
+        var sawHeader = false, sawData = false
         while true {
-            guard pos &+ 12 <= bytes.count else { throw MediaError(.truncated, "the PNG ends without an IEND chunk", offset: pos) }
+            guard pos <= bytes.count &- 12 else { throw MediaError(.truncated, "the PNG ends without an IEND chunk", offset: pos) }
             let length = Int(try reader.u32(pos))
             guard length <= 0x7FFF_FFFF else { throw MediaError(.malformed, "a PNG chunk claims \(length) bytes, more than the format allows", offset: pos) }
             let dataStart = pos &+ 8
@@ -46,15 +54,14 @@ struct PNGFile {
             guard CRC32.checksum(bytes[(pos &+ 4)..<dataEnd]) == stored else {
                 throw MediaError(.malformed, "the CRC of PNG chunk \(type) does not match its contents", offset: pos)
             }
-            if chunks.isEmpty && type != "IHDR" { throw MediaError(.malformed, "a PNG must start with IHDR, not \(type)", offset: pos) }
-            chunks.append(Chunk(type: type, range: pos..<(dataEnd &+ 4), data: dataStart..<dataEnd))
+            if !sawHeader && type != "IHDR" { throw MediaError(.malformed, "a PNG must start with IHDR, not \(type)", offset: pos) }
+            sawHeader = true
             if type == "IDAT" { sawData = true }
+            let chunk = Chunk(type: type, range: pos..<(dataEnd &+ 4), data: dataStart..<dataEnd)
             pos = dataEnd &+ 4
-            if type == "IEND" {
-                guard sawData else { throw MediaError(.malformed, "the PNG has no image data (IDAT)", offset: pos) }
-                trailing = pos..<bytes.count
-                return
-            }
+            if type == "IEND" && !sawData { throw MediaError(.malformed, "the PNG has no image data (IDAT)", offset: pos) }
+            try body(chunk)
+            if type == "IEND" { return pos..<bytes.count }
         }
     }
 
@@ -70,70 +77,71 @@ struct PNGFile {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         out.append(contentsOf: Self.signature)
-        var report = MetadataReport(format: .png)
+        var report = MetadataReportBuilder(format: .png)
         var exifDone = false
-        for chunk in chunks {
+        let trailing = try walk { chunk in
             switch chunk.type {
             case _ where Self.kept.contains(chunk.type):
                 out.append(contentsOf: bytes[chunk.range])
-                if chunk.type == "iCCP" { report.keep(["ICC profile"]) }
+                if chunk.type == "iCCP" { report.keep("ICC profile") }
             case "tIME":
                 if policy.keepCaptureTime {
                     out.append(contentsOf: bytes[chunk.range])
-                    report.keep(["tIME"])
+                    report.keep("tIME")
                 } else {
-                    report.remove(["tIME"])
+                    report.remove("tIME")
                 }
             case "eXIf":
                 let tiff = try TIFFMetadata(Array(bytes[chunk.data]), base: chunk.data.lowerBound)
                 if exifDone {
-                    report.remove(["Second EXIF chunk"] + tiff.tagNames)
-                    continue
+                    report.remove("Second EXIF chunk")
+                    tiff.reportRemoved(into: &report)
+                    return
                 }
                 exifDone = true
-                let (block, kept, removed) = tiff.rebuilt(policy: policy)
-                report.remove(removed)
-                report.keep(kept)
-                if let block { Self.appendChunk("eXIf", block, to: &out) }
+                // The rebuilt block is never larger than the original chunk's data.
+                if let block = try tiff.rebuilt(policy: policy, into: &report) { Self.appendChunk("eXIf", block, to: &out) }
             case "tEXt", "zTXt", "iTXt":
                 let name = keyword(chunk)
                 if name == "XML:com.adobe.xmp" {
-                    report.remove(["XMP"] + XMPProperties.found(in: bytes[chunk.data]))
+                    report.remove("XMP")
+                    report.remove(XMPProperties.found(in: bytes[chunk.data]))
                 } else {
-                    report.remove(["\(chunk.type) \(name)"])
+                    report.remove("\(chunk.type) \(name)")
                 }
             default:
                 guard !Self.isCritical(chunk.type) else {
                     throw MediaError(.unsupportedFormat, "the PNG has an unknown critical chunk \(chunk.type)", offset: chunk.range.lowerBound)
                 }
-                report.remove([chunk.type])
+                report.remove(chunk.type)
             }
         }
-        if !trailing.isEmpty { report.remove(["Data after end of image"]) }
-        return SanitizedImage(bytes: out, report: report)
+        if !trailing.isEmpty { report.remove("Data after end of image") }
+        return SanitizedImage(bytes: out, report: report.report)
     }
 
     func metadata() throws -> ImageMetadata {
-        var tags: [String] = [], containers: [String] = []
-        for chunk in chunks {
+        var tags = UniqueNames(), containers = UniqueNames()
+        let trailing = try walk { chunk in
             switch chunk.type {
             case "eXIf":
-                tags.append(contentsOf: try TIFFMetadata(Array(bytes[chunk.data]), base: chunk.data.lowerBound).tagNames)
-                containers.append("EXIF")
-            case "tEXt", "zTXt", "iTXt": containers.append("\(chunk.type) \(keyword(chunk))")
-            case "iCCP": containers.append("ICC profile")
+                tags.add(try TIFFMetadata(Array(bytes[chunk.data]), base: chunk.data.lowerBound).tagNames)
+                containers.add("EXIF")
+            case "tEXt", "zTXt", "iTXt": containers.add("\(chunk.type) \(keyword(chunk))")
+            case "iCCP": containers.add("ICC profile")
             case _ where Self.kept.contains(chunk.type): break
-            default: containers.append(chunk.type)
+            default: containers.add(chunk.type)
             }
         }
-        if !trailing.isEmpty { containers.append("Data after end of image") }
-        return ImageMetadata(format: .png, exifTags: tags, containers: containers)
+        if !trailing.isEmpty { containers.add("Data after end of image") }
+        return ImageMetadata(format: .png, exifTags: tags.names, containers: containers.names)
     }
 
     /// Appends a chunk with its length and a freshly computed CRC.
     static func appendChunk(_ type: String, _ data: [UInt8], to out: inout [UInt8]) {
         var w = ByteWriter(bigEndian: true)
-        w.u32(UInt32(data.count))
+        // Callers pass at most the data of a chunk that was read, so the length fits 31 bits.
+        w.u32(UInt32(truncatingIfNeeded: data.count))
         let typeAndData = Array(type.utf8) + data
         w.bytes.append(contentsOf: typeAndData)
         w.u32(CRC32.checksum(typeAndData[...]))
