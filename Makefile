@@ -2,10 +2,12 @@
 #   make demo   builds and runs the end-to-end demo on embedded defaults
 #   make test   builds and runs the whole test suite
 #   make docs   builds the DocC documentation of every library target, warnings as errors
+#   make fuzz   builds the fuzz targets (libFuzzer, AddressSanitizer) and runs each for
+#               FUZZ_SECONDS (default 60); see Documentation/Fuzzing.md
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: demo test bootstrap build docs benchmark clean
+.PHONY: demo test bootstrap build docs fuzz benchmark clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -24,8 +26,11 @@ test: bootstrap
 docs: bootstrap
 	./scripts/check-docs.sh
 
+fuzz: bootstrap
+	./Fuzz/fuzz.sh
+
 benchmark: bootstrap
 	cd Benchmarks && swift package --disable-sandbox benchmark
 
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build Benchmarks/.build Fuzz/.build Fuzz/.work

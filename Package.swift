@@ -156,6 +156,15 @@ let package = Package(
             name: "StewardMediaTests",
             dependencies: ["StewardMedia", "StewardCore", "StewardTesting"]
         ),
+        // Every fuzz corpus file and fail case through the fuzz targets' entry points, without
+        // libFuzzer. The targets live in the fuzz package (Fuzz/), which builds them into
+        // libFuzzer executables; this target compiles the same files for `make test`.
+        .testTarget(
+            name: "FuzzReplayTests",
+            dependencies: ["StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
+                           "StewardTelemetry", "StewardHTTP", "StewardMedia", "StewardTesting"],
+            path: "Fuzz/Targets"
+        ),
         .testTarget(
             name: "StewardExampleTests",
             // The tests run the built `steward` binary; depending on it makes sure it is built.

@@ -1,0 +1,1 @@
+// Nothing here: the header declares libFuzzer's driver, which -sanitize=fuzzer links in.

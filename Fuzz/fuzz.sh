@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds Steward's fuzz targets with libFuzzer and AddressSanitizer, then runs each in turn.
+#
+#   FUZZ_SECONDS   seconds per target (default 60)
+#   FUZZ_TARGETS   the targets to run, space-separated (default: every target of Package.swift)
+#   FUZZ_FLAGS     more libFuzzer flags (for example -jobs=2 -workers=2, or -seed=1)
+#
+# Every target runs with -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=1 (an input taking over a
+# second is a finding) and leak detection on. What each run finds new goes to
+# .work/NAME/corpus; its log to .work/NAME/fuzz.log; a crash, leak, timeout or out-of-memory input
+# to .work/NAME/ as crash-*, leak-*, timeout-* or oom-*, which is how libFuzzer names them. At the
+# end a table of executions, coverage and findings is printed and written to .work/summary.md.
+# Exit status 1 when any target found anything.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds=${FUZZ_SECONDS:-60}
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+    read -ra targets <<<"$FUZZ_TARGETS"
+else
+    mapfile -t targets < <(sed -n '/^let targets = \[/,/^\]/p' Package.swift | grep -o '"Fuzz[A-Za-z0-9]*"' | tr -d '"')
+fi
+read -ra extra <<<"${FUZZ_FLAGS:-}"
+
+# The gold linker fails on the fuzzer and ASan runtimes together ("internal error in
+# format_file_lineno"); the toolchain's lld links them, so a toolset names it.
+swift_bin=$(dirname "$(readlink -f "$(command -v swift)")")
+lld="$swift_bin/ld.lld"
+[ -x "$lld" ] || lld=$(command -v ld.lld || true)
+if [ -z "$lld" ]; then
+    echo "fuzz: no ld.lld beside swift or on PATH (the Swift toolchain ships one)" >&2
+    exit 1
+fi
+mkdir -p .build
+printf '{ "schemaVersion": "1.0", "linker": { "path": "%s" } }\n' "$lld" > .build/toolset.json
+build=(swift build -c release --toolset "$PWD/.build/toolset.json"
+       -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing)
+"${build[@]}"
+bin=$("${build[@]}" --show-bin-path)
+
+found=0
+summary=".work/summary.md"
+mkdir -p .work
+{
+    echo "| target | seconds | executions | exec/s | cov | ft | corpus | peak RSS | findings |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+} > "$summary"
+for target in "${targets[@]}"; do
+    work=".work/$target"
+    mkdir -p "$work/corpus" "Corpus/$target" "FailCases/$target"
+    flags=(-max_total_time="$seconds" -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=1
+           -print_final_stats=1 -artifact_prefix="$work/")
+    [ -f "Dictionaries/$target.dict" ] && flags+=(-dict="Dictionaries/$target.dict")
+    echo "fuzz: $target for ${seconds}s"
+    status=0
+    "$bin/$target" "${flags[@]}" "${extra[@]}" "$work/corpus" "Corpus/$target" "FailCases/$target" \
+        > "$work/fuzz.log" 2>&1 || status=$?
+    last=$(grep -E '^#[0-9]+' "$work/fuzz.log" | tail -n 1 || true)
+    cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
+    ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
+    corpus=$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
+    runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo "?")
+    rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo "?")
+    rss=$(grep -o 'stat::peak_rss_mb: [0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo "?")
+    artifacts=$(find "$work" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | sort)
+    if [ "$status" -ne 0 ] || [ -n "$artifacts" ]; then
+        found=1
+        findings="exit $status: $(echo $artifacts | tr ' ' ',')"
+        echo "fuzz: $target FOUND something (exit $status); see $work/fuzz.log" >&2
+        grep -E '^(==[0-9]+==|Fatal error|.*: property|SUMMARY)' "$work/fuzz.log" | head -n 5 >&2 || true
+    else
+        findings="none"
+    fi
+    echo "| $target | $seconds | $runs | $rate | $cov | $ft | $corpus | ${rss} MB | $findings |" >> "$summary"
+done
+cat "$summary"
+exit "$found"
