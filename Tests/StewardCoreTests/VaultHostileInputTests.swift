@@ -76,6 +76,23 @@ import StewardTesting
         #expect(try vault.summary().quarantined == 1)
     }
 
+    @Test func aRecordWithAnEmptyCategoryAndPurposeReadsBackAfterReopening() throws {
+        // Found by the FuzzVaultRoundTrip target: the name table's last-lookup cache started out
+        // matching the empty name, so an empty purpose read from disk got a number the table never
+        // gave, and reading the record trapped (index out of range).
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let vault = try openVault()
+            try vault.append([1], to: "notes", category: DataCategory(rawValue: ""), purpose: Purpose(rawValue: ""))
+            try vault.append([2], to: "notes", category: .usageEvents, purpose: .analytics)
+            try vault.close()
+        }
+        let records = try openVault().records(in: "notes")
+        #expect(records.map(\.data) == [[1], [2]])
+        #expect(records.map(\.purpose) == [Purpose(rawValue: ""), .analytics])
+        #expect(records.map(\.category) == [DataCategory(rawValue: ""), .usageEvents])
+    }
+
     @Test func anImpossibleEvictionCountIsReportedNotATrap() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try openVault().close()

@@ -86,8 +86,9 @@ struct CollectionStore {
 struct InternTable {
     private(set) var strings: [String] = []
     private var numbers: [String: UInt32] = [:]
-    private var lastBytes: [UInt8] = []
-    private var lastNumber: UInt32 = 0
+    /// The last name looked up by its bytes and its number: nil until the first lookup (an
+    /// empty name must not match an empty cache and get a number it was never given).
+    private var last: (bytes: [UInt8], number: UInt32)?
 
     mutating func number(for string: String) -> UInt32 {
         if let n = numbers[string] { return n }
@@ -100,12 +101,11 @@ struct InternTable {
 
     /// The number for UTF-8 `bytes`, comparing with the last one first (records arrive in runs).
     mutating func number(for bytes: UnsafeRawBufferPointer) -> UInt32 {
-        if bytes.count == lastBytes.count, lastBytes.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
-            return lastNumber
+        if let last, bytes.count == last.bytes.count, last.bytes.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
+            return last.number
         }
         let n = number(for: String(decoding: bytes, as: UTF8.self))
-        lastBytes = Array(bytes)
-        lastNumber = n
+        last = (Array(bytes), n)
         return n
     }
 }
