@@ -11,6 +11,23 @@ import PackageDescription
 let targets = [
     "FuzzImage",
     "FuzzEXIF",
+    "FuzzManifest",
+    "FuzzVaultSegment",
+    "FuzzVaultMeta",
+    "FuzzVaultRoundTrip",
+    "FuzzConsentReceipts",
+    "FuzzCrashRecord",
+    "FuzzELF",
+    "FuzzMemoryMaps",
+    "FuzzRuntimeBacktrace",
+    "FuzzSentry",
+    "FuzzOTLPResponse",
+    "FuzzBatchCoding",
+    "FuzzRetryAfter",
+    "FuzzOutboxRecord",
+    "FuzzOutboxFolder",
+    "FuzzKeyFile",
+    "FuzzHTTPRequest",
 ]
 
 let package = Package(
@@ -38,6 +55,8 @@ let package = Package(
             exclude: ["Replay"]  // the replay tests, compiled by the root package only
         ),
         .target(name: "FuzzDriver", dependencies: ["CFuzzDriver", "FuzzTargets"], path: "Driver"),
+        // Writes the seeds that come from running Steward itself into Corpus/.
+        .executableTarget(name: "MakeSeeds", dependencies: ["FuzzTargets"], path: "Seeds"),
     ] + targets.map { name in
         .executableTarget(name: name, dependencies: ["FuzzDriver", "FuzzTargets"], path: "Executables/\(name)")
     },

@@ -11,6 +11,9 @@
 # to .work/NAME/ as crash-*, leak-*, timeout-* or oom-*, which is how libFuzzer names them. At the
 # end a table of executions, coverage and findings is printed and written to .work/summary.md.
 # Exit status 1 when any target found anything.
+#
+#   ./fuzz.sh seeds   rewrites the generated seeds in Corpus/ (a real vault, receipts, a crash
+#                     record, ...) with MakeSeeds; needed only when a format changes.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -37,6 +40,11 @@ build=(swift build -c release --toolset "$PWD/.build/toolset.json"
        -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing)
 "${build[@]}"
 bin=$("${build[@]}" --show-bin-path)
+
+if [ "${1:-}" = "seeds" ]; then
+    ASAN_OPTIONS=detect_leaks=0 "$bin/MakeSeeds" "$PWD/Corpus"
+    exit 0
+fi
 
 found=0
 summary=".work/summary.md"

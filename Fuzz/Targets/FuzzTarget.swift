@@ -35,5 +35,22 @@ public enum FuzzTargets {
     public static let all: [any FuzzTarget.Type] = [
         FuzzImage.self,
         FuzzEXIF.self,
+        FuzzManifest.self,
+        FuzzVaultSegment.self,
+        FuzzVaultMeta.self,
+        FuzzVaultRoundTrip.self,
+        FuzzConsentReceipts.self,
+        FuzzCrashRecord.self,
+        FuzzELF.self,
+        FuzzMemoryMaps.self,
+        FuzzRuntimeBacktrace.self,
+        FuzzSentry.self,
+        FuzzOTLPResponse.self,
+        FuzzBatchCoding.self,
+        FuzzRetryAfter.self,
+        FuzzOutboxRecord.self,
+        FuzzOutboxFolder.self,
+        FuzzKeyFile.self,
+        FuzzHTTPRequest.self,
     ]
 }

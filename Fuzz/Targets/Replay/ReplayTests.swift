@@ -40,7 +40,7 @@ import Testing
         }
     }
 
-    @Test(arguments: inputs())
+    @Test(.serialized, arguments: inputs())
     func replays(_ input: Input) throws {
         let target = try #require(FuzzTargets.all.first { $0.name == input.target })
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: input.path)))
