@@ -60,6 +60,18 @@ extension UploadTests {
             #expect(CivilTime.components(of: y1999).year == 1999)
         }
 
+        @Test func dateOutsideTheYears0001To9999AreNotDates() {
+            // Found by the FuzzRetryAfter target: with `now` in year 1 a two-digit year went back a
+            // century, to year -6; a year 0000 parsed too. Both lie outside what CivilTime prints.
+            let yearOne = Date(timeIntervalSince1970: -62_135_596_800)
+            #expect(RetryAfter.parseHTTPDate("Sunday, 06-Nov-94 08:49:37 GMT", now: yearOne) == nil)
+            #expect(RetryAfter.parseHTTPDate("Sun, 06 Nov 0000 08:49:37 GMT", now: Self.now) == nil)
+            #expect(RetryAfter.parseHTTPDate("Sun Nov  6 08:49:37 0000", now: Self.now) == nil)
+            let lastYear = Date(timeIntervalSince1970: 253_402_300_799)
+            #expect(RetryAfter.parseHTTPDate("Saturday, 01-Jan-00 00:00:00 GMT", now: lastYear) == nil)
+            #expect(RetryAfter.delay(fromHeader: "Sunday, 06-Nov-94 08:49:37 GMT", now: yearOne) == nil)
+        }
+
         @Test func leapDaysExistOnlyInLeapYears() {
             #expect(RetryAfter.parseHTTPDate("Thu, 29 Feb 2024 00:00:00 GMT", now: Self.now) == Date(timeIntervalSince1970: 1_709_164_800))
             #expect(RetryAfter.parseHTTPDate("Wed, 29 Feb 2023 00:00:00 GMT", now: Self.now) == nil)

@@ -206,10 +206,11 @@ public enum RetryAfter {
 /// Proleptic Gregorian dates in UTC, computed without Foundation's calendars (Howard Hinnant's
 /// days-from-civil algorithms): no locale or time-zone setting can change them.
 enum CivilTime {
-    /// The date for a UTC civil time, or nil when it does not exist. A leap second (:60) is
-    /// read as the last second of the minute.
+    /// The date for a UTC civil time, or nil when it does not exist or lies outside the years
+    /// 0001-9999. A leap second (:60) is read as the last second of the minute.
     static func date(year: Int, month: Int, day: Int, time: (hour: Int, minute: Int, second: Int)) -> Date? {
-        guard (1...12).contains(month), day >= 1, day <= CalendarDay.daysIn(month: month, year: year),
+        // Years 0001-9999, the range ``components(of:)`` and every printer of dates keep to.
+        guard (1...9999).contains(year), (1...12).contains(month), day >= 1, day <= CalendarDay.daysIn(month: month, year: year),
               (0...23).contains(time.hour), (0...59).contains(time.minute), (0...60).contains(time.second)
         else { return nil }
         let days = CalendarDay.dayNumber(year: year, month: month, day: day)
