@@ -28,6 +28,7 @@ let targets = [
     "FuzzOutboxFolder",
     "FuzzKeyFile",
     "FuzzHTTPRequest",
+    "FuzzStoredRecords",
 ]
 
 let package = Package(

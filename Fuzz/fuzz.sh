@@ -61,7 +61,8 @@ for target in "${targets[@]}"; do
     [ -f "Dictionaries/$target.dict" ] && flags+=(-dict="Dictionaries/$target.dict")
     echo "fuzz: $target for ${seconds}s"
     status=0
-    "$bin/$target" "${flags[@]}" "${extra[@]}" "$work/corpus" "Corpus/$target" "FailCases/$target" \
+    # The Swift runtime's backtracer would race libFuzzer's own crash report: off.
+    SWIFT_BACKTRACE=enable=no "$bin/$target" "${flags[@]}" "${extra[@]}" "$work/corpus" "Corpus/$target" "FailCases/$target" \
         > "$work/fuzz.log" 2>&1 || status=$?
     last=$(grep -E '^#[0-9]+' "$work/fuzz.log" | tail -n 1 || true)
     cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")

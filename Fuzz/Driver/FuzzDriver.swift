@@ -1,4 +1,5 @@
 import CFuzzDriver
+import Foundation
 import FuzzTargets
 
 #if canImport(Glibc)
@@ -25,7 +26,7 @@ public func check<T: FuzzTarget>(_ target: T.Type, _ data: UnsafePointer<UInt8>?
         try T.run(input)
     } catch {
         // The message goes to the log before libFuzzer saves the input as a crash artifact.
-        print("\(T.name): property broken: \(error)")
+        FileHandle.standardError.write(Data("\(T.name): property broken: \(error)\n".utf8))
         abort()
     }
     return 0

@@ -6,7 +6,7 @@ import StewardCore
 /// lines, the path appended to the endpoint, endpoint URLs, and the delivery an answer means.
 ///
 /// Input: a selector byte, then the strings. Checks: a header line is never produced with a
-/// line break, NUL or other control character, or a name that is not an HTTP token; an
+/// line break, NUL, other C0 control or DEL, or a name that is not an HTTP token; an
 /// appended path has no `..`, `%`, `?` or `#`; an answer maps to accepted (2xx), retry (408,
 /// 429, 502-504 and failures, with a delay within 0...2³¹ s) or rejected, and a rejection's
 /// reason holds no control characters.
@@ -25,7 +25,9 @@ public enum FuzzHTTPRequest: FuzzTarget {
             if reader.bool() { configuration.userAgent = reader.string(upTo: 64) }
             guard case .success(let lines) = HTTPTransport.headerLines(for: payload, configuration: configuration) else { return }
             for line in lines {
-                try require(!line.unicodeScalars.contains { $0.properties.generalCategory == .control && $0 != "\t" },
+                // RFC 9110 field values: visible ASCII, space, tab and obs-text (bytes 0x80-0xFF);
+                // never CR, LF, NUL, another C0 control or DEL.
+                try require(line.utf8.allSatisfy { $0 == 0x09 || (0x20...0x7E).contains($0) || $0 >= 0x80 },
                             "the header line \(line.debugDescription) holds a control character")
                 let name = line.prefix { $0 != ":" && $0 != ";" }
                 try require(!name.isEmpty && name.utf8.allSatisfy { byte in

@@ -1,7 +1,11 @@
 import Foundation
 @_spi(Testing) @testable import StewardCrash
 @testable import StewardCore
+import StewardDevice
+import StewardMedia
+import StewardPermissions
 @testable import StewardTelemetry
+import StewardTesting
 
 /// Writes the seed corpora that come from running Steward itself: a real vault (with the fixed
 /// key), real consent receipts, a real crash record written by the signal handler's code,
@@ -107,5 +111,80 @@ public enum FuzzSeeds {
 
         // The manifest.
         put(FuzzManifest.name, "example-manifest.json", try exampleManifest.encodeJSON())
+
+        try writeStoredRecordSeeds(crashRecord: crashFolder, put: put)
+    }
+
+    /// Seeds of ``FuzzStoredRecords``: each consumer's collection as the modules write it.
+    static func writeStoredRecordSeeds(crashRecord crashFolder: String, put: (String, String, [UInt8]) -> Void) throws {
+        let folder = Scratch.fresh("seed-stored")
+        let vault = try Vault.open(directory: folder, keyProvider: FixedKeyProvider(), clock: fuzzClock)
+        let ledger = try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock)
+        let audit = try AuditLedger(vault: vault, clock: fuzzClock)
+        let gate = ConsentGate(ledger: ledger, vault: vault, audit: audit,
+                               policies: [.personalization: .encryptedDisk(maxAge: .seconds(86_400))], clock: fuzzClock)
+        // Held on disk while personalization is pending.
+        try gate.store(Array("held".utf8), in: "notes", category: .usageEvents, purpose: .personalization)
+        try ledger.grant([.analytics, .crashReporting])
+        audit.recordCollected(.usageEvents, purpose: .analytics, count: 3)
+        audit.recordDisclosed(.usageEvents, purpose: .analytics, recipient: "telemetryBackend", legalBasis: .consent)
+        try audit.flush()
+
+        let permissions = try PermissionGate(manifest: exampleManifest, vault: vault, prompter: ScriptedPrompter([.allow, .deny]),
+                                             probe: ManualPermissionProbe(), consent: ledger, clock: fuzzClock)
+        _ = blocking { try? await permissions.request(.camera) }
+        _ = blocking { try? await permissions.request(.microphone) }
+
+        let reporter = CrashReporter(configuration: .init(crashDirectory: crashFolder + "/crash", symbolication: .none), vault: vault,
+                                     consent: gate, clock: fuzzClock)
+        _ = reporter.processPending()
+
+        let telemetry = try Telemetry(manifest: exampleManifest, vault: vault, consent: ledger, gate: gate, audit: audit, clock: fuzzClock)
+        _ = telemetry.record("screen_view", attributes: ["screen": .string("scan"), "duration_ms": .int(1200)])
+        _ = telemetry.record("app_start", attributes: ["cold_start": .bool(true), "launch_ms": .int(300)])
+        try telemetry.flush()
+        let uploader = try Uploader(recipient: "telemetryBackend", transport: RecordingTransport(answers: [], otherwise: .retry(after: nil)),
+                                    vault: vault, consent: ledger, manifest: exampleManifest, audit: audit, wallClock: fuzzClock)
+        _ = try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "seed"))
+        _ = telemetry.record("screen_view", attributes: ["screen": .string("map"), "duration_ms": .int(80)])
+        try telemetry.flush()
+        try vault.commit()
+        func seed(_ index: Int, _ collection: String) throws -> [UInt8] {
+            var seed: [UInt8] = [UInt8(index)]
+            for record in try vault.records(in: collection).suffix(8) where record.data.count <= 8192 {
+                seed += [UInt8(record.data.count & 0xFF), UInt8(record.data.count >> 8)] + record.data
+            }
+            return seed
+        }
+        var seeds: [String: [UInt8]] = [:]
+        for (index, consumer) in FuzzStoredRecords.consumers.enumerated() { seeds[consumer.collection] = try seed(index, consumer.collection) }
+        try ledger.deny([.analytics])  // a deletion request in the telemetry state, queued to the outbox
+        try telemetry.flush()
+        _ = try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "seed"))
+        for (index, consumer) in FuzzStoredRecords.consumers.enumerated()
+        where consumer.collection == Telemetry.stateCollection || consumer.collection.hasPrefix("steward.outbox.") {
+            seeds[consumer.collection + "-after-withdrawal"] = try seed(index, consumer.collection)
+        }
+
+        let ids = try DeviceIdentifiers(appID: "org.example.seed", vault: vault, consent: ledger,
+                                        permissions: StaticPermissions(granted: [.deviceIdentity]))
+        _ = try ids.installationID()
+        _ = try ids.advertisingID()
+
+        let store = try MediaStore(gate: gate, vault: vault, permissions: StaticPermissions(granted: [.camera, .photos]), clock: fuzzClock)
+        let imageSeed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Corpus/FuzzImage/jpeg-exif-xmp-iptc-icc-le.jpg").path
+        if let image = FileManager.default.contents(atPath: imageSeed) {
+            let original = try store.put([UInt8](image), source: .camera, purpose: .serviceProvision)
+            if let item = original.item { _ = try store.putEdit([UInt8](image), of: item.id) }
+        }
+        try vault.commit()
+
+        for (index, consumer) in FuzzStoredRecords.consumers.enumerated() where consumer.collection == MediaStore.collection
+            || consumer.collection == DeviceIdentifiers.collection {
+            seeds[consumer.collection] = try seed(index, consumer.collection)
+        }
+        for (name, bytes) in seeds { put(FuzzStoredRecords.name, name, bytes) }
+        try vault.close()
     }
 }

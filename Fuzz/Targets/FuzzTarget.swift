@@ -52,5 +52,6 @@ public enum FuzzTargets {
         FuzzOutboxFolder.self,
         FuzzKeyFile.self,
         FuzzHTTPRequest.self,
+        FuzzStoredRecords.self,
     ]
 }
