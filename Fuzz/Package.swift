@@ -28,7 +28,9 @@ let targets = [
     "FuzzOutboxFolder",
     "FuzzKeyFile",
     "FuzzHTTPRequest",
+    "FuzzHTTPResponse",
     "FuzzStoredRecords",
+    "FuzzSystemFiles",
 ]
 
 let package = Package(

@@ -60,6 +60,7 @@ for target in "${targets[@]}"; do
            -print_final_stats=1 -artifact_prefix="$work/")
     [ -f "Dictionaries/$target.dict" ] && flags+=(-dict="Dictionaries/$target.dict")
     echo "fuzz: $target for ${seconds}s"
+    touch "$work/started"  # findings are the artifacts newer than this
     status=0
     # The Swift runtime's backtracer would race libFuzzer's own crash report: off.
     SWIFT_BACKTRACE=enable=no "$bin/$target" "${flags[@]}" "${extra[@]}" "$work/corpus" "Corpus/$target" "FailCases/$target" \
@@ -68,10 +69,11 @@ for target in "${targets[@]}"; do
     cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
     ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
     corpus=$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
-    runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo "?")
-    rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo "?")
-    rss=$(grep -o 'stat::peak_rss_mb: [0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo "?")
-    artifacts=$(find "$work" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | sort)
+    stat() { grep -o "stat::$1:[[:space:]]*[0-9]*" "$work/fuzz.log" | grep -o '[0-9]*$' || echo "?"; }
+    runs=$(stat number_of_executed_units)
+    rate=$(stat average_exec_per_sec)
+    rss=$(stat peak_rss_mb)
+    artifacts=$(find "$work" -maxdepth 1 -type f -newer "$work/started" \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | sort)
     if [ "$status" -ne 0 ] || [ -n "$artifacts" ]; then
         found=1
         findings="exit $status: $(echo $artifacts | tr ' ' ',')"

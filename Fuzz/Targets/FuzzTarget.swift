@@ -52,6 +52,8 @@ public enum FuzzTargets {
         FuzzOutboxFolder.self,
         FuzzKeyFile.self,
         FuzzHTTPRequest.self,
+        FuzzHTTPResponse.self,
         FuzzStoredRecords.self,
+        FuzzSystemFiles.self,
     ]
 }
