@@ -565,6 +565,22 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
                                                         message: #"purpose "q" is not declared in $.purposes"#))
     }
 
+    @Test("Only the first 64 undeclared references get a did-you-mean hint, so checking stays linear")
+    func suggestionsAreBudgeted() throws {
+        // Each hint compares a name with up to 256 declared ones (an edit distance each): for
+        // every one of a huge manifest's undeclared references that was about a million steps.
+        let count = 1_000
+        let purposes = (0..<256).map { #"{"id": "purpose\#($0)", "description": "d", "legalBasis": "consent"}"# }
+        let categories = (0..<count).map { #"{"id": "c\#($0)", "description": "d", "purposes": ["purpose1x"], "sensitivity": "low", "leavesDevice": false}"# }
+        let json = #"{"policyVersion": "1", "purposes": ["# + purposes.joined(separator: ",") + #"], "dataCategories": ["#
+            + categories.joined(separator: ",") + "]}"
+        let error = try #require(throws: ManifestError.self) { try PrivacyManifest.decode(json: json, now: testNow) }
+        let undeclared = error.problems.filter { $0.message.hasPrefix(#"purpose "purpose1x" is not declared"#) }
+        #expect(undeclared.count == count)
+        #expect(undeclared.filter { $0.message.contains("did you mean") }.count == 64)
+        #expect(undeclared.first?.message.contains(#"did you mean "purpose1"?"#) == true)
+    }
+
     private func mutate(_ bytes: inout [UInt8], using random: inout SplitMix64) {
         let interesting = Array(#"{}[]":,\-0123456789eE.tfnul "#.utf8) + [0x00, 0x80, 0xC0, 0xED, 0xF4, 0xFF]
         switch Int.random(in: 0..<5, using: &random) {

@@ -68,6 +68,10 @@ struct ManifestValidator {
     private let categoriesKnown: Bool
     private let recipientsKnown: Bool
     private var problems: [(path: JSONPath, message: String)] = []
+    /// "Did you mean" hints left: each compares a name with up to 256 declared ones, so only
+    /// the first few undeclared references get one, and a huge manifest full of them is
+    /// checked in time linear in its size.
+    private var suggestionsLeft = 64
 
     init(manifest: PrivacyManifest, now: Date, structural: [JSONPath] = []) {
         self.manifest = manifest
@@ -86,6 +90,13 @@ struct ManifestValidator {
         purposesKnown = idsKnown("purposes", "id", count: manifest.purposes.count)
         categoriesKnown = idsKnown("dataCategories", "id", count: manifest.dataCategories.count)
         recipientsKnown = idsKnown("recipients", "id", count: manifest.recipients.count)
+    }
+
+    /// A "did you mean" hint for `text` while the budget lasts, else nothing.
+    private mutating func suggestion(for text: String, among candidates: some Collection<String>) -> String {
+        guard suggestionsLeft > 0 else { return "" }
+        suggestionsLeft -= 1
+        return ProblemWording.suggestion(for: text, among: candidates)
     }
 
     /// Runs every check and returns the problems in document order.
@@ -154,7 +165,7 @@ struct ManifestValidator {
                 }
                 listed[recipient] = position
                 if recipientsKnown, recipientRoles[recipient] == nil {
-                    let hint = ProblemWording.suggestion(for: recipient.rawValue, among: manifest.recipients.lazy.map(\.id.rawValue))
+                    let hint = suggestion(for: recipient.rawValue, among: manifest.recipients.lazy.map(\.id.rawValue))
                     report(recipientPath, "recipient \(quoted(recipient)) is not declared in $.recipients\(hint)")
                 }
             }
@@ -241,7 +252,7 @@ struct ManifestValidator {
             if let found = categoryIndex[event.category] {
                 category = (found, manifest.dataCategories[found])
             } else if categoriesKnown {
-                let hint = ProblemWording.suggestion(for: event.category.rawValue, among: manifest.dataCategories.lazy.map(\.id.rawValue))
+                let hint = suggestion(for: event.category.rawValue, among: manifest.dataCategories.lazy.map(\.id.rawValue))
                 report(path["category"], "category \(quoted(event.category)) is not declared in $.dataCategories\(hint)")
             }
             // Judged only when the category's purposes are all readable and declared: a typo
@@ -308,7 +319,7 @@ struct ManifestValidator {
         if purpose == .privacyCompliance {
             report(path, "purpose \"privacyCompliance\" is reserved for Steward's own records; the app cannot process data for it")
         } else {
-            let hint = ProblemWording.suggestion(for: purpose.rawValue, among: manifest.purposes.lazy.map(\.id.rawValue))
+            let hint = suggestion(for: purpose.rawValue, among: manifest.purposes.lazy.map(\.id.rawValue))
             report(path, "purpose \(quoted(purpose)) is not declared in $.purposes\(hint)")
         }
         return false

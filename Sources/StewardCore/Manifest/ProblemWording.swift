@@ -46,9 +46,12 @@ enum ProblemWording {
         guard !text.isEmpty, text.utf8.count <= longest, candidates.count <= 256 else { return nil }
         let lowered = Array(text.lowercased().unicodeScalars)
         var best: (candidate: String, distance: Int)?
+        let allowed = min(2, max(1, lowered.count / 3))
         for candidate in candidates where candidate != text && candidate.utf8.count <= longest {
-            let distance = editDistance(lowered, Array(candidate.lowercased().unicodeScalars))
-            let allowed = min(2, max(1, lowered.count / 3))
+            let other = Array(candidate.lowercased().unicodeScalars)
+            // The distance is at least the difference in length: most candidates end here.
+            guard abs(other.count - lowered.count) <= allowed else { continue }
+            let distance = editDistance(lowered, other)
             if distance <= allowed, distance < (best?.distance ?? .max) {
                 best = (candidate, distance)
             }
