@@ -8,6 +8,17 @@
 #define _GNU_SOURCE
 #include "CStewardMallocProbe.h"
 
+// AddressSanitizer and ThreadSanitizer bring their own allocator, which must see every
+// allocation: under them the probe replaces nothing and says it is unavailable.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define STEWARD_MALLOC_PROBE_OFF 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define STEWARD_MALLOC_PROBE_OFF 1
+#endif
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -39,6 +50,14 @@ uint64_t steward_malloc_probe_count_in_handler(void) {
 }
 
 void steward_malloc_probe_reset(void) { atomic_store_explicit(&count_in_handler, 0, memory_order_relaxed); }
+
+#ifdef STEWARD_MALLOC_PROBE_OFF
+
+int steward_malloc_probe_available(void) { return 0; }
+
+#else
+
+int steward_malloc_probe_available(void) { return 1; }
 
 void *malloc(size_t size) {
     note_allocation();
@@ -109,3 +128,5 @@ void *pvalloc(size_t size) {
     if (rounded == 0) rounded = page;
     return __libc_memalign(page, rounded);
 }
+
+#endif  // STEWARD_MALLOC_PROBE_OFF

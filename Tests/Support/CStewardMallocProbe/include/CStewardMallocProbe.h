@@ -16,6 +16,10 @@ uint64_t steward_malloc_probe_count_in_handler(void);
 /// Sets the count back to zero.
 void steward_malloc_probe_reset(void);
 
+/// 1 when the probe replaces the malloc family; 0 in a build with AddressSanitizer or
+/// ThreadSanitizer, whose allocator must see every allocation (the probe then counts nothing).
+int steward_malloc_probe_available(void);
+
 #ifdef __cplusplus
 }
 #endif
