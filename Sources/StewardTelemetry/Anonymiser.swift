@@ -63,7 +63,8 @@ final class Anonymiser: Sendable {
             let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if !name.isEmpty { forbidden.insert(name.lowercased()) }
         }
-        if let id = try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8) {
+        // Bounded (a machine id is 33 bytes): the file's size is not Steward's to trust.
+        if let bytes = FileSystem.readSmallFile("/etc/machine-id", limit: 64), let id = String(validating: bytes, as: UTF8.self) {
             let trimmed = id.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
             if !trimmed.isEmpty { forbidden.insert(trimmed) }
         }

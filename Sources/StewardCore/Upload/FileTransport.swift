@@ -83,11 +83,17 @@ public final class FileTransport: Transport {
     private let sequence: Mutex<(next: UInt64, reservedUntil: UInt64)>
     private static let digits = 12
     private static let reservation: UInt64 = 1_024
+    /// The largest sidecar ``sidecars()`` reads (Steward's are a few hundred bytes plus the
+    /// payload's headers).
+    private static let maximumSidecar = 1 << 20
 
     /// Opens (creating it 0700 when missing) the outbox folder `directory`.
     ///
     /// Removes leftovers of an interrupted delivery: temporary files and bodies without a
     /// sidecar (never accepted, so sent again by the uploader).
+    ///
+    /// A `.sequence` that is not a regular file of at most 64 bytes (a FIFO, a huge file) is
+    /// ignored, never waited on or read whole.
     ///
     /// - Throws: ``UploadError/Code/outboxInUse`` when another transport has the folder;
     ///   ``InsecurePathError`` for a folder that is a link, not ours or readable by others;
@@ -124,12 +130,23 @@ public final class FileTransport: Transport {
             highest = max(highest, number)
         }
         var next = highest + 1
-        if let saved = try? FileDescriptor.open(directory + "/.sequence", O_RDONLY | O_NOFOLLOW).readAll(),
-           let text = String(validating: saved, as: UTF8.self),
-           let reserved = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let reserved = Self.savedReservation(directory + "/.sequence") {
             next = max(next, reserved)
         }
         sequence = Mutex((next, next))
+    }
+
+    /// The number saved in `.sequence`, or nil when there is none to trust: missing, not a
+    /// regular file (opened without blocking, so a FIFO cannot hang the caller), larger than
+    /// 64 bytes, or not a decimal number.
+    private static func savedReservation(_ path: String) -> UInt64? {
+        guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK),
+              let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG,
+              let saved = try? fd.readAll(limit: 64),
+              let text = String(validating: saved, as: UTF8.self) else { return nil }
+        let digits = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return UInt64(digits)
     }
 
     deinit {
@@ -169,7 +186,8 @@ public final class FileTransport: Transport {
         }
     }
 
-    /// The sidecars in the outbox, in delivery order. A sidecar that does not decode is skipped.
+    /// The sidecars in the outbox, in delivery order. A sidecar that does not decode, cannot be
+    /// read, or is larger than 1 MiB is skipped.
     ///
     /// - Throws: ``SystemError`` when the folder cannot be read.
     public func sidecars() throws -> [Sidecar] {
@@ -177,7 +195,10 @@ public final class FileTransport: Transport {
         return try FileSystem.contents(of: directory)
             .filter { !$0.hasPrefix(".") && $0.hasSuffix(".json") && Self.sequenceNumber(of: $0) != nil }
             .compactMap { name in
-                let bytes = try FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW).readAll()
+                // Skipped like one that does not decode: a link, a FIFO, or more than any
+                // sidecar Steward writes (its size is outside input; never allocated whole).
+                guard let bytes = try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                    .readAll(limit: Self.maximumSidecar) else { return nil }
                 return try? decoder.decode(Sidecar.self, from: Data(bytes))
             }
             .sorted { $0.sequence < $1.sequence }

@@ -65,6 +65,9 @@ enum SegmentFormat {
     //        "steward-vault-keycheck" ‖ vault id, so a wrong key is told apart from damage
     static let metaMagic: [UInt8] = Array("STEWMETA".utf8)
     static let metaLength = 68  // 40 bytes of header + 28-byte sealed key check
+    /// The largest vault.meta Steward reads (room for a longer meta of a newer version, whose
+    /// version field must still be read to refuse it clearly).
+    static let maximumMetaFile = 4096
     static func keyCheckAAD(vaultID: [UInt8]) -> [UInt8] { Array("steward-vault-keycheck".utf8) + vaultID }
 
     // MARK: Helpers

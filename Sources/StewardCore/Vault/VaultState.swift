@@ -40,7 +40,12 @@ struct VaultState {
         let vaultID: [UInt8]
         let key: SymmetricKey
         if FileSystem.exists(metaPath) {
-            let meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll()
+            let meta: [UInt8]
+            do {
+                meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: SegmentFormat.maximumMetaFile)
+            } catch let error as SystemError where error.errno == EFBIG {
+                throw VaultError(.notAVault, "vault.meta is larger than any Steward writes (\(SegmentFormat.maximumMetaFile) bytes at most): it is damaged or not a Steward vault's. Nothing was changed.", path: metaPath)
+            }
             guard meta.count >= 16, Array(meta[0..<8]) == SegmentFormat.metaMagic else {
                 throw VaultError(.notAVault, "vault.meta is not a Steward vault's; the directory was left untouched. Point Steward at another directory.", path: metaPath)
             }
@@ -98,7 +103,7 @@ struct VaultState {
     private mutating func load() throws {
         try FileSystem.ensurePrivateDirectory(collectionsDirectory)
         try FileSystem.ensurePrivateDirectory(quarantineDirectory)
-        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(), stats.count == 8 {
+        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: 8), stats.count == 8 {
             let count = stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) }
             if let count = Int(exactly: count) { evicted = count } else { problems.append("\(statsPath): impossible eviction count \(count); counting from zero") }
         }
@@ -193,7 +198,7 @@ struct VaultState {
             problems.append("\(path): \(size) bytes, larger than any segment Steward writes; left untouched")
             return
         }
-        let original = try fd.readAll()
+        let original = try fd.readAll(limit: SegmentFormat.maximumSegmentFile)
         // Header checks: a file that is not ours is left alone and reported.
         guard original.count >= SegmentFormat.segmentHeaderLength, Array(original[0..<8]) == SegmentFormat.segmentMagic else {
             problems.append("\(path): \(original.isEmpty ? "empty file" : "no segment header"); left untouched")
@@ -914,7 +919,7 @@ final class LockFile {
         if flock(fd.raw, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EWOULDBLOCK {
-                let owner = (try? fd.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                let owner = (try? fd.readAll(limit: 64)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 if owner == String(getpid()) {
                     throw VaultError(.locked, "this process already has the vault open in another Vault instance; share that instance or close it first", path: path)
                 }
