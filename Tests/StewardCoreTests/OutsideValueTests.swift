@@ -58,6 +58,84 @@ extension OutsideValueTests {
             try Vault.open(directory: dir, keyProvider: keys, options: options, clock: clock ?? self.clock)
         }
 
+        @Test(arguments: hostileSeconds)
+        func aVaultWorksWhateverItsClockShows(_ seconds: Double) throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let shown = Date(timeIntervalSince1970: seconds)
+            let vault = try open(clock: ManualWallClock(now: shown))
+            let id = try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, retention: .seconds(60))
+            try vault.commit()
+            let record = try #require(try vault.record(id, in: "notes"))
+            #expect(record.created.timeIntervalSince1970.isFinite)
+            #expect(record.created >= CheckedTime.earliest && record.created <= CheckedTime.latest)
+            _ = try vault.purgeExpired()
+            _ = try vault.purgeExpiredCounted()
+            _ = try vault.remove(id, from: "notes")
+            try vault.commit()
+            #expect(try vault.summary().collections.first?.records == 0)
+            try vault.close()
+            try open(clock: ManualWallClock(now: shown)).close()
+        }
+
+        @Test(arguments: [Double.nan, .infinity, -.infinity])
+        func appendWithACreationDateThatIsNotFiniteThrowsInvalidTime(_ seconds: Double) throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let vault = try open()
+            let error = #expect(throws: VaultError.self) {
+                try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, created: Date(timeIntervalSince1970: seconds))
+            }
+            #expect(error?.code == .invalidTime)
+            try vault.commit()
+            #expect(try vault.records(in: "notes").isEmpty, "nothing was staged")
+        }
+
+        @Test func appendClampsAFiniteCreationDateToYears0001Through9999() throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let vault = try open()
+            let far = try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, created: Date(timeIntervalSince1970: 1e17))
+            let future = try vault.append([2], to: "notes", category: .usageEvents, purpose: .analytics, created: .distantFuture)
+            let past = try vault.append([3], to: "notes", category: .usageEvents, purpose: .analytics, created: .distantPast)
+            try vault.commit()
+            #expect(try vault.record(far, in: "notes")?.created == Date(millisecondsSince1970: 253_402_300_799_999))
+            #expect(try vault.record(future, in: "notes")?.created == .distantFuture)
+            #expect(try vault.record(past, in: "notes")?.created == CheckedTime.earliest)
+        }
+
+        @Test(arguments: [
+            Duration(attoseconds: .max), .seconds(Int64.max), .seconds(Int64.max) + .seconds(1),
+            // Once wrapped to about Int64.min ms: a "keep forever" record expired at once.
+            .seconds(9_223_372_036_854_775) + .milliseconds(999),
+            .seconds(10_000 * 365 * 86_400),
+        ])
+        func aRetentionPastTheYear9999KeepsTheRecordForever(_ retention: Duration) throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let vault = try open()
+            let id = try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, retention: retention)
+            try vault.commit()
+            #expect(try vault.record(id, in: "notes")?.expires == nil)
+            clock.advance(by: .seconds(Int64.max))
+            #expect(try vault.purgeExpired() == 0)
+            #expect(try vault.record(id, in: "notes") != nil)
+        }
+
+        @Test(arguments: [Duration.zero, .seconds(-1), Duration(attoseconds: .min), .seconds(Int64.min)])
+        func aZeroOrNegativeRetentionExpiresAtOnce(_ retention: Duration) throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let vault = try open()
+            try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, retention: retention)
+            try vault.commit()
+            #expect(try vault.purgeExpired() == 1)
+        }
+
+        @Test func theAuditLedgerTakesAnAbsurdRetention() throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let vault = try open()
+            let audit = try AuditLedger(vault: vault, clock: clock, retention: Duration(attoseconds: .max))
+            audit.recordCollected(.usageEvents, purpose: .analytics)
+            try audit.flush()
+            #expect(try vault.records(in: AuditLedger.collection).map(\.expires) == [nil])
+        }
+
         @Test func aSparseVaultMetaClaimingATerabyteIsRefusedBeforeAnythingIsAllocated() throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try open().close()
@@ -78,6 +156,79 @@ extension OutsideValueTests {
             try open().close()
             makeSparseFile(dir + "/vault.stats", size: 1 << 40)
             #expect(try open().summary().evicted == 0)
+        }
+    }
+}
+
+// MARK: - Consent
+
+extension OutsideValueTests {
+    @Suite struct ConsentValues {
+        let dir = NSTemporaryDirectory() + "steward-outside-consent-\(UUID().uuidString)"
+        let keys = InMemoryKeyProvider()
+
+        @Test(arguments: hostileSeconds)
+        func theConsentLedgerAndGateWorkWhateverTheClockShows(_ seconds: Double) throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let clock = ManualWallClock(now: Date(timeIntervalSince1970: seconds))
+            let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
+            let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault, clock: clock)
+            let gate = ConsentGate(ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: .seconds(60))], clock: clock)
+            #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) == .held)
+            try ledger.grant([.analytics])
+            try vault.commit()
+            #expect(try vault.records(in: "events").count == 1)
+            let receipts = try ledger.receipts()
+            #expect(!receipts.isEmpty)
+            #expect(receipts.allSatisfy { $0.timestamp >= -62_135_596_800_000 && $0.timestamp <= 253_402_300_799_999 })
+        }
+
+        @Test(arguments: [Duration(attoseconds: .max), .seconds(Int64.max) + .seconds(1)])
+        func anAbsurdRetentionOrMaxAgeThroughTheGateKeepsTheDataForever(_ retention: Duration) throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let clock = ManualWallClock()
+            let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
+            let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault, clock: clock)
+            let gate = ConsentGate(ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: retention)], clock: clock)
+            #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics, retention: retention) == .held)
+            #expect(try vault.records(in: ConsentGate.pendingCollection).map(\.expires) == [nil])
+            try ledger.grant([.analytics])
+            #expect(try vault.records(in: "events").map(\.expires) == [nil])
+        }
+
+        @Test(arguments: [Int.max, Int.min, -5])
+        func anUnvalidatedManifestRetentionSaturates(_ days: Int) throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let clock = ManualWallClock()
+            var manifest = consentTestManifest()
+            manifest.dataCategories[0].retentionDays = days
+            let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
+            let ledger = try ConsentLedger(manifest: manifest, vault: vault, clock: clock)
+            let gate = ConsentGate(ledger: ledger, vault: vault, clock: clock)
+            try ledger.grant([.analytics])
+            guard case .stored(let id) = try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) else {
+                Issue.record("expected stored")
+                return
+            }
+            let expires = try vault.record(id, in: "events")?.expires
+            #expect(days > 0 ? expires == nil : expires.map { $0 <= clock.now } == true)
+        }
+
+        @Test func aHeldItemWhoseStoredCreationDateIsAbsurdIsPromotedWithTheDateClamped() throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let clock = ManualWallClock()
+            let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
+            let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault, clock: clock)
+            try ledger.grant([.analytics])
+            // What the gate reads back from the vault: `created` is JSON (seconds since 2001).
+            let envelope = #"{"collection":"events","category":"usageEvents","created":1e300,"data":[7]}"#
+            try vault.append(Array(envelope.utf8), to: ConsentGate.pendingCollection, category: .usageEvents, purpose: .analytics)
+            try vault.commit()
+            _ = ConsentGate(ledger: ledger, vault: vault, clock: clock)
+            let promoted = try vault.records(in: "events")
+            #expect(promoted.map(\.data) == [[7]])
+            #expect(promoted.first?.created == Date(millisecondsSince1970: 253_402_300_799_999))
+            #expect(try vault.records(in: ConsentGate.pendingCollection).isEmpty)
         }
     }
 }

@@ -128,7 +128,8 @@ public final class AuditLedger: Sendable {
     ///   - vault: Where records are kept.
     ///   - clock: Tells the day of each count.
     ///   - retention: How long each flushed record is kept (default 400 days, so a full year
-    ///     can always be reported).
+    ///     can always be reported). Saturating: a retention past the year 9999 keeps records
+    ///     until removed.
     /// - Throws: a vault error when the records cannot be read.
     public init(vault: Vault?, clock: any WallClock = SystemWallClock(), retention: Duration = .seconds(400 * 86_400)) throws {
         self.vault = vault
@@ -211,7 +212,7 @@ public final class AuditLedger: Sendable {
     // MARK: - Private
 
     private func update(_ category: DataCategory, _ purpose: Purpose, _ change: (inout Counters) -> Void) {
-        let key = Key(day: Self.day(clock.now), category: category, purpose: purpose)
+        let key = Key(day: Self.day(clock.checkedNow), category: category, purpose: purpose)
         state.withLock { s in
             change(&s.totals[key, default: Counters()])
             change(&s.unflushed[key, default: Counters()])

@@ -39,6 +39,8 @@ enum SegmentFormat {
     /// room to spare. Anything larger is not a segment it wrote.
     static let maximumSegmentFile = 256 << 20
     static let never = Int64.max
+    /// 9999-12-31T23:59:59.999Z in ms since 1970: an expiry later than this is "never".
+    static let latestMilliseconds: Int64 = 253_402_300_799_999
 
     enum Kind: UInt8 {
         case record = 1

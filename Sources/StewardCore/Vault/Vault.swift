@@ -86,8 +86,13 @@ public final class Vault: Sendable {
     ///   - category: The kind of data.
     ///   - purpose: Why it is kept.
     ///   - retention: How long to keep it, counted from `created`; nil keeps it until removed.
-    ///   - created: When the data was collected; nil means now. Data held back while consent
-    ///     was pending keeps its original time when it is finally stored.
+    ///     Saturating: a retention that reaches past 9999-12-31 (up to
+    ///     `Duration(attoseconds: .max)`) keeps it until removed; zero or a negative one makes
+    ///     it expire at once (the next ``purgeExpired()`` removes it).
+    ///   - created: When the data was collected; nil means now (the vault's clock). Data held
+    ///     back while consent was pending keeps its original time when it is finally stored.
+    ///     A finite date outside years 0001–9999 (`.distantPast`, `.distantFuture` fit) is
+    ///     clamped to that range.
     /// - Returns: The new record's id.
     @discardableResult
     public func append(
@@ -151,7 +156,7 @@ public final class Vault: Sendable {
     @discardableResult
     public func purgeExpired() throws -> Int {
         try state.withLock { s in
-            let now = s.clock.now.millisecondsSince1970
+            let now = s.clock.checkedUnixMilliseconds
             return try s.purge(reason: .expired) { entry, _ in entry.expires <= now }
         }
     }
@@ -160,7 +165,7 @@ public final class Vault: Sendable {
     /// the audit ledger: see ``AuditLedger/purgeExpired(in:)``).
     public func purgeExpiredCounted() throws -> [PurgedCount] {
         try state.withLock { s in
-            let now = s.clock.now.millisecondsSince1970
+            let now = s.clock.checkedUnixMilliseconds
             return try s.purgeCounted(reason: .expired) { entry, _ in entry.expires <= now }
         }
     }

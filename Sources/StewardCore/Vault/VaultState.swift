@@ -77,7 +77,7 @@ struct VaultState {
             SegmentFormat.put(SegmentFormat.version, into: &meta)
             meta += [UInt8](repeating: 0, count: 6)
             meta += vaultID
-            SegmentFormat.put(clock.now.millisecondsSince1970, into: &meta)
+            SegmentFormat.put(clock.checkedUnixMilliseconds, into: &meta)
             meta += try cipher.seal([], authenticating: SegmentFormat.keyCheckAAD(vaultID: vaultID)).combined
             try FileSystem.writeAtomically(meta, to: metaPath)
         }
@@ -360,13 +360,20 @@ struct VaultState {
         guard category.rawValue.utf8.count <= 1024, purpose.rawValue.utf8.count <= 1024 else {
             throw VaultError(.recordTooLarge, "category and purpose names are limited to 1024 bytes")
         }
+        let now: Int64
+        if let created {
+            // A caller's date: NaN or infinite is refused (no time to store would be true);
+            // a finite one outside 0001-9999 is clamped to that range.
+            guard created.timeIntervalSince1970.isFinite, let milliseconds = created.unixMilliseconds else {
+                throw VaultError(.invalidTime, "the creation date \(created.timeIntervalSince1970) (seconds since 1970) is not a finite date; pass a real date, or nil for now")
+            }
+            now = milliseconds
+        } else {
+            now = clock.checkedUnixMilliseconds
+        }
+        let expires = retention.map { Self.expiry(created: now, retention: $0) } ?? SegmentFormat.never
         var store = try takeForWriting(name)
         defer { collections[name] = store }
-        let now = (created ?? clock.now).millisecondsSince1970
-        let expires: Int64 = retention.map { retention in
-            let sum = now.addingReportingOverflow(Self.milliseconds(retention))
-            return sum.overflow ? (retention > .zero ? SegmentFormat.never : Int64.min) : sum.partialValue
-        } ?? SegmentFormat.never
         guard nextID < .max else {
             throw VaultError(.io, "record ids are exhausted (a damaged or forged segment claimed the highest ids); export the data and create a new vault", path: directory)
         }
@@ -384,11 +391,16 @@ struct VaultState {
         return RecordID(rawValue: id)
     }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let ms = seconds.multipliedReportingOverflow(by: 1000)
-        if ms.overflow { return seconds < 0 ? Int64.min : Int64.max }
-        return ms.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
+    /// The expiry, in milliseconds since 1970, of a record created at `created` and kept for
+    /// `retention`. A retention that reaches past 9999-12-31 (`Duration(attoseconds: .max)`,
+    /// `.seconds(Int64.max)`) means "never"; a negative one expires at once. Saturating: never
+    /// traps, never wraps.
+    static func expiry(created: Int64, retention: Duration) -> Int64 {
+        let milliseconds = retention.saturatingMilliseconds
+        let (sum, overflow) = created.addingReportingOverflow(milliseconds)
+        if overflow { return milliseconds > 0 ? SegmentFormat.never : Int64.min }
+        if milliseconds > 0, sum > SegmentFormat.latestMilliseconds { return SegmentFormat.never }
+        return sum
     }
 
     /// Takes the collection out of `collections` (so its buffers are not copied on write) with
@@ -489,7 +501,7 @@ struct VaultState {
             guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
             defer { collections[name] = store }
             let pendingBefore = store.pending.count
-            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
             var written = false
             do {
                 try flushPending(&store)
@@ -656,7 +668,7 @@ struct VaultState {
         try ensureActiveSegment(&store)
         let offset = store.pendingBase + store.pending.count
         let length = try appendFrame(to: &store, kind: .tombstone, flags: reason.rawValue, id: entry.id,
-                                     created: clock.now.millisecondsSince1970, expires: 0)
+                                     created: clock.checkedUnixMilliseconds, expires: 0)
         store.tombstones[entry.id] = Tombstone(segment: store.active!, offset: offset, length: length)
         store.entries[i].live = false
         store.segments[entry.segment]?.liveBytes -= entry.length
@@ -735,7 +747,7 @@ struct VaultState {
             for name in collections.keys.sorted() {
                 guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
                 defer { collections[name] = store }
-                _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+                _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
                 try flushPending(&store)
                 try store.segments[store.active!]!.fd.syncData()
                 store.uncommittedFrames = 0
@@ -808,7 +820,7 @@ struct VaultState {
         } else {
             // A commit frame so the rewritten segment's frames count as committed on open.
             var scratch = CollectionStore(name: name, directory: store.directory, vaultID: vaultID)
-            _ = try appendFrame(to: &scratch, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            _ = try appendFrame(to: &scratch, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
             rebuilt += scratch.pending
             try FileSystem.writeAtomically(rebuilt, to: segment.path)
             segment.fd = try FileDescriptor.open(segment.path, O_RDWR | O_NOFOLLOW)
@@ -840,7 +852,7 @@ struct VaultState {
 
     func summary() throws -> VaultSummary {
         try checkUsable()
-        let now = clock.now.millisecondsSince1970
+        let now = clock.checkedUnixMilliseconds
         var result: [VaultSummary.Collection] = []
         for name in collections.keys.sorted() {
             let store = collections[name]!
