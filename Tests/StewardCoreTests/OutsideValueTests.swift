@@ -136,6 +136,60 @@ extension OutsideValueTests {
             #expect(try vault.records(in: AuditLedger.collection).map(\.expires) == [nil])
         }
 
+        @Test func aNegativeQuotaIsRefusedWithInvalidOptionsBeforeAnythingIsEvicted() throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            do {
+                let vault = try open()
+                try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics)
+                try vault.close()
+            }
+            var options = VaultOptions()
+            options.quota = -1
+            #expect { try open(options) } throws: { ($0 as? VaultError)?.code == .invalidOptions }
+            #expect(try open().records(in: "notes").map(\.data) == [[1]])
+        }
+
+        @Test func anEvictionCountOfIntMaxInVaultStatsSaturates() throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try open().close()
+            try Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).write(to: URL(fileURLWithPath: dir + "/vault.stats"))
+            var options = VaultOptions()
+            options.quota = 4_000
+            let vault = try open(options)
+            #expect(try vault.summary().evicted == .max)
+            for i in 0..<8 { try vault.append([UInt8](repeating: UInt8(i), count: 1_000), to: "notes", category: .usageEvents, purpose: .analytics) }
+            try vault.commit()
+            #expect(try vault.summary().evicted == .max)
+            #expect(try vault.records(in: "notes").count < 8, "the quota still evicts")
+        }
+
+        @Test func aSegmentNamedWithTheHighestNumberIsLeftAloneAndAppendsGoOn() throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try open().close()
+            try FileManager.default.createDirectory(atPath: dir + "/collections/notes/4294967295.seg", withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let vault = try open()
+            try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics)
+            try vault.commit()
+            #expect(try vault.records(in: "notes").map(\.data) == [[1]])
+            #expect(try vault.summary().problems.contains { $0.contains("4294967295.seg") })
+        }
+
+        @Test func aCollectionWhoseSegmentNumbersRanOutThrowsInsteadOfWrapping() throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try open().close()
+            try FileManager.default.createDirectory(atPath: dir + "/collections/notes/4294967294.seg", withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let vault = try open()
+            #expect { try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics) } throws: {
+                ($0 as? VaultError)?.code == .io && ($0 as? VaultError)?.message.contains("exhausted") == true
+            }
+            // Other collections are not affected.
+            try vault.append([2], to: "other", category: .usageEvents, purpose: .analytics)
+            try vault.commit()
+            #expect(try vault.records(in: "other").count == 1)
+        }
+
         @Test func aSparseVaultMetaClaimingATerabyteIsRefusedBeforeAnythingIsAllocated() throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try open().close()

@@ -41,6 +41,10 @@ enum SegmentFormat {
     static let never = Int64.max
     /// 9999-12-31T23:59:59.999Z in ms since 1970: an expiry later than this is "never".
     static let latestMilliseconds: Int64 = 253_402_300_799_999
+    /// The highest segment number Steward writes. A file named with a higher number is not
+    /// the vault's (left untouched), and a collection whose numbers reach it stops with an
+    /// error instead of wrapping.
+    static let maximumSegmentNumber: UInt32 = .max - 1
 
     enum Kind: UInt8 {
         case record = 1
@@ -98,10 +102,12 @@ enum SegmentFormat {
         return String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".seg"
     }
 
-    /// The number of a segment file name: 8 or more digits, then `.seg`.
+    /// The number of a segment file name: 8 or more digits, then `.seg`, at most
+    /// ``maximumSegmentNumber``.
     static func segmentNumber(fromFileName name: String) -> UInt32? {
-        guard name.hasSuffix(".seg"), name.count >= 12, name.dropLast(4).allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return UInt32(name.dropLast(4))
+        guard name.hasSuffix(".seg"), name.count >= 12, name.dropLast(4).allSatisfy({ $0.isASCII && $0.isNumber }),
+              let number = UInt32(name.dropLast(4)), number <= maximumSegmentNumber else { return nil }
+        return number
     }
 }
 

@@ -56,8 +56,10 @@ public final class Vault: Sendable {
     ///   - keyProvider: Where the vault key lives. The key is created only for a new vault: an
     ///     existing vault whose key is missing is an error, not a reason to start over.
     ///   - options: Tuning.
-    ///   - clock: The wall clock for creation and expiry times.
-    /// - Throws: ``VaultError`` (locked, wrong key, newer format, not a vault),
+    ///   - clock: The wall clock for creation and expiry times. A date it returns that is not
+    ///     finite is replaced by the system's; one outside years 0001–9999 is clamped to them.
+    /// - Throws: ``VaultError`` (locked, wrong key, newer format, not a vault,
+    ///   ``VaultError/Code/invalidOptions`` for a negative ``VaultOptions/quota``),
     ///   ``KeyProviderError`` or ``InsecurePathError``.
     public static func open(
         directory: String, keyProvider: any KeyProvider, options: VaultOptions = VaultOptions(),
@@ -94,6 +96,8 @@ public final class Vault: Sendable {
     ///     A finite date outside years 0001–9999 (`.distantPast`, `.distantFuture` fit) is
     ///     clamped to that range.
     /// - Returns: The new record's id.
+    /// - Throws: ``VaultError`` — ``VaultError/Code/invalidTime`` when `created` is NaN or
+    ///   infinite (nothing is staged); `recordTooLarge`, `invalidCollectionName`, `io`.
     @discardableResult
     public func append(
         _ data: [UInt8], to collection: String, category: DataCategory, purpose: Purpose,

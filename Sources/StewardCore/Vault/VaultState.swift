@@ -30,6 +30,10 @@ struct VaultState {
     // MARK: - Opening
 
     static func open(directory: String, keyProvider: any KeyProvider, options: VaultOptions, clock: any WallClock) throws -> VaultState {
+        if let quota = options.quota, quota < 0 {
+            // A negative quota would evict every record at every commit: data loss, not a limit.
+            throw VaultError(.invalidOptions, "the quota \(quota) is negative; pass a size in bytes (0 or more), or nil for no quota. Nothing was opened.", path: directory)
+        }
         try FileSystem.ensurePrivateDirectory(directory)
         let lock = try LockFile(path: directory + "/lock")
         let metaPath = directory + "/vault.meta"
@@ -143,6 +147,8 @@ struct VaultState {
                     continue
                 }
                 guard let number = SegmentFormat.segmentNumber(fromFileName: file) else {
+                    // Includes the names of numbers above SegmentFormat.maximumSegmentNumber,
+                    // which Steward never writes.
                     problems.append("\(path)/\(file): not a segment file; left untouched")
                     continue
                 }
@@ -429,7 +435,12 @@ struct VaultState {
     /// Starts a new segment file when the collection has no active one.
     private func ensureActiveSegment(_ store: inout CollectionStore) throws {
         guard store.active == nil else { return }
-        let number = max(store.segments.keys.max() ?? 0, store.highestNumber) + 1
+        // Segment numbers are identifiers: they must never repeat, so running out is an error,
+        // not a wrap. Only damaged or planted file names can get this far.
+        let (number, overflow) = max(store.segments.keys.max() ?? 0, store.highestNumber).addingReportingOverflow(1)
+        guard !overflow, number <= SegmentFormat.maximumSegmentNumber else {
+            throw VaultError(.io, "segment numbers of '\(store.name)' are exhausted (a file in its folder claims number \(store.highestNumber)); remove files that are not the vault's from \(store.directory), or export the data and create a new vault", path: store.directory)
+        }
         store.highestNumber = number
         let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
         let header = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
@@ -755,7 +766,8 @@ struct VaultState {
             }
         }
         guard count > 0 else { return }
-        evicted += count
+        // A counter read from vault.stats: saturate rather than trap on a planted value.
+        evicted = evicted.saturatingAdding(count)
         var stats: [UInt8] = []
         SegmentFormat.put(UInt64(evicted), into: &stats)
         try FileSystem.writeAtomically(stats, to: statsPath)
