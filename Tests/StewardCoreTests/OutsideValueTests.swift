@@ -303,6 +303,41 @@ extension OutsideValueTests {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
 
+        @Test(arguments: ["18446744073709551615-x.json", "18446744073709551615-x.body", "18446744073709551000-crashBackend.json"])
+        func aFileNamedWithANumberNearUInt64MaxIsATypedErrorAndTheFolderIsLeftAsItWas(_ name: String) async throws {
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            try makeOutbox()
+            #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: Data()))
+            let error = #expect(throws: UploadError.self) { try FileTransport(directory: directory) }
+            #expect(error?.code == .outboxExhausted)
+            #expect(error?.message.contains(name) == true, "the message names the file: \(error?.message ?? "")")
+            #expect(FileManager.default.fileExists(atPath: directory + "/" + name), "nothing was removed")
+            // Moving the file away (what the message says) makes the outbox usable again.
+            try FileManager.default.removeItem(atPath: directory + "/" + name)
+            let transport = try FileTransport(directory: directory)
+            #expect(await transport.send(payload()) == .accepted)
+        }
+
+        @Test func aSequenceFileNearUInt64MaxIsATypedError() throws {
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            try makeOutbox()
+            try Data("18446744073709551000\n".utf8).write(to: URL(fileURLWithPath: directory + "/.sequence"))
+            let error = #expect(throws: UploadError.self) { try FileTransport(directory: directory) }
+            #expect(error?.code == .outboxExhausted)
+            #expect(error?.message.contains(".sequence") == true)
+        }
+
+        @Test func numbersWithRoomForABlockStillWorkAndNeverGoBack() async throws {
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            try makeOutbox()
+            let start = UInt64.max - 2_048
+            try Data("\(start)\n".utf8).write(to: URL(fileURLWithPath: directory + "/.sequence"))
+            let transport = try FileTransport(directory: directory)
+            #expect(await transport.send(payload(1)) == .accepted)
+            #expect(await transport.send(payload(2)) == .accepted)
+            #expect(try transport.sidecars().map(\.sequence) == [start, start + 1])
+        }
+
         @Test func aSequenceFileThatIsAFIFODoesNotHangTheTransport() async throws {
             defer { try? FileManager.default.removeItem(atPath: root) }
             try makeOutbox()

@@ -92,12 +92,16 @@ public final class FileTransport: Transport {
     /// Removes leftovers of an interrupted delivery: temporary files and bodies without a
     /// sidecar (never accepted, so sent again by the uploader).
     ///
-    /// A `.sequence` that is not a regular file of at most 64 bytes (a FIFO, a huge file) is
+    /// Sequence numbers never repeat, so a folder whose file names or `.sequence` file claim a
+    /// number within 1,025 of `UInt64.max` (such as `18446744073709551615-x.json`: only a
+    /// damaged or planted file does) is refused before anything in it is changed. A
+    /// `.sequence` that is not a regular file of at most 64 bytes (a FIFO, a huge file) is
     /// ignored, never waited on or read whole.
     ///
     /// - Throws: ``UploadError/Code/outboxInUse`` when another transport has the folder;
-    ///   ``InsecurePathError`` for a folder that is a link, not ours or readable by others;
-    ///   ``SystemError`` when it cannot be created or read.
+    ///   ``UploadError/Code/outboxExhausted`` when its sequence numbers have run out (the
+    ///   message names the file to move away); ``InsecurePathError`` for a folder that is a
+    ///   link, not ours or readable by others; ``SystemError`` when it cannot be created or read.
     public init(directory: String) throws {
         self.directory = directory
         try FileSystem.ensurePrivateDirectory(directory)
@@ -113,13 +117,31 @@ public final class FileTransport: Transport {
         self.lock = lock
         let names = try FileSystem.contents(of: directory)
         let present = Set(names)
-        var highest: UInt64 = 0
+        // The numbers first, before anything is removed: a folder that must be refused is left
+        // exactly as it was.
+        var highest: (number: UInt64, name: String) = (0, "")
+        for name in names {
+            if let number = Self.sequenceNumber(of: name), number > highest.number { highest = (number, name) }
+        }
+        var next: UInt64
+        switch highest.number.addingReportingOverflow(1) {
+        case (_, true):
+            throw Self.exhausted(directory, "holds \(highest.name), whose sequence number is the highest there is")
+        case (let following, false):
+            next = following
+        }
+        if let reserved = Self.savedReservation(directory + "/.sequence"), reserved > next { next = reserved }
+        // The first send reserves the next block: there must be room for it.
+        guard !next.addingReportingOverflow(Self.reservation).overflow else {
+            let culprit = next == highest.number &+ 1 ? highest.name : ".sequence (\(next))"
+            throw Self.exhausted(directory, "holds \(culprit), whose sequence number leaves no room for new ones")
+        }
         for name in names {
             if name.hasPrefix("."), name.hasSuffix(".tmp") {
                 try FileSystem.removeFile(directory + "/" + name)
                 continue
             }
-            guard let number = Self.sequenceNumber(of: name) else { continue }
+            guard Self.sequenceNumber(of: name) != nil else { continue }
             if name.hasSuffix(".body"), !present.contains(String(name.dropLast(5)) + ".json") {
                 try FileSystem.removeFile(directory + "/" + name)
             }
@@ -127,11 +149,6 @@ public final class FileTransport: Transport {
                 // Never accepted (a failure between the two files); the uploader sends it again.
                 try FileSystem.removeFile(directory + "/" + name)
             }
-            highest = max(highest, number)
-        }
-        var next = highest + 1
-        if let reserved = Self.savedReservation(directory + "/.sequence") {
-            next = max(next, reserved)
         }
         sequence = Mutex((next, next))
     }
@@ -147,6 +164,10 @@ public final class FileTransport: Transport {
         let digits = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
         return UInt64(digits)
+    }
+
+    private static func exhausted(_ directory: String, _ problem: String) -> UploadError {
+        UploadError(.outboxExhausted, "the outbox \(directory) \(problem): sequence numbers must never repeat, so no payload can be written. The file is damaged or not Steward's; move it out of the folder (with .sequence when it is named), then open the outbox again")
     }
 
     deinit {
@@ -208,13 +229,19 @@ public final class FileTransport: Transport {
 
     /// Hands out the next number, first extending the reservation in `.sequence` when the
     /// block is used up, so a restart never reuses a number.
+    ///
+    /// - Throws: ``UploadError/Code/outboxExhausted`` when no block fits below `UInt64.max`
+    ///   (never wraps: numbers must not repeat); what the write of `.sequence` throws.
     private func nextSequence() throws -> UInt64 {
-        try sequence.withLock { s in
+        let directory = self.directory
+        return try sequence.withLock { s in
             if s.next >= s.reservedUntil {
-                let until = s.next + Self.reservation
+                let (until, overflow) = s.next.addingReportingOverflow(Self.reservation)
+                if overflow { throw Self.exhausted(directory, "has handed out its last sequence number") }
                 try FileSystem.writeAtomically(Array("\(until)\n".utf8), to: directory + "/.sequence")
                 s.reservedUntil = until
             }
+            // s.next < s.reservedUntil <= UInt64.max, so the increment cannot overflow.
             defer { s.next += 1 }
             return s.next
         }
@@ -251,10 +278,12 @@ public final class FileTransport: Transport {
         return String(repeating: "0", count: max(0, Self.digits - digits.count)) + digits + "-" + safe
     }
 
-    /// The leading sequence number of an outbox file name (`000000000042-x.json`), if any.
+    /// The leading sequence number of an outbox file name (`000000000042-x.json`), if any:
+    /// 12 or more decimal digits that fit a `UInt64`.
     private static func sequenceNumber(of name: String) -> UInt64? {
         guard let dash = name.firstIndex(of: "-"), name.distance(from: name.startIndex, to: dash) >= Self.digits,
-              name.hasSuffix(".body") || name.hasSuffix(".json")
+              name.hasSuffix(".body") || name.hasSuffix(".json"),
+              name[..<dash].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
         else { return nil }
         return UInt64(name[..<dash])
     }

@@ -76,11 +76,11 @@ public struct UploadReport: Hashable, Sendable {
 }
 
 /// A misuse of the upload pipeline: a payload an ``Uploader`` cannot take, an outbox folder
-/// already in use.
+/// already in use or whose sequence numbers ran out.
 public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case wrongRecipient, noCategories, outboxInUse }
+        private enum Value: Hashable, Sendable { case wrongRecipient, noCategories, outboxInUse, outboxExhausted }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -90,6 +90,11 @@ public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let noCategories = Code(.noCategories)
         /// Another ``FileTransport`` has the outbox folder open.
         public static let outboxInUse = Code(.outboxInUse)
+        /// The outbox folder's sequence numbers have run out: a file name or the `.sequence`
+        /// file claims a number so close to `UInt64.max` that no new number could follow it
+        /// without repeating one. Only a damaged or planted file gets there; the message
+        /// names it.
+        public static let outboxExhausted = Code(.outboxExhausted)
 
         /// The code's name.
         public var description: String {
@@ -97,6 +102,7 @@ public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
             case .wrongRecipient: "wrongRecipient"
             case .noCategories: "noCategories"
             case .outboxInUse: "outboxInUse"
+            case .outboxExhausted: "outboxExhausted"
             }
         }
     }
