@@ -369,3 +369,106 @@ extension OutsideValueTests {
         }
     }
 }
+
+// MARK: - Uploader
+
+/// A clock whose second reading is 1.7e20 s after its first: instants a host clock might
+/// give, far enough apart that adding to their distance overflows `Duration`.
+private final class FarJumpingClock: Clock, Sendable {
+    struct Instant: InstantProtocol {
+        var offset: Duration
+        func advanced(by duration: Duration) -> Instant {
+            let (sum, overflow) = offset.attoseconds.addingReportingOverflow(duration.attoseconds)
+            return Instant(offset: Duration(attoseconds: overflow ? (duration > .zero ? .max : .min) : sum))
+        }
+        func duration(to other: Instant) -> Duration { other.offset - offset }
+        static func < (a: Instant, b: Instant) -> Bool { a.offset < b.offset }
+    }
+    private let readings = Mutex(0)
+    var now: Instant {
+        readings.withLock { count in
+            count += 1
+            return Instant(offset: count == 1 ? .zero : Duration(attoseconds: .max - 1))
+        }
+    }
+    var minimumResolution: Duration { .nanoseconds(1) }
+    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+        try await Task.sleep(nanoseconds: 1_000_000)
+    }
+}
+
+/// Answers `.retry` to the first send and `.accepted` after, counting sends.
+private final class RetryOnceTransport: Transport {
+    let sends = Mutex(0)
+    func send(_ payload: Payload) async -> Delivery {
+        sends.withLock { count in
+            count += 1
+            return count == 1 ? .retry(after: .seconds(1)) : .accepted
+        }
+    }
+}
+
+extension OutsideValueTests {
+    @Suite struct UploaderValues {
+        static let recipient: RecipientID = "backend"
+        static let manifest = PrivacyManifest(
+            policyVersion: "1", purposes: [.init(id: .crashReporting, description: "Stability", legalBasis: .consent)],
+            dataCategories: [.init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], sensitivity: .personal,
+                                   leavesDevice: true, recipients: [recipient])],
+            recipients: [.init(id: recipient, name: "Backend", role: .processor, region: "DE")])
+        let dir = NSTemporaryDirectory() + "steward-outside-upload-\(UUID().uuidString)"
+        let wall = ManualWallClock()
+
+        func payload(created: Date) -> Payload {
+            Payload(recipient: Self.recipient, purpose: .crashReporting, categories: [.crashDiagnostics], contentType: "application/json",
+                    body: [1], idempotencyKey: "k-\(UUID().uuidString)", created: created)
+        }
+
+        func uploader(policy: UploadPolicy = UploadPolicy(), transport: any Transport, clock: any Clock<Duration> = ContinuousClock()) throws -> (Uploader, Vault) {
+            let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: wall)
+            let uploader = try Uploader(recipient: Self.recipient, transport: transport, vault: vault, consent: FixedConsent([.crashReporting: .granted]),
+                                        manifest: Self.manifest, audit: AuditLedger(vault: nil, clock: wall), policy: policy, clock: clock,
+                                        wallClock: wall)
+            return (uploader, vault)
+        }
+
+        @Test(arguments: [Duration(attoseconds: .max), .seconds(Int64.max) + .seconds(1), Duration(attoseconds: .min)])
+        func anyMaxAgeIsAcceptedAndAPayloadIsHandledByIt(_ maxAge: Duration) async throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let transport = RecordingTransport(clock: ContinuousClock(), respond: { _, _ in .accepted })
+            let (uploader, _) = try uploader(policy: UploadPolicy(maxAge: maxAge), transport: transport)
+            #expect(try uploader.submit(payload(created: .distantPast)) == .queued)
+            let report = await uploader.drain()
+            if maxAge > .zero {
+                #expect(report.accepted == 1, "a huge maximum age never expires")
+            } else {
+                #expect(report.dropped[.deliveryExpired] == 1, "a negative maximum age expires everything")
+            }
+        }
+
+        @Test(arguments: [Double.nan, .infinity, -.infinity])
+        func aPayloadCreatedAtANonFiniteDateIsDatedNow(_ seconds: Double) async throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let transport = RecordingTransport(clock: ContinuousClock(), respond: { _, _ in .accepted })
+            let (uploader, vault) = try uploader(transport: transport)
+            #expect(try uploader.submit(payload(created: Date(timeIntervalSince1970: seconds))) == .queued)
+            let stored = try vault.records(in: Uploader.collection(for: Self.recipient)).compactMap { Payload(outboxRecord: $0.data) }
+            #expect(stored.map(\.created) == [wall.now])
+            #expect(await uploader.drain().accepted == 1)
+        }
+
+        @Test func aHostClockThatJumpsPastAnyDurationDoesNotTrapTheBackoff() async throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let transport = RetryOnceTransport()
+            let (uploader, _) = try uploader(transport: transport, clock: FarJumpingClock())
+            #expect(try uploader.submit(payload(created: wall.now)) == .queued)
+            let run = Task { await uploader.run() }
+            // The retry's deadline is computed from the jumped clock; the uploader keeps going.
+            while transport.sends.withLock({ $0 }) < 1 { try await Task.sleep(nanoseconds: 1_000_000) }
+            try await Task.sleep(nanoseconds: 50_000_000)
+            run.cancel()
+            await run.value
+            #expect(uploader.pendingCount == 1, "still queued: the jump put its retry time beyond reach, nothing was lost")
+        }
+    }
+}
