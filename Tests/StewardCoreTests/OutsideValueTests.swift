@@ -472,3 +472,65 @@ extension OutsideValueTests {
         }
     }
 }
+
+// MARK: - Crypto
+
+extension OutsideValueTests {
+    @Suite struct CryptoValues {
+        @Test(arguments: [-1, Int.min, SecureRandom.maximumCount + 1, Int.max])
+        func randomBytesOfAnImpossibleCountAreATypedError(_ count: Int) {
+            let error = #expect(throws: CryptoError.self) { try SecureRandom.bytes(count: count) }
+            #expect(error?.code == .invalidInput)
+        }
+
+        @Test func randomBytesWithinTheLimitWork() throws {
+            #expect(try SecureRandom.bytes(count: 0).isEmpty)
+            #expect(try SecureRandom.bytes(count: SecureRandom.maximumCount).count == SecureRandom.maximumCount)
+        }
+
+        @Test(arguments: [SymmetricKey.maximumByteCount + 1, Int.max])
+        func aRandomKeyOfAnAbsurdSizeIsATypedError(_ byteCount: Int) {
+            let error = #expect(throws: CryptoError.self) { try SymmetricKey.random(byteCount: byteCount) }
+            #expect(error?.code == .invalidKeySize)
+        }
+
+        @Test func theSoftwareSHA256MatchesLibcryptoAndTheFIPSVectors() {
+            func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+            let vectors: [(String, String)] = [
+                ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+                ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+                ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+            ]
+            for (text, digest) in vectors {
+                #expect(hex(Array(text.utf8).withUnsafeBytes { SoftwareSHA256.hash($0) }) == digest)
+            }
+            var random = SplitMix64(seed: 14)
+            for length in Array(0...200) + [1_000, 4_095, 4_096, 65_537] {
+                let bytes = random.bytes(length)
+                #expect(bytes.withUnsafeBytes { SoftwareSHA256.hash($0) } == SHA256.hash(bytes), "length \(length)")
+            }
+        }
+
+        @Test func hashingStillWorksWhenLibcryptoHasNoSHA256() async {
+            // A configuration that loads only the null provider: libcrypto fetches no SHA-256.
+            let config = NSTemporaryDirectory() + "steward-null-provider-\(UUID().uuidString).cnf"
+            _ = FileManager.default.createFile(atPath: config, contents: Data("""
+                openssl_conf = openssl_init
+                [openssl_init]
+                providers = provider_sect
+                [provider_sect]
+                null = null_sect
+                [null_sect]
+                activate = 1
+
+                """.utf8))
+            defer { try? FileManager.default.removeItem(atPath: config) }
+            await #expect(processExitsWith: .success, "hashing trapped without libcrypto's SHA-256") { [config = config as String] in
+                setenv("OPENSSL_CONF", config, 1)
+                let digest = SHA256.hash(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined()
+                #expect(OpenSSLAlgorithms.shared.sha256 == nil, "the configuration did not take effect")
+                #expect(digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+            }
+        }
+    }
+}
