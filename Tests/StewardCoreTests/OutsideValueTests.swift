@@ -534,3 +534,27 @@ extension OutsideValueTests {
         }
     }
 }
+
+// MARK: - Key provider
+
+extension OutsideValueTests {
+    @Suite struct KeyProviderValues {
+        @Test func aTemporaryKeyFileWithTheLowestMtimeIsRemovedAsStale() throws {
+            let keys = try tmpfsScratch("keys")
+            defer { try? FileManager.default.removeItem(atPath: keys) }
+            #expect(FileManager.default.createFile(atPath: keys + "/.tmp-leftover", contents: Data([1])))
+            setModificationTime(keys + "/.tmp-leftover", seconds: .min)
+            _ = try FileKeyProvider(directory: keys).key(named: "vault", createIfMissing: true)
+            #expect(!FileManager.default.fileExists(atPath: keys + "/.tmp-leftover"))
+        }
+
+        @Test func aTemporaryKeyFileFromTheFarFutureIsKeptAsYoung() throws {
+            let keys = try tmpfsScratch("keys")
+            defer { try? FileManager.default.removeItem(atPath: keys) }
+            #expect(FileManager.default.createFile(atPath: keys + "/.tmp-leftover", contents: Data([1])))
+            setModificationTime(keys + "/.tmp-leftover", seconds: .max)
+            _ = try FileKeyProvider(directory: keys).key(named: "vault", createIfMissing: true)
+            #expect(FileManager.default.fileExists(atPath: keys + "/.tmp-leftover"))
+        }
+    }
+}
