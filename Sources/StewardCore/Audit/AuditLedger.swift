@@ -26,6 +26,9 @@ public struct DropReason: StringIdentifier {
     public static let deliveryExpired: DropReason = "deliveryExpired"
     /// Refused for good by the recipient.
     public static let rejected: DropReason = "rejected"
+    /// Its time is not one Steward can store or send: a date passed in that is NaN, infinite,
+    /// or outside what the format holds (OTLP: 1970-01-01 to 2554-07-21).
+    public static let invalidTimestamp: DropReason = "invalidTimestamp"
 }
 
 /// One day's accounting for one data category and purpose.
