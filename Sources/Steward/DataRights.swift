@@ -100,7 +100,7 @@ public struct DataRights: Sendable {
         for (recipient, uploader) in steward.uploaders where uploader.pendingCount > 0 { queued[recipient] = uploader.pendingCount }
         let crashFolder = steward.crashes.configuration.crashDirectory
         let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter { !$0.hasPrefix(".") }.count
-        return AccessReport(generated: steward.configuration.wallClock.now, dataDirectory: steward.dataDirectory,
+        return AccessReport(generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
                             categories: categories, queued: queued, unprocessedCrashRecords: rawRecords)
     }
 
@@ -197,7 +197,7 @@ public struct DataRights: Sendable {
             }
         }
         return ExportDocument(
-            format: "steward.export/1", generated: steward.configuration.wallClock.now, appID: steward.configuration.appID,
+            format: "steward.export/1", generated: steward.configuration.wallClock.checkedNow, appID: steward.configuration.appID,
             policyVersion: steward.manifest.policyVersion, controller: steward.manifest.controller,
             identifiers: identifiers,
             consent: .init(states: steward.consent.states.mapKeys(\.rawValue).mapValues(\.rawValue), receipts: try steward.consent.receipts()),
@@ -231,7 +231,8 @@ public struct DataRights: Sendable {
     /// 3. Opens a new, empty vault (a new key; consents back to pending; new installation and
     ///    advertising ids) and queues a deletion request to each of those recipients under the
     ///    legal obligation to honour it (no consent needed), then tries to deliver them for up to
-    ///    `deliverWithin`. What is not delivered stays queued for the next start.
+    ///    `deliverWithin` (clamped to 0…2^31 s, so any duration is safe). What is not
+    ///    delivered stays queued for the next start.
     ///
     /// The instance is stopped afterwards: call ``Steward/start(_:)`` again to go on.
     ///
@@ -286,7 +287,7 @@ public struct DataRights: Sendable {
         let ledger = try ConsentLedger(manifest: configuration.manifest, vault: vault, jurisdiction: configuration.jurisdiction,
                                        clock: configuration.wallClock)
         let audit = try AuditLedger(vault: vault, clock: configuration.wallClock)
-        let now = configuration.wallClock.now
+        let now = configuration.wallClock.checkedNow
         var uploaders: [Uploader] = []
         // The stopped instance's transports (an outbox folder has one owner at a time).
         var outbox = steward.transports.values.first { $0 is FileTransport }

@@ -155,8 +155,9 @@ enum DeletionRequest {
     /// document for the others.
     static func payload(to recipient: RecipientID, telemetryRecipient: RecipientID, categories: [DataCategory], purposes: [Purpose],
                         appID: String, deviceID: String?, pseudonyms: [String], release: String?, now: Date) -> Payload {
-        let nanos = UInt64(max(0, now.timeIntervalSince1970 * 1e9))
-        let key = "erase-\(Int64(now.timeIntervalSince1970 * 1000))"
+        // Saturating conversions: `now` comes from the host's clock.
+        let nanos = now.unixNanoseconds ?? 0
+        let key = "erase-\(now.unixMilliseconds ?? 0)"
         if recipient == telemetryRecipient {
             let record = TelemetryEventRecord(
                 name: Telemetry.deletionRequestEvent, purpose: .privacyCompliance, category: categories.first ?? .usageEvents,

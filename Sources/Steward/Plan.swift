@@ -27,7 +27,7 @@ extension Steward {
             }
             var disclosure: Disclosure?
             do {
-                disclosure = try Disclosure(manifest: manifest, now: configuration.wallClock.now)
+                disclosure = try Disclosure(manifest: manifest, now: configuration.wallClock.checkedNow)
             } catch let error as DisclosureError {
                 problems += error.problems.map { "manifest \($0.path): \($0.message)" }
             } catch {

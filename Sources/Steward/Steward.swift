@@ -208,6 +208,10 @@ public final class Steward: Sendable {
     /// the interval, crash reports — for their recipients, then delivers every queue, each
     /// uploader until it is idle or `timeout` passes. Consent is checked again at send time.
     /// Blocking work runs off the concurrency pool.
+    ///
+    /// `timeout` is clamped to 0…2^31 s: zero or negative stops the delivery almost at once
+    /// (what is queued stays queued), and an absurd one (`Duration(attoseconds: .max)`) does
+    /// not trap.
     @discardableResult
     public func send(timeout: Duration = .seconds(30)) async -> SendReport {
         guard isRunning else { return SendReport(problems: ["Steward was stopped"]) }
@@ -228,7 +232,7 @@ public final class Steward: Sendable {
         await withTaskGroup(of: UploadReport?.self) { race in
             race.addTask { await uploader.drain() }
             race.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await checkedSleep(for: timeout)
                 return nil
             }
             let first = await race.next() ?? nil
@@ -286,6 +290,10 @@ public final class Steward: Sendable {
     /// removed every `retentionInterval` (expired vault records go with `vault.purgeExpired()`,
     /// run at the same pace). Start it once, in a task of the host's.
     ///
+    /// Both intervals are clamped to 1 s…2^31 s: zero or a negative interval runs the work
+    /// every second (it does not spin), and an absurd one (`Duration(attoseconds: .max)`)
+    /// waits 2^31 s instead of trapping.
+    ///
     /// ```swift
     /// let periodic = Task { await steward.runPeriodicWork() }
     /// // ...
@@ -295,8 +303,9 @@ public final class Steward: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [telemetry] in await telemetry.run(flushingEvery: flushInterval) }
             group.addTask { [self] in
+                let retentionInterval = retentionInterval.periodicInterval
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: retentionInterval)
+                    try? await checkedSleep(for: retentionInterval)
                     guard !Task.isCancelled, isRunning else { return }
                     _ = await Self.offPool { [media, vault] in
                         _ = try? media.purgeExpired()

@@ -50,7 +50,9 @@ extension Steward {
         public var prompter: any PermissionPrompter
         /// Checks what the operating system allows (default: `LinuxPermissionProbe`).
         public var permissionProbe: any PermissionProbing
-        /// Timestamps (consent receipts, records, retention).
+        /// Timestamps (consent receipts, records, retention). A date it returns that is NaN or
+        /// infinite is replaced by the system's, and one outside years 0001–9999 is clamped to
+        /// them (telemetry times to 1970…2554-07-21): a broken clock never traps Steward.
         public var wallClock: any WallClock
         /// The user's jurisdiction, for the age gate (nil: the manifest's strictest rule).
         public var jurisdiction: Jurisdiction?

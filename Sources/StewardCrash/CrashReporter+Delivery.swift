@@ -86,6 +86,11 @@ extension CrashReporter {
     /// when ``crashedOnLaunch`` is set, before it goes on (in a safe mode), so that a crash
     /// loop still reaches the backend. Consent is checked as always.
     ///
+    /// - Parameters:
+    ///   - uploader: Delivers to the crash backend (see ``submit(to:dsn:)``).
+    ///   - dsn: The project's DSN, or nil for a transport that does not need it.
+    ///   - timeout: How long to wait, clamped to 0…2^31 s: zero or negative returns nil almost
+    ///     at once, and an absurd duration (`Duration(attoseconds: .max)`) does not trap.
     /// - Returns: What the uploader did, or nil when `timeout` passed first (the rest is sent
     ///   later by the uploader's normal run).
     public func sendNow(through uploader: Uploader, dsn: SentryDSN? = nil, timeout: Duration = .seconds(5)) async throws -> UploadReport? {
@@ -93,7 +98,7 @@ extension CrashReporter {
         return await withTaskGroup(of: UploadReport?.self) { group in
             group.addTask { await uploader.drain() }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await checkedSleep(for: timeout)
                 return nil
             }
             let first = await group.next() ?? nil

@@ -41,11 +41,14 @@ public final class CrashReporter: Sendable {
         /// OS, model.
         public var context: CrashContext
         /// A crash sooner than this after ``CrashReporter/install()`` is a launch crash.
-        /// Default 5 s (Bugly's).
+        /// Default 5 s (Bugly's). Clamped to 0…1 hour where it is used, so any duration
+        /// (negative, or up to `Duration(attoseconds: .max)`) is safe.
         public var launchCrashWindow: Duration
         /// Launch crashes in a row that set ``CrashReporter/crashedOnLaunch``. Default 3.
         public var launchCrashCount: Int
-        /// How long reports are kept (default: 90 days).
+        /// How long reports are kept (default: 90 days). Saturating: a retention past the year
+        /// 9999 (up to `Duration(attoseconds: .max)`) keeps them until removed; zero or negative
+        /// lets the next purge remove them.
         public var retention: Duration
         /// How much symbolication happens on this machine (see ``Symbolication``). Default:
         /// function names from the ELF symbol tables.
@@ -99,7 +102,7 @@ public final class CrashReporter: Sendable {
     let vault: Vault
     private let consent: ConsentGate
     private let clock: any WallClock
-    var clockNow: Date { clock.now }
+    var clockNow: Date { clock.checkedNow }
     private let state = Mutex(State())
     private let launchCrashes = Atomic<Int>(0)
     /// Serialises read-modify-write of the persisted state (launch count, sessions, queue).
@@ -134,7 +137,7 @@ public final class CrashReporter: Sendable {
         self.clock = clock
         self.processScrubber = Self.scrubber()
         self.sessionID = configuration.context.sessionID ?? Self.makeSessionID()
-        self.sessionStarted = clock.now
+        self.sessionStarted = clock.checkedNow
         self.symbolicator = Symbolicator(symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations ? LLVMSymbolizer.find() : nil)
         launchCrashes.store((try? Self.loadLaunchState(vault).consecutive) ?? 0, ordering: .relaxed)
         // While crash reporting is denied, a crash leaves nothing on disk.
@@ -211,7 +214,7 @@ public final class CrashReporter: Sendable {
     public func addBreadcrumb(message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]) {
         let scrubber = processScrubber
         CrashHandler.addBreadcrumb(Breadcrumb(
-            timestamp: clock.now, level: level, category: scrubber.scrub(category), message: scrubber.scrub(message),
+            timestamp: clock.checkedNow, level: level, category: scrubber.scrub(category), message: scrubber.scrub(message),
             data: data.mapValues(scrubber.scrub)))
     }
 
@@ -280,8 +283,9 @@ public final class CrashReporter: Sendable {
                 result.problems.append("\(name): the report could not be stored (\(error)); the raw record is kept for the next launch")
                 continue
             }
-            if let seconds = report.secondsSinceStart, seconds <= Self.seconds(configuration.launchCrashWindow) {
-                consecutive += 1
+            if let seconds = report.secondsSinceStart, seconds <= launchCrashWindowSeconds {
+                // Read back from the vault: saturate rather than trap on a planted count.
+                consecutive = consecutive.saturatingAdding(1)
             } else {
                 consecutive = 0
             }
@@ -319,7 +323,7 @@ public final class CrashReporter: Sendable {
         var context = configuration.context
         context.sessionID = context.sessionID ?? sessionID
         var report = CrashReport(
-            id: Self.eventID(), timestamp: clock.now, handled: true,
+            id: Self.eventID(), timestamp: clock.checkedNow, handled: true,
             error: CrashError(type: scrubber.scrub(String(reflecting: type(of: error))), message: scrubber.scrub(message ?? "\(error)")),
             crashedThread: CrashThread(id: Self.currentThreadID(), name: Thread.current.name, frames: frames, crashed: false),
             images: images, breadcrumbs: CrashHandler.breadcrumbs(), context: context)
@@ -368,13 +372,16 @@ public final class CrashReporter: Sendable {
                         codeName: SignalNames.codeName(signal: $0, code: raw.signalCode ?? 0),
                         faultAddress: SignalNames.hasFaultAddress($0) ? raw.faultAddress : nil)
         }
+        // Both times come from the record file: a negative install time is not one the
+        // handler writes, and the difference is taken without overflow.
         var seconds: Double?
-        if let crash = raw.monotonicNs, let install = raw.installMonotonicNs, crash >= install {
-            seconds = Double(crash - install) / 1e9
+        if let crash = raw.monotonicNs, let install = raw.installMonotonicNs, install >= 0, crash >= install {
+            let (difference, overflow) = crash.subtractingReportingOverflow(install)
+            if !overflow { seconds = Double(difference) / 1e9 }
         }
         let report = CrashReport(
             id: Self.eventID(),
-            timestamp: raw.realtimeNs.map { Date(timeIntervalSince1970: Double($0) / 1e9) } ?? clock.now,
+            timestamp: raw.realtimeNs.map { Date(timeIntervalSince1970: Double($0) / 1e9) } ?? clock.checkedNow,
             handled: false, partial: raw.partial, signal: signal,
             crashedThread: CrashThread(id: Int64(raw.tid ?? 0), name: raw.threadName, frames: frames, registers: raw.registers, crashed: true),
             images: images, breadcrumbs: raw.breadcrumbs, context: blob?.context ?? CrashContext(),
@@ -425,7 +432,8 @@ public final class CrashReporter: Sendable {
         guard stat(path, &info) == 0 else { return .infinity }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return Double(now.tv_sec - info.st_mtim.tv_sec)
+        // The mtime is outside input (tmpfs and btrfs keep any 64-bit value): saturate.
+        return Double(now.tv_sec.saturatingSubtracting(info.st_mtim.tv_sec))
     }
 
     /// Makes unlinks in `directory` durable.
@@ -521,7 +529,7 @@ public final class CrashReporter: Sendable {
         }
         guard let installedAt else { return }
         let elapsed = Double(Self.monotonicNanoseconds() &- installedAt) / 1e9
-        let wait = max(0, Self.seconds(configuration.launchCrashWindow) - elapsed)
+        let wait = max(0, launchCrashWindowSeconds - elapsed)
         // A thread of its own: the confirmation writes to the vault (fsync).
         StewardThread.start(name: "steward-launch-watch") { [weak self] in
             Thread.sleep(forTimeInterval: wait)
@@ -569,15 +577,17 @@ public final class CrashReporter: Sendable {
         UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        let (s, atto) = duration.components
-        return Double(s) + Double(atto) / 1e18
+    /// ``Configuration/launchCrashWindow`` in seconds, clamped to 0…3,600: computed from
+    /// the 128-bit attoseconds (`components` traps at 2^63 s), so any duration is safe.
+    var launchCrashWindowSeconds: Double {
+        min(max(configuration.launchCrashWindow.secondsDouble, 0), 3_600)
     }
 
     static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        // CLOCK_MONOTONIC stays below 2^63 ns on Linux; wrapping arithmetic all the same.
+        return UInt64(truncatingIfNeeded: now.tv_sec) &* 1_000_000_000 &+ UInt64(truncatingIfNeeded: now.tv_nsec)
     }
 }
 

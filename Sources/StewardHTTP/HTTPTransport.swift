@@ -75,9 +75,12 @@ public struct HTTPTransport: Transport {
         public var pinnedPublicKeys: [String]
         /// Whether request bodies are gzip-compressed and sent with `Content-Encoding: gzip`.
         public var compressesRequests: Bool
-        /// The longest wait for a connection (TCP and TLS handshakes).
+        /// The longest wait for a connection (TCP and TLS handshakes). Must be positive; a
+        /// longer one than about 24.8 days (`Int32.max` ms, libcurl's limit) is clamped to it,
+        /// up to `Duration(attoseconds: .max)`.
         public var connectTimeout: Duration
-        /// The longest a whole request may take, connection included.
+        /// The longest a whole request may take, connection included. Must be positive;
+        /// clamped like ``connectTimeout``.
         public var timeout: Duration
         /// Whether libcurl's proxy environment variables are honoured.
         public var usesEnvironmentProxies: Bool
@@ -213,7 +216,7 @@ public struct HTTPTransport: Transport {
         switch request(for: payload) {
         case .success(let request):
             let exchange = await CurlTransfer.perform(request)
-            let delivery = exchange.delivery(now: wallClock.now)
+            let delivery = exchange.delivery(now: wallClock.checkedNow)
             if delivery == .accepted, let acceptedResponseHandler { acceptedResponseHandler(payload, exchange.body) }
             return delivery
         case .failure(let problem):
@@ -322,9 +325,12 @@ public struct HTTPTransport: Transport {
         }))
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        let total = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        return Int(min(max(total.rounded(.up), 1), Double(Int32.max)))
+    /// Whole milliseconds (rounded up) for libcurl, clamped to 1…`Int32.max` (about 24.8
+    /// days). From the 128-bit attoseconds: `components` traps for 2^63 s and more.
+    static func milliseconds(_ duration: Duration) -> Int {
+        let perMillisecond: Int128 = 1_000_000_000_000_000
+        let (whole, rest) = duration.attoseconds.quotientAndRemainder(dividingBy: perMillisecond)
+        let roundedUp = rest > 0 ? whole + 1 : whole
+        return Int(min(max(roundedUp, 1), Int128(Int32.max)))
     }
 }

@@ -247,11 +247,14 @@ public final class MediaStore: Sendable {
     /// Deletes every image whose retention has ended at `now` (edits are not affected by their
     /// original's expiry), and physically removes them.
     ///
-    /// - Parameter now: The time to judge by (default: the store's clock).
+    /// - Parameter now: The time to judge by (default: the store's clock). A NaN date expires
+    ///   nothing; `.distantFuture` or `+infinity` expires every image that has a retention.
     /// - Returns: The ids removed.
     @discardableResult
     public func purgeExpired(now: Date? = nil) throws -> [MediaID] {
-        let now = now ?? clock.now
+        let now = now ?? clock.checkedNow
+        // `<=` on dates is `!(>)`, true for NaN: without this, NaN would expire everything.
+        guard !now.timeIntervalSince1970.isNaN else { return [] }
         var expired: [RecordID] = []
         try vault.forEachRecord(in: Self.collection) { record in
             if let expires = record.expires, expires <= now { expired.append(record.id) }
@@ -265,12 +268,16 @@ public final class MediaStore: Sendable {
     /// Calls ``purgeExpired(now:)`` every `interval` on `clock` until the task is cancelled; a
     /// failed purge is retried at the next interval.
     ///
+    /// `interval` is clamped to 1 s…2^31 s: zero or a negative interval purges every second
+    /// (it does not spin), and an absurd one (`Duration(attoseconds: .max)`) waits 2^31 s.
+    ///
     /// ```swift
     /// let retention = Task { await media.runRetention(every: .seconds(3_600)) }
     /// ```
     public func runRetention(every interval: Duration, clock sleeper: any Clock<Duration> = ContinuousClock()) async {
+        let interval = interval.periodicInterval
         while !Task.isCancelled {
-            do { try await sleeper.sleep(for: interval, tolerance: nil) } catch { return }
+            do { try await checkedSleep(for: interval, on: sleeper) } catch { return }
             _ = try? purgeExpired()
         }
     }

@@ -333,7 +333,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     }
 
     private func record(_ kind: PermissionDecision.Kind, for permission: Permission, rationale: String?, cause: PermissionChange.Cause) throws -> PermissionStatus {
-        let decision = PermissionDecision(permission: permission, kind: kind, date: clock.now, session: session,
+        let decision = PermissionDecision(permission: permission, kind: kind, date: clock.checkedNow, session: session,
                                           policyVersion: manifest.policyVersion, rationale: rationale)
         let changes: [PermissionChange] = try writeLock.withLock { _ in
             guard state.withLock({ $0.entries[permission] }) != nil else { return [] }

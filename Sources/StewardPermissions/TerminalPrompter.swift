@@ -18,7 +18,8 @@ import Glibc
 public struct TerminalPrompter: PermissionPrompter {
     /// The terminal device to ask on.
     public var path: String
-    /// How many unreadable replies are tolerated before giving up.
+    /// How many unreadable replies are tolerated before giving up; a value below 1 (set after
+    /// `init`, which clamps it) counts as 1.
     public var attempts: Int
 
     /// Asks on `path` (default: the controlling terminal).
@@ -88,6 +89,8 @@ public struct TerminalPrompter: PermissionPrompter {
             throw PermissionError(.noTerminal, "cannot ask for '\(prompt.permission)': \(path) is not a terminal; give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer", permission: prompt.permission)
         }
         try write(question(prompt), to: fd, cancelled: cancelled)
+        // From a public var: never trust it to be at least 1 (1...0 traps).
+        let attempts = max(1, attempts)
         for attempt in 1...attempts {
             guard let line = try readLine(fd, cancelled: cancelled) else {
                 throw PermissionError(.noAnswer, "the terminal input ended before an answer about '\(prompt.permission)' was given", permission: prompt.permission)

@@ -63,7 +63,8 @@ final class Anonymiser: Sendable {
             let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if !name.isEmpty { forbidden.insert(name.lowercased()) }
         }
-        if let id = try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8) {
+        // Bounded (a machine id is 33 bytes): the file's size is not Steward's to trust.
+        if let bytes = FileSystem.readSmallFile("/etc/machine-id", limit: 64), let id = String(validating: bytes, as: UTF8.self) {
             let trimmed = id.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
             if !trimmed.isEmpty { forbidden.insert(trimmed) }
         }
@@ -164,7 +165,7 @@ final class Anonymiser: Sendable {
             s.salts.removeValue(forKey: purpose.rawValue)
             // Even without pseudonyms: the recipient can still find the installation's data by
             // the resource's device.id (the app-scoped id).
-            s.deletionRequests.append(DeletionRequest(purpose: purpose, pseudonyms: pseudonyms, withdrawn: clock.now))
+            s.deletionRequests.append(DeletionRequest(purpose: purpose, pseudonyms: pseudonyms, withdrawn: clock.checkedNow))
         }
         dirty.store(true, ordering: .relaxed)
         try? save()
@@ -259,8 +260,11 @@ final class Anonymiser: Sendable {
     }
 
     private func truncate(_ text: String, _ limit: Int?) -> String {
+        // A manifest given to Telemetry directly is not validated: a negative maxLength keeps
+        // nothing (as 0 does) rather than trapping in prefix(_:).
+        guard let limit = limit.map({ max(0, $0) }) else { return text }
         // Characters never outnumber UTF-8 bytes: most values need no counting at all.
-        guard let limit, text.utf8.count > limit, text.count > limit else { return text }
+        guard text.utf8.count > limit, text.count > limit else { return text }
         return String(text.prefix(limit))
     }
 

@@ -78,7 +78,7 @@ public final class TelemetryMetrics: Sendable {
         self.clock = clock
         self.audit = audit
         self.cardinalityLimit = max(1, cardinalityLimit)
-        self.registry = Mutex(Registry(lastCollection: Self.nanoseconds(clock.now)))
+        self.registry = Mutex(Registry(lastCollection: Self.nanoseconds(clock.checkedNow)))
         consent.addObserver { [weak self] changes in self?.consentChanged(changes) }
     }
 
@@ -154,7 +154,10 @@ public final class TelemetryMetrics: Sendable {
     /// Sums and histograms start again from zero; gauges keep their last value. Aggregates of
     /// a purpose that is not granted now are dropped.
     ///
-    /// - Parameter now: The end of the interval (default: the clock's date).
+    /// - Parameter now: The end of the interval (default: the clock's date). Clamped, never
+    ///   refused: a NaN or infinite date is replaced by the clock's; a date before 1970 counts as
+    ///   1970-01-01 and one after 2554-07-21T23:34:33Z (`.distantFuture`) as that instant, the
+    ///   range of OTLP's nanosecond times. The interval never ends before it starts.
     /// - Returns: One point per instrument and attribute set, with `startTimeUnixNano` at the
     ///   previous collection and `timeUnixNano` at `now`.
     public func collect(now: Date? = nil) -> [TelemetryMetric] {
@@ -162,7 +165,7 @@ public final class TelemetryMetrics: Sendable {
     }
 
     private func collectPoints(now: Date?) -> [(metric: TelemetryMetric, category: DataCategory)] {
-        let end = Self.nanoseconds(now ?? clock.now)
+        let end = now.flatMap(\.unixNanoseconds) ?? Self.nanoseconds(clock.checkedNow)
         let (instruments, start) = registry.withLock { r in
             defer { r.lastCollection = max(r.lastCollection, end) }
             return (r.instruments, min(r.lastCollection, end))
@@ -203,8 +206,9 @@ public final class TelemetryMetrics: Sendable {
         }
     }
 
+    /// `date` in OTLP nanoseconds, saturating (0 before 1970, `UInt64.max` after 2554).
     static func nanoseconds(_ date: Date) -> UInt64 {
-        UInt64(max(0, date.timeIntervalSince1970 * 1e9))
+        date.unixNanoseconds ?? 0
     }
 }
 
@@ -233,7 +237,7 @@ extension TelemetryMetrics {
             }
         }
         let encoder = OTLPEncoder()
-        let created = clock.now
+        let created = clock.checkedNow
         var queued = 0
         for purpose in order {
             guard let group = groups[purpose] else { continue }

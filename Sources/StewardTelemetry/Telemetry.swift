@@ -66,7 +66,7 @@ public final class Telemetry: Sendable {
         /// The drop reasons an outcome can carry, in code order (``DropReason/consent`` first).
         /// A reason not listed (none of Steward's own) reads back as the last, `other`.
         static let reasons: [DropReason] = [.consent, .undeclared, .sampling, .rateLimit, .quota, .ageGate, .retention,
-                                            .deliveryExpired, .rejected, DropReason(rawValue: "other")]
+                                            .deliveryExpired, .rejected, .invalidTimestamp, DropReason(rawValue: "other")]
 
         /// Whether the event was kept.
         public var isRecorded: Bool { code == 0 }
@@ -230,6 +230,17 @@ public final class Telemetry: Sendable {
     ///
     /// A denied purpose costs one atomic load (and a counter increment). Nothing is written
     /// to disk here unless a batch is full.
+    ///
+    /// - Parameters:
+    ///   - name: A declared event.
+    ///   - attributes: Its declared attributes.
+    ///   - date: When it happened; nil means now (the telemetry's clock, whose date is
+    ///     clamped: a non-finite one is replaced by the system's, one past 2554-07-21 is sent as
+    ///     the latest time OTLP holds). A date that OTLP cannot hold exactly — NaN, infinite,
+    ///     before 1970 (`.distantPast`) or after 2554-07-21T23:34:33Z (`.distantFuture`) — is
+    ///     not recorded: the outcome is `.dropped(.invalidTimestamp)`, counted in the audit
+    ///     ledger like every drop.
+    /// - Returns: What happened to the event.
     @discardableResult
     public func record(_ name: EventName, attributes: [String: AttributeValue] = [:], at date: Date? = nil) -> Outcome {
         guard let index = events[name] else {
@@ -251,7 +262,8 @@ public final class Telemetry: Sendable {
         events[name].map { EventHandle(index: $0, consent: compiled[$0].handle) }
     }
 
-    /// Records the event behind `handle` (see ``record(_:attributes:at:)-(EventName,_,_)``).
+    /// Records the event behind `handle` (see ``record(_:attributes:at:)-(EventName,_,_)``,
+    /// including what a `date` that OTLP cannot hold does: `.dropped(.invalidTimestamp)`).
     ///
     /// Inlined into the caller: a denied purpose costs one atomic load, a relaxed counter
     /// increment and no call.
@@ -275,13 +287,25 @@ public final class Telemetry: Sendable {
             countConsentDrop(handle.index)
             return .droppedForConsent
         }
-        let observed = clock.now
-        let now = date ?? observed
+        // The host clock is clamped (never trusted to be finite); a date the caller passes is
+        // checked: a time that would have to be clamped to fit OTLP would be a lie.
+        let observed = clock.checkedNow
+        let observedNanos = observed.unixNanoseconds ?? 0
+        let now: Date, nanos: UInt64
+        if let date {
+            guard let exact = date.exactUnixNanoseconds else {
+                audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .invalidTimestamp)
+                return .dropped(.invalidTimestamp)
+            }
+            (now, nanos) = (date, exact)
+        } else {
+            (now, nanos) = (observed, observedNanos)
+        }
         if let expires = event.declaration.expires, now > expires {
             audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .undeclared)
             return .dropped(.undeclared)
         }
-        if let reason = throttle(event, now: now) {
+        if let reason = throttle(event, nanos: nanos) {
             audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: reason)
             return .dropped(reason)
         }
@@ -293,9 +317,8 @@ public final class Telemetry: Sendable {
         case .kept(let values):
             kept = values
         }
-        let nanos = UInt64(max(0, now.timeIntervalSince1970 * 1e9))
         let record = TelemetryEventRecord(name: event.declaration.name, purpose: event.declaration.purpose, category: event.declaration.category,
-                                          timeUnixNano: nanos, observedTimeUnixNano: UInt64(max(0, observed.timeIntervalSince1970 * 1e9)),
+                                          timeUnixNano: nanos, observedTimeUnixNano: observedNanos,
                                           attributes: kept)
         if state == .pending {
             guard let gate else {
@@ -452,7 +475,8 @@ public final class Telemetry: Sendable {
                 audit?.recordDropped(first.category, purpose: first.purpose, reason: .consent, count: group.count)
                 continue
             }
-            let retention = manifest.declaration(of: first.category)?.retentionDays.map { Duration.seconds($0 * 86_400) }
+            // Saturating (a manifest given to Telemetry directly is not validated).
+            let retention = manifest.declaration(of: first.category)?.retention
             try vault.append(BatchCoding.encode(group), to: Self.collection, category: first.category,
                              purpose: first.purpose, retention: retention)
             audit?.recordCollected(first.category, purpose: first.purpose, count: group.count)
@@ -464,12 +488,11 @@ public final class Telemetry: Sendable {
         var category: DataCategory
     }
 
-    private func throttle(_ event: Compiled, now: Date) -> DropReason? {
+    private func throttle(_ event: Compiled, nanos: UInt64) -> DropReason? {
         if event.sampling == nil && event.rateLimit == nil { return nil }
         return state.withLock { s in
             if let rate = event.sampling, Double.random(in: 0..<1, using: &s.random) >= rate { return .sampling }
             if let limit = event.rateLimit {
-                let nanos = UInt64(max(0, now.timeIntervalSince1970 * 1e9))
                 var bucket = s.buckets[event.declaration.name] ?? (Double(limit), nanos)
                 bucket.tokens = min(Double(limit), bucket.tokens + Double(nanos &- bucket.last) / 1e9 * Double(limit))
                 bucket.last = nanos
@@ -579,16 +602,18 @@ extension Telemetry {
             let recipients = Set(received.keys)
             guard let mineSet = received[uploader.recipient], request.queuedTo?.contains(uploader.recipient) != true else { continue }
             let mine = mineSet.sorted()
-            let nanos = UInt64(max(0, clock.now.timeIntervalSince1970 * 1e9))
+            // `withdrawn` is read back from the vault: saturating conversions only.
+            let now = clock.checkedNow
+            let nanos = now.unixNanoseconds ?? 0
             let record = TelemetryEventRecord(
                 name: Self.deletionRequestEvent, purpose: .privacyCompliance, category: mine.first ?? .usageEvents,
-                timeUnixNano: UInt64(max(0, request.withdrawn.timeIntervalSince1970 * 1e9)), observedTimeUnixNano: nanos,
+                timeUnixNano: request.withdrawn.unixNanoseconds ?? 0, observedTimeUnixNano: nanos,
                 attributes: ["steward.purpose": .string(request.purpose.rawValue),
                              "steward.pseudonymous_ids": .string(request.pseudonyms.joined(separator: ","))])
             let payload = Payload(recipient: uploader.recipient, purpose: .privacyCompliance, categories: mine,
                                   contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: encoder.logs(resource: resource, scope: Self.scope, records: [record]),
-                                  idempotencyKey: "deletion-\(request.purpose.rawValue)-\(Int64(request.withdrawn.timeIntervalSince1970 * 1000))",
-                                  created: clock.now)
+                                  idempotencyKey: "deletion-\(request.purpose.rawValue)-\(request.withdrawn.unixMilliseconds ?? 0)",
+                                  created: now)
             if case .dropped = try uploader.submitObligation(payload) { continue }
             anonymiser.deletionRequestQueued(request, to: uploader.recipient, of: recipients)
         }
@@ -600,12 +625,16 @@ extension Telemetry {
     /// task is cancelled; a last flush runs on the way out. The flushes (vault writes, fsync) run
     /// on a thread of their own, not on the concurrency pool.
     ///
+    /// `interval` is clamped to 1 s…2^31 s: zero or a negative interval flushes every second
+    /// (it does not spin), and an absurd one (`Duration(attoseconds: .max)`) waits 2^31 s.
+    ///
     /// ```swift
     /// let flusher = Task { await telemetry.run(flushingEvery: .seconds(30)) }
     /// ```
     public func run(flushingEvery interval: Duration) async {
+        let interval = interval.periodicInterval
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await checkedSleep(for: interval)
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 StewardThread.start(name: "steward.telemetry-flush") { [self] in
                     try? flush()

@@ -20,10 +20,10 @@ public final class ManualWallClock: WallClock {
     /// The date the clock shows.
     public var now: Date { current.withLock { $0 } }
 
-    /// Moves the clock forward (or back, for a negative duration).
+    /// Moves the clock forward (or back, for a negative duration). Any duration works, up to
+    /// `Duration(attoseconds: .max)`.
     public func advance(by duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        let interval = Double(seconds) + Double(attoseconds) / 1e18
+        let interval = duration.secondsDouble
         current.withLock { $0 = $0.addingTimeInterval(interval) }
     }
 

@@ -565,7 +565,7 @@ final class DamageFixture {
                     let retention: Int? = rng.int(in: 0..<2) == 0 ? nil : rng.int(in: 1...1_000_000_000)
                     let id = try vault.append(data, to: collection, category: category, purpose: purpose,
                                               retention: retention.map { .milliseconds($0) }).rawValue
-                    let created = clock.now.millisecondsSince1970
+                    let created = clock.checkedUnixMilliseconds
                     records[id] = FixtureRecord(collection: collection, data: data, category: category, purpose: purpose,
                                                 created: created, expires: retention.map { created + Int64($0) } ?? .max)
                     batch.append(id)
@@ -599,7 +599,7 @@ final class DamageFixture {
     func append(_ data: [UInt8], to collection: String, in vault: Vault) throws -> (UInt64, FixtureRecord) {
         let id = try vault.append(data, to: collection, category: .usageEvents, purpose: .analytics).rawValue
         return (id, FixtureRecord(collection: collection, data: data, category: .usageEvents, purpose: .analytics,
-                                  created: clock.now.millisecondsSince1970, expires: .max))
+                                  created: clock.checkedUnixMilliseconds, expires: .max))
     }
 
     func contents(of vault: Vault, collections: [String] = DamageFixture.collections) throws -> [UInt64: FixtureRecord] {

@@ -256,7 +256,7 @@ struct ModelRun {
         let category = Self.categories[rng.int(in: 0..<Self.categories.count)]
         let purpose = Self.purposes[rng.int(in: 0..<Self.purposes.count)]
         let retention: Int? = rng.int(in: 0..<2) == 0 ? nil : rng.int(in: 0...20_000)
-        let now = clock.now.millisecondsSince1970
+        let now = clock.checkedUnixMilliseconds
         let id = try openVault.append(data, to: collection, category: category, purpose: purpose,
                                       retention: retention.map { .milliseconds($0) }).rawValue
         history.append("append #\(id) to \(collection): \(size) B, \(category)/\(purpose), retention \(retention.map { "\($0) ms" } ?? "none")")
@@ -281,7 +281,7 @@ struct ModelRun {
     }
 
     mutating func purgeExpired() throws {
-        let now = clock.now.millisecondsSince1970
+        let now = clock.checkedUnixMilliseconds
         let expired = current.values.filter { $0.expires <= now }.map(\.id)
         try commitLike("purgeExpired (\(expired.count) expired)", removing: expired) { try $0.purgeExpired() }
     }
@@ -400,7 +400,7 @@ struct ModelRun {
     mutating func checkSummary() throws {
         history.append("summary")
         let summary = try openVault.summary()
-        let now = clock.now.millisecondsSince1970
+        let now = clock.checkedUnixMilliseconds
         try #require(summary.records == current.count, context("summary().records is \(summary.records); the model has \(current.count)"))
         for collection in summary.collections {
             let mine = current.values.filter { $0.collection == collection.name }

@@ -94,6 +94,25 @@ private final class PseudoTerminal {
         #expect(error?.code == .noAnswer)
     }
 
+    @Test(arguments: [0, -1, Int.min])
+    func attemptsSetBelowOneAfterInitCountAsOneTry(_ attempts: Int) async throws {
+        let prompt = self.prompt
+        let answering = try PseudoTerminal()
+        var prompter = TerminalPrompter(path: answering.path)
+        prompter.attempts = attempts
+        let answered = Task { [prompter] in try await prompter.prompt(prompt) }
+        answering.type("a\n")
+        #expect(try await answered.value == .allow)
+
+        let unreadable = try PseudoTerminal()
+        prompter.path = unreadable.path
+        let refused = Task { [prompter] in try await prompter.prompt(prompt) }
+        unreadable.type("what\n")
+        let error = await #expect(throws: PermissionError.self) { try await refused.value }
+        #expect(error?.code == .noAnswer)
+        #expect(error?.message.contains("after 1 tries") == true, "\(error?.message ?? "")")
+    }
+
     @Test func cancellingTheTaskStopsWaitingForAReply() async throws {
         let terminal = try PseudoTerminal()
         let prompter = TerminalPrompter(path: terminal.path)

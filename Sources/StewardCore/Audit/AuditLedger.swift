@@ -26,6 +26,9 @@ public struct DropReason: StringIdentifier {
     public static let deliveryExpired: DropReason = "deliveryExpired"
     /// Refused for good by the recipient.
     public static let rejected: DropReason = "rejected"
+    /// Its time is not one Steward can store or send: a date passed in that is NaN, infinite,
+    /// or outside what the format holds (OTLP: 1970-01-01 to 2554-07-21).
+    public static let invalidTimestamp: DropReason = "invalidTimestamp"
 }
 
 /// One day's accounting for one data category and purpose.
@@ -128,7 +131,8 @@ public final class AuditLedger: Sendable {
     ///   - vault: Where records are kept.
     ///   - clock: Tells the day of each count.
     ///   - retention: How long each flushed record is kept (default 400 days, so a full year
-    ///     can always be reported).
+    ///     can always be reported). Saturating: a retention past the year 9999 keeps records
+    ///     until removed.
     /// - Throws: a vault error when the records cannot be read.
     public init(vault: Vault?, clock: any WallClock = SystemWallClock(), retention: Duration = .seconds(400 * 86_400)) throws {
         self.vault = vault
@@ -211,7 +215,7 @@ public final class AuditLedger: Sendable {
     // MARK: - Private
 
     private func update(_ category: DataCategory, _ purpose: Purpose, _ change: (inout Counters) -> Void) {
-        let key = Key(day: Self.day(clock.now), category: category, purpose: purpose)
+        let key = Key(day: Self.day(clock.checkedNow), category: category, purpose: purpose)
         state.withLock { s in
             change(&s.totals[key, default: Counters()])
             change(&s.unflushed[key, default: Counters()])

@@ -8,7 +8,9 @@ public enum PendingPolicy: Hashable, Sendable {
     /// Hold up to `limit` items in memory, oldest dropped first (counted as `quota`); lost
     /// when the process ends.
     case memory(limit: Int)
-    /// Hold items encrypted in the vault for at most `maxAge`; they survive restarts.
+    /// Hold items encrypted in the vault for at most `maxAge`; they survive restarts. Any
+    /// duration is safe: one reaching past the year 9999 (up to `Duration(attoseconds: .max)`)
+    /// holds them until consent is answered; zero or negative lets the next purge remove them.
     case encryptedDisk(maxAge: Duration)
 }
 
@@ -123,6 +125,7 @@ public final class ConsentGate: Sendable {
     ///   - category: Its data category; must be declared with `purpose` among its purposes.
     ///   - purpose: Why it is kept.
     ///   - retention: How long to keep it from its creation (nil: the category's retention).
+    ///     Saturating, as in ``Vault/append(_:to:category:purpose:retention:created:)``.
     /// - Returns: What happened to it.
     /// - Throws: ``VaultError`` with ``VaultError/Code/invalidCollectionName`` for a collection
     ///   whose name starts with `steward.` (reserved for Steward's own records), or when the
@@ -138,7 +141,7 @@ public final class ConsentGate: Sendable {
             return .dropped(.undeclared)
         }
         let keep = retention ?? declaration.retention
-        let created = clock.now
+        let created = clock.checkedNow
         if ledger.isGranted(handle) {
             return try storeGranted(data, collection: collection, category: category, purpose: purpose, retention: keep, created: created)
         }
@@ -168,7 +171,7 @@ public final class ConsentGate: Sendable {
                     }
                     return (.held, false)
                 case .encryptedDisk(let maxAge):
-                    let envelope = Envelope(collection: collection, category: category, retentionMilliseconds: keep.map(VaultState.milliseconds), created: created, data: data)
+                    let envelope = Envelope(collection: collection, category: category, retentionMilliseconds: keep.map(\.saturatingMilliseconds), created: created, data: data)
                     try vault.append(Array(try JSONEncoder().encode(envelope)), to: Self.pendingCollection, category: category, purpose: purpose, retention: maxAge, created: created)
                     return (.held, false)
                 }

@@ -454,7 +454,7 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     private func appendReceipt(_ s: inout State, actor: ConsentActor, purposes: [ReceiptPurpose], reason: String?) throws -> ConsentReceipt {
         var receipt = ConsentReceipt(
             version: ConsentReceipt.currentVersion, receiptID: UUID().uuidString.lowercased(), sequence: s.nextSequence,
-            timestamp: clock.now.millisecondsSince1970, actor: actor, policyVersion: manifest.policyVersion,
+            timestamp: clock.checkedUnixMilliseconds, actor: actor, policyVersion: manifest.policyVersion,
             jurisdiction: s.jurisdiction, ageSignal: s.ageSignal, reason: reason, purposes: purposes,
             previousHash: s.lastHash, hash: "")
         receipt.hash = receipt.computedHash

@@ -15,15 +15,21 @@ public enum SHA256 {
     }
 
     /// Returns the SHA-256 digest of the bytes in `data`.
+    ///
+    /// Never fails: when libcrypto has no SHA-256 (a broken `OPENSSL_CONF` or installation,
+    /// which is outside Steward's control), a plain Swift implementation computes the same
+    /// digest.
     public static func hash(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        guard let sha256 = OpenSSLAlgorithms.shared.sha256 else { return SoftwareSHA256.hash(data) }
         var digest = [UInt8](repeating: 0, count: byteCount)
         var size: UInt32 = 0
         let ok = digest.withUnsafeMutableBufferPointer { out in
-            EVP_Digest(data.baseAddress, data.count, out.baseAddress, &size, OpenSSLAlgorithms.shared.sha256, nil)
+            EVP_Digest(data.baseAddress, data.count, out.baseAddress, &size, sha256, nil)
         }
-        // EVP_Digest fails only when the default provider is missing, which breaks every
-        // libcrypto call; that is a broken installation, not input Steward can recover from.
-        precondition(ok == 1 && size == 32, "libcrypto has no SHA-256: the OpenSSL installation is broken")
+        guard ok == 1, size == 32 else {
+            ERR_clear_error()
+            return SoftwareSHA256.hash(data)
+        }
         return digest
     }
 }

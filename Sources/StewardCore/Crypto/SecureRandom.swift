@@ -19,13 +19,24 @@ public enum SecureRandom {
         }
     }
 
+    /// The most bytes ``bytes(count:)`` returns at once: 1 MiB. Fill a buffer of your own with
+    /// ``fill(_:)`` for more.
+    public static let maximumCount = 1 << 20
+
     /// Returns `count` cryptographically secure random bytes.
     ///
     /// ```swift
     /// let salt = try SecureRandom.bytes(count: 16)
     /// ```
+    ///
+    /// - Parameter count: 0 to ``maximumCount``.
+    /// - Throws: ``CryptoError`` with ``CryptoError/Code/invalidInput`` for a negative `count`
+    ///   or one above ``maximumCount`` (nothing is allocated); `randomUnavailable` when the
+    ///   generator cannot be seeded.
     public static func bytes(count: Int) throws -> [UInt8] {
-        precondition(count >= 0, "count must not be negative")
+        guard count >= 0, count <= maximumCount else {
+            throw CryptoError(.invalidInput, "asked for \(count) random bytes; bytes(count:) gives 0 to \(maximumCount). Use fill(_:) with a buffer of your own for more.")
+        }
         var result = [UInt8](repeating: 0, count: count)
         try result.withUnsafeMutableBytes { buffer in try fill(buffer) }
         return result

@@ -32,9 +32,19 @@ public final class SymmetricKey: @unchecked Sendable {
         }
     }
 
+    /// The largest key ``random(byteCount:)`` makes: 1 KiB (keys are locked in memory).
+    public static let maximumByteCount = 1024
+
     /// Creates a key of `byteCount` random bytes from the system CSPRNG.
+    ///
+    /// - Throws: ``CryptoError`` with ``CryptoError/Code/invalidKeySize`` for a `byteCount`
+    ///   below 1 or above ``maximumByteCount`` (nothing is allocated); `randomUnavailable`
+    ///   when the generator cannot be seeded.
     public static func random(byteCount: Int = defaultByteCount) throws -> SymmetricKey {
         guard byteCount > 0 else { throw CryptoError(.invalidKeySize, "a key needs at least one byte") }
+        guard byteCount <= maximumByteCount else {
+            throw CryptoError(.invalidKeySize, "a key of \(byteCount) bytes was asked for; random(byteCount:) makes keys of at most \(maximumByteCount) bytes")
+        }
         var failure: (any Error)?
         let key = SymmetricKey(byteCount: byteCount) { buffer in
             do { try SecureRandom.fill(UnsafeMutableRawBufferPointer(buffer)) } catch { failure = error }

@@ -99,7 +99,8 @@ public struct FileKeyProvider: KeyProvider {
         for name in names where name.hasPrefix(".tmp-") {
             var st = stat()
             let path = directory + "/" + name
-            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, now - st.st_mtim.tv_sec > 60 {
+            // A file's mtime is outside input (tmpfs and btrfs keep any 64-bit value): saturate.
+            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, now.saturatingSubtracting(st.st_mtim.tv_sec) > 60 {
                 _ = unlink(path)
             }
         }

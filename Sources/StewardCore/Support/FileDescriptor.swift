@@ -42,9 +42,15 @@ struct FileDescriptor: ~Copyable {
         return done
     }
 
-    /// Reads the whole file (without zero-filling the buffer first).
-    func readAll() throws -> [UInt8] {
-        let size = Int(try stat().st_size)
+    /// Reads the whole file (without zero-filling the buffer first), refusing one larger than
+    /// `limit` bytes before allocating anything: a file's size is outside input (a sparse file
+    /// may claim exabytes), and a failed allocation would end the host process.
+    ///
+    /// - Throws: ``SystemError`` with `EFBIG` for a file larger than `limit`, or the failed call.
+    func readAll(limit: Int) throws -> [UInt8] {
+        let reported = try stat().st_size
+        guard reported >= 0, reported <= limit else { throw SystemError(call: "read", path: path, errno: EFBIG) }
+        let size = Int(reported)
         var failure: (any Error)?
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             do {
@@ -93,7 +99,17 @@ struct FileDescriptor: ~Copyable {
 }
 
 /// File-system helpers shared by the key provider and the vault.
-enum FileSystem {
+package enum FileSystem {
+    /// The bytes of the regular file at `path` if it holds at most `limit` bytes; nil when it
+    /// is missing, not a regular file (opened without blocking: a FIFO cannot hang the caller),
+    /// larger, or unreadable. For small files of the system or the data folder, whose size is
+    /// outside input.
+    package static func readSmallFile(_ path: String, limit: Int) -> [UInt8]? {
+        guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NONBLOCK),
+              let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return try? fd.readAll(limit: limit)
+    }
+
     /// Creates `path` as a 0700 directory if it is missing (parents too, also 0700), and checks
     /// that the final directory is a real directory owned by this user that no one else can
     /// enter. Returns whether it was created.

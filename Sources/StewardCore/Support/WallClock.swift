@@ -4,7 +4,10 @@ public import struct Foundation.Date
 /// and hosts can substitute their own (see `StewardTesting.ManualWallClock`).
 ///
 /// Implementations must be safe to call from any thread and should be cheap: the SDK calls
-/// `now` on every record it stores.
+/// `now` on every record it stores. They should return a finite date between the years 0001
+/// and 9999; Steward never traps on one that is not: a NaN or infinite date is replaced by the
+/// system's `Date()`, and a date outside 0001–9999 is clamped to that range before it is
+/// stored, sent or compared (see Documentation/OutsideValues.md).
 public protocol WallClock: Sendable {
     /// The current date.
     var now: Date { get }
@@ -24,9 +27,8 @@ extension WallClock where Self == SystemWallClock {
 }
 
 extension Date {
-    /// Milliseconds since 1970, as stored in Steward's files.
-    var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
-
+    /// The date `ms` milliseconds after 1970, as stored in Steward's files (the other way is
+    /// `unixMilliseconds` in CheckedTime.swift, which never traps).
     init(millisecondsSince1970 ms: Int64) {
         self.init(timeIntervalSince1970: Double(ms) / 1000)
     }

@@ -83,15 +83,25 @@ public final class FileTransport: Transport {
     private let sequence: Mutex<(next: UInt64, reservedUntil: UInt64)>
     private static let digits = 12
     private static let reservation: UInt64 = 1_024
+    /// The largest sidecar ``sidecars()`` reads (Steward's are a few hundred bytes plus the
+    /// payload's headers).
+    private static let maximumSidecar = 1 << 20
 
     /// Opens (creating it 0700 when missing) the outbox folder `directory`.
     ///
     /// Removes leftovers of an interrupted delivery: temporary files and bodies without a
     /// sidecar (never accepted, so sent again by the uploader).
     ///
+    /// Sequence numbers never repeat, so a folder whose file names or `.sequence` file claim a
+    /// number within 1,025 of `UInt64.max` (such as `18446744073709551615-x.json`: only a
+    /// damaged or planted file does) is refused before anything in it is changed. A
+    /// `.sequence` that is not a regular file of at most 64 bytes (a FIFO, a huge file) is
+    /// ignored, never waited on or read whole.
+    ///
     /// - Throws: ``UploadError/Code/outboxInUse`` when another transport has the folder;
-    ///   ``InsecurePathError`` for a folder that is a link, not ours or readable by others;
-    ///   ``SystemError`` when it cannot be created or read.
+    ///   ``UploadError/Code/outboxExhausted`` when its sequence numbers have run out (the
+    ///   message names the file to move away); ``InsecurePathError`` for a folder that is a
+    ///   link, not ours or readable by others; ``SystemError`` when it cannot be created or read.
     public init(directory: String) throws {
         self.directory = directory
         try FileSystem.ensurePrivateDirectory(directory)
@@ -107,13 +117,31 @@ public final class FileTransport: Transport {
         self.lock = lock
         let names = try FileSystem.contents(of: directory)
         let present = Set(names)
-        var highest: UInt64 = 0
+        // The numbers first, before anything is removed: a folder that must be refused is left
+        // exactly as it was.
+        var highest: (number: UInt64, name: String) = (0, "")
+        for name in names {
+            if let number = Self.sequenceNumber(of: name), number > highest.number { highest = (number, name) }
+        }
+        var next: UInt64
+        switch highest.number.addingReportingOverflow(1) {
+        case (_, true):
+            throw Self.exhausted(directory, "holds \(highest.name), whose sequence number is the highest there is")
+        case (let following, false):
+            next = following
+        }
+        if let reserved = Self.savedReservation(directory + "/.sequence"), reserved > next { next = reserved }
+        // The first send reserves the next block: there must be room for it.
+        guard !next.addingReportingOverflow(Self.reservation).overflow else {
+            let culprit = next == highest.number &+ 1 ? highest.name : ".sequence (\(next))"
+            throw Self.exhausted(directory, "holds \(culprit), whose sequence number leaves no room for new ones")
+        }
         for name in names {
             if name.hasPrefix("."), name.hasSuffix(".tmp") {
                 try FileSystem.removeFile(directory + "/" + name)
                 continue
             }
-            guard let number = Self.sequenceNumber(of: name) else { continue }
+            guard Self.sequenceNumber(of: name) != nil else { continue }
             if name.hasSuffix(".body"), !present.contains(String(name.dropLast(5)) + ".json") {
                 try FileSystem.removeFile(directory + "/" + name)
             }
@@ -121,15 +149,25 @@ public final class FileTransport: Transport {
                 // Never accepted (a failure between the two files); the uploader sends it again.
                 try FileSystem.removeFile(directory + "/" + name)
             }
-            highest = max(highest, number)
-        }
-        var next = highest + 1
-        if let saved = try? FileDescriptor.open(directory + "/.sequence", O_RDONLY | O_NOFOLLOW).readAll(),
-           let text = String(validating: saved, as: UTF8.self),
-           let reserved = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            next = max(next, reserved)
         }
         sequence = Mutex((next, next))
+    }
+
+    /// The number saved in `.sequence`, or nil when there is none to trust: missing, not a
+    /// regular file (opened without blocking, so a FIFO cannot hang the caller), larger than
+    /// 64 bytes, or not a decimal number.
+    private static func savedReservation(_ path: String) -> UInt64? {
+        guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK),
+              let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG,
+              let saved = try? fd.readAll(limit: 64),
+              let text = String(validating: saved, as: UTF8.self) else { return nil }
+        let digits = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return UInt64(digits)
+    }
+
+    private static func exhausted(_ directory: String, _ problem: String) -> UploadError {
+        UploadError(.outboxExhausted, "the outbox \(directory) \(problem): sequence numbers must never repeat, so no payload can be written. The file is damaged or not Steward's; move it out of the folder (with .sequence when it is named), then open the outbox again")
     }
 
     deinit {
@@ -169,7 +207,8 @@ public final class FileTransport: Transport {
         }
     }
 
-    /// The sidecars in the outbox, in delivery order. A sidecar that does not decode is skipped.
+    /// The sidecars in the outbox, in delivery order. A sidecar that does not decode, cannot be
+    /// read, or is larger than 1 MiB is skipped.
     ///
     /// - Throws: ``SystemError`` when the folder cannot be read.
     public func sidecars() throws -> [Sidecar] {
@@ -177,7 +216,10 @@ public final class FileTransport: Transport {
         return try FileSystem.contents(of: directory)
             .filter { !$0.hasPrefix(".") && $0.hasSuffix(".json") && Self.sequenceNumber(of: $0) != nil }
             .compactMap { name in
-                let bytes = try FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW).readAll()
+                // Skipped like one that does not decode: a link, a FIFO, or more than any
+                // sidecar Steward writes (its size is outside input; never allocated whole).
+                guard let bytes = try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                    .readAll(limit: Self.maximumSidecar) else { return nil }
                 return try? decoder.decode(Sidecar.self, from: Data(bytes))
             }
             .sorted { $0.sequence < $1.sequence }
@@ -187,13 +229,19 @@ public final class FileTransport: Transport {
 
     /// Hands out the next number, first extending the reservation in `.sequence` when the
     /// block is used up, so a restart never reuses a number.
+    ///
+    /// - Throws: ``UploadError/Code/outboxExhausted`` when no block fits below `UInt64.max`
+    ///   (never wraps: numbers must not repeat); what the write of `.sequence` throws.
     private func nextSequence() throws -> UInt64 {
-        try sequence.withLock { s in
+        let directory = self.directory
+        return try sequence.withLock { s in
             if s.next >= s.reservedUntil {
-                let until = s.next + Self.reservation
+                let (until, overflow) = s.next.addingReportingOverflow(Self.reservation)
+                if overflow { throw Self.exhausted(directory, "has handed out its last sequence number") }
                 try FileSystem.writeAtomically(Array("\(until)\n".utf8), to: directory + "/.sequence")
                 s.reservedUntil = until
             }
+            // s.next < s.reservedUntil <= UInt64.max, so the increment cannot overflow.
             defer { s.next += 1 }
             return s.next
         }
@@ -230,10 +278,12 @@ public final class FileTransport: Transport {
         return String(repeating: "0", count: max(0, Self.digits - digits.count)) + digits + "-" + safe
     }
 
-    /// The leading sequence number of an outbox file name (`000000000042-x.json`), if any.
+    /// The leading sequence number of an outbox file name (`000000000042-x.json`), if any:
+    /// 12 or more decimal digits that fit a `UInt64`.
     private static func sequenceNumber(of name: String) -> UInt64? {
         guard let dash = name.firstIndex(of: "-"), name.distance(from: name.startIndex, to: dash) >= Self.digits,
-              name.hasSuffix(".body") || name.hasSuffix(".json")
+              name.hasSuffix(".body") || name.hasSuffix(".json"),
+              name[..<dash].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
         else { return nil }
         return UInt64(name[..<dash])
     }

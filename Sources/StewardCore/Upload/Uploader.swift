@@ -23,7 +23,9 @@ public struct UploadPolicy: Hashable, Sendable {
     /// `Int.max` for no limit.
     public var maxAttempts: Int
     /// Age (from ``Payload/created``) after which an unsent payload is dropped, including one
-    /// held for pending consent. Default 7 days.
+    /// held for pending consent. Default 7 days. Any value is safe: up to
+    /// `Duration(attoseconds: .max)` a payload simply never gets that old; zero or a negative
+    /// age drops every payload (except Steward's own deletion requests) as expired.
     public var maxAge: Duration
 
     /// Creates a policy.
@@ -76,11 +78,11 @@ public struct UploadReport: Hashable, Sendable {
 }
 
 /// A misuse of the upload pipeline: a payload an ``Uploader`` cannot take, an outbox folder
-/// already in use.
+/// already in use or whose sequence numbers ran out.
 public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case wrongRecipient, noCategories, outboxInUse }
+        private enum Value: Hashable, Sendable { case wrongRecipient, noCategories, outboxInUse, outboxExhausted }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -90,6 +92,11 @@ public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let noCategories = Code(.noCategories)
         /// Another ``FileTransport`` has the outbox folder open.
         public static let outboxInUse = Code(.outboxInUse)
+        /// The outbox folder's sequence numbers have run out: a file name or the `.sequence`
+        /// file claims a number so close to `UInt64.max` that no new number could follow it
+        /// without repeating one. Only a damaged or planted file gets there; the message
+        /// names it.
+        public static let outboxExhausted = Code(.outboxExhausted)
 
         /// The code's name.
         public var description: String {
@@ -97,6 +104,7 @@ public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
             case .wrongRecipient: "wrongRecipient"
             case .noCategories: "noCategories"
             case .outboxInUse: "outboxInUse"
+            case .outboxExhausted: "outboxExhausted"
             }
         }
     }
@@ -212,8 +220,9 @@ public final class Uploader: Sendable {
         self.legalBases = bases
         self.categories = Dictionary(manifest.dataCategories.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.recipientDeclared = manifest.declaration(of: recipient) != nil
-        let (seconds, attoseconds) = policy.maxAge.components
-        self.maxAgeSeconds = Double(seconds) + Double(attoseconds) / 1e18
+        // From the 128-bit attoseconds: `components` traps at 2^63 s. Huge and negative ages
+        // are handled below (never expires / expires at once).
+        self.maxAgeSeconds = policy.maxAge.secondsDouble
 
         var loaded = State()
         try vault.forEachRecord(in: collection) { record in
@@ -247,6 +256,9 @@ public final class Uploader: Sendable {
     /// A payload of a denied purpose, or one the manifest does not declare (purpose, recipient,
     /// or a category that does not leave the device for this purpose and recipient), is not
     /// stored: it is counted as dropped and reported in the result.
+    ///
+    /// A ``Payload/created`` that is NaN or infinite (no age could be told from it) is replaced
+    /// by the wall clock's current date.
     ///
     /// - Returns: Whether it was queued, held for pending consent or dropped.
     /// - Throws: ``UploadError`` for a payload addressed to another recipient or naming no
@@ -289,6 +301,11 @@ public final class Uploader: Sendable {
     }
 
     private func enqueue(_ payload: Payload, handedOver: () throws -> Void = {}) throws -> Submission {
+        var payload = payload
+        if !payload.created.timeIntervalSince1970.isFinite {
+            // No age can be told from NaN or infinity (it would never expire): date it now.
+            payload.created = wallClock.checkedNow
+        }
         guard payload.recipient == recipient else {
             throw UploadError(.wrongRecipient, "the payload is addressed to '\(payload.recipient)' but this uploader sends to '\(recipient)'; submit it to that recipient's uploader")
         }
@@ -386,7 +403,7 @@ public final class Uploader: Sendable {
 
     /// Decides what to do next: drop what must go, send the oldest sendable payload, or wait.
     private func nextStep() -> Step {
-        let now = wallClock.now
+        let now = wallClock.checkedNow
         let elapsed = timer.elapsed()
         let (step, waiters) = state.withLock { s -> (Step, [Waiter]) in
             if s.inFlight != nil { return (.wait(deadline: nil, generation: s.generation), []) }
@@ -475,7 +492,7 @@ public final class Uploader: Sendable {
             report.retries += 1
             let attempts = entry.attempts + 1
             // Steward's own obligations (deletion requests) are retried until accepted.
-            let givesUp = entry.purpose != .privacyCompliance && (attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.now))
+            let givesUp = entry.purpose != .privacyCompliance && (attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.checkedNow))
             if givesUp {
                 remove([entry.id], report: &report)
                 countDropped(entry.categories, purpose: entry.purpose, reason: .deliveryExpired)
@@ -714,11 +731,20 @@ private protocol UploadTimer: Sendable {
 private struct ClockTimer<C: Clock>: UploadTimer where C.Duration == Duration {
     let clock: C
     let origin: C.Instant
+    /// 2^62 s: what ``elapsed()`` is clamped to, so adding any wait (at most
+    /// `CheckedTime.maximumWait`) to it cannot overflow `Duration`'s 128 bits.
+    static var limit: Duration { .seconds(Int64(1) << 62) }
 
-    func elapsed() -> Duration { origin.duration(to: clock.now) }
+    /// Time since the uploader started, clamped to ±2^62 s: a host clock may jump anywhere.
+    func elapsed() -> Duration {
+        origin.duration(to: clock.now).clamped(to: .zero - Self.limit...Self.limit)
+    }
 
+    /// Sleeps until `deadline`, but never more than `CheckedTime.maximumWait` from now (the
+    /// caller's loop looks again when it wakes), so no deadline handed to the clock is absurd.
     func sleep(untilElapsed deadline: Duration) async throws {
-        try await clock.sleep(until: origin.advanced(by: deadline), tolerance: nil)
+        let capped = min(deadline, elapsed() + CheckedTime.maximumWait)
+        try await clock.sleep(until: origin.advanced(by: capped), tolerance: nil)
     }
 }
 

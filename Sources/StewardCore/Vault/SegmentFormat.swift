@@ -39,6 +39,12 @@ enum SegmentFormat {
     /// room to spare. Anything larger is not a segment it wrote.
     static let maximumSegmentFile = 256 << 20
     static let never = Int64.max
+    /// 9999-12-31T23:59:59.999Z in ms since 1970: an expiry later than this is "never".
+    static let latestMilliseconds: Int64 = 253_402_300_799_999
+    /// The highest segment number Steward writes. A file named with a higher number is not
+    /// the vault's (left untouched), and a collection whose numbers reach it stops with an
+    /// error instead of wrapping.
+    static let maximumSegmentNumber: UInt32 = .max - 1
 
     enum Kind: UInt8 {
         case record = 1
@@ -65,6 +71,9 @@ enum SegmentFormat {
     //        "steward-vault-keycheck" ‖ vault id, so a wrong key is told apart from damage
     static let metaMagic: [UInt8] = Array("STEWMETA".utf8)
     static let metaLength = 68  // 40 bytes of header + 28-byte sealed key check
+    /// The largest vault.meta Steward reads (room for a longer meta of a newer version, whose
+    /// version field must still be read to refuse it clearly).
+    static let maximumMetaFile = 4096
     static func keyCheckAAD(vaultID: [UInt8]) -> [UInt8] { Array("steward-vault-keycheck".utf8) + vaultID }
 
     // MARK: Helpers
@@ -93,10 +102,12 @@ enum SegmentFormat {
         return String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".seg"
     }
 
-    /// The number of a segment file name: 8 or more digits, then `.seg`.
+    /// The number of a segment file name: 8 or more digits, then `.seg`, at most
+    /// ``maximumSegmentNumber``.
     static func segmentNumber(fromFileName name: String) -> UInt32? {
-        guard name.hasSuffix(".seg"), name.count >= 12, name.dropLast(4).allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return UInt32(name.dropLast(4))
+        guard name.hasSuffix(".seg"), name.count >= 12, name.dropLast(4).allSatisfy({ $0.isASCII && $0.isNumber }),
+              let number = UInt32(name.dropLast(4)), number <= maximumSegmentNumber else { return nil }
+        return number
     }
 }
 

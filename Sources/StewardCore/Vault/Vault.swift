@@ -56,8 +56,10 @@ public final class Vault: Sendable {
     ///   - keyProvider: Where the vault key lives. The key is created only for a new vault: an
     ///     existing vault whose key is missing is an error, not a reason to start over.
     ///   - options: Tuning.
-    ///   - clock: The wall clock for creation and expiry times.
-    /// - Throws: ``VaultError`` (locked, wrong key, newer format, not a vault),
+    ///   - clock: The wall clock for creation and expiry times. A date it returns that is not
+    ///     finite is replaced by the system's; one outside years 0001–9999 is clamped to them.
+    /// - Throws: ``VaultError`` (locked, wrong key, newer format, not a vault,
+    ///   ``VaultError/Code/invalidOptions`` for a negative ``VaultOptions/quota``),
     ///   ``KeyProviderError`` or ``InsecurePathError``.
     public static func open(
         directory: String, keyProvider: any KeyProvider, options: VaultOptions = VaultOptions(),
@@ -86,9 +88,16 @@ public final class Vault: Sendable {
     ///   - category: The kind of data.
     ///   - purpose: Why it is kept.
     ///   - retention: How long to keep it, counted from `created`; nil keeps it until removed.
-    ///   - created: When the data was collected; nil means now. Data held back while consent
-    ///     was pending keeps its original time when it is finally stored.
+    ///     Saturating: a retention that reaches past 9999-12-31 (up to
+    ///     `Duration(attoseconds: .max)`) keeps it until removed; zero or a negative one makes
+    ///     it expire at once (the next ``purgeExpired()`` removes it).
+    ///   - created: When the data was collected; nil means now (the vault's clock). Data held
+    ///     back while consent was pending keeps its original time when it is finally stored.
+    ///     A finite date outside years 0001–9999 (`.distantPast`, `.distantFuture` fit) is
+    ///     clamped to that range.
     /// - Returns: The new record's id.
+    /// - Throws: ``VaultError`` — ``VaultError/Code/invalidTime`` when `created` is NaN or
+    ///   infinite (nothing is staged); `recordTooLarge`, `invalidCollectionName`, `io`.
     @discardableResult
     public func append(
         _ data: [UInt8], to collection: String, category: DataCategory, purpose: Purpose,
@@ -151,7 +160,7 @@ public final class Vault: Sendable {
     @discardableResult
     public func purgeExpired() throws -> Int {
         try state.withLock { s in
-            let now = s.clock.now.millisecondsSince1970
+            let now = s.clock.checkedUnixMilliseconds
             return try s.purge(reason: .expired) { entry, _ in entry.expires <= now }
         }
     }
@@ -160,7 +169,7 @@ public final class Vault: Sendable {
     /// the audit ledger: see ``AuditLedger/purgeExpired(in:)``).
     public func purgeExpiredCounted() throws -> [PurgedCount] {
         try state.withLock { s in
-            let now = s.clock.now.millisecondsSince1970
+            let now = s.clock.checkedUnixMilliseconds
             return try s.purgeCounted(reason: .expired) { entry, _ in entry.expires <= now }
         }
     }

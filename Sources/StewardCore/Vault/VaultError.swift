@@ -7,7 +7,7 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case locked, keyMismatch, unsupportedVersion, notAVault, invalidCollectionName
-            case closed, erased, recordTooLarge, io, notFound
+            case closed, erased, recordTooLarge, io, notFound, invalidTime, invalidOptions
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -32,6 +32,11 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let io = Code(.io)
         /// No live record has that id in that collection.
         public static let notFound = Code(.notFound)
+        /// A date passed in is not a finite date (NaN or infinite), such as the `created` of
+        /// ``Vault/append(_:to:category:purpose:retention:created:)``.
+        public static let invalidTime = Code(.invalidTime)
+        /// A ``VaultOptions`` value is out of range, such as a negative quota.
+        public static let invalidOptions = Code(.invalidOptions)
 
         /// The code's name, such as `keyMismatch`.
         public var description: String { "\(value)" }

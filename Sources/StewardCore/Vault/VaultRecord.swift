@@ -80,7 +80,8 @@ public struct VaultOptions: Sendable {
     /// down to 90% of the quota and counted in ``VaultSummary/evicted``. Records kept for
     /// ``Purpose/privacyCompliance`` (consent receipts, the audit ledger) are never evicted. Only when nothing is
     /// left to evict can the files exceed it, by the ~100 bytes each collection keeps (its
-    /// active segment's header and commit frame). Nil: no quota.
+    /// active segment's header and commit frame). Nil: no quota. A negative quota is refused
+    /// by `Vault.open` with ``VaultError/Code/invalidOptions`` (it would evict everything).
     public var quota: Int? = nil
     /// A closed segment is rewritten without its dead records once this fraction of its bytes is
     /// dead. Purges always rewrite the segments they touch, so purged data is physically gone.

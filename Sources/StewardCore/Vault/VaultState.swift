@@ -30,6 +30,10 @@ struct VaultState {
     // MARK: - Opening
 
     static func open(directory: String, keyProvider: any KeyProvider, options: VaultOptions, clock: any WallClock) throws -> VaultState {
+        if let quota = options.quota, quota < 0 {
+            // A negative quota would evict every record at every commit: data loss, not a limit.
+            throw VaultError(.invalidOptions, "the quota \(quota) is negative; pass a size in bytes (0 or more), or nil for no quota. Nothing was opened.", path: directory)
+        }
         try FileSystem.ensurePrivateDirectory(directory)
         let lock = try LockFile(path: directory + "/lock")
         let metaPath = directory + "/vault.meta"
@@ -40,7 +44,12 @@ struct VaultState {
         let vaultID: [UInt8]
         let key: SymmetricKey
         if FileSystem.exists(metaPath) {
-            let meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll()
+            let meta: [UInt8]
+            do {
+                meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: SegmentFormat.maximumMetaFile)
+            } catch let error as SystemError where error.errno == EFBIG {
+                throw VaultError(.notAVault, "vault.meta is larger than any Steward writes (\(SegmentFormat.maximumMetaFile) bytes at most): it is damaged or not a Steward vault's. Nothing was changed.", path: metaPath)
+            }
             guard meta.count >= 16, Array(meta[0..<8]) == SegmentFormat.metaMagic else {
                 throw VaultError(.notAVault, "vault.meta is not a Steward vault's; the directory was left untouched. Point Steward at another directory.", path: metaPath)
             }
@@ -72,7 +81,7 @@ struct VaultState {
             SegmentFormat.put(SegmentFormat.version, into: &meta)
             meta += [UInt8](repeating: 0, count: 6)
             meta += vaultID
-            SegmentFormat.put(clock.now.millisecondsSince1970, into: &meta)
+            SegmentFormat.put(clock.checkedUnixMilliseconds, into: &meta)
             meta += try cipher.seal([], authenticating: SegmentFormat.keyCheckAAD(vaultID: vaultID)).combined
             try FileSystem.writeAtomically(meta, to: metaPath)
         }
@@ -98,7 +107,7 @@ struct VaultState {
     private mutating func load() throws {
         try FileSystem.ensurePrivateDirectory(collectionsDirectory)
         try FileSystem.ensurePrivateDirectory(quarantineDirectory)
-        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(), stats.count == 8 {
+        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: 8), stats.count == 8 {
             let count = stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) }
             if let count = Int(exactly: count) { evicted = count } else { problems.append("\(statsPath): impossible eviction count \(count); counting from zero") }
         }
@@ -138,6 +147,8 @@ struct VaultState {
                     continue
                 }
                 guard let number = SegmentFormat.segmentNumber(fromFileName: file) else {
+                    // Includes the names of numbers above SegmentFormat.maximumSegmentNumber,
+                    // which Steward never writes.
                     problems.append("\(path)/\(file): not a segment file; left untouched")
                     continue
                 }
@@ -193,7 +204,7 @@ struct VaultState {
             problems.append("\(path): \(size) bytes, larger than any segment Steward writes; left untouched")
             return
         }
-        let original = try fd.readAll()
+        let original = try fd.readAll(limit: SegmentFormat.maximumSegmentFile)
         // Header checks: a file that is not ours is left alone and reported.
         guard original.count >= SegmentFormat.segmentHeaderLength, Array(original[0..<8]) == SegmentFormat.segmentMagic else {
             problems.append("\(path): \(original.isEmpty ? "empty file" : "no segment header"); left untouched")
@@ -355,13 +366,20 @@ struct VaultState {
         guard category.rawValue.utf8.count <= 1024, purpose.rawValue.utf8.count <= 1024 else {
             throw VaultError(.recordTooLarge, "category and purpose names are limited to 1024 bytes")
         }
+        let now: Int64
+        if let created {
+            // A caller's date: NaN or infinite is refused (no time to store would be true);
+            // a finite one outside 0001-9999 is clamped to that range.
+            guard created.timeIntervalSince1970.isFinite, let milliseconds = created.unixMilliseconds else {
+                throw VaultError(.invalidTime, "the creation date \(created.timeIntervalSince1970) (seconds since 1970) is not a finite date; pass a real date, or nil for now")
+            }
+            now = milliseconds
+        } else {
+            now = clock.checkedUnixMilliseconds
+        }
+        let expires = retention.map { Self.expiry(created: now, retention: $0) } ?? SegmentFormat.never
         var store = try takeForWriting(name)
         defer { collections[name] = store }
-        let now = (created ?? clock.now).millisecondsSince1970
-        let expires: Int64 = retention.map { retention in
-            let sum = now.addingReportingOverflow(Self.milliseconds(retention))
-            return sum.overflow ? (retention > .zero ? SegmentFormat.never : Int64.min) : sum.partialValue
-        } ?? SegmentFormat.never
         guard nextID < .max else {
             throw VaultError(.io, "record ids are exhausted (a damaged or forged segment claimed the highest ids); export the data and create a new vault", path: directory)
         }
@@ -379,11 +397,16 @@ struct VaultState {
         return RecordID(rawValue: id)
     }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let ms = seconds.multipliedReportingOverflow(by: 1000)
-        if ms.overflow { return seconds < 0 ? Int64.min : Int64.max }
-        return ms.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
+    /// The expiry, in milliseconds since 1970, of a record created at `created` and kept for
+    /// `retention`. A retention that reaches past 9999-12-31 (`Duration(attoseconds: .max)`,
+    /// `.seconds(Int64.max)`) means "never"; a negative one expires at once. Saturating: never
+    /// traps, never wraps.
+    static func expiry(created: Int64, retention: Duration) -> Int64 {
+        let milliseconds = retention.saturatingMilliseconds
+        let (sum, overflow) = created.addingReportingOverflow(milliseconds)
+        if overflow { return milliseconds > 0 ? SegmentFormat.never : Int64.min }
+        if milliseconds > 0, sum > SegmentFormat.latestMilliseconds { return SegmentFormat.never }
+        return sum
     }
 
     /// Takes the collection out of `collections` (so its buffers are not copied on write) with
@@ -412,7 +435,12 @@ struct VaultState {
     /// Starts a new segment file when the collection has no active one.
     private func ensureActiveSegment(_ store: inout CollectionStore) throws {
         guard store.active == nil else { return }
-        let number = max(store.segments.keys.max() ?? 0, store.highestNumber) + 1
+        // Segment numbers are identifiers: they must never repeat, so running out is an error,
+        // not a wrap. Only damaged or planted file names can get this far.
+        let (number, overflow) = max(store.segments.keys.max() ?? 0, store.highestNumber).addingReportingOverflow(1)
+        guard !overflow, number <= SegmentFormat.maximumSegmentNumber else {
+            throw VaultError(.io, "segment numbers of '\(store.name)' are exhausted (a file in its folder claims number \(store.highestNumber)); remove files that are not the vault's from \(store.directory), or export the data and create a new vault", path: store.directory)
+        }
         store.highestNumber = number
         let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
         let header = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
@@ -484,7 +512,7 @@ struct VaultState {
             guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
             defer { collections[name] = store }
             let pendingBefore = store.pending.count
-            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
             var written = false
             do {
                 try flushPending(&store)
@@ -651,7 +679,7 @@ struct VaultState {
         try ensureActiveSegment(&store)
         let offset = store.pendingBase + store.pending.count
         let length = try appendFrame(to: &store, kind: .tombstone, flags: reason.rawValue, id: entry.id,
-                                     created: clock.now.millisecondsSince1970, expires: 0)
+                                     created: clock.checkedUnixMilliseconds, expires: 0)
         store.tombstones[entry.id] = Tombstone(segment: store.active!, offset: offset, length: length)
         store.entries[i].live = false
         store.segments[entry.segment]?.liveBytes -= entry.length
@@ -730,7 +758,7 @@ struct VaultState {
             for name in collections.keys.sorted() {
                 guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
                 defer { collections[name] = store }
-                _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+                _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
                 try flushPending(&store)
                 try store.segments[store.active!]!.fd.syncData()
                 store.uncommittedFrames = 0
@@ -738,7 +766,8 @@ struct VaultState {
             }
         }
         guard count > 0 else { return }
-        evicted += count
+        // A counter read from vault.stats: saturate rather than trap on a planted value.
+        evicted = evicted.saturatingAdding(count)
         var stats: [UInt8] = []
         SegmentFormat.put(UInt64(evicted), into: &stats)
         try FileSystem.writeAtomically(stats, to: statsPath)
@@ -803,7 +832,7 @@ struct VaultState {
         } else {
             // A commit frame so the rewritten segment's frames count as committed on open.
             var scratch = CollectionStore(name: name, directory: store.directory, vaultID: vaultID)
-            _ = try appendFrame(to: &scratch, kind: .commit, id: nextID &- 1, created: clock.now.millisecondsSince1970, expires: 0)
+            _ = try appendFrame(to: &scratch, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
             rebuilt += scratch.pending
             try FileSystem.writeAtomically(rebuilt, to: segment.path)
             segment.fd = try FileDescriptor.open(segment.path, O_RDWR | O_NOFOLLOW)
@@ -835,7 +864,7 @@ struct VaultState {
 
     func summary() throws -> VaultSummary {
         try checkUsable()
-        let now = clock.now.millisecondsSince1970
+        let now = clock.checkedUnixMilliseconds
         var result: [VaultSummary.Collection] = []
         for name in collections.keys.sorted() {
             let store = collections[name]!
@@ -914,7 +943,7 @@ final class LockFile {
         if flock(fd.raw, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EWOULDBLOCK {
-                let owner = (try? fd.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                let owner = (try? fd.readAll(limit: 64)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 if owner == String(getpid()) {
                     throw VaultError(.locked, "this process already has the vault open in another Vault instance; share that instance or close it first", path: path)
                 }

@@ -1,4 +1,5 @@
 public import Foundation
+import StewardCore
 
 /// A release-health session update: Sentry's `session` envelope item.
 ///
@@ -93,7 +94,7 @@ public struct SentrySession: Hashable, Sendable {
     ///   - report: The crash report; its context supplies id, device id, release, environment.
     ///   - started: When the session started.
     ///   - isInitial: Whether no update was sent for this session before.
-    ///   - errors: Errors counted before the crash; the crash adds one.
+    ///   - errors: Errors counted before the crash; the crash adds one (saturating at `Int.max`).
     ///
     /// ```swift
     /// let update = SentrySession.crashed(for: report, started: launch, isInitial: false, errors: 0)
@@ -101,7 +102,7 @@ public struct SentrySession: Hashable, Sendable {
     public static func crashed(for report: CrashReport, started: Date, isInitial: Bool, errors: Int = 0) -> SentrySession? {
         guard let id = report.context.sessionID, let release = report.context.release else { return nil }
         return SentrySession(id: id, distinctID: report.context.deviceID, isInitial: isInitial, started: started,
-                             timestamp: report.timestamp, status: .crashed, errors: errors + 1,
+                             timestamp: report.timestamp, status: .crashed, errors: errors.saturatingAdding(1),
                              duration: max(0, report.timestamp.timeIntervalSince(started)),
                              release: release, environment: report.context.environment)
     }
