@@ -94,6 +94,18 @@ extension CLITests {
         #expect(try run(["media", "delete", "--data-dir", dir]).status != 0, "an id or --all is required")
     }
 
+    @Test func mediaAddOfAPNGWhoseEXIFValuesOverlapToGigabytesEndsWithATypedErrorAndStatus1() throws {
+        // The attacker's PNG of issue 14 (Fuzz/FailCases/FuzzImage): once SIGILL in the CLI.
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let png = root.appendingPathComponent("Fuzz/FailCases/FuzzImage/png-exif-4500-orientations-of-a-million-bytes.png").path
+        let added = try run(["media", "add", png, "--data-dir", dir])
+        #expect(added.status == 1, "\(added.stderr)")
+        #expect(added.stderr.contains("MediaError(malformed)") && added.stderr.contains("overlap"), "\(added.stderr)")
+        #expect(try mediaList(dir).isEmpty)
+    }
+
     @Test func mediaAddRefusesCameraAndGalleryImagesWithoutTheirPermission() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
