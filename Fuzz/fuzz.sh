@@ -3,7 +3,8 @@
 #
 #   FUZZ_SECONDS   seconds per target (default 60)
 #   FUZZ_TARGETS   the targets to run, space-separated (default: every target of Package.swift)
-#   FUZZ_FLAGS     more libFuzzer flags (for example -jobs=2 -workers=2, or -seed=1)
+#   FUZZ_FLAGS     more libFuzzer flags (for example -seed=1)
+#   FUZZ_JOBS      targets run at once (default 1; each uses one core)
 #
 # Every target runs with -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=1 (an input taking over a
 # second is a finding) and leak detection on. What each run finds new goes to
@@ -46,25 +47,22 @@ if [ "${1:-}" = "seeds" ]; then
     exit 0
 fi
 
-found=0
-summary=".work/summary.md"
-mkdir -p .work
-{
-    echo "| target | seconds | executions | exec/s | cov | ft | corpus | peak RSS | findings |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-} > "$summary"
-for target in "${targets[@]}"; do
-    work=".work/$target"
+# Runs one target; writes its summary row to .work/NAME/row; exit status 1 on a finding.
+fuzz_one() {
+    local target=$1
+    local work=".work/$target"
     mkdir -p "$work/corpus" "Corpus/$target" "FailCases/$target"
-    flags=(-max_total_time="$seconds" -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=1
-           -print_final_stats=1 -artifact_prefix="$work/")
+    local flags=(-max_total_time="$seconds" -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=1
+                 -print_final_stats=1 -artifact_prefix="$work/")
     [ -f "Dictionaries/$target.dict" ] && flags+=(-dict="Dictionaries/$target.dict")
     echo "fuzz: $target for ${seconds}s"
     touch "$work/started"  # findings are the artifacts newer than this
-    status=0
-    # The Swift runtime's backtracer would race libFuzzer's own crash report: off.
-    SWIFT_BACKTRACE=enable=no "$bin/$target" "${flags[@]}" "${extra[@]}" "$work/corpus" "Corpus/$target" "FailCases/$target" \
+    local status=0
+    # The Swift runtime's backtracer would race libFuzzer's own crash report: off. ASan's
+    # quarantine of freed memory is kept small so the RSS limit measures the decoder.
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="quarantine_size_mb=16${ASAN_OPTIONS:+:$ASAN_OPTIONS}" "$bin/$target" "${flags[@]}" "${extra[@]}" "$work/corpus" "Corpus/$target" "FailCases/$target" \
         > "$work/fuzz.log" 2>&1 || status=$?
+    local last cov ft corpus runs rate rss artifacts findings
     last=$(grep -E '^#[0-9]+' "$work/fuzz.log" | tail -n 1 || true)
     cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
     ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
@@ -75,14 +73,28 @@ for target in "${targets[@]}"; do
     rss=$(stat peak_rss_mb)
     artifacts=$(find "$work" -maxdepth 1 -type f -newer "$work/started" \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | sort)
     if [ "$status" -ne 0 ] || [ -n "$artifacts" ]; then
-        found=1
         findings="exit $status: $(echo $artifacts | tr ' ' ',')"
         echo "fuzz: $target FOUND something (exit $status); see $work/fuzz.log" >&2
         grep -E '^(==[0-9]+==|Fatal error|.*: property|SUMMARY)' "$work/fuzz.log" | head -n 5 >&2 || true
     else
         findings="none"
     fi
-    echo "| $target | $seconds | $runs | $rate | $cov | $ft | $corpus | ${rss} MB | $findings |" >> "$summary"
-done
+    echo "| $target | $seconds | $runs | $rate | $cov | $ft | $corpus | ${rss} MB | $findings |" > "$work/row"
+    [ "$findings" = "none" ]
+}
+export -f fuzz_one
+export seconds bin
+export FUZZ_EXTRA="${extra[*]:-}"
+
+# FUZZ_JOBS targets at a time (default 1): each libFuzzer process uses one core.
+found=0
+printf '%s\n' "${targets[@]}" | xargs -P "${FUZZ_JOBS:-1}" -I{} bash -c 'read -ra extra <<<"$FUZZ_EXTRA"; fuzz_one "$1"' _ {} || found=1
+
+summary=".work/summary.md"
+{
+    echo "| target | seconds | executions | exec/s | cov | ft | corpus | peak RSS | findings |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    for target in "${targets[@]}"; do cat ".work/$target/row" 2>/dev/null || echo "| $target | did not run |"; done
+} > "$summary"
 cat "$summary"
 exit "$found"
