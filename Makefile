@@ -4,10 +4,12 @@
 #   make docs   builds the DocC documentation of every library target, warnings as errors
 #   make fuzz   builds the fuzz targets (libFuzzer, AddressSanitizer) and runs each for
 #               FUZZ_SECONDS (default 60); see Documentation/Fuzzing.md
+#   make test-asan, make test-tsan
+#               the whole suite under AddressSanitizer (with LeakSanitizer) or ThreadSanitizer
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: demo test bootstrap build docs fuzz benchmark clean
+.PHONY: demo test test-asan test-tsan bootstrap build docs fuzz benchmark clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -23,6 +25,12 @@ test: bootstrap
 	swift build --build-tests
 	swift test --skip-build
 
+test-asan: bootstrap
+	./scripts/test-sanitizer.sh address
+
+test-tsan: bootstrap
+	./scripts/test-sanitizer.sh thread
+
 docs: bootstrap
 	./scripts/check-docs.sh
 
@@ -33,4 +41,4 @@ benchmark: bootstrap
 	cd Benchmarks && swift package --disable-sandbox benchmark
 
 clean:
-	rm -rf .build Benchmarks/.build Fuzz/.build Fuzz/.work
+	rm -rf .build .build-address .build-thread Benchmarks/.build Fuzz/.build Fuzz/.work

@@ -118,9 +118,9 @@ import StewardTesting
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault())
         let errors = Mutex<[ConsentError.Code]>([])
-        ledger.addObserver { [ledger] changes in
+        ledger.addObserver { [weak ledger] changes in
             guard changes.contains(where: { $0.purpose == .analytics && $0.state == .denied }) else { return }
-            do { try ledger.deny([.crashReporting]) } catch let error as ConsentError {
+            do { try ledger?.deny([.crashReporting]) } catch let error as ConsentError {
                 errors.withLock { $0.append(error.code) }
             } catch {}
         }
