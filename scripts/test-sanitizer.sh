@@ -26,6 +26,15 @@ if [ -x "$swift_bin/ld.lld" ]; then
     toolset=(--toolset "$PWD/$build/toolset.json")
 fi
 
+# Under TSan, the Mutex shim (see its header) goes into every binary, so TSan sees what
+# Synchronization.Mutex's contended paths synchronise.
+linker=()
+if [ "$sanitizer" = thread ]; then
+    clang=$(command -v "$swift_bin/clang" || command -v clang)
+    "$clang" -O1 -fsanitize=thread -fPIC -c "$supp/tsan_mutex_shim.c" -o "$build/tsan_mutex_shim.o"
+    linker=(-Xlinker "$PWD/$build/tsan_mutex_shim.o")
+fi
+
 # The Swift runtime's backtracer starts a helper process at a crash; in a sanitized child that
 # helper can hang (its memory reader trips over the sanitizer's shadow), holding the pipes the
 # crash tests read. Steward's own handler records every crash either way.
@@ -33,7 +42,7 @@ export SWIFT_BACKTRACE=enable=no
 # The crash tests crash children on purpose and Steward's handler must see those signals.
 export ASAN_OPTIONS="detect_leaks=1:handle_segv=0:handle_sigbus=0:handle_sigill=0:handle_sigfpe=0:handle_abort=0:allow_user_segv_handler=1:use_sigaltstack=0:detect_stack_use_after_return=0"
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
-export TSAN_OPTIONS="suppressions=$supp/tsan.supp:halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0:history_size=4"
+export TSAN_OPTIONS="suppressions=$supp/tsan.supp:halt_on_error=0:second_deadlock_stack=1:history_size=4:handle_segv=0:handle_sigbus=0:handle_sigill=0:handle_sigfpe=0:handle_abort=0"
 
-swift build --build-tests --sanitize="$sanitizer" --build-path "$build" "${toolset[@]}"
-swift test --skip-build --sanitize="$sanitizer" --build-path "$build" "${toolset[@]}" "$@"
+swift build --build-tests --sanitize="$sanitizer" --build-path "$build" "${toolset[@]}" "${linker[@]}"
+swift test --skip-build --sanitize="$sanitizer" --build-path "$build" "${toolset[@]}" "${linker[@]}" "$@"
