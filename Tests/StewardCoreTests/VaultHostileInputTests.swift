@@ -93,6 +93,29 @@ import StewardTesting
         #expect(records.map(\.category) == [DataCategory(rawValue: ""), .usageEvents])
     }
 
+    @Test func aSecondSpellingOfASegmentNumberIsNotReadTwice() throws {
+        // `000000001.seg` parsed as segment 1 too, and loading it read `00000001.seg` a second
+        // time: every record of the segment was indexed twice.
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let vault = try openVault()
+            try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics)
+            try vault.append([2], to: "notes", category: .usageEvents, purpose: .analytics)
+            try vault.close()
+        }
+        let planted = dir + "/collections/notes/000000001.seg"
+        try FileManager.default.copyItem(atPath: segmentPath("notes"), toPath: planted)
+        let before = try #require(FileManager.default.contents(atPath: planted))
+        let vault = try openVault()
+        #expect(try vault.records(in: "notes").map(\.data) == [[1], [2]])
+        #expect(try vault.summary().collections.first { $0.name == "notes" }?.records == 2)
+        #expect(try vault.summary().problems.contains { $0.contains("000000001.seg: not a segment file") })
+        try vault.close()
+        #expect(FileManager.default.contents(atPath: planted) == before, "a file that is not the vault's is left untouched")
+        #expect(SegmentFormat.segmentNumber(fromFileName: "100000000.seg") == 100_000_000)
+        #expect(SegmentFormat.segmentNumber(fromFileName: "0100000000.seg") == nil)
+    }
+
     @Test func anImpossibleEvictionCountIsReportedNotATrap() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try openVault().close()

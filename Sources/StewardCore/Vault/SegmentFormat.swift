@@ -102,11 +102,13 @@ enum SegmentFormat {
         return String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".seg"
     }
 
-    /// The number of a segment file name: 8 or more digits, then `.seg`, at most
-    /// ``maximumSegmentNumber``.
+    /// The number of a segment file name as ``segmentFileName(_:)`` writes it (8 digits, more
+    /// only when the number needs them, then `.seg`), at most ``maximumSegmentNumber``. Any
+    /// other spelling of a number (`000000001.seg` beside `00000001.seg`) is not a segment name,
+    /// so no file is read twice under one number.
     static func segmentNumber(fromFileName name: String) -> UInt32? {
         guard name.hasSuffix(".seg"), name.count >= 12, name.dropLast(4).allSatisfy({ $0.isASCII && $0.isNumber }),
-              let number = UInt32(name.dropLast(4)), number <= maximumSegmentNumber else { return nil }
+              let number = UInt32(name.dropLast(4)), number <= maximumSegmentNumber, segmentFileName(number) == name else { return nil }
         return number
     }
 }

@@ -140,6 +140,7 @@ struct VaultState {
                 continue
             }
             var store = CollectionStore(name: name, directory: path, vaultID: vaultID)
+            var numbers: [UInt32] = []
             for file in try FileSystem.contents(of: path) {
                 if file.hasSuffix(".tmp") {
                     // A segment rewrite or creation that did not finish; the original is intact.
@@ -147,11 +148,16 @@ struct VaultState {
                     continue
                 }
                 guard let number = SegmentFormat.segmentNumber(fromFileName: file) else {
-                    // Includes the names of numbers above SegmentFormat.maximumSegmentNumber,
-                    // which Steward never writes.
+                    // Includes other spellings of a number and the names of numbers above
+                    // SegmentFormat.maximumSegmentNumber, which Steward never writes.
                     problems.append("\(path)/\(file): not a segment file; left untouched")
                     continue
                 }
+                numbers.append(number)
+            }
+            // In number order, not name order ("100000000.seg" sorts before "99999999.seg"):
+            // a tombstone must come after the record it removes.
+            for number in numbers.sorted() {
                 // Never reuse the number of a file we leave untouched.
                 store.highestNumber = max(store.highestNumber, number)
                 try loadSegment(number: number, into: &store, quarantined: quarantinedFrames[name] ?? [])
