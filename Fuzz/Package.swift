@@ -6,8 +6,8 @@
 // package compiles Targets/ and Replay/ without libFuzzer). See Documentation/Fuzzing.md.
 import PackageDescription
 
-/// Every fuzz target; each has Targets/NAME.swift, Corpus/NAME/ and, where useful, a
-/// Dictionaries/NAME.dict.
+/// Every fuzz target: a `FuzzTarget` type of that name in Targets/, Corpus/NAME/, FailCases/NAME/
+/// and Dictionaries/NAME.dict.
 let targets = [
     "FuzzImage",
     "FuzzEXIF",

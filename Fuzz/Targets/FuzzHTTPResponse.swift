@@ -44,7 +44,10 @@ final class RawAnswerServer: Sendable {
     private func serve() {
         while true {
             let client = accept(listener, nil, nil)
-            guard client >= 0 else { continue }
+            guard client >= 0 else {
+                usleep(1_000)  // out of descriptors or interrupted: try again shortly, without spinning
+                continue
+            }
             // Read the request: headers, then the body its Content-Length announces (Steward
             // always sends one), with a short timeout so nothing can hang the server.
             var timeout = timeval(tv_sec: 0, tv_usec: 200_000)

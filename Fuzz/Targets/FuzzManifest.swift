@@ -45,7 +45,7 @@ public enum FuzzConsentReceipts: FuzzTarget {
 
     public static func run(_ input: [UInt8]) throws(PropertyViolation) {
         guard let receipts = try? JSONDecoder().decode([ConsentReceipt].self, from: Data(input)) else { return }
-        let check = ConsentReceipt.verifyChain(ConsentReceipt.currentChain(receipts))
+        _ = ConsentReceipt.verifyChain(ConsentReceipt.currentChain(receipts))
         guard receipts.count <= 256 else { return }
         let folder = Scratch.fresh("consent")
         guard let vault = try openFuzzVault(folder) else { throw PropertyViolation("a new vault did not open") }
@@ -67,7 +67,6 @@ public enum FuzzConsentReceipts: FuzzTarget {
             try? JSONDecoder().decode(ConsentReceipt.self, from: Data($0.data))
         }) ?? []
         let storedCheck = ConsentReceipt.verifyChain(ConsentReceipt.currentChain(stored))
-        _ = check
         try require(ledger.integrity.isValid == storedCheck.isValid,
                     "the ledger's integrity (\(ledger.integrity)) disagrees with verifyChain (\(storedCheck))")
         if !storedCheck.isValid {

@@ -1,4 +1,5 @@
 import Foundation
+import CStewardCrash
 
 #if canImport(Glibc)
 import Glibc
@@ -63,6 +64,11 @@ struct RawCrashRecord: Hashable, Sendable {
 
     /// The largest record ``read(path:)`` accepts (a record holds at most 1 MiB of maps).
     static let maximumSize = 8 * 1024 * 1024
+    /// The most the handler writes of each section (CStewardCrash.h and crash_handler.c): a
+    /// larger section is not the handler's and is dropped.
+    static let maximumMapsBytes = 1 << 20
+    static let maximumBreadcrumbs = Int(STEWARD_CRASH_BREADCRUMB_COUNT)
+    static let maximumContextBytes = Int(STEWARD_CRASH_CONTEXT_MAX)
     /// The format version this parser reads.
     static let supportedVersion: UInt32 = 1
     static let magic = Array("STWDCRSH".utf8)
@@ -221,6 +227,9 @@ struct RawCrashRecord: Hashable, Sendable {
             guard count <= (payload.count - 8) / 8, payload.count - 8 == count * 8 else {
                 return drop("FRAMES", at: offset, "holds \(payload.count - 8) bytes for \(count) frames")
             }
+            guard count <= CrashHandler.framesCapacity else {
+                return drop("FRAMES", at: offset, "holds \(count) frames, more than the handler writes (\(CrashHandler.framesCapacity))")
+            }
             let frames = (0..<count).map { u64(payload, 8 + $0 * 8) }
             switch method {
             case 1: dwarfFrames = frames
@@ -228,6 +237,9 @@ struct RawCrashRecord: Hashable, Sendable {
             default: drop("FRAMES", at: offset, "has unknown method \(method)")
             }
         case 5:  // MAPS
+            guard payload.count <= Self.maximumMapsBytes else {
+                return drop("MAPS", at: offset, "is \(payload.count) bytes, more than the handler writes (\(Self.maximumMapsBytes))")
+            }
             maps = String(decoding: payload, as: UTF8.self)
         case 6:  // BREADCRUMBS
             let size = Self.breadcrumbSize
@@ -235,6 +247,9 @@ struct RawCrashRecord: Hashable, Sendable {
             let count = Int(u32(payload, 0))
             guard count <= (payload.count - 4) / size, payload.count - 4 == count * size else {
                 return drop("BREADCRUMBS", at: offset, "holds \(payload.count - 4) bytes for \(count) breadcrumbs")
+            }
+            guard count <= Self.maximumBreadcrumbs else {
+                return drop("BREADCRUMBS", at: offset, "holds \(count) breadcrumbs, more than the ring keeps (\(Self.maximumBreadcrumbs))")
             }
             var list: [Breadcrumb] = []
             for index in 0..<count {
@@ -248,6 +263,9 @@ struct RawCrashRecord: Hashable, Sendable {
             }
             breadcrumbs = list
         case 7:  // CONTEXT
+            guard payload.count <= Self.maximumContextBytes else {
+                return drop("CONTEXT", at: offset, "is \(payload.count) bytes, more than the handler keeps (\(Self.maximumContextBytes))")
+            }
             context = payload
         case 8:  // TIMING
             guard payload.count == 8 else { return drop("TIMING", at: offset, "is \(payload.count) bytes, not 8") }

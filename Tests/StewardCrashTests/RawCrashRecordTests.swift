@@ -143,6 +143,24 @@ struct RawCrashRecordTests {
         #expect(record.notes.count == 6, "\(record.notes)")
     }
 
+    @Test("Sections larger than the handler writes are dropped: 129 frames, maps over 1 MiB, 101 breadcrumbs, a context over 16 KiB")
+    func oversizedSectionsAreDropped() {
+        // The FuzzCrashRecord target's bound: a record holds what the handler can write, no more.
+        let frames = section(4, le(UInt32(1)) + le(UInt32(129)) + [UInt8](repeating: 1, count: 129 * 8))
+        let maps = section(5, [UInt8](repeating: 0x61, count: (1 << 20) + 1))
+        let crumbs = section(6, le(UInt32(101)) + [UInt8](repeating: 0, count: 101 * RawCrashRecord.breadcrumbSize))
+        let context = section(7, [UInt8](repeating: 0x7B, count: 16_385))
+        let record = RawCrashRecord.parse(header() + frames + maps + crumbs + context + section(0xFFFF, []))
+        #expect(record.complete && record.partial)
+        #expect(record.dwarfFrames.isEmpty && record.maps == nil && record.breadcrumbs.isEmpty && record.context.isEmpty)
+        for name in ["FRAMES", "MAPS", "BREADCRUMBS", "CONTEXT"] {
+            #expect(record.notes.contains { $0.contains(name) && $0.contains("more than") }, "\(name): \(record.notes)")
+        }
+        let atTheLimit = RawCrashRecord.parse(header() + section(4, le(UInt32(2)) + le(UInt32(128)) + [UInt8](repeating: 2, count: 128 * 8))
+            + section(5, [UInt8](repeating: 0x61, count: 1 << 20)) + section(0xFFFF, []))
+        #expect(atTheLimit.framePointerFrames.count == 128 && atTheLimit.maps?.utf8.count == 1 << 20 && !atTheLimit.partial)
+    }
+
     @Test("A breadcrumb with lengths past its fields is dropped alone")
     func malformedBreadcrumb() {
         var good = [UInt8](repeating: 0, count: RawCrashRecord.breadcrumbSize)

@@ -208,6 +208,19 @@ import Testing
         #expect(try harness.store.list().isEmpty)
     }
 
+    @Test func aTwoByteAPP1FollowedByAnExifHeaderIsNotTakenForEXIF() throws {
+        // FF D8, an APP1 segment of length 2, then the bytes "Exif\0\0" outside it: a walk that
+        // matched identifiers past the segment's end sliced the EXIF block backwards and trapped.
+        let jpeg = try Self.failCase("FuzzImage", "jpeg-two-byte-app1-before-an-exif-header.jpg")
+        #expect(jpeg == [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02] + Array("Exif".utf8) + [0, 0])
+        #expect(mediaError { _ = try ImageSanitizer.sanitize(jpeg, policy: .strict) }?.code == .malformed)
+        #expect(mediaError { _ = try ImageMetadata(reading: jpeg) }?.code == .malformed)
+        // The same short APP1 inside a whole file is an empty, unnamed segment that is dropped.
+        let file: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02] + TestImages.jpegPixels()
+        let clean = try ImageSanitizer.sanitize(file, policy: .strict)
+        #expect(clean.report.removed == ["APP1 (empty)"])
+    }
+
     @Test func keptTagsOfTheWrongShapeOrRepeatedAreRemovedAndTheBlockNeverGrows() throws {
         // Orientation as 40 bytes (it is one SHORT), ColorSpace twice, XResolution as a SHORT.
         let values: [UInt8] = Array(repeating: 7, count: 40)
