@@ -15,12 +15,13 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     return result.withLock { $0! }
 }
 
-/// `Retry-After` values (delay-seconds and the three HTTP-date forms) against any `now`.
+/// `Retry-After` values (delay-seconds and the three HTTP-date forms) against any `now`, and the
+/// RFC 3339 times of outside logs (`CivilTime.date(rfc3339:)`).
 ///
 /// Input: 8 bytes of `now` (a Double's bits, NaN and infinities included), then the header.
 /// Checks: the delay is never negative and never over 2³¹ s; a date that parses, formatted
 /// back as an IMF-fixdate, parses to the same instant; `n` seconds written as digits read
-/// back as `min(n, 2³¹)` seconds.
+/// back as `min(n, 2³¹)` seconds; an RFC 3339 time written back reads to the same millisecond.
 public enum FuzzRetryAfter: FuzzTarget {
     public static let name = "FuzzRetryAfter"
 
@@ -41,6 +42,12 @@ public enum FuzzRetryAfter: FuzzTarget {
             let text = "\(weekday), \(pad(c.day, 2)) \(months[c.month - 1]) \(pad(c.year, 4)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)) GMT"
             let again = RetryAfter.parseHTTPDate(text, now: now)
             try require(again == date, "\(value.debugDescription) parsed to \(date), written back as \(text) it parsed to \(String(describing: again))")
+        }
+        if let time = CivilTime.date(rfc3339: value) {
+            let written = CivilTime.iso8601(time)
+            let again = CivilTime.date(rfc3339: written)
+            try require(again.map { abs($0.timeIntervalSince(time)) < 0.001 } == true,
+                        "\(value.debugDescription) read as an RFC 3339 time, written as \(written), read back as \(String(describing: again))")
         }
         let seconds = reader.u64() >> UInt64(reader.byte() % 64)
         let delay = RetryAfter.delay(fromHeader: String(seconds), now: now)

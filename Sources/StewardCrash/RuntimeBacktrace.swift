@@ -1,4 +1,5 @@
 import Foundation
+import StewardCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,9 +62,8 @@ struct RuntimeBacktrace: Sendable {
             return Image(name: image["name"] as? String, path: image["path"] as? String, buildID: image["buildId"] as? String,
                          baseAddress: base, endOfText: hex(image["endOfText"]))
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let timestamp = (object["timestamp"] as? String).flatMap { formatter.date(from: $0) }
+        // Not ISO8601DateFormatter: ICU dies of SIGFPE on a long fraction (found by FuzzRuntimeBacktrace).
+        let timestamp = (object["timestamp"] as? String).flatMap { CivilTime.date(rfc3339: $0) }
         return RuntimeBacktrace(description: object["description"] as? String, timestamp: timestamp,
                                 faultAddress: hex(object["faultAddress"]), threads: threads, images: images)
     }

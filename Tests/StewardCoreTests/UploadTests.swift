@@ -72,6 +72,27 @@ extension UploadTests {
             #expect(RetryAfter.delay(fromHeader: "Sunday, 06-Nov-94 08:49:37 GMT", now: yearOne) == nil)
         }
 
+        @Test(arguments: [
+            ("2026-12-06T06:30:14Z", 1_796_538_614.0),
+            ("2026-12-06T06:30:14.5Z", 1_796_538_614.5),
+            ("2026-12-06t06:30:14.000000001z", 1_796_538_614.000_000_001),
+            ("2026-12-06T06:30:14." + String(repeating: "9", count: 40) + "Z", 1_796_538_614.999_999_999),
+            ("0001-01-01T00:00:00Z", -62_135_596_800.0),
+        ])
+        func rfc3339TimesWithAnyFractionAreRead(text: String, seconds: Double) throws {
+            let date = try #require(CivilTime.date(rfc3339: text))
+            #expect(abs(date.timeIntervalSince1970 - seconds) < 1e-6)
+        }
+
+        @Test(arguments: [
+            "", "2026-12-06T06:30:14", "2026-12-06T06:30:14+00:00", "2026-12-06 06:30:14Z", "2026-13-06T06:30:14Z",
+            "2026-02-30T06:30:14Z", "2026-12-06T24:00:00Z", "2026-12-06T06:30:14.Z", "2026-12-06T06:30:14.5x5Z",
+            "0000-01-01T00:00:00Z", "2026-12-06T06:30:14." + String(repeating: "6", count: 60) + "Z", "２０２６-12-06T06:30:14Z",
+        ])
+        func anythingElseIsNotAnRFC3339Time(text: String) {
+            #expect(CivilTime.date(rfc3339: text) == nil)
+        }
+
         @Test func leapDaysExistOnlyInLeapYears() {
             #expect(RetryAfter.parseHTTPDate("Thu, 29 Feb 2024 00:00:00 GMT", now: Self.now) == Date(timeIntervalSince1970: 1_709_164_800))
             #expect(RetryAfter.parseHTTPDate("Wed, 29 Feb 2023 00:00:00 GMT", now: Self.now) == nil)

@@ -205,7 +205,7 @@ public enum RetryAfter {
 
 /// Proleptic Gregorian dates in UTC, computed without Foundation's calendars (Howard Hinnant's
 /// days-from-civil algorithms): no locale or time-zone setting can change them.
-enum CivilTime {
+package enum CivilTime {
     /// The date for a UTC civil time, or nil when it does not exist or lies outside the years
     /// 0001-9999. A leap second (:60) is read as the last second of the minute.
     static func date(year: Int, month: Int, day: Int, time: (hour: Int, minute: Int, second: Int)) -> Date? {
@@ -229,6 +229,38 @@ enum CivilTime {
         let secondOfDay = Int(totalSeconds - days * 86_400)
         let (year, month, day) = CalendarDay.civil(fromDayNumber: Int(days))
         return (year, month, day, secondOfDay / 3_600, (secondOfDay / 60) % 60, secondOfDay % 60, millisecond)
+    }
+
+    /// A UTC time written as RFC 3339 with `Z`, as the Swift runtime's backtracer writes it
+    /// (`2026-12-06T06:30:14.979844Z`): any number of fraction digits (those past the
+    /// nanosecond ignored), at most 64 characters in all; nil for anything else.
+    ///
+    /// Outside timestamps are parsed here rather than with Foundation's `ISO8601DateFormatter`,
+    /// which takes the process down (SIGFPE in ICU) on a fraction of about 50 digits.
+    package static func date(rfc3339 text: String) -> Date? {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b.count <= 64 else { return nil }
+        func isDigit(_ i: Int) -> Bool { b[i] >= 0x30 && b[i] <= 0x39 }
+        // At most 4 digits each: the value cannot overflow.
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for i in range {
+                guard isDigit(i) else { return nil }
+                value = value * 10 + Int(b[i] - 0x30)
+            }
+            return value
+        }
+        guard let year = number(0..<4), b[4] == 0x2D, let month = number(5..<7), b[7] == 0x2D, let day = number(8..<10),
+              b[10] == 0x54 || b[10] == 0x74, let hour = number(11..<13), b[13] == 0x3A, let minute = number(14..<16),
+              b[16] == 0x3A, let second = number(17..<19), b[b.count - 1] == 0x5A || b[b.count - 1] == 0x7A,
+              let whole = date(year: year, month: month, day: day, time: (hour, minute, second)) else { return nil }
+        guard b.count > 20 else { return b[19] == 0x5A || b[19] == 0x7A ? whole : nil }
+        // A fraction: a dot and at least one digit, up to the Z.
+        guard b[19] == 0x2E, b.count > 21, (20..<(b.count - 1)).allSatisfy(isDigit) else { return nil }
+        var nanoseconds = 0
+        for i in 20..<min(29, b.count - 1) { nanoseconds = nanoseconds * 10 + Int(b[i] - 0x30) }
+        for _ in min(29, b.count - 1)..<29 { nanoseconds *= 10 }
+        return whole.addingTimeInterval(Double(nanoseconds) / 1e9)
     }
 
     /// `2026-01-31T08:05:09.042Z`.
