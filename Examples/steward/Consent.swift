@@ -69,19 +69,21 @@ struct ConsentCommand: ParsableCommand {
     struct Age: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record the user's age and apply the age gate.",
-            discussion: "Below the jurisdiction's minimum age every purpose that needs consent is denied and its data deleted, until a guardian grants it (consent grant --by guardian).")
+            discussion: "Below the jurisdiction's minimum age every purpose that needs consent is denied and its data deleted, until a guardian grants it (consent grant --by guardian). Once below, only a guardian can report an older age (--by guardian).")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The user's age in years.") var years: Int
         @Option(help: "The jurisdiction (ISO country code or EU), e.g. CN, DE, US.") var jurisdiction: String?
+        @Option(help: "Who answers: user or guardian.") var by: String = "user"
 
         func validate() throws {
             guard (0...150).contains(years) else { throw ValidationError("an age is between 0 and 150 years") }
+            guard ["user", "guardian"].contains(by) else { throw ValidationError("--by is user or guardian") }
         }
 
         func run() throws {
             let (vault, ledger) = try ConsentCommand.open(options)
             defer { try? vault.close() }
-            let signal = try ledger.setAge(years, jurisdiction: jurisdiction.map { Jurisdiction(rawValue: $0.uppercased()) })
+            let signal = try ledger.setAge(years, jurisdiction: jurisdiction.map { Jurisdiction(rawValue: $0.uppercased()) }, by: ConsentActor(by))
             if !options.json {
                 print("Age \(years) in \(ledger.jurisdiction?.rawValue ?? "an unknown jurisdiction") (minimum \(ledger.ageGate.minimumAge(in: ledger.jurisdiction))): \(signal.rawValue)")
             }

@@ -75,9 +75,33 @@ import StewardTesting
         try ledger.setAge(10)
         #expect(ledger.ageSignal == .guardianConsent)
         #expect(ledger.consentState(for: .analytics) == .granted)
-        // Growing up lifts the guardian requirement; the age gate's denials stay until granted.
-        try ledger.setAge(13)
+        // Growing up lifts the guardian requirement once a guardian says so; the age gate's
+        // denials stay until granted.
+        try ledger.setAge(13, by: .guardian)
         #expect(ledger.consentState(for: .crashReporting) == .denied)
+        try ledger.grant([.crashReporting])
+        #expect(ledger.consentState(for: .crashReporting) == .granted)
+    }
+
+    @Test func belowTheAgeSticksUntilAGuardianAnswersAnOlderAge() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault(), jurisdiction: .us)
+        try ledger.setAge(10)
+        let receipts = try ledger.receipts().count
+        // The child answers again with an older age: refused, and nothing changes.
+        #expect { try ledger.setAge(30) } throws: { ($0 as? ConsentError)?.code == .guardianRequired }
+        #expect { try ledger.setAgeSignal(.atOrAbove) } throws: { ($0 as? ConsentError)?.code == .guardianRequired }
+        #expect(ledger.ageSignal == .below)
+        #expect(ledger.consentState(for: .analytics) == .denied)
+        #expect(try ledger.receipts().count == receipts, "a refused answer leaves no receipt")
+        #expect { try ledger.grant([.analytics]) } throws: { ($0 as? ConsentError)?.code == .guardianRequired }
+        // After a guardian's consent, too.
+        try ledger.grant([.analytics], by: .guardian)
+        #expect { try ledger.setAge(30) } throws: { ($0 as? ConsentError)?.code == .guardianRequired }
+        #expect(ledger.ageSignal == .guardianConsent)
+        // A guardian's answer lifts it.
+        #expect(try ledger.setAge(30, by: .guardian) == .atOrAbove)
+        #expect(ledger.ageSignal == .atOrAbove)
         try ledger.grant([.crashReporting])
         #expect(ledger.consentState(for: .crashReporting) == .granted)
     }

@@ -181,7 +181,7 @@ import Testing
             if change.permission == .notifications && change.status == .notDetermined { lifted = true; break }
         }
         #expect(lifted)
-        try consent.setAgeSignal(.atOrAbove)
+        try consent.setAgeSignal(.atOrAbove, by: .guardian)
         #expect(f.gate.status(of: .locationPrecise) == .notDetermined)
     }
 }

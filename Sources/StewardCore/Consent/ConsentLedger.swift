@@ -250,25 +250,40 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     /// Records the user's age in years and applies the age gate for `jurisdiction` (nil: the
     /// ledger's jurisdiction).
     ///
+    /// - Parameters:
+    ///   - years: The age in years.
+    ///   - jurisdiction: Where the user is; nil keeps the ledger's jurisdiction.
+    ///   - actor: Who answers. Once the signal is `.below` (or `.guardianConsent`), only
+    ///     `.guardian` may report an age at or above the minimum: a child cannot lift the gate
+    ///     by answering again with an older age.
     /// - Returns: The resulting signal.
+    /// - Throws: ``ConsentError`` with code `guardianRequired` when someone other than a
+    ///   guardian reports an age at or above the minimum for a user known to be below it.
     @discardableResult
-    public func setAge(_ years: Int, jurisdiction: Jurisdiction? = nil) throws -> AgeSignal {
+    public func setAge(_ years: Int, jurisdiction: Jurisdiction? = nil, by actor: ConsentActor = .user) throws -> AgeSignal {
         let where_ = jurisdiction ?? self.jurisdiction
         let signal = ageGate.signal(forAge: years, in: where_)
-        try setAgeSignal(signal, jurisdiction: where_)
+        try setAgeSignal(signal, jurisdiction: where_, by: actor)
         return signal
     }
 
     /// Applies an age signal. `.below` denies every consent-based purpose (actor `.ageGate`) and
     /// purges its data; from then on only a guardian may grant, which moves the signal to
     /// `.guardianConsent`. Reporting `.below` again while a guardian has consented keeps the
-    /// guardian's choices. `.atOrAbove` lifts the guardian requirement but leaves the age gate's
-    /// denials in place until the user grants again.
-    public func setAgeSignal(_ signal: AgeSignal, jurisdiction: Jurisdiction? = nil) throws {
+    /// guardian's choices. `.below` sticks until a guardian answers: only `.guardian` may report
+    /// `.atOrAbove` for a user known to be below the age, which lifts the guardian requirement
+    /// but leaves the age gate's denials in place until the user grants again.
+    ///
+    /// - Throws: ``ConsentError`` with code `guardianRequired` when `actor` is not `.guardian`
+    ///   and the signal would go from `.below` or `.guardianConsent` to `.atOrAbove`.
+    public func setAgeSignal(_ signal: AgeSignal, jurisdiction: Jurisdiction? = nil, by actor: ConsentActor = .user) throws {
         try serialized {
             var denied: [Purpose] = []
             let changes: [ConsentChange] = try state.withLock { s in
                 let previous = (s.jurisdiction, s.ageSignal)
+                if signal == .atOrAbove && (s.ageSignal == .below || s.ageSignal == .guardianConsent) && actor != .guardian {
+                    throw ConsentError(.guardianRequired, "the user was reported below the minimum age; only a guardian can report an age at or above it (answer by guardian)")
+                }
                 if let jurisdiction { s.jurisdiction = jurisdiction }
                 // A guardian's consent is not undone by the age being reported again, and an
                 // unknown age does not undo what is known about a child.
