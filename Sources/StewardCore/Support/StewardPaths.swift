@@ -15,14 +15,28 @@ public enum StewardPaths {
     ///   - environment: `XDG_DATA_HOME` and `HOME` to use instead of the process's own
     ///     environment (for tests); nil reads the process's. Without a usable `HOME`, the
     ///     home folder comes from the password database.
-    /// - Throws: ``InvalidAppIDError`` for an app id that cannot be a folder name.
+    /// - Throws: ``InvalidAppIDError`` for an app id that cannot be a folder name;
+    ///   ``NoDataDirectoryError`` when neither `XDG_DATA_HOME`, `HOME` nor the password database
+    ///   gives an absolute folder. There is no fallback to a shared folder such as `/tmp`, where
+    ///   other users could read or plant the data.
     public static func defaultDataDirectory(appID: String = defaultAppID, environment: [String: String]? = nil) throws -> String {
+        try defaultDataDirectory(appID: appID, environment: environment, passwordDatabaseHome: passwordDatabaseHome)
+    }
+
+    /// ``defaultDataDirectory(appID:environment:)`` with the password database's answer given.
+    static func defaultDataDirectory(appID: String, environment: [String: String]?, passwordDatabaseHome: () -> String?) throws -> String {
         try validate(appID: appID)
         let env = environment ?? currentEnvironment()
         if let xdg = env["XDG_DATA_HOME"], xdg.hasPrefix("/") {
             return trimmed(xdg) + "/steward/" + appID
         }
-        return trimmed(homeDirectory(env)) + "/.local/share/steward/" + appID
+        if let home = env["HOME"], home.hasPrefix("/") {
+            return trimmed(home) + "/.local/share/steward/" + appID
+        }
+        if let home = passwordDatabaseHome(), home.hasPrefix("/"), home != "/" {
+            return trimmed(home) + "/.local/share/steward/" + appID
+        }
+        throw NoDataDirectoryError()
     }
 
     /// Checks that `appID` is 1-255 letters, digits, `.`, `-` or `_`, not starting with `.`.
@@ -39,10 +53,10 @@ public enum StewardPaths {
         return p
     }
 
-    private static func homeDirectory(_ env: [String: String]) -> String {
-        if let home = env["HOME"], home.hasPrefix("/") { return home }
-        if let pw = getpwuid(geteuid()), let dir = pw.pointee.pw_dir { return String(cString: dir) }
-        return "/tmp"
+    /// The effective user's home folder in the password database, if it has one.
+    private static func passwordDatabaseHome() -> String? {
+        guard let pw = getpwuid(geteuid()), let dir = pw.pointee.pw_dir else { return nil }
+        return String(cString: dir)
     }
 
     private static func currentEnvironment() -> [String: String] {
@@ -62,5 +76,17 @@ public struct InvalidAppIDError: Error, Hashable, Sendable, CustomStringConverti
     /// What is wrong with the app id and which ids are valid.
     public var description: String {
         "app id '\(appID)' is not valid: use 1-255 letters, digits, '.', '-' or '_', not starting with '.', such as org.example.app"
+    }
+}
+
+/// No data folder could be chosen: `XDG_DATA_HOME` and `HOME` are unset or relative and the
+/// password database gives no home folder (a system user, a container without `/etc/passwd`).
+/// Steward does not fall back to a shared folder such as `/tmp`.
+public struct NoDataDirectoryError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Creates the error.
+    public init() {}
+    /// What is missing and how to give a folder.
+    public var description: String {
+        "no data directory: XDG_DATA_HOME and HOME are unset or relative and the user has no home folder; set XDG_DATA_HOME to an absolute path or give the data directory (Configuration.dataDirectory, steward --data-dir)"
     }
 }
