@@ -65,6 +65,29 @@ import Testing
         #expect(try ImageMetadata(reading: clean.bytes).containers.isEmpty)
     }
 
+    @Test func theJFIFSegmentLosesItsEmbeddedThumbnailAndKeepsTheRest() throws {
+        // A 2 × 2 RGB thumbnail of the original picture, whose bytes spell a canary.
+        let thumbnail = Array("THUMBNAIL-CANARY".utf8).prefix(12)
+        let fixed: [UInt8] = Array("JFIF".utf8) + [0, 1, 2, 1, 0, 72, 0, 72]
+        var file: [UInt8] = [0xFF, 0xD8]
+        file += TestImages.segment(0xE0, fixed + [2, 2] + thumbnail)
+        file += TestImages.jpegPixels()
+        #expect(try ImageMetadata(reading: file).containers == ["JFIF", "JFIF thumbnail"])
+        let clean = try ImageSanitizer.sanitize(file, policy: .strict)
+        #expect(!TestImages.contains(clean.bytes, "THUMBNAIL"))
+        #expect(Array(clean.bytes[2..<20]) == TestImages.segment(0xE0, fixed + [0, 0]), "version, units and densities stay; the size is 0 × 0")
+        #expect(clean.report.removed == ["JFIF thumbnail"])
+        #expect(clean.report.kept.contains("JFIF"))
+        #expect(try ImageMetadata(reading: clean.bytes).containers == ["JFIF"])
+        #expect(Array(clean.bytes.suffix(TestImages.jpegPixels().count)) == TestImages.jpegPixels())
+        // A size without the bytes is cleared too; sanitising again changes nothing.
+        var sizeOnly: [UInt8] = [0xFF, 0xD8]
+        sizeOnly += TestImages.segment(0xE0, fixed + [1, 1]) + TestImages.jpegPixels()
+        let cleared = try ImageSanitizer.sanitize(sizeOnly, policy: .strict)
+        #expect(cleared.bytes == clean.bytes)
+        #expect(try ImageSanitizer.sanitize(clean.bytes, policy: .strict).bytes == clean.bytes)
+    }
+
     @Test func sanitisingTwiceRemovesNothingMore() throws {
         let once = try ImageSanitizer.sanitize(TestImages.jpeg().file, policy: .strict)
         let twice = try ImageSanitizer.sanitize(once.bytes, policy: .strict)

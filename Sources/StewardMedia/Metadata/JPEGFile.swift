@@ -121,7 +121,20 @@ struct JPEGFile {
     private enum Verdict {
         case keep(String?)
         case exif
+        case jfif
         case drop([String])
+    }
+
+    /// The fixed part of a JFIF `APP0` payload: identifier, version, units, densities and the
+    /// thumbnail's width and height (JFIF 1.02); the thumbnail's RGB bytes follow.
+    static let jfifFixedLength = 14
+
+    /// Whether the JFIF segment at `range` holds a thumbnail (a size, or bytes after the fixed part).
+    private func jfifHasThumbnail(_ range: Range<Int>) -> Bool {
+        let payload = range.lowerBound &+ 4
+        let length = range.upperBound &- payload
+        guard length >= Self.jfifFixedLength else { return false }
+        return length > Self.jfifFixedLength || bytes[payload &+ 12] != 0 || bytes[payload &+ 13] != 0
     }
 
     private func verdict(marker: UInt8, range: Range<Int>) -> Verdict {
@@ -131,7 +144,7 @@ struct JPEGFile {
         func starts(with prefix: [UInt8]) -> Bool { prefix.count <= range.upperBound &- payload && hasPrefix(bytes, prefix, at: payload) }
         switch marker {
         case 0xE0:
-            return starts(with: Self.jfifHeader) ? .keep("JFIF") : .drop(["APP0 " + label(payload, end: range.upperBound)])
+            return starts(with: Self.jfifHeader) ? .jfif : .drop(["APP0 " + label(payload, end: range.upperBound)])
         case 0xE1:
             if starts(with: Self.exifHeader) { return .exif }
             if starts(with: Self.xmpHeader) {
@@ -178,6 +191,19 @@ struct JPEGFile {
                     if let name { report.keep(name) }
                 case .drop(let names):
                     report.remove(names)
+                case .jfif:
+                    report.keep("JFIF")
+                    guard jfifHasThumbnail(range) else {
+                        out.append(contentsOf: bytes[range])
+                        return
+                    }
+                    // The embedded thumbnail is a small copy of the original picture: the fixed
+                    // part stays, with a thumbnail of 0 × 0.
+                    let payload = range.lowerBound &+ 4
+                    out.append(contentsOf: [0xFF, 0xE0, 0, UInt8(2 &+ Self.jfifFixedLength)])
+                    out.append(contentsOf: bytes[payload..<(payload &+ 12)])
+                    out.append(contentsOf: [0, 0])
+                    report.remove("JFIF thumbnail")
                 case .exif:
                     let blockStart = range.lowerBound &+ 4 &+ Self.exifHeader.count
                     let tiff = try TIFFMetadata(Array(bytes[blockStart..<range.upperBound]), base: blockStart)
@@ -210,6 +236,9 @@ struct JPEGFile {
             switch verdict(marker: marker, range: range) {
             case .keep(let name): if let name { containers.add(name) }
             case .drop(let names): containers.add(names)
+            case .jfif:
+                containers.add("JFIF")
+                if jfifHasThumbnail(range) { containers.add("JFIF thumbnail") }
             case .exif:
                 let blockStart = range.lowerBound &+ 4 &+ Self.exifHeader.count
                 tags.add(try TIFFMetadata(Array(bytes[blockStart..<range.upperBound]), base: blockStart).tagNames)

@@ -128,8 +128,9 @@ public struct SanitizedImage: Hashable, Sendable {
 /// JPEG: the segments before and between scans are read one by one (lengths checked against
 /// the file); EXIF is rebuilt with only what the policy keeps; XMP, IPTC, comments and other
 /// application segments are dropped; quantisation and Huffman tables, frame and scan headers,
-/// ICC profiles, the JFIF and Adobe segments and the entropy-coded data are copied byte for byte;
-/// anything after the end-of-image marker is dropped. PNG: every chunk's CRC is checked; `eXIf`
+/// ICC profiles, the Adobe segment and the entropy-coded data are copied byte for byte; the
+/// JFIF segment is copied without its embedded thumbnail; anything after the end-of-image
+/// marker is dropped. PNG: every chunk's CRC is checked; `eXIf`
 /// is rebuilt; text chunks are dropped; image data and colour chunks are copied byte for byte.
 ///
 /// Hostile input (truncated segments, lengths or offsets past the end, counts too large for
