@@ -173,6 +173,9 @@ public final class Telemetry: Sendable {
     /// purpose and category.
     @usableFromInline let dropsPerEvent: InlineArray<64, Atomic<Int>> = InlineArray { _ in Atomic(0) }
     let anonymiser: Anonymiser
+    /// Called by `store` between its consent check and its append (tests use it to withdraw
+    /// consent in that gap).
+    let betweenCheckAndAppend = Mutex<(@Sendable (Purpose) -> Void)?>(nil)
 
     /// Opens telemetry for `manifest`'s events.
     ///
@@ -477,8 +480,18 @@ public final class Telemetry: Sendable {
             }
             // Saturating (a manifest given to Telemetry directly is not validated).
             let retention = manifest.declaration(of: first.category)?.retention
-            try vault.append(BatchCoding.encode(group), to: Self.collection, category: first.category,
-                             purpose: first.purpose, retention: retention)
+            if let hook = betweenCheckAndAppend.withLock({ $0 }) { hook(first.purpose) }
+            let id = try vault.append(BatchCoding.encode(group), to: Self.collection, category: first.category,
+                                      purpose: first.purpose, retention: retention)
+            // A withdrawal between the check and the append may have purged the purpose before
+            // this record existed. The ledger publishes the denial before it purges, so checking
+            // once more here closes the gap: either the purge comes after this append, or this
+            // check sees the denial and removes the record itself.
+            guard consent.consentState(for: first.purpose) == .granted else {
+                _ = try vault.remove(id, from: Self.collection)
+                audit?.recordDropped(first.category, purpose: first.purpose, reason: .consent, count: group.count)
+                continue
+            }
             audit?.recordCollected(first.category, purpose: first.purpose, count: group.count)
         }
     }

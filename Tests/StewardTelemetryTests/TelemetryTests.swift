@@ -2,6 +2,7 @@ import Foundation
 import StewardCore
 @testable import StewardTelemetry
 import StewardTesting
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -155,6 +156,23 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         f.telemetry.record("screen_view", attributes: ["account": .string("ana")])
         try f.telemetry.flush()
         #expect(try f.stored().first?.attributes["account"] != before, "a new grant gets new pseudonyms")
+    }
+
+    @Test func aWithdrawalBetweenTheStoresConsentCheckAndItsAppendLeavesNothingStored() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        f.telemetry.record("screen_view", attributes: ["screen": .string("home")])
+        let ledger = f.ledger
+        f.telemetry.betweenCheckAndAppend.withLock { hook in
+            hook = { purpose in
+                // The ledger purges the purpose now, before the batch is in the vault.
+                if ledger.consentState(for: purpose) == .granted { try? ledger.deny([purpose]) }
+            }
+        }
+        try f.telemetry.flush()
+        #expect(f.ledger.consentState(for: .analytics) == .denied, "the hook ran")
+        #expect(try f.stored().isEmpty, "the batch appended after the purge is removed")
+        #expect(try f.vault.records(in: Telemetry.collection).isEmpty)
     }
 
     @Test func afterAWithdrawalTheDeletionRequestIsSentWithoutConsentOnce() async throws {
