@@ -125,48 +125,64 @@ public struct DataRights: Sendable {
     /// crash reports, the audit ledger, media, and the access report — with dates, purposes and
     /// recipients); `summary.md`, the same for a person to read; `media/`, the images as stored
     /// (sanitised). The export is the user's own copy: plaintext, files 0600.
+    ///
+    /// Every file is created with mode 0600 and `O_EXCL` before its first byte is written. The
+    /// archive is assembled in memory (the export's size, the images included) and written
+    /// once: nothing is staged in a temporary folder, so an export cut short leaves no
+    /// plaintext copy behind, only, at worst, a partial archive or folder at `path` itself.
     @discardableResult
     public func export(to path: String) throws -> ExportSummary {
         let isZip = path.lowercased().hasSuffix(".zip")
         let files = FileManager.default
-        let folder = isZip ? NSTemporaryDirectory() + "steward-export-\(UUID().uuidString)" : path
-        if !isZip, let existing = try? files.contentsOfDirectory(atPath: folder), !existing.isEmpty {
-            throw StewardError(.exportFailed, problems: ["\(folder) exists and is not empty; give a new folder or a path ending in .zip"])
+        if !isZip, let existing = try? files.contentsOfDirectory(atPath: path), !existing.isEmpty {
+            throw StewardError(.exportFailed, problems: ["\(path) exists and is not empty; give a new folder or a path ending in .zip"])
         }
-        if isZip, files.fileExists(atPath: path) {
+        if isZip, FileSystem.exists(path) {
             throw StewardError(.exportFailed, problems: ["\(path) exists; give a new path"])
         }
-        try files.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { if isZip { try? files.removeItem(atPath: folder) } }
 
         let document = try collect()
-        let images = try steward.media.export(to: folder + "/media")
+        let (images, mediaFiles) = try steward.media.exportContents()
         var full = document
         full.media = images.map { ExportDocument.Image(file: "media/" + $0.file, item: $0.item) }
 
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        try write(try encoder.encode(full), to: folder + "/steward-export.json")
-        try write(Data(ExportSummaryText.markdown(full).utf8), to: folder + "/summary.md")
-
-        var written = ["steward-export.json", "summary.md", "media/index.json"] + images.map { "media/" + $0.file }
-        written.sort()
-        if isZip {
-            do {
-                try files.zipItem(at: URL(fileURLWithPath: folder), to: URL(fileURLWithPath: path), shouldKeepParent: false)
-                _ = chmod(path, 0o600)
-            } catch {
-                throw StewardError(.exportFailed, problems: ["the archive \(path) could not be written: \(error)"])
+        var contents: [(name: String, bytes: [UInt8])] = [
+            ("steward-export.json", Array(try encoder.encode(full))),
+            ("summary.md", Array(ExportSummaryText.markdown(full).utf8)),
+        ]
+        contents += mediaFiles.map { ("media/" + $0.name, $0.bytes) }
+        do {
+            if isZip {
+                try FileSystem.createNewFile(try Self.zip(contents, at: steward.configuration.wallClock.checkedNow), at: path)
+            } else {
+                try files.createDirectory(atPath: path + "/media", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                _ = chmod(path, 0o700)
+                for (name, bytes) in contents { try FileSystem.createNewFile(bytes, at: path + "/" + name) }
             }
+        } catch let error as StewardError {
+            throw error
+        } catch {
+            throw StewardError(.exportFailed, problems: ["\(path) could not be written: \(error)"])
         }
-        return ExportSummary(path: path, files: written, counts: full.counts)
+        return ExportSummary(path: path, files: contents.map(\.name).sorted(), counts: full.counts)
     }
 
-    private func write(_ data: Data, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw StewardError(.exportFailed, problems: ["\(path) could not be written"])
+    /// A ZIP archive (deflated) of `contents`, built in memory.
+    private static func zip(_ contents: [(name: String, bytes: [UInt8])], at date: Date) throws -> [UInt8] {
+        let archive = try Archive(data: Data(), accessMode: .create)
+        for (name, bytes) in contents {
+            let data = Data(bytes)
+            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), modificationDate: date,
+                                 permissions: 0o600, compressionMethod: .deflate) { position, size in
+                let start = Int(position)
+                return data.subdata(in: start..<Swift.min(start + size, data.count))
+            }
         }
+        guard let bytes = archive.data else { throw StewardError(.exportFailed, problems: ["the archive could not be assembled"]) }
+        return Array(bytes)
     }
 
     /// Everything held, read from the modules (media is added by the caller).

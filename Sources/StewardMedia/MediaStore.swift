@@ -295,32 +295,35 @@ public final class MediaStore: Sendable {
     /// Writes every image (sanitised, as stored) to `directory`, named `ID.jpg` or `ID.png`, with an
     /// `index.json` describing them (id, kind, source, original, purpose, dates, removed metadata).
     ///
-    /// The folder is created with mode 0700 and the files with 0600: the export is the user's
-    /// own copy, in plaintext.
+    /// The folder is created with mode 0700 and each file with 0600 before its first byte is
+    /// written (and only if nothing is at its path yet): the export is the user's own copy, in
+    /// plaintext.
     ///
     /// - Returns: The index entries.
+    /// - Throws: `SystemError` when a file cannot be created (`EEXIST` if one is already there).
     @discardableResult
     public func export(to directory: String) throws -> [ExportEntry] {
-        let files = FileManager.default
-        try files.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let (entries, files) = try exportContents()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for (name, bytes) in files { try FileSystem.createNewFile(bytes, at: directory + "/" + name) }
+        return entries
+    }
+
+    /// What ``export(to:)`` writes, in memory: the index entries, and each file's name (the
+    /// images, then `index.json`) with its bytes.
+    public func exportContents() throws -> (entries: [ExportEntry], files: [(name: String, bytes: [UInt8])]) {
         var entries: [ExportEntry] = []
-        var failure: (any Error)?
+        var files: [(name: String, bytes: [UInt8])] = []
         try vault.forEachRecord(in: Self.collection) { record in
-            guard failure == nil, let image = Self.decode(record) else { return }
+            guard let image = Self.decode(record) else { return }
             let name = "\(image.item.id).\(image.item.format.fileExtension)"
-            guard files.createFile(atPath: directory + "/" + name, contents: Data(image.bytes), attributes: [.posixPermissions: 0o600]) else {
-                failure = CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/" + name])
-                return
-            }
+            files.append((name, image.bytes))
             entries.append(ExportEntry(file: name, item: image.item))
         }
-        if let failure { throw failure }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        guard files.createFile(atPath: directory + "/index.json", contents: try encoder.encode(entries), attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/index.json"])
-        }
-        return entries
+        files.append(("index.json", Array(try encoder.encode(entries))))
+        return (entries, files)
     }
 }

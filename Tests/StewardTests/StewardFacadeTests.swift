@@ -204,7 +204,13 @@ func stewardBinary() -> URL {
         #expect(try steward.metrics.submit(to: uploader, resource: steward.telemetryResource()) > 0)
         let path = f.directory + "-export.zip"
         defer { try? FileManager.default.removeItem(atPath: path) }
+        let staging = { Set(((try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []).filter { $0.hasPrefix("steward-export-") }) }
+        let stagingBefore = staging()
         let summary = try steward.rights.export(to: path)
+        #expect(staging() == stagingBefore, "nothing is staged in the temporary folder")
+        func mode(_ path: String) -> Int? { (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int }
+        #expect(mode(path) == 0o600, "the archive is 0600")
+        #expect(summary.files.contains("media/index.json") && summary.files.contains("steward-export.json"))
         #expect(summary.counts["consentReceipts", default: 0] >= 1)
         #expect(summary.counts["permissionDecisions"] == 1)
         #expect(summary.counts["telemetryEvents"] == 1)
@@ -238,6 +244,10 @@ func stewardBinary() -> URL {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let again = try steward.rights.export(to: folder)
         #expect(again.files.contains("steward-export.json"))
+        for name in again.files {
+            #expect(mode(folder + "/" + name) == 0o600, "\(name) is 0600")
+        }
+        #expect(mode(folder) == 0o700)
         #expect(FileManager.default.fileExists(atPath: folder + "/summary.md"))
         #expect(throws: StewardError.self) { try steward.rights.export(to: folder) }
     }

@@ -184,7 +184,7 @@ package enum FileSystem {
         return names.sorted()
     }
 
-    static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var st = Glibc.stat()
         return lstat(path, &st) == 0
     }
@@ -201,6 +201,24 @@ package enum FileSystem {
         }
         try systemCall("rename", path: path) { rename(temporary, path) }
         try syncDirectory(parentPath(path))
+    }
+
+    /// Creates the file `path`, which must not exist yet (not even as a link), with mode 0600
+    /// from the start (`O_CREAT | O_EXCL | O_NOFOLLOW`, so no byte is ever readable under the
+    /// umask's mode), writes `bytes` and fsyncs it. A partly written file is removed.
+    ///
+    /// - Throws: ``SystemError`` (`EEXIST` when something is already at `path`).
+    package static func createNewFile(_ bytes: [UInt8], at path: String) throws {
+        let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        do {
+            // The umask cannot add bits, but a default ACL could: make the mode exact.
+            try systemCall("fchmod", path: path) { fchmod(fd.raw, 0o600) }
+            try fd.write(bytes, at: 0)
+            try fd.sync()
+        } catch {
+            _ = unlink(path)
+            throw error
+        }
     }
 
     /// Removes a file; a missing file is not an error.
