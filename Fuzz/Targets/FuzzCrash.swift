@@ -2,12 +2,16 @@ import Foundation
 import StewardCore
 @testable import StewardCrash
 
-/// A raw crash record as the handler would have left it in the crash folder: parsed on its own,
-/// then processed by a `CrashReporter` at "next launch" into a report in the vault.
+/// A raw crash record as the handler would have left it in the crash folder: the record stream
+/// parsed on its own; the input read as a sealed file (header, chunk walk, authentication); then
+/// the stream sealed under the vault's derived key, as the handler seals it, and the input as
+/// it is, both processed by a `CrashReporter` at "next launch" into reports in the vault.
 ///
 /// Checks: the parse never traps and keeps its documented bounds (at most 128 frames per
-/// method, a complete record has its END section); processing never traps, consumes the
-/// record (it is not left to be processed again), and stores at most one report for it.
+/// method, a complete record has its END section); opening never returns more than the file
+/// holds, and nothing opens under a wrong key; processing never traps, consumes the sealed
+/// record (it is not left to be processed again), and stores at most one report, which can
+/// only come from the sealed record (unsealed bytes are never trusted).
 public enum FuzzCrashRecord: FuzzTarget {
     public static let name = "FuzzCrashRecord"
 
@@ -16,22 +20,32 @@ public enum FuzzCrashRecord: FuzzTarget {
         try require(record.dwarfFrames.count <= 128 && record.framePointerFrames.count <= 128,
                     "a record parsed to \(record.dwarfFrames.count) DWARF and \(record.framePointerFrames.count) frame-pointer frames")
         _ = RawCrashRecord.breadcrumb(from: input)
+        if let header = SealedCrashRecord.header(of: input) {
+            let opened = SealedCrashRecord.open(input, header: header, key: [UInt8](repeating: 7, count: 32))
+            try require(opened.stream.count <= input.count, "opening made \(opened.stream.count) bytes of \(input.count)")
+            try require(opened.chunks == 0, "a chunk of made-up bytes authenticated under a key nobody used")
+        }
         guard record.complete else { return }  // an incomplete record may still be being written
 
         let folder = Scratch.fresh("crash")
         let crashes = folder + "/crash"
-        Scratch.write(input, to: crashes + "/crash-1-1-1.stewardcrash")
-        guard let vault = try openFuzzVault(folder + "/vault"),
-              let ledger = try typed("ConsentLedger", vaultErrors + [ConsentError.self], {
-                  try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock)
-              }) else { throw PropertyViolation("a new vault and ledger did not open") }
+        guard let vault = try openFuzzVault(folder + "/vault") else { throw PropertyViolation("a new vault did not open") }
+        let salt = [UInt8](repeating: 3, count: 16)
+        guard let key = try typed("derivedKey", vaultErrors + [CryptoError.self], {
+            try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt)
+        }) else { throw PropertyViolation("no derived key") }
+        Scratch.write(SealedCrashRecord.seal(input, key: key, salt: salt, pid: 0, number: 0), to: crashes + "/crash-1-1-1.stewardcrash")
+        Scratch.write(input, to: crashes + "/crash-2-2-2.stewardcrash")
+        guard let ledger = try typed("ConsentLedger", vaultErrors + [ConsentError.self], {
+            try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock)
+        }) else { throw PropertyViolation("a new ledger did not open") }
         let gate = ConsentGate(ledger: ledger, vault: vault, clock: fuzzClock)
         let reporter = CrashReporter(configuration: .init(crashDirectory: crashes, symbolication: .none),
                                      vault: vault, consent: gate, clock: fuzzClock)
         let result = reporter.processPending()
         try require(result.reports.count <= 1, "one record made \(result.reports.count) reports")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: crashes)) ?? []
-        try require(!left.contains { $0.hasSuffix(".stewardcrash") }, "the record was left to be processed again: \(left)")
+        try require(!left.contains("crash-1-1-1.stewardcrash"), "the sealed record was left to be processed again: \(left)")
         _ = try typed("storedReports", vaultErrors + [DecodingError.self]) { try reporter.storedReports() }
         _ = try typed("close", vaultErrors) { try vault.close() }
     }

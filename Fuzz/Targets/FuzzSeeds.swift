@@ -49,13 +49,20 @@ public enum FuzzSeeds {
         // A crash record, written by the handler's own writer (as after a real crash).
         let crashFolder = Scratch.fresh("seed-crash")
         let crashVault = try Vault.open(directory: crashFolder + "/vault", keyProvider: FixedKeyProvider(), clock: fuzzClock)
-        let gate = ConsentGate(ledger: try ConsentLedger(manifest: exampleManifest, vault: crashVault, clock: fuzzClock), vault: crashVault, clock: fuzzClock)
+        let crashLedger = try ConsentLedger(manifest: exampleManifest, vault: crashVault, clock: fuzzClock)
+        try crashLedger.grant([.crashReporting])
+        let gate = ConsentGate(ledger: crashLedger, vault: crashVault, clock: fuzzClock)
         let reporter = CrashReporter(configuration: .init(crashDirectory: crashFolder + "/crash"), vault: crashVault, consent: gate, clock: fuzzClock)
         try reporter.install()
         reporter.addBreadcrumb(message: "before the crash", category: "seed")
         try reporter.writeRecordForTesting(signal: 11)
+        reporter.uninstall()
         for name in try FileManager.default.contentsOfDirectory(atPath: crashFolder + "/crash") where name.hasSuffix(".stewardcrash") {
-            put(FuzzCrashRecord.name, "segv-record", [UInt8](FileManager.default.contents(atPath: crashFolder + "/crash/" + name) ?? Data()))
+            // The record stream, opened as the next launch opens it (the target seals it again).
+            let file = [UInt8](FileManager.default.contents(atPath: crashFolder + "/crash/" + name) ?? Data())
+            guard let header = SealedCrashRecord.header(of: file) else { continue }
+            let key = try crashVault.derivedKey(label: SealedCrashRecord.keyLabel, salt: header.salt)
+            put(FuzzCrashRecord.name, "segv-record", SealedCrashRecord.open(file, header: header, key: key).stream)
         }
         let maps = [UInt8](FileManager.default.contents(atPath: "/proc/self/maps") ?? Data())
         put(FuzzMemoryMaps.name, "proc-self-maps", maps)

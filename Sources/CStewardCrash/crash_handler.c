@@ -278,10 +278,28 @@ int steward_crash_uninstall(void) {
 
 int steward_crash_is_installed(void) { return atomic_load(&installed); }
 
-/// Whether the handler writes records (off while crash reporting is denied).
-static _Atomic int recording = 1;
+/// Whether the handler writes records: off until consent has been applied.
+static _Atomic int recording = 0;
 
 void steward_crash_set_recording(int enabled) { atomic_store(&recording, enabled != 0); }
+
+uint8_t steward_crash_record_key[32];
+uint8_t steward_crash_record_salt[16];
+_Atomic int steward_crash_key_set;
+
+void steward_crash_set_record_key(const uint8_t key[32], const uint8_t salt[16]) {
+    // Not while a record is being written with the old one: callers set it at install.
+    atomic_store(&steward_crash_key_set, 0);
+    memcpy(steward_crash_record_key, key, 32);
+    memcpy(steward_crash_record_salt, salt, 16);
+    atomic_store(&steward_crash_key_set, 1);
+}
+
+void steward_crash_clear_record_key(void) {
+    atomic_store(&steward_crash_key_set, 0);
+    volatile uint8_t *k = steward_crash_record_key;
+    for (size_t i = 0; i < sizeof steward_crash_record_key; i++) k[i] = 0;
+}
 
 int steward_crash_handler_active(void) {
     int active = atomic_load_explicit(&steward_crash_active_tid, memory_order_acquire);
@@ -296,6 +314,8 @@ void steward_crash_test_allocate_in_handler(int enabled) {
 
 int steward_crash_test_write_record(int signal) {
     if (!atomic_load(&installed)) return EINVAL;
+    // As the handler: nothing is written while recording is off.
+    if (!atomic_load(&recording)) return 0;
     int64_t entry_ns = steward_crash_clock_ns(CLOCK_MONOTONIC);
     pid_t tid = steward_crash_gettid();
     int expected = 0;

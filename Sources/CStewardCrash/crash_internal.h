@@ -24,6 +24,12 @@ extern _Atomic int steward_crash_active_tid;
 /// Test hook: malloc once inside the handler.
 extern _Atomic int steward_crash_allocate_in_handler;
 
+/// The record key and its salt (set by steward_crash_set_record_key); valid while
+/// steward_crash_key_set is 1.
+extern uint8_t steward_crash_record_key[32];
+extern uint8_t steward_crash_record_salt[16];
+extern _Atomic int steward_crash_key_set;
+
 int64_t steward_crash_clock_ns(int clock);
 pid_t steward_crash_gettid(void);
 

@@ -17,18 +17,30 @@
 #include <unistd.h>
 #include <unwind.h>
 
-// MARK: - Buffered writer
+// MARK: - Sealed, buffered writer
+//
+// The file is a 40-byte plaintext header (magic, version 2, flags, the key's salt, pid, record
+// number) followed by chunks: u32 length, that many bytes of ChaCha20-Poly1305 ciphertext, a
+// 16-byte tag. Each chunk seals up to 4096 bytes of the record stream (the version 1 format);
+// its nonce is pid, record number (top bit set on the last chunk) and chunk index, and the
+// header is its associated data. A chunk cut short or altered fails to open; the chunks
+// before it still read, as a partial record.
 
 typedef struct {
     int fd;
     int failed;        // an errno once a write failed; later writes are dropped
-    uint64_t offset;   // bytes handed to the file so far
+    uint32_t chunk;    // index of the next chunk
     size_t used;
-    uint8_t buffer[4096];
+    uint8_t header[STEWARD_CRASH_SEALED_HEADER];
+    uint8_t key[32];   // this record's copy of the key (the global may be cleared meanwhile)
+    uint8_t buffer[STEWARD_CRASH_CHUNK_MAX];
+    uint8_t frame[4 + STEWARD_CRASH_CHUNK_MAX + 16];
 } writer_t;
 
 static writer_t record_writer = { .fd = -1 };
 static writer_t nested_writer = { .fd = -1 };
+/// Numbers the records of this process (two threads, or a nested crash, never share a nonce).
+static _Atomic uint32_t record_counter;
 
 static void write_all(writer_t *w, const uint8_t *bytes, size_t length) {
     while (length > 0 && w->failed == 0) {
@@ -41,25 +53,41 @@ static void write_all(writer_t *w, const uint8_t *bytes, size_t length) {
         if (n == 0) { w->failed = EIO; return; }
         bytes += n;
         length -= (size_t)n;
-        w->offset += (uint64_t)n;
     }
 }
 
-static void flush(writer_t *w) {
-    if (w->used > 0) write_all(w, w->buffer, w->used);
+static void le32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+/// Seals what is buffered as the next chunk and writes it (`last`: the record's final chunk).
+static void flush_chunk(writer_t *w, int last) {
+    if (w->used == 0 && !last) return;
+    uint8_t nonce[12];
+    memcpy(nonce, w->header + 32, 4);  // pid
+    uint32_t number = (uint32_t)w->header[36] | ((uint32_t)w->header[37] << 8) | ((uint32_t)w->header[38] << 16) | ((uint32_t)w->header[39] << 24);
+    le32(nonce + 4, number | (last ? 0x80000000u : 0));
+    le32(nonce + 8, w->chunk);
+    le32(w->frame, (uint32_t)w->used);
+    memcpy(w->frame + 4, w->buffer, w->used);
+    steward_crash_seal(w->key, nonce, w->header, sizeof w->header, w->frame + 4, w->used, w->frame + 4 + w->used);
+    write_all(w, w->frame, 4 + w->used + 16);
+    memset(w->buffer, 0, w->used);
+    w->chunk++;
     w->used = 0;
 }
 
 static void put(writer_t *w, const void *bytes, size_t length) {
     const uint8_t *p = bytes;
-    if (length >= sizeof w->buffer) {
-        flush(w);
-        write_all(w, p, length);
-        return;
+    while (length > 0) {
+        if (w->used == sizeof w->buffer) flush_chunk(w, 0);
+        size_t room = sizeof w->buffer - w->used;
+        size_t n = length < room ? length : room;
+        memcpy(w->buffer + w->used, p, n);
+        w->used += n;
+        p += n;
+        length -= n;
     }
-    if (w->used + length > sizeof w->buffer) flush(w);
-    memcpy(w->buffer + w->used, p, length);
-    w->used += length;
 }
 
 static void put_u32(writer_t *w, uint32_t v) { put(w, &v, sizeof v); }
@@ -102,10 +130,38 @@ static int open_record(int64_t realtime_ns, pid_t pid, pid_t tid) {
     return -1;
 }
 
-static void put_header(writer_t *w) {
+/// Starts a record: takes this record's copy of the key, writes the plaintext file header,
+/// then the version 1 header into the sealed stream. Returns 0, or an errno value (ENOKEY
+/// without a key: then nothing is written at all).
+static int begin(writer_t *w, int64_t realtime_ns, pid_t pid, pid_t tid) {
+    if (!atomic_load(&steward_crash_key_set)) return ENOKEY;
+    memcpy(w->key, steward_crash_record_key, sizeof w->key);
+    w->fd = open_record(realtime_ns, pid, tid);
+    if (w->fd < 0) return errno;
+    w->failed = 0;
+    w->chunk = 0;
+    w->used = 0;
+    uint32_t number = atomic_fetch_add(&record_counter, 1) & 0x7FFFFFFFu;
+    memcpy(w->header, "STWDCRSH", 8);
+    le32(w->header + 8, STEWARD_CRASH_SEALED_VERSION);
+    le32(w->header + 12, 0);
+    memcpy(w->header + 16, steward_crash_record_salt, 16);
+    le32(w->header + 32, (uint32_t)pid);
+    le32(w->header + 36, number);
+    write_all(w, w->header, sizeof w->header);
     put(w, "STWDCRSH", 8);
     put_u32(w, 1);
     put_u32(w, 0);
+    return 0;
+}
+
+/// Closes a record cut short (the handler crashed while writing it): what is buffered goes out
+/// as a chunk that is not the last, so the record reads as partial.
+static void abandon(writer_t *w) {
+    flush_chunk(w, 0);
+    memset(w->key, 0, sizeof w->key);
+    close(w->fd);
+    w->fd = -1;
 }
 
 static void put_signal(writer_t *w, int signal, const siginfo_t *info, pid_t pid, pid_t tid,
@@ -122,7 +178,8 @@ static void put_signal(writer_t *w, int signal, const siginfo_t *info, pid_t pid
 
 static void finish(writer_t *w) {
     section(w, STEWARD_CRASH_SECTION_END, 0);
-    flush(w);
+    flush_chunk(w, 1);
+    memset(w->key, 0, sizeof w->key);
     while (fsync(w->fd) != 0 && errno == EINTR) {}
     while (fsync(steward_crash_dirfd) != 0 && errno == EINTR) {}
     close(w->fd);
@@ -266,35 +323,24 @@ static void put_frame_pointer_frames(writer_t *w, uint64_t pc, uint64_t fp) {
 
 #define MAPS_MAX (1024 * 1024)
 
-static uint8_t chunk[4096];
+/// /proc/self/maps, read whole before its section is written (its length comes first). In
+/// .bss: untouched until a crash, so it costs no memory before one.
+static uint8_t maps_text[MAPS_MAX];
 
 static void put_maps(writer_t *w) {
     int fd;
     do { fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); } while (fd < 0 && errno == EINTR);
     if (fd < 0) return;
-    flush(w);
-    uint64_t header_offset = w->offset;
-    // The length is patched in at the end; until then it reads as "runs past the end", so a
-    // record cut short inside the maps drops this section instead of misreading it.
-    section(w, STEWARD_CRASH_SECTION_MAPS, 0xFFFFFFFFu);
-    flush(w);
     uint32_t total = 0;
     while (total < MAPS_MAX) {
-        size_t want = sizeof chunk;
-        if (MAPS_MAX - total < want) want = MAPS_MAX - total;
-        ssize_t n = read(fd, chunk, want);
+        ssize_t n = read(fd, maps_text + total, MAPS_MAX - total);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        write_all(w, chunk, (size_t)n);
         total += (uint32_t)n;
     }
     close(fd);
-    if (w->failed == 0) {
-        ssize_t patched;
-        do {
-            patched = pwrite(w->fd, &total, sizeof total, (off_t)(header_offset + 4));
-        } while (patched < 0 && errno == EINTR);
-    }
+    section(w, STEWARD_CRASH_SECTION_MAPS, total);
+    put(w, maps_text, total);
 }
 
 static steward_crash_breadcrumb_t breadcrumbs[STEWARD_CRASH_BREADCRUMB_COUNT];
@@ -330,14 +376,12 @@ int steward_crash_write_record(int signal, const siginfo_t *info, const void *co
     }
 
     writer_t *w = &record_writer;
-    w->fd = open_record(realtime_ns, pid, tid);
-    if (w->fd < 0) return errno;
-    w->failed = 0;
-    w->offset = 0;
-    w->used = 0;
+    int started = begin(w, realtime_ns, pid, tid);
+    if (started != 0) return started;
 
-    put_header(w);
     put_signal(w, signal, info, pid, tid, realtime_ns, entry_ns);
+    // A chunk of its own: whatever happens next, the record says which signal struck.
+    flush_chunk(w, 0);
 
     char name[17] = {0};
     if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0) {
@@ -356,7 +400,8 @@ int steward_crash_write_record(int signal, const siginfo_t *info, const void *co
     put_i64(w, steward_crash_install_realtime_ns);
     put_i64(w, steward_crash_install_monotonic_ns);
     put_maps(w);
-    flush(w);
+    // What is gathered so far goes to the file before the unwinder runs.
+    flush_chunk(w, 0);
     put_dwarf_frames(w, pc);
     int64_t elapsed = steward_crash_clock_ns(CLOCK_MONOTONIC) - entry_ns;
     section(w, STEWARD_CRASH_SECTION_TIMING, 8);
@@ -369,21 +414,12 @@ int steward_crash_write_record(int signal, const siginfo_t *info, const void *co
 void steward_crash_write_nested_record(int signal, const siginfo_t *info) {
     // Keep what the interrupted record had gathered: flush its buffer and close it (it has no
     // END, so it reads as partial).
-    if (record_writer.fd >= 0) {
-        flush(&record_writer);
-        close(record_writer.fd);
-        record_writer.fd = -1;
-    }
+    if (record_writer.fd >= 0) abandon(&record_writer);
     writer_t *w = &nested_writer;
     int64_t realtime_ns = steward_crash_clock_ns(CLOCK_REALTIME);
     pid_t pid = getpid();
     pid_t tid = steward_crash_gettid();
-    w->fd = open_record(realtime_ns, pid, tid);
-    if (w->fd < 0) return;
-    w->failed = 0;
-    w->offset = 0;
-    w->used = 0;
-    put_header(w);
+    if (begin(w, realtime_ns, pid, tid) != 0) return;
     put_signal(w, signal, info, pid, tid, realtime_ns, steward_crash_clock_ns(CLOCK_MONOTONIC));
     section(w, STEWARD_CRASH_SECTION_NESTED, 4);
     put_i32(w, signal);

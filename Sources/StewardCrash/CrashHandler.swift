@@ -87,8 +87,19 @@ package enum CrashHandler {
     /// Whether the handlers are installed.
     package static var isInstalled: Bool { steward_crash_is_installed() != 0 }
 
-    /// Turns writing records on or off (off while crash reporting is denied).
+    /// Turns writing records on or off (off until consent is applied, and while crash
+    /// reporting is denied or pending under a policy that keeps nothing on disk).
     package static func setRecording(_ enabled: Bool) { steward_crash_set_recording(enabled ? 1 : 0) }
+
+    /// Sets the key the handler seals records with, and the salt it was derived with (written
+    /// in every record's header). Without a key the handler writes nothing.
+    package static func setRecordKey(_ key: [UInt8], salt: [UInt8]) {
+        precondition(key.count == 32 && salt.count == 16, "a record key is 32 bytes, its salt 16")
+        steward_crash_set_record_key(key, salt)
+    }
+
+    /// Forgets the record key: records stop until one is set again.
+    package static func clearRecordKey() { steward_crash_clear_record_key() }
 
     /// Gives the calling thread its own alternate signal stack (once per thread), so that a
     /// stack overflow on it is still recorded. Call it first thing on threads you create.

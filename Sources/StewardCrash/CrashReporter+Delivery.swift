@@ -27,7 +27,8 @@ extension CrashReporter {
         var state = try Self.loadLaunchState(vault)
         var submitted = Set(state.submitted ?? [])
         let reports = try storedReports().filter { !submitted.contains($0.id) }
-        if reports.isEmpty && (state.sessionUpdates ?? []).isEmpty { return 0 }
+        var sessions = try Self.loadSessions(vault)
+        if reports.isEmpty && sessions.updates.isEmpty { return 0 }
         let encoder = SentryEventEncoder()
         var queued = 0
         for report in reports {
@@ -53,7 +54,7 @@ extension CrashReporter {
         }
         // Session updates (start, exited, abnormal) go as envelopes of their own, after the
         // reports; crashed updates ride with their crash's event.
-        for update in state.sessionUpdates ?? [] {
+        for update in sessions.updates {
             guard let session = update.sentrySession else { continue }
             let envelope = SentryEnvelope(eventID: nil, dsn: dsn, sentAt: nil, items: [session.envelopeItem])
             let payload = Payload(
@@ -63,7 +64,10 @@ extension CrashReporter {
             // Queued, held for consent, or dropped (counted by the uploader): offered once.
             _ = try uploader.submit(payload)
         }
-        state.sessionUpdates = []
+        if !sessions.updates.isEmpty {
+            sessions.updates = []
+            try saveSessions(sessions)
+        }
         // Ids of reports the vault no longer holds are forgotten.
         let kept = Set(try storedReports().map(\.id))
         state.submitted = submitted.filter(kept.contains).sorted()

@@ -6,17 +6,22 @@ import Synchronization
 /// starts `ok` (initial), and ends `exited` (``CrashReporter/endSession()``), `crashed` (its crash
 /// report carries the session id) or `abnormal` (it vanished without either: killed, power
 /// lost, the OOM killer) — which the next launch finds out.
+///
+/// Sessions are crash-reporting data: they are recorded only while the user grants crash
+/// reporting (a process that starts while consent is pending starts its session when the user
+/// grants, never for the time before), kept in the vault under `crashReporting`, and purged with
+/// the purpose's other data when it is denied.
 extension CrashReporter {
     /// Ends this process's session normally (call at an orderly exit): its `exited` update is
     /// queued for the next ``submit(to:dsn:)``.
     public func endSession() {
         let now = clockNow
-        try? updateState { state in
-            guard let open = state.openSessions?.first(where: { $0.id == sessionID }) else { return }
+        try? updateSessions { sessions in
+            guard let open = sessions.open.first(where: { $0.id == sessionID }) else { return }
             var update = open.closed(as: "exited", at: now)
             update.errors = sessionErrors.load(ordering: .relaxed)
-            state.sessionUpdates = (state.sessionUpdates ?? []) + [update]
-            state.openSessions?.removeAll { $0.id == sessionID }
+            sessions.updates.append(update)
+            sessions.open.removeAll { $0.id == sessionID }
         }
     }
 
@@ -24,28 +29,36 @@ extension CrashReporter {
     func recordSessionStart() {
         // Once per reporter: install() starts it on a thread, and a test (or a second install
         // after uninstall) may get there too.
-        guard !sessionStartRecorded.exchange(true, ordering: .relaxed) else { return }
+        // Not while crash reporting is pending or denied: the grant starts it then.
+        guard consent.ledger.consentState(for: .crashReporting) == .granted,
+              !sessionStartRecorded.exchange(true, ordering: .relaxed) else { return }
         let context = configuration.context
-        let start = StoredSession(id: sessionID, started: sessionStarted, timestamp: sessionStarted, status: "ok", isInitial: true,
+        // Started when consent allowed it: the session covers no time before the grant.
+        let started = Swift.max(sessionStarted, clockNow)
+        let start = StoredSession(id: sessionID, started: started, timestamp: started, status: "ok", isInitial: true,
                                   errors: 0, release: context.release, environment: context.environment, deviceID: context.deviceID)
-        try? updateState { state in
-            // Earlier sessions still open are closed by processPending(), which knows which crashed.
-            guard state.openSessions?.contains(where: { $0.id == sessionID }) != true else { return }
-            state.openSessions = (state.openSessions ?? []) + [start]
-            state.sessionUpdates = (state.sessionUpdates ?? []) + [start]
+        do {
+            try updateSessions { sessions in
+                // Earlier sessions still open are closed by processPending(), which knows which crashed.
+                guard !sessions.open.contains(where: { $0.id == sessionID }) else { return }
+                sessions.open.append(start)
+                sessions.updates.append(start)
+            }
+        } catch {
+            sessionStartRecorded.store(false, ordering: .relaxed)
         }
     }
 
     /// Closes the sessions of earlier processes: crashed ones are reported with their crash
     /// (nothing to queue); one that neither crashed nor ended is `abnormal`.
     func closeEarlierSessions(crashed: Set<String>) {
-        try? updateState { state in
-            let earlier = (state.openSessions ?? []).filter { $0.id != sessionID }
+        try? updateSessions { sessions in
+            let earlier = sessions.open.filter { $0.id != sessionID }
             guard !earlier.isEmpty else { return }
             for open in earlier where !crashed.contains(open.id) {
-                state.sessionUpdates = (state.sessionUpdates ?? []) + [open.closed(as: "abnormal", at: open.timestamp)]
+                sessions.updates.append(open.closed(as: "abnormal", at: open.timestamp))
             }
-            state.openSessions?.removeAll { $0.id != sessionID }
+            sessions.open.removeAll { $0.id != sessionID }
         }
     }
 }

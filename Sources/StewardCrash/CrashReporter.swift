@@ -100,7 +100,7 @@ public final class CrashReporter: Sendable {
     /// The configuration.
     public let configuration: Configuration
     let vault: Vault
-    private let consent: ConsentGate
+    let consent: ConsentGate
     private let clock: any WallClock
     var clockNow: Date { clock.checkedNow }
     private let state = Mutex(State())
@@ -128,6 +128,8 @@ public final class CrashReporter: Sendable {
 
     /// The vault collection of Steward's own launch bookkeeping.
     static let stateCollection = "steward.crash"
+    /// The vault collection of the sessions (``SessionState``), under `crashReporting`.
+    static let sessionsCollection = "steward.crash.sessions"
 
     /// A reporter storing through `consent` into `vault`.
     public init(configuration: Configuration, vault: Vault, consent: ConsentGate, clock: any WallClock = SystemWallClock()) {
@@ -142,15 +144,35 @@ public final class CrashReporter: Sendable {
         launchCrashes.store((try? Self.loadLaunchState(vault).consecutive) ?? 0, ordering: .relaxed)
         // While crash reporting is denied, a crash leaves nothing on disk.
         consent.ledger.addObserver { [weak self] changes in
-            guard let self, changes.contains(where: { $0.purpose == .crashReporting }) else { return }
+            guard let self, let change = changes.first(where: { $0.purpose == .crashReporting }) else { return }
             self.updateRecording()
+            // A session starts when the user grants, never for the time before.
+            if change.state == .denied { self.sessionStartRecorded.store(false, ordering: .relaxed) }
+            if change.state == .granted && self.state.withLock({ $0.installed }) {
+                StewardThread.start(name: "steward-session") { [weak self] in self?.recordSessionStart() }
+            }
         }
     }
 
-    /// Whether the handler writes a record at a crash: not while crash reporting is denied.
+    /// Whether the handler writes a (sealed) record at a crash: while crash reporting is
+    /// granted, or pending under the `encryptedDisk` policy (which keeps items sealed on disk
+    /// until the answer); not while it is denied or pending under a policy that keeps nothing
+    /// on disk (`drop`, `memory`).
     private func updateRecording() {
         guard state.withLock({ $0.installed }) else { return }
-        CrashHandler.setRecording(consent.ledger.consentState(for: .crashReporting) != .denied)
+        CrashHandler.setRecording(Self.recordsCrashes(consent.ledger.consentState(for: .crashReporting),
+                                                      pending: consent.pendingPolicy(for: .crashReporting)))
+    }
+
+    /// The rule of ``updateRecording()``.
+    static func recordsCrashes(_ state: ConsentState, pending: PendingPolicy) -> Bool {
+        switch state {
+        case .granted: return true
+        case .denied: return false
+        case .pending:
+            if case .encryptedDisk = pending { return true }
+            return false
+        }
     }
 
     // MARK: - Installing
@@ -164,6 +186,17 @@ public final class CrashReporter: Sendable {
     public func install() throws {
         try Self.makePrivateDirectory(configuration.crashDirectory)
         try publishContext()
+        // The key records are sealed with: derived from the vault's key with a salt of this
+        // installation's, so the next launch derives it again and nothing is written to the
+        // vault here.
+        do {
+            let salt = try SecureRandom.bytes(count: 16)
+            var key = try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt)
+            CrashHandler.setRecordKey(key, salt: salt)
+            for i in key.indices { key[i] = 0 }
+        } catch {
+            throw CrashReporterError(.install, "no key to seal crash records with (\(error)); crashes will not be recorded")
+        }
         do {
             try CrashHandler.install(directory: configuration.crashDirectory)
         } catch let error as CrashHandlerError where error.code == .alreadyInstalled {
@@ -190,9 +223,10 @@ public final class CrashReporter: Sendable {
             return s.installed
         }
         if wasInstalled {
-            CrashHandler.setRecording(true)
+            CrashHandler.setRecording(false)
             StewardThread.setPreparation(nil)
             CrashHandler.uninstall()
+            CrashHandler.clearRecordKey()
         }
     }
 
@@ -245,10 +279,34 @@ public final class CrashReporter: Sendable {
                 unlink(path)
                 continue
             }
-            let raw = RawCrashRecord.parse(bytes)
-            if !raw.complete, raw.nestedSignal == nil, Self.isBeingWritten(path: path, pid: raw.pid) {
+            guard let header = SealedCrashRecord.header(of: bytes) else {
+                // Unsealed: written by an earlier Steward, damaged, or planted. Not trusted.
+                result.problems.append("\(name): not a sealed crash record (format \(SealedCrashRecord.version)); removed unread")
+                unlink(path)
+                continue
+            }
+            let key: [UInt8]
+            do {
+                key = try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: header.salt)
+            } catch {
+                result.problems.append("\(name): no key to open it (\(error)); kept for the next launch")
+                continue
+            }
+            let sealed = SealedCrashRecord.open(bytes, header: header, key: key)
+            let pid = Int32(bitPattern: header.pid)
+            if !sealed.sawLast, Self.isBeingWritten(path: path, pid: pid) {
                 // Its process is alive and wrote it a moment ago: still being written. Next launch.
                 continue
+            }
+            guard sealed.chunks > 0 else {
+                result.problems.append("\(name): \(sealed.note ?? "no chunk") — it cannot be authenticated (altered, or sealed under another vault key); removed")
+                unlink(path)
+                continue
+            }
+            var raw = RawCrashRecord.parse(sealed.stream)
+            if let note = sealed.note {
+                raw.notes.append(note)
+                raw.partial = true
             }
             records.append((name, raw))
         }
@@ -468,11 +526,18 @@ public final class CrashReporter: Sendable {
         var consecutive: Int
         /// Reports already queued for delivery (by id).
         var submitted: [String]?
+    }
+
+    /// The sessions, kept apart from ``LaunchState`` under `crashReporting`: recorded only
+    /// while crash reporting is granted, purged with the purpose's data when it is denied.
+    /// (Earlier versions kept them in the launch state under `privacyCompliance`; those are
+    /// ignored and go with the next save.)
+    struct SessionState: Codable {
         /// Sessions of processes that installed and have not ended yet: this process's, and
         /// earlier ones until a launch closes them (crashed or abnormal).
-        var openSessions: [StoredSession]?
+        var open: [StoredSession] = []
         /// Session updates not sent yet.
-        var sessionUpdates: [StoredSession]?
+        var updates: [StoredSession] = []
     }
 
     /// A session update as kept in the vault.
@@ -507,6 +572,37 @@ public final class CrashReporter: Sendable {
             change(&state)
             try saveState(state)
         }
+    }
+
+    static func loadSessions(_ vault: Vault) throws -> SessionState {
+        var sessions = SessionState()
+        try vault.forEachRecord(in: sessionsCollection) { record in
+            if let decoded = try? JSONDecoder().decode(SessionState.self, from: Data(record.data)) { sessions = decoded }
+        }
+        return sessions
+    }
+
+    /// Loads, changes and saves the sessions, serialised within the process; only while crash
+    /// reporting is granted (otherwise nothing is read or written).
+    func updateSessions(_ change: (inout SessionState) -> Void) throws {
+        try persistedStateLock.withLock { _ in
+            guard consent.ledger.consentState(for: .crashReporting) == .granted else { return }
+            var sessions = try Self.loadSessions(vault)
+            change(&sessions)
+            try saveSessions(sessions)
+        }
+    }
+
+    func saveSessions(_ sessions: SessionState) throws {
+        var old: [RecordID] = []
+        try vault.forEachRecord(in: Self.sessionsCollection) { old.append($0.id) }
+        let id = try vault.append(Array(try JSONEncoder().encode(sessions)), to: Self.sessionsCollection,
+                                  category: .crashDiagnostics, purpose: .crashReporting)
+        for id in old { try vault.remove(id, from: Self.sessionsCollection) }
+        // A withdrawal may have purged the purpose between the check and the append (the ledger
+        // publishes the denial first, then purges): then this record goes too.
+        if consent.ledger.consentState(for: .crashReporting) != .granted { _ = try vault.remove(id, from: Self.sessionsCollection) }
+        try vault.commit(collections: [Self.sessionsCollection])
     }
 
     func saveState(_ state: LaunchState) throws {

@@ -79,7 +79,7 @@ struct RawCrashRecord: Hashable, Sendable {
     struct ReadError: Error, Hashable, Sendable, CustomStringConvertible {
         /// What went wrong, as an extensible set of codes.
         struct Code: Hashable, Sendable, CustomStringConvertible {
-            private enum Value: Hashable, Sendable { case notARegularFile, tooLarge, system }
+            private enum Value: Hashable, Sendable { case notARegularFile, tooLarge, system, notSealed, unauthenticated }
             private let value: Value
             private init(_ value: Value) { self.value = value }
             /// The path names a directory, link, FIFO, device or socket.
@@ -88,6 +88,10 @@ struct RawCrashRecord: Hashable, Sendable {
             static let tooLarge = Code(.tooLarge)
             /// open, fstat or read failed.
             static let system = Code(.system)
+            /// The file is not a sealed record (``SealedCrashRecord``).
+            static let notSealed = Code(.notSealed)
+            /// Not even the record's first chunk opens with the key.
+            static let unauthenticated = Code(.unauthenticated)
             var description: String { "\(value)" }
         }
 
@@ -96,9 +100,10 @@ struct RawCrashRecord: Hashable, Sendable {
         var description: String { "RawCrashRecord.ReadError(\(code)): \(message)" }
     }
 
-    /// Reads and parses the record at `path`: a regular file (symbolic links are refused) of at
-    /// most ``maximumSize`` bytes.
-    static func read(path: String) throws(ReadError) -> RawCrashRecord {
+    /// Reads, opens with `key` and parses the sealed record at `path`: a regular file (symbolic
+    /// links are refused) of at most ``maximumSize`` bytes. Chunks after one that does not open
+    /// are dropped (noted, and the record is partial).
+    static func read(path: String, key: [UInt8]) throws(ReadError) -> RawCrashRecord {
         var fd: Int32
         repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) } while fd < 0 && errno == EINTR
         guard fd >= 0 else {
@@ -135,7 +140,19 @@ struct RawCrashRecord: Hashable, Sendable {
             throw ReadError(code: .tooLarge, message: "\(path) grew past \(maximumSize) bytes while read; remove it")
         }
         bytes.removeSubrange(total...)
-        return parse(bytes)
+        guard let header = SealedCrashRecord.header(of: bytes) else {
+            throw ReadError(code: .notSealed, message: "\(path) is not a sealed crash record")
+        }
+        let sealed = SealedCrashRecord.open(bytes, header: header, key: key)
+        guard sealed.chunks > 0 else {
+            throw ReadError(code: .unauthenticated, message: "\(path): \(sealed.note ?? "no chunk")")
+        }
+        var record = parse(sealed.stream)
+        if let note = sealed.note {
+            record.notes.append(note)
+            record.partial = true
+        }
+        return record
     }
 
     // MARK: - Parsing

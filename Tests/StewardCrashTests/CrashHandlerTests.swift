@@ -32,14 +32,32 @@ func crashRecords(in folder: String) throws -> [String] {
 
 /// Writes one record with the test hook (no crash) and returns its bytes. Holds the global
 /// lock; installs and uninstalls around the write.
+/// The key the tests that drive CrashHandler directly seal records with (a reporter derives
+/// its own from the vault).
+let testRecordKey: [UInt8] = (0..<32).map { UInt8($0 &* 7 &+ 1) }
+let testRecordSalt: [UInt8] = Array(repeating: 0x5A, count: 16)
+
+/// Gives the handler the tests' key and turns recording on (off until consent is applied).
+func armHandlerForTests() {
+    CrashHandler.setRecordKey(testRecordKey, salt: testRecordSalt)
+    CrashHandler.setRecording(true)
+}
+
+/// Writes one record with the handler's writer; returns its opened record stream (the format
+/// 1 sections), the allocations the probe saw, and the file as written (sealed).
 func writeSampleRecord(context: [UInt8] = Array(#"{"context":{"release":"tests@1"}}"#.utf8),
                        breadcrumbs: [Breadcrumb] = [], signal: Int32 = SIGSEGV,
-                       allocateInHandler: Bool = false) throws -> (bytes: [UInt8], allocations: UInt64) {
+                       allocateInHandler: Bool = false) throws -> (bytes: [UInt8], allocations: UInt64, file: [UInt8]) {
     let folder = try makeCrashFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     return try crashHandlerGlobalState.withLock { _ in
         try CrashHandler.install(directory: folder)
-        defer { CrashHandler.uninstall() }
+        armHandlerForTests()
+        defer {
+            CrashHandler.setRecording(false)
+            CrashHandler.clearRecordKey()
+            CrashHandler.uninstall()
+        }
         try CrashHandler.setContext(context)
         for breadcrumb in breadcrumbs { CrashHandler.addBreadcrumb(breadcrumb) }
         CrashHandler.testAllocateInHandler(allocateInHandler)
@@ -49,8 +67,11 @@ func writeSampleRecord(context: [UInt8] = Array(#"{"context":{"release":"tests@1
         let allocations = steward_malloc_probe_count_in_handler()
         let records = try crashRecords(in: folder)
         try #require(records.count == 1)
-        let bytes = try #require(FileManager.default.contents(atPath: records[0]))
-        return (Array(bytes), allocations)
+        let file = Array(try #require(FileManager.default.contents(atPath: records[0])))
+        let header = try #require(SealedCrashRecord.header(of: file))
+        let opened = SealedCrashRecord.open(file, header: header, key: testRecordKey)
+        try #require(opened.sawLast && opened.note == nil, "\(opened.note ?? "")")
+        return (opened.stream, allocations, file)
     }
 }
 
@@ -73,6 +94,7 @@ let mallocProbeAvailable = steward_malloc_probe_available() != 0
 func prepareCrashChild(folder: String, allocateInHandler: Bool = false) {
     do {
         try CrashHandler.install(directory: folder)
+        armHandlerForTests()
         try CrashHandler.setContext(childContext)
     } catch {
         print("child setup failed: \(error)")
@@ -138,7 +160,7 @@ func checkCrashRecord(folder: String, signal expected: Int32, stderr: [UInt8]?, 
                       frames: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> RawCrashRecord {
     let records = try crashRecords(in: folder)
     try #require(records.count == 1, "exactly one record: \(records)", sourceLocation: sourceLocation)
-    let record = try RawCrashRecord.read(path: records[0])
+    let record = try RawCrashRecord.read(path: records[0], key: testRecordKey)
     #expect(record.complete, "notes: \(record.notes)", sourceLocation: sourceLocation)
     #expect(!record.partial, "notes: \(record.notes)", sourceLocation: sourceLocation)
     #expect(record.signalNumber == expected, sourceLocation: sourceLocation)

@@ -60,6 +60,19 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         for _ in 0..<count { try reporter.writeRecordForTesting(signal: SIGSEGV) }
     }
 
+    /// The record at `path`, opened with the key the vault derives for it (as the next launch does).
+    func openRecord(_ path: String) throws -> RawCrashRecord {
+        let bytes = Array(try #require(FileManager.default.contents(atPath: path)))
+        let header = try #require(SealedCrashRecord.header(of: bytes))
+        return try RawCrashRecord.read(path: path, key: vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: header.salt))
+    }
+
+    /// `stream` (format 1 sections) sealed as the handler seals it, under a key of this vault.
+    func seal(_ stream: [UInt8], pid: UInt32 = 1, number: UInt32 = 0) throws -> [UInt8] {
+        let salt = try SecureRandom.bytes(count: 16)
+        return SealedCrashRecord.seal(stream, key: try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt), salt: salt, pid: pid, number: number)
+    }
+
     var rawRecords: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/crash")) ?? []).filter { $0.hasSuffix(".stewardcrash") }.sorted()
     }
@@ -99,6 +112,16 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         try crashHandlerGlobalState.withLock { _ in
             let f = try ReporterFixture(consent: consent)
             try f.writeRecords(1)
+            if consent == .denied {
+                // Denied: the handler does not record at all (a sealed record is made only
+                // while granted, or pending under encryptedDisk, the fixture's policy).
+                #expect(f.rawRecords.isEmpty, "nothing of a crash reaches the disk while denied")
+                f.relaunch()
+                #expect(f.reporter.processPending().outcomes.isEmpty)
+                #expect(try f.reporter.storedReports().isEmpty)
+                return
+            }
+            #expect(f.rawRecords.count == 1, "pending under encryptedDisk: one sealed record")
             f.relaunch()
             let result = f.reporter.processPending()
             let outcome = try #require(result.outcomes.first)
@@ -126,17 +149,24 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: first))
             let second = f.dir + "/crash/" + records[1]
             var damaged = try #require(FileManager.default.contents(atPath: second))
-            for index in stride(from: 80, to: damaged.count, by: 97) { damaged[index] ^= 0xA5 }
+            // Altered after its first chunk (which names the signal): what comes before stays.
+            for index in stride(from: 200, to: damaged.count, by: 97) { damaged[index] ^= 0xA5 }
             try damaged.write(to: URL(fileURLWithPath: second))
             try Data("garbage, not a record".utf8).write(to: URL(fileURLWithPath: f.dir + "/crash/crash-1-2-3.stewardcrash"))
+            // A record altered in its first chunk: nothing authenticates, nothing is trusted.
+            var forged = try #require(FileManager.default.contents(atPath: second))
+            forged[50] ^= 0x01
+            try forged.write(to: URL(fileURLWithPath: f.dir + "/crash/crash-2-2-3.stewardcrash"))
             // Written by this (live) process: aged, so they read as left by a process that died.
             for name in f.rawRecords { try ageFileBytes(f.dir + "/crash/" + name) }
             f.relaunch()
             let result = f.reporter.processPending()
-            #expect(result.reports.count == 3, "every record becomes a report, however damaged: \(result.problems)")
-            #expect(result.reports.filter(\.partial).count >= 2)
-            let truncated = try #require(result.reports.first { $0.signal?.name == "SIGSEGV" && $0.partial })
-            #expect(!truncated.salvageNotes.isEmpty)
+            #expect(result.reports.count == 2, "each record whose first chunk authenticates becomes a report: \(result.problems)")
+            #expect(result.reports.allSatisfy { $0.partial })
+            #expect(result.reports.allSatisfy { $0.signal?.name == "SIGSEGV" })
+            #expect(result.reports.contains { $0.salvageNotes.contains { $0.contains("did not authenticate") } }, "the alteration is noted")
+            #expect(result.problems.contains { $0.contains("crash-1-2-3") && $0.contains("not a sealed crash record") }, "\(result.problems)")
+            #expect(result.problems.contains { $0.contains("crash-2-2-3") && $0.contains("cannot be authenticated") }, "\(result.problems)")
             #expect(f.rawRecords.isEmpty)
         }
     }
@@ -161,7 +191,7 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             let f = try ReporterFixture()
             try f.writeRecords(1)
             let path = f.dir + "/crash/" + f.rawRecords[0]
-            let outer = RawCrashRecord.parse(Array(try #require(FileManager.default.contents(atPath: path))))
+            let outer = try f.openRecord(path)
             let bytes = try #require(FileManager.default.contents(atPath: path))
             try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: path))
             // The minimal record the handler writes when it crashes itself (SIGNAL, NESTED, END).
@@ -170,7 +200,7 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
                 + leBytes(outer.pid ?? 0) + leBytes(outer.tid ?? 0) + leBytes(outer.realtimeNs ?? 0) + leBytes(outer.monotonicNs ?? 0)
             nested += leBytes(UInt32(9)) + leBytes(UInt32(4)) + leBytes(Int32(SIGSEGV)) + leBytes(UInt32(0xFFFF)) + leBytes(UInt32(0))
             let nestedPath = f.dir + "/crash/crash-9-\(outer.pid ?? 0)-\(outer.tid ?? 0).stewardcrash"
-            try Data(nested).write(to: URL(fileURLWithPath: nestedPath))
+            try Data(try f.seal(nested, pid: UInt32(bitPattern: outer.pid ?? 0), number: 1)).write(to: URL(fileURLWithPath: nestedPath))
             for name in f.rawRecords { try ageFileBytes(f.dir + "/crash/" + name) }
             f.relaunch()
             let result = f.reporter.processPending()
@@ -216,7 +246,7 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             let f = try ReporterFixture()
             try f.writeRecords(1)
             let path = f.dir + "/crash/" + f.rawRecords[0]
-            let raw = try RawCrashRecord.read(path: path)
+            let raw = try f.openRecord(path)
             let pc = try #require(CrashReporter.bestFrames(raw).first)
             let json = """
             {"kind": "crashReport", "description": "Bad pointer dereference", "faultAddress": "0x8", "threads": [
@@ -322,6 +352,55 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         #expect(statuses(first) == ["abnormal", "ok"])
         #expect(statuses(second) == ["crashed", "ok"], "a crashed session is not also abnormal")
         #expect(statuses(third) == ["exited", "ok"])
+    }
+
+    @Test func sessionsAreRecordedOnlyWhileCrashReportingIsGrantedAndPurgedOnDenial() async throws {
+        let f = try ReporterFixture(consent: .pending)
+        func stored() throws -> [CrashReporter.StoredSession] {
+            let sessions = try CrashReporter.loadSessions(f.vault)
+            return sessions.open + sessions.updates
+        }
+        // Pending: nothing is recorded, in the vault or anywhere else.
+        try crashHandlerGlobalState.withLock { _ in
+            try f.reporter.install()
+            f.reporter.recordSessionStart()
+            f.reporter.endSession()
+            f.reporter.uninstall()
+        }
+        #expect(try stored().isEmpty)
+        #expect(try f.vault.records(in: CrashReporter.sessionsCollection).isEmpty)
+        #expect(try CrashReporter.loadLaunchState(f.vault).consecutive == 0)
+        // Granted later in the process: the session starts then, under crashReporting.
+        f.relaunch()
+        f.clock.advance(by: .seconds(60))
+        try crashHandlerGlobalState.withLock { _ in
+            try f.reporter.install()
+            f.reporter.recordSessionStart()
+            #expect(try stored().isEmpty, "still pending")
+            try f.ledger.grant([.crashReporting])
+            f.reporter.recordSessionStart()
+            f.reporter.uninstall()
+        }
+        let started = try stored()
+        #expect(started.map(\.status) == ["ok", "ok"], "open, and the initial update")
+        #expect(started.allSatisfy { $0.started >= f.clock.now }, "nothing of the time before the grant")
+        let records = try f.vault.records(in: CrashReporter.sessionsCollection)
+        #expect(records.count == 1)
+        #expect(records.allSatisfy { $0.purpose == .crashReporting && $0.category == .crashDiagnostics })
+        // Denied: purged, and nothing is recorded or queued afterwards, even after a new grant.
+        try f.ledger.deny([.crashReporting])
+        #expect(try stored().isEmpty)
+        f.reporter.endSession()
+        f.relaunch()
+        _ = crashHandlerGlobalState.withLock { _ in f.reporter.processPending() }
+        #expect(try stored().isEmpty)
+        try f.ledger.grant([.crashReporting])
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
+        try f.reporter.submit(to: uploader)
+        _ = await uploader.drain()
+        #expect(transport.payloads.isEmpty, "no session of the pending or denied time is sent")
     }
 
     @Test func sendNowDeliversWithinItsTimeout() async throws {

@@ -37,7 +37,7 @@ import SwiftOverlayShims
     @Test(arguments: [(Int64(0), Int64.min), (.max, -1), (.max, .min), (-5, .min)] as [(Int64, Int64)])
     func installAndCrashTimesThatWouldOverflowGiveNoTimeSinceStart(crash: Int64, install: Int64) throws {
         let f = try ReporterFixture()
-        try Self.write(Self.rawRecord(crashMonotonic: crash, installMonotonic: install), into: f.dir + "/crash")
+        try Self.write(f.seal(Self.rawRecord(crashMonotonic: crash, installMonotonic: install)), into: f.dir + "/crash")
         let result = f.reporter.processPending()
         #expect(result.reports.count == 1, "\(result.problems)")
         #expect(result.reports.first?.secondsSinceStart == nil)
@@ -47,7 +47,7 @@ import SwiftOverlayShims
 
     @Test func saneTimesStillGiveTheTimeSinceStart() throws {
         let f = try ReporterFixture()
-        try Self.write(Self.rawRecord(crashMonotonic: 7_500_000_000, installMonotonic: 5_000_000_000), into: f.dir + "/crash")
+        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 7_500_000_000, installMonotonic: 5_000_000_000)), into: f.dir + "/crash")
         #expect(f.reporter.processPending().reports.first?.secondsSinceStart == 2.5)
     }
 
@@ -55,7 +55,7 @@ import SwiftOverlayShims
         let f = try ReporterFixture()
         try f.reporter.saveState(CrashReporter.LaunchState(consecutive: .max))
         f.relaunch()
-        try Self.write(Self.rawRecord(crashMonotonic: 2_000_000_000, installMonotonic: 1_000_000_000), into: f.dir + "/crash")
+        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 2_000_000_000, installMonotonic: 1_000_000_000)), into: f.dir + "/crash")
         let result = f.reporter.processPending()
         #expect(result.reports.count == 1)
         #expect(result.crashedOnLaunch)
@@ -65,8 +65,8 @@ import SwiftOverlayShims
     @Test(arguments: [Duration(attoseconds: .max), .seconds(Int64.max) + .seconds(1), .seconds(Int64.max)])
     func anAbsurdLaunchCrashWindowCountsAsOneHour(_ window: Duration) throws {
         let f = try ReporterFixture(window: window)
-        try Self.write(Self.rawRecord(crashMonotonic: 3_000_000_000_000, installMonotonic: 0), into: f.dir + "/crash", name: "a.stewardcrash")
-        try Self.write(Self.rawRecord(crashMonotonic: 3_700_000_000_000, installMonotonic: 0), into: f.dir + "/crash", name: "b.stewardcrash")
+        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 3_000_000_000_000, installMonotonic: 0)), into: f.dir + "/crash", name: "a.stewardcrash")
+        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 3_700_000_000_000, installMonotonic: 0)), into: f.dir + "/crash", name: "b.stewardcrash")
         let result = f.reporter.processPending()
         #expect(result.reports.count == 2)
         // 3,000 s after start is within the hour, 3,700 s is not: the count starts again.
@@ -77,7 +77,7 @@ import SwiftOverlayShims
     @Test(arguments: [Duration(attoseconds: .min), .seconds(-5)])
     func aNegativeLaunchCrashWindowMakesNoCrashALaunchCrash(_ window: Duration) throws {
         let f = try ReporterFixture(window: window)
-        try Self.write(Self.rawRecord(crashMonotonic: 1, installMonotonic: 0), into: f.dir + "/crash")
+        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 1, installMonotonic: 0)), into: f.dir + "/crash")
         #expect(f.reporter.processPending().reports.count == 1)
         #expect(try CrashReporter.loadLaunchState(f.vault).consecutive == 0)
     }
@@ -100,7 +100,7 @@ import SwiftOverlayShims
     @Test(arguments: [Duration(attoseconds: .max), .seconds(Int64.max)])
     func sendNowWithAnAbsurdTimeoutWaitsForTheDeliveryInsteadOfTrapping(_ timeout: Duration) async throws {
         let f = try ReporterFixture()
-        try Self.write(Self.rawRecord(crashMonotonic: 2, installMonotonic: 1), into: f.dir + "/crash")
+        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 2, installMonotonic: 1)), into: f.dir + "/crash")
         _ = f.reporter.processPending()
         let transport = RecordingTransport(clock: ContinuousClock())
         let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,

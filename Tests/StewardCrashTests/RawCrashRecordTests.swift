@@ -207,20 +207,27 @@ struct RawCrashRecordTests {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let record = folder + "/crash-1-1-1.stewardcrash"
-        #expect(FileManager.default.createFile(atPath: record, contents: Data(header() + section(0xFFFF, []))))
-        #expect(try RawCrashRecord.read(path: record).complete)
+        let sealed = SealedCrashRecord.seal(header() + section(0xFFFF, []), key: testRecordKey, salt: testRecordSalt, pid: 1, number: 0)
+        #expect(FileManager.default.createFile(atPath: record, contents: Data(sealed)))
+        #expect(try RawCrashRecord.read(path: record, key: testRecordKey).complete)
+        // Unsealed bytes (a format 1 record, as earlier versions wrote) are not read.
+        let plain = folder + "/plain.stewardcrash"
+        #expect(FileManager.default.createFile(atPath: plain, contents: Data(header() + section(0xFFFF, []))))
+        #expect { try RawCrashRecord.read(path: plain, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notSealed }
+        // Another key opens nothing.
+        #expect { try RawCrashRecord.read(path: record, key: Array(repeating: 1, count: 32)) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .unauthenticated }
 
         let link = folder + "/link.stewardcrash"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: record)
-        #expect { try RawCrashRecord.read(path: link) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
-        #expect { try RawCrashRecord.read(path: folder) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
+        #expect { try RawCrashRecord.read(path: link, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
+        #expect { try RawCrashRecord.read(path: folder, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
         let fifo = folder + "/fifo.stewardcrash"
         #expect(mkfifo(fifo, 0o600) == 0)
-        #expect { try RawCrashRecord.read(path: fifo) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
+        #expect { try RawCrashRecord.read(path: fifo, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
 
         let big = folder + "/big.stewardcrash"
         #expect(FileManager.default.createFile(atPath: big, contents: nil))
         #expect(truncate(big, off_t(RawCrashRecord.maximumSize + 1)) == 0)
-        #expect { try RawCrashRecord.read(path: big) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .tooLarge }
+        #expect { try RawCrashRecord.read(path: big, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .tooLarge }
     }
 }

@@ -124,7 +124,8 @@ import Testing
         #expect(result.stdout.contains("removed 5 record(s)"))
         #expect(result.stdout.contains("chain intact"))
         // The data rights, through the facade: access, export, erase.
-        #expect(result.stdout.contains("crashDiagnostics: 2 record(s), kept 90 days, sent to crashBackend"))
+        // The report, the launch state, and the session started when crash reporting was granted.
+        #expect(result.stdout.contains("crashDiagnostics: 3 record(s), kept 90 days, sent to crashBackend"))
         #expect(result.stdout.contains("crashReports 1"))
         #expect(result.stdout.contains("deletion requests: crashBackend, telemetryBackend (delivered: crashBackend, telemetryBackend)"))
         #expect(result.stdout.contains("the secret is readable in no file"))

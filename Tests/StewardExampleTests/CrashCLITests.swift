@@ -83,6 +83,45 @@ extension CLITests {
         #expect(after?.isEmpty == true, "denying consent deleted the kept report, and the new crash was not recorded")
     }
 
+    @Test(arguments: ["pending", "granted"])
+    func beforeTheNextLaunchNoFileUnderTheDataFolderHoldsAnythingOfTheCrashInPlaintext(consent: String) throws {
+        // A home folder and user name anyone would recognise, and a breadcrumb to look for.
+        let canary = "CANARYHOME\(UUID().uuidString.prefix(6))"
+        let home = temporaryDirectory() + "-" + canary
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let dir = home + "/data"
+        let environment = ["HOME": home, "USER": canary, "LOGNAME": canary]
+        if consent == "granted" {
+            #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
+        }
+        let crash = try run(["crash", "trigger", "segv", "--data-dir", dir, "--breadcrumb", "breadcrumb \(canary)"], environment: environment)
+        #expect(crash.signaled && crash.status == SIGSEGV)
+        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        #expect(records.count == 1, "pending (encryptedDisk, the CLI's policy) and granted both record: \(records)")
+        // Every file under the data folder, before any later run opens the record.
+        let needles = [canary, home, "steward-cli", "/proc/", "libswiftCore.so", "triggerSegv"]
+        var scanned = 0
+        let files = FileManager.default.enumerator(atPath: dir)
+        while let name = files?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  let bytes = FileManager.default.contents(atPath: dir + "/" + name) else { continue }
+            scanned += 1
+            for needle in needles {
+                #expect(bytes.range(of: Data(needle.utf8)) == nil, "\(name) holds \(needle) in plaintext")
+            }
+        }
+        #expect(scanned >= 3, "the record, the vault and the key were scanned")
+        // The next launch still opens it.
+        #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
+        let list = try run(["crash", "list", "--json", "--data-dir", dir], environment: environment)
+        let reports = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["reports"] as? [[String: Any]]
+        #expect(reports?.count == 1, "\(list.stderr)")
+        #expect(list.stdout.contains("breadcrumb"), "the breadcrumb is in the report")
+        #expect(!list.stdout.contains(home), "the home folder is scrubbed from the report")
+    }
+
     @Test func showPrintsTheReportAndAnUnknownIDIsAClearError() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

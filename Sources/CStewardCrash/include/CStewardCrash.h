@@ -75,9 +75,31 @@ int steward_crash_uninstall(void);
 /// Whether the handlers are installed.
 int steward_crash_is_installed(void);
 
-/// Turns writing records on or off (off while crash reporting is denied: a crash then leaves
-/// nothing on disk; the previous handlers still run). On by default.
+/// Turns writing records on or off (off while crash reporting is denied, or pending under a
+/// policy that keeps nothing on disk: a crash then leaves nothing; the previous handlers still
+/// run). Off until the first call: consent decides before anything is written.
 void steward_crash_set_recording(int enabled);
+
+/// The version of the sealed record file the handler writes (see the format document).
+#define STEWARD_CRASH_SEALED_VERSION 2
+/// The plaintext file header of a sealed record: magic, version, flags, salt, pid, record number.
+#define STEWARD_CRASH_SEALED_HEADER 40
+/// The most plaintext bytes one sealed chunk carries.
+#define STEWARD_CRASH_CHUNK_MAX 4096
+
+/// Sets the key records are sealed with (ChaCha20-Poly1305 per chunk) and the salt it was
+/// derived with (written in each record's header, so the next launch derives the key again
+/// from the vault). Copied into static memory. Without a key no record is written at all:
+/// nothing of a crash is ever on disk in plaintext.
+void steward_crash_set_record_key(const uint8_t key[32], const uint8_t salt[16]);
+
+/// Forgets the key (zeroes it); records stop until a key is set again.
+void steward_crash_clear_record_key(void);
+
+/// ChaCha20-Poly1305 (RFC 8439) in place: encrypts `data` and writes the tag. What the
+/// handler seals its chunks with; exposed for the tests' cross-check against OpenSSL.
+void steward_crash_seal(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad, size_t aad_length,
+                        uint8_t *data, size_t length, uint8_t tag[16]);
 
 /// Gives the calling thread its own alternate signal stack (mmap, once per thread), so a
 /// stack overflow on it is still reported. Returns 0 or an errno value.
@@ -106,7 +128,8 @@ int steward_crash_handler_active(void);
 void steward_crash_test_allocate_in_handler(int enabled);
 
 /// Test hook: runs the handler's record writer for `signal` without a crash (no chaining,
-/// no exit), as if `signal` had arrived on this thread; returns 0 or an errno value.
+/// no exit), as if `signal` had arrived on this thread; returns 0 or an errno value (ENOKEY
+/// without a record key). Like the handler, it writes nothing while recording is off.
 int steward_crash_test_write_record(int signal);
 
 #ifdef __cplusplus

@@ -14,7 +14,8 @@ import StewardPermissions
 /// | device | `steward.identity` | `deviceIdentifiers` | `advertising` | advertising ID (only while that purpose is granted) |
 /// | permissions | permission decisions | `permissionDecisions` | `privacyCompliance` | answers, revocations |
 /// | crash | crash reports | `crashDiagnostics` | `crashReporting` | reports, sent to the crash recipient |
-/// | crash | crash state | `crashDiagnostics` | `privacyCompliance` | launch and session bookkeeping |
+/// | crash | `steward.crash.sessions` | `crashDiagnostics` | `crashReporting` | crash-free session updates (only while granted) |
+/// | crash | crash state | `crashDiagnostics` | `privacyCompliance` | launch bookkeeping: launch crashes counted, reports queued |
 /// | telemetry | events | each event's category | each event's purpose | recorded events |
 /// | telemetry | anonymiser state | `consentRecords` | `privacyCompliance` | per-purpose hashing salts |
 ///
@@ -46,7 +47,7 @@ enum BuiltInCollections {
         }
         if modules.contains(.crash) {
             records.append(.init(module: "crash", category: .crashDiagnostics,
-                                 description: "Crash bookkeeping: how many recent launches crashed and the state of the current session, so crash loops are noticed. It holds no stack traces."))
+                                 description: "Crash bookkeeping: how many recent launches crashed, so crash loops are noticed, and which crash reports were already queued for sending. It holds no stack traces and no sessions."))
         }
         if modules.contains(.telemetry) {
             records.append(.init(module: "telemetry", category: .consentRecords,
@@ -70,7 +71,7 @@ enum BuiltInCollections {
         }
         if modules.contains(.crash) {
             requirements.append(.init(module: .crash, category: .crashDiagnostics, purpose: .crashReporting,
-                                      what: "crash reports"))
+                                      what: "crash reports and crash-free session updates"))
         }
         if modules.contains(.telemetry) {
             for event in manifest.events {

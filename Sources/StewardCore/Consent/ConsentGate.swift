@@ -100,6 +100,11 @@ public final class ConsentGate: Sendable {
         try? reconcile()
     }
 
+    /// The pending policy that applies to `purpose` (its own, or the gate's default).
+    public func pendingPolicy(for purpose: Purpose) -> PendingPolicy {
+        policies[purpose] ?? defaultPolicy
+    }
+
     /// Promotes disk-held items whose purpose is granted and deletes everything kept for a
     /// denied purpose. The gate does this when it is created and after every change; call it after
     /// changing consent where no gate was listening.

@@ -320,9 +320,11 @@ struct OpenSSLAlgorithms: @unchecked Sendable {
     let aes256gcm: OpaquePointer?
     let sha256: OpaquePointer?
     let hmac: OpaquePointer?
+    let chacha20poly1305: OpaquePointer?
 
     static let shared = OpenSSLAlgorithms(
         aes256gcm: EVP_CIPHER_fetch(nil, "AES-256-GCM", nil),
         sha256: EVP_MD_fetch(nil, "SHA256", nil),
-        hmac: EVP_MAC_fetch(nil, "HMAC", nil))
+        hmac: EVP_MAC_fetch(nil, "HMAC", nil),
+        chacha20poly1305: EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil))
 }

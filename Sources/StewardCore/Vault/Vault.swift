@@ -139,6 +139,19 @@ public final class Vault: Sendable {
         try state.withLock { s in try s.read(id: id.rawValue, collection: collection) }
     }
 
+    /// A 32-byte key derived from the vault's key for `label` and `salt` (HMAC-SHA256 under the
+    /// vault key): for what Steward must seal outside the vault, such as raw crash records,
+    /// which a signal handler writes without the vault. Erasing the vault replaces its key, so
+    /// what was sealed under the old one can no longer be opened.
+    ///
+    /// - Throws: ``VaultError`` when the vault is closed or unusable; `CryptoError`.
+    package func derivedKey(label: String, salt: [UInt8]) throws -> [UInt8] {
+        try state.withLock { s in
+            try s.checkUsable()
+            return try HMACSHA256.authenticationCode(for: Array(label.utf8) + [0] + salt, using: s.derivationKey)
+        }
+    }
+
     /// The names of the collections that have segment files or staged records.
     public func collections() throws -> [String] {
         try state.withLock { s in try s.checkUsable(); return s.collections.keys.sorted() }

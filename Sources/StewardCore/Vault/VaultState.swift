@@ -11,6 +11,9 @@ struct VaultState {
     let keyProvider: any KeyProvider
     let vaultID: [UInt8]
     private(set) var cipher: AESGCM.Cipher?
+    /// HMAC-SHA256 of a fixed label under the vault key: the root of ``Vault/derivedKey(label:salt:)``,
+    /// so the vault key itself is not kept beyond opening.
+    let derivationKey: SymmetricKey
     private var lock: LockFile?
     var collections: [String: CollectionStore] = [:]
     var categories = InternTable()
@@ -85,16 +88,20 @@ struct VaultState {
             meta += try cipher.seal([], authenticating: SegmentFormat.keyCheckAAD(vaultID: vaultID)).combined
             try FileSystem.writeAtomically(meta, to: metaPath)
         }
+        var root = try HMACSHA256.authenticationCode(for: Array("steward.vault.derive/1".utf8), using: key)
+        let derivationKey = try SymmetricKey(copying: root)
+        for i in root.indices { root[i] = 0 }
         var state = VaultState(
             directory: directory, options: options, clock: clock, keyProvider: keyProvider, vaultID: vaultID,
-            cipher: try AESGCM.Cipher(key: key), lock: lock)
+            cipher: try AESGCM.Cipher(key: key), derivationKey: derivationKey, lock: lock)
         try state.load()
         return state
     }
 
     private init(directory: String, options: VaultOptions, clock: any WallClock, keyProvider: any KeyProvider,
-                 vaultID: [UInt8], cipher: AESGCM.Cipher, lock: consuming LockFile) {
+                 vaultID: [UInt8], cipher: AESGCM.Cipher, derivationKey: SymmetricKey, lock: consuming LockFile) {
         self.directory = directory
+        self.derivationKey = derivationKey
         self.options = options
         self.clock = clock
         self.keyProvider = keyProvider
