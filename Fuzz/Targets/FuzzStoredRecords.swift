@@ -12,8 +12,8 @@ import StewardTesting
 ///
 /// Input: a selector byte (which consumer), then up to 8 length-prefixed records, appended to
 /// that consumer's collection with the category and purpose it uses. The consumer is then
-/// opened and its read paths run: the audit ledger, permission decisions, crash reports and the
-/// crash launch state, telemetry batches and state (and a submit to an uploader), the device
+/// opened and its read paths run: the audit ledger, permission decisions, crash reports, the
+/// crash launch state and sessions, telemetry batches and state (and a submit to an uploader), the device
 /// identifiers, media items, items held for pending consent, consent receipts, and queued
 /// outbox payloads (loaded and sent to a recording transport).
 ///
@@ -53,6 +53,17 @@ public enum FuzzStoredRecords: FuzzTarget {
             let reporter = crashReporter(vault, ledger)
             _ = reporter.processPending()
             _ = reporter.crashedOnLaunch
+        },
+        Consumer(collection: CrashReporter.sessionsCollection, category: .crashDiagnostics, purpose: .crashReporting) { vault, ledger in
+            try ledger.grant([.crashReporting])
+            let reporter = crashReporter(vault, ledger)
+            _ = reporter.processPending()
+            reporter.recordSessionStart()
+            reporter.endSession()
+            let uploader = try Uploader(recipient: "crashBackend", transport: RecordingTransport(), vault: vault, consent: ledger,
+                                        manifest: exampleManifest, audit: try AuditLedger(vault: vault, clock: fuzzClock), wallClock: fuzzClock)
+            _ = try reporter.submit(to: uploader)
+            try ledger.deny([.crashReporting])
         },
         Consumer(collection: Telemetry.collection, category: .usageEvents, purpose: .analytics) { vault, ledger in
             try ledger.grant([.analytics])
