@@ -40,6 +40,9 @@ struct AccessCommand: ParsableCommand {
             print("  \(holding.category): \(holding.records) record(s)\(since)\(why); \(kept)\(sent)")
         }
         for (recipient, count) in report.queued.sorted(by: { $0.key < $1.key }) { print("  queued for \(recipient): \(count)") }
+        for (recipient, count) in report.pendingDeletionRequests.sorted(by: { $0.key < $1.key }) {
+            print("  deletion requests pending for \(recipient): \(count) (retried until accepted)")
+        }
         if report.unprocessedCrashRecords > 0 { print("  crash records not yet processed: \(report.unprocessedCrashRecords)") }
     }
 }
@@ -96,6 +99,7 @@ struct EraseCommand: AsyncParsableCommand {
             let json = try JSONSerialization.data(withJSONObject: [
                 "deletionRequests": report.deletionRequests.map(\.rawValue), "delivered": report.delivered.map(\.rawValue),
                 "removedFiles": report.removedFiles,
+                "notRequested": Dictionary(uniqueKeysWithValues: report.notRequested.map { ($0.key.rawValue, $0.value) }),
             ], options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: json, as: UTF8.self))
             return
@@ -105,6 +109,9 @@ struct EraseCommand: AsyncParsableCommand {
             print("No recipient had received data: no deletion request was needed.")
         } else {
             print("Deletion requests: \(report.deletionRequests.map(\.rawValue).joined(separator: ", ")) (delivered: \(report.delivered.isEmpty ? "none yet" : report.delivered.map(\.rawValue).joined(separator: ", "))).")
+        }
+        for (recipient, how) in report.notRequested.sorted(by: { $0.key < $1.key }) {
+            print("Not asked (\(recipient.rawValue)): \(how).")
         }
     }
 }

@@ -53,6 +53,9 @@ public struct DataRights: Sendable {
         public var categories: [CategoryHolding]
         /// Payloads queued for delivery, per recipient.
         public var queued: [RecipientID: Int]
+        /// Deletion requests not yet accepted, per recipient (they are retried until accepted;
+        /// included in ``queued`` too).
+        public var pendingDeletionRequests: [RecipientID: Int]
         /// Crash records not yet turned into reports.
         public var unprocessedCrashRecords: Int
     }
@@ -97,11 +100,15 @@ public struct DataRights: Sendable {
                 recipients: declaration?.recipients ?? [], disclosedTo: (disclosed[category] ?? []).sorted())
         }
         var queued: [RecipientID: Int] = [:]
-        for (recipient, uploader) in steward.uploaders where uploader.pendingCount > 0 { queued[recipient] = uploader.pendingCount }
+        var deletions: [RecipientID: Int] = [:]
+        for (recipient, uploader) in steward.uploaders {
+            if uploader.pendingCount > 0 { queued[recipient] = uploader.pendingCount }
+            if uploader.pendingDeletionRequests > 0 { deletions[recipient] = uploader.pendingDeletionRequests }
+        }
         let crashFolder = steward.crashes.configuration.crashDirectory
         let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter { !$0.hasPrefix(".") }.count
         return AccessReport(generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
-                            categories: categories, queued: queued, unprocessedCrashRecords: rawRecords)
+                            categories: categories, queued: queued, pendingDeletionRequests: deletions, unprocessedCrashRecords: rawRecords)
     }
 
     // MARK: - Export
@@ -233,6 +240,10 @@ public struct DataRights: Sendable {
         public var delivered: [RecipientID]
         /// Files removed besides the vault (crash records, the outbox).
         public var removedFiles: Int
+        /// Recipients that received data but cannot take Steward's deletion request, with how
+        /// to reach them instead: the crash recipient behind a Sentry DSN (an envelope URL
+        /// accepts only envelopes; ask through the Sentry project's own data deletion).
+        public var notRequested: [RecipientID: String] = [:]
     }
 
     /// Erases everything Steward holds about the user, then asks every recipient that received
@@ -291,8 +302,15 @@ public struct DataRights: Sendable {
 
         // 3. A new vault, and the deletion requests.
         let configuration = steward.configuration
-        let requests = received.keys.filter { configuration.manifest.declaration(of: $0) != nil }.sorted()
-        guard !requests.isEmpty else { return ErasureReport(deletionRequests: [], delivered: [], removedFiles: removed) }
+        var notRequested: [RecipientID: String] = [:]
+        // A Sentry envelope URL can only reject a JSON deletion request (which would then be
+        // retried for ever): that recipient is named instead, for the host to ask by hand.
+        if configuration.sentryDSN != nil, configuration.transports[configuration.crashRecipient] == nil,
+           received[configuration.crashRecipient] != nil {
+            notRequested[configuration.crashRecipient] = "a Sentry DSN takes only envelopes; delete the user's events through the Sentry project (its data deletion or API)"
+        }
+        let requests = received.keys.filter { configuration.manifest.declaration(of: $0) != nil && notRequested[$0] == nil }.sorted()
+        guard !requests.isEmpty else { return ErasureReport(deletionRequests: [], delivered: [], removedFiles: removed, notRequested: notRequested) }
         let vault: Vault
         if let keyProvider = configuration.keyProvider {
             vault = try Vault.open(directory: steward.dataDirectory + "/vault", keyProvider: keyProvider, clock: configuration.wallClock)
@@ -336,7 +354,7 @@ public struct DataRights: Sendable {
             for await (recipient, accepted) in group where accepted { delivered.append(recipient) }
         }
         try? audit.flush()
-        return ErasureReport(deletionRequests: requests, delivered: delivered.sorted(), removedFiles: removed)
+        return ErasureReport(deletionRequests: requests, delivered: delivered.sorted(), removedFiles: removed, notRequested: notRequested)
     }
 }
 

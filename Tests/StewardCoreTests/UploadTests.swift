@@ -371,6 +371,27 @@ extension UploadTests {
             #expect(f.dropped(.rejected, .deviceModel, .crashReporting) == 1)
         }
 
+        @Test func aDeletionRequestIsRetriedWithBackoffOnRejectionsEvenPastTheMaximumAgeUntilAccepted() async throws {
+            let f = try Fixture(answers: [.rejected(reason: "captive portal"), .rejected(reason: "403 from a proxy"), .retry(after: nil)])
+            let uploader = try f.uploader(policy: UploadPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60), maxAge: .seconds(60)))
+            // Queued a month ago: far older than maxAge, which deletion requests ignore.
+            let request = Payload(recipient: Fixture.recipient, purpose: .privacyCompliance, categories: [.usageEvents],
+                                  contentType: "application/json", headers: [:], body: Array("{\"delete\":true}".utf8),
+                                  idempotencyKey: "deletion-1", created: f.wall.now.addingTimeInterval(-30 * 86_400))
+            try uploader.submitObligation(request)
+            #expect(uploader.pendingDeletionRequests == 1, "visible as pending")
+            let drain = Task { await uploader.drain() }
+            // After each failure the next try is a backoff step away, never a millisecond.
+            #expect(try await f.step() == .seconds(1))
+            #expect(try await f.step() == .seconds(3))
+            #expect(try await f.step() == .seconds(7))
+            let report = await drain.value
+            #expect(f.transport.deliveries.map(\.answer) == [.rejected(reason: "captive portal"), .rejected(reason: "403 from a proxy"), .retry(after: nil), .accepted])
+            #expect(report.accepted == 1 && report.dropped.isEmpty)
+            #expect(try f.stored().isEmpty, "gone once accepted, not before")
+            #expect(uploader.pendingDeletionRequests == 0)
+        }
+
         @Test func tooManyAttemptsDropsAndCountsAndTheVaultKeepsThePayloadUntilThen() async throws {
             let held = Observations<Int>()
             let collection = Uploader.collection(for: Fixture.recipient)

@@ -252,6 +252,23 @@ func stewardBinary() -> URL {
         #expect(throws: StewardError.self) { try steward.rights.export(to: folder) }
     }
 
+    @Test func eraseNeverPostsADeletionRequestToASentryEnvelopeURLAndNamesThatRecipientInstead() async throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        configuration.transports["crashBackend"] = nil
+        // Loopback, port 9 (discard): nothing must be posted there anyway.
+        configuration.sentryDSN = "http://public@127.0.0.1:9/42"
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        // The crash recipient received data, as the audit ledger says.
+        steward.audit.recordDisclosed(.crashDiagnostics, purpose: .crashReporting, recipient: "crashBackend", legalBasis: .consent)
+        steward.audit.recordDisclosed(.usageEvents, purpose: .analytics, recipient: "telemetryBackend", legalBasis: .consent)
+        try steward.audit.flush()
+        let report = try await steward.rights.erase(deliverWithin: .seconds(2))
+        #expect(report.deletionRequests == ["telemetryBackend"])
+        #expect(report.notRequested["crashBackend"]?.contains("Sentry") == true)
+    }
+
     @Test func eraseLeavesNothingReadableQueuesDeletionRequestsAndStartWorksAgain() async throws {
         let f = FacadeFixture()
         let canary = "CANARY-\(UUID().uuidString.prefix(8))"

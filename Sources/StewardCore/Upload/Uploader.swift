@@ -134,7 +134,9 @@ public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
 /// - *Nothing is deleted before it was accepted*, except by the rules below: a payload leaves
 ///   the vault when the transport answers `.accepted`, when it answers `.rejected`, when the
 ///   purpose is denied, or when ``UploadPolicy/maxAge`` or ``UploadPolicy/maxAttempts`` is
-///   exceeded. Every drop is counted in the ``AuditLedger`` with its reason, every acceptance
+///   exceeded. Steward's own deletion requests (purpose `privacyCompliance`) are the
+///   exception: they never expire, and every failure, a rejection included, is retried with
+///   backoff (at least a second apart) until the recipient accepts them. Every drop is counted in the ``AuditLedger`` with its reason, every acceptance
 ///   as a disclosure per category with the purpose's legal basis from the manifest.
 /// - *Consent is checked at send time.* Right before each send: granted → send; pending → hold
 ///   the payload (kept in the vault) until the purpose is granted; denied → drop and count it.
@@ -247,6 +249,10 @@ public final class Uploader: Sendable {
 
     /// Payloads queued (in the vault, not yet accepted or dropped), held ones included.
     public var pendingCount: Int { state.withLock { $0.count } }
+
+    /// How many of Steward's own deletion requests (purpose `privacyCompliance`) wait for this
+    /// recipient to accept them.
+    public var pendingDeletionRequests: Int { state.withLock { $0.lanes[.privacyCompliance]?.count ?? 0 } }
 
     // MARK: - Submitting
 
@@ -483,6 +489,17 @@ public final class Uploader: Sendable {
             }
             report.accepted += 1
             finish(entry) { lane in lane.removeFirst(); return true }
+        case .rejected where entry.purpose == .privacyCompliance:
+            // A deletion request is an obligation, not data: a rejection (a proxy's 4xx, a
+            // captive portal's certificate) is retried with backoff until it is accepted.
+            report.retries += 1
+            let attempts = entry.attempts + 1
+            let delay = min(max(policy.backoff.delay(forAttempt: attempts - 1, random: random), .seconds(1)), .seconds(RetryAfter.maximumSeconds))
+            let retryAt = timer.elapsed() + delay
+            finish(entry) { lane in
+                lane.updateFirst { $0.attempts = attempts; $0.notBefore = retryAt }
+                return false
+            }
         case .rejected:
             remove([entry.id], report: &report)
             countDropped(entry.categories, purpose: entry.purpose, reason: .rejected)
@@ -577,6 +594,9 @@ public final class Uploader: Sendable {
     /// The elapsed-clock time just after `entry` passes the maximum age, or nil when that is
     /// further away than a year of waiting could matter.
     private func expiryDeadline(_ entry: Entry, now: Date, elapsed: Duration) -> Duration? {
+        // Deletion requests never expire: no deadline (one in the past would wake the loop
+        // every millisecond).
+        if entry.purpose == .privacyCompliance { return nil }
         let remaining = maxAgeSeconds - now.timeIntervalSince(entry.created)
         guard remaining < 1e9 else { return nil }
         return elapsed + .milliseconds(Int64((max(remaining, 0) * 1000).rounded(.up)) + 1)
