@@ -72,6 +72,17 @@ extension UploadTests {
             #expect(RetryAfter.delay(fromHeader: "Sunday, 06-Nov-94 08:49:37 GMT", now: yearOne) == nil)
         }
 
+        @Test func aTimeReadWithMillisecondsIsWrittenBackWithTheSameMilliseconds() throws {
+            // Found by FuzzRetryAfter: .982 is 0.98199999… in binary, and was written as .981.
+            let text = "2026-11-06T06:30:14.982Z"
+            let time = try #require(CivilTime.date(rfc3339: text))
+            #expect(CivilTime.iso8601(time) == text)
+            for millisecond in 0..<1000 {
+                let written = "2026-11-06T06:30:14.\(String(repeating: "0", count: 3 - String(millisecond).count))\(millisecond)Z"
+                #expect(CivilTime.iso8601(try #require(CivilTime.date(rfc3339: written))) == written)
+            }
+        }
+
         @Test(arguments: [
             ("2026-12-06T06:30:14Z", 1_796_538_614.0),
             ("2026-12-06T06:30:14.5Z", 1_796_538_614.5),

@@ -222,7 +222,10 @@ package enum CivilTime {
     static func components(of date: Date) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millisecond: Int) {
         // Clamp to years 0001-9999 (NaN: 1970) so the conversion can never trap.
         let t = date.timeIntervalSince1970
-        let ms = Int64(((t.isNaN ? 0 : min(max(t, -62_135_596_800), 253_402_300_799.999)) * 1000).rounded(.down))
+        // Truncated to the millisecond, after half a microsecond is added: a time read as
+        // `…14.982` is stored as 14.98199999… (binary), which must still write as .982 (found by
+        // FuzzRetryAfter). Half a microsecond is a few ulps at today's times and far below a ms.
+        let ms = Int64(((t.isNaN ? 0 : min(max(t, -62_135_596_800), 253_402_300_799.999)) * 1000 + 0.0005).rounded(.down))
         let totalSeconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let millisecond = Int(ms - totalSeconds * 1000)
         let days = totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400
