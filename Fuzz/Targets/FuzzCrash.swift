@@ -1,5 +1,5 @@
 import Foundation
-import StewardCore
+@testable import StewardCore
 @testable import StewardCrash
 
 /// A raw crash record as the handler would have left it in the crash folder: the record stream
