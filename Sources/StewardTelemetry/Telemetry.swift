@@ -635,8 +635,9 @@ extension Telemetry {
 
 extension Telemetry {
     /// Stores what is held in memory every `interval` (batches also go when full), until the
-    /// task is cancelled; a last flush runs on the way out. The flushes (vault writes, fsync) run
-    /// on a thread of their own, not on the concurrency pool.
+    /// task is cancelled; a last flush runs on the way out, also when the task was cancelled
+    /// before it began. The flushes (vault writes, fsync) run on a thread of their own, not on
+    /// the concurrency pool.
     ///
     /// `interval` is clamped to 1 s…2^31 s: zero or a negative interval flushes every second
     /// (it does not spin), and an absurd one (`Duration(attoseconds: .max)`) waits 2^31 s.
@@ -646,7 +647,9 @@ extension Telemetry {
     /// ```
     public func run(flushingEvery interval: Duration) async {
         let interval = interval.periodicInterval
-        while !Task.isCancelled {
+        // At least once: a task cancelled before it ran still flushes on the way out (the sleep
+        // returns at once when cancelled).
+        repeat {
             try? await checkedSleep(for: interval)
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 StewardThread.start(name: "steward.telemetry-flush") { [self] in
@@ -654,7 +657,7 @@ extension Telemetry {
                     continuation.resume()
                 }
             }
-        }
+        } while !Task.isCancelled
     }
 }
 

@@ -638,7 +638,9 @@ extension UploadTests {
             async let second = uploader.drain()
             _ = await uploader.drain()
             _ = await second
-            while uploader.pendingCount > 0 { await Task.yield() }
+            // Polled with a sleep, not Task.yield: a yield loop keeps a pool thread busy, which
+            // starves the worker on a 2-core machine under a sanitizer's slowdown.
+            while uploader.pendingCount > 0 { try await Task.sleep(for: .milliseconds(5)) }
             worker.cancel()
             await worker.value
             #expect(transport.overlaps.all.isEmpty)

@@ -149,6 +149,21 @@ import Testing
         #expect(try f.stored().count == 1, "the last flush on the way out")
     }
 
+    @Test func runCancelledBeforeItBeganStillFlushesOnTheWayOut() async throws {
+        // Found under ThreadSanitizer's slowdown: the flusher task had not started when it was
+        // cancelled, and the loop ended without its last flush.
+        let f = try TelemetryFixture(configuration: .init(batchSize: 1_000))
+        try f.ledger.grant([.analytics])
+        #expect(f.telemetry.record("screen_view") == .recorded)
+        let flusher = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await f.telemetry.run(flushingEvery: .seconds(3_600))
+        }
+        await flusher.value
+        #expect(try f.stored().count == 1)
+        #expect(f.telemetry.eventsInMemory == 0)
+    }
+
     @Test(arguments: [Duration(attoseconds: .max), .seconds(Int64.max), .seconds(-1)])
     func runWithAnyIntervalStopsWhenCancelled(_ interval: Duration) async throws {
         let f = try TelemetryFixture(configuration: .init(batchSize: 1_000))
