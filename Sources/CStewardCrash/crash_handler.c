@@ -297,6 +297,9 @@ void steward_crash_set_record_key(const uint8_t key[32], const uint8_t salt[16])
 
 void steward_crash_clear_record_key(void) {
     atomic_store(&steward_crash_key_set, 0);
+    // A record being written right now may still be copying the key: leave it (the process
+    // is about to die of that crash anyway).
+    if (atomic_load_explicit(&steward_crash_active_tid, memory_order_acquire) != 0) return;
     volatile uint8_t *k = steward_crash_record_key;
     for (size_t i = 0; i < sizeof steward_crash_record_key; i++) k[i] = 0;
 }

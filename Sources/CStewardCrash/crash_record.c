@@ -1,6 +1,7 @@
 // The record writer: runs inside the signal handler. Static buffers only, async-signal-safe
-// system calls only (openat, write, pwrite, read, fsync, close, clock_gettime, prctl,
-// process_vm_readv), plus _Unwind_Backtrace, which install() warmed up.
+// system calls only (openat, open, write, read, fsync, close, clock_gettime, prctl, getrandom,
+// process_vm_readv), plus _Unwind_Backtrace, which install() warmed up, and the sealing in
+// crash_seal.c (arithmetic only).
 // The format is Documentation/CrashRecordFormat.md.
 #define _GNU_SOURCE
 #include "crash_internal.h"
@@ -71,10 +72,13 @@ static void flush_chunk(writer_t *w, int last) {
     le32(w->frame, (uint32_t)w->used);
     memcpy(w->frame + 4, w->buffer, w->used);
     steward_crash_seal(w->key, nonce, w->header, sizeof w->header, w->frame + 4, w->used, w->frame + 4 + w->used);
-    write_all(w, w->frame, 4 + w->used + 16);
+    // The chunk counts as sealed before it is written: a signal during the write that ends in
+    // abandon() must not seal other bytes under this chunk's nonce.
+    size_t framed = 4 + w->used + 16;
     memset(w->buffer, 0, w->used);
     w->chunk++;
     w->used = 0;
+    write_all(w, w->frame, framed);
 }
 
 static void put(writer_t *w, const void *bytes, size_t length) {
@@ -137,11 +141,22 @@ static int begin(writer_t *w, int64_t realtime_ns, pid_t pid, pid_t tid) {
     if (!atomic_load(&steward_crash_key_set)) return ENOKEY;
     memcpy(w->key, steward_crash_record_key, sizeof w->key);
     w->fd = open_record(realtime_ns, pid, tid);
-    if (w->fd < 0) return errno;
+    if (w->fd < 0) {
+        int error = errno;
+        memset(w->key, 0, sizeof w->key);
+        return error;
+    }
     w->failed = 0;
     w->chunk = 0;
     w->used = 0;
-    uint32_t number = atomic_fetch_add(&record_counter, 1) & 0x7FFFFFFFu;
+    // A random record number (getrandom is a plain system call) plus this process's count: a
+    // forked child inherits the key and the count, and a pid may repeat (pid 1 in every
+    // container), so neither alone keeps nonces apart.
+    uint32_t random = 0;
+    if (syscall(SYS_getrandom, &random, sizeof random, 1 /* GRND_NONBLOCK */) != (long)sizeof random) {
+        random = (uint32_t)realtime_ns ^ (uint32_t)((uint64_t)realtime_ns >> 32);
+    }
+    uint32_t number = (random + atomic_fetch_add(&record_counter, 1)) & 0x7FFFFFFFu;
     memcpy(w->header, "STWDCRSH", 8);
     le32(w->header + 8, STEWARD_CRASH_SEALED_VERSION);
     le32(w->header + 12, 0);

@@ -141,7 +141,8 @@ static void poly1305_finish(poly1305_t *st, uint8_t mac[16]) {
     store32(mac + 4, h1);
     store32(mac + 8, h2);
     store32(mac + 12, h3);
-    memset(st, 0, sizeof *st);
+    volatile uint32_t *wipe = (volatile uint32_t *)st;
+    for (size_t i = 0; i < sizeof *st / sizeof(uint32_t); i++) wipe[i] = 0;
 }
 
 // MARK: - AEAD
@@ -158,7 +159,8 @@ void steward_crash_seal(const uint8_t key[32], const uint8_t nonce[12], const ui
         size_t n = length - at < 64 ? length - at : 64;
         for (size_t i = 0; i < n; i++) data[at + i] ^= block[i];
     }
-    memset(block, 0, sizeof block);
+    volatile uint8_t *wipe = block;
+    for (size_t i = 0; i < sizeof block; i++) wipe[i] = 0;
     poly1305_padded(&mac, aad, aad_length);
     poly1305_padded(&mac, data, length);
     uint8_t lengths[16];

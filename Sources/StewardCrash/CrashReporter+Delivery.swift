@@ -28,13 +28,15 @@ extension CrashReporter {
         var submitted = Set(state.submitted ?? [])
         let reports = try storedReports().filter { !submitted.contains($0.id) }
         var sessions = try Self.loadSessions(vault)
-        if reports.isEmpty && sessions.updates.isEmpty { return 0 }
+        if reports.isEmpty && sessions.updates.isEmpty && sessions.crashed.isEmpty { return 0 }
         let encoder = SentryEventEncoder()
         var queued = 0
         for report in reports {
+            // A `crashed` update only for a session recorded under consent, from its recorded
+            // start: none for a crash of a process whose session was never started.
             var session: SentrySession?
-            if !report.handled, let seconds = report.secondsSinceStart {
-                session = SentrySession.crashed(for: report, started: report.timestamp.addingTimeInterval(-seconds), isInitial: false)
+            if !report.handled, let id = report.context.sessionID, let recorded = sessions.crashed.first(where: { $0.id == id }) {
+                session = SentrySession.crashed(for: report, started: recorded.started, isInitial: false)
             }
             // No sent_at: it would be the queueing time, and Sentry corrects clock drift with it
             // (the field is optional; a transport that can stamp it at send time may add it).
@@ -64,8 +66,11 @@ extension CrashReporter {
             // Queued, held for consent, or dropped (counted by the uploader): offered once.
             _ = try uploader.submit(payload)
         }
-        if !sessions.updates.isEmpty {
+        if !sessions.updates.isEmpty || !sessions.crashed.isEmpty {
+            // Crashed sessions whose report is still to come stay for the next submit.
+            let pending = Set(try storedReports().filter { !submitted.contains($0.id) }.compactMap(\.context.sessionID))
             sessions.updates = []
+            sessions.crashed.removeAll { !pending.contains($0.id) }
             try saveSessions(sessions)
         }
         // Ids of reports the vault no longer holds are forgotten.

@@ -29,9 +29,12 @@ extension CrashReporter {
     func recordSessionStart() {
         // Once per reporter: install() starts it on a thread, and a test (or a second install
         // after uninstall) may get there too.
-        // Not while crash reporting is pending or denied: the grant starts it then.
+        // Not while crash reporting is pending or denied: the grant starts it then. The flag is
+        // set only once the start is saved, so a caller that returns after this call (the
+        // granting thread) finds it saved even when install's thread got there first: both
+        // go through updateSessions' lock, and the second finds the session open.
         guard consent.ledger.consentState(for: .crashReporting) == .granted,
-              !sessionStartRecorded.exchange(true, ordering: .relaxed) else { return }
+              !sessionStartRecorded.load(ordering: .acquiring) else { return }
         let context = configuration.context
         // Started when consent allowed it: the session covers no time before the grant.
         let started = Swift.max(sessionStarted, clockNow)
@@ -44,8 +47,9 @@ extension CrashReporter {
                 sessions.open.append(start)
                 sessions.updates.append(start)
             }
+            sessionStartRecorded.store(true, ordering: .releasing)
         } catch {
-            sessionStartRecorded.store(false, ordering: .relaxed)
+            // Not saved: a later call (a grant, the next install) tries again.
         }
     }
 
@@ -55,8 +59,12 @@ extension CrashReporter {
         try? updateSessions { sessions in
             let earlier = sessions.open.filter { $0.id != sessionID }
             guard !earlier.isEmpty else { return }
-            for open in earlier where !crashed.contains(open.id) {
-                sessions.updates.append(open.closed(as: "abnormal", at: open.timestamp))
+            for open in earlier {
+                if crashed.contains(open.id) {
+                    sessions.crashed.append(open)
+                } else {
+                    sessions.updates.append(open.closed(as: "abnormal", at: open.timestamp))
+                }
             }
             sessions.open.removeAll { $0.id != sessionID }
         }

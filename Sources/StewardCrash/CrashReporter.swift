@@ -147,7 +147,7 @@ public final class CrashReporter: Sendable {
             guard let self, let change = changes.first(where: { $0.purpose == .crashReporting }) else { return }
             self.updateRecording()
             // A session starts when the user grants, never for the time before.
-            if change.state == .denied { self.sessionStartRecorded.store(false, ordering: .relaxed) }
+            if change.state == .denied { self.sessionStartRecorded.store(false, ordering: .releasing) }
             if change.state == .granted && self.state.withLock({ $0.installed }) {
                 StewardThread.start(name: "steward-session") { [weak self] in self?.recordSessionStart() }
             }
@@ -159,9 +159,12 @@ public final class CrashReporter: Sendable {
     /// until the answer); not while it is denied or pending under a policy that keeps nothing
     /// on disk (`drop`, `memory`).
     private func updateRecording() {
-        guard state.withLock({ $0.installed }) else { return }
-        CrashHandler.setRecording(Self.recordsCrashes(consent.ledger.consentState(for: .crashReporting),
-                                                      pending: consent.pendingPolicy(for: .crashReporting)))
+        let records = Self.recordsCrashes(consent.ledger.consentState(for: .crashReporting),
+                                          pending: consent.pendingPolicy(for: .crashReporting))
+        state.withLock { s in
+            guard s.installed else { return }
+            CrashHandler.setRecording(records)
+        }
     }
 
     /// The rule of ``updateRecording()``.
@@ -188,15 +191,17 @@ public final class CrashReporter: Sendable {
         try publishContext()
         // The key records are sealed with: derived from the vault's key with a salt of this
         // installation's, so the next launch derives it again and nothing is written to the
-        // vault here.
+        // vault here. Derived first, handed to the handler only once this reporter's install
+        // succeeded (a second reporter must not replace the installed one's key).
+        var key: [UInt8]
+        let salt: [UInt8]
         do {
-            let salt = try SecureRandom.bytes(count: 16)
-            var key = try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt)
-            CrashHandler.setRecordKey(key, salt: salt)
-            for i in key.indices { key[i] = 0 }
+            salt = try SecureRandom.bytes(count: 16)
+            key = try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt)
         } catch {
             throw CrashReporterError(.install, "no key to seal crash records with (\(error)); crashes will not be recorded")
         }
+        defer { for i in key.indices { key[i] = 0 } }
         do {
             try CrashHandler.install(directory: configuration.crashDirectory)
         } catch let error as CrashHandlerError where error.code == .alreadyInstalled {
@@ -204,6 +209,8 @@ public final class CrashReporter: Sendable {
         } catch {
             throw CrashReporterError(.install, "the crash handlers could not be installed: \(error)")
         }
+        // Recording is still off (until updateRecording below), so no record races the key.
+        CrashHandler.setRecordKey(key, salt: salt)
         state.withLock {
             $0.installed = true
             $0.installMonotonic = Self.monotonicNanoseconds()
@@ -220,10 +227,12 @@ public final class CrashReporter: Sendable {
     public func uninstall() {
         let wasInstalled = state.withLock { s in
             defer { s.installed = false }
+            // Under the lock, as updateRecording sets it: a consent change racing this
+            // uninstall cannot turn recording back on afterwards.
+            CrashHandler.setRecording(false)
             return s.installed
         }
         if wasInstalled {
-            CrashHandler.setRecording(false)
             StewardThread.setPreparation(nil)
             CrashHandler.uninstall()
             CrashHandler.clearRecordKey()
@@ -538,6 +547,19 @@ public final class CrashReporter: Sendable {
         var open: [StoredSession] = []
         /// Session updates not sent yet.
         var updates: [StoredSession] = []
+        /// Sessions that ended in a crash, recorded under consent: their `crashed` update rides
+        /// with the crash's report when it is submitted (and starts at the session's recorded
+        /// start, the grant's time at the earliest).
+        var crashed: [StoredSession] = []
+
+        init() {}
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            open = try container.decodeIfPresent([StoredSession].self, forKey: .open) ?? []
+            updates = try container.decodeIfPresent([StoredSession].self, forKey: .updates) ?? []
+            crashed = try container.decodeIfPresent([StoredSession].self, forKey: .crashed) ?? []
+        }
     }
 
     /// A session update as kept in the vault.

@@ -63,7 +63,7 @@ typedef struct {
 } steward_crash_breadcrumb_t;
 
 /// Installs the handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT and SIGTRAP
-/// (SA_SIGINFO | SA_ONSTACK), saving the previous ones, gives the calling thread an alternate
+/// (SA_SIGINFO | SA_ONSTACK | SA_NODEFER), saving the previous ones, gives the calling thread an alternate
 /// stack, opens `directory` (which must exist, 0700) for records and warms up the unwinder.
 /// Returns 0, or an errno value (EALREADY when installed already).
 int steward_crash_install(const char *directory);
