@@ -29,10 +29,14 @@ extension CrashReporter {
     func recordSessionStart() {
         // Once per reporter: install() starts it on a thread, and a test (or a second install
         // after uninstall) may get there too.
-        // Not while crash reporting is pending or denied: the grant starts it then. The flag is
-        // set only once the start is saved, so a caller that returns after this call (the
-        // granting thread) finds it saved even when install's thread got there first: both
-        // go through updateSessions' lock, and the second finds the session open.
+        // Not while crash reporting is pending or denied: the grant starts it then. Checked and
+        // saved under sessionStartLock, and marked done only once saved: a caller that returns
+        // (the granting thread) finds it saved even when install's thread got there first, and
+        // a thread that comes late finds it done.
+        sessionStartLock.withLock { _ in recordSessionStartLocked() }
+    }
+
+    private func recordSessionStartLocked() {
         guard consent.ledger.consentState(for: .crashReporting) == .granted,
               !sessionStartRecorded.load(ordering: .acquiring) else { return }
         let context = configuration.context

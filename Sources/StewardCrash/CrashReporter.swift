@@ -115,6 +115,9 @@ public final class CrashReporter: Sendable {
     let sessionErrors = Atomic<Int>(0)
     /// Whether this reporter recorded its session's start (once, whoever gets there first).
     let sessionStartRecorded = Atomic<Bool>(false)
+    /// Held while a session start is checked and saved: install's thread and a grant may both
+    /// try, and the one that finds it done must also find it saved.
+    let sessionStartLock = Mutex(())
     /// Parsed ELF files are cached here, for this reporter's lifetime.
     private let symbolicator: Symbolicator
     /// This process's home folder and user name, looked up once (NSS may be slow).
