@@ -337,7 +337,8 @@ struct RawCrashRecord: Hashable, Sendable {
     // MARK: - Little-endian integers (callers check the bounds)
 
     private static func u16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
-    private static func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
+    /// Also the sealed file's reader (``SealedCrashRecord``).
+    static func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
         UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
     }
     private static func u64(_ b: [UInt8], _ o: Int) -> UInt64 { UInt64(u32(b, o)) | UInt64(u32(b, o + 4)) << 32 }

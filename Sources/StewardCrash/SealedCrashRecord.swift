@@ -117,9 +117,7 @@ struct SealedCrashRecord: Sendable {
         le(header.pid) + le(header.number | (last ? 0x8000_0000 : 0)) + le(index)
     }
 
-    private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
-    }
+    private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { RawCrashRecord.u32(bytes, at) }
 
     private static func le(_ value: UInt32) -> [UInt8] {
         [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24)]
