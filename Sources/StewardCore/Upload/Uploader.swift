@@ -494,12 +494,7 @@ public final class Uploader: Sendable {
             // captive portal's certificate) is retried with backoff until it is accepted.
             report.retries += 1
             let attempts = entry.attempts + 1
-            let delay = min(max(policy.backoff.delay(forAttempt: attempts - 1, random: random), .seconds(1)), .seconds(RetryAfter.maximumSeconds))
-            let retryAt = timer.elapsed() + delay
-            finish(entry) { lane in
-                lane.updateFirst { $0.attempts = attempts; $0.notBefore = retryAt }
-                return false
-            }
+            retry(entry, attempts: attempts, after: policy.backoff.delay(forAttempt: attempts - 1, random: random), atLeast: .seconds(1))
         case .rejected:
             remove([entry.id], report: &report)
             countDropped(entry.categories, purpose: entry.purpose, reason: .rejected)
@@ -516,17 +511,22 @@ public final class Uploader: Sendable {
                 report.dropped[.deliveryExpired, default: 0] += 1
                 finish(entry) { lane in lane.removeFirst(); return true }
             } else {
-                // Clamped to 0 ... 2^31 s so no transport or policy value can overflow the deadline.
-                let wanted = after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random)
-                let delay = min(max(wanted, .zero), .seconds(RetryAfter.maximumSeconds))
-                let retryAt = timer.elapsed() + delay
-                finish(entry) { lane in
-                    lane.updateFirst { $0.attempts = attempts; $0.notBefore = retryAt }
-                    return false
-                }
+                retry(entry, attempts: attempts, after: after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random), atLeast: .zero)
             }
         }
         return true
+    }
+
+    /// Keeps `entry` at the head of its lane with `attempts` counted, to be sent again after
+    /// `wanted`, clamped to `atLeast` … 2^31 s so no transport or policy value can overflow the
+    /// deadline.
+    private func retry(_ entry: Entry, attempts: Int, after wanted: Duration, atLeast minimum: Duration) {
+        let delay = min(max(wanted, minimum), .seconds(RetryAfter.maximumSeconds))
+        let retryAt = timer.elapsed() + delay
+        finish(entry) { lane in
+            lane.updateFirst { $0.attempts = attempts; $0.notBefore = retryAt }
+            return false
+        }
     }
 
     /// Clears the in-flight mark, applies `change` to the entry's lane (whose head it is) and
