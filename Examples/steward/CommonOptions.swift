@@ -16,6 +16,9 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(name: .customLong("plaintext-outbox"), help: "Deliver what has no endpoint into DATA/outbox, in plaintext (outside the vault's protection), for a separate shipper. Without it, such payloads stay queued in the vault, and a DATA/outbox left behind is taken back into the vault.")
+    var plaintextOutbox = false
+
     /// The manifest named by `--manifest`, or the bundled example.
     func loadManifest() throws -> PrivacyManifest {
         guard let manifest else { return try ExampleManifest.load() }

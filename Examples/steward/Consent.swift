@@ -13,9 +13,18 @@ struct ConsentCommand: ParsableCommand {
     /// Opens the vault and the consent ledger of the data directory.
     static func open(_ options: CommonOptions) throws -> (Vault, ConsentLedger) {
         let manifest = try options.loadManifest()
-        let vault = try Vault.open(dataDirectory: try options.resolvedDataDirectory())
+        let directory = try options.resolvedDataDirectory()
+        let vault = try Vault.open(dataDirectory: directory)
         do {
-            return (vault, try ConsentLedger(manifest: manifest, vault: vault))
+            let ledger = try ConsentLedger(manifest: manifest, vault: vault)
+            // A withdrawal reaches the plaintext outbox (--plaintext-outbox) too, as in the facade.
+            let outbox = directory + "/outbox"
+            if FileManager.default.fileExists(atPath: outbox), let folder = try? FileTransport(directory: outbox) {
+                _ = ledger.addObserver { changes in
+                    for change in changes where change.state == .denied { _ = try? folder.purge(purpose: change.purpose) }
+                }
+            }
+            return (vault, ledger)
         } catch {
             try? vault.close()
             throw error

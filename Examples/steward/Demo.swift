@@ -13,7 +13,7 @@ import Synchronization
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Walk through Steward end to end: device, permissions, consent, a real crash, telemetry, delivery, withdrawal, retention, access, export, erase.",
-        discussion: "Runs in a fresh temporary data directory unless --data-dir names one; --keep leaves it in place. Deliveries go to the outbox folder unless --otlp or --sentry-dsn name endpoints.")
+        discussion: "Runs in a fresh temporary data directory unless --data-dir names one; --keep leaves it in place. Deliveries go to the plaintext outbox folder (DATA/outbox, asked for by name: outside the vault's protection, so you can read what would be sent) unless --otlp or --sentry-dsn name endpoints.")
 
     @OptionGroup var options: CommonOptions
 
@@ -156,7 +156,7 @@ struct Demo: AsyncParsableCommand {
         try audit.flush()
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/outbox"))?.filter { !$0.hasPrefix(".") }.sorted() ?? []
         print("   accepted \(report.accepted); outbox now holds: \(files.joined(separator: ", "))")
-        print("   (the outbox is the delivery destination: bodies are kept exactly as they would be sent)")
+        print("   (the demo asked for the plaintext outbox by name: bodies are kept exactly as they would be sent, outside the vault; without it they stay queued in the vault)")
 
         say("Telemetry under each answer: analytics granted, personalization pending, push notifications denied; delivered as OTLP.")
         try ledger.deny([.pushNotifications])

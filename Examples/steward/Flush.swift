@@ -7,7 +7,7 @@ struct FlushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flush",
         abstract: "Send queued telemetry (OTLP /v1/logs) and crash reports (Sentry envelopes), under consent.",
-        discussion: "Without endpoints, everything goes to the outbox folder (DATA/outbox), exactly as it would be sent.")
+        discussion: "Without an endpoint, payloads stay queued in the vault, encrypted, until one is given (or they expire). --plaintext-outbox writes them instead, in plaintext and exactly as they would be sent, into DATA/outbox for a separate shipper: that folder is outside the vault's protection.")
 
     @OptionGroup var options: CommonOptions
     @Option(help: "An OpenTelemetry Collector's OTLP/HTTP endpoint, e.g. https://collector.example.com:4318 (logs go to /v1/logs, metrics to /v1/metrics; http only for loopback).")
@@ -24,6 +24,7 @@ struct FlushCommand: AsyncParsableCommand {
         configuration.http.caBundlePath = caBundle
         configuration.http.pinnedPublicKeys = pins
         configuration.sentryDSN = sentryDSN
+        if options.plaintextOutbox { configuration.plaintextOutbox = .inDataDirectory }
         if let otlp {
             guard let url = URL(string: otlp) else { throw ValidationError("'\(otlp)' is not a URL") }
             configuration.otlpEndpoint = url
@@ -32,18 +33,24 @@ struct FlushCommand: AsyncParsableCommand {
         defer { steward.stop() }
         let report = await steward.send()
         let telemetry = report.uploads[configuration.telemetryRecipient] ?? UploadReport()
-        print("telemetry: \(report.eventsQueued) event(s) queued; \(describe(telemetry)) → \(otlp ?? "outbox")")
+        print("telemetry: \(report.eventsQueued) event(s) queued; \(describe(telemetry)) → \(otlp ?? noEndpoint)")
         let crashes = report.uploads[configuration.crashRecipient] ?? UploadReport()
         let crashDestination = (try? sentryDSN.map { try SentryDSN($0).envelopeURL.absoluteString }) ?? nil
-        print("crashes: \(report.crashReportsQueued) report(s) queued; \(describe(crashes)) → \(crashDestination ?? "outbox")")
+        print("crashes: \(report.crashReportsQueued) report(s) queued; \(describe(crashes)) → \(crashDestination ?? noEndpoint)")
         for problem in report.problems { print("problem: \(problem)") }
+    }
+
+    private var noEndpoint: String {
+        options.plaintextOutbox ? "plaintext outbox (DATA/outbox)" : "no endpoint: kept in the vault, encrypted"
     }
 
     private func describe(_ report: UploadReport) -> String {
         var parts = ["\(report.accepted) accepted"]
         for (reason, count) in report.dropped.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { parts.append("\(count) dropped (\(reason))") }
         if report.held > 0 { parts.append("\(report.held) held for consent") }
-        if report.remaining > report.held { parts.append("\(report.remaining - report.held) left to retry") }
+        if report.awaitingDestination > 0 { parts.append("\(report.awaitingDestination) queued for a destination") }
+        let retrying = report.remaining - report.held - report.awaitingDestination
+        if retrying > 0 { parts.append("\(retrying) left to retry") }
         parts += report.problems
         return parts.joined(separator: ", ")
     }

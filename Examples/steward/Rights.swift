@@ -8,6 +8,7 @@ func startSteward(_ options: CommonOptions) throws -> Steward {
     var configuration = Steward.Configuration(appID: options.appID, manifest: try options.loadManifest(),
                                               dataDirectory: try options.resolvedDataDirectory())
     configuration.installsCrashHandler = false
+    if options.plaintextOutbox { configuration.plaintextOutbox = .inDataDirectory }
     return try Steward.start(configuration)
 }
 
@@ -44,6 +45,11 @@ struct AccessCommand: ParsableCommand {
             print("  deletion requests pending for \(recipient): \(count) (retried until accepted)")
         }
         if report.unprocessedCrashRecords > 0 { print("  crash records not yet processed: \(report.unprocessedCrashRecords)") }
+        if let folder = report.plaintextOutboxDirectory {
+            for (recipient, count) in report.plaintextOutbox.sorted(by: { $0.key < $1.key }) {
+                print("  in the plaintext outbox \(folder) for \(recipient): \(count) (not encrypted; removed when you withdraw consent)")
+            }
+        }
     }
 }
 
@@ -78,7 +84,7 @@ struct EraseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "erase",
         abstract: "Erase everything Steward holds about you and ask every recipient that received data to delete it.",
-        discussion: "Asks first unless --yes is given. The vault is crypto-erased (its key first), raw crash records and the outbox are removed, consents go back to pending, and deletion requests are queued (delivered to the outbox without endpoints).")
+        discussion: "Asks first unless --yes is given. The vault is crypto-erased (its key first), raw crash records are removed, consents go back to pending, and deletion requests are queued (kept in the new vault, pending, for a recipient without an endpoint).")
 
     @OptionGroup var options: CommonOptions
     @Flag(help: "Do not ask for confirmation.") var yes = false

@@ -58,6 +58,11 @@ public struct DataRights: Sendable {
         public var pendingDeletionRequests: [RecipientID: Int]
         /// Crash records not yet turned into reports.
         public var unprocessedCrashRecords: Int
+        /// Payloads written to the plaintext outbox (``Steward/Configuration/plaintextOutbox``)
+        /// and still there, per recipient: out of the vault, waiting for the host's shipper.
+        public var plaintextOutbox: [RecipientID: Int] = [:]
+        /// The plaintext outbox folder, when the host asked for one.
+        public var plaintextOutboxDirectory: String?
     }
 
     /// Per category: what is held, since when, why and for how long, and who received it.
@@ -107,8 +112,13 @@ public struct DataRights: Sendable {
         }
         let crashFolder = steward.crashes.configuration.crashDirectory
         let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter { !$0.hasPrefix(".") }.count
-        return AccessReport(generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
-                            categories: categories, queued: queued, pendingDeletionRequests: deletions, unprocessedCrashRecords: rawRecords)
+        var report = AccessReport(generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
+                                  categories: categories, queued: queued, pendingDeletionRequests: deletions, unprocessedCrashRecords: rawRecords)
+        if let outbox = steward.outbox {
+            report.plaintextOutbox = try outbox.countByRecipient()
+            report.plaintextOutboxDirectory = outbox.directory
+        }
+        return report
     }
 
     // MARK: - Export
@@ -233,7 +243,9 @@ public struct DataRights: Sendable {
 
     /// What ``erase(deliverWithin:)`` did.
     public struct ErasureReport: Hashable, Sendable {
-        /// Recipients that had received data and were sent (or queued) a deletion request.
+        /// Recipients that had received data and were sent (or queued) a deletion request. A
+        /// recipient with no destination configured keeps its request queued in the vault,
+        /// listed in ``AccessReport/pendingDeletionRequests`` until a destination is set.
         public var deletionRequests: [RecipientID]
         /// Deletion requests the recipients accepted before the call returned; the others stay
         /// queued and go out at the next ``Steward/send(timeout:)``.
@@ -290,7 +302,9 @@ public struct DataRights: Sendable {
                 // The folders stay (an outbox transport may still hold its lock in them); what
                 // was written in them goes. The outbox's lock and sequence files hold no data.
                 let files = FileManager.default
-                for folder in [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"] {
+                var folders = [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"]
+                if let outbox = steward.outbox, !folders.contains(outbox.directory) { folders.append(outbox.directory) }
+                for folder in folders {
                     for name in (try? files.contentsOfDirectory(atPath: folder)) ?? [] where name != ".lock" && name != ".sequence" {
                         removed += 1
                         try files.removeItem(atPath: folder + "/" + name)
@@ -323,19 +337,10 @@ public struct DataRights: Sendable {
         let audit = try AuditLedger(vault: vault, clock: configuration.wallClock)
         let now = configuration.wallClock.checkedNow
         var uploaders: [Uploader] = []
-        // The stopped instance's transports (an outbox folder has one owner at a time).
-        var outbox = steward.transports.values.first { $0 is FileTransport }
         for recipient in requests {
-            let transport: any Transport
-            if let chosen = steward.transports[recipient] {
-                transport = chosen
-            } else if let outbox {
-                transport = outbox
-            } else {
-                let created = try FileTransport(directory: steward.dataDirectory + "/outbox")
-                outbox = created
-                transport = created
-            }
+            // The stopped instance's transports (a plaintext outbox has one owner at a time);
+            // a recipient without one keeps its request queued in the new vault, pending.
+            let transport: (any Transport)? = steward.transports[recipient]
             let uploader = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: ledger,
                                         manifest: configuration.manifest, audit: audit, policy: configuration.uploadPolicy,
                                         wallClock: configuration.wallClock)

@@ -43,6 +43,9 @@ extension Steward {
             } else if !directory.hasPrefix("/") {
                 directory = FileManager.default.currentDirectoryPath + "/" + directory
             }
+            if case .directory(let path) = configuration.plaintextOutbox, !path.hasPrefix("/") {
+                problems.append("plaintextOutbox: '\(path)' is not an absolute path; give the folder's full path")
+            }
             var isFolder: ObjCBool = false
             if !directory.isEmpty, FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), !isFolder.boolValue {
                 problems.append("dataDirectory: \(directory) exists and is not a folder; give a folder Steward may own")
@@ -78,10 +81,12 @@ extension Steward {
             return Plan(dataDirectory: directory, disclosure: disclosure, configuration: configuration, httpTransports: http)
         }
 
-        /// The transport of each recipient Steward delivers to: the host's, else the HTTPS one
-        /// from the DSN or endpoint, else the outbox folder. Undeclared recipients get none.
-        func transports(outbox: String) throws -> [RecipientID: any Transport] {
-            var result: [RecipientID: any Transport] = [:]
+        /// The recipients Steward delivers to (the host's, and the crash and telemetry
+        /// recipients when declared), each with its transport: the host's, else the HTTPS one
+        /// from the DSN or endpoint, else the plaintext outbox when the host asked for one,
+        /// else none (payloads stay queued in the vault). Undeclared recipients get no entry.
+        func transports(consent: any ConsentChecking) throws -> [RecipientID: (any Transport)?] {
+            var result: [RecipientID: (any Transport)?] = [:]
             var fileTransport: FileTransport?
             var recipients = Set(configuration.transports.keys)
             for recipient in [configuration.crashRecipient, configuration.telemetryRecipient]
@@ -90,10 +95,12 @@ extension Steward {
             }
             for recipient in recipients.sorted() {
                 if let transport = configuration.transports[recipient] ?? httpTransports[recipient] {
-                    result[recipient] = transport
+                    result[recipient] = .some(transport)
+                } else if let outbox = configuration.plaintextOutbox {
+                    if fileTransport == nil { fileTransport = try FileTransport(directory: outbox.path(dataDirectory: dataDirectory), consent: consent) }
+                    result[recipient] = .some(fileTransport)
                 } else {
-                    if fileTransport == nil { fileTransport = try FileTransport(directory: outbox) }
-                    result[recipient] = fileTransport
+                    result[recipient] = .some(nil)
                 }
             }
             return result

@@ -73,8 +73,12 @@ public final class Steward: Sendable {
     public var rights: DataRights { DataRights(steward: self) }
 
     let crashInstalled: Bool
-    /// The transport behind each uploader.
+    /// The transport behind each uploader that has one.
     let transports: [RecipientID: any Transport]
+    /// The plaintext outbox, when the host asked for one.
+    let outbox: FileTransport?
+    /// The consent observer that carries a withdrawal to the uploaders and the plaintext outbox.
+    let consentObserver: UUID
     let running = Atomic<Bool>(true)
     let resourceCache = Mutex<TelemetryResource?>(nil)
 
@@ -84,7 +88,8 @@ public final class Steward: Sendable {
     private init(configuration: Configuration, dataDirectory: String, vault: Vault, consent: ConsentLedger, consentGate: ConsentGate,
                  audit: AuditLedger, permissions: PermissionGate, device: DeviceIdentifiers, crashes: CrashReporter,
                  telemetry: Telemetry, metrics: TelemetryMetrics, media: MediaStore, disclosure: Disclosure, uploaders: [RecipientID: Uploader],
-                 pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool, transports: [RecipientID: any Transport]) {
+                 pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool, transports: [RecipientID: any Transport],
+                 outbox: FileTransport?, consentObserver: UUID) {
         self.configuration = configuration
         self.dataDirectory = dataDirectory
         self.vault = vault
@@ -102,6 +107,8 @@ public final class Steward: Sendable {
         self.pendingCrashes = pendingCrashes
         self.crashInstalled = crashInstalled
         self.transports = transports
+        self.outbox = outbox
+        self.consentObserver = consentObserver
     }
 
     // MARK: - Start
@@ -167,24 +174,54 @@ public final class Steward: Sendable {
             let pending = crashes.processPending()
 
             var uploaders: [RecipientID: Uploader] = [:]
-            var transports = try plan.transports(outbox: directory + "/outbox")
+            var transports = try plan.transports(consent: consent)
             // The OTLP transport Steward made itself counts a Collector's partial rejections.
             let otlp = configuration.telemetryRecipient
-            if configuration.transports[otlp] == nil, var http = transports[otlp] as? HTTPTransport {
+            if configuration.transports[otlp] == nil, case .some(.some(let made)) = transports[otlp], var http = made as? HTTPTransport {
                 http.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
-                transports[otlp] = http
+                transports[otlp] = .some(http)
             }
             for (recipient, transport) in transports {
                 uploaders[recipient] = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: consent,
                                                     manifest: manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
             }
+            takeBackLegacyOutbox(directory + "/outbox", configuration: configuration, uploaders: uploaders)
+            let chosen = transports.compactMapValues { $0 }
+            let outbox = chosen.values.lazy.compactMap { $0 as? FileTransport }.first
+            // A withdrawal reaches every queue at once: queued payloads leave the uploaders, a
+            // send under way is cancelled, and the plaintext outbox loses that purpose's files.
+            let queues = Array(uploaders.values)
+            let consentObserver = consent.addObserver { changes in
+                guard changes.contains(where: { $0.state == .denied }) else { return }
+                for uploader in queues { uploader.consentChanged() }
+                for change in changes where change.state == .denied { _ = try? outbox?.purge(purpose: change.purpose) }
+            }
             return Steward(configuration: configuration, dataDirectory: directory, vault: vault, consent: consent, consentGate: gate,
                            audit: audit, permissions: permissions, device: device, crashes: crashes, telemetry: telemetry,
                            metrics: metrics, media: media, disclosure: plan.disclosure, uploaders: uploaders, pendingCrashes: pending,
-                           crashInstalled: installed, transports: transports)
+                           crashInstalled: installed, transports: chosen, outbox: outbox, consentObserver: consentObserver)
         } catch {
             try? vault.close()
             throw error
+        }
+    }
+
+    /// Earlier versions of Steward delivered to `DATA/outbox`, in plaintext, when no endpoint
+    /// was set.
+    /// Unless the host now asks for that folder by name (or has it open as a transport of its
+    /// own), its payloads go back into the vault, queued for their recipient as before, and
+    /// their files are removed. A payload whose recipient has no uploader any more, or whose
+    /// purpose is now denied, is not kept (nothing could deliver it).
+    private static func takeBackLegacyOutbox(_ folder: String, configuration: Configuration, uploaders: [RecipientID: Uploader]) {
+        guard configuration.plaintextOutbox != .inDataDirectory, configuration.plaintextOutbox != .directory(folder),
+              FileSystem.exists(folder), let legacy = try? FileTransport(directory: folder) else { return }
+        _ = try? legacy.takeAll { payload in
+            guard let uploader = uploaders[payload.recipient] else { return }
+            if payload.purpose == .privacyCompliance {
+                try uploader.submitObligation(payload)
+            } else {
+                try uploader.submit(payload)
+            }
         }
     }
 
@@ -327,6 +364,7 @@ public final class Steward: Sendable {
         try? audit.flush()
         crashes.endSession()
         if crashInstalled { crashes.uninstall() }
+        consent.removeObserver(consentObserver)
         try? vault.close()
         Self.processClaim.store(false, ordering: .releasing)
     }
@@ -336,6 +374,7 @@ public final class Steward: Sendable {
     func release() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         if crashInstalled { crashes.uninstall() }
+        consent.removeObserver(consentObserver)
         Self.processClaim.store(false, ordering: .releasing)
     }
 }

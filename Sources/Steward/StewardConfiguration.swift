@@ -8,7 +8,9 @@ extension Steward {
     /// Everything ``Steward/start(_:)`` needs. Only the app id and the manifest are required;
     /// every other setting has a default that works on an embedded device with no setup:
     /// data under `$XDG_DATA_HOME/steward/APP-ID`, the vault key in a 0600 file beside it,
-    /// deliveries to the outbox folder (`DATA/outbox`), prompts on the terminal.
+    /// prompts on the terminal. Without a transport, DSN or endpoint for a recipient, its
+    /// payloads stay queued in the vault, encrypted, until one is configured (or they expire);
+    /// nothing is written in plaintext unless the host asks for a ``plaintextOutbox``.
     ///
     /// ```swift
     /// var configuration = Steward.Configuration(appID: "org.example.scanner", manifest: manifest)
@@ -30,13 +32,26 @@ extension Steward {
         /// file in a 0700 folder). Hosts with a keyring or a TPM plug in their own.
         public var keyProvider: (any KeyProvider)?
         /// Transports chosen by the host, per recipient. They win over ``sentryDSN`` and
-        /// ``otlpEndpoint``; recipients with neither deliver to the outbox folder.
+        /// ``otlpEndpoint``; recipients with neither deliver to the ``plaintextOutbox`` when
+        /// one is set, else their payloads stay queued in the vault.
         public var transports: [RecipientID: any Transport]
         /// A Sentry (or GlitchTip) DSN: crash reports go there over HTTPS.
         public var sentryDSN: String?
         /// An OpenTelemetry Collector's OTLP/HTTP base URL (`https://host:4318`): telemetry goes
         /// to its `/v1/logs` and `/v1/metrics`.
         public var otlpEndpoint: URL?
+        /// A folder that receives, **in plaintext**, the payloads of recipients that have no
+        /// transport, DSN or endpoint: each body exactly as it would be sent, for a separate
+        /// shipper (a cron job, a fleet agent, a USB export) to forward. Nil by default: those
+        /// payloads then stay queued in the vault, encrypted.
+        ///
+        /// Asking for it takes that data out of the vault's protection: the files are private
+        /// to the user (0700 folder, 0600 files) but not encrypted. Steward still keeps its
+        /// promises about them: a payload is written only once its purpose is granted, a
+        /// withdrawal (or the age gate) removes the files of that purpose, the access report
+        /// counts them, erase removes them, and a sidecar never holds a secret header
+        /// (`X-Sentry-Auth`, `Authorization`, cookies, tokens). See ``FileTransport``.
+        public var plaintextOutbox: PlaintextOutbox?
         /// Trust, pinning, proxies, compression and timeouts of the HTTPS transports made from
         /// ``sentryDSN`` and ``otlpEndpoint``.
         public var http: HTTPTransport.Configuration
@@ -86,6 +101,7 @@ extension Steward {
             self.transports = [:]
             self.sentryDSN = nil
             self.otlpEndpoint = nil
+            self.plaintextOutbox = nil
             self.http = HTTPTransport.Configuration()
             self.crashRecipient = "crashBackend"
             self.telemetryRecipient = "telemetryBackend"
@@ -100,6 +116,25 @@ extension Steward {
             self.defaultPendingPolicy = .encryptedDisk(maxAge: .seconds(7 * 86_400))
             self.uploadPolicy = UploadPolicy()
             self.machineIDPath = "/etc/machine-id"
+        }
+    }
+}
+
+extension Steward {
+    /// Where ``Configuration/plaintextOutbox`` writes: a folder outside the vault's protection.
+    public enum PlaintextOutbox: Hashable, Sendable {
+        /// `DATA/outbox`, inside the data folder.
+        case inDataDirectory
+        /// A folder of the host's choice (created 0700 when missing; it must not be a link,
+        /// belong to someone else or be readable by others).
+        case directory(String)
+
+        /// The folder's path for the data folder `dataDirectory`.
+        func path(dataDirectory: String) -> String {
+            switch self {
+            case .inDataDirectory: dataDirectory + "/outbox"
+            case .directory(let path): path
+            }
         }
     }
 }

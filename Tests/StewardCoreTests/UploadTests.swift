@@ -748,7 +748,7 @@ extension UploadTests {
             #expect(sidecar.sequence == 1)
             #expect(sidecar.recipient == "crashBackend" && sidecar.purpose == .crashReporting && sidecar.categories == [.crashDiagnostics])
             #expect(sidecar.contentType == "application/x-sentry-envelope")
-            #expect(sidecar.headers == ["X-Sentry-Auth": "Sentry sentry_key=abc", "Content-Encoding": "identity"])
+            #expect(sidecar.headers == ["Content-Encoding": "identity"], "the DSN's key (X-Sentry-Auth) is never written")
             #expect(sidecar.idempotencyKey == "event-1")
             #expect(sidecar.created == "2026-01-01T00:00:00.500Z")
             #expect(sidecar.body == files[0] && sidecar.bodyBytes == body.count)
@@ -831,6 +831,65 @@ extension UploadTests {
                 #expect(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + sidecar.body))) == payload.body)
             }
             #expect(try f.stored().isEmpty)
+        }
+    }
+}
+
+/// A transport whose sends wait until cancelled, then answer `.retry(after: nil)` (as the
+/// HTTPS transport answers an aborted transfer).
+private final class HangingTransport: Transport {
+    let started = Observations<String>()
+    let cancelled = Observations<String>()
+
+    func send(_ payload: Payload) async -> Delivery {
+        started.append(payload.idempotencyKey)
+        while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
+        cancelled.append(payload.idempotencyKey)
+        return .retry(after: nil)
+    }
+}
+
+extension UploadTests {
+    @Suite(.timeLimit(.minutes(1))) struct WithdrawalAndNoDestinationTests {
+        @Test func aWithdrawalCancelsTheSendUnderWayAndEmptiesThatPurposesQueueAtOnce() async throws {
+            let f = try Fixture()
+            let hanging = HangingTransport()
+            let uploader = try Uploader(recipient: Fixture.recipient, transport: hanging, vault: f.openVault, consent: f.consent,
+                                        manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
+            try uploader.submit(f.payload(1, purpose: .analytics))
+            try uploader.submit(f.payload(2, purpose: .analytics))
+            let drain = Task { await uploader.drain() }
+            while hanging.started.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+
+            f.consent.set(.denied, for: .analytics)
+            uploader.consentChanged()
+            #expect(uploader.pendingCount == 0, "the queue of the withdrawn purpose is empty at once, not at the next step")
+            let report = await drain.value
+            #expect(hanging.cancelled.all == ["key-1"], "the send under way was cancelled")
+            #expect(hanging.started.all == ["key-1"], "nothing more of the purpose was sent")
+            #expect(report.accepted == 0 && report.remaining == 0)
+            #expect(try f.stored().isEmpty)
+            #expect(f.dropped(.consent, .usageEvents, .analytics) == 2)
+            #expect(f.disclosed(.usageEvents, .analytics).isEmpty)
+        }
+
+        @Test func withoutATransportPayloadsStayQueuedEncryptedAndStillExpire() async throws {
+            let f = try Fixture()
+            let uploader = try Uploader(recipient: Fixture.recipient, transport: nil, vault: f.openVault, consent: f.consent,
+                                        manifest: Fixture.manifest, audit: f.audit, policy: UploadPolicy(maxAge: .seconds(60)),
+                                        clock: f.clock, wallClock: f.wall)
+            try uploader.submit(f.payload(1))
+            let report = await uploader.drain()
+            #expect(report.sends == 0 && report.awaitingDestination == 1 && report.remaining == 1 && report.held == 0)
+            #expect(try f.stored().count == 1, "kept in the vault")
+
+            // An uploader with a transport over the same vault sends it.
+            let later = try f.uploader()
+            #expect(later.pendingCount == 1)
+            // Without one, it expires like any payload.
+            f.wall.advance(by: .seconds(61))
+            let expired = await uploader.drain()
+            #expect(expired.dropped[.deliveryExpired] == 1 && expired.remaining == 0)
         }
     }
 }

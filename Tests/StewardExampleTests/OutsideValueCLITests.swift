@@ -20,7 +20,7 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(try run(["track", "app_start", "--data-dir", dir]).status == 0)
 
-        let result = try run(["flush", "--data-dir", dir])
+        let result = try run(["flush", "--plaintext-outbox", "--data-dir", dir])
         #expect(!result.signaled, "the CLI crashed: \(result.stderr)")
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
         #expect(result.stderr.contains("startFailed"), "\(result.stderr)")
@@ -29,7 +29,7 @@ extension CLITests {
 
         // Moving the file away, as the message says, makes flush work again.
         try FileManager.default.removeItem(atPath: dir + "/outbox/" + name)
-        let again = try run(["flush", "--data-dir", dir])
+        let again = try run(["flush", "--plaintext-outbox", "--data-dir", dir])
         #expect(again.status == 0, "\(again.stderr)")
     }
 
@@ -37,7 +37,7 @@ extension CLITests {
         let dir = try dataFolder(withOutboxFile: ".sequence")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data("18446744073709551000\n".utf8).write(to: URL(fileURLWithPath: dir + "/outbox/.sequence"))
-        let result = try run(["flush", "--data-dir", dir])
+        let result = try run(["flush", "--plaintext-outbox", "--data-dir", dir])
         #expect(!result.signaled, "the CLI crashed: \(result.stderr)")
         #expect(result.status == 1)
         #expect(result.stderr.contains(".sequence (18446744073709551000)"), "\(result.stderr)")

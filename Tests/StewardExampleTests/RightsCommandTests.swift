@@ -8,7 +8,7 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(try run(["consent", "grant", "analytics", "--data-dir", dir]).status == 0)
         #expect(try run(["track", "screen_view", "--attr", "screen=home", "--data-dir", dir]).status == 0)
-        #expect(try run(["flush", "--data-dir", dir]).status == 0)
+        #expect(try run(["flush", "--plaintext-outbox", "--data-dir", dir]).status == 0)
 
         let access = try run(["access", "--json", "--data-dir", dir])
         #expect(access.status == 0, "\(access.stderr)")
@@ -34,7 +34,7 @@ extension CLITests {
         #expect(declined.stdout.contains("Nothing was erased."))
         #expect(try analyticsState(dir) == "granted")
 
-        let erased = try run(["erase", "--yes", "--data-dir", dir])
+        let erased = try run(["erase", "--yes", "--plaintext-outbox", "--data-dir", dir])
         #expect(erased.status == 0, "\(erased.stderr)")
         #expect(erased.stdout.contains("Deletion requests: telemetryBackend"))
         #expect(try analyticsState(dir) == "pending", "consents are back to pending")

@@ -15,16 +15,29 @@ extension CLITests {
         #expect(try run(["consent", "deny", "pushNotifications", "--data-dir", dir]).status == 0)
         #expect(try run(["track", "push_opened", "--attr", "campaign=spring", "--data-dir", dir]).stdout.contains("dropped(consent)"))
 
-        let flush = try run(["flush", "--data-dir", dir])
+        // Without an endpoint nothing leaves the vault: queued, encrypted, no outbox folder.
+        let kept = try run(["flush", "--data-dir", dir])
+        #expect(kept.status == 0, "\(kept.stderr)")
+        #expect(kept.stdout.contains("telemetry: 2 event(s) queued; 0 accepted, 2 queued for a destination → no endpoint: kept in the vault, encrypted"), "\(kept.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/outbox"))
+        #expect(try run(["access", "--data-dir", dir]).stdout.contains("queued for telemetryBackend: 2"))
+
+        let flush = try run(["flush", "--plaintext-outbox", "--data-dir", dir])
         #expect(flush.status == 0, "\(flush.stderr)")
         // The event held while pending was stored when analytics was granted: two batches.
-        #expect(flush.stdout.contains("telemetry: 2 event(s) queued; 2 accepted → outbox"), "\(flush.stdout)")
+        #expect(flush.stdout.contains("telemetry: 0 event(s) queued; 2 accepted → plaintext outbox (DATA/outbox)"), "\(flush.stdout)")
         let bodies = try FileManager.default.contentsOfDirectory(atPath: dir + "/outbox").filter { $0.hasSuffix("-telemetryBackend.body") }
         #expect(bodies.count == 2)
         let body = try bodies.map { try String(contentsOfFile: dir + "/outbox/" + $0, encoding: .utf8) }.joined()
         #expect(body.contains(#""eventName":"screen_view""#))
         #expect(body.contains(#""intValue":"420""#), "64-bit integers as strings, per OTLP JSON")
         #expect(!body.contains("push_opened"))
+
+        // A withdrawal from the CLI removes that purpose's files from the plaintext outbox.
+        #expect(try run(["access", "--plaintext-outbox", "--data-dir", dir]).stdout.contains("in the plaintext outbox \(dir)/outbox for telemetryBackend: 2"))
+        #expect(try run(["consent", "deny", "analytics", "--data-dir", dir]).status == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/outbox").filter { !$0.hasPrefix(".") }
+        #expect(left.isEmpty, "\(left)")
     }
 
     @Test func trackRefusesWhatTheManifestDoesNotDeclare() throws {

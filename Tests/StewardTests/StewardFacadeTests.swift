@@ -273,9 +273,10 @@ func stewardBinary() -> URL {
         let f = FacadeFixture()
         let canary = "CANARY-\(UUID().uuidString.prefix(8))"
         var installationBefore: ID128?
-        // Crash reports go to the outbox folder: plaintext on disk, as delivered.
+        // Crash reports go to the plaintext outbox, asked for by name: plaintext on disk, as delivered.
         var configuration = try f.configuration()
         configuration.transports["crashBackend"] = nil
+        configuration.plaintextOutbox = .inDataDirectory
         var oldContents: [Data] = []
         do {
             let steward = try Steward.start(configuration)

@@ -9,11 +9,21 @@ import Musl
 /// The embedded default transport: delivers each payload into an outbox folder, where a
 /// separate shipper (a cron job, a fleet agent, a USB export) or a person picks it up.
 ///
-/// **The outbox is the delivery destination: data leaving Steward.** Unlike the vault, it is
-/// not encrypted: every body is stored exactly as it would have been sent over the network
-/// (a Sentry envelope, an OTLP JSON document), so whatever reads the folder can forward it
-/// byte for byte. The folder is private to the user (0700, files 0600), and a payload is
-/// written here only after its purpose was granted, like any other send.
+/// **The outbox is the delivery destination: data leaving Steward's protection.** Unlike the
+/// vault, it is not encrypted: every body is stored exactly as it would have been sent over the
+/// network (a Sentry envelope, an OTLP JSON document), so whatever reads the folder can forward
+/// it byte for byte. So it is never a default: a host asks for it by name
+/// (`Steward.Configuration.plaintextOutbox`, `steward flush --plaintext-outbox`). The folder is
+/// private to the user (0700, files 0600), and a payload is written here only after its
+/// purpose was granted, like any other send.
+///
+/// **Consent still reaches the files.** Given a `consent` to check, the transport checks the
+/// payload's purpose again right before writing, under the same lock as ``purge(purpose:)``:
+/// a withdrawal that purges the folder (the facade does it from its consent observer) can
+/// never be followed by a file of that purpose written by a send already under way.
+/// Secret headers (``isSecretHeader(_:)``: `X-Sentry-Auth`, `Authorization`, cookies,
+/// anything naming a key, token, secret, password or credential) are never written to a
+/// sidecar: a shipper adds its own credentials.
 ///
 /// **Layout.** Each payload becomes two files that share a name stem: a sequence number,
 /// zero-padded to 12 digits so that name order is delivery order, then the recipient (letters,
@@ -77,6 +87,10 @@ public final class FileTransport: Transport {
 
     /// The outbox folder.
     public let directory: String
+    /// Checked right before each write; nil writes whatever the uploader sends.
+    private let consent: (any ConsentChecking)?
+    /// Serialises writes and purges, so a purge never misses a file a send is writing.
+    private let writing = Mutex(())
     /// Holds the folder's lock while the transport exists (closing it releases the lock).
     private let lock: FileDescriptor
     /// The next sequence number and the end of the reserved block.
@@ -87,7 +101,9 @@ public final class FileTransport: Transport {
     /// payload's headers).
     private static let maximumSidecar = 1 << 20
 
-    /// Opens (creating it 0700 when missing) the outbox folder `directory`.
+    /// Opens (creating it 0700 when missing) the outbox folder `directory`; with `consent`,
+    /// each payload's purpose is checked again right before its files are written (Steward's
+    /// own deletion requests, purpose `privacyCompliance`, are always written).
     ///
     /// Removes leftovers of an interrupted delivery: temporary files and bodies without a
     /// sidecar (never accepted, so sent again by the uploader).
@@ -102,8 +118,9 @@ public final class FileTransport: Transport {
     ///   ``UploadError/Code/outboxExhausted`` when its sequence numbers have run out (the
     ///   message names the file to move away); ``InsecurePathError`` for a folder that is a
     ///   link, not ours or readable by others; ``SystemError`` when it cannot be created or read.
-    public init(directory: String) throws {
+    public init(directory: String, consent: (any ConsentChecking)? = nil) throws {
         self.directory = directory
+        self.consent = consent
         try FileSystem.ensurePrivateDirectory(directory)
         let lock = try FileDescriptor.open(directory + "/.lock", O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
         let raw = lock.raw
@@ -181,14 +198,23 @@ public final class FileTransport: Transport {
     /// - Returns: `.accepted` once both files and the folder are fsynced; `.retry(after: nil)`
     ///   for any I/O failure. Never `.rejected`.
     public func send(_ payload: Payload) async -> Delivery {
+        writing.withLock { _ in write(payload) }
+    }
+
+    private func write(_ payload: Payload) -> Delivery {
+        if let consent, payload.purpose != .privacyCompliance, consent.consentState(for: payload.purpose) != .granted {
+            // Withdrawn while the send was on its way: the uploader sees the new state and
+            // holds or drops the payload.
+            return .retry(after: nil)
+        }
         do {
             let number = try nextSequence()
             let stem = Self.stem(number, payload.recipient)
             let sidecar = Sidecar(
                 sequence: number, recipient: payload.recipient, purpose: payload.purpose, categories: payload.categories,
-                contentType: payload.contentType, headers: payload.headers, idempotencyKey: payload.idempotencyKey,
+                contentType: payload.contentType, headers: payload.headers.filter { !Self.isSecretHeader($0.key) }, idempotencyKey: payload.idempotencyKey,
                 created: CivilTime.iso8601(payload.created), body: stem + ".body", bodyBytes: payload.body.count,
-                bodySHA256: SHA256.hash(payload.body).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+                bodySHA256: Self.hex(SHA256.hash(payload.body)))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let json = Array(try encoder.encode(sidecar)) + [0x0A]
@@ -223,6 +249,99 @@ public final class FileTransport: Transport {
                 return try? decoder.decode(Sidecar.self, from: Data(bytes))
             }
             .sorted { $0.sequence < $1.sequence }
+    }
+
+    /// Removes the body and sidecar of every payload of `purpose` (a withdrawal), and any body
+    /// whose sidecar cannot be read (its purpose cannot be told, so it is not kept).
+    ///
+    /// - Returns: The payloads removed.
+    /// - Throws: ``SystemError`` when the folder cannot be read or a file cannot be removed.
+    @discardableResult
+    public func purge(purpose: Purpose) throws -> Int {
+        try writing.withLock { _ in
+            let names = try FileSystem.contents(of: directory).filter { !$0.hasPrefix(".") && Self.sequenceNumber(of: $0) != nil }
+            let decoder = JSONDecoder()
+            var removed = 0
+            for name in names where name.hasSuffix(".json") {
+                let stem = String(name.dropLast(5))
+                let sidecar = (try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                    .readAll(limit: Self.maximumSidecar)).flatMap { try? decoder.decode(Sidecar.self, from: Data($0)) }
+                guard sidecar == nil || sidecar?.purpose == purpose else { continue }
+                // The sidecar first: a body without one is never read as accepted.
+                try FileSystem.removeFile(directory + "/" + name)
+                if names.contains(stem + ".body") { try FileSystem.removeFile(directory + "/" + stem + ".body") }
+                removed += 1
+            }
+            if removed > 0 { try FileSystem.syncDirectory(directory) }
+            return removed
+        }
+    }
+
+    /// Moves every payload out of the folder: `take` receives each one (body and sidecar read
+    /// back, the body checked against the sidecar's length and SHA-256) in delivery order, and
+    /// its files are removed once `take` returns without throwing. A pair that does not read
+    /// back whole is removed unread (it was never a complete delivery). For moving the
+    /// plaintext outbox an earlier Steward wrote by default back into the vault.
+    ///
+    /// - Returns: The payloads taken and the pairs removed unread.
+    /// - Throws: what `take` throws (the payload's files then stay), ``SystemError`` when the
+    ///   folder cannot be read or a file cannot be removed.
+    package func takeAll(_ take: (Payload) throws -> Void) throws -> (taken: Int, unreadable: Int) {
+        try writing.withLock { _ in
+            let names = try FileSystem.contents(of: directory).filter { !$0.hasPrefix(".") && Self.sequenceNumber(of: $0) != nil }
+            let decoder = JSONDecoder()
+            var result = (taken: 0, unreadable: 0)
+            for name in names.filter({ $0.hasSuffix(".json") }).sorted() {
+                let stem = String(name.dropLast(5))
+                let sidecar = (try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                    .readAll(limit: Self.maximumSidecar)).flatMap { try? decoder.decode(Sidecar.self, from: Data($0)) }
+                let body = sidecar.flatMap { sidecar in
+                    (try? FileDescriptor.open(directory + "/" + stem + ".body", O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                        .readAll(limit: max(0, min(sidecar.bodyBytes, Self.maximumTakenBody) + 1)))
+                        .flatMap { $0.count == sidecar.bodyBytes && Self.hex(SHA256.hash($0)) == sidecar.bodySHA256 ? $0 : nil }
+                }
+                if let sidecar, let body {
+                    try take(Payload(recipient: sidecar.recipient, purpose: sidecar.purpose, categories: sidecar.categories,
+                                     contentType: sidecar.contentType, headers: sidecar.headers, body: body,
+                                     idempotencyKey: sidecar.idempotencyKey,
+                                     created: CivilTime.date(rfc3339: sidecar.created) ?? Date()))
+                    result.taken += 1
+                } else {
+                    result.unreadable += 1
+                }
+                try FileSystem.removeFile(directory + "/" + name)
+                if names.contains(stem + ".body") { try FileSystem.removeFile(directory + "/" + stem + ".body") }
+            }
+            if result.taken + result.unreadable > 0 { try FileSystem.syncDirectory(directory) }
+            return result
+        }
+    }
+
+    /// The largest body ``takeAll(_:)`` reads back (a payload is at most a few megabytes).
+    private static let maximumTakenBody = 64 << 20
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
+    /// Payloads in the outbox (sidecars that name a body), per recipient: for the access report.
+    ///
+    /// - Throws: ``SystemError`` when the folder cannot be read.
+    public func countByRecipient() throws -> [RecipientID: Int] {
+        var counts: [RecipientID: Int] = [:]
+        for sidecar in try sidecars() { counts[sidecar.recipient, default: 0] += 1 }
+        return counts
+    }
+
+    /// Whether a header carries a secret and is never written to a sidecar: `Authorization`,
+    /// `Proxy-Authorization`, `Cookie`, `X-Sentry-Auth`, and any name containing `auth`,
+    /// `api-key`/`api_key`/`apikey`, `private`, `token`, `secret`, `passw`, `credential` or
+    /// `session` (case-insensitive). `Idempotency-Key` is not a secret and is kept.
+    public static func isSecretHeader(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        if lower == "cookie" || lower == "set-cookie" { return true }
+        return ["auth", "api-key", "api_key", "apikey", "private", "token", "secret", "passw", "credential", "session"]
+            .contains { lower.contains($0) }
     }
 
     // MARK: - Private

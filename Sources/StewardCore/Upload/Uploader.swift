@@ -67,6 +67,10 @@ public struct UploadReport: Hashable, Sendable {
     public var retries: Int = 0
     /// Payloads still queued at the end because their purpose is pending.
     public var held: Int = 0
+    /// Payloads of granted purposes still queued at the end because the uploader has no
+    /// transport (no destination is configured): they stay in the vault, encrypted, until an
+    /// uploader with a transport sends them, their purpose is denied or they expire.
+    public var awaitingDestination: Int = 0
     /// Payloads still queued at the end (held ones included).
     public var remaining: Int = 0
     /// Vault failures met on the way (a payload whose deletion failed is sent again after a
@@ -143,6 +147,9 @@ public struct UploadError: Error, Hashable, Sendable, CustomStringConvertible {
 ///   A `vault.purge(purpose:)` also removes queued payloads: they are stored under their
 ///   purpose, and the uploader re-reads each payload from the vault right before sending it,
 ///   so data erased from the vault is never sent.
+/// - *No destination, no leak.* An uploader made without a transport sends nothing: payloads
+///   of granted purposes stay queued in the vault, encrypted, like held ones (and expire the
+///   same way), counted in ``UploadReport/awaitingDestination``.
 /// - *Order.* Payloads are sent oldest first, one at a time. A payload that must be retried
 ///   blocks the ones behind it (the recipient is the same; sending past it would reorder).
 ///   A payload held for pending consent does not: the payloads of other, granted purposes
@@ -168,7 +175,7 @@ public final class Uploader: Sendable {
     /// The vault collection holding this recipient's queued payloads.
     public let collection: String
 
-    private let transport: any Transport
+    private let transport: (any Transport)?
     private let vault: Vault
     private let consent: any ConsentChecking
     private let audit: AuditLedger
@@ -187,7 +194,10 @@ public final class Uploader: Sendable {
     ///
     /// - Parameters:
     ///   - recipient: Whom the payloads go to; declared in `manifest`.
-    ///   - transport: How they are sent.
+    ///   - transport: How they are sent; nil when no destination is configured: payloads are
+    ///     then queued in the vault (encrypted, visible in the access report and the export,
+    ///     purged with their purpose, dropped when older than ``UploadPolicy/maxAge``) and
+    ///     never sent, until an uploader with a transport opens the same vault.
     ///   - vault: Where queued payloads are kept until accepted.
     ///   - consent: Consulted at submission and right before every send.
     ///   - manifest: Declares the recipient, the purposes (with their legal basis) and the
@@ -200,7 +210,7 @@ public final class Uploader: Sendable {
     /// - Throws: a ``VaultError`` when the queued payloads cannot be read. A stored payload that
     ///   does not decode (written by a newer Steward) is left in the vault untouched.
     public init(
-        recipient: RecipientID, transport: any Transport, vault: Vault, consent: any ConsentChecking,
+        recipient: RecipientID, transport: (any Transport)?, vault: Vault, consent: any ConsentChecking,
         manifest: PrivacyManifest, audit: AuditLedger, policy: UploadPolicy = UploadPolicy(),
         clock: any Clock<Duration> = ContinuousClock(), wallClock: any WallClock = SystemWallClock(),
         random: any JitterSource = SystemJitterSource()
@@ -367,6 +377,33 @@ public final class Uploader: Sendable {
         notify(state.withLock { $0.bump() })
     }
 
+    /// Applies a consent change at once, without waiting for the next step of ``run()`` or
+    /// ``drain()``: the payloads of purposes now denied leave the queue (removed from the vault
+    /// and counted as dropped for consent), a send of such a purpose that is under way is
+    /// cancelled (an HTTPS transfer is aborted within about a second), and a waiting loop looks
+    /// at the queue again. Call it from a consent observer; the facade does.
+    ///
+    /// A send the recipient accepted before the cancellation reached it counts as a
+    /// disclosure in the audit ledger, so the withdrawal's deletion request covers it.
+    public func consentChanged() {
+        var dropped: [Entry] = []
+        var cancel: Task<Delivery, Never>?
+        let waiters = state.withLock { s -> [Waiter] in
+            for purpose in Array(s.lanes.keys) where consentState(for: purpose) == .denied {
+                if var lane = s.lanes.removeValue(forKey: purpose) { dropped += lane.removeAll() }
+            }
+            s.count -= dropped.count
+            if let send = s.inFlightSend, consentState(for: send.purpose) == .denied { cancel = send.task }
+            return s.bump()
+        }
+        cancel?.cancel()
+        if !dropped.isEmpty {
+            var report = UploadReport()
+            drop(dropped.map { ($0, .consent) }, report: &report)
+        }
+        notify(waiters)
+    }
+
     /// Sends everything that can be sent now and returns when only payloads held for pending
     /// consent (or nothing) remain: waits out retries (on the injected clock) until each
     /// payload is accepted, rejected or given up under the policy. For `steward flush`,
@@ -381,8 +418,12 @@ public final class Uploader: Sendable {
         await pump(untilIdle: true, report: &report)
         state.withLock { s in
             report.remaining = s.count
-            report.held = s.lanes.reduce(0) { total, lane in
-                total + (consentState(for: lane.key) == .pending ? lane.value.count : 0)
+            for (purpose, lane) in s.lanes {
+                switch consentState(for: purpose) {
+                case .pending: report.held += lane.count
+                case .granted where transport == nil: report.awaitingDestination += lane.count
+                default: break
+                }
             }
         }
         return report
@@ -434,7 +475,7 @@ public final class Uploader: Sendable {
                     lane.removeFirst()
                 }
                 guard let head = lane.first else { continue }
-                if consentState == .pending {
+                if consentState == .pending || transport == nil {
                     heldDeadline = earliest(heldDeadline, expiryDeadline(head, now: now, elapsed: elapsed))
                 } else if best.map({ head.id < $0.entry.id }) ?? true {
                     best = (head, basis)
@@ -479,8 +520,36 @@ public final class Uploader: Sendable {
             finish(entry) { _ in false }
             return true
         }
+        guard let transport else {
+            finish(entry) { _ in false }
+            return true
+        }
         report.sends += 1
-        let answer = await transport.send(payload)
+        // The send runs as a task of its own, so consentChanged() can cancel it when its
+        // purpose is withdrawn meanwhile (a transport answers a cancelled send with .retry).
+        let sending = Task { await transport.send(payload) }
+        let withdrawn = state.withLock { s in
+            s.inFlightSend = (entry.purpose, sending)
+            return consentState(for: entry.purpose) == .denied
+        }
+        if withdrawn { sending.cancel() }
+        let answer = await withTaskCancellationHandler { await sending.value } onCancel: { sending.cancel() }
+        let stillQueued = state.withLock { s in
+            s.inFlightSend = nil
+            return s.lanes[entry.purpose]?.first?.id == entry.id
+        }
+        guard stillQueued else {
+            // Withdrawn during the send: consentChanged() already dropped it. Only an
+            // acceptance that beat the cancellation is recorded, as the disclosure it was.
+            if answer == .accepted {
+                for category in entry.categories {
+                    audit.recordDisclosed(category, purpose: entry.purpose, recipient: recipient, legalBasis: basis)
+                }
+                report.accepted += 1
+            }
+            finish(entry) { _ in false }
+            return true
+        }
         switch answer {
         case .accepted:
             remove([entry.id], report: &report)
@@ -717,6 +786,8 @@ private struct State: Sendable {
     var lanes: [Purpose: Lane] = [:]
     var count = 0
     var inFlight: RecordID?
+    /// The send under way, so a withdrawal of its purpose can cancel it.
+    var inFlightSend: (purpose: Purpose, task: Task<Delivery, Never>)?
     var generation: UInt64 = 0
     var waiters: [UInt64: Waiter] = [:]
     var nextWaiterID: UInt64 = 0
