@@ -303,10 +303,14 @@ public final class Steward: Sendable {
     func telemetryResource() -> TelemetryResource {
         if let cached = resourceCache.withLock({ $0 }) { return cached }
         let profile = DeviceProfile.read()
+        // Resource values come from the host and the system: none may carry an identifier of
+        // the device or a secret (a model string with a serial, a release with a host name).
+        let filter = IdentifierFilter.current
+        func safe(_ value: String?) -> String? { value.flatMap { filter.contains($0) ? nil : $0 } }
         let resource = TelemetryResource(
-            serviceName: configuration.appID, serviceVersion: configuration.release, osType: "linux",
-            osVersion: profile.operatingSystem.versionID.value ?? profile.kernel.release.value,
-            hostArch: Plan.architecture, deviceModelIdentifier: profile.hardware.model.value,
+            serviceName: configuration.appID, serviceVersion: safe(configuration.release), osType: "linux",
+            osVersion: safe(profile.operatingSystem.versionID.value ?? profile.kernel.release.value),
+            hostArch: Plan.architecture, deviceModelIdentifier: safe(profile.hardware.model.value),
             deviceID: try? device.appScopedID().uuidString)
         resourceCache.withLock { $0 = resource }
         return resource

@@ -259,9 +259,8 @@ public final class CrashReporter: Sendable {
     /// and user name, and truncated to fit.
     public func addBreadcrumb(message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]) {
         let scrubber = processScrubber
-        CrashHandler.addBreadcrumb(Breadcrumb(
-            timestamp: clock.checkedNow, level: level, category: scrubber.scrub(category), message: scrubber.scrub(message),
-            data: data.mapValues(scrubber.scrub)))
+        CrashHandler.addBreadcrumb(scrubber.scrub(breadcrumb: Breadcrumb(
+            timestamp: clock.checkedNow, level: level, category: category, message: message, data: data)))
     }
 
     // MARK: - Next launch
@@ -337,7 +336,7 @@ public final class CrashReporter: Sendable {
             var report = makeReport(outer)
             let scrubber = Self.scrubber(outer)
             if let pid = outer.pid, let (runtimePath, runtime) = RuntimeBacktrace.find(pid: pid, near: report.timestamp, in: directory) {
-                runtime.merge(into: &report, scrub: scrubber.scrub)
+                runtime.merge(into: &report, scrub: { scrubber.scrub($0) })
                 report = scrubber.scrub(report: report)
                 paths.append(runtimePath)
                 consumedRuntimeFiles.insert(runtimePath)

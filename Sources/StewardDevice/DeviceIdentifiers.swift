@@ -60,6 +60,8 @@ public final class DeviceIdentifiers: Sendable {
         self.consent = consent
         self.permissions = permissions
         self.machineIDPath = machineIDPath
+        // The identifier filter finds this machine ID too, wherever it is read from.
+        IdentifierFilter.include(machineIDPath: machineIDPath)
     }
 
     /// The app-scoped ID: systemd's app-specific machine ID for this app.

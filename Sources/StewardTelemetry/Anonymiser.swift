@@ -43,10 +43,6 @@ final class Anonymiser: Sendable {
     /// find the data by the resource's device.id.
     static let pseudonymLimit = 10_000
     private let dirty = Atomic<Bool>(false)
-    /// Values that must never be kept: this host's name and its machine ID.
-    private let forbidden: Set<String>
-    /// The same values as lowercase UTF-8 bytes, for a scan without allocation.
-    private let forbiddenBytes: [[UInt8]]
 
     init(vault: Vault, permissions: any PermissionChecking, clock: any WallClock) throws {
         self.vault = vault
@@ -57,19 +53,6 @@ final class Anonymiser: Sendable {
             if let decoded = try? JSONDecoder().decode(Stored.self, from: Data(record.data)) { stored = decoded }
         }
         self.state = Mutex(stored)
-        var forbidden: Set<String> = []
-        var host = [CChar](repeating: 0, count: 256)
-        if gethostname(&host, host.count) == 0 {
-            let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if !name.isEmpty { forbidden.insert(name.lowercased()) }
-        }
-        // Bounded (a machine id is 33 bytes): the file's size is not Steward's to trust.
-        if let bytes = FileSystem.readSmallFile("/etc/machine-id", limit: 64), let id = String(validating: bytes, as: UTF8.self) {
-            let trimmed = id.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
-            if !trimmed.isEmpty { forbidden.insert(trimmed) }
-        }
-        self.forbidden = forbidden
-        self.forbiddenBytes = forbidden.map { Array($0.utf8) }
     }
 
     func apply(_ attributes: [String: AttributeValue], declared: [String: AttributeDeclaration], purpose: Purpose, strict: Bool) -> Result {
@@ -77,7 +60,7 @@ final class Anonymiser: Sendable {
         // dictionary as it is: no copy, no allocation.
         var unchanged = true
         for (key, value) in attributes {
-            guard let declaration = declared[key], let safe = sanitise(value, declaration, purpose: purpose), safe == value else {
+            guard let declaration = declared[key], let safe = sanitise(value, declaration, key: key, purpose: purpose), safe == value else {
                 unchanged = false
                 break
             }
@@ -90,7 +73,7 @@ final class Anonymiser: Sendable {
                 if strict { return .refused }
                 continue
             }
-            guard let safe = sanitise(value, declaration, purpose: purpose) else {
+            guard let safe = sanitise(value, declaration, key: key, purpose: purpose) else {
                 if strict { return .refused }
                 continue
             }
@@ -99,7 +82,9 @@ final class Anonymiser: Sendable {
         return .kept(kept)
     }
 
-    private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, purpose: Purpose) -> AttributeValue? {
+    private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, key: String, purpose: Purpose) -> AttributeValue? {
+        // A value under a secret's name (password, token, api_key, …) is never kept.
+        if IdentifierFilter.isSecretKey(key) { return nil }
         switch (declaration.type, value) {
         case (.double, .double(let number)) where !number.isFinite:
             return nil
@@ -209,54 +194,11 @@ final class Anonymiser: Sendable {
         try vault.commit(collections: [Telemetry.stateCollection])
     }
 
+    /// Whether a value must never be kept: a device identifier or a secret, as the one
+    /// ``IdentifierFilter`` finds them (machine ID, MACs, host name, home, user name, IP
+    /// addresses, card numbers, secret values).
     private func looksForbidden(_ text: String) -> Bool {
-        // This host's name or machine ID, anywhere in the value (`user@myhost`, `myhost.lan`).
-        for value in forbiddenBytes where Self.containsIgnoringASCIICase(text.utf8, value, whole: value.count < 4) { return true }
-        // IPv4 and IPv6 addresses, anywhere in the value: only tokens with a digit and a '.' or
-        // a ':' can be one, so most values cost one pass over their bytes.
-        var hasDigit = false, hasSeparator = false
-        for byte in text.utf8 {
-            if byte >= 0x30 && byte <= 0x39 { hasDigit = true }
-            if byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":") { hasSeparator = true }
-        }
-        guard hasSeparator, hasDigit || text.contains("::") else { return false }
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        for token in text.split(whereSeparator: { " ,;/[]()\"'=".contains($0) }) {
-            let word = String(token)
-            if inet_pton(AF_INET, word, &v4) == 1 || (word.contains(":") && inet_pton(AF_INET6, word, &v6) == 1) { return true }
-            // An IPv4 address with a port: 10.0.0.1:8080.
-            let parts = word.split(separator: ":")
-            if parts.count == 2, inet_pton(AF_INET, String(parts[0]), &v4) == 1 { return true }
-        }
-        return false
-    }
-
-    /// Whether `text` holds `needle` (lowercase ASCII bytes), ignoring ASCII case, without
-    /// allocating; with `whole`, only as the whole value.
-    private static func containsIgnoringASCIICase(_ text: String.UTF8View, _ needle: [UInt8], whole: Bool) -> Bool {
-        let count = text.count
-        guard !needle.isEmpty, count >= needle.count, !whole || count == needle.count else { return false }
-        // Native strings are contiguous UTF-8: scanned in place.
-        return text.withContiguousStorageIfAvailable { buffer -> Bool in
-            let last = buffer.count - needle.count
-            var start = 0
-            while start <= last {
-                var index = 0
-                while index < needle.count {
-                    var byte = buffer[start + index]
-                    if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
-                    if byte != needle[index] { break }
-                    index += 1
-                }
-                if index == needle.count { return true }
-                start += 1
-            }
-            return false
-        } ?? { () -> Bool in
-            let lowered = Array(text).map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
-            return String(decoding: lowered, as: UTF8.self).contains(String(decoding: needle, as: UTF8.self))
-        }()
+        IdentifierFilter.current.contains(text)
     }
 
     private func truncate(_ text: String, _ limit: Int?) -> String {

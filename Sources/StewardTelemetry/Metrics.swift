@@ -175,11 +175,17 @@ public final class TelemetryMetrics: Sendable {
         }
     }
 
-    /// Attribute values as metrics keep them: strings cut to ``maxStringLength``, values that
-    /// look like identifiers (a UUID, an IP address) left out.
+    /// Attribute values as metrics keep them: strings cut to ``maxStringLength``; values under
+    /// a secret's name, and strings that look like identifiers (a UUID, or anything
+    /// ``IdentifierFilter`` finds: an IP or MAC address, the machine ID, the host name, a card
+    /// number, …) left out.
     static func sanitised(_ attributes: [String: AttributeValue]) -> [String: AttributeValue] {
         var kept = attributes
         for (key, value) in attributes {
+            if IdentifierFilter.isSecretKey(key) {
+                kept[key] = nil
+                continue
+            }
             guard case .string(let text) = value else { continue }
             if looksLikeIdentifier(text) {
                 kept[key] = nil
@@ -191,11 +197,8 @@ public final class TelemetryMetrics: Sendable {
     }
 
     private static func looksLikeIdentifier(_ text: String) -> Bool {
-        if text.count == 36, UUID(uuidString: text) != nil { return true }
-        guard text.contains(".") || text.contains(":") else { return false }
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || (text.contains(":") && inet_pton(AF_INET6, text, &v6) == 1)
+        if text.utf8.count == 36, UUID(uuidString: text) != nil { return true }
+        return IdentifierFilter.current.contains(text)
     }
 
     private func consentChanged(_ changes: [ConsentChange]) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StewardCrash
+import StewardCore
 
 @Suite struct SymbolicationScrubberTests {
     static let cases: [(String, String)] = [
@@ -74,5 +75,27 @@ import Testing
         #expect(scrubbed.error?.message == "<user> failed at ~/x")
         #expect(scrubbed.breadcrumbs[0].message == "opened ~/a")
         #expect(scrubbed.breadcrumbs[0].data == ["who": "<user>"])
+    }
+
+    @Test func identifiersAndSecretsBecomePlaceholdersInTextsButCodeIsLeftAlone() {
+        let filter = IdentifierFilter(machineIDs: ["0123456789abcdef0123456789abcdef"], macAddresses: ["00:1b:21:aa:bb:cc"],
+                                      hostNames: ["kiosk-07"], homeDirectory: "/home/ana", userName: "ana")
+        let scrubber = Scrubber(homeDirectory: "/home/ana", userName: "ana", filter: filter)
+        let frame = StackFrame(instructionAddress: 1, function: "Parser.token: next", package: "/opt/kiosk-07/bin/app", filename: nil, line: nil)
+        let report = CrashReport(
+            id: "0", timestamp: .init(timeIntervalSince1970: 0), handled: true,
+            error: CrashError(type: "E", message: "upload to 10.0.0.7 failed for 01234567-89ab-cdef-0123-456789abcdef, api_key=s3cr3t"),
+            crashedThread: CrashThread(id: 1, name: "kiosk-07-worker", frames: [frame]),
+            images: [BinaryImage(path: "/opt/kiosk-07/bin/app", start: 0, end: 1)],
+            breadcrumbs: [Breadcrumb(timestamp: .init(timeIntervalSince1970: 0), category: "net",
+                                     message: "link up on wlx001b21aabbcc (00-1B-21-AA-BB-CC), card 4111 1111 1111 1111",
+                                     data: ["password": "hunter2", "peer": "fe80::1"])])
+        let scrubbed = scrubber.scrub(report: report)
+        #expect(scrubbed.error?.message == "upload to [ip] failed for [machine-id], api_key=[filtered]")
+        #expect(scrubbed.crashedThread.name == "[host]-worker")
+        #expect(scrubbed.breadcrumbs[0].message == "link up on wlx[mac] ([mac]), card [card]")
+        #expect(scrubbed.breadcrumbs[0].data == ["password": "[filtered]", "peer": "[ip]"])
+        #expect(scrubbed.crashedThread.frames[0].function == "Parser.token: next", "a symbol is code, not a secret")
+        #expect(scrubbed.images[0].path == "/opt/[host]/bin/app")
     }
 }

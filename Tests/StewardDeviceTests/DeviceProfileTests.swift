@@ -171,6 +171,25 @@ final class FixtureRoot {
         #expect(interfaces.first { $0.name == "veth1" }?.isPhysical == false)
     }
 
+    @Test(arguments: ["enx001b21aabbcc", "wlx001b21aabbcc", "wwx001B21AABBCC", "ibx001b21aabbcc"])
+    func macBasedNamesOfEveryTypeAreRedactedWithoutTheDeviceIdentityPermissionAndConnectivityStillWorks(name: String) throws {
+        let root = try FixtureRoot()
+        try root.interface(name, address: "00:1b:21:aa:bb:cc", markers: name.hasPrefix("wl") ? ["wireless"] : [])
+        try root.write("/proc/net/route", Self.routeHeader + "\(name)\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
+        let hidden = DeviceProfile.read(files: root.files, environment: [:])
+        #expect(hidden.networkInterfaces.value?.map(\.name) == [String(name.prefix(3)) + "…"])
+        let text = String(decoding: try JSONEncoder().encode(hidden), as: UTF8.self).lowercased()
+        #expect(!text.contains("001b21aabbcc") && !text.contains("00:1b:21:aa:bb:cc"), "the MAC is nowhere in the profile: \(text)")
+        #expect(hidden.connectivity == .value(.online), "decided on the real name before it was redacted")
+        let shown = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
+        #expect(shown.networkInterfaces.value?.map(\.name) == [name])
+    }
+
+    @Test(arguments: ["wlp2s0", "enp1s0", "eth0", "enxshort", "e1x001b21aabbcc", "enx001b21aabbcg"])
+    func otherNamesAreKept(name: String) {
+        #expect(NetworkInterface.nameWithoutMAC(name) == name)
+    }
+
     // MARK: - Connectivity
 
     static let routeHeader = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"

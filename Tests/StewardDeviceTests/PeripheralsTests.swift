@@ -43,5 +43,23 @@ import StewardTesting
         let shown = try #require(await Peripherals.read(from: source, permissions: StaticPermissions(granted: [.deviceIdentity])).cameras.value?.devices.first)
         #expect(shown.properties["ID_SERIAL_SHORT"] == "SN12345")
     }
+
+    @Test func byIDLinksThatSpellTheSerialAreRemovedAndByPathLinksKept() async throws {
+        let links = "/dev/v4l/by-id/usb-Acme_Cam_SN12345-video-index0 /dev/v4l/by-path/pci-0000:00:14.0-usb-0:1:1.0-video-index0"
+        let camera = DeviceRecord(
+            syspath: "/sys/devices/usb1/video4linux/video0", subsystem: "video4linux", sysname: "video0", devnode: "/dev/video0",
+            properties: ["ID_V4L_CAPABILITIES": ":capture:", "DEVLINKS": links])
+        let source = FixtureDeviceSource(records: [camera])
+        let hidden = try #require(await Peripherals.read(from: source).cameras.value?.devices.first)
+        #expect(hidden.properties["DEVLINKS"] == "/dev/v4l/by-path/pci-0000:00:14.0-usb-0:1:1.0-video-index0")
+        #expect(!String(describing: hidden).contains("SN12345"))
+        let onlyByID = camera.withoutIdentifiers()
+        var byIDOnly = camera
+        byIDOnly.properties["DEVLINKS"] = "/dev/disk/by-uuid/1234 /dev/v4l/by-id/usb-SN1"
+        #expect(byIDOnly.withoutIdentifiers().properties["DEVLINKS"] == nil, "no link left: the property goes")
+        #expect(onlyByID.properties["ID_V4L_CAPABILITIES"] == ":capture:")
+        let shown = try #require(await Peripherals.read(from: source, permissions: StaticPermissions(granted: [.deviceIdentity])).cameras.value?.devices.first)
+        #expect(shown.properties["DEVLINKS"] == links)
+    }
 }
 

@@ -355,3 +355,21 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(dropped == 1, "the undeclared instrument's declaration is counted once")
     }
 }
+
+extension MetricsTests {
+    @Test func metricAttributesLoseEveryIdentifierAndSecretTheOneFilterFinds() throws {
+        let path = NSTemporaryDirectory() + "machine-id-\(UUID().uuidString)"
+        try "aaaabbbbccccddddeeeeffff00001111\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        IdentifierFilter.include(machineIDPath: path)
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        f.metrics.counter(name: "scans", purpose: .analytics).add(attributes: [
+            "screen": .string("home"), "device": .string("AAAABBBB-CCCC-DDDD-EEEE-FFFF00001111"),
+            "peer": .string("3c:22:fb:01:02:03"), "card": .string("4111 1111 1111 1111"), "api_token": .string("abc"),
+            "note": .string("retry token=abc"),
+        ])
+        let point = try #require(f.metrics.collect().first)
+        #expect(point.attributes == ["screen": .string("home")])
+    }
+}

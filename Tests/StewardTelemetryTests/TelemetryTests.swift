@@ -141,6 +141,18 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(stored.attributes["where"] == .string("48.15,11.60"), "about 5 km")
     }
 
+    @Test func eventAttributesLoseEveryIdentifierAndSecretTheOneFilterFinds() throws {
+        let path = NSTemporaryDirectory() + "machine-id-\(UUID().uuidString)"
+        try "99998888777766665555444433332222\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        IdentifierFilter.include(machineIDPath: path)
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        for value in ["99998888-7777-6666-5555-444433332222", "3c:22:fb:01:02:03", "4111111111111111", "token=abc"] {
+            #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(value)]) == .dropped(.undeclared), "\(value)")
+        }
+    }
+
     @Test func withdrawalQueuesADeletionRequestAndRotatesTheSalt() throws {
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])

@@ -21,9 +21,9 @@ import Musl
 /// payload's purpose again right before writing, under the same lock as ``purge(purpose:)``:
 /// a withdrawal that purges the folder (the facade does it from its consent observer) can
 /// never be followed by a file of that purpose written by a send already under way.
-/// Secret headers (``isSecretHeader(_:)``: `X-Sentry-Auth`, `Authorization`, cookies,
-/// anything naming a key, token, secret, password or credential) are never written to a
-/// sidecar: a shipper adds its own credentials.
+/// Secret headers (``isSecretHeader(_:)``: `X-Sentry-Auth`, `Authorization`, cookies, API
+/// keys, tokens, as ``IdentifierFilter`` names secrets) are never written to a sidecar: a
+/// shipper adds its own credentials.
 ///
 /// **Layout.** Each payload becomes two files that share a name stem: a sequence number,
 /// zero-padded to 12 digits so that name order is delivery order, then the recipient (letters,
@@ -333,15 +333,12 @@ public final class FileTransport: Transport {
         return counts
     }
 
-    /// Whether a header carries a secret and is never written to a sidecar: `Authorization`,
-    /// `Proxy-Authorization`, `Cookie`, `X-Sentry-Auth`, and any name containing `auth`,
-    /// `api-key`/`api_key`/`apikey`, `private`, `token`, `secret`, `passw`, `credential` or
-    /// `session` (case-insensitive). `Idempotency-Key` is not a secret and is kept.
+    /// Whether a header carries a secret and is never written to a sidecar: `Cookie`,
+    /// `Set-Cookie`, `Proxy-Authorization` and every name ``IdentifierFilter/isSecretKey(_:)``
+    /// finds (`Authorization`, `X-Sentry-Auth`, `X-Api-Key`, tokens, …). `Idempotency-Key` is
+    /// not a secret and is kept.
     public static func isSecretHeader(_ name: String) -> Bool {
-        let lower = name.lowercased()
-        if lower == "cookie" || lower == "set-cookie" { return true }
-        return ["auth", "api-key", "api_key", "apikey", "private", "token", "secret", "passw", "credential", "session"]
-            .contains { lower.contains($0) }
+        IdentifierFilter.isSecretKey(name) || name.lowercased() == "proxy-authorization"
     }
 
     // MARK: - Private

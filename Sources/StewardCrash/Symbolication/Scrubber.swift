@@ -1,3 +1,5 @@
+import StewardCore
+
 /// Removes the user's identity from paths and texts before a report is stored.
 ///
 /// Given the home directory and user name captured in the crash context, it rewrites:
@@ -8,6 +10,12 @@
 ///    `<user>` (only names of three characters or more: shorter ones would hit ordinary
 ///    words).
 ///
+/// Then the device's identifiers and secrets, as the one ``IdentifierFilter`` finds them
+/// (machine ID, MACs, host name, IP addresses, card numbers; in texts also the values after
+/// secret names such as `token=…`), become placeholders (`[machine-id]`, `[mac]`, `[host]`,
+/// `[ip]`, `[card]`, `[filtered]`); a breadcrumb's data under a secret's name becomes
+/// `[filtered]`.
+///
 /// It is applied to image paths, frame packages and file names, error messages, thread
 /// names and breadcrumb texts. Environment variables need no scrubbing: Steward never
 /// captures them, so they appear nowhere in a report.
@@ -16,8 +24,17 @@ struct Scrubber: Hashable, Sendable {
     let homeDirectory: String?
     /// The user name; nil when unknown or shorter than three characters.
     let userName: String?
+    /// The device's identifiers and secret shapes.
+    let filter: IdentifierFilter
 
-    init(homeDirectory: String?, userName: String?) {
+    static func == (a: Scrubber, b: Scrubber) -> Bool { a.homeDirectory == b.homeDirectory && a.userName == b.userName }
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(homeDirectory)
+        hasher.combine(userName)
+    }
+
+    init(homeDirectory: String?, userName: String?, filter: IdentifierFilter = .current) {
+        self.filter = filter
         var home = homeDirectory ?? ""
         while home.count > 1, home.hasSuffix("/") { home.removeLast() }
         self.homeDirectory = home.hasPrefix("/") && home.count > 1 ? home : nil
@@ -31,14 +48,20 @@ struct Scrubber: Hashable, Sendable {
     static let userPlaceholder = "<user>"
 
     /// The text with the home directory, home paths and user name replaced.
-    func scrub(_ text: String) -> String {
-        guard text.utf8.contains(UInt8(ascii: "/")) || userName != nil else { return text }
-        var bytes = Array(text.utf8)
-        if let homeDirectory { bytes = replaceHome(Array(homeDirectory.utf8), in: bytes) }
-        bytes = replaceOtherHomes(in: bytes)
-        if let userName { bytes = replaceWord(Array(userName.utf8), in: bytes) }
-        return String(decoding: bytes, as: UTF8.self)
+    func scrub(_ text: String, secretValues: Bool = true) -> String {
+        var text = text
+        if text.utf8.contains(UInt8(ascii: "/")) || userName != nil {
+            var bytes = Array(text.utf8)
+            if let homeDirectory { bytes = replaceHome(Array(homeDirectory.utf8), in: bytes) }
+            bytes = replaceOtherHomes(in: bytes)
+            if let userName { bytes = replaceWord(Array(userName.utf8), in: bytes) }
+            text = String(decoding: bytes, as: UTF8.self)
+        }
+        return filter.redact(text, secretValues: secretValues)
     }
+
+    /// A path or symbol: identifiers replaced, but `token:` is code there, not a secret.
+    func scrubPath(_ text: String) -> String { scrub(text, secretValues: false) }
 
     /// A report with every path and text scrubbed.
     func scrub(report: CrashReport) -> CrashReport {
@@ -53,7 +76,7 @@ struct Scrubber: Hashable, Sendable {
         }
         report.breadcrumbs = report.breadcrumbs.map { scrub(breadcrumb: $0) }
         report.salvageNotes = report.salvageNotes.map { scrub($0) }
-        report.context.executable = report.context.executable.map { scrub($0) }
+        report.context.executable = report.context.executable.map { scrubPath($0) }
         return report
     }
 
@@ -66,15 +89,15 @@ struct Scrubber: Hashable, Sendable {
 
     func scrub(frame: StackFrame) -> StackFrame {
         var frame = frame
-        frame.package = frame.package.map { scrub($0) }
-        frame.filename = frame.filename.map { scrub($0) }
-        frame.function = frame.function.map { scrub($0) }
+        frame.package = frame.package.map { scrubPath($0) }
+        frame.filename = frame.filename.map { scrubPath($0) }
+        frame.function = frame.function.map { scrubPath($0) }
         return frame
     }
 
     func scrub(image: BinaryImage) -> BinaryImage {
         var image = image
-        image.path = scrub(image.path)
+        image.path = scrubPath(image.path)
         return image
     }
 
@@ -82,7 +105,7 @@ struct Scrubber: Hashable, Sendable {
         var breadcrumb = breadcrumb
         breadcrumb.category = scrub(breadcrumb.category)
         breadcrumb.message = scrub(breadcrumb.message)
-        breadcrumb.data = Dictionary(breadcrumb.data.map { (scrub($0.key), scrub($0.value)) },
+        breadcrumb.data = Dictionary(breadcrumb.data.map { (scrub($0.key), IdentifierFilter.isSecretKey($0.key) ? "[filtered]" : scrub($0.value)) },
                                      uniquingKeysWith: { first, _ in first })
         return breadcrumb
     }

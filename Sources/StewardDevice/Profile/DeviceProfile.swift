@@ -58,6 +58,8 @@ public struct DeviceProfile: Codable, Sendable, Hashable {
                             permissions: any PermissionChecking = StaticPermissions()) -> DeviceProfile {
         let cpuinfo = files.text("/proc/cpuinfo")
         var interfaces = NetworkInterface.readAll(files: files)
+        // Decided on the real names: the route table names interfaces as the kernel does.
+        let connectivity = interfaces.flatMap { Connectivity.decide(interfaces: $0, files: files) }
         if !permissions.isGranted(.deviceIdentity) {
             interfaces = interfaces.map { list in
                 list.map { interface in
@@ -65,13 +67,23 @@ public struct DeviceProfile: Codable, Sendable, Hashable {
                     let reason = "a raw MAC address needs the deviceIdentity permission"
                     if redacted.currentMAC.value != nil { redacted.currentMAC = .unavailable(reason: reason) }
                     if redacted.permanentMAC.value != nil { redacted.permanentMAC = .unavailable(reason: reason) }
-                    // systemd's MAC-based names (enx + 12 hex digits) spell the address out.
-                    if redacted.name.hasPrefix("enx"), redacted.name.count == 15 { redacted.name = "enx…" }
+                    let name = NetworkInterface.nameWithoutMAC(interface.name)
+                    if name != interface.name {
+                        // The reasons name the interface too ("no permanent address given for enx…").
+                        func hide<T>(_ field: inout Field<T>) {
+                            if let reason = field.unavailableReason { field = .unavailable(reason: reason.replacingOccurrences(of: interface.name, with: name)) }
+                        }
+                        redacted.name = name
+                        hide(&redacted.currentMAC)
+                        hide(&redacted.permanentMAC)
+                        hide(&redacted.macKind)
+                        hide(&redacted.operationalState)
+                        hide(&redacted.carrier)
+                    }
                     return redacted
                 }
             }
         }
-        let connectivity = interfaces.flatMap { Connectivity.decide(interfaces: $0, files: files) }
         return DeviceProfile(
             operatingSystem: OperatingSystem.read(files: files),
             kernel: Kernel.read(),

@@ -66,6 +66,19 @@ public struct NetworkInterface: Codable, Sendable, Hashable {
     /// Whether a device backs the interface (`device` link present).
     public var isPhysical: Bool
 
+    /// `name` with a MAC address it spells out replaced by `…`: systemd's MAC-based names of
+    /// every type (`enx`, `wlx`, `wwx`, `ibx`, `slx`, … then 12 hex digits, as
+    /// `ID_NET_NAME_MAC` makes them) keep their type prefix (`wlx…`). Other names are returned
+    /// as they are.
+    public static func nameWithoutMAC(_ name: String) -> String {
+        let bytes = Array(name.utf8)
+        guard bytes.count == 15, bytes[2] == UInt8(ascii: "x"),
+              bytes[0..<2].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }),
+              bytes[3...].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) })
+        else { return name }
+        return String(decoding: bytes[0..<3], as: UTF8.self) + "…"
+    }
+
     /// Creates an interface description from its fields.
     public init(name: String, type: InterfaceType, currentMAC: Field<String>, permanentMAC: Field<String>,
                 macKind: Field<MACAddressKind>, operationalState: Field<OperationalState>,

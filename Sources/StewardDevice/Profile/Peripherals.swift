@@ -46,10 +46,21 @@ extension DeviceRecord {
         return ["SERIAL", "MAC", "WWN", "UUID", "ADDRESS"].contains { upper.contains($0) }
     }
 
-    /// The record without identifying properties and attributes.
+    /// The udev links that name the individual device: `by-id` (built from the serial
+    /// number), `by-uuid`, `by-partuuid`, `by-label`, `by-serial`.
+    static func isIdentifyingLink(_ link: Substring) -> Bool {
+        ["/by-id/", "/by-uuid/", "/by-partuuid/", "/by-label/", "/by-serial/"].contains { link.contains($0) }
+    }
+
+    /// The record without identifying properties and attributes; `DEVLINKS` keeps only the
+    /// links that do not name the individual device (`by-path` stays, `by-id` goes).
     public func withoutIdentifiers() -> DeviceRecord {
         var copy = self
         copy.properties = properties.filter { !Self.isIdentifying($0.key) }
+        if let links = copy.properties["DEVLINKS"] {
+            let kept = links.split(separator: " ").filter { !Self.isIdentifyingLink($0) }
+            copy.properties["DEVLINKS"] = kept.isEmpty ? nil : kept.joined(separator: " ")
+        }
         copy.sysattrs = sysattrs.filter { !Self.isIdentifying($0.key) }
         return copy
     }
