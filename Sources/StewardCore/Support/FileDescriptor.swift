@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -16,8 +17,41 @@ struct FileDescriptor: ~Copyable {
     }
 
     /// Opens `path` with `O_CLOEXEC` added to `flags`.
+    ///
+    /// Inside a private directory Steward made or checked (``FileSystem/ensurePrivateDirectory(_:)``
+    /// registers each one), no component below the outermost such directory is followed if it
+    /// is a symbolic link: the walk opens that directory with `O_NOFOLLOW`, then each component
+    /// with `openat(…, O_NOFOLLOW)`, so a folder of the data directory swapped for a link
+    /// (`DATA/vault` → elsewhere) fails with `ELOOP` or `ENOTDIR` instead of reading or writing
+    /// through it. Components above it (a `/home` that is a link) are the system's and are
+    /// followed.
     static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws -> FileDescriptor {
+        if let root = PrivateRoots.root(containing: path) {
+            return try openBeneath(root: root, path: path, flags, mode: mode)
+        }
         let fd = try systemCall("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        return FileDescriptor(raw: fd, path: path)
+    }
+
+    /// Opens `path` (below `root`) component by component, following no link.
+    private static func openBeneath(root: String, path: String, _ flags: Int32, mode: mode_t) throws -> FileDescriptor {
+        let components = path.dropFirst(root.count).split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let directoryFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+        var directory = try systemCall("open", path: root) { Glibc.open(root, directoryFlags) }
+        guard let last = components.last else {
+            _ = Glibc.close(directory)
+            let fd = try systemCall("open", path: path) { Glibc.open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode) }
+            return FileDescriptor(raw: fd, path: path)
+        }
+        defer { _ = Glibc.close(directory) }
+        for component in components.dropLast() {
+            let current = directory
+            let next = try systemCall("openat", path: path) { openat(current, component, directoryFlags) }
+            _ = Glibc.close(current)
+            directory = next
+        }
+        let parent = directory
+        let fd = try systemCall("openat", path: path) { openat(parent, last, flags | O_NOFOLLOW | O_CLOEXEC, mode) }
         return FileDescriptor(raw: fd, path: path)
     }
 
@@ -98,6 +132,33 @@ struct FileDescriptor: ~Copyable {
     }
 }
 
+/// The private directories Steward made or checked in this process: the outermost one that
+/// holds a path is where ``FileDescriptor/open(_:_:mode:)`` stops following links.
+enum PrivateRoots {
+    private static let roots = Mutex<[String]>([])
+
+    /// Registers `path` (absolute, without `..`).
+    static func register(_ path: String) {
+        guard path.hasPrefix("/"), path.count > 1, !path.split(separator: "/").contains("..") else { return }
+        var clean = path
+        while clean.count > 1, clean.hasSuffix("/") { clean.removeLast() }
+        roots.withLock { roots in
+            if !roots.contains(clean) { roots.append(clean) }
+        }
+    }
+
+    /// The shortest registered directory that `path` lies strictly below.
+    static func root(containing path: String) -> String? {
+        roots.withLock { roots in
+            var best: String?
+            for root in roots where path.count > root.count + 1 && path.hasPrefix(root) && path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: root.utf8.count)] == UInt8(ascii: "/") {
+                if best.map({ root.count < $0.count }) ?? true { best = root }
+            }
+            return best
+        }
+    }
+}
+
 /// File-system helpers shared by the key provider and the vault.
 package enum FileSystem {
     /// The bytes of the regular file at `path` if it holds at most `limit` bytes; nil when it
@@ -118,6 +179,7 @@ package enum FileSystem {
         var st = Glibc.stat()
         if lstat(path, &st) == 0 {
             try checkPrivateDirectory(path, st)
+            PrivateRoots.register(path)
             return false
         }
         guard errno == ENOENT else { throw SystemError(call: "lstat", path: path, errno: errno) }
@@ -133,6 +195,7 @@ package enum FileSystem {
         try systemCall("chmod", path: path) { chmod(path, 0o700) }
         guard lstat(path, &st) == 0 else { throw SystemError(call: "lstat", path: path, errno: errno) }
         try checkPrivateDirectory(path, st)
+        PrivateRoots.register(path)
         if parent != path, !parent.isEmpty { try? syncDirectory(parent) }
         return true
     }

@@ -1,0 +1,39 @@
+import Foundation
+@testable import StewardCore
+import Testing
+
+/// Below a private directory Steward made, no component is followed if it is a link.
+@Suite struct PrivateRootTests {
+    @Test func aFolderOfTheDataDirectorySwappedForALinkIsNeverReadOrWrittenThrough() throws {
+        let base = NSTemporaryDirectory() + "steward-roots-\(UUID().uuidString)"
+        let data = base + "/data"
+        let elsewhere = base + "/elsewhere"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileSystem.ensurePrivateDirectory(data)
+        try FileSystem.ensurePrivateDirectory(data + "/vault")
+        try FileSystem.ensurePrivateDirectory(data + "/vault/collections")
+        try FileManager.default.createDirectory(atPath: elsewhere + "/collections", withIntermediateDirectories: true)
+        try Data("outside".utf8).write(to: URL(fileURLWithPath: elsewhere + "/collections/secret"))
+
+        // The folder is swapped for a link after Steward checked it.
+        try FileManager.default.removeItem(atPath: data + "/vault/collections")
+        try FileManager.default.removeItem(atPath: data + "/vault")
+        try FileManager.default.createSymbolicLink(atPath: data + "/vault", withDestinationPath: elsewhere)
+
+        #expect(throws: SystemError.self) {
+            _ = try FileDescriptor.open(data + "/vault/collections/new", O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        }
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/collections/new"), "nothing was written through the link")
+        #expect(throws: SystemError.self) { _ = try FileDescriptor.open(data + "/vault/collections/secret", O_RDONLY) }
+        #expect(FileSystem.readSmallFile(data + "/vault/collections/secret", limit: 64) == nil)
+        #expect(throws: SystemError.self) { try FileSystem.createNewFile([1, 2, 3], at: data + "/vault/export") }
+
+        // A real folder works as before, and a link above the data folder is the system's.
+        try FileManager.default.removeItem(atPath: data + "/vault")
+        try FileSystem.ensurePrivateDirectory(data + "/vault")
+        try FileSystem.createNewFile(Array("ok".utf8), at: data + "/vault/file")
+        #expect(FileSystem.readSmallFile(data + "/vault/file", limit: 64) == Array("ok".utf8))
+        try FileManager.default.createSymbolicLink(atPath: base + "/alias", withDestinationPath: data)
+        #expect(FileSystem.readSmallFile(base + "/alias/vault/file", limit: 64) == Array("ok".utf8))
+    }
+}
