@@ -54,7 +54,8 @@ public struct DataRights: Sendable {
         /// Payloads queued for delivery, per recipient.
         public var queued: [RecipientID: Int]
         /// Deletion requests not yet accepted, per recipient (they are retried until accepted;
-        /// included in ``queued`` too).
+        /// included in ``queued`` once queued; telemetry's requests after a withdrawal count from
+        /// the withdrawal on, before the next send queues them).
         public var pendingDeletionRequests: [RecipientID: Int]
         /// Crash records not yet turned into reports.
         public var unprocessedCrashRecords: Int
@@ -110,6 +111,9 @@ public struct DataRights: Sendable {
             if uploader.pendingCount > 0 { queued[recipient] = uploader.pendingCount }
             if uploader.pendingDeletionRequests > 0 { deletions[recipient] = uploader.pendingDeletionRequests }
         }
+        // Telemetry's requests after a withdrawal wait in its own state until the next send.
+        let unqueued = steward.telemetry.deletionRequestsNotYetQueued
+        if unqueued > 0 { deletions[steward.configuration.telemetryRecipient, default: 0] += unqueued }
         let crashFolder = steward.crashes.configuration.crashDirectory
         let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter { !$0.hasPrefix(".") }.count
         var report = AccessReport(generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
@@ -253,8 +257,9 @@ public struct DataRights: Sendable {
         /// Files removed besides the vault (crash records, the outbox).
         public var removedFiles: Int
         /// Recipients that received data but cannot take Steward's deletion request, with how
-        /// to reach them instead: the crash recipient behind a Sentry DSN (an envelope URL
-        /// accepts only envelopes; ask through the Sentry project's own data deletion).
+        /// to reach them instead: those the manifest declares with deletion `manual` (their
+        /// contact), and the crash recipient behind a Sentry DSN (an envelope URL accepts only
+        /// envelopes; ask through the Sentry project's own data deletion).
         public var notRequested: [RecipientID: String] = [:]
     }
 
@@ -316,13 +321,7 @@ public struct DataRights: Sendable {
 
         // 3. A new vault, and the deletion requests.
         let configuration = steward.configuration
-        var notRequested: [RecipientID: String] = [:]
-        // A Sentry envelope URL can only reject a JSON deletion request (which would then be
-        // retried for ever): that recipient is named instead, for the host to ask by hand.
-        if configuration.sentryDSN != nil, configuration.transports[configuration.crashRecipient] == nil,
-           received[configuration.crashRecipient] != nil {
-            notRequested[configuration.crashRecipient] = "a Sentry DSN takes only envelopes; delete the user's events through the Sentry project (its data deletion or API)"
-        }
+        let notRequested = DeletionRoutes(configuration).notRequestable(Set(received.keys))
         let requests = received.keys.filter { configuration.manifest.declaration(of: $0) != nil && notRequested[$0] == nil }.sorted()
         guard !requests.isEmpty else { return ErasureReport(deletionRequests: [], delivered: [], removedFiles: removed, notRequested: notRequested) }
         let vault: Vault
@@ -360,6 +359,38 @@ public struct DataRights: Sendable {
         }
         try? audit.flush()
         return ErasureReport(deletionRequests: requests, delivered: delivered.sorted(), removedFiles: removed, notRequested: notRequested)
+    }
+}
+
+/// Which recipients Steward's deletion request can reach, from the manifest's deletion routes
+/// and the configured transports.
+struct DeletionRoutes {
+    let configuration: Steward.Configuration
+
+    init(_ configuration: Steward.Configuration) { self.configuration = configuration }
+
+    /// Of `recipients`, those a deletion request cannot reach, with how to reach them instead.
+    func notRequestable(_ recipients: Set<RecipientID>) -> [RecipientID: String] {
+        var result: [RecipientID: String] = [:]
+        for recipient in recipients {
+            if let why = notRequestable(recipient) { result[recipient] = why }
+        }
+        return result
+    }
+
+    /// Why a deletion request cannot reach `recipient`, with how to reach it instead; nil when
+    /// it can.
+    func notRequestable(_ recipient: RecipientID) -> String? {
+        let route = configuration.manifest.recipients.first { $0.id == recipient }?.deletionRoute ?? .request
+        if route.method == .manual {
+            return "the manifest declares deletion by hand: ask at \(route.contact ?? "the recipient's privacy contact")"
+        }
+        // A Sentry envelope URL can only reject a JSON deletion request (which would then be
+        // retried for ever): that recipient is named instead, for the host to ask by hand.
+        if recipient == configuration.crashRecipient, configuration.sentryDSN != nil, configuration.transports[recipient] == nil {
+            return "a Sentry DSN takes only envelopes; delete the user's events through the Sentry project (its data deletion or API), and declare this recipient's deletion as manual in the manifest"
+        }
+        return nil
     }
 }
 

@@ -149,20 +149,22 @@ enum ExportSummaryText {
     }
 }
 
-/// The deletion request sent after an erase.
+/// The deletion request sent after an erase (scope `all`) or a withdrawal (scope `purposes`:
+/// only the data of the purposes listed).
 enum DeletionRequest {
     /// The OTLP log record `steward.deletion_request` for the telemetry recipient; a JSON
     /// document for the others.
     static func payload(to recipient: RecipientID, telemetryRecipient: RecipientID, categories: [DataCategory], purposes: [Purpose],
-                        appID: String, deviceID: String?, pseudonyms: [String], release: String?, now: Date) -> Payload {
+                        appID: String, deviceID: String?, pseudonyms: [String], release: String?, now: Date,
+                        scope: String = "all") -> Payload {
         // Saturating conversions: `now` comes from the host's clock.
         let nanos = now.unixNanoseconds ?? 0
-        let key = "erase-\(now.unixMilliseconds ?? 0)"
+        let key = (scope == "all" ? "erase-" : "withdraw-\(purposes.map(\.rawValue).joined(separator: "+"))-") + "\(now.unixMilliseconds ?? 0)"
         if recipient == telemetryRecipient {
             let record = TelemetryEventRecord(
                 name: Telemetry.deletionRequestEvent, purpose: .privacyCompliance, category: categories.first ?? .usageEvents,
                 timeUnixNano: nanos, observedTimeUnixNano: nanos,
-                attributes: ["steward.scope": .string("all"), "steward.purposes": .string(purposes.map(\.rawValue).joined(separator: ",")),
+                attributes: ["steward.scope": .string(scope), "steward.purposes": .string(purposes.map(\.rawValue).joined(separator: ",")),
                              "steward.pseudonymous_ids": .string(pseudonyms.joined(separator: ","))])
             let resource = TelemetryResource(serviceName: appID, serviceVersion: release, osType: "linux", deviceID: deviceID)
             let body = OTLPEncoder().logs(resource: resource, scope: Telemetry.scope, records: [record])
@@ -171,7 +173,7 @@ enum DeletionRequest {
         }
         struct Body: Encodable {
             var type = "steward.deletion_request"
-            var scope = "all"
+            var scope: String
             var appID: String
             var deviceID: String?
             var pseudonymousIDs: [String]
@@ -182,7 +184,7 @@ enum DeletionRequest {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let body = (try? encoder.encode(Body(appID: appID, deviceID: deviceID, pseudonymousIDs: pseudonyms, categories: categories,
+        let body = (try? encoder.encode(Body(scope: scope, appID: appID, deviceID: deviceID, pseudonymousIDs: pseudonyms, categories: categories,
                                              purposes: purposes, requested: now))) ?? Data()
         return Payload(recipient: recipient, purpose: .privacyCompliance, categories: categories, contentType: "application/json",
                        body: Array(body), idempotencyKey: key, created: now)

@@ -160,6 +160,8 @@ public final class Steward: Sendable {
             telemetryConfiguration.permissions = permissions
             let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: consent, gate: gate, audit: audit,
                                           configuration: telemetryConfiguration, clock: clock)
+            // Telemetry asks its own recipient; the facade asks the others (see below).
+            telemetry.deletionRequestRecipients.withLock { $0 = [configuration.telemetryRecipient] }
             let metrics = TelemetryMetrics(consent: consent, clock: clock, audit: audit)
             let media = try MediaStore(gate: gate, vault: vault, permissions: permissions, clock: clock)
 
@@ -191,10 +193,26 @@ public final class Steward: Sendable {
             // A withdrawal reaches every queue at once: queued payloads leave the uploaders, a
             // send under way is cancelled, and the plaintext outbox loses that purpose's files.
             let queues = Array(uploaders.values)
-            let consentObserver = consent.addObserver { changes in
+            let routes = DeletionRoutes(configuration)
+            let consentObserver = consent.addObserver { [uploaders] changes in
                 guard changes.contains(where: { $0.state == .denied }) else { return }
                 for uploader in queues { uploader.consentChanged() }
                 for change in changes where change.state == .denied { _ = try? outbox?.purge(purpose: change.purpose) }
+                // Every other recipient that received data of a withdrawn purpose is asked to
+                // delete it (telemetry's recipient gets telemetry's own request, with the
+                // pseudonyms it knows the user by).
+                for change in changes where change.state == .denied && change.previous == .granted {
+                    for (recipient, uploader) in uploaders where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
+                        let categories = Set(audit.entries().filter { entry in
+                            entry.purpose == change.purpose && entry.disclosed.contains { $0.recipient == recipient && $0.count > 0 }
+                        }.map(\.category))
+                        guard !categories.isEmpty else { continue }
+                        _ = try? uploader.submitObligation(DeletionRequest.payload(
+                            to: recipient, telemetryRecipient: configuration.telemetryRecipient, categories: categories.sorted(),
+                            purposes: [change.purpose], appID: configuration.appID, deviceID: try? device.appScopedID().uuidString,
+                            pseudonyms: [], release: configuration.release, now: clock.checkedNow, scope: "purposes"))
+                    }
+                }
             }
             return Steward(configuration: configuration, dataDirectory: directory, vault: vault, consent: consent, consentGate: gate,
                            audit: audit, permissions: permissions, device: device, crashes: crashes, telemetry: telemetry,

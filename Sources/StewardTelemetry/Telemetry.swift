@@ -223,6 +223,18 @@ public final class Telemetry: Sendable {
         }
     }
 
+    /// Deletion requests after a withdrawal that no uploader has queued yet (they are queued
+    /// at the next ``submit(to:resource:)``): for the access report, so a request is pending
+    /// from the moment of the withdrawal.
+    package var deletionRequestsNotYetQueued: Int {
+        anonymiser.pendingDeletionRequests.filter { ($0.queuedTo ?? []).isEmpty && !owed($0).isEmpty }.count
+    }
+
+    /// The recipients telemetry's own deletion requests go to; nil for every recipient that may
+    /// hold the purpose's data. The facade sets its telemetry recipient: it asks the others
+    /// itself (a crash recipient gets the facade's request, not telemetry's log record).
+    package let deletionRequestRecipients = Mutex<Set<RecipientID>?>(nil)
+
     /// The pseudonymous ids used under each purpose since its salt was made (for data-rights
     /// requests: export and erase).
     package var pseudonymsInUse: [Purpose: [String]] { anonymiser.pseudonymsInUse }
@@ -596,23 +608,35 @@ extension Telemetry {
     /// The event name of a deletion request.
     public static let deletionRequestEvent: EventName = "steward.deletion_request"
 
+    /// Who may hold the data of `request`'s purpose, with the categories each got: the
+    /// recipients of the categories its events fill, and every recipient the audit ledger shows
+    /// received data under it (metrics included) — limited to
+    /// ``deletionRequestRecipients`` when set.
+    func owed(_ request: Anonymiser.DeletionRequest) -> [RecipientID: Set<DataCategory>] {
+        var received: [RecipientID: Set<DataCategory>] = [:]
+        for category in Set(manifest.events.filter({ $0.purpose == request.purpose }).map(\.category)) {
+            for recipient in manifest.declaration(of: category)?.recipients ?? [] { received[recipient, default: []].insert(category) }
+        }
+        for entry in audit?.entries() ?? [] where entry.purpose == request.purpose {
+            for disclosure in entry.disclosed where disclosure.count > 0 { received[disclosure.recipient, default: []].insert(entry.category) }
+        }
+        if let only = deletionRequestRecipients.withLock({ $0 }) { received = received.filter { only.contains($0.key) } }
+        return received
+    }
+
     /// Queues, for `uploader`'s recipient, the deletion request of every purpose withdrawn
     /// after having been granted: a log record carrying each pseudonymous id used under the
     /// purpose, sent under the legal obligation to honour the withdrawal (no consent needed),
     /// retried by the uploader until accepted.
     func submitDeletionRequests(to uploader: Uploader, resource: TelemetryResource, encoder: OTLPEncoder) throws {
         for request in anonymiser.pendingDeletionRequests {
-            // Who may hold the purpose's data: the recipients of the categories its events fill,
-            // and every recipient the audit ledger shows received data under it (metrics
-            // included), with the categories each got.
-            var received: [RecipientID: Set<DataCategory>] = [:]
-            for category in Set(manifest.events.filter({ $0.purpose == request.purpose }).map(\.category)) {
-                for recipient in manifest.declaration(of: category)?.recipients ?? [] { received[recipient, default: []].insert(category) }
-            }
-            for entry in audit?.entries() ?? [] where entry.purpose == request.purpose {
-                for disclosure in entry.disclosed where disclosure.count > 0 { received[disclosure.recipient, default: []].insert(entry.category) }
-            }
+            let received = owed(request)
             let recipients = Set(received.keys)
+            if recipients.isEmpty {
+                // No recipient of telemetry's may hold the purpose's data: nothing to ask.
+                anonymiser.deletionRequestQueued(request, to: uploader.recipient, of: [])
+                continue
+            }
             guard let mineSet = received[uploader.recipient], request.queuedTo?.contains(uploader.recipient) != true else { continue }
             let mine = mineSet.sorted()
             // `withdrawn` is read back from the vault: saturating conversions only.

@@ -167,6 +167,12 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
               path: "$.events[0].attributes[0].classification", "(allowed values: identifier, quasiIdentifier, plain)"),
         .init("unknown key", base(("\"retentionDays\": 90,", "\"retentionDays\": 90, \"retention\": 30,")),
               path: "$.dataCategories[0].retention", #"unknown key "retention" in a data category"#),
+        .init("manual deletion without a contact", base((#""endpointHosts": ["otel.example.com"]"#, #""endpointHosts": ["otel.example.com"], "deletion": {"method": "manual"}"#)),
+              path: "$.recipients[0].deletion.contact", "takes deletion by hand but names no contact"),
+        .init("a contact for a deletion request", base((#""endpointHosts": ["otel.example.com"]"#, #""endpointHosts": ["otel.example.com"], "deletion": {"method": "request", "contact": "x@y.z"}"#)),
+              path: "$.recipients[0].deletion.contact", "a contact is not used"),
+        .init("unknown deletion method", base((#""endpointHosts": ["otel.example.com"]"#, #""endpointHosts": ["otel.example.com"], "deletion": {"method": "email"}"#)),
+              path: "$.recipients[0].deletion.method", #"unknown deletion method "email""#),
         .init("misspelt key", base((#""endpointHosts": ["otel.example.com"]"#, #""endpointHosts": ["otel.example.com"], "endpointHost": []"#)),
               path: "$.recipients[0].endpointHost", #"unknown key "endpointHost" in a recipient; did you mean "endpointHosts"?"#),
         .init("bad date", base(("\"2030-01-01\"", "\"2030-02-30\"")),
@@ -240,6 +246,9 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         #expect(Set(manifest.recipients.map(\.id)).isSuperset(of: ["crashBackend", "telemetryBackend", "huaweiPush", "xiaomiPush", "amap", "caictOaid"]))
         #expect(manifest.declaration(of: RecipientID("crashBackend"))?.endpointHosts == ["sentry.example.com"])
         #expect(manifest.declaration(of: RecipientID("telemetryBackend"))?.endpointHosts == ["otel.example.com"])
+        #expect(manifest.recipients.allSatisfy { $0.deletion != nil }, "every recipient says how deletion reaches it")
+        #expect(manifest.declaration(of: RecipientID("crashBackend"))?.deletionRoute == .request)
+        #expect(manifest.declaration(of: RecipientID("huaweiPush"))?.deletionRoute.method == .manual)
         for chinese in ["huaweiPush", "xiaomiPush", "amap", "caictOaid"] as [RecipientID] {
             #expect(manifest.declaration(of: chinese)?.region == "CN", "\(chinese)")
         }

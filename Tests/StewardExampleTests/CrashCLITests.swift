@@ -83,7 +83,7 @@ extension CLITests {
         #expect(after?.isEmpty == true, "denying consent deleted the kept report, and the new crash was not recorded")
     }
 
-    @Test(arguments: ["pending", "granted"])
+    @Test(arguments: ["pending", "granted", "denied"])
     func beforeTheNextLaunchNoFileUnderTheDataFolderHoldsAnythingOfTheCrashInPlaintext(consent: String) throws {
         // A home folder and user name anyone would recognise, and a breadcrumb to look for.
         let canary = "CANARYHOME\(UUID().uuidString.prefix(6))"
@@ -92,13 +92,13 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(atPath: home) }
         let dir = home + "/data"
         let environment = ["HOME": home, "USER": canary, "LOGNAME": canary]
-        if consent == "granted" {
-            #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
+        if consent != "pending" {
+            #expect(try run(["consent", consent == "granted" ? "grant" : "deny", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
         }
         let crash = try run(["crash", "trigger", "segv", "--data-dir", dir, "--breadcrumb", "breadcrumb \(canary)"], environment: environment)
         #expect(crash.signaled && crash.status == SIGSEGV)
         let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
-        #expect(records.count == 1, "pending (encryptedDisk, the CLI's policy) and granted both record: \(records)")
+        #expect(records.count == (consent == "denied" ? 0 : 1), "pending (encryptedDisk, the CLI's policy) and granted record, denied does not: \(records)")
         // Every file under the data folder, before any later run opens the record.
         let needles = [canary, home, "steward-cli", "/proc/", "libswiftCore.so", "triggerSegv"]
         var scanned = 0
@@ -112,7 +112,8 @@ extension CLITests {
                 #expect(bytes.range(of: Data(needle.utf8)) == nil, "\(name) holds \(needle) in plaintext")
             }
         }
-        #expect(scanned >= 3, "the record, the vault and the key were scanned")
+        #expect(scanned >= (consent == "denied" ? 2 : 3), "the record, the vault and the key were scanned")
+        guard consent != "denied" else { return }
         // The next launch still opens it.
         #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
         let list = try run(["crash", "list", "--json", "--data-dir", dir], environment: environment)

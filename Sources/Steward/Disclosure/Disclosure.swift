@@ -107,7 +107,8 @@ public struct Disclosure: Codable, Hashable, Sendable {
         recipients = manifest.recipients.map { recipient in
             RecipientEntry(id: recipient.id, name: recipient.name, role: recipient.role, roleExplanation: Wording.role(recipient.role),
                            region: recipient.region, endpointHosts: recipient.endpointHosts,
-                           categories: manifest.dataCategories.filter { $0.recipients.contains(recipient.id) }.map(\.id))
+                           categories: manifest.dataCategories.filter { $0.recipients.contains(recipient.id) }.map(\.id),
+                           deletion: recipient.deletionRoute)
         }
         crossBorderTransfers = CrossBorderTransfers(
             homeRegion: home?.region, homeRegionDerived: home?.derived ?? false,
@@ -203,6 +204,8 @@ extension Disclosure {
         public var endpointHosts: [String]
         /// The categories it receives.
         public var categories: [DataCategory]
+        /// How a deletion (an erase, a withdrawal) reaches it.
+        public var deletion: DeletionRoute
     }
 
     /// The recipients that process data outside the home region.

@@ -127,6 +127,13 @@ struct DisclosureDocument {
                     (index > 0 ? [.text(", ")] : []) + [.code(host)]
                 })
             }
+            switch recipient.deletion.method {
+            case .request:
+                facts.append([.text("Deletion: when you erase your data, or withdraw a consent under which it received data, the app sends it a deletion request and retries until it is accepted.")])
+            case .manual:
+                facts.append([.text("Deletion: the app cannot ask it directly; ask for deletion at "), .code(recipient.deletion.contact ?? "")] +
+                             [.text(" (when you erase your data, the app names this address).")])
+            }
             blocks.append(.list(facts))
         }
         return Section(id: "recipients", title: "Who receives it", blocks: blocks)

@@ -72,15 +72,23 @@ final class ManifestReader {
     }
 
     private func recipient(_ value: JSONValue, _ path: JSONPath) -> RecipientDeclaration? {
-        guard let fields = fields(value, at: path, what: "a recipient", keys: ["id", "name", "role", "region", "endpointHosts"]) else { return nil }
+        guard let fields = fields(value, at: path, what: "a recipient", keys: ["id", "name", "role", "region", "endpointHosts", "deletion"]) else { return nil }
         return RecipientDeclaration(
             id: required(fields, "id", placeholder: "", identifier),
             name: required(fields, "name", placeholder: "", string),
             // Processor is the placeholder: it never asks for a consent the category may lack.
             role: required(fields, "role", placeholder: .processor) { enumeration($0, $1, named: "role") },
             region: optional(fields, "region", string),
-            endpointHosts: defaulted(fields, "endpointHosts", []) { list($0, $1, placeholder: "", string) }
+            endpointHosts: defaulted(fields, "endpointHosts", []) { list($0, $1, placeholder: "", string) },
+            deletion: optional(fields, "deletion", deletionRoute)
         )
+    }
+
+    private func deletionRoute(_ value: JSONValue, _ path: JSONPath) -> DeletionRoute? {
+        guard let fields = fields(value, at: path, what: "a deletion route", keys: ["method", "contact"]) else { return nil }
+        return DeletionRoute(
+            method: required(fields, "method", placeholder: .request) { enumeration($0, $1, named: "deletion method") },
+            contact: optional(fields, "contact", string))
     }
 
     private func permission(_ value: JSONValue, _ path: JSONPath) -> PermissionDeclaration? {

@@ -24,6 +24,8 @@ extension PrivacyManifest {
     /// - A category that leaves the device names its recipients, and one that names recipients
     ///   leaves the device; a category disclosed to a third party has a consent-based purpose
     ///   (PIPL Art. 23 separate consent).
+    /// - A recipient's `deletion` route, when declared, is `request` without a contact or
+    ///   `manual` with one.
     /// - Every recipient has a region (ISO 3166-1 alpha-2, for cross-border transfer notices)
     ///   and endpoint hosts that are bare host names.
     /// - Minimum ages are within 0...21.
@@ -206,6 +208,16 @@ struct ManifestValidator {
             }
             for (position, host) in recipient.endpointHosts.enumerated() {
                 if let problem = Self.hostProblem(host) { report(path["endpointHosts"][position], problem) }
+            }
+            if let deletion = recipient.deletion {
+                switch deletion.method {
+                case .manual where deletion.contact.map(isBlank) ?? true:
+                    report(path["deletion"]["contact"], "recipient \(quoted(recipient.id)) takes deletion by hand but names no contact; give the address or URL where deletion is asked for (the disclosure shows it)")
+                case .request where deletion.contact != nil:
+                    report(path["deletion"]["contact"], "recipient \(quoted(recipient.id)) takes Steward's deletion request, so a contact is not used; remove it, or use method \"manual\"")
+                default:
+                    break
+                }
             }
         }
     }

@@ -196,15 +196,61 @@ public struct RecipientDeclaration: Codable, Hashable, Sendable {
     public var region: String?
     /// Host names data is sent to. A transport may refuse any other host.
     public var endpointHosts: [String]
+    /// How a deletion (an erase, a withdrawal) reaches this recipient; nil is
+    /// ``DeletionRoute/request``.
+    public var deletion: DeletionRoute?
 
     /// Creates a declaration.
-    public init(id: RecipientID, name: String, role: RecipientRole, region: String?, endpointHosts: [String] = []) {
+    public init(id: RecipientID, name: String, role: RecipientRole, region: String?, endpointHosts: [String] = [],
+                deletion: DeletionRoute? = nil) {
         self.id = id
         self.name = name
         self.role = role
         self.region = region
         self.endpointHosts = endpointHosts
+        self.deletion = deletion
     }
+
+    /// How deletion reaches this recipient (``deletion``, or a request when not declared).
+    public var deletionRoute: DeletionRoute { deletion ?? .request }
+}
+
+/// How a deletion reaches a recipient: Steward's own deletion request, or a person or process
+/// the user (or the controller) contacts.
+///
+/// ```json
+/// "deletion": {"method": "request"}
+/// "deletion": {"method": "manual", "contact": "https://sentry.example.com/settings/privacy"}
+/// ```
+public struct DeletionRoute: Codable, Hashable, Sendable {
+    /// The way deletion reaches the recipient.
+    public enum Method: String, Codable, Hashable, Sendable, CaseIterable {
+        /// Steward queues its deletion request (a JSON document, or an OTLP log record
+        /// `steward.deletion_request` for the telemetry recipient) through the recipient's
+        /// transport, retried until accepted. Only for an endpoint that accepts one: never a
+        /// Sentry DSN, whose envelope URL takes only envelopes.
+        case request
+        /// Steward cannot ask: deletion goes through ``DeletionRoute/contact`` (the recipient's
+        /// own deletion form, API or privacy address). Steward names it instead of sending.
+        case manual
+    }
+
+    /// The way deletion reaches the recipient.
+    public var method: Method
+    /// Where to ask for deletion (an address or URL): required for ``Method/manual``.
+    public var contact: String?
+
+    /// Creates a route.
+    public init(method: Method, contact: String? = nil) {
+        self.method = method
+        self.contact = contact
+    }
+
+    /// Steward's deletion request.
+    public static let request = DeletionRoute(method: .request)
+
+    /// Deletion by hand, through `contact`.
+    public static func manual(contact: String) -> DeletionRoute { DeletionRoute(method: .manual, contact: contact) }
 }
 
 /// A declared run-time permission.
@@ -360,7 +406,7 @@ extension DataCategoryDeclaration {
 }
 
 extension RecipientDeclaration {
-    /// Decodes the JSON shape; `region` and `endpointHosts` may be left out.
+    /// Decodes the JSON shape; `region`, `endpointHosts` and `deletion` may be left out.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -368,7 +414,8 @@ extension RecipientDeclaration {
             name: try container.decode(String.self, forKey: .name),
             role: try container.decode(RecipientRole.self, forKey: .role),
             region: try container.decodeIfPresent(String.self, forKey: .region),
-            endpointHosts: try container.decodeIfPresent([String].self, forKey: .endpointHosts) ?? []
+            endpointHosts: try container.decodeIfPresent([String].self, forKey: .endpointHosts) ?? [],
+            deletion: try container.decodeIfPresent(DeletionRoute.self, forKey: .deletion)
         )
     }
 }
