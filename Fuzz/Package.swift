@@ -26,6 +26,7 @@ let targets = [
     "FuzzRetryAfter",
     "FuzzOutboxRecord",
     "FuzzOutboxFolder",
+    "FuzzIdentifierFilter",
     "FuzzKeyFile",
     "FuzzHTTPRequest",
     "FuzzHTTPResponse",

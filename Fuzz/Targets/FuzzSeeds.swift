@@ -109,6 +109,11 @@ public enum FuzzSeeds {
             put(FuzzRetryAfter.name, name, nowBytes + Array(value.utf8))
         }
         put(FuzzKeyFile.name, "key", [0] + Array(0..<32))
+        for (name, text) in [("device-values", "id 01234567-89AB-CDEF-0123-456789ABCDEF on wlx001b21aabbcc (kiosk-07.lan) /home/ana/x by ana"),
+                             ("shapes", "from 10.0.0.7:8080 and fe80::1, 3c:22:fb:01:02:03, card 4111 1111 1111 1111"),
+                             ("secrets", #"token=abc&x=1 {"password": "hunter2"} Authorization: Bearer eyJh"#)] {
+            put(FuzzIdentifierFilter.name, name, [0] + Array(text.utf8))
+        }
 
         // HTTP: a request with headers, a path, an endpoint, an answer.
         put(FuzzHTTPRequest.name, "headers", [0, 2] + [4, 0] + Array("X-Id".utf8) + [3, 0] + Array("abc".utf8) + [4, 0] + Array("Team".utf8) + [1, 0] + Array("a".utf8))

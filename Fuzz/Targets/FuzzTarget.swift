@@ -50,6 +50,7 @@ public enum FuzzTargets {
         FuzzRetryAfter.self,
         FuzzOutboxRecord.self,
         FuzzOutboxFolder.self,
+        FuzzIdentifierFilter.self,
         FuzzKeyFile.self,
         FuzzHTTPRequest.self,
         FuzzHTTPResponse.self,

@@ -141,6 +141,48 @@ public enum FuzzOutboxFolder: FuzzTarget {
                     "the accepted payload's sidecar is not listed")
         let numbers = sidecars.map(\.sequence)
         try require(Set(numbers).count == numbers.count, "two sidecars share a sequence number: \(numbers)")
+        // Taking everything back (a plaintext outbox moved into the vault): every payload read
+        // back whole, ours among them, and no visible pair left behind.
+        let taken = Mutex<[Payload]>([])
+        guard let counts = try typed("takeAll(_:)", errors, { try transport.takeAll { payload in taken.withLock { $0.append(payload) } } }) else { return }
+        let all = taken.withLock { $0 }
+        try require(counts.taken == all.count, "takeAll counted \(counts.taken) but handed over \(all.count)")
+        try require(all.contains { $0.idempotencyKey == "fuzz-key" && $0.body == Array("{}".utf8) && $0.headers == payload.headers },
+                    "the accepted payload was not taken back as written")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter {
+            !$0.hasPrefix(".") && ($0.hasSuffix(".json") || $0.hasSuffix(".body")) && $0.prefix(12).allSatisfy(\.isNumber)
+        } ?? []
+        try require(left.allSatisfy { !$0.hasSuffix(".json") }, "a sidecar is left after takeAll: \(left)")
+    }
+}
+
+/// The identifier and secret filter over any text: attribute values, breadcrumbs, error
+/// messages and crash texts reach it from the host and the system.
+///
+/// Input: a selector byte, then the text. Checks: no trap; a text in which nothing is found is
+/// returned unchanged; the device values of the filter never survive redaction; a secret name
+/// is found whatever its case.
+public enum FuzzIdentifierFilter: FuzzTarget {
+    public static let name = "FuzzIdentifierFilter"
+
+    static let filter = IdentifierFilter(
+        machineIDs: ["0123456789abcdef0123456789abcdef"], macAddresses: ["00:1b:21:aa:bb:cc"],
+        hostNames: ["kiosk-07"], homeDirectory: "/home/ana", userName: "ana")
+
+    public static func run(_ input: [UInt8]) throws(PropertyViolation) {
+        guard let selector = input.first else { return }
+        let text = String(decoding: input.dropFirst(), as: UTF8.self)
+        let filter = selector & 1 == 0 ? Self.filter : IdentifierFilter.current
+        let found = filter.contains(text)
+        let redacted = filter.redact(text, secretValues: selector & 2 == 0)
+        if !found { try require(redacted == text, "nothing was found in \(text.debugDescription) but redaction changed it") }
+        // ASCII case only: Unicode lowering could make a device value of other letters.
+        let lowered = String(decoding: redacted.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        for device in ["0123456789abcdef0123456789abcdef", "00:1b:21:aa:bb:cc", "001b21aabbcc", "kiosk-07"] where selector & 1 == 0 {
+            try require(!lowered.contains(device), "\(device) survived redaction of \(text.debugDescription): \(redacted.debugDescription)")
+        }
+        try require(IdentifierFilter.isSecretKey(text) == IdentifierFilter.isSecretKey(text.uppercased()) || !text.utf8.allSatisfy { $0 < 0x80 },
+                    "isSecretKey depends on ASCII case for \(text.debugDescription)")
     }
 }
 

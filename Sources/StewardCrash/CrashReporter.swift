@@ -283,7 +283,9 @@ public final class CrashReporter: Sendable {
         // Read every record first: a crash inside the handler leaves two records of one crash
         // (the partial one it was writing and a NESTED one) that become one report.
         var records: [(name: String, raw: RawCrashRecord)] = []
-        for name in names.sorted() where name.hasSuffix(".stewardcrash") {
+        // At most `maximumRecordsPerLaunch` records a launch (each up to 8 MiB in memory at
+        // once): a folder flooded with records is worked through over several launches.
+        for name in names.sorted().lazy.filter({ $0.hasSuffix(".stewardcrash") }).prefix(Self.maximumRecordsPerLaunch) {
             let path = directory + "/" + name
             guard let bytes = readRegularFile(path, limit: RawCrashRecord.maximumSize) else {
                 result.problems.append("\(name): not a regular file of at most \(RawCrashRecord.maximumSize) bytes; removed")
@@ -490,6 +492,9 @@ public final class CrashReporter: Sendable {
     }
 
     /// Whether `path` is a record its (live) process may still be writing.
+    /// The most raw records one ``processPending()`` reads; the rest wait for the next launch.
+    static let maximumRecordsPerLaunch = 32
+
     static func isBeingWritten(path: String, pid: Int32?) -> Bool {
         guard let pid, pid > 0, age(of: path) < 60 else { return false }
         return kill(pid, 0) == 0 || errno == EPERM

@@ -38,8 +38,10 @@ struct SealedCrashRecord: Sendable {
     /// The header of `bytes`, or nil when they are not a sealed record (too short, another magic
     /// or version).
     static func header(of bytes: [UInt8]) -> Header? {
+        // Flags (bytes 12..<16) are 0 in every record this version writes: anything else is
+        // not a record it knows how to read.
         guard bytes.count >= headerByteCount, Array(bytes[0..<8]) == RawCrashRecord.magic,
-              u32(bytes, 8) == version else { return nil }
+              u32(bytes, 8) == version, u32(bytes, 12) == 0 else { return nil }
         return Header(salt: Array(bytes[16..<32]), pid: u32(bytes, 32), number: u32(bytes, 36), bytes: Array(bytes[0..<headerByteCount]))
     }
 
@@ -51,7 +53,8 @@ struct SealedCrashRecord: Sendable {
         var index: UInt32 = 0
         while at < bytes.count && !result.sawLast {
             guard bytes.count - at >= 4 else { result.note = "the record ends inside a chunk header at byte \(at)"; break }
-            let length = Int(u32(bytes, at))
+            // UInt32 into Int: exact on 32-bit platforms too (a larger value is refused below).
+            let length = Int(exactly: u32(bytes, at)) ?? Int.max
             guard length <= chunkCapacity else { result.note = "chunk \(index) claims \(length) bytes, more than a chunk holds"; break }
             guard bytes.count - at - 4 >= length + ChaCha20Poly1305.tagByteCount else {
                 result.note = "the record ends inside chunk \(index) (byte \(at))"

@@ -96,6 +96,14 @@ import Glibc
         var otherPid = sample.file
         otherPid[32] ^= 0x01
         #expect(SealedCrashRecord.open(otherPid, header: try #require(SealedCrashRecord.header(of: otherPid)), key: testRecordKey).chunks == 0)
+        // Flags this version does not write: not a record it reads.
+        var flagged = sample.file
+        flagged[12] = 1
+        #expect(SealedCrashRecord.header(of: flagged) == nil)
+        // A chunk length beyond what a chunk holds (and beyond Int32) stops the reading there.
+        var huge = sample.file
+        for i in 40..<44 { huge[i] = 0xFF }
+        #expect(SealedCrashRecord.open(huge, header: header, key: testRecordKey).note?.contains("more than a chunk holds") == true)
         // Cut after the first chunk: the signal survives.
         let cut = Array(sample.file.prefix(40 + 4 + 64 + 16 + 10))
         let salvaged = SealedCrashRecord.open(cut, header: header, key: testRecordKey)
