@@ -149,8 +149,12 @@ public enum FuzzOutboxFolder: FuzzTarget {
         try require(counts.taken == all.count, "takeAll counted \(counts.taken) but handed over \(all.count)")
         try require(all.contains { $0.idempotencyKey == "fuzz-key" && $0.body == Array("{}".utf8) && $0.headers == payload.headers },
                     "the accepted payload was not taken back as written")
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter {
-            !$0.hasPrefix(".") && ($0.hasSuffix(".json") || $0.hasSuffix(".body")) && $0.prefix(12).allSatisfy(\.isNumber)
+        // Sequence-named files, as the transport reads names: 12 or more digits that fit a
+        // UInt64, a dash, then .json or .body.
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { name in
+            guard !name.hasPrefix("."), name.hasSuffix(".json") || name.hasSuffix(".body"), let dash = name.firstIndex(of: "-") else { return false }
+            let digits = name[..<dash]
+            return digits.count >= 12 && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && UInt64(digits) != nil
         } ?? []
         try require(left.allSatisfy { !$0.hasSuffix(".json") }, "a sidecar is left after takeAll: \(left)")
     }

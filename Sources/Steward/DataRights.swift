@@ -119,7 +119,8 @@ public struct DataRights: Sendable {
         var report = AccessReport(generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
                                   categories: categories, queued: queued, pendingDeletionRequests: deletions, unprocessedCrashRecords: rawRecords)
         if let outbox = steward.outbox {
-            report.plaintextOutbox = try outbox.countByRecipient()
+            // An unreadable folder is not a reason to withhold the rest of the report.
+            report.plaintextOutbox = (try? outbox.countByRecipient()) ?? [:]
             report.plaintextOutboxDirectory = outbox.directory
         }
         return report
@@ -307,9 +308,11 @@ public struct DataRights: Sendable {
                 // The folders stay (an outbox transport may still hold its lock in them); what
                 // was written in them goes. The outbox's lock and sequence files hold no data.
                 let files = FileManager.default
-                var folders = [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"]
-                if let outbox = steward.outbox, !folders.contains(outbox.directory) { folders.append(outbox.directory) }
-                for folder in folders {
+                // A folder of the host's choosing may hold other things: only the payloads go.
+                if let outbox = steward.outbox, outbox.directory != steward.dataDirectory + "/outbox" {
+                    removed += try outbox.removeAllPayloads()
+                }
+                for folder in [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"] {
                     for name in (try? files.contentsOfDirectory(atPath: folder)) ?? [] where name != ".lock" && name != ".sequence" {
                         removed += 1
                         try files.removeItem(atPath: folder + "/" + name)

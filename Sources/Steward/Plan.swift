@@ -25,14 +25,6 @@ extension Steward {
             } catch {
                 problems.append("appID: \(error)")
             }
-            var disclosure: Disclosure?
-            do {
-                disclosure = try Disclosure(manifest: manifest, now: configuration.wallClock.checkedNow)
-            } catch let error as DisclosureError {
-                problems += error.problems.map { "manifest \($0.path): \($0.message)" }
-            } catch {
-                problems.append("manifest: \(error)")
-            }
             var directory = configuration.dataDirectory ?? ""
             if configuration.dataDirectory == nil {
                 do {
@@ -52,6 +44,24 @@ extension Steward {
             }
             for recipient in configuration.transports.keys.sorted() where manifest.declaration(of: recipient) == nil {
                 problems.append("transports: the recipient '\(recipient)' is not declared in the manifest; declare it (with its region and endpoint hosts) or remove its transport")
+            }
+            var disclosure: Disclosure?
+            do {
+                // The disclosure says what this configuration does: a crash recipient behind a
+                // Sentry DSN takes no deletion request (an envelope URL takes only envelopes),
+                // and a plaintext outbox is named where it is.
+                var disclosed = manifest
+                if configuration.sentryDSN != nil, configuration.transports[configuration.crashRecipient] == nil,
+                   let index = disclosed.recipients.firstIndex(where: { $0.id == configuration.crashRecipient }),
+                   disclosed.recipients[index].deletionRoute.method == .request {
+                    disclosed.recipients[index].deletion = .manual(contact: "the crash-report service's own data deletion (its project settings or API), through the app's publisher")
+                }
+                disclosure = try Disclosure(manifest: disclosed, now: configuration.wallClock.checkedNow,
+                                            plaintextOutbox: directory.isEmpty ? nil : configuration.plaintextOutbox?.path(dataDirectory: directory))
+            } catch let error as DisclosureError {
+                problems += error.problems.map { "manifest \($0.path): \($0.message)" }
+            } catch {
+                problems.append("manifest: \(error)")
             }
             var http: [RecipientID: any Transport] = [:]
             if let dsn = configuration.sentryDSN {
@@ -85,7 +95,7 @@ extension Steward {
         /// recipients when declared), each with its transport: the host's, else the HTTPS one
         /// from the DSN or endpoint, else the plaintext outbox when the host asked for one,
         /// else none (payloads stay queued in the vault). Undeclared recipients get no entry.
-        func transports(consent: any ConsentChecking) throws -> [RecipientID: (any Transport)?] {
+        func transports(consent: any ConsentChecking) throws -> (transports: [RecipientID: (any Transport)?], outbox: FileTransport?) {
             var result: [RecipientID: (any Transport)?] = [:]
             var fileTransport: FileTransport?
             var recipients = Set(configuration.transports.keys)
@@ -103,7 +113,7 @@ extension Steward {
                     result[recipient] = .some(nil)
                 }
             }
-            return result
+            return (result, fileTransport)
         }
 
         /// The CPU architecture, as the OpenTelemetry `host.arch` convention spells it.

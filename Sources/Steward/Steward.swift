@@ -161,7 +161,8 @@ public final class Steward: Sendable {
             let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: consent, gate: gate, audit: audit,
                                           configuration: telemetryConfiguration, clock: clock)
             // Telemetry asks its own recipient; the facade asks the others (see below).
-            telemetry.deletionRequestRecipients.withLock { $0 = [configuration.telemetryRecipient] }
+            let telemetryAsks = DeletionRoutes(configuration).notRequestable(configuration.telemetryRecipient) == nil
+            telemetry.deletionRequestRecipients.withLock { $0 = telemetryAsks ? [configuration.telemetryRecipient] : [] }
             let metrics = TelemetryMetrics(consent: consent, clock: clock, audit: audit)
             let media = try MediaStore(gate: gate, vault: vault, permissions: permissions, clock: clock)
 
@@ -176,7 +177,9 @@ public final class Steward: Sendable {
             let pending = crashes.processPending()
 
             var uploaders: [RecipientID: Uploader] = [:]
-            var transports = try plan.transports(consent: consent)
+            let planned = try plan.transports(consent: consent)
+            var transports = planned.transports
+            let outbox = planned.outbox
             // The OTLP transport Steward made itself counts a Collector's partial rejections.
             let otlp = configuration.telemetryRecipient
             if configuration.transports[otlp] == nil, case .some(.some(let made)) = transports[otlp], var http = made as? HTTPTransport {
@@ -189,11 +192,24 @@ public final class Steward: Sendable {
             }
             takeBackLegacyOutbox(directory + "/outbox", configuration: configuration, uploaders: uploaders)
             let chosen = transports.compactMapValues { $0 }
-            let outbox = chosen.values.lazy.compactMap { $0 as? FileTransport }.first
             // A withdrawal reaches every queue at once: queued payloads leave the uploaders, a
             // send under way is cancelled, and the plaintext outbox loses that purpose's files.
             let queues = Array(uploaders.values)
             let routes = DeletionRoutes(configuration)
+            /// A deletion request (scope `purposes`) for `recipient`'s data of `purpose`.
+            @Sendable func deletionRequest(to recipient: RecipientID, purpose: Purpose, categories: [DataCategory]) -> Payload {
+                DeletionRequest.payload(
+                    to: recipient, telemetryRecipient: configuration.telemetryRecipient, categories: categories,
+                    purposes: [purpose], appID: configuration.appID, deviceID: try? device.appScopedID().uuidString,
+                    pseudonyms: [], release: configuration.release, now: clock.checkedNow, scope: "purposes")
+            }
+            // A send the recipient accepted after the withdrawal (too late to cancel) is
+            // followed by a deletion request too.
+            for (recipient, uploader) in uploaders where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
+                uploader.onAcceptedAfterWithdrawal { [weak uploader] purpose, categories in
+                    _ = try? uploader?.submitObligation(deletionRequest(to: recipient, purpose: purpose, categories: categories))
+                }
+            }
             let consentObserver = consent.addObserver { [uploaders] changes in
                 guard changes.contains(where: { $0.state == .denied }) else { return }
                 for uploader in queues { uploader.consentChanged() }
@@ -207,10 +223,7 @@ public final class Steward: Sendable {
                             entry.purpose == change.purpose && entry.disclosed.contains { $0.recipient == recipient && $0.count > 0 }
                         }.map(\.category))
                         guard !categories.isEmpty else { continue }
-                        _ = try? uploader.submitObligation(DeletionRequest.payload(
-                            to: recipient, telemetryRecipient: configuration.telemetryRecipient, categories: categories.sorted(),
-                            purposes: [change.purpose], appID: configuration.appID, deviceID: try? device.appScopedID().uuidString,
-                            pseudonyms: [], release: configuration.release, now: clock.checkedNow, scope: "purposes"))
+                        _ = try? uploader.submitObligation(deletionRequest(to: recipient, purpose: change.purpose, categories: categories.sorted()))
                     }
                 }
             }

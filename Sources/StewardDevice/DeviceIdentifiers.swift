@@ -62,6 +62,11 @@ public final class DeviceIdentifiers: Sendable {
         self.machineIDPath = machineIDPath
         // The identifier filter finds this machine ID too, wherever it is read from.
         IdentifierFilter.include(machineIDPath: machineIDPath)
+        // And the permanent MAC addresses behind randomised ones (read when the filter is next
+        // built, not here).
+        IdentifierFilter.include(macSource: {
+            NetworkInterface.readAll(files: SystemFiles()).value?.compactMap(\.permanentMAC.value) ?? []
+        }, named: "permanentMAC")
     }
 
     /// The app-scoped ID: systemd's app-specific machine ID for this app.

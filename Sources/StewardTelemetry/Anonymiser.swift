@@ -60,7 +60,7 @@ final class Anonymiser: Sendable {
         // dictionary as it is: no copy, no allocation.
         var unchanged = true
         for (key, value) in attributes {
-            guard let declaration = declared[key], let safe = sanitise(value, declaration, key: key, purpose: purpose), safe == value else {
+            guard let declaration = declared[key], let safe = sanitise(value, declaration, purpose: purpose), safe == value else {
                 unchanged = false
                 break
             }
@@ -73,7 +73,7 @@ final class Anonymiser: Sendable {
                 if strict { return .refused }
                 continue
             }
-            guard let safe = sanitise(value, declaration, key: key, purpose: purpose) else {
+            guard let safe = sanitise(value, declaration, purpose: purpose) else {
                 if strict { return .refused }
                 continue
             }
@@ -82,9 +82,7 @@ final class Anonymiser: Sendable {
         return .kept(kept)
     }
 
-    private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, key: String, purpose: Purpose) -> AttributeValue? {
-        // A value under a secret's name (password, token, api_key, …) is never kept.
-        if IdentifierFilter.isSecretKey(key) { return nil }
+    private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, purpose: Purpose) -> AttributeValue? {
         switch (declaration.type, value) {
         case (.double, .double(let number)) where !number.isFinite:
             return nil

@@ -26,6 +26,9 @@ import Testing
         (#"{"password": "hunter2", "n": 1}"#, #"{"password": "[filtered]", "n": 1}"#),
         ("Authorization: Bearer eyJhbGci", "Authorization: [filtered] [filtered]"),
         ("plain text, version 1.2.3, 2026-12-06", "plain text, version 1.2.3, 2026-12-06"),
+        ("addr:10.0.0.7 up", "addr:[ip] up"),
+        ("kiosk-07x and xkiosk-07 are other hosts", "kiosk-07x and xkiosk-07 are other hosts"),
+        ("user@kiosk-07", "user@[host]"),
     ])
     func redactReplacesEveryFindingAndNothingElse(input: String, expected: String) {
         #expect(Self.filter.redact(input) == expected)
@@ -40,6 +43,13 @@ import Testing
     @Test(arguments: ["Idempotency-Key", "Content-Type", "screen", "session_length", "duration_ms"])
     func ordinaryNamesAreNot(key: String) {
         #expect(!IdentifierFilter.isSecretKey(key))
+    }
+
+    @Test func overlappingFindingsMergeSoNoTailIsLeft() {
+        // The user name's finding starts inside the home path's: one placeholder covers both.
+        let filter = IdentifierFilter(hostNames: ["ana-box"], homeDirectory: "/home/ana", userName: "ana")
+        #expect(filter.redact("/home/ana-box") == "/home/[host]", "\(filter.redact("/home/ana-box"))")
+        #expect(!filter.redact("x ana-box.lan y").contains("box"))
     }
 
     @Test func withoutSecretValuesCodeIsLeftAlone() {

@@ -28,6 +28,8 @@ import Testing
         #expect(FileSystem.readSmallFile(data + "/vault/collections/secret", limit: 64) == nil)
         #expect(throws: SystemError.self) { try FileSystem.createNewFile([1, 2, 3], at: data + "/vault/export") }
 
+        // `..` never climbs out of a private directory.
+        #expect(throws: SystemError.self) { _ = try FileDescriptor.open(data + "/../elsewhere/collections/secret", O_RDONLY) }
         // A real folder works as before, and a link above the data folder is the system's.
         try FileManager.default.removeItem(atPath: data + "/vault")
         try FileSystem.ensurePrivateDirectory(data + "/vault")

@@ -863,7 +863,7 @@ extension UploadTests {
 
             f.consent.set(.denied, for: .analytics)
             uploader.consentChanged()
-            #expect(uploader.pendingCount == 0, "the queue of the withdrawn purpose is empty at once, not at the next step")
+            #expect(uploader.pendingCount == 1, "the queue of the withdrawn purpose is emptied at once, but for the payload in flight")
             let report = await drain.value
             #expect(hanging.cancelled.all == ["key-1"], "the send under way was cancelled")
             #expect(hanging.started.all == ["key-1"], "nothing more of the purpose was sent")
@@ -891,5 +891,34 @@ extension UploadTests {
             let expired = await uploader.drain()
             #expect(expired.dropped[.deliveryExpired] == 1 && expired.remaining == 0)
         }
+    }
+}
+
+extension UploadTests.WithdrawalAndNoDestinationTests {
+    @Test func aSendAcceptedAfterItsPurposeWasWithdrawnIsADisclosureAndCallsForADeletionRequest() async throws {
+        let consent = FixedConsent([.analytics: .granted])
+        let f = try Fixture()
+        // The recipient takes the payload while the user withdraws (too late to cancel).
+        let late = LateAcceptingTransport(consent: consent)
+        let uploader = try Uploader(recipient: Fixture.recipient, transport: late, vault: f.openVault, consent: consent,
+                                    manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
+        let called = Observations<String>()
+        uploader.onAcceptedAfterWithdrawal { purpose, categories in called.append("\(purpose.rawValue):\(categories.map(\.rawValue))") }
+        try uploader.submit(f.payload(1, purpose: .analytics))
+        let report = await uploader.drain()
+        #expect(report.accepted == 1)
+        #expect(called.all == ["analytics:[\"usageEvents\"]"])
+        #expect(f.disclosed(.usageEvents, .analytics).count == 1, "recorded as the disclosure it was")
+        #expect(f.dropped(.consent, .usageEvents, .analytics) == 0, "and not also as a drop")
+    }
+}
+
+/// Withdraws analytics while "sending", then accepts.
+private final class LateAcceptingTransport: Transport {
+    let consent: FixedConsent
+    init(consent: FixedConsent) { self.consent = consent }
+    func send(_ payload: Payload) async -> Delivery {
+        consent.set(.denied, for: payload.purpose)
+        return .accepted
     }
 }

@@ -82,6 +82,44 @@ extension StewardFacadeTests {
         #expect(try steward.rights.accessReport().plaintextOutbox.isEmpty)
     }
 
+    @Test func eraseRemovesThePayloadsOfAHostsOutboxFolderAndNothingElseAndTheDisclosureNamesIt() async throws {
+        let f = FacadeFixture()
+        let folder = f.directory + "-shipper"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try Data("the shipper's own notes".utf8).write(to: URL(fileURLWithPath: folder + "/notes.txt"))
+        var configuration = try noDestination(f)
+        configuration.plaintextOutbox = .directory(folder)
+        let steward = try Steward.start(configuration)
+        let measures = steward.disclosure.securityMeasures.map(\.id)
+        #expect(measures.contains("plaintextOutbox"), "the disclosure says data waits unencrypted for the shipper")
+        #expect(steward.disclosure.markdown().contains(folder))
+        try steward.consent.grant([.analytics])
+        steward.telemetry.record("screen_view", attributes: ["screen": .string("home")])
+        _ = await steward.send(timeout: .seconds(5))
+        #expect(try steward.rights.accessReport().plaintextOutbox["telemetryBackend"] ?? 0 >= 1)
+        _ = try await steward.rights.erase(deliverWithin: .seconds(2))
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }
+        #expect(left.filter { $0.hasSuffix(".json") }.allSatisfy { name in
+            // Only the erase's own deletion request may be there now.
+            (try? String(contentsOfFile: folder + "/" + name, encoding: .utf8))?.contains("privacyCompliance") == true
+        }, "\(left)")
+        #expect(left.contains("notes.txt"), "the host's own file stays")
+    }
+
+    @Test func withASentryDSNTheDisclosureSaysTheCrashRecipientTakesNoDeletionRequest() throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        configuration.transports["crashBackend"] = nil
+        configuration.sentryDSN = "http://public@127.0.0.1:9/42"
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        let crash = try #require(steward.disclosure.recipients.first { $0.id == "crashBackend" })
+        #expect(crash.deletion.method == .manual, "a Sentry envelope URL takes no deletion request")
+        #expect(steward.disclosure.recipients.first { $0.id == "telemetryBackend" }?.deletion.method == .request)
+        #expect(!steward.disclosure.securityMeasures.contains { $0.id == "plaintextOutbox" })
+    }
+
     @Test func aPlaintextOutboxLeftByAnEarlierVersionIsTakenBackIntoTheVault() async throws {
         let f = FacadeFixture()
         let canary = "CANARY\(UUID().uuidString.prefix(6))"

@@ -75,6 +75,14 @@ public struct Disclosure: Codable, Hashable, Sendable {
     ///   (``DisclosureError/Code/invalidManifest``) and the categories or purposes the SDK needs
     ///   but the manifest lacks (``DisclosureError/Code/undeclaredCollection``).
     public init(manifest: PrivacyManifest, modules: Set<Module> = Set(Module.allCases), homeRegion: String? = nil, now: Date = Date()) throws {
+        try self.init(manifest: manifest, modules: modules, homeRegion: homeRegion, now: now, plaintextOutbox: nil)
+    }
+
+    /// The disclosure of a configured instance: as ``init(manifest:modules:homeRegion:now:)``,
+    /// and, when the host asked for a plaintext outbox, the measure that says where data waits
+    /// unencrypted for its shipper.
+    init(manifest: PrivacyManifest, modules: Set<Module> = Set(Module.allCases), homeRegion: String? = nil, now: Date = Date(),
+         plaintextOutbox: String?) throws {
         let invalid = manifest.validate(now: now)
         var problems = invalid
         if let homeRegion, !Self.isRegionCode(homeRegion) {
@@ -85,11 +93,11 @@ public struct Disclosure: Codable, Hashable, Sendable {
         guard problems.isEmpty else {
             throw DisclosureError(invalid.isEmpty && !undeclared.isEmpty ? .undeclaredCollection : .invalidManifest, problems: problems)
         }
-        self.init(validated: manifest, modules: modules, homeRegion: homeRegion)
+        self.init(validated: manifest, modules: modules, homeRegion: homeRegion, plaintextOutbox: plaintextOutbox)
     }
 
     /// Builds the disclosure of a manifest already checked.
-    private init(validated manifest: PrivacyManifest, modules: Set<Module>, homeRegion: String?) {
+    private init(validated manifest: PrivacyManifest, modules: Set<Module>, homeRegion: String?, plaintextOutbox: String?) {
         policyVersion = manifest.policyVersion
         controller = manifest.controller
         dataCategories = manifest.dataCategories.map { category in
@@ -136,7 +144,7 @@ public struct Disclosure: Codable, Hashable, Sendable {
             purposesOffBelowMinimumAge: manifest.purposes.filter { $0.legalBasis == .consent }.map(\.id),
             purposesContinuing: manifest.purposes.filter { $0.legalBasis != .consent }.map(\.id))
         rights = Wording.rights(manifest: manifest)
-        securityMeasures = Wording.securityMeasures(modules: modules)
+        securityMeasures = Wording.securityMeasures(modules: modules, plaintextOutbox: plaintextOutbox)
     }
 
     /// The region most recipients process data in; ties go to the first alphabetically.

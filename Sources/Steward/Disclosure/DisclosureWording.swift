@@ -125,9 +125,9 @@ extension Disclosure {
             return rights
         }
 
-        static func securityMeasures(modules: Set<Disclosure.Module>) -> [SecurityMeasure] {
+        static func securityMeasures(modules: Set<Disclosure.Module>, plaintextOutbox: String? = nil) -> [SecurityMeasure] {
             var measures = [
-                SecurityMeasure(id: "encryptionAtRest", description: "Everything Steward keeps about you is written only to its vault, encrypted with AES-256-GCM: a fresh random nonce per record, and the record's header authenticated with it. A record that fails authentication is set aside, never used."),
+                SecurityMeasure(id: "encryptionAtRest", description: "Everything Steward keeps about you is written to its vault, encrypted with AES-256-GCM: a fresh random nonce per record, and the record's header authenticated with it. A record that fails authentication is set aside, never used. A crash record, from the crash until the next launch turns it into a report, is sealed with ChaCha20-Poly1305 under a key derived from the vault's; data waiting for delivery stays in the vault."),
                 SecurityMeasure(id: "keys", description: "The vault's key is 32 random bytes in a file only the app's user can read (mode 0600, in a 0700 folder), or comes from the host app's own key provider (such as a keyring or TPM)."),
                 SecurityMeasure(id: "encryptionInTransit", description: "Steward's HTTP transport sends over TLS only: it accepts https:// endpoints (plain HTTP only to this device itself) and checks servers against the system's trusted certificates, or the app's own certificate authority or pinned keys."),
                 SecurityMeasure(id: "consentAtSendTime", description: "Consent is checked again at the moment data is sent, and every disclosure is recorded in the audit ledger with its category, purpose, recipient and legal basis."),
@@ -142,6 +142,9 @@ extension Disclosure {
             }
             if modules.contains(.crash) {
                 measures.append(SecurityMeasure(id: "crashReports", description: "Crash reports capture no environment variables, and your home folder and user name are removed from paths and messages before a report is stored."))
+            }
+            if let plaintextOutbox {
+                measures.append(SecurityMeasure(id: "plaintextOutbox", description: "This app hands data that is ready to be sent to a separate program through a folder (\(plaintextOutbox)): there it is not encrypted, only readable by the app's user, until that program sends it. It is written only once you consented, deleted when you withdraw consent or erase your data, and never holds a password or key."))
             }
             return measures
         }

@@ -84,7 +84,8 @@ public struct IdentifierFilter: Sendable {
             add(String(h[0..<4]) + "." + String(h[4..<8]) + "." + String(h[8..<12]), "[mac]")
             add(hex, "[mac]")
         }
-        for host in hostNames where !host.isEmpty && host != "localhost" { add(host, "[host]", shortAsWholeValue: true) }
+        // As a whole word (`kiosk-07.lan`, `user@kiosk-07`), not inside a longer one.
+        for host in hostNames where !host.isEmpty && host != "localhost" { add(host, "[host]", wholeWord: true, shortAsWholeValue: true) }
         if let userName, userName.utf8.count >= 3, !userName.contains("/") { add(userName, "<user>", wholeWord: true) }
         // Longest first: a MAC's plain hex inside a longer match is replaced once.
         self.needles = needles.sorted { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.bytes.lexicographicallyPrecedes($1.bytes) }
@@ -95,33 +96,47 @@ public struct IdentifierFilter: Sendable {
 
     // MARK: - This device
 
-    private static let shared = Mutex<(filter: IdentifierFilter?, machineIDPaths: [String])>((nil, ["/etc/machine-id"]))
+    private struct Shared {
+        var filter: IdentifierFilter?
+        var machineIDPaths = ["/etc/machine-id"]
+        var macSources: [String: @Sendable () -> [String]] = [:]
+    }
 
-    /// The filter of this device, read once (machine IDs, MACs, host name, home, user) and
-    /// read again after ``include(machineIDPath:)``.
+    private static let shared = Mutex(Shared())
+
+    /// The filter of this device, read on first use (machine IDs, MACs, host name, home, user)
+    /// and again after ``include(machineIDPath:)`` or ``include(macSource:named:)``.
     public static var current: IdentifierFilter {
-        if let filter = shared.withLock({ $0.filter }) { return filter }
-        let paths = shared.withLock { $0.machineIDPaths }
-        let filter = device(machineIDPaths: paths)
-        shared.withLock { if $0.filter == nil { $0.filter = filter } }
-        return shared.withLock { $0.filter } ?? filter
+        shared.withLock { s in
+            if let filter = s.filter { return filter }
+            let filter = device(machineIDPaths: s.machineIDPaths, extraMACs: s.macSources.values.flatMap { $0() })
+            s.filter = filter
+            return filter
+        }
     }
 
     /// Adds the machine ID read from `path` (a configured `machineIDPath`) to ``current``.
     public static func include(machineIDPath path: String) {
-        let changed = shared.withLock { s -> Bool in
-            guard !s.machineIDPaths.contains(path) else { return false }
+        shared.withLock { s in
+            guard !s.machineIDPaths.contains(path) else { return }
             s.machineIDPaths.append(path)
-            return true
+            s.filter = nil
         }
-        guard changed else { return }
-        let paths = shared.withLock { $0.machineIDPaths }
-        let filter = device(machineIDPaths: paths)
-        shared.withLock { $0.filter = filter }
+    }
+
+    /// Adds MAC addresses only a module of a higher layer can read (the permanent addresses
+    /// behind randomised ones, through `ETHTOOL_GPERMADDR`): `source` runs when ``current`` is
+    /// next built. Registering the same `name` again replaces its source.
+    public static func include(macSource source: @escaping @Sendable () -> [String], named name: String) {
+        shared.withLock { s in
+            guard s.macSources[name] == nil else { return }
+            s.macSources[name] = source
+            s.filter = nil
+        }
     }
 
     /// Reads this device's values.
-    static func device(machineIDPaths: [String]) -> IdentifierFilter {
+    static func device(machineIDPaths: [String], extraMACs: [String] = []) -> IdentifierFilter {
         var ids: [String] = []
         for path in machineIDPaths {
             // Bounded: the file's size is not Steward's to trust (a machine id is 33 bytes).
@@ -142,8 +157,9 @@ public struct IdentifierFilter: Sendable {
         if gethostname(&host, host.count) == 0 {
             hosts.append(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
-        return IdentifierFilter(machineIDs: ids, macAddresses: macs, hostNames: hosts,
-                                homeDirectory: Self.environment("HOME"), userName: Self.userName())
+        // root is not a person's name (and would take every "root" out of every text).
+        return IdentifierFilter(machineIDs: ids, macAddresses: macs + extraMACs, hostNames: hosts,
+                                homeDirectory: Self.environment("HOME"), userName: geteuid() == 0 ? nil : Self.userName())
     }
 
     private static func environment(_ name: String) -> String? {
@@ -261,8 +277,18 @@ public struct IdentifierFilter: Sendable {
         if secretValues { found += Self.secretValues(in: bytes) }
         guard found.count > 1 else { return found }
         found.sort { $0.range.lowerBound != $1.range.lowerBound ? $0.range.lowerBound < $1.range.lowerBound : $0.range.count > $1.range.count }
+        // Overlapping findings merge into one (the earlier one's placeholder), so no tail of a
+        // longer finding is left in the text.
         var kept: [Finding] = []
-        for finding in found where kept.last.map({ finding.range.lowerBound >= $0.range.upperBound }) ?? true { kept.append(finding) }
+        for finding in found {
+            if let last = kept.last, finding.range.lowerBound < last.range.upperBound {
+                if finding.range.upperBound > last.range.upperBound {
+                    kept[kept.count - 1] = Finding(range: last.range.lowerBound..<finding.range.upperBound, placeholder: last.placeholder)
+                }
+            } else {
+                kept.append(finding)
+            }
+        }
         return kept
     }
 
@@ -388,10 +414,21 @@ public struct IdentifierFilter: Sendable {
         if token.contains(UInt8(ascii: ":")) {
             if inet_pton(AF_INET6, text, &v6) == 1 { return [Finding(range: lowerBound..<upper, placeholder: "[ip]")] }
             // An IPv4 address with a port: 10.0.0.1:8080.
-            let parts = text.split(separator: ":")
-            if parts.count == 2, inet_pton(AF_INET, String(parts[0]), &v4) == 1, parts[1].allSatisfy(\.isNumber) {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count == 2, inet_pton(AF_INET, String(parts[0]), &v4) == 1, !parts[1].isEmpty, parts[1].allSatisfy(\.isNumber) {
                 return [Finding(range: lowerBound..<upper, placeholder: "[ip]")]
             }
+            // A label before it: addr:10.0.0.7, peer=host:10.0.0.7:443.
+            var found: [Finding] = []
+            var offset = lowerBound
+            for part in parts {
+                let count = part.utf8.count
+                if count >= 7, inet_pton(AF_INET, String(part), &v4) == 1 {
+                    found.append(Finding(range: offset..<offset + count, placeholder: "[ip]"))
+                }
+                offset += count + 1
+            }
+            return found
         }
         return []
     }

@@ -35,7 +35,10 @@ struct FileDescriptor: ~Copyable {
 
     /// Opens `path` (below `root`) component by component, following no link.
     private static func openBeneath(root: String, path: String, _ flags: Int32, mode: mode_t) throws -> FileDescriptor {
-        let components = path.dropFirst(root.count).split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let components = path.utf8.dropFirst(root.utf8.count).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
+            .map { String(decoding: $0, as: UTF8.self) }
+        // `..` would climb out of the private directory: not a path Steward makes.
+        guard !components.contains("..") else { throw SystemError(call: "open", path: path, errno: EACCES) }
         let directoryFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
         var directory = try systemCall("open", path: root) { Glibc.open(root, directoryFlags) }
         guard let last = components.last else {
@@ -147,12 +150,16 @@ enum PrivateRoots {
         }
     }
 
-    /// The shortest registered directory that `path` lies strictly below.
+    /// The shortest registered directory that `path` lies strictly below, compared byte for
+    /// byte (not as Unicode text: the file system does not normalise names).
     static func root(containing path: String) -> String? {
-        roots.withLock { roots in
+        let bytes = Array(path.utf8)
+        return roots.withLock { roots in
             var best: String?
-            for root in roots where path.count > root.count + 1 && path.hasPrefix(root) && path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: root.utf8.count)] == UInt8(ascii: "/") {
-                if best.map({ root.count < $0.count }) ?? true { best = root }
+            for root in roots {
+                let prefix = Array(root.utf8)
+                guard bytes.count > prefix.count + 1, bytes[prefix.count] == UInt8(ascii: "/"), bytes.starts(with: prefix) else { continue }
+                if best.map({ prefix.count < $0.utf8.count }) ?? true { best = root }
             }
             return best
         }

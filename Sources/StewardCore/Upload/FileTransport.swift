@@ -272,6 +272,28 @@ public final class FileTransport: Transport {
                 if names.contains(stem + ".body") { try FileSystem.removeFile(directory + "/" + stem + ".body") }
                 removed += 1
             }
+            // A body without its sidecar (a send cut short): its purpose cannot be told.
+            for name in names where name.hasSuffix(".body") && !names.contains(String(name.dropLast(5)) + ".json") {
+                try FileSystem.removeFile(directory + "/" + name)
+            }
+            if removed > 0 { try FileSystem.syncDirectory(directory) }
+            return removed
+        }
+    }
+
+    /// Removes every payload file (bodies, sidecars and temporary files), leaving anything
+    /// else in the folder alone: for erase.
+    ///
+    /// - Returns: The files removed.
+    @discardableResult
+    package func removeAllPayloads() throws -> Int {
+        try writing.withLock { _ in
+            var removed = 0
+            for name in try FileSystem.contents(of: directory)
+            where Self.sequenceNumber(of: name) != nil || (name.hasPrefix(".") && name.hasSuffix(".tmp")) {
+                try FileSystem.removeFile(directory + "/" + name)
+                removed += 1
+            }
             if removed > 0 { try FileSystem.syncDirectory(directory) }
             return removed
         }

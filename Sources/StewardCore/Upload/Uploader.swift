@@ -257,6 +257,15 @@ public final class Uploader: Sendable {
         return "steward.outbox-" + digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
+    /// Called when the recipient accepted a payload whose purpose was withdrawn while it was
+    /// being sent (the cancellation came too late), with the purpose and the categories it
+    /// held: the facade queues a deletion request for them. Package access.
+    package func onAcceptedAfterWithdrawal(_ handler: @escaping @Sendable (Purpose, [DataCategory]) -> Void) {
+        acceptedAfterWithdrawal.withLock { $0 = handler }
+    }
+
+    private let acceptedAfterWithdrawal = Mutex<(@Sendable (Purpose, [DataCategory]) -> Void)?>(nil)
+
     /// Payloads queued (in the vault, not yet accepted or dropped), held ones included.
     public var pendingCount: Int { state.withLock { $0.count } }
 
@@ -384,13 +393,23 @@ public final class Uploader: Sendable {
     /// at the queue again. Call it from a consent observer; the facade does.
     ///
     /// A send the recipient accepted before the cancellation reached it counts as a
-    /// disclosure in the audit ledger, so the withdrawal's deletion request covers it.
+    /// disclosure in the audit ledger (not as a drop), and is followed by a deletion request
+    /// (through ``onAcceptedAfterWithdrawal(_:)``, which the facade sets).
     public func consentChanged() {
         var dropped: [Entry] = []
         var cancel: Task<Delivery, Never>?
         let waiters = state.withLock { s -> [Waiter] in
             for purpose in Array(s.lanes.keys) where consentState(for: purpose) == .denied {
-                if var lane = s.lanes.removeValue(forKey: purpose) { dropped += lane.removeAll() }
+                guard var lane = s.lanes.removeValue(forKey: purpose) else { continue }
+                var entries = lane.removeAll()
+                // The payload in flight stays (its send is cancelled below): its answer decides
+                // whether it was disclosed or is dropped at the next step, counted once.
+                if let head = entries.first, head.id == s.inFlight {
+                    lane.append(head)
+                    entries.removeFirst()
+                    s.lanes[purpose] = lane
+                }
+                dropped += entries
             }
             s.count -= dropped.count
             if let send = s.inFlightSend, consentState(for: send.purpose) == .denied { cancel = send.task }
@@ -539,13 +558,16 @@ public final class Uploader: Sendable {
             return s.lanes[entry.purpose]?.first?.id == entry.id
         }
         guard stillQueued else {
-            // Withdrawn during the send: consentChanged() already dropped it. Only an
-            // acceptance that beat the cancellation is recorded, as the disclosure it was.
+            // Gone from the queue while it was sent. Only an acceptance is recorded, as the
+            // disclosure it was (followed by a deletion request when its purpose is denied).
             if answer == .accepted {
                 for category in entry.categories {
                     audit.recordDisclosed(category, purpose: entry.purpose, recipient: recipient, legalBasis: basis)
                 }
                 report.accepted += 1
+                if entry.purpose != .privacyCompliance, consentState(for: entry.purpose) == .denied {
+                    acceptedAfterWithdrawal.withLock { $0 }?(entry.purpose, entry.categories)
+                }
             }
             finish(entry) { _ in false }
             return true
@@ -558,6 +580,10 @@ public final class Uploader: Sendable {
             }
             report.accepted += 1
             finish(entry) { lane in lane.removeFirst(); return true }
+            if entry.purpose != .privacyCompliance, consentState(for: entry.purpose) == .denied {
+                // Withdrawn while the send was under way, and the recipient took it anyway.
+                acceptedAfterWithdrawal.withLock { $0 }?(entry.purpose, entry.categories)
+            }
         case .rejected where entry.purpose == .privacyCompliance:
             // A deletion request is an obligation, not data: a rejection (a proxy's 4xx, a
             // captive portal's certificate) is retried with backoff until it is accepted.
