@@ -169,6 +169,19 @@ public enum FuzzOutboxFolder: FuzzTarget {
 public enum FuzzIdentifierFilter: FuzzTarget {
     public static let name = "FuzzIdentifierFilter"
 
+    /// Where `word` occurs in `bytes` with no letter, digit, `_` or non-ASCII byte on either side.
+    static func wholeWord(_ word: String, in bytes: [UInt8]) -> Range<Int>? {
+        let needle = Array(word.utf8)
+        func isWord(_ b: UInt8) -> Bool { b >= 0x80 || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x5F }
+        guard bytes.count >= needle.count else { return nil }
+        for start in 0...(bytes.count - needle.count) where bytes[start..<start + needle.count].elementsEqual(needle) {
+            let before = start == 0 || !isWord(bytes[start - 1])
+            let after = start + needle.count == bytes.count || !isWord(bytes[start + needle.count])
+            if before && after { return start..<start + needle.count }
+        }
+        return nil
+    }
+
     static let filter = IdentifierFilter(
         machineIDs: ["0123456789abcdef0123456789abcdef"], macAddresses: ["00:1b:21:aa:bb:cc"],
         hostNames: ["kiosk-07"], homeDirectory: "/home/ana", userName: "ana")
@@ -182,8 +195,12 @@ public enum FuzzIdentifierFilter: FuzzTarget {
         if !found { try require(redacted == text, "nothing was found in \(text.debugDescription) but redaction changed it") }
         // ASCII case only: Unicode lowering could make a device value of other letters.
         let lowered = String(decoding: redacted.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
-        for device in ["0123456789abcdef0123456789abcdef", "00:1b:21:aa:bb:cc", "001b21aabbcc", "kiosk-07"] where selector & 1 == 0 {
+        for device in ["0123456789abcdef0123456789abcdef", "00:1b:21:aa:bb:cc", "001b21aabbcc"] where selector & 1 == 0 {
             try require(!lowered.contains(device), "\(device) survived redaction of \(text.debugDescription): \(redacted.debugDescription)")
+        }
+        // The host name is found as a whole word (in `0kiosk-07` it is part of another word).
+        if selector & 1 == 0, let range = wholeWord("kiosk-07", in: Array(lowered.utf8)) {
+            throw PropertyViolation("kiosk-07 survived as a word at \(range) in the redaction of \(text.debugDescription): \(redacted.debugDescription)")
         }
         try require(IdentifierFilter.isSecretKey(text) == IdentifierFilter.isSecretKey(text.uppercased()) || !text.utf8.allSatisfy { $0 < 0x80 },
                     "isSecretKey depends on ASCII case for \(text.debugDescription)")

@@ -530,13 +530,7 @@ public final class CrashReporter: Sendable {
         return nil
     }
 
-    private static func userName() -> String? {
-        var record = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(geteuid(), &record, &buffer, buffer.count, &result) == 0, result != nil, let name = record.pw_name else { return nil }
-        return String(cString: name)
-    }
+    private static func userName() -> String? { IdentifierFilter.userName() }
 
     struct LaunchState: Codable {
         var consecutive: Int

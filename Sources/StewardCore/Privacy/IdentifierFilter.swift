@@ -168,7 +168,8 @@ public struct IdentifierFilter: Sendable {
         return text.isEmpty ? nil : text
     }
 
-    private static func userName() -> String? {
+    /// The effective user's login name, from the password database.
+    package static func userName() -> String? {
         var record = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
