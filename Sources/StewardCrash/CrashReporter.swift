@@ -289,13 +289,13 @@ public final class CrashReporter: Sendable {
             let path = directory + "/" + name
             guard let bytes = readRegularFile(path, limit: RawCrashRecord.maximumSize) else {
                 result.problems.append("\(name): not a regular file of at most \(RawCrashRecord.maximumSize) bytes; removed")
-                unlink(path)
+                try? FileSystem.removeFile(path)
                 continue
             }
             guard let header = SealedCrashRecord.header(of: bytes) else {
                 // Unsealed: written by an earlier Steward, damaged, or planted. Not trusted.
                 result.problems.append("\(name): not a sealed crash record (format \(SealedCrashRecord.version)); removed unread")
-                unlink(path)
+                try? FileSystem.removeFile(path)
                 continue
             }
             let key: [UInt8]
@@ -313,7 +313,7 @@ public final class CrashReporter: Sendable {
             }
             guard sealed.chunks > 0 else {
                 result.problems.append("\(name): \(sealed.note ?? "no chunk") — it cannot be authenticated (altered, or sealed under another vault key); removed")
-                unlink(path)
+                try? FileSystem.removeFile(path)
                 continue
             }
             var raw = RawCrashRecord.parse(sealed.stream)
@@ -349,7 +349,7 @@ public final class CrashReporter: Sendable {
                 result.reports.append(report)
                 result.outcomes.append(outcome)
                 // Unlinked only once the report is durable (or deliberately not kept).
-                for path in paths { unlink(path) }
+                for path in paths { try? FileSystem.removeFile(path) }
             } catch {
                 result.problems.append("\(name): the report could not be stored (\(error)); the raw record is kept for the next launch")
                 continue
@@ -365,7 +365,7 @@ public final class CrashReporter: Sendable {
         // record already gone) hold unscrubbed paths: they do not stay.
         for name in names where name.hasSuffix(".json") {
             let path = directory + "/" + name
-            if !consumedRuntimeFiles.contains(path), Self.age(of: path) > 600 { unlink(path) }
+            if !consumedRuntimeFiles.contains(path), Self.age(of: path) > 600 { try? FileSystem.removeFile(path) }
         }
         if !records.isEmpty || !names.isEmpty { Self.syncDirectory(directory) }
         if !result.reports.isEmpty {

@@ -27,6 +27,11 @@ import Testing
         #expect(throws: SystemError.self) { _ = try FileDescriptor.open(data + "/vault/collections/secret", O_RDONLY) }
         #expect(FileSystem.readSmallFile(data + "/vault/collections/secret", limit: 64) == nil)
         #expect(throws: SystemError.self) { try FileSystem.createNewFile([1, 2, 3], at: data + "/vault/export") }
+        // Nor removed, renamed or listed through it.
+        #expect(throws: SystemError.self) { try FileSystem.removeFile(data + "/vault/collections/secret") }
+        #expect(FileManager.default.fileExists(atPath: elsewhere + "/collections/secret"), "the file behind the link is untouched")
+        #expect(throws: SystemError.self) { try FileSystem.renameInPlace(data + "/vault/collections/secret", to: data + "/vault/collections/moved") }
+        #expect(throws: SystemError.self) { _ = try FileSystem.contents(of: data + "/vault/collections") }
 
         // `..` never climbs out of a private directory.
         #expect(throws: SystemError.self) { _ = try FileDescriptor.open(data + "/../elsewhere/collections/secret", O_RDONLY) }

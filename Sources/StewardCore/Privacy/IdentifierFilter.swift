@@ -247,7 +247,21 @@ public struct IdentifierFilter: Sendable {
 
     /// `text` with every finding replaced by its placeholder; without `secretValues`, the values
     /// after secret names are left (for symbol names and paths, where `token:` is code).
+    ///
+    /// Redaction runs again on its own result (up to four passes) until nothing new is found: a
+    /// placeholder can make a word of what was glued to a finding (`kiosk-07` in
+    /// `kiosk-0700:1b:21:aa:bb:cc` becomes a word once the MAC is `[mac]`).
     public func redact(_ text: String, secretValues: Bool = true) -> String {
+        var current = text
+        for _ in 0..<4 {
+            let next = redactOnce(current, secretValues: secretValues)
+            if next == current { return next }
+            current = next
+        }
+        return current
+    }
+
+    private func redactOnce(_ text: String, secretValues: Bool) -> String {
         let bytes = Array(text.utf8)
         let found = bytes.withUnsafeBufferPointer { findings(in: $0, secretValues: secretValues) }
         guard !found.isEmpty else { return text }

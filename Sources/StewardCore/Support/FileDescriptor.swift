@@ -240,9 +240,17 @@ package enum FileSystem {
         try fd.sync()
     }
 
-    /// The names in a directory, without `.` and `..`.
+    /// The names in a directory, without `.` and `..`. The directory is opened like a file
+    /// (``FileDescriptor/open(_:_:mode:)``): below a private directory, no link is followed.
     static func contents(of path: String) throws -> [String] {
-        guard let dir = opendir(path) else { throw SystemError(call: "opendir", path: path, errno: errno) }
+        let fd = try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY)
+        let copy = dup(fd.raw)
+        guard copy >= 0 else { throw SystemError(call: "dup", path: path, errno: errno) }
+        guard let dir = fdopendir(copy) else {
+            let code = errno
+            _ = Glibc.close(copy)
+            throw SystemError(call: "fdopendir", path: path, errno: code)
+        }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -263,14 +271,28 @@ package enum FileSystem {
     /// fsynced, renamed over `path`, then the directory fsynced.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let temporary = path + ".tmp"
-        _ = unlink(temporary)
+        try? removeFile(temporary)
         do {
             let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
             try fd.write(bytes, at: 0)
             try fd.sync()
         }
-        try systemCall("rename", path: path) { rename(temporary, path) }
+        try renameInPlace(temporary, to: path)
         try syncDirectory(parentPath(path))
+    }
+
+    /// The last component of `path`.
+    static func lastComponent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// Renames `from` to `to`, both in the same directory, through that directory opened like a
+    /// file (no link followed below a private directory).
+    static func renameInPlace(_ from: String, to: String) throws {
+        let parent = try FileDescriptor.open(parentPath(to), O_RDONLY | O_DIRECTORY)
+        let (old, new) = (lastComponent(from), lastComponent(to))
+        try systemCall("rename", path: to) { renameat(parent.raw, old, parent.raw, new) }
     }
 
     /// Creates the file `path`, which must not exist yet (not even as a link), with mode 0600
@@ -286,23 +308,38 @@ package enum FileSystem {
             try fd.write(bytes, at: 0)
             try fd.sync()
         } catch {
-            _ = unlink(path)
+            try? removeFile(path)
             throw error
         }
     }
 
-    /// Removes a file; a missing file is not an error.
-    static func removeFile(_ path: String) throws {
-        if unlink(path) != 0, errno != ENOENT { throw SystemError(call: "unlink", path: path, errno: errno) }
+    /// Removes a file; a missing file (or folder holding it) is not an error. The folder is
+    /// opened like a file (no link followed below a private directory), then `unlinkat`.
+    package static func removeFile(_ path: String) throws {
+        try remove(path, flags: 0)
     }
 
-    /// Removes a directory tree that holds only files and directories Steward made.
+    private static func remove(_ path: String, flags: Int32) throws {
+        let parent: FileDescriptor
+        do {
+            parent = try FileDescriptor.open(parentPath(path), O_RDONLY | O_DIRECTORY)
+        } catch let error as SystemError where error.errno == ENOENT {
+            return
+        }
+        let name = lastComponent(path)
+        if unlinkat(parent.raw, name, flags) != 0, errno != ENOENT {
+            throw SystemError(call: flags == 0 ? "unlink" : "rmdir", path: path, errno: errno)
+        }
+    }
+
+    /// Removes a directory tree that holds only files and directories Steward made. A link in
+    /// it is removed, never followed.
     static func removeTree(_ path: String) throws {
         var st = Glibc.stat()
         guard lstat(path, &st) == 0 else { return }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             for name in try contents(of: path) { try removeTree(path + "/" + name) }
-            if rmdir(path) != 0, errno != ENOENT { throw SystemError(call: "rmdir", path: path, errno: errno) }
+            try remove(path, flags: AT_REMOVEDIR)
         } else {
             try removeFile(path)
         }

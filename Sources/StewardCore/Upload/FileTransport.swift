@@ -398,7 +398,7 @@ public final class FileTransport: Transport {
             throw error
         }
         do {
-            try systemCall("rename", path: path) { rename(temporary, path) }
+            try FileSystem.renameInPlace(temporary, to: path)
         } catch {
             try? FileSystem.removeFile(temporary)
             throw error
