@@ -138,30 +138,35 @@ struct FileDescriptor: ~Copyable {
 /// The private directories Steward made or checked in this process: the outermost one that
 /// holds a path is where ``FileDescriptor/open(_:_:mode:)`` stops following links.
 enum PrivateRoots {
-    private static let roots = Mutex<[String]>([])
+    private static let roots = Mutex<Set<String>>([])
 
     /// Registers `path` (absolute, without `..`).
     static func register(_ path: String) {
         guard path.hasPrefix("/"), path.count > 1, !path.split(separator: "/").contains("..") else { return }
         var clean = path
         while clean.count > 1, clean.hasSuffix("/") { clean.removeLast() }
-        roots.withLock { roots in
-            if !roots.contains(clean) { roots.append(clean) }
-        }
+        _ = roots.withLock { $0.insert(clean) }
     }
 
     /// The shortest registered directory that `path` lies strictly below, compared byte for
     /// byte (not as Unicode text: the file system does not normalise names).
+    ///
+    /// Looks up each ancestor of `path`, shortest first (a set lookup per `/`), so the cost does
+    /// not grow with the number of directories registered.
     static func root(containing path: String) -> String? {
         let bytes = Array(path.utf8)
+        guard bytes.first == UInt8(ascii: "/") else { return nil }
+        var ends: [Int] = []
+        for index in 1..<max(bytes.count - 1, 1) where bytes[index] == UInt8(ascii: "/") { ends.append(index) }
+        guard !ends.isEmpty else { return nil }
         return roots.withLock { roots in
-            var best: String?
-            for root in roots {
-                let prefix = Array(root.utf8)
-                guard bytes.count > prefix.count + 1, bytes[prefix.count] == UInt8(ascii: "/"), bytes.starts(with: prefix) else { continue }
-                if best.map({ prefix.count < $0.utf8.count }) ?? true { best = root }
+            for end in ends {
+                // Strings compare as Unicode text; the file system compares bytes: both must agree.
+                guard let found = roots.firstIndex(of: String(decoding: bytes[0..<end], as: UTF8.self)),
+                      roots[found].utf8.elementsEqual(bytes[0..<end]) else { continue }
+                return roots[found]
             }
-            return best
+            return nil
         }
     }
 }
