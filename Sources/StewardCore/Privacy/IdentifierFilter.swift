@@ -98,9 +98,14 @@ public struct IdentifierFilter: Sendable {
 
     private struct Shared {
         var filter: IdentifierFilter?
-        var machineIDPaths = ["/etc/machine-id"]
+        /// The machine IDs read from configured paths, most recent last; at most
+        /// ``maximumConfiguredIDs`` (a process has one; a test process makes many, and every
+        /// ID is a value each text is searched for).
+        var configuredIDs: [String] = []
         var macSources: [String: @Sendable () -> [String]] = [:]
     }
+
+    static let maximumConfiguredIDs = 16
 
     private static let shared = Mutex(Shared())
 
@@ -109,17 +114,24 @@ public struct IdentifierFilter: Sendable {
     public static var current: IdentifierFilter {
         shared.withLock { s in
             if let filter = s.filter { return filter }
-            let filter = device(machineIDPaths: s.machineIDPaths, extraMACs: s.macSources.values.flatMap { $0() })
+            let filter = device(machineIDPaths: ["/etc/machine-id"], extraIDs: s.configuredIDs, extraMACs: s.macSources.values.flatMap { $0() })
             s.filter = filter
             return filter
         }
     }
 
-    /// Adds the machine ID read from `path` (a configured `machineIDPath`) to ``current``.
+    /// Adds the machine ID read from `path` (a configured `machineIDPath`) to ``current``; the
+    /// last 16 such IDs are kept (one per configured path; a test process makes many).
     public static func include(machineIDPath path: String) {
+        // Read once, here: a rebuild reads only /etc/machine-id again.
+        guard let bytes = FileSystem.readSmallFile(path, limit: 64) else { return }
+        let id = hexDigits(String(decoding: bytes, as: UTF8.self))
+        guard id.count == 32 else { return }
         shared.withLock { s in
-            guard !s.machineIDPaths.contains(path) else { return }
-            s.machineIDPaths.append(path)
+            if s.configuredIDs.last == id { return }
+            s.configuredIDs.removeAll { $0 == id }
+            s.configuredIDs.append(id)
+            if s.configuredIDs.count > maximumConfiguredIDs { s.configuredIDs.removeFirst(s.configuredIDs.count - maximumConfiguredIDs) }
             s.filter = nil
         }
     }
@@ -136,8 +148,8 @@ public struct IdentifierFilter: Sendable {
     }
 
     /// Reads this device's values.
-    static func device(machineIDPaths: [String], extraMACs: [String] = []) -> IdentifierFilter {
-        var ids: [String] = []
+    static func device(machineIDPaths: [String], extraIDs: [String] = [], extraMACs: [String] = []) -> IdentifierFilter {
+        var ids: [String] = extraIDs
         for path in machineIDPaths {
             // Bounded: the file's size is not Steward's to trust (a machine id is 33 bytes).
             if let bytes = FileSystem.readSmallFile(path, limit: 64) { ids.append(String(decoding: bytes, as: UTF8.self)) }
