@@ -217,9 +217,11 @@ public final class Steward: Sendable {
                 // Every other recipient that received data of a withdrawn purpose is asked to
                 // delete it (telemetry's recipient gets telemetry's own request, with the
                 // pseudonyms it knows the user by).
-                for change in changes where change.state == .denied && change.previous == .granted {
+                let withdrawn = changes.filter { $0.state == .denied && $0.previous == .granted }
+                let entries = withdrawn.isEmpty ? [] : audit.entries()
+                for change in withdrawn {
                     for (recipient, uploader) in uploaders where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
-                        let categories = Set(audit.entries().filter { entry in
+                        let categories = Set(entries.filter { entry in
                             entry.purpose == change.purpose && entry.disclosed.contains { $0.recipient == recipient && $0.count > 0 }
                         }.map(\.category))
                         guard !categories.isEmpty else { continue }

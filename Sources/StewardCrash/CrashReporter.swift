@@ -395,7 +395,8 @@ public final class CrashReporter: Sendable {
         context.sessionID = context.sessionID ?? sessionID
         var report = CrashReport(
             id: Self.eventID(), timestamp: clock.checkedNow, handled: true,
-            error: CrashError(type: scrubber.scrub(String(reflecting: type(of: error))), message: scrubber.scrub(message ?? "\(error)")),
+            // Scrubbed once, with the rest of the report, below.
+            error: CrashError(type: String(reflecting: type(of: error)), message: message ?? "\(error)"),
             crashedThread: CrashThread(id: Self.currentThreadID(), name: Thread.current.name, frames: frames, crashed: false),
             images: images, breadcrumbs: CrashHandler.breadcrumbs(), context: context)
         report = scrubber.scrub(report: report)

@@ -242,11 +242,7 @@ public final class FileTransport: Transport {
         return try FileSystem.contents(of: directory)
             .filter { !$0.hasPrefix(".") && $0.hasSuffix(".json") && Self.sequenceNumber(of: $0) != nil }
             .compactMap { name in
-                // Skipped like one that does not decode: a link, a FIFO, or more than any
-                // sidecar Steward writes (its size is outside input; never allocated whole).
-                guard let bytes = try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-                    .readAll(limit: Self.maximumSidecar) else { return nil }
-                return try? decoder.decode(Sidecar.self, from: Data(bytes))
+                readSidecar(name, decoder)
             }
             .sorted { $0.sequence < $1.sequence }
     }
@@ -264,8 +260,7 @@ public final class FileTransport: Transport {
             var removed = 0
             for name in names where name.hasSuffix(".json") {
                 let stem = String(name.dropLast(5))
-                let sidecar = (try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-                    .readAll(limit: Self.maximumSidecar)).flatMap { try? decoder.decode(Sidecar.self, from: Data($0)) }
+                let sidecar = readSidecar(name, decoder)
                 guard sidecar == nil || sidecar?.purpose == purpose else { continue }
                 // The sidecar first: a body without one is never read as accepted.
                 try FileSystem.removeFile(directory + "/" + name)
@@ -315,8 +310,7 @@ public final class FileTransport: Transport {
             var result = (taken: 0, unreadable: 0)
             for name in names.filter({ $0.hasSuffix(".json") }).sorted() {
                 let stem = String(name.dropLast(5))
-                let sidecar = (try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-                    .readAll(limit: Self.maximumSidecar)).flatMap { try? decoder.decode(Sidecar.self, from: Data($0)) }
+                let sidecar = readSidecar(name, decoder)
                 let body = sidecar.flatMap { sidecar in
                     (try? FileDescriptor.open(directory + "/" + stem + ".body", O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
                         .readAll(limit: max(0, min(sidecar.bodyBytes, Self.maximumTakenBody) + 1)))
@@ -353,6 +347,15 @@ public final class FileTransport: Transport {
         var counts: [RecipientID: Int] = [:]
         for sidecar in try sidecars() { counts[sidecar.recipient, default: 0] += 1 }
         return counts
+    }
+
+    /// The sidecar `name` of the folder, or nil when it cannot be read or does not decode: a
+    /// link, a FIFO, or more than any sidecar Steward writes (its size is outside input; never
+    /// allocated whole).
+    private func readSidecar(_ name: String, _ decoder: JSONDecoder) -> Sidecar? {
+        guard let bytes = try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+            .readAll(limit: Self.maximumSidecar) else { return nil }
+        return try? decoder.decode(Sidecar.self, from: Data(bytes))
     }
 
     /// Whether a header carries a secret and is never written to a sidecar: `Cookie`,
