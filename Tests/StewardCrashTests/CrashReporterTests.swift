@@ -107,6 +107,25 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         }
     }
 
+    @Test func aFloodedFolderIsWorkedThroughOverSeveralLaunches() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let f = try ReporterFixture()
+            let limit = CrashReporter.maximumRecordsPerLaunch
+            try f.writeRecords(limit + 3)
+            #expect(f.rawRecords.count == limit + 3)
+            f.relaunch()
+            let first = f.reporter.processPending()
+            #expect(first.problems.isEmpty, "\(first.problems)")
+            #expect(first.reports.count == limit, "at most \(limit) records are read in one launch")
+            #expect(f.rawRecords.count == 3, "the rest wait on disk, sealed, for the next launch")
+            f.relaunch()
+            let second = f.reporter.processPending()
+            #expect(second.reports.count == 3)
+            #expect(f.rawRecords.isEmpty)
+            #expect(Set(try f.reporter.storedReports().map(\.id)).count == limit + 3, "nothing lost, nothing stored twice")
+        }
+    }
+
     @Test(arguments: [ConsentState.pending, .denied])
     func withoutConsentTheReportIsHeldOrDroppedAndNeverStored(consent: ConsentState) throws {
         try crashHandlerGlobalState.withLock { _ in
