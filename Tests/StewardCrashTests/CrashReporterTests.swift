@@ -73,6 +73,15 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         return SealedCrashRecord.seal(stream, key: try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt), salt: salt, pid: pid, number: number)
     }
 
+    /// Every regular file under the fixture's folder (vault, crash records, anything else).
+    func allFiles() -> [String] {
+        guard let names = FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] else { return [] }
+        return names.map { dir + "/" + $0 }.filter {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+    }
+
     var rawRecords: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/crash")) ?? []).filter { $0.hasSuffix(".stewardcrash") }.sorted()
     }
@@ -420,6 +429,100 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         try f.reporter.submit(to: uploader)
         _ = await uploader.drain()
         #expect(transport.payloads.isEmpty, "no session of the pending or denied time is sent")
+    }
+
+    /// Random launches, grants, denials, crashes, orderly ends and sends: a session is stored
+    /// only while crash reporting is granted and covers no time before the grant, only sessions
+    /// of granted launches are sent, and no session id or release is readable in any file under
+    /// the data folder.
+    @Test(arguments: 0..<4)
+    func sessionsFollowConsentThroughRandomLaunches(seed: UInt64) async throws {
+        var random = SplitMix64(seed: 0x5E55_0000 + seed)
+        let f = try ReporterFixture(consent: .pending)
+        let release = "rel-MARK\(seed)Q"
+        f.configuration.context.release = release
+        f.configuration.context.sessionID = CrashReporter.makeSessionID()
+        f.configuration.symbolication = .none  // not under test; symbolicating the test binary takes most of a launch
+        f.relaunch()
+        let transport = RecordingTransport(clock: ContinuousClock())
+        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
+        var sessionIDs: Set<String> = [f.reporter.sessionID]
+        var grantedSessions: Set<String> = []
+        var lastGrant: Date?
+        var granted: Bool { f.ledger.consentState(for: .crashReporting) == .granted }
+        func stored() throws -> [CrashReporter.StoredSession] {
+            let sessions = try CrashReporter.loadSessions(f.vault)
+            return sessions.open + sessions.updates
+        }
+        func sentSessionIDs() -> Set<String> {
+            Set(transport.payloads.flatMap { payload in
+                ((try? SentryEnvelope.decode(payload.body).items) ?? []).filter { $0.type == "session" }.compactMap { item -> String? in
+                    guard let json = try? SentryJSON.parse(item.payload), case .object(let fields) = json else { return nil }
+                    return fields["sid"]?.stringValue
+                }
+            })
+        }
+        var steps = 0
+        for step in 0..<30 {
+            f.clock.advance(by: .seconds(60))
+            switch random.int(in: 0..<6) {
+            case 0, 1:
+                // A consent change while the app runs (installed).
+                let grant = random.int(in: 0..<3) != 0
+                try crashHandlerGlobalState.withLock { _ in
+                    try f.reporter.install()
+                    if grant {
+                        if !granted { lastGrant = f.clock.now }
+                        try f.ledger.grant([.crashReporting])
+                        grantedSessions.insert(f.reporter.sessionID)
+                    } else {
+                        try f.ledger.deny([.crashReporting])
+                        lastGrant = nil
+                    }
+                    f.reporter.recordSessionStart()
+                    f.reporter.uninstall()
+                }
+            case 2, 3, 4:
+                // A launch that crashes, ends in order, or vanishes.
+                f.configuration.context.sessionID = CrashReporter.makeSessionID()
+                f.relaunch()
+                sessionIDs.insert(f.reporter.sessionID)
+                if granted { grantedSessions.insert(f.reporter.sessionID) }
+                let end = random.int(in: 0..<3)
+                try crashHandlerGlobalState.withLock { _ in
+                    _ = f.reporter.processPending()
+                    try f.reporter.install()
+                    f.reporter.recordSessionStart()
+                    if end == 0 { try f.reporter.writeRecordForTesting(signal: SIGSEGV) }
+                    if end == 1 { f.reporter.endSession() }
+                    f.reporter.uninstall()
+                }
+            default:
+                _ = try f.reporter.submit(to: uploader)
+                _ = await uploader.drain()
+            }
+            steps += 1
+            let sessions = try stored()
+            if !granted {
+                #expect(sessions.isEmpty, "seed \(seed) step \(step): a session is stored while crash reporting is not granted")
+                #expect(try f.vault.records(in: CrashReporter.sessionsCollection).isEmpty)
+            }
+            if let lastGrant {
+                for session in sessions where session.started < lastGrant {
+                    Issue.record("seed \(seed) step \(step): session \(session.id) covers time before the grant")
+                }
+            }
+            let unconsented = sentSessionIDs().subtracting(grantedSessions)
+            #expect(unconsented.isEmpty, "seed \(seed) step \(step): sessions of launches never granted were sent: \(unconsented)")
+            for file in f.allFiles() {
+                guard let bytes = FileManager.default.contents(atPath: file) else { continue }
+                for needle in sessionIDs.union([release]) where bytes.range(of: Data(needle.utf8)) != nil {
+                    Issue.record("seed \(seed) step \(step): \(file) holds \(needle) in plaintext")
+                }
+            }
+        }
+        #expect(steps == 30)
     }
 
     @Test func sendNowDeliversWithinItsTimeout() async throws {
