@@ -43,4 +43,37 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: base + "/alias", withDestinationPath: data)
         #expect(FileSystem.readSmallFile(base + "/alias/vault/file", limit: 64) == Array("ok".utf8))
     }
+
+    @Test func noFolderIsMadeOrAcceptedThroughALinkBelowTheDataDirectory() throws {
+        let base = NSTemporaryDirectory() + "steward-roots-\(UUID().uuidString)"
+        let data = base + "/data"
+        let elsewhere = base + "/elsewhere"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileSystem.ensurePrivateDirectory(data)
+        try FileManager.default.createDirectory(atPath: elsewhere + "/existing", withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createSymbolicLink(atPath: data + "/vault", withDestinationPath: elsewhere)
+
+        // A folder to be made behind the link: refused, and nothing is made there.
+        #expect(throws: SystemError.self) { try FileSystem.ensurePrivateDirectory(data + "/vault/collections") }
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/collections"), "no folder was made through the link")
+        // Parents made on the way are made the same way.
+        #expect(throws: SystemError.self) { try FileSystem.ensurePrivateDirectory(data + "/vault/a/b") }
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/a"))
+        // A folder that exists behind the link is not accepted either, nor the link itself.
+        #expect(throws: SystemError.self) { try FileSystem.ensurePrivateDirectory(data + "/vault/existing") }
+        #expect(throws: InsecurePathError.self) { try FileSystem.ensurePrivateDirectory(data + "/vault") }
+
+        // Real folders below the data directory are made 0700, parents included, whatever the umask.
+        let previous = umask(0)
+        defer { umask(previous) }
+        #expect(try FileSystem.ensurePrivateDirectory(data + "/crash/sessions/today"))
+        for folder in ["/crash", "/crash/sessions", "/crash/sessions/today"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: data + folder)[.posixPermissions] as? Int
+            #expect(mode == 0o700, "\(folder)")
+        }
+        #expect(try FileSystem.ensurePrivateDirectory(data + "/crash/sessions/today") == false, "an existing folder is checked, not made")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: data + "/crash")
+        #expect(throws: InsecurePathError.self) { try FileSystem.ensurePrivateDirectory(data + "/crash") }
+    }
 }

@@ -186,8 +186,14 @@ package enum FileSystem {
     /// Creates `path` as a 0700 directory if it is missing (parents too, also 0700), and checks
     /// that the final directory is a real directory owned by this user that no one else can
     /// enter. Returns whether it was created.
+    ///
+    /// Below a private directory already registered, the folder is checked and made through its
+    /// parent opened like a file (``FileDescriptor/open(_:_:mode:)``: no link followed), with
+    /// `fstatat(AT_SYMLINK_NOFOLLOW)` and `mkdirat`, so a folder of the data directory swapped
+    /// for a link is refused instead of having a directory made behind it.
     @discardableResult
     static func ensurePrivateDirectory(_ path: String) throws -> Bool {
+        if PrivateRoots.root(containing: path) != nil { return try ensurePrivateDirectoryBeneathRoot(path) }
         var st = Glibc.stat()
         if lstat(path, &st) == 0 {
             try checkPrivateDirectory(path, st)
@@ -210,6 +216,47 @@ package enum FileSystem {
         PrivateRoots.register(path)
         if parent != path, !parent.isEmpty { try? syncDirectory(parent) }
         return true
+    }
+
+    /// ``ensurePrivateDirectory(_:)`` for a path below a registered private directory.
+    private static func ensurePrivateDirectoryBeneathRoot(_ path: String) throws -> Bool {
+        let parentPath = parentPath(path)
+        let name = lastComponent(path)
+        guard !name.isEmpty, name != ".", name != ".." else { throw SystemError(call: "mkdir", path: path, errno: EINVAL) }
+        let parent = try openParent(parentPath)
+        var st = Glibc.stat()
+        if fstatat(parent.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+            try checkPrivateDirectory(path, st)
+            PrivateRoots.register(path)
+            return false
+        }
+        guard errno == ENOENT else { throw SystemError(call: "fstatat", path: path, errno: errno) }
+        var created = true
+        if mkdirat(parent.raw, name, 0o700) != 0 {
+            let code = errno
+            guard code == EEXIST else { throw SystemError(call: "mkdirat", path: path, errno: code) }
+            created = false
+        }
+        let directory = try systemCall("openat", path: path) { openat(parent.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        defer { _ = Glibc.close(directory) }
+        // umask can only remove bits; make the mode exact on the folder just made.
+        if created { try systemCall("fchmod", path: path) { fchmod(directory, 0o700) } }
+        try systemCall("fstat", path: path) { fstat(directory, &st) }
+        try checkPrivateDirectory(path, st)
+        PrivateRoots.register(path)
+        if created { try? parent.sync() }
+        return created
+    }
+
+    /// The folder `path` opened without following links; a missing one below the root is made
+    /// the same way first.
+    private static func openParent(_ path: String) throws -> FileDescriptor {
+        do {
+            return try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        } catch let error as SystemError where error.errno == ENOENT {
+            try ensurePrivateDirectory(path)
+            return try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        }
     }
 
     private static func makeParents(_ path: String) throws {
