@@ -231,8 +231,10 @@ public final class CrashReporter: Sendable {
         let wasInstalled = state.withLock { s in
             defer { s.installed = false }
             // Under the lock, as updateRecording sets it: a consent change racing this
-            // uninstall cannot turn recording back on afterwards.
-            CrashHandler.setRecording(false)
+            // uninstall cannot turn recording back on afterwards. Only the installed reporter
+            // touches the process-wide handler: a reporter that never installed (a second
+            // instance, or one started without handlers) must not stop another's records.
+            if s.installed { CrashHandler.setRecording(false) }
             return s.installed
         }
         if wasInstalled {

@@ -116,6 +116,19 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         }
     }
 
+    @Test func aReporterThatNeverInstalledDoesNotStopTheInstalledOnesRecords() throws {
+        try crashHandlerGlobalState.withLock { _ in
+            let installed = try ReporterFixture()
+            let other = try ReporterFixture()
+            try installed.reporter.install()
+            defer { installed.reporter.uninstall() }
+            // A second instance (a facade started without handlers) stops: nothing of it was installed.
+            other.reporter.uninstall()
+            try installed.reporter.writeRecordForTesting(signal: SIGSEGV)
+            #expect(installed.rawRecords.count == 1, "the installed reporter still records")
+        }
+    }
+
     @Test func aFloodedFolderIsWorkedThroughOverSeveralLaunches() throws {
         try crashHandlerGlobalState.withLock { _ in
             let f = try ReporterFixture()
