@@ -555,7 +555,7 @@ public final class Telemetry: Sendable {
 
 extension Telemetry {
     /// The instrumentation scope Steward's records carry.
-    public static let scope = (name: "org.steward.telemetry", version: "0.1.0")
+    public static let scope = (name: "org.steward.telemetry", version: StewardVersion.current)
 
     /// Stores what is in memory, then queues every stored batch for `uploader`'s recipient as
     /// an OTLP `/v1/logs` request (one per purpose and category), and removes the batches it

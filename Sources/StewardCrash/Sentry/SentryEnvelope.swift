@@ -1,4 +1,5 @@
 public import Foundation
+public import StewardCore
 
 /// A Sentry envelope: a header and items, each item a header and a payload.
 ///
@@ -110,7 +111,7 @@ public struct SentryEnvelope: Hashable, Sendable {
     /// let envelope = SentryEnvelope(eventID: report.id, dsn: dsn, sentAt: clock.now, items: items)
     /// ```
     public init(eventID: String?, dsn: SentryDSN?, sentAt: Date?, sdkName: String = "steward",
-                sdkVersion: String = "0.1.0", items: [Item]) {
+                sdkVersion: String = StewardVersion.current, items: [Item]) {
         var header: [String: SentryJSON] = ["sdk": ["name": .string(sdkName), "version": .string(sdkVersion)]]
         if let eventID { header["event_id"] = .string(eventID) }
         if let dsn { header["dsn"] = .string(dsn.redacted) }

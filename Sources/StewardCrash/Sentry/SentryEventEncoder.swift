@@ -1,4 +1,5 @@
 public import Foundation
+public import StewardCore
 
 /// Turns a ``CrashReport`` into a Sentry event: the JSON payload, the `event` envelope item, or
 /// a whole envelope.
@@ -34,7 +35,7 @@ public struct SentryEventEncoder: Hashable, Sendable {
     /// ```swift
     /// let encoder = SentryEventEncoder()
     /// ```
-    public init(sdkName: String = "steward", sdkVersion: String = "0.1.0") {
+    public init(sdkName: String = "steward", sdkVersion: String = StewardVersion.current) {
         self.sdkName = sdkName
         self.sdkVersion = sdkVersion
     }
