@@ -1,9 +1,14 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Steward is a Linux library: it reads libudev, /proc and /sys, installs POSIX signal handlers
+// and links the system's OpenSSL and libcurl. It builds against glibc; every system import also
+// takes the Musl branch (`#if canImport(Glibc) … #elseif canImport(Musl)`), so a static Linux
+// SDK build is one step away. Other platforms are refused at compile time (StewardCore's
+// Platform.swift). No `platforms:` entry: SwiftPM's platform list names Apple platforms only.
+
 let package = Package(
     name: "Steward",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "StewardCore", targets: ["StewardCore"]),
         .library(name: "StewardDevice", targets: ["StewardDevice"]),

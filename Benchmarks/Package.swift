@@ -10,7 +10,6 @@ import PackageDescription
 
 let package = Package(
     name: "StewardBenchmarks",
-    platforms: [.macOS(.v15)],
     dependencies: [
         // Only the "MallocInterposer" trait: the default "RuntimeInterposer" trait pulls in
         // swift-runtime-interposer on Linux with Swift 6.3, which these benchmarks do not need

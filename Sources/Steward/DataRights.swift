@@ -405,4 +405,6 @@ extension Dictionary {
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif

@@ -5,6 +5,8 @@ import StewardDevice
 import StewardHTTP
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 extension Steward {

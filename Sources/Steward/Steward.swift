@@ -9,6 +9,8 @@ public import StewardTelemetry
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// The one entry point: starts every module over one data folder, wires them together, and

@@ -3,6 +3,8 @@ public import StewardCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Catches every fatal crash of the process, loses none, and turns each into a

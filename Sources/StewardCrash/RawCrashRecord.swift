@@ -7,6 +7,9 @@ import Glibc
 import Musl
 #endif
 
+/// libc's `read`, by a name the `read` methods below cannot shadow.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
+
 /// A raw crash record as the handler wrote it (Documentation/CrashRecordFormat.md), parsed
 /// section by section. Parsing never traps: whatever cannot be read is dropped, noted in
 /// ``notes`` and marks the record ``partial``.
@@ -128,7 +131,7 @@ struct RawCrashRecord: Hashable, Sendable {
         var bytes = [UInt8](repeating: 0, count: maximumSize + 1)
         var total = 0
         while total < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
+            let n = bytes.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress! + total, $0.count - total) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw ReadError(code: .system, message: "cannot read \(path): \(String(cString: strerror(errno)))")

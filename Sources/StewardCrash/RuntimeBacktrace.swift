@@ -2,6 +2,8 @@ import Foundation
 import StewardCore
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// The Swift runtime's own crash report, written when the app runs with

@@ -1,7 +1,12 @@
 import StewardCore
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
+
+/// libc's `read`, by a name the `read` methods below cannot shadow.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
 
 /// The machine ID (/etc/machine-id), read and checked the way systemd does.
 public enum MachineID {
@@ -18,7 +23,7 @@ public enum MachineID {
         }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 64)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let n = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
         guard n >= 0 else {
             throw DeviceIdentityError(.machineIDUnavailable, "\(path) cannot be read (\(String(cString: strerror(errno))))")
         }

@@ -2,6 +2,8 @@ public import StewardCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Answers every prompt from a fixed table: for kiosks and appliances whose operator decides

@@ -3,6 +3,8 @@ public import StewardCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// The app's run-time permissions: ask with a reason, remember the answer, let the user take

@@ -3,7 +3,12 @@ import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
+
+/// libc's `write`, by a name the `write` methods below cannot shadow.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int { write(fd, buffer, count) }
 
 /// Asks on the controlling terminal (`/dev/tty`), for command-line tools.
 ///
@@ -105,7 +110,7 @@ public struct TerminalPrompter: PermissionPrompter {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
             if cancelled.isSet { throw CancellationError() }
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let n = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && errno == EAGAIN {
                 // Output held (XOFF, a full buffer): wait, noticing a cancellation.

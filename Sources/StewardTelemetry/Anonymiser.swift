@@ -3,6 +3,8 @@ import StewardCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Makes attribute values safe to keep: checks them against their declarations, hashes

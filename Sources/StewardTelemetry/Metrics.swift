@@ -3,6 +3,8 @@ public import StewardCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Counters, gauges and histograms the host declares in code, aggregated in memory per export

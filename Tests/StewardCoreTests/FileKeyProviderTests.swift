@@ -4,6 +4,8 @@ import Foundation
 @testable import StewardCore
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 // FileKeyProvider: keys as 32-byte 0600 files in a 0700 folder, created atomically, refused

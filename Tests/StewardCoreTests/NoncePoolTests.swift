@@ -2,6 +2,8 @@ import Testing
 @testable import StewardCore
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 @Suite struct NoncePoolTests {

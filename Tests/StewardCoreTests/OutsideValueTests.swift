@@ -6,6 +6,8 @@ import StewardTesting
 #if canImport(Glibc)
 import Glibc
 import SwiftOverlayShims
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Values from outside Steward — a host clock, a public argument, a file name, a file's size or

@@ -4,6 +4,8 @@ import Foundation
 import StewardTesting
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 // One vault shared by many tasks, and one vault per directory across instances and processes.

@@ -4,6 +4,8 @@ import Foundation
 import StewardTesting
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 // Damaged files, as VaultFormat.md describes their handling: flipped bits, truncations, empty

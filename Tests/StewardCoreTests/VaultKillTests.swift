@@ -4,6 +4,8 @@ import Foundation
 @testable import StewardCore
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 // A writer killed with SIGKILL at a random moment, a hundred times over the same data

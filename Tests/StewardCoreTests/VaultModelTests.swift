@@ -4,6 +4,8 @@ import Foundation
 import StewardTesting
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 // The vault against an in-memory model: seeded random sequences of appends, commits, removals,

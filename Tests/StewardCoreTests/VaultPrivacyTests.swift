@@ -5,6 +5,8 @@ import Synchronization
 import StewardTesting
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 // Privacy invariants that hold whatever the code path: no plaintext on disk, private modes

@@ -6,6 +6,8 @@ import StewardTesting
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// A crash backend and the purposes a reporter needs.

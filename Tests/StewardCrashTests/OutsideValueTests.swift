@@ -6,6 +6,8 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 import SwiftOverlayShims
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Values from outside the crash reporter — raw record files, file mtimes, stored launch state,

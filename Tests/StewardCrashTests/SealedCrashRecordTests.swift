@@ -6,6 +6,8 @@ import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Raw crash records are sealed by the handler: nothing of a crash is readable on disk without

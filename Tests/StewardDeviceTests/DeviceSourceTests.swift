@@ -8,6 +8,9 @@ import Glibc
 import Musl
 #endif
 
+/// libc's `close`, by a name the monitors' `close()` methods cannot shadow.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
+
 /// Collects a stream's events, or returns nil when it has not finished within `seconds`.
 private func collect(
     _ stream: AsyncStream<DeviceEvent>, within seconds: Int = 5
@@ -63,13 +66,13 @@ private final class FakeUdevDaemon: @unchecked Sendable {
         if listening {
             guard listen(fd, 8) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         } else {
-            Glibc.close(fd)
+            closeDescriptor(fd)
             fd = -1
         }
     }
 
     func close() {
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { closeDescriptor(fd) }
         fd = -1
         try? FileManager.default.removeItem(atPath: directory)
     }

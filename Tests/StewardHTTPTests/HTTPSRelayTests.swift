@@ -5,6 +5,8 @@ import StewardTelemetry
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// A throwaway CA, a server certificate it signed for IP 127.0.0.1, and `openssl s_server`
@@ -177,7 +179,7 @@ final class TLSRelay {
     }
 
     private static func kill(_ process: Process) {
-        if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { killNow(process.processIdentifier) }
         process.waitUntilExit()
     }
 

@@ -4,7 +4,12 @@ import StewardCore
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
+
+/// SIGKILL to `pid`, by a name the helpers' `kill()` methods cannot shadow.
+func killNow(_ pid: pid_t) { _ = kill(pid, SIGKILL) }
 
 /// The `openssl` command-line tool, when installed (the bootstrap script installs it).
 let opensslPath: String? = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first {
@@ -76,7 +81,7 @@ final class TLSFixture {
     }
 
     private static func kill(_ process: Process) {
-        if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { killNow(process.processIdentifier) }
         process.waitUntilExit()
     }
 

@@ -4,6 +4,8 @@ import StewardCore
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// A wall clock that always tells the same date.

@@ -4,6 +4,8 @@ import StewardCore
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Proxies come from the standard environment variables, read by libcurl; loopback endpoints are

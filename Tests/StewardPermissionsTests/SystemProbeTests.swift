@@ -4,7 +4,12 @@ import StewardCore
 @testable import StewardPermissions
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
+
+/// libc's `socket(AF_UNIX, SOCK_STREAM)`, by a name the fixture's `socket(at:)` cannot shadow.
+private func unixStreamSocket() -> Int32 { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0) }
 
 /// Whether fixture files can be given other owners (chown to another uid needs root).
 let fixturesCanChangeOwners = geteuid() == 0
@@ -71,7 +76,7 @@ final class ProbeFixture {
     func socket(at fullPath: String, mode: mode_t = 0o666) throws {
         try FileManager.default.createDirectory(atPath: (fullPath as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = unixStreamSocket()
         try #require(fd >= 0)
         defer { close(fd) }
         var address = sockaddr_un()

@@ -4,6 +4,8 @@ import StewardCore
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// A pseudo-terminal: the prompter asks on its subordinate side, the test types on the

@@ -2,6 +2,8 @@ public import Foundation
 public import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// The user's consent, per purpose of the manifest: pending, granted or denied.

@@ -1,6 +1,8 @@
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Random 96-bit GCM nonces drawn from the CSPRNG a kilobyte at a time.

@@ -1,6 +1,8 @@
 internal import CStewardOpenSSL
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Secret key bytes held in memory that is zeroed when the key is released.

@@ -1,6 +1,8 @@
 internal import CStewardOpenSSL
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Keys stored as files: 32 random bytes per key in a 0600 file inside a 0700 directory.

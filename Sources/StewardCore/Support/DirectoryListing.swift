@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Lists a directory with `opendir`/`readdir`: shared by the feature modules (package access,

@@ -5,6 +5,12 @@ import Glibc
 import Musl
 #endif
 
+// libc's open, close and stat under names the methods called `open` and `stat` below cannot
+// shadow (a module-qualified `Glibc.open` would not build against Musl).
+private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { open(path, flags, mode) }
+private func systemClose(_ fd: Int32) -> Int32 { close(fd) }
+typealias FileStatus = stat
+
 /// An owned file descriptor that is closed when it goes away. Every call retries `EINTR`
 /// and turns failures into ``SystemError`` naming the call and the path.
 struct FileDescriptor: ~Copyable {
@@ -29,7 +35,7 @@ struct FileDescriptor: ~Copyable {
         if let root = PrivateRoots.root(containing: path) {
             return try openBeneath(root: root, path: path, flags, mode: mode)
         }
-        let fd = try systemCall("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        let fd = try systemCall("open", path: path) { systemOpen(path, flags | O_CLOEXEC, mode) }
         return FileDescriptor(raw: fd, path: path)
     }
 
@@ -40,17 +46,17 @@ struct FileDescriptor: ~Copyable {
         // `..` would climb out of the private directory: not a path Steward makes.
         guard !components.contains("..") else { throw SystemError(call: "open", path: path, errno: EACCES) }
         let directoryFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
-        var directory = try systemCall("open", path: root) { Glibc.open(root, directoryFlags) }
+        var directory = try systemCall("open", path: root) { systemOpen(root, directoryFlags, 0) }
         guard let last = components.last else {
-            _ = Glibc.close(directory)
-            let fd = try systemCall("open", path: path) { Glibc.open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode) }
+            _ = systemClose(directory)
+            let fd = try systemCall("open", path: path) { systemOpen(path, flags | O_NOFOLLOW | O_CLOEXEC, mode) }
             return FileDescriptor(raw: fd, path: path)
         }
-        defer { _ = Glibc.close(directory) }
+        defer { _ = systemClose(directory) }
         for component in components.dropLast() {
             let current = directory
             let next = try systemCall("openat", path: path) { openat(current, component, directoryFlags) }
-            _ = Glibc.close(current)
+            _ = systemClose(current)
             directory = next
         }
         let parent = directory
@@ -58,10 +64,10 @@ struct FileDescriptor: ~Copyable {
         return FileDescriptor(raw: fd, path: path)
     }
 
-    deinit { _ = Glibc.close(raw) }
+    deinit { _ = systemClose(raw) }
 
-    func stat() throws -> Glibc.stat {
-        var st = Glibc.stat()
+    func stat() throws -> FileStatus {
+        var st = FileStatus()
         try systemCall("fstat", path: path) { fstat(raw, &st) }
         return st
     }
@@ -194,7 +200,7 @@ package enum FileSystem {
     @discardableResult
     static func ensurePrivateDirectory(_ path: String) throws -> Bool {
         if PrivateRoots.root(containing: path) != nil { return try ensurePrivateDirectoryBeneathRoot(path) }
-        var st = Glibc.stat()
+        var st = FileStatus()
         if lstat(path, &st) == 0 {
             try checkPrivateDirectory(path, st)
             PrivateRoots.register(path)
@@ -224,7 +230,7 @@ package enum FileSystem {
         let name = lastComponent(path)
         guard !name.isEmpty, name != ".", name != ".." else { throw SystemError(call: "mkdir", path: path, errno: EINVAL) }
         let parent = try openParent(parentPath)
-        var st = Glibc.stat()
+        var st = FileStatus()
         if fstatat(parent.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
             try checkPrivateDirectory(path, st)
             PrivateRoots.register(path)
@@ -238,7 +244,7 @@ package enum FileSystem {
             created = false
         }
         let directory = try systemCall("openat", path: path) { openat(parent.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        defer { _ = Glibc.close(directory) }
+        defer { _ = systemClose(directory) }
         // umask can only remove bits; make the mode exact on the folder just made.
         if created { try systemCall("fchmod", path: path) { fchmod(directory, 0o700) } }
         try systemCall("fstat", path: path) { fstat(directory, &st) }
@@ -265,7 +271,7 @@ package enum FileSystem {
         if mkdir(path, 0o700) != 0, errno != EEXIST { throw SystemError(call: "mkdir", path: path, errno: errno) }
     }
 
-    private static func checkPrivateDirectory(_ path: String, _ st: Glibc.stat) throws {
+    private static func checkPrivateDirectory(_ path: String, _ st: FileStatus) throws {
         if (st.st_mode & S_IFMT) == S_IFLNK {
             throw InsecurePathError(path: path, problem: "is a symbolic link; Steward keeps private data only in real directories. Remove the link.")
         }
@@ -300,7 +306,7 @@ package enum FileSystem {
         guard copy >= 0 else { throw SystemError(call: "dup", path: path, errno: errno) }
         guard let dir = fdopendir(copy) else {
             let code = errno
-            _ = Glibc.close(copy)
+            _ = systemClose(copy)
             throw SystemError(call: "fdopendir", path: path, errno: code)
         }
         defer { closedir(dir) }
@@ -315,7 +321,7 @@ package enum FileSystem {
     }
 
     package static func exists(_ path: String) -> Bool {
-        var st = Glibc.stat()
+        var st = FileStatus()
         return lstat(path, &st) == 0
     }
 
@@ -387,7 +393,7 @@ package enum FileSystem {
     /// Removes a directory tree that holds only files and directories Steward made. A link in
     /// it is removed, never followed.
     static func removeTree(_ path: String) throws {
-        var st = Glibc.stat()
+        var st = FileStatus()
         guard lstat(path, &st) == 0 else { return }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             for name in try contents(of: path) { try removeTree(path + "/" + name) }

@@ -3,6 +3,8 @@ public import struct Foundation.Date
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// The only place Steward writes personal data: named collections of encrypted records.

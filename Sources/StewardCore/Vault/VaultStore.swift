@@ -1,6 +1,8 @@
 import struct Foundation.Date
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// A segment file of one collection.
