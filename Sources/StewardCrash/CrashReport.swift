@@ -1,4 +1,5 @@
 public import Foundation
+import StewardCore
 
 /// One crash (or handled error), ready for the vault and for a backend: symbolicated,
 /// scrubbed of personal data, with the device and app context it happened in.
@@ -176,31 +177,11 @@ public struct BinaryImage: Codable, Hashable, Sendable {
         var b = Array(bytes.prefix(16))
         while b.count < 16 { b.append(0) }
         let swapped = [b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]] + b[8...]
-        let hex = swapped.map { byte -> String in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }
-        return "\(hex[0..<4].joined())-\(hex[4..<6].joined())-\(hex[6..<8].joined())-\(hex[8..<10].joined())-\(hex[10..<16].joined())"
+        let hex = Array(Hex.encode(swapped))
+        return "\(String(hex[0..<8]))-\(String(hex[8..<12]))-\(String(hex[12..<16]))-\(String(hex[16..<20]))-\(String(hex[20..<32]))"
     }
 
-    static func bytes(hex: String) -> [UInt8]? {
-        var result: [UInt8] = []
-        var iterator = hex.utf8.makeIterator()
-        while let high = iterator.next() {
-            guard let low = iterator.next(), let h = nibble(high), let l = nibble(low) else { return nil }
-            result.append(h << 4 | l)
-        }
-        return result
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
+    static func bytes(hex: String) -> [UInt8]? { Hex.decode(hex) }
 }
 
 /// A breadcrumb: something that happened before the crash.

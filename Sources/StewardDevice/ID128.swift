@@ -1,3 +1,5 @@
+import StewardCore
+
 /// A 128-bit identifier in systemd's sense (`sd_id128_t`): machine IDs, boot IDs, app IDs.
 ///
 /// Written as 32 lowercase hex digits (systemd's plain form) or as a UUID with dashes.
@@ -40,7 +42,7 @@ public struct ID128: Hashable, Sendable, CustomStringConvertible {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16)
         for i in stride(from: 0, to: 32, by: 2) {
-            guard let high = Self.nibble(digits[i]), let low = Self.nibble(digits[i + 1]) else {
+            guard let high = Hex.nibble(digits[i]), let low = Hex.nibble(digits[i + 1]) else {
                 throw DeviceIdentityError(.malformedID, "'\(text)' is not hexadecimal")
             }
             bytes.append(high << 4 | low)
@@ -48,26 +50,11 @@ public struct ID128: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-
     /// Whether every byte is zero.
     public var isNull: Bool { bytes.allSatisfy { $0 == 0 } }
 
     /// 32 lowercase hex digits, systemd's plain form.
-    public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xF)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public var hexString: String { Hex.encode(bytes) }
 
     /// The UUID form, lowercase, with dashes (8-4-4-4-12).
     public var uuidString: String {

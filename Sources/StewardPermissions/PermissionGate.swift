@@ -38,7 +38,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// in the process that gave it and in no later one.
     public static let processSession: String = {
         guard let bytes = try? SecureRandom.bytes(count: 16) else { return "pid-\(getpid())-\(Date().timeIntervalSince1970)" }
-        return bytes.map { String(UInt16($0) | 0x100, radix: 16).dropFirst() }.joined()
+        return Hex.encode(bytes)
     }()
 
     /// The manifest whose permissions the gate knows.

@@ -123,10 +123,7 @@ final class Anonymiser: Sendable {
             return key
         }
         let code = key.flatMap { try? HMACSHA256.authenticationCode(for: Array(value.utf8), using: $0) } ?? []
-        let hex = code.prefix(16).map { byte -> String in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined()
+        let hex = Hex.encode(code.prefix(16))
         let added = known.withLock { known -> Bool in
             var set = known[purpose] ?? Set(state.withLock { $0.pseudonyms[purpose.rawValue] ?? [] })
             defer { known[purpose] = set }

@@ -109,13 +109,7 @@ public struct ConsentReceipt: Codable, Hashable, Sendable {
         return String(out)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
     /// The receipts of the current chain: from the last one that starts a chain (sequence 0,
     /// previous hash all zeros) to the end. After damage the ledger starts a new chain; the

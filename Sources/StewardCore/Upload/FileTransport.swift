@@ -336,9 +336,7 @@ public final class FileTransport: Transport {
     /// The largest body ``takeAll(_:)`` reads back (a payload is at most a few megabytes).
     private static let maximumTakenBody = 64 << 20
 
-    private static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-    }
+    private static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
     /// Payloads in the outbox (sidecars that name a body), per recipient: for the access report.
     ///

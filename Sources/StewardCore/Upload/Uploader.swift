@@ -254,7 +254,7 @@ public final class Uploader: Sendable {
         let name = "steward.outbox." + recipient.rawValue
         if VaultState.isValidCollectionName(name) { return name }
         let digest = SHA256.hash(Array(recipient.rawValue.utf8)).prefix(12)
-        return "steward.outbox-" + digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return "steward.outbox-" + Hex.encode(digest)
     }
 
     /// Called when the recipient accepted a payload whose purpose was withdrawn while it was

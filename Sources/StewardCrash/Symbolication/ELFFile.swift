@@ -1,3 +1,4 @@
+import StewardCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -73,14 +74,7 @@ struct ELFFile: Sendable {
     /// The build ID as lowercase hex.
     var buildIDHex: String? {
         guard let buildID, !buildID.isEmpty else { return nil }
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(buildID.count * 2)
-        for byte in buildID {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        return Hex.encode(buildID)
     }
 
     // MARK: - Opening

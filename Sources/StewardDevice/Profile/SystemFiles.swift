@@ -144,14 +144,7 @@ func describeErrno(_ code: Int32) -> String {
 
 /// Formats bytes as a lowercase colon-separated hardware address.
 func formatHardwareAddress<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
-    let digits: [Character] = Array("0123456789abcdef")
-    var text = ""
-    for (index, byte) in bytes.enumerated() {
-        if index > 0 { text.append(":") }
-        text.append(digits[Int(byte >> 4)])
-        text.append(digits[Int(byte & 0x0f)])
-    }
-    return text
+    bytes.map { Hex.encode(CollectionOfOne($0)) }.joined(separator: ":")
 }
 
 extension String {
