@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import StewardCore
 
-/// Options every subcommand takes, after the subcommand's name.
-struct CommonOptions: ParsableArguments {
+/// Where the data is and which manifest: options every subcommand takes, after the
+/// subcommand's name. Commands that print no result (`demo`, `crash trigger`) take only these,
+/// so `--json` is a usage error there.
+struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "The data directory (default: $XDG_DATA_HOME/steward/APP-ID).")
     var dataDirectory: String?
 
@@ -12,9 +14,6 @@ struct CommonOptions: ParsableArguments {
 
     @Option(help: "A privacy manifest (JSON) to use instead of the bundled example.")
     var manifest: String?
-
-    @Flag(help: "Print JSON instead of text.")
-    var json = false
 
     @Flag(name: .customLong("plaintext-outbox"), help: "Deliver what has no endpoint into DATA/outbox, in plaintext (outside the vault's protection), for a separate shipper. Without it, such payloads stay queued in the vault, and a DATA/outbox left behind is taken back into the vault.")
     var plaintextOutbox = false
@@ -38,6 +37,30 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// ``DataOptions`` and `--json`: the options of every command that prints a result. A command
+/// that takes these prints one JSON document on standard output when `--json` is given.
+struct CommonOptions: ParsableArguments {
+    @OptionGroup var data: DataOptions
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    var dataDirectory: String? { data.dataDirectory }
+    var appID: String { data.appID }
+    var manifest: String? { data.manifest }
+    var plaintextOutbox: Bool { data.plaintextOutbox }
+    func loadManifest() throws -> PrivacyManifest { try data.loadManifest() }
+    func resolvedDataDirectory() throws -> String { try data.resolvedDataDirectory() }
+}
+
+/// Prints `value` as pretty, key-sorted JSON on standard output (dates in ISO 8601).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 enum FileManagerShim {
     static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -48,4 +71,6 @@ enum FileManagerShim {
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif

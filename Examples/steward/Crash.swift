@@ -4,6 +4,8 @@ import StewardCore
 import StewardCrash
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// `steward crash`: crash for real, and see the reports the next launch made.
@@ -30,7 +32,7 @@ struct CrashCommand: AsyncParsableCommand {
     /// for a week.
     static let pendingPolicy: PendingPolicy = .encryptedDisk(maxAge: .seconds(7 * 86_400))
 
-    static func open(_ options: CommonOptions) throws -> Opened {
+    static func open(_ options: DataOptions) throws -> Opened {
         let manifest = try options.loadManifest()
         let directory = try options.resolvedDataDirectory()
         let vault = try Vault.open(dataDirectory: directory)
@@ -50,7 +52,7 @@ struct CrashCommand: AsyncParsableCommand {
     }
 
     /// The context the CLI's reports carry.
-    static func context(_ options: CommonOptions) -> CrashContext {
+    static func context(_ options: DataOptions) -> CrashContext {
         var uts = utsname()
         uname(&uts)
         func text<T>(_ field: T) -> String {
@@ -62,7 +64,7 @@ struct CrashCommand: AsyncParsableCommand {
 
     /// Turns raw records left by an earlier run into reports, before a command runs. Quiet
     /// when there is nothing to do; never fails the command.
-    static func processPending(_ options: CommonOptions) {
+    static func processPending(_ options: DataOptions) {
         guard let directory = try? options.resolvedDataDirectory(),
               let names = try? FileManager.default.contentsOfDirectory(atPath: directory + "/crash"),
               names.contains(where: { $0.hasSuffix(".stewardcrash") }) else { return }
@@ -100,7 +102,8 @@ struct CrashCommand: AsyncParsableCommand {
             case segv, abort, fatal, index, unwrap, overflow, fpe, thread, task
         }
 
-        @OptionGroup var options: CommonOptions
+        // The process dies before it could print a result, so no --json.
+        @OptionGroup var options: DataOptions
         @Argument(help: "What kind of crash.") var kind: Kind
         @Option(help: "A breadcrumb to leave before crashing.") var breadcrumb: String?
 
@@ -122,7 +125,7 @@ struct CrashCommand: AsyncParsableCommand {
         @OptionGroup var options: CommonOptions
 
         func run() async throws {
-            let opened = try CrashCommand.open(options)
+            let opened = try CrashCommand.open(options.data)
             defer { try? opened.vault.close() }
             let reports = try opened.reporter.storedReports()
             let held = (try? opened.vault.records(in: ConsentGate.pendingCollection).filter { $0.purpose == .crashReporting }.count) ?? 0
@@ -152,7 +155,7 @@ struct CrashCommand: AsyncParsableCommand {
         @Argument(help: "The report id (or its first characters).") var id: String
 
         func run() async throws {
-            let opened = try CrashCommand.open(options)
+            let opened = try CrashCommand.open(options.data)
             defer { try? opened.vault.close() }
             let matches = try opened.reporter.storedReports().filter { $0.id.hasPrefix(id.lowercased()) }
             guard let report = matches.first, matches.count == 1 else {

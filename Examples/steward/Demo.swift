@@ -15,7 +15,8 @@ struct Demo: AsyncParsableCommand {
         abstract: "Walk through Steward end to end: device, permissions, consent, a real crash, telemetry, delivery, withdrawal, retention, access, export, erase.",
         discussion: "Runs in a fresh temporary data directory unless --data-dir names one; --keep leaves it in place. Deliveries go to the plaintext outbox folder (DATA/outbox, asked for by name: outside the vault's protection, so you can read what would be sent) unless --otlp or --sentry-dsn name endpoints.")
 
-    @OptionGroup var options: CommonOptions
+    // A narrated walk-through, not a result: no --json.
+    @OptionGroup var options: DataOptions
 
     @Flag(help: "Keep the demo's data directory instead of erasing it at the end.")
     var keep = false

@@ -7,7 +7,7 @@ struct FlushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flush",
         abstract: "Send queued telemetry (OTLP /v1/logs) and crash reports (Sentry envelopes), under consent.",
-        discussion: "Without an endpoint, payloads stay queued in the vault, encrypted, until one is given (or they expire). --plaintext-outbox writes them instead, in plaintext and exactly as they would be sent, into DATA/outbox for a separate shipper: that folder is outside the vault's protection.")
+        discussion: "Without an endpoint, payloads stay queued in the vault, encrypted, until one is given (or they expire). --plaintext-outbox writes them instead, in plaintext and exactly as they would be sent, into DATA/outbox for a separate shipper: that folder is outside the vault's protection. With --json, prints {telemetry, crashes, problems}, each recipient with what was queued, its destination (the URL, \"vault\" or \"plaintextOutbox\") and the uploader's counts.")
 
     @OptionGroup var options: CommonOptions
     @Option(help: "An OpenTelemetry Collector's OTLP/HTTP endpoint, e.g. https://collector.example.com:4318 (logs go to /v1/logs, metrics to /v1/metrics; http only for loopback).")
@@ -33,15 +33,70 @@ struct FlushCommand: AsyncParsableCommand {
         defer { steward.stop() }
         let report = await steward.send()
         let telemetry = report.uploads[configuration.telemetryRecipient] ?? UploadReport()
-        print("telemetry: \(report.eventsQueued) event(s) queued; \(describe(telemetry)) → \(otlp ?? noEndpoint)")
         let crashes = report.uploads[configuration.crashRecipient] ?? UploadReport()
         let crashDestination = (try? sentryDSN.map { try SentryDSN($0).envelopeURL.absoluteString }) ?? nil
+        if options.json {
+            try printJSON(Result(
+                telemetry: RecipientResult(recipient: configuration.telemetryRecipient.rawValue, queued: report.eventsQueued,
+                                    destination: otlp ?? noEndpointJSON, upload: telemetry),
+                crashes: RecipientResult(recipient: configuration.crashRecipient.rawValue, queued: report.crashReportsQueued,
+                                  destination: crashDestination ?? noEndpointJSON, upload: crashes),
+                problems: report.problems))
+            return
+        }
+        print("telemetry: \(report.eventsQueued) event(s) queued; \(describe(telemetry)) → \(otlp ?? noEndpoint)")
         print("crashes: \(report.crashReportsQueued) report(s) queued; \(describe(crashes)) → \(crashDestination ?? noEndpoint)")
         for problem in report.problems { print("problem: \(problem)") }
     }
 
     private var noEndpoint: String {
         options.plaintextOutbox ? "plaintext outbox (DATA/outbox)" : "no endpoint: kept in the vault, encrypted"
+    }
+
+    /// The `destination` of `--json` without an endpoint.
+    private var noEndpointJSON: String { options.plaintextOutbox ? "plaintextOutbox" : "vault" }
+
+    /// What `--json` prints.
+    struct Result: Encodable {
+        /// Telemetry (OTLP logs) for the telemetry recipient.
+        var telemetry: RecipientResult
+        /// Crash reports (Sentry envelopes) for the crash recipient.
+        var crashes: RecipientResult
+        /// What went wrong while queueing (the data stays queued).
+        var problems: [String]
+    }
+
+    /// One recipient's delivery.
+    struct RecipientResult: Encodable {
+        /// The recipient's id in the manifest.
+        var recipient: String
+        /// Events (telemetry) or reports (crashes) queued by this flush.
+        var queued: Int
+        /// The endpoint URL; `vault` when there is none (kept queued, encrypted) or
+        /// `plaintextOutbox` with `--plaintext-outbox`.
+        var destination: String
+        var accepted: Int
+        /// Dropped payloads by reason.
+        var dropped: [String: Int]
+        /// Held for pending consent.
+        var held: Int
+        /// Queued for a destination (none configured).
+        var awaitingDestination: Int
+        /// Left to retry at the next flush.
+        var retrying: Int
+        var problems: [String]
+
+        init(recipient: String, queued: Int, destination: String, upload: UploadReport) {
+            self.recipient = recipient
+            self.queued = queued
+            self.destination = destination
+            accepted = upload.accepted
+            dropped = Dictionary(upload.dropped.map { ($0.key.rawValue, $0.value) }, uniquingKeysWith: +)
+            held = upload.held
+            awaitingDestination = upload.awaitingDestination
+            retrying = max(0, upload.remaining - upload.held - upload.awaitingDestination)
+            problems = upload.problems
+        }
     }
 
     private func describe(_ report: UploadReport) -> String {

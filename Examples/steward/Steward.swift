@@ -34,10 +34,11 @@ struct StewardCLI: AsyncParsableCommand {
         }
     }
 
-    /// The shared options of a parsed subcommand, if it has them.
-    private static func commonOptions(of command: any ParsableCommand) -> CommonOptions? {
+    /// The data options of a parsed subcommand, if it has them.
+    private static func commonOptions(of command: any ParsableCommand) -> DataOptions? {
         for child in Mirror(reflecting: command).children {
-            if let group = child.value as? OptionGroup<CommonOptions> { return group.wrappedValue }
+            if let group = child.value as? OptionGroup<CommonOptions> { return group.wrappedValue.data }
+            if let group = child.value as? OptionGroup<DataOptions> { return group.wrappedValue }
         }
         return nil
     }

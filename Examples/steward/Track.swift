@@ -8,7 +8,7 @@ struct TrackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "track",
         abstract: "Record a declared event with attributes; kept only under its purpose's consent.",
-        discussion: "Attributes are key=value; the manifest's declaration gives each its type (string, int, double, bool, location \"lat,lon\").")
+        discussion: "Attributes are key=value; the manifest's declaration gives each its type (string, int, double, bool, location \"lat,lon\"). With --json, prints {event, outcome, droppedReason, purpose, consent}.")
 
     @OptionGroup var options: CommonOptions
     @Argument(help: "The event name, as the manifest declares it (e.g. screen_view).") var name: String
@@ -49,6 +49,27 @@ struct TrackCommand: ParsableCommand {
         let outcome = telemetry.record(EventName(rawValue: name), attributes: values)
         try telemetry.flush()
         try audit.flush()
-        print("\(name): \(outcome) (\(declaration.purpose) is \(ledger.consentState(for: declaration.purpose).rawValue))")
+        let consent = ledger.consentState(for: declaration.purpose).rawValue
+        if options.json {
+            let result = outcome.isRecorded ? "recorded" : outcome.isHeld ? "held" : "dropped"
+            try printJSON(Result(event: name, outcome: result, droppedReason: outcome.droppedReason?.rawValue,
+                                 purpose: declaration.purpose.rawValue, consent: consent))
+            return
+        }
+        print("\(name): \(outcome) (\(declaration.purpose) is \(consent))")
+    }
+
+    /// What `--json` prints: the event, what became of it, and its purpose's consent.
+    struct Result: Encodable {
+        /// The event name.
+        var event: String
+        /// `recorded`, `held` (pending consent) or `dropped`.
+        var outcome: String
+        /// Why it was dropped (`consent`, `ageGate`, …); absent otherwise.
+        var droppedReason: String?
+        /// The event's purpose, as the manifest declares it.
+        var purpose: String
+        /// That purpose's consent: `granted`, `pending` or `denied`.
+        var consent: String
     }
 }
