@@ -1,5 +1,6 @@
 // A host app embedding Steward with its own transport and its own permission prompter: what an
-// app on a kiosk or an instrument does. Run it: swift run steward-embedding-example
+// app on a kiosk or an instrument does. Run it:
+//   swift run steward-embedding-example Examples/steward/example-manifest.json DATA-DIR
 import Foundation
 import Steward
 

@@ -1,5 +1,6 @@
-// The facade re-exports every module a host app uses, so `import Steward` is the only import
-// an app needs to adopt the SDK.
+// The facade re-exports every Steward module a host app uses, so `import Steward` is the only
+// Steward import an app needs. Foundation is not re-exported: an app that uses `URL` or `Date`
+// imports Foundation itself.
 @_exported public import StewardCore
 @_exported public import StewardDevice
 @_exported public import StewardPermissions
