@@ -346,10 +346,9 @@ public struct DataRights: Sendable {
             let uploader = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: ledger,
                                         manifest: configuration.manifest, audit: audit, policy: configuration.uploadPolicy,
                                         wallClock: configuration.wallClock)
-            let payload = DeletionRequest.payload(
-                to: recipient, telemetryRecipient: configuration.telemetryRecipient, categories: (received[recipient] ?? []).sorted(),
-                purposes: (purposes[recipient] ?? []).sorted(), appID: configuration.appID, deviceID: deviceID,
-                pseudonyms: pseudonyms, release: configuration.release, now: now)
+            let request = DeletionRequest(scope: .all, purposes: Array(purposes[recipient] ?? []), categories: Array(received[recipient] ?? []),
+                                          pseudonymousIDs: pseudonyms, deviceID: deviceID, requested: now)
+            let payload = DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
             try uploader.submitObligation(payload)
             uploaders.append(uploader)
         }

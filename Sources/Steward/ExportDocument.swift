@@ -149,44 +149,13 @@ enum ExportSummaryText {
     }
 }
 
-/// The deletion request sent after an erase (scope `all`) or a withdrawal (scope `purposes`:
-/// only the data of the purposes listed).
-enum DeletionRequest {
-    /// The OTLP log record `steward.deletion_request` for the telemetry recipient; a JSON
-    /// document for the others.
-    static func payload(to recipient: RecipientID, telemetryRecipient: RecipientID, categories: [DataCategory], purposes: [Purpose],
-                        appID: String, deviceID: String?, pseudonyms: [String], release: String?, now: Date,
-                        scope: String = "all") -> Payload {
-        // Saturating conversions: `now` comes from the host's clock.
-        let nanos = now.unixNanoseconds ?? 0
-        let key = (scope == "all" ? "erase-" : "withdraw-\(purposes.map(\.rawValue).joined(separator: "+"))-") + "\(now.unixMilliseconds ?? 0)"
-        if recipient == telemetryRecipient {
-            let record = TelemetryEventRecord(
-                name: Telemetry.deletionRequestEvent, purpose: .privacyCompliance, category: categories.first ?? .usageEvents,
-                timeUnixNano: nanos, observedTimeUnixNano: nanos,
-                attributes: ["steward.scope": .string(scope), "steward.purposes": .string(purposes.map(\.rawValue).joined(separator: ",")),
-                             "steward.pseudonymous_ids": .string(pseudonyms.joined(separator: ","))])
-            let resource = TelemetryResource(serviceName: appID, serviceVersion: release, osType: "linux", deviceID: deviceID)
-            let body = OTLPEncoder().logs(resource: resource, scope: Telemetry.scope, records: [record])
-            return Payload(recipient: recipient, purpose: .privacyCompliance, categories: categories, contentType: OTLPHTTP.contentType,
-                           headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body, idempotencyKey: key, created: now)
-        }
-        struct Body: Encodable {
-            var type = "steward.deletion_request"
-            var scope: String
-            var appID: String
-            var deviceID: String?
-            var pseudonymousIDs: [String]
-            var categories: [DataCategory]
-            var purposes: [Purpose]
-            var requested: Date
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        let body = (try? encoder.encode(Body(scope: scope, appID: appID, deviceID: deviceID, pseudonymousIDs: pseudonyms, categories: categories,
-                                             purposes: purposes, requested: now))) ?? Data()
-        return Payload(recipient: recipient, purpose: .privacyCompliance, categories: categories, contentType: "application/json",
-                       body: Array(body), idempotencyKey: key, created: now)
+extension DeletionRequest {
+    /// The payload for `recipient` under the facade's configuration: the OTLP log record for the
+    /// telemetry recipient (with the resource telemetry sends), the JSON document for the others.
+    static func payload(_ request: DeletionRequest, to recipient: RecipientID, configuration: Steward.Configuration, now: Date) -> Payload {
+        let resource = recipient == configuration.telemetryRecipient
+            ? TelemetryResource(serviceName: configuration.appID, serviceVersion: configuration.release, osType: "linux", deviceID: request.deviceID)
+            : nil
+        return request.payload(to: recipient, resource: resource, appID: configuration.appID, now: now)
     }
 }

@@ -200,10 +200,10 @@ public final class Steward: Sendable {
             let routes = DeletionRoutes(configuration)
             /// A deletion request (scope `purposes`) for `recipient`'s data of `purpose`.
             @Sendable func deletionRequest(to recipient: RecipientID, purpose: Purpose, categories: [DataCategory]) -> Payload {
-                DeletionRequest.payload(
-                    to: recipient, telemetryRecipient: configuration.telemetryRecipient, categories: categories,
-                    purposes: [purpose], appID: configuration.appID, deviceID: try? device.appScopedID().uuidString,
-                    pseudonyms: [], release: configuration.release, now: clock.checkedNow, scope: "purposes")
+                let now = clock.checkedNow
+                let request = DeletionRequest(scope: .purposes, purposes: [purpose], categories: categories,
+                                              deviceID: try? device.appScopedID().uuidString, requested: now)
+                return DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
             }
             // A send the recipient accepted after the withdrawal (too late to cancel) is
             // followed by a deletion request too.

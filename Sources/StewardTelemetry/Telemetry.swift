@@ -605,8 +605,8 @@ extension Telemetry {
 }
 
 extension Telemetry {
-    /// The event name of a deletion request.
-    public static let deletionRequestEvent: EventName = "steward.deletion_request"
+    /// The event name of a deletion request (``DeletionRequest/eventName``).
+    public static let deletionRequestEvent: EventName = DeletionRequest.eventName
 
     /// Who may hold the data of `request`'s purpose, with the categories each got: the
     /// recipients of the categories its events fill, and every recipient the audit ledger shows
@@ -638,19 +638,11 @@ extension Telemetry {
                 continue
             }
             guard let mineSet = received[uploader.recipient], request.queuedTo?.contains(uploader.recipient) != true else { continue }
-            let mine = mineSet.sorted()
-            // `withdrawn` is read back from the vault: saturating conversions only.
-            let now = clock.checkedNow
-            let nanos = now.unixNanoseconds ?? 0
-            let record = TelemetryEventRecord(
-                name: Self.deletionRequestEvent, purpose: .privacyCompliance, category: mine.first ?? .usageEvents,
-                timeUnixNano: request.withdrawn.unixNanoseconds ?? 0, observedTimeUnixNano: nanos,
-                attributes: ["steward.purpose": .string(request.purpose.rawValue),
-                             "steward.pseudonymous_ids": .string(request.pseudonyms.joined(separator: ","))])
-            let payload = Payload(recipient: uploader.recipient, purpose: .privacyCompliance, categories: mine,
-                                  contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: encoder.logs(resource: resource, scope: Self.scope, records: [record]),
-                                  idempotencyKey: "deletion-\(request.purpose.rawValue)-\(request.withdrawn.unixMilliseconds ?? 0)",
-                                  created: now)
+            // `withdrawn` is read back from the vault: the request's conversions saturate.
+            let deletion = DeletionRequest(scope: .purposes, purposes: [request.purpose], categories: Array(mineSet),
+                                           pseudonymousIDs: request.pseudonyms, deviceID: resource.deviceID, requested: request.withdrawn)
+            let payload = deletion.payload(to: uploader.recipient, resource: resource, appID: resource.serviceName,
+                                           now: clock.checkedNow, encoder: encoder)
             if case .dropped = try uploader.submitObligation(payload) { continue }
             anonymiser.deletionRequestQueued(request, to: uploader.recipient, of: recipients)
         }

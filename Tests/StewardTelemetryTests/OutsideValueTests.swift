@@ -128,7 +128,7 @@ import Testing
         #expect(await uploader.drain().accepted == 1)
         let body = String(decoding: try #require(transport.payloads.first).body, as: UTF8.self)
         #expect(body.contains(#""timeUnixNano":"18446744073709551615""#), "\(body)")
-        #expect(transport.payloads.first?.idempotencyKey == "deletion-analytics-\(Int64(2e10 + 978_307_200) * 1000)")
+        #expect(transport.payloads.first?.idempotencyKey == "deletion-purposes-analytics-\(Int64(2e10 + 978_307_200) * 1000)")
     }
 
     @Test func runWithAZeroIntervalFlushesOncePerSecondInsteadOfSpinning() async throws {

@@ -108,11 +108,12 @@ extension StewardFacadeTests {
         func theErasureDeletionRequestTakesAnyDate(_ seconds: Double) throws {
             let now = Date(timeIntervalSince1970: seconds)
             for recipient in ["telemetryBackend", "crashBackend"] as [RecipientID] {
-                let payload = DeletionRequest.payload(to: recipient, telemetryRecipient: "telemetryBackend", categories: [.usageEvents],
-                                                      purposes: [.analytics], appID: "org.example", deviceID: nil, pseudonyms: [],
-                                                      release: nil, now: now)
+                let request = DeletionRequest(scope: .all, purposes: [.analytics], categories: [.usageEvents], requested: now)
+                let payload = request.payload(to: recipient, resource: recipient == "telemetryBackend" ? TelemetryResource(serviceName: "org.example") : nil,
+                                              appID: "org.example", now: now)
                 let milliseconds = now.unixMilliseconds ?? 0
-                #expect(payload.idempotencyKey == "erase-\(milliseconds)")
+                #expect(payload.idempotencyKey == "deletion-all-analytics-\(milliseconds)")
+                #expect(!payload.body.isEmpty)
             }
         }
     }
