@@ -77,7 +77,7 @@ public enum FuzzSeeds {
         put(FuzzSentry.name, "envelope", [1] + envelope.encode())
         put(FuzzSentry.name, "json", [2] + SentryEventEncoder().event(for: report).encoded())
 
-        // Telemetry: a stored batch (binary and the earlier JSON form), OTLP answers.
+        // Telemetry: a stored batch (binary, and the unreleased JSON form it must refuse), OTLP answers.
         let records = [
             TelemetryEventRecord(name: "screen_view", purpose: .analytics, category: .usageEvents, timeUnixNano: 1_767_225_600_000_000_000,
                                  observedTimeUnixNano: 1_767_225_600_000_000_001,

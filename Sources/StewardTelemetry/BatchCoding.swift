@@ -14,8 +14,8 @@ import StewardCore
 /// then per attribute its key (string), a tag (0 string, 1 int, 2 double, 3 bool) and the value
 /// (string; i64; f64 bits; one byte).
 ///
-/// Batches stored by earlier versions as JSON (an array, the synthesized `Codable` layout of
-/// `[TelemetryEventRecord]`) still read back: ``decode(_:)`` tells them by their first byte.
+/// This binary layout is the only stored form: the JSON form of development builds was never
+/// released, and ``decode(_:)`` refuses it like any other unknown bytes.
 enum BatchCoding {
     static let magic: [UInt8] = Array("STB1".utf8)
     fileprivate static let none: UInt32 = 0xFFFF_FFFF
@@ -117,13 +117,9 @@ enum BatchCoding {
         }
     }
 
-    /// The records of a stored batch, binary or (from earlier versions) JSON; nil when the
-    /// bytes are neither (the vault authenticated them, so only a bug or a newer version
-    /// writes such a batch).
+    /// The records of a stored batch; nil when the bytes are not one (the vault authenticated
+    /// them, so only a bug or a newer version writes such a batch).
     static func decode(_ bytes: [UInt8]) -> [TelemetryEventRecord]? {
-        if bytes.first == UInt8(ascii: "[") {
-            return try? JSONDecoder().decode([TelemetryEventRecord].self, from: Data(bytes))
-        }
         var reader = Reader(bytes: bytes)
         guard reader.take(4).map(Array.init) == magic, let count = reader.u32() else { return nil }
         var records: [TelemetryEventRecord] = []

@@ -253,21 +253,16 @@ extension OutsideValueTests {
         }
 
         @Test(arguments: [Int.max, Int.min, -5])
-        func anUnvalidatedManifestRetentionSaturates(_ days: Int) throws {
+        func aManifestBuiltInSwiftWithAnAbsurdRetentionIsRefusedByTheLedger(_ days: Int) throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let clock = ManualWallClock()
             var manifest = consentTestManifest()
             manifest.dataCategories[0].retentionDays = days
             let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
-            let ledger = try ConsentLedger(manifest: manifest, vault: vault, clock: clock)
-            let gate = ConsentGate(ledger: ledger, vault: vault, clock: clock)
-            try ledger.grant([.analytics])
-            guard case .stored(let id) = try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) else {
-                Issue.record("expected stored")
-                return
-            }
-            let expires = try vault.record(id, in: "events")?.expires
-            #expect(days > 0 ? expires == nil : expires.map { $0 <= clock.now } == true)
+            // No unchecked manifest reaches consent: the ledger validates as decode(json:) does.
+            let error = try #require(throws: ConsentError.self) { try ConsentLedger(manifest: manifest, vault: vault, clock: clock) }
+            #expect(error.code == .invalidManifest)
+            #expect(error.message.contains("retentionDays"))
         }
 
         @Test func aHeldItemWhoseStoredCreationDateIsAbsurdIsPromotedWithTheDateClamped() throws {

@@ -1,5 +1,5 @@
 import Foundation
-import StewardCrash
+@testable import StewardCrash
 import Testing
 
 /// A fixed crash report: a SIGSEGV on the main thread with one worker thread, two images,

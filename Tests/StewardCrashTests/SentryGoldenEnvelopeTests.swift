@@ -1,5 +1,5 @@
 import Foundation
-import StewardCrash
+@testable import StewardCrash
 import Testing
 
 /// The whole envelope for ``SentryFixture/crash`` with its `crashed` session update, byte for

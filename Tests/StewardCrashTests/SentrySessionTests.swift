@@ -1,5 +1,5 @@
 import Foundation
-import StewardCrash
+@testable import StewardCrash
 import Testing
 
 @Suite struct SentrySessionTests {

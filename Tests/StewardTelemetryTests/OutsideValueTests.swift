@@ -83,7 +83,8 @@ import Testing
         manifest.dataCategories[0].retentionDays = 200_000_000_000_000
         let clock = ManualWallClock()
         let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
-        let ledger = try ConsentLedger(manifest: manifest, vault: vault, clock: clock)
+        // The ledger validates its manifest; Telemetry is handed the unchecked one directly.
+        let ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault, clock: clock)
         let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, clock: clock)
         try ledger.grant([.analytics])
         #expect(telemetry.record("screen_view") == .recorded)
@@ -99,7 +100,8 @@ import Testing
         manifest.events[0].attributes[0].maxLength = maxLength
         let clock = ManualWallClock()
         let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
-        let ledger = try ConsentLedger(manifest: manifest, vault: vault, clock: clock)
+        // The ledger validates its manifest; Telemetry is handed the unchecked one directly.
+        let ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault, clock: clock)
         let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, clock: clock)
         try ledger.grant([.analytics])
         #expect(telemetry.record("screen_view", attributes: ["screen": .string("home")]) == .recorded)

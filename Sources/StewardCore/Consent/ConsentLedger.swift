@@ -76,6 +76,12 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         guard manifest.purposes.count <= PrivacyManifest.maximumPurposeCount else {
             throw ConsentError(.invalidManifest, "the manifest declares \(manifest.purposes.count) purposes; the ledger tracks at most \(PrivacyManifest.maximumPurposeCount)")
         }
+        // Every path to consent goes through validation: a manifest built in Swift is checked
+        // here as `decode(json:)` checks one read from JSON.
+        let problems = manifest.validate(now: clock.checkedNow)
+        guard problems.isEmpty else {
+            throw ConsentError(.invalidManifest, "the manifest is not valid: " + problems.map { "\($0.path): \($0.message)" }.joined(separator: "; "))
+        }
         self.manifest = manifest
         self.ageGate = AgeGate(manifest: manifest)
         self.vault = vault

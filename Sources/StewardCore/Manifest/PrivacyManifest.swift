@@ -9,9 +9,9 @@ public import struct Foundation.Date
 /// Load one from JSON with ``PrivacyManifest/decode(json:now:)-([UInt8],_)`` (which reports every problem at
 /// once, each with its JSON path) or build one in Swift and check it with
 /// ``PrivacyManifest/validate(now:)``. ``PrivacyManifest/encodeJSON()`` writes the JSON form back.
-/// The plain `Codable` conformance reads and writes the same shape but checks only the
-/// structure: prefer `decode(json:now:)`, which also reports unknown keys and semantic
-/// mistakes.
+/// A manifest is `Encodable` but not `Decodable`: JSON becomes a manifest only through
+/// `decode(json:now:)`, which validates, and ``ConsentLedger`` and `Steward.start` validate one
+/// built in Swift before using it, so Steward never runs on an unchecked manifest.
 ///
 /// ```swift
 /// let manifest = PrivacyManifest(
@@ -22,7 +22,7 @@ public import struct Foundation.Date
 ///     recipients: [.init(id: "otlp", name: "Telemetry backend", role: .processor, region: "DE",
 ///                        endpointHosts: ["otel.example.com"])])
 /// ```
-public struct PrivacyManifest: Codable, Hashable, Sendable {
+public struct PrivacyManifest: Encodable, Hashable, Sendable {
     /// The version of the privacy policy this manifest belongs to. A new version asks for
     /// consent again.
     public var policyVersion: String

@@ -159,10 +159,10 @@ public struct SentryEnvelope: Hashable, Sendable {
     ///   where and why.
     ///
     /// ```swift
-    /// let envelope = try SentryEnvelope.decode(body)
+    /// let envelope = try SentryEnvelope.decode(body)  // tests and fuzz targets only: Steward never reads envelopes
     /// envelope.items.first?.type // "event"
     /// ```
-    public static func decode(_ bytes: some Collection<UInt8>) throws(SentryError) -> SentryEnvelope {
+    static func decode(_ bytes: some Collection<UInt8>) throws(SentryError) -> SentryEnvelope {
         let bytes = Array(bytes)
         var index = 0
 

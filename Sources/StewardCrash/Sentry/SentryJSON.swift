@@ -101,7 +101,7 @@ public enum SentryJSON: Hashable, Sendable {
     /// let value = try SentryJSON.parse(Array(#"{"length":3}"#.utf8))
     /// value["length"]?.intValue // 3
     /// ```
-    public static func parse(_ bytes: some Collection<UInt8>) throws(SentryError) -> SentryJSON {
+    static func parse(_ bytes: some Collection<UInt8>) throws(SentryError) -> SentryJSON {
         var parser = Parser(bytes: Array(bytes))
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
