@@ -83,9 +83,11 @@ let package = Package(
         // The facade: one entry point, data rights and the generated disclosure.
         .target(
             name: "Steward",
-            dependencies: ["StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
-                           "StewardTelemetry", "StewardHTTP", "StewardMedia",
-                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: [
+                "StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
+                "StewardTelemetry", "StewardHTTP", "StewardMedia",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
         ),
         .target(
             name: "StewardTesting",
@@ -154,8 +156,10 @@ let package = Package(
         .testTarget(
             name: "StewardTests",
             // The example CLI appears to crash a real child process on a data folder.
-            dependencies: ["Steward", "StewardCore", "StewardTesting", "steward",
-                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: [
+                "Steward", "StewardCore", "StewardTesting", "steward",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
         ),
         .testTarget(
             name: "StewardMediaTests",
@@ -166,8 +170,10 @@ let package = Package(
         // libFuzzer executables; this target compiles the same files for `make test`.
         .testTarget(
             name: "FuzzReplayTests",
-            dependencies: ["StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
-                           "StewardTelemetry", "StewardHTTP", "StewardMedia", "StewardTesting"],
+            dependencies: [
+                "StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
+                "StewardTelemetry", "StewardHTTP", "StewardMedia", "StewardTesting",
+            ],
             path: "Fuzz/Targets"
         ),
         .testTarget(

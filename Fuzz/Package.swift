@@ -37,7 +37,7 @@ let targets = [
 let package = Package(
     name: "StewardFuzz",
     dependencies: [
-        .package(name: "Steward", path: ".."),
+        .package(name: "Steward", path: "..")
     ],
     targets: [
         // libFuzzer's driver, declared for Swift (linked in by -sanitize=fuzzer).
@@ -61,8 +61,9 @@ let package = Package(
         .target(name: "FuzzDriver", dependencies: ["CFuzzDriver", "FuzzTargets"], path: "Driver"),
         // Writes the seeds that come from running Steward itself into Corpus/.
         .executableTarget(name: "MakeSeeds", dependencies: ["FuzzTargets"], path: "Seeds"),
-    ] + targets.map { name in
-        .executableTarget(name: name, dependencies: ["FuzzDriver", "FuzzTargets"], path: "Executables/\(name)")
-    },
+    ]
+        + targets.map { name in
+            .executableTarget(name: name, dependencies: ["FuzzDriver", "FuzzTargets"], path: "Executables/\(name)")
+        },
     swiftLanguageModes: [.v6]
 )

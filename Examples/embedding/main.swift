@@ -42,8 +42,9 @@ struct EmbeddingExample {
         let manifest = try PrivacyManifest.decode(json: Array(try Data(contentsOf: URL(fileURLWithPath: arguments[1]))))
 
         // Adopting Steward: these ten lines.
-        var configuration = Steward.Configuration(appID: "org.example.kiosk", manifest: manifest,
-                                                  dataDirectory: arguments[2], prompter: KioskPolicyPrompter())
+        var configuration = Steward.Configuration(
+            appID: "org.example.kiosk", manifest: manifest,
+            dataDirectory: arguments[2], prompter: KioskPolicyPrompter())
         let uplink = AppUplink()
         configuration.transports = ["telemetryBackend": uplink, "crashBackend": uplink]
         configuration.release = "2.4.0"

@@ -15,7 +15,11 @@ struct DataOptions: ParsableArguments {
     @Option(help: "A privacy manifest (JSON) to use instead of the bundled example.")
     var manifest: String?
 
-    @Flag(name: .customLong("plaintext-outbox"), help: "Deliver what has no endpoint into DATA/outbox, in plaintext (outside the vault's protection), for a separate shipper. Without it, such payloads stay queued in the vault, and a DATA/outbox left behind is taken back into the vault.")
+    @Flag(
+        name: .customLong("plaintext-outbox"),
+        help:
+            "Deliver what has no endpoint into DATA/outbox, in plaintext (outside the vault's protection), for a separate shipper. Without it, such payloads stay queued in the vault, and a DATA/outbox left behind is taken back into the vault."
+    )
     var plaintextOutbox = false
 
     /// The manifest named by `--manifest`, or the bundled example.

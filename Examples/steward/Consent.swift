@@ -21,7 +21,9 @@ struct ConsentCommand: ParsableCommand {
             let outbox = directory + "/outbox"
             if FileManager.default.fileExists(atPath: outbox), let folder = try? FileTransport(directory: outbox) {
                 _ = ledger.addObserver { changes in
-                    for change in changes where change.state == .denied { _ = try? folder.purge(purpose: change.purpose) }
+                    for change in changes where change.state == .denied {
+                        _ = try? folder.purge(purpose: change.purpose)
+                    }
                 }
             }
             return (vault, ledger)
@@ -78,7 +80,9 @@ struct ConsentCommand: ParsableCommand {
     struct Age: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record the user's age and apply the age gate.",
-            discussion: "Below the jurisdiction's minimum age every purpose that needs consent is denied and its data deleted, until a guardian grants it (consent grant --by guardian). Once below, only a guardian can report an older age (--by guardian).")
+            discussion:
+                "Below the jurisdiction's minimum age every purpose that needs consent is denied and its data deleted, until a guardian grants it (consent grant --by guardian). Once below, only a guardian can report an older age (--by guardian)."
+        )
         @OptionGroup var options: CommonOptions
         @Argument(help: "The user's age in years.") var years: Int
         @Option(help: "The jurisdiction (ISO country code or EU), e.g. CN, DE, US.") var jurisdiction: String?
@@ -92,16 +96,20 @@ struct ConsentCommand: ParsableCommand {
         func run() throws {
             let (vault, ledger) = try ConsentCommand.open(options)
             defer { try? vault.close() }
-            let signal = try ledger.setAge(years, jurisdiction: jurisdiction.map { Jurisdiction(rawValue: $0.uppercased()) }, by: ConsentActor(by))
+            let signal = try ledger.setAge(
+                years, jurisdiction: jurisdiction.map { Jurisdiction(rawValue: $0.uppercased()) }, by: ConsentActor(by))
             if !options.json {
-                print("Age \(years) in \(ledger.jurisdiction?.rawValue ?? "an unknown jurisdiction") (minimum \(ledger.ageGate.minimumAge(in: ledger.jurisdiction))): \(signal.rawValue)")
+                print(
+                    "Age \(years) in \(ledger.jurisdiction?.rawValue ?? "an unknown jurisdiction") (minimum \(ledger.ageGate.minimumAge(in: ledger.jurisdiction))): \(signal.rawValue)"
+                )
             }
             print(options.json ? try ConsentReport(ledger).json() : ConsentReport(ledger).text())
         }
     }
 
     struct History: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the consent receipts, oldest first, and check their hash chain.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the consent receipts, oldest first, and check their hash chain.")
         @OptionGroup var options: CommonOptions
 
         func run() throws {
@@ -114,9 +122,13 @@ struct ConsentCommand: ParsableCommand {
             let receipts = try ledger.receipts()
             var rows = [["#", "WHEN", "WHO", "POLICY", "CHANGES"]]
             for r in receipts {
-                let changes = r.purposes.map { "\($0.purpose) \($0.previous.rawValue)→\($0.state.rawValue)" }.joined(separator: ", ")
-                rows.append([String(r.sequence), Format.date(Date(timeIntervalSince1970: Double(r.timestamp) / 1000)), r.actor.rawValue, r.policyVersion,
-                             changes.isEmpty ? (r.reason ?? "-") : changes])
+                let changes = r.purposes.map { "\($0.purpose) \($0.previous.rawValue)→\($0.state.rawValue)" }.joined(
+                    separator: ", ")
+                rows.append([
+                    String(r.sequence), Format.date(Date(timeIntervalSince1970: Double(r.timestamp) / 1000)),
+                    r.actor.rawValue, r.policyVersion,
+                    changes.isEmpty ? (r.reason ?? "-") : changes,
+                ])
             }
             print(Format.table(rows).joined(separator: "\n"))
             switch ConsentReceipt.verifyChain(receipts) {
@@ -149,7 +161,9 @@ struct ConsentReport: Codable {
         minimumAge = ledger.ageGate.minimumAge(in: ledger.jurisdiction)
         receiptChainIntact = ledger.integrity.isValid
         purposes = ledger.manifest.purposes.map {
-            Entry(purpose: $0.id, description: $0.description, legalBasis: $0.legalBasis, state: ledger.consentState(for: $0.id))
+            Entry(
+                purpose: $0.id, description: $0.description, legalBasis: $0.legalBasis,
+                state: ledger.consentState(for: $0.id))
         }
     }
 
@@ -162,9 +176,13 @@ struct ConsentReport: Codable {
     func text() -> String {
         var rows = [["PURPOSE", "BASIS", "STATE", "WHAT FOR"]]
         for p in purposes { rows.append([p.purpose.rawValue, p.legalBasis.rawValue, p.state.rawValue, p.description]) }
-        var lines = ["Policy \(policyVersion); jurisdiction \(jurisdiction?.rawValue ?? "unknown"); age signal \(ageSignal.rawValue) (minimum age \(minimumAge))"]
+        var lines = [
+            "Policy \(policyVersion); jurisdiction \(jurisdiction?.rawValue ?? "unknown"); age signal \(ageSignal.rawValue) (minimum age \(minimumAge))"
+        ]
         lines += Format.table(rows)
-        if !receiptChainIntact { lines.append("Warning: the consent receipt chain was broken; consent was asked again.") }
+        if !receiptChainIntact {
+            lines.append("Warning: the consent receipt chain was broken; consent was asked again.")
+        }
         return lines.joined(separator: "\n")
     }
 }

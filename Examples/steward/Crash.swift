@@ -39,7 +39,8 @@ struct CrashCommand: AsyncParsableCommand {
         do {
             let ledger = try ConsentLedger(manifest: manifest, vault: vault)
             let audit = try AuditLedger(vault: vault)
-            let gate = ConsentGate(ledger: ledger, vault: vault, audit: audit, policies: [.crashReporting: pendingPolicy])
+            let gate = ConsentGate(
+                ledger: ledger, vault: vault, audit: audit, policies: [.crashReporting: pendingPolicy])
             // The CLI is a developer's tool: source lines too, where llvm-symbolizer is installed.
             var configuration = CrashReporter.Configuration(dataDirectory: directory, context: context(options))
             configuration.symbolication = .functionNamesAndSourceLocations
@@ -58,30 +59,39 @@ struct CrashCommand: AsyncParsableCommand {
         func text<T>(_ field: T) -> String {
             withUnsafeBytes(of: field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         }
-        return CrashContext(release: "\(options.appID)@0.1.0", environment: "example", sessionID: CrashReporter.makeSessionID(),
-                            osName: "Linux", kernelVersion: text(uts.release), arch: text(uts.machine), executable: "steward")
+        return CrashContext(
+            release: "\(options.appID)@0.1.0", environment: "example", sessionID: CrashReporter.makeSessionID(),
+            osName: "Linux", kernelVersion: text(uts.release), arch: text(uts.machine), executable: "steward")
     }
 
     /// Turns raw records left by an earlier run into reports, before a command runs. Quiet
     /// when there is nothing to do; never fails the command.
     static func processPending(_ options: DataOptions) {
         guard let directory = try? options.resolvedDataDirectory(),
-              let names = try? FileManager.default.contentsOfDirectory(atPath: directory + "/crash"),
-              names.contains(where: { $0.hasSuffix(".stewardcrash") }) else { return }
+            let names = try? FileManager.default.contentsOfDirectory(atPath: directory + "/crash"),
+            names.contains(where: { $0.hasSuffix(".stewardcrash") })
+        else { return }
         do {
             let opened = try open(options)
             defer { try? opened.vault.close() }
             let result = opened.reporter.processPending()
             for (report, outcome) in zip(result.reports, result.outcomes) {
                 let what = report.signal.map { "\($0.name)" } ?? "crash"
-                FileHandle.standardError.write(Data("steward: a \(what) of an earlier run became crash report \(report.id.prefix(8)): \(describe(outcome))\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "steward: a \(what) of an earlier run became crash report \(report.id.prefix(8)): \(describe(outcome))\n"
+                            .utf8))
             }
-            for problem in result.problems { FileHandle.standardError.write(Data("steward: crash record: \(problem)\n".utf8)) }
+            for problem in result.problems {
+                FileHandle.standardError.write(Data("steward: crash record: \(problem)\n".utf8))
+            }
             if result.crashedOnLaunch {
-                FileHandle.standardError.write(Data("steward: the app crashed at launch repeatedly (crashedOnLaunch)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("steward: the app crashed at launch repeatedly (crashedOnLaunch)\n".utf8))
             }
         } catch {
-            FileHandle.standardError.write(Data("steward: pending crash records could not be processed yet: \(error)\n".utf8))
+            FileHandle.standardError.write(
+                Data("steward: pending crash records could not be processed yet: \(error)\n".utf8))
         }
     }
 
@@ -96,7 +106,9 @@ struct CrashCommand: AsyncParsableCommand {
     struct Trigger: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Crash this process for real, after installing the crash handler.",
-            discussion: "Kinds: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")). The next steward run turns the record into a report.")
+            discussion:
+                "Kinds: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")). The next steward run turns the record into a report."
+        )
 
         enum Kind: String, CaseIterable, ExpressibleByArgument {
             case segv, abort, fatal, index, unwrap, overflow, fpe, thread, task
@@ -128,24 +140,36 @@ struct CrashCommand: AsyncParsableCommand {
             let opened = try CrashCommand.open(options.data)
             defer { try? opened.vault.close() }
             let reports = try opened.reporter.storedReports()
-            let held = (try? opened.vault.records(in: ConsentGate.pendingCollection).filter { $0.purpose == .crashReporting }.count) ?? 0
+            let held =
+                (try? opened.vault.records(in: ConsentGate.pendingCollection).filter { $0.purpose == .crashReporting }
+                    .count) ?? 0
             if options.json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 encoder.dateEncodingStrategy = .iso8601
                 struct Listing: Encodable { var reports: [CrashReport]; var heldForConsent: Int }
-                print(String(decoding: try encoder.encode(Listing(reports: reports, heldForConsent: held)), as: UTF8.self))
+                print(
+                    String(decoding: try encoder.encode(Listing(reports: reports, heldForConsent: held)), as: UTF8.self)
+                )
                 return
             }
             if reports.isEmpty { print("No crash reports are kept.") }
             var rows = [["ID", "WHEN", "WHAT", "TOP FRAME"]]
             for report in reports {
-                let what = report.signal.map { "\($0.name)\($0.codeName.map { " \($0)" } ?? "")" } ?? report.error?.type ?? "?"
+                let what =
+                    report.signal.map { "\($0.name)\($0.codeName.map { " \($0)" } ?? "")" } ?? report.error?.type ?? "?"
                 let top = report.crashedThread.frames.first(where: { $0.function != nil })?.function ?? "?"
-                rows.append([String(report.id.prefix(8)), Format.date(report.timestamp), what + (report.partial ? " (partial)" : ""), String(top.prefix(60))])
+                rows.append([
+                    String(report.id.prefix(8)), Format.date(report.timestamp),
+                    what + (report.partial ? " (partial)" : ""), String(top.prefix(60)),
+                ])
             }
             if !reports.isEmpty { print(Format.table(rows).joined(separator: "\n")) }
-            if held > 0 { print("\(held) report(s) held encrypted until crash reporting consent is answered (steward consent grant crashReporting).") }
+            if held > 0 {
+                print(
+                    "\(held) report(s) held encrypted until crash reporting consent is answered (steward consent grant crashReporting)."
+                )
+            }
         }
     }
 
@@ -159,7 +183,10 @@ struct CrashCommand: AsyncParsableCommand {
             defer { try? opened.vault.close() }
             let matches = try opened.reporter.storedReports().filter { $0.id.hasPrefix(id.lowercased()) }
             guard let report = matches.first, matches.count == 1 else {
-                throw ValidationError(matches.isEmpty ? "no crash report has the id \(id) (steward crash list shows them)" : "\(id) matches \(matches.count) reports; give more characters")
+                throw ValidationError(
+                    matches.isEmpty
+                        ? "no crash report has the id \(id) (steward crash list shows them)"
+                        : "\(id) matches \(matches.count) reports; give more characters")
             }
             if options.json {
                 let encoder = JSONEncoder()
@@ -176,24 +203,38 @@ struct CrashCommand: AsyncParsableCommand {
 /// A report as text.
 enum CrashText {
     static func render(_ report: CrashReport) -> String {
-        var lines = ["Crash report \(report.id)\(report.partial ? " (partial: \(report.salvageNotes.joined(separator: "; ")))" : "")"]
-        lines.append("  when:     \(Format.date(report.timestamp))\(report.secondsSinceStart.map { String(format: ", %.3f s after start", $0) } ?? "")")
+        var lines = [
+            "Crash report \(report.id)\(report.partial ? " (partial: \(report.salvageNotes.joined(separator: "; ")))" : "")"
+        ]
+        lines.append(
+            "  when:     \(Format.date(report.timestamp))\(report.secondsSinceStart.map { String(format: ", %.3f s after start", $0) } ?? "")"
+        )
         if let signal = report.signal {
-            lines.append("  signal:   \(signal.name) (\(signal.number))\(signal.codeName.map { " \($0)" } ?? "")\(signal.faultAddress.map { " at 0x" + String($0, radix: 16) } ?? "")")
+            lines.append(
+                "  signal:   \(signal.name) (\(signal.number))\(signal.codeName.map { " \($0)" } ?? "")\(signal.faultAddress.map { " at 0x" + String($0, radix: 16) } ?? "")"
+            )
         }
         if let error = report.error { lines.append("  error:    \(error.type): \(error.message)") }
-        if let ns = report.handlerNanoseconds { lines.append(String(format: "  handler:  %.3f ms to write the record", Double(ns) / 1e6)) }
+        if let ns = report.handlerNanoseconds {
+            lines.append(String(format: "  handler:  %.3f ms to write the record", Double(ns) / 1e6))
+        }
         lines.append("  release:  \(report.context.release ?? "-")  environment: \(report.context.environment ?? "-")")
         lines.append("  thread:   \(report.crashedThread.name ?? "?") (\(report.crashedThread.id))")
         for (index, frame) in report.crashedThread.frames.prefix(30).enumerated() {
             let location = frame.filename.map { " at \($0)\(frame.line.map { ":\($0)" } ?? "")" } ?? ""
             let image = frame.package.map { " [\(($0 as NSString).lastPathComponent)]" } ?? ""
-            lines.append(String(format: "  %2d  0x%016llx  ", index, frame.instructionAddress) + (frame.function ?? "?") + image + location)
+            lines.append(
+                String(format: "  %2d  0x%016llx  ", index, frame.instructionAddress) + (frame.function ?? "?") + image
+                    + location)
         }
-        if !report.otherThreads.isEmpty { lines.append("  other threads: \(report.otherThreads.count) (from the Swift runtime's backtrace)") }
+        if !report.otherThreads.isEmpty {
+            lines.append("  other threads: \(report.otherThreads.count) (from the Swift runtime's backtrace)")
+        }
         if !report.breadcrumbs.isEmpty {
             lines.append("  breadcrumbs:")
-            for crumb in report.breadcrumbs.suffix(10) { lines.append("    \(Format.date(crumb.timestamp)) [\(crumb.category)] \(crumb.message)") }
+            for crumb in report.breadcrumbs.suffix(10) {
+                lines.append("    \(Format.date(crumb.timestamp)) [\(crumb.category)] \(crumb.message)")
+            }
         }
         return lines.joined(separator: "\n")
     }

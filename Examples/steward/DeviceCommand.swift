@@ -8,8 +8,11 @@ import StewardPermissions
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
-        abstract: "Show the device profile: OS, kernel, hardware, runtime environment, network interfaces, connectivity.",
-        discussion: "Raw MAC addresses and identifying device properties are shown only when the deviceIdentity permission is granted in the data directory (steward permissions request deviceIdentity).")
+        abstract:
+            "Show the device profile: OS, kernel, hardware, runtime environment, network interfaces, connectivity.",
+        discussion:
+            "Raw MAC addresses and identifying device properties are shown only when the deviceIdentity permission is granted in the data directory (steward permissions request deviceIdentity)."
+    )
 
     @OptionGroup var options: CommonOptions
 
@@ -34,7 +37,8 @@ struct DeviceCommand: AsyncParsableCommand {
         if options.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(Report(profile: profile, peripherals: peripherals)), as: UTF8.self))
+            print(
+                String(decoding: try encoder.encode(Report(profile: profile, peripherals: peripherals)), as: UTF8.self))
             return
         }
         func show<T>(_ field: Field<T>) -> String {
@@ -51,8 +55,14 @@ struct DeviceCommand: AsyncParsableCommand {
             ["hardware", "\(show(hw.vendor)) \(show(hw.model))"],
             ["CPU", "\(show(hw.cpuModel)), \(show(hw.cpuCores)) cores"],
             ["memory", show(hw.memoryTotalBytes.map { Format.bytes(Int(clamping: $0)) })],
-            ["environment", profile.runtimeEnvironments.isEmpty ? "bare metal (nothing detected)" :
-                profile.runtimeEnvironments.map { "\($0.kind)\($0.detail.map { " \($0)" } ?? "") [\($0.evidence.joined(separator: ", "))]" }.joined(separator: "; ")],
+            [
+                "environment",
+                profile.runtimeEnvironments.isEmpty
+                    ? "bare metal (nothing detected)"
+                    : profile.runtimeEnvironments.map {
+                        "\($0.kind)\($0.detail.map { " \($0)" } ?? "") [\($0.evidence.joined(separator: ", "))]"
+                    }.joined(separator: "; "),
+            ],
             ["connectivity", show(profile.connectivity)],
         ]
         for interface in profile.networkInterfaces.value ?? [] {
@@ -62,14 +72,19 @@ struct DeviceCommand: AsyncParsableCommand {
                 if kind.allZero { words.append("all zero") }
                 return words.joined(separator: ", ")
             }
-            rows.append(["  \(interface.name)", "\(interface.type), \(show(interface.operationalState)), MAC \(show(interface.currentMAC)); \(show(kind))"])
+            rows.append([
+                "  \(interface.name)",
+                "\(interface.type), \(show(interface.operationalState)), MAC \(show(interface.currentMAC)); \(show(kind))",
+            ])
         }
         func list(_ field: Field<DeviceListing>) -> String {
             switch field {
             case .value(let listing):
                 let names = listing.devices.map { $0.devnode ?? $0.sysname }
                 var text = names.isEmpty ? "none" : names.joined(separator: ", ")
-                if case .unavailable(let reason) = listing.udevDatabase { text += " (udev database unavailable: \(reason))" }
+                if case .unavailable(let reason) = listing.udevDatabase {
+                    text += " (udev database unavailable: \(reason))"
+                }
                 return text
             case .unavailable(let reason): return "unavailable (\(reason))"
             }

@@ -28,8 +28,11 @@ struct DiscloseCommand: ParsableCommand {
     @Option(help: "Write the disclosure to this file instead of standard output.")
     var output: String?
 
-    @Option(name: .customLong("home-region"),
-            help: "The controller's and users' region (ISO 3166-1 alpha-2, such as CN); recipients elsewhere are cross-border transfers. Default: where most recipients are.")
+    @Option(
+        name: .customLong("home-region"),
+        help:
+            "The controller's and users' region (ISO 3166-1 alpha-2, such as CN); recipients elsewhere are cross-border transfers. Default: where most recipients are."
+    )
     var homeRegion: String?
 
     func validate() throws {

@@ -7,19 +7,29 @@ struct FlushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flush",
         abstract: "Send queued telemetry (OTLP /v1/logs) and crash reports (Sentry envelopes), under consent.",
-        discussion: "Without an endpoint, payloads stay queued in the vault, encrypted, until one is given (or they expire). --plaintext-outbox writes them instead, in plaintext and exactly as they would be sent, into DATA/outbox for a separate shipper: that folder is outside the vault's protection. With --json, prints {telemetry, crashes, problems}, each recipient with what was queued, its destination (the URL, \"vault\" or \"plaintextOutbox\") and the uploader's counts.")
+        discussion:
+            "Without an endpoint, payloads stay queued in the vault, encrypted, until one is given (or they expire). --plaintext-outbox writes them instead, in plaintext and exactly as they would be sent, into DATA/outbox for a separate shipper: that folder is outside the vault's protection. With --json, prints {telemetry, crashes, problems}, each recipient with what was queued, its destination (the URL, \"vault\" or \"plaintextOutbox\") and the uploader's counts."
+    )
 
     @OptionGroup var options: CommonOptions
-    @Option(help: "An OpenTelemetry Collector's OTLP/HTTP endpoint, e.g. https://collector.example.com:4318 (logs go to /v1/logs, metrics to /v1/metrics; http only for loopback).")
+    @Option(
+        help:
+            "An OpenTelemetry Collector's OTLP/HTTP endpoint, e.g. https://collector.example.com:4318 (logs go to /v1/logs, metrics to /v1/metrics; http only for loopback)."
+    )
     var otlp: String?
-    @Option(name: .customLong("sentry-dsn"), help: "A Sentry (or GlitchTip) DSN for crash reports.") var sentryDSN: String?
-    @Option(name: .customLong("ca-bundle"), help: "A CA bundle (PEM) to trust instead of the system's.") var caBundle: String?
-    @Option(name: .customLong("pin"), help: "A public-key pin the endpoints must present: base64 SHA-256 of the SubjectPublicKeyInfo (repeatable).")
+    @Option(name: .customLong("sentry-dsn"), help: "A Sentry (or GlitchTip) DSN for crash reports.") var sentryDSN:
+        String?
+    @Option(name: .customLong("ca-bundle"), help: "A CA bundle (PEM) to trust instead of the system's.") var caBundle:
+        String?
+    @Option(
+        name: .customLong("pin"),
+        help: "A public-key pin the endpoints must present: base64 SHA-256 of the SubjectPublicKeyInfo (repeatable).")
     var pins: [String] = []
 
     func run() async throws {
-        var configuration = Steward.Configuration(appID: options.appID, manifest: try options.loadManifest(),
-                                                  dataDirectory: try options.resolvedDataDirectory())
+        var configuration = Steward.Configuration(
+            appID: options.appID, manifest: try options.loadManifest(),
+            dataDirectory: try options.resolvedDataDirectory())
         configuration.installsCrashHandler = false
         configuration.http.caBundlePath = caBundle
         configuration.http.pinnedPublicKeys = pins
@@ -36,16 +46,21 @@ struct FlushCommand: AsyncParsableCommand {
         let crashes = report.uploads[configuration.crashRecipient] ?? UploadReport()
         let crashDestination = (try? sentryDSN.map { try SentryDSN($0).envelopeURL.absoluteString }) ?? nil
         if options.json {
-            try printJSON(Result(
-                telemetry: RecipientResult(recipient: configuration.telemetryRecipient.rawValue, queued: report.eventsQueued,
-                                    destination: otlp ?? noEndpointJSON, upload: telemetry),
-                crashes: RecipientResult(recipient: configuration.crashRecipient.rawValue, queued: report.crashReportsQueued,
-                                  destination: crashDestination ?? noEndpointJSON, upload: crashes),
-                problems: report.problems))
+            try printJSON(
+                Result(
+                    telemetry: RecipientResult(
+                        recipient: configuration.telemetryRecipient.rawValue, queued: report.eventsQueued,
+                        destination: otlp ?? noEndpointJSON, upload: telemetry),
+                    crashes: RecipientResult(
+                        recipient: configuration.crashRecipient.rawValue, queued: report.crashReportsQueued,
+                        destination: crashDestination ?? noEndpointJSON, upload: crashes),
+                    problems: report.problems))
             return
         }
         print("telemetry: \(report.eventsQueued) event(s) queued; \(describe(telemetry)) → \(otlp ?? noEndpoint)")
-        print("crashes: \(report.crashReportsQueued) report(s) queued; \(describe(crashes)) → \(crashDestination ?? noEndpoint)")
+        print(
+            "crashes: \(report.crashReportsQueued) report(s) queued; \(describe(crashes)) → \(crashDestination ?? noEndpoint)"
+        )
         for problem in report.problems { print("problem: \(problem)") }
     }
 
@@ -101,7 +116,9 @@ struct FlushCommand: AsyncParsableCommand {
 
     private func describe(_ report: UploadReport) -> String {
         var parts = ["\(report.accepted) accepted"]
-        for (reason, count) in report.dropped.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { parts.append("\(count) dropped (\(reason))") }
+        for (reason, count) in report.dropped.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            parts.append("\(count) dropped (\(reason))")
+        }
         if report.held > 0 { parts.append("\(report.held) held for consent") }
         if report.awaitingDestination > 0 { parts.append("\(report.awaitingDestination) queued for a destination") }
         let retrying = report.remaining - report.held - report.awaitingDestination

@@ -20,8 +20,9 @@ struct IDCommand: ParsableCommand {
             let ledger = try ConsentLedger(manifest: manifest, vault: vault)
             // The raw machine ID follows the deviceIdentity permission of this data directory
             // (steward permissions request deviceIdentity); nothing is asked here.
-            let gate = try PermissionGate(manifest: manifest, vault: vault, prompter: FixedAnswerPrompter(answers: [:]),
-                                          probe: LinuxPermissionProbe(.init(dataDirectory: try options.resolvedDataDirectory())), consent: ledger)
+            let gate = try PermissionGate(
+                manifest: manifest, vault: vault, prompter: FixedAnswerPrompter(answers: [:]),
+                probe: LinuxPermissionProbe(.init(dataDirectory: try options.resolvedDataDirectory())), consent: ledger)
             let ids = try DeviceIdentifiers(appID: options.appID, vault: vault, consent: ledger, permissions: gate)
             return (vault, ledger, ids)
         } catch {
@@ -60,12 +61,20 @@ struct IDCommand: ParsableCommand {
                 Swift.print(String(decoding: try encoder.encode(self), as: UTF8.self))
                 return
             }
-            Swift.print(Format.table([
-                ["app-scoped ID", appScopedID ?? "unavailable: \(appScopedIDError ?? "")"],
-                ["installation ID", installationID],
-                ["advertising ID", advertisingID + (trackingLimited ? " (tracking limited)" : advertisingConsent != .granted ? " (advertising is \(advertisingConsent.rawValue))" : "")],
-                ["machine ID", machineID ?? "withheld: \(machineIDWithheld ?? "")"],
-            ]).joined(separator: "\n"))
+            Swift.print(
+                Format.table([
+                    ["app-scoped ID", appScopedID ?? "unavailable: \(appScopedIDError ?? "")"],
+                    ["installation ID", installationID],
+                    [
+                        "advertising ID",
+                        advertisingID
+                            + (trackingLimited
+                                ? " (tracking limited)"
+                                : advertisingConsent != .granted
+                                    ? " (advertising is \(advertisingConsent.rawValue))" : ""),
+                    ],
+                    ["machine ID", machineID ?? "withheld: \(machineIDWithheld ?? "")"],
+                ]).joined(separator: "\n"))
         }
     }
 
@@ -81,7 +90,8 @@ struct IDCommand: ParsableCommand {
     }
 
     struct ResetAdvertising: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "reset-advertising", abstract: "Replace the advertising ID with a new random one.")
+        static let configuration = CommandConfiguration(
+            commandName: "reset-advertising", abstract: "Replace the advertising ID with a new random one.")
         @OptionGroup var options: CommonOptions
 
         func run() throws {
@@ -93,7 +103,9 @@ struct IDCommand: ParsableCommand {
     }
 
     struct LimitTracking: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "limit-tracking", abstract: "Limit ad tracking (the advertising ID reads as zeros) or lift the limit.")
+        static let configuration = CommandConfiguration(
+            commandName: "limit-tracking",
+            abstract: "Limit ad tracking (the advertising ID reads as zeros) or lift the limit.")
         @OptionGroup var options: CommonOptions
         @Argument(help: "on or off") var setting: String
 

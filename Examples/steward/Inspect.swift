@@ -6,7 +6,9 @@ import StewardCore
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what the vault holds: collections, records, bytes, dates, expired and quarantined records.",
-        discussion: "Opens the vault (which takes its lock), checks every record's authentication, and prints counts and dates only, never contents.")
+        discussion:
+            "Opens the vault (which takes its lock), checks every record's authentication, and prints counts and dates only, never contents."
+    )
 
     @OptionGroup var options: CommonOptions
 
@@ -56,11 +58,16 @@ struct InspectReport: Codable {
             return "No vault in \(dataDirectory) yet: nothing is stored. (Steward creates it on first use.)"
         }
         var lines = ["Vault in \(vault.directory)"]
-        lines.append("  \(vault.collections.count) collection(s), \(vault.records) record(s), \(Format.bytes(vault.fileBytes)) on disk, \(vault.quarantined) quarantined, \(vault.evicted) evicted")
+        lines.append(
+            "  \(vault.collections.count) collection(s), \(vault.records) record(s), \(Format.bytes(vault.fileBytes)) on disk, \(vault.quarantined) quarantined, \(vault.evicted) evicted"
+        )
         if !vault.collections.isEmpty {
             var table = [["COLLECTION", "RECORDS", "BYTES", "OLDEST", "NEWEST", "EXPIRED"]]
             for c in vault.collections {
-                table.append([c.name, String(c.records), Format.bytes(c.bytes), Format.date(c.oldest), Format.date(c.newest), String(c.expired)])
+                table.append([
+                    c.name, String(c.records), Format.bytes(c.bytes), Format.date(c.oldest), Format.date(c.newest),
+                    String(c.expired),
+                ])
             }
             lines += Format.table(table).map { "  " + $0 }
         }
@@ -71,9 +78,14 @@ struct InspectReport: Codable {
             lines.append("Audit ledger (per UTC day, category and purpose):")
             var table = [["DAY", "CATEGORY", "PURPOSE", "COLLECTED", "DROPPED", "DISCLOSED"]]
             for e in audit {
-                let dropped = e.dropped.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-                let disclosed = e.disclosed.map { "\($0.count) to \($0.recipient) (\($0.legalBasis.rawValue))" }.joined(separator: ", ")
-                table.append([e.day, e.category.rawValue, e.purpose.rawValue, String(e.collected), dropped.isEmpty ? "-" : dropped, disclosed.isEmpty ? "-" : disclosed])
+                let dropped = e.dropped.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(
+                    separator: ", ")
+                let disclosed = e.disclosed.map { "\($0.count) to \($0.recipient) (\($0.legalBasis.rawValue))" }.joined(
+                    separator: ", ")
+                table.append([
+                    e.day, e.category.rawValue, e.purpose.rawValue, String(e.collected),
+                    dropped.isEmpty ? "-" : dropped, disclosed.isEmpty ? "-" : disclosed,
+                ])
             }
             lines += Format.table(table).map { "  " + $0 }
         }

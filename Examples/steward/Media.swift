@@ -40,12 +40,16 @@ struct MediaCommand: AsyncParsableCommand {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Sanitise a JPEG or PNG file and keep it in the vault; prints the metadata removed.")
+        static let configuration = CommandConfiguration(
+            abstract: "Sanitise a JPEG or PNG file and keep it in the vault; prints the metadata removed.")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The image file.") var file: String
         @Option(help: "Where the image came from: camera, gallery or upload.") var source: String = "upload"
-        @Option(help: "Why it is kept, as the manifest names it.") var purpose: String = Purpose.serviceProvision.rawValue
-        @Flag(name: .customLong("keep-location"), help: "Keep the GPS location (also needs the location and locationPrecise permissions).")
+        @Option(help: "Why it is kept, as the manifest names it.") var purpose: String = Purpose.serviceProvision
+            .rawValue
+        @Flag(
+            name: .customLong("keep-location"),
+            help: "Keep the GPS location (also needs the location and locationPrecise permissions).")
         var keepLocation = false
 
         struct Report: Codable {
@@ -56,25 +60,39 @@ struct MediaCommand: AsyncParsableCommand {
         }
 
         func validate() throws {
-            guard MediaSource(rawValue: source) != nil else { throw ValidationError("--source takes camera, gallery or upload") }
+            guard MediaSource(rawValue: source) != nil else {
+                throw ValidationError("--source takes camera, gallery or upload")
+            }
         }
 
         func run() async throws {
-            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read \(file)")
+            }
             let (vault, store) = try MediaCommand.open(options)
             defer { try? vault.close() }
-            let result = try store.put(Array(data), source: MediaSource(rawValue: source) ?? .upload, purpose: Purpose(purpose), keepLocation: keepLocation)
+            let result = try store.put(
+                Array(data), source: MediaSource(rawValue: source) ?? .upload, purpose: Purpose(purpose),
+                keepLocation: keepLocation)
             if options.json {
-                try MediaCommand.printJSON(Report(item: result.item, held: result.isHeld, removed: result.report.removed, kept: result.report.kept))
+                try MediaCommand.printJSON(
+                    Report(
+                        item: result.item, held: result.isHeld, removed: result.report.removed, kept: result.report.kept
+                    ))
                 return
             }
             if let item = result.item {
-                print("stored image \(item.id) (\(item.format.rawValue), \(Format.bytes(item.byteCount)), \(item.source.rawValue), \(item.purpose.rawValue), kept until \(Format.date(item.expires)))")
+                print(
+                    "stored image \(item.id) (\(item.format.rawValue), \(Format.bytes(item.byteCount)), \(item.source.rawValue), \(item.purpose.rawValue), kept until \(Format.date(item.expires)))"
+                )
             } else {
                 print("held until \(purpose) consent is answered")
             }
-            print("removed metadata: " + (result.report.removed.isEmpty ? "none" : result.report.removed.joined(separator: ", ")))
-            print("kept metadata: " + (result.report.kept.isEmpty ? "none" : result.report.kept.joined(separator: ", ")))
+            print(
+                "removed metadata: "
+                    + (result.report.removed.isEmpty ? "none" : result.report.removed.joined(separator: ", ")))
+            print(
+                "kept metadata: " + (result.report.kept.isEmpty ? "none" : result.report.kept.joined(separator: ", ")))
         }
     }
 
@@ -96,15 +114,20 @@ struct MediaCommand: AsyncParsableCommand {
             }
             var rows = [["ID", "KIND", "SOURCE", "FORMAT", "SIZE", "CREATED", "EXPIRES", "ORIGINAL", "REMOVED"]]
             for item in items {
-                rows.append([item.id.description, item.kind.rawValue, item.source.rawValue, item.format.rawValue, Format.bytes(item.byteCount),
-                             Format.date(item.created), Format.date(item.expires), item.original?.description ?? "-", "\(item.removedMetadata.count) items"])
+                rows.append([
+                    item.id.description, item.kind.rawValue, item.source.rawValue, item.format.rawValue,
+                    Format.bytes(item.byteCount),
+                    Format.date(item.created), Format.date(item.expires), item.original?.description ?? "-",
+                    "\(item.removedMetadata.count) items",
+                ])
             }
             print(Format.table(rows).joined(separator: "\n"))
         }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete an image (and its edits), or every image with --all.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete an image (and its edits), or every image with --all.")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The image's id (steward media list).") var id: String?
         @Flag(help: "Delete every image: \"delete my images\".") var all = false
@@ -119,17 +142,26 @@ struct MediaCommand: AsyncParsableCommand {
             defer { try? vault.close() }
             if all {
                 let count = try store.deleteAll()
-                if options.json { try MediaCommand.printJSON(["deleted": count]) } else { print("deleted \(count) images") }
+                if options.json {
+                    try MediaCommand.printJSON(["deleted": count])
+                } else {
+                    print("deleted \(count) images")
+                }
                 return
             }
             guard let id = id.flatMap(MediaID.init) else { return }
             let deleted = try store.delete(id).map(\.description)
-            if options.json { try MediaCommand.printJSON(["deleted": deleted]) } else { print("deleted image \(deleted.joined(separator: ", "))") }
+            if options.json {
+                try MediaCommand.printJSON(["deleted": deleted])
+            } else {
+                print("deleted image \(deleted.joined(separator: ", "))")
+            }
         }
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write every stored image and an index.json to a folder.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write every stored image and an index.json to a folder.")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The folder to write to (created 0700).") var folder: String
 
@@ -137,7 +169,11 @@ struct MediaCommand: AsyncParsableCommand {
             let (vault, store) = try MediaCommand.open(options)
             defer { try? vault.close() }
             let entries = try store.export(to: folder)
-            if options.json { try MediaCommand.printJSON(entries) } else { print("exported \(entries.count) images to \(folder)") }
+            if options.json {
+                try MediaCommand.printJSON(entries)
+            } else {
+                print("exported \(entries.count) images to \(folder)")
+            }
         }
     }
 }

@@ -30,7 +30,8 @@ struct PermissionsCommand: AsyncParsableCommand {
         do {
             let ledger = try ConsentLedger(manifest: manifest, vault: vault)
             let probe = LinuxPermissionProbe(.init(dataDirectory: directory))
-            let gate = try PermissionGate(manifest: manifest, vault: vault, prompter: prompter, probe: probe, consent: ledger)
+            let gate = try PermissionGate(
+                manifest: manifest, vault: vault, prompter: prompter, probe: probe, consent: ledger)
             return Opened(vault: vault, ledger: ledger, gate: gate, probe: probe)
         } catch {
             try? vault.close()
@@ -39,7 +40,8 @@ struct PermissionsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show each declared permission's status, the reason, and the rationale.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show each declared permission's status, the reason, and the rationale.")
         @OptionGroup var options: CommonOptions
 
         func run() async throws {
@@ -53,11 +55,16 @@ struct PermissionsCommand: AsyncParsableCommand {
     struct Request: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Ask for a permission: on the terminal, or with the answer given by --answer or --answers-file.",
-            discussion: "Nothing is asked when the permission is already granted, denied for good, or restricted; the status is shown.")
+            discussion:
+                "Nothing is asked when the permission is already granted, denied for good, or restricted; the status is shown."
+        )
         @OptionGroup var options: CommonOptions
-        @Argument(help: "The permission, as the manifest names it (e.g. camera, deviceIdentity).") var permission: String
+        @Argument(help: "The permission, as the manifest names it (e.g. camera, deviceIdentity).") var permission:
+            String
         @Option(help: "The answer, instead of asking: allow, allow-once, deny or deny-always.") var answer: String?
-        @Option(name: .customLong("answers-file"), help: "An operator's JSON table of answers, e.g. {\"camera\": \"allow\", \"*\": \"deny\"}.")
+        @Option(
+            name: .customLong("answers-file"),
+            help: "An operator's JSON table of answers, e.g. {\"camera\": \"allow\", \"*\": \"deny\"}.")
         var answersFile: String?
         @Option(help: "The rationale to show instead of the manifest's.") var rationale: String?
 
@@ -65,7 +72,9 @@ struct PermissionsCommand: AsyncParsableCommand {
             if let answer, PermissionAnswer(spelling: answer) == nil {
                 throw ValidationError("--answer is one of allow, allow-once, deny, deny-always (got '\(answer)')")
             }
-            if answer != nil && answersFile != nil { throw ValidationError("give --answer or --answers-file, not both") }
+            if answer != nil && answersFile != nil {
+                throw ValidationError("give --answer or --answers-file, not both")
+            }
         }
 
         func run() async throws {
@@ -92,7 +101,8 @@ struct PermissionsCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take back a permission: it becomes denied, and the app may ask again once.")
+        static let configuration = CommandConfiguration(
+            abstract: "Take back a permission: it becomes denied, and the app may ask again once.")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The permission.") var permission: String
 
@@ -100,13 +110,19 @@ struct PermissionsCommand: AsyncParsableCommand {
             let opened = try PermissionsCommand.open(options)
             defer { try? opened.vault.close() }
             let status = try opened.gate.revoke(Permission(rawValue: permission))
-            print(options.json ? try PermissionReport(opened.gate, sandbox: opened.probe.sandbox, only: [Permission(rawValue: permission)]).json() : "\(permission): \(status)")
+            print(
+                options.json
+                    ? try PermissionReport(
+                        opened.gate, sandbox: opened.probe.sandbox, only: [Permission(rawValue: permission)]
+                    ).json() : "\(permission): \(status)")
         }
     }
 
     struct Reset: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Forget the answers about a permission (the way out of a permanent denial): it is asked for again next time.")
+            abstract:
+                "Forget the answers about a permission (the way out of a permanent denial): it is asked for again next time."
+        )
         @OptionGroup var options: CommonOptions
         @Argument(help: "The permission.") var permission: String
 
@@ -114,7 +130,11 @@ struct PermissionsCommand: AsyncParsableCommand {
             let opened = try PermissionsCommand.open(options)
             defer { try? opened.vault.close() }
             let status = try opened.gate.reset(Permission(rawValue: permission))
-            print(options.json ? try PermissionReport(opened.gate, sandbox: opened.probe.sandbox, only: [Permission(rawValue: permission)]).json() : "\(permission): \(status)")
+            print(
+                options.json
+                    ? try PermissionReport(
+                        opened.gate, sandbox: opened.probe.sandbox, only: [Permission(rawValue: permission)]
+                    ).json() : "\(permission): \(status)")
         }
     }
 }
@@ -144,10 +164,11 @@ struct PermissionReport {
         let permissions = only ?? gate.manifest.permissions.map(\.permission)
         let rows = permissions.map { permission -> Row in
             let status = gate.status(of: permission)
-            var row = Row(permission: permission.rawValue, status: status.name, rationale: gate.rationale(for: permission),
-                          purposes: gate.manifest.declaration(of: permission)?.purposes.map(\.rawValue) ?? [],
-                          shouldShowRationale: gate.shouldShowRationale(for: permission),
-                          decisions: decisions.filter { $0.permission == permission }.count)
+            var row = Row(
+                permission: permission.rawValue, status: status.name, rationale: gate.rationale(for: permission),
+                purposes: gate.manifest.declaration(of: permission)?.purposes.map(\.rawValue) ?? [],
+                shouldShowRationale: gate.shouldShowRationale(for: permission),
+                decisions: decisions.filter { $0.permission == permission }.count)
             switch status {
             case .restricted(let restriction):
                 row.reason = restriction.reason

@@ -5,8 +5,9 @@ import Steward
 /// Starts the facade on the command's data folder, as an app does (no crash handlers: the
 /// command is short and crash records were processed before it ran).
 func startSteward(_ options: CommonOptions) throws -> Steward {
-    var configuration = Steward.Configuration(appID: options.appID, manifest: try options.loadManifest(),
-                                              dataDirectory: try options.resolvedDataDirectory())
+    var configuration = Steward.Configuration(
+        appID: options.appID, manifest: try options.loadManifest(),
+        dataDirectory: try options.resolvedDataDirectory())
     configuration.installsCrashHandler = false
     if options.plaintextOutbox { configuration.plaintextOutbox = .inDataDirectory }
     return try Steward.start(configuration)
@@ -16,7 +17,8 @@ func startSteward(_ options: CommonOptions) throws -> Steward {
 struct AccessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "access",
-        abstract: "Show what Steward holds about you, per data category: since when, why, for how long, and who received it.")
+        abstract:
+            "Show what Steward holds about you, per data category: since when, why, for how long, and who received it.")
 
     @OptionGroup var options: CommonOptions
 
@@ -34,20 +36,29 @@ struct AccessCommand: ParsableCommand {
         let dates = ISO8601DateFormatter()
         print("Held in \(report.dataDirectory):")
         for holding in report.categories {
-            let kept = holding.retentionDays.map { $0 == 0 ? "not kept" : "kept \($0) days" } ?? "kept until you delete it"
+            let kept =
+                holding.retentionDays.map { $0 == 0 ? "not kept" : "kept \($0) days" } ?? "kept until you delete it"
             let since = holding.since.map { " since \(dates.string(from: $0))" } ?? ""
             let why = holding.purposes.isEmpty ? "" : " for \(holding.purposes.map(\.rawValue).joined(separator: ", "))"
-            let sent = holding.disclosedTo.isEmpty ? "" : "; sent to \(holding.disclosedTo.map(\.rawValue).joined(separator: ", "))"
+            let sent =
+                holding.disclosedTo.isEmpty
+                ? "" : "; sent to \(holding.disclosedTo.map(\.rawValue).joined(separator: ", "))"
             print("  \(holding.category): \(holding.records) record(s)\(since)\(why); \(kept)\(sent)")
         }
-        for (recipient, count) in report.queued.sorted(by: { $0.key < $1.key }) { print("  queued for \(recipient): \(count)") }
+        for (recipient, count) in report.queued.sorted(by: { $0.key < $1.key }) {
+            print("  queued for \(recipient): \(count)")
+        }
         for (recipient, count) in report.pendingDeletionRequests.sorted(by: { $0.key < $1.key }) {
             print("  deletion requests pending for \(recipient): \(count) (retried until accepted)")
         }
-        if report.unprocessedCrashRecords > 0 { print("  crash records not yet processed: \(report.unprocessedCrashRecords)") }
+        if report.unprocessedCrashRecords > 0 {
+            print("  crash records not yet processed: \(report.unprocessedCrashRecords)")
+        }
         if let folder = report.plaintextOutboxDirectory {
             for (recipient, count) in report.plaintextOutbox.sorted(by: { $0.key < $1.key }) {
-                print("  in the plaintext outbox \(folder) for \(recipient): \(count) (not encrypted; removed when you withdraw consent)")
+                print(
+                    "  in the plaintext outbox \(folder) for \(recipient): \(count) (not encrypted; removed when you withdraw consent)"
+                )
             }
         }
     }
@@ -58,10 +69,12 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Export everything Steward holds about you: a ZIP archive (PATH ending in .zip) or a new folder.",
-        discussion: "Inside: steward-export.json (machine-readable), summary.md (to read) and media/ (your images, as stored).")
+        discussion:
+            "Inside: steward-export.json (machine-readable), summary.md (to read) and media/ (your images, as stored).")
 
     @OptionGroup var options: CommonOptions
-    @Argument(help: "Where to write the export: a path ending in .zip, or a folder that does not exist yet.") var path: String
+    @Argument(help: "Where to write the export: a path ending in .zip, or a folder that does not exist yet.") var path:
+        String
 
     func run() throws {
         let steward = try startSteward(options)
@@ -69,8 +82,9 @@ struct ExportCommand: ParsableCommand {
         let target = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let summary = try steward.rights.export(to: target)
         if options.json {
-            let json = try JSONSerialization.data(withJSONObject: ["path": summary.path, "files": summary.files, "counts": summary.counts],
-                                                  options: [.prettyPrinted, .sortedKeys])
+            let json = try JSONSerialization.data(
+                withJSONObject: ["path": summary.path, "files": summary.files, "counts": summary.counts],
+                options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: json, as: UTF8.self))
             return
         }
@@ -84,14 +98,18 @@ struct EraseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "erase",
         abstract: "Erase everything Steward holds about you and ask every recipient that received data to delete it.",
-        discussion: "Asks first unless --yes is given. The vault is crypto-erased (its key first), raw crash records are removed, consents go back to pending, and deletion requests are queued (kept in the new vault, pending, for a recipient without an endpoint).")
+        discussion:
+            "Asks first unless --yes is given. The vault is crypto-erased (its key first), raw crash records are removed, consents go back to pending, and deletion requests are queued (kept in the new vault, pending, for a recipient without an endpoint)."
+    )
 
     @OptionGroup var options: CommonOptions
     @Flag(help: "Do not ask for confirmation.") var yes = false
 
     func run() async throws {
         if !yes {
-            print("Erase everything Steward holds in \(try options.resolvedDataDirectory())? This cannot be undone. [y/N] ", terminator: "")
+            print(
+                "Erase everything Steward holds in \(try options.resolvedDataDirectory())? This cannot be undone. [y/N] ",
+                terminator: "")
             let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
             guard answer == "y" || answer == "yes" else {
                 print("Nothing was erased.")
@@ -102,11 +120,14 @@ struct EraseCommand: AsyncParsableCommand {
         defer { steward.stop() }
         let report = try await steward.rights.erase()
         if options.json {
-            let json = try JSONSerialization.data(withJSONObject: [
-                "deletionRequests": report.deletionRequests.map(\.rawValue), "delivered": report.delivered.map(\.rawValue),
-                "removedFiles": report.removedFiles,
-                "notRequested": Dictionary(uniqueKeysWithValues: report.notRequested.map { ($0.key.rawValue, $0.value) }),
-            ], options: [.prettyPrinted, .sortedKeys])
+            let json = try JSONSerialization.data(
+                withJSONObject: [
+                    "deletionRequests": report.deletionRequests.map(\.rawValue),
+                    "delivered": report.delivered.map(\.rawValue),
+                    "removedFiles": report.removedFiles,
+                    "notRequested": Dictionary(
+                        uniqueKeysWithValues: report.notRequested.map { ($0.key.rawValue, $0.value) }),
+                ], options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: json, as: UTF8.self))
             return
         }
@@ -114,7 +135,9 @@ struct EraseCommand: AsyncParsableCommand {
         if report.deletionRequests.isEmpty {
             print("No recipient had received data: no deletion request was needed.")
         } else {
-            print("Deletion requests: \(report.deletionRequests.map(\.rawValue).joined(separator: ", ")) (delivered: \(report.delivered.isEmpty ? "none yet" : report.delivered.map(\.rawValue).joined(separator: ", "))).")
+            print(
+                "Deletion requests: \(report.deletionRequests.map(\.rawValue).joined(separator: ", ")) (delivered: \(report.delivered.isEmpty ? "none yet" : report.delivered.map(\.rawValue).joined(separator: ", ")))."
+            )
         }
         for (recipient, how) in report.notRequested.sorted(by: { $0.key < $1.key }) {
             print("Not asked (\(recipient.rawValue)): \(how).")

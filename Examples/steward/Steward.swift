@@ -11,9 +11,12 @@ struct StewardCLI: AsyncParsableCommand {
             the app id defaults to org.steward.example. Every command first turns crash records \
             left by an earlier run into reports, as an app does at start.
             """,
-        subcommands: [Inspect.self, DeviceCommand.self, PermissionsCommand.self, ConsentCommand.self, IDCommand.self,
-                      CrashCommand.self, TrackCommand.self, FlushCommand.self, MediaCommand.self, DiscloseCommand.self, AccessCommand.self,
-                      ExportCommand.self, EraseCommand.self, Demo.self]
+        subcommands: [
+            Inspect.self, DeviceCommand.self, PermissionsCommand.self, ConsentCommand.self, IDCommand.self,
+            CrashCommand.self, TrackCommand.self, FlushCommand.self, MediaCommand.self, DiscloseCommand.self,
+            AccessCommand.self,
+            ExportCommand.self, EraseCommand.self, Demo.self,
+        ]
     )
 
     /// Parses the command line, processes pending crash records of the data directory the

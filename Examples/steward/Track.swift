@@ -8,7 +8,9 @@ struct TrackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "track",
         abstract: "Record a declared event with attributes; kept only under its purpose's consent.",
-        discussion: "Attributes are key=value; the manifest's declaration gives each its type (string, int, double, bool, location \"lat,lon\"). With --json, prints {event, outcome, droppedReason, purpose, consent}.")
+        discussion:
+            "Attributes are key=value; the manifest's declaration gives each its type (string, int, double, bool, location \"lat,lon\"). With --json, prints {event, outcome, droppedReason, purpose, consent}."
+    )
 
     @OptionGroup var options: CommonOptions
     @Argument(help: "The event name, as the manifest declares it (e.g. screen_view).") var name: String
@@ -20,17 +22,25 @@ struct TrackCommand: ParsableCommand {
         defer { try? vault.close() }
         let ledger = try ConsentLedger(manifest: manifest, vault: vault)
         let audit = try AuditLedger(vault: vault)
-        let gate = ConsentGate(ledger: ledger, vault: vault, audit: audit, policies: [:], defaultPolicy: .encryptedDisk(maxAge: .seconds(7 * 86_400)))
+        let gate = ConsentGate(
+            ledger: ledger, vault: vault, audit: audit, policies: [:],
+            defaultPolicy: .encryptedDisk(maxAge: .seconds(7 * 86_400)))
         let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, gate: gate, audit: audit)
         guard let declaration = manifest.events.first(where: { $0.name.rawValue == name }) else {
-            throw ValidationError("'\(name)' is not an event the manifest declares (declared: \(manifest.events.map(\.name.rawValue).joined(separator: ", ")))")
+            throw ValidationError(
+                "'\(name)' is not an event the manifest declares (declared: \(manifest.events.map(\.name.rawValue).joined(separator: ", ")))"
+            )
         }
         var values: [String: AttributeValue] = [:]
         for pair in attributes {
-            guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("--attr takes key=value, got '\(pair)'") }
+            guard let equals = pair.firstIndex(of: "=") else {
+                throw ValidationError("--attr takes key=value, got '\(pair)'")
+            }
             let key = String(pair[..<equals]), text = String(pair[pair.index(after: equals)...])
             guard let attribute = declaration.attributes.first(where: { $0.name == key }) else {
-                throw ValidationError("'\(key)' is not an attribute of \(name) (declared: \(declaration.attributes.map(\.name).joined(separator: ", ")))")
+                throw ValidationError(
+                    "'\(key)' is not an attribute of \(name) (declared: \(declaration.attributes.map(\.name).joined(separator: ", ")))"
+                )
             }
             switch attribute.type {
             case .int:
@@ -52,8 +62,10 @@ struct TrackCommand: ParsableCommand {
         let consent = ledger.consentState(for: declaration.purpose).rawValue
         if options.json {
             let result = outcome.isRecorded ? "recorded" : outcome.isHeld ? "held" : "dropped"
-            try printJSON(Result(event: name, outcome: result, droppedReason: outcome.droppedReason?.rawValue,
-                                 purpose: declaration.purpose.rawValue, consent: consent))
+            try printJSON(
+                Result(
+                    event: name, outcome: result, droppedReason: outcome.droppedReason?.rawValue,
+                    purpose: declaration.purpose.rawValue, consent: consent))
             return
         }
         print("\(name): \(outcome) (\(declaration.purpose) is \(consent))")

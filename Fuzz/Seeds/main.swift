@@ -3,7 +3,8 @@
 import Foundation
 import FuzzTargets
 
-let corpus = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : FileManager.default.currentDirectoryPath + "/Corpus"
+let corpus =
+    CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : FileManager.default.currentDirectoryPath + "/Corpus"
 do {
     try FuzzSeeds.write(to: corpus)
     print("seeds written to \(corpus)")

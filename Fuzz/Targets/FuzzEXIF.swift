@@ -27,7 +27,9 @@ public enum FuzzEXIF: FuzzTarget {
                 continue
             }
             guard let block else { continue }
-            try require(block.count <= input.count, "the rebuilt EXIF block (\(block.count) bytes) is larger than the input (\(input.count))")
+            try require(
+                block.count <= input.count,
+                "the rebuilt EXIF block (\(block.count) bytes) is larger than the input (\(input.count))")
             let again: TIFFMetadata
             do {
                 again = try TIFFMetadata(block)

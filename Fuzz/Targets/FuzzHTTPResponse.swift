@@ -29,9 +29,13 @@ final class RawAnswerServer: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
         listen(fd, 16)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         listener = fd
         port = UInt16(bigEndian: address.sin_port)
         let thread = Thread { [self] in serve() }
@@ -58,7 +62,9 @@ final class RawAnswerServer: Sendable {
                 let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
                 guard n > 0 else { break }
                 request += buffer[0..<n]
-                if let end = Self.headerEnd(request), request.count >= end + Self.contentLength(request[..<end]) { break }
+                if let end = Self.headerEnd(request), request.count >= end + Self.contentLength(request[..<end]) {
+                    break
+                }
             }
             let bytes = answer.withLock { $0 }
             _ = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -69,12 +75,14 @@ final class RawAnswerServer: Sendable {
 
     private static func headerEnd(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { return i + 4 }
+        for i in 0...(bytes.count - 4)
+        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { return i + 4 }
         return nil
     }
 
     private static func contentLength(_ headers: ArraySlice<UInt8>) -> Int {
-        for line in String(decoding: headers, as: UTF8.self).split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
+        for line in String(decoding: headers, as: UTF8.self).split(separator: "\r\n")
+        where line.lowercased().hasPrefix("content-length:") {
             return Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
         }
         return 0
@@ -95,29 +103,42 @@ public enum FuzzHTTPResponse: FuzzTarget {
         let server = RawAnswerServer.shared
         server.setAnswer(input)
         guard let url = URL(string: "http://127.0.0.1:\(server.port)"),
-              var transport = try? HTTPTransport(endpoint: url, configuration: .init(
-                  compressesRequests: false, connectTimeout: .milliseconds(500), timeout: .milliseconds(800), usesEnvironmentProxies: false),
-                  wallClock: fuzzClock) else { throw PropertyViolation("the loopback transport could not be made") }
+            var transport = try? HTTPTransport(
+                endpoint: url,
+                configuration: .init(
+                    compressesRequests: false, connectTimeout: .milliseconds(500), timeout: .milliseconds(800),
+                    usesEnvironmentProxies: false),
+                wallClock: fuzzClock)
+        else { throw PropertyViolation("the loopback transport could not be made") }
         let seen = Mutex<Int?>(nil)
-        guard let audit = try? AuditLedger(vault: nil, clock: fuzzClock) else { throw PropertyViolation("an audit ledger without a vault failed") }
+        guard let audit = try? AuditLedger(vault: nil, clock: fuzzClock) else {
+            throw PropertyViolation("an audit ledger without a vault failed")
+        }
         let partial = OTLPPartialSuccess.auditing(into: audit)
         transport.acceptedResponseHandler = { payload, body in
             seen.withLock { $0 = body.count }
             partial(payload, body)
         }
-        let payload = Payload(recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents], contentType: "application/json",
-                              headers: [Payload.pathHeader: "/v1/logs"], body: Array(#"{"resourceLogs":[]}"#.utf8),
-                              idempotencyKey: "fuzz", created: fuzzNow)
+        let payload = Payload(
+            recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents],
+            contentType: "application/json",
+            headers: [Payload.pathHeader: "/v1/logs"], body: Array(#"{"resourceLogs":[]}"#.utf8),
+            idempotencyKey: "fuzz", created: fuzzNow)
         let sender = transport
         let delivery = blocking { await sender.send(payload) }
         switch delivery {
         case .accepted:
-            try require((seen.withLock { $0 } ?? 0) <= HTTPTransport.maximumResponseBytes, "the handler saw more than the body cap")
+            try require(
+                (seen.withLock { $0 } ?? 0) <= HTTPTransport.maximumResponseBytes,
+                "the handler saw more than the body cap")
         case .retry(let delay):
-            if let delay { try require(delay >= .zero && delay <= .seconds(RetryAfter.maximumSeconds), "a retry after \(delay)") }
+            if let delay {
+                try require(delay >= .zero && delay <= .seconds(RetryAfter.maximumSeconds), "a retry after \(delay)")
+            }
         case .rejected(let reason):
-            try require(!reason.unicodeScalars.contains { $0.properties.generalCategory == .control },
-                        "the rejection reason \(reason.debugDescription) holds a control character")
+            try require(
+                !reason.unicodeScalars.contains { $0.properties.generalCategory == .control },
+                "the rejection reason \(reason.debugDescription) holds a control character")
         }
     }
 }

@@ -40,20 +40,28 @@ public enum FuzzImage: FuzzTarget {
             let extraTags = ImagePolicies.disallowed(metadata.exifTags, policy)
             try require(extraTags.isEmpty, "sanitised output keeps EXIF tags the policy removes: \(extraTags.sorted())")
             let extraContainers = Set(metadata.containers).subtracting(ImagePolicies.allowedContainers(policy))
-            try require(extraContainers.isEmpty, "sanitised output keeps containers the policy removes: \(extraContainers.sorted())")
+            try require(
+                extraContainers.isEmpty,
+                "sanitised output keeps containers the policy removes: \(extraContainers.sorted())")
         }
     }
 }
 
 /// The policies the image targets try, and what each allows.
 enum ImagePolicies {
-    static let all = [MetadataPolicy.strict, MetadataPolicy(keepCaptureTime: true, keepDeviceModel: true, keepLocation: true)]
+    static let all = [
+        MetadataPolicy.strict, MetadataPolicy(keepCaptureTime: true, keepDeviceModel: true, keepLocation: true),
+    ]
 
     /// The report names of the IFD0 and Exif tags `policy` keeps, and the directory pointers.
     private static func tagNames(_ policy: MetadataPolicy) -> Set<String> {
         var names: Set<String> = ["ExifIFDPointer", "GPSInfoIFDPointer"]
-        for (tag, (name, _)) in ExifTags.main where ExifTags.keeps(tag, in: .ifd0, policy: policy) { names.insert(name) }
-        for (tag, (name, _)) in ExifTags.exif where ExifTags.keeps(tag, in: .exif, policy: policy) { names.insert(name) }
+        for (tag, (name, _)) in ExifTags.main where ExifTags.keeps(tag, in: .ifd0, policy: policy) {
+            names.insert(name)
+        }
+        for (tag, (name, _)) in ExifTags.exif where ExifTags.keeps(tag, in: .exif, policy: policy) {
+            names.insert(name)
+        }
         return names
     }
 

@@ -16,7 +16,9 @@ public enum FuzzManifest: FuzzTarget {
             let manifest = try PrivacyManifest.decode(json: input, now: fuzzNow)
             try require(parsed.value != nil, "decode(json:) accepted what the JSON parser refused")
             let encoded: [UInt8]
-            do { encoded = try manifest.encodeJSON() } catch { throw PropertyViolation("encodeJSON() failed on a valid manifest: \(error)") }
+            do { encoded = try manifest.encodeJSON() } catch {
+                throw PropertyViolation("encodeJSON() failed on a valid manifest: \(error)")
+            }
             let again: PrivacyManifest
             do { again = try PrivacyManifest.decode(json: encoded, now: fuzzNow) } catch {
                 throw PropertyViolation("the encoded manifest does not decode: \(error)")
@@ -51,26 +53,35 @@ public enum FuzzConsentReceipts: FuzzTarget {
         for receipt in receipts {
             guard let bytes = try? encoder.encode(receipt) else { return }
             _ = try typed("append", vaultErrors) {
-                try vault.append(Array(bytes), to: ConsentLedger.collection, category: .consentRecords, purpose: .privacyCompliance)
+                try vault.append(
+                    Array(bytes), to: ConsentLedger.collection, category: .consentRecords, purpose: .privacyCompliance)
             }
         }
         _ = try typed("commit", vaultErrors) { try vault.commit() }
-        guard let ledger = try typed("ConsentLedger", vaultErrors + [ConsentError.self], {
-            try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock)
-        }) else { return }
+        guard
+            let ledger = try typed(
+                "ConsentLedger", vaultErrors + [ConsentError.self],
+                {
+                    try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock)
+                })
+        else { return }
         // Re-encoding can change a receipt (a non-canonical value), which then fails its hash:
         // compare with the chain as stored.
-        let stored = (try? vault.records(in: ConsentLedger.collection).prefix(receipts.count).compactMap {
-            try? JSONDecoder().decode(ConsentReceipt.self, from: Data($0.data))
-        }) ?? []
+        let stored =
+            (try? vault.records(in: ConsentLedger.collection).prefix(receipts.count).compactMap {
+                try? JSONDecoder().decode(ConsentReceipt.self, from: Data($0.data))
+            }) ?? []
         let storedCheck = ConsentReceipt.verifyChain(ConsentReceipt.currentChain(stored))
-        try require(ledger.integrity.isValid == storedCheck.isValid,
-                    "the ledger's integrity (\(ledger.integrity)) disagrees with verifyChain (\(storedCheck))")
+        try require(
+            ledger.integrity.isValid == storedCheck.isValid,
+            "the ledger's integrity (\(ledger.integrity)) disagrees with verifyChain (\(storedCheck))")
         if !storedCheck.isValid {
             // Nothing stays granted on a broken chain (the age gate may still deny: forgetting
             // that the user is a child would be the unsafe side).
             for purpose in exampleManifest.purposes where purpose.requiresConsent {
-                try require(ledger.consentState(for: purpose.id) != .granted, "after a broken chain \(purpose.id) is still granted")
+                try require(
+                    ledger.consentState(for: purpose.id) != .granted,
+                    "after a broken chain \(purpose.id) is still granted")
             }
         }
         _ = try typed("receipts()", vaultErrors) { try ledger.receipts() }

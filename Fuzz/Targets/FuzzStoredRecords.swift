@@ -30,38 +30,45 @@ public enum FuzzStoredRecords: FuzzTarget {
     }
 
     static let consumers: [Consumer] = [
-        Consumer(collection: AuditLedger.collection, category: .consentRecords, purpose: .privacyCompliance) { vault, _ in
+        Consumer(collection: AuditLedger.collection, category: .consentRecords, purpose: .privacyCompliance) {
+            vault, _ in
             let audit = try AuditLedger(vault: vault, clock: fuzzClock)
             _ = audit.entries()
             audit.recordCollected(.usageEvents, purpose: .analytics)
             try audit.flush()
         },
-        Consumer(collection: PermissionGate.collection, category: .permissionDecisions, purpose: .privacyCompliance) { vault, ledger in
-            let gate = try PermissionGate(manifest: exampleManifest, vault: vault, prompter: ScriptedPrompter(), probe: ManualPermissionProbe(),
-                                          consent: ledger, clock: fuzzClock)
+        Consumer(collection: PermissionGate.collection, category: .permissionDecisions, purpose: .privacyCompliance) {
+            vault, ledger in
+            let gate = try PermissionGate(
+                manifest: exampleManifest, vault: vault, prompter: ScriptedPrompter(), probe: ManualPermissionProbe(),
+                consent: ledger, clock: fuzzClock)
             for declaration in exampleManifest.permissions { _ = gate.status(of: declaration.permission) }
             _ = try gate.decisions()
         },
-        Consumer(collection: CrashReporter.collection, category: .crashDiagnostics, purpose: .crashReporting) { vault, ledger in
+        Consumer(collection: CrashReporter.collection, category: .crashDiagnostics, purpose: .crashReporting) {
+            vault, ledger in
             try ledger.grant([.crashReporting])
             let reporter = crashReporter(vault, ledger)
             for report in try reporter.storedReports() {
                 _ = SentryEventEncoder().envelope(for: report, dsn: nil, sentAt: fuzzNow).encode()
             }
         },
-        Consumer(collection: CrashReporter.stateCollection, category: .crashDiagnostics, purpose: .privacyCompliance) { vault, ledger in
+        Consumer(collection: CrashReporter.stateCollection, category: .crashDiagnostics, purpose: .privacyCompliance) {
+            vault, ledger in
             let reporter = crashReporter(vault, ledger)
             _ = reporter.processPending()
             _ = reporter.crashedOnLaunch
         },
-        Consumer(collection: CrashReporter.sessionsCollection, category: .crashDiagnostics, purpose: .crashReporting) { vault, ledger in
+        Consumer(collection: CrashReporter.sessionsCollection, category: .crashDiagnostics, purpose: .crashReporting) {
+            vault, ledger in
             try ledger.grant([.crashReporting])
             let reporter = crashReporter(vault, ledger)
             _ = reporter.processPending()
             reporter.recordSessionStart()
             reporter.endSession()
-            let uploader = try Uploader(recipient: "crashBackend", transport: RecordingTransport(), vault: vault, consent: ledger,
-                                        manifest: exampleManifest, audit: try AuditLedger(vault: vault, clock: fuzzClock), wallClock: fuzzClock)
+            let uploader = try Uploader(
+                recipient: "crashBackend", transport: RecordingTransport(), vault: vault, consent: ledger,
+                manifest: exampleManifest, audit: try AuditLedger(vault: vault, clock: fuzzClock), wallClock: fuzzClock)
             _ = try reporter.submit(to: uploader)
             try ledger.deny([.crashReporting])
         },
@@ -69,19 +76,24 @@ public enum FuzzStoredRecords: FuzzTarget {
             try ledger.grant([.analytics])
             try telemetrySubmit(vault, ledger)
         },
-        Consumer(collection: Telemetry.stateCollection, category: .consentRecords, purpose: .privacyCompliance) { vault, ledger in
+        Consumer(collection: Telemetry.stateCollection, category: .consentRecords, purpose: .privacyCompliance) {
+            vault, ledger in
             try telemetrySubmit(vault, ledger)
         },
-        Consumer(collection: DeviceIdentifiers.collection, category: .deviceIdentifiers, purpose: .deviceAuthentication) { vault, ledger in
-            let ids = try DeviceIdentifiers(appID: "org.example.fuzz", vault: vault, consent: ledger, permissions: StaticPermissions(granted: [.deviceIdentity]))
+        Consumer(collection: DeviceIdentifiers.collection, category: .deviceIdentifiers, purpose: .deviceAuthentication)
+        { vault, ledger in
+            let ids = try DeviceIdentifiers(
+                appID: "org.example.fuzz", vault: vault, consent: ledger,
+                permissions: StaticPermissions(granted: [.deviceIdentity]))
             _ = try ids.installationID()
             _ = try ids.isTrackingLimited()
             _ = try ids.advertisingID()
             _ = try ids.pseudonymousMAC([0x02, 0, 0, 0, 0, 1])
         },
         Consumer(collection: MediaStore.collection, category: .images, purpose: .serviceProvision) { vault, ledger in
-            let store = try MediaStore(gate: ConsentGate(ledger: ledger, vault: vault, clock: fuzzClock), vault: vault,
-                                       permissions: StaticPermissions(granted: [.camera, .photos]), clock: fuzzClock)
+            let store = try MediaStore(
+                gate: ConsentGate(ledger: ledger, vault: vault, clock: fuzzClock), vault: vault,
+                permissions: StaticPermissions(granted: [.camera, .photos]), clock: fuzzClock)
             for item in try store.list() {
                 _ = try store.get(item.id)
                 _ = try store.edits(of: item.id)
@@ -89,41 +101,54 @@ public enum FuzzStoredRecords: FuzzTarget {
             _ = try store.export(to: Scratch.fresh("media-export"))
             if let first = try store.list().first { _ = try store.delete(first.id) }
         },
-        Consumer(collection: ConsentGate.pendingCollection, category: .usageEvents, purpose: .analytics) { vault, ledger in
-            let gate = ConsentGate(ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: .seconds(86_400))], clock: fuzzClock)
+        Consumer(collection: ConsentGate.pendingCollection, category: .usageEvents, purpose: .analytics) {
+            vault, ledger in
+            let gate = ConsentGate(
+                ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: .seconds(86_400))],
+                clock: fuzzClock)
             try ledger.grant([.analytics])
             try gate.reconcile()
         },
-        Consumer(collection: ConsentLedger.collection, category: .consentRecords, purpose: .privacyCompliance) { vault, _ in
+        Consumer(collection: ConsentLedger.collection, category: .consentRecords, purpose: .privacyCompliance) {
+            vault, _ in
             let ledger = try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock)
             _ = ledger.integrity
             _ = try ledger.exportReceipts()
         },
-        Consumer(collection: Uploader.collection(for: "telemetryBackend"), category: .usageEvents, purpose: .analytics) { vault, ledger in
+        Consumer(collection: Uploader.collection(for: "telemetryBackend"), category: .usageEvents, purpose: .analytics)
+        { vault, ledger in
             try ledger.grant([.analytics])
-            let uploader = try Uploader(recipient: "telemetryBackend", transport: RecordingTransport(), vault: vault, consent: ledger,
-                                        manifest: exampleManifest, audit: try AuditLedger(vault: vault, clock: fuzzClock), wallClock: fuzzClock)
+            let uploader = try Uploader(
+                recipient: "telemetryBackend", transport: RecordingTransport(), vault: vault, consent: ledger,
+                manifest: exampleManifest, audit: try AuditLedger(vault: vault, clock: fuzzClock), wallClock: fuzzClock)
             _ = blocking { await uploader.drain() }
         },
     ]
 
     static func crashReporter(_ vault: Vault, _ ledger: ConsentLedger) -> CrashReporter {
-        CrashReporter(configuration: .init(crashDirectory: Scratch.fresh("stored-crash"), symbolication: .none), vault: vault,
-                      consent: ConsentGate(ledger: ledger, vault: vault, clock: fuzzClock), clock: fuzzClock)
+        CrashReporter(
+            configuration: .init(crashDirectory: Scratch.fresh("stored-crash"), symbolication: .none), vault: vault,
+            consent: ConsentGate(ledger: ledger, vault: vault, clock: fuzzClock), clock: fuzzClock)
     }
 
     static func telemetrySubmit(_ vault: Vault, _ ledger: ConsentLedger) throws {
         let audit = try AuditLedger(vault: vault, clock: fuzzClock)
-        let telemetry = try Telemetry(manifest: exampleManifest, vault: vault, consent: ledger, audit: audit, clock: fuzzClock)
+        let telemetry = try Telemetry(
+            manifest: exampleManifest, vault: vault, consent: ledger, audit: audit, clock: fuzzClock)
         for record in try vault.records(in: Telemetry.collection) { _ = telemetry.storedEvents(in: record) }
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: RecordingTransport(), vault: vault, consent: ledger,
-                                    manifest: exampleManifest, audit: audit, wallClock: fuzzClock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: RecordingTransport(), vault: vault, consent: ledger,
+            manifest: exampleManifest, audit: audit, wallClock: fuzzClock)
         _ = try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "fuzz"))
     }
 
     /// Every error type a consumer may throw.
-    static let errors: [any Error.Type] = vaultErrors + [ConsentError.self, MediaError.self, UploadError.self, DecodingError.self,
-                                                        EncodingError.self, PermissionError.self, DeviceIdentityError.self, SystemError.self, InsecurePathError.self]
+    static let errors: [any Error.Type] =
+        vaultErrors + [
+            ConsentError.self, MediaError.self, UploadError.self, DecodingError.self,
+            EncodingError.self, PermissionError.self, DeviceIdentityError.self, SystemError.self,
+            InsecurePathError.self,
+        ]
 
     public static func run(_ input: [UInt8]) throws(PropertyViolation) {
         var reader = FuzzReader(input)
@@ -139,7 +164,11 @@ public enum FuzzStoredRecords: FuzzTarget {
             }
         }
         _ = try typed("commit", vaultErrors) { try vault.commit() }
-        guard let ledger = try typed("ConsentLedger", errors, { try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock) }) else { return }
+        guard
+            let ledger = try typed(
+                "ConsentLedger", errors,
+                { try ConsentLedger(manifest: exampleManifest, vault: vault, clock: fuzzClock) })
+        else { return }
         _ = try typed(consumer.collection, errors) { try consumer.run(vault, ledger) }
         _ = try typed("close", vaultErrors) { try vault.close() }
     }

@@ -66,14 +66,16 @@ enum Scratch {
     static func fresh(_ name: String) -> String {
         let path = root + "/" + name
         try? FileManager.default.removeItem(atPath: path)
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return path
     }
 
     /// Writes `bytes` to `path`, creating its folder.
     static func write(_ bytes: [UInt8], to path: String) {
         let folder = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? FileManager.default.createDirectory(
+            atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
     }
 }
@@ -83,7 +85,9 @@ enum Scratch {
 struct FixedKeyProvider: KeyProvider {
     static let keyBytes: [UInt8] = Array(0..<32)
 
-    func key(named name: String, createIfMissing: Bool) throws -> SymmetricKey { try SymmetricKey(copying: Self.keyBytes) }
+    func key(named name: String, createIfMissing: Bool) throws -> SymmetricKey {
+        try SymmetricKey(copying: Self.keyBytes)
+    }
 
     func destroyKey(named name: String) throws {}
 }
@@ -98,7 +102,8 @@ let exampleManifest: PrivacyManifest = {
     let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Examples/steward/example-manifest.json").path
     guard let bytes = FileManager.default.contents(atPath: path),
-          let manifest = try? PrivacyManifest.decode(json: [UInt8](bytes), now: fuzzNow) else {
+        let manifest = try? PrivacyManifest.decode(json: [UInt8](bytes), now: fuzzNow)
+    else {
         fatalError("fuzz targets need the example manifest at \(path)")
     }
     return manifest
@@ -111,7 +116,9 @@ func typed<T>(_ what: String, _ allowed: [any Error.Type], _ body: () throws -> 
         return try body()
     } catch {
         let thrown = ObjectIdentifier(type(of: error))
-        try require(allowed.contains { ObjectIdentifier($0) == thrown }, "\(what) threw \(type(of: error)) (\(error)), not one of \(allowed)")
+        try require(
+            allowed.contains { ObjectIdentifier($0) == thrown },
+            "\(what) threw \(type(of: error)) (\(error)), not one of \(allowed)")
         return nil
     }
 }

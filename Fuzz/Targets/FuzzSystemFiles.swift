@@ -27,17 +27,22 @@ public enum FuzzSystemFiles: FuzzTarget {
             }
         case 1:
             _ = Hardware.cpuModel(from: text)
-            if let count = Hardware.countCPUList(text).value { try require(count > 0, "the CPU list \(text.debugDescription) counted \(count)") }
+            if let count = Hardware.countCPUList(text).value {
+                try require(count > 0, "the CPU list \(text.debugDescription) counted \(count)")
+            }
         case 2:
             _ = MACAddressKind.classify(address: text, assignType: .value(String(text.prefix(2))))
             if let address = parseHardwareAddress(text) {
                 let written = formatHardwareAddress(address)
-                try require(parseHardwareAddress(written) == address, "\(text.debugDescription) parsed, written as \(written), parsed differently")
+                try require(
+                    parseHardwareAddress(written) == address,
+                    "\(text.debugDescription) parsed, written as \(written), parsed differently")
             }
         case 3:
             guard let id = try? ID128(parsing: text) else { return }
-            try require((try? ID128(parsing: id.hexString)) == id && (try? ID128(parsing: id.uuidString)) == id,
-                        "the id \(text.debugDescription) does not round trip through its hex and UUID forms")
+            try require(
+                (try? ID128(parsing: id.hexString)) == id && (try? ID128(parsing: id.uuidString)) == id,
+                "the id \(text.debugDescription) does not round trip through its hex and UUID forms")
             _ = try? AppScopedID.applicationID(for: text)
         case 4:
             let path = Scratch.fresh("machine-id") + "/machine-id"
@@ -47,9 +52,10 @@ public enum FuzzSystemFiles: FuzzTarget {
             var reader = FuzzReader(bytes)
             var properties: [String: String] = [:]
             for _ in 0..<(reader.byte() % 6) { properties[reader.string(upTo: 24)] = reader.string(upTo: 48) }
-            let record = DeviceRecord(syspath: "/sys/x", subsystem: reader.pick(["video4linux", "sound", "gnss", "tty", "usb"]),
-                                      sysname: reader.string(upTo: 24), properties: properties,
-                                      sysattrs: ["index": reader.string(upTo: 8), "name": reader.string(upTo: 24)])
+            let record = DeviceRecord(
+                syspath: "/sys/x", subsystem: reader.pick(["video4linux", "sound", "gnss", "tty", "usb"]),
+                sysname: reader.string(upTo: 24), properties: properties,
+                sysattrs: ["index": reader.string(upTo: 8), "name": reader.string(upTo: 24)])
             _ = DeviceClassifier.cameras([record])
             _ = DeviceClassifier.audioCapture([record])
             _ = DeviceClassifier.gnss([record])
@@ -76,12 +82,16 @@ public enum FuzzSystemFiles: FuzzTarget {
                 try require(offered.contains(answer), "a typed answer gave \(answer), which was not offered")
             }
             if let answer = PermissionAnswer(spelling: text) {
-                try require(PermissionAnswer(spelling: answer.spelling) == answer, "the answer \(answer) does not round trip its spelling")
+                try require(
+                    PermissionAnswer(spelling: answer.spelling) == answer,
+                    "the answer \(answer) does not round trip its spelling")
             }
         case 10:
             let count = Int(bytes.first ?? 0) % 8
             let locations = LLVMSymbolizer.parse(Array(bytes.dropFirst()), count: count)
-            try require(locations.count == count, "llvm-symbolizer's output for \(count) addresses gave \(locations.count) locations")
+            try require(
+                locations.count == count,
+                "llvm-symbolizer's output for \(count) addresses gave \(locations.count) locations")
         default:
             _ = Demangler.demangle(String(text.prefix(4096)))
             _ = Demangler.demangle("$s" + String(text.prefix(4094)))

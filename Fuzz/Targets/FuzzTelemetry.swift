@@ -14,8 +14,9 @@ public enum FuzzOTLPResponse: FuzzTarget {
         switch OTLPPartialSuccess.parse(responseBody: input) {
         case .partialSuccess(let partial):
             try require(partial.rejected >= 0, "a partial success rejected \(partial.rejected) items")
-            try require(partial.errorMessage.count <= OTLPPartialSuccess.maximumMessageLength,
-                        "the error message kept \(partial.errorMessage.count) characters")
+            try require(
+                partial.errorMessage.count <= OTLPPartialSuccess.maximumMessageLength,
+                "the error message kept \(partial.errorMessage.count) characters")
         case .fullSuccess, .unreadable:
             break
         }
@@ -23,16 +24,26 @@ public enum FuzzOTLPResponse: FuzzTarget {
         var reader = FuzzReader(input)
         let count = Int64(reader.u64() & 0x7FFF_FFFF_FFFF_FFFF)
         let message = reader.string(upTo: 2048)
-        guard let json = try? JSONSerialization.data(withJSONObject: ["partialSuccess": ["rejectedLogRecords": String(count), "errorMessage": message]]),
-              json.count <= OTLPPartialSuccess.maximumBodySize else { return }
-        let expected = message.count <= OTLPPartialSuccess.maximumMessageLength ? message : String(message.prefix(OTLPPartialSuccess.maximumMessageLength))
+        guard
+            let json = try? JSONSerialization.data(withJSONObject: [
+                "partialSuccess": ["rejectedLogRecords": String(count), "errorMessage": message]
+            ]),
+            json.count <= OTLPPartialSuccess.maximumBodySize
+        else { return }
+        let expected =
+            message.count <= OTLPPartialSuccess.maximumMessageLength
+            ? message : String(message.prefix(OTLPPartialSuccess.maximumMessageLength))
         switch OTLPPartialSuccess.parse(responseBody: [UInt8](json)) {
         case .partialSuccess(let partial):
-            try require(partial.rejected == count && partial.errorMessage == expected, "wrote \(count) and \(expected.debugDescription), read \(partial)")
+            try require(
+                partial.rejected == count && partial.errorMessage == expected,
+                "wrote \(count) and \(expected.debugDescription), read \(partial)")
         case .fullSuccess:
-            try require(count == 0 && message.isEmpty, "wrote \(count) and \(message.debugDescription), read a full success")
+            try require(
+                count == 0 && message.isEmpty, "wrote \(count) and \(message.debugDescription), read a full success")
         case .unreadable:
-            throw PropertyViolation("a well-formed partial success (\(count), \(message.debugDescription)) was unreadable")
+            throw PropertyViolation(
+                "a well-formed partial success (\(count), \(message.debugDescription)) was unreadable")
         }
     }
 }
@@ -66,29 +77,37 @@ public enum FuzzBatchCoding: FuzzTarget {
                     default: attributes[key] = .bool(reader.bool())
                     }
                 }
-                made.append(TelemetryEventRecord(
-                    name: EventName(rawValue: reader.string(upTo: 64)), purpose: Purpose(rawValue: reader.string(upTo: 32)),
-                    category: DataCategory(rawValue: reader.string(upTo: 32)), timeUnixNano: reader.u64(), observedTimeUnixNano: reader.u64(),
-                    attributes: attributes, severityNumber: Int(Int32(bitPattern: reader.u32())),
-                    traceID: reader.bool() ? reader.string(upTo: 32) : nil, spanID: reader.bool() ? reader.string(upTo: 16) : nil))
+                made.append(
+                    TelemetryEventRecord(
+                        name: EventName(rawValue: reader.string(upTo: 64)),
+                        purpose: Purpose(rawValue: reader.string(upTo: 32)),
+                        category: DataCategory(rawValue: reader.string(upTo: 32)), timeUnixNano: reader.u64(),
+                        observedTimeUnixNano: reader.u64(),
+                        attributes: attributes, severityNumber: Int(Int32(bitPattern: reader.u32())),
+                        traceID: reader.bool() ? reader.string(upTo: 32) : nil,
+                        spanID: reader.bool() ? reader.string(upTo: 16) : nil))
             }
             records = made
         }
         guard let again = BatchCoding.decode(BatchCoding.encode(records)) else {
             throw PropertyViolation("an encoded batch of \(records.count) records does not decode")
         }
-        try require(again.count == records.count && zip(again, records).allSatisfy(sameRecord),
-                    "decode(encode(x)) differs from x (\(records.count) records)")
-        let body = OTLPEncoder().logs(resource: TelemetryResource(serviceName: "fuzz"), scope: (name: "steward", version: "1"), records: records)
-        try require((try? JSONSerialization.jsonObject(with: Data(body))) != nil,
-                    "the OTLP logs body is not valid JSON: \(String(decoding: body.prefix(300), as: UTF8.self))")
+        try require(
+            again.count == records.count && zip(again, records).allSatisfy(sameRecord),
+            "decode(encode(x)) differs from x (\(records.count) records)")
+        let body = OTLPEncoder().logs(
+            resource: TelemetryResource(serviceName: "fuzz"), scope: (name: "steward", version: "1"), records: records)
+        try require(
+            (try? JSONSerialization.jsonObject(with: Data(body))) != nil,
+            "the OTLP logs body is not valid JSON: \(String(decoding: body.prefix(300), as: UTF8.self))")
     }
 
     /// Equal records, doubles compared by their bits (NaN included).
     static func sameRecord(_ a: TelemetryEventRecord, _ b: TelemetryEventRecord) -> Bool {
         guard a.name == b.name, a.purpose == b.purpose, a.category == b.category, a.timeUnixNano == b.timeUnixNano,
-              a.observedTimeUnixNano == b.observedTimeUnixNano, a.severityNumber == b.severityNumber,
-              a.traceID == b.traceID, a.spanID == b.spanID, a.attributes.count == b.attributes.count else { return false }
+            a.observedTimeUnixNano == b.observedTimeUnixNano, a.severityNumber == b.severityNumber,
+            a.traceID == b.traceID, a.spanID == b.spanID, a.attributes.count == b.attributes.count
+        else { return false }
         return a.attributes.allSatisfy { key, value in
             switch (value, b.attributes[key]) {
             case (.double(let x), .double(let y)?): return x.bitPattern == y.bitPattern

@@ -30,7 +30,9 @@ public enum FuzzRetryAfter: FuzzTarget {
         let now = Date(timeIntervalSinceReferenceDate: Double(bitPattern: reader.u64()))
         let value = String(decoding: reader.rest, as: UTF8.self)
         if let delay = RetryAfter.delay(fromHeader: value, now: now) {
-            try require(delay >= .zero && delay <= .seconds(RetryAfter.maximumSeconds), "Retry-After \(value.debugDescription) gave \(delay)")
+            try require(
+                delay >= .zero && delay <= .seconds(RetryAfter.maximumSeconds),
+                "Retry-After \(value.debugDescription) gave \(delay)")
         }
         if let date = RetryAfter.parseHTTPDate(value, now: now) {
             let c = CivilTime.components(of: date)
@@ -38,20 +40,30 @@ public enum FuzzRetryAfter: FuzzTarget {
             let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]  // 1970-01-01 was a Thursday
             let dayNumber = Int((date.timeIntervalSince1970 / 86_400).rounded(.down))
             let weekday = days[((dayNumber % 7) + 7) % 7]
-            func pad(_ n: Int, _ width: Int) -> String { String(repeating: "0", count: max(0, width - String(n).count)) + String(n) }
-            let text = "\(weekday), \(pad(c.day, 2)) \(months[c.month - 1]) \(pad(c.year, 4)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)) GMT"
+            func pad(_ n: Int, _ width: Int) -> String {
+                String(repeating: "0", count: max(0, width - String(n).count)) + String(n)
+            }
+            let text =
+                "\(weekday), \(pad(c.day, 2)) \(months[c.month - 1]) \(pad(c.year, 4)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)) GMT"
             let again = RetryAfter.parseHTTPDate(text, now: now)
-            try require(again == date, "\(value.debugDescription) parsed to \(date), written back as \(text) it parsed to \(String(describing: again))")
+            try require(
+                again == date,
+                "\(value.debugDescription) parsed to \(date), written back as \(text) it parsed to \(String(describing: again))"
+            )
         }
         if let time = CivilTime.date(rfc3339: value) {
             let written = CivilTime.iso8601(time)
             let again = CivilTime.date(rfc3339: written)
-            try require(again.map { abs($0.timeIntervalSince(time)) < 0.001 } == true,
-                        "\(value.debugDescription) read as an RFC 3339 time, written as \(written), read back as \(String(describing: again))")
+            try require(
+                again.map { abs($0.timeIntervalSince(time)) < 0.001 } == true,
+                "\(value.debugDescription) read as an RFC 3339 time, written as \(written), read back as \(String(describing: again))"
+            )
         }
         let seconds = reader.u64() >> UInt64(reader.byte() % 64)
         let delay = RetryAfter.delay(fromHeader: String(seconds), now: now)
-        try require(delay == .seconds(Int64(min(seconds, UInt64(RetryAfter.maximumSeconds)))), "\(seconds) seconds read as \(String(describing: delay))")
+        try require(
+            delay == .seconds(Int64(min(seconds, UInt64(RetryAfter.maximumSeconds)))),
+            "\(seconds) seconds read as \(String(describing: delay))")
     }
 }
 
@@ -77,10 +89,12 @@ public enum FuzzOutboxRecord: FuzzTarget {
             var headers: [String: String] = [:]
             for _ in 0..<(reader.byte() % 6) { headers[reader.string(upTo: 32)] = reader.string(upTo: 128) }
             let payload = Payload(
-                recipient: RecipientID(rawValue: reader.string(upTo: 64)), purpose: Purpose(rawValue: reader.string(upTo: 64)),
+                recipient: RecipientID(rawValue: reader.string(upTo: 64)),
+                purpose: Purpose(rawValue: reader.string(upTo: 64)),
                 categories: (0..<(reader.byte() % 4)).map { _ in DataCategory(rawValue: reader.string(upTo: 32)) },
                 contentType: reader.string(upTo: 64), headers: headers, body: reader.bytes(upTo: 4096),
-                idempotencyKey: reader.string(upTo: 64), created: Date(timeIntervalSinceReferenceDate: Double(bitPattern: reader.u64())))
+                idempotencyKey: reader.string(upTo: 64),
+                created: Date(timeIntervalSinceReferenceDate: Double(bitPattern: reader.u64())))
             guard let again = Payload(outboxRecord: payload.outboxRecord()) else {
                 throw PropertyViolation("an encoded payload does not decode")
             }
@@ -92,7 +106,9 @@ public enum FuzzOutboxRecord: FuzzTarget {
         var a2 = a, b2 = b
         a2.created = .distantPast
         b2.created = .distantPast
-        return a2 == b2 && a.created.timeIntervalSinceReferenceDate.bitPattern == b.created.timeIntervalSinceReferenceDate.bitPattern
+        return a2 == b2
+            && a.created.timeIntervalSinceReferenceDate.bitPattern
+                == b.created.timeIntervalSinceReferenceDate.bitPattern
     }
 }
 
@@ -128,34 +144,48 @@ public enum FuzzOutboxFolder: FuzzTarget {
             }
         }
         let errors: [any Error.Type] = [UploadError.self, SystemError.self, InsecurePathError.self]
-        guard let transport = try typed("FileTransport(directory:)", errors, { try FileTransport(directory: directory) }) else { return }
+        guard
+            let transport = try typed("FileTransport(directory:)", errors, { try FileTransport(directory: directory) })
+        else { return }
         _ = try typed("sidecars()", errors) { try transport.sidecars() }
-        let payload = Payload(recipient: "telemetry", purpose: .analytics, categories: [.usageEvents], contentType: "application/json",
-                              headers: ["Steward-Path": "/v1/logs"], body: Array("{}".utf8), idempotencyKey: "fuzz-key", created: fuzzNow)
+        let payload = Payload(
+            recipient: "telemetry", purpose: .analytics, categories: [.usageEvents], contentType: "application/json",
+            headers: ["Steward-Path": "/v1/logs"], body: Array("{}".utf8), idempotencyKey: "fuzz-key", created: fuzzNow)
         let delivery = blocking { await transport.send(payload) }
         guard delivery == .accepted else { return }
         guard let sidecars = try typed("sidecars()", errors, { try transport.sidecars() }) else {
             throw PropertyViolation("sidecars() failed after a send was accepted")
         }
-        try require(sidecars.contains { $0.idempotencyKey == "fuzz-key" && $0.recipient == "telemetry" && $0.bodyBytes == 2 },
-                    "the accepted payload's sidecar is not listed")
+        try require(
+            sidecars.contains { $0.idempotencyKey == "fuzz-key" && $0.recipient == "telemetry" && $0.bodyBytes == 2 },
+            "the accepted payload's sidecar is not listed")
         let numbers = sidecars.map(\.sequence)
         try require(Set(numbers).count == numbers.count, "two sidecars share a sequence number: \(numbers)")
         // Taking everything back (a plaintext outbox moved into the vault): every payload read
         // back whole, ours among them, and no visible pair left behind.
         let taken = Mutex<[Payload]>([])
-        guard let counts = try typed("takeAll(_:)", errors, { try transport.takeAll { payload in taken.withLock { $0.append(payload) } } }) else { return }
+        guard
+            let counts = try typed(
+                "takeAll(_:)", errors, { try transport.takeAll { payload in taken.withLock { $0.append(payload) } } })
+        else { return }
         let all = taken.withLock { $0 }
         try require(counts.taken == all.count, "takeAll counted \(counts.taken) but handed over \(all.count)")
-        try require(all.contains { $0.idempotencyKey == "fuzz-key" && $0.body == Array("{}".utf8) && $0.headers == payload.headers },
-                    "the accepted payload was not taken back as written")
+        try require(
+            all.contains {
+                $0.idempotencyKey == "fuzz-key" && $0.body == Array("{}".utf8) && $0.headers == payload.headers
+            },
+            "the accepted payload was not taken back as written")
         // Sequence-named files, as the transport reads names: 12 or more digits that fit a
         // UInt64, a dash, then .json or .body.
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { name in
-            guard !name.hasPrefix("."), name.hasSuffix(".json") || name.hasSuffix(".body"), let dash = name.firstIndex(of: "-") else { return false }
-            let digits = name[..<dash]
-            return digits.count >= 12 && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && UInt64(digits) != nil
-        } ?? []
+        let left =
+            (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { name in
+                guard !name.hasPrefix("."), name.hasSuffix(".json") || name.hasSuffix(".body"),
+                    let dash = name.firstIndex(of: "-")
+                else { return false }
+                let digits = name[..<dash]
+                return digits.count >= 12 && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+                    && UInt64(digits) != nil
+            } ?? []
         try require(left.allSatisfy { !$0.hasSuffix(".json") }, "a sidecar is left after takeAll: \(left)")
     }
 }
@@ -172,7 +202,9 @@ public enum FuzzIdentifierFilter: FuzzTarget {
     /// Where `word` occurs in `bytes` with no letter, digit, `_` or non-ASCII byte on either side.
     static func wholeWord(_ word: String, in bytes: [UInt8]) -> Range<Int>? {
         let needle = Array(word.utf8)
-        func isWord(_ b: UInt8) -> Bool { b >= 0x80 || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x5F }
+        func isWord(_ b: UInt8) -> Bool {
+            b >= 0x80 || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x5F
+        }
         guard bytes.count >= needle.count else { return nil }
         for start in 0...(bytes.count - needle.count) where bytes[start..<start + needle.count].elementsEqual(needle) {
             let before = start == 0 || !isWord(bytes[start - 1])
@@ -192,18 +224,27 @@ public enum FuzzIdentifierFilter: FuzzTarget {
         let filter = selector & 1 == 0 ? Self.filter : IdentifierFilter.current
         let found = filter.contains(text)
         let redacted = filter.redact(text, secretValues: selector & 2 == 0)
-        if !found { try require(redacted == text, "nothing was found in \(text.debugDescription) but redaction changed it") }
+        if !found {
+            try require(redacted == text, "nothing was found in \(text.debugDescription) but redaction changed it")
+        }
         // ASCII case only: Unicode lowering could make a device value of other letters.
         let lowered = String(decoding: redacted.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
-        for device in ["0123456789abcdef0123456789abcdef", "00:1b:21:aa:bb:cc", "001b21aabbcc"] where selector & 1 == 0 {
-            try require(!lowered.contains(device), "\(device) survived redaction of \(text.debugDescription): \(redacted.debugDescription)")
+        for device in ["0123456789abcdef0123456789abcdef", "00:1b:21:aa:bb:cc", "001b21aabbcc"] where selector & 1 == 0
+        {
+            try require(
+                !lowered.contains(device),
+                "\(device) survived redaction of \(text.debugDescription): \(redacted.debugDescription)")
         }
         // The host name is found as a whole word (in `0kiosk-07` it is part of another word).
         if selector & 1 == 0, let range = wholeWord("kiosk-07", in: Array(lowered.utf8)) {
-            throw PropertyViolation("kiosk-07 survived as a word at \(range) in the redaction of \(text.debugDescription): \(redacted.debugDescription)")
+            throw PropertyViolation(
+                "kiosk-07 survived as a word at \(range) in the redaction of \(text.debugDescription): \(redacted.debugDescription)"
+            )
         }
-        try require(IdentifierFilter.isSecretKey(text) == IdentifierFilter.isSecretKey(text.uppercased()) || !text.utf8.allSatisfy { $0 < 0x80 },
-                    "isSecretKey depends on ASCII case for \(text.debugDescription)")
+        try require(
+            IdentifierFilter.isSecretKey(text) == IdentifierFilter.isSecretKey(text.uppercased())
+                || !text.utf8.allSatisfy { $0 < 0x80 },
+            "isSecretKey depends on ASCII case for \(text.debugDescription)")
     }
 }
 
@@ -223,9 +264,11 @@ public enum FuzzKeyFile: FuzzTarget {
         if flags & 1 != 0 { Scratch.write([0], to: directory + "/.tmp-x") }
         let provider = FileKeyProvider(directory: directory)
         let errors: [any Error.Type] = [KeyProviderError.self, InsecurePathError.self, SystemError.self]
-        guard let key = try typed("key(named:)", errors, { try provider.key(named: "vault", createIfMissing: false) }) else { return }
+        guard let key = try typed("key(named:)", errors, { try provider.key(named: "vault", createIfMissing: false) })
+        else { return }
         try require(file.count == 32, "a key file of \(file.count) bytes gave a key")
-        try require((try? SymmetricKey(copying: file)).map { key.isEqual(to: $0) } == true, "the key is not the file's bytes")
+        try require(
+            (try? SymmetricKey(copying: file)).map { key.isEqual(to: $0) } == true, "the key is not the file's bytes")
         let again = try typed("key(named:) again", errors) { try provider.key(named: "vault", createIfMissing: true) }
         try require(again?.isEqual(to: key) == true, "asking again gave another key")
     }

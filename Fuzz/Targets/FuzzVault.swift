@@ -55,10 +55,14 @@ public enum FuzzVaultSegment: FuzzTarget {
             throw PropertyViolation("the vault did not open again after its own repair")
         }
         let second = try readEverything(again)
-        try require(second == first, "reopening changed what is readable: \(first.mapValues(\.count)) then \(second.mapValues(\.count))")
+        try require(
+            second == first,
+            "reopening changed what is readable: \(first.mapValues(\.count)) then \(second.mapValues(\.count))")
         _ = try typed("compact()", vaultErrors) { try again.compact() }
         let third = try readEverything(again)
-        try require(third == first, "compacting changed what is readable: \(first.mapValues(\.count)) then \(third.mapValues(\.count))")
+        try require(
+            third == first,
+            "compacting changed what is readable: \(first.mapValues(\.count)) then \(third.mapValues(\.count))")
         _ = try typed("close()", vaultErrors) { try again.close() }
     }
 
@@ -72,14 +76,18 @@ public enum FuzzVaultSegment: FuzzTarget {
                 continue
             }
             let header = Int(segment[position + 6]) | Int(segment[position + 7]) << 8
-            let body = Int(segment[position + 8]) | Int(segment[position + 9]) << 8 | Int(segment[position + 10]) << 16 | Int(segment[position + 11]) << 24
+            let body =
+                Int(segment[position + 8]) | Int(segment[position + 9]) << 8 | Int(segment[position + 10]) << 16 | Int(
+                    segment[position + 11]) << 24
             let length = header + body
             guard header >= SegmentFormat.fixedFrameHeader, length <= segment.count - position else {
                 position += 1
                 continue
             }
             let crc = segment[position..<(position + length)].withUnsafeBytes { CRC32C.frame($0) }
-            withUnsafeBytes(of: crc.littleEndian) { segment.replaceSubrange((position + 12)..<(position + 16), with: $0) }
+            withUnsafeBytes(of: crc.littleEndian) {
+                segment.replaceSubrange((position + 12)..<(position + 16), with: $0)
+            }
             position += length
         }
     }
@@ -102,13 +110,19 @@ public enum FuzzVaultMeta: FuzzTarget {
         }
         Scratch.write(reader.rest, to: directory + "/vault.meta")
         guard let vault = try openFuzzVault(directory) else { return }
-        guard let id = try typed("append", vaultErrors, {
-            let id = try vault.append([1, 2, 3], to: "notes", category: .usageEvents, purpose: .analytics)
-            try vault.commit()
-            return id
-        }) else { return }
+        guard
+            let id = try typed(
+                "append", vaultErrors,
+                {
+                    let id = try vault.append([1, 2, 3], to: "notes", category: .usageEvents, purpose: .analytics)
+                    try vault.commit()
+                    return id
+                })
+        else { return }
         _ = try typed("close()", vaultErrors) { try vault.close() }
-        guard let again = try openFuzzVault(directory) else { throw PropertyViolation("a vault that opened and committed did not open again") }
+        guard let again = try openFuzzVault(directory) else {
+            throw PropertyViolation("a vault that opened and committed did not open again")
+        }
         let record = try typed("record(_:in:)", vaultErrors) { try again.record(id, in: "notes") }
         try require(record??.data == [1, 2, 3], "the committed record did not read back")
         _ = try typed("close()", vaultErrors) { try again.close() }
@@ -122,7 +136,9 @@ public enum FuzzVaultRoundTrip: FuzzTarget {
     public static let name = "FuzzVaultRoundTrip"
 
     static let collections = ["notes", "events", "steward.x", "a", String(repeating: "n", count: 64)]
-    static let categories: [DataCategory] = [.usageEvents, .crashDiagnostics, "c", DataCategory(rawValue: String(repeating: "é", count: 40))]
+    static let categories: [DataCategory] = [
+        .usageEvents, .crashDiagnostics, "c", DataCategory(rawValue: String(repeating: "é", count: 40)),
+    ]
     static let purposes: [Purpose] = [.analytics, .crashReporting, "p", Purpose(rawValue: "")]
 
     /// What a record must read back as; times in milliseconds since 1970.
@@ -137,7 +153,8 @@ public enum FuzzVaultRoundTrip: FuzzTarget {
         /// Whether `record` is this one, its times within the millisecond the format keeps.
         func matches(_ record: VaultRecord) -> Bool {
             guard record.id == id, record.data == data, record.category == category, record.purpose == purpose,
-                  abs(record.created.timeIntervalSince1970 * 1000 - created) < 1 else { return false }
+                abs(record.created.timeIntervalSince1970 * 1000 - created) < 1
+            else { return false }
             switch (record.expires, expires) {
             case (nil, nil): return true
             case (let read?, let want?): return abs(read.timeIntervalSince1970 * 1000 - want) < 1
@@ -156,18 +173,26 @@ public enum FuzzVaultRoundTrip: FuzzTarget {
             operations += 1
             switch reader.byte() % 8 {
             case 0...4:
-                let collection = reader.pick(collections), category = reader.pick(categories), purpose = reader.pick(purposes)
+                let collection = reader.pick(collections), category = reader.pick(categories),
+                    purpose = reader.pick(purposes)
                 let data = reader.bytes(upTo: 4096)
                 let retention: Int64? = reader.bool() ? Int64(reader.u32()) : nil
-                let created: Date? = reader.bool() ? Date(timeIntervalSince1970: Double(Int32(bitPattern: reader.u32())) / 1000) : nil
-                guard let id = try typed("append", vaultErrors, {
-                    try vault.append(data, to: collection, category: category, purpose: purpose,
-                                     retention: retention.map { .milliseconds($0) }, created: created)
-                }) else { continue }
+                let created: Date? =
+                    reader.bool() ? Date(timeIntervalSince1970: Double(Int32(bitPattern: reader.u32())) / 1000) : nil
+                guard
+                    let id = try typed(
+                        "append", vaultErrors,
+                        {
+                            try vault.append(
+                                data, to: collection, category: category, purpose: purpose,
+                                retention: retention.map { .milliseconds($0) }, created: created)
+                        })
+                else { continue }
                 let createdMs = ((created ?? fuzzNow).timeIntervalSince1970 * 1000).rounded(.down)
-                expected[collection, default: []].append(Expected(
-                    id: id, data: data, category: category, purpose: purpose, created: createdMs,
-                    expires: retention.map { createdMs + Double($0) }))
+                expected[collection, default: []].append(
+                    Expected(
+                        id: id, data: data, category: category, purpose: purpose, created: createdMs,
+                        expires: retention.map { createdMs + Double($0) }))
             case 5:
                 let collection = reader.pick(collections)
                 guard var records = expected[collection], !records.isEmpty else { continue }
@@ -188,8 +213,10 @@ public enum FuzzVaultRoundTrip: FuzzTarget {
         for collection in collections {
             let read = try typed("records(in:)", vaultErrors) { try again.records(in: collection) } ?? []
             let want = expected[collection] ?? []
-            try require(read.count == want.count && zip(want, read).allSatisfy { $0.matches($1) },
-                        "\(collection): read back \(read.count) records, expected \(want.count); first difference at \(zip(want, read).enumerated().first { !$0.element.0.matches($0.element.1) }?.offset ?? min(read.count, want.count))")
+            try require(
+                read.count == want.count && zip(want, read).allSatisfy { $0.matches($1) },
+                "\(collection): read back \(read.count) records, expected \(want.count); first difference at \(zip(want, read).enumerated().first { !$0.element.0.matches($0.element.1) }?.offset ?? min(read.count, want.count))"
+            )
         }
         _ = try typed("close", vaultErrors) { try again.close() }
     }

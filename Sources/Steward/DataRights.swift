@@ -89,7 +89,9 @@ public struct DataRights: Sendable {
         }
         var disclosed: [DataCategory: Set<RecipientID>] = [:]
         for entry in steward.audit.entries() {
-            for disclosure in entry.disclosed where disclosure.count > 0 { disclosed[entry.category, default: []].insert(disclosure.recipient) }
+            for disclosure in entry.disclosed where disclosure.count > 0 {
+                disclosed[entry.category, default: []].insert(disclosure.recipient)
+            }
         }
         var order = manifest.dataCategories.map(\.id)
         for category in tallies.keys.sorted() where !order.contains(category) { order.append(category) }
@@ -115,9 +117,13 @@ public struct DataRights: Sendable {
         let unqueued = steward.telemetry.deletionRequestsNotYetQueued
         if unqueued > 0 { deletions[steward.configuration.telemetryRecipient, default: 0] += unqueued }
         let crashFolder = steward.crashes.configuration.crashDirectory
-        let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter { !$0.hasPrefix(".") }.count
-        var report = AccessReport(generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
-                                  categories: categories, queued: queued, pendingDeletionRequests: deletions, unprocessedCrashRecords: rawRecords)
+        let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter {
+            !$0.hasPrefix(".")
+        }.count
+        var report = AccessReport(
+            generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
+            categories: categories, queued: queued, pendingDeletionRequests: deletions,
+            unprocessedCrashRecords: rawRecords)
         if let outbox = steward.outbox {
             // An unreadable folder is not a reason to withhold the rest of the report.
             report.plaintextOutbox = (try? outbox.countByRecipient()) ?? [:]
@@ -157,7 +163,9 @@ public struct DataRights: Sendable {
         let isZip = path.lowercased().hasSuffix(".zip")
         let files = FileManager.default
         if !isZip, let existing = try? files.contentsOfDirectory(atPath: path), !existing.isEmpty {
-            throw StewardError(.exportFailed, problems: ["\(path) exists and is not empty; give a new folder or a path ending in .zip"])
+            throw StewardError(
+                .exportFailed, problems: ["\(path) exists and is not empty; give a new folder or a path ending in .zip"]
+            )
         }
         if isZip, FileSystem.exists(path) {
             throw StewardError(.exportFailed, problems: ["\(path) exists; give a new path"])
@@ -178,9 +186,11 @@ public struct DataRights: Sendable {
         contents += mediaFiles.map { ("media/" + $0.name, $0.bytes) }
         do {
             if isZip {
-                try FileSystem.createNewFile(try Self.zip(contents, at: steward.configuration.wallClock.checkedNow), at: path)
+                try FileSystem.createNewFile(
+                    try Self.zip(contents, at: steward.configuration.wallClock.checkedNow), at: path)
             } else {
-                try files.createDirectory(atPath: path + "/media", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try files.createDirectory(
+                    atPath: path + "/media", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 _ = chmod(path, 0o700)
                 for (name, bytes) in contents { try FileSystem.createNewFile(bytes, at: path + "/" + name) }
             }
@@ -197,13 +207,17 @@ public struct DataRights: Sendable {
         let archive = try Archive(data: Data(), accessMode: .create)
         for (name, bytes) in contents {
             let data = Data(bytes)
-            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), modificationDate: date,
-                                 permissions: 0o600, compressionMethod: .deflate) { position, size in
+            try archive.addEntry(
+                with: name, type: .file, uncompressedSize: Int64(data.count), modificationDate: date,
+                permissions: 0o600, compressionMethod: .deflate
+            ) { position, size in
                 let start = Int(position)
                 return data.subdata(in: start..<Swift.min(start + size, data.count))
             }
         }
-        guard let bytes = archive.data else { throw StewardError(.exportFailed, problems: ["the archive could not be assembled"]) }
+        guard let bytes = archive.data else {
+            throw StewardError(.exportFailed, problems: ["the archive could not be assembled"])
+        }
         return Array(bytes)
     }
 
@@ -220,25 +234,33 @@ public struct DataRights: Sendable {
 
         var telemetryEvents: [ExportDocument.StoredEvents] = []
         for record in try steward.vault.records(in: Telemetry.collection) {
-            telemetryEvents.append(ExportDocument.StoredEvents(
-                stored: record.created, expires: record.expires, purpose: record.purpose, category: record.category,
-                recipients: steward.manifest.declaration(of: record.category)?.recipients ?? [],
-                events: steward.telemetry.storedEvents(in: record)))
+            telemetryEvents.append(
+                ExportDocument.StoredEvents(
+                    stored: record.created, expires: record.expires, purpose: record.purpose, category: record.category,
+                    recipients: steward.manifest.declaration(of: record.category)?.recipients ?? [],
+                    events: steward.telemetry.storedEvents(in: record)))
         }
         var queued: [ExportDocument.QueuedPayload] = []
         for (recipient, _) in steward.uploaders.sorted(by: { $0.key < $1.key }) {
             for record in try steward.vault.records(in: Uploader.collection(for: recipient)) {
                 guard let payload = Payload(outboxRecord: record.data) else { continue }
-                queued.append(ExportDocument.QueuedPayload(
-                    recipient: recipient, purpose: payload.purpose, categories: payload.categories, created: payload.created,
-                    contentType: payload.contentType, body: String(validating: payload.body, as: UTF8.self) ?? "(\(payload.body.count) binary bytes)"))
+                queued.append(
+                    ExportDocument.QueuedPayload(
+                        recipient: recipient, purpose: payload.purpose, categories: payload.categories,
+                        created: payload.created,
+                        contentType: payload.contentType,
+                        body: String(validating: payload.body, as: UTF8.self) ?? "(\(payload.body.count) binary bytes)")
+                )
             }
         }
         return ExportDocument(
-            format: "steward.export/1", generated: steward.configuration.wallClock.checkedNow, appID: steward.configuration.appID,
+            format: "steward.export/1", generated: steward.configuration.wallClock.checkedNow,
+            appID: steward.configuration.appID,
             policyVersion: steward.manifest.policyVersion, controller: steward.manifest.controller,
             identifiers: identifiers,
-            consent: .init(states: steward.consent.states.mapKeys(\.rawValue).mapValues(\.rawValue), receipts: try steward.consent.receipts()),
+            consent: .init(
+                states: steward.consent.states.mapKeys(\.rawValue).mapValues(\.rawValue),
+                receipts: try steward.consent.receipts()),
             permissionDecisions: try steward.permissions.decisions(),
             telemetry: telemetryEvents, queued: queued, crashReports: try steward.crashes.storedReports(),
             audit: steward.audit.entries(), media: [], access: try accessReport())
@@ -285,7 +307,9 @@ public struct DataRights: Sendable {
     /// stays the same: it is how recipients find the erased data.
     public func erase(deliverWithin: Duration = .seconds(5)) async throws -> ErasureReport {
         let steward = self.steward
-        guard steward.isRunning else { throw StewardError(.stopped, problems: ["this instance was stopped; start Steward again"]) }
+        guard steward.isRunning else {
+            throw StewardError(.stopped, problems: ["this instance was stopped; start Steward again"])
+        }
         // 1. Who received what.
         var received: [RecipientID: Set<DataCategory>] = [:]
         var purposes: [RecipientID: Set<Purpose>] = [:]
@@ -313,7 +337,8 @@ public struct DataRights: Sendable {
                     removed += try outbox.removeAllPayloads()
                 }
                 for folder in [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"] {
-                    for name in (try? files.contentsOfDirectory(atPath: folder)) ?? [] where name != ".lock" && name != ".sequence" {
+                    for name in (try? files.contentsOfDirectory(atPath: folder)) ?? []
+                    where name != ".lock" && name != ".sequence" {
                         removed += 1
                         try files.removeItem(atPath: folder + "/" + name)
                     }
@@ -325,17 +350,23 @@ public struct DataRights: Sendable {
         // 3. A new vault, and the deletion requests.
         let configuration = steward.configuration
         let notRequested = DeletionRoutes(configuration).notRequestable(Set(received.keys))
-        let requests = received.keys.filter { configuration.manifest.declaration(of: $0) != nil && notRequested[$0] == nil }.sorted()
-        guard !requests.isEmpty else { return ErasureReport(deletionRequests: [], delivered: [], removedFiles: removed, notRequested: notRequested) }
+        let requests = received.keys.filter {
+            configuration.manifest.declaration(of: $0) != nil && notRequested[$0] == nil
+        }.sorted()
+        guard !requests.isEmpty else {
+            return ErasureReport(deletionRequests: [], delivered: [], removedFiles: removed, notRequested: notRequested)
+        }
         let vault: Vault
         if let keyProvider = configuration.keyProvider {
-            vault = try Vault.open(directory: steward.dataDirectory + "/vault", keyProvider: keyProvider, clock: configuration.wallClock)
+            vault = try Vault.open(
+                directory: steward.dataDirectory + "/vault", keyProvider: keyProvider, clock: configuration.wallClock)
         } else {
             vault = try Vault.open(dataDirectory: steward.dataDirectory, clock: configuration.wallClock)
         }
         defer { try? vault.close() }
-        let ledger = try ConsentLedger(manifest: configuration.manifest, vault: vault, jurisdiction: configuration.jurisdiction,
-                                       clock: configuration.wallClock)
+        let ledger = try ConsentLedger(
+            manifest: configuration.manifest, vault: vault, jurisdiction: configuration.jurisdiction,
+            clock: configuration.wallClock)
         let audit = try AuditLedger(vault: vault, clock: configuration.wallClock)
         let now = configuration.wallClock.checkedNow
         var uploaders: [Uploader] = []
@@ -343,11 +374,13 @@ public struct DataRights: Sendable {
             // The stopped instance's transports (a plaintext outbox has one owner at a time);
             // a recipient without one keeps its request queued in the new vault, pending.
             let transport: (any Transport)? = steward.transports[recipient]
-            let uploader = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: ledger,
-                                        manifest: configuration.manifest, audit: audit, policy: configuration.uploadPolicy,
-                                        wallClock: configuration.wallClock)
-            let request = DeletionRequest(scope: .all, purposes: Array(purposes[recipient] ?? []), categories: Array(received[recipient] ?? []),
-                                          pseudonymousIDs: pseudonyms, deviceID: deviceID, requested: now)
+            let uploader = try Uploader(
+                recipient: recipient, transport: transport, vault: vault, consent: ledger,
+                manifest: configuration.manifest, audit: audit, policy: configuration.uploadPolicy,
+                wallClock: configuration.wallClock)
+            let request = DeletionRequest(
+                scope: .all, purposes: Array(purposes[recipient] ?? []), categories: Array(received[recipient] ?? []),
+                pseudonymousIDs: pseudonyms, deviceID: deviceID, requested: now)
             let payload = DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
             try uploader.submitObligation(payload)
             uploaders.append(uploader)
@@ -355,12 +388,16 @@ public struct DataRights: Sendable {
         var delivered: [RecipientID] = []
         await withTaskGroup(of: (RecipientID, Bool).self) { group in
             for uploader in uploaders {
-                group.addTask { (uploader.recipient, await Steward.drain(uploader, within: deliverWithin).accepted > 0) }
+                group.addTask {
+                    (uploader.recipient, await Steward.drain(uploader, within: deliverWithin).accepted > 0)
+                }
             }
             for await (recipient, accepted) in group where accepted { delivered.append(recipient) }
         }
         try? audit.flush()
-        return ErasureReport(deletionRequests: requests, delivered: delivered.sorted(), removedFiles: removed, notRequested: notRequested)
+        return ErasureReport(
+            deletionRequests: requests, delivered: delivered.sorted(), removedFiles: removed, notRequested: notRequested
+        )
     }
 }
 
@@ -385,12 +422,16 @@ struct DeletionRoutes {
     func notRequestable(_ recipient: RecipientID) -> String? {
         let route = configuration.manifest.recipients.first { $0.id == recipient }?.deletionRoute ?? .request
         if route.method == .manual {
-            return "the manifest declares deletion by hand: ask at \(route.contact ?? "the recipient's privacy contact")"
+            return
+                "the manifest declares deletion by hand: ask at \(route.contact ?? "the recipient's privacy contact")"
         }
         // A Sentry envelope URL can only reject a JSON deletion request (which would then be
         // retried for ever): that recipient is named instead, for the host to ask by hand.
-        if recipient == configuration.crashRecipient, configuration.sentryDSN != nil, configuration.transports[recipient] == nil {
-            return "a Sentry DSN takes only envelopes; delete the user's events through the Sentry project (its data deletion or API), and declare this recipient's deletion as manual in the manifest"
+        if recipient == configuration.crashRecipient, configuration.sentryDSN != nil,
+            configuration.transports[recipient] == nil
+        {
+            return
+                "a Sentry DSN takes only envelopes; delete the user's events through the Sentry project (its data deletion or API), and declare this recipient's deletion as manual in the manifest"
         }
         return nil
     }
@@ -398,7 +439,7 @@ struct DeletionRoutes {
 
 extension Dictionary {
     func mapKeys<T: Hashable>(_ transform: (Key) -> T) -> [T: Value] {
-        Dictionary<T, Value>(map { (transform($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
+        [T: Value](map { (transform($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 }
 

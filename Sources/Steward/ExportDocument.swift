@@ -84,23 +84,34 @@ enum ExportSummaryText {
         var lines: [String] = []
         lines.append("# What Steward holds about you")
         lines.append("")
-        lines.append("Exported \(date(document.generated)) from the app `\(document.appID)` (privacy policy version \(document.policyVersion)).")
-        if let controller = document.controller { lines.append("Questions about your data: \(controller.name), \(controller.contact).") }
-        lines.append("The machine-readable version of everything below is `steward-export.json`; your images are in `media/`.")
+        lines.append(
+            "Exported \(date(document.generated)) from the app `\(document.appID)` (privacy policy version \(document.policyVersion))."
+        )
+        if let controller = document.controller {
+            lines.append("Questions about your data: \(controller.name), \(controller.contact).")
+        }
+        lines.append(
+            "The machine-readable version of everything below is `steward-export.json`; your images are in `media/`.")
         lines.append("")
         lines.append("## Identifiers")
         lines.append("")
         lines.append("- App-scoped device id: \(document.identifiers.appScopedID ?? "not available")")
         lines.append("- Installation id: \(document.identifiers.installationID ?? "not available")")
-        lines.append("- Advertising id: \(document.identifiers.advertisingID ?? "not available")\(document.identifiers.trackingLimited == true ? " (tracking limited: all zeros when sent)" : "")")
+        lines.append(
+            "- Advertising id: \(document.identifiers.advertisingID ?? "not available")\(document.identifiers.trackingLimited == true ? " (tracking limited: all zeros when sent)" : "")"
+        )
         for (purpose, pseudonyms) in document.identifiers.telemetryPseudonyms.sorted(by: { $0.key < $1.key }) {
             lines.append("- Pseudonyms used for \(purpose): \(pseudonyms.count)")
         }
         lines.append("")
         lines.append("## Your consent")
         lines.append("")
-        for (purpose, state) in document.consent.states.sorted(by: { $0.key < $1.key }) { lines.append("- \(purpose): \(state)") }
-        lines.append("- \(document.consent.receipts.count) consent receipt(s) recorded, the latest on \(date(document.consent.receipts.last.map { Date(timeIntervalSince1970: Double($0.timestamp) / 1000) }))")
+        for (purpose, state) in document.consent.states.sorted(by: { $0.key < $1.key }) {
+            lines.append("- \(purpose): \(state)")
+        }
+        lines.append(
+            "- \(document.consent.receipts.count) consent receipt(s) recorded, the latest on \(date(document.consent.receipts.last.map { Date(timeIntervalSince1970: Double($0.timestamp) / 1000) }))"
+        )
         lines.append("")
         lines.append("## Permission decisions")
         lines.append("")
@@ -115,13 +126,17 @@ enum ExportSummaryText {
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         for holding in document.access.categories {
             let kept = holding.retentionDays.map { $0 == 0 ? "not kept" : "\($0) days" } ?? "until you delete it"
-            lines.append("| \(holding.category) | \(holding.records) | \(date(holding.since)) | \(holding.purposes.map(\.rawValue).joined(separator: ", ")) | \(kept) | \(holding.recipients.map(\.rawValue).joined(separator: ", ")) | \(holding.disclosedTo.map(\.rawValue).joined(separator: ", ")) |")
+            lines.append(
+                "| \(holding.category) | \(holding.records) | \(date(holding.since)) | \(holding.purposes.map(\.rawValue).joined(separator: ", ")) | \(kept) | \(holding.recipients.map(\.rawValue).joined(separator: ", ")) | \(holding.disclosedTo.map(\.rawValue).joined(separator: ", ")) |"
+            )
         }
         lines.append("")
         lines.append("## Usage events stored")
         lines.append("")
         let events = document.telemetry.reduce(0) { $0 + $1.events.count }
-        lines.append("\(events) event(s) in \(document.telemetry.count) batch(es); \(document.queued.count) payload(s) waiting to be sent.")
+        lines.append(
+            "\(events) event(s) in \(document.telemetry.count) batch(es); \(document.queued.count) payload(s) waiting to be sent."
+        )
         lines.append("")
         lines.append("## Crash reports")
         lines.append("")
@@ -134,13 +149,19 @@ enum ExportSummaryText {
         lines.append("## Images")
         lines.append("")
         if document.media.isEmpty { lines.append("None.") }
-        for image in document.media { lines.append("- `\(image.file)`: \(image.item.kind.rawValue) from \(image.item.source.rawValue), for \(image.item.purpose)") }
+        for image in document.media {
+            lines.append(
+                "- `\(image.file)`: \(image.item.kind.rawValue) from \(image.item.source.rawValue), for \(image.item.purpose)"
+            )
+        }
         lines.append("")
         lines.append("## What was sent, and to whom")
         lines.append("")
         for entry in document.audit where !entry.disclosed.isEmpty {
             for disclosure in entry.disclosed {
-                lines.append("- \(entry.day): \(disclosure.count) item(s) of \(entry.category) for \(entry.purpose) to \(disclosure.recipient) (\(disclosure.legalBasis.rawValue))")
+                lines.append(
+                    "- \(entry.day): \(disclosure.count) item(s) of \(entry.category) for \(entry.purpose) to \(disclosure.recipient) (\(disclosure.legalBasis.rawValue))"
+                )
             }
         }
         if !document.audit.contains(where: { !$0.disclosed.isEmpty }) { lines.append("Nothing was sent.") }
@@ -152,9 +173,14 @@ enum ExportSummaryText {
 extension DeletionRequest {
     /// The payload for `recipient` under the facade's configuration: the OTLP log record for the
     /// telemetry recipient (with the resource telemetry sends), the JSON document for the others.
-    static func payload(_ request: DeletionRequest, to recipient: RecipientID, configuration: Steward.Configuration, now: Date) -> Payload {
-        let resource = recipient == configuration.telemetryRecipient
-            ? TelemetryResource(serviceName: configuration.appID, serviceVersion: configuration.release, osType: "linux", deviceID: request.deviceID)
+    static func payload(
+        _ request: DeletionRequest, to recipient: RecipientID, configuration: Steward.Configuration, now: Date
+    ) -> Payload {
+        let resource =
+            recipient == configuration.telemetryRecipient
+            ? TelemetryResource(
+                serviceName: configuration.appID, serviceVersion: configuration.release, osType: "linux",
+                deviceID: request.deviceID)
             : nil
         return request.payload(to: recipient, resource: resource, appID: configuration.appID, now: now)
     }

@@ -41,11 +41,15 @@ extension Steward {
                 problems.append("plaintextOutbox: '\(path)' is not an absolute path; give the folder's full path")
             }
             var isFolder: ObjCBool = false
-            if !directory.isEmpty, FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), !isFolder.boolValue {
+            if !directory.isEmpty, FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder),
+                !isFolder.boolValue
+            {
                 problems.append("dataDirectory: \(directory) exists and is not a folder; give a folder Steward may own")
             }
             for recipient in configuration.transports.keys.sorted() where manifest.declaration(of: recipient) == nil {
-                problems.append("transports: the recipient '\(recipient)' is not declared in the manifest; declare it (with its region and endpoint hosts) or remove its transport")
+                problems.append(
+                    "transports: the recipient '\(recipient)' is not declared in the manifest; declare it (with its region and endpoint hosts) or remove its transport"
+                )
             }
             var disclosure: Disclosure?
             do {
@@ -54,12 +58,18 @@ extension Steward {
                 // and a plaintext outbox is named where it is.
                 var disclosed = manifest
                 if configuration.sentryDSN != nil, configuration.transports[configuration.crashRecipient] == nil,
-                   let index = disclosed.recipients.firstIndex(where: { $0.id == configuration.crashRecipient }),
-                   disclosed.recipients[index].deletionRoute.method == .request {
-                    disclosed.recipients[index].deletion = .manual(contact: "the crash-report service's own data deletion (its project settings or API), through the app's publisher")
+                    let index = disclosed.recipients.firstIndex(where: { $0.id == configuration.crashRecipient }),
+                    disclosed.recipients[index].deletionRoute.method == .request
+                {
+                    disclosed.recipients[index].deletion = .manual(
+                        contact:
+                            "the crash-report service's own data deletion (its project settings or API), through the app's publisher"
+                    )
                 }
-                disclosure = try Disclosure(manifest: disclosed, now: configuration.wallClock.checkedNow,
-                                            plaintextOutbox: directory.isEmpty ? nil : configuration.plaintextOutbox?.path(dataDirectory: directory))
+                disclosure = try Disclosure(
+                    manifest: disclosed, now: configuration.wallClock.checkedNow,
+                    plaintextOutbox: directory.isEmpty
+                        ? nil : configuration.plaintextOutbox?.path(dataDirectory: directory))
             } catch let error as DisclosureError {
                 problems += error.problems.map { "manifest \($0.path): \($0.message)" }
             } catch {
@@ -69,35 +79,46 @@ extension Steward {
             if let dsn = configuration.sentryDSN {
                 do {
                     let parsed = try SentryDSN(dsn)
-                    http[configuration.crashRecipient] = try HTTPTransport(endpoint: parsed.envelopeURL, configuration: configuration.http,
-                                                                           wallClock: configuration.wallClock)
+                    http[configuration.crashRecipient] = try HTTPTransport(
+                        endpoint: parsed.envelopeURL, configuration: configuration.http,
+                        wallClock: configuration.wallClock)
                 } catch {
                     problems.append("sentryDSN: \(error)")
                 }
                 if manifest.declaration(of: configuration.crashRecipient) == nil {
-                    problems.append("sentryDSN: crash reports go to the recipient '\(configuration.crashRecipient)', which the manifest does not declare; declare it or set crashRecipient")
+                    problems.append(
+                        "sentryDSN: crash reports go to the recipient '\(configuration.crashRecipient)', which the manifest does not declare; declare it or set crashRecipient"
+                    )
                 }
             }
             if let endpoint = configuration.otlpEndpoint {
                 do {
-                    http[configuration.telemetryRecipient] = try HTTPTransport(endpoint: endpoint, configuration: configuration.http,
-                                                                               wallClock: configuration.wallClock)
+                    http[configuration.telemetryRecipient] = try HTTPTransport(
+                        endpoint: endpoint, configuration: configuration.http,
+                        wallClock: configuration.wallClock)
                 } catch {
                     problems.append("otlpEndpoint: \(error)")
                 }
                 if manifest.declaration(of: configuration.telemetryRecipient) == nil {
-                    problems.append("otlpEndpoint: telemetry goes to the recipient '\(configuration.telemetryRecipient)', which the manifest does not declare; declare it or set telemetryRecipient")
+                    problems.append(
+                        "otlpEndpoint: telemetry goes to the recipient '\(configuration.telemetryRecipient)', which the manifest does not declare; declare it or set telemetryRecipient"
+                    )
                 }
             }
-            guard problems.isEmpty, let disclosure else { throw StewardError(.invalidConfiguration, problems: problems) }
-            return Plan(dataDirectory: directory, disclosure: disclosure, configuration: configuration, httpTransports: http)
+            guard problems.isEmpty, let disclosure else {
+                throw StewardError(.invalidConfiguration, problems: problems)
+            }
+            return Plan(
+                dataDirectory: directory, disclosure: disclosure, configuration: configuration, httpTransports: http)
         }
 
         /// The recipients Steward delivers to (the host's, and the crash and telemetry
         /// recipients when declared), each with its transport: the host's, else the HTTPS one
         /// from the DSN or endpoint, else the plaintext outbox when the host asked for one,
         /// else none (payloads stay queued in the vault). Undeclared recipients get no entry.
-        func transports(consent: any ConsentChecking) throws -> (transports: [RecipientID: (any Transport)?], outbox: FileTransport?) {
+        func transports(consent: any ConsentChecking) throws -> (
+            transports: [RecipientID: (any Transport)?], outbox: FileTransport?
+        ) {
             var result: [RecipientID: (any Transport)?] = [:]
             var fileTransport: FileTransport?
             var recipients = Set(configuration.transports.keys)
@@ -109,7 +130,10 @@ extension Steward {
                 if let transport = configuration.transports[recipient] ?? httpTransports[recipient] {
                     result[recipient] = .some(transport)
                 } else if let outbox = configuration.plaintextOutbox {
-                    if fileTransport == nil { fileTransport = try FileTransport(directory: outbox.path(dataDirectory: dataDirectory), consent: consent) }
+                    if fileTransport == nil {
+                        fileTransport = try FileTransport(
+                            directory: outbox.path(dataDirectory: dataDirectory), consent: consent)
+                    }
                     result[recipient] = .some(fileTransport)
                 } else {
                     result[recipient] = .some(nil)

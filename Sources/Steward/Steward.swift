@@ -87,11 +87,15 @@ public final class Steward: Sendable {
     /// Whether an instance runs in this process.
     private static let processClaim = Atomic<Bool>(false)
 
-    private init(configuration: Configuration, dataDirectory: String, vault: Vault, consent: ConsentLedger, consentGate: ConsentGate,
-                 audit: AuditLedger, permissions: PermissionGate, device: DeviceIdentifiers, crashes: CrashReporter,
-                 telemetry: Telemetry, metrics: TelemetryMetrics, media: MediaStore, disclosure: Disclosure, uploaders: [RecipientID: Uploader],
-                 pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool, transports: [RecipientID: any Transport],
-                 outbox: FileTransport?, consentObserver: UUID) {
+    private init(
+        configuration: Configuration, dataDirectory: String, vault: Vault, consent: ConsentLedger,
+        consentGate: ConsentGate,
+        audit: AuditLedger, permissions: PermissionGate, device: DeviceIdentifiers, crashes: CrashReporter,
+        telemetry: Telemetry, metrics: TelemetryMetrics, media: MediaStore, disclosure: Disclosure,
+        uploaders: [RecipientID: Uploader],
+        pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool, transports: [RecipientID: any Transport],
+        outbox: FileTransport?, consentObserver: UUID
+    ) {
         self.configuration = configuration
         self.dataDirectory = dataDirectory
         self.vault = vault
@@ -124,10 +128,13 @@ public final class Steward: Sendable {
     ///   another process, a wrong key).
     public static func start(_ configuration: Configuration) throws(StewardError) -> Steward {
         let plan = try Plan.check(configuration)
-        guard processClaim.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            throw StewardError(.alreadyStarted, problems: [
-                "Steward runs already in this process; use that instance, or call stop() on it before starting another",
-            ])
+        guard processClaim.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else {
+            throw StewardError(
+                .alreadyStarted,
+                problems: [
+                    "Steward runs already in this process; use that instance, or call stop() on it before starting another"
+                ])
         }
         do {
             return try open(configuration, plan: plan)
@@ -143,34 +150,45 @@ public final class Steward: Sendable {
         let directory = plan.dataDirectory
         let vault: Vault
         if let keyProvider = configuration.keyProvider {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             vault = try Vault.open(directory: directory + "/vault", keyProvider: keyProvider, clock: clock)
         } else {
             vault = try Vault.open(dataDirectory: directory, clock: clock)
         }
         do {
-            let consent = try ConsentLedger(manifest: manifest, vault: vault, jurisdiction: configuration.jurisdiction, clock: clock)
+            let consent = try ConsentLedger(
+                manifest: manifest, vault: vault, jurisdiction: configuration.jurisdiction, clock: clock)
             let audit = try AuditLedger(vault: vault, clock: clock)
-            let gate = ConsentGate(ledger: consent, vault: vault, audit: audit, policies: configuration.pendingPolicies,
-                                   defaultPolicy: configuration.defaultPendingPolicy, clock: clock)
-            let permissions = try PermissionGate(manifest: manifest, vault: vault, prompter: configuration.prompter,
-                                                 probe: configuration.permissionProbe, consent: consent, clock: clock)
-            let device = try DeviceIdentifiers(appID: configuration.appID, vault: vault, consent: consent, permissions: permissions,
-                                               machineIDPath: configuration.machineIDPath)
+            let gate = ConsentGate(
+                ledger: consent, vault: vault, audit: audit, policies: configuration.pendingPolicies,
+                defaultPolicy: configuration.defaultPendingPolicy, clock: clock)
+            let permissions = try PermissionGate(
+                manifest: manifest, vault: vault, prompter: configuration.prompter,
+                probe: configuration.permissionProbe, consent: consent, clock: clock)
+            let device = try DeviceIdentifiers(
+                appID: configuration.appID, vault: vault, consent: consent, permissions: permissions,
+                machineIDPath: configuration.machineIDPath)
             var telemetryConfiguration = configuration.telemetry
             telemetryConfiguration.permissions = permissions
-            let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: consent, gate: gate, audit: audit,
-                                          configuration: telemetryConfiguration, clock: clock)
+            let telemetry = try Telemetry(
+                manifest: manifest, vault: vault, consent: consent, gate: gate, audit: audit,
+                configuration: telemetryConfiguration, clock: clock)
             // Telemetry asks its own recipient; the facade asks the others (see below).
             let telemetryAsks = DeletionRoutes(configuration).notRequestable(configuration.telemetryRecipient) == nil
-            telemetry.deletionRequestRecipients.withLock { $0 = telemetryAsks ? [configuration.telemetryRecipient] : [] }
+            telemetry.deletionRequestRecipients.withLock {
+                $0 = telemetryAsks ? [configuration.telemetryRecipient] : []
+            }
             let metrics = TelemetryMetrics(consent: consent, clock: clock, audit: audit)
             let media = try MediaStore(gate: gate, vault: vault, permissions: permissions, clock: clock)
 
-            let context = CrashContext(release: configuration.release, osName: "Linux", arch: Plan.architecture,
-                                       executable: CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent })
-            let crashes = CrashReporter(configuration: .init(dataDirectory: directory, context: context), vault: vault, consent: gate, clock: clock)
+            let context = CrashContext(
+                release: configuration.release, osName: "Linux", arch: Plan.architecture,
+                executable: CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent })
+            let crashes = CrashReporter(
+                configuration: .init(dataDirectory: directory, context: context), vault: vault, consent: gate,
+                clock: clock)
             var installed = false
             if configuration.installsCrashHandler {
                 try crashes.install()
@@ -184,13 +202,16 @@ public final class Steward: Sendable {
             let outbox = planned.outbox
             // The OTLP transport Steward made itself counts a Collector's partial rejections.
             let otlp = configuration.telemetryRecipient
-            if configuration.transports[otlp] == nil, case .some(.some(let made)) = transports[otlp], var http = made as? HTTPTransport {
+            if configuration.transports[otlp] == nil, case .some(.some(let made)) = transports[otlp],
+                var http = made as? HTTPTransport
+            {
                 http.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
                 transports[otlp] = .some(http)
             }
             for (recipient, transport) in transports {
-                uploaders[recipient] = try Uploader(recipient: recipient, transport: transport, vault: vault, consent: consent,
-                                                    manifest: manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
+                uploaders[recipient] = try Uploader(
+                    recipient: recipient, transport: transport, vault: vault, consent: consent,
+                    manifest: manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
             }
             takeBackLegacyOutbox(directory + "/outbox", configuration: configuration, uploaders: uploaders)
             let chosen = transports.compactMapValues { $0 }
@@ -199,17 +220,22 @@ public final class Steward: Sendable {
             let queues = Array(uploaders.values)
             let routes = DeletionRoutes(configuration)
             /// A deletion request (scope `purposes`) for `recipient`'s data of `purpose`.
-            @Sendable func deletionRequest(to recipient: RecipientID, purpose: Purpose, categories: [DataCategory]) -> Payload {
+            @Sendable func deletionRequest(to recipient: RecipientID, purpose: Purpose, categories: [DataCategory])
+                -> Payload
+            {
                 let now = clock.checkedNow
-                let request = DeletionRequest(scope: .purposes, purposes: [purpose], categories: categories,
-                                              deviceID: try? device.appScopedID().uuidString, requested: now)
+                let request = DeletionRequest(
+                    scope: .purposes, purposes: [purpose], categories: categories,
+                    deviceID: try? device.appScopedID().uuidString, requested: now)
                 return DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
             }
             // A send the recipient accepted after the withdrawal (too late to cancel) is
             // followed by a deletion request too.
-            for (recipient, uploader) in uploaders where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
+            for (recipient, uploader) in uploaders
+            where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
                 uploader.onAcceptedAfterWithdrawal { [weak uploader] purpose, categories in
-                    _ = try? uploader?.submitObligation(deletionRequest(to: recipient, purpose: purpose, categories: categories))
+                    _ = try? uploader?.submitObligation(
+                        deletionRequest(to: recipient, purpose: purpose, categories: categories))
                 }
             }
             let consentObserver = consent.addObserver { [uploaders] changes in
@@ -222,19 +248,26 @@ public final class Steward: Sendable {
                 let withdrawn = changes.filter { $0.state == .denied && $0.previous == .granted }
                 let entries = withdrawn.isEmpty ? [] : audit.entries()
                 for change in withdrawn {
-                    for (recipient, uploader) in uploaders where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
-                        let categories = Set(entries.filter { entry in
-                            entry.purpose == change.purpose && entry.disclosed.contains { $0.recipient == recipient && $0.count > 0 }
-                        }.map(\.category))
+                    for (recipient, uploader) in uploaders
+                    where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
+                        let categories = Set(
+                            entries.filter { entry in
+                                entry.purpose == change.purpose
+                                    && entry.disclosed.contains { $0.recipient == recipient && $0.count > 0 }
+                            }.map(\.category))
                         guard !categories.isEmpty else { continue }
-                        _ = try? uploader.submitObligation(deletionRequest(to: recipient, purpose: change.purpose, categories: categories.sorted()))
+                        _ = try? uploader.submitObligation(
+                            deletionRequest(to: recipient, purpose: change.purpose, categories: categories.sorted()))
                     }
                 }
             }
-            return Steward(configuration: configuration, dataDirectory: directory, vault: vault, consent: consent, consentGate: gate,
-                           audit: audit, permissions: permissions, device: device, crashes: crashes, telemetry: telemetry,
-                           metrics: metrics, media: media, disclosure: plan.disclosure, uploaders: uploaders, pendingCrashes: pending,
-                           crashInstalled: installed, transports: chosen, outbox: outbox, consentObserver: consentObserver)
+            return Steward(
+                configuration: configuration, dataDirectory: directory, vault: vault, consent: consent,
+                consentGate: gate,
+                audit: audit, permissions: permissions, device: device, crashes: crashes, telemetry: telemetry,
+                metrics: metrics, media: media, disclosure: plan.disclosure, uploaders: uploaders,
+                pendingCrashes: pending,
+                crashInstalled: installed, transports: chosen, outbox: outbox, consentObserver: consentObserver)
         } catch {
             try? vault.close()
             throw error
@@ -247,9 +280,12 @@ public final class Steward: Sendable {
     /// own), its payloads go back into the vault, queued for their recipient as before, and
     /// their files are removed. A payload whose recipient has no uploader any more, or whose
     /// purpose is now denied, is not kept (nothing could deliver it).
-    private static func takeBackLegacyOutbox(_ folder: String, configuration: Configuration, uploaders: [RecipientID: Uploader]) {
+    private static func takeBackLegacyOutbox(
+        _ folder: String, configuration: Configuration, uploaders: [RecipientID: Uploader]
+    ) {
         guard configuration.plaintextOutbox != .inDataDirectory, configuration.plaintextOutbox != .directory(folder),
-              FileSystem.exists(folder), let legacy = try? FileTransport(directory: folder) else { return }
+            FileSystem.exists(folder), let legacy = try? FileTransport(directory: folder)
+        else { return }
         _ = try? legacy.takeAll { payload in
             guard let uploader = uploaders[payload.recipient] else { return }
             if payload.purpose == .privacyCompliance {
@@ -318,14 +354,19 @@ public final class Steward: Sendable {
         var report = SendReport()
         let resource = telemetryResource()
         if let uploader = uploaders[configuration.telemetryRecipient] {
-            do { report.eventsQueued = try telemetry.submit(to: uploader, resource: resource) } catch { report.problems.append("telemetry: \(error)") }
-            do { report.metricPointsQueued = try metrics.submit(to: uploader, resource: resource) } catch { report.problems.append("metrics: \(error)") }
+            do { report.eventsQueued = try telemetry.submit(to: uploader, resource: resource) } catch {
+                report.problems.append("telemetry: \(error)")
+            }
+            do { report.metricPointsQueued = try metrics.submit(to: uploader, resource: resource) } catch {
+                report.problems.append("metrics: \(error)")
+            }
         } else {
             do { try telemetry.flush() } catch { report.problems.append("telemetry: \(error)") }
         }
         if let uploader = uploaders[configuration.crashRecipient] {
             do {
-                report.crashReportsQueued = try crashes.submit(to: uploader, dsn: configuration.sentryDSN.flatMap { try? SentryDSN($0) })
+                report.crashReportsQueued = try crashes.submit(
+                    to: uploader, dsn: configuration.sentryDSN.flatMap { try? SentryDSN($0) })
             } catch {
                 report.problems.append("crash reports: \(error)")
             }
@@ -375,7 +416,9 @@ public final class Steward: Sendable {
     /// // ...
     /// periodic.cancel()
     /// ```
-    public func runPeriodicWork(flushInterval: Duration = .seconds(30), retentionInterval: Duration = .seconds(3_600)) async {
+    public func runPeriodicWork(flushInterval: Duration = .seconds(30), retentionInterval: Duration = .seconds(3_600))
+        async
+    {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [telemetry] in await telemetry.run(flushingEvery: flushInterval) }
             group.addTask { [self] in

@@ -92,8 +92,10 @@ extension Steward {
         public var machineIDPath: String
 
         /// A configuration with the defaults above.
-        public init(appID: String, manifest: PrivacyManifest, dataDirectory: String? = nil,
-                    prompter: any PermissionPrompter = TerminalPrompter()) {
+        public init(
+            appID: String, manifest: PrivacyManifest, dataDirectory: String? = nil,
+            prompter: any PermissionPrompter = TerminalPrompter()
+        ) {
             self.appID = appID
             self.manifest = manifest
             self.dataDirectory = dataDirectory
@@ -177,7 +179,8 @@ public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
         switch problems.count {
         case 0: "Steward: \(code)"
         case 1: "Steward: \(code): \(problems[0])"
-        default: "Steward: \(code), \(problems.count) problems:\n" + problems.map { "  - " + $0 }.joined(separator: "\n")
+        default:
+            "Steward: \(code), \(problems.count) problems:\n" + problems.map { "  - " + $0 }.joined(separator: "\n")
         }
     }
 }

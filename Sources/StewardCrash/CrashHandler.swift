@@ -66,16 +66,19 @@ package enum CrashHandler {
         switch result {
         case 0: return
         case EALREADY:
-            throw CrashHandlerError(.alreadyInstalled,
-                                    "the crash handler is installed already; uninstall it first or keep the one installed",
-                                    errno: result)
+            throw CrashHandlerError(
+                .alreadyInstalled,
+                "the crash handler is installed already; uninstall it first or keep the one installed",
+                errno: result)
         case ENOENT, ENOTDIR, EACCES, EPERM, ELOOP, ENAMETOOLONG:
-            throw CrashHandlerError(.folderUnusable,
-                                    "the crash folder \(directory) cannot be opened (\(reason(result))); create it (mode 0700) before installing",
-                                    errno: result)
+            throw CrashHandlerError(
+                .folderUnusable,
+                "the crash folder \(directory) cannot be opened (\(reason(result))); create it (mode 0700) before installing",
+                errno: result)
         default:
-            throw CrashHandlerError(.system, "installing the crash handler failed: \(reason(result)); crashes will not be recorded",
-                                    errno: result)
+            throw CrashHandlerError(
+                .system, "installing the crash handler failed: \(reason(result)); crashes will not be recorded",
+                errno: result)
         }
     }
 
@@ -108,8 +111,10 @@ package enum CrashHandler {
     package static func prepareCurrentThread() throws {
         let result = steward_crash_prepare_thread()
         guard result == 0 else {
-            throw CrashHandlerError(.system, "no alternate signal stack for this thread (\(reason(result))); a stack overflow on it will not be recorded",
-                                    errno: result)
+            throw CrashHandlerError(
+                .system,
+                "no alternate signal stack for this thread (\(reason(result))); a stack overflow on it will not be recorded",
+                errno: result)
         }
     }
 
@@ -129,9 +134,10 @@ package enum CrashHandler {
         switch result {
         case 0: return
         case EMSGSIZE:
-            throw CrashHandlerError(.contextTooLarge,
-                                    "the crash context is \(bytes.count) bytes, more than the \(contextCapacity) a record carries; shorten its values",
-                                    errno: result)
+            throw CrashHandlerError(
+                .contextTooLarge,
+                "the crash context is \(bytes.count) bytes, more than the \(contextCapacity) a record carries; shorten its values",
+                errno: result)
         default:
             throw CrashHandlerError(.system, "setting the crash context failed: \(reason(result))", errno: result)
         }
@@ -141,9 +147,11 @@ package enum CrashHandler {
     /// character boundary). `data` is stored as `key=value` lines, sorted by key.
     package static func addBreadcrumb(_ breadcrumb: Breadcrumb) {
         let milliseconds = breadcrumb.timestamp.timeIntervalSince1970 * 1000
-        let timestamp: UInt64 = milliseconds.isFinite && milliseconds > 0 && milliseconds < 1.8e19 ? UInt64(milliseconds) : 0
+        let timestamp: UInt64 =
+            milliseconds.isFinite && milliseconds > 0 && milliseconds < 1.8e19 ? UInt64(milliseconds) : 0
         let data = breadcrumb.data.keys.sorted().map { "\($0)=\(breadcrumb.data[$0] ?? "")\n" }.joined()
-        steward_crash_add_breadcrumb(timestamp, levelCode(breadcrumb.level), breadcrumb.category, breadcrumb.message, data)
+        steward_crash_add_breadcrumb(
+            timestamp, levelCode(breadcrumb.level), breadcrumb.category, breadcrumb.message, data)
     }
 
     /// The breadcrumbs in the ring, oldest first (for handled reports).
@@ -163,7 +171,9 @@ package enum CrashHandler {
         let result = steward_crash_test_write_record(signal)
         switch result {
         case 0: return
-        case EINVAL: throw CrashHandlerError(.notInstalled, "install the crash handler before writing a test record", errno: result)
+        case EINVAL:
+            throw CrashHandlerError(
+                .notInstalled, "install the crash handler before writing a test record", errno: result)
         default: throw CrashHandlerError(.system, "writing the test record failed: \(reason(result))", errno: result)
         }
     }

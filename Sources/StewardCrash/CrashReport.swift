@@ -37,11 +37,13 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
     public var salvageNotes: [String]
 
     /// A report; see the properties.
-    public init(id: String, timestamp: Date, handled: Bool, partial: Bool = false, signal: CrashSignal? = nil,
-                error: CrashError? = nil, crashedThread: CrashThread, otherThreads: [CrashThread] = [],
-                images: [BinaryImage] = [], breadcrumbs: [Breadcrumb] = [], context: CrashContext = CrashContext(),
-                secondsSinceStart: Double? = nil, handlerNanoseconds: UInt64? = nil,
-                runtimeBacktraceMerged: Bool = false, salvageNotes: [String] = []) {
+    public init(
+        id: String, timestamp: Date, handled: Bool, partial: Bool = false, signal: CrashSignal? = nil,
+        error: CrashError? = nil, crashedThread: CrashThread, otherThreads: [CrashThread] = [],
+        images: [BinaryImage] = [], breadcrumbs: [Breadcrumb] = [], context: CrashContext = CrashContext(),
+        secondsSinceStart: Double? = nil, handlerNanoseconds: UInt64? = nil,
+        runtimeBacktraceMerged: Bool = false, salvageNotes: [String] = []
+    ) {
         self.id = id
         self.timestamp = timestamp
         self.handled = handled
@@ -111,7 +113,10 @@ public struct CrashThread: Codable, Hashable, Sendable {
     public var crashed: Bool
 
     /// A thread; see the properties.
-    public init(id: Int64, name: String? = nil, frames: [StackFrame] = [], registers: [String: UInt64] = [:], crashed: Bool = true) {
+    public init(
+        id: Int64, name: String? = nil, frames: [StackFrame] = [], registers: [String: UInt64] = [:],
+        crashed: Bool = true
+    ) {
         self.id = id
         self.name = name
         self.frames = frames
@@ -139,8 +144,10 @@ public struct StackFrame: Codable, Hashable, Sendable {
     public var symbolAddress: UInt64?
 
     /// A frame; see the properties.
-    public init(instructionAddress: UInt64, function: String? = nil, package: String? = nil, filename: String? = nil,
-                line: Int? = nil, imageAddress: UInt64? = nil, symbolAddress: UInt64? = nil) {
+    public init(
+        instructionAddress: UInt64, function: String? = nil, package: String? = nil, filename: String? = nil,
+        line: Int? = nil, imageAddress: UInt64? = nil, symbolAddress: UInt64? = nil
+    ) {
         self.instructionAddress = instructionAddress
         self.function = function
         self.package = package
@@ -178,7 +185,8 @@ public struct BinaryImage: Codable, Hashable, Sendable {
         while b.count < 16 { b.append(0) }
         let swapped = [b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]] + b[8...]
         let hex = Array(Hex.encode(swapped))
-        return "\(String(hex[0..<8]))-\(String(hex[8..<12]))-\(String(hex[12..<16]))-\(String(hex[16..<20]))-\(String(hex[20..<32]))"
+        return
+            "\(String(hex[0..<8]))-\(String(hex[8..<12]))-\(String(hex[12..<16]))-\(String(hex[16..<20]))-\(String(hex[20..<32]))"
     }
 
     static func bytes(hex: String) -> [UInt8]? { Hex.decode(hex) }
@@ -212,7 +220,8 @@ public struct Breadcrumb: Codable, Hashable, Sendable {
     public var data: [String: String]
 
     /// A breadcrumb; see the properties.
-    public init(timestamp: Date, level: Level = .info, category: String, message: String, data: [String: String] = [:]) {
+    public init(timestamp: Date, level: Level = .info, category: String, message: String, data: [String: String] = [:])
+    {
         self.timestamp = timestamp
         self.level = level
         self.category = category
@@ -245,9 +254,11 @@ public struct CrashContext: Codable, Hashable, Sendable {
     public var executable: String?
 
     /// A context; see the properties.
-    public init(release: String? = nil, environment: String? = nil, sessionID: String? = nil, deviceID: String? = nil,
-                osName: String? = nil, osVersion: String? = nil, kernelVersion: String? = nil, model: String? = nil,
-                arch: String? = nil, executable: String? = nil) {
+    public init(
+        release: String? = nil, environment: String? = nil, sessionID: String? = nil, deviceID: String? = nil,
+        osName: String? = nil, osVersion: String? = nil, kernelVersion: String? = nil, model: String? = nil,
+        arch: String? = nil, executable: String? = nil
+    ) {
         self.release = release
         self.environment = environment
         self.sessionID = sessionID

@@ -35,7 +35,9 @@ extension CrashReporter {
             // A `crashed` update only for a session recorded under consent, from its recorded
             // start: none for a crash of a process whose session was never started.
             var session: SentrySession?
-            if !report.handled, let id = report.context.sessionID, let recorded = sessions.crashed.first(where: { $0.id == id }) {
+            if !report.handled, let id = report.context.sessionID,
+                let recorded = sessions.crashed.first(where: { $0.id == id })
+            {
                 session = SentrySession.crashed(for: report, started: recorded.started, isInitial: false)
             }
             // No sent_at: it would be the queueing time, and Sentry corrects clock drift with it
@@ -102,7 +104,9 @@ extension CrashReporter {
     ///     at once, and an absurd duration (`Duration(attoseconds: .max)`) does not trap.
     /// - Returns: What the uploader did, or nil when `timeout` passed first (the rest is sent
     ///   later by the uploader's normal run).
-    public func sendNow(through uploader: Uploader, dsn: SentryDSN? = nil, timeout: Duration = .seconds(5)) async throws -> UploadReport? {
+    public func sendNow(through uploader: Uploader, dsn: SentryDSN? = nil, timeout: Duration = .seconds(5)) async throws
+        -> UploadReport?
+    {
         try submit(to: uploader, dsn: dsn)
         return await withTaskGroup(of: UploadReport?.self) { group in
             group.addTask { await uploader.drain() }

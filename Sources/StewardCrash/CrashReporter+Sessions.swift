@@ -38,12 +38,14 @@ extension CrashReporter {
 
     private func recordSessionStartLocked() {
         guard consent.ledger.consentState(for: .crashReporting) == .granted,
-              !sessionStartRecorded.load(ordering: .acquiring) else { return }
+            !sessionStartRecorded.load(ordering: .acquiring)
+        else { return }
         let context = configuration.context
         // Started when consent allowed it: the session covers no time before the grant.
         let started = Swift.max(sessionStarted, clockNow)
-        let start = StoredSession(id: sessionID, started: started, timestamp: started, status: "ok", isInitial: true,
-                                  errors: 0, release: context.release, environment: context.environment, deviceID: context.deviceID)
+        let start = StoredSession(
+            id: sessionID, started: started, timestamp: started, status: "ok", isInitial: true,
+            errors: 0, release: context.release, environment: context.environment, deviceID: context.deviceID)
         do {
             try updateSessions { sessions in
                 // Earlier sessions still open are closed by processPending(), which knows which crashed.
@@ -88,8 +90,9 @@ extension CrashReporter.StoredSession {
     /// As Sentry's session payload; nil without a release (Sentry requires one).
     var sentrySession: SentrySession? {
         guard let release, let status = SentrySession.Status(rawValue: status) else { return nil }
-        return SentrySession(id: id, distinctID: deviceID, isInitial: isInitial, started: started, timestamp: timestamp,
-                             status: status, errors: errors, duration: max(0, timestamp.timeIntervalSince(started)),
-                             release: release, environment: environment)
+        return SentrySession(
+            id: id, distinctID: deviceID, isInitial: isInitial, started: started, timestamp: timestamp,
+            status: status, errors: errors, duration: max(0, timestamp.timeIntervalSince(started)),
+            release: release, environment: environment)
     }
 }

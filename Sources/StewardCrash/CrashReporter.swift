@@ -57,8 +57,11 @@ public final class CrashReporter: Sendable {
         public var symbolication: Symbolication
 
         /// A configuration with records in `crashDirectory`.
-        public init(crashDirectory: String, context: CrashContext = CrashContext(), launchCrashWindow: Duration = .seconds(5),
-                    launchCrashCount: Int = 3, retention: Duration = .seconds(90 * 86_400), symbolication: Symbolication = .functionNames) {
+        public init(
+            crashDirectory: String, context: CrashContext = CrashContext(), launchCrashWindow: Duration = .seconds(5),
+            launchCrashCount: Int = 3, retention: Duration = .seconds(90 * 86_400),
+            symbolication: Symbolication = .functionNames
+        ) {
             self.crashDirectory = crashDirectory
             self.context = context
             self.launchCrashWindow = launchCrashWindow
@@ -137,7 +140,9 @@ public final class CrashReporter: Sendable {
     static let sessionsCollection = "steward.crash.sessions"
 
     /// A reporter storing through `consent` into `vault`.
-    public init(configuration: Configuration, vault: Vault, consent: ConsentGate, clock: any WallClock = SystemWallClock()) {
+    public init(
+        configuration: Configuration, vault: Vault, consent: ConsentGate, clock: any WallClock = SystemWallClock()
+    ) {
         self.configuration = configuration
         self.vault = vault
         self.consent = consent
@@ -145,7 +150,9 @@ public final class CrashReporter: Sendable {
         self.processScrubber = Self.scrubber()
         self.sessionID = configuration.context.sessionID ?? Self.makeSessionID()
         self.sessionStarted = clock.checkedNow
-        self.symbolicator = Symbolicator(symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations ? LLVMSymbolizer.find() : nil)
+        self.symbolicator = Symbolicator(
+            symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations
+                ? LLVMSymbolizer.find() : nil)
         launchCrashes.store((try? Self.loadLaunchState(vault).consecutive) ?? 0, ordering: .relaxed)
         // While crash reporting is denied, a crash leaves nothing on disk.
         consent.ledger.addObserver { [weak self] changes in
@@ -164,8 +171,9 @@ public final class CrashReporter: Sendable {
     /// until the answer); not while it is denied or pending under a policy that keeps nothing
     /// on disk (`drop`, `memory`).
     private func updateRecording() {
-        let records = Self.recordsCrashes(consent.ledger.consentState(for: .crashReporting),
-                                          pending: consent.pendingPolicy(for: .crashReporting))
+        let records = Self.recordsCrashes(
+            consent.ledger.consentState(for: .crashReporting),
+            pending: consent.pendingPolicy(for: .crashReporting))
         state.withLock { s in
             guard s.installed else { return }
             CrashHandler.setRecording(records)
@@ -204,13 +212,17 @@ public final class CrashReporter: Sendable {
             salt = try SecureRandom.bytes(count: 16)
             key = try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt)
         } catch {
-            throw CrashReporterError(.install, "no key to seal crash records with (\(error)); crashes will not be recorded")
+            throw CrashReporterError(
+                .install, "no key to seal crash records with (\(error)); crashes will not be recorded")
         }
         defer { for i in key.indices { key[i] = 0 } }
         do {
             try CrashHandler.install(directory: configuration.crashDirectory)
         } catch let error as CrashHandlerError where error.code == .alreadyInstalled {
-            throw CrashReporterError(.alreadyInstalled, "crash handlers are installed already in this process; install one CrashReporter per process (Steward.start does)")
+            throw CrashReporterError(
+                .alreadyInstalled,
+                "crash handlers are installed already in this process; install one CrashReporter per process (Steward.start does)"
+            )
         } catch {
             throw CrashReporterError(.install, "the crash handlers could not be installed: \(error)")
         }
@@ -261,10 +273,14 @@ public final class CrashReporter: Sendable {
     /// Adds a breadcrumb to the ring the handler copies into a record: lock-free, no
     /// allocation on the hot path beyond formatting; texts are scrubbed of the home folder
     /// and user name, and truncated to fit.
-    public func addBreadcrumb(message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]) {
+    public func addBreadcrumb(
+        message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]
+    ) {
         let scrubber = processScrubber
-        CrashHandler.addBreadcrumb(scrubber.scrub(breadcrumb: Breadcrumb(
-            timestamp: clock.checkedNow, level: level, category: category, message: message, data: data)))
+        CrashHandler.addBreadcrumb(
+            scrubber.scrub(
+                breadcrumb: Breadcrumb(
+                    timestamp: clock.checkedNow, level: level, category: category, message: message, data: data)))
     }
 
     // MARK: - Next launch
@@ -292,13 +308,15 @@ public final class CrashReporter: Sendable {
         for name in names.sorted().lazy.filter({ $0.hasSuffix(".stewardcrash") }).prefix(Self.maximumRecordsPerLaunch) {
             let path = directory + "/" + name
             guard let bytes = readRegularFile(path, limit: RawCrashRecord.maximumSize) else {
-                result.problems.append("\(name): not a regular file of at most \(RawCrashRecord.maximumSize) bytes; removed")
+                result.problems.append(
+                    "\(name): not a regular file of at most \(RawCrashRecord.maximumSize) bytes; removed")
                 try? FileSystem.removeFile(path)
                 continue
             }
             guard let header = SealedCrashRecord.header(of: bytes) else {
                 // Unsealed: written by an earlier Steward, damaged, or planted. Not trusted.
-                result.problems.append("\(name): not a sealed crash record (format \(SealedCrashRecord.version)); removed unread")
+                result.problems.append(
+                    "\(name): not a sealed crash record (format \(SealedCrashRecord.version)); removed unread")
                 try? FileSystem.removeFile(path)
                 continue
             }
@@ -316,7 +334,9 @@ public final class CrashReporter: Sendable {
                 continue
             }
             guard sealed.chunks > 0 else {
-                result.problems.append("\(name): \(sealed.note ?? "no chunk") — it cannot be authenticated (altered, or sealed under another vault key); removed")
+                result.problems.append(
+                    "\(name): \(sealed.note ?? "no chunk") — it cannot be authenticated (altered, or sealed under another vault key); removed"
+                )
                 try? FileSystem.removeFile(path)
                 continue
             }
@@ -329,19 +349,29 @@ public final class CrashReporter: Sendable {
         }
         var consumedRuntimeFiles: Set<String> = []
         for (name, raw) in records {
-            if raw.nestedSignal != nil, records.contains(where: { $0.name != name && $0.raw.pid == raw.pid && $0.raw.tid == raw.tid && $0.raw.nestedSignal == nil }) {
+            if raw.nestedSignal != nil,
+                records.contains(where: {
+                    $0.name != name && $0.raw.pid == raw.pid && $0.raw.tid == raw.tid && $0.raw.nestedSignal == nil
+                })
+            {
                 continue  // merged into its outer record below
             }
             var paths = [directory + "/" + name]
             var outer = raw
-            if let nested = records.first(where: { $0.name != name && $0.raw.pid == raw.pid && $0.raw.tid == raw.tid && $0.raw.nestedSignal != nil }) {
-                outer.notes.append("the crash handler itself crashed (signal \(nested.raw.nestedSignal ?? 0)) while writing this record")
+            if let nested = records.first(where: {
+                $0.name != name && $0.raw.pid == raw.pid && $0.raw.tid == raw.tid && $0.raw.nestedSignal != nil
+            }) {
+                outer.notes.append(
+                    "the crash handler itself crashed (signal \(nested.raw.nestedSignal ?? 0)) while writing this record"
+                )
                 outer.partial = true
                 paths.append(directory + "/" + nested.name)
             }
             var report = makeReport(outer)
             let scrubber = Self.scrubber(outer)
-            if let pid = outer.pid, let (runtimePath, runtime) = RuntimeBacktrace.find(pid: pid, near: report.timestamp, in: directory) {
+            if let pid = outer.pid,
+                let (runtimePath, runtime) = RuntimeBacktrace.find(pid: pid, near: report.timestamp, in: directory)
+            {
                 runtime.merge(into: &report, scrub: { scrubber.scrub($0) })
                 report = scrubber.scrub(report: report)
                 paths.append(runtimePath)
@@ -355,7 +385,8 @@ public final class CrashReporter: Sendable {
                 // Unlinked only once the report is durable (or deliberately not kept).
                 for path in paths { try? FileSystem.removeFile(path) }
             } catch {
-                result.problems.append("\(name): the report could not be stored (\(error)); the raw record is kept for the next launch")
+                result.problems.append(
+                    "\(name): the report could not be stored (\(error)); the raw record is kept for the next launch")
                 continue
             }
             if let seconds = report.secondsSinceStart, seconds <= launchCrashWindowSeconds {
@@ -401,7 +432,8 @@ public final class CrashReporter: Sendable {
             id: Self.eventID(), timestamp: clock.checkedNow, handled: true,
             // Scrubbed once, with the rest of the report, below.
             error: CrashError(type: String(reflecting: type(of: error)), message: message ?? "\(error)"),
-            crashedThread: CrashThread(id: Self.currentThreadID(), name: Thread.current.name, frames: frames, crashed: false),
+            crashedThread: CrashThread(
+                id: Self.currentThreadID(), name: Thread.current.name, frames: frames, crashed: false),
             images: images, breadcrumbs: CrashHandler.breadcrumbs(), context: context)
         report = scrubber.scrub(report: report)
         sessionErrors.add(1, ordering: .relaxed)
@@ -444,9 +476,10 @@ public final class CrashReporter: Sendable {
         var notes = raw.notes
         if raw.nestedSignal != nil { notes.append("the crash handler itself crashed; the record holds the minimum") }
         let signal = raw.signalNumber.map {
-            CrashSignal(number: $0, name: SignalNames.name($0), code: raw.signalCode ?? 0,
-                        codeName: SignalNames.codeName(signal: $0, code: raw.signalCode ?? 0),
-                        faultAddress: SignalNames.hasFaultAddress($0) ? raw.faultAddress : nil)
+            CrashSignal(
+                number: $0, name: SignalNames.name($0), code: raw.signalCode ?? 0,
+                codeName: SignalNames.codeName(signal: $0, code: raw.signalCode ?? 0),
+                faultAddress: SignalNames.hasFaultAddress($0) ? raw.faultAddress : nil)
         }
         // Both times come from the record file: a negative install time is not one the
         // handler writes, and the difference is taken without overflow.
@@ -459,7 +492,8 @@ public final class CrashReporter: Sendable {
             id: Self.eventID(),
             timestamp: raw.realtimeNs.map { Date(timeIntervalSince1970: Double($0) / 1e9) } ?? clock.checkedNow,
             handled: false, partial: raw.partial, signal: signal,
-            crashedThread: CrashThread(id: Int64(raw.tid ?? 0), name: raw.threadName, frames: frames, registers: raw.registers, crashed: true),
+            crashedThread: CrashThread(
+                id: Int64(raw.tid ?? 0), name: raw.threadName, frames: frames, registers: raw.registers, crashed: true),
             images: images, breadcrumbs: raw.breadcrumbs, context: blob?.context ?? CrashContext(),
             secondsSinceStart: seconds, handlerNanoseconds: raw.timingNs, salvageNotes: notes)
         return scrubber.scrub(report: report)
@@ -468,8 +502,9 @@ public final class CrashReporter: Sendable {
     private func store(_ report: CrashReport) throws -> GateOutcome {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try consent.store(Array(try encoder.encode(report)), in: Self.collection, category: .crashDiagnostics,
-                                 purpose: .crashReporting, retention: configuration.retention)
+        return try consent.store(
+            Array(try encoder.encode(report)), in: Self.collection, category: .crashDiagnostics,
+            purpose: .crashReporting, retention: configuration.retention)
     }
 
     /// What the handler writes into each record (CONTEXT section).
@@ -524,7 +559,9 @@ public final class CrashReporter: Sendable {
     }
 
     private static func scrubber(_ raw: RawCrashRecord? = nil) -> Scrubber {
-        if let raw, !raw.context.isEmpty, let blob = try? JSONDecoder().decode(ContextBlob.self, from: Data(raw.context)) {
+        if let raw, !raw.context.isEmpty,
+            let blob = try? JSONDecoder().decode(ContextBlob.self, from: Data(raw.context))
+        {
             return Scrubber(homeDirectory: blob.homeDirectory, userName: blob.userName)
         }
         return Scrubber(homeDirectory: homeDirectory(), userName: userName())
@@ -605,7 +642,9 @@ public final class CrashReporter: Sendable {
     static func loadSessions(_ vault: Vault) throws -> SessionState {
         var sessions = SessionState()
         try vault.forEachRecord(in: sessionsCollection) { record in
-            if let decoded = try? JSONDecoder().decode(SessionState.self, from: Data(record.data)) { sessions = decoded }
+            if let decoded = try? JSONDecoder().decode(SessionState.self, from: Data(record.data)) {
+                sessions = decoded
+            }
         }
         return sessions
     }
@@ -624,20 +663,24 @@ public final class CrashReporter: Sendable {
     func saveSessions(_ sessions: SessionState) throws {
         var old: [RecordID] = []
         try vault.forEachRecord(in: Self.sessionsCollection) { old.append($0.id) }
-        let id = try vault.append(Array(try JSONEncoder().encode(sessions)), to: Self.sessionsCollection,
-                                  category: .crashDiagnostics, purpose: .crashReporting)
+        let id = try vault.append(
+            Array(try JSONEncoder().encode(sessions)), to: Self.sessionsCollection,
+            category: .crashDiagnostics, purpose: .crashReporting)
         for id in old { try vault.remove(id, from: Self.sessionsCollection) }
         // A withdrawal may have purged the purpose between the check and the append (the ledger
         // publishes the denial first, then purges): then this record goes too.
-        if consent.ledger.consentState(for: .crashReporting) != .granted { _ = try vault.remove(id, from: Self.sessionsCollection) }
+        if consent.ledger.consentState(for: .crashReporting) != .granted {
+            _ = try vault.remove(id, from: Self.sessionsCollection)
+        }
         try vault.commit(collections: [Self.sessionsCollection])
     }
 
     func saveState(_ state: LaunchState) throws {
         var old: [RecordID] = []
         try vault.forEachRecord(in: Self.stateCollection) { old.append($0.id) }
-        try vault.append(Array(try JSONEncoder().encode(state)), to: Self.stateCollection,
-                         category: .crashDiagnostics, purpose: .privacyCompliance)
+        try vault.append(
+            Array(try JSONEncoder().encode(state)), to: Self.stateCollection,
+            category: .crashDiagnostics, purpose: .privacyCompliance)
         for id in old { try vault.remove(id, from: Self.stateCollection) }
         try vault.commit(collections: [Self.stateCollection])
     }
@@ -663,7 +706,8 @@ public final class CrashReporter: Sendable {
 
     private static func makePrivateDirectory(_ path: String) throws {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw CrashReporterError(.install, "the crash folder \(path) cannot be created: \(error)")
         }
@@ -672,10 +716,14 @@ public final class CrashReporter: Sendable {
             throw CrashReporterError(.install, "the crash folder \(path) is not a folder")
         }
         guard info.st_uid == geteuid() else {
-            throw CrashReporterError(.install, "the crash folder \(path) belongs to another user (uid \(info.st_uid)); raw crash records must be private to this user")
+            throw CrashReporterError(
+                .install,
+                "the crash folder \(path) belongs to another user (uid \(info.st_uid)); raw crash records must be private to this user"
+            )
         }
         if info.st_mode & 0o077 != 0, chmod(path, 0o700) != 0 {
-            throw CrashReporterError(.install, "the crash folder \(path) is open to other users and cannot be made private")
+            throw CrashReporterError(
+                .install, "the crash folder \(path) is open to other users and cannot be made private")
         }
     }
 

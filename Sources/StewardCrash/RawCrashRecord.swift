@@ -8,7 +8,9 @@ import Musl
 #endif
 
 /// libc's `read`, by a name the `read` methods below cannot shadow.
-private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}
 
 /// A raw crash record as the handler wrote it (Documentation/CrashRecordFormat.md), parsed
 /// section by section. Parsing never traps: whatever cannot be read is dropped, noted in
@@ -82,7 +84,9 @@ struct RawCrashRecord: Hashable, Sendable {
     struct ReadError: Error, Hashable, Sendable, CustomStringConvertible {
         /// What went wrong, as an extensible set of codes.
         struct Code: Hashable, Sendable, CustomStringConvertible {
-            private enum Value: Hashable, Sendable { case notARegularFile, tooLarge, system, notSealed, unauthenticated }
+            private enum Value: Hashable, Sendable {
+                case notARegularFile, tooLarge, system, notSealed, unauthenticated
+            }
             private let value: Value
             private init(_ value: Value) { self.value = value }
             /// The path names a directory, link, FIFO, device or socket.
@@ -112,7 +116,8 @@ struct RawCrashRecord: Hashable, Sendable {
         guard fd >= 0 else {
             let code = errno
             if code == ELOOP {
-                throw ReadError(code: .notARegularFile, message: "\(path) is a symbolic link, not a crash record; remove it")
+                throw ReadError(
+                    code: .notARegularFile, message: "\(path) is a symbolic link, not a crash record; remove it")
             }
             throw ReadError(code: .system, message: "cannot open \(path): \(String(cString: strerror(code)))")
         }
@@ -122,10 +127,14 @@ struct RawCrashRecord: Hashable, Sendable {
             throw ReadError(code: .system, message: "cannot stat \(path): \(String(cString: strerror(errno)))")
         }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw ReadError(code: .notARegularFile, message: "\(path) is not a regular file, not a crash record; remove it")
+            throw ReadError(
+                code: .notARegularFile, message: "\(path) is not a regular file, not a crash record; remove it")
         }
         guard status.st_size <= maximumSize else {
-            throw ReadError(code: .tooLarge, message: "\(path) is \(status.st_size) bytes, more than a crash record can be (\(maximumSize)); remove it")
+            throw ReadError(
+                code: .tooLarge,
+                message:
+                    "\(path) is \(status.st_size) bytes, more than a crash record can be (\(maximumSize)); remove it")
         }
         // Read to the end (the size may change under us), never past maximumSize + 1.
         var bytes = [UInt8](repeating: 0, count: maximumSize + 1)
@@ -165,7 +174,8 @@ struct RawCrashRecord: Hashable, Sendable {
         var record = RawCrashRecord()
         guard bytes.count >= 16 else {
             record.partial = true
-            record.notes.append(bytes.isEmpty ? "the record is empty" : "the record is \(bytes.count) bytes, shorter than its header")
+            record.notes.append(
+                bytes.isEmpty ? "the record is empty" : "the record is \(bytes.count) bytes, shorter than its header")
             return record
         }
         guard Array(bytes[0..<8]) == magic else {
@@ -177,14 +187,16 @@ struct RawCrashRecord: Hashable, Sendable {
         record.formatVersion = version
         guard version == supportedVersion else {
             record.partial = true
-            record.notes.append("the record has format version \(version); this build reads version \(supportedVersion)")
+            record.notes.append(
+                "the record has format version \(version); this build reads version \(supportedVersion)")
             return record
         }
         var offset = 16
         while offset < bytes.count {
             guard bytes.count - offset >= 8 else {
                 record.partial = true
-                record.notes.append("\(bytes.count - offset) stray bytes at offset \(offset), shorter than a section header")
+                record.notes.append(
+                    "\(bytes.count - offset) stray bytes at offset \(offset), shorter than a section header")
                 break
             }
             let tag = u32(bytes, offset)
@@ -192,7 +204,8 @@ struct RawCrashRecord: Hashable, Sendable {
             let start = offset + 8
             guard length <= bytes.count - start else {
                 record.partial = true
-                record.notes.append("section \(tag) at offset \(offset) claims \(length) bytes, past the end of the record; dropped")
+                record.notes.append(
+                    "section \(tag) at offset \(offset) claims \(length) bytes, past the end of the record; dropped")
                 break
             }
             let payload = Array(bytes[start..<(start + length)])
@@ -230,10 +243,14 @@ struct RawCrashRecord: Hashable, Sendable {
             realtimeNs = i64(payload, 24)
             monotonicNs = i64(payload, 32)
         case 2:  // THREAD_NAME
-            guard payload.count <= 16 else { return drop("THREAD_NAME", at: offset, "is \(payload.count) bytes, more than 16") }
+            guard payload.count <= 16 else {
+                return drop("THREAD_NAME", at: offset, "is \(payload.count) bytes, more than 16")
+            }
             threadName = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self)
         case 3:  // REGISTERS
-            guard payload.count % 16 == 0 else { return drop("REGISTERS", at: offset, "is \(payload.count) bytes, not a multiple of 16") }
+            guard payload.count % 16 == 0 else {
+                return drop("REGISTERS", at: offset, "is \(payload.count) bytes, not a multiple of 16")
+            }
             var list: [Register] = []
             for base in stride(from: 0, to: payload.count, by: 16) {
                 let name = String(decoding: payload[base..<(base + 8)].prefix { $0 != 0 }, as: UTF8.self)
@@ -241,14 +258,18 @@ struct RawCrashRecord: Hashable, Sendable {
             }
             registerList = list
         case 4:  // FRAMES
-            guard payload.count >= 8 else { return drop("FRAMES", at: offset, "is \(payload.count) bytes, shorter than its header") }
+            guard payload.count >= 8 else {
+                return drop("FRAMES", at: offset, "is \(payload.count) bytes, shorter than its header")
+            }
             let method = u32(payload, 0)
             let count = Int(u32(payload, 4))
             guard count <= (payload.count - 8) / 8, payload.count - 8 == count * 8 else {
                 return drop("FRAMES", at: offset, "holds \(payload.count - 8) bytes for \(count) frames")
             }
             guard count <= CrashHandler.framesCapacity else {
-                return drop("FRAMES", at: offset, "holds \(count) frames, more than the handler writes (\(CrashHandler.framesCapacity))")
+                return drop(
+                    "FRAMES", at: offset,
+                    "holds \(count) frames, more than the handler writes (\(CrashHandler.framesCapacity))")
             }
             let frames = (0..<count).map { u64(payload, 8 + $0 * 8) }
             switch method {
@@ -258,18 +279,24 @@ struct RawCrashRecord: Hashable, Sendable {
             }
         case 5:  // MAPS
             guard payload.count <= Self.maximumMapsBytes else {
-                return drop("MAPS", at: offset, "is \(payload.count) bytes, more than the handler writes (\(Self.maximumMapsBytes))")
+                return drop(
+                    "MAPS", at: offset,
+                    "is \(payload.count) bytes, more than the handler writes (\(Self.maximumMapsBytes))")
             }
             maps = String(decoding: payload, as: UTF8.self)
         case 6:  // BREADCRUMBS
             let size = Self.breadcrumbSize
-            guard payload.count >= 4 else { return drop("BREADCRUMBS", at: offset, "is \(payload.count) bytes, shorter than its count") }
+            guard payload.count >= 4 else {
+                return drop("BREADCRUMBS", at: offset, "is \(payload.count) bytes, shorter than its count")
+            }
             let count = Int(u32(payload, 0))
             guard count <= (payload.count - 4) / size, payload.count - 4 == count * size else {
                 return drop("BREADCRUMBS", at: offset, "holds \(payload.count - 4) bytes for \(count) breadcrumbs")
             }
             guard count <= Self.maximumBreadcrumbs else {
-                return drop("BREADCRUMBS", at: offset, "holds \(count) breadcrumbs, more than the ring keeps (\(Self.maximumBreadcrumbs))")
+                return drop(
+                    "BREADCRUMBS", at: offset,
+                    "holds \(count) breadcrumbs, more than the ring keeps (\(Self.maximumBreadcrumbs))")
             }
             var list: [Breadcrumb] = []
             for index in 0..<count {
@@ -278,13 +305,16 @@ struct RawCrashRecord: Hashable, Sendable {
                     list.append(breadcrumb)
                 } else {
                     partial = true
-                    notes.append("breadcrumb \(index) of the BREADCRUMBS section at offset \(offset) is malformed; dropped")
+                    notes.append(
+                        "breadcrumb \(index) of the BREADCRUMBS section at offset \(offset) is malformed; dropped")
                 }
             }
             breadcrumbs = list
         case 7:  // CONTEXT
             guard payload.count <= Self.maximumContextBytes else {
-                return drop("CONTEXT", at: offset, "is \(payload.count) bytes, more than the handler keeps (\(Self.maximumContextBytes))")
+                return drop(
+                    "CONTEXT", at: offset,
+                    "is \(payload.count) bytes, more than the handler keeps (\(Self.maximumContextBytes))")
             }
             context = payload
         case 8:  // TIMING
@@ -318,7 +348,8 @@ struct RawCrashRecord: Hashable, Sendable {
         let levelCode = Int(bytes[8])
         let categoryLength = Int(u16(bytes, 12)), messageLength = Int(u16(bytes, 14)), dataLength = Int(u16(bytes, 16))
         guard levelCode < levels.count, categoryLength <= categoryCapacity, messageLength <= messageCapacity,
-              dataLength <= dataCapacity else { return nil }
+            dataLength <= dataCapacity
+        else { return nil }
         func text(_ start: Int, _ length: Int) -> String {
             String(decoding: bytes[start..<(start + length)], as: UTF8.self)
         }
@@ -330,11 +361,12 @@ struct RawCrashRecord: Hashable, Sendable {
                 data[String(line)] = ""
             }
         }
-        return Breadcrumb(timestamp: Date(timeIntervalSince1970: Double(milliseconds) / 1000),
-                          level: levels[levelCode],
-                          category: text(categoryOffset, categoryLength),
-                          message: text(messageOffset, messageLength),
-                          data: data)
+        return Breadcrumb(
+            timestamp: Date(timeIntervalSince1970: Double(milliseconds) / 1000),
+            level: levels[levelCode],
+            category: text(categoryOffset, categoryLength),
+            message: text(messageOffset, messageLength),
+            data: data)
     }
 
     // MARK: - Little-endian integers (callers check the bounds)

@@ -47,27 +47,32 @@ struct RuntimeBacktrace: Sendable {
     /// Parses the runtime's JSON; nil when it is not such a report.
     static func parse(_ bytes: [UInt8]) -> RuntimeBacktrace? {
         guard bytes.count <= maximumSize,
-              let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              object["kind"] as? String == "crashReport" else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+            object["kind"] as? String == "crashReport"
+        else { return nil }
         let threads = (object["threads"] as? [[String: Any]] ?? []).map { thread in
-            Thread(name: thread["name"] as? String, crashed: thread["crashed"] as? Bool ?? false,
-                   frames: (thread["frames"] as? [[String: Any]] ?? []).compactMap { frame in
-                       guard let address = hex(frame["address"]) else { return nil }
-                       let location = frame["sourceLocation"] as? [String: Any]
-                       return Frame(address: address, symbol: frame["symbol"] as? String,
-                                    description: frame["description"] as? String, image: frame["image"] as? String,
-                                    file: location?["file"] as? String, line: location?["line"] as? Int)
-                   })
+            Thread(
+                name: thread["name"] as? String, crashed: thread["crashed"] as? Bool ?? false,
+                frames: (thread["frames"] as? [[String: Any]] ?? []).compactMap { frame in
+                    guard let address = hex(frame["address"]) else { return nil }
+                    let location = frame["sourceLocation"] as? [String: Any]
+                    return Frame(
+                        address: address, symbol: frame["symbol"] as? String,
+                        description: frame["description"] as? String, image: frame["image"] as? String,
+                        file: location?["file"] as? String, line: location?["line"] as? Int)
+                })
         }
         let images = (object["images"] as? [[String: Any]] ?? []).compactMap { image -> Image? in
             guard let base = hex(image["baseAddress"]) else { return nil }
-            return Image(name: image["name"] as? String, path: image["path"] as? String, buildID: image["buildId"] as? String,
-                         baseAddress: base, endOfText: hex(image["endOfText"]))
+            return Image(
+                name: image["name"] as? String, path: image["path"] as? String, buildID: image["buildId"] as? String,
+                baseAddress: base, endOfText: hex(image["endOfText"]))
         }
         // Not ISO8601DateFormatter: ICU dies of SIGFPE on a long fraction (found by FuzzRuntimeBacktrace).
         let timestamp = (object["timestamp"] as? String).flatMap { CivilTime.date(rfc3339: $0) }
-        return RuntimeBacktrace(description: object["description"] as? String, timestamp: timestamp,
-                                faultAddress: hex(object["faultAddress"]), threads: threads, images: images)
+        return RuntimeBacktrace(
+            description: object["description"] as? String, timestamp: timestamp,
+            faultAddress: hex(object["faultAddress"]), threads: threads, images: images)
     }
 
     /// The runtime report of process `pid` written around `date` (within two minutes: a pid
@@ -101,20 +106,24 @@ struct RuntimeBacktrace: Sendable {
         }
         var others: [CrashThread] = []
         for (index, thread) in threads.enumerated() where !thread.crashed {
-            others.append(CrashThread(
-                id: Int64(index), name: thread.name,
-                frames: thread.frames.map { frame in
-                    StackFrame(instructionAddress: frame.address, function: frame.description.map(Self.functionName),
-                               package: frame.image.map(scrub), filename: frame.file.map(scrub), line: frame.line)
-                },
-                crashed: false))
+            others.append(
+                CrashThread(
+                    id: Int64(index), name: thread.name,
+                    frames: thread.frames.map { frame in
+                        StackFrame(
+                            instructionAddress: frame.address, function: frame.description.map(Self.functionName),
+                            package: frame.image.map(scrub), filename: frame.file.map(scrub), line: frame.line)
+                    },
+                    crashed: false))
         }
         report.otherThreads = others
         // Images the runtime saw that Steward's list lacks (the build IDs are the runtime's).
         var known = Set(report.images.map(\.start))
         for image in images where !known.contains(image.baseAddress) {
-            report.images.append(BinaryImage(path: scrub(image.path ?? image.name ?? "?"), start: image.baseAddress,
-                                             end: image.endOfText ?? image.baseAddress, buildID: image.buildID))
+            report.images.append(
+                BinaryImage(
+                    path: scrub(image.path ?? image.name ?? "?"), start: image.baseAddress,
+                    end: image.endOfText ?? image.baseAddress, buildID: image.buildID))
             known.insert(image.baseAddress)
         }
         report.runtimeBacktraceMerged = true
@@ -123,7 +132,8 @@ struct RuntimeBacktrace: Sendable {
     /// "boom(_:) + 135" → "boom(_:)".
     static func functionName(_ description: String) -> String {
         guard let plus = description.range(of: " + ", options: .backwards),
-              description[plus.upperBound...].allSatisfy(\.isNumber) else { return description }
+            description[plus.upperBound...].allSatisfy(\.isNumber)
+        else { return description }
         return String(description[..<plus.lowerBound])
     }
 
@@ -138,7 +148,9 @@ struct RuntimeBacktrace: Sendable {
 /// device in its place is never opened for reading.
 func readRegularFile(_ path: String, limit: Int) -> [UInt8]? {
     var before = stat()
-    guard lstat(path, &before) == 0, before.st_mode & S_IFMT == S_IFREG, Int(before.st_size) <= limit else { return nil }
+    guard lstat(path, &before) == 0, before.st_mode & S_IFMT == S_IFREG, Int(before.st_size) <= limit else {
+        return nil
+    }
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
     guard fd >= 0 else { return nil }
     defer { close(fd) }

@@ -41,8 +41,11 @@ struct SealedCrashRecord: Sendable {
         // Flags (bytes 12..<16) are 0 in every record this version writes: anything else is
         // not a record it knows how to read.
         guard bytes.count >= headerByteCount, Array(bytes[0..<8]) == RawCrashRecord.magic,
-              u32(bytes, 8) == version, u32(bytes, 12) == 0 else { return nil }
-        return Header(salt: Array(bytes[16..<32]), pid: u32(bytes, 32), number: u32(bytes, 36), bytes: Array(bytes[0..<headerByteCount]))
+            u32(bytes, 8) == version, u32(bytes, 12) == 0
+        else { return nil }
+        return Header(
+            salt: Array(bytes[16..<32]), pid: u32(bytes, 32), number: u32(bytes, 36),
+            bytes: Array(bytes[0..<headerByteCount]))
     }
 
     /// Opens the chunks of `bytes` (whose header is `header`) with `key`, in order, until one
@@ -52,10 +55,14 @@ struct SealedCrashRecord: Sendable {
         var at = headerByteCount
         var index: UInt32 = 0
         while at < bytes.count && !result.sawLast {
-            guard bytes.count - at >= 4 else { result.note = "the record ends inside a chunk header at byte \(at)"; break }
+            guard bytes.count - at >= 4 else {
+                result.note = "the record ends inside a chunk header at byte \(at)"; break
+            }
             // UInt32 into Int: exact on 32-bit platforms too (a larger value is refused below).
             let length = Int(exactly: u32(bytes, at)) ?? Int.max
-            guard length <= chunkCapacity else { result.note = "chunk \(index) claims \(length) bytes, more than a chunk holds"; break }
+            guard length <= chunkCapacity else {
+                result.note = "chunk \(index) claims \(length) bytes, more than a chunk holds"; break
+            }
             guard bytes.count - at - 4 >= length + ChaCha20Poly1305.tagByteCount else {
                 result.note = "the record ends inside chunk \(index) (byte \(at))"
                 break
@@ -64,14 +71,17 @@ struct SealedCrashRecord: Sendable {
             let tag = bytes[(at + 4 + length)..<(at + 4 + length + ChaCha20Poly1305.tagByteCount)]
             var opened: [UInt8]?
             for last in [false, true] {
-                if let plain = try? ChaCha20Poly1305.open(body, tag: tag, key: key, nonce: nonce(header, index: index, last: last), aad: header.bytes) {
+                if let plain = try? ChaCha20Poly1305.open(
+                    body, tag: tag, key: key, nonce: nonce(header, index: index, last: last), aad: header.bytes)
+                {
                     opened = plain
                     result.sawLast = last
                     break
                 }
             }
             guard let plain = opened else {
-                result.note = "chunk \(index) (byte \(at)) did not authenticate: the record was damaged or altered after it was written; the rest is dropped"
+                result.note =
+                    "chunk \(index) (byte \(at)) did not authenticate: the record was damaged or altered after it was written; the rest is dropped"
                 break
             }
             result.stream += plain
@@ -91,9 +101,12 @@ struct SealedCrashRecord: Sendable {
 
     /// Seals `stream` as the handler does (chunks of up to 4096 bytes; the last marked last
     /// when `complete`). For tests, fuzz seeds and records made outside a crash.
-    static func seal(_ stream: [UInt8], key: [UInt8], salt: [UInt8], pid: UInt32, number: UInt32, complete: Bool = true) -> [UInt8] {
+    static func seal(_ stream: [UInt8], key: [UInt8], salt: [UInt8], pid: UInt32, number: UInt32, complete: Bool = true)
+        -> [UInt8]
+    {
         var header = RawCrashRecord.magic
-        header += le(version) + le(UInt32(0)) + salt.prefix(16) + [UInt8](repeating: 0, count: Swift.max(0, 16 - salt.count))
+        header +=
+            le(version) + le(UInt32(0)) + salt.prefix(16) + [UInt8](repeating: 0, count: Swift.max(0, 16 - salt.count))
         header += le(pid) + le(number)
         let parsed = Header(salt: Array(header[16..<32]), pid: pid, number: number, bytes: header)
         var out = header
@@ -123,6 +136,9 @@ struct SealedCrashRecord: Sendable {
     private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { RawCrashRecord.u32(bytes, at) }
 
     private static func le(_ value: UInt32) -> [UInt8] {
-        [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24)]
+        [
+            UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8),
+            UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24),
+        ]
     }
 }

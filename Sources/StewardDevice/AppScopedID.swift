@@ -6,7 +6,9 @@ import Musl
 #endif
 
 /// libc's `read`, by a name the `read` methods below cannot shadow.
-private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}
 
 /// The machine ID (/etc/machine-id), read and checked the way systemd does.
 public enum MachineID {
@@ -19,13 +21,17 @@ public enum MachineID {
         // Like systemd: follow a link (stateless images link it to /run/machine-id).
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
-            throw DeviceIdentityError(.machineIDUnavailable, "\(path) cannot be read (\(String(cString: strerror(errno)))); run systemd-machine-id-setup or give the host a machine ID")
+            throw DeviceIdentityError(
+                .machineIDUnavailable,
+                "\(path) cannot be read (\(String(cString: strerror(errno)))); run systemd-machine-id-setup or give the host a machine ID"
+            )
         }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 64)
         let n = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
         guard n >= 0 else {
-            throw DeviceIdentityError(.machineIDUnavailable, "\(path) cannot be read (\(String(cString: strerror(errno))))")
+            throw DeviceIdentityError(
+                .machineIDUnavailable, "\(path) cannot be read (\(String(cString: strerror(errno))))")
         }
         var content = Array(buffer.prefix(n))
         // 32 hex digits and at most one newline, as systemd accepts.
@@ -35,10 +41,12 @@ public enum MachineID {
             throw DeviceIdentityError(.machineIDUnavailable, "\(path) is empty; run systemd-machine-id-setup")
         }
         if text == "uninitialized" {
-            throw DeviceIdentityError(.machineIDUnavailable, "\(path) says \"uninitialized\": the system has not finished its first boot")
+            throw DeviceIdentityError(
+                .machineIDUnavailable, "\(path) says \"uninitialized\": the system has not finished its first boot")
         }
         guard content.count == 32, let id = try? ID128(parsing: text), !id.isNull else {
-            throw DeviceIdentityError(.machineIDUnavailable, "\(path) does not hold a machine ID (32 hex digits, not all zero)")
+            throw DeviceIdentityError(
+                .machineIDUnavailable, "\(path) does not hold a machine ID (32 hex digits, not all zero)")
         }
         return id
     }
@@ -63,7 +71,10 @@ public enum AppScopedID {
     ///   an all-zero id, or for an empty name.
     public static func applicationID(for appID: String) throws -> ID128 {
         if let id = try? ID128(parsing: appID) {
-            guard !id.isNull else { throw DeviceIdentityError(.nullApplicationID, "the all-zero application ID is refused (systemd refuses it too)") }
+            guard !id.isNull else {
+                throw DeviceIdentityError(
+                    .nullApplicationID, "the all-zero application ID is refused (systemd refuses it too)")
+            }
             return id
         }
         guard !appID.isEmpty else { throw DeviceIdentityError(.nullApplicationID, "an application ID cannot be empty") }
@@ -77,7 +88,8 @@ public enum AppScopedID {
     ///   the all-zero application ID.
     public static func derive(machine: ID128, application: ID128) throws -> ID128 {
         guard !application.isNull else {
-            throw DeviceIdentityError(.nullApplicationID, "the all-zero application ID is refused (systemd refuses it too)")
+            throw DeviceIdentityError(
+                .nullApplicationID, "the all-zero application ID is refused (systemd refuses it too)")
         }
         let key = try SymmetricKey(copying: machine.bytes)
         let mac = try HMACSHA256.authenticationCode(for: application.bytes, using: key)

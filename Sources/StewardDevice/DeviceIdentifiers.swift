@@ -53,8 +53,10 @@ public final class DeviceIdentifiers: Sendable {
     /// ``AppScopedID/applicationID(for:)``).
     ///
     /// - Throws: ``DeviceIdentityError`` for an all-zero or empty app id.
-    public init(appID: String, vault: Vault, consent: any ConsentChecking, permissions: any PermissionChecking,
-                machineIDPath: String = "/etc/machine-id") throws {
+    public init(
+        appID: String, vault: Vault, consent: any ConsentChecking, permissions: any PermissionChecking,
+        machineIDPath: String = "/etc/machine-id"
+    ) throws {
         self.applicationID = try AppScopedID.applicationID(for: appID)
         self.vault = vault
         self.consent = consent
@@ -64,9 +66,10 @@ public final class DeviceIdentifiers: Sendable {
         IdentifierFilter.include(machineIDPath: machineIDPath)
         // And the permanent MAC addresses behind randomised ones (read when the filter is next
         // built, not here).
-        IdentifierFilter.include(macSource: {
-            NetworkInterface.readAll(files: SystemFiles()).value?.compactMap(\.permanentMAC.value) ?? []
-        }, named: "permanentMAC")
+        IdentifierFilter.include(
+            macSource: {
+                NetworkInterface.readAll(files: SystemFiles()).value?.compactMap(\.permanentMAC.value) ?? []
+            }, named: "permanentMAC")
     }
 
     /// The app-scoped ID: systemd's app-specific machine ID for this app.
@@ -83,7 +86,9 @@ public final class DeviceIdentifiers: Sendable {
     ///   without the permission.
     public func rawMachineID() throws -> ID128 {
         guard permissions.isGranted(.deviceIdentity) else {
-            throw DeviceIdentityError(.permissionDenied, "the raw machine ID needs the deviceIdentity permission; use appScopedID() otherwise")
+            throw DeviceIdentityError(
+                .permissionDenied, "the raw machine ID needs the deviceIdentity permission; use appScopedID() otherwise"
+            )
         }
         return try machineID()
     }
@@ -91,7 +96,9 @@ public final class DeviceIdentifiers: Sendable {
     /// A random ID made on first use and kept in the vault until it is erased.
     public func installationID() throws -> ID128 {
         try storeLock.withLock { _ in
-            if let stored = try load("installation"), let text = stored.id, let id = try? ID128(parsing: text) { return id }
+            if let stored = try load("installation"), let text = stored.id, let id = try? ID128(parsing: text) {
+                return id
+            }
             let id = try ID128(bytes: SecureRandom.bytes(count: 16)).asVersion4UUID()
             try save(Stored(kind: "installation", id: id.hexString), purpose: .deviceAuthentication)
             return id
@@ -118,7 +125,9 @@ public final class DeviceIdentifiers: Sendable {
     public func advertisingID() throws -> ID128 {
         try storeLock.withLock { _ in
             guard consent.consentState(for: .advertising) == .granted, !(try isTrackingLimited()) else { return .null }
-            if let stored = try load("advertising"), let text = stored.id, let id = try? ID128(parsing: text) { return id }
+            if let stored = try load("advertising"), let text = stored.id, let id = try? ID128(parsing: text) {
+                return id
+            }
             return try newAdvertisingID()
         }
     }
@@ -180,7 +189,9 @@ public final class DeviceIdentifiers: Sendable {
 
     private func save(_ stored: Stored, purpose: Purpose) throws {
         let old = try records(stored.kind).map(\.0)
-        try vault.append(Array(try JSONEncoder().encode(stored)), to: Self.collection, category: .deviceIdentifiers, purpose: purpose)
+        try vault.append(
+            Array(try JSONEncoder().encode(stored)), to: Self.collection, category: .deviceIdentifiers, purpose: purpose
+        )
         for id in old { try vault.remove(id, from: Self.collection) }
         try vault.commit(collections: [Self.collection])
     }

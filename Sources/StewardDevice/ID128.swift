@@ -37,7 +37,8 @@ public struct ID128: Hashable, Sendable, CustomStringConvertible {
             digits.removeAll { $0 == UInt8(ascii: "-") }
         }
         guard digits.count == 32 else {
-            throw DeviceIdentityError(.malformedID, "a 128-bit id is 32 hex digits (or a UUID), got \(text.utf8.count) characters")
+            throw DeviceIdentityError(
+                .malformedID, "a 128-bit id is 32 hex digits (or a UUID), got \(text.utf8.count) characters")
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16)
@@ -59,7 +60,9 @@ public struct ID128: Hashable, Sendable, CustomStringConvertible {
     /// The UUID form, lowercase, with dashes (8-4-4-4-12).
     public var uuidString: String {
         let hex = Array(hexString)
-        return [String(hex[0..<8]), String(hex[8..<12]), String(hex[12..<16]), String(hex[16..<20]), String(hex[20..<32])].joined(separator: "-")
+        return [
+            String(hex[0..<8]), String(hex[8..<12]), String(hex[12..<16]), String(hex[16..<20]), String(hex[20..<32]),
+        ].joined(separator: "-")
     }
 
     /// The plain hex form.
@@ -79,7 +82,9 @@ public struct ID128: Hashable, Sendable, CustomStringConvertible {
 public struct DeviceIdentityError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set of codes.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case malformedID, machineIDUnavailable, nullApplicationID, permissionDenied }
+        private enum Value: Hashable, Sendable {
+            case malformedID, machineIDUnavailable, nullApplicationID, permissionDenied
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 

@@ -125,41 +125,44 @@ enum CurlTransfer {
                 }
 
                 set(steward_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, contextPointer))
-                set(steward_curl_setopt_write_function(handle, CURLOPT_WRITEFUNCTION) { data, size, count, user in
-                    guard let user else { return 0 }
-                    let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
-                    let length = size * count
-                    guard let data, length > 0 else { return length }
-                    let room = context.limit - context.body.count
-                    let taken = min(room, length)
-                    data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-                        context.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: taken))
-                    }
-                    guard taken == length else {
-                        context.truncated = true
-                        return 0  // stops the transfer: CURLE_WRITE_ERROR
-                    }
-                    return length
-                })
+                set(
+                    steward_curl_setopt_write_function(handle, CURLOPT_WRITEFUNCTION) { data, size, count, user in
+                        guard let user else { return 0 }
+                        let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
+                        let length = size * count
+                        guard let data, length > 0 else { return length }
+                        let room = context.limit - context.body.count
+                        let taken = min(room, length)
+                        data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                            context.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: taken))
+                        }
+                        guard taken == length else {
+                            context.truncated = true
+                            return 0  // stops the transfer: CURLE_WRITE_ERROR
+                        }
+                        return length
+                    })
                 set(steward_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, contextPointer))
-                set(steward_curl_setopt_write_function(handle, CURLOPT_HEADERFUNCTION) { data, size, count, user in
-                    guard let user else { return 0 }
-                    let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
-                    let length = size * count
-                    guard let data, length > 0 else { return length }
-                    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-                        Array(UnsafeBufferPointer(start: bytes, count: min(length, 512)))
-                    }
-                    CurlTransfer.readHeader(line, into: context)
-                    return length
-                })
+                set(
+                    steward_curl_setopt_write_function(handle, CURLOPT_HEADERFUNCTION) { data, size, count, user in
+                        guard let user else { return 0 }
+                        let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
+                        let length = size * count
+                        guard let data, length > 0 else { return length }
+                        let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                            Array(UnsafeBufferPointer(start: bytes, count: min(length, 512)))
+                        }
+                        CurlTransfer.readHeader(line, into: context)
+                        return length
+                    })
                 set(steward_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0))
                 set(steward_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, contextPointer))
-                set(steward_curl_setopt_xferinfo_function(handle, CURLOPT_XFERINFOFUNCTION) { user, _, _, _, _ in
-                    guard let user else { return 0 }
-                    let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
-                    return context.control.cancelled.load(ordering: .relaxed) ? 1 : 0
-                })
+                set(
+                    steward_curl_setopt_xferinfo_function(handle, CURLOPT_XFERINFOFUNCTION) { user, _, _, _, _ in
+                        guard let user else { return 0 }
+                        let context = Unmanaged<Context>.fromOpaque(user).takeUnretainedValue()
+                        return context.control.cancelled.load(ordering: .relaxed) ? 1 : 0
+                    })
                 if let setupFailure { return setupFailure }
                 return curl_easy_perform(handle)
             }
@@ -201,7 +204,7 @@ enum CurlTransfer {
         case CURLE_OPERATION_TIMEDOUT:
             return .timedOut("The request timed out: \(detail)")
         case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_ISSUER_ERROR,
-             CURLE_SSL_CRL_BADFILE, CURLE_SSL_INVALIDCERTSTATUS:
+            CURLE_SSL_CRL_BADFILE, CURLE_SSL_INVALIDCERTSTATUS:
             return .tls(
                 "TLS certificate verification failed: \(detail). Trust the server's CA with caBundlePath, "
                     + "or fix the server's certificate.")

@@ -10,10 +10,13 @@ enum EndpointPolicy {
     /// Checks `url` and returns the string handed to libcurl.
     static func validate(_ url: URL) throws(HTTPTransportError) -> String {
         guard let scheme = url.scheme?.lowercased() else {
-            throw HTTPTransportError(.invalidEndpoint, "The endpoint \(url.absoluteString) has no scheme; use an https:// URL.")
+            throw HTTPTransportError(
+                .invalidEndpoint, "The endpoint \(url.absoluteString) has no scheme; use an https:// URL.")
         }
         guard let rawHost = url.host, !rawHost.isEmpty else {
-            throw HTTPTransportError(.invalidEndpoint, "The endpoint \(url.absoluteString) has no host; use an https:// URL with a host name.")
+            throw HTTPTransportError(
+                .invalidEndpoint,
+                "The endpoint \(url.absoluteString) has no host; use an https:// URL with a host name.")
         }
         switch scheme {
         case "https":
@@ -27,7 +30,8 @@ enum EndpointPolicy {
             }
         default:
             throw HTTPTransportError(
-                .unsupportedScheme, "The endpoint \(url.absoluteString) uses the scheme \(scheme); use an https:// URL.")
+                .unsupportedScheme, "The endpoint \(url.absoluteString) uses the scheme \(scheme); use an https:// URL."
+            )
         }
         return url.absoluteString
     }

@@ -42,7 +42,9 @@ struct Exchange: Sendable {
                 return .retry(after: retryAfter.flatMap { RetryAfter.delay(fromHeader: $0, now: now) })
             }
             let reason = Self.reason(from: body)
-            return .rejected(reason: reason.isEmpty ? "HTTP \(status) from the recipient." : "HTTP \(status) from the recipient: \(reason)")
+            return .rejected(
+                reason: reason.isEmpty
+                    ? "HTTP \(status) from the recipient." : "HTTP \(status) from the recipient: \(reason)")
         }
         switch failure {
         case .cancelled, .timedOut, .network, .local, nil:

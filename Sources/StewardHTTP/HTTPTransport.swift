@@ -187,7 +187,8 @@ public struct HTTPTransport: Transport {
         }
         guard CurlTransfer.globalInit == 0 else {
             throw HTTPTransportError(
-                .libcurlUnavailable, "libcurl failed to initialise (code \(CurlTransfer.globalInit)); check the libcurl installation.")
+                .libcurlUnavailable,
+                "libcurl failed to initialise (code \(CurlTransfer.globalInit)); check the libcurl installation.")
         }
         self.endpoints = endpoints
         self.defaultEndpoint = defaultEndpoint
@@ -203,7 +204,9 @@ public struct HTTPTransport: Transport {
             let digest = key.hasPrefix("sha256//") ? String(key.dropFirst(8)) : key
             guard let data = Data(base64Encoded: digest), data.count == 32 else {
                 throw HTTPTransportError(
-                    .invalidPin, "The pin \(key) is not a base64 SHA-256 digest (44 characters); compute it with openssl as documented.")
+                    .invalidPin,
+                    "The pin \(key) is not a base64 SHA-256 digest (44 characters); compute it with openssl as documented."
+                )
             }
             pins.append("sha256//" + digest)
         }
@@ -233,11 +236,17 @@ public struct HTTPTransport: Transport {
     /// The transfer for `payload`, or why it can never be sent.
     private func request(for payload: Payload) -> Result<CurlTransfer.Request, HeaderProblem> {
         guard var url = targets[payload.recipient] ?? defaultTarget else {
-            return .failure(HeaderProblem(reason: "No HTTP endpoint is configured for the recipient \(payload.recipient.rawValue)."))
+            return .failure(
+                HeaderProblem(reason: "No HTTP endpoint is configured for the recipient \(payload.recipient.rawValue).")
+            )
         }
         if let path = payload.headers[Payload.pathHeader] {
             guard let routed = Self.appendingPath(path, to: url) else {
-                return .failure(HeaderProblem(reason: "The payload's path \(Self.sanitised(path)) is not a plain absolute path (RFC 3986 path characters only, no '%', '..', '?' or '#'), or the endpoint has a query."))
+                return .failure(
+                    HeaderProblem(
+                        reason:
+                            "The payload's path \(Self.sanitised(path)) is not a plain absolute path (RFC 3986 path characters only, no '%', '..', '?' or '#'), or the endpoint has a query."
+                    ))
             }
             url = routed
         }
@@ -264,7 +273,8 @@ public struct HTTPTransport: Transport {
     static func appendingPath(_ path: String, to url: String) -> String? {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/!$&'()*+,;=:@".utf8)
         guard path.hasPrefix("/"), !path.contains(".."), path.utf8.allSatisfy(allowed.contains),
-              !url.contains("?"), !url.contains("#") else { return nil }
+            !url.contains("?"), !url.contains("#")
+        else { return nil }
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
         return base + path
@@ -282,9 +292,12 @@ public struct HTTPTransport: Transport {
     static func headerLines(for payload: Payload, configuration: Configuration) -> Result<[String], HeaderProblem> {
         var lines: [String] = []
         func add(_ name: String, _ value: String) -> HeaderProblem? {
-            guard isToken(name) else { return HeaderProblem(reason: "The header name \(sanitised(name)) is not a valid HTTP field name.") }
+            guard isToken(name) else {
+                return HeaderProblem(reason: "The header name \(sanitised(name)) is not a valid HTTP field name.")
+            }
             guard isFieldValue(value) else {
-                return HeaderProblem(reason: "The value of the header \(name) holds a line break or a control character.")
+                return HeaderProblem(
+                    reason: "The value of the header \(name) holds a line break or a control character.")
             }
             lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
             return nil
@@ -302,15 +315,16 @@ public struct HTTPTransport: Transport {
 
     /// RFC 9110 token characters.
     private static func isToken(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "A")...UInt8(ascii: "Z"):
-                true
-            default:
-                "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                    UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                    true
+                default:
+                    "!#$%&'*+-.^_`|~".utf8.contains(byte)
+                }
             }
-        }
     }
 
     /// No control characters except horizontal tab.
@@ -320,9 +334,11 @@ public struct HTTPTransport: Transport {
 
     /// At most 64 printable characters of `text`, for messages.
     static func sanitised(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.prefix(64).map {
-            $0.properties.generalCategory == .control ? " " : $0
-        }))
+        String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.prefix(64).map {
+                    $0.properties.generalCategory == .control ? " " : $0
+                }))
     }
 
     /// Whole milliseconds (rounded up) for libcurl, clamped to 1…`Int32.max` (about 24.8

@@ -17,7 +17,7 @@ public struct HTTPTransportError: Error, Hashable, Sendable, CustomStringConvert
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case invalidEndpoint, unsupportedScheme, insecureEndpoint, unreadableCABundle, invalidPin, invalidTimeout,
-                 libcurlUnavailable
+                libcurlUnavailable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }

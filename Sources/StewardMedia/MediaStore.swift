@@ -67,7 +67,9 @@ public final class MediaStore: Sendable {
     ///   - permissions: Answers for `camera`, `photos`, `location` and `locationPrecise`.
     ///   - clock: The wall clock for retention.
     /// - Throws: `VaultError` when the vault cannot be read.
-    public init(gate: ConsentGate, vault: Vault, permissions: any PermissionChecking, clock: any WallClock = SystemWallClock()) throws {
+    public init(
+        gate: ConsentGate, vault: Vault, permissions: any PermissionChecking, clock: any WallClock = SystemWallClock()
+    ) throws {
         self.gate = gate
         self.vault = vault
         self.permissions = permissions
@@ -89,7 +91,8 @@ public final class MediaStore: Sendable {
     /// - Serials, owner names and everything else listed in ``MetadataPolicy``: always removed.
     public func metadataPolicy(for purpose: Purpose, keepLocation: Bool = false) -> MetadataPolicy {
         let metadata = declares(.imageMetadata, for: purpose)
-        let location = keepLocation && metadata && declares(.preciseLocation, for: purpose)
+        let location =
+            keepLocation && metadata && declares(.preciseLocation, for: purpose)
             && permissions.isGranted(.location) && permissions.isGranted(.locationPrecise)
         return MetadataPolicy(keepCaptureTime: metadata, keepDeviceModel: metadata, keepLocation: location)
     }
@@ -114,11 +117,17 @@ public final class MediaStore: Sendable {
     ///   category undeclared); `VaultError` when the vault fails. Nothing is
     ///   stored when it throws.
     @discardableResult
-    public func put(_ bytes: [UInt8], source: MediaSource, purpose: Purpose, keepLocation: Bool = false) throws -> MediaPutResult {
+    public func put(_ bytes: [UInt8], source: MediaSource, purpose: Purpose, keepLocation: Bool = false) throws
+        -> MediaPutResult
+    {
         if let permission = source.permission, !permissions.isGranted(permission) {
-            throw MediaError(.permissionDenied, "a \(source.rawValue) image needs the \(permission.rawValue) permission, which is not granted: request it first")
+            throw MediaError(
+                .permissionDenied,
+                "a \(source.rawValue) image needs the \(permission.rawValue) permission, which is not granted: request it first"
+            )
         }
-        return try store(bytes, kind: .original, source: source, original: nil, purpose: purpose, keepLocation: keepLocation)
+        return try store(
+            bytes, kind: .original, source: source, original: nil, purpose: purpose, keepLocation: keepLocation)
     }
 
     /// Sanitises an edited version of a stored image and stores it, linked to it.
@@ -134,20 +143,29 @@ public final class MediaStore: Sendable {
     ///   - keepLocation: As for ``put(_:source:purpose:keepLocation:)``.
     /// - Throws: ``MediaError`` with `notFound` when `original` is not stored, or as `put` does.
     @discardableResult
-    public func putEdit(_ bytes: [UInt8], of original: MediaID, purpose: Purpose? = nil, keepLocation: Bool = false) throws -> MediaPutResult {
+    public func putEdit(_ bytes: [UInt8], of original: MediaID, purpose: Purpose? = nil, keepLocation: Bool = false)
+        throws -> MediaPutResult
+    {
         guard let parent = try item(original) else {
-            throw MediaError(.notFound, "there is no image \(original) to attach an edit to (it was deleted or has expired)")
+            throw MediaError(
+                .notFound, "there is no image \(original) to attach an edit to (it was deleted or has expired)")
         }
-        return try store(bytes, kind: .edit, source: parent.source, original: original, purpose: purpose ?? parent.purpose, keepLocation: keepLocation)
+        return try store(
+            bytes, kind: .edit, source: parent.source, original: original, purpose: purpose ?? parent.purpose,
+            keepLocation: keepLocation)
     }
 
-    private func store(_ bytes: [UInt8], kind: MediaKind, source: MediaSource, original: MediaID?, purpose: Purpose, keepLocation: Bool) throws -> MediaPutResult {
+    private func store(
+        _ bytes: [UInt8], kind: MediaKind, source: MediaSource, original: MediaID?, purpose: Purpose, keepLocation: Bool
+    ) throws -> MediaPutResult {
         guard bytes.count <= Self.maximumImageSize else {
-            throw MediaError(.tooLarge, "the image has \(bytes.count) bytes; the store takes at most \(Self.maximumImageSize)")
+            throw MediaError(
+                .tooLarge, "the image has \(bytes.count) bytes; the store takes at most \(Self.maximumImageSize)")
         }
         let clean = try ImageSanitizer.sanitize(bytes, policy: metadataPolicy(for: purpose, keepLocation: keepLocation))
-        let header = Header(kind: kind, source: source, format: clean.format, original: original,
-                            removed: clean.report.removed, kept: clean.report.kept)
+        let header = Header(
+            kind: kind, source: source, format: clean.format, original: original,
+            removed: clean.report.removed, kept: clean.report.kept)
         let encoded = Array(try JSONEncoder().encode(header))
         var record = Self.magic
         record.reserveCapacity(8 + encoded.count + clean.bytes.count)
@@ -167,7 +185,10 @@ public final class MediaStore: Sendable {
         case .held:
             return MediaPutResult(item: nil, report: clean.report)
         case .dropped(let reason):
-            throw MediaError(.notStored, "the image was not stored (\(reason)): the manifest must declare \(category.rawValue) for \(purpose.rawValue), and the user must allow it")
+            throw MediaError(
+                .notStored,
+                "the image was not stored (\(reason)): the manifest must declare \(category.rawValue) for \(purpose.rawValue), and the user must allow it"
+            )
         }
     }
 
@@ -198,12 +219,17 @@ public final class MediaStore: Sendable {
     private static func decode(_ record: VaultRecord) -> StoredImage? {
         let data = record.data
         guard hasPrefix(data, magic, at: 0), data.count >= 8 else { return nil }
-        guard let length = try? Int(ByteReader(bytes: data, bigEndian: true).u32(4)), length <= data.count &- 8 else { return nil }
-        guard let header = try? JSONDecoder().decode(Header.self, from: Data(data[8..<(8 + length)])) else { return nil }
+        guard let length = try? Int(ByteReader(bytes: data, bigEndian: true).u32(4)), length <= data.count &- 8 else {
+            return nil
+        }
+        guard let header = try? JSONDecoder().decode(Header.self, from: Data(data[8..<(8 + length)])) else {
+            return nil
+        }
         let bytes = Array(data[(8 + length)...])
-        let item = MediaItem(id: MediaID(rawValue: record.id.rawValue), kind: header.kind, source: header.source, format: header.format,
-                             original: header.original, purpose: record.purpose, category: record.category, created: record.created,
-                             expires: record.expires, byteCount: bytes.count, removedMetadata: header.removed, keptMetadata: header.kept)
+        let item = MediaItem(
+            id: MediaID(rawValue: record.id.rawValue), kind: header.kind, source: header.source, format: header.format,
+            original: header.original, purpose: record.purpose, category: record.category, created: record.created,
+            expires: record.expires, byteCount: bytes.count, removedMetadata: header.removed, keptMetadata: header.kept)
         return StoredImage(item: item, bytes: bytes)
     }
 
@@ -304,7 +330,8 @@ public final class MediaStore: Sendable {
     @discardableResult
     public func export(to directory: String) throws -> [ExportEntry] {
         let (entries, files) = try exportContents()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for (name, bytes) in files { try FileSystem.createNewFile(bytes, at: directory + "/" + name) }
         return entries
     }

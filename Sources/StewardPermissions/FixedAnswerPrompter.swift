@@ -49,8 +49,12 @@ public struct FixedAnswerPrompter: PermissionPrompter {
 
     /// Parses the operator's table from JSON bytes (see ``init(contentsOf:)``).
     public init(json: [UInt8], source: String = "the permission answers") throws {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json)), let table = object as? [String: Any] else {
-            throw PermissionError(.invalidConfiguration, "\(source) is not a JSON object from permission names to answers, such as {\"camera\": \"allow\", \"*\": \"deny\"}")
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json)), let table = object as? [String: Any]
+        else {
+            throw PermissionError(
+                .invalidConfiguration,
+                "\(source) is not a JSON object from permission names to answers, such as {\"camera\": \"allow\", \"*\": \"deny\"}"
+            )
         }
         var answers: [Permission: PermissionAnswer] = [:]
         var otherwise: PermissionAnswer?
@@ -71,10 +75,16 @@ public struct FixedAnswerPrompter: PermissionPrompter {
     /// The configured answer, if it is one of those offered.
     public func prompt(_ prompt: PermissionPrompt) async throws -> PermissionAnswer {
         guard let answer = answers[prompt.permission] ?? otherwise else {
-            throw PermissionError(.noAnswer, "no answer is configured for permission '\(prompt.permission)'; add \"\(prompt.permission)\" (or \"*\") to the operator's answers", permission: prompt.permission)
+            throw PermissionError(
+                .noAnswer,
+                "no answer is configured for permission '\(prompt.permission)'; add \"\(prompt.permission)\" (or \"*\") to the operator's answers",
+                permission: prompt.permission)
         }
         guard prompt.answers.contains(answer) else {
-            throw PermissionError(.noAnswer, "the configured answer '\(answer.rawValue)' for '\(prompt.permission)' is not offered (offered: \(prompt.answers.map(\.rawValue).joined(separator: ", ")))", permission: prompt.permission)
+            throw PermissionError(
+                .noAnswer,
+                "the configured answer '\(answer.rawValue)' for '\(prompt.permission)' is not offered (offered: \(prompt.answers.map(\.rawValue).joined(separator: ", ")))",
+                permission: prompt.permission)
         }
         return answer
     }

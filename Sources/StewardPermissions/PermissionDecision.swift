@@ -50,7 +50,9 @@ public struct PermissionDecision: Codable, Hashable, Sendable {
     public static let currentVersion = 1
 
     /// A decision.
-    public init(permission: Permission, kind: Kind, date: Date, session: String, policyVersion: String, rationale: String? = nil) {
+    public init(
+        permission: Permission, kind: Kind, date: Date, session: String, policyVersion: String, rationale: String? = nil
+    ) {
         self.version = Self.currentVersion
         self.permission = permission
         self.kind = kind

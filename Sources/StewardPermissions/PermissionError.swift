@@ -5,7 +5,9 @@ public import StewardCore
 public struct PermissionError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set of codes.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case undeclared, notGranted, noTerminal, noAnswer, invalidConfiguration, storageFailed }
+        private enum Value: Hashable, Sendable {
+            case undeclared, notGranted, noTerminal, noAnswer, invalidConfiguration, storageFailed
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 

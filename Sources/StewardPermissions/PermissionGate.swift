@@ -37,7 +37,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// An identifier of this process, kept with each decision so an allow-once answer holds
     /// in the process that gave it and in no later one.
     public static let processSession: String = {
-        guard let bytes = try? SecureRandom.bytes(count: 16) else { return "pid-\(getpid())-\(Date().timeIntervalSince1970)" }
+        guard let bytes = try? SecureRandom.bytes(count: 16) else {
+            return "pid-\(getpid())-\(Date().timeIntervalSince1970)"
+        }
         return Hex.encode(bytes)
     }()
 
@@ -106,9 +108,11 @@ public final class PermissionGate: PermissionChecking, Sendable {
     ///   - session: The process identity allow-once answers are bound to; tests pass another
     ///     value to act as a new process.
     /// - Throws: What the vault throws when the decisions cannot be read.
-    public init(manifest: PrivacyManifest, vault: Vault, prompter: any PermissionPrompter,
-                probe: any PermissionProbing = LinuxPermissionProbe(), consent: ConsentLedger? = nil,
-                clock: any WallClock = SystemWallClock(), session: String = PermissionGate.processSession) throws {
+    public init(
+        manifest: PrivacyManifest, vault: Vault, prompter: any PermissionPrompter,
+        probe: any PermissionProbing = LinuxPermissionProbe(), consent: ConsentLedger? = nil,
+        clock: any WallClock = SystemWallClock(), session: String = PermissionGate.processSession
+    ) throws {
         self.manifest = manifest
         self.vault = vault
         self.prompter = prompter
@@ -214,8 +218,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
     @discardableResult
     public func request(_ permission: Permission, rationale: String? = nil) async throws -> PermissionStatus {
         guard let declaration = manifest.declaration(of: permission) else {
-            throw PermissionError(.undeclared, Self.undeclaredReason(permission), permission: permission,
-                                  status: status(of: permission))
+            throw PermissionError(
+                .undeclared, Self.undeclaredReason(permission), permission: permission,
+                status: status(of: permission))
         }
         let seen = state.withLock { $0.entries[permission]?.history.count ?? 0 }
         guard await promptLine.enter() else { throw CancellationError() }
@@ -224,7 +229,10 @@ public final class PermissionGate: PermissionChecking, Sendable {
         // not on the concurrency pool.
         await Self.offPool { self.recheckSystem([permission], cause: .system) }
         let (current, decidedMeanwhile) = state.withLock { s in
-            (s.entries[permission].map(effective) ?? .notDetermined, (s.entries[permission]?.history.count ?? 0) != seen)
+            (
+                s.entries[permission].map(effective) ?? .notDetermined,
+                (s.entries[permission]?.history.count ?? 0) != seen
+            )
         }
         switch current {
         case .notDetermined, .denied:
@@ -241,7 +249,10 @@ public final class PermissionGate: PermissionChecking, Sendable {
         // Recorded even if the task was cancelled meanwhile: the user answered, and asking
         // again would be wrong. The vault's fsync runs off the concurrency pool.
         return try await Self.offPool {
-            Result { try self.record(PermissionDecision.Kind(answer), for: permission, rationale: text, cause: .answer(answer)) }
+            Result {
+                try self.record(
+                    PermissionDecision.Kind(answer), for: permission, rationale: text, cause: .answer(answer))
+            }
         }.get()
     }
 
@@ -277,24 +288,30 @@ public final class PermissionGate: PermissionChecking, Sendable {
         let current = status(of: permission)
         if current.allowsAccess { return }
         guard let declaration = manifest.declaration(of: permission) else {
-            throw PermissionError(.undeclared, Self.undeclaredReason(permission), permission: permission, status: current)
+            throw PermissionError(
+                .undeclared, Self.undeclaredReason(permission), permission: permission, status: current)
         }
-        let why = "the app needs it because: \(declaration.rationale) (purposes: \(declaration.purposes.map(\.rawValue).joined(separator: ", ")))"
+        let why =
+            "the app needs it because: \(declaration.rationale) (purposes: \(declaration.purposes.map(\.rawValue).joined(separator: ", ")))"
         let how: String
         switch current {
         case .notDetermined:
-            how = "it has not been asked for yet: call request(.\(permission)) so the user can allow it (CLI: steward permissions request \(permission))"
+            how =
+                "it has not been asked for yet: call request(.\(permission)) so the user can allow it (CLI: steward permissions request \(permission))"
         case .denied:
-            how = "the user denied it once: explain why and request it again (shouldShowRationale is true); a second denial is final"
+            how =
+                "the user denied it once: explain why and request it again (shouldShowRationale is true); a second denial is final"
         case .permanentlyDenied:
-            how = "the user denied it for good, so the app cannot ask again: only the user can turn it back on in the app's settings (reset(.\(permission)), CLI: steward permissions reset \(permission)), then request it"
+            how =
+                "the user denied it for good, so the app cannot ask again: only the user can turn it back on in the app's settings (reset(.\(permission)), CLI: steward permissions reset \(permission)), then request it"
         case .restricted(let restriction):
             how = "it cannot be granted now: \(restriction.reason)"
         case .granted, .limited:
             return
         }
-        throw PermissionError(.notGranted, "permission '\(permission)' is required but is \(current.name): \(why); \(how)",
-                              permission: permission, status: current)
+        throw PermissionError(
+            .notGranted, "permission '\(permission)' is required but is \(current.name): \(why); \(how)",
+            permission: permission, status: current)
     }
 
     /// Checks again what the operating system allows for every declared permission (after a
@@ -330,20 +347,25 @@ public final class PermissionGate: PermissionChecking, Sendable {
 
     private func requireDeclared(_ permission: Permission) throws {
         guard manifest.declaration(of: permission) != nil else {
-            throw PermissionError(.undeclared, Self.undeclaredReason(permission), permission: permission, status: status(of: permission))
+            throw PermissionError(
+                .undeclared, Self.undeclaredReason(permission), permission: permission, status: status(of: permission))
         }
     }
 
-    private func record(_ kind: PermissionDecision.Kind, for permission: Permission, rationale: String?, cause: PermissionChange.Cause) throws -> PermissionStatus {
-        let decision = PermissionDecision(permission: permission, kind: kind, date: clock.checkedNow, session: session,
-                                          policyVersion: manifest.policyVersion, rationale: rationale)
+    private func record(
+        _ kind: PermissionDecision.Kind, for permission: Permission, rationale: String?, cause: PermissionChange.Cause
+    ) throws -> PermissionStatus {
+        let decision = PermissionDecision(
+            permission: permission, kind: kind, date: clock.checkedNow, session: session,
+            policyVersion: manifest.policyVersion, rationale: rationale)
         let changes: [PermissionChange] = try writeLock.withLock { _ in
             guard state.withLock({ $0.entries[permission] }) != nil else { return [] }
             do {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
-                let id = try vault.append(Array(try encoder.encode(decision)), to: Self.collection,
-                                          category: .permissionDecisions, purpose: .privacyCompliance)
+                let id = try vault.append(
+                    Array(try encoder.encode(decision)), to: Self.collection,
+                    category: .permissionDecisions, purpose: .privacyCompliance)
                 do {
                     try vault.commit(collections: [Self.collection])
                 } catch {
@@ -355,12 +377,19 @@ public final class PermissionGate: PermissionChecking, Sendable {
                     throw StoreFailure(underlying: error, removalConfirmed: removed)
                 }
             } catch let failure as StoreFailure {
-                let after = failure.removalConfirmed ? "" : "; the vault could not confirm its removal either, so it may still take effect after a restart"
-                throw PermissionError(.storageFailed, "the decision '\(kind.rawValue)' about '\(permission)' could not be stored, so it was not made: \(failure.underlying)\(after)",
-                                      permission: permission, status: status(of: permission))
+                let after =
+                    failure.removalConfirmed
+                    ? ""
+                    : "; the vault could not confirm its removal either, so it may still take effect after a restart"
+                throw PermissionError(
+                    .storageFailed,
+                    "the decision '\(kind.rawValue)' about '\(permission)' could not be stored, so it was not made: \(failure.underlying)\(after)",
+                    permission: permission, status: status(of: permission))
             } catch {
-                throw PermissionError(.storageFailed, "the decision '\(kind.rawValue)' about '\(permission)' could not be stored, so it was not made: \(error)",
-                                      permission: permission, status: status(of: permission))
+                throw PermissionError(
+                    .storageFailed,
+                    "the decision '\(kind.rawValue)' about '\(permission)' could not be stored, so it was not made: \(error)",
+                    permission: permission, status: status(of: permission))
             }
             let changes = state.withLock { s in
                 guard var entry = s.entries[permission] else { return [PermissionChange]() }
@@ -385,16 +414,16 @@ public final class PermissionGate: PermissionChecking, Sendable {
         }
         // Under `writeLock`, so its events cannot interleave with a decision's.
         writeLock.withLock { _ in
-        let changes = state.withLock { s in
-            for (permission, access) in results {
-                guard var entry = s.entries[permission] else { continue }
-                entry.system = access
-                entry.status = Self.combine(entry.history.status, access)
-                s.store(entry, for: permission)
+            let changes = state.withLock { s in
+                for (permission, access) in results {
+                    guard var entry = s.entries[permission] else { continue }
+                    entry.system = access
+                    entry.status = Self.combine(entry.history.status, access)
+                    s.store(entry, for: permission)
+                }
+                return collectChanges(&s, permissions, cause: cause)
             }
-            return collectChanges(&s, permissions, cause: cause)
-        }
-        publish(changes)
+            publish(changes)
         }
     }
 
@@ -402,7 +431,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
         publish(state.withLock { collectChanges(&$0, permissions, cause: cause) })
     }
 
-    private func collectChanges(_ s: inout State, _ permissions: [Permission], cause: PermissionChange.Cause) -> [PermissionChange] {
+    private func collectChanges(_ s: inout State, _ permissions: [Permission], cause: PermissionChange.Cause)
+        -> [PermissionChange]
+    {
         var changes: [PermissionChange] = []
         for permission in permissions {
             guard var entry = s.entries[permission] else { continue }
@@ -410,7 +441,8 @@ public final class PermissionGate: PermissionChecking, Sendable {
             // A reason whose figures moved (free space) is the same status to observers;
             // status(of:) has the new text.
             if !Self.sameKind(now, entry.published) {
-                changes.append(PermissionChange(permission: permission, previous: entry.published, status: now, cause: cause))
+                changes.append(
+                    PermissionChange(permission: permission, previous: entry.published, status: now, cause: cause))
                 entry.published = now
                 s.entries[permission] = entry
             }
@@ -431,7 +463,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// `status` with the age gate applied: a rule applies to a minor unless one of its
     /// purposes is granted (by a guardian: a minor cannot grant).
     @inline(__always)
-    private static func effective(_ status: PermissionStatus, _ rule: MinorRule?, _ consent: ConsentLedger?) -> PermissionStatus {
+    private static func effective(_ status: PermissionStatus, _ rule: MinorRule?, _ consent: ConsentLedger?)
+        -> PermissionStatus
+    {
         guard let rule, let consent, consent.isMinor else { return status }
         for handle in rule.unlessGranted where consent.isGranted(handle) { return status }
         return rule.restricted
@@ -470,17 +504,23 @@ public final class PermissionGate: PermissionChecking, Sendable {
     ///   geolocation). Coarse location stays available.
     /// - A permission that serves only purposes needing consent: until a guardian consents to
     ///   one of them (below the minimum age, only a guardian can).
-    private static func minorRule(_ declaration: PermissionDeclaration, _ manifest: PrivacyManifest, _ consent: ConsentLedger) -> MinorRule? {
+    private static func minorRule(
+        _ declaration: PermissionDeclaration, _ manifest: PrivacyManifest, _ consent: ConsentLedger
+    ) -> MinorRule? {
         if declaration.permission == .locationPrecise {
-            let reason = "the user is below the minimum age: Steward keeps a child's precise location off (coarse location remains available)"
-            return MinorRule(restricted: .restricted(PermissionRestriction(.ageGate, reason: reason)), unlessGranted: [])
+            let reason =
+                "the user is below the minimum age: Steward keeps a child's precise location off (coarse location remains available)"
+            return MinorRule(
+                restricted: .restricted(PermissionRestriction(.ageGate, reason: reason)), unlessGranted: [])
         }
         let needsConsent = declaration.purposes.allSatisfy { manifest.declaration(of: $0)?.requiresConsent ?? true }
         guard needsConsent, !declaration.purposes.isEmpty else { return nil }
         let purposes = declaration.purposes.map(\.rawValue).joined(separator: " or ")
-        let reason = "the user is below the minimum age and no guardian has consented to \(purposes), the purposes '\(declaration.permission)' serves; a guardian must consent first (CLI: steward consent grant --by guardian \(declaration.purposes[0]))"
-        return MinorRule(restricted: .restricted(PermissionRestriction(.ageGate, reason: reason)),
-                         unlessGranted: declaration.purposes.compactMap { consent.handle(for: $0) })
+        let reason =
+            "the user is below the minimum age and no guardian has consented to \(purposes), the purposes '\(declaration.permission)' serves; a guardian must consent first (CLI: steward consent grant --by guardian \(declaration.purposes[0]))"
+        return MinorRule(
+            restricted: .restricted(PermissionRestriction(.ageGate, reason: reason)),
+            unlessGranted: declaration.purposes.compactMap { consent.handle(for: $0) })
     }
 
     private static func undeclaredReason(_ permission: Permission) -> String {
@@ -553,7 +593,9 @@ private final class PromptLine: Sendable {
             }
         } onCancel: {
             let waiter: CheckedContinuation<Bool, Never>? = state.withLock { s in
-                if let index = s.waiters.firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: index).continuation }
+                if let index = s.waiters.firstIndex(where: { $0.id == id }) {
+                    return s.waiters.remove(at: index).continuation
+                }
                 s.cancelled.insert(id)
                 return nil
             }

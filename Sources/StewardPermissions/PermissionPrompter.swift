@@ -26,8 +26,10 @@ public struct PermissionPrompt: Hashable, Sendable {
     public var answers: [PermissionAnswer]
 
     /// A prompt for `permission`.
-    public init(permission: Permission, rationale: String, purposes: [PurposeDeclaration] = [], showRationale: Bool = false,
-                answers: [PermissionAnswer] = PermissionAnswer.allCases) {
+    public init(
+        permission: Permission, rationale: String, purposes: [PurposeDeclaration] = [], showRationale: Bool = false,
+        answers: [PermissionAnswer] = PermissionAnswer.allCases
+    ) {
         self.permission = permission
         self.rationale = rationale
         self.purposes = purposes

@@ -43,9 +43,11 @@ public struct TerminalPrompter: PermissionPrompter {
         let attempts = self.attempts
         let path = self.path
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PermissionAnswer, any Error>) in
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<PermissionAnswer, any Error>) in
                 StewardThread.start(name: "steward-prompt") {
-                    continuation.resume(with: Result { try Self.ask(prompt, path: path, attempts: attempts, cancelled: cancelled) })
+                    continuation.resume(
+                        with: Result { try Self.ask(prompt, path: path, attempts: attempts, cancelled: cancelled) })
                 }
             }
         } onCancel: {
@@ -56,16 +58,22 @@ public struct TerminalPrompter: PermissionPrompter {
     /// The question as shown.
     static func question(_ prompt: PermissionPrompt) -> String {
         var text = "\nAllow this app to use \"\(printable(prompt.permission.rawValue))\"?\n"
-        text += prompt.showRationale ? "  You said no before. Here is why the app asks again:\n  \(printable(prompt.rationale))\n" : "  \(printable(prompt.rationale))\n"
+        text +=
+            prompt.showRationale
+            ? "  You said no before. Here is why the app asks again:\n  \(printable(prompt.rationale))\n"
+            : "  \(printable(prompt.rationale))\n"
         for purpose in prompt.purposes { text += "  Used for: \(printable(purpose.description))\n" }
-        let labels: [PermissionAnswer: String] = [.allow: "[a] allow", .allowOnce: "[o] allow once", .deny: "[d] deny", .denyAlways: "[never] deny always"]
+        let labels: [PermissionAnswer: String] = [
+            .allow: "[a] allow", .allowOnce: "[o] allow once", .deny: "[d] deny", .denyAlways: "[never] deny always",
+        ]
         text += "  " + prompt.answers.compactMap { labels[$0] }.joined(separator: "  ") + "\n> "
         return text
     }
 
     /// `text` without control characters (escape sequences could rewrite the question).
     static func printable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+        String(
+            String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 
     /// Reads a reply: a, allow, y, yes; o, once, allow-once; d, deny, n, no; never, deny-always.
@@ -82,28 +90,44 @@ public struct TerminalPrompter: PermissionPrompter {
         return answer.flatMap { offered.contains($0) ? $0 : nil }
     }
 
-    private static func ask(_ prompt: PermissionPrompt, path: String, attempts: Int, cancelled: CancelFlag) throws -> PermissionAnswer {
+    private static func ask(_ prompt: PermissionPrompt, path: String, attempts: Int, cancelled: CancelFlag) throws
+        -> PermissionAnswer
+    {
         // O_NONBLOCK: opening a serial line without CLOCAL would otherwise wait for a carrier.
         let fd = POSIXCall.retrying { open(path, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else {
             let reason = POSIXCall.describe(errno)
-            throw PermissionError(.noTerminal, "cannot ask for '\(prompt.permission)': there is no terminal to ask on (\(path): \(reason)); give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer", permission: prompt.permission)
+            throw PermissionError(
+                .noTerminal,
+                "cannot ask for '\(prompt.permission)': there is no terminal to ask on (\(path): \(reason)); give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer",
+                permission: prompt.permission)
         }
         defer { close(fd) }
         guard isatty(fd) == 1 else {
-            throw PermissionError(.noTerminal, "cannot ask for '\(prompt.permission)': \(path) is not a terminal; give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer", permission: prompt.permission)
+            throw PermissionError(
+                .noTerminal,
+                "cannot ask for '\(prompt.permission)': \(path) is not a terminal; give the answer another way, for example a FixedAnswerPrompter or the CLI's --answer",
+                permission: prompt.permission)
         }
         try write(question(prompt), to: fd, cancelled: cancelled)
         // From a public var: never trust it to be at least 1 (1...0 traps).
         let attempts = max(1, attempts)
         for attempt in 1...attempts {
             guard let line = try readLine(fd, cancelled: cancelled) else {
-                throw PermissionError(.noAnswer, "the terminal input ended before an answer about '\(prompt.permission)' was given", permission: prompt.permission)
+                throw PermissionError(
+                    .noAnswer, "the terminal input ended before an answer about '\(prompt.permission)' was given",
+                    permission: prompt.permission)
             }
             if let answer = answer(line, offered: prompt.answers) { return answer }
-            if attempt < attempts { try write("  Please answer a (allow), o (allow once), d (deny) or never (deny always).\n> ", to: fd, cancelled: cancelled) }
+            if attempt < attempts {
+                try write(
+                    "  Please answer a (allow), o (allow once), d (deny) or never (deny always).\n> ", to: fd,
+                    cancelled: cancelled)
+            }
         }
-        throw PermissionError(.noAnswer, "no answer about '\(prompt.permission)' could be read after \(attempts) tries", permission: prompt.permission)
+        throw PermissionError(
+            .noAnswer, "no answer about '\(prompt.permission)' could be read after \(attempts) tries",
+            permission: prompt.permission)
     }
 
     private static func write(_ text: String, to fd: Int32, cancelled: CancelFlag) throws {
@@ -119,7 +143,8 @@ public struct TerminalPrompter: PermissionPrompter {
                 continue
             }
             if n <= 0 {
-                throw PermissionError(.noTerminal, "the question could not be written to the terminal (\(POSIXCall.describe(errno)))")
+                throw PermissionError(
+                    .noTerminal, "the question could not be written to the terminal (\(POSIXCall.describe(errno)))")
             }
             bytes = bytes.dropFirst(n)
         }

@@ -57,12 +57,16 @@ final class Anonymiser: Sendable {
         self.state = Mutex(stored)
     }
 
-    func apply(_ attributes: [String: AttributeValue], declared: [String: AttributeDeclaration], purpose: Purpose, strict: Bool) -> Result {
+    func apply(
+        _ attributes: [String: AttributeValue], declared: [String: AttributeDeclaration], purpose: Purpose, strict: Bool
+    ) -> Result {
         // The common case — every attribute declared and already safe — keeps the caller's
         // dictionary as it is: no copy, no allocation.
         var unchanged = true
         for (key, value) in attributes {
-            guard let declaration = declared[key], let safe = sanitise(value, declaration, purpose: purpose), safe == value else {
+            guard let declaration = declared[key], let safe = sanitise(value, declaration, purpose: purpose),
+                safe == value
+            else {
                 unchanged = false
                 break
             }
@@ -84,12 +88,15 @@ final class Anonymiser: Sendable {
         return .kept(kept)
     }
 
-    private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, purpose: Purpose) -> AttributeValue? {
+    private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, purpose: Purpose)
+        -> AttributeValue?
+    {
         switch (declaration.type, value) {
         case (.double, .double(let number)) where !number.isFinite:
             return nil
         case (.int, .int), (.double, .double), (.bool, .bool):
-            return declaration.classification == .identifier ? .string(pseudonym(for: "\(value)", purpose: purpose)) : value
+            return declaration.classification == .identifier
+                ? .string(pseudonym(for: "\(value)", purpose: purpose)) : value
         case (.double, .int(let number)):
             return .double(Double(number))
         case (.string, .string(let text)):
@@ -147,7 +154,8 @@ final class Anonymiser: Sendable {
             s.salts.removeValue(forKey: purpose.rawValue)
             // Even without pseudonyms: the recipient can still find the installation's data by
             // the resource's device.id (the app-scoped id).
-            s.deletionRequests.append(DeletionRequest(purpose: purpose, pseudonyms: pseudonyms, withdrawn: clock.checkedNow))
+            s.deletionRequests.append(
+                DeletionRequest(purpose: purpose, pseudonyms: pseudonyms, withdrawn: clock.checkedNow))
         }
         dirty.store(true, ordering: .relaxed)
         try? save()
@@ -155,7 +163,9 @@ final class Anonymiser: Sendable {
 
     /// The pseudonymous ids made under each purpose whose salt is live.
     var pseudonymsInUse: [Purpose: [String]] {
-        state.withLock { s in Dictionary(uniqueKeysWithValues: s.pseudonyms.map { (Purpose(rawValue: $0.key), $0.value) }) }
+        state.withLock { s in
+            Dictionary(uniqueKeysWithValues: s.pseudonyms.map { (Purpose(rawValue: $0.key), $0.value) })
+        }
     }
 
     /// Purposes that have a salt (identifiers were hashed under them).
@@ -168,7 +178,11 @@ final class Anonymiser: Sendable {
     /// recipient in `all` has it.
     func deletionRequestQueued(_ request: DeletionRequest, to recipient: RecipientID, of all: Set<RecipientID>) {
         state.withLock { s in
-            guard let index = s.deletionRequests.firstIndex(where: { $0.purpose == request.purpose && $0.withdrawn == request.withdrawn }) else { return }
+            guard
+                let index = s.deletionRequests.firstIndex(where: {
+                    $0.purpose == request.purpose && $0.withdrawn == request.withdrawn
+                })
+            else { return }
             var queued = Set(s.deletionRequests[index].queuedTo ?? [])
             queued.insert(recipient)
             if queued.isSuperset(of: all) {
@@ -186,7 +200,8 @@ final class Anonymiser: Sendable {
         let bytes = try state.withLock { try JSONEncoder().encode($0) }
         var old: [RecordID] = []
         try vault.forEachRecord(in: Telemetry.stateCollection) { old.append($0.id) }
-        try vault.append(Array(bytes), to: Telemetry.stateCollection, category: .consentRecords, purpose: .privacyCompliance)
+        try vault.append(
+            Array(bytes), to: Telemetry.stateCollection, category: .consentRecords, purpose: .privacyCompliance)
         for id in old { try vault.remove(id, from: Telemetry.stateCollection) }
         try vault.commit(collections: [Telemetry.stateCollection])
     }
@@ -210,7 +225,9 @@ final class Anonymiser: Sendable {
     /// "lat,lon" rounded to a 0.05° grid (about 5 km) unless precise location is granted.
     private func coarsen(_ text: String) -> String? {
         let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let lat = parts[0], let lon = parts[1], (-90...90).contains(lat), (-180...180).contains(lon) else { return nil }
+        guard parts.count == 2, let lat = parts[0], let lon = parts[1], (-90...90).contains(lat),
+            (-180...180).contains(lon)
+        else { return nil }
         if permissions.isGranted(.locationPrecise) { return String(format: "%.5f,%.5f", lat, lon) }
         func grid(_ value: Double) -> Double { (value / 0.05).rounded() * 0.05 }
         return String(format: "%.2f,%.2f", grid(lat), grid(lon))

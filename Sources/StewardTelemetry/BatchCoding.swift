@@ -25,7 +25,9 @@ enum BatchCoding {
         var size = 8
         for record in records {
             size += 12 + 24 + 8 + 4
-            size += record.name.rawValue.utf8.count + record.purpose.rawValue.utf8.count + record.category.rawValue.utf8.count
+            size +=
+                record.name.rawValue.utf8.count + record.purpose.rawValue.utf8.count
+                + record.category.rawValue.utf8.count
             size += (record.traceID?.utf8.count ?? 0) + (record.spanID?.utf8.count ?? 0)
             for (key, value) in record.attributes {
                 size += 4 + key.utf8.count + 1
@@ -128,9 +130,10 @@ enum BatchCoding {
         records.reserveCapacity(Int(count))
         for _ in 0..<count {
             guard let name = reader.string(), let purpose = reader.string(), let category = reader.string(),
-                  let time = reader.u64(), let observed = reader.u64(), let severity = reader.u64(),
-                  let trace = reader.optionalString(), let span = reader.optionalString(), let attributeCount = reader.u32(),
-                  Int(attributeCount) <= reader.remaining / 6
+                let time = reader.u64(), let observed = reader.u64(), let severity = reader.u64(),
+                let trace = reader.optionalString(), let span = reader.optionalString(),
+                let attributeCount = reader.u32(),
+                Int(attributeCount) <= reader.remaining / 6
             else { return nil }
             var attributes: [String: AttributeValue] = [:]
             attributes.reserveCapacity(Int(attributeCount))
@@ -138,16 +141,25 @@ enum BatchCoding {
                 guard let key = reader.string(), let tag = reader.take(1)?.first else { return nil }
                 switch tag {
                 case 0: guard let text = reader.string() else { return nil }; attributes[key] = .string(text)
-                case 1: guard let number = reader.u64() else { return nil }; attributes[key] = .int(Int64(bitPattern: number))
-                case 2: guard let bits = reader.u64() else { return nil }; attributes[key] = .double(Double(bitPattern: bits))
-                case 3: guard let flag = reader.take(1)?.first, flag <= 1 else { return nil }; attributes[key] = .bool(flag == 1)
+                case 1:
+                    guard let number = reader.u64() else { return nil };
+                    attributes[key] = .int(Int64(bitPattern: number))
+                case 2:
+                    guard let bits = reader.u64() else { return nil };
+                    attributes[key] = .double(Double(bitPattern: bits))
+                case 3:
+                    guard let flag = reader.take(1)?.first, flag <= 1 else { return nil };
+                    attributes[key] = .bool(flag == 1)
                 default: return nil
                 }
             }
-            records.append(TelemetryEventRecord(
-                name: EventName(rawValue: name), purpose: Purpose(rawValue: purpose), category: DataCategory(rawValue: category),
-                timeUnixNano: time, observedTimeUnixNano: observed, attributes: attributes,
-                severityNumber: Int(truncatingIfNeeded: Int64(bitPattern: severity)), traceID: trace ?? nil, spanID: span ?? nil))
+            records.append(
+                TelemetryEventRecord(
+                    name: EventName(rawValue: name), purpose: Purpose(rawValue: purpose),
+                    category: DataCategory(rawValue: category),
+                    timeUnixNano: time, observedTimeUnixNano: observed, attributes: attributes,
+                    severityNumber: Int(truncatingIfNeeded: Int64(bitPattern: severity)), traceID: trace ?? nil,
+                    spanID: span ?? nil))
         }
         return reader.remaining == 0 ? records : nil
     }

@@ -38,8 +38,10 @@ public struct DeletionRequest: Hashable, Sendable {
     public var requested: Date
 
     /// A request; lists are sorted and deduplicated, so equal requests encode identically.
-    public init(scope: Scope, purposes: [Purpose], categories: [DataCategory], pseudonymousIDs: [String] = [],
-                deviceID: String? = nil, requested: Date) {
+    public init(
+        scope: Scope, purposes: [Purpose], categories: [DataCategory], pseudonymousIDs: [String] = [],
+        deviceID: String? = nil, requested: Date
+    ) {
         self.scope = scope
         self.purposes = Set(purposes).sorted()
         self.categories = Set(categories).sorted()
@@ -87,22 +89,29 @@ public struct DeletionRequest: Hashable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let body = Body(scope: scope, purposes: purposes, categories: categories, pseudonymousIDs: pseudonymousIDs,
-                        appID: appID, deviceID: deviceID, requested: requested)
+        let body = Body(
+            scope: scope, purposes: purposes, categories: categories, pseudonymousIDs: pseudonymousIDs,
+            appID: appID, deviceID: deviceID, requested: requested)
         return Array((try? encoder.encode(body)) ?? Data())
     }
 
     /// The payload for `recipient`: the OTLP log record when `resource` is given (the telemetry
     /// recipient), the JSON document otherwise. Sent under `privacyCompliance`, with no consent
     /// needed (``Uploader/submitObligation(_:)``).
-    public func payload(to recipient: RecipientID, resource: TelemetryResource?, appID: String, now: Date,
-                        encoder: OTLPEncoder = OTLPEncoder()) -> Payload {
+    public func payload(
+        to recipient: RecipientID, resource: TelemetryResource?, appID: String, now: Date,
+        encoder: OTLPEncoder = OTLPEncoder()
+    ) -> Payload {
         if let resource {
             let body = encoder.logs(resource: resource, scope: Telemetry.scope, records: [logRecord(observed: now)])
-            return Payload(recipient: recipient, purpose: .privacyCompliance, categories: categories, contentType: OTLPHTTP.contentType,
-                           headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body, idempotencyKey: idempotencyKey, created: now)
+            return Payload(
+                recipient: recipient, purpose: .privacyCompliance, categories: categories,
+                contentType: OTLPHTTP.contentType,
+                headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body, idempotencyKey: idempotencyKey,
+                created: now)
         }
-        return Payload(recipient: recipient, purpose: .privacyCompliance, categories: categories, contentType: "application/json",
-                       body: jsonDocument(appID: appID), idempotencyKey: idempotencyKey, created: now)
+        return Payload(
+            recipient: recipient, purpose: .privacyCompliance, categories: categories, contentType: "application/json",
+            body: jsonDocument(appID: appID), idempotencyKey: idempotencyKey, created: now)
     }
 }

@@ -112,8 +112,10 @@ final class MetricStorage: Sendable {
     private let limit: Int
     private let aggregates = Mutex<[[String: AttributeValue]: Aggregate]>([:])
 
-    init(name: String, unit: String, description: String, purpose: Purpose, category: DataCategory, kind: Kind,
-         consent: ConsentLedger, limit: Int, declared: Bool = true) {
+    init(
+        name: String, unit: String, description: String, purpose: Purpose, category: DataCategory, kind: Kind,
+        consent: ConsentLedger, limit: Int, declared: Bool = true
+    ) {
         self.name = name
         self.unit = unit
         self.description = description
@@ -128,7 +130,7 @@ final class MetricStorage: Sendable {
         self.limit = max(1, limit)
     }
 
-        func record(_ value: Double, attributes: [String: AttributeValue]) {
+    func record(_ value: Double, attributes: [String: AttributeValue]) {
         // An undeclared purpose has no handle and never records.
         guard let handle else { return }
         // Denied: one atomic load. Pending: dropped, metrics are not held.
@@ -187,12 +189,14 @@ final class MetricStorage: Sendable {
             defer { sets.removeAll(keepingCapacity: true) }
             return sets
         }
-        return snapshot
+        return
+            snapshot
             .map { (attributes: $0.key, aggregate: $0.value, order: Self.order($0.key)) }
             .sorted { $0.order < $1.order }
             .map { point in
-                TelemetryMetric(name: name, unit: unit, description: description, purpose: purpose, attributes: point.attributes,
-                                startTimeUnixNano: start, timeUnixNano: end, data: data(point.aggregate))
+                TelemetryMetric(
+                    name: name, unit: unit, description: description, purpose: purpose, attributes: point.attributes,
+                    startTimeUnixNano: start, timeUnixNano: end, data: data(point.aggregate))
             }
     }
 
@@ -208,11 +212,13 @@ final class MetricStorage: Sendable {
         case .gauge:
             .gauge(value: aggregate.value)
         case .histogram(let bounds):
-            .histogram(count: aggregate.count, sum: aggregate.value,
-                       min: aggregate.count > 0 ? aggregate.min : nil, max: aggregate.count > 0 ? aggregate.max : nil,
-                       explicitBounds: bounds,
-                       bucketCounts: aggregate.buckets.isEmpty ? Array(repeating: 0, count: bounds.count + 1) : aggregate.buckets,
-                       isDelta: true)
+            .histogram(
+                count: aggregate.count, sum: aggregate.value,
+                min: aggregate.count > 0 ? aggregate.min : nil, max: aggregate.count > 0 ? aggregate.max : nil,
+                explicitBounds: bounds,
+                bucketCounts: aggregate.buckets.isEmpty
+                    ? Array(repeating: 0, count: bounds.count + 1) : aggregate.buckets,
+                isDelta: true)
         }
     }
 

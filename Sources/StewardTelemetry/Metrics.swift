@@ -74,8 +74,10 @@ public final class TelemetryMetrics: Sendable {
     ///     set included (default 1,000; at least 1).
     ///   - audit: Counts the declarations of instruments the manifest does not declare (as
     ///     dropped, `undeclared`).
-    public init(consent: ConsentLedger, clock: any WallClock = SystemWallClock(), cardinalityLimit: Int = 1_000,
-                audit: AuditLedger? = nil) {
+    public init(
+        consent: ConsentLedger, clock: any WallClock = SystemWallClock(), cardinalityLimit: Int = 1_000,
+        audit: AuditLedger? = nil
+    ) {
         self.consent = consent
         self.clock = clock
         self.audit = audit
@@ -95,8 +97,10 @@ public final class TelemetryMetrics: Sendable {
     ///   - purpose: The purpose it is recorded under; nothing is recorded unless it is granted.
     ///   - category: The data category its payloads declare (default `DataCategory.usageEvents`).
     /// - Returns: The counter; the same one when `name` was declared as a counter before.
-    public func counter(name: String, unit: String = "1", description: String = "", purpose: Purpose,
-                        category: DataCategory = .usageEvents) -> Counter {
+    public func counter(
+        name: String, unit: String = "1", description: String = "", purpose: Purpose,
+        category: DataCategory = .usageEvents
+    ) -> Counter {
         Counter(storage: instrument(name, unit, description, purpose, category, .counter))
     }
 
@@ -109,8 +113,10 @@ public final class TelemetryMetrics: Sendable {
     ///   - purpose: The purpose it is recorded under; nothing is recorded unless it is granted.
     ///   - category: The data category its payloads declare (default `DataCategory.usageEvents`).
     /// - Returns: The gauge; the same one when `name` was declared as a gauge before.
-    public func gauge(name: String, unit: String = "1", description: String = "", purpose: Purpose,
-                      category: DataCategory = .usageEvents) -> Gauge {
+    public func gauge(
+        name: String, unit: String = "1", description: String = "", purpose: Purpose,
+        category: DataCategory = .usageEvents
+    ) -> Gauge {
         Gauge(storage: instrument(name, unit, description, purpose, category, .gauge))
     }
 
@@ -127,21 +133,28 @@ public final class TelemetryMetrics: Sendable {
     ///     de-duplicated; NaN and infinite bounds are left out.
     /// - Returns: The histogram; the same one when `name` was declared as a histogram with the
     ///   same bounds before.
-    public func histogram(name: String, unit: String = "1", description: String = "", purpose: Purpose,
-                          category: DataCategory = .usageEvents, bounds: [Double]) -> Histogram {
+    public func histogram(
+        name: String, unit: String = "1", description: String = "", purpose: Purpose,
+        category: DataCategory = .usageEvents, bounds: [Double]
+    ) -> Histogram {
         let bounds = Array(Set(bounds.filter(\.isFinite))).sorted()
         return Histogram(storage: instrument(name, unit, description, purpose, category, .histogram(bounds: bounds)))
     }
 
-    private func instrument(_ name: String, _ unit: String, _ description: String, _ purpose: Purpose, _ category: DataCategory,
-                            _ kind: MetricStorage.Kind) -> MetricStorage {
+    private func instrument(
+        _ name: String, _ unit: String, _ description: String, _ purpose: Purpose, _ category: DataCategory,
+        _ kind: MetricStorage.Kind
+    ) -> MetricStorage {
         // Strict, as events are: the manifest must declare the category for the purpose, or the
         // instrument records nothing (and its declaration is counted).
         let declared = consent.manifest.declaration(of: category)?.purposes.contains(purpose) == true
         let (storage, isNew) = registry.withLock { r -> (MetricStorage, Bool) in
-            if let existing = r.instruments.first(where: { $0.name == name && $0.kind == kind }) { return (existing, false) }
-            let storage = MetricStorage(name: name, unit: unit, description: description, purpose: purpose, category: category,
-                                        kind: kind, consent: consent, limit: cardinalityLimit, declared: declared)
+            if let existing = r.instruments.first(where: { $0.name == name && $0.kind == kind }) {
+                return (existing, false)
+            }
+            let storage = MetricStorage(
+                name: name, unit: unit, description: description, purpose: purpose, category: category,
+                kind: kind, consent: consent, limit: cardinalityLimit, declared: declared)
             r.instruments.append(storage)
             return (storage, true)
         }
@@ -247,10 +260,11 @@ extension TelemetryMetrics {
         for purpose in order {
             guard let group = groups[purpose] else { continue }
             let body = encoder.metrics(resource: resource, scope: Telemetry.scope, metrics: group.metrics)
-            let payload = Payload(recipient: uploader.recipient, purpose: purpose, categories: group.categories,
-                                  contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.metricsPath], body: body,
-                                  idempotencyKey: "metrics-\(UUID().uuidString)",
-                                  created: created)
+            let payload = Payload(
+                recipient: uploader.recipient, purpose: purpose, categories: group.categories,
+                contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.metricsPath], body: body,
+                idempotencyKey: "metrics-\(UUID().uuidString)",
+                created: created)
             switch try uploader.submit(payload) {
             case .queued, .heldForConsent: queued += group.metrics.count
             case .dropped: break

@@ -65,8 +65,10 @@ public final class Telemetry: Sendable {
 
         /// The drop reasons an outcome can carry, in code order (``DropReason/consent`` first).
         /// A reason not listed (none of Steward's own) reads back as the last, `other`.
-        static let reasons: [DropReason] = [.consent, .undeclared, .sampling, .rateLimit, .quota, .ageGate, .retention,
-                                            .deliveryExpired, .rejected, .invalidTimestamp, DropReason(rawValue: "other")]
+        static let reasons: [DropReason] = [
+            .consent, .undeclared, .sampling, .rateLimit, .quota, .ageGate, .retention,
+            .deliveryExpired, .rejected, .invalidTimestamp, DropReason(rawValue: "other"),
+        ]
 
         /// Whether the event was kept.
         public var isRecorded: Bool { code == 0 }
@@ -104,8 +106,10 @@ public final class Telemetry: Sendable {
         public var permissions: any PermissionChecking
 
         /// Defaults: strict, batches of 256, 10,000 events in memory.
-        public init(mode: Mode = .strict, batchSize: Int = 256, memoryLimit: Int = 10_000, sampling: [EventName: Double] = [:],
-                    rateLimits: [EventName: Int] = [:], permissions: any PermissionChecking = StaticPermissions()) {
+        public init(
+            mode: Mode = .strict, batchSize: Int = 256, memoryLimit: Int = 10_000, sampling: [EventName: Double] = [:],
+            rateLimits: [EventName: Int] = [:], permissions: any PermissionChecking = StaticPermissions()
+        ) {
             self.mode = mode
             self.batchSize = max(1, batchSize)
             self.memoryLimit = max(1, memoryLimit)
@@ -126,8 +130,11 @@ public final class Telemetry: Sendable {
         /// The index of its purpose's in-memory batch.
         let lane: Int
 
-        init(declaration: EventDeclaration, handle: ConsentLedger.ConsentHandle, attributes: [String: AttributeDeclaration],
-             sampling: Double?, rateLimit: Int?, lane: Int) {
+        init(
+            declaration: EventDeclaration, handle: ConsentLedger.ConsentHandle,
+            attributes: [String: AttributeDeclaration],
+            sampling: Double?, rateLimit: Int?, lane: Int
+        ) {
             self.lane = lane
             self.declaration = declaration
             self.handle = handle
@@ -189,8 +196,11 @@ public final class Telemetry: Sendable {
     ///   - configuration: Mode, batch sizes, sampling, rate limits and permissions.
     ///   - clock: The wall clock that stamps events and deletion requests.
     /// - Throws: What the vault throws while reading Steward's stored telemetry state.
-    public init(manifest: PrivacyManifest, vault: Vault, consent: ConsentLedger, gate: ConsentGate? = nil, audit: AuditLedger? = nil,
-                configuration: Configuration = Configuration(), clock: any WallClock = SystemWallClock()) throws {
+    public init(
+        manifest: PrivacyManifest, vault: Vault, consent: ConsentLedger, gate: ConsentGate? = nil,
+        audit: AuditLedger? = nil,
+        configuration: Configuration = Configuration(), clock: any WallClock = SystemWallClock()
+    ) throws {
         self.manifest = manifest
         self.vault = vault
         self.consent = consent
@@ -204,11 +214,18 @@ public final class Telemetry: Sendable {
         for declaration in manifest.events where events[declaration.name] == nil {
             guard let handle = consent.handle(for: declaration.purpose) else { continue }
             events[declaration.name] = compiled.count
-            let lane = lanes.firstIndex(of: declaration.purpose) ?? { lanes.append(declaration.purpose); return lanes.count - 1 }()
-            compiled.append(Compiled(
-                declaration: declaration, handle: handle,
-                attributes: Dictionary(declaration.attributes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
-                sampling: configuration.sampling[declaration.name], rateLimit: configuration.rateLimits[declaration.name], lane: lane))
+            let lane =
+                lanes.firstIndex(of: declaration.purpose)
+                ?? {
+                    lanes.append(declaration.purpose); return lanes.count - 1
+                }()
+            compiled.append(
+                Compiled(
+                    declaration: declaration, handle: handle,
+                    attributes: Dictionary(
+                        declaration.attributes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+                    sampling: configuration.sampling[declaration.name],
+                    rateLimit: configuration.rateLimits[declaration.name], lane: lane))
         }
         self.events = events
         self.compiled = compiled
@@ -284,7 +301,9 @@ public final class Telemetry: Sendable {
     /// increment and no call.
     @inlinable
     @discardableResult
-    public func record(_ handle: EventHandle, attributes: [String: AttributeValue] = [:], at date: Date? = nil) -> Outcome {
+    public func record(_ handle: EventHandle, attributes: [String: AttributeValue] = [:], at date: Date? = nil)
+        -> Outcome
+    {
         if consent.isDenied(handle.consent) {
             countConsentDrop(handle.index)
             return .droppedForConsent
@@ -297,7 +316,8 @@ public final class Telemetry: Sendable {
     @usableFromInline
     func recordConsented(_ handle: EventHandle, attributes: [String: AttributeValue], at date: Date?) -> Outcome {
         let event = compiled[handle.index]
-        let state: ConsentState = consent.isGranted(event.handle) ? .granted : consent.consentState(for: event.declaration.purpose)
+        let state: ConsentState =
+            consent.isGranted(event.handle) ? .granted : consent.consentState(for: event.declaration.purpose)
         if state == .denied {
             countConsentDrop(handle.index)
             return .droppedForConsent
@@ -309,7 +329,8 @@ public final class Telemetry: Sendable {
         let now: Date, nanos: UInt64
         if let date {
             guard let exact = date.exactUnixNanoseconds else {
-                audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .invalidTimestamp)
+                audit?.recordDropped(
+                    event.declaration.category, purpose: event.declaration.purpose, reason: .invalidTimestamp)
                 return .dropped(.invalidTimestamp)
             }
             (now, nanos) = (date, exact)
@@ -325,22 +346,29 @@ public final class Telemetry: Sendable {
             return .dropped(reason)
         }
         let kept: [String: AttributeValue]
-        switch anonymiser.apply(attributes, declared: event.attributes, purpose: event.declaration.purpose, strict: configuration.mode == .strict) {
+        switch anonymiser.apply(
+            attributes, declared: event.attributes, purpose: event.declaration.purpose,
+            strict: configuration.mode == .strict)
+        {
         case .refused:
             audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .undeclared)
             return .dropped(.undeclared)
         case .kept(let values):
             kept = values
         }
-        let record = TelemetryEventRecord(name: event.declaration.name, purpose: event.declaration.purpose, category: event.declaration.category,
-                                          timeUnixNano: nanos, observedTimeUnixNano: observedNanos,
-                                          attributes: kept)
+        let record = TelemetryEventRecord(
+            name: event.declaration.name, purpose: event.declaration.purpose, category: event.declaration.category,
+            timeUnixNano: nanos, observedTimeUnixNano: observedNanos,
+            attributes: kept)
         if state == .pending {
             guard let gate else {
                 audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent)
                 return .dropped(.consent)
             }
-            switch (try? gate.store(BatchCoding.encode([record]), in: Self.collection, category: event.declaration.category, purpose: event.declaration.purpose)) ?? .dropped(.consent) {
+            switch (try? gate.store(
+                BatchCoding.encode([record]), in: Self.collection, category: event.declaration.category,
+                purpose: event.declaration.purpose)) ?? .dropped(.consent)
+            {
             case .stored: return .recorded
             case .held: return .held
             case .dropped(let reason): return .dropped(reason)
@@ -395,14 +423,19 @@ public final class Telemetry: Sendable {
                 do {
                     try store(batch)
                 } catch {
-                    if let first = batch.first { audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count) }
+                    if let first = batch.first {
+                        audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count)
+                    }
                     firstError = firstError ?? error
                 }
             }
             consentDrops.store(0, ordering: .relaxed)
             for (index, event) in compiled.enumerated() {
                 let drops = index < 64 ? dropsPerEvent[index].exchange(0, ordering: .relaxed) : 0
-                if drops > 0 { audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent, count: drops) }
+                if drops > 0 {
+                    audit?.recordDropped(
+                        event.declaration.category, purpose: event.declaration.purpose, reason: .consent, count: drops)
+                }
             }
             try vault.commit()
             if let firstError { throw firstError }
@@ -415,7 +448,9 @@ public final class Telemetry: Sendable {
         do {
             try store(batch)
         } catch {
-            if let first = batch.first { audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count) }
+            if let first = batch.first {
+                audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count)
+            }
         }
     }
 
@@ -482,7 +517,9 @@ public final class Telemetry: Sendable {
     private func store(_ batch: [TelemetryEventRecord]) throws {
         // One vault record per (purpose, category): purging by purpose stays exact.
         var groups: [GroupKey: [TelemetryEventRecord]] = [:]
-        for record in batch { groups[GroupKey(purpose: record.purpose, category: record.category), default: []].append(record) }
+        for record in batch {
+            groups[GroupKey(purpose: record.purpose, category: record.category), default: []].append(record)
+        }
         for (_, group) in groups {
             guard let first = group.first else { continue }
             // Consent may have been withdrawn since the events were recorded: check again.
@@ -493,8 +530,9 @@ public final class Telemetry: Sendable {
             // Saturating (a manifest given to Telemetry directly is not validated).
             let retention = manifest.declaration(of: first.category)?.retention
             if let hook = betweenCheckAndAppend.withLock({ $0 }) { hook(first.purpose) }
-            let id = try vault.append(BatchCoding.encode(group), to: Self.collection, category: first.category,
-                                      purpose: first.purpose, retention: retention)
+            let id = try vault.append(
+                BatchCoding.encode(group), to: Self.collection, category: first.category,
+                purpose: first.purpose, retention: retention)
             // A withdrawal between the check and the append may have purged the purpose before
             // this record existed. The ledger publishes the denial before it purges, so checking
             // once more here closes the gap: either the purge comes after this append, or this
@@ -547,7 +585,9 @@ public final class Telemetry: Sendable {
                 s.backlogCount -= waiting
                 return count + waiting
             }
-            if dropped > 0 { audit?.recordDropped(.usageEvents, purpose: change.purpose, reason: .consent, count: dropped) }
+            if dropped > 0 {
+                audit?.recordDropped(.usageEvents, purpose: change.purpose, reason: .consent, count: dropped)
+            }
             if change.previous == .granted { anonymiser.withdrawn(change.purpose) }
         }
     }
@@ -571,7 +611,9 @@ extension Telemetry {
         var queued = 0
         for record in try vault.records(in: Self.collection) {
             // Batches whose category this recipient may not receive stay for their own recipient.
-            guard manifest.declaration(of: record.category)?.recipients.contains(uploader.recipient) == true else { continue }
+            guard manifest.declaration(of: record.category)?.recipients.contains(uploader.recipient) == true else {
+                continue
+            }
             guard let events = BatchCoding.decode(record.data), !events.isEmpty else {
                 try vault.remove(record.id, from: Self.collection)
                 continue
@@ -584,9 +626,10 @@ extension Telemetry {
                 continue
             }
             let body = encoder.logs(resource: resource, scope: Self.scope, records: events)
-            let payload = Payload(recipient: uploader.recipient, purpose: record.purpose, categories: [record.category],
-                                  contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body,
-                                  idempotencyKey: key, created: record.created)
+            let payload = Payload(
+                recipient: uploader.recipient, purpose: record.purpose, categories: [record.category],
+                contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body,
+                idempotencyKey: key, created: record.created)
             // The batch leaves the telemetry collection once the outbox holds it durably, and
             // before the uploader can send it: a crash in between finds it queued (above),
             // never sent twice.
@@ -615,12 +658,18 @@ extension Telemetry {
     func owed(_ request: Anonymiser.DeletionRequest) -> [RecipientID: Set<DataCategory>] {
         var received: [RecipientID: Set<DataCategory>] = [:]
         for category in Set(manifest.events.filter({ $0.purpose == request.purpose }).map(\.category)) {
-            for recipient in manifest.declaration(of: category)?.recipients ?? [] { received[recipient, default: []].insert(category) }
+            for recipient in manifest.declaration(of: category)?.recipients ?? [] {
+                received[recipient, default: []].insert(category)
+            }
         }
         for entry in audit?.entries() ?? [] where entry.purpose == request.purpose {
-            for disclosure in entry.disclosed where disclosure.count > 0 { received[disclosure.recipient, default: []].insert(entry.category) }
+            for disclosure in entry.disclosed where disclosure.count > 0 {
+                received[disclosure.recipient, default: []].insert(entry.category)
+            }
         }
-        if let only = deletionRequestRecipients.withLock({ $0 }) { received = received.filter { only.contains($0.key) } }
+        if let only = deletionRequestRecipients.withLock({ $0 }) {
+            received = received.filter { only.contains($0.key) }
+        }
         return received
     }
 
@@ -637,12 +686,15 @@ extension Telemetry {
                 anonymiser.deletionRequestQueued(request, to: uploader.recipient, of: [])
                 continue
             }
-            guard let mineSet = received[uploader.recipient], request.queuedTo?.contains(uploader.recipient) != true else { continue }
+            guard let mineSet = received[uploader.recipient], request.queuedTo?.contains(uploader.recipient) != true
+            else { continue }
             // `withdrawn` is read back from the vault: the request's conversions saturate.
-            let deletion = DeletionRequest(scope: .purposes, purposes: [request.purpose], categories: Array(mineSet),
-                                           pseudonymousIDs: request.pseudonyms, deviceID: resource.deviceID, requested: request.withdrawn)
-            let payload = deletion.payload(to: uploader.recipient, resource: resource, appID: resource.serviceName,
-                                           now: clock.checkedNow, encoder: encoder)
+            let deletion = DeletionRequest(
+                scope: .purposes, purposes: [request.purpose], categories: Array(mineSet),
+                pseudonymousIDs: request.pseudonyms, deviceID: resource.deviceID, requested: request.withdrawn)
+            let payload = deletion.payload(
+                to: uploader.recipient, resource: resource, appID: resource.serviceName,
+                now: clock.checkedNow, encoder: encoder)
             if case .dropped = try uploader.submitObligation(payload) { continue }
             anonymiser.deletionRequestQueued(request, to: uploader.recipient, of: recipients)
         }

@@ -35,8 +35,11 @@ public struct TelemetryEventRecord: Codable, Hashable, Sendable {
     public var spanID: String?
 
     /// A record; see the properties.
-    public init(name: EventName, purpose: Purpose, category: DataCategory, timeUnixNano: UInt64, observedTimeUnixNano: UInt64,
-                attributes: [String: AttributeValue] = [:], severityNumber: Int = 9, traceID: String? = nil, spanID: String? = nil) {
+    public init(
+        name: EventName, purpose: Purpose, category: DataCategory, timeUnixNano: UInt64, observedTimeUnixNano: UInt64,
+        attributes: [String: AttributeValue] = [:], severityNumber: Int = 9, traceID: String? = nil,
+        spanID: String? = nil
+    ) {
         self.name = name
         self.purpose = purpose
         self.category = category
@@ -68,8 +71,10 @@ public struct TelemetryResource: Codable, Hashable, Sendable {
     public var deviceID: String?
 
     /// A resource; see the properties.
-    public init(serviceName: String, serviceVersion: String? = nil, osType: String = "linux", osVersion: String? = nil,
-                hostArch: String? = nil, deviceModelIdentifier: String? = nil, deviceID: String? = nil) {
+    public init(
+        serviceName: String, serviceVersion: String? = nil, osType: String = "linux", osVersion: String? = nil,
+        hostArch: String? = nil, deviceModelIdentifier: String? = nil, deviceID: String? = nil
+    ) {
         self.serviceName = serviceName
         self.serviceVersion = serviceVersion
         self.osType = osType
@@ -89,7 +94,9 @@ public struct TelemetryMetric: Codable, Hashable, Sendable {
         /// The last value (a gauge).
         case gauge(value: Double)
         /// An explicit-bucket histogram (`bucketCounts.count == explicitBounds.count + 1`).
-        case histogram(count: UInt64, sum: Double, min: Double?, max: Double?, explicitBounds: [Double], bucketCounts: [UInt64], isDelta: Bool)
+        case histogram(
+            count: UInt64, sum: Double, min: Double?, max: Double?, explicitBounds: [Double], bucketCounts: [UInt64],
+            isDelta: Bool)
     }
 
     /// The metric name.
@@ -110,8 +117,11 @@ public struct TelemetryMetric: Codable, Hashable, Sendable {
     public var data: Data
 
     /// A metric; see the properties.
-    public init(name: String, unit: String = "1", description: String = "", purpose: Purpose, attributes: [String: AttributeValue] = [:],
-                startTimeUnixNano: UInt64, timeUnixNano: UInt64, data: Data) {
+    public init(
+        name: String, unit: String = "1", description: String = "", purpose: Purpose,
+        attributes: [String: AttributeValue] = [:],
+        startTimeUnixNano: UInt64, timeUnixNano: UInt64, data: Data
+    ) {
         self.name = name
         self.unit = unit
         self.description = description

@@ -43,7 +43,8 @@ public final class RecordingTransport: Transport {
     ///   - clock: Times each delivery (default: a continuous clock).
     ///   - answers: The first answers, in order.
     ///   - otherwise: The answer once `answers` is used up (default `.accepted`).
-    public convenience init<C: Clock>(clock: C, answers: [Delivery] = [], otherwise: Delivery = .accepted) where C.Duration == Duration {
+    public convenience init<C: Clock>(clock: C, answers: [Delivery] = [], otherwise: Delivery = .accepted)
+    where C.Duration == Duration {
         self.init(clock: clock, answers: answers) { _, _ in otherwise }
     }
 
@@ -59,7 +60,8 @@ public final class RecordingTransport: Transport {
     ///   - answers: The first answers, in order.
     ///   - respond: Called with the payload and the number of deliveries recorded before it,
     ///     once `answers` is used up; may be called from any task, and may use the transport.
-    public init<C: Clock>(clock: C, answers: [Delivery] = [], respond: @escaping @Sendable (Payload, Int) -> Delivery) where C.Duration == Duration {
+    public init<C: Clock>(clock: C, answers: [Delivery] = [], respond: @escaping @Sendable (Payload, Int) -> Delivery)
+    where C.Duration == Duration {
         let origin = clock.now
         self.elapsed = { origin.duration(to: clock.now) }
         self.respond = respond

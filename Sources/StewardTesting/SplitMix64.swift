@@ -26,5 +26,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// A random integer in `range`.
     public mutating func int(in range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
     /// `count` random bytes.
-    public mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
+    }
 }

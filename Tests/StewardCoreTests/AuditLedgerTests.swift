@@ -20,14 +20,17 @@ import StewardTesting
         audit.recordDisclosed(.crashDiagnostics, purpose: .crashReporting, recipient: "sentry", legalBasis: .consent)
         clock.advance(by: .seconds(60))
         audit.recordCollected(.usageEvents, purpose: .analytics)
-        #expect(audit.entries() == [
-            AuditEntry(day: "2026-11-29", category: .crashDiagnostics, purpose: .crashReporting,
-                       disclosed: [AuditDisclosure(recipient: "sentry", legalBasis: .consent, count: 1)]),
-            AuditEntry(day: "2026-11-29", category: .usageEvents, purpose: .analytics, collected: 3,
-                       dropped: [.consent: 1, .sampling: 2],
-                       disclosed: [AuditDisclosure(recipient: "otlp", legalBasis: .consent, count: 3)]),
-            AuditEntry(day: "2026-11-30", category: .usageEvents, purpose: .analytics, collected: 1),
-        ])
+        #expect(
+            audit.entries() == [
+                AuditEntry(
+                    day: "2026-11-29", category: .crashDiagnostics, purpose: .crashReporting,
+                    disclosed: [AuditDisclosure(recipient: "sentry", legalBasis: .consent, count: 1)]),
+                AuditEntry(
+                    day: "2026-11-29", category: .usageEvents, purpose: .analytics, collected: 3,
+                    dropped: [.consent: 1, .sampling: 2],
+                    disclosed: [AuditDisclosure(recipient: "otlp", legalBasis: .consent, count: 3)]),
+                AuditEntry(day: "2026-11-30", category: .usageEvents, purpose: .analytics, collected: 1),
+            ])
     }
 
     @Test(arguments: [
@@ -48,11 +51,17 @@ import StewardTesting
             audit.recordCollected(.usageEvents, purpose: .analytics, count: 5)
             audit.recordDropped(.usageEvents, purpose: .analytics, reason: .ageGate)
             try audit.flush()
-            audit.recordCollected(.usageEvents, purpose: .analytics, count: 100)  // never flushed: lost with the process
+            // never flushed: lost with the process
+            audit.recordCollected(.usageEvents, purpose: .analytics, count: 100)
             try v.close()
         }
         let audit = try AuditLedger(vault: vault(), clock: clock)
-        #expect(audit.entries() == [AuditEntry(day: "2026-11-29", category: .usageEvents, purpose: .analytics, collected: 7, dropped: [.ageGate: 1])])
+        #expect(
+            audit.entries() == [
+                AuditEntry(
+                    day: "2026-11-29", category: .usageEvents, purpose: .analytics, collected: 7, dropped: [.ageGate: 1]
+                )
+            ])
     }
 
     @Test func manySmallFlushesAreMergedIntoOneRecordWithTheSameSums() throws {
@@ -61,14 +70,18 @@ import StewardTesting
         do {
             let audit = try AuditLedger(vault: v, clock: clock)
             for _ in 0..<20 {
-                audit.recordDisclosed(.crashDiagnostics, purpose: .crashReporting, recipient: "sentry", legalBasis: .consent)
+                audit.recordDisclosed(
+                    .crashDiagnostics, purpose: .crashReporting, recipient: "sentry", legalBasis: .consent)
                 try audit.flush()
             }
         }
         #expect(try v.records(in: AuditLedger.collection).count == 20)
         let reopened = try AuditLedger(vault: v, clock: clock)
         #expect(try v.records(in: AuditLedger.collection).count == 1)
-        #expect(reopened.entries().first?.disclosed == [AuditDisclosure(recipient: "sentry", legalBasis: .consent, count: 20)])
+        #expect(
+            reopened.entries().first?.disclosed == [
+                AuditDisclosure(recipient: "sentry", legalBasis: .consent, count: 20)
+            ])
         #expect(try AuditLedger(vault: v, clock: clock).entries() == reopened.entries())
     }
 

@@ -28,7 +28,9 @@ import Testing
             for offset in 0..<9 {
                 for count in 0...(all.count - offset) where count < 80 || count % 37 == 0 {
                     let slice = UnsafeRawBufferPointer(rebasing: all[offset..<(offset + count)])
-                    #expect(CRC32C.update(0x1234_5678, slice) == CRC32C.software(0x1234_5678, slice), "offset \(offset), count \(count)")
+                    #expect(
+                        CRC32C.update(0x1234_5678, slice) == CRC32C.software(0x1234_5678, slice),
+                        "offset \(offset), count \(count)")
                 }
             }
         }

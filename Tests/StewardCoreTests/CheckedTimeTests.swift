@@ -57,8 +57,10 @@ import StewardTesting
     }
 
     @Test func exactUnixNanosecondsIsNilForEveryDateOTLPCannotHoldAsItIs() {
-        for date in [Self.nan, Self.plusInfinity, Self.minusInfinity, .distantFuture, .distantPast, Self.beyondInt64Milliseconds,
-                     Date(timeIntervalSince1970: -1), Date(timeIntervalSince1970: 18_446_744_074)] {
+        for date in [
+            Self.nan, Self.plusInfinity, Self.minusInfinity, .distantFuture, .distantPast, Self.beyondInt64Milliseconds,
+            Date(timeIntervalSince1970: -1), Date(timeIntervalSince1970: 18_446_744_074),
+        ] {
             #expect(date.exactUnixNanoseconds == nil, "\(date.timeIntervalSince1970)")
         }
         #expect(Date(timeIntervalSince1970: 0).exactUnixNanoseconds == 0)
@@ -68,11 +70,12 @@ import StewardTesting
     /// Seconds since 1970 the clock shows, and what `checkedNow` gives (nil: the system's
     /// date). Seconds rather than dates: `Date.description`, which names test arguments,
     /// traps for NaN.
-    @Test(arguments: [
-        (Double.nan, nil), (.infinity, nil), (-.infinity, nil),
-        (Date.distantFuture.timeIntervalSince1970, Date.distantFuture.timeIntervalSince1970),
-        (1e17, CheckedTime.latest.timeIntervalSince1970), (-1e17, CheckedTime.earliest.timeIntervalSince1970),
-    ] as [(Double, Double?)])
+    @Test(
+        arguments: [
+            (Double.nan, nil), (.infinity, nil), (-.infinity, nil),
+            (Date.distantFuture.timeIntervalSince1970, Date.distantFuture.timeIntervalSince1970),
+            (1e17, CheckedTime.latest.timeIntervalSince1970), (-1e17, CheckedTime.earliest.timeIntervalSince1970),
+        ] as [(Double, Double?)])
     func checkedNowReplacesANonFiniteClockAndClampsTheRest(shown: Double, expected: Double?) {
         let before = Date()
         let clock = ManualWallClock(now: Date(timeIntervalSince1970: shown))

@@ -35,7 +35,8 @@ import StewardTesting
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let s = try setUp(.drop)
         try s.ledger.grant([.analytics])
-        guard case .stored(let id) = try s.gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) else {
+        guard case .stored(let id) = try s.gate.store([1], in: "events", category: .usageEvents, purpose: .analytics)
+        else {
             Issue.record("expected stored")
             return
         }
@@ -47,10 +48,14 @@ import StewardTesting
     @Test func undeclaredDataIsDroppedAndCounted() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let s = try setUp(.drop)
-        #expect(try s.gate.store([1], in: "events", category: .usageEvents, purpose: .advertising) == .dropped(.undeclared))
-        #expect(try s.gate.store([1], in: "events", category: .crashDiagnostics, purpose: .analytics) == .dropped(.undeclared),
-                "a category may be used only for the purposes it declares")
-        #expect(try s.gate.store([1], in: "events", category: "secretStuff", purpose: .analytics) == .dropped(.undeclared))
+        #expect(
+            try s.gate.store([1], in: "events", category: .usageEvents, purpose: .advertising) == .dropped(.undeclared))
+        #expect(
+            try s.gate.store([1], in: "events", category: .crashDiagnostics, purpose: .analytics)
+                == .dropped(.undeclared),
+            "a category may be used only for the purposes it declares")
+        #expect(
+            try s.gate.store([1], in: "events", category: "secretStuff", purpose: .analytics) == .dropped(.undeclared))
         #expect(counts(s.audit).dropped[.undeclared] == 2)
     }
 
@@ -76,7 +81,9 @@ import StewardTesting
         let records = try s.vault.records(in: "events")
         #expect(records.map(\.data) == [[1], [2]])
         #expect(records.map(\.created) == [first, first.addingTimeInterval(60)])
-        #expect(records[0].expires == first.addingTimeInterval(30 * 86_400), "retention counts from collection, not promotion")
+        #expect(
+            records[0].expires == first.addingTimeInterval(30 * 86_400),
+            "retention counts from collection, not promotion")
         #expect(s.gate.heldInMemory(for: .analytics) == 0)
         #expect(counts(s.audit).collected == 2)
     }
@@ -108,7 +115,9 @@ import StewardTesting
         let created = clock.now
         do {
             let s = try setUp(.encryptedDisk(maxAge: .seconds(7 * 86_400)))
-            #expect(try s.gate.store(Array("held".utf8), in: "events", category: .usageEvents, purpose: .analytics) == .held)
+            #expect(
+                try s.gate.store(Array("held".utf8), in: "events", category: .usageEvents, purpose: .analytics) == .held
+            )
             try s.vault.close()
         }
         clock.advance(by: .seconds(86_400))
@@ -157,8 +166,9 @@ import StewardTesting
                     var sawHeld = false, sawStored = false
                     var i = 0
                     while !(sawHeld && sawStored) && i < 60_000 {
-                        let outcome = try gate.store([UInt8(t), UInt8(i & 0xFF), UInt8((i >> 8) & 0xFF), UInt8(i >> 16)],
-                                                     in: "events", category: .usageEvents, purpose: .analytics)
+                        let outcome = try gate.store(
+                            [UInt8(t), UInt8(i & 0xFF), UInt8((i >> 8) & 0xFF), UInt8(i >> 16)],
+                            in: "events", category: .usageEvents, purpose: .analytics)
                         tally.calls.add(1, ordering: .relaxed)
                         switch outcome {
                         case .stored: sawStored = true; tally.direct.add(1, ordering: .relaxed)

@@ -61,7 +61,9 @@ import StewardTesting
         #expect(try v.records(in: ConsentLedger.collection).count == 2)
         #expect(try v.records(in: AuditLedger.collection).count == 1)
         try v.close()
-        #expect(try ConsentLedger(manifest: consentTestManifest(), vault: vault(options)).consentState(for: .analytics) == .granted)
+        #expect(
+            try ConsentLedger(manifest: consentTestManifest(), vault: vault(options)).consentState(for: .analytics)
+                == .granted)
     }
 
     @Test func onceBelowTheAgeOnlyAGuardianGrantsEvenAfterAGuardianConsented() throws {
@@ -118,7 +120,8 @@ import StewardTesting
         #expect(ledger.ageSignal == .below)
         #expect(ledger.consentState(for: .analytics) == .denied)
         let audit = try AuditLedger(vault: nil)
-        let gate = ConsentGate(ledger: ledger, vault: v, audit: audit, policies: [.analytics: .encryptedDisk(maxAge: .seconds(86_400))])
+        let gate = ConsentGate(
+            ledger: ledger, vault: v, audit: audit, policies: [.analytics: .encryptedDisk(maxAge: .seconds(86_400))])
         #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) == .dropped(.ageGate))
         #expect(try v.records(in: ConsentGate.pendingCollection).isEmpty)
         #expect(audit.entries().first?.dropped[.ageGate] == 1)
@@ -126,8 +129,10 @@ import StewardTesting
 
     @Test func receiptsThatDifferOnlyInAnAbsentOrEmptyFieldHashDifferently() {
         let base = ConsentReceipt(
-            version: ConsentReceipt.currentVersion, receiptID: "r", sequence: 0, timestamp: 0, actor: .user, policyVersion: "1",
-            jurisdiction: nil, ageSignal: .unknown, reason: nil, purposes: [], previousHash: ConsentReceipt.genesisHash, hash: "")
+            version: ConsentReceipt.currentVersion, receiptID: "r", sequence: 0, timestamp: 0, actor: .user,
+            policyVersion: "1",
+            jurisdiction: nil, ageSignal: .unknown, reason: nil, purposes: [], previousHash: ConsentReceipt.genesisHash,
+            hash: "")
         var empty = base
         empty.jurisdiction = ""
         empty.reason = ""
@@ -135,7 +140,9 @@ import StewardTesting
         var injected = base
         injected.receiptID = "r\nsequence=0"
         #expect(injected.canonicalBytes != base.canonicalBytes)
-        #expect(!String(decoding: injected.canonicalBytes, as: UTF8.self).contains("\nsequence=0\nsequence"), "newlines in values are escaped")
+        #expect(
+            !String(decoding: injected.canonicalBytes, as: UTF8.self).contains("\nsequence=0\nsequence"),
+            "newlines in values are escaped")
     }
 
     @Test func anObserverThatChangesConsentGetsAnErrorInsteadOfCrashingTheHost() throws {
@@ -188,7 +195,9 @@ import StewardTesting
             let v = try vault()
             try ConsentLedger(manifest: consentTestManifest(), vault: v).grant([.analytics])
             // An unreadable record in the old history (damage the vault could not see).
-            try v.append(Array("not a receipt".utf8), to: ConsentLedger.collection, category: .consentRecords, purpose: .privacyCompliance)
+            try v.append(
+                Array("not a receipt".utf8), to: ConsentLedger.collection, category: .consentRecords,
+                purpose: .privacyCompliance)
             try v.commit()
             try v.close()
         }
@@ -207,7 +216,8 @@ import StewardTesting
     @Test func aCarriageReturnCannotHideALineFeedInTheCanonicalForm() {
         func receipt(actor: String, policy: String) -> ConsentReceipt {
             ConsentReceipt(
-                version: ConsentReceipt.currentVersion, receiptID: "r", sequence: 0, timestamp: 0, actor: ConsentActor(actor),
+                version: ConsentReceipt.currentVersion, receiptID: "r", sequence: 0, timestamp: 0,
+                actor: ConsentActor(actor),
                 policyVersion: policy, jurisdiction: nil, ageSignal: .unknown, reason: nil, purposes: [],
                 previousHash: ConsentReceipt.genesisHash, hash: "")
         }
@@ -219,9 +229,12 @@ import StewardTesting
     @Test func storedAuditCountsThatWouldOverflowSaturateInsteadOfTrapping() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let v = try vault()
-        let entry = AuditEntry(day: "2026-11-29", category: .usageEvents, purpose: .analytics, collected: .max, dropped: [.consent: .max])
+        let entry = AuditEntry(
+            day: "2026-11-29", category: .usageEvents, purpose: .analytics, collected: .max, dropped: [.consent: .max])
         for _ in 0..<2 {
-            try v.append(Array(try JSONEncoder().encode([entry])), to: AuditLedger.collection, category: .consentRecords, purpose: .privacyCompliance)
+            try v.append(
+                Array(try JSONEncoder().encode([entry])), to: AuditLedger.collection, category: .consentRecords,
+                purpose: .privacyCompliance)
         }
         try v.commit()
         let audit = try AuditLedger(vault: v)
@@ -240,7 +253,9 @@ import StewardTesting
         let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: v)
         try ledger.grant([.analytics])
         let gate = ConsentGate(ledger: ledger, vault: v)
-        #expect { try gate.store([1], in: ConsentLedger.collection, category: .usageEvents, purpose: .analytics) } throws: {
+        #expect {
+            try gate.store([1], in: ConsentLedger.collection, category: .usageEvents, purpose: .analytics)
+        } throws: {
             ($0 as? VaultError)?.code == .invalidCollectionName
         }
         #expect(ConsentReceipt.verifyChain(try ledger.receipts()).isValid)
@@ -249,7 +264,9 @@ import StewardTesting
     @Test func aMemoryLimitOfZeroDropsAndSaysSo() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let v = try Vault.open(directory: dir, keyProvider: keys)
-        let gate = ConsentGate(ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: [.analytics: .memory(limit: 0)])
+        let gate = ConsentGate(
+            ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v,
+            policies: [.analytics: .memory(limit: 0)])
         #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) == .dropped(.quota))
         #expect(gate.heldInMemory(for: .analytics) == 0)
     }
@@ -259,7 +276,8 @@ import StewardTesting
         let policies: [Purpose: PendingPolicy] = [.analytics: .encryptedDisk(maxAge: .seconds(86_400))]
         do {
             let v = try Vault.open(directory: dir, keyProvider: keys)
-            let gate = ConsentGate(ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: policies)
+            let gate = ConsentGate(
+                ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: policies)
             #expect(try gate.store([42], in: "events", category: .usageEvents, purpose: .analytics) == .held)
             try v.close()
         }
@@ -269,7 +287,8 @@ import StewardTesting
             try v.close()
         }
         let v = try Vault.open(directory: dir, keyProvider: keys)
-        _ = ConsentGate(ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: policies)
+        _ = ConsentGate(
+            ledger: try ConsentLedger(manifest: consentTestManifest(), vault: v), vault: v, policies: policies)
         #expect(try v.records(in: "events").map(\.data) == [[42]])
         #expect(try v.records(in: ConsentGate.pendingCollection).isEmpty)
     }
@@ -281,7 +300,8 @@ import StewardTesting
         let audit = try AuditLedger(vault: v, clock: clock)
         try v.append([1], to: "events", category: .usageEvents, purpose: .analytics, retention: .seconds(60))
         try v.append([2], to: "events", category: .usageEvents, purpose: .analytics, retention: .seconds(60))
-        try v.append([3], to: "crashes", category: .crashDiagnostics, purpose: .crashReporting, retention: .seconds(3_600))
+        try v.append(
+            [3], to: "crashes", category: .crashDiagnostics, purpose: .crashReporting, retention: .seconds(3_600))
         try v.commit()
         clock.advance(by: .seconds(61))
         #expect(try audit.purgeExpired(in: v) == 2)

@@ -14,7 +14,9 @@ import StewardTesting
 ///   delivered, each once.
 @Suite struct ConsentPipelinePropertyTests {
     static let purposes: [Purpose] = [.analytics, .crashReporting, .personalization]
-    static let categoryOf: [Purpose: DataCategory] = [.analytics: .usageEvents, .crashReporting: .crashDiagnostics, .personalization: .deviceConfiguration]
+    static let categoryOf: [Purpose: DataCategory] = [
+        .analytics: .usageEvents, .crashReporting: .crashDiagnostics, .personalization: .deviceConfiguration,
+    ]
     static let recipient: RecipientID = "backend"
 
     static func manifest(version: String) -> PrivacyManifest {
@@ -23,7 +25,9 @@ import StewardTesting
             purposes: [.init(id: .serviceProvision, description: "Service", legalBasis: .necessaryForService)]
                 + purposes.map { .init(id: $0, description: $0.rawValue, legalBasis: .consent) },
             dataCategories: purposes.map {
-                .init(id: categoryOf[$0]!, description: "c", purposes: [$0], retentionDays: 30, sensitivity: .personal, leavesDevice: true, recipients: [recipient])
+                .init(
+                    id: categoryOf[$0]!, description: "c", purposes: [$0], retentionDays: 30, sensitivity: .personal,
+                    leavesDevice: true, recipients: [recipient])
             },
             recipients: [.init(id: recipient, name: "Backend", role: .processor, region: "DE")])
     }
@@ -36,7 +40,10 @@ import StewardTesting
         let gate: ConsentGate
         let uploader: Uploader
 
-        init(dir: String, keys: InMemoryKeyProvider, version: String, policies: [Purpose: PendingPolicy], transport: RecordingTransport) throws {
+        init(
+            dir: String, keys: InMemoryKeyProvider, version: String, policies: [Purpose: PendingPolicy],
+            transport: RecordingTransport
+        ) throws {
             vault = try Vault.open(directory: dir, keyProvider: keys)
             let manifest = ConsentPipelinePropertyTests.manifest(version: version)
             ledger = try ConsentLedger(manifest: manifest, vault: vault)
@@ -45,7 +52,9 @@ import StewardTesting
             uploader = try Uploader(
                 recipient: ConsentPipelinePropertyTests.recipient, transport: transport, vault: vault, consent: ledger,
                 manifest: manifest, audit: audit,
-                policy: UploadPolicy(initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2), maxAttempts: 1_000, maxAge: .seconds(3_600)))
+                policy: UploadPolicy(
+                    initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2), maxAttempts: 1_000,
+                    maxAge: .seconds(3_600)))
         }
     }
 
@@ -63,7 +72,9 @@ import StewardTesting
         let current = Mutex<ConsentLedger?>(nil)
         let transport = RecordingTransport(clock: ContinuousClock()) { payload, _ in
             if current.withLock({ $0?.consentState(for: payload.purpose) }) != .granted {
-                violations.withLock { $0.append("\(payload.idempotencyKey) sent while \(payload.purpose) was not granted") }
+                violations.withLock {
+                    $0.append("\(payload.idempotencyKey) sent while \(payload.purpose) was not granted")
+                }
             }
             return failuresLeft.withLock { n in
                 if n > 0 { n -= 1; return .retry(after: nil) }
@@ -96,7 +107,9 @@ import StewardTesting
         /// delivered (asking the recipient to delete them is telemetry's deletion request).
         func refuseAll(of purpose: Purpose) {
             let delivered = Set(transport.acceptedPayloads.map(\.idempotencyKey))
-            for (key, p) in purposeOf where p == purpose && fate[key] == .alive && !delivered.contains(key) { fate[key] = .refused }
+            for (key, p) in purposeOf where p == purpose && fate[key] == .alive && !delivered.contains(key) {
+                fate[key] = .refused
+            }
             inGateStore[purpose] = []
         }
 
@@ -106,8 +119,9 @@ import StewardTesting
                 let collection = "items.\(purpose)"
                 for record in try stack.vault.records(in: collection) {
                     let key = String(decoding: record.data, as: UTF8.self)
-                    let payload = Payload(recipient: Self.recipient, purpose: purpose, categories: [Self.categoryOf[purpose]!],
-                                          contentType: "text/plain", body: record.data, idempotencyKey: key, created: record.created)
+                    let payload = Payload(
+                        recipient: Self.recipient, purpose: purpose, categories: [Self.categoryOf[purpose]!],
+                        contentType: "text/plain", body: record.data, idempotencyKey: key, created: record.created)
                     let outcome = try stack.uploader.submit(payload)
                     if case .dropped = outcome { fate[key] = .refused }
                     try stack.vault.remove(record.id, from: collection)
@@ -123,7 +137,8 @@ import StewardTesting
             case 0..<30:  // collect an item through the gate
                 let key = "item-\(next)"; next += 1
                 purposeOf[key] = purpose
-                let outcome = try stack.gate.store(Array(key.utf8), in: "items.\(purpose)", category: Self.categoryOf[purpose]!, purpose: purpose)
+                let outcome = try stack.gate.store(
+                    Array(key.utf8), in: "items.\(purpose)", category: Self.categoryOf[purpose]!, purpose: purpose)
                 switch outcome {
                 case .stored: fate[key] = .alive; inGateStore[purpose, default: []].append(key)
                 case .held:
@@ -134,9 +149,14 @@ import StewardTesting
             case 30..<45:  // submit a payload straight to the uploader
                 let key = "payload-\(next)"; next += 1
                 purposeOf[key] = purpose
-                let payload = Payload(recipient: Self.recipient, purpose: purpose, categories: [Self.categoryOf[purpose]!],
-                                      contentType: "text/plain", body: Array(key.utf8), idempotencyKey: key, created: Date())
-                if case .dropped = try stack.uploader.submit(payload) { fate[key] = .refused } else { fate[key] = .alive }
+                let payload = Payload(
+                    recipient: Self.recipient, purpose: purpose, categories: [Self.categoryOf[purpose]!],
+                    contentType: "text/plain", body: Array(key.utf8), idempotencyKey: key, created: Date())
+                if case .dropped = try stack.uploader.submit(payload) {
+                    fate[key] = .refused
+                } else {
+                    fate[key] = .alive
+                }
             case 45..<60:
                 try stack.ledger.grant([purpose])
                 inMemory = inMemory.filter { purposeOf[$0] != purpose }
@@ -155,7 +175,8 @@ import StewardTesting
                 inMemory = []
                 if rng.int(in: 0...1) == 0 { version += 1 }
                 choosePolicies()
-                stack = try Stack(dir: dir, keys: keys, version: "v\(version)", policies: policies, transport: transport)
+                stack = try Stack(
+                    dir: dir, keys: keys, version: "v\(version)", policies: policies, transport: transport)
                 current.withLock { $0 = stack.ledger }
             default:
                 stack.uploader.wake()
@@ -175,7 +196,9 @@ import StewardTesting
         #expect(delivered.count == Set(delivered).count, "seed \(seed): a payload was delivered twice")
         let expected = Set(fate.filter { $0.value == .alive }.keys)
         let got = Set(delivered)
-        #expect(got.isSubset(of: expected), "seed \(seed): delivered after being refused: \(got.subtracting(expected).sorted())")
+        #expect(
+            got.isSubset(of: expected),
+            "seed \(seed): delivered after being refused: \(got.subtracting(expected).sorted())")
         #expect(expected.isSubset(of: got), "seed \(seed): granted but lost: \(expected.subtracting(got).sorted())")
         try stack.vault.close()
     }

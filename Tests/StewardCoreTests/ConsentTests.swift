@@ -13,9 +13,15 @@ func consentTestManifest(version: String = "2026-11", minimumAges: [MinimumAge] 
             .init(id: .crashReporting, description: "Crash reports", legalBasis: .consent),
         ],
         dataCategories: [
-            .init(id: .usageEvents, description: "Screens", purposes: [.analytics], retentionDays: 30, sensitivity: .personal, leavesDevice: false),
-            .init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90, sensitivity: .personal, leavesDevice: false),
-            .init(id: .deviceModel, description: "Model", purposes: [.serviceProvision], sensitivity: .low, leavesDevice: false),
+            .init(
+                id: .usageEvents, description: "Screens", purposes: [.analytics], retentionDays: 30,
+                sensitivity: .personal, leavesDevice: false),
+            .init(
+                id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90,
+                sensitivity: .personal, leavesDevice: false),
+            .init(
+                id: .deviceModel, description: "Model", purposes: [.serviceProvision], sensitivity: .low,
+                leavesDevice: false),
         ],
         minimumAges: minimumAges)
 }
@@ -56,7 +62,10 @@ func consentTestManifest(version: String = "2026-11", minimumAges: [MinimumAge] 
         let receipts = try ledger.receipts()
         #expect(receipts.map(\.actor) == [.systemDefault, .user, .user])
         #expect(receipts[1].purposes.map(\.purpose) == [.analytics, .crashReporting])
-        #expect(receipts[2].purposes == [ReceiptPurpose(purpose: .crashReporting, legalBasis: .consent, previous: .granted, state: .denied)])
+        #expect(
+            receipts[2].purposes == [
+                ReceiptPurpose(purpose: .crashReporting, legalBasis: .consent, previous: .granted, state: .denied)
+            ])
         #expect(ConsentReceipt.verifyChain(receipts).isValid)
         #expect(ledger.integrity.isValid)
     }
@@ -168,7 +177,9 @@ import Synchronization
         case "jurisdiction": receipts[2].jurisdiction = "US"
         default: receipts[2].reason = "forged"
         }
-        #expect(ConsentReceipt.verifyChain(receipts) == .broken(at: 2, reason: "receipt 2 does not match its hash: it was edited"))
+        #expect(
+            ConsentReceipt.verifyChain(receipts)
+                == .broken(at: 2, reason: "receipt 2 does not match its hash: it was edited"))
     }
 
     @Test func anEditWithARecomputedHashBreaksTheNextLink() throws {
@@ -192,10 +203,11 @@ import Synchronization
 }
 
 @Suite struct AgeGateTests {
-    @Test(arguments: [
-        (Jurisdiction.us, 13), (.cn, 14), (.eu, 16), (.gb, 13), ("DE", 16), ("FR", 15), ("IT", 14),
-        ("ES", 14), ("DK", 13), ("AT", 14), ("NL", 16), ("CZ", 15), (nil, 13), ("ZZ", 13),
-    ] as [(Jurisdiction?, Int)])
+    @Test(
+        arguments: [
+            (Jurisdiction.us, 13), (.cn, 14), (.eu, 16), (.gb, 13), ("DE", 16), ("FR", 15), ("IT", 14),
+            ("ES", 14), ("DK", 13), ("AT", 14), ("NL", 16), ("CZ", 15), (nil, 13), ("ZZ", 13),
+        ] as [(Jurisdiction?, Int)])
     func minimumAgePerJurisdiction(_ jurisdiction: Jurisdiction?, _ age: Int) {
         let gate = AgeGate()
         #expect(gate.minimumAge(in: jurisdiction) == age)
@@ -225,7 +237,9 @@ import Synchronization
         #expect(try vault.records(in: "events").isEmpty, "data kept for denied purposes is purged")
         #expect(try ledger.receipts().last?.actor == .ageGate)
 
-        #expect { try ledger.grant([.analytics]) } throws: { ($0 as? ConsentError)?.message.contains("only a guardian") == true }
+        #expect { try ledger.grant([.analytics]) } throws: {
+            ($0 as? ConsentError)?.message.contains("only a guardian") == true
+        }
         try ledger.grant([.analytics], by: .guardian)
         #expect(ledger.consentState(for: .analytics) == .granted)
         #expect(ledger.ageSignal == .guardianConsent)
@@ -235,7 +249,8 @@ import Synchronization
     @Test func atOrAboveTheThresholdNothingChanges() throws {
         let dir = NSTemporaryDirectory() + "steward-age-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: Vault.open(directory: dir, keyProvider: InMemoryKeyProvider()))
+        let ledger = try ConsentLedger(
+            manifest: consentTestManifest(), vault: Vault.open(directory: dir, keyProvider: InMemoryKeyProvider()))
         try ledger.grant([.analytics])
         #expect(try ledger.setAge(16, jurisdiction: "DE") == .atOrAbove)
         #expect(ledger.consentState(for: .analytics) == .granted)

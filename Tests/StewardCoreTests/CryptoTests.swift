@@ -256,8 +256,9 @@ private let rfc4231Vectors: [HMACVector] = [
     HMACVector(
         name: "RFC 4231 test case 7: 131-byte key and 152-byte data",
         key: [UInt8](repeating: 0xaa, count: 131),
-        data: Array(("This is a test using a larger than block-size key and a larger than block-size data. "
-            + "The key needs to be hashed before being used by the HMAC algorithm.").utf8),
+        data: Array(
+            ("This is a test using a larger than block-size key and a larger than block-size data. "
+                + "The key needs to be hashed before being used by the HMAC algorithm.").utf8),
         mac: "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
         truncatedTo: nil),
 ]
@@ -279,7 +280,9 @@ struct HMACSHA256Tests {
         }
     }
 
-    @Test("Feeding the message in pieces gives the one-shot code", arguments: rfc4231Vectors, [1, 3, 7, 32, 63, 64, 65, 1000])
+    @Test(
+        "Feeding the message in pieces gives the one-shot code", arguments: rfc4231Vectors,
+        [1, 3, 7, 32, 63, 64, 65, 1000])
     func incrementalEqualsOneShot(_ v: HMACVector, pieceSize: Int) throws {
         let key = try SymmetricKey(copying: v.key)
         let oneShot = try HMACSHA256.authenticationCode(for: v.data, using: key)
@@ -318,8 +321,9 @@ struct HMACSHA256Tests {
         let v = rfc4231Vectors[0]
         let key = try SymmetricKey(copying: v.key)
         for bit in 0..<(8 * HMACSHA256.byteCount) {
-            #expect(try !HMACSHA256.isValidAuthenticationCode(flippingBit(bit, of: hex(v.mac)), for: v.data, using: key),
-                    "bit \(bit)")
+            #expect(
+                try !HMACSHA256.isValidAuthenticationCode(flippingBit(bit, of: hex(v.mac)), for: v.data, using: key),
+                "bit \(bit)")
         }
     }
 
@@ -328,7 +332,9 @@ struct HMACSHA256Tests {
         let v = rfc4231Vectors[0]
         let key = try SymmetricKey(copying: v.key)
         let code = hex(v.mac)
-        #expect(try !HMACSHA256.isValidAuthenticationCode(code, for: v.data, using: SymmetricKey(copying: [UInt8](repeating: 0x0c, count: 20))))
+        #expect(
+            try !HMACSHA256.isValidAuthenticationCode(
+                code, for: v.data, using: SymmetricKey(copying: [UInt8](repeating: 0x0c, count: 20))))
         #expect(try !HMACSHA256.isValidAuthenticationCode(code, for: Array("Hi there".utf8), using: key))
         #expect(try !HMACSHA256.isValidAuthenticationCode(Array(code.dropLast()), for: v.data, using: key))
         #expect(try !HMACSHA256.isValidAuthenticationCode(code + [0], for: v.data, using: key))
@@ -343,8 +349,10 @@ struct HMACSHA256Tests {
 private let sha256Vectors: [(message: String, digest: String)] = [
     ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
     ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-    ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+    (
+        "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    ),
 ]
 
 @Suite("SHA-256")
@@ -445,8 +453,9 @@ struct AESGCMTamperTests {
         #expect(error?.code == .authenticationFailed)
     }
 
-    @Test("A combined box cut short but still 28 bytes or more fails authentication",
-          arguments: [1, 2, 15, 16, 17, 36, 37])
+    @Test(
+        "A combined box cut short but still 28 bytes or more fails authentication",
+        arguments: [1, 2, 15, 16, 17, 36, 37])
     func truncatedCombinedBoxFailsAuthentication(_ bytesRemoved: Int) throws {
         let s = try Sealed(plaintextCount: 37)
         let combined = s.box.combined
@@ -570,13 +579,17 @@ struct AESGCMTamperTests {
     func sealedBoxRefusesWrongPartSizes() {
         for nonceCount in [0, 11, 13] {
             let error = #expect(throws: CryptoError.self, "nonce \(nonceCount)") {
-                _ = try AESGCM.SealedBox(nonce: [UInt8](repeating: 0, count: nonceCount), ciphertext: [], tag: [UInt8](repeating: 0, count: 16))
+                _ = try AESGCM.SealedBox(
+                    nonce: [UInt8](repeating: 0, count: nonceCount), ciphertext: [],
+                    tag: [UInt8](repeating: 0, count: 16))
             }
             #expect(error?.code == .invalidInput)
         }
         for tagCount in [0, 12, 15, 17] {
             let error = #expect(throws: CryptoError.self, "tag \(tagCount)") {
-                _ = try AESGCM.SealedBox(nonce: [UInt8](repeating: 0, count: 12), ciphertext: [], tag: [UInt8](repeating: 0, count: tagCount))
+                _ = try AESGCM.SealedBox(
+                    nonce: [UInt8](repeating: 0, count: 12), ciphertext: [], tag: [UInt8](repeating: 0, count: tagCount)
+                )
             }
             #expect(error?.code == .invalidInput)
         }
@@ -617,7 +630,8 @@ struct AESGCMNonceTests {
         #expect(nonces.count == 100)
     }
 
-    @Test("The combined form round-trips through SealedBox(combined:)", arguments: [0, 1, 15, 16, 17, 64, 1_000, 65_537])
+    @Test(
+        "The combined form round-trips through SealedBox(combined:)", arguments: [0, 1, 15, 16, 17, 64, 1_000, 65_537])
     func combinedFormRoundTrips(_ plaintextCount: Int) throws {
         let key = try SymmetricKey.random()
         let plaintext = try SecureRandom.bytes(count: plaintextCount)
@@ -666,7 +680,9 @@ struct AESGCMNonceTests {
         var output = [UInt8](repeating: 0, count: plaintext.count + AESGCM.overhead + delta)
         let error = #expect(throws: CryptoError.self) {
             try plaintext.withUnsafeBytes { p in
-                try output.withUnsafeMutableBytes { o in try cipher.seal(p, authenticating: UnsafeRawBufferPointer(start: nil, count: 0), into: o) }
+                try output.withUnsafeMutableBytes { o in
+                    try cipher.seal(p, authenticating: UnsafeRawBufferPointer(start: nil, count: 0), into: o)
+                }
             }
         }
         #expect(error?.code == .invalidInput)

@@ -53,7 +53,8 @@ import Musl
         defer { scratch.remove() }
         let first = try scratch.provider.key(named: "vault", createIfMissing: true)
         #expect(try scratch.provider.key(named: "vault", createIfMissing: true).isEqual(to: first))
-        #expect(try FileKeyProvider(directory: scratch.keys).key(named: "vault", createIfMissing: false).isEqual(to: first))
+        #expect(
+            try FileKeyProvider(directory: scratch.keys).key(named: "vault", createIfMissing: false).isEqual(to: first))
     }
 
     @Test("A missing key with createIfMissing: false throws .missing and creates no file")
@@ -61,16 +62,21 @@ import Musl
         let scratch = try Scratch("missing")
         defer { scratch.remove() }
         #expect(mkdir(scratch.keys, 0o700) == 0)
-        #expect { try scratch.provider.key(named: "vault", createIfMissing: false) } throws: { ($0 as? KeyProviderError)?.code == .missing }
+        #expect { try scratch.provider.key(named: "vault", createIfMissing: false) } throws: {
+            ($0 as? KeyProviderError)?.code == .missing
+        }
         #expect(allPaths(under: scratch.keys).isEmpty, "created: \(allPaths(under: scratch.keys))")
         // Also when the folder does not exist yet.
         let elsewhere = FileKeyProvider(directory: scratch.root + "/not-yet")
-        #expect { try elsewhere.key(named: "vault", createIfMissing: false) } throws: { ($0 as? KeyProviderError)?.code == .missing }
+        #expect { try elsewhere.key(named: "vault", createIfMissing: false) } throws: {
+            ($0 as? KeyProviderError)?.code == .missing
+        }
         #expect(allPaths(under: scratch.root + "/not-yet").isEmpty)
     }
 
-    @Test("A key file that group or others can access is refused and left as it is",
-          arguments: [0o640, 0o604, 0o644, 0o620, 0o602, 0o660] as [mode_t])
+    @Test(
+        "A key file that group or others can access is refused and left as it is",
+        arguments: [0o640, 0o604, 0o644, 0o620, 0o602, 0o660] as [mode_t])
     func insecureModeIsRefused(_ mode: mode_t) throws {
         let scratch = try Scratch("mode-\(String(mode, radix: 8))")
         defer { scratch.remove() }
@@ -138,7 +144,8 @@ import Musl
         #expect(mkdir(scratch.keys, 0o700) == 0)
         #expect(mkfifo(scratch.keyPath, 0o600) == 0)
         // In a child with a watchdog: opening a FIFO for reading waits for a writer, forever.
-        await #expect(processExitsWith: .success, "the key provider blocked on the FIFO or crashed") { [keys = scratch.keys as String] in
+        await #expect(processExitsWith: .success, "the key provider blocked on the FIFO or crashed") {
+            [keys = scratch.keys as String] in
             alarm(3)
             #expect { try FileKeyProvider(directory: keys).key(named: "vault", createIfMissing: false) } throws: {
                 ($0 as? KeyProviderError)?.code == .notRegularFile
@@ -147,7 +154,8 @@ import Musl
         #expect(fileMode(scratch.keyPath).map { $0 & S_IFMT } == S_IFIFO)
     }
 
-    @Test("A key folder that group or others can enter is refused", arguments: [0o755, 0o750, 0o705, 0o701] as [mode_t])
+    @Test(
+        "A key folder that group or others can enter is refused", arguments: [0o755, 0o750, 0o705, 0o701] as [mode_t])
     func insecureFolderIsRefused(_ mode: mode_t) throws {
         let scratch = try Scratch("folder-\(String(mode, radix: 8))")
         defer { scratch.remove() }
@@ -167,15 +175,20 @@ import Musl
         #expect(allPaths(under: scratch.root + "/real").isEmpty)
     }
 
-    @Test("A key name that is not a plain file name is refused, by key(named:) and destroyKey(named:)",
-          arguments: ["", "../x", ".hidden", "a/b", "..", "/etc/passwd", "x y", String(repeating: "k", count: 65)])
+    @Test(
+        "A key name that is not a plain file name is refused, by key(named:) and destroyKey(named:)",
+        arguments: ["", "../x", ".hidden", "a/b", "..", "/etc/passwd", "x y", String(repeating: "k", count: 65)])
     func invalidNamesAreRefused(_ name: String) throws {
         let scratch = try Scratch("names")
         defer { scratch.remove() }
         let victim = scratch.root + "/x.key"  // where "../x" would lead
         try createFile(victim, bytes: [1, 2, 3], mode: 0o600)
-        #expect { try scratch.provider.key(named: name, createIfMissing: true) } throws: { ($0 as? KeyProviderError)?.code == .invalidName }
-        #expect { try scratch.provider.destroyKey(named: name) } throws: { ($0 as? KeyProviderError)?.code == .invalidName }
+        #expect { try scratch.provider.key(named: name, createIfMissing: true) } throws: {
+            ($0 as? KeyProviderError)?.code == .invalidName
+        }
+        #expect { try scratch.provider.destroyKey(named: name) } throws: {
+            ($0 as? KeyProviderError)?.code == .invalidName
+        }
         #expect(allPaths(under: scratch.keys).isEmpty)
         #expect(fileBytes(victim) == [1, 2, 3])
     }
@@ -188,7 +201,9 @@ import Musl
             let directory = scratch.keys
             let keys = try await withThrowingTaskGroup(of: SymmetricKey.self) { group in
                 for _ in 0..<16 {
-                    group.addTask { try FileKeyProvider(directory: directory).key(named: "vault", createIfMissing: true) }
+                    group.addTask {
+                        try FileKeyProvider(directory: directory).key(named: "vault", createIfMissing: true)
+                    }
                 }
                 var keys: [SymmetricKey] = []
                 for try await key in group { keys.append(key) }
@@ -213,7 +228,10 @@ import Musl
                 for child in 0..<4 {
                     group.addTask {
                         await #expect(processExitsWith: .success, "child \(child)") {
-                            [keys = scratch.keys as String, out = scratch.root + "/out/\(child)" as String, start = start as Double] in
+                            [
+                                keys = scratch.keys as String, out = scratch.root + "/out/\(child)" as String,
+                                start = start as Double
+                            ] in
                             while Date().timeIntervalSince1970 < start { usleep(200) }
                             let key = try FileKeyProvider(directory: keys).key(named: "vault", createIfMissing: true)
                             try createFile(out, bytes: key.withUnsafeBytes { Array($0) }, mode: 0o600)
@@ -223,7 +241,8 @@ import Musl
             }
             let key = try #require(fileBytes(scratch.keyPath))
             for child in 0..<4 {
-                #expect(fileBytes(scratch.root + "/out/\(child)") == key, "round \(round): child \(child) got another key")
+                #expect(
+                    fileBytes(scratch.root + "/out/\(child)") == key, "round \(round): child \(child) got another key")
             }
             #expect(allPaths(under: scratch.keys) == ["vault.key"])
         }
@@ -239,7 +258,9 @@ import Musl
         #expect(allPaths(under: scratch.keys).isEmpty)
         try scratch.provider.destroyKey(named: "vault")
         try scratch.provider.destroyKey(named: "never-existed")
-        #expect { try scratch.provider.key(named: "vault", createIfMissing: false) } throws: { ($0 as? KeyProviderError)?.code == .missing }
+        #expect { try scratch.provider.key(named: "vault", createIfMissing: false) } throws: {
+            ($0 as? KeyProviderError)?.code == .missing
+        }
         let new = try scratch.provider.key(named: "vault", createIfMissing: true)
         #expect(!new.isEqual(to: old))
     }

@@ -4,7 +4,8 @@ import Testing
 
 @Suite struct IdentifierFilterTests {
     static let filter = IdentifierFilter(
-        machineIDs: ["0123456789abcdef0123456789ABCDEF\n"], macAddresses: ["00:1B:21:aa:bb:cc", "wlx0242ac110002".dropFirst(3).description],
+        machineIDs: ["0123456789abcdef0123456789ABCDEF\n"],
+        macAddresses: ["00:1B:21:aa:bb:cc", "wlx0242ac110002".dropFirst(3).description],
         hostNames: ["kiosk-07"], homeDirectory: "/home/ana/", userName: "ana")
 
     @Test(arguments: [
@@ -37,7 +38,9 @@ import Testing
         #expect(Self.filter.contains(input) == (input != expected))
     }
 
-    @Test(arguments: ["password", "X-Sentry-Auth", "Authorization", "api-key", "PRIVATE_KEY", "session_id", "csrftoken", "Cookie"])
+    @Test(arguments: [
+        "password", "X-Sentry-Auth", "Authorization", "api-key", "PRIVATE_KEY", "session_id", "csrftoken", "Cookie",
+    ])
     func secretNamesAreFound(key: String) {
         #expect(IdentifierFilter.isSecretKey(key))
     }
@@ -65,7 +68,9 @@ import Testing
             let hex = IdentifierFilter.hexDigits(String(decoding: bytes, as: UTF8.self))
             try #require(hex.count == 32)
             let h = Array(hex)
-            let dashed = String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-" + String(h[20...])
+            let dashed =
+                String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-"
+                + String(h[20...])
             #expect(filter.contains("x " + hex.uppercased()))
             #expect(filter.contains("device \(dashed)"))
         }

@@ -23,7 +23,8 @@ import Musl
         // threads holding locks.
         await #expect(processExitsWith: .success) {
             guard let cipher = try? AESGCM.Cipher(key: SymmetricKey.random()),
-                  (try? cipher.seal([1], authenticating: [])) != nil else { exit(2) }
+                (try? cipher.seal([1], authenticating: [])) != nil
+            else { exit(2) }
             var fds: [Int32] = [0, 0]
             guard pipe(&fds) == 0 else { exit(3) }
             let pid = fork()

@@ -20,7 +20,8 @@ import Musl
 /// arguments are seconds, not dates: Foundation's `Date.description`, which the test library
 /// uses to name arguments, itself traps for NaN.)
 let hostileSeconds: [Double] = [
-    .nan, .infinity, -.infinity, Date.distantFuture.timeIntervalSince1970, Date.distantPast.timeIntervalSince1970, 1e17, -1e17,
+    .nan, .infinity, -.infinity, Date.distantFuture.timeIntervalSince1970, Date.distantPast.timeIntervalSince1970, 1e17,
+    -1e17,
 ]
 
 /// A temporary folder on tmpfs when there is one: tmpfs keeps any 64-bit mtime (ext4 clamps to
@@ -65,7 +66,8 @@ extension OutsideValueTests {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let shown = Date(timeIntervalSince1970: seconds)
             let vault = try open(clock: ManualWallClock(now: shown))
-            let id = try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, retention: .seconds(60))
+            let id = try vault.append(
+                [1], to: "notes", category: .usageEvents, purpose: .analytics, retention: .seconds(60))
             try vault.commit()
             let record = try #require(try vault.record(id, in: "notes"))
             #expect(record.created.timeIntervalSince1970.isFinite)
@@ -84,7 +86,9 @@ extension OutsideValueTests {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let vault = try open()
             let error = #expect(throws: VaultError.self) {
-                try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, created: Date(timeIntervalSince1970: seconds))
+                try vault.append(
+                    [1], to: "notes", category: .usageEvents, purpose: .analytics,
+                    created: Date(timeIntervalSince1970: seconds))
             }
             #expect(error?.code == .invalidTime)
             try vault.commit()
@@ -94,9 +98,13 @@ extension OutsideValueTests {
         @Test func appendClampsAFiniteCreationDateToYears0001Through9999() throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let vault = try open()
-            let far = try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, created: Date(timeIntervalSince1970: 1e17))
-            let future = try vault.append([2], to: "notes", category: .usageEvents, purpose: .analytics, created: .distantFuture)
-            let past = try vault.append([3], to: "notes", category: .usageEvents, purpose: .analytics, created: .distantPast)
+            let far = try vault.append(
+                [1], to: "notes", category: .usageEvents, purpose: .analytics,
+                created: Date(timeIntervalSince1970: 1e17))
+            let future = try vault.append(
+                [2], to: "notes", category: .usageEvents, purpose: .analytics, created: .distantFuture)
+            let past = try vault.append(
+                [3], to: "notes", category: .usageEvents, purpose: .analytics, created: .distantPast)
             try vault.commit()
             #expect(try vault.record(far, in: "notes")?.created == Date(millisecondsSince1970: 253_402_300_799_999))
             #expect(try vault.record(future, in: "notes")?.created == .distantFuture)
@@ -112,7 +120,8 @@ extension OutsideValueTests {
         func aRetentionPastTheYear9999KeepsTheRecordForever(_ retention: Duration) throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let vault = try open()
-            let id = try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, retention: retention)
+            let id = try vault.append(
+                [1], to: "notes", category: .usageEvents, purpose: .analytics, retention: retention)
             try vault.commit()
             #expect(try vault.record(id, in: "notes")?.expires == nil)
             clock.advance(by: .seconds(Int64.max))
@@ -154,12 +163,17 @@ extension OutsideValueTests {
         @Test func anEvictionCountOfIntMaxInVaultStatsSaturates() throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try open().close()
-            try Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).write(to: URL(fileURLWithPath: dir + "/vault.stats"))
+            try Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).write(
+                to: URL(fileURLWithPath: dir + "/vault.stats"))
             var options = VaultOptions()
             options.quota = 4_000
             let vault = try open(options)
             #expect(try vault.summary().evicted == .max)
-            for i in 0..<8 { try vault.append([UInt8](repeating: UInt8(i), count: 1_000), to: "notes", category: .usageEvents, purpose: .analytics) }
+            for i in 0..<8 {
+                try vault.append(
+                    [UInt8](repeating: UInt8(i), count: 1_000), to: "notes", category: .usageEvents, purpose: .analytics
+                )
+            }
             try vault.commit()
             #expect(try vault.summary().evicted == .max)
             #expect(try vault.records(in: "notes").count < 8, "the quota still evicts")
@@ -168,8 +182,9 @@ extension OutsideValueTests {
         @Test func aSegmentNamedWithTheHighestNumberIsLeftAloneAndAppendsGoOn() throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try open().close()
-            try FileManager.default.createDirectory(atPath: dir + "/collections/notes/4294967295.seg", withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: dir + "/collections/notes/4294967295.seg", withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             let vault = try open()
             try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics)
             try vault.commit()
@@ -180,8 +195,9 @@ extension OutsideValueTests {
         @Test func aCollectionWhoseSegmentNumbersRanOutThrowsInsteadOfWrapping() throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try open().close()
-            try FileManager.default.createDirectory(atPath: dir + "/collections/notes/4294967294.seg", withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: dir + "/collections/notes/4294967294.seg", withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             let vault = try open()
             #expect { try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics) } throws: {
                 ($0 as? VaultError)?.code == .io && ($0 as? VaultError)?.message.contains("exhausted") == true
@@ -229,7 +245,9 @@ extension OutsideValueTests {
             let clock = ManualWallClock(now: Date(timeIntervalSince1970: seconds))
             let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
             let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault, clock: clock)
-            let gate = ConsentGate(ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: .seconds(60))], clock: clock)
+            let gate = ConsentGate(
+                ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: .seconds(60))], clock: clock
+            )
             #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics) == .held)
             try ledger.grant([.analytics])
             try vault.commit()
@@ -245,8 +263,11 @@ extension OutsideValueTests {
             let clock = ManualWallClock()
             let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
             let ledger = try ConsentLedger(manifest: consentTestManifest(), vault: vault, clock: clock)
-            let gate = ConsentGate(ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: retention)], clock: clock)
-            #expect(try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics, retention: retention) == .held)
+            let gate = ConsentGate(
+                ledger: ledger, vault: vault, policies: [.analytics: .encryptedDisk(maxAge: retention)], clock: clock)
+            #expect(
+                try gate.store([1], in: "events", category: .usageEvents, purpose: .analytics, retention: retention)
+                    == .held)
             #expect(try vault.records(in: ConsentGate.pendingCollection).map(\.expires) == [nil])
             try ledger.grant([.analytics])
             #expect(try vault.records(in: "events").map(\.expires) == [nil])
@@ -260,7 +281,9 @@ extension OutsideValueTests {
             manifest.dataCategories[0].retentionDays = days
             let vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
             // No unchecked manifest reaches consent: the ledger validates as decode(json:) does.
-            let error = try #require(throws: ConsentError.self) { try ConsentLedger(manifest: manifest, vault: vault, clock: clock) }
+            let error = try #require(throws: ConsentError.self) {
+                try ConsentLedger(manifest: manifest, vault: vault, clock: clock)
+            }
             #expect(error.code == .invalidManifest)
             #expect(error.message.contains("retentionDays"))
         }
@@ -273,7 +296,8 @@ extension OutsideValueTests {
             try ledger.grant([.analytics])
             // What the gate reads back from the vault: `created` is JSON (seconds since 2001).
             let envelope = #"{"collection":"events","category":"usageEvents","created":1e300,"data":[7]}"#
-            try vault.append(Array(envelope.utf8), to: ConsentGate.pendingCollection, category: .usageEvents, purpose: .analytics)
+            try vault.append(
+                Array(envelope.utf8), to: ConsentGate.pendingCollection, category: .usageEvents, purpose: .analytics)
             try vault.commit()
             _ = ConsentGate(ledger: ledger, vault: vault, clock: clock)
             let promoted = try vault.records(in: "events")
@@ -292,15 +316,20 @@ extension OutsideValueTests {
         var root: String { FileSystem.parentPath(directory) }
 
         func payload(_ n: Int = 1) -> Payload {
-            Payload(recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics], contentType: "application/json",
-                    body: [UInt8(n)], idempotencyKey: "event-\(n)", created: Date(timeIntervalSince1970: 1_767_225_600))
+            Payload(
+                recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics],
+                contentType: "application/json",
+                body: [UInt8(n)], idempotencyKey: "event-\(n)", created: Date(timeIntervalSince1970: 1_767_225_600))
         }
 
         func makeOutbox() throws {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
 
-        @Test(arguments: ["18446744073709551615-x.json", "18446744073709551615-x.body", "18446744073709551000-crashBackend.json"])
+        @Test(arguments: [
+            "18446744073709551615-x.json", "18446744073709551615-x.body", "18446744073709551000-crashBackend.json",
+        ])
         func aFileNamedWithANumberNearUInt64MaxIsATypedErrorAndTheFolderIsLeftAsItWas(_ name: String) async throws {
             defer { try? FileManager.default.removeItem(atPath: root) }
             try makeOutbox()
@@ -340,7 +369,8 @@ extension OutsideValueTests {
             try makeOutbox()
             #expect(mkfifo(directory + "/.sequence", 0o600) == 0)
             // In a child with a watchdog: opening a FIFO for reading waits for a writer, forever.
-            await #expect(processExitsWith: .success, "the transport blocked on the FIFO or crashed") { [directory = directory as String] in
+            await #expect(processExitsWith: .success, "the transport blocked on the FIFO or crashed") {
+                [directory = directory as String] in
                 alarm(5)
                 _ = try FileTransport(directory: directory)
             }
@@ -410,22 +440,32 @@ extension OutsideValueTests {
         static let recipient: RecipientID = "backend"
         static let manifest = PrivacyManifest(
             policyVersion: "1", purposes: [.init(id: .crashReporting, description: "Stability", legalBasis: .consent)],
-            dataCategories: [.init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], sensitivity: .personal,
-                                   leavesDevice: true, recipients: [recipient])],
+            dataCategories: [
+                .init(
+                    id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], sensitivity: .personal,
+                    leavesDevice: true, recipients: [recipient])
+            ],
             recipients: [.init(id: recipient, name: "Backend", role: .processor, region: "DE")])
         let dir = NSTemporaryDirectory() + "steward-outside-upload-\(UUID().uuidString)"
         let wall = ManualWallClock()
 
         func payload(created: Date) -> Payload {
-            Payload(recipient: Self.recipient, purpose: .crashReporting, categories: [.crashDiagnostics], contentType: "application/json",
-                    body: [1], idempotencyKey: "k-\(UUID().uuidString)", created: created)
+            Payload(
+                recipient: Self.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
+                contentType: "application/json",
+                body: [1], idempotencyKey: "k-\(UUID().uuidString)", created: created)
         }
 
-        func uploader(policy: UploadPolicy = UploadPolicy(), transport: any Transport, clock: any Clock<Duration> = ContinuousClock()) throws -> (Uploader, Vault) {
+        func uploader(
+            policy: UploadPolicy = UploadPolicy(), transport: any Transport,
+            clock: any Clock<Duration> = ContinuousClock()
+        ) throws -> (Uploader, Vault) {
             let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: wall)
-            let uploader = try Uploader(recipient: Self.recipient, transport: transport, vault: vault, consent: FixedConsent([.crashReporting: .granted]),
-                                        manifest: Self.manifest, audit: AuditLedger(vault: nil, clock: wall), policy: policy, clock: clock,
-                                        wallClock: wall)
+            let uploader = try Uploader(
+                recipient: Self.recipient, transport: transport, vault: vault,
+                consent: FixedConsent([.crashReporting: .granted]),
+                manifest: Self.manifest, audit: AuditLedger(vault: nil, clock: wall), policy: policy, clock: clock,
+                wallClock: wall)
             return (uploader, vault)
         }
 
@@ -449,7 +489,9 @@ extension OutsideValueTests {
             let transport = RecordingTransport(clock: ContinuousClock(), respond: { _, _ in .accepted })
             let (uploader, vault) = try uploader(transport: transport)
             #expect(try uploader.submit(payload(created: Date(timeIntervalSince1970: seconds))) == .queued)
-            let stored = try vault.records(in: Uploader.collection(for: Self.recipient)).compactMap { Payload(outboxRecord: $0.data) }
+            let stored = try vault.records(in: Uploader.collection(for: Self.recipient)).compactMap {
+                Payload(outboxRecord: $0.data)
+            }
             #expect(stored.map(\.created) == [wall.now])
             #expect(await uploader.drain().accepted == 1)
         }
@@ -465,7 +507,8 @@ extension OutsideValueTests {
             try await Task.sleep(nanoseconds: 50_000_000)
             run.cancel()
             await run.value
-            #expect(uploader.pendingCount == 1, "still queued: the jump put its retry time beyond reach, nothing was lost")
+            #expect(
+                uploader.pendingCount == 1, "still queued: the jump put its retry time beyond reach, nothing was lost")
         }
     }
 }
@@ -496,7 +539,10 @@ extension OutsideValueTests {
             let vectors: [(String, String)] = [
                 ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
                 ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-                ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+                (
+                    "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+                    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+                ),
             ]
             for (text, digest) in vectors {
                 #expect(hex(Array(text.utf8).withUnsafeBytes { SoftwareSHA256.hash($0) }) == digest)
@@ -511,18 +557,22 @@ extension OutsideValueTests {
         @Test func hashingStillWorksWhenLibcryptoHasNoSHA256() async {
             // A configuration that loads only the null provider: libcrypto fetches no SHA-256.
             let config = NSTemporaryDirectory() + "steward-null-provider-\(UUID().uuidString).cnf"
-            _ = FileManager.default.createFile(atPath: config, contents: Data("""
-                openssl_conf = openssl_init
-                [openssl_init]
-                providers = provider_sect
-                [provider_sect]
-                null = null_sect
-                [null_sect]
-                activate = 1
+            _ = FileManager.default.createFile(
+                atPath: config,
+                contents: Data(
+                    """
+                    openssl_conf = openssl_init
+                    [openssl_init]
+                    providers = provider_sect
+                    [provider_sect]
+                    null = null_sect
+                    [null_sect]
+                    activate = 1
 
-                """.utf8))
+                    """.utf8))
             defer { try? FileManager.default.removeItem(atPath: config) }
-            await #expect(processExitsWith: .success, "hashing trapped without libcrypto's SHA-256") { [config = config as String] in
+            await #expect(processExitsWith: .success, "hashing trapped without libcrypto's SHA-256") {
+                [config = config as String] in
                 setenv("OPENSSL_CONF", config, 1)
                 let digest = SHA256.hash(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined()
                 #expect(OpenSSLAlgorithms.shared.sha256 == nil, "the configuration did not take effect")

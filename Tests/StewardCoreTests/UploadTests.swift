@@ -20,7 +20,9 @@ extension UploadTests {
         }
 
         @Test func anAbsurdlyLargeDelayIsCappedNotOverflowed() {
-            #expect(RetryAfter.delay(fromHeader: "99999999999999999999999999", now: Self.now) == .seconds(RetryAfter.maximumSeconds))
+            #expect(
+                RetryAfter.delay(fromHeader: "99999999999999999999999999", now: Self.now)
+                    == .seconds(RetryAfter.maximumSeconds))
         }
 
         @Test(arguments: [
@@ -47,7 +49,9 @@ extension UploadTests {
 
         @Test func theRFCExamplesParseToTheSameInstant() throws {
             let expected = Date(timeIntervalSince1970: 784_111_777)
-            for value in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            for value in [
+                "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+            ] {
                 #expect(RetryAfter.parseHTTPDate(value, now: Self.now) == expected, "\(value)")
             }
         }
@@ -78,7 +82,8 @@ extension UploadTests {
             let time = try #require(CivilTime.date(rfc3339: text))
             #expect(CivilTime.iso8601(time) == text)
             for millisecond in 0..<1000 {
-                let written = "2026-11-06T06:30:14.\(String(repeating: "0", count: 3 - String(millisecond).count))\(millisecond)Z"
+                let written =
+                    "2026-11-06T06:30:14.\(String(repeating: "0", count: 3 - String(millisecond).count))\(millisecond)Z"
                 #expect(CivilTime.iso8601(try #require(CivilTime.date(rfc3339: written))) == written)
             }
         }
@@ -98,14 +103,17 @@ extension UploadTests {
         @Test(arguments: [
             "", "2026-12-06T06:30:14", "2026-12-06T06:30:14+00:00", "2026-12-06 06:30:14Z", "2026-13-06T06:30:14Z",
             "2026-02-30T06:30:14Z", "2026-12-06T24:00:00Z", "2026-12-06T06:30:14.Z", "2026-12-06T06:30:14.5x5Z",
-            "0000-01-01T00:00:00Z", "2026-12-06T06:30:14." + String(repeating: "6", count: 60) + "Z", "２０２６-12-06T06:30:14Z",
+            "0000-01-01T00:00:00Z", "2026-12-06T06:30:14." + String(repeating: "6", count: 60) + "Z",
+            "２０２６-12-06T06:30:14Z",
         ])
         func anythingElseIsNotAnRFC3339Time(text: String) {
             #expect(CivilTime.date(rfc3339: text) == nil)
         }
 
         @Test func leapDaysExistOnlyInLeapYears() {
-            #expect(RetryAfter.parseHTTPDate("Thu, 29 Feb 2024 00:00:00 GMT", now: Self.now) == Date(timeIntervalSince1970: 1_709_164_800))
+            #expect(
+                RetryAfter.parseHTTPDate("Thu, 29 Feb 2024 00:00:00 GMT", now: Self.now)
+                    == Date(timeIntervalSince1970: 1_709_164_800))
             #expect(RetryAfter.parseHTTPDate("Wed, 29 Feb 2023 00:00:00 GMT", now: Self.now) == nil)
             #expect(RetryAfter.parseHTTPDate("Tue, 29 Feb 2000 00:00:00 GMT", now: Self.now) != nil)
             #expect(RetryAfter.parseHTTPDate("Thu, 29 Feb 1900 00:00:00 GMT", now: Self.now) == nil)
@@ -117,8 +125,10 @@ extension UploadTests {
             "Wed, 31 Apr 2015 07:28:00 GMT", "Wed, 21 Oct 2015 24:00:00 GMT", "Wed, 21 Oct 2015 07:60:00 GMT",
             "Wed, 21 Oct 15 07:28:00 GMT", "Wed, 21 Okt 2015 07:28:00 GMT", "Wed,21 Oct 2015 07:28:00 GMT",
             "Wed, 21 Oct 2015 07:28:00 GMT extra", "Wed, 1 Oct 2015 07:28:00 GMT", "Xyz, 21 Oct 2015 07:28:00 GMT",
-            "Funday, 21-Oct-15 07:28:00 GMT", "Wednesday, 21-Oct-2015 07:28:00 GMT", "Wednesday, 21 Oct 2015 07:28:00 GMT",
-            "Wed Oct 21 07:28:00 15", "Wed Oct 21 07:28 2015", "Wed Oct 6 07:28:00 2015", "Wed Oct 21 07:28:00 2015 GMT",
+            "Funday, 21-Oct-15 07:28:00 GMT", "Wednesday, 21-Oct-2015 07:28:00 GMT",
+            "Wednesday, 21 Oct 2015 07:28:00 GMT",
+            "Wed Oct 21 07:28:00 15", "Wed Oct 21 07:28 2015", "Wed Oct 6 07:28:00 2015",
+            "Wed Oct 21 07:28:00 2015 GMT",
             "Wed, 00 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 7:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT\r\n",
         ])
         func garbageIsNil(value: String) {
@@ -154,7 +164,9 @@ extension UploadTests {
             #expect(backoff.ceiling(forAttempt: 10_000) == .seconds(60))
             #expect(backoff.ceiling(forAttempt: .max) == .seconds(60))
             #expect(backoff.ceiling(forAttempt: -3) == .seconds(1))
-            #expect(Backoff(initial: .seconds(1), maximum: .seconds(Int64.max)).ceiling(forAttempt: .max) == .seconds(Int64.max))
+            #expect(
+                Backoff(initial: .seconds(1), maximum: .seconds(Int64.max)).ceiling(forAttempt: .max)
+                    == .seconds(Int64.max))
             #expect(Backoff(initial: .zero, maximum: .seconds(60)).ceiling(forAttempt: 5) == .zero)
             #expect(Backoff(initial: .seconds(90), maximum: .seconds(60)).ceiling(forAttempt: 0) == .seconds(60))
         }
@@ -197,14 +209,18 @@ private final class Fixture: Sendable {
             .init(id: .serviceProvision, description: "The service", legalBasis: .necessaryForService),
         ],
         dataCategories: [
-            .init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], sensitivity: .personal,
-                  leavesDevice: true, recipients: [recipient]),
-            .init(id: .deviceModel, description: "Model", purposes: [.crashReporting, .analytics, .serviceProvision],
-                  sensitivity: .low, leavesDevice: true, recipients: [recipient]),
-            .init(id: .usageEvents, description: "Usage", purposes: [.analytics], sensitivity: .personal,
-                  leavesDevice: true, recipients: [recipient]),
-            .init(id: .images, description: "Images", purposes: [.serviceProvision], sensitivity: .sensitive,
-                  leavesDevice: false),
+            .init(
+                id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], sensitivity: .personal,
+                leavesDevice: true, recipients: [recipient]),
+            .init(
+                id: .deviceModel, description: "Model", purposes: [.crashReporting, .analytics, .serviceProvision],
+                sensitivity: .low, leavesDevice: true, recipients: [recipient]),
+            .init(
+                id: .usageEvents, description: "Usage", purposes: [.analytics], sensitivity: .personal,
+                leavesDevice: true, recipients: [recipient]),
+            .init(
+                id: .images, description: "Images", purposes: [.serviceProvision], sensitivity: .sensitive,
+                leavesDevice: false),
         ],
         recipients: [.init(id: recipient, name: "Backend", role: .processor, region: "DE")])
 
@@ -218,7 +234,9 @@ private final class Fixture: Sendable {
     let vault: Mutex<Vault?>
 
     init(
-        consent: [Purpose: ConsentState] = [.crashReporting: .granted, .analytics: .granted, .serviceProvision: .granted],
+        consent: [Purpose: ConsentState] = [
+            .crashReporting: .granted, .analytics: .granted, .serviceProvision: .granted,
+        ],
         answers: [Delivery] = [], respond: (@Sendable (Payload, Int) -> Delivery)? = nil,
         now: Date = Date(timeIntervalSince1970: 1_767_225_600)
     ) throws {
@@ -242,23 +260,31 @@ private final class Fixture: Sendable {
         vault.withLock { $0 = reopened }
     }
 
-    func uploader(policy: UploadPolicy = UploadPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60)), jitter: Double = 1) throws -> Uploader {
+    func uploader(
+        policy: UploadPolicy = UploadPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60)), jitter: Double = 1
+    ) throws -> Uploader {
         try Uploader(
-            recipient: Self.recipient, transport: transport, vault: openVault, consent: consent, manifest: Self.manifest,
+            recipient: Self.recipient, transport: transport, vault: openVault, consent: consent,
+            manifest: Self.manifest,
             audit: audit, policy: policy, clock: clock, wallClock: wall, random: FixedJitter(fraction: jitter))
     }
 
     func payload(_ n: Int, purpose: Purpose = .crashReporting, categories: [DataCategory]? = nil) -> Payload {
         Payload(
             recipient: Self.recipient, purpose: purpose,
-            categories: categories ?? (purpose == .crashReporting ? [.crashDiagnostics, .deviceModel] : purpose == .analytics ? [.usageEvents] : [.deviceModel]),
-            contentType: "application/json", headers: ["X-Sequence": String(n)], body: Array("{\"n\":\(n)}".utf8) + [0, 255],
+            categories: categories
+                ?? (purpose == .crashReporting
+                    ? [.crashDiagnostics, .deviceModel] : purpose == .analytics ? [.usageEvents] : [.deviceModel]),
+            contentType: "application/json", headers: ["X-Sequence": String(n)],
+            body: Array("{\"n\":\(n)}".utf8) + [0, 255],
             idempotencyKey: "key-\(n)", created: wall.now.addingTimeInterval(0.000123))
     }
 
     /// Payloads of the outbox collection in the vault.
     func stored() throws -> [Payload] {
-        try openVault.records(in: Uploader.collection(for: Self.recipient)).compactMap { Payload(outboxRecord: $0.data) }
+        try openVault.records(in: Uploader.collection(for: Self.recipient)).compactMap {
+            Payload(outboxRecord: $0.data)
+        }
     }
 
     /// Waits for the code under test to sleep, then moves both clocks to its deadline.
@@ -277,7 +303,9 @@ private final class Fixture: Sendable {
     }
 
     func dropped(_ reason: DropReason, _ category: DataCategory, _ purpose: Purpose) -> Int {
-        audit.entries().filter { $0.category == category && $0.purpose == purpose }.reduce(0) { $0 + ($1.dropped[reason] ?? 0) }
+        audit.entries().filter { $0.category == category && $0.purpose == purpose }.reduce(0) {
+            $0 + ($1.dropped[reason] ?? 0)
+        }
     }
 
     func disclosed(_ category: DataCategory, _ purpose: Purpose) -> [AuditDisclosure] {
@@ -292,7 +320,9 @@ private final class OverlapDetectingTransport: Transport {
     let keys = Observations<String>()
 
     func send(_ payload: Payload) async -> Delivery {
-        let now = running.withLock { $0 += 1; return $0 }
+        let now = running.withLock {
+            $0 += 1; return $0
+        }
         if now > 1 { overlaps.append(now) }
         for _ in 0..<3 { await Task.yield() }
         keys.append(payload.idempotencyKey)
@@ -325,23 +355,31 @@ extension UploadTests {
             #expect(f.transport.deliveries.map(\.elapsed) == expected)
             #expect(f.transport.acceptedPayloads == [payload])
             #expect(f.transport.payloads.allSatisfy { $0 == payload })
-            #expect(report.accepted == 1 && report.retries == failures && report.sends == failures + 1 && report.remaining == 0)
+            #expect(
+                report.accepted == 1 && report.retries == failures && report.sends == failures + 1
+                    && report.remaining == 0)
             #expect(try f.stored().isEmpty)
             #expect(uploader.pendingCount == 0)
             for category in [DataCategory.crashDiagnostics, .deviceModel] {
-                #expect(f.disclosed(category, .crashReporting) == [AuditDisclosure(recipient: Fixture.recipient, legalBasis: .consent, count: 1)])
+                #expect(
+                    f.disclosed(category, .crashReporting) == [
+                        AuditDisclosure(recipient: Fixture.recipient, legalBasis: .consent, count: 1)
+                    ])
             }
         }
 
         @Test func backoffIsCappedAndJittered() async throws {
             let f = try Fixture(answers: Array(repeating: .retry(after: nil), count: 5))
-            let uploader = try f.uploader(policy: UploadPolicy(initialBackoff: .seconds(10), maxBackoff: .seconds(25)), jitter: 0.5)
+            let uploader = try f.uploader(
+                policy: UploadPolicy(initialBackoff: .seconds(10), maxBackoff: .seconds(25)), jitter: 0.5)
             try uploader.submit(f.payload(1))
             let drain = Task { await uploader.drain() }
             for _ in 0..<5 { try await f.step() }
             _ = await drain.value
             // Ceilings 10, 20, 25, 25, 25 seconds, halved by the jitter.
-            #expect(f.transport.deliveries.map(\.elapsed) == [0, 5, 15, 27.5, 40, 52.5].map { Duration.milliseconds(Int64($0 * 1000)) })
+            #expect(
+                f.transport.deliveries.map(\.elapsed)
+                    == [0, 5, 15, 27.5, 40, 52.5].map { Duration.milliseconds(Int64($0 * 1000)) })
         }
 
         @Test func retryAfterThirtySecondsWaitsExactlyThirtySeconds() async throws {
@@ -364,7 +402,9 @@ extension UploadTests {
             let wallNow = Date(timeIntervalSince1970: 1_445_412_420)
             let f = try Fixture(
                 respond: { _, index in
-                    index == 0 ? .retry(after: RetryAfter.delay(fromHeader: "Wed, 21 Oct 2015 07:28:00 GMT", now: wallNow)) : .accepted
+                    index == 0
+                        ? .retry(after: RetryAfter.delay(fromHeader: "Wed, 21 Oct 2015 07:28:00 GMT", now: wallNow))
+                        : .accepted
                 }, now: wallNow)
             let uploader = try f.uploader()
             try uploader.submit(f.payload(1))
@@ -388,12 +428,16 @@ extension UploadTests {
         }
 
         @Test func aDeletionRequestIsRetriedWithBackoffOnRejectionsEvenPastTheMaximumAgeUntilAccepted() async throws {
-            let f = try Fixture(answers: [.rejected(reason: "captive portal"), .rejected(reason: "403 from a proxy"), .retry(after: nil)])
-            let uploader = try f.uploader(policy: UploadPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60), maxAge: .seconds(60)))
+            let f = try Fixture(answers: [
+                .rejected(reason: "captive portal"), .rejected(reason: "403 from a proxy"), .retry(after: nil),
+            ])
+            let uploader = try f.uploader(
+                policy: UploadPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60), maxAge: .seconds(60)))
             // Queued a month ago: far older than maxAge, which deletion requests ignore.
-            let request = Payload(recipient: Fixture.recipient, purpose: .privacyCompliance, categories: [.usageEvents],
-                                  contentType: "application/json", headers: [:], body: Array("{\"delete\":true}".utf8),
-                                  idempotencyKey: "deletion-1", created: f.wall.now.addingTimeInterval(-30 * 86_400))
+            let request = Payload(
+                recipient: Fixture.recipient, purpose: .privacyCompliance, categories: [.usageEvents],
+                contentType: "application/json", headers: [:], body: Array("{\"delete\":true}".utf8),
+                idempotencyKey: "deletion-1", created: f.wall.now.addingTimeInterval(-30 * 86_400))
             try uploader.submitObligation(request)
             #expect(uploader.pendingDeletionRequests == 1, "visible as pending")
             let drain = Task { await uploader.drain() }
@@ -402,7 +446,11 @@ extension UploadTests {
             #expect(try await f.step() == .seconds(3))
             #expect(try await f.step() == .seconds(7))
             let report = await drain.value
-            #expect(f.transport.deliveries.map(\.answer) == [.rejected(reason: "captive portal"), .rejected(reason: "403 from a proxy"), .retry(after: nil), .accepted])
+            #expect(
+                f.transport.deliveries.map(\.answer) == [
+                    .rejected(reason: "captive portal"), .rejected(reason: "403 from a proxy"), .retry(after: nil),
+                    .accepted,
+                ])
             #expect(report.accepted == 1 && report.dropped.isEmpty)
             #expect(try f.stored().isEmpty, "gone once accepted, not before")
             #expect(uploader.pendingDeletionRequests == 0)
@@ -495,14 +543,18 @@ extension UploadTests {
             #expect(f.transport.acceptedPayloads == [payload])
             #expect(uploader.pendingCount == 0)
             #expect(try f.stored().isEmpty)
-            #expect(f.disclosed(.usageEvents, .analytics) == [AuditDisclosure(recipient: Fixture.recipient, legalBasis: .consent, count: 1)])
+            #expect(
+                f.disclosed(.usageEvents, .analytics) == [
+                    AuditDisclosure(recipient: Fixture.recipient, legalBasis: .consent, count: 1)
+                ])
         }
 
         @Test func aHeldPayloadDoesNotBlockGrantedOnesAndKeepsItsOwnOrder() async throws {
             let f = try Fixture(consent: [.analytics: .pending, .crashReporting: .granted, .serviceProvision: .granted])
             let uploader = try f.uploader()
             let payloads = [
-                f.payload(1, purpose: .analytics), f.payload(2, purpose: .crashReporting), f.payload(3, purpose: .analytics),
+                f.payload(1, purpose: .analytics), f.payload(2, purpose: .crashReporting),
+                f.payload(3, purpose: .analytics),
                 f.payload(4, purpose: .serviceProvision),
             ]
             for p in payloads { try uploader.submit(p) }
@@ -574,7 +626,8 @@ extension UploadTests {
             try restarted.submit(extra)
             let report = await restarted.drain()
             #expect(report.accepted == 6)
-            #expect(f.transport.acceptedPayloads == payloads + [extra], "equal payloads, original order, new ones after")
+            #expect(
+                f.transport.acceptedPayloads == payloads + [extra], "equal payloads, original order, new ones after")
             #expect(try f.stored().isEmpty)
         }
 
@@ -595,9 +648,15 @@ extension UploadTests {
             let f = try Fixture()
             let uploader = try f.uploader()
             // Images do not leave the device; usage events are not collected for crash reporting.
-            #expect(try uploader.submit(f.payload(1, purpose: .serviceProvision, categories: [.images])) == .dropped(.undeclared))
-            #expect(try uploader.submit(f.payload(2, purpose: .crashReporting, categories: [.usageEvents])) == .dropped(.undeclared))
-            #expect(try uploader.submit(f.payload(3, purpose: "marketing", categories: [.deviceModel])) == .dropped(.undeclared))
+            #expect(
+                try uploader.submit(f.payload(1, purpose: .serviceProvision, categories: [.images]))
+                    == .dropped(.undeclared))
+            #expect(
+                try uploader.submit(f.payload(2, purpose: .crashReporting, categories: [.usageEvents]))
+                    == .dropped(.undeclared))
+            #expect(
+                try uploader.submit(f.payload(3, purpose: "marketing", categories: [.deviceModel]))
+                    == .dropped(.undeclared))
             #expect(f.dropped(.undeclared, .images, .serviceProvision) == 1)
             #expect(f.dropped(.undeclared, .usageEvents, .crashReporting) == 1)
             #expect(try f.stored().isEmpty)
@@ -605,7 +664,9 @@ extension UploadTests {
             var other = f.payload(4)
             other.recipient = "somewhereElse"
             #expect { try uploader.submit(other) } throws: { ($0 as? UploadError)?.code == .wrongRecipient }
-            #expect { try uploader.submit(f.payload(5, categories: [])) } throws: { ($0 as? UploadError)?.code == .noCategories }
+            #expect { try uploader.submit(f.payload(5, categories: [])) } throws: {
+                ($0 as? UploadError)?.code == .noCategories
+            }
             #expect(uploader.pendingCount == 0)
         }
 
@@ -614,7 +675,10 @@ extension UploadTests {
             let uploader = try f.uploader()
             try uploader.submit(f.payload(1, purpose: .serviceProvision))
             _ = await uploader.drain()
-            #expect(f.disclosed(.deviceModel, .serviceProvision) == [AuditDisclosure(recipient: Fixture.recipient, legalBasis: .necessaryForService, count: 1)])
+            #expect(
+                f.disclosed(.deviceModel, .serviceProvision) == [
+                    AuditDisclosure(recipient: Fixture.recipient, legalBasis: .necessaryForService, count: 1)
+                ])
         }
 
         @Test func runSendsInTheBackgroundAndStopsWhenCancelled() async throws {
@@ -655,8 +719,10 @@ extension UploadTests {
         @Test func theStoredFormRoundTripsAndRefusesDamage() throws {
             let f = try Fixture()
             let payload = Payload(
-                recipient: "r", purpose: .analytics, categories: [.usageEvents, .deviceModel], contentType: "application/x-sentry-envelope",
-                headers: ["b": "2", "a": "ü"], body: Array(0...255), idempotencyKey: "k", created: f.wall.now.addingTimeInterval(0.123456789))
+                recipient: "r", purpose: .analytics, categories: [.usageEvents, .deviceModel],
+                contentType: "application/x-sentry-envelope",
+                headers: ["b": "2", "a": "ü"], body: Array(0...255), idempotencyKey: "k",
+                created: f.wall.now.addingTimeInterval(0.123456789))
             let bytes = payload.outboxRecord()
             #expect(Payload(outboxRecord: bytes) == payload)
             for cut in 0..<bytes.count { #expect(Payload(outboxRecord: Array(bytes.prefix(cut))) == nil) }
@@ -685,8 +751,12 @@ extension UploadTests {
         @Test func sleepersResumeWhenTheirDeadlinePassesInOrder() async throws {
             let clock = ManualClock()
             let woken = Observations<Int>()
-            let a = Task { try await clock.sleep(for: .seconds(10)); woken.append(10) }
-            let b = Task { try await clock.sleep(for: .seconds(5)); woken.append(5) }
+            let a = Task {
+                try await clock.sleep(for: .seconds(10)); woken.append(10)
+            }
+            let b = Task {
+                try await clock.sleep(for: .seconds(5)); woken.append(5)
+            }
             await clock.waitForSleepers(2)
             clock.advance(by: .seconds(4))
             #expect(clock.sleeperCount == 2)
@@ -720,7 +790,8 @@ extension UploadTests {
 
         func payload(_ n: Int, body: [UInt8]) -> Payload {
             Payload(
-                recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics], contentType: "application/x-sentry-envelope",
+                recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics],
+                contentType: "application/x-sentry-envelope",
                 headers: ["X-Sentry-Auth": "Sentry sentry_key=abc", "Content-Encoding": "identity"], body: body,
                 idempotencyKey: "event-\(n)", created: Date(timeIntervalSince1970: 1_767_225_600.5))
         }
@@ -744,11 +815,15 @@ extension UploadTests {
             #expect(try mode(directory) == 0o700)
             for file in files { #expect(try mode(directory + "/" + file) == 0o600) }
 
-            let sidecar = try JSONDecoder().decode(FileTransport.Sidecar.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/" + files[1])))
+            let sidecar = try JSONDecoder().decode(
+                FileTransport.Sidecar.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/" + files[1])))
             #expect(sidecar.sequence == 1)
-            #expect(sidecar.recipient == "crashBackend" && sidecar.purpose == .crashReporting && sidecar.categories == [.crashDiagnostics])
+            #expect(
+                sidecar.recipient == "crashBackend" && sidecar.purpose == .crashReporting
+                    && sidecar.categories == [.crashDiagnostics])
             #expect(sidecar.contentType == "application/x-sentry-envelope")
-            #expect(sidecar.headers == ["Content-Encoding": "identity"], "the DSN's key (X-Sentry-Auth) is never written")
+            #expect(
+                sidecar.headers == ["Content-Encoding": "identity"], "the DSN's key (X-Sentry-Auth) is never written")
             #expect(sidecar.idempotencyKey == "event-1")
             #expect(sidecar.created == "2026-01-01T00:00:00.500Z")
             #expect(sidecar.body == files[0] && sidecar.bodyBytes == body.count)
@@ -765,10 +840,16 @@ extension UploadTests {
                 sequences = try transport.sidecars().map(\.sequence)
             }
             #expect(sequences.count == 12)
-            #expect(zip(sequences, sequences.dropFirst()).allSatisfy { $0 < $1 }, "never repeats or goes back: \(sequences)")
+            #expect(
+                zip(sequences, sequences.dropFirst()).allSatisfy { $0 < $1 }, "never repeats or goes back: \(sequences)"
+            )
             #expect(sequences.prefix(4) == [1, 2, 3, 4])
             let jsonNames = try visibleFiles().filter { $0.hasSuffix(".json") }
-            let keys = try jsonNames.map { try JSONDecoder().decode(FileTransport.Sidecar.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/" + $0))).idempotencyKey }
+            let keys = try jsonNames.map {
+                try JSONDecoder().decode(
+                    FileTransport.Sidecar.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/" + $0))
+                ).idempotencyKey
+            }
             #expect(keys == (0..<12).map { "event-\($0)" })
 
             // A reader empties the folder; numbers still never go back.
@@ -792,7 +873,8 @@ extension UploadTests {
             #expect(try visibleFiles() == ["000000000001-crashBackend.body", "000000000001-crashBackend.json"])
             #expect(!(try FileManager.default.contentsOfDirectory(atPath: directory).contains { $0.hasSuffix(".tmp") }))
             #expect(await second.send(payload(2, body: [2])) == .accepted)
-            #expect(try second.sidecars().map(\.sequence).last.map { $0 > 2 } == true, "an orphan's number is not reused")
+            #expect(
+                try second.sidecars().map(\.sequence).last.map { $0 > 2 } == true, "an orphan's number is not reused")
         }
 
         @Test func aSecondTransportOnTheSameFolderIsRefusedUntilTheFirstIsGone() async throws {
@@ -819,7 +901,8 @@ extension UploadTests {
             defer { try? FileManager.default.removeItem(atPath: FileSystem.parentPath(directory)) }
             let outbox = try FileTransport(directory: directory)
             let uploader = try Uploader(
-                recipient: Fixture.recipient, transport: outbox, vault: f.openVault, consent: f.consent, manifest: Fixture.manifest,
+                recipient: Fixture.recipient, transport: outbox, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest,
                 audit: f.audit, clock: f.clock, wallClock: f.wall)
             let payloads = (0..<3).map { f.payload($0) }
             for p in payloads { try uploader.submit(p) }
@@ -828,7 +911,8 @@ extension UploadTests {
             let sidecars = try outbox.sidecars()
             #expect(sidecars.map(\.idempotencyKey) == ["key-0", "key-1", "key-2"])
             for (sidecar, payload) in zip(sidecars, payloads) {
-                #expect(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + sidecar.body))) == payload.body)
+                #expect(
+                    Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + sidecar.body))) == payload.body)
             }
             #expect(try f.stored().isEmpty)
         }
@@ -854,8 +938,9 @@ extension UploadTests {
         @Test func aWithdrawalCancelsTheSendUnderWayAndEmptiesThatPurposesQueueAtOnce() async throws {
             let f = try Fixture()
             let hanging = HangingTransport()
-            let uploader = try Uploader(recipient: Fixture.recipient, transport: hanging, vault: f.openVault, consent: f.consent,
-                                        manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
+            let uploader = try Uploader(
+                recipient: Fixture.recipient, transport: hanging, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
             try uploader.submit(f.payload(1, purpose: .analytics))
             try uploader.submit(f.payload(2, purpose: .analytics))
             let drain = Task { await uploader.drain() }
@@ -863,7 +948,9 @@ extension UploadTests {
 
             f.consent.set(.denied, for: .analytics)
             uploader.consentChanged()
-            #expect(uploader.pendingCount == 1, "the queue of the withdrawn purpose is emptied at once, but for the payload in flight")
+            #expect(
+                uploader.pendingCount == 1,
+                "the queue of the withdrawn purpose is emptied at once, but for the payload in flight")
             let report = await drain.value
             #expect(hanging.cancelled.all == ["key-1"], "the send under way was cancelled")
             #expect(hanging.started.all == ["key-1"], "nothing more of the purpose was sent")
@@ -875,9 +962,10 @@ extension UploadTests {
 
         @Test func withoutATransportPayloadsStayQueuedEncryptedAndStillExpire() async throws {
             let f = try Fixture()
-            let uploader = try Uploader(recipient: Fixture.recipient, transport: nil, vault: f.openVault, consent: f.consent,
-                                        manifest: Fixture.manifest, audit: f.audit, policy: UploadPolicy(maxAge: .seconds(60)),
-                                        clock: f.clock, wallClock: f.wall)
+            let uploader = try Uploader(
+                recipient: Fixture.recipient, transport: nil, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest, audit: f.audit, policy: UploadPolicy(maxAge: .seconds(60)),
+                clock: f.clock, wallClock: f.wall)
             try uploader.submit(f.payload(1))
             let report = await uploader.drain()
             #expect(report.sends == 0 && report.awaitingDestination == 1 && report.remaining == 1 && report.held == 0)
@@ -900,10 +988,13 @@ extension UploadTests.WithdrawalAndNoDestinationTests {
         let f = try Fixture()
         // The recipient takes the payload while the user withdraws (too late to cancel).
         let late = LateAcceptingTransport(consent: consent)
-        let uploader = try Uploader(recipient: Fixture.recipient, transport: late, vault: f.openVault, consent: consent,
-                                    manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
+        let uploader = try Uploader(
+            recipient: Fixture.recipient, transport: late, vault: f.openVault, consent: consent,
+            manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
         let called = Observations<String>()
-        uploader.onAcceptedAfterWithdrawal { purpose, categories in called.append("\(purpose.rawValue):\(categories.map(\.rawValue))") }
+        uploader.onAcceptedAfterWithdrawal { purpose, categories in
+            called.append("\(purpose.rawValue):\(categories.map(\.rawValue))")
+        }
         try uploader.submit(f.payload(1, purpose: .analytics))
         let report = await uploader.drain()
         #expect(report.accepted == 1)

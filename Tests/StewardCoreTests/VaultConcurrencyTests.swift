@@ -19,7 +19,8 @@ import Musl
     }
 
     static func payload(task: Int, index: Int) -> [UInt8] {
-        Array("task \(task) record \(index) ".utf8) + [UInt8](repeating: UInt8(truncatingIfNeeded: task &* 31 &+ index), count: index % 97)
+        Array("task \(task) record \(index) ".utf8)
+            + [UInt8](repeating: UInt8(truncatingIfNeeded: task &* 31 &+ index), count: index % 97)
     }
 
     @Test("Eight tasks appending, committing and reading at once lose and duplicate nothing")
@@ -40,17 +41,22 @@ import Musl
                     for index in 0..<200 {
                         let collection = collections[(task + index) % 2]
                         let data = Self.payload(task: task, index: index)
-                        let id = try vault.append(data, to: collection, category: .usageEvents, purpose: .analytics).rawValue
+                        let id = try vault.append(data, to: collection, category: .usageEvents, purpose: .analytics)
+                            .rawValue
                         mine.append(Written(id: id, collection: collection, data: data))
                         if index % 25 == 24 { try vault.commit() }
                         if index % 40 == 39 {
                             // Every record this task wrote is visible, intact, in its collection.
                             var seen: [UInt64: [UInt8]] = [:]
                             for c in collections {
-                                for record in try vault.records(in: c) where record.collection == c { seen[record.id.rawValue] = record.data }
+                                for record in try vault.records(in: c) where record.collection == c {
+                                    seen[record.id.rawValue] = record.data
+                                }
                             }
                             for w in mine where seen[w.id] != w.data {
-                                Issue.record("task \(task): record #\(w.id) reads back as \(seen[w.id].map { "\($0.count) other bytes" } ?? "nothing")")
+                                Issue.record(
+                                    "task \(task): record #\(w.id) reads back as \(seen[w.id].map { "\($0.count) other bytes" } ?? "nothing")"
+                                )
                             }
                         }
                         if index % 50 == 10, let w = mine.randomElement() {
@@ -70,7 +76,9 @@ import Musl
         func contents(_ vault: Vault) throws -> Set<Written> {
             var result = Set<Written>()
             for c in collections {
-                for record in try vault.records(in: c) { result.insert(Written(id: record.id.rawValue, collection: c, data: record.data)) }
+                for record in try vault.records(in: c) {
+                    result.insert(Written(id: record.id.rawValue, collection: c, data: record.data))
+                }
             }
             return result
         }
@@ -87,7 +95,9 @@ import Musl
         defer { removeScratch(dir) }
         let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider())
         var ids: [RecordID] = []
-        for i in 0..<600 { ids.append(try vault.append([UInt8(i % 256)], to: "notes", category: .usageEvents, purpose: .analytics)) }
+        for i in 0..<600 {
+            ids.append(try vault.append([UInt8(i % 256)], to: "notes", category: .usageEvents, purpose: .analytics))
+        }
         try vault.commit()
         var visited = 0
         try vault.forEachRecord(in: "notes") { record in
@@ -108,7 +118,9 @@ import Musl
         let first = try Vault.open(directory: dir, keyProvider: keys)
         try first.append([1], to: "notes", category: .usageEvents, purpose: .analytics)
         for _ in 0..<3 {
-            #expect { try Vault.open(directory: dir, keyProvider: keys) } throws: { ($0 as? VaultError)?.code == .locked }
+            #expect { try Vault.open(directory: dir, keyProvider: keys) } throws: {
+                ($0 as? VaultError)?.code == .locked
+            }
         }
         #expect(try first.records(in: "notes").count == 1, "a refused open must not disturb the open vault")
         try first.close()
@@ -123,11 +135,13 @@ import Musl
         let vault = try Vault.open(dataDirectory: dir)
         try vault.append([1, 2, 3], to: "notes", category: .usageEvents, purpose: .analytics)
         try vault.commit()
-        await #expect(processExitsWith: .success, "the child opened a vault this process holds") { [dir = dir as String] in
+        await #expect(processExitsWith: .success, "the child opened a vault this process holds") {
+            [dir = dir as String] in
             #expect { try Vault.open(dataDirectory: dir) } throws: { ($0 as? VaultError)?.code == .locked }
         }
         try vault.close()
-        await #expect(processExitsWith: .success, "the child could not open the closed vault") { [dir = dir as String] in
+        await #expect(processExitsWith: .success, "the child could not open the closed vault") {
+            [dir = dir as String] in
             let vault = try reopenVault { try Vault.open(dataDirectory: dir) }
             #expect(try vault.records(in: "notes").map(\.data) == [[1, 2, 3]])
         }

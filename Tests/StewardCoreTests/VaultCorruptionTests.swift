@@ -23,7 +23,9 @@ import Musl
         let root = scratchPath("flip-\(seed)")
         defer { removeScratch(root) }
         let log = ChildLog()
-        let result = await #expect(processExitsWith: .success, "seed \(seed): opening damaged copies must never crash the process") {
+        let result = await #expect(
+            processExitsWith: .success, "seed \(seed): opening damaged copies must never crash the process"
+        ) {
             [seed = seed as UInt64, root = root as String, logPath = log.path as String] in
             try VaultCorruptionTests.flipTrials(seed: seed, root: root, log: ChildLog(path: logPath))
         }
@@ -42,7 +44,8 @@ import Musl
             let byte = rng.int(in: 0..<2) == 0 ? target.offset + rng.int(in: 0..<44) : rng.int(in: 32..<original.count)
             let bit = rng.int(in: 0..<8)
             let hit = try #require(frames.first { $0.offset <= byte && byte < $0.end })
-            let label = "seed \(seed): bit \(bit) of byte \(byte) of \(collection), in the \(hit.kind) frame #\(hit.id) at \(hit.offset)"
+            let label =
+                "seed \(seed): bit \(bit) of byte \(byte) of \(collection), in the \(hit.kind) frame #\(hit.id) at \(hit.offset)"
             log.step(label)
 
             let trial = try fixture.makeTrial()
@@ -61,12 +64,17 @@ import Musl
                 expected[hit.id] = nil
                 #expect(found == expected, "\(label): \(fixture.describeDifference(found, expected))")
                 #expect(summary.quarantined >= 1, "\(label): the damaged frame was not quarantined")
-                #expect(fixture.quarantineHolds(Array(damaged[hit.offset..<hit.end]), in: trial), "\(label): the damaged frame's bytes are not in quarantine")
+                #expect(
+                    fixture.quarantineHolds(Array(damaged[hit.offset..<hit.end]), in: trial),
+                    "\(label): the damaged frame's bytes are not in quarantine")
             case .commit where hit.end == original.count:
                 // The last commit frame: its batch is kept or cut as a whole.
                 let lastBatch = Set(batches.last!)
                 let withoutLast = expected.filter { !lastBatch.contains($0.key) }
-                #expect(found == expected || found == withoutLast, "\(label): the last batch is neither whole nor gone: \(fixture.describeDifference(found, expected))")
+                #expect(
+                    found == expected || found == withoutLast,
+                    "\(label): the last batch is neither whole nor gone: \(fixture.describeDifference(found, expected))"
+                )
                 expected = found
             case .commit, .tombstone:
                 #expect(found == expected, "\(label): \(fixture.describeDifference(found, expected))")
@@ -82,7 +90,9 @@ import Musl
         let root = scratchPath("damaged-middle")
         defer { removeScratch(root) }
         let log = ChildLog()
-        let result = await #expect(processExitsWith: .success, "opening a segment with a damaged frame must not crash the process") {
+        let result = await #expect(
+            processExitsWith: .success, "opening a segment with a damaged frame must not crash the process"
+        ) {
             [root = root as String, logPath = log.path as String] in
             let log = ChildLog(path: logPath)
             let fixture = try DamageFixture(root: root, seed: 11)
@@ -104,8 +114,9 @@ import Musl
         log.report(result)
     }
 
-    @Test("A flipped bit in a segment header is reported, refused or harmless; the file is never altered",
-          arguments: 0..<32)
+    @Test(
+        "A flipped bit in a segment header is reported, refused or harmless; the file is never altered",
+        arguments: 0..<32)
     func flippedBitInSegmentHeader(byte: Int) throws {
         let fixture = try DamageFixture("flip-header-\(byte)", seed: 1)
         let collection = "alpha", other = "beta"
@@ -149,8 +160,10 @@ import Musl
                 let found = try fixture.contents(of: vault)
                 let reported = try vault.summary().problems.contains { $0.contains(path) }
                 #expect(found.filter { $0.value.collection == other } == otherRecords, "\(label)")
-                #expect(found == fixture.records || (reported && unchanged(path, damaged)),
-                        "\(label): the records of the file are neither readable nor reported: \(fixture.describeDifference(found, fixture.records))")
+                #expect(
+                    found == fixture.records || (reported && unchanged(path, damaged)),
+                    "\(label): the records of the file are neither readable nor reported: \(fixture.describeDifference(found, fixture.records))"
+                )
                 try vault.close()
             }
         }
@@ -168,8 +181,9 @@ import Musl
         }
     }
 
-    @Test("A segment cut in the middle of a frame keeps exactly the batches whose commit frame survived",
-          arguments: 0..<4 as Range<UInt64>)
+    @Test(
+        "A segment cut in the middle of a frame keeps exactly the batches whose commit frame survived",
+        arguments: 0..<4 as Range<UInt64>)
     func truncatedMidFrame(seed: UInt64) throws {
         let fixture = try DamageFixture("cut-mid-\(seed)", seed: seed)
         let original = try #require(fileBytes(fixture.segmentPath("alpha", in: fixture.pristine)))
@@ -192,7 +206,8 @@ import Musl
         try overwrite(path, with: cut)
         let vault = try fixture.open(trial)
         let found = try fixture.contents(of: vault)
-        #expect(found.filter { $0.value.collection == "beta" } == fixture.records.filter { $0.value.collection == "beta" })
+        #expect(
+            found.filter { $0.value.collection == "beta" } == fixture.records.filter { $0.value.collection == "beta" })
         let problems = try vault.summary().problems
         #expect(problems.contains { $0.contains(path) }, "not reported: \(problems)")
         try vault.close()
@@ -210,7 +225,8 @@ import Musl
         var relativePath: String {
             switch self {
             case .emptySegmentAlone, .garbageSegmentAlone: "collections/gamma/00000001.seg"
-            case .emptySegmentBesideReal, .garbageSegmentBesideReal, .otherVaultsSegment: "collections/alpha/00000002.seg"
+            case .emptySegmentBesideReal, .garbageSegmentBesideReal, .otherVaultsSegment:
+                "collections/alpha/00000002.seg"
             case .strayFileInCollection: "collections/alpha/notes.txt"
             case .strayFileInCollectionsFolder: "collections/README"
             }
@@ -242,8 +258,9 @@ import Musl
         }
     }
 
-    @Test("A file that is not the vault's is reported and left untouched; the rest stays readable",
-          arguments: ForeignFile.allCases)
+    @Test(
+        "A file that is not the vault's is reported and left untouched; the rest stays readable",
+        arguments: ForeignFile.allCases)
     func foreignFileIsReportedAndUntouched(_ kind: ForeignFile) throws {
         let fixture = try DamageFixture("foreign-\(kind)", seed: 4)
         let trial = try fixture.makeTrial()
@@ -261,8 +278,12 @@ import Musl
         #expect(fileMode(path) == S_IFREG | 0o600, "the file's mode was changed")
     }
 
-    @Test("A file named like a segment but not the vault's survives later writes to its collection",
-          arguments: [ForeignFile.emptySegmentAlone, .emptySegmentBesideReal, .garbageSegmentAlone, .garbageSegmentBesideReal, .otherVaultsSegment])
+    @Test(
+        "A file named like a segment but not the vault's survives later writes to its collection",
+        arguments: [
+            ForeignFile.emptySegmentAlone, .emptySegmentBesideReal, .garbageSegmentAlone, .garbageSegmentBesideReal,
+            .otherVaultsSegment,
+        ])
     func foreignSegmentSurvivesLaterWrites(_ kind: ForeignFile) throws {
         let fixture = try DamageFixture("foreign-writes-\(kind)", seed: 5)
         let trial = try fixture.makeTrial()
@@ -278,7 +299,8 @@ import Musl
         do {
             let vault = try fixture.open(trial, options: options)
             for round in 0..<4 {
-                let (id, record) = try fixture.append(Array("after the damage, round \(round)".utf8), to: collection, in: vault)
+                let (id, record) = try fixture.append(
+                    Array("after the damage, round \(round)".utf8), to: collection, in: vault)
                 expected[id] = record
                 try vault.commit()
             }
@@ -298,8 +320,9 @@ import Musl
         var testDescription: String { rawValue }
     }
 
-    @Test("A record altered under a recomputed CRC is quarantined when read, and stays out after reopening",
-          arguments: Tamper.allCases)
+    @Test(
+        "A record altered under a recomputed CRC is quarantined when read, and stays out after reopening",
+        arguments: Tamper.allCases)
     func alteredRecordIsQuarantinedWhenRead(_ tamper: Tamper) throws {
         let fixture = try DamageFixture("tamper-\(tamper)", seed: 6)
         let trial = try fixture.makeTrial()
@@ -346,7 +369,9 @@ import Musl
         var bytes = try #require(fileBytes(path))
         let records = try parseFrames(bytes).filter { $0.kind == .record }
         let victim = records[2], bystander = records[3]
-        withUnsafeBytes(of: bystander.id.littleEndian) { bytes.replaceSubrange((victim.offset + 16)..<(victim.offset + 24), with: $0) }
+        withUnsafeBytes(of: bystander.id.littleEndian) {
+            bytes.replaceSubrange((victim.offset + 16)..<(victim.offset + 24), with: $0)
+        }
         recomputeCRC(&bytes, victim)
         try overwrite(path, with: bytes)
         var expected = fixture.records
@@ -354,14 +379,19 @@ import Musl
 
         let vault = try fixture.open(trial)
         _ = try fixture.contents(of: vault)
-        #expect(try fixture.contents(of: vault) == expected, "record #\(bystander.id), which is sound, must stay readable")
-        #expect(try vault.record(RecordID(rawValue: bystander.id), in: "alpha")?.data == fixture.records[bystander.id]?.data)
+        #expect(
+            try fixture.contents(of: vault) == expected, "record #\(bystander.id), which is sound, must stay readable")
+        #expect(
+            try vault.record(RecordID(rawValue: bystander.id), in: "alpha")?.data == fixture.records[bystander.id]?.data
+        )
         let count = try vault.summary().quarantined
         _ = try fixture.contents(of: vault)
         #expect(try vault.summary().quarantined == count, "each read must not quarantine the altered frame again")
         try vault.close()
         let reopened = try fixture.open(trial)
-        #expect(try fixture.contents(of: reopened) == expected, "after reopening, record #\(bystander.id) must still be readable")
+        #expect(
+            try fixture.contents(of: reopened) == expected,
+            "after reopening, record #\(bystander.id) must still be readable")
     }
 
     // MARK: (e) vault.meta
@@ -378,8 +408,9 @@ import Musl
         }
     }
 
-    @Test("A damaged or newer vault.meta stops open with a clear error and changes nothing",
-          arguments: MetaDamage.allCases)
+    @Test(
+        "A damaged or newer vault.meta stops open with a clear error and changes nothing",
+        arguments: MetaDamage.allCases)
     func damagedMetaStopsOpen(_ damage: MetaDamage) throws {
         let dir = scratchPath("meta-\(damage)")
         defer { removeScratch(dir) }
@@ -488,8 +519,9 @@ struct FixtureRecord: Equatable, CustomStringConvertible {
     }
 
     init(_ record: VaultRecord) {
-        self.init(collection: record.collection, data: record.data, category: record.category, purpose: record.purpose,
-                  created: epochMilliseconds(record.created), expires: record.expires.map(epochMilliseconds) ?? .max)
+        self.init(
+            collection: record.collection, data: record.data, category: record.category, purpose: record.purpose,
+            created: epochMilliseconds(record.created), expires: record.expires.map(epochMilliseconds) ?? .max)
     }
 
     var description: String { "\(collection) \(data.count)B \(category)/\(purpose) \(created)-\(expires)" }
@@ -565,11 +597,14 @@ final class DamageFixture {
                     let data = rng.bytes(rng.int(in: 0..<8) == 0 ? 0 : rng.int(in: 1...120))
                     let category = Self.categories[rng.int(in: 0..<3)], purpose = Self.purposes[rng.int(in: 0..<3)]
                     let retention: Int? = rng.int(in: 0..<2) == 0 ? nil : rng.int(in: 1...1_000_000_000)
-                    let id = try vault.append(data, to: collection, category: category, purpose: purpose,
-                                              retention: retention.map { .milliseconds($0) }).rawValue
+                    let id = try vault.append(
+                        data, to: collection, category: category, purpose: purpose,
+                        retention: retention.map { .milliseconds($0) }
+                    ).rawValue
                     let created = clock.checkedUnixMilliseconds
-                    records[id] = FixtureRecord(collection: collection, data: data, category: category, purpose: purpose,
-                                                created: created, expires: retention.map { created + Int64($0) } ?? .max)
+                    records[id] = FixtureRecord(
+                        collection: collection, data: data, category: category, purpose: purpose,
+                        created: created, expires: retention.map { created + Int64($0) } ?? .max)
                     batch.append(id)
                 }
                 batches[collection, default: []].append(batch)
@@ -600,11 +635,16 @@ final class DamageFixture {
     /// Appends a record the fixture can describe.
     func append(_ data: [UInt8], to collection: String, in vault: Vault) throws -> (UInt64, FixtureRecord) {
         let id = try vault.append(data, to: collection, category: .usageEvents, purpose: .analytics).rawValue
-        return (id, FixtureRecord(collection: collection, data: data, category: .usageEvents, purpose: .analytics,
-                                  created: clock.checkedUnixMilliseconds, expires: .max))
+        return (
+            id,
+            FixtureRecord(
+                collection: collection, data: data, category: .usageEvents, purpose: .analytics,
+                created: clock.checkedUnixMilliseconds, expires: .max)
+        )
     }
 
-    func contents(of vault: Vault, collections: [String] = DamageFixture.collections) throws -> [UInt64: FixtureRecord] {
+    func contents(of vault: Vault, collections: [String] = DamageFixture.collections) throws -> [UInt64: FixtureRecord]
+    {
         var result: [UInt64: FixtureRecord] = [:]
         for collection in collections {
             for record in try vault.records(in: collection) {
@@ -630,8 +670,10 @@ final class DamageFixture {
 
     /// Appends a record, commits, closes and reopens: the vault must hold `expected` and the new
     /// record, and count the same quarantined items as before.
-    func checkKeepsWorking(_ vault: Vault, trial: String, expected: [UInt64: FixtureRecord], appendingTo collection: String,
-                           _ label: String) throws {
+    func checkKeepsWorking(
+        _ vault: Vault, trial: String, expected: [UInt64: FixtureRecord], appendingTo collection: String,
+        _ label: String
+    ) throws {
         let quarantined = try vault.summary().quarantined
         let (id, record) = try append(Array("written after the damage".utf8), to: collection, in: vault)
         try vault.commit()
@@ -641,7 +683,8 @@ final class DamageFixture {
         let reopened = try open(trial)
         let found = try contents(of: reopened)
         #expect(found == all, "\(label): after a further commit and reopening: \(describeDifference(found, all))")
-        #expect(try reopened.summary().quarantined == quarantined, "\(label): the quarantine count changed on reopening")
+        #expect(
+            try reopened.summary().quarantined == quarantined, "\(label): the quarantine count changed on reopening")
         try reopened.close()
     }
 
@@ -663,7 +706,9 @@ final class DamageFixture {
         let summary = try vault.summary()
         #expect(summary.quarantined == 0, "\(label): a cut tail is not damage, yet \(summary.quarantined) quarantined")
         #expect(summary.problems.isEmpty, "\(label): \(summary.problems)")
-        #expect(fileBytes(path).map(\.count) == committedEnd, "\(label): the uncommitted tail was not cut off at \(committedEnd)")
+        #expect(
+            fileBytes(path).map(\.count) == committedEnd,
+            "\(label): the uncommitted tail was not cut off at \(committedEnd)")
         try checkKeepsWorking(vault, trial: trial, expected: expected, appendingTo: "alpha", label)
     }
 
@@ -684,7 +729,9 @@ final class DamageFixture {
         case .category: bytes[frame.offset + 44] ^= 0x01
         case .purpose: bytes[frame.offset + 44 + categoryLength] ^= 0x01
         case .idToAnUnusedOne:
-            withUnsafeBytes(of: UInt64(1_000_000).littleEndian) { bytes.replaceSubrange((frame.offset + 16)..<(frame.offset + 24), with: $0) }
+            withUnsafeBytes(of: UInt64(1_000_000).littleEndian) {
+                bytes.replaceSubrange((frame.offset + 16)..<(frame.offset + 24), with: $0)
+            }
         }
         recomputeCRC(&bytes, frame)
         try overwrite(path, with: bytes)

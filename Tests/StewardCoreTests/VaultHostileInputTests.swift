@@ -111,7 +111,8 @@ import StewardTesting
         #expect(try vault.summary().collections.first { $0.name == "notes" }?.records == 2)
         #expect(try vault.summary().problems.contains { $0.contains("000000001.seg: not a segment file") })
         try vault.close()
-        #expect(FileManager.default.contents(atPath: planted) == before, "a file that is not the vault's is left untouched")
+        #expect(
+            FileManager.default.contents(atPath: planted) == before, "a file that is not the vault's is left untouched")
         #expect(SegmentFormat.segmentNumber(fromFileName: "100000000.seg") == 100_000_000)
         #expect(SegmentFormat.segmentNumber(fromFileName: "0100000000.seg") == nil)
     }
@@ -146,7 +147,9 @@ import StewardTesting
         try small.append([9], to: "notes", category: .usageEvents, purpose: .analytics)
         try small.commit()
         var isDirectory: ObjCBool = false
-        #expect(FileManager.default.fileExists(atPath: segmentPath("notes", 9), isDirectory: &isDirectory) && isDirectory.boolValue)
+        #expect(
+            FileManager.default.fileExists(atPath: segmentPath("notes", 9), isDirectory: &isDirectory)
+                && isDirectory.boolValue)
         #expect(FileManager.default.fileExists(atPath: segmentPath("notes", 10)))
     }
 
@@ -174,7 +177,8 @@ import StewardTesting
     @Test func aRetentionTooLongToRepresentMeansNeverExpires() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let vault = try openVault()
-        let id = try vault.append([1], to: "notes", category: .usageEvents, purpose: .analytics, retention: .seconds(Int64.max))
+        let id = try vault.append(
+            [1], to: "notes", category: .usageEvents, purpose: .analytics, retention: .seconds(Int64.max))
         try vault.commit()
         #expect(try vault.record(id, in: "notes")?.expires == nil)
         #expect(try vault.purgeExpired() == 0)

@@ -46,18 +46,25 @@ import Musl
             // keeps its power on a loaded machine, where a child may not commit within 30 ms.
             let afterFirstCommit = !duringOpen && round % 2 == 0
             let delay = duringOpen ? rng.int(in: 0...5_000) : rng.int(in: 0...30_000)
-            await #expect(processExitsWith: .signal(SIGKILL), "round \(round): the child must die by SIGKILL, not by an error") {
-                [dataDirectory = dataDirectory as String, ackPath = ackPath as String, round = round as Int,
-                 delay = delay as Int, duringOpen = duringOpen as Bool, afterFirstCommit = afterFirstCommit as Bool] in
-                try KillChild.run(dataDirectory: dataDirectory, ackPath: ackPath, round: round,
-                                  killAfterMicroseconds: delay, duringOpen: duringOpen, afterFirstCommit: afterFirstCommit)
+            await #expect(
+                processExitsWith: .signal(SIGKILL), "round \(round): the child must die by SIGKILL, not by an error"
+            ) {
+                [
+                    dataDirectory = dataDirectory as String, ackPath = ackPath as String, round = round as Int,
+                    delay = delay as Int, duringOpen = duringOpen as Bool, afterFirstCommit = afterFirstCommit as Bool
+                ] in
+                try KillChild.run(
+                    dataDirectory: dataDirectory, ackPath: ackPath, round: round,
+                    killAfterMicroseconds: delay, duringOpen: duringOpen, afterFirstCommit: afterFirstCommit)
             }
             let acks = try AckLog(fileBytes(ackPath) ?? [])
             if !acks.appended.isEmpty { roundsWithCommits += 1 }
             try ledger.verify(round: round, acks: acks, dataDirectory: dataDirectory)
         }
         // The test proves something only if the children got work done before dying.
-        #expect(roundsWithCommits >= Self.rounds * 2 / 5, "only \(roundsWithCommits) of \(Self.rounds) children acknowledged a commit")
+        #expect(
+            roundsWithCommits >= Self.rounds * 2 / 5,
+            "only \(roundsWithCommits) of \(Self.rounds) children acknowledged a commit")
         #expect(ledger.removedCount > 0, "no removal was ever acknowledged")
     }
 }
@@ -83,8 +90,10 @@ func killSequence(of data: [UInt8]) -> UInt64? {
 
 enum KillChild {
     /// Opens the vault and writes until killed. Never returns.
-    static func run(dataDirectory: String, ackPath: String, round: Int, killAfterMicroseconds delay: Int, duringOpen: Bool,
-                    afterFirstCommit: Bool) throws {
+    static func run(
+        dataDirectory: String, ackPath: String, round: Int, killAfterMicroseconds delay: Int, duringOpen: Bool,
+        afterFirstCommit: Bool
+    ) throws {
         // A watchdog, should the killer thread never fire: SIGALRM is not the expected SIGKILL.
         alarm(20)
         if duringOpen { startKiller(afterMicroseconds: delay) }
@@ -122,7 +131,9 @@ enum KillChild {
                 var lines: [String] = []
                 for _ in 0..<count {
                     seq += 1
-                    let id = try vault.append(killPayload(seq), to: collection, category: .usageEvents, purpose: .analytics).rawValue
+                    let id = try vault.append(
+                        killPayload(seq), to: collection, category: .usageEvents, purpose: .analytics
+                    ).rawValue
                     lines.append("A \(collection) \(id) \(seq)")
                     live.append(id)
                     home[id] = collection
@@ -171,7 +182,9 @@ struct AckLog {
     init(_ bytes: [UInt8]) throws {
         let text = String(decoding: bytes, as: UTF8.self)
         // Only whole lines count.
-        let whole = text.hasSuffix("\n") ? text : String(text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)])
+        let whole =
+            text.hasSuffix("\n")
+            ? text : String(text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)])
         var intents: Set<UInt64> = []
         for line in whole.split(separator: "\n") {
             let parts = line.split(separator: " ")
@@ -211,32 +224,41 @@ struct KillLedger {
         var present: [UInt64: (collection: String, seq: UInt64)] = [:]
         for collection in VaultKillTests.collections {
             for record in try vault.records(in: collection) {
-                let seq = try #require(killSequence(of: record.data),
-                                       "round \(round): record #\(record.id) in \(collection) has damaged contents (\(record.data.count) bytes)")
+                let seq = try #require(
+                    killSequence(of: record.data),
+                    "round \(round): record #\(record.id) in \(collection) has damaged contents (\(record.data.count) bytes)"
+                )
                 present[record.id.rawValue] = (collection, seq)
             }
         }
         let summary = try vault.summary()
-        #expect(summary.quarantined == 0, "round \(round): a kill was taken for damage: \(summary.quarantined) quarantined")
+        #expect(
+            summary.quarantined == 0, "round \(round): a kill was taken for damage: \(summary.quarantined) quarantined")
         #expect(summary.problems.isEmpty, "round \(round): problems after a kill: \(summary.problems)")
 
         // Acknowledged appends: present with their contents, ids increasing and never reused.
         var previous = maxID
         for (id, collection, seq) in acks.appended {
-            #expect(id > previous, "round \(round): id \(id) acknowledged after \(previous): ids must increase and never be reused")
+            #expect(
+                id > previous,
+                "round \(round): id \(id) acknowledged after \(previous): ids must increase and never be reused")
             previous = max(previous, id)
             if acks.removed.contains(id) || acks.uncertain.contains(id) { continue }
             guard let found = present[id] else {
                 Issue.record("round \(round): acknowledged record #\(id) (seq \(seq), \(collection)) is missing")
                 continue
             }
-            #expect(found.collection == collection && found.seq == seq,
-                    "round \(round): record #\(id) is seq \(found.seq) in \(found.collection); acknowledged as seq \(seq) in \(collection)")
+            #expect(
+                found.collection == collection && found.seq == seq,
+                "round \(round): record #\(id) is seq \(found.seq) in \(found.collection); acknowledged as seq \(seq) in \(collection)"
+            )
         }
         // Records known from earlier rounds stay, unless this round removed them.
         for (id, known) in live where !acks.removed.contains(id) && !acks.uncertain.contains(id) {
-            #expect(present[id].map { $0.collection == known.collection && $0.seq == known.seq } == true,
-                    "round \(round): record #\(id) (seq \(known.seq)), present after the last round, is \(present[id] == nil ? "gone" : "changed")")
+            #expect(
+                present[id].map { $0.collection == known.collection && $0.seq == known.seq } == true,
+                "round \(round): record #\(id) (seq \(known.seq)), present after the last round, is \(present[id] == nil ? "gone" : "changed")"
+            )
         }
         // Acknowledged removals hold, and removed records never come back.
         for id in acks.removed.union(removed) where present[id] != nil {
@@ -247,15 +269,23 @@ struct KillLedger {
         let acked = Set(acks.appended.map(\.id))
         let extra = present.filter { live[$0.key] == nil && !acked.contains($0.key) }.sorted { $0.key < $1.key }
         if !extra.isEmpty {
-            let description = extra.map { "#\($0.key) seq \($0.value.seq) in \($0.value.collection)" }.joined(separator: ", ")
+            let description = extra.map { "#\($0.key) seq \($0.value.seq) in \($0.value.collection)" }.joined(
+                separator: ", ")
             let lastSeq = acks.appended.last?.seq ?? UInt64(round) << 32
-            #expect(extra.first!.key > previous, "round \(round): unacknowledged records not newer than every acknowledged one: \(description)")
-            #expect(extra.count == acks.lastBatchSize && Set(extra.map(\.value.collection)).count == 1,
-                    "round \(round): unacknowledged records are not the whole batch of \(acks.lastBatchSize ?? 0) in flight: \(description)")
-            #expect(extra.map(\.value.seq) == Array((lastSeq + 1)...(lastSeq + UInt64(extra.count))),
-                    "round \(round): unacknowledged records are not the batch after the last acknowledged one (seq \(lastSeq)): \(description)")
-            #expect(extra.map(\.key) == Array(extra.first!.key...(extra.first!.key + UInt64(extra.count - 1))),
-                    "round \(round): the batch in flight has gaps: \(description)")
+            #expect(
+                extra.first!.key > previous,
+                "round \(round): unacknowledged records not newer than every acknowledged one: \(description)")
+            #expect(
+                extra.count == acks.lastBatchSize && Set(extra.map(\.value.collection)).count == 1,
+                "round \(round): unacknowledged records are not the whole batch of \(acks.lastBatchSize ?? 0) in flight: \(description)"
+            )
+            #expect(
+                extra.map(\.value.seq) == Array((lastSeq + 1)...(lastSeq + UInt64(extra.count))),
+                "round \(round): unacknowledged records are not the batch after the last acknowledged one (seq \(lastSeq)): \(description)"
+            )
+            #expect(
+                extra.map(\.key) == Array(extra.first!.key...(extra.first!.key + UInt64(extra.count - 1))),
+                "round \(round): the batch in flight has gaps: \(description)")
         }
 
         removedCount += acks.removed.count

@@ -11,7 +11,9 @@ import StewardTesting
         do {
             let vault = try Vault.open(dataDirectory: dir)
             for i in 0..<100 {
-                ids.append(try vault.append(Array("record \(i)".utf8), to: "notes", category: .usageEvents, purpose: .analytics))
+                ids.append(
+                    try vault.append(
+                        Array("record \(i)".utf8), to: "notes", category: .usageEvents, purpose: .analytics))
             }
             try vault.commit()
             #expect(try vault.remove(ids[3], from: "notes"))
@@ -67,7 +69,8 @@ import StewardTesting
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let clock = ManualWallClock(now: Date(timeIntervalSince1970: 1_800_000_000))
         let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
-        let id = try vault.append([1, 2, 3], to: "images", category: .images, purpose: .serviceProvision, retention: .seconds(30 * 86_400))
+        let id = try vault.append(
+            [1, 2, 3], to: "images", category: .images, purpose: .serviceProvision, retention: .seconds(30 * 86_400))
         let forever = try vault.append([4], to: "images", category: .imageMetadata, purpose: .personalization)
         try vault.commit()
         let record = try #require(try vault.record(id, in: "images"))

@@ -18,16 +18,18 @@ import Musl
 // staged durable; a crash reverts to the last durable state.
 
 @Suite struct VaultModelTests {
-    @Test("Random operation sequences keep the vault equal to the model, across reopens and crashes",
-          arguments: 0..<40 as Range<UInt64>)
+    @Test(
+        "Random operation sequences keep the vault equal to the model, across reopens and crashes",
+        arguments: 0..<40 as Range<UInt64>)
     func randomOperationsMatchTheModel(seed: UInt64) throws {
         var run = try ModelRun(seed: seed, options: ModelRun.options(forSeed: seed), enforceQuota: false)
         defer { run.cleanUp() }
         try run.run(steps: 150)
     }
 
-    @Test("With a quota, commits evict the oldest records first and count them",
-          arguments: 1_000..<1_012 as Range<UInt64>)
+    @Test(
+        "With a quota, commits evict the oldest records first and count them",
+        arguments: 1_000..<1_012 as Range<UInt64>)
     func quotaEvictsTheOldestRecords(seed: UInt64) throws {
         var options = VaultOptions()
         options.segmentSize = 4 << 10
@@ -45,8 +47,9 @@ import Musl
         var testDescription: String { rawValue }
     }
 
-    @Test("A purge that removes nothing still commits what was staged (it \"commits\", says the doc)",
-          arguments: EmptyPurge.allCases)
+    @Test(
+        "A purge that removes nothing still commits what was staged (it \"commits\", says the doc)",
+        arguments: EmptyPurge.allCases)
     func emptyPurgeCommits(_ kind: EmptyPurge) throws {
         let dir = scratchPath("empty-purge")
         defer { removeScratch(dir) }
@@ -56,7 +59,8 @@ import Musl
         try vault!.commit()
         #expect(try vault!.remove(gone, from: "notes"))
         try vault!.commit()
-        let staged = try vault!.append([1, 2, 3], to: "notes", category: .usageEvents, purpose: .analytics, retention: .seconds(3_600))
+        let staged = try vault!.append(
+            [1, 2, 3], to: "notes", category: .usageEvents, purpose: .analytics, retention: .seconds(3_600))
         switch kind {
         case .expiredWithNothingExpired: #expect(try vault!.purgeExpired() == 0)
         case .purposeNeverUsed: #expect(try vault!.purge(purpose: "neverUsed") == 0)
@@ -64,7 +68,8 @@ import Musl
         }
         vault = nil  // a crash
         let reopened = try reopenVault { try Vault.open(directory: dir, keyProvider: keys) }
-        #expect(try reopened.records(in: "notes").map(\.id) == [staged], "the staged record was not committed by the purge")
+        #expect(
+            try reopened.records(in: "notes").map(\.id) == [staged], "the staged record was not committed by the purge")
     }
 
     @Test("After every commit the segment files fit within the quota, removed records included")
@@ -81,11 +86,16 @@ import Musl
                 ids.append(try vault.append(rng.bytes(200), to: "notes", category: .usageEvents, purpose: .analytics))
             }
             if round % 3 == 2 {
-                for _ in 0..<4 where !ids.isEmpty { try vault.remove(ids.remove(at: rng.int(in: 0..<ids.count)), from: "notes") }
+                for _ in 0..<4 where !ids.isEmpty {
+                    try vault.remove(ids.remove(at: rng.int(in: 0..<ids.count)), from: "notes")
+                }
             }
             try vault.commit()
             let bytes = try vault.summary().fileBytes
-            #expect(bytes <= 4 << 10, "round \(round): the segment files hold \(bytes) bytes after a commit; the quota (an \"upper bound\") is 4096")
+            #expect(
+                bytes <= 4 << 10,
+                "round \(round): the segment files hold \(bytes) bytes after a commit; the quota (an \"upper bound\") is 4096"
+            )
         }
         #expect(try vault.summary().evicted > 0)
     }
@@ -120,7 +130,9 @@ struct ModelRecord: Equatable, CustomStringConvertible {
     /// Milliseconds since 1970; Int64.max when the record never expires.
     var expires: Int64
 
-    init(id: UInt64, collection: String, data: [UInt8], category: String, purpose: String, created: Int64, expires: Int64) {
+    init(
+        id: UInt64, collection: String, data: [UInt8], category: String, purpose: String, created: Int64, expires: Int64
+    ) {
         self.id = id
         self.collection = collection
         self.data = data
@@ -199,21 +211,28 @@ struct ModelRun {
 
     /// "seed 7, step 42: …" plus the last operations, so a failure can be replayed and read.
     func context(_ message: String) -> Comment {
-        Comment(rawValue: "seed \(seed), step \(step): \(message)\n  last operations:\n    " + history.suffix(12).joined(separator: "\n    "))
+        Comment(
+            rawValue: "seed \(seed), step \(step): \(message)\n  last operations:\n    "
+                + history.suffix(12).joined(separator: "\n    "))
     }
 
     enum Operation: CaseIterable {
-        case append, commit, remove, purgeExpired, purgePurpose, compact, reopen, crash, advanceClock, summary, pointReads
+        case append, commit, remove, purgeExpired, purgePurpose, compact, reopen, crash, advanceClock, summary,
+            pointReads
     }
 
     /// How often each operation is drawn, in percent. Quota runs append more and purge less,
     /// so the quota is actually reached.
     var weights: [(Operation, Int)] {
         enforceQuota
-            ? [(.append, 55), (.commit, 12), (.remove, 6), (.purgeExpired, 2), (.purgePurpose, 1), (.compact, 3),
-               (.reopen, 5), (.crash, 5), (.advanceClock, 6), (.summary, 3), (.pointReads, 2)]
-            : [(.append, 40), (.commit, 10), (.remove, 13), (.purgeExpired, 5), (.purgePurpose, 3), (.compact, 4),
-               (.reopen, 4), (.crash, 4), (.advanceClock, 8), (.summary, 4), (.pointReads, 5)]
+            ? [
+                (.append, 55), (.commit, 12), (.remove, 6), (.purgeExpired, 2), (.purgePurpose, 1), (.compact, 3),
+                (.reopen, 5), (.crash, 5), (.advanceClock, 6), (.summary, 3), (.pointReads, 2),
+            ]
+            : [
+                (.append, 40), (.commit, 10), (.remove, 13), (.purgeExpired, 5), (.purgePurpose, 3), (.compact, 4),
+                (.reopen, 4), (.crash, 4), (.advanceClock, 8), (.summary, 4), (.pointReads, 5),
+            ]
     }
 
     mutating func run(steps: Int) throws {
@@ -222,14 +241,22 @@ struct ModelRun {
         while step < steps {
             step += 1
             var roll = rng.int(in: 0..<total)
-            let operation = table.first { roll -= $0.1; return roll < 0 }!.0
+            let operation = table.first {
+                roll -= $0.1; return roll < 0
+            }!.0
             switch operation {
             case .append: try append()
-            case .commit: try commitLike("commit") { try $0.commit(); return nil }
+            case .commit:
+                try commitLike("commit") {
+                    try $0.commit(); return nil
+                }
             case .remove: try remove()
             case .purgeExpired: try purgeExpired()
             case .purgePurpose: try purgePurpose()
-            case .compact: try commitLike("compact") { try $0.compact(); return nil }
+            case .compact:
+                try commitLike("compact") {
+                    try $0.compact(); return nil
+                }
             case .reopen: try reopen()
             case .crash: try crash()
             case .advanceClock:
@@ -259,10 +286,16 @@ struct ModelRun {
         let purpose = Self.purposes[rng.int(in: 0..<Self.purposes.count)]
         let retention: Int? = rng.int(in: 0..<2) == 0 ? nil : rng.int(in: 0...20_000)
         let now = clock.checkedUnixMilliseconds
-        let id = try openVault.append(data, to: collection, category: category, purpose: purpose,
-                                      retention: retention.map { .milliseconds($0) }).rawValue
-        history.append("append #\(id) to \(collection): \(size) B, \(category)/\(purpose), retention \(retention.map { "\($0) ms" } ?? "none")")
-        try #require(id > maxIssued, context("append returned id \(id), but \(maxIssued) was already handed out: ids must never be reused"))
+        let id = try openVault.append(
+            data, to: collection, category: category, purpose: purpose,
+            retention: retention.map { .milliseconds($0) }
+        ).rawValue
+        history.append(
+            "append #\(id) to \(collection): \(size) B, \(category)/\(purpose), retention \(retention.map { "\($0) ms" } ?? "none")"
+        )
+        try #require(
+            id > maxIssued,
+            context("append returned id \(id), but \(maxIssued) was already handed out: ids must never be reused"))
         maxIssued = id
         issued.append((id, collection))
         current[id] = ModelRecord(
@@ -278,7 +311,9 @@ struct ModelRun {
         let expected = current[id]?.collection == collection
         let removed = try openVault.remove(RecordID(rawValue: id), from: collection)
         history.append("remove #\(id) from \(collection) -> \(removed)")
-        try #require(removed == expected, context("remove(#\(id), from: \(collection)) returned \(removed); the model says \(expected)"))
+        try #require(
+            removed == expected,
+            context("remove(#\(id), from: \(collection)) returned \(removed); the model says \(expected)"))
         if removed { current[id] = nil }
     }
 
@@ -291,7 +326,9 @@ struct ModelRun {
     mutating func purgePurpose() throws {
         let purpose = Self.purposes[rng.int(in: 0..<Self.purposes.count)]
         let matching = current.values.filter { $0.purpose == purpose.rawValue }.map(\.id)
-        try commitLike("purge(purpose: \(purpose)) (\(matching.count) records)", removing: matching) { try $0.purge(purpose: purpose) }
+        try commitLike("purge(purpose: \(purpose)) (\(matching.count) records)", removing: matching) {
+            try $0.purge(purpose: purpose)
+        }
     }
 
     mutating func reopen() throws {
@@ -299,8 +336,12 @@ struct ModelRun {
         let before = current
         let closing = try openVault
         try closing.close()
-        #expect(throws: VaultError.self, context("a closed vault must refuse use")) { try closing.records(in: "events") }
-        vault = try reopenVault { try Vault.open(directory: directory, keyProvider: keys, options: options, clock: clock) }
+        #expect(throws: VaultError.self, context("a closed vault must refuse use")) {
+            try closing.records(in: "events")
+        }
+        vault = try reopenVault {
+            try Vault.open(directory: directory, keyProvider: keys, options: options, clock: clock)
+        }
         if enforceQuota { try checkEviction(before: before) }
         committed = current
         maxDurable = maxIssued
@@ -310,7 +351,9 @@ struct ModelRun {
         history.append("crash (drop the vault without close)")
         vault = nil
         do {
-            vault = try reopenVault { try Vault.open(directory: directory, keyProvider: keys, options: options, clock: clock) }
+            vault = try reopenVault {
+                try Vault.open(directory: directory, keyProvider: keys, options: options, clock: clock)
+            }
         } catch let error as VaultError where error.code == .locked {
             Issue.record(context("the dropped vault still holds its lock: \(error)"))
             throw error
@@ -321,7 +364,9 @@ struct ModelRun {
         issued.removeAll { $0.id > maxDurable }
         if enforceQuota {
             let evicted = try openVault.summary().evicted
-            try #require(evicted == evictedSoFar, context("summary().evicted is \(evicted) after a crash; \(evictedSoFar) were evicted and committed"))
+            try #require(
+                evicted == evictedSoFar,
+                context("summary().evicted is \(evicted) after a crash; \(evictedSoFar) were evicted and committed"))
         }
     }
 
@@ -335,7 +380,10 @@ struct ModelRun {
         let before = current
         let count = try body(try openVault)
         if let removing {
-            try #require(count == removing.count, context("\(name) reported \(count.map(String.init) ?? "nil") removed; the model removed \(removing.count)"))
+            try #require(
+                count == removing.count,
+                context(
+                    "\(name) reported \(count.map(String.init) ?? "nil") removed; the model removed \(removing.count)"))
         }
         if enforceQuota {
             try checkEviction(before: before)
@@ -352,10 +400,13 @@ struct ModelRun {
         for collection in Self.collections {
             let records = try vault.records(in: collection)
             let ids = records.map(\.id.rawValue)
-            try #require(ids == ids.sorted() && Set(ids).count == ids.count,
-                         context("records(in: \(collection)) is not in ascending id order without duplicates: \(ids)"))
+            try #require(
+                ids == ids.sorted() && Set(ids).count == ids.count,
+                context("records(in: \(collection)) is not in ascending id order without duplicates: \(ids)"))
             for record in records {
-                try #require(record.collection == collection, context("records(in: \(collection)) returned a record of \(record.collection)"))
+                try #require(
+                    record.collection == collection,
+                    context("records(in: \(collection)) returned a record of \(record.collection)"))
                 all[record.id.rawValue] = ModelRecord(record)
             }
         }
@@ -366,23 +417,34 @@ struct ModelRun {
         let vault = try openVault
         let after = try vaultRecords()
         for (id, record) in after {
-            try #require(before[id] == record, context("after a commit the vault holds \(record), which the model has as \(before[id]?.description ?? "nothing")"))
+            try #require(
+                before[id] == record,
+                context(
+                    "after a commit the vault holds \(record), which the model has as \(before[id]?.description ?? "nothing")"
+                ))
         }
         let oldestFirst = before.values.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
         let evicted = oldestFirst.filter { after[$0.id] == nil }
-        try #require(evicted.map(\.id) == oldestFirst.prefix(evicted.count).map(\.id),
-                     context("evicted \(evicted.map(\.id)), but the oldest live records were \(oldestFirst.prefix(evicted.count).map(\.id))"))
+        try #require(
+            evicted.map(\.id) == oldestFirst.prefix(evicted.count).map(\.id),
+            context(
+                "evicted \(evicted.map(\.id)), but the oldest live records were \(oldestFirst.prefix(evicted.count).map(\.id))"
+            ))
         let summary = try vault.summary()
-        try #require(summary.evicted == evictedSoFar + evicted.count,
-                     context("summary().evicted is \(summary.evicted); it was \(evictedSoFar) and \(evicted.count) records were evicted"))
+        try #require(
+            summary.evicted == evictedSoFar + evicted.count,
+            context(
+                "summary().evicted is \(summary.evicted); it was \(evictedSoFar) and \(evicted.count) records were evicted"
+            ))
         evictedSoFar = summary.evicted
         totalEvicted += evicted.count
         if !evicted.isEmpty { history.append("  (evicted \(evicted.map(\.id)))") }
         // Near the quota: one segment of slack for dead frames, tombstones and commit frames not
         // yet rewritten. (The strict bound has its own test, below.)
         let limit = options.quota! + options.segmentSize
-        try #require(summary.fileBytes <= limit,
-                     context("segment files hold \(summary.fileBytes) bytes after a commit; the quota is \(options.quota!)"))
+        try #require(
+            summary.fileBytes <= limit,
+            context("segment files hold \(summary.fileBytes) bytes after a commit; the quota is \(options.quota!)"))
         current = after
     }
 
@@ -393,8 +455,13 @@ struct ModelRun {
         let extra = actual.keys.filter { current[$0] == nil }.sorted()
         let differing = actual.keys.filter { current[$0] != nil && current[$0] != actual[$0] }.sorted()
         var lines = ["\(when): the vault differs from the model"]
-        if !missing.isEmpty { lines.append("missing from the vault: " + missing.map { current[$0]!.description }.joined(separator: "; ")) }
-        if !extra.isEmpty { lines.append("in the vault but not the model: " + extra.map { actual[$0]!.description }.joined(separator: "; ")) }
+        if !missing.isEmpty {
+            lines.append("missing from the vault: " + missing.map { current[$0]!.description }.joined(separator: "; "))
+        }
+        if !extra.isEmpty {
+            lines.append(
+                "in the vault but not the model: " + extra.map { actual[$0]!.description }.joined(separator: "; "))
+        }
         for id in differing { lines.append("#\(id): vault \(actual[id]!) / model \(current[id]!)") }
         try #require(Bool(false), context(lines.joined(separator: "\n  ")))
     }
@@ -403,17 +470,26 @@ struct ModelRun {
         history.append("summary")
         let summary = try openVault.summary()
         let now = clock.checkedUnixMilliseconds
-        try #require(summary.records == current.count, context("summary().records is \(summary.records); the model has \(current.count)"))
+        try #require(
+            summary.records == current.count,
+            context("summary().records is \(summary.records); the model has \(current.count)"))
         for collection in summary.collections {
             let mine = current.values.filter { $0.collection == collection.name }
-            try #require(collection.records == mine.count, context("summary of \(collection.name): \(collection.records) records; the model has \(mine.count)"))
+            try #require(
+                collection.records == mine.count,
+                context("summary of \(collection.name): \(collection.records) records; the model has \(mine.count)"))
             let expired = mine.filter { $0.expires <= now }.count
-            try #require(collection.expired == expired, context("summary of \(collection.name): \(collection.expired) expired; the model has \(expired)"))
+            try #require(
+                collection.expired == expired,
+                context("summary of \(collection.name): \(collection.expired) expired; the model has \(expired)"))
             if let oldest = mine.map(\.created).min() {
-                try #require(collection.oldest.map(epochMilliseconds) == oldest, context("summary of \(collection.name): oldest \(String(describing: collection.oldest))"))
+                try #require(
+                    collection.oldest.map(epochMilliseconds) == oldest,
+                    context("summary of \(collection.name): oldest \(String(describing: collection.oldest))"))
             }
         }
-        try #require(summary.quarantined == 0, context("summary().quarantined is \(summary.quarantined) in an undamaged vault"))
+        try #require(
+            summary.quarantined == 0, context("summary().quarantined is \(summary.quarantined) in an undamaged vault"))
         try #require(summary.problems.isEmpty, context("summary().problems: \(summary.problems)"))
         if !enforceQuota { try #require(summary.evicted == 0, context("evictions without a quota")) }
         let names = try openVault.collections()
@@ -429,14 +505,16 @@ struct ModelRun {
             let (id, collection) = issued[rng.int(in: 0..<issued.count)]
             let record = try openVault.record(RecordID(rawValue: id), in: collection)
             let expected = current[id].flatMap { $0.collection == collection ? $0 : nil }
-            try #require(record.map(ModelRecord.init) == expected,
-                         context("record(#\(id), in: \(collection)) is \(record.map { ModelRecord($0).description } ?? "nil"); the model has \(expected?.description ?? "nothing")"))
+            try #require(
+                record.map(ModelRecord.init) == expected,
+                context(
+                    "record(#\(id), in: \(collection)) is \(record.map { ModelRecord($0).description } ?? "nil"); the model has \(expected?.description ?? "nothing")"
+                ))
         }
     }
 }
 
 // MARK: - Helpers shared by the vault suites
-
 
 /// A fresh path under the temporary directory (not created).
 func scratchPath(_ label: String) -> String {
@@ -547,11 +625,15 @@ func fnv1a(_ bytes: [UInt8]) -> UInt64 {
 func copyTree(from source: String, to destination: String) throws {
     guard let mode = fileMode(source) else { throw SystemError(call: "lstat", path: source, errno: ENOENT) }
     if mode & S_IFMT == S_IFDIR {
-        guard mkdir(destination, 0o700) == 0 || errno == EEXIST else { throw SystemError(call: "mkdir", path: destination, errno: errno) }
+        guard mkdir(destination, 0o700) == 0 || errno == EEXIST else {
+            throw SystemError(call: "mkdir", path: destination, errno: errno)
+        }
         for name in try FileManager.default.contentsOfDirectory(atPath: source) {
             try copyTree(from: source + "/" + name, to: destination + "/" + name)
         }
-        guard chmod(destination, mode & 0o7777) == 0 else { throw SystemError(call: "chmod", path: destination, errno: errno) }
+        guard chmod(destination, mode & 0o7777) == 0 else {
+            throw SystemError(call: "chmod", path: destination, errno: errno)
+        }
     } else {
         try createFile(destination, bytes: fileBytes(source) ?? [], mode: mode & 0o7777)
     }
@@ -592,11 +674,16 @@ func parseFrames(_ bytes: [UInt8]) throws -> [ParsedFrame] {
     var frames: [ParsedFrame] = []
     var offset = 32
     while offset < bytes.count {
-        try #require(bytes.count - offset >= 44 && Array(bytes[offset..<(offset + 4)]) == [0x46, 0x52, 0x4D, 0xA7], "no frame at \(offset)")
+        try #require(
+            bytes.count - offset >= 44 && Array(bytes[offset..<(offset + 4)]) == [0x46, 0x52, 0x4D, 0xA7],
+            "no frame at \(offset)")
         let headerLength = u16(offset + 6), bodyLength = u32(offset + 8)
         let kind = try #require(ParsedFrame.Kind(rawValue: bytes[offset + 4]))
         try #require(offset + headerLength + bodyLength <= bytes.count, "frame at \(offset) runs past the end")
-        frames.append(ParsedFrame(offset: offset, length: headerLength + bodyLength, headerLength: headerLength, kind: kind, id: u64(offset + 16)))
+        frames.append(
+            ParsedFrame(
+                offset: offset, length: headerLength + bodyLength, headerLength: headerLength, kind: kind,
+                id: u64(offset + 16)))
         offset += headerLength + bodyLength
     }
     return frames

@@ -29,18 +29,22 @@ import Musl
             // Committed batches in two collections, with the canary at different offsets.
             for i in 0..<40 {
                 let text = String(repeating: "·", count: i % 7) + canary + " record \(i)"
-                try vault.append(Array(text.utf8), to: i % 2 == 0 ? "notes" : "crash.reports", category: .usageEvents, purpose: .analytics)
+                try vault.append(
+                    Array(text.utf8), to: i % 2 == 0 ? "notes" : "crash.reports", category: .usageEvents,
+                    purpose: .analytics)
                 if i % 10 == 9 { try vault.commit() }
             }
             // A removed record, committed and removed: its frame stays until a rewrite.
-            let removed = try vault.append(Array("removed: \(canary)".utf8), to: "notes", category: .usageEvents, purpose: .analytics)
+            let removed = try vault.append(
+                Array("removed: \(canary)".utf8), to: "notes", category: .usageEvents, purpose: .analytics)
             try vault.commit()
             try vault.remove(removed, from: "notes")
             try vault.commit()
             // Staged records past the staging limit are written to the file before any commit.
             for i in 0..<10 {
-                try vault.append(Array("staged \(i) \(canary) \(String(repeating: "x", count: 80))".utf8), to: "notes",
-                                 category: .usageEvents, purpose: .analytics)
+                try vault.append(
+                    Array("staged \(i) \(canary) \(String(repeating: "x", count: 80))".utf8), to: "notes",
+                    category: .usageEvents, purpose: .analytics)
             }
             let whileStaged = filesHolding(canary, under: dir)
             #expect(whileStaged.isEmpty, "plaintext canary in \(whileStaged) while records were staged")
@@ -92,8 +96,9 @@ import Musl
             options.quota = 3 << 10  // evictions write vault.stats
             let vault = try Vault.open(dataDirectory: dir, options: options)
             for i in 0..<40 {
-                try vault.append([UInt8](repeating: UInt8(i), count: 100), to: i % 2 == 0 ? "notes" : "crash.reports",
-                                 category: .usageEvents, purpose: .analytics)
+                try vault.append(
+                    [UInt8](repeating: UInt8(i), count: 100), to: i % 2 == 0 ? "notes" : "crash.reports",
+                    category: .usageEvents, purpose: .analytics)
             }
             try vault.commit()
             try vault.close()
@@ -120,8 +125,10 @@ import Musl
             default: Issue.record("\(path) is neither a file nor a folder")
             }
         }
-        for expected in ["keys", "keys/vault.key", "vault", "vault/lock", "vault/vault.meta", "vault/vault.stats",
-                         "vault/collections", "vault/collections/notes", "vault/quarantine"] {
+        for expected in [
+            "keys", "keys/vault.key", "vault", "vault/lock", "vault/vault.meta", "vault/vault.stats",
+            "vault/collections", "vault/collections/notes", "vault/quarantine",
+        ] {
             #expect(paths.contains(expected), "\(expected) was not created, so its mode went unchecked")
         }
         #expect(paths.contains { $0.hasSuffix(".seg") } && paths.contains { $0.hasSuffix(".bad") })
@@ -134,10 +141,13 @@ import Musl
         let dir = scratchPath("erase")
         defer { removeScratch(dir) }
         let keyPath = dir + "/keys/vault.key"
-        let provider = WatchingKeyProvider(inner: FileKeyProvider(directory: dir + "/keys"), vaultDirectory: dir + "/vault")
+        let provider = WatchingKeyProvider(
+            inner: FileKeyProvider(directory: dir + "/keys"), vaultDirectory: dir + "/vault")
         let vault = try Vault.open(directory: dir + "/vault", keyProvider: provider)
         for i in 0..<20 {
-            try vault.append(Array("record \(i)".utf8), to: i % 2 == 0 ? "notes" : "crash.reports", category: .usageEvents, purpose: .analytics)
+            try vault.append(
+                Array("record \(i)".utf8), to: i % 2 == 0 ? "notes" : "crash.reports", category: .usageEvents,
+                purpose: .analytics)
         }
         try vault.commit()
         let oldKey = try #require(fileBytes(keyPath))
@@ -170,8 +180,9 @@ import Musl
         var testDescription: String { rawValue }
     }
 
-    @Test("Purging, compacting after removal and quota eviction take the sealed bytes off the disk",
-          arguments: Removal.allCases)
+    @Test(
+        "Purging, compacting after removal and quota eviction take the sealed bytes off the disk",
+        arguments: Removal.allCases)
     func removalTakesTheCiphertextOffTheDisk(_ removal: Removal) throws {
         let dir = scratchPath("purge-\(removal)")
         defer { removeScratch(dir) }
@@ -187,9 +198,11 @@ import Musl
             for i in 0..<90 {
                 let target = i % 3 == 1
                 let bytes = rng.bytes(rng.int(in: 1...150))
-                let id = try vault.append(bytes, to: i % 2 == 0 ? "notes" : "crash.reports", category: .usageEvents,
-                                          purpose: target ? .advertising : .analytics,
-                                          retention: target ? .seconds(60) : nil).rawValue
+                let id = try vault.append(
+                    bytes, to: i % 2 == 0 ? "notes" : "crash.reports", category: .usageEvents,
+                    purpose: target ? .advertising : .analytics,
+                    retention: target ? .seconds(60) : nil
+                ).rawValue
                 data[id] = bytes
                 if target { targets.insert(id) }
                 clock.advance(by: .seconds(1))
@@ -199,10 +212,14 @@ import Musl
         }
         let bodies = try sealedBodies(under: dir)
         #expect(Set(bodies.keys) == Set(data.keys), "every record's frame is on disk")
-        for id in targets { #expect(filesHolding(bodies[id]!, under: dir).count == 1, "#\(id)'s sealed bytes are on disk once") }
+        for id in targets {
+            #expect(filesHolding(bodies[id]!, under: dir).count == 1, "#\(id)'s sealed bytes are on disk once")
+        }
 
         options.quota = removal == .quotaEviction ? 6 << 10 : nil
-        let vault = try reopenVault { try Vault.open(directory: dir, keyProvider: keys, options: options, clock: clock) }
+        let vault = try reopenVault {
+            try Vault.open(directory: dir, keyProvider: keys, options: options, clock: clock)
+        }
         switch removal {
         case .purgePurpose:
             #expect(try vault.purge(purpose: .advertising) == targets.count)
@@ -270,7 +287,10 @@ final class WatchingKeyProvider: KeyProvider {
         let before = FileManager.default.fileExists(atPath: keyPath)
         try inner.destroyKey(named: name)
         let after = FileManager.default.fileExists(atPath: keyPath)
-        seen.withLock { $0 = Destruction(segmentFiles: segments, metaExisted: meta, keyFileExistedBefore: before, keyFileExistsAfter: after) }
+        seen.withLock {
+            $0 = Destruction(
+                segmentFiles: segments, metaExisted: meta, keyFileExistedBefore: before, keyFileExistsAfter: after)
+        }
     }
 }
 
@@ -281,7 +301,9 @@ func filesHolding(_ canary: String, under root: String) -> [String] {
     let hex = utf8.map { String(format: "%02x", $0) }.joined()
     let needles = [utf8, Array(hex.utf8), Array(hex.uppercased().utf8)]
     return allPaths(under: root).filter { path in
-        guard let bytes = fileBytes(root + "/" + path), fileMode(root + "/" + path).map({ $0 & S_IFMT == S_IFREG }) == true else { return false }
+        guard let bytes = fileBytes(root + "/" + path),
+            fileMode(root + "/" + path).map({ $0 & S_IFMT == S_IFREG }) == true
+        else { return false }
         return needles.contains { contains(bytes, $0) }
     }
 }
@@ -289,7 +311,8 @@ func filesHolding(_ canary: String, under root: String) -> [String] {
 /// The files under `root` holding `bytes`.
 func filesHolding(_ bytes: [UInt8], under root: String) -> [String] {
     allPaths(under: root).filter { path in
-        fileMode(root + "/" + path).map { $0 & S_IFMT == S_IFREG } == true && (fileBytes(root + "/" + path).map { contains($0, bytes) } ?? false)
+        fileMode(root + "/" + path).map { $0 & S_IFMT == S_IFREG } == true
+            && (fileBytes(root + "/" + path).map { contains($0, bytes) } ?? false)
     }
 }
 

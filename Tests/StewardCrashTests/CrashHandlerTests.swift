@@ -19,8 +19,9 @@ let crashHandlerGlobalState = Mutex(())
 /// A fresh 0700 folder under the temporary directory.
 func makeCrashFolder() throws -> String {
     let path = NSTemporaryDirectory() + "steward-crash-tests-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: 0o700])
+    try FileManager.default.createDirectory(
+        atPath: path, withIntermediateDirectories: true,
+        attributes: [.posixPermissions: 0o700])
     return path
 }
 
@@ -47,9 +48,11 @@ func armHandlerForTests() {
 
 /// Writes one record with the handler's writer; returns its opened record stream (the format
 /// 1 sections), the allocations the probe saw, and the file as written (sealed).
-func writeSampleRecord(context: [UInt8] = Array(#"{"context":{"release":"tests@1"}}"#.utf8),
-                       breadcrumbs: [Breadcrumb] = [], signal: Int32 = SIGSEGV,
-                       allocateInHandler: Bool = false) throws -> (bytes: [UInt8], allocations: UInt64, file: [UInt8]) {
+func writeSampleRecord(
+    context: [UInt8] = Array(#"{"context":{"release":"tests@1"}}"#.utf8),
+    breadcrumbs: [Breadcrumb] = [], signal: Int32 = SIGSEGV,
+    allocateInHandler: Bool = false
+) throws -> (bytes: [UInt8], allocations: UInt64, file: [UInt8]) {
     let folder = try makeCrashFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     return try crashHandlerGlobalState.withLock { _ in
@@ -83,7 +86,8 @@ func testBinaryPath() -> String {
 }
 
 /// The context blob the crash children set.
-let childContext = Array(#"{"context":{"release":"crash-tests@1.0","environment":"test"},"homeDirectory":"/nonexistent"}"#.utf8)
+let childContext = Array(
+    #"{"context":{"release":"crash-tests@1.0","environment":"test"},"homeDirectory":"/nonexistent"}"#.utf8)
 let childBreadcrumbCount = 5
 let mallocProbeLine = "steward-malloc-probe: allocation inside the crash handler"
 
@@ -103,9 +107,11 @@ func prepareCrashChild(folder: String, allocateInHandler: Bool = false) {
         exit(99)
     }
     for index in 0..<childBreadcrumbCount {
-        CrashHandler.addBreadcrumb(Breadcrumb(timestamp: Date(timeIntervalSince1970: 1_700_000_000 + Double(index)),
-                                              level: .info, category: "test", message: "step \(index)",
-                                              data: ["index": "\(index)"]))
+        CrashHandler.addBreadcrumb(
+            Breadcrumb(
+                timestamp: Date(timeIntervalSince1970: 1_700_000_000 + Double(index)),
+                level: .info, category: "test", message: "step \(index)",
+                data: ["index": "\(index)"]))
     }
     CrashHandler.testAllocateInHandler(allocateInHandler)
 }
@@ -158,8 +164,10 @@ func installPreviousHandler(signal: Int32, siginfo: Bool) {
 }
 
 /// The checks every crash record must pass.
-func checkCrashRecord(folder: String, signal expected: Int32, stderr: [UInt8]?, faultAddress: UInt64? = nil,
-                      frames: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> RawCrashRecord {
+func checkCrashRecord(
+    folder: String, signal expected: Int32, stderr: [UInt8]?, faultAddress: UInt64? = nil,
+    frames: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> RawCrashRecord {
     let records = try crashRecords(in: folder)
     try #require(records.count == 1, "exactly one record: \(records)", sourceLocation: sourceLocation)
     let record = try RawCrashRecord.read(path: records[0], key: testRecordKey)
@@ -174,9 +182,12 @@ func checkCrashRecord(folder: String, signal expected: Int32, stderr: [UInt8]?, 
         #expect(!record.framePointerFrames.isEmpty, sourceLocation: sourceLocation)
     }
     #expect(record.maps?.contains(testBinaryPath()) == true, sourceLocation: sourceLocation)
-    #expect(record.breadcrumbs.map(\.message) == (0..<childBreadcrumbCount).map { "step \($0)" }, sourceLocation: sourceLocation)
-    #expect(record.breadcrumbs.map { $0.data["index"] ?? "" } == (0..<childBreadcrumbCount).map { "\($0)" },
-            sourceLocation: sourceLocation)
+    #expect(
+        record.breadcrumbs.map(\.message) == (0..<childBreadcrumbCount).map { "step \($0)" },
+        sourceLocation: sourceLocation)
+    #expect(
+        record.breadcrumbs.map { $0.data["index"] ?? "" } == (0..<childBreadcrumbCount).map { "\($0)" },
+        sourceLocation: sourceLocation)
     #expect(record.context == childContext, sourceLocation: sourceLocation)
     #expect((record.timingNs ?? 0) > 0, sourceLocation: sourceLocation)
     #expect(record.installRealtimeNs != nil, sourceLocation: sourceLocation)
@@ -186,7 +197,9 @@ func checkCrashRecord(folder: String, signal expected: Int32, stderr: [UInt8]?, 
         #expect(!text.contains(mallocProbeLine), "the handler allocated", sourceLocation: sourceLocation)
     }
     if let timing = record.timingNs {
-        print("[crash-timing] signal \(expected): handler took \(timing) ns, \(record.dwarfFrames.count) dwarf / \(record.framePointerFrames.count) fp frames")
+        print(
+            "[crash-timing] signal \(expected): handler took \(timing) ns, \(record.dwarfFrames.count) dwarf / \(record.framePointerFrames.count) fp frames"
+        )
     }
     return record
 }
@@ -199,11 +212,13 @@ struct CrashHandlerTests {
     func nullPointerWrite() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder)
             stewardTestCrashByNullWrite()
         }
-        let record = try checkCrashRecord(folder: folder, signal: SIGSEGV, stderr: result?.standardErrorContent, faultAddress: 8)
+        let record = try checkCrashRecord(
+            folder: folder, signal: SIGSEGV, stderr: result?.standardErrorContent, faultAddress: 8)
         #expect(record.signalCode ?? 0 > 0, "a fault has a positive si_code")
         #expect(record.threadName?.isEmpty == false)
         #if arch(x86_64)
@@ -212,13 +227,17 @@ struct CrashHandlerTests {
         #endif
     }
 
-    @Test("The Swift runtime's backtracer still runs after ours and reaches stderr",
-          .enabled(if: runtimeBacktracerEnabledForChildren,
-                   "swift-testing sets SWIFT_BACKTRACE=enable=no in exit-test children unless the parent sets SWIFT_BACKTRACE=enable=yes"))
+    @Test(
+        "The Swift runtime's backtracer still runs after ours and reaches stderr",
+        .enabled(
+            if: runtimeBacktracerEnabledForChildren,
+            "swift-testing sets SWIFT_BACKTRACE=enable=no in exit-test children unless the parent sets SWIFT_BACKTRACE=enable=yes"
+        ))
     func runtimeBacktraceStillReported() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder)
             stewardTestCrashByNullWrite()
         }
@@ -231,7 +250,8 @@ struct CrashHandlerTests {
     func chainsToPreviousSiginfoHandler() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             installPreviousHandler(signal: SIGSEGV, siginfo: true)
             prepareCrashChild(folder: folder)
             stewardTestCrashByNullWrite()
@@ -245,7 +265,8 @@ struct CrashHandlerTests {
     func chainsToPreviousPlainHandler() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGABRT), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGABRT), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             installPreviousHandler(signal: SIGABRT, siginfo: false)
             prepareCrashChild(folder: folder)
             abort()
@@ -259,7 +280,8 @@ struct CrashHandlerTests {
     func abortIsRecorded() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGABRT), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGABRT), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder)
             abort()
         }
@@ -267,12 +289,14 @@ struct CrashHandlerTests {
         #expect(record.signalCode ?? 1 <= 0, "abort raises the signal: si_code <= 0")
     }
 
-    @Test("A raised signal is recorded and re-raised so the process dies of it",
-          arguments: [SIGFPE, SIGILL, SIGTRAP, SIGBUS])
+    @Test(
+        "A raised signal is recorded and re-raised so the process dies of it",
+        arguments: [SIGFPE, SIGILL, SIGTRAP, SIGBUS])
     func raisedSignalIsRecorded(signal: Int32) async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(signal), observing: [\.standardErrorContent]) { [folder = folder as String, signal = signal as Int32] in
+        let result = await #expect(processExitsWith: .signal(signal), observing: [\.standardErrorContent]) {
+            [folder = folder as String, signal = signal as Int32] in
             prepareCrashChild(folder: folder)
             raise(signal)
             // Not reached: the handler re-raises with the default action.
@@ -290,7 +314,8 @@ struct CrashHandlerTests {
         #endif
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(expected), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(expected), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder)
             fatalError("steward crash test")
         }
@@ -301,7 +326,8 @@ struct CrashHandlerTests {
     func secondaryThreadCrash() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder)
             let thread = Thread {
                 do { try CrashHandler.prepareCurrentThread() } catch { exit(97) }
@@ -312,7 +338,8 @@ struct CrashHandlerTests {
             thread.start()
             while true { sleep(1) }
         }
-        let record = try checkCrashRecord(folder: folder, signal: SIGSEGV, stderr: result?.standardErrorContent, faultAddress: 8)
+        let record = try checkCrashRecord(
+            folder: folder, signal: SIGSEGV, stderr: result?.standardErrorContent, faultAddress: 8)
         #expect(record.threadName == "steward-crasher")
         #expect(record.tid != record.pid)
     }
@@ -321,7 +348,8 @@ struct CrashHandlerTests {
     func concurrentCrashes() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder)
             let start = DispatchSemaphore(value: 0)
             for _ in 0..<2 {
@@ -342,7 +370,8 @@ struct CrashHandlerTests {
     func stackOverflow() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder)
             _ = stewardTestRecurseForever(0)
         }
@@ -350,12 +379,16 @@ struct CrashHandlerTests {
         #expect(record.dwarfFrames.count == CrashHandler.framesCapacity)
     }
 
-    @Test("Negative control: the malloc probe sees an allocation the handler is made to do",
-          .enabled(if: mallocProbeAvailable, "the sanitizers' allocator replaces malloc, so the probe is off under ASan and TSan"))
+    @Test(
+        "Negative control: the malloc probe sees an allocation the handler is made to do",
+        .enabled(
+            if: mallocProbeAvailable,
+            "the sanitizers' allocator replaces malloc, so the probe is off under ASan and TSan"))
     func mallocProbeSeesHandlerAllocation() async throws {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) { [folder = folder as String] in
+        let result = await #expect(processExitsWith: .signal(SIGSEGV), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
             prepareCrashChild(folder: folder, allocateInHandler: true)
             stewardTestCrashByNullWrite()
         }
@@ -369,8 +402,11 @@ struct CrashHandlerTests {
 
 @Suite("Crash handler: ring, context and hooks in process", .serialized)
 struct CrashHandlerStateTests {
-    @Test("The record writer allocates nothing, and the probe counts the hook's allocation",
-          .enabled(if: mallocProbeAvailable, "the sanitizers' allocator replaces malloc, so the probe is off under ASan and TSan"))
+    @Test(
+        "The record writer allocates nothing, and the probe counts the hook's allocation",
+        .enabled(
+            if: mallocProbeAvailable,
+            "the sanitizers' allocator replaces malloc, so the probe is off under ASan and TSan"))
     func writerAllocatesNothing() throws {
         let clean = try writeSampleRecord()
         #expect(clean.allocations == 0)
@@ -430,8 +466,10 @@ struct CrashHandlerStateTests {
     func ringKeepsLastHundred() {
         crashHandlerGlobalState.withLock { _ in
             for index in 0..<250 {
-                CrashHandler.addBreadcrumb(Breadcrumb(timestamp: Date(timeIntervalSince1970: Double(index)),
-                                                      category: "ring", message: "m\(index)", data: ["i": "\(index)"]))
+                CrashHandler.addBreadcrumb(
+                    Breadcrumb(
+                        timestamp: Date(timeIntervalSince1970: Double(index)),
+                        category: "ring", message: "m\(index)", data: ["i": "\(index)"]))
             }
             let breadcrumbs = CrashHandler.breadcrumbs()
             #expect(breadcrumbs.map(\.message) == (150..<250).map { "m\($0)" })
@@ -446,9 +484,11 @@ struct CrashHandlerStateTests {
             let threads = 4, perThread = 250
             DispatchQueue.concurrentPerform(iterations: threads) { thread in
                 for index in 0..<perThread {
-                    CrashHandler.addBreadcrumb(Breadcrumb(timestamp: Date(timeIntervalSince1970: 1), level: .warning,
-                                                          category: "t\(thread)", message: "t\(thread)-\(index)",
-                                                          data: ["thread": "\(thread)", "index": "\(index)"]))
+                    CrashHandler.addBreadcrumb(
+                        Breadcrumb(
+                            timestamp: Date(timeIntervalSince1970: 1), level: .warning,
+                            category: "t\(thread)", message: "t\(thread)-\(index)",
+                            data: ["thread": "\(thread)", "index": "\(index)"]))
                 }
             }
             let breadcrumbs = CrashHandler.breadcrumbs()
@@ -487,8 +527,9 @@ struct CrashHandlerStateTests {
     @Test("The record carries the context and the breadcrumbs set before it")
     func recordCarriesContextAndBreadcrumbs() throws {
         let context = Array("{\"context\":{}}".utf8)
-        let breadcrumb = Breadcrumb(timestamp: Date(timeIntervalSince1970: 1_234), level: .error, category: "nav",
-                                    message: "opened settings", data: ["a": "1", "b": "x=y"])
+        let breadcrumb = Breadcrumb(
+            timestamp: Date(timeIntervalSince1970: 1_234), level: .error, category: "nav",
+            message: "opened settings", data: ["a": "1", "b": "x=y"])
         let sample = try writeSampleRecord(context: context, breadcrumbs: [breadcrumb], signal: SIGBUS)
         let record = RawCrashRecord.parse(sample.bytes)
         #expect(record.complete && !record.partial, "\(record.notes)")

@@ -19,15 +19,17 @@ func crashTestManifest() -> PrivacyManifest {
             .init(id: .crashReporting, description: "Crash reports", legalBasis: .consent),
         ],
         dataCategories: [
-            .init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90,
-                  sensitivity: .personal, leavesDevice: true, recipients: ["crashBackend"]),
+            .init(
+                id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90,
+                sensitivity: .personal, leavesDevice: true, recipients: ["crashBackend"])
         ],
         recipients: [.init(id: "crashBackend", name: "Self-hosted Sentry", role: .processor, region: "DE")])
 }
 
 /// A vault, a consent ledger and gate, and a reporter whose records are written in-process by
 /// the handler's own writer (no crash needed for the next-launch path).
-final class ReporterFixture: @unchecked Sendable { // One test at a time uses it; `reporter` is replaced by `relaunch()`.
+final class ReporterFixture: @unchecked Sendable {
+    // One test at a time uses it; `reporter` is replaced by `relaunch()`.
     let dir = NSTemporaryDirectory() + "steward-reporter-\(UUID().uuidString)"
     let clock = ManualWallClock()
     let vault: Vault
@@ -41,10 +43,13 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         ledger = try ConsentLedger(manifest: crashTestManifest(), vault: vault, clock: clock)
         if consent == .granted { try ledger.grant([.crashReporting]) }
         if consent == .denied { try ledger.deny([.crashReporting]) }
-        gate = ConsentGate(ledger: ledger, vault: vault, policies: [.crashReporting: .encryptedDisk(maxAge: .seconds(86_400))], clock: clock)
-        configuration = CrashReporter.Configuration(crashDirectory: dir + "/crash",
-                                                    context: CrashContext(release: "tests@1.0", environment: "test", sessionID: CrashReporter.makeSessionID()),
-                                                    launchCrashWindow: window)
+        gate = ConsentGate(
+            ledger: ledger, vault: vault, policies: [.crashReporting: .encryptedDisk(maxAge: .seconds(86_400))],
+            clock: clock)
+        configuration = CrashReporter.Configuration(
+            crashDirectory: dir + "/crash",
+            context: CrashContext(release: "tests@1.0", environment: "test", sessionID: CrashReporter.makeSessionID()),
+            launchCrashWindow: window)
         reporter = CrashReporter(configuration: configuration, vault: vault, consent: gate, clock: clock)
     }
 
@@ -66,13 +71,16 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
     func openRecord(_ path: String) throws -> RawCrashRecord {
         let bytes = Array(try #require(FileManager.default.contents(atPath: path)))
         let header = try #require(SealedCrashRecord.header(of: bytes))
-        return try RawCrashRecord.read(path: path, key: vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: header.salt))
+        return try RawCrashRecord.read(
+            path: path, key: vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: header.salt))
     }
 
     /// `stream` (format 1 sections) sealed as the handler seals it, under a key of this vault.
     func seal(_ stream: [UInt8], pid: UInt32 = 1, number: UInt32 = 0) throws -> [UInt8] {
         let salt = try SecureRandom.bytes(count: 16)
-        return SealedCrashRecord.seal(stream, key: try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt), salt: salt, pid: pid, number: number)
+        return SealedCrashRecord.seal(
+            stream, key: try vault.derivedKey(label: SealedCrashRecord.keyLabel, salt: salt), salt: salt, pid: pid,
+            number: number)
     }
 
     /// Every regular file under the fixture's folder (vault, crash records, anything else).
@@ -85,7 +93,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
     }
 
     var rawRecords: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/crash")) ?? []).filter { $0.hasSuffix(".stewardcrash") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/crash")) ?? []).filter {
+            $0.hasSuffix(".stewardcrash")
+        }.sorted()
     }
 
     deinit {
@@ -109,7 +119,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             #expect(report.signal?.name == "SIGSEGV")
             #expect(!report.handled && !report.partial)
             #expect(report.context.release == "tests@1.0")
-            #expect(report.breadcrumbs.last?.message == "opened the scanner", "the ring is process-wide: earlier tests' breadcrumbs may come first")
+            #expect(
+                report.breadcrumbs.last?.message == "opened the scanner",
+                "the ring is process-wide: earlier tests' breadcrumbs may come first")
             #expect(!report.crashedThread.frames.isEmpty)
             #expect(report.crashedThread.frames.contains { $0.function != nil }, "frames are symbolicated")
             #expect(report.images.contains { $0.buildID != nil }, "images carry build IDs for the backend")
@@ -146,7 +158,8 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             let second = f.reporter.processPending()
             #expect(second.reports.count == 3)
             #expect(f.rawRecords.isEmpty)
-            #expect(Set(try f.reporter.storedReports().map(\.id)).count == limit + 3, "nothing lost, nothing stored twice")
+            #expect(
+                Set(try f.reporter.storedReports().map(\.id)).count == limit + 3, "nothing lost, nothing stored twice")
         }
     }
 
@@ -195,7 +208,8 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             // Altered after its first chunk (which names the signal): what comes before stays.
             for index in stride(from: 200, to: damaged.count, by: 97) { damaged[index] ^= 0xA5 }
             try damaged.write(to: URL(fileURLWithPath: second))
-            try Data("garbage, not a record".utf8).write(to: URL(fileURLWithPath: f.dir + "/crash/crash-1-2-3.stewardcrash"))
+            try Data("garbage, not a record".utf8).write(
+                to: URL(fileURLWithPath: f.dir + "/crash/crash-1-2-3.stewardcrash"))
             // A record altered in its first chunk: nothing authenticates, nothing is trusted.
             var forged = try #require(FileManager.default.contents(atPath: second))
             forged[50] ^= 0x01
@@ -204,12 +218,20 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             for name in f.rawRecords { try ageFileBytes(f.dir + "/crash/" + name) }
             f.relaunch()
             let result = f.reporter.processPending()
-            #expect(result.reports.count == 2, "each record whose first chunk authenticates becomes a report: \(result.problems)")
+            #expect(
+                result.reports.count == 2,
+                "each record whose first chunk authenticates becomes a report: \(result.problems)")
             #expect(result.reports.allSatisfy { $0.partial })
             #expect(result.reports.allSatisfy { $0.signal?.name == "SIGSEGV" })
-            #expect(result.reports.contains { $0.salvageNotes.contains { $0.contains("did not authenticate") } }, "the alteration is noted")
-            #expect(result.problems.contains { $0.contains("crash-1-2-3") && $0.contains("not a sealed crash record") }, "\(result.problems)")
-            #expect(result.problems.contains { $0.contains("crash-2-2-3") && $0.contains("cannot be authenticated") }, "\(result.problems)")
+            #expect(
+                result.reports.contains { $0.salvageNotes.contains { $0.contains("did not authenticate") } },
+                "the alteration is noted")
+            #expect(
+                result.problems.contains { $0.contains("crash-1-2-3") && $0.contains("not a sealed crash record") },
+                "\(result.problems)")
+            #expect(
+                result.problems.contains { $0.contains("crash-2-2-3") && $0.contains("cannot be authenticated") },
+                "\(result.problems)")
             #expect(f.rawRecords.isEmpty)
         }
     }
@@ -220,12 +242,14 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             try f.writeRecords(1)
             let path = f.dir + "/crash/" + f.rawRecords[0]
             let bytes = try #require(FileManager.default.contents(atPath: path))
-            try bytes.prefix(200).write(to: URL(fileURLWithPath: path))   // no END yet; our pid is alive
+            try bytes.prefix(200).write(to: URL(fileURLWithPath: path))  // no END yet; our pid is alive
             f.relaunch()
             #expect(f.reporter.processPending().reports.isEmpty)
             #expect(f.rawRecords.count == 1, "the record stays for the next launch")
             try ageFileBytes(path)
-            #expect(f.reporter.processPending().reports.first?.partial == true, "once its writer is gone (or it is old), it is salvaged")
+            #expect(
+                f.reporter.processPending().reports.first?.partial == true,
+                "once its writer is gone (or it is old), it is salvaged")
         }
     }
 
@@ -239,11 +263,17 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: path))
             // The minimal record the handler writes when it crashes itself (SIGNAL, NESTED, END).
             var nested = Array("STWDCRSH".utf8) + leBytes(UInt32(1)) + leBytes(UInt32(0))
-            nested += leBytes(UInt32(1)) + leBytes(UInt32(40)) + leBytes(Int32(SIGSEGV)) + leBytes(Int32(1)) + leBytes(UInt64(0))
-                + leBytes(outer.pid ?? 0) + leBytes(outer.tid ?? 0) + leBytes(outer.realtimeNs ?? 0) + leBytes(outer.monotonicNs ?? 0)
-            nested += leBytes(UInt32(9)) + leBytes(UInt32(4)) + leBytes(Int32(SIGSEGV)) + leBytes(UInt32(0xFFFF)) + leBytes(UInt32(0))
+            nested +=
+                leBytes(UInt32(1)) + leBytes(UInt32(40)) + leBytes(Int32(SIGSEGV)) + leBytes(Int32(1))
+                + leBytes(UInt64(0))
+                + leBytes(outer.pid ?? 0) + leBytes(outer.tid ?? 0) + leBytes(outer.realtimeNs ?? 0)
+                + leBytes(outer.monotonicNs ?? 0)
+            nested +=
+                leBytes(UInt32(9)) + leBytes(UInt32(4)) + leBytes(Int32(SIGSEGV)) + leBytes(UInt32(0xFFFF))
+                + leBytes(UInt32(0))
             let nestedPath = f.dir + "/crash/crash-9-\(outer.pid ?? 0)-\(outer.tid ?? 0).stewardcrash"
-            try Data(try f.seal(nested, pid: UInt32(bitPattern: outer.pid ?? 0), number: 1)).write(to: URL(fileURLWithPath: nestedPath))
+            try Data(try f.seal(nested, pid: UInt32(bitPattern: outer.pid ?? 0), number: 1)).write(
+                to: URL(fileURLWithPath: nestedPath))
             for name in f.rawRecords { try ageFileBytes(f.dir + "/crash/" + name) }
             f.relaunch()
             let result = f.reporter.processPending()
@@ -292,12 +322,12 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             let raw = try f.openRecord(path)
             let pc = try #require(CrashReporter.bestFrames(raw).first)
             let json = """
-            {"kind": "crashReport", "description": "Bad pointer dereference", "faultAddress": "0x8", "threads": [
-              {"name": "main", "crashed": true, "frames": [{"kind": "programCounter", "address": "0x\(String(pc, radix: 16))",
-                "description": "triggerIt() + 12", "image": "app", "sourceLocation": {"file": "\(NSHomeDirectory())/src/App.swift", "line": 42, "column": 7}}]},
-              {"name": "worker", "crashed": false, "frames": [{"kind": "returnAddress", "address": "0x1234", "description": "work() + 3", "image": "app"}]}
-            ], "images": []}
-            """
+                {"kind": "crashReport", "description": "Bad pointer dereference", "faultAddress": "0x8", "threads": [
+                  {"name": "main", "crashed": true, "frames": [{"kind": "programCounter", "address": "0x\(String(pc, radix: 16))",
+                    "description": "triggerIt() + 12", "image": "app", "sourceLocation": {"file": "\(NSHomeDirectory())/src/App.swift", "line": 42, "column": 7}}]},
+                  {"name": "worker", "crashed": false, "frames": [{"kind": "returnAddress", "address": "0x1234", "description": "work() + 3", "image": "app"}]}
+                ], "images": []}
+                """
             try Data(json.utf8).write(to: URL(fileURLWithPath: f.dir + "/crash/app-\(getpid())-0.json"))
             f.relaunch()
             let report = try #require(f.reporter.processPending().reports.first)
@@ -306,7 +336,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             #expect(report.crashedThread.frames.first?.filename == "~/src/App.swift", "the home folder is scrubbed")
             #expect(report.otherThreads.map(\.name) == ["worker"])
             #expect(report.otherThreads.first?.frames.first?.function == "work()")
-            #expect(!FileManager.default.fileExists(atPath: f.dir + "/crash/app-\(getpid())-0.json"), "the runtime's file goes too")
+            #expect(
+                !FileManager.default.fileExists(atPath: f.dir + "/crash/app-\(getpid())-0.json"),
+                "the runtime's file goes too")
         }
     }
 
@@ -316,8 +348,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         let report = try reportFromNamedFunction(f.reporter, ScanFailed())
         #expect(report.handled)
         #expect(report.error?.type.contains("ScanFailed") == true)
-        #expect(report.crashedThread.frames.contains { $0.function?.contains("reportFromNamedFunction") == true },
-                "the stack names the function that reported")
+        #expect(
+            report.crashedThread.frames.contains { $0.function?.contains("reportFromNamedFunction") == true },
+            "the stack names the function that reported")
         #expect(try f.reporter.storedReports().first?.id == report.id)
     }
 
@@ -349,16 +382,19 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         /// The session statuses (by session id) in everything queued so far.
         func sessionUpdates(_ transport: RecordingTransport) throws -> [(id: String, status: String)] {
             try transport.payloads.flatMap { payload in
-                try SentryEnvelope.decode(payload.body).items.filter { $0.type == "session" }.compactMap { item -> (String, String)? in
+                try SentryEnvelope.decode(payload.body).items.filter { $0.type == "session" }.compactMap {
+                    item -> (String, String)? in
                     guard let json = try? SentryJSON.parse(item.payload), case .object(let fields) = json,
-                          let sid = fields["sid"]?.stringValue, let status = fields["status"]?.stringValue else { return nil }
+                        let sid = fields["sid"]?.stringValue, let status = fields["status"]?.stringValue
+                    else { return nil }
                     return (sid, status)
                 }
             }
         }
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
         // Session 1 starts, then its process vanishes without a crash or an orderly end.
         let first = f.reporter.sessionID
         try crashHandlerGlobalState.withLock { _ in
@@ -439,8 +475,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         #expect(try stored().isEmpty)
         try f.ledger.grant([.crashReporting])
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
         try f.reporter.submit(to: uploader)
         _ = await uploader.drain()
         #expect(transport.payloads.isEmpty, "no session of the pending or denied time is sent")
@@ -460,8 +497,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         f.configuration.symbolication = .none  // not under test; symbolicating the test binary takes most of a launch
         f.relaunch()
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault), wallClock: f.clock)
         var sessionIDs: Set<String> = [f.reporter.sessionID]
         var grantedSessions: Set<String> = []
         var lastGrant: Date?
@@ -471,12 +509,16 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             return sessions.open + sessions.updates
         }
         func sentSessionIDs() -> Set<String> {
-            Set(transport.payloads.flatMap { payload in
-                ((try? SentryEnvelope.decode(payload.body).items) ?? []).filter { $0.type == "session" }.compactMap { item -> String? in
-                    guard let json = try? SentryJSON.parse(item.payload), case .object(let fields) = json else { return nil }
-                    return fields["sid"]?.stringValue
-                }
-            })
+            Set(
+                transport.payloads.flatMap { payload in
+                    ((try? SentryEnvelope.decode(payload.body).items) ?? []).filter { $0.type == "session" }.compactMap
+                    { item -> String? in
+                        guard let json = try? SentryJSON.parse(item.payload), case .object(let fields) = json else {
+                            return nil
+                        }
+                        return fields["sid"]?.stringValue
+                    }
+                })
         }
         var steps = 0
         for step in 0..<30 {
@@ -520,7 +562,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             steps += 1
             let sessions = try stored()
             if !granted {
-                #expect(sessions.isEmpty, "seed \(seed) step \(step): a session is stored while crash reporting is not granted")
+                #expect(
+                    sessions.isEmpty,
+                    "seed \(seed) step \(step): a session is stored while crash reporting is not granted")
                 #expect(try f.vault.records(in: CrashReporter.sessionsCollection).isEmpty)
             }
             if let lastGrant {
@@ -529,7 +573,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
                 }
             }
             let unconsented = sentSessionIDs().subtracting(grantedSessions)
-            #expect(unconsented.isEmpty, "seed \(seed) step \(step): sessions of launches never granted were sent: \(unconsented)")
+            #expect(
+                unconsented.isEmpty,
+                "seed \(seed) step \(step): sessions of launches never granted were sent: \(unconsented)")
             for file in f.allFiles() {
                 guard let bytes = FileManager.default.contents(atPath: file) else { continue }
                 for needle in sessionIDs.union([release]) where bytes.range(of: Data(needle.utf8)) != nil {
@@ -548,8 +594,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
             #expect(f.reporter.processPending().crashedOnLaunch)
         }
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault))
+        let uploader = try Uploader(
+            recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault))
         let report = try await f.reporter.sendNow(through: uploader, timeout: .seconds(30))
         #expect(report?.accepted ?? 0 >= 3, "the three crash reports reached the backend before the app went on")
     }
@@ -573,8 +620,9 @@ final class ReporterFixture: @unchecked Sendable { // One test at a time uses it
         }
         let transport = RecordingTransport(clock: ContinuousClock())
         let audit = try AuditLedger(vault: f.vault)
-        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: crashTestManifest(), audit: audit)
+        let uploader = try Uploader(
+            recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: crashTestManifest(), audit: audit)
         let dsn = try SentryDSN("https://public@sentry.example.com/42")
         #expect(try f.reporter.submit(to: uploader, dsn: dsn) == 1)
         #expect(try f.reporter.submit(to: uploader, dsn: dsn) == 0, "a report is queued once")

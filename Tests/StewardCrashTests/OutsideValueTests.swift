@@ -32,7 +32,8 @@ import Musl
     }
 
     static func write(_ record: [UInt8], into directory: String, name: String = "crash-1.stewardcrash") throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try Data(record).write(to: URL(fileURLWithPath: directory + "/" + name))
     }
 
@@ -49,7 +50,9 @@ import Musl
 
     @Test func saneTimesStillGiveTheTimeSinceStart() throws {
         let f = try ReporterFixture()
-        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 7_500_000_000, installMonotonic: 5_000_000_000)), into: f.dir + "/crash")
+        try Self.write(
+            f.seal(Self.rawRecord(crashMonotonic: 7_500_000_000, installMonotonic: 5_000_000_000)),
+            into: f.dir + "/crash")
         #expect(f.reporter.processPending().reports.first?.secondsSinceStart == 2.5)
     }
 
@@ -57,7 +60,9 @@ import Musl
         let f = try ReporterFixture()
         try f.reporter.saveState(CrashReporter.LaunchState(consecutive: .max))
         f.relaunch()
-        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 2_000_000_000, installMonotonic: 1_000_000_000)), into: f.dir + "/crash")
+        try Self.write(
+            f.seal(Self.rawRecord(crashMonotonic: 2_000_000_000, installMonotonic: 1_000_000_000)),
+            into: f.dir + "/crash")
         let result = f.reporter.processPending()
         #expect(result.reports.count == 1)
         #expect(result.crashedOnLaunch)
@@ -67,8 +72,12 @@ import Musl
     @Test(arguments: [Duration(attoseconds: .max), .seconds(Int64.max) + .seconds(1), .seconds(Int64.max)])
     func anAbsurdLaunchCrashWindowCountsAsOneHour(_ window: Duration) throws {
         let f = try ReporterFixture(window: window)
-        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 3_000_000_000_000, installMonotonic: 0)), into: f.dir + "/crash", name: "a.stewardcrash")
-        try Self.write(f.seal(Self.rawRecord(crashMonotonic: 3_700_000_000_000, installMonotonic: 0)), into: f.dir + "/crash", name: "b.stewardcrash")
+        try Self.write(
+            f.seal(Self.rawRecord(crashMonotonic: 3_000_000_000_000, installMonotonic: 0)), into: f.dir + "/crash",
+            name: "a.stewardcrash")
+        try Self.write(
+            f.seal(Self.rawRecord(crashMonotonic: 3_700_000_000_000, installMonotonic: 0)), into: f.dir + "/crash",
+            name: "b.stewardcrash")
         let result = f.reporter.processPending()
         #expect(result.reports.count == 2)
         // 3,000 s after start is within the hour, 3,700 s is not: the count starts again.
@@ -86,7 +95,9 @@ import Musl
 
     @Test func aRuntimeReportWithTheLowestMtimeIsRemovedAsOld() throws {
         let f = try ReporterFixture()
-        let folder = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()) + "/steward-crash-\(UUID().uuidString)"
+        let folder =
+            (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
+            + "/steward-crash-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         f.configuration.crashDirectory = folder
         f.relaunch()
@@ -105,8 +116,9 @@ import Musl
         try Self.write(f.seal(Self.rawRecord(crashMonotonic: 2, installMonotonic: 1)), into: f.dir + "/crash")
         _ = f.reporter.processPending()
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault))
+        let uploader = try Uploader(
+            recipient: "crashBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault))
         let report = try await f.reporter.sendNow(through: uploader, timeout: timeout)
         #expect(report?.accepted ?? 0 >= 1)
     }
@@ -114,14 +126,17 @@ import Musl
     @Test(arguments: [Duration.zero, .seconds(-1), Duration(attoseconds: .min)])
     func sendNowWithAZeroOrNegativeTimeoutReturnsAtOnce(_ timeout: Duration) async throws {
         let f = try ReporterFixture()
-        let uploader = try Uploader(recipient: "crashBackend", transport: RecordingTransport(clock: ContinuousClock()), vault: f.vault,
-                                    consent: f.ledger, manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault))
+        let uploader = try Uploader(
+            recipient: "crashBackend", transport: RecordingTransport(clock: ContinuousClock()), vault: f.vault,
+            consent: f.ledger, manifest: crashTestManifest(), audit: try AuditLedger(vault: f.vault))
         _ = try await f.reporter.sendNow(through: uploader, timeout: timeout)
     }
 
     @Test func aCrashedSessionUpdateSaturatesItsErrorCount() throws {
-        let update = try #require(SentrySession.crashed(for: SentryFixture.crash, started: SentryFixture.launchTime, isInitial: false,
-                                                        errors: .max))
+        let update = try #require(
+            SentrySession.crashed(
+                for: SentryFixture.crash, started: SentryFixture.launchTime, isInitial: false,
+                errors: .max))
         #expect(update.errors == .max)
         #expect(update.payload()["errors"] != nil)
     }
@@ -129,8 +144,9 @@ import Musl
     @Test(arguments: [Double.nan, .infinity, -.infinity, 1e17])
     func aReporterWorksWhateverItsClockShows(_ seconds: Double) throws {
         let f = try ReporterFixture()
-        let reporter = CrashReporter(configuration: f.configuration, vault: f.vault, consent: f.gate,
-                                     clock: ManualWallClock(now: Date(timeIntervalSince1970: seconds)))
+        let reporter = CrashReporter(
+            configuration: f.configuration, vault: f.vault, consent: f.gate,
+            clock: ManualWallClock(now: Date(timeIntervalSince1970: seconds)))
         struct ScanFailed: Error {}
         let report = try reporter.report(error: ScanFailed())
         #expect(report.timestamp.timeIntervalSince1970.isFinite)

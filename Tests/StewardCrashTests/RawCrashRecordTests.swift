@@ -11,12 +11,13 @@ import Musl
 
 /// A record written once by the handler's test hook, shared by the parser tests.
 private let sampleRecord: Result<[UInt8], any Error> = Result {
-    try writeSampleRecord(breadcrumbs: [
-        Breadcrumb(timestamp: Date(timeIntervalSince1970: 1), category: "a", message: "first", data: ["k": "v"]),
-        Breadcrumb(timestamp: Date(timeIntervalSince1970: 2), level: .fatal, category: "b", message: "second"),
-    ], signal: 11).bytes
+    try writeSampleRecord(
+        breadcrumbs: [
+            Breadcrumb(timestamp: Date(timeIntervalSince1970: 1), category: "a", message: "first", data: ["k": "v"]),
+            Breadcrumb(timestamp: Date(timeIntervalSince1970: 2), level: .fatal, category: "b", message: "second"),
+        ], signal: 11
+    ).bytes
 }
-
 
 private func header(version: UInt32 = 1) -> [UInt8] {
     Array("STWDCRSH".utf8) + le(version) + le(UInt32(0))
@@ -103,7 +104,8 @@ struct RawCrashRecordTests {
             let flips = Int.random(in: 1...16, using: &generator)
             for _ in 0..<flips {
                 // Bias towards the headers, where damage matters most.
-                let index = Bool.random(using: &generator)
+                let index =
+                    Bool.random(using: &generator)
                     ? Int.random(in: 0..<min(512, damaged.count), using: &generator)
                     : Int.random(in: 0..<damaged.count, using: &generator)
                 damaged[index] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &generator)
@@ -113,7 +115,8 @@ struct RawCrashRecordTests {
         }
     }
 
-    @Test("Hostile section lengths are dropped, not followed", arguments: [UInt32.max, UInt32.max - 7, 0x8000_0000, 41])
+    @Test(
+        "Hostile section lengths are dropped, not followed", arguments: [UInt32.max, UInt32.max - 7, 0x8000_0000, 41])
     func hostileLength(length: UInt32) {
         let signal = section(1, [UInt8](repeating: 0, count: 40))
         let bytes = header() + signal + le(UInt32(7)) + le(length) + [1, 2, 3] + section(0xFFFF, [])
@@ -126,13 +129,14 @@ struct RawCrashRecordTests {
 
     @Test("Malformed known sections are dropped and noted; unknown ones are skipped")
     func malformedSections() {
-        let bytes = header()
-            + section(1, [1, 2, 3])                           // SIGNAL too short
-            + section(4, le(UInt32(1)) + le(UInt32(1000)))    // FRAMES count beyond the payload
-            + section(4, le(UInt32(9)) + le(UInt32(0)))       // FRAMES of an unknown method
-            + section(6, le(UInt32(2)) + [0, 0])              // BREADCRUMBS count beyond the payload
-            + section(3, [UInt8](repeating: 0x41, count: 17)) // REGISTERS not a multiple of 16
-            + section(77, [9, 9, 9])                          // unknown
+        let bytes =
+            header()
+            + section(1, [1, 2, 3])  // SIGNAL too short
+            + section(4, le(UInt32(1)) + le(UInt32(1000)))  // FRAMES count beyond the payload
+            + section(4, le(UInt32(9)) + le(UInt32(0)))  // FRAMES of an unknown method
+            + section(6, le(UInt32(2)) + [0, 0])  // BREADCRUMBS count beyond the payload
+            + section(3, [UInt8](repeating: 0x41, count: 17))  // REGISTERS not a multiple of 16
+            + section(77, [9, 9, 9])  // unknown
             + section(8, le(UInt64(42)))
             + section(0xFFFF, [])
         let record = RawCrashRecord.parse(bytes)
@@ -145,7 +149,9 @@ struct RawCrashRecordTests {
         #expect(record.notes.count == 6, "\(record.notes)")
     }
 
-    @Test("Sections larger than the handler writes are dropped: 129 frames, maps over 1 MiB, 101 breadcrumbs, a context over 16 KiB")
+    @Test(
+        "Sections larger than the handler writes are dropped: 129 frames, maps over 1 MiB, 101 breadcrumbs, a context over 16 KiB"
+    )
     func oversizedSectionsAreDropped() {
         // The FuzzCrashRecord target's bound: a record holds what the handler can write, no more.
         let frames = section(4, le(UInt32(1)) + le(UInt32(129)) + [UInt8](repeating: 1, count: 129 * 8))
@@ -154,13 +160,16 @@ struct RawCrashRecordTests {
         let context = section(7, [UInt8](repeating: 0x7B, count: 16_385))
         let record = RawCrashRecord.parse(header() + frames + maps + crumbs + context + section(0xFFFF, []))
         #expect(record.complete && record.partial)
-        #expect(record.dwarfFrames.isEmpty && record.maps == nil && record.breadcrumbs.isEmpty && record.context.isEmpty)
+        #expect(
+            record.dwarfFrames.isEmpty && record.maps == nil && record.breadcrumbs.isEmpty && record.context.isEmpty)
         for name in ["FRAMES", "MAPS", "BREADCRUMBS", "CONTEXT"] {
             #expect(record.notes.contains { $0.contains(name) && $0.contains("more than") }, "\(name): \(record.notes)")
         }
-        let atTheLimit = RawCrashRecord.parse(header() + section(4, le(UInt32(2)) + le(UInt32(128)) + [UInt8](repeating: 2, count: 128 * 8))
-            + section(5, [UInt8](repeating: 0x61, count: 1 << 20)) + section(0xFFFF, []))
-        #expect(atTheLimit.framePointerFrames.count == 128 && atTheLimit.maps?.utf8.count == 1 << 20 && !atTheLimit.partial)
+        let atTheLimit = RawCrashRecord.parse(
+            header() + section(4, le(UInt32(2)) + le(UInt32(128)) + [UInt8](repeating: 2, count: 128 * 8))
+                + section(5, [UInt8](repeating: 0x61, count: 1 << 20)) + section(0xFFFF, []))
+        #expect(
+            atTheLimit.framePointerFrames.count == 128 && atTheLimit.maps?.utf8.count == 1 << 20 && !atTheLimit.partial)
     }
 
     @Test("A breadcrumb with lengths past its fields is dropped alone")
@@ -180,13 +189,14 @@ struct RawCrashRecordTests {
         #expect(record.partial)
     }
 
-    @Test("Empty, short, foreign and newer files are refused with a note",
-          arguments: [
+    @Test(
+        "Empty, short, foreign and newer files are refused with a note",
+        arguments: [
             [UInt8](),
             Array("STWD".utf8),
             Array("NOTACRSH".utf8) + [UInt8](repeating: 0, count: 32),
             Array("STWDCRSH".utf8) + [2, 0, 0, 0, 0, 0, 0, 0] + [0xFF, 0xFF, 0, 0, 0, 0, 0, 0],
-          ])
+        ])
     func refusedFiles(bytes: [UInt8]) {
         let record = RawCrashRecord.parse(bytes)
         #expect(!record.complete)
@@ -197,8 +207,10 @@ struct RawCrashRecordTests {
 
     @Test("A minimal nested record (SIGNAL, NESTED, END) parses")
     func nestedRecord() {
-        let signal = le(Int32(11)) + le(Int32(1)) + le(UInt64(0)) + le(Int32(5)) + le(Int32(6)) + le(Int64(7)) + le(Int64(8))
-        let record = RawCrashRecord.parse(header() + section(1, signal) + section(9, le(Int32(7))) + section(0xFFFF, []))
+        let signal =
+            le(Int32(11)) + le(Int32(1)) + le(UInt64(0)) + le(Int32(5)) + le(Int32(6)) + le(Int64(7)) + le(Int64(8))
+        let record = RawCrashRecord.parse(
+            header() + section(1, signal) + section(9, le(Int32(7))) + section(0xFFFF, []))
         #expect(record.complete && !record.partial)
         #expect(record.nestedSignal == 7)
         #expect(record.signalNumber == 11 && record.pid == 5 && record.tid == 6)
@@ -209,27 +221,40 @@ struct RawCrashRecordTests {
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let record = folder + "/crash-1-1-1.stewardcrash"
-        let sealed = SealedCrashRecord.seal(header() + section(0xFFFF, []), key: testRecordKey, salt: testRecordSalt, pid: 1, number: 0)
+        let sealed = SealedCrashRecord.seal(
+            header() + section(0xFFFF, []), key: testRecordKey, salt: testRecordSalt, pid: 1, number: 0)
         #expect(FileManager.default.createFile(atPath: record, contents: Data(sealed)))
         #expect(try RawCrashRecord.read(path: record, key: testRecordKey).complete)
         // Unsealed bytes (a format 1 record, as earlier versions wrote) are not read.
         let plain = folder + "/plain.stewardcrash"
         #expect(FileManager.default.createFile(atPath: plain, contents: Data(header() + section(0xFFFF, []))))
-        #expect { try RawCrashRecord.read(path: plain, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notSealed }
+        #expect { try RawCrashRecord.read(path: plain, key: testRecordKey) } throws: {
+            ($0 as? RawCrashRecord.ReadError)?.code == .notSealed
+        }
         // Another key opens nothing.
-        #expect { try RawCrashRecord.read(path: record, key: Array(repeating: 1, count: 32)) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .unauthenticated }
+        #expect { try RawCrashRecord.read(path: record, key: Array(repeating: 1, count: 32)) } throws: {
+            ($0 as? RawCrashRecord.ReadError)?.code == .unauthenticated
+        }
 
         let link = folder + "/link.stewardcrash"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: record)
-        #expect { try RawCrashRecord.read(path: link, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
-        #expect { try RawCrashRecord.read(path: folder, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
+        #expect { try RawCrashRecord.read(path: link, key: testRecordKey) } throws: {
+            ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile
+        }
+        #expect { try RawCrashRecord.read(path: folder, key: testRecordKey) } throws: {
+            ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile
+        }
         let fifo = folder + "/fifo.stewardcrash"
         #expect(mkfifo(fifo, 0o600) == 0)
-        #expect { try RawCrashRecord.read(path: fifo, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile }
+        #expect { try RawCrashRecord.read(path: fifo, key: testRecordKey) } throws: {
+            ($0 as? RawCrashRecord.ReadError)?.code == .notARegularFile
+        }
 
         let big = folder + "/big.stewardcrash"
         #expect(FileManager.default.createFile(atPath: big, contents: nil))
         #expect(truncate(big, off_t(RawCrashRecord.maximumSize + 1)) == 0)
-        #expect { try RawCrashRecord.read(path: big, key: testRecordKey) } throws: { ($0 as? RawCrashRecord.ReadError)?.code == .tooLarge }
+        #expect { try RawCrashRecord.read(path: big, key: testRecordKey) } throws: {
+            ($0 as? RawCrashRecord.ReadError)?.code == .tooLarge
+        }
     }
 }

@@ -6,7 +6,8 @@ import Testing
 @Suite struct RuntimeBacktraceTests {
     /// A file of Fuzz/FailCases.
     static func failCase(_ target: String, _ name: String) throws -> [UInt8] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return try [UInt8](Data(contentsOf: root.appendingPathComponent("Fuzz/FailCases/\(target)/\(name)")))
     }
 

@@ -26,7 +26,9 @@ import Musl
 
     @Test func theHandlersChaCha20Poly1305MatchesRFC8439() {
         // RFC 8439, 2.8.2.
-        var data = Array("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".utf8)
+        var data = Array(
+            "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it."
+                .utf8)
         let key = (0x80...0x9F).map { UInt8($0) }
         let nonce: [UInt8] = [0x07, 0, 0, 0, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47]
         let aad = Self.hex("50515253c0c1c2c3c4c5c6c7")
@@ -50,21 +52,30 @@ import Musl
         #expect(try ChaCha20Poly1305.open(data[...], tag: tag[...], key: key, nonce: nonce, aad: aad) == plain)
         var otherTag = tag
         otherTag[length % 16] ^= 1
-        #expect(throws: CryptoError.self) { try ChaCha20Poly1305.open(data[...], tag: otherTag[...], key: key, nonce: nonce, aad: aad) }
+        #expect(throws: CryptoError.self) {
+            try ChaCha20Poly1305.open(data[...], tag: otherTag[...], key: key, nonce: nonce, aad: aad)
+        }
         if length > 0 {
             var changed = data
             changed[length / 2] ^= 0x80
-            #expect(throws: CryptoError.self) { try ChaCha20Poly1305.open(changed[...], tag: tag[...], key: key, nonce: nonce, aad: aad) }
+            #expect(throws: CryptoError.self) {
+                try ChaCha20Poly1305.open(changed[...], tag: tag[...], key: key, nonce: nonce, aad: aad)
+            }
         }
         var otherNonce = nonce
         otherNonce[11] ^= 1
-        #expect(throws: CryptoError.self) { try ChaCha20Poly1305.open(data[...], tag: tag[...], key: key, nonce: otherNonce, aad: aad) }
+        #expect(throws: CryptoError.self) {
+            try ChaCha20Poly1305.open(data[...], tag: tag[...], key: key, nonce: otherNonce, aad: aad)
+        }
     }
 
     @Test func aRecordOnDiskHoldsNothingOfTheCrashInPlaintext() throws {
         let canary = "CANARY-\(UUID().uuidString.prefix(8))"
-        let sample = try writeSampleRecord(context: Array(#"{"context":{"release":"\#(canary)"}}"#.utf8),
-                                           breadcrumbs: [Breadcrumb(timestamp: Date(), category: "nav", message: "opened \(canary)", data: ["k": canary])])
+        let sample = try writeSampleRecord(
+            context: Array(#"{"context":{"release":"\#(canary)"}}"#.utf8),
+            breadcrumbs: [
+                Breadcrumb(timestamp: Date(), category: "nav", message: "opened \(canary)", data: ["k": canary])
+            ])
         // Opened, the record holds everything.
         let record = RawCrashRecord.parse(sample.bytes)
         #expect(String(decoding: record.context, as: UTF8.self).contains(canary))
@@ -97,7 +108,10 @@ import Musl
         // A changed header (another pid) opens nothing.
         var otherPid = sample.file
         otherPid[32] ^= 0x01
-        #expect(SealedCrashRecord.open(otherPid, header: try #require(SealedCrashRecord.header(of: otherPid)), key: testRecordKey).chunks == 0)
+        #expect(
+            SealedCrashRecord.open(
+                otherPid, header: try #require(SealedCrashRecord.header(of: otherPid)), key: testRecordKey
+            ).chunks == 0)
         // Flags this version does not write: not a record it reads.
         var flagged = sample.file
         flagged[12] = 1
@@ -105,7 +119,9 @@ import Musl
         // A chunk length beyond what a chunk holds (and beyond Int32) stops the reading there.
         var huge = sample.file
         for i in 40..<44 { huge[i] = 0xFF }
-        #expect(SealedCrashRecord.open(huge, header: header, key: testRecordKey).note?.contains("more than a chunk holds") == true)
+        #expect(
+            SealedCrashRecord.open(huge, header: header, key: testRecordKey).note?.contains("more than a chunk holds")
+                == true)
         // Cut after the first chunk: the signal survives.
         let cut = Array(sample.file.prefix(40 + 4 + 64 + 16 + 10))
         let salvaged = SealedCrashRecord.open(cut, header: header, key: testRecordKey)

@@ -18,31 +18,40 @@ import Testing
 
     static let valid: [Valid] = [
         // The examples of Sentry's "Authentication" page.
-        Valid(dsn: "https://public@sentry.example.com/1", scheme: "https", publicKey: "public", secretKey: nil,
-              host: "sentry.example.com", port: nil, pathPrefix: "", projectID: "1",
-              envelopeURL: "https://sentry.example.com/api/1/envelope/"),
-        Valid(dsn: "https://examplePublicKey@o0.ingest.sentry.io/0", scheme: "https", publicKey: "examplePublicKey",
-              secretKey: nil, host: "o0.ingest.sentry.io", port: nil, pathPrefix: "", projectID: "0",
-              envelopeURL: "https://o0.ingest.sentry.io/api/0/envelope/"),
+        Valid(
+            dsn: "https://public@sentry.example.com/1", scheme: "https", publicKey: "public", secretKey: nil,
+            host: "sentry.example.com", port: nil, pathPrefix: "", projectID: "1",
+            envelopeURL: "https://sentry.example.com/api/1/envelope/"),
+        Valid(
+            dsn: "https://examplePublicKey@o0.ingest.sentry.io/0", scheme: "https", publicKey: "examplePublicKey",
+            secretKey: nil, host: "o0.ingest.sentry.io", port: nil, pathPrefix: "", projectID: "0",
+            envelopeURL: "https://o0.ingest.sentry.io/api/0/envelope/"),
         // An empty secret, as in the "Envelopes" page's examples, is no secret.
-        Valid(dsn: "https://e12d836b15bb49d7bbf99e64295d995b:@sentry.io/42", scheme: "https",
-              publicKey: "e12d836b15bb49d7bbf99e64295d995b", secretKey: nil, host: "sentry.io", port: nil,
-              pathPrefix: "", projectID: "42", envelopeURL: "https://sentry.io/api/42/envelope/"),
-        Valid(dsn: "https://public:secret@sentry.example.com/1", scheme: "https", publicKey: "public", secretKey: "secret",
-              host: "sentry.example.com", port: nil, pathPrefix: "", projectID: "1",
-              envelopeURL: "https://sentry.example.com/api/1/envelope/"),
-        Valid(dsn: "http://public@localhost:9000/sentry/7", scheme: "http", publicKey: "public", secretKey: nil,
-              host: "localhost", port: 9000, pathPrefix: "/sentry", projectID: "7",
-              envelopeURL: "http://localhost:9000/sentry/api/7/envelope/"),
-        Valid(dsn: "https://pub:sec@sentry.internal:8443/a/b/123", scheme: "https", publicKey: "pub", secretKey: "sec",
-              host: "sentry.internal", port: 8443, pathPrefix: "/a/b", projectID: "123",
-              envelopeURL: "https://sentry.internal:8443/a/b/api/123/envelope/"),
-        Valid(dsn: "http://pub@[::1]:9000/3", scheme: "http", publicKey: "pub", secretKey: nil, host: "[::1]", port: 9000,
-              pathPrefix: "", projectID: "3", envelopeURL: "http://[::1]:9000/api/3/envelope/"),
+        Valid(
+            dsn: "https://e12d836b15bb49d7bbf99e64295d995b:@sentry.io/42", scheme: "https",
+            publicKey: "e12d836b15bb49d7bbf99e64295d995b", secretKey: nil, host: "sentry.io", port: nil,
+            pathPrefix: "", projectID: "42", envelopeURL: "https://sentry.io/api/42/envelope/"),
+        Valid(
+            dsn: "https://public:secret@sentry.example.com/1", scheme: "https", publicKey: "public",
+            secretKey: "secret",
+            host: "sentry.example.com", port: nil, pathPrefix: "", projectID: "1",
+            envelopeURL: "https://sentry.example.com/api/1/envelope/"),
+        Valid(
+            dsn: "http://public@localhost:9000/sentry/7", scheme: "http", publicKey: "public", secretKey: nil,
+            host: "localhost", port: 9000, pathPrefix: "/sentry", projectID: "7",
+            envelopeURL: "http://localhost:9000/sentry/api/7/envelope/"),
+        Valid(
+            dsn: "https://pub:sec@sentry.internal:8443/a/b/123", scheme: "https", publicKey: "pub", secretKey: "sec",
+            host: "sentry.internal", port: 8443, pathPrefix: "/a/b", projectID: "123",
+            envelopeURL: "https://sentry.internal:8443/a/b/api/123/envelope/"),
+        Valid(
+            dsn: "http://pub@[::1]:9000/3", scheme: "http", publicKey: "pub", secretKey: nil, host: "[::1]", port: 9000,
+            pathPrefix: "", projectID: "3", envelopeURL: "http://[::1]:9000/api/3/envelope/"),
         // Tolerated: surrounding white space, an upper-case scheme, one trailing slash.
-        Valid(dsn: "  HTTPS://pub@host.example/5/\n", scheme: "https", publicKey: "pub", secretKey: nil,
-              host: "host.example", port: nil, pathPrefix: "", projectID: "5",
-              envelopeURL: "https://host.example/api/5/envelope/"),
+        Valid(
+            dsn: "  HTTPS://pub@host.example/5/\n", scheme: "https", publicKey: "pub", secretKey: nil,
+            host: "host.example", port: nil, pathPrefix: "", projectID: "5",
+            envelopeURL: "https://host.example/api/5/envelope/"),
     ]
 
     @Test(arguments: valid)
@@ -95,7 +104,9 @@ import Testing
     }
 
     @Test func errorMessagesNeverShowTheSecret() throws {
-        for dsn in ["https://pub:topsecret@host/project", "https://pub:topsecret@host:99999/1", "https://pub:topsecret@host"] {
+        for dsn in [
+            "https://pub:topsecret@host/project", "https://pub:topsecret@host:99999/1", "https://pub:topsecret@host",
+        ] {
             do {
                 _ = try SentryDSN(dsn)
                 Issue.record("\(dsn) parsed")
@@ -118,21 +129,25 @@ import Testing
     @Test func authHeaderWithoutSecretIsExact() throws {
         let dsn = try SentryDSN("https://public@o0.ingest.sentry.io/42")
         #expect(dsn.authHeader() == "Sentry sentry_version=7, sentry_client=steward/0.1.0, sentry_key=public")
-        #expect(dsn.authHeader(client: "scanner/2.0") == "Sentry sentry_version=7, sentry_client=scanner/2.0, sentry_key=public")
+        #expect(
+            dsn.authHeader(client: "scanner/2.0")
+                == "Sentry sentry_version=7, sentry_client=scanner/2.0, sentry_key=public")
     }
 
     @Test func authHeaderCarriesTheSecretOnlyWhenTheDSNHasOne() throws {
         let dsn = try SentryDSN("https://public:secret@sentry.example.com/1")
-        #expect(dsn.authHeader()
-            == "Sentry sentry_version=7, sentry_client=steward/0.1.0, sentry_key=public, sentry_secret=secret")
+        #expect(
+            dsn.authHeader()
+                == "Sentry sentry_version=7, sentry_client=steward/0.1.0, sentry_key=public, sentry_secret=secret")
         #expect(!dsn.authHeader().contains("sentry_timestamp"))
     }
 
     @Test func headersNameTheAuthAndTheEnvelopeContentType() throws {
         let dsn = try SentryDSN("https://public@o0.ingest.sentry.io/42")
-        #expect(dsn.headers() == [
-            "X-Sentry-Auth": "Sentry sentry_version=7, sentry_client=steward/0.1.0, sentry_key=public",
-            "Content-Type": "application/x-sentry-envelope",
-        ])
+        #expect(
+            dsn.headers() == [
+                "X-Sentry-Auth": "Sentry sentry_version=7, sentry_client=steward/0.1.0, sentry_key=public",
+                "Content-Type": "application/x-sentry-envelope",
+            ])
     }
 }

@@ -11,22 +11,30 @@ import Testing
             dsn: try SentryDSN("https://pub:secret@sentry.io/42"),
             sentAt: Date(timeIntervalSince1970: 1_795_000_000.25),
             items: [
-                SentryEnvelope.Item(type: "attachment", payload: [0xEF, 0xBB, 0xBF] + bytes("Hello\r\n"),
-                                    contentType: "text/plain", extraHeader: ["filename": "hello.txt"]),
-                SentryEnvelope.Item(type: "event", payload: bytes(#"{"message":"hello world","level":"error"}"#),
-                                    contentType: "application/json"),
+                SentryEnvelope.Item(
+                    type: "attachment", payload: [0xEF, 0xBB, 0xBF] + bytes("Hello\r\n"),
+                    contentType: "text/plain", extraHeader: ["filename": "hello.txt"]),
+                SentryEnvelope.Item(
+                    type: "event", payload: bytes(#"{"message":"hello world","level":"error"}"#),
+                    contentType: "application/json"),
             ])
-        let expected = bytes(#"{"dsn":"https://pub@sentry.io/42","event_id":"9ec79c33ec9942ab8353589fcb2e04dc","sdk":{"name":"steward","version":"0.1.0"},"sent_at":"2026-11-18T11:06:40.250Z"}"# + "\n"
-            + #"{"content_type":"text/plain","filename":"hello.txt","length":10,"type":"attachment"}"# + "\n")
-            + [0xEF, 0xBB, 0xBF] + bytes("Hello\r\n\n"
-            + #"{"content_type":"application/json","length":41,"type":"event"}"# + "\n"
-            + #"{"message":"hello world","level":"error"}"# + "\n")
+        let expected =
+            bytes(
+                #"{"dsn":"https://pub@sentry.io/42","event_id":"9ec79c33ec9942ab8353589fcb2e04dc","sdk":{"name":"steward","version":"0.1.0"},"sent_at":"2026-11-18T11:06:40.250Z"}"#
+                    + "\n"
+                    + #"{"content_type":"text/plain","filename":"hello.txt","length":10,"type":"attachment"}"# + "\n")
+            + [0xEF, 0xBB, 0xBF]
+            + bytes(
+                "Hello\r\n\n"
+                    + #"{"content_type":"application/json","length":41,"type":"event"}"# + "\n"
+                    + #"{"message":"hello world","level":"error"}"# + "\n")
         #expect(envelope.encode() == expected)
     }
 
     @Test func itemLengthIsThePayloadsByteCountIncludingMultiByteUTF8() throws {
         let text = "Zähler übergelaufen ✓ 🚀\nzweite Zeile"
-        let envelope = SentryEnvelope(header: [:], items: [SentryEnvelope.Item(type: "attachment", payload: bytes(text))])
+        let envelope = SentryEnvelope(
+            header: [:], items: [SentryEnvelope.Item(type: "attachment", payload: bytes(text))])
         let encoded = envelope.encode()
         // "{}\n", then the item header line.
         let end = try #require(encoded.dropFirst(3).firstIndex(of: 0x0A))
@@ -58,7 +66,11 @@ import Testing
         let envelope = SentryEnvelope(eventID: "0123456789abcdef0123456789abcdef", dsn: nil, sentAt: nil, items: [])
         #expect(envelope.header["sent_at"] == nil)
         #expect(envelope.header["dsn"] == nil)
-        #expect(envelope.encode() == bytes(#"{"event_id":"0123456789abcdef0123456789abcdef","sdk":{"name":"steward","version":"0.1.0"}}"# + "\n"))
+        #expect(
+            envelope.encode()
+                == bytes(
+                    #"{"event_id":"0123456789abcdef0123456789abcdef","sdk":{"name":"steward","version":"0.1.0"}}"#
+                        + "\n"))
     }
 
     @Test func itemHeaderLengthIsAlwaysDerivedFromThePayload() throws {
@@ -71,15 +83,19 @@ import Testing
     // The "Full Examples" of Sentry's envelope specification
     // (getsentry/sentry-docs, develop-docs/sdk/data-model/envelopes.mdx), byte for byte.
     static let specExamples: [(name: String, bytes: [UInt8], payloads: [[UInt8]])] = {
-        let header = #"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","dsn":"https://e12d836b15bb49d7bbf99e64295d995b:@sentry.io/42"}"#
+        let header =
+            #"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","dsn":"https://e12d836b15bb49d7bbf99e64295d995b:@sentry.io/42"}"#
         let attachment = #"{"type":"attachment","length":10,"content_type":"text/plain","filename":"hello.txt"}"#
         let event = #"{"type":"event","length":41,"content_type":"application/json","filename":"application.log"}"#
         let hello: [UInt8] = [0xEF, 0xBB, 0xBF] + Array("Hello\r\n".utf8)
         let message = Array(#"{"message":"hello world","level":"error"}"#.utf8)
-        let twoItems = Array((header + "\n" + attachment + "\n").utf8) + hello + Array(("\n" + event + "\n").utf8) + message
-        let empty = #"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}"# + "\n"
+        let twoItems =
+            Array((header + "\n" + attachment + "\n").utf8) + hello + Array(("\n" + event + "\n").utf8) + message
+        let empty =
+            #"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}"# + "\n"
             + #"{"type":"attachment","length":0}"# + "\n\n" + #"{"type":"attachment","length":0}"# + "\n"
-        let implicit = #"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}"# + "\n" + #"{"type":"attachment"}"# + "\nhelloworld"
+        let implicit =
+            #"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}"# + "\n" + #"{"type":"attachment"}"# + "\nhelloworld"
         let session = #"{"started": "2020-02-07T14:16:00Z","attrs":{"release":"sentry-test@1.0.0"}}"#
         return [
             ("2 items", twoItems + [0x0A], [hello, message]),
@@ -88,8 +104,10 @@ import Testing
             ("2 empty attachments, last newline omitted", Array(empty.utf8), [[], []]),
             ("implicit length, terminated by newline", Array((implicit + "\n").utf8), [Array("helloworld".utf8)]),
             ("implicit length, terminated by EOF", Array(implicit.utf8), [Array("helloworld".utf8)]),
-            ("empty headers, implicit length, EOF", Array(("{}\n" + #"{"type":"session"}"# + "\n" + session).utf8),
-             [Array(session.utf8)]),
+            (
+                "empty headers, implicit length, EOF", Array(("{}\n" + #"{"type":"session"}"# + "\n" + session).utf8),
+                [Array(session.utf8)]
+            ),
         ]
     }()
 
@@ -103,7 +121,8 @@ import Testing
     @Test func decoderKeepsUnknownHeaderAttributes() throws {
         let envelope = try SentryEnvelope.decode(Self.specExamples[0].bytes)
         #expect(envelope.header["dsn"] == "https://e12d836b15bb49d7bbf99e64295d995b:@sentry.io/42")
-        #expect(envelope.items[0].header == ["type": "attachment", "content_type": "text/plain", "filename": "hello.txt"])
+        #expect(
+            envelope.items[0].header == ["type": "attachment", "content_type": "text/plain", "filename": "hello.txt"])
         #expect(envelope.items[1].header["filename"] == "application.log")
     }
 
@@ -150,8 +169,9 @@ import Testing
 @Suite struct SentryJSONTests {
     @Test func encodingIsCompactWithSortedKeysAndEscapesOnlyWhatJSONRequires() {
         let value: SentryJSON = ["b": 1, "a": "é/\"\\\n\t\u{01}\u{7F}", "c": [true, false, .null, 2.5, 60.0], "B": -3]
-        #expect(String(decoding: value.encoded(), as: UTF8.self)
-            == #"{"B":-3,"a":"é/\"\\\n\t\u0001\u007f","b":1,"c":[true,false,null,2.5,60.0]}"#)
+        #expect(
+            String(decoding: value.encoded(), as: UTF8.self)
+                == #"{"B":-3,"a":"é/\"\\\n\t\u0001\u007f","b":1,"c":[true,false,null,2.5,60.0]}"#)
     }
 
     @Test func nonFiniteNumbersEncodeAsNull() {
@@ -159,7 +179,8 @@ import Testing
     }
 
     @Test func parsingKeepsIntegersApartFromFloatsAndDecodesEscapes() throws {
-        let value = try SentryJSON.parse(Array(#" {"i": 9007199254740993, "f": 1e2, "s": "\u00e9\ud83d\ude80\/", "n": null} "#.utf8))
+        let value = try SentryJSON.parse(
+            Array(#" {"i": 9007199254740993, "f": 1e2, "s": "\u00e9\ud83d\ude80\/", "n": null} "#.utf8))
         #expect(value == ["i": .int(9_007_199_254_740_993), "f": .double(100), "s": "é🚀/", "n": .null])
     }
 
@@ -168,8 +189,10 @@ import Testing
         #expect(try SentryJSON.parse(value.encoded()) == value)
     }
 
-    @Test(arguments: ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "\"\\x\"", "\"a\u{01}\"", "tru", "{\"a\":1}x",
-                      "{\"a\":1,\"a\":2}", "\"\\ud800\"", "{1:2}"])
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "\"\\x\"", "\"a\u{01}\"", "tru", "{\"a\":1}x",
+        "{\"a\":1,\"a\":2}", "\"\\ud800\"", "{1:2}",
+    ])
     func parsingRejectsInvalidJSON(_ text: String) {
         #expect(throws: SentryError.self) { try SentryJSON.parse(Array(text.utf8)) }
     }

@@ -19,37 +19,49 @@ enum SentryFixture {
         crashedThread: CrashThread(
             id: 4242, name: "main",
             frames: [
-                StackFrame(instructionAddress: 0x55d0_c0de_1234, function: "Scanner.crash()", package: "/usr/bin/scanner",
-                           filename: "Scanner.swift", line: 12, imageAddress: 0x55d0_c0de_0000, symbolAddress: 0x55d0_c0de_1200),
-                StackFrame(instructionAddress: 0x55d0_c0de_2000, function: "main", package: "/usr/bin/scanner",
-                           imageAddress: 0x55d0_c0de_0000),
-                StackFrame(instructionAddress: 0x7f51_4052_9d90, package: "/lib/x86_64-linux-gnu/libgcc_s.so.1",
-                           imageAddress: 0x7f51_4052_7000),
+                StackFrame(
+                    instructionAddress: 0x55d0_c0de_1234, function: "Scanner.crash()", package: "/usr/bin/scanner",
+                    filename: "Scanner.swift", line: 12, imageAddress: 0x55d0_c0de_0000, symbolAddress: 0x55d0_c0de_1200
+                ),
+                StackFrame(
+                    instructionAddress: 0x55d0_c0de_2000, function: "main", package: "/usr/bin/scanner",
+                    imageAddress: 0x55d0_c0de_0000),
+                StackFrame(
+                    instructionAddress: 0x7f51_4052_9d90, package: "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                    imageAddress: 0x7f51_4052_7000),
             ],
             registers: ["rip": 0x55d0_c0de_1234, "rsp": 0x7ffd_1234_5678]),
         otherThreads: [
-            CrashThread(id: 4243, name: "worker",
-                        frames: [StackFrame(instructionAddress: 0x7f51_4052_8000, function: "poll"),
-                                 StackFrame(instructionAddress: 0x55d0_c0de_3000, function: "Worker.run()")],
-                        crashed: false),
+            CrashThread(
+                id: 4243, name: "worker",
+                frames: [
+                    StackFrame(instructionAddress: 0x7f51_4052_8000, function: "poll"),
+                    StackFrame(instructionAddress: 0x55d0_c0de_3000, function: "Worker.run()"),
+                ],
+                crashed: false)
         ],
         images: [
-            BinaryImage(path: "/usr/bin/scanner", start: 0x55d0_c0de_0000, end: 0x55d0_c0e0_0000,
-                        buildID: "f1c3bcc0279865fe3058404b2831d9e64135386c"),
-            BinaryImage(path: "/lib/x86_64-linux-gnu/libgcc_s.so.1", start: 0x7f51_4052_7000, end: 0x7f51_4053_d000,
-                        buildID: "68220ae2c65d65c1b6aaa12fa6765a6ec2f5f434"),
+            BinaryImage(
+                path: "/usr/bin/scanner", start: 0x55d0_c0de_0000, end: 0x55d0_c0e0_0000,
+                buildID: "f1c3bcc0279865fe3058404b2831d9e64135386c"),
+            BinaryImage(
+                path: "/lib/x86_64-linux-gnu/libgcc_s.so.1", start: 0x7f51_4052_7000, end: 0x7f51_4053_d000,
+                buildID: "68220ae2c65d65c1b6aaa12fa6765a6ec2f5f434"),
             BinaryImage(path: "/usr/lib/libnobuildid.so", start: 0x7f00_0000_0000, end: 0x7f00_0000_1000),
         ],
         breadcrumbs: [
-            Breadcrumb(timestamp: Date(timeIntervalSince1970: 1_794_999_999), level: .info, category: "navigation",
-                       message: "Zähler geöffnet 🚀", data: ["screen": "counter", "from": "home"]),
-            Breadcrumb(timestamp: Date(timeIntervalSince1970: 1_795_000_000), level: .warning, category: "scan",
-                       message: "slow frame"),
+            Breadcrumb(
+                timestamp: Date(timeIntervalSince1970: 1_794_999_999), level: .info, category: "navigation",
+                message: "Zähler geöffnet 🚀", data: ["screen": "counter", "from": "home"]),
+            Breadcrumb(
+                timestamp: Date(timeIntervalSince1970: 1_795_000_000), level: .warning, category: "scan",
+                message: "slow frame"),
         ],
-        context: CrashContext(release: "scanner@1.4.2", environment: "production",
-                              sessionID: "7c7b6585f9014351bf8d02711b721929", deviceID: "d-5f1e0c",
-                              osName: "Debian GNU/Linux", osVersion: "12", kernelVersion: "6.1.0-18-amd64",
-                              model: "ThinkPad X1", arch: "x86_64", executable: "scanner"),
+        context: CrashContext(
+            release: "scanner@1.4.2", environment: "production",
+            sessionID: "7c7b6585f9014351bf8d02711b721929", deviceID: "d-5f1e0c",
+            osName: "Debian GNU/Linux", osVersion: "12", kernelVersion: "6.1.0-18-amd64",
+            model: "ThinkPad X1", arch: "x86_64", executable: "scanner"),
         secondsSinceStart: 2.5,
         handlerNanoseconds: 48_000,
         salvageNotes: ["frame 3 unreadable"])
@@ -59,8 +71,12 @@ enum SentryFixture {
         timestamp: crashTime,
         handled: true,
         error: CrashError(type: "DecodingError", message: "Überlauf im Zähler ✓ — Schlüssel \"größe\" fehlt"),
-        crashedThread: CrashThread(id: 7, frames: [StackFrame(instructionAddress: 0x1000, function: "inner"),
-                                                    StackFrame(instructionAddress: 0x2000, function: "outer")]),
+        crashedThread: CrashThread(
+            id: 7,
+            frames: [
+                StackFrame(instructionAddress: 0x1000, function: "inner"),
+                StackFrame(instructionAddress: 0x2000, function: "outer"),
+            ]),
         context: CrashContext(release: "scanner@1.4.2", sessionID: "7c7b6585-f901-4351-bf8d-02711b721929"))
 }
 
@@ -85,30 +101,36 @@ enum SentryFixture {
         #expect(exception["type"] == "SIGSEGV")
         #expect(exception["value"] == "Segmentation fault (SEGV_MAPERR) at 0x8")
         #expect(exception["thread_id"] == 4242)
-        #expect(exception["mechanism"] == [
-            "type": "signalhandler",
-            "handled": false,
-            "synthetic": true,
-            "data": ["relevant_address": "0x8"],
-            "meta": ["signal": ["number": 11, "code": 1, "name": "SIGSEGV", "code_name": "SEGV_MAPERR"]],
-        ])
+        #expect(
+            exception["mechanism"] == [
+                "type": "signalhandler",
+                "handled": false,
+                "synthetic": true,
+                "data": ["relevant_address": "0x8"],
+                "meta": ["signal": ["number": 11, "code": 1, "name": "SIGSEGV", "code_name": "SEGV_MAPERR"]],
+            ])
     }
 
     @Test func framesAreOldestFirstWithHexAddresses() throws {
-        let stacktrace = try #require(encoder.event(for: SentryFixture.crash)["exception"]?["values"]?[0]?["stacktrace"])
+        let stacktrace = try #require(
+            encoder.event(for: SentryFixture.crash)["exception"]?["values"]?[0]?["stacktrace"])
         let frames = try #require(stacktrace["frames"]?.arrayValue)
         #expect(frames.map { $0["instruction_addr"] } == ["0x7f5140529d90", "0x55d0c0de2000", "0x55d0c0de1234"])
-        #expect(frames.last == [
-            "instruction_addr": "0x55d0c0de1234",
-            "function": "Scanner.crash()",
-            "package": "/usr/bin/scanner",
-            "filename": "Scanner.swift",
-            "lineno": 12,
-            "image_addr": "0x55d0c0de0000",
-            "symbol_addr": "0x55d0c0de1200",
-        ])
-        #expect(frames.first == ["instruction_addr": "0x7f5140529d90", "package": "/lib/x86_64-linux-gnu/libgcc_s.so.1",
-                                 "image_addr": "0x7f5140527000"])
+        #expect(
+            frames.last == [
+                "instruction_addr": "0x55d0c0de1234",
+                "function": "Scanner.crash()",
+                "package": "/usr/bin/scanner",
+                "filename": "Scanner.swift",
+                "lineno": 12,
+                "image_addr": "0x55d0c0de0000",
+                "symbol_addr": "0x55d0c0de1200",
+            ])
+        #expect(
+            frames.first == [
+                "instruction_addr": "0x7f5140529d90", "package": "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                "image_addr": "0x7f5140527000",
+            ])
         #expect(stacktrace["registers"] == ["rip": "0x55d0c0de1234", "rsp": "0x7ffd12345678"])
     }
 
@@ -116,11 +138,16 @@ enum SentryFixture {
         let threads = try #require(encoder.event(for: SentryFixture.crash)["threads"]?["values"]?.arrayValue)
         #expect(threads.count == 2)
         #expect(threads[0] == ["id": 4242, "name": "main", "crashed": true, "current": true])
-        #expect(threads[1] == [
-            "id": 4243, "name": "worker", "crashed": false, "current": false,
-            "stacktrace": ["frames": [["instruction_addr": "0x55d0c0de3000", "function": "Worker.run()"],
-                                      ["instruction_addr": "0x7f5140528000", "function": "poll"]]],
-        ])
+        #expect(
+            threads[1] == [
+                "id": 4243, "name": "worker", "crashed": false, "current": false,
+                "stacktrace": [
+                    "frames": [
+                        ["instruction_addr": "0x55d0c0de3000", "function": "Worker.run()"],
+                        ["instruction_addr": "0x7f5140528000", "function": "poll"],
+                    ]
+                ],
+            ])
     }
 
     @Test func debugIDOfSentrysDocumentedBuildIDExample() {
@@ -131,26 +158,31 @@ enum SentryFixture {
 
     @Test func debugMetaListsELFImagesWithCodeAndDebugIDs() throws {
         let images = try #require(encoder.event(for: SentryFixture.crash)["debug_meta"]?["images"]?.arrayValue)
-        #expect(images[0] == [
-            "type": "elf",
-            "code_id": "f1c3bcc0279865fe3058404b2831d9e64135386c",
-            "debug_id": "c0bcc3f1-9827-fe65-3058-404b2831d9e6",
-            "code_file": "/usr/bin/scanner",
-            "image_addr": "0x55d0c0de0000",
-            "image_size": 131_072,
-        ])
+        #expect(
+            images[0] == [
+                "type": "elf",
+                "code_id": "f1c3bcc0279865fe3058404b2831d9e64135386c",
+                "debug_id": "c0bcc3f1-9827-fe65-3058-404b2831d9e6",
+                "code_file": "/usr/bin/scanner",
+                "image_addr": "0x55d0c0de0000",
+                "image_size": 131_072,
+            ])
         // The example of Relay's NativeDebugImage documentation (getsentry/relay,
         // relay-event-schema): same code_id, debug_id, code_file, image_addr and image_size.
-        #expect(images[1] == [
-            "type": "elf",
-            "code_id": "68220ae2c65d65c1b6aaa12fa6765a6ec2f5f434",
-            "debug_id": "e20a2268-5dc6-c165-b6aa-a12fa6765a6e",
-            "code_file": "/lib/x86_64-linux-gnu/libgcc_s.so.1",
-            "image_addr": "0x7f5140527000",
-            "image_size": 90112,
-        ])
-        #expect(images[2] == ["type": "elf", "code_file": "/usr/lib/libnobuildid.so", "image_addr": "0x7f0000000000",
-                              "image_size": 4096])
+        #expect(
+            images[1] == [
+                "type": "elf",
+                "code_id": "68220ae2c65d65c1b6aaa12fa6765a6ec2f5f434",
+                "debug_id": "e20a2268-5dc6-c165-b6aa-a12fa6765a6e",
+                "code_file": "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                "image_addr": "0x7f5140527000",
+                "image_size": 90112,
+            ])
+        #expect(
+            images[2] == [
+                "type": "elf", "code_file": "/usr/lib/libnobuildid.so", "image_addr": "0x7f0000000000",
+                "image_size": 4096,
+            ])
     }
 
     @Test func contextsDescribeDeviceOSAppAndSteward() throws {
@@ -158,19 +190,26 @@ enum SentryFixture {
         #expect(contexts["device"] == ["model": "ThinkPad X1", "arch": "x86_64"])
         #expect(contexts["os"] == ["name": "Debian GNU/Linux", "version": "12", "kernel_version": "6.1.0-18-amd64"])
         #expect(contexts["app"] == ["app_name": "scanner", "app_start_time": "2026-11-18T11:06:37.750Z"])
-        #expect(contexts["steward"] == [
-            "partial": false, "runtime_backtrace_merged": false, "seconds_since_start": 2.5, "handler_ns": 48000,
-            "salvage_notes": ["frame 3 unreadable"],
-        ])
+        #expect(
+            contexts["steward"] == [
+                "partial": false, "runtime_backtrace_merged": false, "seconds_since_start": 2.5, "handler_ns": 48000,
+                "salvage_notes": ["frame 3 unreadable"],
+            ])
     }
 
     @Test func breadcrumbsKeepTheirOrderLevelAndData() throws {
         let crumbs = try #require(encoder.event(for: SentryFixture.crash)["breadcrumbs"]?["values"]?.arrayValue)
-        #expect(crumbs == [
-            ["timestamp": "2026-11-18T11:06:39.000Z", "level": "info", "category": "navigation",
-             "message": "Zähler geöffnet 🚀", "data": ["screen": "counter", "from": "home"]],
-            ["timestamp": "2026-11-18T11:06:40.000Z", "level": "warning", "category": "scan", "message": "slow frame"],
-        ])
+        #expect(
+            crumbs == [
+                [
+                    "timestamp": "2026-11-18T11:06:39.000Z", "level": "info", "category": "navigation",
+                    "message": "Zähler geöffnet 🚀", "data": ["screen": "counter", "from": "home"],
+                ],
+                [
+                    "timestamp": "2026-11-18T11:06:40.000Z", "level": "warning", "category": "scan",
+                    "message": "slow frame",
+                ],
+            ])
     }
 
     @Test func handledReportIsAnErrorWithAGenericHandledMechanism() throws {
@@ -184,8 +223,13 @@ enum SentryFixture {
         #expect(exception["type"] == "DecodingError")
         #expect(exception["value"] == "Überlauf im Zähler ✓ — Schlüssel \"größe\" fehlt")
         #expect(exception["mechanism"] == ["type": "generic", "handled": true])
-        #expect(exception["stacktrace"] == ["frames": [["instruction_addr": "0x2000", "function": "outer"],
-                                                       ["instruction_addr": "0x1000", "function": "inner"]]])
+        #expect(
+            exception["stacktrace"] == [
+                "frames": [
+                    ["instruction_addr": "0x2000", "function": "outer"],
+                    ["instruction_addr": "0x1000", "function": "inner"],
+                ]
+            ])
         #expect(event["threads"]?["values"] == [["id": 7, "crashed": false, "current": true]])
     }
 
@@ -196,17 +240,22 @@ enum SentryFixture {
         let exception = try #require(encoder.event(for: report)["exception"]?["values"]?[0])
         #expect(exception["type"] == "Fatal error")
         #expect(exception["value"] == "Index out of range")
-        #expect(exception["mechanism"] == [
-            "type": "signalhandler", "handled": false,
-            "meta": ["signal": ["number": 5, "code": 128, "name": "SIGTRAP", "code_name": "SI_KERNEL"]],
-        ])
+        #expect(
+            exception["mechanism"] == [
+                "type": "signalhandler", "handled": false,
+                "meta": ["signal": ["number": 5, "code": 128, "name": "SIGTRAP", "code_name": "SI_KERNEL"]],
+            ])
     }
 
     @Test(arguments: [
-        (CrashSignal(number: 7, name: "SIGBUS", code: 2, codeName: "BUS_ADRERR", faultAddress: 0xdead_beef),
-         "Bus error (BUS_ADRERR) at 0xdeadbeef"),
-        (CrashSignal(number: 8, name: "SIGFPE", code: 1, codeName: "FPE_INTDIV", faultAddress: 0x55d0_c0de_1234),
-         "Floating-point exception (FPE_INTDIV) at 0x55d0c0de1234"),
+        (
+            CrashSignal(number: 7, name: "SIGBUS", code: 2, codeName: "BUS_ADRERR", faultAddress: 0xdead_beef),
+            "Bus error (BUS_ADRERR) at 0xdeadbeef"
+        ),
+        (
+            CrashSignal(number: 8, name: "SIGFPE", code: 1, codeName: "FPE_INTDIV", faultAddress: 0x55d0_c0de_1234),
+            "Floating-point exception (FPE_INTDIV) at 0x55d0c0de1234"
+        ),
         (CrashSignal(number: 6, name: "SIGABRT", code: -6), "Abort"),
         (CrashSignal(number: 4, name: "SIGILL", code: 2, codeName: "ILL_ILLOPN"), "Illegal instruction (ILL_ILLOPN)"),
         (CrashSignal(number: 31, name: "SIGSYS", code: 1), "Signal 31"),

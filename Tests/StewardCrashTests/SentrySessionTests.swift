@@ -8,21 +8,23 @@ import Testing
 
     @Test(arguments: SentrySession.Status.allCases)
     func everyStatusEncodesPerTheSessionSpecification(_ status: SentrySession.Status) throws {
-        let session = SentrySession(id: "7c7b6585-f901-4351-bf8d-02711b721929", distinctID: "d-5f1e0c", isInitial: true,
-                                    started: started, timestamp: now, status: status, errors: 0, duration: 60.125,
-                                    release: "scanner@1.4.2", environment: "staging")
-        #expect(session.payload() == [
-            "sid": "7c7b6585-f901-4351-bf8d-02711b721929",
-            "did": "d-5f1e0c",
-            "init": true,
-            "started": "2026-11-18T11:06:40.000Z",
-            "timestamp": "2026-11-18T11:07:40.125Z",
-            "status": .string(status.rawValue),
-            // A crash is always an error too.
-            "errors": status == .crashed ? 1 : 0,
-            "duration": 60.125,
-            "attrs": ["release": "scanner@1.4.2", "environment": "staging"],
-        ])
+        let session = SentrySession(
+            id: "7c7b6585-f901-4351-bf8d-02711b721929", distinctID: "d-5f1e0c", isInitial: true,
+            started: started, timestamp: now, status: status, errors: 0, duration: 60.125,
+            release: "scanner@1.4.2", environment: "staging")
+        #expect(
+            session.payload() == [
+                "sid": "7c7b6585-f901-4351-bf8d-02711b721929",
+                "did": "d-5f1e0c",
+                "init": true,
+                "started": "2026-11-18T11:06:40.000Z",
+                "timestamp": "2026-11-18T11:07:40.125Z",
+                "status": .string(status.rawValue),
+                // A crash is always an error too.
+                "errors": status == .crashed ? 1 : 0,
+                "duration": 60.125,
+                "attrs": ["release": "scanner@1.4.2", "environment": "staging"],
+            ])
         let item = session.envelopeItem
         #expect(item.type == "session")
         #expect(try SentryJSON.parse(item.payload) == session.payload())
@@ -33,17 +35,22 @@ import Testing
     }
 
     @Test func minimalSessionLeavesOptionalFieldsOutAndDefaultsTheEnvironment() {
-        let session = SentrySession(id: "7c7b6585f9014351bf8d02711b721929", started: started, status: .ok, release: "app@1")
-        #expect(session.payload() == [
-            "sid": "7c7b6585f9014351bf8d02711b721929",
-            "init": false,
-            "started": "2026-11-18T11:06:40.000Z",
-            "status": "ok",
-            "errors": 0,
-            "attrs": ["release": "app@1", "environment": "production"],
-        ])
-        #expect(session.envelopeItem.payload == Array(
-            #"{"attrs":{"environment":"production","release":"app@1"},"errors":0,"init":false,"sid":"7c7b6585f9014351bf8d02711b721929","started":"2026-11-18T11:06:40.000Z","status":"ok"}"#.utf8))
+        let session = SentrySession(
+            id: "7c7b6585f9014351bf8d02711b721929", started: started, status: .ok, release: "app@1")
+        #expect(
+            session.payload() == [
+                "sid": "7c7b6585f9014351bf8d02711b721929",
+                "init": false,
+                "started": "2026-11-18T11:06:40.000Z",
+                "status": "ok",
+                "errors": 0,
+                "attrs": ["release": "app@1", "environment": "production"],
+            ])
+        #expect(
+            session.envelopeItem.payload
+                == Array(
+                    #"{"attrs":{"environment":"production","release":"app@1"},"errors":0,"init":false,"sid":"7c7b6585f9014351bf8d02711b721929","started":"2026-11-18T11:06:40.000Z","status":"ok"}"#
+                        .utf8))
     }
 
     @Test func erroredSessionKeepsItsCount() {
@@ -52,8 +59,10 @@ import Testing
     }
 
     @Test func crashedUpdateForAReportCountsTheCrashAndItsDuration() throws {
-        let update = try #require(SentrySession.crashed(for: SentryFixture.crash, started: SentryFixture.launchTime,
-                                                        isInitial: true, errors: 2))
+        let update = try #require(
+            SentrySession.crashed(
+                for: SentryFixture.crash, started: SentryFixture.launchTime,
+                isInitial: true, errors: 2))
         #expect(update.status == .crashed)
         #expect(update.errors == 3)
         #expect(update.isInitial)
@@ -75,7 +84,8 @@ import Testing
     @Test func datesBeforeTheEpochAndOnLeapDaysFormatInUTC() {
         let before = SentrySession(id: "s", started: Date(timeIntervalSince1970: -0.5), status: .ok, release: "r")
         #expect(before.payload()["started"] == "1969-12-31T23:59:59.500Z")
-        let leap = SentrySession(id: "s", started: Date(timeIntervalSince1970: 951_782_400.999), status: .ok, release: "r")
+        let leap = SentrySession(
+            id: "s", started: Date(timeIntervalSince1970: 951_782_400.999), status: .ok, release: "r")
         #expect(leap.payload()["started"] == "2000-02-29T00:00:00.999Z")
     }
 

@@ -12,8 +12,10 @@ import Testing
 /// ID, and sections .note.gnu.build-id, .symtab, .strtab, .shstrtab.
 struct SyntheticELF {
     var bytes: [UInt8] = []
-    static let buildID: [UInt8] = [0xf1, 0xc3, 0xbc, 0xc0, 0x27, 0x98, 0x65, 0xfe, 0x30, 0x58,
-                                   0x40, 0x4b, 0x28, 0x31, 0xd9, 0xe6, 0x41, 0x35, 0x38, 0x6c]
+    static let buildID: [UInt8] = [
+        0xf1, 0xc3, 0xbc, 0xc0, 0x27, 0x98, 0x65, 0xfe, 0x30, 0x58,
+        0x40, 0x4b, 0x28, 0x31, 0xd9, 0xe6, 0x41, 0x35, 0x38, 0x6c,
+    ]
     /// Offsets of interesting fields, for tests that corrupt them.
     var shnumOffset = 60
     var sectionHeadersOffset = 0
@@ -32,22 +34,23 @@ struct SyntheticELF {
         let strtab = Array("\0alpha\0beta\0gamma\0_$s4Test5outeryyF\0data\0undefined\0".utf8)
         func nameOffset(_ name: String) -> UInt32 {
             let needle = Array(name.utf8) + [0]
-            for i in 0..<strtab.count where Array(strtab[i..<min(strtab.count, i + needle.count)]) == needle && strtab[i - 1] == 0 {
+            for i in 0..<strtab.count
+            where Array(strtab[i..<min(strtab.count, i + needle.count)]) == needle && strtab[i - 1] == 0 {
                 return UInt32(i)
             }
             return 0
         }
-        var symtab = [UInt8](repeating: 0, count: 24)   // the null symbol
+        var symtab = [UInt8](repeating: 0, count: 24)  // the null symbol
         func symbol(_ name: String, info: UInt8, shndx: UInt16, value: UInt64, size: UInt64) {
             put32(nameOffset(name), &symtab); symtab += [info, 0]; put16(shndx, &symtab)
             put64(value, &symtab); put64(size, &symtab)
         }
-        symbol("alpha", info: 0x12, shndx: 1, value: 0x1000, size: 0x20)   // global func
+        symbol("alpha", info: 0x12, shndx: 1, value: 0x1000, size: 0x20)  // global func
         symbol("beta", info: 0x12, shndx: 1, value: 0x1020, size: 0x10)
-        symbol("gamma", info: 0x02, shndx: 1, value: 0x1100, size: 0)      // local func, no size
+        symbol("gamma", info: 0x02, shndx: 1, value: 0x1100, size: 0)  // local func, no size
         symbol("_$s4Test5outeryyF", info: 0x12, shndx: 1, value: 0x1200, size: 0x40)
-        symbol("data", info: 0x11, shndx: 1, value: 0x1300, size: 8)       // an object: ignored
-        symbol("undefined", info: 0x12, shndx: 0, value: 0, size: 0)       // undefined: ignored
+        symbol("data", info: 0x11, shndx: 1, value: 0x1300, size: 8)  // an object: ignored
+        symbol("undefined", info: 0x12, shndx: 0, value: 0, size: 0)  // undefined: ignored
         let shstrtab = Array("\0.note.gnu.build-id\0.symtab\0.strtab\0.shstrtab\0".utf8)
 
         let phoff = 64
@@ -58,7 +61,7 @@ struct SyntheticELF {
         let shoff = (shstrtabOffset + shstrtab.count + 7) / 8 * 8
 
         var out: [UInt8] = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0] + [UInt8](repeating: 0, count: 8)
-        put16(3, &out); put16(62, &out); put32(1, &out)                          // ET_DYN, x86_64
+        put16(3, &out); put16(62, &out); put32(1, &out)  // ET_DYN, x86_64
         put64(0x1000, &out); put64(UInt64(phoff), &out); put64(UInt64(shoff), &out)
         put32(0, &out); put16(64, &out); put16(56, &out); put16(2, &out)
         put16(64, &out); put16(5, &out); put16(4, &out)
@@ -96,13 +99,15 @@ struct SyntheticELF {
     }
 }
 
-
 @Suite struct SymbolicationELFTests {
     @Test func readsTheBuildIDSegmentsAndFunctionSymbolsOfAWellFormedFile() throws {
         let file = try ELFFile(bytes: SyntheticELF().bytes)
         #expect(file.buildID == SyntheticELF.buildID)
         #expect(file.buildIDHex == "f1c3bcc0279865fe3058404b2831d9e64135386c")
-        #expect(file.loadSegments == [ELFFile.Segment(vaddr: 0, offset: 0, fileSize: 0x2000, memorySize: 0x2000, align: 0x1000, flags: 5)])
+        #expect(
+            file.loadSegments == [
+                ELFFile.Segment(vaddr: 0, offset: 0, fileSize: 0x2000, memorySize: 0x2000, align: 0x1000, flags: 5)
+            ])
         #expect(file.symbols.map(\.name) == ["alpha", "beta", "gamma", "_$s4Test5outeryyF"])
         #expect(file.type == 3)
     }
@@ -113,8 +118,8 @@ struct SyntheticELF {
         #expect(file.symbol(containing: 0x1000)?.name == "alpha")
         #expect(file.symbol(containing: 0x101f)?.name == "alpha")
         #expect(file.symbol(containing: 0x1020)?.name == "beta")
-        #expect(file.symbol(containing: 0x1030) == nil)                 // past beta's end, before gamma
-        #expect(file.symbol(containing: 0x1150)?.name == "gamma")       // no size: nearest preceding
+        #expect(file.symbol(containing: 0x1030) == nil)  // past beta's end, before gamma
+        #expect(file.symbol(containing: 0x1150)?.name == "gamma")  // no size: nearest preceding
         #expect(file.symbol(containing: 0x1210)?.name == "_$s4Test5outeryyF")
         #expect(file.symbol(containing: 0x1240) == nil)
         #expect(file.symbol(containing: 0x3000) == nil)
@@ -122,7 +127,7 @@ struct SyntheticELF {
 
     @Test func findsTheBuildIDInSectionsWhenNoSegmentHasIt() throws {
         var elf = SyntheticELF()
-        elf.set16(0, at: 56)   // no program headers
+        elf.set16(0, at: 56)  // no program headers
         let file = try ELFFile(bytes: elf.bytes)
         #expect(file.buildIDHex == "f1c3bcc0279865fe3058404b2831d9e64135386c")
         #expect(file.loadSegments.isEmpty)
@@ -172,7 +177,9 @@ struct SyntheticELF {
         for seed in UInt64(0)..<1_000 {
             var random = SplitMix64(seed: seed)
             // Random bytes behind a valid ELF64 LE identification.
-            var noise = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0] + (0..<Int(random.next() % 1_024)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            var noise =
+                [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]
+                + (0..<Int(random.next() % 1_024)).map { _ in UInt8.random(in: 0...255, using: &random) }
             _ = try? ELFFile(bytes: noise)
             noise[4] = UInt8.random(in: 0...3, using: &random)
             _ = try? ELFFile(bytes: noise)
@@ -184,7 +191,8 @@ struct SyntheticELF {
             }
             if random.next() % 2 == 0 {
                 let index = Int(random.next() % UInt64(corrupted.count - 8))
-                let value: UInt64 = [UInt64.max, 1 << 63, 0xFFFF_FFFF, UInt64(corrupted.count)].randomElement(using: &random) ?? 0
+                let value: UInt64 =
+                    [UInt64.max, 1 << 63, 0xFFFF_FFFF, UInt64(corrupted.count)].randomElement(using: &random) ?? 0
                 withUnsafeBytes(of: value.littleEndian) { for (i, b) in $0.enumerated() { corrupted[index + i] = b } }
             }
             if let file = try? ELFFile(bytes: corrupted) {
@@ -225,7 +233,7 @@ struct SyntheticELF {
         #expect((try? ELFFile(bytes: badLink.bytes))?.symbols.isEmpty == true)
 
         var hugeOffsets = SyntheticELF()
-        hugeOffsets.set64(UInt64.max, at: 32)   // e_phoff
+        hugeOffsets.set64(UInt64.max, at: 32)  // e_phoff
         #expect(throws: ELFFile.ELFError.self) { try ELFFile(bytes: hugeOffsets.bytes) }
     }
 

@@ -11,7 +11,7 @@ import StewardCore
         ("could not open /home/ana/notes.txt: denied", "could not open ~/notes.txt: denied"),
         ("'/home/ana/x'", "'~/x'"),
         ("path=/home/ana/x", "path=~/x"),
-        ("/home/anastasia/x", "~/x"),                         // another user's home
+        ("/home/anastasia/x", "~/x"),  // another user's home
         ("/home/bob/.cache/lib.so", "~/.cache/lib.so"),
         ("/root/build/app", "~/build/app"),
         ("/root", "~"),
@@ -22,7 +22,7 @@ import StewardCore
         ("ana", "<user>"),
         ("/srv/ana/data", "/srv/<user>/data"),
         ("ana.txt and ana-laptop", "<user>.txt and <user>-laptop"),
-        ("banana anagram Ana", "banana anagram Ana"),          // not whole words; case-sensitive
+        ("banana anagram Ana", "banana anagram Ana"),  // not whole words; case-sensitive
         ("ana_x xana", "ana_x xana"),
         ("", ""),
         ("héllo ana ✓", "héllo <user> ✓"),
@@ -58,15 +58,19 @@ import StewardCore
 
     @Test func scrubsEveryPathAndTextOfAReport() {
         let scrubber = Scrubber(homeDirectory: "/home/ana", userName: "ana")
-        let frame = StackFrame(instructionAddress: 1, function: "main", package: "/home/ana/bin/app",
-                               filename: "/home/ana/src/main.swift", line: 3)
+        let frame = StackFrame(
+            instructionAddress: 1, function: "main", package: "/home/ana/bin/app",
+            filename: "/home/ana/src/main.swift", line: 3)
         let report = CrashReport(
             id: "0", timestamp: .init(timeIntervalSince1970: 0), handled: true,
             error: CrashError(type: "E", message: "ana failed at /home/ana/x"),
             crashedThread: CrashThread(id: 1, name: "ana-worker", frames: [frame]),
             images: [BinaryImage(path: "/home/ana/bin/app", start: 0, end: 1)],
-            breadcrumbs: [Breadcrumb(timestamp: .init(timeIntervalSince1970: 0), category: "file",
-                                     message: "opened /home/ana/a", data: ["who": "ana"])])
+            breadcrumbs: [
+                Breadcrumb(
+                    timestamp: .init(timeIntervalSince1970: 0), category: "file",
+                    message: "opened /home/ana/a", data: ["who": "ana"])
+            ])
         let scrubbed = scrubber.scrub(report: report)
         #expect(scrubbed.crashedThread.frames[0].package == "~/bin/app")
         #expect(scrubbed.crashedThread.frames[0].filename == "~/src/main.swift")
@@ -78,18 +82,26 @@ import StewardCore
     }
 
     @Test func identifiersAndSecretsBecomePlaceholdersInTextsButCodeIsLeftAlone() {
-        let filter = IdentifierFilter(machineIDs: ["0123456789abcdef0123456789abcdef"], macAddresses: ["00:1b:21:aa:bb:cc"],
-                                      hostNames: ["kiosk-07"], homeDirectory: "/home/ana", userName: "ana")
+        let filter = IdentifierFilter(
+            machineIDs: ["0123456789abcdef0123456789abcdef"], macAddresses: ["00:1b:21:aa:bb:cc"],
+            hostNames: ["kiosk-07"], homeDirectory: "/home/ana", userName: "ana")
         let scrubber = Scrubber(homeDirectory: "/home/ana", userName: "ana", filter: filter)
-        let frame = StackFrame(instructionAddress: 1, function: "Parser.token: next", package: "/opt/kiosk-07/bin/app", filename: nil, line: nil)
+        let frame = StackFrame(
+            instructionAddress: 1, function: "Parser.token: next", package: "/opt/kiosk-07/bin/app", filename: nil,
+            line: nil)
         let report = CrashReport(
             id: "0", timestamp: .init(timeIntervalSince1970: 0), handled: true,
-            error: CrashError(type: "E", message: "upload to 10.0.0.7 failed for 01234567-89ab-cdef-0123-456789abcdef, api_key=s3cr3t"),
+            error: CrashError(
+                type: "E", message: "upload to 10.0.0.7 failed for 01234567-89ab-cdef-0123-456789abcdef, api_key=s3cr3t"
+            ),
             crashedThread: CrashThread(id: 1, name: "kiosk-07-worker", frames: [frame]),
             images: [BinaryImage(path: "/opt/kiosk-07/bin/app", start: 0, end: 1)],
-            breadcrumbs: [Breadcrumb(timestamp: .init(timeIntervalSince1970: 0), category: "net",
-                                     message: "link up on wlx001b21aabbcc (00-1B-21-AA-BB-CC), card 4111 1111 1111 1111",
-                                     data: ["password": "hunter2", "peer": "fe80::1"])])
+            breadcrumbs: [
+                Breadcrumb(
+                    timestamp: .init(timeIntervalSince1970: 0), category: "net",
+                    message: "link up on wlx001b21aabbcc (00-1B-21-AA-BB-CC), card 4111 1111 1111 1111",
+                    data: ["password": "hunter2", "peer": "fe80::1"])
+            ])
         let scrubbed = scrubber.scrub(report: report)
         #expect(scrubbed.error?.message == "upload to [ip] failed for [machine-id], api_key=[filtered]")
         #expect(scrubbed.crashedThread.name == "[host]-worker")

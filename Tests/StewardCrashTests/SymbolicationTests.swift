@@ -15,9 +15,11 @@ enum SymbolicationTestSupport {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static let readelf: String? = ["/opt/swift/usr/bin/llvm-readelf", "/usr/bin/llvm-readelf", "/usr/bin/readelf",
-                                   "/opt/swift/usr/bin/llvm-readobj", "/usr/bin/llvm-readobj"]
-        .first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let readelf: String? = [
+        "/opt/swift/usr/bin/llvm-readelf", "/usr/bin/llvm-readelf", "/usr/bin/readelf",
+        "/opt/swift/usr/bin/llvm-readobj", "/usr/bin/llvm-readobj",
+    ]
+    .first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Runs a tool and returns its standard output (tests only; the library has its own runner).
     static func run(_ arguments: [String]) -> String? {
@@ -38,7 +40,7 @@ enum SymbolicationTestSupport {
 @inline(never)
 func symbolicationMarkerCapturingTheStack() -> [UInt64] {
     let addresses = Thread.callStackReturnAddresses.map { UInt64(truncatingIfNeeded: $0.uintValue) }
-    return addresses + [0]   // keeps the call from being a tail call
+    return addresses + [0]  // keeps the call from being a tail call
 }
 
 /// A function whose address the tests take.
@@ -49,11 +51,12 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
     @Test func symbolicatesAReturnAddressInASwiftFunctionOfThisProcess() throws {
         let maps = try #require(SymbolicationTestSupport.readMaps())
         let addresses = symbolicationMarkerCapturingTheStack().dropLast()
-        let output = Symbolicator(symbolizerPath: nil).symbolicate(maps: maps, addresses: Array(addresses), firstIsReturnAddress: true)
+        let output = Symbolicator(symbolizerPath: nil).symbolicate(
+            maps: maps, addresses: Array(addresses), firstIsReturnAddress: true)
         #expect(output.frames.count == addresses.count)
         let marker = output.frames.first { $0.function?.contains("symbolicationMarkerCapturingTheStack") == true }
         let frame = try #require(marker)
-        #expect(frame.function?.hasPrefix("$s") == false)   // demangled
+        #expect(frame.function?.hasPrefix("$s") == false)  // demangled
         #expect(frame.package.map { output.images.map(\.path).contains($0) } == true)
         let symbolAddress = try #require(frame.symbolAddress)
         #expect(symbolAddress < frame.instructionAddress)
@@ -86,10 +89,16 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
     @Test func addressesOutsideAnyImageKeepOnlyTheirAddress() throws {
         let maps = try #require(SymbolicationTestSupport.readMaps())
         let output = Symbolicator(symbolizerPath: nil).symbolicate(maps: maps, addresses: [0, 8, UInt64.max])
-        #expect(output.frames == [StackFrame(instructionAddress: 0), StackFrame(instructionAddress: 8),
-                                  StackFrame(instructionAddress: UInt64.max)])
+        #expect(
+            output.frames == [
+                StackFrame(instructionAddress: 0), StackFrame(instructionAddress: 8),
+                StackFrame(instructionAddress: UInt64.max),
+            ])
         #expect(output.images.isEmpty)
-        #expect(Symbolicator(symbolizerPath: nil).symbolicate(maps: "", addresses: [1]).frames == [StackFrame(instructionAddress: 1)])
+        #expect(
+            Symbolicator(symbolizerPath: nil).symbolicate(maps: "", addresses: [1]).frames == [
+                StackFrame(instructionAddress: 1)
+            ])
     }
 
     @Test func aReplacedOrDeletedFileIsNotUsedForSymbols() throws {
@@ -97,18 +106,21 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
         let symbol = try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getpid"))
         let address = UInt64(UInt(bitPattern: symbol))
         let parsed = MemoryMaps(parsing: maps)
-        let changedInode = MemoryMaps(mappings: parsed.mappings.map { mapping in
-            var mapping = mapping
-            if mapping.path?.contains("libc.so") == true { mapping.inode &+= 1 }
-            return mapping
-        })
-        let deleted = MemoryMaps(mappings: parsed.mappings.map { mapping in
-            var mapping = mapping
-            if mapping.path?.contains("libc.so") == true { mapping.deleted = true }
-            return mapping
-        })
+        let changedInode = MemoryMaps(
+            mappings: parsed.mappings.map { mapping in
+                var mapping = mapping
+                if mapping.path?.contains("libc.so") == true { mapping.inode &+= 1 }
+                return mapping
+            })
+        let deleted = MemoryMaps(
+            mappings: parsed.mappings.map { mapping in
+                var mapping = mapping
+                if mapping.path?.contains("libc.so") == true { mapping.deleted = true }
+                return mapping
+            })
         for maps in [changedInode, deleted] {
-            let frame = try #require(Symbolicator(symbolizerPath: nil).symbolicate(maps: maps, addresses: [address]).frames.first)
+            let frame = try #require(
+                Symbolicator(symbolizerPath: nil).symbolicate(maps: maps, addresses: [address]).frames.first)
             #expect(frame.function == nil)
             #expect(frame.package?.contains("libc") == true)
         }
@@ -122,7 +134,8 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
         let symbolicator = Symbolicator(symbolizerPath: nil)
         #expect(symbolicator.file(at: path)?.buildIDHex == "f1c3bcc0279865fe3058404b2831d9e64135386c")
         // Another build ID, and one more byte so the size differs too.
-        let noteStart = try #require(elf.bytes.indices.first { Array(elf.bytes[$0..<($0 + 4)]) == [0xf1, 0xc3, 0xbc, 0xc0] })
+        let noteStart = try #require(
+            elf.bytes.indices.first { Array(elf.bytes[$0..<($0 + 4)]) == [0xf1, 0xc3, 0xbc, 0xc0] })
         elf.bytes[noteStart] = 0xaa
         try Data(elf.bytes + [0]).write(to: URL(fileURLWithPath: path))
         #expect(symbolicator.file(at: path)?.buildIDHex == "aac3bcc0279865fe3058404b2831d9e64135386c")
@@ -146,12 +159,17 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
     }
 
     @Test func theLoadBiasOfAPositionIndependentImageIsItsBaseMinusTheSegmentAddress() throws {
-        let image = try #require(MemoryMaps(parsing: """
-        7f0000000000-7f0000001000 r--p 00000000 fe:00 1 /x
-        7f0000001000-7f0000003000 r-xp 00001000 fe:00 1 /x
-        """).images.first)
+        let image = try #require(
+            MemoryMaps(
+                parsing: """
+                    7f0000000000-7f0000001000 r--p 00000000 fe:00 1 /x
+                    7f0000001000-7f0000003000 r-xp 00001000 fe:00 1 /x
+                    """
+            ).images.first)
         let file = try ELFFile(bytes: SyntheticELF().bytes)
-        #expect(Symbolicator(symbolizerPath: nil).loadBias(image: image, file: file, address: 0x7f0000001010) == 0x7f0000000000)
+        #expect(
+            Symbolicator(symbolizerPath: nil).loadBias(image: image, file: file, address: 0x7f0000001010)
+                == 0x7f0000000000)
     }
 
     @Test(.enabled(if: LLVMSymbolizer.find() != nil, "needs llvm-symbolizer"))
@@ -159,7 +177,8 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
         let maps = try #require(SymbolicationTestSupport.readMaps())
         let addresses = Array(symbolicationMarkerCapturingTheStack().dropLast())
         let output = Symbolicator().symbolicate(maps: maps, addresses: addresses, firstIsReturnAddress: true)
-        let frame = try #require(output.frames.first { $0.function?.contains("symbolicationMarkerCapturingTheStack") == true })
+        let frame = try #require(
+            output.frames.first { $0.function?.contains("symbolicationMarkerCapturingTheStack") == true })
         #expect(frame.filename?.hasSuffix("SymbolicationTests.swift") == true)
         #expect((frame.line ?? 0) > 0)
     }
@@ -169,7 +188,8 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
         let symbol = try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getpid"))
         let address = UInt64(UInt(bitPattern: symbol))
         for tool in ["/nonexistent/llvm-symbolizer", "/bin/false"] {
-            let frame = try #require(Symbolicator(symbolizerPath: tool).symbolicate(maps: maps, addresses: [address]).frames.first)
+            let frame = try #require(
+                Symbolicator(symbolizerPath: tool).symbolicate(maps: maps, addresses: [address]).frames.first)
             #expect(frame.function == "getpid")
             #expect(frame.filename == nil && frame.line == nil)
         }
@@ -191,11 +211,13 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
     }
 
     @Test func parsesLLVMSymbolizerJSON() {
-        let output = Array("""
-        [{"Address":"0x640","ModuleName":"/tmp/t","Symbol":[{"Column":0,"FileName":"/tmp/t.c","Line":1}]},\
-        {"Address":"0x1","ModuleName":"/tmp/t","Symbol":[{"FileName":"","Line":0}]}]
-        """.utf8)
-        #expect(LLVMSymbolizer.parse(output, count: 3) == [LLVMSymbolizer.Location(file: "/tmp/t.c", line: 1), nil, nil])
+        let output = Array(
+            """
+            [{"Address":"0x640","ModuleName":"/tmp/t","Symbol":[{"Column":0,"FileName":"/tmp/t.c","Line":1}]},\
+            {"Address":"0x1","ModuleName":"/tmp/t","Symbol":[{"FileName":"","Line":0}]}]
+            """.utf8)
+        #expect(
+            LLVMSymbolizer.parse(output, count: 3) == [LLVMSymbolizer.Location(file: "/tmp/t.c", line: 1), nil, nil])
         #expect(LLVMSymbolizer.parse(Array("not json".utf8), count: 1) == [nil])
     }
 }

@@ -8,7 +8,8 @@ final class FixtureRoot {
     let path: String
 
     init() throws {
-        path = FileManager.default.temporaryDirectory
+        path =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("steward-profile-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
@@ -31,9 +32,11 @@ final class FixtureRoot {
     }
 
     /// Describes an interface under /sys/class/net.
-    func interface(_ name: String, type: Int = 1, address: String?, assignType: String? = "0",
-                   operstate: String = "up", carrier: String? = "1", device: Bool = true,
-                   markers: [String] = []) throws {
+    func interface(
+        _ name: String, type: Int = 1, address: String?, assignType: String? = "0",
+        operstate: String = "up", carrier: String? = "1", device: Bool = true,
+        markers: [String] = []
+    ) throws {
         let base = "/sys/class/net/\(name)"
         try write("\(base)/type", "\(type)\n")
         if let address { try write("\(base)/address", address + "\n") }
@@ -51,7 +54,8 @@ final class FixtureRoot {
     // MARK: - Real machine
 
     @Test func realMachineHasLoopbackInterfaceOfTypeLoopback() throws {
-        let interfaces = try #require(DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces.value)
+        let interfaces = try #require(
+            DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces.value)
         let loopback = try #require(interfaces.first { $0.name == "lo" })
         #expect(loopback.type == .loopback)
         #expect(loopback.isPhysical == false)
@@ -72,7 +76,8 @@ final class FixtureRoot {
             guard let name = entry["ifname"] as? String, let address = entry["address"] as? String else { continue }
             expected[name] = address.lowercased()
         }
-        let interfaces = try #require(DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces.value)
+        let interfaces = try #require(
+            DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces.value)
         var actual: [String: String] = [:]
         for interface in interfaces {
             if let mac = interface.currentMAC.value { actual[interface.name] = mac.lowercased() }
@@ -103,13 +108,19 @@ final class FixtureRoot {
         let hardware = DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).hardware
         #expect(try #require(hardware.memoryTotalBytes.value) > 0)
         #expect(try #require(hardware.cpuCores.value) > 0)
-        #expect(DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).kernel.release.value?.isEmpty == false)
+        #expect(
+            DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).kernel.release.value?.isEmpty
+                == false)
     }
 
     @Test func realProfileEncodesAsJSON() throws {
-        let data = try JSONEncoder().encode(DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])))
+        let data = try JSONEncoder().encode(
+            DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])))
         let decoded = try JSONDecoder().decode(DeviceProfile.self, from: data)
-        #expect(decoded.networkInterfaces.value?.map(\.name) == DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces.value?.map(\.name))
+        #expect(
+            decoded.networkInterfaces.value?.map(\.name)
+                == DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces
+                .value?.map(\.name))
     }
 
     // MARK: - MAC kinds
@@ -119,10 +130,15 @@ final class FixtureRoot {
         try root.interface("ens3", address: "52:54:00:12:34:56", assignType: "0")
         try root.interface("wlan0", address: "ae:12:34:56:78:9a", assignType: "1", markers: ["phy80211"])
         try root.interface("tun0", type: 65534, address: "00:00:00:00:00:00", assignType: "0", device: false)
-        let files = SystemFiles(root: root.path, permanentAddresses: [
-            "ens3": "52:54:00:12:34:56", "wlan0": "00:00:00:00:00:00",
-        ])
-        let interfaces = try #require(DeviceProfile.read(files: files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces.value)
+        let files = SystemFiles(
+            root: root.path,
+            permanentAddresses: [
+                "ens3": "52:54:00:12:34:56", "wlan0": "00:00:00:00:00:00",
+            ])
+        let interfaces = try #require(
+            DeviceProfile.read(
+                files: files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])
+            ).networkInterfaces.value)
         let byName = Dictionary(uniqueKeysWithValues: interfaces.map { ($0.name, $0) })
 
         let virtio = try #require(byName["ens3"]?.macKind.value)
@@ -163,25 +179,37 @@ final class FixtureRoot {
         try root.interface("veth1", address: "0a:00:00:00:00:02", device: false)
         try root.interface("enp1s0", address: "00:1b:21:00:00:03")
         try root.interface("tap0", address: "0a:00:00:00:00:04", device: false, markers: ["tun_flags"])
-        let interfaces = try #require(DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])).networkInterfaces.value)
+        let interfaces = try #require(
+            DeviceProfile.read(
+                files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])
+            ).networkInterfaces.value)
         let types = Dictionary(uniqueKeysWithValues: interfaces.map { ($0.name, $0.type) })
-        #expect(types == ["lo": .loopback, "br0": .bridge, "wlp2s0": .wireless, "veth1": .virtual,
-                          "enp1s0": .ethernet, "tap0": .tunTap])
+        #expect(
+            types == [
+                "lo": .loopback, "br0": .bridge, "wlp2s0": .wireless, "veth1": .virtual,
+                "enp1s0": .ethernet, "tap0": .tunTap,
+            ])
         #expect(interfaces.first { $0.name == "enp1s0" }?.isPhysical == true)
         #expect(interfaces.first { $0.name == "veth1" }?.isPhysical == false)
     }
 
     @Test(arguments: ["enx001b21aabbcc", "wlx001b21aabbcc", "wwx001B21AABBCC", "ibx001b21aabbcc"])
-    func macBasedNamesOfEveryTypeAreRedactedWithoutTheDeviceIdentityPermissionAndConnectivityStillWorks(name: String) throws {
+    func macBasedNamesOfEveryTypeAreRedactedWithoutTheDeviceIdentityPermissionAndConnectivityStillWorks(name: String)
+        throws
+    {
         let root = try FixtureRoot()
         try root.interface(name, address: "00:1b:21:aa:bb:cc", markers: name.hasPrefix("wl") ? ["wireless"] : [])
-        try root.write("/proc/net/route", Self.routeHeader + "\(name)\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
+        try root.write(
+            "/proc/net/route", Self.routeHeader + "\(name)\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
         let hidden = DeviceProfile.read(files: root.files, environment: [:])
         #expect(hidden.networkInterfaces.value?.map(\.name) == [String(name.prefix(3)) + "…"])
         let text = String(decoding: try JSONEncoder().encode(hidden), as: UTF8.self).lowercased()
-        #expect(!text.contains("001b21aabbcc") && !text.contains("00:1b:21:aa:bb:cc"), "the MAC is nowhere in the profile: \(text)")
+        #expect(
+            !text.contains("001b21aabbcc") && !text.contains("00:1b:21:aa:bb:cc"),
+            "the MAC is nowhere in the profile: \(text)")
         #expect(hidden.connectivity == .value(.online), "decided on the real name before it was redacted")
-        let shown = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
+        let shown = DeviceProfile.read(
+            files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
         #expect(shown.networkInterfaces.value?.map(\.name) == [name])
     }
 
@@ -197,27 +225,40 @@ final class FixtureRoot {
     @Test func connectivityIsOnlineWithCarrierAndDefaultRoute() throws {
         let root = try FixtureRoot()
         try root.interface("eth0", address: "00:1b:21:00:00:03")
-        try root.write("/proc/net/route", Self.routeHeader
-            + "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
-            + "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
-        #expect(DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])).connectivity == .value(.online))
+        try root.write(
+            "/proc/net/route",
+            Self.routeHeader
+                + "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+                + "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
+        #expect(
+            DeviceProfile.read(
+                files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])
+            ).connectivity == .value(.online))
     }
 
     @Test func connectivityIsLocalOnlyWithCarrierButNoDefaultRoute() throws {
         let root = try FixtureRoot()
         try root.interface("eth0", address: "00:1b:21:00:00:03")
-        try root.write("/proc/net/route", Self.routeHeader
-            + "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
-        #expect(DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])).connectivity == .value(.localOnly))
+        try root.write(
+            "/proc/net/route",
+            Self.routeHeader
+                + "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
+        #expect(
+            DeviceProfile.read(
+                files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])
+            ).connectivity == .value(.localOnly))
     }
 
     @Test func connectivityIsOfflineWithoutCarrier() throws {
         let root = try FixtureRoot()
         try root.interface("lo", type: 772, address: "00:00:00:00:00:00", operstate: "unknown", device: false)
         try root.interface("eth0", address: "00:1b:21:00:00:03", operstate: "down", carrier: nil)
-        try root.write("/proc/net/route", Self.routeHeader
-            + "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
-        let profile = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
+        try root.write(
+            "/proc/net/route",
+            Self.routeHeader
+                + "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
+        let profile = DeviceProfile.read(
+            files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
         #expect(profile.connectivity == .value(.offline))
         #expect(profile.networkInterfaces.value?.first { $0.name == "eth0" }?.carrier.unavailableReason != nil)
     }
@@ -227,7 +268,9 @@ final class FixtureRoot {
     @Test func osReleaseFallsBackToUsrLib() throws {
         let root = try FixtureRoot()
         try root.write("/usr/lib/os-release", "ID=fedora\nVERSION_ID=40\nPRETTY_NAME=\"Fedora Linux 40\"\n")
-        let os = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])).operatingSystem
+        let os = DeviceProfile.read(
+            files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])
+        ).operatingSystem
         #expect(os.id == .value("fedora"))
         #expect(os.versionID == .value("40"))
         #expect(os.prettyName == .value("Fedora Linux 40"))
@@ -236,7 +279,9 @@ final class FixtureRoot {
 
     @Test func osReleaseQuotesEscapesAndCommentsFollowTheManPage() throws {
         let root = try FixtureRoot()
-        try root.write("/etc/os-release", """
+        try root.write(
+            "/etc/os-release",
+            """
             # a comment
               ID=arch
             VERSION_ID='2024.01'
@@ -245,7 +290,9 @@ final class FixtureRoot {
             =novalue
             9KEY=bad
             """)
-        let os = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])).operatingSystem
+        let os = DeviceProfile.read(
+            files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])
+        ).operatingSystem
         #expect(os.id == .value("arch"))
         #expect(os.versionID == .value("2024.01"))
         #expect(os.prettyName == .value("Say \"hi\" $HOME \\ ok"))
@@ -257,15 +304,18 @@ final class FixtureRoot {
         let root = try FixtureRoot()
         try root.write("/sys/class/dmi/id/sys_vendor", [0x41, 0xff, 0xfe, 0x0a])
         try root.directory("/sys/class/dmi/id/product_name")  // a directory where a file should be
-        try root.write("/etc/os-release", [0x49, 0x44, 0x3d, 0xc3, 0x28, 0x0a]
-            + Array("garbage\n\u{0}\u{1}===\nVERSION_ID=\"unterminated\n".utf8))
+        try root.write(
+            "/etc/os-release",
+            [0x49, 0x44, 0x3d, 0xc3, 0x28, 0x0a]
+                + Array("garbage\n\u{0}\u{1}===\nVERSION_ID=\"unterminated\n".utf8))
         try root.write("/proc/meminfo", "")
         try root.write("/proc/cpuinfo", [0xff, 0xfe])
         try root.write("/sys/devices/system/cpu/online", "nonsense")
         try root.interface("eth0", address: nil, assignType: "x", operstate: "sideways", carrier: "maybe")
         try root.write("/sys/class/net/eth1/address", [0xff, 0x0a])
 
-        let profile = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
+        let profile = DeviceProfile.read(
+            files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
         #expect(profile.hardware.vendor.unavailableReason?.isEmpty == false)
         #expect(profile.hardware.model.unavailableReason?.isEmpty == false)
         #expect(profile.hardware.memoryTotalBytes.unavailableReason?.isEmpty == false)
@@ -286,7 +336,8 @@ final class FixtureRoot {
 
     @Test func emptyRootLeavesEverythingAbsentWithAReason() throws {
         let root = try FixtureRoot()
-        let profile = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
+        let profile = DeviceProfile.read(
+            files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity]))
         #expect(profile.operatingSystem.id.unavailableReason?.contains("os-release") == true)
         #expect(profile.hardware.vendor.unavailableReason != nil)
         #expect(profile.networkInterfaces.unavailableReason != nil)
@@ -299,7 +350,9 @@ final class FixtureRoot {
         try root.write("/proc/device-tree/model", Array("Raspberry Pi 4 Model B Rev 1.4".utf8) + [0, 0])
         try root.write("/proc/device-tree/compatible", Array("raspberrypi,4-model-b\0brcm,bcm2711\0".utf8))
         try root.write("/proc/cpuinfo", "processor\t: 0\nCPU part\t: 0xd08\n\nprocessor\t: 1\nHardware\t: BCM2835\n")
-        let hardware = DeviceProfile.read(files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])).hardware
+        let hardware = DeviceProfile.read(
+            files: root.files, environment: [:], permissions: StaticPermissions(granted: [.deviceIdentity])
+        ).hardware
         #expect(hardware.model == .value("Raspberry Pi 4 Model B Rev 1.4"))
         #expect(hardware.vendor == .value("raspberrypi"))
         #expect(hardware.cpuModel == .value("BCM2835"))
@@ -316,7 +369,8 @@ final class FixtureRoot {
         try root.write("/sys/class/dmi/id/sys_vendor", "QEMU\n")
         try root.write("/proc/cpuinfo", "model name\t: Virtual CPU\nflags\t\t: fpu sse hypervisor\n")
         let environments = RuntimeEnvironment.detect(
-            files: root.files, environment: ["container": "podman", "SNAP": "/snap/app/1", "FLATPAK_ID": "org.example.App"])
+            files: root.files,
+            environment: ["container": "podman", "SNAP": "/snap/app/1", "FLATPAK_ID": "org.example.App"])
         let byKind = Dictionary(uniqueKeysWithValues: environments.map { ($0.kind, $0) })
         #expect(byKind[.container]?.evidence == ["/.dockerenv", "env:container", "/proc/1/cgroup"])
         #expect(byKind[.flatpak]?.evidence == ["/.flatpak-info", "env:FLATPAK_ID"])

@@ -49,7 +49,8 @@ private final class FakeUdevDaemon: @unchecked Sendable {
 
     /// - Parameter listening: false leaves a stale socket file that nothing answers on.
     init(listening: Bool = true) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("steward-udev-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("steward-udev-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0)
         var address = sockaddr_un()
@@ -60,7 +61,9 @@ private final class FakeUdevDaemon: @unchecked Sendable {
             raw[bytes.count] = 0
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         if listening {
@@ -157,14 +160,16 @@ struct UdevDeviceSourceTests {
     }
 
     @Test func aControlFileThatIsNotALiveSocketMeansNoDaemonInsteadOfAHang() async throws {
-        let plain = FileManager.default.temporaryDirectory.appendingPathComponent("steward-udev-\(UUID().uuidString)").path
+        let plain = FileManager.default.temporaryDirectory.appendingPathComponent("steward-udev-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: plain) }
         try Data().write(to: URL(fileURLWithPath: plain + "/control"))
         let stale = try FakeUdevDaemon(listening: false)
         defer { stale.close() }
         for (directory, phrase) in [(plain, "not a socket"), (stale.directory, "nothing answers")] {
-            let events = try #require(await collect(UdevDeviceSource(runtimeDirectory: directory).events()), "events() hung")
+            let events = try #require(
+                await collect(UdevDeviceSource(runtimeDirectory: directory).events()), "events() hung")
             guard case .unavailable(let reason)? = events.first, events.count == 1 else {
                 Issue.record("expected one .unavailable, got \(events)")
                 continue
@@ -182,10 +187,12 @@ struct UdevDeviceSourceTests {
         defer { daemon.close() }
         let directory = daemon.directory
         let (exited, exit) = AsyncStream.makeStream(of: Void.self)
-        let source = UdevDeviceSource(runtimeDirectory: directory, monitorExited: {
-            exit.yield()
-            exit.finish()
-        })
+        let source = UdevDeviceSource(
+            runtimeDirectory: directory,
+            monitorExited: {
+                exit.yield()
+                exit.finish()
+            })
         let stream = source.events()
         let consumer = Task {
             var events: [DeviceEvent] = []
@@ -196,7 +203,9 @@ struct UdevDeviceSourceTests {
         let events = try #require(await within { await consumer.value }, "stream did not finish")
         // Nothing happens without a daemon; if the netlink socket was refused, that is said.
         #expect(events.allSatisfy { if case .unavailable = $0 { true } else { false } })
-        let stopped = await within { for await _ in exited { return true }; return false }
+        let stopped = await within {
+            for await _ in exited { return true }; return false
+        }
         #expect(stopped == true, "monitor thread did not exit")
     }
 
@@ -205,12 +214,16 @@ struct UdevDeviceSourceTests {
         defer { daemon.close() }
         let directory = daemon.directory
         let (exited, exit) = AsyncStream.makeStream(of: Void.self)
-        let source = UdevDeviceSource(runtimeDirectory: directory, monitorExited: {
-            exit.yield()
-            exit.finish()
-        })
+        let source = UdevDeviceSource(
+            runtimeDirectory: directory,
+            monitorExited: {
+                exit.yield()
+                exit.finish()
+            })
         _ = source.events()
-        let stopped = await within { for await _ in exited { return true }; return false }
+        let stopped = await within {
+            for await _ in exited { return true }; return false
+        }
         #expect(stopped == true, "monitor thread did not exit")
     }
 

@@ -9,10 +9,14 @@ import StewardTesting
     @Test func matchesSystemdsPublishedTestVector() throws {
         let machine = try ID128(parsing: "51df0b4bc3b04c9780e299b98ca373b8")
         let app = try ID128(parsing: "f03daaeb1c334b43a732172944bf772e")
-        #expect(try AppScopedID.derive(machine: machine, application: app).hexString == "1dee5954e75c4d6fb96cc6c04ca18a86")
+        #expect(
+            try AppScopedID.derive(machine: machine, application: app).hexString == "1dee5954e75c4d6fb96cc6c04ca18a86")
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-id128"), "needs systemd-id128 (systemd ships it; the CI image has it)"))
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-id128"),
+            "needs systemd-id128 (systemd ships it; the CI image has it)"))
     func agreesWithSystemdID128OnThisMachine() throws {
         let tool = "/usr/bin/systemd-id128"
         let app = "f03daaeb1c334b43a732172944bf772e"
@@ -22,7 +26,8 @@ import StewardTesting
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         process.waitUntilExit()
         try #require(process.terminationStatus == 0)
         let ours = try AppScopedID.derive(machine: MachineID.read(), application: ID128(parsing: app))
@@ -30,13 +35,17 @@ import StewardTesting
     }
 
     @Test func theAllZeroApplicationIDIsRefused() throws {
-        #expect { try AppScopedID.derive(machine: ID128(parsing: "51df0b4bc3b04c9780e299b98ca373b8"), application: .null) } throws: {
+        #expect {
+            try AppScopedID.derive(machine: ID128(parsing: "51df0b4bc3b04c9780e299b98ca373b8"), application: .null)
+        } throws: {
             ($0 as? DeviceIdentityError)?.code == .nullApplicationID
         }
         #expect { try AppScopedID.applicationID(for: "00000000000000000000000000000000") } throws: {
             ($0 as? DeviceIdentityError)?.code == .nullApplicationID
         }
-        #expect { try AppScopedID.applicationID(for: "") } throws: { ($0 as? DeviceIdentityError)?.code == .nullApplicationID }
+        #expect { try AppScopedID.applicationID(for: "") } throws: {
+            ($0 as? DeviceIdentityError)?.code == .nullApplicationID
+        }
     }
 
     @Test func reverseDNSNamesMapByTheDocumentedRule() throws {
@@ -44,14 +53,17 @@ import StewardTesting
         let digest = SHA256.hash(Array("steward-app-id:org.example.scanner".utf8))
         #expect(id == ID128(unchecked: Array(digest.prefix(16))).asVersion4UUID())
         #expect(id.uuidString.dropFirst(14).first == "4", "a version-4 UUID")
-        #expect(try AppScopedID.applicationID(for: "F03DAAEB-1C33-4B43-A732-172944BF772E").hexString == "f03daaeb1c334b43a732172944bf772e",
-                "an id given as a UUID is used as is")
+        #expect(
+            try AppScopedID.applicationID(for: "F03DAAEB-1C33-4B43-A732-172944BF772E").hexString
+                == "f03daaeb1c334b43a732172944bf772e",
+            "an id given as a UUID is used as is")
         #expect(try AppScopedID.applicationID(for: "org.example.other") != id)
     }
 
     @Test(arguments: [
         ("", "is empty"), ("uninitialized\n", "uninitialized"), ("xyz\n", "does not hold"),
-        ("00000000000000000000000000000000\n", "does not hold"), ("51df0b4bc3b04c9780e299b98ca373b8aa\n", "does not hold"),
+        ("00000000000000000000000000000000\n", "does not hold"),
+        ("51df0b4bc3b04c9780e299b98ca373b8aa\n", "does not hold"),
         ("\u{FF}\u{FE}garbage", "does not hold"),
     ])
     func aBadMachineIDFileIsAClearError(_ content: String, _ phrase: String) throws {
@@ -65,7 +77,9 @@ import StewardTesting
     }
 
     @Test func aMissingMachineIDFileIsAClearError() {
-        #expect { try MachineID.read(path: "/nonexistent/machine-id") } throws: { ($0 as? DeviceIdentityError)?.code == .machineIDUnavailable }
+        #expect { try MachineID.read(path: "/nonexistent/machine-id") } throws: {
+            ($0 as? DeviceIdentityError)?.code == .machineIDUnavailable
+        }
     }
 }
 
@@ -83,9 +97,13 @@ import StewardTesting
         try? FileManager.default.removeItem(atPath: machineIDPath)
     }
 
-    func identifiers(_ vault: Vault, consent: FixedConsent = FixedConsent([.advertising: .granted]), permissions: Set<Permission> = []) throws -> DeviceIdentifiers {
-        try DeviceIdentifiers(appID: "f03daaeb1c334b43a732172944bf772e", vault: vault, consent: consent,
-                              permissions: StaticPermissions(granted: permissions), machineIDPath: machineIDPath)
+    func identifiers(
+        _ vault: Vault, consent: FixedConsent = FixedConsent([.advertising: .granted]),
+        permissions: Set<Permission> = []
+    ) throws -> DeviceIdentifiers {
+        try DeviceIdentifiers(
+            appID: "f03daaeb1c334b43a732172944bf772e", vault: vault, consent: consent,
+            permissions: StaticPermissions(granted: permissions), machineIDPath: machineIDPath)
     }
 
     @Test func theAppScopedIDIsSystemdsAppSpecificID() throws {
@@ -97,8 +115,12 @@ import StewardTesting
     @Test func theRawMachineIDNeedsTheDeviceIdentityPermission() throws {
         defer { cleanUp() }
         let vault = try Vault.open(directory: dir, keyProvider: keys)
-        #expect { try identifiers(vault).rawMachineID() } throws: { ($0 as? DeviceIdentityError)?.code == .permissionDenied }
-        #expect(try identifiers(vault, permissions: [.deviceIdentity]).rawMachineID().hexString == "51df0b4bc3b04c9780e299b98ca373b8")
+        #expect { try identifiers(vault).rawMachineID() } throws: {
+            ($0 as? DeviceIdentityError)?.code == .permissionDenied
+        }
+        #expect(
+            try identifiers(vault, permissions: [.deviceIdentity]).rawMachineID().hexString
+                == "51df0b4bc3b04c9780e299b98ca373b8")
     }
 
     @Test func theInstallationIDPersistsUntilErase() throws {
@@ -158,7 +180,8 @@ import StewardTesting
         #expect(try ids.pseudonymousMAC([0x52, 0x54, 0x00, 0x12, 0x34, 0x57]) != a)
         try vault.erase()
         let fresh = try Vault.open(directory: dir, keyProvider: keys)
-        #expect(try identifiers(fresh).pseudonymousMAC(mac) != a, "a new installation cannot be joined with the old one")
+        #expect(
+            try identifiers(fresh).pseudonymousMAC(mac) != a, "a new installation cannot be joined with the old one")
     }
 
     @Test func concurrentFirstCallsAgreeOnOneInstallationID() async throws {

@@ -14,7 +14,9 @@ import Testing
 
     /// The `steward` executable next to the test bundle.
     static var binary: URL {
-        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        let exe = URL(
+            fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0])
         var dir = exe.deletingLastPathComponent()
         // The test runner may live inside StewardPackageTests.xctest/…; walk up to the bin dir.
         while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("steward").path) {
@@ -49,8 +51,9 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-                   stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+            stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     func temporaryDirectory() -> String {
@@ -58,7 +61,8 @@ import Testing
     }
 
     @Test func binaryIsBuilt() {
-        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "expected steward at \(Self.binary.path)")
+        #expect(
+            FileManager.default.isExecutableFile(atPath: Self.binary.path), "expected steward at \(Self.binary.path)")
     }
 
     @Test func inspectOnAnEmptyDataDirectorySaysNothingIsStoredAndCreatesNothing() throws {
@@ -99,7 +103,9 @@ import Testing
         #expect(lines.contains { $0.first == "device" && $0.dropFirst().first == "1" })
         #expect(lines.contains { $0.first == "analytics" && $0.dropFirst().first == "0" })
         #expect(result.stdout.contains("Audit ledger"))
-        #expect(result.stdout.contains(" to crashBackend (consent)"), "the delivered crash report is accounted as a disclosure")
+        #expect(
+            result.stdout.contains(" to crashBackend (consent)"),
+            "the delivered crash report is accounted as a disclosure")
         #expect(!result.stdout.contains("SIGSEGV"), "inspect must not print record contents")
     }
 
@@ -120,14 +126,17 @@ import Testing
         #expect(result.stdout.contains("5 analytics events: held"))
         // The crash report goes first; a session update of the crashed child may follow, depending
         // on whether its session start was recorded before it crashed (a few milliseconds).
-        #expect(result.stdout.contains("outbox now holds: 000000000001-crashBackend.body, 000000000001-crashBackend.json"))
+        #expect(
+            result.stdout.contains("outbox now holds: 000000000001-crashBackend.body, 000000000001-crashBackend.json"))
         #expect(result.stdout.contains("removed 5 record(s)"))
         #expect(result.stdout.contains("chain intact"))
         // The data rights, through the facade: access, export, erase.
         // The report, the launch state, and the session started when crash reporting was granted.
         #expect(result.stdout.contains("crashDiagnostics: 3 record(s), kept 90 days, sent to crashBackend"))
         #expect(result.stdout.contains("crashReports 1"))
-        #expect(result.stdout.contains("deletion requests: crashBackend, telemetryBackend (delivered: crashBackend, telemetryBackend)"))
+        #expect(
+            result.stdout.contains(
+                "deletion requests: crashBackend, telemetryBackend (delivered: crashBackend, telemetryBackend)"))
         #expect(result.stdout.contains("the secret is readable in no file"))
         #expect(result.stdout.contains("[16/16, "))
         #expect(result.stdout.contains("first request → denied; should show rationale: true"))

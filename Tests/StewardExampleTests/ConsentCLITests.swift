@@ -10,11 +10,13 @@ extension CLITests {
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let purposes = try #require(json["purposes"] as? [[String: Any]])
-        let states = Dictionary(uniqueKeysWithValues: purposes.map { ($0["purpose"] as? String ?? "", $0["state"] as? String ?? "") })
-        #expect(states == [
-            "serviceProvision": "granted", "deviceAuthentication": "granted", "crashReporting": "pending",
-            "analytics": "pending", "personalization": "pending", "pushNotifications": "pending",
-        ])
+        let states = Dictionary(
+            uniqueKeysWithValues: purposes.map { ($0["purpose"] as? String ?? "", $0["state"] as? String ?? "") })
+        #expect(
+            states == [
+                "serviceProvision": "granted", "deviceAuthentication": "granted", "crashReporting": "pending",
+                "analytics": "pending", "personalization": "pending", "pushNotifications": "pending",
+            ])
     }
 
     @Test func grantDenyAndHistoryLeaveAnIntactReceiptChain() throws {
@@ -61,12 +63,17 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let manifest = dir + "/bad.json"
-        try Data(#"{"policyVersion": "", "purposes": [{"id": "analytics", "description": "x", "legalBasis": "vibes"}], "dataCategories": []}"#.utf8)
-            .write(to: URL(fileURLWithPath: manifest))
+        try Data(
+            #"{"policyVersion": "", "purposes": [{"id": "analytics", "description": "x", "legalBasis": "vibes"}], "dataCategories": []}"#
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: manifest))
         let result = try run(["consent", "--manifest", manifest, "--data-dir", dir + "/data"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("$.purposes[0].legalBasis"))
         #expect(result.stderr.contains("$.policyVersion"))
-        #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "nothing is created for a manifest that does not load")
+        #expect(
+            !FileManager.default.fileExists(atPath: dir + "/data"),
+            "nothing is created for a manifest that does not load")
     }
 }

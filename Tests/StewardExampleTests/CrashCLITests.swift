@@ -36,14 +36,17 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir]).status == 0)
         let crash = try run(["crash", "trigger", kind, "--data-dir", dir])
-        #expect(crash.signaled, "steward crash trigger \(kind) exited with \(crash.status) instead of dying of a signal")
+        #expect(
+            crash.signaled, "steward crash trigger \(kind) exited with \(crash.status) instead of dying of a signal")
         #expect(crash.status == signal, "expected signal \(signal), got \(crash.status)")
         // The runtime's backtracer runs after Steward's handler unless the environment turned it
         // off (scripts/test-sanitizer.sh does: its helper hangs in sanitized children).
         if ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"]?.contains("enable=no") != true {
             #expect(crash.stderr.contains("Program crashed"), "the Swift runtime's backtrace must still reach stderr")
         }
-        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
+            $0.hasSuffix(".stewardcrash")
+        }
         #expect(records.count == 1, "one raw record, found \(records)")
 
         let list = try run(["crash", "list", "--json", "--data-dir", dir])
@@ -60,7 +63,9 @@ extension CLITests {
         let top = frames.prefix(12).compactMap { $0["function"] as? String }
         #expect(top.contains { $0.contains(function) }, "\(function) is not among the top frames: \(top)")
         #expect((report["handlerNanoseconds"] as? Int ?? 0) > 0)
-        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
+            $0.hasSuffix(".stewardcrash")
+        }
         #expect(left.isEmpty, "the raw record is unlinked once the report is stored")
     }
 
@@ -69,19 +74,25 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try run(["crash", "trigger", "segv", "--data-dir", dir])
         let pending = try run(["crash", "list", "--data-dir", dir])
-        #expect(pending.stdout.contains("1 report(s) held encrypted until crash reporting consent is answered"), "\(pending.stdout)")
+        #expect(
+            pending.stdout.contains("1 report(s) held encrypted until crash reporting consent is answered"),
+            "\(pending.stdout)")
         #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir]).status == 0)
         let granted = try run(["crash", "list", "--json", "--data-dir", dir])
-        let reports = (try JSONSerialization.jsonObject(with: Data(granted.stdout.utf8)) as? [String: Any])?["reports"] as? [Any]
+        let reports =
+            (try JSONSerialization.jsonObject(with: Data(granted.stdout.utf8)) as? [String: Any])?["reports"] as? [Any]
         #expect(reports?.count == 1, "the held report is stored once consent is granted")
 
         #expect(try run(["consent", "deny", "crashReporting", "--data-dir", dir]).status == 0)
         let crash = try run(["crash", "trigger", "abort", "--data-dir", dir])
         #expect(crash.signaled && crash.status == SIGABRT, "the process still dies of its signal")
-        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
+            $0.hasSuffix(".stewardcrash")
+        }
         #expect(records.isEmpty, "with crash reporting denied, a crash leaves nothing on disk")
         let denied = try run(["crash", "list", "--json", "--data-dir", dir])
-        let after = (try JSONSerialization.jsonObject(with: Data(denied.stdout.utf8)) as? [String: Any])?["reports"] as? [Any]
+        let after =
+            (try JSONSerialization.jsonObject(with: Data(denied.stdout.utf8)) as? [String: Any])?["reports"] as? [Any]
         #expect(after?.isEmpty == true, "denying consent deleted the kept report, and the new crash was not recorded")
     }
 
@@ -95,20 +106,32 @@ extension CLITests {
         let dir = home + "/data"
         let environment = ["HOME": home, "USER": canary, "LOGNAME": canary]
         if consent != "pending" {
-            #expect(try run(["consent", consent == "granted" ? "grant" : "deny", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
+            #expect(
+                try run(
+                    ["consent", consent == "granted" ? "grant" : "deny", "crashReporting", "--data-dir", dir],
+                    environment: environment
+                ).status == 0)
         }
-        let crash = try run(["crash", "trigger", "segv", "--data-dir", dir, "--breadcrumb", "breadcrumb \(canary)"], environment: environment)
+        let crash = try run(
+            ["crash", "trigger", "segv", "--data-dir", dir, "--breadcrumb", "breadcrumb \(canary)"],
+            environment: environment)
         #expect(crash.signaled && crash.status == SIGSEGV)
-        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
-        #expect(records.count == (consent == "denied" ? 0 : 1), "pending (encryptedDisk, the CLI's policy) and granted record, denied does not: \(records)")
+        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
+            $0.hasSuffix(".stewardcrash")
+        }
+        #expect(
+            records.count == (consent == "denied" ? 0 : 1),
+            "pending (encryptedDisk, the CLI's policy) and granted record, denied does not: \(records)")
         // Every file under the data folder, before any later run opens the record.
         let needles = [canary, home, "steward-cli", "/proc/", "libswiftCore.so", "triggerSegv"]
         var scanned = 0
         let files = FileManager.default.enumerator(atPath: dir)
         while let name = files?.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  let bytes = FileManager.default.contents(atPath: dir + "/" + name) else { continue }
+            guard FileManager.default.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory),
+                !isDirectory.boolValue,
+                let bytes = FileManager.default.contents(atPath: dir + "/" + name)
+            else { continue }
             scanned += 1
             for needle in needles {
                 #expect(bytes.range(of: Data(needle.utf8)) == nil, "\(name) holds \(needle) in plaintext")
@@ -117,9 +140,12 @@ extension CLITests {
         #expect(scanned >= (consent == "denied" ? 2 : 3), "the record, the vault and the key were scanned")
         guard consent != "denied" else { return }
         // The next launch still opens it.
-        #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
+        #expect(
+            try run(["consent", "grant", "crashReporting", "--data-dir", dir], environment: environment).status == 0)
         let list = try run(["crash", "list", "--json", "--data-dir", dir], environment: environment)
-        let reports = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["reports"] as? [[String: Any]]
+        let reports =
+            (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["reports"]
+            as? [[String: Any]]
         #expect(reports?.count == 1, "\(list.stderr)")
         #expect(list.stdout.contains("breadcrumb"), "the breadcrumb is in the report")
         #expect(!list.stdout.contains(home), "the home folder is scrubbed from the report")
@@ -131,7 +157,9 @@ extension CLITests {
         #expect(try run(["consent", "grant", "crashReporting", "--data-dir", dir]).status == 0)
         _ = try run(["crash", "trigger", "segv", "--data-dir", dir, "--breadcrumb", "opened the scanner"])
         let list = try run(["crash", "list", "--json", "--data-dir", dir])
-        let reports = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["reports"] as? [[String: Any]]
+        let reports =
+            (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["reports"]
+            as? [[String: Any]]
         let id = try #require(reports?.first?["id"] as? String)
         let show = try run(["crash", "show", String(id.prefix(8)), "--data-dir", dir])
         #expect(show.status == 0)
@@ -148,14 +176,18 @@ extension CLITests {
     /// Whether this process may make a PID namespace (root, and util-linux's unshare).
     static let canRunAsPID1 = geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
 
-    @Test(.enabled(if: CLITests.canRunAsPID1, "needs root and /usr/bin/unshare to run steward as PID 1 of a new PID namespace"),
-          arguments: [("segv", true, SIGSEGV), ("abort", false, 128 + SIGABRT)])
+    @Test(
+        .enabled(
+            if: CLITests.canRunAsPID1, "needs root and /usr/bin/unshare to run steward as PID 1 of a new PID namespace"),
+        arguments: [("segv", true, SIGSEGV), ("abort", false, 128 + SIGABRT)])
     func asPID1InAContainerTheCrashStillEndsTheProcess(kind: String, signaled: Bool, status: Int32) throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["--pid", "--fork", "--mount-proc", Self.binary.path, "crash", "trigger", kind, "--data-dir", dir]
+        process.arguments = [
+            "--pid", "--fork", "--mount-proc", Self.binary.path, "crash", "trigger", kind, "--data-dir", dir,
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -164,7 +196,9 @@ extension CLITests {
         // survive, ends in exit status 128 + SIGABRT.
         #expect((process.terminationReason == .uncaughtSignal) == signaled)
         #expect(process.terminationStatus == status)
-        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter { $0.hasSuffix(".stewardcrash") }
+        let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
+            $0.hasSuffix(".stewardcrash")
+        }
         #expect(records.count == 1)
     }
 }

@@ -4,7 +4,8 @@ import Testing
 /// `steward disclose` as a user runs it: the built binary, its output and exit codes.
 extension CLITests {
     static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     /// The bundled manifest's JSON, parsed, for the ids the disclosure must list.
@@ -18,10 +19,14 @@ extension CLITests {
     }
 
     @Test func theCommittedExampleDisclosureIsWhatDiscloseGeneratesNow() throws {
-        let committed = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("Documentation/ExampleDisclosure.md"), encoding: .utf8)
+        let committed = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("Documentation/ExampleDisclosure.md"),
+            encoding: .utf8)
         let result = try run(["disclose", "--data-dir", temporaryDirectory()])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout == committed, """
+        #expect(
+            result.stdout == committed,
+            """
             Documentation/ExampleDisclosure.md is out of date; regenerate it with
             swift run steward disclose > Documentation/ExampleDisclosure.md
             """)
@@ -102,7 +107,9 @@ extension CLITests {
         let result = try run(["disclose", "--manifest", file, "--data-dir", dir + "/data"])
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
-        for path in ["$.policyVersion", "$.dataCategories[0].purposes[0]", "$.dataCategories[1].retentionDays", "$.unexpected"] {
+        for path in [
+            "$.policyVersion", "$.dataCategories[0].purposes[0]", "$.dataCategories[1].retentionDays", "$.unexpected",
+        ] {
             #expect(result.stderr.contains(path + ":"), "\(path) in \(result.stderr)")
         }
         #expect(result.stderr.contains("4 problems"))

@@ -7,7 +7,8 @@ import Testing
     @Test func theEmbeddingExampleRunsWithItsOwnTransportAndPrompter() throws {
         let binary = CLITests.binary.deletingLastPathComponent().appendingPathComponent("steward-embedding-example")
         #expect(FileManager.default.isExecutableFile(atPath: binary.path), "expected the example at \(binary.path)")
-        let manifest = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let manifest = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Examples/steward/example-manifest.json").path
         let dir = NSTemporaryDirectory() + "steward-embedding-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -17,7 +17,8 @@ extension CLITests {
         let pipe = Pipe()
         tool.standardOutput = pipe
         try tool.run()
-        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         tool.waitUntilExit()
         #expect(appScoped == expected)
         // The example manifest declares no advertising purpose: the advertising ID is zeros.
@@ -39,7 +40,8 @@ extension CLITests {
 }
 
 extension CLITests {
-    @Test(.enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
+    @Test(
+        .enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
     func deviceShowsTheProfileAndRawMACsOnlyWithTheDeviceIdentityPermission() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -51,7 +53,8 @@ extension CLITests {
         #expect(profile["operatingSystem"] != nil && profile["kernel"] != nil && profile["hardware"] != nil)
         #expect((json["peripherals"] as? [String: Any])?["cameras"] != nil)
         #expect(plain.stdout.contains("needs the deviceIdentity permission"))
-        #expect(try run(["permissions", "request", "deviceIdentity", "--answer", "allow", "--data-dir", dir]).status == 0)
+        #expect(
+            try run(["permissions", "request", "deviceIdentity", "--answer", "allow", "--data-dir", dir]).status == 0)
         let shown = try run(["device", "--data-dir", dir])
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("lo "))

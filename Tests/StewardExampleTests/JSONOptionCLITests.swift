@@ -55,7 +55,8 @@ extension CLITests {
             // A subcommand's line starts with two spaces and its name; its description may
             // wrap onto lines indented further.
             guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first,
-                  name.allSatisfy({ ($0.isLetter && $0.isLowercase) || $0 == "-" }) else { continue }
+                name.allSatisfy({ ($0.isLetter && $0.isLowercase) || $0 == "-" })
+            else { continue }
             leaves += try leafCommands(under: path + [String(name)])
         }
         return leaves
@@ -74,7 +75,8 @@ extension CLITests {
         // The walk covers exactly the commands whose help offers --json.
         let leaves = try leafCommands()
         #expect(leaves.count > 20, "\(leaves)")
-        let offeringJSON = try Set(leaves.filter { try run($0 + ["--help"]).stdout.contains("--json") }.map { $0.joined(separator: " ") })
+        let offeringJSON = try Set(
+            leaves.filter { try run($0 + ["--help"]).stdout.contains("--json") }.map { $0.joined(separator: " ") })
         #expect(offeringJSON == Set(steps.map { $0.path.joined(separator: " ") }))
         #expect(offeringJSON.isDisjoint(with: ["demo", "crash trigger"]))
 
@@ -85,7 +87,9 @@ extension CLITests {
         var reportID: String?
         for step in steps {
             var arguments = step.path + step.arguments
-            if step.path == ["crash", "show"] { arguments.append(try #require(reportID, "crash list named no report")) }
+            if step.path == ["crash", "show"] {
+                arguments.append(try #require(reportID, "crash list named no report"))
+            }
             let result = try run(arguments + ["--json", "--data-dir", dir])
             #expect(result.status == 0, "\(step): \(result.stderr)")
             let document = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
@@ -103,7 +107,8 @@ extension CLITests {
         func track(_ arguments: [String]) throws -> [String: Any] {
             let result = try run(["track"] + arguments + ["--json", "--data-dir", dir])
             #expect(result.status == 0, "\(result.stderr)")
-            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+            return try #require(
+                try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
         }
         let held = try track(["screen_view", "--attr", "screen=home"])
         #expect(held["event"] as? String == "screen_view")
@@ -133,7 +138,8 @@ extension CLITests {
         func flush(_ extra: [String]) throws -> [String: Any] {
             let result = try run(["flush", "--json", "--data-dir", dir] + extra)
             #expect(result.status == 0, "\(result.stderr)")
-            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+            return try #require(
+                try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
         }
 
         // No endpoint: queued in the vault, encrypted.

@@ -11,17 +11,28 @@ extension CLITests {
     static func sampleJPEG() -> [UInt8] {
         func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF)] }
         func le32(_ v: Int) -> [UInt8] { le16(v & 0xFFFF) + le16(v >> 16) }
-        func entry(_ tag: Int, _ type: Int, _ count: Int, _ value: [UInt8]) -> [UInt8] { le16(tag) + le16(type) + le32(count) + value }
-        func segment(_ marker: UInt8, _ payload: [UInt8]) -> [UInt8] { [0xFF, marker] + [UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload }
-        let model = Array("CLI-Model\0".utf8), serial = Array((mediaSerial + "\0").utf8), owner = Array((mediaOwner + "\0").utf8)
+        func entry(_ tag: Int, _ type: Int, _ count: Int, _ value: [UInt8]) -> [UInt8] {
+            le16(tag) + le16(type) + le32(count) + value
+        }
+        func segment(_ marker: UInt8, _ payload: [UInt8]) -> [UInt8] {
+            [0xFF, marker] + [UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload
+        }
+        let model = Array("CLI-Model\0".utf8), serial = Array((mediaSerial + "\0").utf8),
+            owner = Array((mediaOwner + "\0").utf8)
         // IFD0 at 8 (4 entries), Exif IFD and GPS IFD after it, then the long values.
-        let ifd0At = 8, exifAt = ifd0At + 2 + 12 * 4 + 4, gpsAt = exifAt + 2 + 12 * 2 + 4, dataAt = gpsAt + 2 + 12 * 2 + 4
+        let ifd0At = 8, exifAt = ifd0At + 2 + 12 * 4 + 4, gpsAt = exifAt + 2 + 12 * 2 + 4,
+            dataAt = gpsAt + 2 + 12 * 2 + 4
         let modelAt = dataAt, serialAt = modelAt + model.count, ownerAt = serialAt + serial.count
         var tiff: [UInt8] = [0x49, 0x49] + le16(42) + le32(ifd0At)
-        tiff += le16(4) + entry(0x0110, 2, model.count, le32(modelAt)) + entry(0x0112, 3, 1, le16(1) + [0, 0])
+        tiff +=
+            le16(4) + entry(0x0110, 2, model.count, le32(modelAt)) + entry(0x0112, 3, 1, le16(1) + [0, 0])
             + entry(0x8769, 4, 1, le32(exifAt)) + entry(0x8825, 4, 1, le32(gpsAt)) + le32(0)
-        tiff += le16(2) + entry(0xA430, 2, owner.count, le32(ownerAt)) + entry(0xA431, 2, serial.count, le32(serialAt)) + le32(0)
-        tiff += le16(2) + entry(0x0001, 2, 2, Array("N".utf8) + [0, 0, 0]) + entry(0x0003, 2, 2, Array("E".utf8) + [0, 0, 0]) + le32(0)
+        tiff +=
+            le16(2) + entry(0xA430, 2, owner.count, le32(ownerAt)) + entry(0xA431, 2, serial.count, le32(serialAt))
+            + le32(0)
+        tiff +=
+            le16(2) + entry(0x0001, 2, 2, Array("N".utf8) + [0, 0, 0])
+            + entry(0x0003, 2, 2, Array("E".utf8) + [0, 0, 0]) + le32(0)
         tiff += model + serial + owner
         var file: [UInt8] = [0xFF, 0xD8]
         file += segment(0xE1, Array("Exif".utf8) + [0, 0] + tiff)
@@ -58,7 +69,9 @@ extension CLITests {
         for name in ["GPSLatitudeRef", "GPSLongitudeRef", "BodySerialNumber", "CameraOwnerName", "Comment"] {
             #expect(removedLine.contains(name), "\(name) in \(removedLine)")
         }
-        #expect(added.stdout.contains("kept metadata: Model, Orientation"), "the example manifest declares imageMetadata for serviceProvision")
+        #expect(
+            added.stdout.contains("kept metadata: Model, Orientation"),
+            "the example manifest declares imageMetadata for serviceProvision")
 
         let second = try run(["media", "add", photo, "--source", "upload", "--json", "--data-dir", dir])
         #expect(second.status == 0, "\(second.stderr)")
@@ -67,7 +80,11 @@ extension CLITests {
 
         let items = try mediaList(dir)
         #expect(items.count == 2)
-        #expect(items.allSatisfy { $0["source"] as? String == "upload" && $0["format"] as? String == "jpeg" && $0["category"] as? String == "images" })
+        #expect(
+            items.allSatisfy {
+                $0["source"] as? String == "upload" && $0["format"] as? String == "jpeg"
+                    && $0["category"] as? String == "images"
+            })
         #expect((items.first?["removedMetadata"] as? [String])?.contains("CameraOwnerName") == true)
         let firstID = try #require(items.first?["id"] as? Int)
         let secondID = try #require(items.last?["id"] as? Int)
@@ -98,8 +115,11 @@ extension CLITests {
         // The attacker's PNG of issue 14 (Fuzz/FailCases/FuzzImage): once SIGILL in the CLI.
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let png = root.appendingPathComponent("Fuzz/FailCases/FuzzImage/png-exif-4500-orientations-of-a-million-bytes.png").path
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let png = root.appendingPathComponent(
+            "Fuzz/FailCases/FuzzImage/png-exif-4500-orientations-of-a-million-bytes.png"
+        ).path
         let added = try run(["media", "add", png, "--data-dir", dir])
         #expect(added.status == 1, "\(added.stderr)")
         #expect(added.stderr.contains("MediaError(malformed)") && added.stderr.contains("overlap"), "\(added.stderr)")
@@ -124,12 +144,16 @@ extension CLITests {
         #expect(gallery.stderr.contains("photos permission"))
         #expect(try mediaList(dir).isEmpty, "nothing was stored")
 
-        let grant = try run(["permissions", "request", "photos", "--answer", "allow", "--data-dir", dir], environment: env)
+        let grant = try run(
+            ["permissions", "request", "photos", "--answer", "allow", "--data-dir", dir], environment: env)
         #expect(grant.status == 0, "\(grant.stderr)")
-        let allowed = try run(["media", "add", photo, "--source", "gallery", "--json", "--data-dir", dir], environment: env)
+        let allowed = try run(
+            ["media", "add", photo, "--source", "gallery", "--json", "--data-dir", dir], environment: env)
         #expect(allowed.status == 0, "\(allowed.stderr)")
         #expect(try mediaList(dir).compactMap { $0["source"] as? String } == ["gallery"])
-        #expect(try run(["media", "add", photo, "--source", "scanner", "--data-dir", dir]).status != 0, "unknown sources are refused")
+        #expect(
+            try run(["media", "add", photo, "--source", "scanner", "--data-dir", dir]).status != 0,
+            "unknown sources are refused")
     }
 
     @Test func mediaAddRefusesAFileThatIsNotAnImageAndStoresNothing() throws {

@@ -7,8 +7,9 @@ extension CLITests {
     /// A data folder whose outbox holds `name` (an empty file), both 0700 as Steward makes them.
     func dataFolder(withOutboxFile name: String) throws -> String {
         let dir = temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: dir + "/outbox", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: dir + "/outbox", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dir)
         #expect(FileManager.default.createFile(atPath: dir + "/outbox/" + name, contents: Data()))
         return dir
@@ -24,7 +25,9 @@ extension CLITests {
         #expect(!result.signaled, "the CLI crashed: \(result.stderr)")
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
         #expect(result.stderr.contains("startFailed"), "\(result.stderr)")
-        #expect(result.stderr.contains(name) && result.stderr.contains("sequence numbers must never repeat"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains(name) && result.stderr.contains("sequence numbers must never repeat"),
+            "\(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir + "/outbox/" + name), "the folder is left as it was")
 
         // Moving the file away, as the message says, makes flush work again.
@@ -47,7 +50,8 @@ extension CLITests {
         // A data folder others can read: Steward refuses it (InsecurePathError).
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         for command in [["flush"], ["consent"], ["track", "app_start"]] {
             let result = try run(command + ["--data-dir", dir])
             #expect(!result.signaled)

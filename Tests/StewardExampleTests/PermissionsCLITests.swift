@@ -20,7 +20,11 @@ extension CLITests {
         #expect(text.stdout.contains("Permissions (sandbox: "))
         #expect(text.stdout.contains("why: Lets the app prove at sign-in that this is one of your registered devices."))
         let rows = try permissionStatuses(dir)
-        #expect(Set(rows.keys) == ["deviceIdentity", "storage", "camera", "photos", "location", "locationPrecise", "microphone", "notifications"])
+        #expect(
+            Set(rows.keys) == [
+                "deviceIdentity", "storage", "camera", "photos", "location", "locationPrecise", "microphone",
+                "notifications",
+            ])
         #expect(rows["notifications"]?["status"] as? String == "notDetermined")
         for (name, row) in rows where row["status"] as? String == "restricted" {
             #expect(row["restrictedBy"] as? String == "operatingSystem", "\(name)")
@@ -46,16 +50,21 @@ extension CLITests {
         let revoke = try run(["permissions", "revoke", "notifications", "--data-dir", dir])
         #expect(revoke.status == 0)
         #expect(revoke.stdout.contains("notifications: denied"))
-        #expect(try permissionStatuses(dir)["notifications"]?["decisions"] as? Int == 5, "deny, deny, reset, allow, revoke: the refused third request asked nothing")
+        #expect(
+            try permissionStatuses(dir)["notifications"]?["decisions"] as? Int == 5,
+            "deny, deny, reset, allow, revoke: the refused third request asked nothing")
     }
 
-    @Test(.enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
+    @Test(
+        .enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
     func allowOnceLastsForTheProcessOnly() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let once = try run(["permissions", "request", "deviceIdentity", "--answer", "allow-once", "--data-dir", dir])
         #expect(once.stdout.contains("deviceIdentity: granted"))
-        #expect(try permissionStatuses(dir)["deviceIdentity"]?["status"] as? String == "notDetermined", "the next process asks again")
+        #expect(
+            try permissionStatuses(dir)["deviceIdentity"]?["status"] as? String == "notDetermined",
+            "the next process asks again")
         let id = try run(["id", "--data-dir", dir])
         #expect(id.stdout.contains("machine ID       withheld"))
     }
@@ -67,13 +76,18 @@ extension CLITests {
         return id.count == 32 && id.allSatisfy(\.isHexDigit)
     }
 
-    @Test(.enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
+    @Test(
+        .enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
     func theRawMachineIDFollowsThePermission() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(try run(["permissions", "request", "deviceIdentity", "--answer", "allow", "--data-dir", dir]).status == 0)
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(try run(["id", "--json", "--data-dir", dir]).stdout.utf8)) as? [String: Any])
-        let machineID = try String(contentsOfFile: "/etc/machine-id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(
+            try run(["permissions", "request", "deviceIdentity", "--answer", "allow", "--data-dir", dir]).status == 0)
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(try run(["id", "--json", "--data-dir", dir]).stdout.utf8))
+                as? [String: Any])
+        let machineID = try String(contentsOfFile: "/etc/machine-id", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(json["machineID"] as? String == machineID)
         #expect(try run(["permissions", "revoke", "deviceIdentity", "--data-dir", dir]).status == 0)
         #expect(try run(["id", "--data-dir", dir]).stdout.contains("withheld"))
@@ -113,7 +127,8 @@ extension CLITests {
         #expect(try permissionStatuses(dir)["notifications"]?["status"] as? String == "notDetermined")
     }
 
-    @Test(.enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
+    @Test(
+        .enabled(if: CLITests.hasMachineID, "needs /etc/machine-id: without it deviceIdentity is restricted by the OS"))
     func anOperatorsAnswersFileAnswersForAKiosk() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -122,7 +137,9 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(atPath: answers) }
         let denied = try run(["permissions", "request", "notifications", "--answers-file", answers, "--data-dir", dir])
         #expect(denied.stdout.contains("notifications: permanentlyDenied"), "\(denied.stderr)")
-        let allowed = try run(["permissions", "request", "deviceIdentity", "--answers-file", answers, "--data-dir", dir])
+        let allowed = try run([
+            "permissions", "request", "deviceIdentity", "--answers-file", answers, "--data-dir", dir,
+        ])
         #expect(allowed.stdout.contains("deviceIdentity: granted"))
     }
 }

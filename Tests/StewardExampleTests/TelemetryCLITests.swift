@@ -10,23 +10,34 @@ extension CLITests {
         #expect(pending.status == 0, "\(pending.stderr)")
         #expect(pending.stdout.contains("screen_view: held (analytics is pending)"))
         #expect(try run(["consent", "grant", "analytics", "--data-dir", dir]).status == 0)
-        let granted = try run(["track", "screen_view", "--attr", "screen=scan", "--attr", "duration_ms=420", "--data-dir", dir])
+        let granted = try run([
+            "track", "screen_view", "--attr", "screen=scan", "--attr", "duration_ms=420", "--data-dir", dir,
+        ])
         #expect(granted.stdout.contains("screen_view: recorded (analytics is granted)"))
         #expect(try run(["consent", "deny", "pushNotifications", "--data-dir", dir]).status == 0)
-        #expect(try run(["track", "push_opened", "--attr", "campaign=spring", "--data-dir", dir]).stdout.contains("dropped(consent)"))
+        #expect(
+            try run(["track", "push_opened", "--attr", "campaign=spring", "--data-dir", dir]).stdout.contains(
+                "dropped(consent)"))
 
         // Without an endpoint nothing leaves the vault: queued, encrypted, no outbox folder.
         let kept = try run(["flush", "--data-dir", dir])
         #expect(kept.status == 0, "\(kept.stderr)")
-        #expect(kept.stdout.contains("telemetry: 2 event(s) queued; 0 accepted, 2 queued for a destination → no endpoint: kept in the vault, encrypted"), "\(kept.stdout)")
+        #expect(
+            kept.stdout.contains(
+                "telemetry: 2 event(s) queued; 0 accepted, 2 queued for a destination → no endpoint: kept in the vault, encrypted"
+            ), "\(kept.stdout)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/outbox"))
         #expect(try run(["access", "--data-dir", dir]).stdout.contains("queued for telemetryBackend: 2"))
 
         let flush = try run(["flush", "--plaintext-outbox", "--data-dir", dir])
         #expect(flush.status == 0, "\(flush.stderr)")
         // The event held while pending was stored when analytics was granted: two batches.
-        #expect(flush.stdout.contains("telemetry: 0 event(s) queued; 2 accepted → plaintext outbox (DATA/outbox)"), "\(flush.stdout)")
-        let bodies = try FileManager.default.contentsOfDirectory(atPath: dir + "/outbox").filter { $0.hasSuffix("-telemetryBackend.body") }
+        #expect(
+            flush.stdout.contains("telemetry: 0 event(s) queued; 2 accepted → plaintext outbox (DATA/outbox)"),
+            "\(flush.stdout)")
+        let bodies = try FileManager.default.contentsOfDirectory(atPath: dir + "/outbox").filter {
+            $0.hasSuffix("-telemetryBackend.body")
+        }
         #expect(bodies.count == 2)
         let body = try bodies.map { try String(contentsOfFile: dir + "/outbox/" + $0, encoding: .utf8) }.joined()
         #expect(body.contains(#""eventName":"screen_view""#))
@@ -34,7 +45,9 @@ extension CLITests {
         #expect(!body.contains("push_opened"))
 
         // A withdrawal from the CLI removes that purpose's files from the plaintext outbox.
-        #expect(try run(["access", "--plaintext-outbox", "--data-dir", dir]).stdout.contains("in the plaintext outbox \(dir)/outbox for telemetryBackend: 2"))
+        #expect(
+            try run(["access", "--plaintext-outbox", "--data-dir", dir]).stdout.contains(
+                "in the plaintext outbox \(dir)/outbox for telemetryBackend: 2"))
         #expect(try run(["consent", "deny", "analytics", "--data-dir", dir]).status == 0)
         let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/outbox").filter { !$0.hasPrefix(".") }
         #expect(left.isEmpty, "\(left)")

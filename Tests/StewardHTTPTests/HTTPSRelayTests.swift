@@ -44,7 +44,8 @@ final class TLSRelay {
         let dir = folder.path
         do {
             try Self.makeCertificates(openssl: openssl, dir: dir)
-            (server, port, fromServer, toServer) = try Self.startServer(openssl: openssl, dir: dir, ports: { try closedPort() })
+            (server, port, fromServer, toServer) = try Self.startServer(
+                openssl: openssl, dir: dir, ports: { try closedPort() })
         } catch {
             try? FileManager.default.removeItem(at: folder)
             throw error
@@ -56,7 +57,8 @@ final class TLSRelay {
     init(following previous: TLSRelay) throws {
         let openssl = try #require(opensslPath)
         folder = previous.folder
-        (server, port, fromServer, toServer) = try Self.startServer(openssl: openssl, dir: folder.path, ports: { previous.port })
+        (server, port, fromServer, toServer) = try Self.startServer(
+            openssl: openssl, dir: folder.path, ports: { previous.port })
     }
 
     /// A throwaway CA (`ca.pem`, `ca.key`) and a server certificate it signed for IP 127.0.0.1
@@ -64,22 +66,30 @@ final class TLSRelay {
     static func makeCertificates(openssl: String, dir: String) throws {
         try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
             .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
-        _ = try run(openssl, [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
-            "-days", "2", "-subj", "/CN=Steward Test Relay CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        ])
-        _ = try run(openssl, [
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
-            "-subj", "/CN=127.0.0.1",
-        ])
-        _ = try run(openssl, [
-            "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
-            "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
-        ])
+        _ = try run(
+            openssl,
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
+                "-days", "2", "-subj", "/CN=Steward Test Relay CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ])
+        _ = try run(
+            openssl,
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
+                "-subj", "/CN=127.0.0.1",
+            ])
+        _ = try run(
+            openssl,
+            [
+                "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
+                "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
+            ])
     }
 
-    private static func startServer(openssl: String, dir: String, ports: () throws -> UInt16) throws -> (Process, UInt16, Pipe, Pipe) {
+    private static func startServer(openssl: String, dir: String, ports: () throws -> UInt16) throws -> (
+        Process, UInt16, Pipe, Pipe
+    ) {
         // A free port: bound by the system, closed, then given to s_server; retried on a
         // collision. Readiness is read from /proc/net/tcp: a probe connection would use up
         // the only accept.
@@ -134,7 +144,8 @@ final class TLSRelay {
         while true {
             if let end = received.firstRange(of: separator) {
                 var request = try Self.parseHead(Array(received[..<end.lowerBound]))
-                let length = try #require(Int(request.headers["content-length"] ?? ""), "no Content-Length in \(request.headers)")
+                let length = try #require(
+                    Int(request.headers["content-length"] ?? ""), "no Content-Length in \(request.headers)")
                 if received.count - end.upperBound >= length {
                     request.body = Array(received[end.upperBound..<(end.upperBound + length)])
                     #expect(received.count - end.upperBound == length, "nothing after the body")
@@ -146,13 +157,16 @@ final class TLSRelay {
                 throw Failed(description: "no complete request within \(timeout); got \(received.count) bytes")
             }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(max(1, remaining.components.seconds * 1_000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            let milliseconds = Int32(
+                max(1, remaining.components.seconds * 1_000 + remaining.components.attoseconds / 1_000_000_000_000_000))
             let ready = poll(&poller, 1, milliseconds)
             if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { continue }   // timed out: the deadline check ends the loop
+            guard ready > 0 else { continue }  // timed out: the deadline check ends the loop
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw Failed(description: "s_server closed its output after \(received.count) bytes") }
+            guard count > 0 else {
+                throw Failed(description: "s_server closed its output after \(received.count) bytes")
+            }
             received += buffer[..<count]
         }
     }
@@ -175,7 +189,9 @@ final class TLSRelay {
             names.append(name)
             headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        return Request(method: requestLine[0], target: requestLine[1], version: requestLine[2], headers: headers, headerNames: names, body: [])
+        return Request(
+            method: requestLine[0], target: requestLine[1], version: requestLine[2], headers: headers,
+            headerNames: names, body: [])
     }
 
     private static func kill(_ process: Process) {
@@ -191,7 +207,7 @@ final class TLSRelay {
             if let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) {
                 for line in table.split(separator: "\n").dropFirst() {
                     let fields = line.split(separator: " ")
-                    if fields.count > 3, fields[1] == local, fields[3] == "0A" { return true }   // 0A: LISTEN
+                    if fields.count > 3, fields[1] == local, fields[3] == "0A" { return true }  // 0A: LISTEN
                 }
             }
             usleep(50_000)
@@ -200,18 +216,26 @@ final class TLSRelay {
     }
 }
 
-@Suite(.enabled(if: opensslPath != nil, "needs the openssl tool (installed by the bootstrap script)"), .timeLimit(.minutes(1)))
+@Suite(
+    .enabled(if: opensslPath != nil, "needs the openssl tool (installed by the bootstrap script)"),
+    .timeLimit(.minutes(1)))
 struct HTTPSRelayTests {
     /// An OTLP-like body, large enough for gzip to matter.
-    static let body: [UInt8] = Array((#"{"resourceLogs":["# + (0..<200).map { #"{"n":\#($0),"screen":"scan"}"# }.joined(separator: ",") + "]}").utf8)
+    static let body: [UInt8] = Array(
+        (#"{"resourceLogs":["# + (0..<200).map { #"{"n":\#($0),"screen":"scan"}"# }.joined(separator: ",") + "]}").utf8)
 
     static func transport(_ relay: TLSRelay) throws -> HTTPTransport {
-        try HTTPTransport(endpoint: relay.url, configuration: HTTPTransport.Configuration(
-            caBundlePath: relay.caPath, connectTimeout: .seconds(5), timeout: .seconds(20), usesEnvironmentProxies: false))
+        try HTTPTransport(
+            endpoint: relay.url,
+            configuration: HTTPTransport.Configuration(
+                caBundlePath: relay.caPath, connectTimeout: .seconds(5), timeout: .seconds(20),
+                usesEnvironmentProxies: false))
     }
 
     /// Sends `payload` through the relay, reads what arrived, answers with `response`.
-    static func exchange(_ payload: Payload, answering response: String) async throws -> (TLSRelay.Request, Delivery, UInt16) {
+    static func exchange(_ payload: Payload, answering response: String) async throws -> (
+        TLSRelay.Request, Delivery, UInt16
+    ) {
         let relay = try TLSRelay()
         defer { relay.stop() }
         let transport = try transport(relay)
@@ -221,7 +245,7 @@ struct HTTPSRelayTests {
             request = try await relay.readRequest()
             try relay.respond(response)
         } catch {
-            relay.stop()   // the transfer then fails at once instead of waiting for its timeout
+            relay.stop()  // the transfer then fails at once instead of waiting for its timeout
             _ = await sending.value
             throw error
         }
@@ -254,7 +278,9 @@ struct HTTPSRelayTests {
     @Test func a429WithRetryAfterIsRetriedAfterThatDelay() async throws {
         let payload = samplePayload(body: Self.body)
         let (request, delivery, _) = try await Self.exchange(
-            payload, answering: "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            payload,
+            answering:
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         #expect(request.method == "POST")
         #expect(Gzip.decompress(request.body) == Self.body)
         #expect(delivery == .retry(after: .seconds(2)))
@@ -271,15 +297,20 @@ extension HTTPSRelayTests {
         defer { relays.forEach { $0.stop() } }
         let f = try OTLPFixture()
         let collector = try #require(URL(string: "https://127.0.0.1:\(first.port)"))
-        let transport = try HTTPTransport(endpoint: collector, configuration: HTTPTransport.Configuration(
-            caBundlePath: first.caPath, connectTimeout: .seconds(5), timeout: .seconds(20), usesEnvironmentProxies: false))
+        let transport = try HTTPTransport(
+            endpoint: collector,
+            configuration: HTTPTransport.Configuration(
+                caBundlePath: first.caPath, connectTimeout: .seconds(5), timeout: .seconds(20),
+                usesEnvironmentProxies: false))
         var policy = UploadPolicy()
         policy.initialBackoff = .milliseconds(10)
         policy.maxBackoff = .milliseconds(50)
         // Between two relays the port refuses connections for a moment: retried, never given up.
         policy.maxAttempts = 10_000
         let uploader = try f.uploader(transport, policy: policy)
-        for screen in ["home", "scan", "results"] { f.telemetry.record("screen_view", attributes: ["screen": .string(screen)]) }
+        for screen in ["home", "scan", "results"] {
+            f.telemetry.record("screen_view", attributes: ["screen": .string(screen)])
+        }
         #expect(try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "https-e2e")) == 3)
         let draining = Task { await uploader.drain() }
 
@@ -310,11 +341,14 @@ extension HTTPSRelayTests {
         #expect(report.retries >= 2, "the 503 and the 429 were retried")
         #expect(requests.count == 3)
         #expect(requests.allSatisfy { $0.target == "/v1/logs" })
-        #expect(Set(requests.map { $0.headers["idempotency-key"] ?? "" }).count == 1, "one payload, retried under one key")
+        #expect(
+            Set(requests.map { $0.headers["idempotency-key"] ?? "" }).count == 1, "one payload, retried under one key")
         let last = try #require(requests.last)
         let body = try #require(Gzip.decompress(last.body))
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
-        let logs = ((json["resourceLogs"] as? [[String: Any]])?.first?["scopeLogs"] as? [[String: Any]])?.first?["logRecords"] as? [[String: Any]]
+        let logs =
+            ((json["resourceLogs"] as? [[String: Any]])?.first?["scopeLogs"] as? [[String: Any]])?.first?["logRecords"]
+            as? [[String: Any]]
         #expect(logs?.count == 3, "every event, once")
         #expect(uploader.pendingCount == 0, "nothing left, nothing lost")
     }

@@ -73,11 +73,14 @@ final class TLSFixture {
     func serverKeyPin() throws -> String {
         let openssl = try #require(opensslPath)
         let cert = folder.appendingPathComponent("server.pem").path
-        return try run("/bin/sh", [
-            "-c",
-            "'\(openssl)' x509 -in '\(cert)' -pubkey -noout | '\(openssl)' pkey -pubin -outform der"
-                + " | '\(openssl)' dgst -sha256 -binary | base64",
-        ]).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try run(
+            "/bin/sh",
+            [
+                "-c",
+                "'\(openssl)' x509 -in '\(cert)' -pubkey -noout | '\(openssl)' pkey -pubin -outform der"
+                    + " | '\(openssl)' dgst -sha256 -binary | base64",
+            ]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     private static func kill(_ process: Process) {
@@ -117,13 +120,15 @@ struct HTTPSTransportTests {
 
     static func configuration(caBundlePath: String? = nil, pins: [String] = []) -> HTTPTransport.Configuration {
         HTTPTransport.Configuration(
-            caBundlePath: caBundlePath, pinnedPublicKeys: pins, compressesRequests: false, usesEnvironmentProxies: false)
+            caBundlePath: caBundlePath, pinnedPublicKeys: pins, compressesRequests: false, usesEnvironmentProxies: false
+        )
     }
 
     @Test func aServerSignedByTheConfiguredCAIsTrusted() async throws {
         let fixture = try TLSFixture()
         defer { fixture.stop() }
-        let transport = try HTTPTransport(endpoint: fixture.url, configuration: Self.configuration(caBundlePath: fixture.caPath))
+        let transport = try HTTPTransport(
+            endpoint: fixture.url, configuration: Self.configuration(caBundlePath: fixture.caPath))
         #expect(await transport.send(Self.payload()) == .accepted)
     }
 
@@ -144,7 +149,8 @@ struct HTTPSTransportTests {
         defer { fixture.stop() }
         let pin = try fixture.serverKeyPin()
         let transport = try HTTPTransport(
-            endpoint: fixture.url, configuration: Self.configuration(caBundlePath: fixture.caPath, pins: ["sha256//" + pin]))
+            endpoint: fixture.url,
+            configuration: Self.configuration(caBundlePath: fixture.caPath, pins: ["sha256//" + pin]))
         #expect(await transport.send(Self.payload()) == .accepted)
     }
 

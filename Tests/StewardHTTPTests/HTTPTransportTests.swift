@@ -19,7 +19,8 @@ func samplePayload(
 ) -> Payload {
     Payload(
         recipient: recipient, purpose: "diagnostics", categories: ["crashData"], contentType: "application/json",
-        headers: headers, body: body, idempotencyKey: "0f8e2c7a-idem", created: Date(timeIntervalSince1970: 1_700_000_000))
+        headers: headers, body: body, idempotencyKey: "0f8e2c7a-idem",
+        created: Date(timeIntervalSince1970: 1_700_000_000))
 }
 
 /// A loopback port nothing listens on: bound by the system, then closed.
@@ -123,12 +124,20 @@ func closedPort() throws -> UInt16 {
         (.respond(status: 502, headers: ["retry-after: 7"]), .retry(after: .seconds(7))),
         (.respond(status: 504), .retry(after: nil)),
         (.respond(status: 503, headers: ["Retry-After: soon"]), .retry(after: nil)),
-        (.respond(status: 400, body: Array("invalid envelope header".utf8)),
-         .rejected(reason: "HTTP 400 from the recipient: invalid envelope header")),
+        (
+            .respond(status: 400, body: Array("invalid envelope header".utf8)),
+            .rejected(reason: "HTTP 400 from the recipient: invalid envelope header")
+        ),
         (.respond(status: 401), .rejected(reason: "HTTP 401 from the recipient.")),
-        (.respond(status: 413, body: Array("too\r\nlarge\u{7}".utf8)), .rejected(reason: "HTTP 413 from the recipient: too large")),
+        (
+            .respond(status: 413, body: Array("too\r\nlarge\u{7}".utf8)),
+            .rejected(reason: "HTTP 413 from the recipient: too large")
+        ),
         (.respond(status: 500, body: Array("boom".utf8)), .rejected(reason: "HTTP 500 from the recipient: boom")),
-        (.respond(status: 301, headers: ["Location: https://elsewhere.example/"]), .rejected(reason: "HTTP 301 from the recipient.")),
+        (
+            .respond(status: 301, headers: ["Location: https://elsewhere.example/"]),
+            .rejected(reason: "HTTP 301 from the recipient.")
+        ),
     ])
     func answersAreMappedToDeliveries(reply: LoopbackServer.Reply, expected: Delivery) async throws {
         let server = try LoopbackServer(replies: [reply])
@@ -140,7 +149,9 @@ func closedPort() throws -> UInt16 {
     }
 
     @Test func aRejectionQuotesAtMost512BytesOfTheBody() async throws {
-        let server = try LoopbackServer(replies: [.respond(status: 422, body: Array(repeating: UInt8(ascii: "x"), count: 5000))])
+        let server = try LoopbackServer(replies: [
+            .respond(status: 422, body: Array(repeating: UInt8(ascii: "x"), count: 5000))
+        ])
         defer { server.stop() }
         let transport = try HTTPTransport(endpoint: server.url, configuration: Self.direct)
         guard case .rejected(let reason) = await transport.send(samplePayload()) else {
@@ -181,7 +192,9 @@ func closedPort() throws -> UInt16 {
     @Test(arguments: [200, 400])
     func aHugeResponseBodyIsCappedAt64KiB(status: Int) async throws {
         let huge = [UInt8](repeating: UInt8(ascii: "a"), count: 10 * 1024 * 1024)
-        let server = try LoopbackServer(replies: [.respond(status: status, body: huge), .respond(status: status, body: huge)])
+        let server = try LoopbackServer(replies: [
+            .respond(status: status, body: huge), .respond(status: status, body: huge),
+        ])
         defer { server.stop() }
         let transport = try HTTPTransport(endpoint: server.url, configuration: Self.direct)
 
@@ -226,8 +239,9 @@ func closedPort() throws -> UInt16 {
 
     @Test func aRecipientWithoutAnEndpointIsRejected() async throws {
         let transport = try HTTPTransport(endpoints: ["otlp": URL(string: "https://collector.example/v1/logs")!])
-        #expect(await transport.send(samplePayload(recipient: "crashBackend"))
-            == .rejected(reason: "No HTTP endpoint is configured for the recipient crashBackend."))
+        #expect(
+            await transport.send(samplePayload(recipient: "crashBackend"))
+                == .rejected(reason: "No HTTP endpoint is configured for the recipient crashBackend."))
     }
 
     @Test func aHeaderWithALineBreakIsRejectedWithoutSending() async throws {
@@ -247,7 +261,9 @@ func closedPort() throws -> UInt16 {
         let server = try LoopbackServer()
         defer { server.stop() }
         let transport = try HTTPTransport(endpoint: server.url, configuration: Self.direct)
-        #expect(await transport.send(samplePayload(headers: ["content-type": "text/plain", "Host": "evil.example"])) == .accepted)
+        #expect(
+            await transport.send(samplePayload(headers: ["content-type": "text/plain", "Host": "evil.example"]))
+                == .accepted)
         let request = try #require(server.requests.first)
         #expect(request.headers["content-type"] == "application/json")
         #expect(request.headers["host"] == "127.0.0.1:\(server.port)")
@@ -299,7 +315,8 @@ func closedPort() throws -> UInt16 {
 
     @Test func aNonPositiveTimeoutIsRefused() throws {
         let error = #expect(throws: HTTPTransportError.self) {
-            try HTTPTransport(endpoint: URL(string: "https://collector.example/")!, configuration: .init(timeout: .zero))
+            try HTTPTransport(
+                endpoint: URL(string: "https://collector.example/")!, configuration: .init(timeout: .zero))
         }
         #expect(error?.code == .invalidTimeout)
     }

@@ -22,7 +22,9 @@ import Testing
     // Little-endian TIFF helpers.
     func le16(_ v: UInt16) -> [UInt8] { TestImages.u16(v, false) }
     func le32(_ v: UInt32) -> [UInt8] { TestImages.u32(v, false) }
-    func entry(_ tag: UInt16, _ type: UInt16, _ count: UInt32, _ value: UInt32) -> [UInt8] { le16(tag) + le16(type) + le32(count) + le32(value) }
+    func entry(_ tag: UInt16, _ type: UInt16, _ count: UInt32, _ value: UInt32) -> [UInt8] {
+        le16(tag) + le16(type) + le32(count) + le32(value)
+    }
 
     @Test func anIFDChainThatLoopsBackIsRefused() {
         // IFD0 at 8 with one entry; its next-IFD pointer points at itself.
@@ -37,26 +39,33 @@ import Testing
 
     @Test func aGPSPointerIntoTheExifDirectoryIsRefused() {
         // Exif at 26, GPS pointing at the same 26.
-        let tiff: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(2) + entry(0x8769, 4, 1, 38) + entry(0x8825, 4, 1, 38) + le32(0)
+        let tiff: [UInt8] =
+            [0x49, 0x49] + le16(42) + le32(8) + le16(2) + entry(0x8769, 4, 1, 38) + entry(0x8825, 4, 1, 38) + le32(0)
             + le16(1) + entry(0x0112, 3, 1, 1) + le32(0)
         #expect(mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: tiff), policy: .strict) }?.code == .offsetLoop)
     }
 
     @Test(arguments: [UInt16(1), 2, 3, 4, 5, 7, 12])
     func aCountOf0xFFFFFFFFIsRefused(type: UInt16) {
-        let tiff: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0xA431, type, 0xFFFF_FFFF, 26) + le32(0)
+        let tiff: [UInt8] =
+            [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0xA431, type, 0xFFFF_FFFF, 26) + le32(0)
         #expect(mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: tiff), policy: .strict) }?.code == .malformed)
     }
 
     @Test func valueOffsetsAndDirectoryCountsPastTheEndAreRefused() {
-        let farValue: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0x010F, 2, 20, 0xFFFF_FFF0) + le32(0)
-        #expect(mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: farValue), policy: .strict) }?.code == .malformed)
+        let farValue: [UInt8] =
+            [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0x010F, 2, 20, 0xFFFF_FFF0) + le32(0)
+        #expect(
+            mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: farValue), policy: .strict) }?.code == .malformed)
         let hugeDirectory: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(0xFFFF) + entry(0x0112, 3, 1, 1)
-        #expect(mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: hugeDirectory), policy: .strict) }?.code == .malformed)
+        #expect(
+            mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: hugeDirectory), policy: .strict) }?.code
+                == .malformed)
         let farIFD: [UInt8] = [0x49, 0x49] + le16(42) + le32(0x7FFF_FFFF)
         #expect(mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: farIFD), policy: .strict) }?.code == .truncated)
         let noMagic: [UInt8] = [0x49, 0x49] + le16(43) + le32(8)
-        #expect(mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: noMagic), policy: .strict) }?.code == .malformed)
+        #expect(
+            mediaError { _ = try ImageSanitizer.sanitize(jpeg(tiff: noMagic), policy: .strict) }?.code == .malformed)
     }
 
     @Test func segmentLengthsPastTheEndAndBrokenMarkersAreRefused() {
@@ -70,11 +79,14 @@ import Testing
         let noScan: [UInt8] = [0xFF, 0xD8, 0xFF, 0xD9]
         #expect(mediaError { _ = try ImageSanitizer.sanitize(noScan, policy: .strict) }?.code == .malformed)
         let noEnd = Array(pixels.dropLast(2))
-        #expect(mediaError { _ = try ImageSanitizer.sanitize([0xFF, 0xD8] + noEnd, policy: .strict) }?.code == .truncated)
+        #expect(
+            mediaError { _ = try ImageSanitizer.sanitize([0xFF, 0xD8] + noEnd, policy: .strict) }?.code == .truncated)
     }
 
     @Test func unknownFormatsAreRefused() {
-        for bytes: [UInt8] in [[], [0xFF], Array("GIF89a".utf8) + [0, 0, 0], Array("not an image at all".utf8), [0xFF, 0xD8, 0xFF]] {
+        for bytes: [UInt8] in [
+            [], [0xFF], Array("GIF89a".utf8) + [0, 0, 0], Array("not an image at all".utf8), [0xFF, 0xD8, 0xFF],
+        ] {
             let code = mediaError { _ = try ImageSanitizer.sanitize(bytes, policy: .strict) }?.code
             #expect(code == .unsupportedFormat || code == .truncated, "\(bytes)")
         }
@@ -126,7 +138,10 @@ import Testing
 
     @Test func fuzzedImagesNeverCrashAndWhatSurvivesIsClean() throws {
         var random = SplitMix64(seed: 0x5EED_0009)
-        let seeds = [TestImages.jpeg(scanBytes: 200).file, TestImages.jpeg(bigEndian: true, scanBytes: 200, trailer: true).file, TestImages.png(idatBytes: 80).file]
+        let seeds = [
+            TestImages.jpeg(scanBytes: 200).file, TestImages.jpeg(bigEndian: true, scanBytes: 200, trailer: true).file,
+            TestImages.png(idatBytes: 80).file,
+        ]
         var accepted = 0, refused = 0
         for iteration in 0..<4_000 {
             let input = Self.mutate(seeds[iteration % seeds.count], &random)
@@ -135,8 +150,12 @@ import Testing
                 accepted += 1
                 let metadata = try ImageMetadata(reading: clean.bytes)
                 #expect(Set(metadata.exifTags).isSubset(of: ExpectedTags.renderingTags), "iteration \(iteration)")
-                #expect(Set(metadata.containers).isSubset(of: Self.allowedContainers), "iteration \(iteration): \(metadata.containers)")
-                #expect(try ImageSanitizer.sanitize(clean.bytes, policy: .strict).report.removed.isEmpty, "iteration \(iteration)")
+                #expect(
+                    Set(metadata.containers).isSubset(of: Self.allowedContainers),
+                    "iteration \(iteration): \(metadata.containers)")
+                #expect(
+                    try ImageSanitizer.sanitize(clean.bytes, policy: .strict).report.removed.isEmpty,
+                    "iteration \(iteration)")
             } catch is MediaError {
                 refused += 1
             }
@@ -159,7 +178,9 @@ import Testing
                 #expect(result.isHeld, "personalization is pending: held, not stored")
                 #expect(try harness.store.list().count == before)
             } catch is MediaError {
-                #expect(try harness.store.list().count == before, "iteration \(iteration): a refused image leaves nothing behind")
+                #expect(
+                    try harness.store.list().count == before,
+                    "iteration \(iteration): a refused image leaves nothing behind")
             }
             do {
                 let result = try harness.store.put(input, source: .upload, purpose: .serviceProvision)
@@ -171,7 +192,9 @@ import Testing
                 #expect(Set(metadata.containers).isSubset(of: Self.allowedContainers), "iteration \(iteration)")
                 #expect(try harness.store.list().count == before + 1)
             } catch is MediaError {
-                #expect(try harness.store.list().count == before, "iteration \(iteration): a refused image leaves nothing behind")
+                #expect(
+                    try harness.store.list().count == before,
+                    "iteration \(iteration): a refused image leaves nothing behind")
             }
         }
         #expect(stored > 10)
@@ -190,7 +213,8 @@ import Testing
 
     /// A fail case the fuzz campaign or an attacker found, as checked in under Fuzz/FailCases.
     static func failCase(_ target: String, _ name: String) throws -> [UInt8] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return try [UInt8](Data(contentsOf: root.appendingPathComponent("Fuzz/FailCases/\(target)/\(name)")))
     }
 
@@ -204,7 +228,8 @@ import Testing
         #expect(error?.message.contains("overlap") == true, "\(String(describing: error))")
         #expect(mediaError { _ = try ImageMetadata(reading: png) }?.code == .malformed)
         let harness = try MediaHarness()
-        #expect(mediaError { try harness.store.put(png, source: .upload, purpose: .serviceProvision) }?.code == .malformed)
+        #expect(
+            mediaError { try harness.store.put(png, source: .upload, purpose: .serviceProvision) }?.code == .malformed)
         #expect(try harness.store.list().isEmpty)
     }
 
@@ -225,13 +250,17 @@ import Testing
         // Orientation as 40 bytes (it is one SHORT), ColorSpace twice, XResolution as a SHORT.
         let values: [UInt8] = Array(repeating: 7, count: 40)
         let ifd0Count = 4, exifAt = 8 + 2 + 12 * ifd0Count + 4, dataAt = exifAt + 2 + 12 * 2 + 4
-        let tiff: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(UInt16(ifd0Count))
+        let tiff: [UInt8] =
+            [0x49, 0x49] + le16(42) + le32(8) + le16(UInt16(ifd0Count))
             + entry(0x0112, 1, 40, UInt32(dataAt)) + entry(0x011A, 3, 1, 72) + entry(0x0128, 3, 1, 2)
             + entry(0x8769, 4, 1, UInt32(exifAt)) + le32(0)
             + le16(2) + entry(0xA001, 3, 1, 1) + entry(0xA001, 3, 1, 0xFFFF) + le32(0)
             + values
         let clean = try ImageSanitizer.sanitize(jpeg(tiff: tiff), policy: .strict)
-        #expect(Set(clean.report.removed).isSuperset(of: ["Malformed Orientation", "Malformed XResolution", "Duplicate ColorSpace"]))
+        #expect(
+            Set(clean.report.removed).isSuperset(of: [
+                "Malformed Orientation", "Malformed XResolution", "Duplicate ColorSpace",
+            ]))
         #expect(clean.report.kept == ["ResolutionUnit", "ColorSpace"])
         let metadata = try ImageMetadata(reading: clean.bytes)
         #expect(metadata.exifTags == ["ResolutionUnit", "ExifIFDPointer", "ColorSpace"])
@@ -257,7 +286,9 @@ import Testing
         let harness = try MediaHarness()
         let loop: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0x0112, 3, 1, 1) + le32(8)
         let huge: [UInt8] = [0x49, 0x49] + le16(42) + le32(8) + le16(1) + entry(0xA431, 2, 0xFFFF_FFFF, 26) + le32(0)
-        for bytes in [jpeg(tiff: loop), jpeg(tiff: huge), Array(TestImages.jpeg().file.prefix(300)), Array("plain text".utf8)] {
+        for bytes in [
+            jpeg(tiff: loop), jpeg(tiff: huge), Array(TestImages.jpeg().file.prefix(300)), Array("plain text".utf8),
+        ] {
             #expect(mediaError { try harness.store.put(bytes, source: .upload, purpose: .serviceProvision) } != nil)
         }
         #expect(try harness.store.list().isEmpty)

@@ -15,7 +15,8 @@ final class MediaHarness {
 
     /// The example manifest of the CLI, read from the repository.
     static func exampleManifest() throws -> PrivacyManifest {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let data = try Data(contentsOf: root.appendingPathComponent("Examples/steward/example-manifest.json"))
         return try PrivacyManifest.decode(json: Array(data), now: Date(timeIntervalSince1970: 1_767_225_600))
     }
@@ -30,14 +31,19 @@ final class MediaHarness {
     /// The example manifest with an `imageEdits` category kept `days` days.
     static func manifestWithEdits(days: Int) throws -> PrivacyManifest {
         var manifest = try manifestWithoutEdits()
-        manifest.dataCategories.append(DataCategoryDeclaration(
-            id: .imageEdits, description: "Edited versions of your photos.", purposes: [.serviceProvision, .personalization],
-            retentionDays: days, sensitivity: .sensitive, leavesDevice: false, recipients: []))
+        manifest.dataCategories.append(
+            DataCategoryDeclaration(
+                id: .imageEdits, description: "Edited versions of your photos.",
+                purposes: [.serviceProvision, .personalization],
+                retentionDays: days, sensitivity: .sensitive, leavesDevice: false, recipients: []))
         return manifest
     }
 
-    init(manifest: PrivacyManifest? = nil, permissions: any PermissionChecking = StaticPermissions(granted: [.camera, .photos]),
-         clock: ManualWallClock = ManualWallClock(), policies: [Purpose: PendingPolicy] = [:]) throws {
+    init(
+        manifest: PrivacyManifest? = nil,
+        permissions: any PermissionChecking = StaticPermissions(granted: [.camera, .photos]),
+        clock: ManualWallClock = ManualWallClock(), policies: [Purpose: PendingPolicy] = [:]
+    ) throws {
         self.clock = clock
         self.permissions = permissions
         vault = try Vault.open(directory: directory, keyProvider: InMemoryKeyProvider(), clock: clock)
@@ -59,7 +65,8 @@ final class MediaHarness {
             let path = directory + "/" + name
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-               let data = FileManager.default.contents(atPath: path) {
+                let data = FileManager.default.contents(atPath: path)
+            {
                 out.append((name, Array(data)))
             }
         }
@@ -74,13 +81,24 @@ final class MediaHarness {
 
 /// Expected EXIF tag sets after sanitising ``TestImages/exifBlock(bigEndian:)``.
 enum ExpectedTags {
-    static let strict: Set<String> = ["Orientation", "XResolution", "YResolution", "ResolutionUnit", "ExifIFDPointer", "ExifVersion", "ColorSpace"]
-    static let withMetadata: Set<String> = strict.union(["Make", "Model", "DateTime", "DateTimeOriginal", "DateTimeDigitized", "LensModel"])
-    static let withLocation: Set<String> = withMetadata.union(["GPSInfoIFDPointer", "GPSVersionID", "GPSLatitudeRef", "GPSLatitude", "GPSLongitudeRef", "GPSLongitude"])
+    static let strict: Set<String> = [
+        "Orientation", "XResolution", "YResolution", "ResolutionUnit", "ExifIFDPointer", "ExifVersion", "ColorSpace",
+    ]
+    static let withMetadata: Set<String> = strict.union([
+        "Make", "Model", "DateTime", "DateTimeOriginal", "DateTimeDigitized", "LensModel",
+    ])
+    static let withLocation: Set<String> = withMetadata.union([
+        "GPSInfoIFDPointer", "GPSVersionID", "GPSLatitudeRef", "GPSLatitude", "GPSLongitudeRef", "GPSLongitude",
+    ])
     /// Every tag the strict policy may keep (a mutation may turn one rendering tag into another).
     static let renderingTags: Set<String> = strict.union(["PixelXDimension", "PixelYDimension", "YCbCrPositioning"])
     /// Never kept, whatever the policy.
-    static let forbidden: Set<String> = ["BodySerialNumber", "LensSerialNumber", "CameraOwnerName", "Artist", "Copyright", "MakerNote",
-                                         "UserComment", "Software", "Thumbnail Compression", "Thumbnail JPEGInterchangeFormat"]
-    static let forbiddenStrings = [TestImages.serial, TestImages.lensSerial, TestImages.owner, TestImages.artist, TestImages.comment, TestImages.city]
+    static let forbidden: Set<String> = [
+        "BodySerialNumber", "LensSerialNumber", "CameraOwnerName", "Artist", "Copyright", "MakerNote",
+        "UserComment", "Software", "Thumbnail Compression", "Thumbnail JPEGInterchangeFormat",
+    ]
+    static let forbiddenStrings = [
+        TestImages.serial, TestImages.lensSerial, TestImages.owner, TestImages.artist, TestImages.comment,
+        TestImages.city,
+    ]
 }

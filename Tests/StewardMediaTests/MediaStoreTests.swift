@@ -34,7 +34,8 @@ import Testing
         let index = try #require(manifest.dataCategories.firstIndex { $0.id == .imageMetadata })
         manifest.dataCategories[index].purposes = [.personalization]
         let harness = try MediaHarness(manifest: manifest)
-        let item = try #require(try harness.store.put(TestImages.jpeg().file, source: .gallery, purpose: .serviceProvision).item)
+        let item = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .gallery, purpose: .serviceProvision).item)
         let stored = try #require(try harness.store.get(item.id))
         #expect(Set(try ImageMetadata(reading: stored.bytes).exifTags) == ExpectedTags.strict)
         #expect(harness.store.metadataPolicy(for: .serviceProvision) == .strict)
@@ -44,18 +45,22 @@ import Testing
         let all: Set<Permission> = [.camera, .photos, .location, .locationPrecise]
         let cases: [(Set<Permission>, Bool, Purpose, Bool)] = [
             (all, true, .serviceProvision, true),
-            (all, false, .serviceProvision, false),          // the user did not choose to keep it
+            (all, false, .serviceProvision, false),  // the user did not choose to keep it
             (all.subtracting([.locationPrecise]), true, .serviceProvision, false),
             (all.subtracting([.location]), true, .serviceProvision, false),
-            (all, true, .personalization, false),            // preciseLocation is not declared for it
+            (all, true, .personalization, false),  // preciseLocation is not declared for it
         ]
         for (granted, choice, purpose, kept) in cases {
             let harness = try MediaHarness(permissions: StaticPermissions(granted: granted))
             if purpose == .personalization { try harness.ledger.grant([.personalization]) }
-            let item = try #require(try harness.store.put(TestImages.png().file, source: .camera, purpose: purpose, keepLocation: choice).item)
+            let item = try #require(
+                try harness.store.put(TestImages.png().file, source: .camera, purpose: purpose, keepLocation: choice)
+                    .item)
             let stored = try #require(try harness.store.get(item.id))
             let tags = Set(try ImageMetadata(reading: stored.bytes).exifTags)
-            #expect(tags == (kept ? ExpectedTags.withLocation : ExpectedTags.withMetadata), "\(granted) \(choice) \(purpose)")
+            #expect(
+                tags == (kept ? ExpectedTags.withLocation : ExpectedTags.withMetadata),
+                "\(granted) \(choice) \(purpose)")
             #expect(item.removedMetadata.contains("GPSLatitude") == !kept)
         }
     }
@@ -65,17 +70,25 @@ import Testing
     @Test func cameraAndGalleryImagesNeedTheirPermission() throws {
         let harness = try MediaHarness(permissions: StaticPermissions(granted: []))
         let file = TestImages.jpeg().file
-        #expect(mediaError { try harness.store.put(file, source: .camera, purpose: .serviceProvision) }?.code == .permissionDenied)
-        #expect(mediaError { try harness.store.put(file, source: .gallery, purpose: .serviceProvision) }?.code == .permissionDenied)
+        #expect(
+            mediaError { try harness.store.put(file, source: .camera, purpose: .serviceProvision) }?.code
+                == .permissionDenied)
+        #expect(
+            mediaError { try harness.store.put(file, source: .gallery, purpose: .serviceProvision) }?.code
+                == .permissionDenied)
         #expect(try harness.store.list().isEmpty)
         #expect(try harness.store.put(file, source: .upload, purpose: .serviceProvision).item != nil)
 
         let cameraOnly = try MediaHarness(permissions: StaticPermissions(granted: [.camera]))
         #expect(try cameraOnly.store.put(file, source: .camera, purpose: .serviceProvision).item?.source == .camera)
-        #expect(mediaError { try cameraOnly.store.put(file, source: .gallery, purpose: .serviceProvision) }?.code == .permissionDenied)
+        #expect(
+            mediaError { try cameraOnly.store.put(file, source: .gallery, purpose: .serviceProvision) }?.code
+                == .permissionDenied)
         let photosOnly = try MediaHarness(permissions: StaticPermissions(granted: [.photos]))
         #expect(try photosOnly.store.put(file, source: .gallery, purpose: .serviceProvision).item?.source == .gallery)
-        #expect(mediaError { try photosOnly.store.put(file, source: .camera, purpose: .serviceProvision) }?.code == .permissionDenied)
+        #expect(
+            mediaError { try photosOnly.store.put(file, source: .camera, purpose: .serviceProvision) }?.code
+                == .permissionDenied)
     }
 
     @Test func consentDecidesWhetherAnImageIsStoredHeldOrRefused() throws {
@@ -89,9 +102,11 @@ import Testing
         #expect(promoted.first?.purpose == .personalization)
         try harness.ledger.deny([.personalization])
         #expect(try harness.store.list().isEmpty, "withdrawing consent deletes the images kept for it")
-        #expect(mediaError { try harness.store.put(file, source: .upload, purpose: .personalization) }?.code == .notStored)
-        #expect(mediaError { try harness.store.put(file, source: .upload, purpose: .analytics) }?.code == .notStored,
-                "images are not declared for analytics")
+        #expect(
+            mediaError { try harness.store.put(file, source: .upload, purpose: .personalization) }?.code == .notStored)
+        #expect(
+            mediaError { try harness.store.put(file, source: .upload, purpose: .analytics) }?.code == .notStored,
+            "images are not declared for analytics")
         #expect(try harness.store.list().isEmpty)
     }
 
@@ -99,10 +114,12 @@ import Testing
 
     @Test func deletingAnImageDeletesItsEditsAndDeleteAllDeletesEverything() throws {
         let harness = try MediaHarness()
-        let a = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
+        let a = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         let b = try #require(try harness.store.putEdit(TestImages.png().file, of: a.id).item)
         let c = try #require(try harness.store.putEdit(TestImages.jpeg(bigEndian: true).file, of: b.id).item)
-        let d = try #require(try harness.store.put(TestImages.png().file, source: .gallery, purpose: .serviceProvision).item)
+        let d = try #require(
+            try harness.store.put(TestImages.png().file, source: .gallery, purpose: .serviceProvision).item)
         #expect(b.kind == .edit && b.original == a.id && b.source == .camera)
         #expect(c.original == b.id)
         #expect(try harness.store.edits(of: a.id).map(\.id) == [b.id])
@@ -123,7 +140,8 @@ import Testing
 
     @Test func exportWritesTheSanitisedImagesAndAnIndex() throws {
         let harness = try MediaHarness()
-        let a = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
+        let a = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         let b = try #require(try harness.store.putEdit(TestImages.png().file, of: a.id).item)
         let folder = harness.directory + "-export"
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -164,27 +182,29 @@ import Testing
 
     @Test func a31DayOldOriginalIsGoneAndItsEditFollowsTheImagesRetentionFromItsOwnCreation() throws {
         let harness = try MediaHarness(manifest: try MediaHarness.manifestWithoutEdits())
-        let original = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
+        let original = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         harness.clock.advance(by: Self.day * 10)
         let edit = try #require(try harness.store.putEdit(TestImages.png().file, of: original.id).item)
         #expect(edit.category == .images, "without an imageEdits category, edits are images")
         #expect(original.expires == original.created.addingTimeInterval(30 * 86_400))
         #expect(edit.expires == edit.created.addingTimeInterval(30 * 86_400))
 
-        harness.clock.advance(by: Self.day * 21)   // day 31
+        harness.clock.advance(by: Self.day * 21)  // day 31
         #expect(try harness.store.purgeExpired() == [original.id])
         #expect(try harness.store.get(original.id) == nil)
         let survivor = try #require(try harness.store.get(edit.id), "an edit outlives its expired original")
         #expect(survivor.item.original == original.id)
 
-        harness.clock.advance(by: Self.day * 10)   // day 41: the edit's own 30 days are over
+        harness.clock.advance(by: Self.day * 10)  // day 41: the edit's own 30 days are over
         #expect(try harness.store.purgeExpired() == [edit.id])
         #expect(try harness.store.list().isEmpty)
     }
 
     @Test func editsFollowTheImageEditsCategoryWhenTheManifestDeclaresIt() throws {
         let harness = try MediaHarness(manifest: try MediaHarness.manifestWithEdits(days: 365))
-        let original = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
+        let original = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         let edit = try #require(try harness.store.putEdit(TestImages.png().file, of: original.id).item)
         #expect(edit.category == .imageEdits)
         #expect(original.category == .images)
@@ -197,9 +217,11 @@ import Testing
 
     @Test func retentionIsEnforcedWhenTheStoreOpens() throws {
         let harness = try MediaHarness()
-        let old = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
+        let old = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         harness.clock.advance(by: Self.day * 20)
-        let young = try #require(try harness.store.put(TestImages.png().file, source: .camera, purpose: .serviceProvision).item)
+        let young = try #require(
+            try harness.store.put(TestImages.png().file, source: .camera, purpose: .serviceProvision).item)
         harness.clock.advance(by: Self.day * 11)
         #expect(try harness.store.list().count == 2, "nothing purges before the store opens or is asked")
         try harness.reopen()
@@ -209,7 +231,8 @@ import Testing
 
     @Test func thePeriodicRetentionTaskPurgesOnItsClock() async throws {
         let harness = try MediaHarness()
-        let item = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
+        let item = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         let ticks = ManualClock()
         let store = harness.store
         let task = Task { await store.runRetention(every: .seconds(3_600), clock: ticks) }
@@ -217,7 +240,7 @@ import Testing
         harness.clock.advance(by: Self.day * 31)
         #expect(try harness.store.get(item.id) != nil, "not before the next tick")
         ticks.advance(by: .seconds(3_600))
-        await ticks.waitForSleepers(1)   // asleep again: the purge of this tick is done
+        await ticks.waitForSleepers(1)  // asleep again: the purge of this tick is done
         #expect(try harness.store.get(item.id) == nil)
         task.cancel()
         await task.value

@@ -38,9 +38,12 @@ import Testing
 
     @Test func purgeExpiredJudgesByAnyDateWithoutTrapping() throws {
         let harness = try MediaHarness()
-        let item = try #require(try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
+        let item = try #require(
+            try harness.store.put(TestImages.jpeg().file, source: .camera, purpose: .serviceProvision).item)
         #expect(try harness.store.purgeExpired(now: Date(timeIntervalSince1970: .nan)).isEmpty, "NaN expires nothing")
         #expect(try harness.store.purgeExpired(now: .distantPast).isEmpty)
-        #expect(try harness.store.purgeExpired(now: Date(timeIntervalSince1970: .infinity)) == [item.id], "infinity is after every expiry")
+        #expect(
+            try harness.store.purgeExpired(now: Date(timeIntervalSince1970: .infinity)) == [item.id],
+            "infinity is after every expiry")
     }
 }

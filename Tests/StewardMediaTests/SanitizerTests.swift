@@ -9,14 +9,25 @@ import Testing
         (.strict, ExpectedTags.strict),
         (MetadataPolicy(keepCaptureTime: true, keepDeviceModel: true), ExpectedTags.withMetadata),
         (MetadataPolicy(keepCaptureTime: true, keepDeviceModel: true, keepLocation: true), ExpectedTags.withLocation),
-        (MetadataPolicy(keepLocation: true), ExpectedTags.strict.union(["GPSInfoIFDPointer", "GPSVersionID", "GPSLatitudeRef", "GPSLatitude", "GPSLongitudeRef", "GPSLongitude"])),
+        (
+            MetadataPolicy(keepLocation: true),
+            ExpectedTags.strict.union([
+                "GPSInfoIFDPointer", "GPSVersionID", "GPSLatitudeRef", "GPSLatitude", "GPSLongitudeRef", "GPSLongitude",
+            ])
+        ),
     ]
 
     @Test(arguments: [false, true])
     func theSampleJPEGCarriesAllItsMetadataBeforeSanitising(bigEndian: Bool) throws {
         let metadata = try ImageMetadata(reading: TestImages.jpeg(bigEndian: bigEndian).file)
-        #expect(Set(metadata.exifTags).isSuperset(of: ExpectedTags.withLocation.union(["BodySerialNumber", "CameraOwnerName", "Artist", "MakerNote"])))
-        #expect(metadata.containers == ["JFIF", "EXIF", "XMP", "XMP exif:GPSLatitude", "XMP photoshop:City", "XMP dc:creator", "ICC profile", "APP13 Photoshop/IPTC", "Comment"])
+        #expect(
+            Set(metadata.exifTags).isSuperset(
+                of: ExpectedTags.withLocation.union(["BodySerialNumber", "CameraOwnerName", "Artist", "MakerNote"])))
+        #expect(
+            metadata.containers == [
+                "JFIF", "EXIF", "XMP", "XMP exif:GPSLatitude", "XMP photoshop:City", "XMP dc:creator", "ICC profile",
+                "APP13 Photoshop/IPTC", "Comment",
+            ])
     }
 
     @Test(arguments: 0..<4)
@@ -36,18 +47,24 @@ import Testing
             #expect(TestImages.contains(clean.bytes, TestImages.captureTime) == policy.keepCaptureTime)
             // The report names what went.
             let removed = Set(clean.report.removed)
-            #expect(removed.isSuperset(of: ["BodySerialNumber", "LensSerialNumber", "CameraOwnerName", "Artist", "Copyright", "MakerNote",
-                                            "XMP", "XMP photoshop:City", "XMP dc:creator", "Comment", "APP13 Photoshop/IPTC", "Thumbnail",
-                                            "Data after end of image"]))
+            #expect(
+                removed.isSuperset(of: [
+                    "BodySerialNumber", "LensSerialNumber", "CameraOwnerName", "Artist", "Copyright", "MakerNote",
+                    "XMP", "XMP photoshop:City", "XMP dc:creator", "Comment", "APP13 Photoshop/IPTC", "Thumbnail",
+                    "Data after end of image",
+                ]))
             #expect(removed.contains("GPSLatitude") == !policy.keepLocation)
             #expect(removed.contains("DateTimeOriginal") == !policy.keepCaptureTime)
             #expect(removed.contains("Model") == !policy.keepDeviceModel)
-            #expect(Set(clean.report.kept).isSuperset(of: expected.subtracting(["ExifIFDPointer", "GPSInfoIFDPointer"])))
+            #expect(
+                Set(clean.report.kept).isSuperset(of: expected.subtracting(["ExifIFDPointer", "GPSInfoIFDPointer"])))
         }
     }
 
     @Test func keptValuesAreTheOriginalValues() throws {
-        let clean = try ImageSanitizer.sanitize(TestImages.jpeg().file, policy: MetadataPolicy(keepCaptureTime: true, keepDeviceModel: true, keepLocation: true))
+        let clean = try ImageSanitizer.sanitize(
+            TestImages.jpeg().file,
+            policy: MetadataPolicy(keepCaptureTime: true, keepDeviceModel: true, keepLocation: true))
         #expect(TestImages.contains(clean.bytes, TestImages.model + "\0"))
         // GPSLatitude 22/1 32/1 1234/100, little-endian.
         let latitude: [UInt8] = [22, 0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 1, 0, 0, 0, 0xD2, 0x04, 0, 0, 100, 0, 0, 0]
@@ -56,7 +73,9 @@ import Testing
 
     @Test func aJPEGWithNothingAllowedLeftLosesItsEXIFSegment() throws {
         var file: [UInt8] = [0xFF, 0xD8]
-        let onlySerial = TestImages.tiff(ifd0: [TestImages.ascii(0x013B, TestImages.artist)], exif: [TestImages.ascii(0xA431, TestImages.serial)], gps: [], ifd1: [], bigEndian: false)
+        let onlySerial = TestImages.tiff(
+            ifd0: [TestImages.ascii(0x013B, TestImages.artist)], exif: [TestImages.ascii(0xA431, TestImages.serial)],
+            gps: [], ifd1: [], bigEndian: false)
         file += TestImages.segment(0xE1, Array("Exif".utf8) + [0, 0] + onlySerial)
         let pixels = TestImages.jpegPixels()
         file += pixels
@@ -75,7 +94,9 @@ import Testing
         #expect(try ImageMetadata(reading: file).containers == ["JFIF", "JFIF thumbnail"])
         let clean = try ImageSanitizer.sanitize(file, policy: .strict)
         #expect(!TestImages.contains(clean.bytes, "THUMBNAIL"))
-        #expect(Array(clean.bytes[2..<20]) == TestImages.segment(0xE0, fixed + [0, 0]), "version, units and densities stay; the size is 0 × 0")
+        #expect(
+            Array(clean.bytes[2..<20]) == TestImages.segment(0xE0, fixed + [0, 0]),
+            "version, units and densities stay; the size is 0 × 0")
         #expect(clean.report.removed == ["JFIF thumbnail"])
         #expect(clean.report.kept.contains("JFIF"))
         #expect(try ImageMetadata(reading: clean.bytes).containers == ["JFIF"])
@@ -116,7 +137,10 @@ import Testing
             #expect(Array(bytes.suffix(4)) == TestImages.u32(TestImages.crc(body), true))
         }
         for text in ExpectedTags.forbiddenStrings { #expect(!TestImages.contains(clean.bytes, text), "\(text)") }
-        #expect(Set(clean.report.removed).isSuperset(of: ["tEXt Author", "XMP", "XMP dc:creator", "zTXt Comment", "BodySerialNumber", "CameraOwnerName"]))
+        #expect(
+            Set(clean.report.removed).isSuperset(of: [
+                "tEXt Author", "XMP", "XMP dc:creator", "zTXt Comment", "BodySerialNumber", "CameraOwnerName",
+            ]))
     }
 
     @Test func unknownAncillaryPNGChunksGoAndUnknownCriticalOnesAreRefused() throws {

@@ -33,10 +33,14 @@ enum TestImages {
     }
 
     static func rationals(_ tag: UInt16, _ values: [(UInt32, UInt32)], bigEndian: Bool) -> Field {
-        Field(tag: tag, type: 5, count: UInt32(values.count), value: values.flatMap { u32($0.0, bigEndian) + u32($0.1, bigEndian) })
+        Field(
+            tag: tag, type: 5, count: UInt32(values.count),
+            value: values.flatMap { u32($0.0, bigEndian) + u32($0.1, bigEndian) })
     }
 
-    static func u16(_ v: UInt16, _ be: Bool) -> [UInt8] { be ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    static func u16(_ v: UInt16, _ be: Bool) -> [UInt8] {
+        be ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)]
+    }
     static func u32(_ v: UInt32, _ be: Bool) -> [UInt8] {
         let b = [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
         return be ? b : b.reversed()
@@ -44,7 +48,9 @@ enum TestImages {
 
     /// Lays out IFD0 → (IFD1), with the Exif and GPS directories after them.
     static func tiff(ifd0: [Field], exif: [Field], gps: [Field], ifd1: [Field], bigEndian: Bool) -> [UInt8] {
-        func size(_ fields: [Field]) -> Int { 2 + 12 * fields.count + 4 + fields.reduce(0) { $0 + ($1.value.count > 4 ? ($1.value.count + 1) & ~1 : 0) } }
+        func size(_ fields: [Field]) -> Int {
+            2 + 12 * fields.count + 4 + fields.reduce(0) { $0 + ($1.value.count > 4 ? ($1.value.count + 1) & ~1 : 0) }
+        }
         var main = ifd0
         main.append(Field(tag: 0x8769, type: 4, count: 1, value: [0, 0, 0, 0]))
         main.append(Field(tag: 0x8825, type: 4, count: 1, value: [0, 0, 0, 0]))
@@ -157,7 +163,9 @@ enum TestImages {
 
     /// A JPEG with JFIF, EXIF (everything above), XMP, IPTC, a comment and an ICC profile,
     /// followed by the pixel segments and, optionally, data after the end of the image.
-    static func jpeg(bigEndian: Bool = false, scanBytes: Int = 600, trailer: Bool = false) -> (file: [UInt8], pixels: [UInt8]) {
+    static func jpeg(bigEndian: Bool = false, scanBytes: Int = 600, trailer: Bool = false) -> (
+        file: [UInt8], pixels: [UInt8]
+    ) {
         var file: [UInt8] = [0xFF, 0xD8]
         file += segment(0xE0, Array("JFIF".utf8) + [0, 1, 2, 0, 0, 72, 0, 72, 0, 0])
         file += segment(0xE1, Array("Exif".utf8) + [0, 0] + exifBlock(bigEndian: bigEndian))

@@ -3,8 +3,10 @@ import Testing
 
 @Suite struct ACLTests {
     /// What logind's uaccess rule leaves on /dev/video0: user:4242 named, mask given.
-    private func acl(namedUser: AccessRights = [.read, .write], mask: AccessRights = [.read, .write],
-                     namedGroup: (UInt32, AccessRights)? = nil) -> POSIXACL {
+    private func acl(
+        namedUser: AccessRights = [.read, .write], mask: AccessRights = [.read, .write],
+        namedGroup: (UInt32, AccessRights)? = nil
+    ) -> POSIXACL {
         var entries: [POSIXACL.Entry] = [
             .init(tag: .userObject, permissions: [.read, .write]),
             .init(tag: .user, permissions: namedUser, id: 4242),
@@ -23,7 +25,7 @@ import Testing
 
     @Test func parsesHandBuiltLittleEndianBytes() throws {
         let bytes: [UInt8] = [
-            0x02, 0x00, 0x00, 0x00,                          // version 2
+            0x02, 0x00, 0x00, 0x00,  // version 2
             0x01, 0x00, 0x06, 0x00, 0xff, 0xff, 0xff, 0xff,  // user::rw-
             0x02, 0x00, 0x06, 0x00, 0xe8, 0x03, 0x00, 0x00,  // user:1000:rw-
             0x04, 0x00, 0x06, 0x00, 0xff, 0xff, 0xff, 0xff,  // group::rw-
@@ -107,8 +109,9 @@ import Testing
     @Test func malformedACLFallsBackToTheModeBits() {
         let status = FileStatus(kind: .characterDevice, permissions: 0o660, owner: 0, group: 44)
         let broken = POSIXACL(xattrValue: [0x03, 0x00, 0x00, 0x00, 0x02])
-        let verdict = FileAccess.evaluate(path: "/dev/video0", status: status, acl: broken, wanted: [.read, .write],
-                                          credentials: .init(uid: 4242, gid: 4242, groups: [44]))
+        let verdict = FileAccess.evaluate(
+            path: "/dev/video0", status: status, acl: broken, wanted: [.read, .write],
+            credentials: .init(uid: 4242, gid: 4242, groups: [44]))
         #expect(verdict.isGranted)
         #expect(verdict.rule == .group)
     }
@@ -123,20 +126,25 @@ import Testing
         (.init(uid: 4242, gid: 4242, groups: [44]), true, .group),
         (.init(uid: 4242, gid: 4242), false, .other),
     ])
-    func modeBitsDecideByOwnerGroupAndOther(credentials: LinuxPermissionProbe.Credentials, granted: Bool,
-                                            rule: FileAccessVerdict.Rule) {
-        let verdict = FileAccess.evaluate(path: "/dev/video0", status: device, acl: nil, wanted: [.read, .write],
-                                          credentials: credentials)
+    func modeBitsDecideByOwnerGroupAndOther(
+        credentials: LinuxPermissionProbe.Credentials, granted: Bool,
+        rule: FileAccessVerdict.Rule
+    ) {
+        let verdict = FileAccess.evaluate(
+            path: "/dev/video0", status: device, acl: nil, wanted: [.read, .write],
+            credentials: credentials)
         #expect(verdict.isGranted == granted)
         #expect(verdict.rule == rule)
     }
 
     @Test func deniedReasonNamesModeGroupAndRule() {
-        let verdict = FileAccess.evaluate(path: "/dev/video0", status: device, acl: nil, wanted: [.read, .write],
-                                          credentials: .init(uid: 4242, gid: 4242))
-        #expect(verdict.reason == "/dev/video0 is owned by user 'root' (uid 0) and group 'video' (gid 44) "
-            + "with mode crw-rw----; this process (uid 4242) is not the owner, not in group 'video' (gid 44) "
-            + "and no ACL entry grants it, so the other bits (---) apply and do not grant read and write")
+        let verdict = FileAccess.evaluate(
+            path: "/dev/video0", status: device, acl: nil, wanted: [.read, .write],
+            credentials: .init(uid: 4242, gid: 4242))
+        #expect(
+            verdict.reason == "/dev/video0 is owned by user 'root' (uid 0) and group 'video' (gid 44) "
+                + "with mode crw-rw----; this process (uid 4242) is not the owner, not in group 'video' (gid 44) "
+                + "and no ACL entry grants it, so the other bits (---) apply and do not grant read and write")
         #expect(verdict.groupWouldGrant)
     }
 
@@ -150,10 +158,12 @@ import Testing
             .init(tag: .other, permissions: [.read]),
         ])
         let file = FileStatus(kind: .regular, permissions: 0o604, owner: 0, group: 44)
-        let verdict = FileAccess.evaluate(path: "/f", status: file, acl: acl, wanted: [.read], credentials: .init(uid: 4242, gid: 4242))
+        let verdict = FileAccess.evaluate(
+            path: "/f", status: file, acl: acl, wanted: [.read], credentials: .init(uid: 4242, gid: 4242))
         #expect(verdict.isGranted, "other::r-- grants read, as the kernel decides")
         #expect(verdict.rule == .other)
-        let write = FileAccess.evaluate(path: "/f", status: file, acl: acl, wanted: [.write], credentials: .init(uid: 4242, gid: 4242))
+        let write = FileAccess.evaluate(
+            path: "/f", status: file, acl: acl, wanted: [.write], credentials: .init(uid: 4242, gid: 4242))
         #expect(!write.isGranted, "the masked-out named entry grants nothing")
     }
 
@@ -165,8 +175,9 @@ import Testing
             .init(tag: .mask, permissions: [.read, .write]),
             .init(tag: .other, permissions: []),
         ])
-        let verdict = FileAccess.evaluate(path: "/dev/video0", status: device, acl: acl, wanted: [.read, .write],
-                                          credentials: .init(uid: 4242, gid: 4242))
+        let verdict = FileAccess.evaluate(
+            path: "/dev/video0", status: device, acl: acl, wanted: [.read, .write],
+            credentials: .init(uid: 4242, gid: 4242))
         #expect(verdict.isGranted)
         #expect(verdict.rule == .namedUser)
         #expect(verdict.reason.contains("crw-rw----+"))
@@ -177,7 +188,9 @@ import Testing
         let file = FileStatus(kind: .regular, permissions: 0o644, owner: 1, group: 1)
         let folder = FileStatus(kind: .directory, permissions: 0o000, owner: 1, group: 1)
         #expect(!FileAccess.evaluate(path: "/f", status: file, acl: nil, wanted: .execute, credentials: root).isGranted)
-        #expect(FileAccess.evaluate(path: "/d", status: folder, acl: nil, wanted: [.write, .execute], credentials: root).isGranted)
+        #expect(
+            FileAccess.evaluate(path: "/d", status: folder, acl: nil, wanted: [.write, .execute], credentials: root)
+                .isGranted)
     }
 
     @Test(arguments: [

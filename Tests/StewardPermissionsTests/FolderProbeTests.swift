@@ -3,11 +3,16 @@ import Testing
 import StewardCore
 @testable import StewardPermissions
 
-@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)")) struct StorageProbeTests {
-    private func probe(_ fixture: ProbeFixture, dataDirectory: String?, environment: [String: String] = [:],
-                       minimumFreeBytes: UInt64 = 1) -> LinuxPermissionProbe {
-        LinuxPermissionProbe(.init(root: fixture.path, environment: environment, credentials: ProbeFixture.stranger,
-                                   dataDirectory: dataDirectory, minimumFreeBytes: minimumFreeBytes))
+@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)"))
+struct StorageProbeTests {
+    private func probe(
+        _ fixture: ProbeFixture, dataDirectory: String?, environment: [String: String] = [:],
+        minimumFreeBytes: UInt64 = 1
+    ) -> LinuxPermissionProbe {
+        LinuxPermissionProbe(
+            .init(
+                root: fixture.path, environment: environment, credentials: ProbeFixture.stranger,
+                dataDirectory: dataDirectory, minimumFreeBytes: minimumFreeBytes))
     }
 
     @Test func folderOwnedAndWritableByTheUserIsAvailable() throws {
@@ -36,17 +41,22 @@ import StewardCore
         try fixture.directory("/home/user")
         try fixture.own("/home/user", mode: 0o700, uid: 4242, gid: 4242)
         let folder = fixture.path + "/home/user/.local/share"
-        let access = probe(fixture, dataDirectory: nil, environment: ["HOME": fixture.path + "/home/user"]).check(.storage)
+        let access = probe(fixture, dataDirectory: nil, environment: ["HOME": fixture.path + "/home/user"]).check(
+            .storage)
         #expect(access.probeIsAvailable)
-        #expect(access.probeText.contains("\(fixture.path)/home/user (the nearest existing folder above the data folder \(folder)"))
+        #expect(
+            access.probeText.contains(
+                "\(fixture.path)/home/user (the nearest existing folder above the data folder \(folder)"))
     }
 
     @Test func xdgDataHomeIsTheDefaultDataFolder() throws {
         let fixture = try ProbeFixture()
         try fixture.directory("/xdg-data")
         try fixture.own("/xdg-data", mode: 0o555, uid: 4242, gid: 4242)
-        let access = probe(fixture, dataDirectory: nil,
-                           environment: ["XDG_DATA_HOME": fixture.path + "/xdg-data", "HOME": "/nonexistent"]).check(.storage)
+        let access = probe(
+            fixture, dataDirectory: nil,
+            environment: ["XDG_DATA_HOME": fixture.path + "/xdg-data", "HOME": "/nonexistent"]
+        ).check(.storage)
         #expect(access.probeIsUnavailable)
         #expect(access.probeText.contains("\(fixture.path)/xdg-data"))
     }
@@ -82,7 +92,8 @@ import StewardCore
     }
 }
 
-@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)")) struct PhotosProbeTests {
+@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)"))
+struct PhotosProbeTests {
     private func probe(_ fixture: ProbeFixture, environment: [String: String]) -> LinuxPermissionProbe {
         LinuxPermissionProbe(.init(root: fixture.path, environment: environment, credentials: ProbeFixture.stranger))
     }
@@ -90,7 +101,9 @@ import StewardCore
     @Test func picturesFolderFromUserDirsIsAvailable() throws {
         let fixture = try ProbeFixture()
         let home = fixture.path + "/home/user"
-        try fixture.write("/home/user/.config/user-dirs.dirs", """
+        try fixture.write(
+            "/home/user/.config/user-dirs.dirs",
+            """
             # This file is written by xdg-user-dirs-update
             XDG_DESKTOP_DIR="$HOME/Desktop"
             XDG_PICTURES_DIR="$HOME/Bilder"
@@ -105,8 +118,9 @@ import StewardCore
     @Test func userDirsInXDGConfigHomeWins() throws {
         let fixture = try ProbeFixture()
         try fixture.write("/config/user-dirs.dirs", "XDG_PICTURES_DIR=\"/srv/photos\"\n")
-        let folder = try #require(probe(fixture, environment: ["HOME": "/home/user", "XDG_CONFIG_HOME": fixture.path + "/config"])
-            .picturesFolder())
+        let folder = try #require(
+            probe(fixture, environment: ["HOME": "/home/user", "XDG_CONFIG_HOME": fixture.path + "/config"])
+                .picturesFolder())
         #expect(folder.path == "/srv/photos")
     }
 
@@ -160,7 +174,8 @@ import StewardCore
     }
 }
 
-@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)")) struct DeviceIdentityProbeTests {
+@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)"))
+struct DeviceIdentityProbeTests {
     @Test(arguments: [
         ("0123456789abcdef0123456789abcdef\n", nil as String?),
         ("0123456789abcdef0123456789abcdef", nil),
@@ -187,8 +202,11 @@ import StewardCore
     @Test func missingMachineIDIsUnavailable() throws {
         let fixture = try ProbeFixture()
         let access = fixture.probe().check(.deviceIdentity)
-        #expect(access == .unavailable(reason: "\(fixture.path)/etc/machine-id does not exist: "
-            + "run systemd-machine-id-setup (as root) to create it"))
+        #expect(
+            access
+                == .unavailable(
+                    reason: "\(fixture.path)/etc/machine-id does not exist: "
+                        + "run systemd-machine-id-setup (as root) to create it"))
     }
 
     @Test func aMachineIDThatIsNotARegularFileIsNeverOpened() throws {

@@ -20,7 +20,8 @@ import Testing
         let history = try f.gate.decisions()
         #expect(history.map(\.kind) == [.deny, .allow, .denyAlways])
         #expect(history.map(\.permission) == [.camera, .location, .microphone])
-        #expect(history[0].rationale == "Lets you scan the code on an instrument.", "the rationale the user saw is kept")
+        #expect(
+            history[0].rationale == "Lets you scan the code on an instrument.", "the rationale the user saw is kept")
         #expect(history.allSatisfy { $0.date == f.clock.now && $0.policyVersion == "2026-11" })
     }
 
@@ -50,7 +51,7 @@ import Testing
     }
 
     @Test func aPrompterThatFailsRecordsNothing() async throws {
-        let f = try GateFixture()   // no scripted answers: the prompter throws
+        let f = try GateFixture()  // no scripted answers: the prompter throws
         await #expect(throws: PermissionError.self) { try await f.gate.request(.camera) }
         #expect(f.gate.status(of: .camera) == .notDetermined)
         #expect(try f.gate.decisions().isEmpty)
@@ -102,7 +103,9 @@ import Testing
         let error = await #expect(throws: PermissionError.self) { try await f.gate.request(bluetooth) }
         #expect(error?.code == .undeclared)
         #expect(error?.message.contains(#""permissions""#) == true)
-        #expect(error?.message.contains(#"{"permission": "bluetooth", "rationale": "#) == true, "the message shows the entry to add")
+        #expect(
+            error?.message.contains(#"{"permission": "bluetooth", "rationale": "#) == true,
+            "the message shows the entry to add")
         #expect(f.prompter.prompts.isEmpty)
         #expect(throws: PermissionError.self) { try f.gate.revoke(bluetooth) }
         #expect(!f.gate.isGranted(bluetooth))
@@ -171,11 +174,15 @@ import Testing
         #expect(first.cause == .ageGate)
         // A guardian's consent to another purpose lifts nothing here.
         try consent.grant([.personalization], by: .guardian)
-        #expect(f.gate.status(of: .notifications).name == "restricted", "consent to personalization is not consent to push notifications")
+        #expect(
+            f.gate.status(of: .notifications).name == "restricted",
+            "consent to personalization is not consent to push notifications")
         // Consent to the permission's own purpose lifts it, and observers hear of it.
         try consent.grant([.pushNotifications], by: .guardian)
         #expect(f.gate.status(of: .notifications) == .notDetermined)
-        #expect(f.gate.status(of: .locationPrecise).name == "restricted", "a child's precise location stays off even with a guardian")
+        #expect(
+            f.gate.status(of: .locationPrecise).name == "restricted",
+            "a child's precise location stays off even with a guardian")
         var lifted = false
         while let change = await iterator.next() {
             if change.permission == .notifications && change.status == .notDetermined { lifted = true; break }
@@ -205,12 +212,13 @@ import Testing
     @Test func anAnswerGivenBeforeACancellationIsStillRecorded() async throws {
         struct CancellingPrompter: PermissionPrompter {
             func prompt(_ prompt: PermissionPrompt) async throws -> PermissionAnswer {
-                withUnsafeCurrentTask { $0?.cancel() }   // the app gives up while the user answers
+                withUnsafeCurrentTask { $0?.cancel() }  // the app gives up while the user answers
                 return .denyAlways
             }
         }
         let f = try GateFixture()
-        let gate = try PermissionGate(manifest: f.manifest, vault: f.vault, prompter: CancellingPrompter(), probe: f.probe, clock: f.clock)
+        let gate = try PermissionGate(
+            manifest: f.manifest, vault: f.vault, prompter: CancellingPrompter(), probe: f.probe, clock: f.clock)
         #expect(try await gate.request(.camera) == .permanentlyDenied)
         #expect(try gate.decisions(for: .camera).map(\.kind) == [.denyAlways])
     }
@@ -232,7 +240,9 @@ import Testing
         let notAsked = #expect(throws: PermissionError.self) { try f.gate.require(.deviceIdentity) }
         #expect(notAsked?.code == .notGranted)
         #expect(notAsked?.permission == .deviceIdentity)
-        #expect(notAsked?.message.contains("Proves at sign-in that this is your device.") == true, "the manifest's rationale")
+        #expect(
+            notAsked?.message.contains("Proves at sign-in that this is your device.") == true,
+            "the manifest's rationale")
         #expect(notAsked?.message.contains("deviceAuthentication") == true, "the purpose")
         #expect(notAsked?.message.contains("request(.deviceIdentity)") == true, "how to grant")
         f.prompter.enqueue(.denyAlways)
@@ -253,8 +263,9 @@ import Testing
         let machineID = NSTemporaryDirectory() + "steward-machine-id-\(UUID().uuidString)"
         try "0123456789abcdef0123456789abcdef\n".write(toFile: machineID, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: machineID) }
-        let ids = try DeviceIdentifiers(appID: "org.steward.tests", vault: f.vault, consent: FixedConsent(otherwise: .granted),
-                                        permissions: f.gate, machineIDPath: machineID)
+        let ids = try DeviceIdentifiers(
+            appID: "org.steward.tests", vault: f.vault, consent: FixedConsent(otherwise: .granted),
+            permissions: f.gate, machineIDPath: machineID)
         #expect(throws: DeviceIdentityError.self) { try ids.rawMachineID() }
         f.prompter.enqueue(.allowOnce)
         try await f.gate.request(.deviceIdentity)
@@ -266,7 +277,8 @@ import Testing
 
 @Suite struct FixedAnswerPrompterTests {
     @Test func theOperatorsTableAnswersAndItsDefaultCoversTheRest() async throws {
-        let prompter = try FixedAnswerPrompter(json: Array(#"{"camera": "allow", "location": "deny-always", "*": "deny"}"#.utf8))
+        let prompter = try FixedAnswerPrompter(
+            json: Array(#"{"camera": "allow", "location": "deny-always", "*": "deny"}"#.utf8))
         #expect(try await prompter.prompt(PermissionPrompt(permission: .camera, rationale: "r")) == .allow)
         #expect(try await prompter.prompt(PermissionPrompt(permission: .location, rationale: "r")) == .denyAlways)
         #expect(try await prompter.prompt(PermissionPrompt(permission: .microphone, rationale: "r")) == .deny)

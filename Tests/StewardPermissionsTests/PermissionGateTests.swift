@@ -10,27 +10,42 @@ func permissionTestManifest() -> PrivacyManifest {
         policyVersion: "2026-11",
         purposes: [
             .init(id: .serviceProvision, description: "Run the app", legalBasis: .necessaryForService),
-            .init(id: .deviceAuthentication, description: "Check your device at sign-in", legalBasis: .necessaryForService),
+            .init(
+                id: .deviceAuthentication, description: "Check your device at sign-in", legalBasis: .necessaryForService
+            ),
             .init(id: .personalization, description: "Tailor the app", legalBasis: .consent),
             .init(id: .pushNotifications, description: "Send you notifications", legalBasis: .consent),
         ],
         dataCategories: [
-            .init(id: .deviceModel, description: "Model", purposes: [.serviceProvision], sensitivity: .low, leavesDevice: false),
+            .init(
+                id: .deviceModel, description: "Model", purposes: [.serviceProvision], sensitivity: .low,
+                leavesDevice: false)
         ],
         permissions: [
-            .init(permission: .deviceIdentity, rationale: "Proves at sign-in that this is your device.", purposes: [.deviceAuthentication]),
-            .init(permission: .camera, rationale: "Lets you scan the code on an instrument.", purposes: [.serviceProvision]),
-            .init(permission: .photos, rationale: "Lets you pick an avatar.", purposes: [.serviceProvision, .personalization]),
+            .init(
+                permission: .deviceIdentity, rationale: "Proves at sign-in that this is your device.",
+                purposes: [.deviceAuthentication]),
+            .init(
+                permission: .camera, rationale: "Lets you scan the code on an instrument.",
+                purposes: [.serviceProvision]),
+            .init(
+                permission: .photos, rationale: "Lets you pick an avatar.",
+                purposes: [.serviceProvision, .personalization]),
             .init(permission: .location, rationale: "Shows nearby sites.", purposes: [.serviceProvision]),
-            .init(permission: .locationPrecise, rationale: "Records where a measurement was taken.", purposes: [.serviceProvision]),
+            .init(
+                permission: .locationPrecise, rationale: "Records where a measurement was taken.",
+                purposes: [.serviceProvision]),
             .init(permission: .microphone, rationale: "Lets you attach a voice note.", purposes: [.serviceProvision]),
-            .init(permission: .notifications, rationale: "Tells you about your instruments.", purposes: [.pushNotifications]),
+            .init(
+                permission: .notifications, rationale: "Tells you about your instruments.",
+                purposes: [.pushNotifications]),
         ])
 }
 
 /// A vault in a scratch folder, its gate, and the doubles behind it; reopening acts as a
 /// restart of the app (a new process session).
-final class GateFixture: @unchecked Sendable { // Used from one test at a time; fields set once but `vault` changes on reopen.
+final class GateFixture: @unchecked Sendable {
+    // Used from one test at a time; fields set once but `vault` changes on reopen.
     let dir = NSTemporaryDirectory() + "steward-permissions-\(UUID().uuidString)"
     let keys = InMemoryKeyProvider()
     let clock = ManualWallClock()
@@ -46,7 +61,9 @@ final class GateFixture: @unchecked Sendable { // Used from one test at a time; 
         self.manifest = manifest
         vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
         if withConsent { consent = try ConsentLedger(manifest: manifest, vault: vault, clock: clock) }
-        gate = try PermissionGate(manifest: manifest, vault: vault, prompter: prompter, probe: probe, consent: consent, clock: clock, session: session)
+        gate = try PermissionGate(
+            manifest: manifest, vault: vault, prompter: prompter, probe: probe, consent: consent, clock: clock,
+            session: session)
     }
 
     /// Closes the vault and opens everything again as a new process would.
@@ -55,7 +72,9 @@ final class GateFixture: @unchecked Sendable { // Used from one test at a time; 
         session = "session-\(UUID().uuidString)"
         vault = try Vault.open(directory: dir, keyProvider: keys, clock: clock)
         if consent != nil { consent = try ConsentLedger(manifest: manifest, vault: vault, clock: clock) }
-        gate = try PermissionGate(manifest: manifest, vault: vault, prompter: prompter, probe: probe, consent: consent, clock: clock, session: session)
+        gate = try PermissionGate(
+            manifest: manifest, vault: vault, prompter: prompter, probe: probe, consent: consent, clock: clock,
+            session: session)
     }
 
     deinit {
@@ -146,7 +165,8 @@ enum Step: CustomStringConvertible, Sendable {
                 history = PermissionHistory(replaying: decisions, session: session)
                 continue
             }
-            let decision = PermissionDecision(permission: .camera, kind: kind, date: Date(), session: session, policyVersion: "1")
+            let decision = PermissionDecision(
+                permission: .camera, kind: kind, date: Date(), session: session, policyVersion: "1")
             decisions.append(decision)
             history.apply(decision, session: session)
         }

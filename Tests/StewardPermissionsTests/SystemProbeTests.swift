@@ -22,7 +22,8 @@ final class ProbeFixture {
     let path: String
 
     init() throws {
-        path = FileManager.default.temporaryDirectory
+        path =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("steward-probe-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
@@ -58,15 +59,18 @@ final class ProbeFixture {
     ///
     /// - Parameter capabilities: `ID_V4L_CAPABILITIES` for the udev database; `nil` writes no
     ///   udev entry, so the probe falls back to the `index` file.
-    func camera(_ number: Int, name: String, index: Int = 0, capabilities: String? = ":capture:",
-                mode: mode_t = 0o660, gid: gid_t = 44, node: Bool = true) throws {
+    func camera(
+        _ number: Int, name: String, index: Int = 0, capabilities: String? = ":capture:",
+        mode: mode_t = 0o660, gid: gid_t = 44, node: Bool = true
+    ) throws {
         let base = "/sys/class/video4linux/video\(number)"
         try write("\(base)/name", name + "\n")
         try write("\(base)/dev", "81:\(number)\n")
         try write("\(base)/index", "\(index)\n")
         if let capabilities {
-            try write("/run/udev/data/c81:\(number)",
-                      "S:v4l/by-id/usb-Test\nE:ID_V4L_VERSION=2\nE:ID_V4L_CAPABILITIES=\(capabilities)\nG:uaccess\n")
+            try write(
+                "/run/udev/data/c81:\(number)",
+                "S:v4l/by-id/usb-Test\nE:ID_V4L_VERSION=2\nE:ID_V4L_CAPABILITIES=\(capabilities)\nG:uaccess\n")
         }
         if node { try self.node("/dev/video\(number)", mode: mode, gid: gid) }
     }
@@ -74,8 +78,9 @@ final class ProbeFixture {
     /// Binds a Unix socket at an absolute path (a sound server or gpsd stand-in), then closes it;
     /// the socket file stays.
     func socket(at fullPath: String, mode: mode_t = 0o666) throws {
-        try FileManager.default.createDirectory(atPath: (fullPath as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (fullPath as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         let fd = unixStreamSocket()
         try #require(fd >= 0)
         defer { close(fd) }
@@ -87,17 +92,23 @@ final class ProbeFixture {
             for (offset, byte) in bytes.enumerated() { raw[offset] = byte }
         }
         let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         try #require(bound == 0, "bind \(fullPath): errno \(errno)")
         try #require(chmod(fullPath, mode) == 0)
     }
 
     /// A probe reading this fixture for `credentials`.
-    func probe(credentials: LinuxPermissionProbe.Credentials? = ProbeFixture.stranger,
-               environment: [String: String] = [:], locationSources: [String] = []) -> LinuxPermissionProbe {
-        LinuxPermissionProbe(.init(root: path, environment: environment, credentials: credentials,
-                                   locationSources: locationSources))
+    func probe(
+        credentials: LinuxPermissionProbe.Credentials? = ProbeFixture.stranger,
+        environment: [String: String] = [:], locationSources: [String] = []
+    ) -> LinuxPermissionProbe {
+        LinuxPermissionProbe(
+            .init(
+                root: path, environment: environment, credentials: credentials,
+                locationSources: locationSources))
     }
 
     /// A user in no group that any fixture node belongs to.
@@ -123,7 +134,8 @@ extension SystemAccess {
     var probeIsUnavailable: Bool { if case .unavailable = self { true } else { false } }
 }
 
-@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)")) struct CameraProbeTests {
+@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)"))
+struct CameraProbeTests {
     @Test func cameraNodeWithoutAccessIsUnavailableAndNamesNodeModeAndMissingGroup() throws {
         let fixture = try ProbeFixture()
         try fixture.camera(0, name: "Test Camera")
@@ -211,12 +223,15 @@ extension SystemAccess {
         (["FLATPAK_ID": "org.example.Steward"], "--device=all", "org.example.Steward"),
         (["SNAP_NAME": "steward"], "snap connect steward:camera", nil),
     ])
-    func noVideoDevicesIsUnavailableWithTheSandboxHint(environment: [String: String], hint: String, appID: String?) throws {
+    func noVideoDevicesIsUnavailableWithTheSandboxHint(environment: [String: String], hint: String, appID: String?)
+        throws
+    {
         let fixture = try ProbeFixture()
         try fixture.directory("/sys/class/video4linux")
         let access = fixture.probe(environment: environment).check(.camera)
         #expect(access == .unavailable(reason: access.probeText))
-        #expect(access.probeText.contains("no video4linux capture device (\(fixture.path)/sys/class/video4linux is empty)"))
+        #expect(
+            access.probeText.contains("no video4linux capture device (\(fixture.path)/sys/class/video4linux is empty)"))
         #expect(access.probeText.contains(hint))
         if let appID { #expect(access.probeText.contains(appID)) }
     }
@@ -228,7 +243,8 @@ extension SystemAccess {
         #expect(fixture.probe(credentials: nil).check(.camera).probeIsAvailable)
     }
 
-    @Test(.enabled(if: canMakeFilesImmutable(), "needs root and a file system with the immutable attribute (ext4, xfs)"))
+    @Test(
+        .enabled(if: canMakeFilesImmutable(), "needs root and a file system with the immutable attribute (ext4, xfs)"))
     func aRefusalTheModeBitsDoNotExplainIsReportedAsTheKernels() throws {
         let fixture = try ProbeFixture()
         try fixture.camera(0, name: "Test Camera", mode: 0o666)
@@ -265,7 +281,8 @@ extension SystemAccess {
     }
 }
 
-@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)")) struct MicrophoneProbeTests {
+@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)"))
+struct MicrophoneProbeTests {
     @Test func alsaCaptureNodeInTheAudioGroupIsAvailable() throws {
         let fixture = try ProbeFixture()
         try fixture.node("/dev/snd/pcmC0D0c", gid: 29)
@@ -330,7 +347,8 @@ extension SystemAccess {
     }
 }
 
-@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)")) struct LocationProbeTests {
+@Suite(.enabled(if: fixturesCanChangeOwners, "fixture files get other owners with chown, which needs root (as in CI)"))
+struct LocationProbeTests {
     @Test(arguments: [Permission.location, .locationPrecise])
     func hostRegisteredSourceMakesLocationAvailable(permission: Permission) throws {
         let fixture = try ProbeFixture()
@@ -378,7 +396,9 @@ extension SystemAccess {
 
     @Test func flatpakInfoFileNamesTheApplication() throws {
         let fixture = try ProbeFixture()
-        try fixture.write("/.flatpak-info", "[Application]\nname=org.example.Steward\nruntime=runtime/org.gnome.Platform\n\n[Instance]\nname=other\n")
+        try fixture.write(
+            "/.flatpak-info",
+            "[Application]\nname=org.example.Steward\nruntime=runtime/org.gnome.Platform\n\n[Instance]\nname=other\n")
         #expect(fixture.probe().sandbox == .flatpak(appID: "org.example.Steward"))
     }
 
@@ -392,8 +412,11 @@ extension SystemAccess {
 @Suite struct SessionProbeTests {
     @Test func notificationsAreAvailableWithASessionBusAddress() throws {
         let fixture = try ProbeFixture()
-        let access = fixture.probe(environment: ["DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/4242/bus"]).check(.notifications)
-        #expect(access == .available(detail: "a session bus is configured (DBUS_SESSION_BUS_ADDRESS)"), "the address itself carries the bus guid and is not repeated")
+        let access = fixture.probe(environment: ["DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/4242/bus"]).check(
+            .notifications)
+        #expect(
+            access == .available(detail: "a session bus is configured (DBUS_SESSION_BUS_ADDRESS)"),
+            "the address itself carries the bus guid and is not repeated")
     }
 
     @Test func notificationsAreAvailableWithTheRuntimeBusSocket() throws {
@@ -427,7 +450,8 @@ extension SystemAccess {
 /// Writes `system.posix_acl_access` with `setxattr` (found like the probe finds `getxattr`):
 /// 0, or the errno.
 func writeACLForTest(_ value: [UInt8], on path: String) -> Int32 {
-    typealias SetFunction = @convention(c) (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafeRawPointer?, Int, Int32) -> Int32
+    typealias SetFunction =
+        @convention(c) (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafeRawPointer?, Int, Int32) -> Int32
     guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "setxattr") else { return ENOSYS }
     let setxattr = unsafeBitCast(symbol, to: SetFunction.self)
     let code = value.withUnsafeBytes { setxattr(path, POSIXACL.xattrName, $0.baseAddress, $0.count, 0) }

@@ -21,7 +21,8 @@ private final class PseudoTerminal {
         var unlock: Int32 = 0
         var number: UInt32 = 0
         guard ioctl(controller, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0,
-              ioctl(controller, 0x8004_5430 /* TIOCGPTN */, &number) == 0 else {
+            ioctl(controller, 0x8004_5430 /* TIOCGPTN */, &number) == 0
+        else {
             close(controller)
             throw POSIXError(.ENXIO)
         }
@@ -50,20 +51,25 @@ private final class PseudoTerminal {
 }
 
 @Suite struct TerminalPrompterTests {
-    let prompt = PermissionPrompt(permission: .camera, rationale: "Lets you scan the code on an instrument.",
-                                  purposes: [.init(id: .serviceProvision, description: "Run the app", legalBasis: .necessaryForService)],
-                                  showRationale: true)
+    let prompt = PermissionPrompt(
+        permission: .camera, rationale: "Lets you scan the code on an instrument.",
+        purposes: [.init(id: .serviceProvision, description: "Run the app", legalBasis: .necessaryForService)],
+        showRationale: true)
 
     @Test func withoutATerminalItFailsAtOnceWithAClearError() async throws {
         for path in ["/dev/null", "/nonexistent/tty"] {
-            let error = await #expect(throws: PermissionError.self) { try await TerminalPrompter(path: path).prompt(prompt) }
+            let error = await #expect(throws: PermissionError.self) {
+                try await TerminalPrompter(path: path).prompt(prompt)
+            }
             #expect(error?.code == .noTerminal)
             #expect(error?.message.contains("FixedAnswerPrompter") == true, "the message says what to do instead")
         }
     }
 
-    @Test(arguments: [("o\n", PermissionAnswer.allowOnce), ("allow\n", .allow), ("y\n", .allow), ("d\n", .deny), ("n\n", .deny),
-                      ("never\n", .denyAlways), ("maybe\nnever\n", .denyAlways)])
+    @Test(arguments: [
+        ("o\n", PermissionAnswer.allowOnce), ("allow\n", .allow), ("y\n", .allow), ("d\n", .deny), ("n\n", .deny),
+        ("never\n", .denyAlways), ("maybe\nnever\n", .denyAlways),
+    ])
     func itAsksOnATerminalAndReadsTheReply(reply: String, expected: PermissionAnswer) async throws {
         let terminal = try PseudoTerminal()
         let prompter = TerminalPrompter(path: terminal.path)
@@ -120,7 +126,7 @@ private final class PseudoTerminal {
         let prompter = TerminalPrompter(path: terminal.path)
         let prompt = self.prompt
         let task = Task { try await prompter.prompt(prompt) }
-        _ = terminal.screen()          // the question is out: the prompter is waiting
+        _ = terminal.screen()  // the question is out: the prompter is waiting
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
     }

@@ -14,13 +14,15 @@ func metricsTestManifest() -> PrivacyManifest {
             .init(id: .personalization, description: "Tailor the app", legalBasis: .consent),
         ],
         dataCategories: [
-            .init(id: .usageEvents, description: "Usage metrics", purposes: [.analytics, .personalization], retentionDays: 30,
-                  sensitivity: .personal, leavesDevice: true, recipients: ["telemetryBackend"]),
+            .init(
+                id: .usageEvents, description: "Usage metrics", purposes: [.analytics, .personalization],
+                retentionDays: 30,
+                sensitivity: .personal, leavesDevice: true, recipients: ["telemetryBackend"])
         ],
         recipients: [.init(id: "telemetryBackend", name: "Collector", role: .processor, region: "DE")])
 }
 
-final class MetricsFixture: @unchecked Sendable { // Used by one test at a time.
+final class MetricsFixture: @unchecked Sendable {  // Used by one test at a time.
     let dir = NSTemporaryDirectory() + "steward-metrics-\(UUID().uuidString)"
     let clock = ManualWallClock()
     let vault: Vault
@@ -62,8 +64,12 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(sum(first.first { $0.attributes.isEmpty }) == 3)
         #expect(sum(first.first { $0.attributes == ["mode": .string("document")] }) == 5, "a negative add is ignored")
         let point = try #require(first.first)
-        #expect(point.name == "scans" && point.unit == "{scan}" && point.description == "Scans started" && point.purpose == .analytics)
-        #expect(point.data == .sum(value: 3, isMonotonic: true, isDelta: true) || point.data == .sum(value: 5, isMonotonic: true, isDelta: true))
+        #expect(
+            point.name == "scans" && point.unit == "{scan}" && point.description == "Scans started"
+                && point.purpose == .analytics)
+        #expect(
+            point.data == .sum(value: 3, isMonotonic: true, isDelta: true)
+                || point.data == .sum(value: 5, isMonotonic: true, isDelta: true))
         #expect(f.metrics.collect().isEmpty, "nothing was added since the last collection")
         scans.add(7)
         #expect(f.metrics.collect().map(sum) == [7])
@@ -98,7 +104,9 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         let points = f.metrics.collect()
         #expect(points.first { $0.attributes.isEmpty }?.data == .gauge(value: 12))
         #expect(points.first { !$0.attributes.isEmpty }?.data == .gauge(value: 3))
-        #expect(f.metrics.collect().first { $0.attributes.isEmpty }?.data == .gauge(value: 12), "a gauge keeps its last value")
+        #expect(
+            f.metrics.collect().first { $0.attributes.isEmpty }?.data == .gauge(value: 12),
+            "a gauge keeps its last value")
     }
 
     @Test(arguments: [
@@ -112,8 +120,11 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         let point = try #require(f.metrics.collect().first)
         var expected: [UInt64] = [0, 0, 0, 0]
         expected[bucket] = 1
-        #expect(point.data == .histogram(count: 1, sum: value, min: value, max: value, explicitBounds: [10, 50, 100],
-                                         bucketCounts: expected, isDelta: true))
+        #expect(
+            point.data
+                == .histogram(
+                    count: 1, sum: value, min: value, max: value, explicitBounds: [10, 50, 100],
+                    bucketCounts: expected, isDelta: true))
     }
 
     @Test func aHistogramKeepsCountSumMinMaxAndStartsAgainAfterCollect() throws {
@@ -122,12 +133,18 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         let latency = f.metrics.histogram(name: "latency", unit: "ms", purpose: .analytics, bounds: [10, 50, 100])
         for value in [3.0, 10, 42, 50, 77, 250, .nan, .infinity] { latency.record(value) }
         let point = try #require(f.metrics.collect().first)
-        #expect(point.data == .histogram(count: 6, sum: 432, min: 3, max: 250, explicitBounds: [10, 50, 100],
-                                         bucketCounts: [2, 2, 1, 1], isDelta: true), "NaN and infinity are ignored")
+        #expect(
+            point.data
+                == .histogram(
+                    count: 6, sum: 432, min: 3, max: 250, explicitBounds: [10, 50, 100],
+                    bucketCounts: [2, 2, 1, 1], isDelta: true), "NaN and infinity are ignored")
         #expect(f.metrics.collect().isEmpty)
         latency.record(60)
-        #expect(f.metrics.collect().first?.data == .histogram(count: 1, sum: 60, min: 60, max: 60, explicitBounds: [10, 50, 100],
-                                                               bucketCounts: [0, 0, 1, 0], isDelta: true))
+        #expect(
+            f.metrics.collect().first?.data
+                == .histogram(
+                    count: 1, sum: 60, min: 60, max: 60, explicitBounds: [10, 50, 100],
+                    bucketCounts: [0, 0, 1, 0], isDelta: true))
     }
 
     @Test func aDeniedPurposeRecordsNothing() throws {
@@ -202,8 +219,10 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         let f = try MetricsFixture()
         try f.ledger.grant([.analytics])
         let scans = f.metrics.counter(name: "scans", purpose: .analytics)
-        scans.add(attributes: ["screen": .string(String(repeating: "x", count: 100)), "ok": .bool(true),
-                               "device": .string(UUID().uuidString), "peer": .string("10.1.2.3"), "v6": .string("fe80::1")])
+        scans.add(attributes: [
+            "screen": .string(String(repeating: "x", count: 100)), "ok": .bool(true),
+            "device": .string(UUID().uuidString), "peer": .string("10.1.2.3"), "v6": .string("fe80::1"),
+        ])
         let point = try #require(f.metrics.collect().first)
         #expect(point.attributes == ["screen": .string(String(repeating: "x", count: 64)), "ok": .bool(true)])
     }
@@ -237,8 +256,11 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         for task in 0..<4 {
             #expect(sum(points.first { $0.attributes == ["task": .int(Int64(task))] }) == 10_000)
         }
-        #expect(points.first { $0.name == "latency" }?.data == .histogram(count: 40_000, sum: 40_000, min: 1, max: 1, explicitBounds: [0.5],
-                                                                          bucketCounts: [0, 40_000], isDelta: true))
+        #expect(
+            points.first { $0.name == "latency" }?.data
+                == .histogram(
+                    count: 40_000, sum: 40_000, min: 1, max: 1, explicitBounds: [0.5],
+                    bucketCounts: [0, 40_000], isDelta: true))
     }
 
     @Test func submitQueuesOneOTLPMetricsRequestPerPurpose() async throws {
@@ -246,17 +268,21 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         try f.ledger.grant([.analytics, .personalization])
         let audit = try AuditLedger(vault: f.vault)
         let transport = RecordingTransport()
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
-        f.metrics.counter(name: "scans", unit: "{scan}", purpose: .analytics).add(3, attributes: ["mode": .string("document")])
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
+        f.metrics.counter(name: "scans", unit: "{scan}", purpose: .analytics).add(
+            3, attributes: ["mode": .string("document")])
         f.metrics.gauge(name: "queue.length", purpose: .analytics).set(7)
         f.metrics.histogram(name: "scan.duration", unit: "ms", purpose: .analytics, bounds: [10, 100]).record(42)
         f.metrics.counter(name: "themes", purpose: .personalization).add()
 
-        let queued = try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "scanner", serviceVersion: "1.0"))
+        let queued = try f.metrics.submit(
+            to: uploader, resource: TelemetryResource(serviceName: "scanner", serviceVersion: "1.0"))
         #expect(queued == 4)
-        #expect(try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "scanner")) == 1,
-                "only the gauge reports again")
+        #expect(
+            try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "scanner")) == 1,
+            "only the gauge reports again")
         let report = await uploader.drain()
         #expect(report.accepted == 3)
 
@@ -275,7 +301,8 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         let scope = try #require(scopeMetrics.first?["scope"] as? [String: Any])
         #expect(scope["name"] as? String == Telemetry.scope.name)
         let metrics = try #require(scopeMetrics.first?["metrics"] as? [[String: Any]])
-        let byName = Dictionary(metrics.compactMap { m in (m["name"] as? String).map { ($0, m) } }, uniquingKeysWith: { a, _ in a })
+        let byName = Dictionary(
+            metrics.compactMap { m in (m["name"] as? String).map { ($0, m) } }, uniquingKeysWith: { a, _ in a })
         #expect(Set(byName.keys) == ["scans", "queue.length", "scan.duration"])
 
         let sumObject = try #require(byName["scans"]?["sum"] as? [String: Any])
@@ -283,11 +310,13 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(sumObject["aggregationTemporality"] as? Int == 1, "delta")
         let sumPoint = try #require((sumObject["dataPoints"] as? [[String: Any]])?.first)
         #expect(sumPoint["asDouble"] as? Double == 3)
-        #expect(sumPoint["startTimeUnixNano"] is String && sumPoint["timeUnixNano"] is String, "64-bit integers as strings")
+        #expect(
+            sumPoint["startTimeUnixNano"] is String && sumPoint["timeUnixNano"] is String, "64-bit integers as strings")
         let attributes = try #require(sumPoint["attributes"] as? [[String: Any]])
         #expect(attributes.first?["key"] as? String == "mode")
 
-        let gaugePoint = try #require(((byName["queue.length"]?["gauge"] as? [String: Any])?["dataPoints"] as? [[String: Any]])?.first)
+        let gaugePoint = try #require(
+            ((byName["queue.length"]?["gauge"] as? [String: Any])?["dataPoints"] as? [[String: Any]])?.first)
         #expect(gaugePoint["asDouble"] as? Double == 7)
 
         let histogram = try #require(byName["scan.duration"]?["histogram"] as? [String: Any])
@@ -303,8 +332,9 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         let f = try MetricsFixture()
         try f.ledger.grant([.analytics])
         let audit = try AuditLedger(vault: f.vault)
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: RecordingTransport(), vault: f.vault, consent: f.ledger,
-                                    manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: RecordingTransport(), vault: f.vault, consent: f.ledger,
+            manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
         f.metrics.counter(name: "scans", purpose: .analytics).add()
         try f.ledger.deny([.analytics])
         #expect(try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "scanner")) == 0)
@@ -317,11 +347,13 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         // Personalisation has no declared event: only a metric is recorded under it.
         let f = try MetricsFixture()
         let audit = try AuditLedger(vault: f.vault)
-        let telemetry = try Telemetry(manifest: metricsTestManifest(), vault: f.vault, consent: f.ledger, audit: audit, clock: f.clock)
+        let telemetry = try Telemetry(
+            manifest: metricsTestManifest(), vault: f.vault, consent: f.ledger, audit: audit, clock: f.clock)
         try f.ledger.grant([.personalization])
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: metricsTestManifest(), audit: audit, wallClock: f.clock)
         f.metrics.counter(name: "themes", purpose: .personalization).add()
         #expect(try f.metrics.submit(to: uploader, resource: TelemetryResource(serviceName: "test")) > 0)
         #expect(await uploader.drain().accepted == 1, "the metrics reached the recipient")

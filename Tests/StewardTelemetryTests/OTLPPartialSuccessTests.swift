@@ -16,15 +16,23 @@ import Testing
         (#"{"partialSuccess":null}"#, .fullSuccess),
         (#"{"partialSuccess":{}}"#, .fullSuccess),
         (#"{"partialSuccess":{"rejectedLogRecords":"0","errorMessage":""}}"#, .fullSuccess),
-        (#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"3 records too large"}}"#, partial(3, "3 records too large")),
+        (
+            #"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"3 records too large"}}"#,
+            partial(3, "3 records too large")
+        ),
         (#"{"partialSuccess":{"rejectedLogRecords":3}}"#, partial(3, "")),
         (#"{"partialSuccess":{"rejectedDataPoints":"12","errorMessage":"bad unit"}}"#, partial(12, "bad unit")),
         (#"{"partial_success":{"rejected_data_points":"2","error_message":"snake case"}}"#, partial(2, "snake case")),
-        (#"{"partialSuccess":{"rejectedLogRecords":"0","errorMessage":"deprecated field"}}"#, partial(0, "deprecated field")),
+        (
+            #"{"partialSuccess":{"rejectedLogRecords":"0","errorMessage":"deprecated field"}}"#,
+            partial(0, "deprecated field")
+        ),
         (#"{"partialSuccess":{"errorMessage":"esc\"aped \u00e9 \ud83e\udd8a\n"}}"#, partial(0, "esc\"aped é 🦊\n")),
         (#"{"partialSuccess":{"rejectedLogRecords":"9223372036854775807"}}"#, partial(Int64.max, "")),
-        (#" { "future" : [1, {"a": [true, false, null]}, -2.5e3], "partialSuccess" : { "unknown": {"x": 1}, "rejectedSpans": "1" } } "#,
-         partial(1, "")),
+        (
+            #" { "future" : [1, {"a": [true, false, null]}, -2.5e3], "partialSuccess" : { "unknown": {"x": 1}, "rejectedSpans": "1" } } "#,
+            partial(1, "")
+        ),
         // Hostile or broken bodies.
         ("{", .unreadable),
         ("[]", .unreadable),
@@ -91,7 +99,8 @@ import Testing
             state ^= state << 17
             return state
         }
-        let seed = Array(#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"a\u00e9\"b"},"x":[1,2.5e-3,true,null]}"#.utf8)
+        let seed = Array(
+            #"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"a\u00e9\"b"},"x":[1,2.5e-3,true,null]}"#.utf8)
         let alphabet = Array(#"{}[]":,\u0123456789eE+-.tfnrlsa "#.utf8) + [0x00, 0x0A, 0xFF, 0xC3, 0xA9]
         for round in 0..<5_000 {
             var body = Array(seed.prefix(Int(next() % UInt64(seed.count + 1))))

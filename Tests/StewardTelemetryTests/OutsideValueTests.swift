@@ -34,9 +34,11 @@ import Testing
 
     @Test(arguments: unrepresentable)
     func anInvalidTimestampIsDroppedBeforeTheRateLimitReadsIt(_ seconds: Double) throws {
-        let f = try TelemetryFixture(configuration: .init(batchSize: 4, sampling: ["screen_view": 1], rateLimits: ["screen_view": 10]))
+        let f = try TelemetryFixture(
+            configuration: .init(batchSize: 4, sampling: ["screen_view": 1], rateLimits: ["screen_view": 10]))
         try f.ledger.grant([.analytics])
-        #expect(f.telemetry.record("screen_view", at: Date(timeIntervalSince1970: seconds)) == .dropped(.invalidTimestamp))
+        #expect(
+            f.telemetry.record("screen_view", at: Date(timeIntervalSince1970: seconds)) == .dropped(.invalidTimestamp))
         #expect(f.telemetry.record("screen_view") == .recorded, "the bucket was not touched")
     }
 
@@ -57,10 +59,12 @@ import Testing
     }
 
     /// What the clock shows, and the event time recorded (nil: the system's time now).
-    @Test(arguments: [
-        (Double.nan, nil), (.infinity, nil), (-.infinity, nil),
-        (Date.distantFuture.timeIntervalSince1970, UInt64.max), (1e17, UInt64.max), (Date.distantPast.timeIntervalSince1970, 0),
-    ] as [(Double, UInt64?)])
+    @Test(
+        arguments: [
+            (Double.nan, nil), (.infinity, nil), (-.infinity, nil),
+            (Date.distantFuture.timeIntervalSince1970, UInt64.max), (1e17, UInt64.max),
+            (Date.distantPast.timeIntervalSince1970, 0),
+        ] as [(Double, UInt64?)])
     func aClockShowingAnyDateStillRecordsWithTheTimeClamped(shown: Double, expected: UInt64?) throws {
         let f = try TelemetryFixture(configuration: .init(batchSize: 4, rateLimits: ["screen_view": 10]))
         try f.ledger.grant([.analytics])
@@ -117,20 +121,26 @@ import Testing
         let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
         // What Telemetry reads back from the vault: `withdrawn` is JSON (seconds since 2001),
         // here in the year 2634, past what OTLP's nanoseconds hold.
-        let state = #"{"salts":{},"pseudonyms":{},"deletionRequests":[{"purpose":"analytics","pseudonyms":["p1"],"withdrawn":2e10}]}"#
-        try vault.append(Array(state.utf8), to: Telemetry.stateCollection, category: .consentRecords, purpose: .privacyCompliance)
+        let state =
+            #"{"salts":{},"pseudonyms":{},"deletionRequests":[{"purpose":"analytics","pseudonyms":["p1"],"withdrawn":2e10}]}"#
+        try vault.append(
+            Array(state.utf8), to: Telemetry.stateCollection, category: .consentRecords, purpose: .privacyCompliance)
         try vault.commit()
         let ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault, clock: clock)
         let audit = try AuditLedger(vault: vault, clock: clock)
-        let telemetry = try Telemetry(manifest: telemetryTestManifest(), vault: vault, consent: ledger, audit: audit, clock: clock)
+        let telemetry = try Telemetry(
+            manifest: telemetryTestManifest(), vault: vault, consent: ledger, audit: audit, clock: clock)
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: vault, consent: ledger,
-                                    manifest: telemetryTestManifest(), audit: audit, wallClock: clock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: transport, vault: vault, consent: ledger,
+            manifest: telemetryTestManifest(), audit: audit, wallClock: clock)
         try telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
         #expect(await uploader.drain().accepted == 1)
         let body = String(decoding: try #require(transport.payloads.first).body, as: UTF8.self)
         #expect(body.contains(#""timeUnixNano":"18446744073709551615""#), "\(body)")
-        #expect(transport.payloads.first?.idempotencyKey == "deletion-purposes-analytics-\(Int64(2e10 + 978_307_200) * 1000)")
+        #expect(
+            transport.payloads.first?.idempotencyKey
+                == "deletion-purposes-analytics-\(Int64(2e10 + 978_307_200) * 1000)")
     }
 
     @Test func runWithAZeroIntervalFlushesOncePerSecondInsteadOfSpinning() async throws {
@@ -183,10 +193,12 @@ import Testing
 
 extension OutsideValueTests {
     /// The end of the interval `collect(now:)` reports for a date (nil: the clock's).
-    @Test(arguments: [
-        (Double.nan, nil), (.infinity, nil), (-.infinity, nil),
-        (Date.distantFuture.timeIntervalSince1970, UInt64.max), (1e17, UInt64.max), (Date.distantPast.timeIntervalSince1970, 0), (-1, 0),
-    ] as [(Double, UInt64?)])
+    @Test(
+        arguments: [
+            (Double.nan, nil), (.infinity, nil), (-.infinity, nil),
+            (Date.distantFuture.timeIntervalSince1970, UInt64.max), (1e17, UInt64.max),
+            (Date.distantPast.timeIntervalSince1970, 0), (-1, 0),
+        ] as [(Double, UInt64?)])
     func collectTakesAnyDateAndClampsItToOTLPsRange(seconds: Double, expected: UInt64?) throws {
         let f = try MetricsFixture()
         try f.ledger.grant([.analytics])

@@ -13,8 +13,9 @@ import Testing
         var random = SplitMix64(seed: 0x7E1E_0000 + seed)
         let f = try TelemetryFixture(configuration: .init(batchSize: random.int(in: 1...8)))
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
         let resource = TelemetryResource(serviceName: "property-test")
         // Markers recorded while granted (may be sent), held while pending (may be sent once
         // granted), and those that must never be sent (recorded while denied, or purged by a
@@ -43,7 +44,8 @@ import Testing
                 let marker = "m\(seed)x\(step)"
                 let account = "user-\(random.int(in: 0..<5))@example.com"
                 accounts.insert(account)
-                let outcome = f.telemetry.record("screen_view", attributes: ["screen": .string(marker), "account": .string(account)])
+                let outcome = f.telemetry.record(
+                    "screen_view", attributes: ["screen": .string(marker), "account": .string(account)])
                 if outcome.isRecorded {
                     grantedMarkers.insert(marker)
                 } else if outcome.isHeld {
@@ -60,7 +62,10 @@ import Testing
         let sent = transport.payloads.map { String(decoding: $0.body, as: UTF8.self) }.joined(separator: "\n")
         for marker in forbiddenMarkers where marker.count > 0 {
             // Markers are unique ("m<seed>x<step>"), and "x<step>" separates them: no prefix collisions.
-            #expect(!sent.contains("\"\(marker)\""), "seed \(seed): \(marker) was recorded without consent (or after a withdrawal, or while pending) and was sent")
+            #expect(
+                !sent.contains("\"\(marker)\""),
+                "seed \(seed): \(marker) was recorded without consent (or after a withdrawal, or while pending) and was sent"
+            )
         }
         for account in accounts {
             #expect(!sent.contains(account), "seed \(seed): a raw identifier was sent")
@@ -72,7 +77,9 @@ import Testing
         for collection in try f.vault.collections() {
             for record in try f.vault.records(in: collection) {
                 for account in accounts {
-                    #expect(Data(record.data).range(of: Data(account.utf8)) == nil, "seed \(seed): \(collection) stores a raw identifier")
+                    #expect(
+                        Data(record.data).range(of: Data(account.utf8)) == nil,
+                        "seed \(seed): \(collection) stores a raw identifier")
                 }
             }
         }
@@ -80,7 +87,8 @@ import Testing
         // Withdrawal: after a grant and data sent, a denial leaves nothing of the purpose and
         // sends the deletion request, which carries the pseudonyms that were sent.
         try f.ledger.grant([.analytics])
-        f.telemetry.record("screen_view", attributes: ["screen": .string("last"), "account": .string("final@example.com")])
+        f.telemetry.record(
+            "screen_view", attributes: ["screen": .string("last"), "account": .string("final@example.com")])
         try f.telemetry.submit(to: uploader, resource: resource)
         _ = await uploader.drain()
         let lastSent = try #require(transport.payloads.last.map { String(decoding: $0.body, as: UTF8.self) })
@@ -94,14 +102,23 @@ import Testing
         #expect(request.purpose == .privacyCompliance, "seed \(seed): the deletion request went out")
         let requestBody = String(decoding: request.body, as: UTF8.self)
         #expect(requestBody.contains("steward.deletion_request"))
-        for pseudonym in pseudonyms { #expect(requestBody.contains(pseudonym), "seed \(seed): the request names \(pseudonym)") }
-        #expect(try f.vault.records(in: Telemetry.collection).allSatisfy { $0.purpose != .analytics }, "the purpose's events are gone")
-        #expect(try f.vault.records(in: Uploader.collection(for: "telemetryBackend")).allSatisfy { $0.purpose != .analytics },
-                "nothing of the purpose waits in the outbox")
+        for pseudonym in pseudonyms {
+            #expect(requestBody.contains(pseudonym), "seed \(seed): the request names \(pseudonym)")
+        }
+        #expect(
+            try f.vault.records(in: Telemetry.collection).allSatisfy { $0.purpose != .analytics },
+            "the purpose's events are gone")
+        #expect(
+            try f.vault.records(in: Uploader.collection(for: "telemetryBackend")).allSatisfy {
+                $0.purpose != .analytics
+            },
+            "nothing of the purpose waits in the outbox")
         try f.vault.close()
         for file in FileManager.default.enumerator(atPath: f.dir)?.compactMap({ $0 as? String }) ?? [] {
             let bytes = FileManager.default.contents(atPath: f.dir + "/" + file) ?? Data()
-            for account in accounts { #expect(bytes.range(of: Data(account.utf8)) == nil, "\(file) holds a raw identifier") }
+            for account in accounts {
+                #expect(bytes.range(of: Data(account.utf8)) == nil, "\(file) holds a raw identifier")
+            }
         }
     }
 }

@@ -20,24 +20,29 @@ func telemetryTestManifest() -> PrivacyManifest {
             .init(id: .personalization, description: "Tailor the app", legalBasis: .consent),
         ],
         dataCategories: [
-            .init(id: .usageEvents, description: "Screens", purposes: [.analytics, .personalization], retentionDays: 30,
-                  sensitivity: .personal, leavesDevice: true, recipients: ["telemetryBackend"]),
+            .init(
+                id: .usageEvents, description: "Screens", purposes: [.analytics, .personalization], retentionDays: 30,
+                sensitivity: .personal, leavesDevice: true, recipients: ["telemetryBackend"])
         ],
         recipients: [.init(id: "telemetryBackend", name: "Collector", role: .processor, region: "DE")],
         events: [
-            .init(name: "screen_view", purpose: .analytics, category: .usageEvents, attributes: [
-                .init(name: "screen", type: .string, classification: .plain, maxLength: 8),
-                .init(name: "duration_ms", type: .int, classification: .plain),
-                .init(name: "account", type: .string, classification: .identifier),
-                .init(name: "where", type: .location, classification: .quasiIdentifier),
-            ]),
-            .init(name: "theme_changed", purpose: .personalization, category: .usageEvents, attributes: [
-                .init(name: "theme", type: .string, classification: .plain),
-            ]),
+            .init(
+                name: "screen_view", purpose: .analytics, category: .usageEvents,
+                attributes: [
+                    .init(name: "screen", type: .string, classification: .plain, maxLength: 8),
+                    .init(name: "duration_ms", type: .int, classification: .plain),
+                    .init(name: "account", type: .string, classification: .identifier),
+                    .init(name: "where", type: .location, classification: .quasiIdentifier),
+                ]),
+            .init(
+                name: "theme_changed", purpose: .personalization, category: .usageEvents,
+                attributes: [
+                    .init(name: "theme", type: .string, classification: .plain)
+                ]),
         ])
 }
 
-final class TelemetryFixture: @unchecked Sendable { // Used by one test at a time.
+final class TelemetryFixture: @unchecked Sendable {  // Used by one test at a time.
     let dir = NSTemporaryDirectory() + "steward-telemetry-\(UUID().uuidString)"
     let clock = ManualWallClock()
     let vault: Vault
@@ -50,9 +55,11 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
         ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault, clock: clock)
         audit = try AuditLedger(vault: vault)
-        gate = ConsentGate(ledger: ledger, vault: vault, audit: audit, policies: [.analytics: .memory(limit: 100)], clock: clock)
-        telemetry = try Telemetry(manifest: telemetryTestManifest(), vault: vault, consent: ledger, gate: gate, audit: audit,
-                                  configuration: configuration, clock: clock)
+        gate = ConsentGate(
+            ledger: ledger, vault: vault, audit: audit, policies: [.analytics: .memory(limit: 100)], clock: clock)
+        telemetry = try Telemetry(
+            manifest: telemetryTestManifest(), vault: vault, consent: ledger, gate: gate, audit: audit,
+            configuration: configuration, clock: clock)
     }
 
     /// Every event stored in the vault.
@@ -71,11 +78,14 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])
         for screen in ["home", "scan", "results"] {
-            #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(screen), "duration_ms": .int(12)]) == .recorded)
+            #expect(
+                f.telemetry.record("screen_view", attributes: ["screen": .string(screen), "duration_ms": .int(12)])
+                    == .recorded)
         }
         #expect(try f.stored().isEmpty, "a batch is stored when full or flushed")
         try f.telemetry.flush()
-        #expect(try f.stored().map { $0.attributes["screen"] } == [.string("home"), .string("scan"), .string("results")])
+        #expect(
+            try f.stored().map { $0.attributes["screen"] } == [.string("home"), .string("scan"), .string("results")])
     }
 
     @Test func aDeniedPurposeIsDroppedAndCountedAndAPendingOneHeld() throws {
@@ -102,9 +112,12 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(f.telemetry.record("screen_view", attributes: ["duration_ms": .string("12")]) == .dropped(.undeclared))
         let permissive = try TelemetryFixture(configuration: .init(mode: .permissive, batchSize: 4))
         try permissive.ledger.grant([.analytics])
-        #expect(permissive.telemetry.record("screen_view", attributes: ["email": .string("a@b.c"), "screen": .string("x")]) == .recorded)
+        #expect(
+            permissive.telemetry.record("screen_view", attributes: ["email": .string("a@b.c"), "screen": .string("x")])
+                == .recorded)
         try permissive.telemetry.flush()
-        #expect(try permissive.stored().first?.attributes.keys.sorted() == ["screen"], "undeclared attributes are left out")
+        #expect(
+            try permissive.stored().first?.attributes.keys.sorted() == ["screen"], "undeclared attributes are left out")
     }
 
     @Test func identifiersAreKeyedHashesAndNeverStoredRaw() throws {
@@ -128,15 +141,22 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
     @Test func ipAddressesHostNamesTruncationAndCoarseLocation() throws {
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])
-        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("10.1.2.3")]) == .dropped(.undeclared),
-                "an IP address is never kept")
+        #expect(
+            f.telemetry.record("screen_view", attributes: ["screen": .string("10.1.2.3")]) == .dropped(.undeclared),
+            "an IP address is never kept")
         #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("fe80::1")]) == .dropped(.undeclared))
         var name = [CChar](repeating: 0, count: 256)
         #expect(gethostname(&name, name.count) == 0)
         let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(host)]) == .dropped(.undeclared), "this host's name")
-        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("10.0.0.1:8080")]) == .dropped(.undeclared), "an address with a port")
-        f.telemetry.record("screen_view", attributes: ["screen": .string("a-very-long-screen-name"), "where": .string("48.13743,11.57549")])
+        #expect(
+            f.telemetry.record("screen_view", attributes: ["screen": .string(host)]) == .dropped(.undeclared),
+            "this host's name")
+        #expect(
+            f.telemetry.record("screen_view", attributes: ["screen": .string("10.0.0.1:8080")])
+                == .dropped(.undeclared), "an address with a port")
+        f.telemetry.record(
+            "screen_view",
+            attributes: ["screen": .string("a-very-long-screen-name"), "where": .string("48.13743,11.57549")])
         try f.telemetry.flush()
         let stored = try #require(try f.stored().first)
         #expect(stored.attributes["screen"] == .string("a-very-l"), "cut to the declared 8 characters")
@@ -151,7 +171,9 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])
         for value in ["99998888-7777-6666-5555-444433332222", "3c:22:fb:01:02:03", "4111111111111111", "token=abc"] {
-            #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(value)]) == .dropped(.undeclared), "\(value)")
+            #expect(
+                f.telemetry.record("screen_view", attributes: ["screen": .string(value)]) == .dropped(.undeclared),
+                "\(value)")
         }
     }
 
@@ -200,8 +222,9 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         }
         try f.ledger.deny([.analytics])
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
         try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
         try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
         let report = await uploader.drain()
@@ -214,10 +237,14 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         #expect(!body.contains("ana.raw@example.com"))
         #expect(f.telemetry.anonymiser.pendingDeletionRequests.isEmpty)
         // A host cannot use the obligation's purpose to send anything without consent.
-        let forged = Payload(recipient: "telemetryBackend", purpose: .privacyCompliance, categories: [.usageEvents],
-                             contentType: "application/json", body: Array("anything".utf8), idempotencyKey: "forged", created: f.clock.now)
+        let forged = Payload(
+            recipient: "telemetryBackend", purpose: .privacyCompliance, categories: [.usageEvents],
+            contentType: "application/json", body: Array("anything".utf8), idempotencyKey: "forged",
+            created: f.clock.now)
         #expect(try uploader.submit(forged) == .dropped(.undeclared))
-        #expect(f.audit.entries().contains { $0.purpose == .privacyCompliance && !$0.disclosed.isEmpty }, "the disclosure is accounted for")
+        #expect(
+            f.audit.entries().contains { $0.purpose == .privacyCompliance && !$0.disclosed.isEmpty },
+            "the disclosure is accounted for")
     }
 
     @Test func aDeletionRequestIsRetriedPastTheUploadersLimitsUntilAccepted() async throws {
@@ -230,8 +257,9 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         let transport = RecordingTransport(clock: ContinuousClock(), answers: busy)
         var policy = UploadPolicy(initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2))
         policy.maxAttempts = 2
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: telemetryTestManifest(), audit: f.audit, policy: policy, wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: telemetryTestManifest(), audit: f.audit, policy: policy, wallClock: f.clock)
         try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test"))
         let report = await uploader.drain()
         #expect(report.accepted == 1, "accepted on the fifth try although maxAttempts is 2")
@@ -273,15 +301,19 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
         let batch = try #require(try f.vault.records(in: Telemetry.collection).first)
         // The state a crash leaves between the outbox's commit and the batch's removal: the
         // outbox holds the batch's payload (its key names the batch), the batch is still stored.
-        let before = try Uploader(recipient: "telemetryBackend", transport: RecordingTransport(clock: ContinuousClock()), vault: f.vault,
-                                  consent: f.ledger, manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
-        try before.submit(Payload(recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents],
-                                  contentType: OTLPHTTP.contentType, body: Array("{}".utf8), idempotencyKey: "telemetry-\(batch.id)",
-                                  created: f.clock.now))
+        let before = try Uploader(
+            recipient: "telemetryBackend", transport: RecordingTransport(clock: ContinuousClock()), vault: f.vault,
+            consent: f.ledger, manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
+        try before.submit(
+            Payload(
+                recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents],
+                contentType: OTLPHTTP.contentType, body: Array("{}".utf8), idempotencyKey: "telemetry-\(batch.id)",
+                created: f.clock.now))
         // The next launch: a new uploader reads the outbox; submitting finds the batch queued.
         let transport = RecordingTransport(clock: ContinuousClock())
-        let uploader = try Uploader(recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
-                                    manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
+        let uploader = try Uploader(
+            recipient: "telemetryBackend", transport: transport, vault: f.vault, consent: f.ledger,
+            manifest: telemetryTestManifest(), audit: f.audit, wallClock: f.clock)
         #expect(try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "test")) == 0)
         #expect(try f.stored().isEmpty, "the stored copy is removed")
         let report = await uploader.drain()
@@ -290,7 +322,8 @@ final class TelemetryFixture: @unchecked Sendable { // Used by one test at a tim
     }
 
     @Test func samplingAndRateLimitsAreCounted() throws {
-        let f = try TelemetryFixture(configuration: .init(batchSize: 4, sampling: ["theme_changed": 0], rateLimits: ["screen_view": 2]))
+        let f = try TelemetryFixture(
+            configuration: .init(batchSize: 4, sampling: ["theme_changed": 0], rateLimits: ["screen_view": 2]))
         try f.ledger.grant([.analytics, .personalization])
         #expect(f.telemetry.record("theme_changed", attributes: ["theme": .string("dark")]) == .dropped(.sampling))
         let outcomes = (0..<5).map { _ in f.telemetry.record("screen_view") }

@@ -18,15 +18,18 @@ extension StewardFacadeTests {
         let before = f.crashTransport.payloads.count
 
         try steward.consent.deny([.crashReporting])
-        #expect(try steward.rights.accessReport().pendingDeletionRequests["crashBackend"] == 1,
-                "pending from the moment of the withdrawal")
+        #expect(
+            try steward.rights.accessReport().pendingDeletionRequests["crashBackend"] == 1,
+            "pending from the moment of the withdrawal")
         let after = await steward.send(timeout: .seconds(5))
         #expect(after.uploads["crashBackend"]?.accepted == 1)
         let request = try #require(f.crashTransport.payloads.dropFirst(before).first)
         #expect(request.purpose == .privacyCompliance)
         let body = String(decoding: request.body, as: UTF8.self)
-        #expect(body.contains(#""type":"steward.deletion_request""#) && body.contains(#""scope":"purposes""#) && body.contains("crashReporting"),
-                "\(body)")
+        #expect(
+            body.contains(#""type":"steward.deletion_request""#) && body.contains(#""scope":"purposes""#)
+                && body.contains("crashReporting"),
+            "\(body)")
         #expect(!body.contains("analytics"), "only the withdrawn purpose")
         #expect(try steward.rights.accessReport().pendingDeletionRequests["crashBackend"] == nil)
     }
@@ -51,16 +54,21 @@ extension StewardFacadeTests {
             configuration.manifest.recipients[index].deletion = .manual(contact: "privacy@crash.example")
         }
         let steward = try Steward.start(configuration)
-        steward.audit.recordDisclosed(.crashDiagnostics, purpose: .crashReporting, recipient: "crashBackend", legalBasis: .consent)
-        steward.audit.recordDisclosed(.usageEvents, purpose: .analytics, recipient: "telemetryBackend", legalBasis: .consent)
+        steward.audit.recordDisclosed(
+            .crashDiagnostics, purpose: .crashReporting, recipient: "crashBackend", legalBasis: .consent)
+        steward.audit.recordDisclosed(
+            .usageEvents, purpose: .analytics, recipient: "telemetryBackend", legalBasis: .consent)
         try steward.audit.flush()
         let report = try await steward.rights.erase(deliverWithin: .seconds(5))
         #expect(report.deletionRequests == ["telemetryBackend"])
         #expect(report.notRequested["crashBackend"]?.contains("privacy@crash.example") == true)
         #expect(f.crashTransport.payloads.isEmpty, "nothing is sent to a recipient whose deletion is manual")
 
-        let disclosure = String(decoding: try Disclosure(manifest: configuration.manifest, now: f.clock.now).markdown().utf8, as: UTF8.self)
-        #expect(disclosure.contains("ask for deletion at `privacy@crash.example`"), "the disclosure says how deletion reaches it")
+        let disclosure = String(
+            decoding: try Disclosure(manifest: configuration.manifest, now: f.clock.now).markdown().utf8, as: UTF8.self)
+        #expect(
+            disclosure.contains("ask for deletion at `privacy@crash.example`"),
+            "the disclosure says how deletion reaches it")
         #expect(disclosure.contains("the app sends it a deletion request and retries until it is accepted"))
     }
 }

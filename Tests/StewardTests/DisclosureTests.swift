@@ -11,7 +11,8 @@ import Testing
 
     /// The CLI's bundled example manifest, read from the source tree.
     static func exampleManifest() throws -> PrivacyManifest {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let data = try Data(contentsOf: root.appendingPathComponent("Examples/steward/example-manifest.json"))
         return try PrivacyManifest.decode(json: Array(data))
     }
@@ -27,52 +28,70 @@ import Testing
         ]
         for index in 0..<rng.int(in: 0...6) {
             let basis = LegalBasis.allCases[rng.int(in: 0..<LegalBasis.allCases.count)]
-            purposes.append(.init(id: Purpose("purpose\(index)"), description: "Purpose \(index) \(token())", legalBasis: basis))
+            purposes.append(
+                .init(id: Purpose("purpose\(index)"), description: "Purpose \(index) \(token())", legalBasis: basis))
         }
         let regions = ["CN", "DE", "SG", "US"]
         var recipients: [RecipientDeclaration] = []
         for index in 0..<rng.int(in: 0...6) {
-            recipients.append(.init(id: RecipientID("recipient\(index)"), name: "Recipient \(index) \(token())",
-                                    role: rng.int(in: 0...3) == 0 ? .thirdParty : .processor,
-                                    region: regions[rng.int(in: 0..<regions.count)], endpointHosts: ["r\(index).example.com"]))
+            recipients.append(
+                .init(
+                    id: RecipientID("recipient\(index)"), name: "Recipient \(index) \(token())",
+                    role: rng.int(in: 0...3) == 0 ? .thirdParty : .processor,
+                    region: regions[rng.int(in: 0..<regions.count)], endpointHosts: ["r\(index).example.com"]))
         }
         func subset<T>(_ all: [T], atLeastOne: Bool) -> [T] {
             let picked = all.filter { _ in rng.int(in: 0...1) == 0 }
             return picked.isEmpty && atLeastOne && !all.isEmpty ? [all[rng.int(in: 0..<all.count)]] : picked
         }
         var categories: [DataCategoryDeclaration] = [
-            .init(id: .crashDiagnostics, description: "Crash data \(token())", purposes: [.crashReporting], retentionDays: 90,
-                  sensitivity: .personal, leavesDevice: false),
-            .init(id: .deviceIdentifiers, description: "Identifiers \(token())", purposes: [.deviceAuthentication],
-                  sensitivity: .sensitive, leavesDevice: false),
+            .init(
+                id: .crashDiagnostics, description: "Crash data \(token())", purposes: [.crashReporting],
+                retentionDays: 90,
+                sensitivity: .personal, leavesDevice: false),
+            .init(
+                id: .deviceIdentifiers, description: "Identifiers \(token())", purposes: [.deviceAuthentication],
+                sensitivity: .sensitive, leavesDevice: false),
         ]
         for index in 0..<rng.int(in: 1...8) {
             var chosen = subset(purposes.map(\.id), atLeastOne: true)
             let sentTo = subset(recipients, atLeastOne: false)
             // A third party needs a consent-based purpose (validation).
-            if sentTo.contains(where: { $0.role == .thirdParty }), !chosen.contains(.crashReporting) { chosen.append(.crashReporting) }
+            if sentTo.contains(where: { $0.role == .thirdParty }), !chosen.contains(.crashReporting) {
+                chosen.append(.crashReporting)
+            }
             let retention: Int? = [nil, 0, rng.int(in: 1...3650)][rng.int(in: 0...2)]
-            categories.append(.init(id: DataCategory("category\(index)"), description: "Category \(index) \(token())",
-                                    purposes: chosen, retentionDays: retention,
-                                    sensitivity: Sensitivity.allCases[rng.int(in: 0..<Sensitivity.allCases.count)],
-                                    leavesDevice: !sentTo.isEmpty, recipients: sentTo.map(\.id)))
+            categories.append(
+                .init(
+                    id: DataCategory("category\(index)"), description: "Category \(index) \(token())",
+                    purposes: chosen, retentionDays: retention,
+                    sensitivity: Sensitivity.allCases[rng.int(in: 0..<Sensitivity.allCases.count)],
+                    leavesDevice: !sentTo.isEmpty, recipients: sentTo.map(\.id)))
         }
         var permissions: [PermissionDeclaration] = []
         for index in 0..<rng.int(in: 0...4) {
-            permissions.append(.init(permission: Permission("permission\(index)"), rationale: "Rationale \(index) \(token())",
-                                     purposes: subset(purposes.map(\.id), atLeastOne: true)))
+            permissions.append(
+                .init(
+                    permission: Permission("permission\(index)"), rationale: "Rationale \(index) \(token())",
+                    purposes: subset(purposes.map(\.id), atLeastOne: true)))
         }
         var events: [EventDeclaration] = []
         for index in 0..<rng.int(in: 0...3) {
             let category = categories[rng.int(in: 0..<categories.count)]
-            events.append(.init(name: EventName("event\(index)"), purpose: category.purposes[0], category: category.id,
-                                attributes: [.init(name: "id", type: .string, classification: .identifier),
-                                             .init(name: "where", type: .location, classification: .quasiIdentifier)]))
+            events.append(
+                .init(
+                    name: EventName("event\(index)"), purpose: category.purposes[0], category: category.id,
+                    attributes: [
+                        .init(name: "id", type: .string, classification: .identifier),
+                        .init(name: "where", type: .location, classification: .quasiIdentifier),
+                    ]))
         }
-        let controller: Controller? = rng.int(in: 0...1) == 0 ? nil : .init(name: "Controller \(token())", contact: "privacy@example.com")
-        return PrivacyManifest(policyVersion: "v\(seed)", controller: controller, purposes: purposes, dataCategories: categories,
-                               recipients: recipients, permissions: permissions,
-                               minimumAges: [.init(jurisdiction: "CN", age: rng.int(in: 13...16))], events: events)
+        let controller: Controller? =
+            rng.int(in: 0...1) == 0 ? nil : .init(name: "Controller \(token())", contact: "privacy@example.com")
+        return PrivacyManifest(
+            policyVersion: "v\(seed)", controller: controller, purposes: purposes, dataCategories: categories,
+            recipients: recipients, permissions: permissions,
+            minimumAges: [.init(jurisdiction: "CN", age: rng.int(in: 13...16))], events: events)
     }
 
     static func manifests() throws -> [(name: String, manifest: PrivacyManifest)] {
@@ -128,13 +147,18 @@ import Testing
             #expect(manifest.validate().isEmpty, "\(name) is valid")
             let json = try Self.jsonObject(try Disclosure(manifest: manifest))
             #expect(Self.strings(json["dataCategories"], "id") == manifest.dataCategories.map(\.id.rawValue), "\(name)")
-            #expect(Self.strings(json["dataCategories"], "description") == manifest.dataCategories.map(\.description), "\(name)")
+            #expect(
+                Self.strings(json["dataCategories"], "description") == manifest.dataCategories.map(\.description),
+                "\(name)")
             #expect(Self.strings(json["purposes"], "id") == manifest.purposes.map(\.id.rawValue), "\(name)")
             #expect(Self.strings(json["purposes"], "description") == manifest.purposes.map(\.description), "\(name)")
-            #expect(Self.strings(json["purposes"], "legalBasis") == manifest.purposes.map(\.legalBasis.rawValue), "\(name)")
+            #expect(
+                Self.strings(json["purposes"], "legalBasis") == manifest.purposes.map(\.legalBasis.rawValue), "\(name)")
             #expect(Self.strings(json["recipients"], "id") == manifest.recipients.map(\.id.rawValue), "\(name)")
             #expect(Self.strings(json["recipients"], "name") == manifest.recipients.map(\.name), "\(name)")
-            #expect(Self.strings(json["permissions"], "permission") == manifest.permissions.map(\.permission.rawValue), "\(name)")
+            #expect(
+                Self.strings(json["permissions"], "permission") == manifest.permissions.map(\.permission.rawValue),
+                "\(name)")
             #expect(Self.strings(json["permissions"], "rationale") == manifest.permissions.map(\.rationale), "\(name)")
             #expect(Self.strings(json["events"], "name") == manifest.events.map(\.name.rawValue), "\(name)")
             // Each category's purposes and recipients, and each recipient's categories, as declared.
@@ -164,18 +188,27 @@ import Testing
             for (texts, markdownSection, htmlSection) in cases {
                 #expect(md[markdownSection] != nil && web[htmlSection] != nil, "\(name): \(markdownSection)")
                 for text in texts {
-                    #expect(Self.occurrences(of: text, in: md[markdownSection]) == 1, "\(name): \(text) in \(markdownSection)")
-                    #expect(Self.occurrences(of: Self.htmlEscaped(text), in: web[htmlSection]) == 1, "\(name): \(text) in \(htmlSection)")
+                    #expect(
+                        Self.occurrences(of: text, in: md[markdownSection]) == 1,
+                        "\(name): \(text) in \(markdownSection)")
+                    #expect(
+                        Self.occurrences(of: Self.htmlEscaped(text), in: web[htmlSection]) == 1,
+                        "\(name): \(text) in \(htmlSection)")
                 }
             }
             // Descriptions and rationales appear nowhere else.
-            for text in manifest.dataCategories.map(\.description) + manifest.purposes.map(\.description) + manifest.permissions.map(\.rationale) {
+            for text in manifest.dataCategories.map(\.description) + manifest.purposes.map(\.description)
+                + manifest.permissions.map(\.rationale)
+            {
                 #expect(Self.occurrences(of: text, in: markdown) == 1, "\(name): \(text)")
                 #expect(Self.occurrences(of: Self.htmlEscaped(text), in: html) == 1, "\(name): \(text)")
             }
             for category in manifest.dataCategories {
-                #expect(Self.occurrences(of: "`\(category.id.rawValue)` | \(disclosure.dataCategories.first { $0.id == category.id }?.retention ?? "?") |",
-                                         in: md["How long we keep it"]) == 1, "\(name): retention of \(category.id)")
+                #expect(
+                    Self.occurrences(
+                        of:
+                            "`\(category.id.rawValue)` | \(disclosure.dataCategories.first { $0.id == category.id }?.retention ?? "?") |",
+                        in: md["How long we keep it"]) == 1, "\(name): retention of \(category.id)")
             }
         }
     }
@@ -257,7 +290,8 @@ import Testing
         let error = try #require(throws: DisclosureError.self) { try Disclosure(manifest: manifest) }
         #expect(error.code == .invalidManifest)
         #expect(error.problems.contains { $0.path == "$.policyVersion" })
-        #expect(error.problems.contains { $0.path == "$.dataCategories" && $0.message.contains("\"crashDiagnostics\"") })
+        #expect(
+            error.problems.contains { $0.path == "$.dataCategories" && $0.message.contains("\"crashDiagnostics\"") })
     }
 
     @Test func aManifestMissingACategoryTheCrashModuleStoresIsRefused() throws {
@@ -272,7 +306,10 @@ import Testing
         // Without the crash module, the same manifest is complete, and no crash bookkeeping is listed.
         let disclosure = try Disclosure(manifest: manifest, modules: [.device, .permissions, .telemetry])
         #expect(!disclosure.stewardRecords.contains { $0.category == .crashDiagnostics })
-        #expect(try Disclosure(manifest: try Self.exampleManifest()).stewardRecords.contains { $0.category == .crashDiagnostics })
+        #expect(
+            try Disclosure(manifest: try Self.exampleManifest()).stewardRecords.contains {
+                $0.category == .crashDiagnostics
+            })
     }
 
     @Test func aCategoryThatDoesNotListThePurposeTheSDKStoresItForIsRefused() throws {
@@ -306,7 +343,9 @@ import Testing
     }
 
     @Test func aBadHomeRegionIsAProblem() throws {
-        let error = try #require(throws: DisclosureError.self) { try Disclosure(manifest: try Self.exampleManifest(), homeRegion: "china") }
+        let error = try #require(throws: DisclosureError.self) {
+            try Disclosure(manifest: try Self.exampleManifest(), homeRegion: "china")
+        }
         #expect(error.problems.count == 1)
         #expect(error.problems.first?.message.contains("\"china\"") == true)
     }
@@ -317,13 +356,20 @@ import Testing
         PrivacyManifest(
             policyVersion: "1",
             purposes: [.init(id: "thing", description: "The thing", legalBasis: basis)],
-            dataCategories: [.init(id: "stuff", description: "Some stuff", purposes: ["thing"], retentionDays: retentionDays,
-                                   sensitivity: .personal, leavesDevice: false)])
+            dataCategories: [
+                .init(
+                    id: "stuff", description: "Some stuff", purposes: ["thing"], retentionDays: retentionDays,
+                    sensitivity: .personal, leavesDevice: false)
+            ])
     }
 
-    @Test(arguments: [(nil, "until you delete it"), (0, "not stored"), (1, "1 day"), (30, "30 days"), (36_500, "36500 days")] as [(Int?, String)])
+    @Test(
+        arguments: [
+            (nil, "until you delete it"), (0, "not stored"), (1, "1 day"), (30, "30 days"), (36_500, "36500 days"),
+        ] as [(Int?, String)])
     func retentionIsWordedPerCase(days: Int?, words: String) throws {
-        let disclosure = try Disclosure(manifest: Self.singleCategoryManifest(retentionDays: days, basis: .consent), modules: [])
+        let disclosure = try Disclosure(
+            manifest: Self.singleCategoryManifest(retentionDays: days, basis: .consent), modules: [])
         let entry = try #require(disclosure.dataCategories.first)
         #expect(entry.retentionDays == days)
         #expect(entry.retention.hasPrefix(words))
@@ -333,14 +379,18 @@ import Testing
 
     @Test(arguments: LegalBasis.allCases)
     func legalBasisIsWordedPerCase(basis: LegalBasis) throws {
-        let disclosure = try Disclosure(manifest: Self.singleCategoryManifest(retentionDays: 1, basis: basis), modules: [])
+        let disclosure = try Disclosure(
+            manifest: Self.singleCategoryManifest(retentionDays: 1, basis: basis), modules: [])
         let purpose = try #require(disclosure.purposes.first)
         #expect(purpose.legalBasis == basis)
         #expect(purpose.canBeWithdrawn == (basis == .consent))
         #expect(purpose.legalBasisExplanation.contains("withdraw") == (basis == .consent))
         #expect(purpose.legalBasisExplanation.contains("object") == (basis == .legitimateInterest))
-        let title = ["consent": "consent", "necessaryForService": "necessary for the service",
-                     "legalObligation": "legal obligation", "legitimateInterest": "legitimate interest"][basis.rawValue] ?? "?"
+        let title =
+            [
+                "consent": "consent", "necessaryForService": "necessary for the service",
+                "legalObligation": "legal obligation", "legitimateInterest": "legitimate interest",
+            ][basis.rawValue] ?? "?"
         #expect(disclosure.markdown().contains("- Legal basis: **\(title)**. \(purpose.legalBasisExplanation)"))
         // Below the minimum age, only consent purposes are switched off.
         #expect(disclosure.children.purposesOffBelowMinimumAge == (basis == .consent ? ["thing"] : []))
@@ -358,7 +408,9 @@ import Testing
         #expect(fromManifest.map(\.jurisdiction) == manifest.minimumAges.map(\.jurisdiction))
         #expect(fromManifest.map(\.age) == manifest.minimumAges.map(\.age))
         let builtIn = children.minimumAges.filter { $0.source == .builtIn }
-        #expect(Set(builtIn.map(\.jurisdiction)) == Set(AgeGate.builtInMinimumAges.keys).subtracting(manifest.minimumAges.map(\.jurisdiction)))
+        #expect(
+            Set(builtIn.map(\.jurisdiction))
+                == Set(AgeGate.builtInMinimumAges.keys).subtracting(manifest.minimumAges.map(\.jurisdiction)))
         let gate = AgeGate(manifest: manifest)
         for entry in children.minimumAges { #expect(gate.minimumAge(in: entry.jurisdiction) == entry.age) }
         #expect(children.defaultMinimumAge == gate.defaultMinimumAge)
@@ -388,11 +440,16 @@ import Testing
         #expect(disclosure.crossBorderTransfers.homeRegion == "CN")
         #expect(disclosure.crossBorderTransfers.homeRegionDerived)
         #expect(disclosure.crossBorderTransfers.recipients == ["crashBackend"])
-        #expect(Self.markdownSections(disclosure.markdown())["Cross-border transfers"]?.contains("where most of our recipients process data") == true)
+        #expect(
+            Self.markdownSections(disclosure.markdown())["Cross-border transfers"]?.contains(
+                "where most of our recipients process data") == true)
 
         // A tie goes to the first region alphabetically.
         var manifest = Self.singleCategoryManifest(retentionDays: 1, basis: .consent)
-        manifest.recipients = [.init(id: "b", name: "B", role: .processor, region: "SG"), .init(id: "a", name: "A", role: .processor, region: "DE")]
+        manifest.recipients = [
+            .init(id: "b", name: "B", role: .processor, region: "SG"),
+            .init(id: "a", name: "A", role: .processor, region: "DE"),
+        ]
         manifest.dataCategories[0].leavesDevice = true
         manifest.dataCategories[0].recipients = ["a", "b"]
         let tie = try Disclosure(manifest: manifest, modules: [])
@@ -401,7 +458,8 @@ import Testing
     }
 
     @Test func noRecipientsMeansNoTransfers() throws {
-        let disclosure = try Disclosure(manifest: Self.singleCategoryManifest(retentionDays: 1, basis: .consent), modules: [])
+        let disclosure = try Disclosure(
+            manifest: Self.singleCategoryManifest(retentionDays: 1, basis: .consent), modules: [])
         #expect(disclosure.crossBorderTransfers.homeRegion == nil)
         #expect(disclosure.crossBorderTransfers.recipients.isEmpty)
         #expect(disclosure.recipients.isEmpty)
@@ -427,7 +485,9 @@ import Testing
         let disclosure = try Disclosure(manifest: manifest)
         #expect(disclosure.rights.map(\.id) == ["access", "export", "erase", "withdrawConsent", "object"])
         let commands = disclosure.rights.flatMap(\.commands).map(\.command)
-        for command in ["steward consent deny PURPOSE", "steward export PATH", "steward erase"] { #expect(commands.contains(command)) }
+        for command in ["steward consent deny PURPOSE", "steward export PATH", "steward erase"] {
+            #expect(commands.contains(command))
+        }
         let contact = try #require(manifest.controller?.contact)
         #expect(disclosure.rights.allSatisfy { $0.contact?.contains(contact) == true })
         let section = Self.markdownSections(disclosure.markdown())["Your rights and how to use them"]

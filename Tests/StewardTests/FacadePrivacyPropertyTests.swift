@@ -28,7 +28,8 @@ extension StewardFacadeTests {
         var seen = (telemetry: 0, crash: 0)
         var forbiddenBefore: [Purpose: Set<String>] = [:]
         func sentBodies() -> [(RecipientID, Payload)] {
-            f.telemetryTransport.payloads.map { ("telemetryBackend", $0) } + f.crashTransport.payloads.map { ("crashBackend", $0) }
+            f.telemetryTransport.payloads.map { ("telemetryBackend", $0) }
+                + f.crashTransport.payloads.map { ("crashBackend", $0) }
         }
         for step in 0..<36 {
             switch random.int(in: 0..<9) {
@@ -43,29 +44,42 @@ extension StewardFacadeTests {
                 forbidden[purpose, default: []].formUnion(recorded[purpose] ?? [])
                 if receivedBefore && wasGranted {
                     let pending = try steward.rights.accessReport().pendingDeletionRequests[recipient] ?? 0
-                    #expect(pending >= 1, "seed \(seed) step \(step): \(recipient) received \(purpose) data; its deletion request is pending")
+                    #expect(
+                        pending >= 1,
+                        "seed \(seed) step \(step): \(recipient) received \(purpose) data; its deletion request is pending"
+                    )
                 }
             case 3, 4, 5:
                 let marker = "MARK\(seed)x\(step)Q"
                 steward.telemetry.record("screen_view", attributes: ["screen": .string(marker)])
                 recorded[.analytics, default: []].insert(marker)
-                if steward.consent.consentState(for: .analytics) == .denied { forbidden[.analytics, default: []].insert(marker) }
+                if steward.consent.consentState(for: .analytics) == .denied {
+                    forbidden[.analytics, default: []].insert(marker)
+                }
             case 6:
                 let marker = "MARK\(seed)x\(step)Q"
                 _ = try? steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: marker)
                 recorded[.crashReporting, default: []].insert(marker)
-                if steward.consent.consentState(for: .crashReporting) == .denied { forbidden[.crashReporting, default: []].insert(marker) }
+                if steward.consent.consentState(for: .crashReporting) == .denied {
+                    forbidden[.crashReporting, default: []].insert(marker)
+                }
             case 7:
                 _ = await steward.send(timeout: .seconds(5))
             default:
                 // Restart, sometimes gaining the destination.
                 steward.stop()
-                if random.int(in: 0..<2) == 0 { configuration.transports = ["telemetryBackend": f.telemetryTransport, "crashBackend": f.crashTransport] }
+                if random.int(in: 0..<2) == 0 {
+                    configuration.transports = [
+                        "telemetryBackend": f.telemetryTransport, "crashBackend": f.crashTransport,
+                    ]
+                }
                 steward = try Steward.start(configuration)
             }
             // Nothing sent in this step holds a marker forbidden before it (deletion requests
             // carry none).
-            let fresh = Array(f.telemetryTransport.payloads.dropFirst(seen.telemetry)) + Array(f.crashTransport.payloads.dropFirst(seen.crash))
+            let fresh =
+                Array(f.telemetryTransport.payloads.dropFirst(seen.telemetry))
+                + Array(f.crashTransport.payloads.dropFirst(seen.crash))
             for payload in fresh where payload.purpose != .privacyCompliance {
                 let body = String(decoding: payload.body, as: UTF8.self)
                 for marker in forbiddenBefore[payload.purpose] ?? [] where body.contains(marker) {
@@ -79,7 +93,9 @@ extension StewardFacadeTests {
                 guard let bytes = FileManager.default.contents(atPath: file) else { continue }
                 checked += 1
                 for marker in recorded.values.flatMap({ $0 }) {
-                    if bytes.range(of: Data(marker.utf8)) != nil { Issue.record("seed \(seed) step \(step): \(file) holds \(marker) in plaintext") }
+                    if bytes.range(of: Data(marker.utf8)) != nil {
+                        Issue.record("seed \(seed) step \(step): \(file) holds \(marker) in plaintext")
+                    }
                 }
             }
         }
@@ -90,6 +106,8 @@ extension StewardFacadeTests {
         steward = try Steward.start(configuration)
         _ = await steward.send(timeout: .seconds(5))
         let access = try steward.rights.accessReport()
-        #expect(access.pendingDeletionRequests.isEmpty, "seed \(seed): with a destination, every request was delivered: \(access.pendingDeletionRequests)")
+        #expect(
+            access.pendingDeletionRequests.isEmpty,
+            "seed \(seed): with a destination, every request was delivered: \(access.pendingDeletionRequests)")
     }
 }

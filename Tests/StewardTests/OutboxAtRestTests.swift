@@ -49,7 +49,9 @@ extension StewardFacadeTests {
 
         // Purged on withdrawal.
         try steward.consent.deny([.analytics])
-        #expect(try steward.rights.accessReport().queued["telemetryBackend"] == nil, "the withdrawal purges the queued payloads")
+        #expect(
+            try steward.rights.accessReport().queued["telemetryBackend"] == nil,
+            "the withdrawal purges the queued payloads")
         #expect(try steward.rights.collect().queued.allSatisfy { $0.purpose != .analytics })
     }
 
@@ -67,11 +69,14 @@ extension StewardFacadeTests {
         #expect(sent.uploads["telemetryBackend"]?.accepted ?? 0 >= 1)
         #expect(sent.uploads["crashBackend"]?.accepted ?? 0 >= 1)
         let readable = holding(canary, f)
-        #expect(!readable.isEmpty && readable.allSatisfy { $0.contains("/outbox/") }, "asked for: the bodies are there, \(readable)")
+        #expect(
+            !readable.isEmpty && readable.allSatisfy { $0.contains("/outbox/") },
+            "asked for: the bodies are there, \(readable)")
 
         let access = try steward.rights.accessReport()
         #expect(access.plaintextOutboxDirectory == f.directory + "/outbox")
-        #expect(access.plaintextOutbox["telemetryBackend"] ?? 0 >= 1 && access.plaintextOutbox["crashBackend"] ?? 0 >= 1)
+        #expect(
+            access.plaintextOutbox["telemetryBackend"] ?? 0 >= 1 && access.plaintextOutbox["crashBackend"] ?? 0 >= 1)
 
         // Withdrawing analytics removes its files at once; crash reporting's stay.
         try steward.consent.deny([.analytics])
@@ -86,7 +91,8 @@ extension StewardFacadeTests {
         let f = FacadeFixture()
         let folder = f.directory + "-shipper"
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try Data("the shipper's own notes".utf8).write(to: URL(fileURLWithPath: folder + "/notes.txt"))
         var configuration = try noDestination(f)
         configuration.plaintextOutbox = .directory(folder)
@@ -100,10 +106,12 @@ extension StewardFacadeTests {
         #expect(try steward.rights.accessReport().plaintextOutbox["telemetryBackend"] ?? 0 >= 1)
         _ = try await steward.rights.erase(deliverWithin: .seconds(2))
         let left = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }
-        #expect(left.filter { $0.hasSuffix(".json") }.allSatisfy { name in
-            // Only the erase's own deletion request may be there now.
-            (try? String(contentsOfFile: folder + "/" + name, encoding: .utf8))?.contains("privacyCompliance") == true
-        }, "\(left)")
+        #expect(
+            left.filter { $0.hasSuffix(".json") }.allSatisfy { name in
+                // Only the erase's own deletion request may be there now.
+                (try? String(contentsOfFile: folder + "/" + name, encoding: .utf8))?.contains("privacyCompliance")
+                    == true
+            }, "\(left)")
         #expect(left.contains("notes.txt"), "the host's own file stays")
     }
 
@@ -124,12 +132,14 @@ extension StewardFacadeTests {
         let f = FacadeFixture()
         let canary = "CANARY\(UUID().uuidString.prefix(6))"
         // A plaintext outbox as earlier versions wrote it by default, with a secret header.
-        try FileManager.default.createDirectory(atPath: f.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: f.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         do {
             let legacy = try FileTransport(directory: f.directory + "/outbox")
-            let payload = Payload(recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents],
-                                  contentType: "application/json", headers: ["Authorization": "Bearer s3cr3t"],
-                                  body: Array("{\"screen\":\"\(canary)\"}".utf8), idempotencyKey: "legacy-1", created: f.clock.now)
+            let payload = Payload(
+                recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents],
+                contentType: "application/json", headers: ["Authorization": "Bearer s3cr3t"],
+                body: Array("{\"screen\":\"\(canary)\"}".utf8), idempotencyKey: "legacy-1", created: f.clock.now)
             #expect(await legacy.send(payload) == .accepted)
         }
         #expect(!holding(canary, f).isEmpty, "the legacy outbox holds the canary in plaintext")
@@ -137,25 +147,30 @@ extension StewardFacadeTests {
         let steward = try Steward.start(try noDestination(f))
         defer { steward.stop() }
         #expect(holding(canary, f).isEmpty, "taken back into the vault: \(holding(canary, f))")
-        #expect(steward.uploaders["telemetryBackend"]?.pendingCount == 1, "queued again for its recipient, nothing lost")
+        #expect(
+            steward.uploaders["telemetryBackend"]?.pendingCount == 1, "queued again for its recipient, nothing lost")
         let queued = try steward.rights.collect().queued
         #expect(queued.contains { $0.body.contains(canary) && $0.purpose == .analytics })
     }
 
     @Test func theFileTransportWritesNoSecretHeaderAndNothingOfAPurposeNoLongerGranted() async throws {
         let f = FacadeFixture()
-        try FileManager.default.createDirectory(atPath: f.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: f.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let consent = Mutex<ConsentState>(.granted)
         struct Fixed: ConsentChecking {
             let state: @Sendable () -> ConsentState
             func consentState(for purpose: Purpose) -> ConsentState { state() }
         }
         let outbox = try FileTransport(directory: f.directory + "/outbox", consent: Fixed { consent.withLock { $0 } })
-        let payload = Payload(recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics],
-                              contentType: "application/x-sentry-envelope",
-                              headers: ["X-Sentry-Auth": "Sentry sentry_key=abc123", "authorization": "Basic eDp5", "Cookie": "sid=1",
-                                        "X-Api-Key": "k", "Idempotency-Key": "keep-me", "Content-Encoding": "identity"],
-                              body: Array("body".utf8), idempotencyKey: "p1", created: f.clock.now)
+        let payload = Payload(
+            recipient: "crashBackend", purpose: .crashReporting, categories: [.crashDiagnostics],
+            contentType: "application/x-sentry-envelope",
+            headers: [
+                "X-Sentry-Auth": "Sentry sentry_key=abc123", "authorization": "Basic eDp5", "Cookie": "sid=1",
+                "X-Api-Key": "k", "Idempotency-Key": "keep-me", "Content-Encoding": "identity",
+            ],
+            body: Array("body".utf8), idempotencyKey: "p1", created: f.clock.now)
         #expect(await outbox.send(payload) == .accepted)
         let sidecar = try #require(try outbox.sidecars().first)
         #expect(Set(sidecar.headers.keys) == ["Idempotency-Key", "Content-Encoding"], "\(sidecar.headers)")

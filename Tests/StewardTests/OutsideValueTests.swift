@@ -8,7 +8,11 @@ import Testing
 private final class CountingWallClock: WallClock {
     private let state: Mutex<(date: Date, reads: Int)>
     init(now: Date) { state = Mutex((now, 0)) }
-    var now: Date { state.withLock { $0.reads += 1; return $0.date } }
+    var now: Date {
+        state.withLock {
+            $0.reads += 1; return $0.date
+        }
+    }
     var reads: Int { state.withLock { $0.reads } }
 }
 
@@ -19,8 +23,10 @@ extension StewardFacadeTests {
     @Suite struct OutsideValueTests {
         /// Seconds since 1970 a broken host clock may show. (Seconds rather than dates:
         /// `Date.description`, which names test arguments, traps for NaN.)
-        @Test(arguments: [Double.nan, .infinity, -.infinity, Date.distantFuture.timeIntervalSince1970,
-                          Date.distantPast.timeIntervalSince1970, 1e17])
+        @Test(arguments: [
+            Double.nan, .infinity, -.infinity, Date.distantFuture.timeIntervalSince1970,
+            Date.distantPast.timeIntervalSince1970, 1e17,
+        ])
         func stewardStartsRecordsSendsAndStopsWhateverTheWallClockShows(_ seconds: Double) async throws {
             let f = FacadeFixture()
             f.clock.set(Date(timeIntervalSince1970: seconds))
@@ -32,7 +38,9 @@ extension StewardFacadeTests {
             try steward.consent.grant([.analytics])
             #expect(steward.telemetry.record("screen_view", attributes: ["screen": .string("home")]) == .recorded)
             // A date the caller passes that OTLP cannot hold is refused, not clamped.
-            #expect(steward.telemetry.record("screen_view", at: Date(timeIntervalSince1970: seconds)) == .dropped(.invalidTimestamp))
+            #expect(
+                steward.telemetry.record("screen_view", at: Date(timeIntervalSince1970: seconds))
+                    == .dropped(.invalidTimestamp))
             _ = steward.metrics.collect(now: Date(timeIntervalSince1970: seconds))
             let report = await steward.send(timeout: .seconds(10))
             #expect(report.eventsQueued == 1, "\(report.problems)")
@@ -108,9 +116,12 @@ extension StewardFacadeTests {
         func theErasureDeletionRequestTakesAnyDate(_ seconds: Double) throws {
             let now = Date(timeIntervalSince1970: seconds)
             for recipient in ["telemetryBackend", "crashBackend"] as [RecipientID] {
-                let request = DeletionRequest(scope: .all, purposes: [.analytics], categories: [.usageEvents], requested: now)
-                let payload = request.payload(to: recipient, resource: recipient == "telemetryBackend" ? TelemetryResource(serviceName: "org.example") : nil,
-                                              appID: "org.example", now: now)
+                let request = DeletionRequest(
+                    scope: .all, purposes: [.analytics], categories: [.usageEvents], requested: now)
+                let payload = request.payload(
+                    to: recipient,
+                    resource: recipient == "telemetryBackend" ? TelemetryResource(serviceName: "org.example") : nil,
+                    appID: "org.example", now: now)
                 let milliseconds = now.unixMilliseconds ?? 0
                 #expect(payload.idempotencyKey == "deletion-all-analytics-\(milliseconds)")
                 #expect(!payload.body.isEmpty)

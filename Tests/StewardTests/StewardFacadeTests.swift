@@ -5,7 +5,7 @@ import Testing
 import ZIPFoundation
 
 /// A data folder of its own, removed afterwards.
-final class FacadeFixture: @unchecked Sendable { // Used by one test at a time.
+final class FacadeFixture: @unchecked Sendable {  // Used by one test at a time.
     let directory = NSTemporaryDirectory() + "steward-facade-\(UUID().uuidString)"
     let clock = ManualWallClock(now: Date())
     let telemetryTransport = RecordingTransport(clock: ContinuousClock())
@@ -13,8 +13,9 @@ final class FacadeFixture: @unchecked Sendable { // Used by one test at a time.
     let prompter = ScriptedPrompter()
 
     func configuration() throws -> Steward.Configuration {
-        var configuration = Steward.Configuration(appID: "org.steward.facade-tests", manifest: try DisclosureTests.exampleManifest(),
-                                                  dataDirectory: directory, prompter: prompter)
+        var configuration = Steward.Configuration(
+            appID: "org.steward.facade-tests", manifest: try DisclosureTests.exampleManifest(),
+            dataDirectory: directory, prompter: prompter)
         configuration.permissionProbe = ManualPermissionProbe()
         configuration.wallClock = clock
         configuration.transports = ["telemetryBackend": telemetryTransport, "crashBackend": crashTransport]
@@ -30,7 +31,10 @@ final class FacadeFixture: @unchecked Sendable { // Used by one test at a time.
     func files() -> [String] {
         (FileManager.default.enumerator(atPath: directory)?.allObjects as? [String] ?? [])
             .map { directory + "/" + $0 }
-            .filter { var isFolder: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && !isFolder.boolValue }
+            .filter {
+                var isFolder: ObjCBool = false;
+                return FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && !isFolder.boolValue
+            }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
@@ -38,7 +42,9 @@ final class FacadeFixture: @unchecked Sendable { // Used by one test at a time.
 
 /// A PNG with a text chunk holding `text` and pixel data holding `pixels` (never decoded).
 func pngImage(text: String, pixels: String) -> [UInt8] {
-    func u32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)] }
+    func u32(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
+    }
     func crc(_ bytes: [UInt8]) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
         for byte in bytes {
@@ -52,12 +58,15 @@ func pngImage(text: String, pixels: String) -> [UInt8] {
         return u32(UInt32(data.count)) + body + u32(crc(body))
     }
     return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", u32(4) + u32(4) + [8, 2, 0, 0, 0])
-        + chunk("tEXt", Array("Author".utf8) + [0] + Array(text.utf8)) + chunk("IDAT", Array(pixels.utf8)) + chunk("IEND", [])
+        + chunk("tEXt", Array("Author".utf8) + [0] + Array(text.utf8)) + chunk("IDAT", Array(pixels.utf8))
+        + chunk("IEND", [])
 }
 
 /// The `steward` executable next to the test bundle.
 func stewardBinary() -> URL {
-    let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    let exe = URL(
+        fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0])
     var dir = exe.deletingLastPathComponent()
     while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("steward").path) {
         dir = dir.deletingLastPathComponent()
@@ -70,8 +79,9 @@ func stewardBinary() -> URL {
     @Test func aBrokenConfigurationFailsWithEveryProblemListed() throws {
         var manifest = try DisclosureTests.exampleManifest()
         manifest.purposes.append(.init(id: .analytics, description: "twice", legalBasis: .consent))
-        var configuration = Steward.Configuration(appID: "not an app id!", manifest: manifest,
-                                                  dataDirectory: NSTemporaryDirectory() + "steward-never-\(UUID().uuidString)")
+        var configuration = Steward.Configuration(
+            appID: "not an app id!", manifest: manifest,
+            dataDirectory: NSTemporaryDirectory() + "steward-never-\(UUID().uuidString)")
         configuration.transports = ["nobody": RecordingTransport(clock: ContinuousClock())]
         configuration.sentryDSN = "not a dsn"
         configuration.otlpEndpoint = URL(string: "http://collector.example.com:4318")
@@ -133,8 +143,10 @@ func stewardBinary() -> URL {
         if let appScoped = try? steward.device.appScopedID() {
             #expect(body.contains(appScoped.uuidString), "device.id is the app-scoped id")
         }
-        if let machine = try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-           !machine.isEmpty {
+        if let machine = try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines),
+            !machine.isEmpty
+        {
             #expect(!body.contains(machine), "never the machine id")
         }
     }
@@ -151,11 +163,14 @@ func stewardBinary() -> URL {
         _ = try steward.media.put(pngImage(text: "Ana", pixels: "PIXELS"), source: .gallery, purpose: .personalization)
         steward.telemetry.record("screen_view", attributes: ["screen": .string("periodic")])
         #expect(try steward.vault.records(in: Telemetry.collection).isEmpty, "far from a full batch")
-        f.clock.advance(by: .seconds(31 * 86_400))   // the example manifest keeps images 30 days
-        let periodic = Task { await steward.runPeriodicWork(flushInterval: .milliseconds(20), retentionInterval: .milliseconds(20)) }
+        f.clock.advance(by: .seconds(31 * 86_400))  // the example manifest keeps images 30 days
+        let periodic = Task {
+            await steward.runPeriodicWork(flushInterval: .milliseconds(20), retentionInterval: .milliseconds(20))
+        }
         defer { periodic.cancel() }
         // Bounded waits for the periodic work (no timing assertion: only that it happens).
-        for _ in 0..<500 where try steward.vault.records(in: Telemetry.collection).isEmpty || !steward.media.list().isEmpty {
+        for _ in 0..<500
+        where try steward.vault.records(in: Telemetry.collection).isEmpty || !steward.media.list().isEmpty {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(try steward.vault.records(in: Telemetry.collection).count == 1, "the held event was stored")
@@ -172,11 +187,15 @@ func stewardBinary() -> URL {
         child.standardError = FileHandle.nullDevice
         try child.run()
         child.waitUntilExit()
-        #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGSEGV, "the child died of SIGSEGV")
+        #expect(
+            child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGSEGV,
+            "the child died of SIGSEGV")
 
         let steward = try Steward.start(try f.configuration())
         defer { steward.stop() }
-        #expect(steward.pendingCrashes.reports.count == 1, "the record became a report at start: \(steward.pendingCrashes.problems)")
+        #expect(
+            steward.pendingCrashes.reports.count == 1,
+            "the record became a report at start: \(steward.pendingCrashes.problems)")
         #expect(steward.pendingCrashes.reports.first?.signal?.number == SIGSEGV)
         let held = await steward.send()
         #expect(held.crashReportsQueued == 0, "nothing is sent while crash reporting is pending")
@@ -204,11 +223,18 @@ func stewardBinary() -> URL {
         #expect(try steward.metrics.submit(to: uploader, resource: steward.telemetryResource()) > 0)
         let path = f.directory + "-export.zip"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let staging = { Set(((try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []).filter { $0.hasPrefix("steward-export-") }) }
+        let staging = {
+            Set(
+                ((try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []).filter {
+                    $0.hasPrefix("steward-export-")
+                })
+        }
         let stagingBefore = staging()
         let summary = try steward.rights.export(to: path)
         #expect(staging() == stagingBefore, "nothing is staged in the temporary folder")
-        func mode(_ path: String) -> Int? { (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int }
+        func mode(_ path: String) -> Int? {
+            (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
+        }
         #expect(mode(path) == 0o600, "the archive is 0600")
         #expect(summary.files.contains("media/index.json") && summary.files.contains("steward-export.json"))
         #expect(summary.counts["consentReceipts", default: 0] >= 1)
@@ -222,8 +248,13 @@ func stewardBinary() -> URL {
         let unpacked = f.directory + "-unpacked"
         defer { try? FileManager.default.removeItem(atPath: unpacked) }
         try FileManager.default.unzipItem(at: URL(fileURLWithPath: path), to: URL(fileURLWithPath: unpacked))
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: unpacked + "/steward-export.json"))) as? [String: Any])
-        for key in ["identifiers", "consent", "permissionDecisions", "telemetry", "queued", "crashReports", "audit", "media", "access"] {
+        let json = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: unpacked + "/steward-export.json"))) as? [String: Any])
+        for key in [
+            "identifiers", "consent", "permissionDecisions", "telemetry", "queued", "crashReports", "audit", "media",
+            "access",
+        ] {
             #expect(json[key] != nil, "the export has \(key)")
         }
         let identifiers = try #require(json["identifiers"] as? [String: Any])
@@ -238,7 +269,8 @@ func stewardBinary() -> URL {
         #expect(summaryText.contains("# What Steward holds about you"))
         #expect(summaryText.contains("usageEvents"))
         #expect(FileManager.default.fileExists(atPath: unpacked + "/media/index.json"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: unpacked + "/media").contains { $0.hasSuffix(".png") })
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: unpacked + "/media").contains { $0.hasSuffix(".png") })
         // A folder export holds the same files.
         let folder = f.directory + "-export-folder"
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -261,8 +293,10 @@ func stewardBinary() -> URL {
         let steward = try Steward.start(configuration)
         defer { steward.stop() }
         // The crash recipient received data, as the audit ledger says.
-        steward.audit.recordDisclosed(.crashDiagnostics, purpose: .crashReporting, recipient: "crashBackend", legalBasis: .consent)
-        steward.audit.recordDisclosed(.usageEvents, purpose: .analytics, recipient: "telemetryBackend", legalBasis: .consent)
+        steward.audit.recordDisclosed(
+            .crashDiagnostics, purpose: .crashReporting, recipient: "crashBackend", legalBasis: .consent)
+        steward.audit.recordDisclosed(
+            .usageEvents, purpose: .analytics, recipient: "telemetryBackend", legalBasis: .consent)
         try steward.audit.flush()
         let report = try await steward.rights.erase(deliverWithin: .seconds(2))
         #expect(report.deletionRequests == ["telemetryBackend"])
@@ -289,13 +323,21 @@ func stewardBinary() -> URL {
             _ = try steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: canary)
             f.prompter.enqueue(.allow)
             _ = try await steward.permissions.request(.photos)
-            _ = try steward.media.put(pngImage(text: "Ana", pixels: canary), source: .gallery, purpose: .personalization)
+            _ = try steward.media.put(
+                pngImage(text: "Ana", pixels: canary), source: .gallery, purpose: .personalization)
             let sent = await steward.send()
-            #expect(sent.uploads["telemetryBackend"]?.accepted ?? 0 >= 1, "telemetry reached its recipient before the erase")
-            let readable = f.files().filter { (try? Data(contentsOf: URL(fileURLWithPath: $0)))?.range(of: Data(canary.utf8)) != nil }
-            #expect(!readable.isEmpty && readable.allSatisfy { $0.contains("/outbox/") },
-                    "before the erase the canary is readable in the delivered crash report, and only there: \(readable)")
-            oldContents = f.files().compactMap { try? Data(contentsOf: URL(fileURLWithPath: $0)) }.filter { $0.count >= 64 }
+            #expect(
+                sent.uploads["telemetryBackend"]?.accepted ?? 0 >= 1, "telemetry reached its recipient before the erase"
+            )
+            let readable = f.files().filter {
+                (try? Data(contentsOf: URL(fileURLWithPath: $0)))?.range(of: Data(canary.utf8)) != nil
+            }
+            #expect(
+                !readable.isEmpty && readable.allSatisfy { $0.contains("/outbox/") },
+                "before the erase the canary is readable in the delivered crash report, and only there: \(readable)")
+            oldContents = f.files().compactMap { try? Data(contentsOf: URL(fileURLWithPath: $0)) }.filter {
+                $0.count >= 64
+            }
             #expect(!oldContents.isEmpty)
             let before = f.telemetryTransport.payloads.count
 
@@ -315,8 +357,9 @@ func stewardBinary() -> URL {
             // No stretch of any file from before survives (ciphertext included).
             for old in oldContents {
                 let middle = old.count / 2
-                #expect(bytes.range(of: old[(old.startIndex + middle - 24)..<(old.startIndex + middle + 24)]) == nil,
-                        "\(file) holds bytes written before the erase")
+                #expect(
+                    bytes.range(of: old[(old.startIndex + middle - 24)..<(old.startIndex + middle + 24)]) == nil,
+                    "\(file) holds bytes written before the erase")
             }
         }
         let crashFiles = (try? FileManager.default.contentsOfDirectory(atPath: f.directory + "/crash")) ?? []

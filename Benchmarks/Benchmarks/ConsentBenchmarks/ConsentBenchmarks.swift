@@ -17,7 +17,9 @@ private let manifest = PrivacyManifest(
         .init(id: .crashReporting, description: "Crashes", legalBasis: .consent),
     ],
     dataCategories: [
-        .init(id: .usageEvents, description: "Events", purposes: [.analytics], sensitivity: .personal, leavesDevice: false),
+        .init(
+            id: .usageEvents, description: "Events", purposes: [.analytics], sensitivity: .personal, leavesDevice: false
+        )
     ])
 
 /// A ledger over a vault in a private temporary directory, made once per process.
@@ -75,7 +77,9 @@ let benchmarks: @Sendable () -> Void = {
 /// Every purpose has the same id and every category references an undeclared purpose.
 private let hugeManifest: String = {
     let purposes = (0..<20_000).map { _ in #"{"id": "p", "description": "d", "legalBasis": "consent"}"# }
-    let categories = (0..<20_000).map { #"{"id": "c\#($0)", "description": "d", "purposes": ["q"], "sensitivity": "low", "leavesDevice": false}"# }
+    let categories = (0..<20_000).map {
+        #"{"id": "c\#($0)", "description": "d", "purposes": ["q"], "sensitivity": "low", "leavesDevice": false}"#
+    }
     return #"{"policyVersion": "1", "purposes": ["# + purposes.joined(separator: ",") + #"], "dataCategories": ["#
         + categories.joined(separator: ",") + "]}"
 }()

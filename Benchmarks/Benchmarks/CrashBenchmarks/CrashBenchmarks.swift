@@ -23,7 +23,9 @@ private let manifest = PrivacyManifest(
         .init(id: .crashReporting, description: "Crashes", legalBasis: .consent),
     ],
     dataCategories: [
-        .init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90, sensitivity: .personal, leavesDevice: true),
+        .init(
+            id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90,
+            sensitivity: .personal, leavesDevice: true)
     ])
 
 /// A reporter over a vault in a private temporary directory, crash reporting granted.
@@ -41,7 +43,8 @@ private final class CrashFixture: @unchecked Sendable {
         let ledger = try ConsentLedger(manifest: manifest, vault: vault)
         try ledger.grant([.crashReporting])
         gate = ConsentGate(ledger: ledger, vault: vault)
-        reporter = CrashReporter(configuration: .init(dataDirectory: directory, context: context), vault: vault, consent: gate)
+        reporter = CrashReporter(
+            configuration: .init(dataDirectory: directory, context: context), vault: vault, consent: gate)
     }
 
     /// A new reporter, as at a launch: nothing cached.
@@ -91,9 +94,11 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    for (name, symbolication) in [("Process 10 pending records, function names (default)", CrashReporter.Symbolication.functionNames),
-                                  ("Process 10 pending records, not symbolicated", .none),
-                                  ("Process 10 pending records, names and source lines (llvm-symbolizer)", .functionNamesAndSourceLocations)] {
+    for (name, symbolication) in [
+        ("Process 10 pending records, function names (default)", CrashReporter.Symbolication.functionNames),
+        ("Process 10 pending records, not symbolicated", .none),
+        ("Process 10 pending records, names and source lines (llvm-symbolizer)", .functionNamesAndSourceLocations),
+    ] {
         Benchmark(name, configuration: configuration) { benchmark in
             guard let fixture else { return }
             try fixture.reporter.install()
@@ -105,7 +110,8 @@ let benchmarks: @Sendable () -> Void = {
                 let reporter = fixture.freshReporter(symbolication)
                 benchmark.startMeasurement()
                 let result = reporter.processPending()
-                precondition(result.reports.count == 10 && result.problems.isEmpty, "processing failed: \(result.problems)")
+                precondition(
+                    result.reports.count == 10 && result.problems.isEmpty, "processing failed: \(result.problems)")
             }
         }
     }

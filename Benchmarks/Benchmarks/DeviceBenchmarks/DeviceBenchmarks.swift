@@ -9,20 +9,30 @@ import StewardCore
 import StewardDevice
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark("App-scoped ID, derivation", configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(3))) { benchmark in
+    Benchmark(
+        "App-scoped ID, derivation",
+        configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(3))
+    ) { benchmark in
         guard let machine = try? ID128(parsing: "51df0b4bc3b04c9780e299b98ca373b8"),
-              let app = try? ID128(parsing: "f03daaeb1c334b43a732172944bf772e") else { return }
+            let app = try? ID128(parsing: "f03daaeb1c334b43a732172944bf772e")
+        else { return }
         for _ in benchmark.scaledIterations { blackHole(try? AppScopedID.derive(machine: machine, application: app)) }
     }
 
-    Benchmark("App-scoped ID, reading /etc/machine-id each time", configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(3))) { benchmark in
+    Benchmark(
+        "App-scoped ID, reading /etc/machine-id each time",
+        configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(3))
+    ) { benchmark in
         guard let app = try? ID128(parsing: "f03daaeb1c334b43a732172944bf772e") else { return }
         for _ in benchmark.scaledIterations {
             blackHole(try? AppScopedID.derive(machine: MachineID.read(), application: app))
         }
     }
 
-    Benchmark("DeviceProfile.read, this machine", configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(3))) { benchmark in
+    Benchmark(
+        "DeviceProfile.read, this machine",
+        configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(3))
+    ) { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(DeviceProfile.read(permissions: StaticPermissions(granted: [.deviceIdentity])))
         }

@@ -55,9 +55,11 @@ private func sampleJPEG(scanBytes: Int) -> [UInt8] {
     let exifSize = directory(exif, at: exifAt).size
     ifd0[5].3 = le32(exifAt)
     ifd0[6].3 = le32(exifAt + exifSize)
-    let tiff = [0x49, 0x49] + le16(42) + le32(8) + directory(ifd0, at: 8).bytes + directory(exif, at: exifAt).bytes
+    let tiff =
+        [0x49, 0x49] + le16(42) + le32(8) + directory(ifd0, at: 8).bytes + directory(exif, at: exifAt).bytes
         + directory(gps, at: exifAt + exifSize).bytes
-    let xmp = #"<x:xmpmeta><rdf:Description exif:GPSLatitude="22,32N" photoshop:City="Shenzhen"><dc:creator>Alice</dc:creator></rdf:Description></x:xmpmeta>"#
+    let xmp =
+        #"<x:xmpmeta><rdf:Description exif:GPSLatitude="22,32N" photoshop:City="Shenzhen"><dc:creator>Alice</dc:creator></rdf:Description></x:xmpmeta>"#
 
     var file: [UInt8] = [0xFF, 0xD8]
     file += segment(0xE0, Array("JFIF".utf8) + [0, 1, 2, 0, 0, 72, 0, 72, 0, 0])
@@ -107,13 +109,16 @@ let benchmarks: @Sendable () -> Void = {
     )
     let jpeg = sampleJPEG(scanBytes: 5 * 1024 * 1024)
 
-    Benchmark("Sanitise a 5 MB JPEG (EXIF rebuilt, GPS/serials/owner removed, pixels copied)", configuration: configuration) { benchmark in
+    Benchmark(
+        "Sanitise a 5 MB JPEG (EXIF rebuilt, GPS/serials/owner removed, pixels copied)", configuration: configuration
+    ) { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try ImageSanitizer.sanitize(jpeg, policy: .strict))
         }
     }
 
-    Benchmark("Sanitise a 5 MB JPEG keeping capture time, model and location", configuration: configuration) { benchmark in
+    Benchmark("Sanitise a 5 MB JPEG keeping capture time, model and location", configuration: configuration) {
+        benchmark in
         let policy = MetadataPolicy(keepCaptureTime: true, keepDeviceModel: true, keepLocation: true)
         for _ in benchmark.scaledIterations {
             blackHole(try ImageSanitizer.sanitize(jpeg, policy: policy))

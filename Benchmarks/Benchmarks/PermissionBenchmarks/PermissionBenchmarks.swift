@@ -49,7 +49,8 @@ private final class PermissionFixture: @unchecked Sendable {
         directory = NSTemporaryDirectory() + "/steward-permission-bench-\(UUID().uuidString)"
         let vault = try Vault.open(dataDirectory: directory)
         consent = try ConsentLedger(manifest: manifest, vault: vault)
-        gate = try PermissionGate(manifest: manifest, vault: vault, prompter: Answers(), probe: Available(), consent: consent)
+        gate = try PermissionGate(
+            manifest: manifest, vault: vault, prompter: Answers(), probe: Available(), consent: consent)
         try await gate.request(.deviceIdentity)
         try await gate.request(.camera)
         try await gate.request(.notifications)
@@ -59,7 +60,8 @@ private final class PermissionFixture: @unchecked Sendable {
         let minorConsent = try ConsentLedger(manifest: manifest, vault: minorVault)
         try minorConsent.setAgeSignal(.below)
         try minorConsent.grant([.pushNotifications], by: .guardian)
-        minorGate = try PermissionGate(manifest: manifest, vault: minorVault, prompter: Answers(), probe: Available(), consent: minorConsent)
+        minorGate = try PermissionGate(
+            manifest: manifest, vault: minorVault, prompter: Answers(), probe: Available(), consent: minorConsent)
         try await minorGate.request(.notifications)
     }
 

@@ -10,7 +10,8 @@ import Foundation
 import Steward
 
 private func configuration(_ directory: String) throws -> Steward.Configuration {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Examples/steward/example-manifest.json")
     let manifest = try PrivacyManifest.decode(json: Array(try Data(contentsOf: url)))
     var configuration = Steward.Configuration(appID: "org.steward.bench", manifest: manifest, dataDirectory: directory)

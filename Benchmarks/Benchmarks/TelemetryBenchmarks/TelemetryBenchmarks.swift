@@ -25,16 +25,20 @@ private let manifest = PrivacyManifest(
         .init(id: .crashReporting, description: "Crashes", legalBasis: .consent),
     ],
     dataCategories: [
-        .init(id: .usageEvents, description: "Events", purposes: [.analytics], retentionDays: 30,
-              sensitivity: .personal, leavesDevice: false),
-        .init(id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 30,
-              sensitivity: .personal, leavesDevice: false),
+        .init(
+            id: .usageEvents, description: "Events", purposes: [.analytics], retentionDays: 30,
+            sensitivity: .personal, leavesDevice: false),
+        .init(
+            id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 30,
+            sensitivity: .personal, leavesDevice: false),
     ],
     events: [
-        .init(name: "screen_view", purpose: .analytics, category: .usageEvents, attributes: [
-            .init(name: "screen", type: .string, classification: .plain),
-            .init(name: "duration_ms", type: .int, classification: .plain),
-        ]),
+        .init(
+            name: "screen_view", purpose: .analytics, category: .usageEvents,
+            attributes: [
+                .init(name: "screen", type: .string, classification: .plain),
+                .init(name: "duration_ms", type: .int, classification: .plain),
+            ]),
         .init(name: "crash_marker", purpose: .crashReporting, category: .crashDiagnostics),
     ])
 
@@ -59,7 +63,8 @@ private final class TelemetryFixture: @unchecked Sendable {
         try ledger.grant([.analytics])
         try ledger.deny([.crashReporting])
         telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger)
-        guard let granted = telemetry.handle(for: "screen_view"), let denied = telemetry.handle(for: "crash_marker") else {
+        guard let granted = telemetry.handle(for: "screen_view"), let denied = telemetry.handle(for: "crash_marker")
+        else {
             throw CocoaError(.featureUnsupported)
         }
         self.granted = granted
@@ -78,8 +83,12 @@ private nonisolated(unsafe) var fixture: TelemetryFixture?
 private let records: [TelemetryEventRecord] = (0..<10_000).map { index in
     let nanos = 1_764_000_000_000_000_000 + UInt64(index) * 1_000_000
     return TelemetryEventRecord(
-        name: "screen_view", purpose: .analytics, category: .usageEvents, timeUnixNano: nanos, observedTimeUnixNano: nanos + 150,
-        attributes: ["screen": .string(["home", "scan", "results", "settings"][index % 4]), "duration_ms": .int(Int64(index % 5_000))])
+        name: "screen_view", purpose: .analytics, category: .usageEvents, timeUnixNano: nanos,
+        observedTimeUnixNano: nanos + 150,
+        attributes: [
+            "screen": .string(["home", "scan", "results", "settings"][index % 4]),
+            "duration_ms": .int(Int64(index % 5_000)),
+        ])
 }
 
 private let resource = TelemetryResource(
@@ -90,7 +99,9 @@ private let resource = TelemetryResource(
 private func procStatusBytes(_ field: String) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
-        let kilobytes = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) } ?? 0
+        let kilobytes =
+            line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+            ?? 0
         return kilobytes * 1024
     }
     return 0
@@ -129,8 +140,9 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "record, denied purpose (handle)",
-        configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .mega, maxDuration: .seconds(3),
-                             setup: setup, teardown: teardown)
+        configuration: .init(
+            metrics: [.wallClock, .throughput], scalingFactor: .mega, maxDuration: .seconds(3),
+            setup: setup, teardown: teardown)
     ) { benchmark in
         guard let fixture else { return }
         let telemetry = fixture.telemetry, handle = fixture.denied
@@ -139,8 +151,9 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "record, granted purpose (handle)",
-        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .kilo, maxDuration: .seconds(3),
-                             setup: setup, teardown: teardown)
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .kilo, maxDuration: .seconds(3),
+            setup: setup, teardown: teardown)
     ) { benchmark in
         guard let fixture else { return }
         let telemetry = fixture.telemetry, handle = fixture.granted
@@ -149,8 +162,9 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "record, granted purpose (by name)",
-        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .kilo, maxDuration: .seconds(3),
-                             setup: setup, teardown: teardown)
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .kilo, maxDuration: .seconds(3),
+            setup: setup, teardown: teardown)
     ) { benchmark in
         // What most callers write: the name is looked up first (one dictionary lookup).
         guard let fixture else { return }
@@ -173,16 +187,19 @@ let benchmarks: @Sendable () -> Void = {
         try telemetry.flush()
         let elapsed = ContinuousClock.now - start
         let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-        benchmark.measurement(.custom("events/s", polarity: .prefersLarger, useScalingFactor: false),
-                              Int(10_000 / (nanoseconds / 1e9)))
+        benchmark.measurement(
+            .custom("events/s", polarity: .prefersLarger, useScalingFactor: false),
+            Int(10_000 / (nanoseconds / 1e9)))
     }
 
     Benchmark(
         "OTLP logs encoding, 10,000 records",
         configuration: .init(
-            metrics: [.wallClock, .throughput,
-                      .custom("MB/s", polarity: .prefersLarger, useScalingFactor: false),
-                      .custom("bytes", polarity: .prefersSmaller, useScalingFactor: false)],
+            metrics: [
+                .wallClock, .throughput,
+                .custom("MB/s", polarity: .prefersLarger, useScalingFactor: false),
+                .custom("bytes", polarity: .prefersSmaller, useScalingFactor: false),
+            ],
             maxDuration: .seconds(5))
     ) { benchmark in
         let encoder = OTLPEncoder()
@@ -191,22 +208,27 @@ let benchmarks: @Sendable () -> Void = {
         let elapsed = ContinuousClock.now - start
         blackHole(body)
         let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-        benchmark.measurement(.custom("MB/s", polarity: .prefersLarger, useScalingFactor: false),
-                              Int(Double(body.count) / nanoseconds * 1e3))   // bytes/ns × 1,000 = MB/s
+        benchmark.measurement(
+            .custom("MB/s", polarity: .prefersLarger, useScalingFactor: false),
+            Int(Double(body.count) / nanoseconds * 1e3))  // bytes/ns × 1,000 = MB/s
         benchmark.measurement(.custom("bytes", polarity: .prefersSmaller, useScalingFactor: false), body.count)
     }
 
     Benchmark(
         "memory under a burst (10,000 events every 0.2 s for 3 s)",
         configuration: .init(
-            metrics: [.wallClock, .peakMemoryResident, .memoryLeakedBytes,
-                      .custom("MB above baseline", polarity: .prefersSmaller, useScalingFactor: false),
-                      .custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false)],
+            metrics: [
+                .wallClock, .peakMemoryResident, .memoryLeakedBytes,
+                .custom("MB above baseline", polarity: .prefersSmaller, useScalingFactor: false),
+                .custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false),
+            ],
             maxDuration: .seconds(20), maxIterations: 3, setup: setup, teardown: teardown)
     ) { benchmark in
         let above = try await burstsAboveBaseline(count: 15, every: .milliseconds(200))
-        benchmark.measurement(.custom("MB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000_000)
-        benchmark.measurement(.custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000)
+        benchmark.measurement(
+            .custom("MB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000_000)
+        benchmark.measurement(
+            .custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000)
     }
 
     Benchmark(
@@ -216,6 +238,7 @@ let benchmarks: @Sendable () -> Void = {
             warmupIterations: 0, maxDuration: .seconds(90), maxIterations: 1, setup: setup, teardown: teardown)
     ) { benchmark in
         let above = try await burstsAboveBaseline(count: 30, every: .seconds(2))
-        benchmark.measurement(.custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000)
+        benchmark.measurement(
+            .custom("KB above baseline", polarity: .prefersSmaller, useScalingFactor: false), above / 1_000)
     }
 }

@@ -27,10 +27,12 @@ private let manifest = PrivacyManifest(
     policyVersion: "bench",
     purposes: [.init(id: .crashReporting, description: "Stability", legalBasis: .consent)],
     dataCategories: [
-        .init(id: .crashDiagnostics, description: "Crash reports", purposes: [.crashReporting], retentionDays: 30,
-              sensitivity: .personal, leavesDevice: true, recipients: [recipient]),
-        .init(id: .deviceModel, description: "Device model", purposes: [.crashReporting], sensitivity: .low,
-              leavesDevice: true, recipients: [recipient]),
+        .init(
+            id: .crashDiagnostics, description: "Crash reports", purposes: [.crashReporting], retentionDays: 30,
+            sensitivity: .personal, leavesDevice: true, recipients: [recipient]),
+        .init(
+            id: .deviceModel, description: "Device model", purposes: [.crashReporting], sensitivity: .low,
+            leavesDevice: true, recipients: [recipient]),
     ],
     recipients: [.init(id: recipient, name: "Crash backend", role: .processor, region: "DE")])
 
@@ -128,7 +130,9 @@ let benchmarks: @Sendable () -> Void = {
             try uploader.submit(payload(backlog.counter))
         }
         let report = await uploader.drain()
-        precondition(report.accepted == benchmark.scaledIterations.count && report.remaining == 0, "the backlog was not delivered")
+        precondition(
+            report.accepted == benchmark.scaledIterations.count && report.remaining == 0,
+            "the backlog was not delivered")
     } setup: {
         try backlog.setUp()
     } teardown: {

@@ -81,7 +81,8 @@ let benchmarks: @Sendable () -> Void = {
         ) { benchmark in
             let vault = fixture.vault!
             for _ in benchmark.scaledIterations {
-                try vault.append(record, to: "events", category: .usageEvents, purpose: .analytics, retention: retention)
+                try vault.append(
+                    record, to: "events", category: .usageEvents, purpose: .analytics, retention: retention)
             }
             try vault.commit()
         } setup: {
@@ -114,7 +115,8 @@ let benchmarks: @Sendable () -> Void = {
     } setup: {
         let directory = try openFixture.makeDirectory()
         let vault = try Vault.open(dataDirectory: directory)
-        try fill(vault, count: 100_000, batch: 1_000, record: [UInt8](repeating: 0x5A, count: 100), collection: "events")
+        try fill(
+            vault, count: 100_000, batch: 1_000, record: [UInt8](repeating: 0x5A, count: 100), collection: "events")
         try vault.close()
     } teardown: {
         try openFixture.tearDown()

@@ -14,7 +14,8 @@ import Testing
         let path: String
         var testDescription: String {
             let url = URL(fileURLWithPath: path)
-            return "\(target): \(url.deletingLastPathComponent().deletingLastPathComponent().lastPathComponent)/\(url.lastPathComponent)"
+            return
+                "\(target): \(url.deletingLastPathComponent().deletingLastPathComponent().lastPathComponent)/\(url.lastPathComponent)"
         }
     }
 

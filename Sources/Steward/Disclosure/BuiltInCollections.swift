@@ -36,22 +36,40 @@ enum BuiltInCollections {
     /// manifest mentions them.
     static func records(for modules: Set<Disclosure.Module>) -> [Disclosure.StewardRecord] {
         var records: [Disclosure.StewardRecord] = [
-            .init(module: "core", category: .consentRecords,
-                  description: "Consent receipts: every consent you gave, refused or withdrew, who gave it (you, a guardian, a default or the age gate), when, and for which policy version. They are chained so that a change after the fact is detected."),
-            .init(module: "core", category: .consentRecords,
-                  description: "The audit ledger: per day, category and purpose, how many records were collected, how many were dropped and why, and what was disclosed to which recipient on which legal basis. It holds counts, not the data itself."),
+            .init(
+                module: "core", category: .consentRecords,
+                description:
+                    "Consent receipts: every consent you gave, refused or withdrew, who gave it (you, a guardian, a default or the age gate), when, and for which policy version. They are chained so that a change after the fact is detected."
+            ),
+            .init(
+                module: "core", category: .consentRecords,
+                description:
+                    "The audit ledger: per day, category and purpose, how many records were collected, how many were dropped and why, and what was disclosed to which recipient on which legal basis. It holds counts, not the data itself."
+            ),
         ]
         if modules.contains(.permissions) {
-            records.append(.init(module: "permissions", category: .permissionDecisions,
-                                 description: "Your answers to permission requests (granted, denied, allowed once, revoked), with the date and the rationale you were shown."))
+            records.append(
+                .init(
+                    module: "permissions", category: .permissionDecisions,
+                    description:
+                        "Your answers to permission requests (granted, denied, allowed once, revoked), with the date and the rationale you were shown."
+                ))
         }
         if modules.contains(.crash) {
-            records.append(.init(module: "crash", category: .crashDiagnostics,
-                                 description: "Crash bookkeeping: how many recent launches crashed, so crash loops are noticed, and which crash reports were already queued for sending. It holds no stack traces and no sessions."))
+            records.append(
+                .init(
+                    module: "crash", category: .crashDiagnostics,
+                    description:
+                        "Crash bookkeeping: how many recent launches crashed, so crash loops are noticed, and which crash reports were already queued for sending. It holds no stack traces and no sessions."
+                ))
         }
         if modules.contains(.telemetry) {
-            records.append(.init(module: "telemetry", category: .consentRecords,
-                                 description: "The secret keys, one per purpose, with which identifying event attributes are hashed. They never leave the device."))
+            records.append(
+                .init(
+                    module: "telemetry", category: .consentRecords,
+                    description:
+                        "The secret keys, one per purpose, with which identifying event attributes are hashed. They never leave the device."
+                ))
         }
         return records
     }
@@ -60,23 +78,31 @@ enum BuiltInCollections {
     static func requirements(for modules: Set<Disclosure.Module>, manifest: PrivacyManifest) -> [Requirement] {
         var requirements: [Requirement] = []
         if modules.contains(.device) {
-            requirements.append(.init(module: .device, category: .deviceIdentifiers, purpose: .deviceAuthentication,
-                                      what: "the installation ID and the key for pseudonymous MAC addresses"))
+            requirements.append(
+                .init(
+                    module: .device, category: .deviceIdentifiers, purpose: .deviceAuthentication,
+                    what: "the installation ID and the key for pseudonymous MAC addresses"))
             // The advertising ID is stored only while `advertising` is granted, which needs the
             // purpose declared: a manifest without it never gets one.
             if manifest.declaration(of: Purpose.advertising) != nil {
-                requirements.append(.init(module: .device, category: .deviceIdentifiers, purpose: .advertising,
-                                          what: "the advertising ID"))
+                requirements.append(
+                    .init(
+                        module: .device, category: .deviceIdentifiers, purpose: .advertising,
+                        what: "the advertising ID"))
             }
         }
         if modules.contains(.crash) {
-            requirements.append(.init(module: .crash, category: .crashDiagnostics, purpose: .crashReporting,
-                                      what: "crash reports and crash-free session updates"))
+            requirements.append(
+                .init(
+                    module: .crash, category: .crashDiagnostics, purpose: .crashReporting,
+                    what: "crash reports and crash-free session updates"))
         }
         if modules.contains(.telemetry) {
             for event in manifest.events {
-                requirements.append(.init(module: .telemetry, category: event.category, purpose: event.purpose,
-                                          what: "the event \"\(event.name.rawValue)\""))
+                requirements.append(
+                    .init(
+                        module: .telemetry, category: event.category, purpose: event.purpose,
+                        what: "the event \"\(event.name.rawValue)\""))
             }
         }
         return requirements
@@ -91,17 +117,29 @@ enum BuiltInCollections {
             let category = requirement.category.rawValue, purpose = requirement.purpose.rawValue
             let module = requirement.module.rawValue
             if manifest.declaration(of: requirement.purpose) == nil {
-                problems.append(ManifestProblem(path: "$.purposes", message:
-                    "the \(module) module stores \(requirement.what) for purpose \"\(purpose)\", which is not declared; declare it, or leave the \(module) module out of the disclosure if the app does not use it"))
+                problems.append(
+                    ManifestProblem(
+                        path: "$.purposes",
+                        message:
+                            "the \(module) module stores \(requirement.what) for purpose \"\(purpose)\", which is not declared; declare it, or leave the \(module) module out of the disclosure if the app does not use it"
+                    ))
             }
             guard let index = manifest.dataCategories.firstIndex(where: { $0.id == requirement.category }) else {
-                problems.append(ManifestProblem(path: "$.dataCategories", message:
-                    "the \(module) module stores \(requirement.what) in category \"\(category)\", which is not declared; declare it with purpose \"\(purpose)\""))
+                problems.append(
+                    ManifestProblem(
+                        path: "$.dataCategories",
+                        message:
+                            "the \(module) module stores \(requirement.what) in category \"\(category)\", which is not declared; declare it with purpose \"\(purpose)\""
+                    ))
                 continue
             }
             if !manifest.dataCategories[index].purposes.contains(requirement.purpose) {
-                problems.append(ManifestProblem(path: "$.dataCategories[\(index)].purposes", message:
-                    "the \(module) module stores \(requirement.what) in category \"\(category)\" for purpose \"\(purpose)\", which the category does not list; add it"))
+                problems.append(
+                    ManifestProblem(
+                        path: "$.dataCategories[\(index)].purposes",
+                        message:
+                            "the \(module) module stores \(requirement.what) in category \"\(category)\" for purpose \"\(purpose)\", which the category does not list; add it"
+                    ))
             }
         }
         return problems

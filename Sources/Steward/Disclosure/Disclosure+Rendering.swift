@@ -48,7 +48,8 @@ extension Disclosure {
 
             """
         for section in document.sections {
-            out += "<section id=\"\(HTMLRenderer.escape(section.id))\">\n<h2>\(HTMLRenderer.escape(section.title))</h2>\n"
+            out +=
+                "<section id=\"\(HTMLRenderer.escape(section.id))\">\n<h2>\(HTMLRenderer.escape(section.title))</h2>\n"
             for block in section.blocks { out += HTMLRenderer.block(block) }
             out += "</section>\n"
         }
@@ -158,7 +159,8 @@ enum HTMLRenderer {
         case .list(let items):
             return "<ul>\n" + items.map { "<li>\(inline($0))</li>\n" }.joined() + "</ul>\n"
         case .table(let header, let rows):
-            var out = "<table>\n<thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+            var out =
+                "<table>\n<thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
             for row in rows { out += "<tr>" + row.map { "<td>\(inline($0))</td>" }.joined() + "</tr>\n" }
             return out + "</tbody>\n</table>\n"
         }

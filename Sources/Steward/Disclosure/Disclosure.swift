@@ -74,49 +74,68 @@ public struct Disclosure: Codable, Hashable, Sendable {
     /// - Throws: ``DisclosureError`` with every problem: the manifest's own
     ///   (``DisclosureError/Code/invalidManifest``) and the categories or purposes the SDK needs
     ///   but the manifest lacks (``DisclosureError/Code/undeclaredCollection``).
-    public init(manifest: PrivacyManifest, modules: Set<Module> = Set(Module.allCases), homeRegion: String? = nil, now: Date = Date()) throws {
+    public init(
+        manifest: PrivacyManifest, modules: Set<Module> = Set(Module.allCases), homeRegion: String? = nil,
+        now: Date = Date()
+    ) throws {
         try self.init(manifest: manifest, modules: modules, homeRegion: homeRegion, now: now, plaintextOutbox: nil)
     }
 
     /// The disclosure of a configured instance: as ``init(manifest:modules:homeRegion:now:)``,
     /// and, when the host asked for a plaintext outbox, the measure that says where data waits
     /// unencrypted for its shipper.
-    init(manifest: PrivacyManifest, modules: Set<Module> = Set(Module.allCases), homeRegion: String? = nil, now: Date = Date(),
-         plaintextOutbox: String?) throws {
+    init(
+        manifest: PrivacyManifest, modules: Set<Module> = Set(Module.allCases), homeRegion: String? = nil,
+        now: Date = Date(),
+        plaintextOutbox: String?
+    ) throws {
         let invalid = manifest.validate(now: now)
         var problems = invalid
         if let homeRegion, !Self.isRegionCode(homeRegion) {
-            problems.append(ManifestProblem(path: "$", message: "the home region \"\(homeRegion)\" is not an ISO 3166-1 alpha-2 code; use two capital letters, such as CN or DE"))
+            problems.append(
+                ManifestProblem(
+                    path: "$",
+                    message:
+                        "the home region \"\(homeRegion)\" is not an ISO 3166-1 alpha-2 code; use two capital letters, such as CN or DE"
+                ))
         }
         let undeclared = BuiltInCollections.problems(in: manifest, modules: modules)
         problems += undeclared
         guard problems.isEmpty else {
-            throw DisclosureError(invalid.isEmpty && !undeclared.isEmpty ? .undeclaredCollection : .invalidManifest, problems: problems)
+            throw DisclosureError(
+                invalid.isEmpty && !undeclared.isEmpty ? .undeclaredCollection : .invalidManifest, problems: problems)
         }
         self.init(validated: manifest, modules: modules, homeRegion: homeRegion, plaintextOutbox: plaintextOutbox)
     }
 
     /// Builds the disclosure of a manifest already checked.
-    private init(validated manifest: PrivacyManifest, modules: Set<Module>, homeRegion: String?, plaintextOutbox: String?) {
+    private init(
+        validated manifest: PrivacyManifest, modules: Set<Module>, homeRegion: String?, plaintextOutbox: String?
+    ) {
         policyVersion = manifest.policyVersion
         controller = manifest.controller
         dataCategories = manifest.dataCategories.map { category in
-            DataCategoryEntry(id: category.id, description: category.description, sensitivity: category.sensitivity,
-                              leavesDevice: category.leavesDevice, purposes: category.purposes,
-                              retentionDays: category.retentionDays, retention: Wording.retention(category.retentionDays),
-                              recipients: category.recipients)
+            DataCategoryEntry(
+                id: category.id, description: category.description, sensitivity: category.sensitivity,
+                leavesDevice: category.leavesDevice, purposes: category.purposes,
+                retentionDays: category.retentionDays, retention: Wording.retention(category.retentionDays),
+                recipients: category.recipients)
         }
         purposes = manifest.purposes.map { purpose in
-            PurposeEntry(id: purpose.id, description: purpose.description, legalBasis: purpose.legalBasis,
-                         legalBasisExplanation: Wording.legalBasis(purpose.legalBasis), canBeWithdrawn: purpose.requiresConsent,
-                         categories: manifest.dataCategories.filter { $0.purposes.contains(purpose.id) }.map(\.id))
+            PurposeEntry(
+                id: purpose.id, description: purpose.description, legalBasis: purpose.legalBasis,
+                legalBasisExplanation: Wording.legalBasis(purpose.legalBasis), canBeWithdrawn: purpose.requiresConsent,
+                categories: manifest.dataCategories.filter { $0.purposes.contains(purpose.id) }.map(\.id))
         }
-        let home: (region: String, derived: Bool)? = homeRegion.map { ($0, false) } ?? Self.derivedHomeRegion(manifest.recipients).map { ($0, true) }
+        let home: (region: String, derived: Bool)? =
+            homeRegion.map { ($0, false) } ?? Self.derivedHomeRegion(manifest.recipients).map { ($0, true) }
         recipients = manifest.recipients.map { recipient in
-            RecipientEntry(id: recipient.id, name: recipient.name, role: recipient.role, roleExplanation: Wording.role(recipient.role),
-                           region: recipient.region, endpointHosts: recipient.endpointHosts,
-                           categories: manifest.dataCategories.filter { $0.recipients.contains(recipient.id) }.map(\.id),
-                           deletion: recipient.deletionRoute)
+            RecipientEntry(
+                id: recipient.id, name: recipient.name, role: recipient.role,
+                roleExplanation: Wording.role(recipient.role),
+                region: recipient.region, endpointHosts: recipient.endpointHosts,
+                categories: manifest.dataCategories.filter { $0.recipients.contains(recipient.id) }.map(\.id),
+                deletion: recipient.deletionRoute)
         }
         crossBorderTransfers = CrossBorderTransfers(
             homeRegion: home?.region, homeRegionDerived: home?.derived ?? false,
@@ -125,21 +144,25 @@ public struct Disclosure: Codable, Hashable, Sendable {
             PermissionEntry(permission: $0.permission, rationale: $0.rationale, purposes: $0.purposes)
         }
         events = manifest.events.map { event in
-            EventEntry(name: event.name, purpose: event.purpose, category: event.category,
-                       expires: event.expires.map(Wording.day),
-                       attributes: event.attributes.map {
-                           .init(name: $0.name, type: $0.type, classification: $0.classification, maxLength: $0.maxLength,
-                                 treatment: Wording.treatment($0))
-                       })
+            EventEntry(
+                name: event.name, purpose: event.purpose, category: event.category,
+                expires: event.expires.map(Wording.day),
+                attributes: event.attributes.map {
+                    .init(
+                        name: $0.name, type: $0.type, classification: $0.classification, maxLength: $0.maxLength,
+                        treatment: Wording.treatment($0))
+                })
         }
         stewardRecords = BuiltInCollections.records(for: modules)
         let gate = AgeGate(manifest: manifest)
         let declared = Set(manifest.minimumAges.map(\.jurisdiction))
         children = Children(
-            minimumAges: manifest.minimumAges.map { .init(jurisdiction: $0.jurisdiction, age: $0.age, source: .manifest) }
+            minimumAges: manifest.minimumAges.map {
+                .init(jurisdiction: $0.jurisdiction, age: $0.age, source: .manifest)
+            }
                 + AgeGate.builtInMinimumAges.filter { !declared.contains($0.key) }
-                    .sorted { $0.key.rawValue < $1.key.rawValue }
-                    .map { .init(jurisdiction: $0.key, age: $0.value, source: .builtIn) },
+                .sorted { $0.key.rawValue < $1.key.rawValue }
+                .map { .init(jurisdiction: $0.key, age: $0.value, source: .builtIn) },
             defaultMinimumAge: gate.defaultMinimumAge,
             purposesOffBelowMinimumAge: manifest.purposes.filter { $0.legalBasis == .consent }.map(\.id),
             purposesContinuing: manifest.purposes.filter { $0.legalBasis != .consent }.map(\.id))

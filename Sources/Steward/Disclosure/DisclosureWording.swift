@@ -56,7 +56,8 @@ extension Disclosure {
             }
             switch (attribute.classification, attribute.type) {
             case (.identifier, _):
-                return "replaced by a keyed hash (HMAC-SHA256 with a secret key per purpose); the value itself is not kept"
+                return
+                    "replaced by a keyed hash (HMAC-SHA256 with a secret key per purpose); the value itself is not kept"
             case (_, .string):
                 let cut = attribute.maxLength.map { ", cut to \($0) characters" } ?? ""
                 return "kept\(cut); dropped if it looks like an IP address, this computer's name or its machine ID"
@@ -84,67 +85,146 @@ extension Disclosure {
             let contact = manifest.controller.map { "Write to \($0.name) at \($0.contact)." }
             let consentPurposes = manifest.purposes.filter { $0.legalBasis == .consent }.map(\.id.rawValue)
             let interestPurposes = manifest.purposes.filter { $0.legalBasis == .legitimateInterest }.map(\.id.rawValue)
-            let revoke = Right.Command(command: "steward permissions revoke PERMISSION", explanation: "withdraws a permission you gave")
+            let revoke = Right.Command(
+                command: "steward permissions revoke PERMISSION", explanation: "withdraws a permission you gave")
             var rights: [Right] = [
-                Right(id: "access", title: "See what is held about you",
-                      description: "You can see, per kind of data, what Steward holds about you, since when, why, for how long and who received it, and every consent you gave or withdrew.",
-                      commands: [.init(command: "steward access", explanation: "lists what is held, per kind of data, without its contents"),
-                                 .init(command: "steward consent show", explanation: "shows each purpose's legal basis and your answer"),
-                                 .init(command: "steward consent history", explanation: "lists your consent receipts")],
-                      contact: contact),
-                Right(id: "export", title: "Get a copy of your data",
-                      description: "You can take everything held about you: a machine-readable JSON document, a readable summary and your images, with dates, purposes and recipients.",
-                      commands: [.init(command: "steward export PATH", explanation: "writes the copy to PATH (a .zip archive, or a new folder)")],
-                      contact: contact),
-                Right(id: "erase", title: "Erase your data",
-                      description: "You can erase everything held about you. The vault's key is destroyed first, so nothing left on disk can be read; the installation and advertising identifiers are made anew (the app-scoped device identifier is derived from the machine and stays the same: it is how recipients find your data); every recipient that received data is asked to delete it; and every consent is asked for again.",
-                      commands: [.init(command: "steward erase", explanation: "asks first; --yes skips the question")],
-                      contact: contact),
+                Right(
+                    id: "access", title: "See what is held about you",
+                    description:
+                        "You can see, per kind of data, what Steward holds about you, since when, why, for how long and who received it, and every consent you gave or withdrew.",
+                    commands: [
+                        .init(
+                            command: "steward access",
+                            explanation: "lists what is held, per kind of data, without its contents"),
+                        .init(
+                            command: "steward consent show",
+                            explanation: "shows each purpose's legal basis and your answer"),
+                        .init(command: "steward consent history", explanation: "lists your consent receipts"),
+                    ],
+                    contact: contact),
+                Right(
+                    id: "export", title: "Get a copy of your data",
+                    description:
+                        "You can take everything held about you: a machine-readable JSON document, a readable summary and your images, with dates, purposes and recipients.",
+                    commands: [
+                        .init(
+                            command: "steward export PATH",
+                            explanation: "writes the copy to PATH (a .zip archive, or a new folder)")
+                    ],
+                    contact: contact),
+                Right(
+                    id: "erase", title: "Erase your data",
+                    description:
+                        "You can erase everything held about you. The vault's key is destroyed first, so nothing left on disk can be read; the installation and advertising identifiers are made anew (the app-scoped device identifier is derived from the machine and stays the same: it is how recipients find your data); every recipient that received data is asked to delete it; and every consent is asked for again.",
+                    commands: [.init(command: "steward erase", explanation: "asks first; --yes skips the question")],
+                    contact: contact),
             ]
             if consentPurposes.isEmpty {
-                rights.append(Right(id: "withdrawConsent", title: "Withdraw your consent",
-                                    description: "No purpose here is based on your consent; you can still withdraw the permissions you gave.",
-                                    commands: [revoke], contact: contact))
+                rights.append(
+                    Right(
+                        id: "withdrawConsent", title: "Withdraw your consent",
+                        description:
+                            "No purpose here is based on your consent; you can still withdraw the permissions you gave.",
+                        commands: [revoke], contact: contact))
             } else {
-                rights.append(Right(id: "withdrawConsent", title: "Withdraw your consent",
-                                    description: "You can withdraw your consent to any of these purposes at any time, as easily as you gave it: \(consentPurposes.joined(separator: ", ")). What was collected for it is deleted, and the recipients that received it are asked to delete it too.",
-                                    commands: [.init(command: "steward consent deny PURPOSE", explanation: "withdraws consent to PURPOSE, such as \(consentPurposes[0])"),
-                                               .init(command: "ConsentLedger.deny(_:by:)", explanation: "does the same from within an app"),
-                                               revoke],
-                                    contact: contact))
+                rights.append(
+                    Right(
+                        id: "withdrawConsent", title: "Withdraw your consent",
+                        description:
+                            "You can withdraw your consent to any of these purposes at any time, as easily as you gave it: \(consentPurposes.joined(separator: ", ")). What was collected for it is deleted, and the recipients that received it are asked to delete it too.",
+                        commands: [
+                            .init(
+                                command: "steward consent deny PURPOSE",
+                                explanation: "withdraws consent to PURPOSE, such as \(consentPurposes[0])"),
+                            .init(
+                                command: "ConsentLedger.deny(_:by:)", explanation: "does the same from within an app"),
+                            revoke,
+                        ],
+                        contact: contact))
             }
             if interestPurposes.isEmpty {
-                rights.append(Right(id: "object", title: "Object to processing",
-                                    description: "No purpose here relies on our legitimate interest: all processing is necessary for the service, required by law, or based on your consent, which you can withdraw.",
-                                    commands: [], contact: contact))
+                rights.append(
+                    Right(
+                        id: "object", title: "Object to processing",
+                        description:
+                            "No purpose here relies on our legitimate interest: all processing is necessary for the service, required by law, or based on your consent, which you can withdraw.",
+                        commands: [], contact: contact))
             } else {
-                rights.append(Right(id: "object", title: "Object to processing",
-                                    description: "You can object to the purposes based on our legitimate interest: \(interestPurposes.joined(separator: ", ")).",
-                                    commands: [], contact: contact ?? "Contact the app's publisher."))
+                rights.append(
+                    Right(
+                        id: "object", title: "Object to processing",
+                        description:
+                            "You can object to the purposes based on our legitimate interest: \(interestPurposes.joined(separator: ", ")).",
+                        commands: [], contact: contact ?? "Contact the app's publisher."))
             }
             return rights
         }
 
-        static func securityMeasures(modules: Set<Disclosure.Module>, plaintextOutbox: String? = nil) -> [SecurityMeasure] {
+        static func securityMeasures(modules: Set<Disclosure.Module>, plaintextOutbox: String? = nil)
+            -> [SecurityMeasure]
+        {
             var measures = [
-                SecurityMeasure(id: "encryptionAtRest", description: "Everything Steward keeps about you is written to its vault, encrypted with AES-256-GCM: a fresh random nonce per record, and the record's header authenticated with it. A record that fails authentication is set aside, never used. A crash record, from the crash until the next launch turns it into a report, is sealed with ChaCha20-Poly1305 under a key derived from the vault's; data waiting for delivery stays in the vault."),
-                SecurityMeasure(id: "keys", description: "The vault's key is 32 random bytes in a file only the app's user can read (mode 0600, in a 0700 folder), or comes from the host app's own key provider (such as a keyring or TPM)."),
-                SecurityMeasure(id: "encryptionInTransit", description: "Steward's HTTP transport sends over TLS only: it accepts https:// endpoints (plain HTTP only to this device itself) and checks servers against the system's trusted certificates, or the app's own certificate authority or pinned keys."),
-                SecurityMeasure(id: "consentAtSendTime", description: "Consent is checked again at the moment data is sent, and every disclosure is recorded in the audit ledger with its category, purpose, recipient and legal basis."),
-                SecurityMeasure(id: "retention", description: "Each record is stored with its expiry time, and the vault's retention purge deletes the records whose time has passed."),
-                SecurityMeasure(id: "cryptoErase", description: "Erasing destroys the vault's key before its files, so no copy left on disk can be read."),
+                SecurityMeasure(
+                    id: "encryptionAtRest",
+                    description:
+                        "Everything Steward keeps about you is written to its vault, encrypted with AES-256-GCM: a fresh random nonce per record, and the record's header authenticated with it. A record that fails authentication is set aside, never used. A crash record, from the crash until the next launch turns it into a report, is sealed with ChaCha20-Poly1305 under a key derived from the vault's; data waiting for delivery stays in the vault."
+                ),
+                SecurityMeasure(
+                    id: "keys",
+                    description:
+                        "The vault's key is 32 random bytes in a file only the app's user can read (mode 0600, in a 0700 folder), or comes from the host app's own key provider (such as a keyring or TPM)."
+                ),
+                SecurityMeasure(
+                    id: "encryptionInTransit",
+                    description:
+                        "Steward's HTTP transport sends over TLS only: it accepts https:// endpoints (plain HTTP only to this device itself) and checks servers against the system's trusted certificates, or the app's own certificate authority or pinned keys."
+                ),
+                SecurityMeasure(
+                    id: "consentAtSendTime",
+                    description:
+                        "Consent is checked again at the moment data is sent, and every disclosure is recorded in the audit ledger with its category, purpose, recipient and legal basis."
+                ),
+                SecurityMeasure(
+                    id: "retention",
+                    description:
+                        "Each record is stored with its expiry time, and the vault's retention purge deletes the records whose time has passed."
+                ),
+                SecurityMeasure(
+                    id: "cryptoErase",
+                    description:
+                        "Erasing destroys the vault's key before its files, so no copy left on disk can be read."),
             ]
             if modules.contains(.device) {
-                measures.append(SecurityMeasure(id: "pseudonymisedIdentifiers", description: "Device identifiers leave the device only pseudonymised: the app-scoped identifier is a keyed hash of the machine ID for this app alone, and MAC addresses are sent only as keyed hashes. The raw machine ID needs the device-identity permission and is never sent by Steward."))
+                measures.append(
+                    SecurityMeasure(
+                        id: "pseudonymisedIdentifiers",
+                        description:
+                            "Device identifiers leave the device only pseudonymised: the app-scoped identifier is a keyed hash of the machine ID for this app alone, and MAC addresses are sent only as keyed hashes. The raw machine ID needs the device-identity permission and is never sent by Steward."
+                    ))
             }
             if modules.contains(.telemetry) {
-                measures.append(SecurityMeasure(id: "anonymisedTelemetry", description: "Event attributes that identify you are replaced by keyed hashes with a secret key per purpose; values that look like an IP address, this computer's name or its machine ID are dropped; locations are coarsened to about 5 km unless you allow precise location. No IP address is added to events."))
+                measures.append(
+                    SecurityMeasure(
+                        id: "anonymisedTelemetry",
+                        description:
+                            "Event attributes that identify you are replaced by keyed hashes with a secret key per purpose; values that look like an IP address, this computer's name or its machine ID are dropped; locations are coarsened to about 5 km unless you allow precise location. No IP address is added to events."
+                    ))
             }
             if modules.contains(.crash) {
-                measures.append(SecurityMeasure(id: "crashReports", description: "Crash reports capture no environment variables, and your home folder and user name are removed from paths and messages before a report is stored."))
+                measures.append(
+                    SecurityMeasure(
+                        id: "crashReports",
+                        description:
+                            "Crash reports capture no environment variables, and your home folder and user name are removed from paths and messages before a report is stored."
+                    ))
             }
             if let plaintextOutbox {
-                measures.append(SecurityMeasure(id: "plaintextOutbox", description: "This app hands data that is ready to be sent to a separate program through a folder (\(plaintextOutbox)): there it is not encrypted, only readable by the app's user, until that program sends it. It is written only once you consented, deleted when you withdraw consent or erase your data, and never holds a password or key."))
+                measures.append(
+                    SecurityMeasure(
+                        id: "plaintextOutbox",
+                        description:
+                            "This app hands data that is ready to be sent to a separate program through a folder (\(plaintextOutbox)): there it is not encrypted, only readable by the app's user, until that program sends it. It is written only once you consented, deleted when you withdraw consent or erase your data, and never holds a password or key."
+                    ))
             }
             return measures
         }

@@ -47,7 +47,10 @@ public struct AuditEntry: Codable, Hashable, Sendable {
     public var disclosed: [AuditDisclosure]
 
     /// Creates an entry.
-    public init(day: String, category: DataCategory, purpose: Purpose, collected: Int = 0, dropped: [DropReason: Int] = [:], disclosed: [AuditDisclosure] = []) {
+    public init(
+        day: String, category: DataCategory, purpose: Purpose, collected: Int = 0, dropped: [DropReason: Int] = [:],
+        disclosed: [AuditDisclosure] = []
+    ) {
         self.day = day
         self.category = category
         self.purpose = purpose
@@ -134,7 +137,9 @@ public final class AuditLedger: Sendable {
     ///     can always be reported). Saturating: a retention past the year 9999 keeps records
     ///     until removed.
     /// - Throws: a vault error when the records cannot be read.
-    public init(vault: Vault?, clock: any WallClock = SystemWallClock(), retention: Duration = .seconds(400 * 86_400)) throws {
+    public init(vault: Vault?, clock: any WallClock = SystemWallClock(), retention: Duration = .seconds(400 * 86_400))
+        throws
+    {
         self.vault = vault
         self.clock = clock
         self.retention = retention
@@ -147,13 +152,18 @@ public final class AuditLedger: Sendable {
             // A record that does not decode is skipped, not fatal: the ledger is an account,
             // and the vault already authenticated what it returned.
             guard let entries = try? decoder.decode([AuditEntry].self, from: Data(record.data)) else { return }
-            for entry in entries { totals[Key(day: entry.day, category: entry.category, purpose: entry.purpose), default: Counters()].add(Self.counters(entry)) }
+            for entry in entries {
+                totals[Key(day: entry.day, category: entry.category, purpose: entry.purpose), default: Counters()].add(
+                    Self.counters(entry))
+            }
         }
         state.withLock { $0.totals = totals }
         if ids.count > 16 {
             // Many small flushes: keep one record with the sums instead.
             let merged = try JSONEncoder().encode(Self.entries(totals))
-            try vault.append(Array(merged), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance, retention: retention)
+            try vault.append(
+                Array(merged), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance,
+                retention: retention)
             for id in ids { try vault.remove(id, from: Self.collection) }
             try vault.commit()
         }
@@ -170,7 +180,9 @@ public final class AuditLedger: Sendable {
     }
 
     /// Counts `count` items of `category` for `purpose` disclosed to `recipient` on `legalBasis`.
-    public func recordDisclosed(_ category: DataCategory, purpose: Purpose, recipient: RecipientID, legalBasis: LegalBasis, count: Int = 1) {
+    public func recordDisclosed(
+        _ category: DataCategory, purpose: Purpose, recipient: RecipientID, legalBasis: LegalBasis, count: Int = 1
+    ) {
         let key = DisclosureKey(recipient: recipient, basis: legalBasis)
         update(category, purpose) { $0.disclosed[key] = Counters.sum($0.disclosed[key] ?? 0, count) }
     }
@@ -203,7 +215,9 @@ public final class AuditLedger: Sendable {
         guard !delta.isEmpty else { return }
         do {
             let bytes = try JSONEncoder().encode(Self.entries(delta))
-            try vault.append(Array(bytes), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance, retention: retention)
+            try vault.append(
+                Array(bytes), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance,
+                retention: retention)
             try vault.commit()
         } catch {
             // Keep the counts for the next flush.
@@ -243,8 +257,10 @@ public final class AuditLedger: Sendable {
         counters.map { key, c in
             AuditEntry(
                 day: key.day, category: key.category, purpose: key.purpose, collected: c.collected, dropped: c.dropped,
-                disclosed: c.disclosed.map { AuditDisclosure(recipient: $0.key.recipient, legalBasis: $0.key.basis, count: $0.value) }
-                    .sorted { ($0.recipient, $0.legalBasis.rawValue) < ($1.recipient, $1.legalBasis.rawValue) })
+                disclosed: c.disclosed.map {
+                    AuditDisclosure(recipient: $0.key.recipient, legalBasis: $0.key.basis, count: $0.value)
+                }
+                .sorted { ($0.recipient, $0.legalBasis.rawValue) < ($1.recipient, $1.legalBasis.rawValue) })
         }.sorted { ($0.day, $0.category, $0.purpose) < ($1.day, $1.category, $1.purpose) }
     }
 }

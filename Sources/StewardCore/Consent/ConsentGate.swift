@@ -136,19 +136,26 @@ public final class ConsentGate: Sendable {
     ///   whose name starts with `steward.` (reserved for Steward's own records), or when the
     ///   vault cannot store the item.
     @discardableResult
-    public func store(_ data: [UInt8], in collection: String, category: DataCategory, purpose: Purpose, retention: Duration? = nil) throws -> GateOutcome {
+    public func store(
+        _ data: [UInt8], in collection: String, category: DataCategory, purpose: Purpose, retention: Duration? = nil
+    ) throws -> GateOutcome {
         guard !collection.hasPrefix("steward.") else {
-            throw VaultError(.invalidCollectionName, "collections named steward.* are Steward's own (consent receipts, audit, outbox); store app data under another name")
+            throw VaultError(
+                .invalidCollectionName,
+                "collections named steward.* are Steward's own (consent receipts, audit, outbox); store app data under another name"
+            )
         }
         guard let handle = handles[purpose], let declaration = ledger.manifest.declaration(of: category),
-              declaration.purposes.contains(purpose) else {
+            declaration.purposes.contains(purpose)
+        else {
             audit?.recordDropped(category, purpose: purpose, reason: .undeclared)
             return .dropped(.undeclared)
         }
         let keep = retention ?? declaration.retention
         let created = clock.checkedNow
         if ledger.isGranted(handle) {
-            return try storeGranted(data, collection: collection, category: category, purpose: purpose, retention: keep, created: created)
+            return try storeGranted(
+                data, collection: collection, category: category, purpose: purpose, retention: keep, created: created)
         }
         // Not granted at first sight: decide under the gate's lock, which the promotion after a
         // grant also takes, so the item is either held and then promoted, or stored now.
@@ -167,7 +174,8 @@ public final class ConsentGate: Sendable {
                     return (.dropped(.consent), false)
                 case .memory(let limit):
                     guard limit > 0 else { return (.dropped(.quota), false) }
-                    s.memory[purpose, default: []].append(Held(data: data, collection: collection, category: category, retention: keep, created: created))
+                    s.memory[purpose, default: []].append(
+                        Held(data: data, collection: collection, category: category, retention: keep, created: created))
                     let overflow = (s.memory[purpose]?.count ?? 0) - limit
                     if overflow > 0 {
                         let evicted = s.memory[purpose]!.prefix(overflow)
@@ -176,14 +184,19 @@ public final class ConsentGate: Sendable {
                     }
                     return (.held, false)
                 case .encryptedDisk(let maxAge):
-                    let envelope = Envelope(collection: collection, category: category, retentionMilliseconds: keep.map(\.saturatingMilliseconds), created: created, data: data)
-                    try vault.append(Array(try JSONEncoder().encode(envelope)), to: Self.pendingCollection, category: category, purpose: purpose, retention: maxAge, created: created)
+                    let envelope = Envelope(
+                        collection: collection, category: category,
+                        retentionMilliseconds: keep.map(\.saturatingMilliseconds), created: created, data: data)
+                    try vault.append(
+                        Array(try JSONEncoder().encode(envelope)), to: Self.pendingCollection, category: category,
+                        purpose: purpose, retention: maxAge, created: created)
                     return (.held, false)
                 }
             }
         }
         if decision.1 {
-            return try storeGranted(data, collection: collection, category: category, purpose: purpose, retention: keep, created: created)
+            return try storeGranted(
+                data, collection: collection, category: category, purpose: purpose, retention: keep, created: created)
         }
         if case .dropped(let reason)? = decision.0 { audit?.recordDropped(category, purpose: purpose, reason: reason) }
         return decision.0 ?? .held
@@ -196,8 +209,12 @@ public final class ConsentGate: Sendable {
 
     // MARK: - Private
 
-    private func storeGranted(_ data: [UInt8], collection: String, category: DataCategory, purpose: Purpose, retention: Duration?, created: Date) throws -> GateOutcome {
-        let id = try vault.append(data, to: collection, category: category, purpose: purpose, retention: retention, created: created)
+    private func storeGranted(
+        _ data: [UInt8], collection: String, category: DataCategory, purpose: Purpose, retention: Duration?,
+        created: Date
+    ) throws -> GateOutcome {
+        let id = try vault.append(
+            data, to: collection, category: category, purpose: purpose, retention: retention, created: created)
         // A denial may have landed between the check and the append, after its purge: take
         // the item back so nothing of a denied purpose stays.
         if ledger.consentState(for: purpose) == .denied {
@@ -219,7 +236,9 @@ public final class ConsentGate: Sendable {
                 if now == .granted {
                     for item in held {
                         do {
-                            try vault.append(item.data, to: item.collection, category: item.category, purpose: change.purpose, retention: item.retention, created: item.created)
+                            try vault.append(
+                                item.data, to: item.collection, category: item.category, purpose: change.purpose,
+                                retention: item.retention, created: item.created)
                             audit?.recordCollected(item.category, purpose: change.purpose)
                         } catch {
                             audit?.recordDropped(item.category, purpose: change.purpose, reason: .quota)
@@ -250,7 +269,10 @@ public final class ConsentGate: Sendable {
             guard record.purpose == purpose else { return }
             if let envelope = try? decoder.decode(Envelope.self, from: Data(record.data)) {
                 let retention = envelope.retentionMilliseconds.map { Duration.milliseconds($0) }
-                if (try? vault.append(envelope.data, to: envelope.collection, category: envelope.category, purpose: purpose, retention: retention, created: envelope.created)) != nil {
+                if (try? vault.append(
+                    envelope.data, to: envelope.collection, category: envelope.category, purpose: purpose,
+                    retention: retention, created: envelope.created)) != nil
+                {
                     audit?.recordCollected(envelope.category, purpose: purpose)
                     moved.append(record.id)
                 }

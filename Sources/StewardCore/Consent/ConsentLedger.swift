@@ -72,22 +72,32 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     ///   - vault: Where receipts are kept.
     ///   - jurisdiction: The user's jurisdiction when the host knows it; kept with the receipts.
     ///   - clock: For receipt timestamps.
-    public init(manifest: PrivacyManifest, vault: Vault, jurisdiction: Jurisdiction? = nil, clock: any WallClock = SystemWallClock()) throws {
+    public init(
+        manifest: PrivacyManifest, vault: Vault, jurisdiction: Jurisdiction? = nil,
+        clock: any WallClock = SystemWallClock()
+    ) throws {
         guard manifest.purposes.count <= PrivacyManifest.maximumPurposeCount else {
-            throw ConsentError(.invalidManifest, "the manifest declares \(manifest.purposes.count) purposes; the ledger tracks at most \(PrivacyManifest.maximumPurposeCount)")
+            throw ConsentError(
+                .invalidManifest,
+                "the manifest declares \(manifest.purposes.count) purposes; the ledger tracks at most \(PrivacyManifest.maximumPurposeCount)"
+            )
         }
         // Every path to consent goes through validation: a manifest built in Swift is checked
         // here as `decode(json:)` checks one read from JSON.
         let problems = manifest.validate(now: clock.checkedNow)
         guard problems.isEmpty else {
-            throw ConsentError(.invalidManifest, "the manifest is not valid: " + problems.map { "\($0.path): \($0.message)" }.joined(separator: "; "))
+            throw ConsentError(
+                .invalidManifest,
+                "the manifest is not valid: " + problems.map { "\($0.path): \($0.message)" }.joined(separator: "; "))
         }
         self.manifest = manifest
         self.ageGate = AgeGate(manifest: manifest)
         self.vault = vault
         self.clock = clock
         var bits: [Purpose: UInt64] = [:]
-        for (index, declaration) in manifest.purposes.prefix(64).enumerated() { bits[declaration.id] = 1 << UInt64(index) }
+        for (index, declaration) in manifest.purposes.prefix(64).enumerated() {
+            bits[declaration.id] = 1 << UInt64(index)
+        }
         self.bits = bits
         self.state = Mutex(State())
 
@@ -109,7 +119,10 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         let current = ConsentReceipt.currentChain(receipts)
         let currentStart = receipts.count - current.count
         let unreadable = undecodableAfter.filter { $0 > currentStart || (currentStart == 0 && $0 == 0) }.count
-        let check = unreadable > 0 ? .broken(at: receipts.count, reason: "\(unreadable) receipt(s) could not be read") : ConsentReceipt.verifyChain(current)
+        let check =
+            unreadable > 0
+            ? .broken(at: receipts.count, reason: "\(unreadable) receipt(s) could not be read")
+            : ConsentReceipt.verifyChain(current)
         // The age signal and jurisdiction come from every readable receipt, even across a break:
         // forgetting that the user is a child would be the unsafe side.
         var age = AgeSignal.unknown
@@ -133,11 +146,13 @@ public final class ConsentLedger: ConsentChecking, Sendable {
             s.jurisdiction = jurisdiction ?? storedJurisdiction
             var reason: String?
             if !check.isValid, case .broken(let index, let why) = check {
-                reason = "the receipt chain was broken at receipt \(index) (\(why)); a new chain starts here and consent is asked again"
+                reason =
+                    "the receipt chain was broken at receipt \(index) (\(why)); a new chain starts here and consent is asked again"
             } else if receipts.isEmpty {
                 reason = "first start: purposes that need consent are pending"
             } else if lastPolicy != manifest.policyVersion {
-                reason = "new policy version \(manifest.policyVersion) (was \(lastPolicy ?? "none")); consent is asked again"
+                reason =
+                    "new policy version \(manifest.policyVersion) (was \(lastPolicy ?? "none")); consent is asked again"
             }
             var entries: [ReceiptPurpose] = []
             for declaration in manifest.purposes {
@@ -154,12 +169,17 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                 }
                 s.states[declaration.id] = after
                 if reason != nil || before != after || replayed[declaration.id] == nil {
-                    entries.append(ReceiptPurpose(purpose: declaration.id, legalBasis: declaration.legalBasis, previous: before, state: after))
+                    entries.append(
+                        ReceiptPurpose(
+                            purpose: declaration.id, legalBasis: declaration.legalBasis, previous: before, state: after)
+                    )
                 }
             }
             publishMasks(s.states, age: s.ageSignal)
             if !entries.isEmpty {
-                _ = try appendReceipt(&s, actor: .systemDefault, purposes: entries, reason: reason ?? "the manifest declares new purposes")
+                _ = try appendReceipt(
+                    &s, actor: .systemDefault, purposes: entries, reason: reason ?? "the manifest declares new purposes"
+                )
             }
             s.integrity = check.isValid ? .valid(count: s.nextSequence) : check
         }
@@ -268,7 +288,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     /// - Throws: ``ConsentError`` with code `guardianRequired` when someone other than a
     ///   guardian reports an age at or above the minimum for a user known to be below it.
     @discardableResult
-    public func setAge(_ years: Int, jurisdiction: Jurisdiction? = nil, by actor: ConsentActor = .user) throws -> AgeSignal {
+    public func setAge(_ years: Int, jurisdiction: Jurisdiction? = nil, by actor: ConsentActor = .user) throws
+        -> AgeSignal
+    {
         let where_ = jurisdiction ?? self.jurisdiction
         let signal = ageGate.signal(forAge: years, in: where_)
         try setAgeSignal(signal, jurisdiction: where_, by: actor)
@@ -284,13 +306,20 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     ///
     /// - Throws: ``ConsentError`` with code `guardianRequired` when `actor` is not `.guardian`
     ///   and the signal would go from `.below` or `.guardianConsent` to `.atOrAbove`.
-    public func setAgeSignal(_ signal: AgeSignal, jurisdiction: Jurisdiction? = nil, by actor: ConsentActor = .user) throws {
+    public func setAgeSignal(_ signal: AgeSignal, jurisdiction: Jurisdiction? = nil, by actor: ConsentActor = .user)
+        throws
+    {
         try serialized {
             var denied: [Purpose] = []
             let changes: [ConsentChange] = try state.withLock { s in
                 let previous = (s.jurisdiction, s.ageSignal)
-                if signal == .atOrAbove && (s.ageSignal == .below || s.ageSignal == .guardianConsent) && actor != .guardian {
-                    throw ConsentError(.guardianRequired, "the user was reported below the minimum age; only a guardian can report an age at or above it (answer by guardian)")
+                if signal == .atOrAbove && (s.ageSignal == .below || s.ageSignal == .guardianConsent)
+                    && actor != .guardian
+                {
+                    throw ConsentError(
+                        .guardianRequired,
+                        "the user was reported below the minimum age; only a guardian can report an age at or above it (answer by guardian)"
+                    )
                 }
                 if let jurisdiction { s.jurisdiction = jurisdiction }
                 // A guardian's consent is not undone by the age being reported again, and an
@@ -308,8 +337,12 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                 var newStates = s.states
                 var entries: [ReceiptPurpose] = []
                 if effective == .below {
-                    for declaration in manifest.purposes where declaration.requiresConsent && newStates[declaration.id] != .denied {
-                        entries.append(ReceiptPurpose(purpose: declaration.id, legalBasis: declaration.legalBasis, previous: newStates[declaration.id] ?? .pending, state: .denied))
+                    for declaration in manifest.purposes
+                    where declaration.requiresConsent && newStates[declaration.id] != .denied {
+                        entries.append(
+                            ReceiptPurpose(
+                                purpose: declaration.id, legalBasis: declaration.legalBasis,
+                                previous: newStates[declaration.id] ?? .pending, state: .denied))
                         newStates[declaration.id] = .denied
                         denied.append(declaration.id)
                     }
@@ -317,14 +350,22 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                 let min = ageGate.minimumAge(in: s.jurisdiction)
                 let receipt: ConsentReceipt
                 do {
-                    receipt = try appendReceipt(&s, actor: .ageGate, purposes: entries, reason: "age signal \(effective.rawValue) (minimum age \(min) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction"))")
+                    receipt = try appendReceipt(
+                        &s, actor: .ageGate, purposes: entries,
+                        reason:
+                            "age signal \(effective.rawValue) (minimum age \(min) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction"))"
+                    )
                 } catch {
                     (s.jurisdiction, s.ageSignal) = previous
                     throw error
                 }
                 s.states = newStates
                 publishMasks(s.states, age: s.ageSignal)
-                return entries.map { ConsentChange(purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: .ageGate, receiptID: receipt.receiptID) }
+                return entries.map {
+                    ConsentChange(
+                        purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: .ageGate,
+                        receiptID: receipt.receiptID)
+                }
             }
             // Observers hear of the change even if a purge fails; the purge error is thrown after.
             defer { publish(changes) }
@@ -337,7 +378,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         let decoder = JSONDecoder()
         var result: [ConsentReceipt] = []
         try vault.forEachRecord(in: Self.collection) { record in
-            if let receipt = try? decoder.decode(ConsentReceipt.self, from: Data(record.data)) { result.append(receipt) }
+            if let receipt = try? decoder.decode(ConsentReceipt.self, from: Data(record.data)) {
+                result.append(receipt)
+            }
         }
         return result
     }
@@ -387,7 +430,8 @@ public final class ConsentLedger: ConsentChecking, Sendable {
 
     // MARK: - Private
 
-    private func change(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?) throws {
+    private func change(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?) throws
+    {
         try serialized { try changeLocked(purposes, to: target, by: actor, reason: reason) }
     }
 
@@ -396,7 +440,10 @@ public final class ConsentLedger: ConsentChecking, Sendable {
     private func serialized(_ body: () throws -> Void) throws {
         let me = UInt(pthread_self())
         if changeOwner.load(ordering: .acquiring) == me {
-            throw ConsentError(.reentrantChange, "consent cannot be changed from inside a consent observer; use changes() to react to a change with another")
+            throw ConsentError(
+                .reentrantChange,
+                "consent cannot be changed from inside a consent observer; use changes() to react to a change with another"
+            )
         }
         try changeLock.withLock { _ in
             changeOwner.store(me, ordering: .releasing)
@@ -405,17 +452,23 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         }
     }
 
-    private func changeLocked(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?) throws {
+    private func changeLocked(_ purposes: [Purpose], to target: ConsentState, by actor: ConsentActor, reason: String?)
+        throws
+    {
         var problems: [String] = []
         var code = ConsentError.Code.unknownPurpose
         for purpose in purposes {
             guard let declaration = manifest.declaration(of: purpose) else {
-                problems.append("'\(purpose)' is not a purpose the manifest declares (declared: \(manifest.purposes.map(\.id.rawValue).joined(separator: ", ")))")
+                problems.append(
+                    "'\(purpose)' is not a purpose the manifest declares (declared: \(manifest.purposes.map(\.id.rawValue).joined(separator: ", ")))"
+                )
                 continue
             }
             if target == .denied && !declaration.requiresConsent {
                 code = .notConsentBased
-                problems.append("'\(purpose)' is processed on the legal basis '\(declaration.legalBasis.rawValue)', not consent, so it is always on and cannot be denied")
+                problems.append(
+                    "'\(purpose)' is processed on the legal basis '\(declaration.legalBasis.rawValue)', not consent, so it is always on and cannot be denied"
+                )
             }
         }
         guard problems.isEmpty else { throw ConsentError(code, problems.joined(separator: "; ")) }
@@ -424,7 +477,10 @@ public final class ConsentLedger: ConsentChecking, Sendable {
             if target == .granted && (s.ageSignal == .below || s.ageSignal == .guardianConsent) && actor != .guardian {
                 let needing = purposes.filter { manifest.declaration(of: $0)?.requiresConsent == true }
                 if !needing.isEmpty {
-                    throw ConsentError(.guardianRequired, "the user is below the minimum age (\(ageGate.minimumAge(in: s.jurisdiction)) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction")); only a guardian can grant \(needing.map(\.rawValue).joined(separator: ", "))")
+                    throw ConsentError(
+                        .guardianRequired,
+                        "the user is below the minimum age (\(ageGate.minimumAge(in: s.jurisdiction)) in \(s.jurisdiction?.rawValue ?? "an unknown jurisdiction")); only a guardian can grant \(needing.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
             }
             // Work on copies: the state changes only once its receipt is in the vault.
@@ -434,7 +490,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
                 guard let declaration = manifest.declaration(of: purpose), declaration.requiresConsent else { continue }
                 let before = newStates[purpose] ?? .pending
                 guard before != target else { continue }
-                entries.append(ReceiptPurpose(purpose: purpose, legalBasis: declaration.legalBasis, previous: before, state: target))
+                entries.append(
+                    ReceiptPurpose(
+                        purpose: purpose, legalBasis: declaration.legalBasis, previous: before, state: target))
                 newStates[purpose] = target
                 if target == .denied { purged.append(purpose) }
             }
@@ -450,7 +508,11 @@ public final class ConsentLedger: ConsentChecking, Sendable {
             }
             s.states = newStates
             publishMasks(s.states, age: s.ageSignal)
-            return entries.map { ConsentChange(purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: actor, receiptID: receipt.receiptID) }
+            return entries.map {
+                ConsentChange(
+                    purpose: $0.purpose, previous: $0.previous, state: $0.state, actor: actor,
+                    receiptID: receipt.receiptID)
+            }
         }
         defer { publish(changes) }
         try purge(purged)
@@ -474,7 +536,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         deniedMask.store(denied, ordering: .releasing)
     }
 
-    private func appendReceipt(_ s: inout State, actor: ConsentActor, purposes: [ReceiptPurpose], reason: String?) throws -> ConsentReceipt {
+    private func appendReceipt(_ s: inout State, actor: ConsentActor, purposes: [ReceiptPurpose], reason: String?)
+        throws -> ConsentReceipt
+    {
         var receipt = ConsentReceipt(
             version: ConsentReceipt.currentVersion, receiptID: UUID().uuidString.lowercased(), sequence: s.nextSequence,
             timestamp: clock.checkedUnixMilliseconds, actor: actor, policyVersion: manifest.policyVersion,
@@ -483,7 +547,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         receipt.hash = receipt.computedHash
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let id = try vault.append(Array(try encoder.encode(receipt)), to: Self.collection, category: .consentRecords, purpose: .privacyCompliance)
+        let id = try vault.append(
+            Array(try encoder.encode(receipt)), to: Self.collection, category: .consentRecords,
+            purpose: .privacyCompliance)
         do {
             // Only the receipt's collection: whether the change happened must not depend on
             // another collection's write succeeding.
@@ -517,7 +583,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
 public struct ConsentError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set of codes.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case unknownPurpose, notConsentBased, guardianRequired, invalidManifest, reentrantChange }
+        private enum Value: Hashable, Sendable {
+            case unknownPurpose, notConsentBased, guardianRequired, invalidManifest, reentrantChange
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 

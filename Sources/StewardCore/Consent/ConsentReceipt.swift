@@ -80,11 +80,17 @@ public struct ConsentReceipt: Codable, Hashable, Sendable {
         }
         var lines = [
             field("version", version), field("receiptID", receiptID), field("sequence", String(sequence)),
-            field("timestamp", String(timestamp)), field("actor", actor.rawValue), field("policyVersion", policyVersion),
-            field("jurisdiction", jurisdiction?.rawValue), field("ageSignal", ageSignal.rawValue), field("reason", reason),
+            field("timestamp", String(timestamp)), field("actor", actor.rawValue),
+            field("policyVersion", policyVersion),
+            field("jurisdiction", jurisdiction?.rawValue), field("ageSignal", ageSignal.rawValue),
+            field("reason", reason),
         ]
         for p in purposes {
-            lines.append("purpose=" + [p.purpose.rawValue, p.legalBasis.rawValue, p.previous.rawValue, p.state.rawValue].map(Self.escape).joined(separator: ","))
+            lines.append(
+                "purpose="
+                    + [p.purpose.rawValue, p.legalBasis.rawValue, p.previous.rawValue, p.state.rawValue].map(
+                        Self.escape
+                    ).joined(separator: ","))
         }
         lines.append(field("previousHash", previousHash))
         return Array(lines.joined(separator: "\n").utf8)
@@ -115,7 +121,9 @@ public struct ConsentReceipt: Codable, Hashable, Sendable {
     /// previous hash all zeros) to the end. After damage the ledger starts a new chain; the
     /// receipts before it stay, for the record.
     public static func currentChain(_ receipts: [ConsentReceipt]) -> [ConsentReceipt] {
-        guard let start = receipts.lastIndex(where: { $0.sequence == 0 && $0.previousHash == genesisHash }) else { return receipts }
+        guard let start = receipts.lastIndex(where: { $0.sequence == 0 && $0.previousHash == genesisHash }) else {
+            return receipts
+        }
         return Array(receipts[start...])
     }
 
@@ -125,10 +133,18 @@ public struct ConsentReceipt: Codable, Hashable, Sendable {
         var previous = genesisHash
         for (index, receipt) in receipts.enumerated() {
             if receipt.sequence != index {
-                return .broken(at: index, reason: "receipt \(index) has sequence number \(receipt.sequence): a receipt is missing or out of order")
+                return .broken(
+                    at: index,
+                    reason:
+                        "receipt \(index) has sequence number \(receipt.sequence): a receipt is missing or out of order"
+                )
             }
             if receipt.previousHash != previous {
-                return .broken(at: index, reason: "receipt \(index) does not point at the hash of receipt \(index - 1): the chain was cut or reordered")
+                return .broken(
+                    at: index,
+                    reason:
+                        "receipt \(index) does not point at the hash of receipt \(index - 1): the chain was cut or reordered"
+                )
             }
             if receipt.computedHash != receipt.hash {
                 return .broken(at: index, reason: "receipt \(index) does not match its hash: it was edited")

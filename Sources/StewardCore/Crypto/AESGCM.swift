@@ -56,7 +56,8 @@ public enum AESGCM {
         /// - Throws: ``CryptoError/Code/invalidInput`` when `combined` is shorter than 28 bytes.
         public init(combined: [UInt8]) throws {
             guard combined.count >= AESGCM.overhead else {
-                throw CryptoError(.invalidInput, "a sealed box has at least 28 bytes (nonce and tag), got \(combined.count)")
+                throw CryptoError(
+                    .invalidInput, "a sealed box has at least 28 bytes (nonce and tag), got \(combined.count)")
             }
             let tagStart = combined.count - AESGCM.tagByteCount
             try self.init(
@@ -149,7 +150,11 @@ public enum AESGCM {
             }
             try contexts.withLock { c in
                 try c.nonces.next(into: UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]))
-                try c.seal(plaintext, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output)
+                try c.seal(
+                    plaintext,
+                    aad: (
+                        aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)
+                    ), output: output)
             }
         }
 
@@ -174,7 +179,8 @@ public enum AESGCM {
             _ c: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
         ) throws {
             guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead else {
-                throw CryptoError(.invalidInput, "a sealed box has at least 28 bytes and the output is 28 bytes shorter")
+                throw CryptoError(
+                    .invalidInput, "a sealed box has at least 28 bytes and the output is 28 bytes shorter")
             }
             try contexts.withLock { c2 in try c2.open(sealed, aad: (a, b, c), output: output) }
         }
@@ -189,7 +195,13 @@ public enum AESGCM {
                 throw CryptoError(.invalidInput, "bad nonce or output size")
             }
             UnsafeMutableRawBufferPointer(rebasing: output[..<AESGCM.nonceByteCount]).copyMemory(from: nonce)
-            try contexts.withLock { c in try c.seal(plaintext, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output) }
+            try contexts.withLock { c in
+                try c.seal(
+                    plaintext,
+                    aad: (
+                        aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)
+                    ), output: output)
+            }
         }
 
         /// Opens `sealed` (nonce ‖ ciphertext ‖ tag) into `output`, which must be exactly
@@ -199,9 +211,16 @@ public enum AESGCM {
             into output: UnsafeMutableRawBufferPointer
         ) throws {
             guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead else {
-                throw CryptoError(.invalidInput, "a sealed box has at least 28 bytes and the output is 28 bytes shorter")
+                throw CryptoError(
+                    .invalidInput, "a sealed box has at least 28 bytes and the output is 28 bytes shorter")
             }
-            try contexts.withLock { c in try c.open(sealed, aad: (aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)), output: output) }
+            try contexts.withLock { c in
+                try c.open(
+                    sealed,
+                    aad: (
+                        aad, UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0)
+                    ), output: output)
+            }
         }
     }
 }
@@ -215,7 +234,9 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
     var nonces = NoncePool()
 
     init(key: SymmetricKey) throws {
-        guard let cipher = OpenSSLAlgorithms.shared.aes256gcm else { throw CryptoError.library("EVP_CIPHER_fetch(AES-256-GCM)") }
+        guard let cipher = OpenSSLAlgorithms.shared.aes256gcm else {
+            throw CryptoError.library("EVP_CIPHER_fetch(AES-256-GCM)")
+        }
         guard let e = EVP_CIPHER_CTX_new() else { throw CryptoError.library("EVP_CIPHER_CTX_new") }
         guard let d = EVP_CIPHER_CTX_new() else {
             EVP_CIPHER_CTX_free(e)
@@ -223,7 +244,8 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
         }
         let ok = key.withUnsafeBytes { k in
             let kp = k.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            return EVP_EncryptInit_ex2(e, cipher, kp, nil, nil) == 1 && EVP_DecryptInit_ex2(d, cipher, kp, nil, nil) == 1
+            return EVP_EncryptInit_ex2(e, cipher, kp, nil, nil) == 1
+                && EVP_DecryptInit_ex2(d, cipher, kp, nil, nil) == 1
         }
         guard ok else {
             EVP_CIPHER_CTX_free(e)
@@ -253,8 +275,13 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
         guard part.count > 0 else { return }
         var length: Int32 = 0
         let p = part.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let ok = encrypting ? EVP_EncryptUpdate(ctx, nil, &length, p, Int32(part.count)) : EVP_DecryptUpdate(ctx, nil, &length, p, Int32(part.count))
-        guard ok == 1 else { throw CryptoError.library(encrypting ? "EVP_EncryptUpdate(aad)" : "EVP_DecryptUpdate(aad)") }
+        let ok =
+            encrypting
+            ? EVP_EncryptUpdate(ctx, nil, &length, p, Int32(part.count))
+            : EVP_DecryptUpdate(ctx, nil, &length, p, Int32(part.count))
+        guard ok == 1 else {
+            throw CryptoError.library(encrypting ? "EVP_EncryptUpdate(aad)" : "EVP_DecryptUpdate(aad)")
+        }
     }
 
     func seal(_ plaintext: UnsafeRawBufferPointer, aad: AADParts, output: UnsafeMutableRawBufferPointer) throws {
@@ -263,16 +290,24 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
         }
         let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var length: Int32 = 0
-        guard EVP_EncryptInit_ex2(encrypt, nil, nil, out, nil) == 1 else { throw CryptoError.library("EVP_EncryptInit_ex2") }
+        guard EVP_EncryptInit_ex2(encrypt, nil, nil, out, nil) == 1 else {
+            throw CryptoError.library("EVP_EncryptInit_ex2")
+        }
         try addAAD(aad, to: encrypt, encrypting: true)
         let body = out + AESGCM.nonceByteCount
         var written: Int32 = 0
         if plaintext.count > 0 {
-            guard EVP_EncryptUpdate(encrypt, body, &written, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count)) == 1 else {
+            guard
+                EVP_EncryptUpdate(
+                    encrypt, body, &written, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    Int32(plaintext.count)) == 1
+            else {
                 throw CryptoError.library("EVP_EncryptUpdate")
             }
         }
-        guard EVP_EncryptFinal_ex(encrypt, body + Int(written), &length) == 1 else { throw CryptoError.library("EVP_EncryptFinal_ex") }
+        guard EVP_EncryptFinal_ex(encrypt, body + Int(written), &length) == 1 else {
+            throw CryptoError.library("EVP_EncryptFinal_ex")
+        }
         let tag = body + plaintext.count
         guard EVP_CIPHER_CTX_ctrl(encrypt, EVP_CTRL_AEAD_GET_TAG, Int32(AESGCM.tagByteCount), tag) == 1 else {
             throw CryptoError.library("EVP_CIPHER_CTX_ctrl(GET_TAG)")
@@ -286,18 +321,32 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
         let base = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let bodyCount = sealed.count - AESGCM.overhead
         var length: Int32 = 0
-        guard EVP_DecryptInit_ex2(decrypt, nil, nil, base, nil) == 1 else { throw CryptoError.library("EVP_DecryptInit_ex2") }
+        guard EVP_DecryptInit_ex2(decrypt, nil, nil, base, nil) == 1 else {
+            throw CryptoError.library("EVP_DecryptInit_ex2")
+        }
         try addAAD(aad, to: decrypt, encrypting: false)
         var written: Int32 = 0
         if bodyCount > 0 {
-            guard EVP_DecryptUpdate(decrypt, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
-                                    base + AESGCM.nonceByteCount, Int32(bodyCount)) == 1 else {
+            guard
+                EVP_DecryptUpdate(
+                    decrypt, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
+                    base + AESGCM.nonceByteCount, Int32(bodyCount)) == 1
+            else {
                 throw CryptoError.library("EVP_DecryptUpdate")
             }
         }
         var tag = (UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &tag) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + AESGCM.nonceByteCount + bodyCount, count: AESGCM.tagByteCount)) }
-        guard withUnsafeMutableBytes(of: &tag, { EVP_CIPHER_CTX_ctrl(decrypt, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagByteCount), $0.baseAddress) }) == 1 else {
+        withUnsafeMutableBytes(of: &tag) {
+            $0.copyMemory(
+                from: UnsafeRawBufferPointer(
+                    start: base + AESGCM.nonceByteCount + bodyCount, count: AESGCM.tagByteCount))
+        }
+        guard
+            withUnsafeMutableBytes(
+                of: &tag,
+                { EVP_CIPHER_CTX_ctrl(decrypt, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagByteCount), $0.baseAddress) })
+                == 1
+        else {
             throw CryptoError.library("EVP_CIPHER_CTX_ctrl(SET_TAG)")
         }
         // GCM's final step writes no bytes; give it a scratch block so an empty output works.
@@ -308,7 +357,10 @@ private struct Contexts: ~Copyable, @unchecked Sendable {
         guard final > 0 else {
             ERR_clear_error()
             if output.count > 0 { OPENSSL_cleanse(output.baseAddress, output.count) }
-            throw CryptoError(.authenticationFailed, "the sealed data did not authenticate: it was altered or truncated, or the key or associated data differs")
+            throw CryptoError(
+                .authenticationFailed,
+                "the sealed data did not authenticate: it was altered or truncated, or the key or associated data differs"
+            )
         }
     }
 }

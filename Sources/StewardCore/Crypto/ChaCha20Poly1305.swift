@@ -14,18 +14,27 @@ package enum ChaCha20Poly1305 {
     ///
     /// - Throws: ``CryptoError`` `authenticationFailed` when the tag does not match (the data,
     ///   the associated data, the nonce or the key differs), `invalidInput` for wrong sizes.
-    package static func open(_ ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, key: [UInt8], nonce: [UInt8], aad: [UInt8]) throws -> [UInt8] {
+    package static func open(
+        _ ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, key: [UInt8], nonce: [UInt8], aad: [UInt8]
+    ) throws -> [UInt8] {
         guard key.count == keyByteCount, nonce.count == nonceByteCount, tag.count == tagByteCount,
-              ciphertext.count <= Int(Int32.max), aad.count <= Int(Int32.max) else {
+            ciphertext.count <= Int(Int32.max), aad.count <= Int(Int32.max)
+        else {
             throw CryptoError(.invalidInput, "ChaCha20-Poly1305 takes a 32-byte key, a 12-byte nonce and a 16-byte tag")
         }
-        guard let cipher = OpenSSLAlgorithms.shared.chacha20poly1305 else { throw CryptoError.library("EVP_CIPHER_fetch(ChaCha20-Poly1305)") }
+        guard let cipher = OpenSSLAlgorithms.shared.chacha20poly1305 else {
+            throw CryptoError.library("EVP_CIPHER_fetch(ChaCha20-Poly1305)")
+        }
         guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.library("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(ctx) }
-        guard EVP_DecryptInit_ex2(ctx, cipher, key, nonce, nil) == 1 else { throw CryptoError.library("EVP_DecryptInit_ex2") }
+        guard EVP_DecryptInit_ex2(ctx, cipher, key, nonce, nil) == 1 else {
+            throw CryptoError.library("EVP_DecryptInit_ex2")
+        }
         var length: Int32 = 0
         if !aad.isEmpty {
-            guard EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else { throw CryptoError.library("EVP_DecryptUpdate(aad)") }
+            guard EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else {
+                throw CryptoError.library("EVP_DecryptUpdate(aad)")
+            }
         }
         var output = [UInt8](repeating: 0, count: ciphertext.count + 16)
         var written: Int32 = 0
@@ -47,7 +56,9 @@ package enum ChaCha20Poly1305 {
         guard final > 0 else {
             ERR_clear_error()
             output.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-            throw CryptoError(.authenticationFailed, "the sealed chunk did not authenticate: it was altered or cut, or the key differs")
+            throw CryptoError(
+                .authenticationFailed,
+                "the sealed chunk did not authenticate: it was altered or cut, or the key differs")
         }
         return Array(output.prefix(ciphertext.count))
     }

@@ -38,7 +38,8 @@ struct NoncePool: ~Copyable {
         }
         // Wipe what was handed out, so no copy of a used nonce lingers to be handed out again.
         _ = bytes.withUnsafeMutableBytes { pool in
-            UnsafeMutableRawBufferPointer(rebasing: pool[used..<(used + AESGCM.nonceByteCount)]).initializeMemory(as: UInt8.self, repeating: 0)
+            UnsafeMutableRawBufferPointer(rebasing: pool[used..<(used + AESGCM.nonceByteCount)]).initializeMemory(
+                as: UInt8.self, repeating: 0)
         }
         used += AESGCM.nonceByteCount
     }

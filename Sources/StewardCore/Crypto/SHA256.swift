@@ -63,7 +63,9 @@ public struct HMACSHA256: ~Copyable {
         let ok: Bool = "digest".withCString { name in
             var digestName: [CChar] = Array("SHA256".utf8CString)
             return digestName.withUnsafeMutableBufferPointer { digest in
-                var params = [OSSL_PARAM_construct_utf8_string(name, digest.baseAddress, 0), OSSL_PARAM_construct_end()]
+                var params = [
+                    OSSL_PARAM_construct_utf8_string(name, digest.baseAddress, 0), OSSL_PARAM_construct_end(),
+                ]
                 return key.withUnsafeBytes { k in
                     EVP_MAC_init(ctx, k.baseAddress?.assumingMemoryBound(to: UInt8.self), k.count, &params) == 1
                 }
@@ -108,7 +110,9 @@ public struct HMACSHA256: ~Copyable {
     }
 
     /// Whether `code` is HMAC-SHA256 of `data` under `key`, compared in constant time.
-    public static func isValidAuthenticationCode(_ code: [UInt8], for data: [UInt8], using key: SymmetricKey) throws -> Bool {
+    public static func isValidAuthenticationCode(_ code: [UInt8], for data: [UInt8], using key: SymmetricKey) throws
+        -> Bool
+    {
         let expected = try authenticationCode(for: data, using: key)
         return expected.withUnsafeBytes { a in code.withUnsafeBytes { b in constantTimeEquals(a, b) } }
     }

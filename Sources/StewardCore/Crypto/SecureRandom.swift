@@ -13,7 +13,10 @@ public enum SecureRandom {
             let chunk = min(buffer.count - offset, Int(Int32.max))
             guard RAND_bytes(base.advanced(by: offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1 else {
                 ERR_clear_error()
-                throw CryptoError(.randomUnavailable, "the system random generator produced no bytes; check that /dev/urandom or getrandom(2) is available")
+                throw CryptoError(
+                    .randomUnavailable,
+                    "the system random generator produced no bytes; check that /dev/urandom or getrandom(2) is available"
+                )
             }
             offset += chunk
         }
@@ -35,7 +38,10 @@ public enum SecureRandom {
     ///   generator cannot be seeded.
     public static func bytes(count: Int) throws -> [UInt8] {
         guard count >= 0, count <= maximumCount else {
-            throw CryptoError(.invalidInput, "asked for \(count) random bytes; bytes(count:) gives 0 to \(maximumCount). Use fill(_:) with a buffer of your own for more.")
+            throw CryptoError(
+                .invalidInput,
+                "asked for \(count) random bytes; bytes(count:) gives 0 to \(maximumCount). Use fill(_:) with a buffer of your own for more."
+            )
         }
         var result = [UInt8](repeating: 0, count: count)
         try result.withUnsafeMutableBytes { buffer in try fill(buffer) }

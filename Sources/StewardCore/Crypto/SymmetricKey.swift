@@ -45,7 +45,10 @@ public final class SymmetricKey: @unchecked Sendable {
     public static func random(byteCount: Int = defaultByteCount) throws -> SymmetricKey {
         guard byteCount > 0 else { throw CryptoError(.invalidKeySize, "a key needs at least one byte") }
         guard byteCount <= maximumByteCount else {
-            throw CryptoError(.invalidKeySize, "a key of \(byteCount) bytes was asked for; random(byteCount:) makes keys of at most \(maximumByteCount) bytes")
+            throw CryptoError(
+                .invalidKeySize,
+                "a key of \(byteCount) bytes was asked for; random(byteCount:) makes keys of at most \(maximumByteCount) bytes"
+            )
         }
         var failure: (any Error)?
         let key = SymmetricKey(byteCount: byteCount) { buffer in

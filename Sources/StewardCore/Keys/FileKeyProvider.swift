@@ -56,7 +56,8 @@ public struct FileKeyProvider: KeyProvider {
         let path = path(forKeyNamed: name)
         if let key = try load(path) { return key }
         guard createIfMissing else {
-            throw KeyProviderError(.missing, path: path, "no key file exists; the data it protected cannot be read without it")
+            throw KeyProviderError(
+                .missing, path: path, "no key file exists; the data it protected cannot be read without it")
         }
         try create(path)
         guard let key = try load(path) else {
@@ -102,18 +103,25 @@ public struct FileKeyProvider: KeyProvider {
             var st = stat()
             let path = directory + "/" + name
             // A file's mtime is outside input (tmpfs and btrfs keep any 64-bit value): saturate.
-            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, now.saturatingSubtracting(st.st_mtim.tv_sec) > 60 {
+            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                now.saturatingSubtracting(st.st_mtim.tv_sec) > 60
+            {
                 _ = unlink(path)
             }
         }
     }
 
     private static func validate(_ name: String) throws {
-        let ok = !name.isEmpty && name.count <= 64 && name.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E
-        } && name.first != "."
+        let ok =
+            !name.isEmpty && name.count <= 64
+            && name.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D
+                    || $0 == 0x5F || $0 == 0x2E
+            } && name.first != "."
         guard ok else {
-            throw KeyProviderError(.invalidName, path: name, "a key name is 1-64 letters, digits, '.', '-' or '_' and does not start with '.'")
+            throw KeyProviderError(
+                .invalidName, path: name,
+                "a key name is 1-64 letters, digits, '.', '-' or '_' and does not start with '.'")
         }
     }
 
@@ -125,7 +133,10 @@ public struct FileKeyProvider: KeyProvider {
             throw SystemError(call: "lstat", path: path, errno: errno)
         }
         if (st.st_mode & S_IFMT) == S_IFLNK {
-            throw KeyProviderError(.symbolicLink, path: path, "is a symbolic link; Steward reads keys only from regular files. Remove the link and restore the real key file.")
+            throw KeyProviderError(
+                .symbolicLink, path: path,
+                "is a symbolic link; Steward reads keys only from regular files. Remove the link and restore the real key file."
+            )
         }
         let fd = try Self.openKeyFile(path)
         // Check the opened file itself, so a swap between lstat and open cannot slip through.
@@ -134,14 +145,20 @@ public struct FileKeyProvider: KeyProvider {
             throw KeyProviderError(.notRegularFile, path: path, "is not a regular file.")
         }
         guard info.st_uid == geteuid() else {
-            throw KeyProviderError(.wrongOwner, path: path, "belongs to user \(info.st_uid), not to this process (\(geteuid())).")
+            throw KeyProviderError(
+                .wrongOwner, path: path, "belongs to user \(info.st_uid), not to this process (\(geteuid())).")
         }
         guard info.st_mode & 0o077 == 0 else {
             let mode = String(info.st_mode & 0o777, radix: 8)
-            throw KeyProviderError(.insecurePermissions, path: path, "has mode \(mode): group or others can access it, so the key may be known to others. Steward will not use it. If you are sure it was never exposed, run: chmod 600 '\(path)'")
+            throw KeyProviderError(
+                .insecurePermissions, path: path,
+                "has mode \(mode): group or others can access it, so the key may be known to others. Steward will not use it. If you are sure it was never exposed, run: chmod 600 '\(path)'"
+            )
         }
         guard info.st_size == off_t(Self.keyByteCount) else {
-            throw KeyProviderError(.wrongLength, path: path, "holds \(info.st_size) bytes, not \(Self.keyByteCount): it is damaged or not a Steward key.")
+            throw KeyProviderError(
+                .wrongLength, path: path,
+                "holds \(info.st_size) bytes, not \(Self.keyByteCount): it is damaged or not a Steward key.")
         }
         var failure: (any Error)?
         let key = SymmetricKey(byteCount: Self.keyByteCount) { buffer in
@@ -160,7 +177,8 @@ public struct FileKeyProvider: KeyProvider {
         do {
             return try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
         } catch let error as SystemError where error.errno == ELOOP {
-            throw KeyProviderError(.symbolicLink, path: path, "is a symbolic link; Steward reads keys only from regular files.")
+            throw KeyProviderError(
+                .symbolicLink, path: path, "is a symbolic link; Steward reads keys only from regular files.")
         }
     }
 

@@ -12,8 +12,8 @@ enum CalendarDay {
     static func date(from text: String) -> Date? {
         let utf8 = Array(text.utf8)
         guard utf8.count == 10, utf8[4] == UInt8(ascii: "-"), utf8[7] == UInt8(ascii: "-"),
-              let year = number(utf8[0..<4]), let month = number(utf8[5..<7]), let day = number(utf8[8..<10]),
-              year >= 1, (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
+            let year = number(utf8[0..<4]), let month = number(utf8[5..<7]), let day = number(utf8[8..<10]),
+            year >= 1, (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
         else { return nil }
         return Date(timeIntervalSince1970: Double(dayNumber(year: year, month: month, day: day)) * 86_400)
     }
@@ -34,7 +34,9 @@ enum CalendarDay {
     /// 0001–9999.
     static func dayNumber(of date: Date) -> Int? {
         let days = (date.timeIntervalSince1970 / 86_400).rounded(.down)
-        guard days.isFinite, days >= Double(representable.lowerBound), days <= Double(representable.upperBound) else { return nil }
+        guard days.isFinite, days >= Double(representable.lowerBound), days <= Double(representable.upperBound) else {
+            return nil
+        }
         return Int(days)
     }
 

@@ -20,7 +20,9 @@ struct JSONParser {
     /// Parses `bytes` as one JSON document.
     static func parse(_ bytes: [UInt8]) -> Result {
         guard bytes.count <= maximumSize else {
-            return Result(value: nil, problems: [(.root, "the manifest is \(bytes.count) bytes long; at most \(maximumSize) are accepted")])
+            return Result(
+                value: nil,
+                problems: [(.root, "the manifest is \(bytes.count) bytes long; at most \(maximumSize) are accepted")])
         }
         var parser = JSONParser(bytes: bytes)
         do throws(SyntaxError) {
@@ -57,7 +59,10 @@ struct JSONParser {
         }
         skipWhitespace()
         guard index < bytes.count else {
-            throw error(bytes.isEmpty ? "the manifest is empty; expected a JSON object" : "the manifest holds only whitespace; expected a JSON object")
+            throw error(
+                bytes.isEmpty
+                    ? "the manifest is empty; expected a JSON object"
+                    : "the manifest holds only whitespace; expected a JSON object")
         }
         let value = try parseValue(depth: 0)
         skipWhitespace()
@@ -93,11 +98,16 @@ struct JSONParser {
         while true {
             skipWhitespace()
             guard peek(UInt8(ascii: "\"")) else {
-                throw error(index < bytes.count ? "unexpected \(describeByte()); expected a key in double quotes" : "unexpected end of input inside an object")
+                throw error(
+                    index < bytes.count
+                        ? "unexpected \(describeByte()); expected a key in double quotes"
+                        : "unexpected end of input inside an object")
             }
             let key = try parseString()
             skipWhitespace()
-            guard peek(UInt8(ascii: ":")) else { throw error("expected ':' after the key \(ProblemWording.quoted(key))") }
+            guard peek(UInt8(ascii: ":")) else {
+                throw error("expected ':' after the key \(ProblemWording.quoted(key))")
+            }
             index += 1
             skipWhitespace()
             path = container[key]
@@ -105,11 +115,17 @@ struct JSONParser {
             if seen.insert(key).inserted {
                 members.append(JSONValue.Member(key: key, value: value))
             } else {
-                problems.append((path, "duplicate key \(ProblemWording.quoted(key)); each key may appear once in an object (the first one is used)"))
+                problems.append(
+                    (
+                        path,
+                        "duplicate key \(ProblemWording.quoted(key)); each key may appear once in an object (the first one is used)"
+                    ))
             }
             path = container
             skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input inside an object; expected ',' or '}'") }
+            guard index < bytes.count else {
+                throw error("unexpected end of input inside an object; expected ',' or '}'")
+            }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
             } else if bytes[index] == UInt8(ascii: "}") {
@@ -137,7 +153,9 @@ struct JSONParser {
             elements.append(try parseValue(depth: depth))
             path = container
             skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input inside an array; expected ',' or ']'") }
+            guard index < bytes.count else {
+                throw error("unexpected end of input inside an array; expected ',' or ']'")
+            }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
             } else if bytes[index] == UInt8(ascii: "]") {
@@ -199,7 +217,8 @@ struct JSONParser {
                 index += 2
                 let low = try parseHex4()
                 guard (0xDC00...0xDFFF).contains(low) else {
-                    throw error("\\u escape for a UTF-16 high surrogate followed by something other than a low surrogate")
+                    throw error(
+                        "\\u escape for a UTF-16 high surrogate followed by something other than a low surrogate")
                 }
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
             } else if (0xDC00...0xDFFF).contains(scalar) {
@@ -326,7 +345,7 @@ struct JSONParser {
     private static func isWordByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"):
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"):
             true
         default:
             false

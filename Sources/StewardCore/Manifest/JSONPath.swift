@@ -55,8 +55,11 @@ struct JSONPath: Hashable, Sendable, CustomStringConvertible {
 
     private static func isPlainName(_ key: String) -> Bool {
         guard let first = key.utf8.first, key.utf8.count <= longestKeyShown else { return false }
-        func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") || byte == UInt8(ascii: "_") }
-        return isLetter(first) && key.utf8.allSatisfy { isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }
+        func isLetter(_ byte: UInt8) -> Bool {
+            (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") || byte == UInt8(ascii: "_")
+        }
+        return isLetter(first)
+            && key.utf8.allSatisfy { isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }
     }
 
     private static func escaped(_ key: String) -> String {

@@ -20,4 +20,3 @@ extension PrivacyManifest {
         return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
     }
 }
-

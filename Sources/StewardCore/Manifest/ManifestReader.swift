@@ -18,17 +18,32 @@ final class ManifestReader {
 
     /// The manifest in `root`, or nil when `root` is not an object.
     func manifest(from root: JSONValue) -> PrivacyManifest? {
-        guard let fields = fields(root, at: .root, what: "the manifest", keys: [
-            "policyVersion", "controller", "purposes", "dataCategories", "recipients", "permissions", "minimumAges", "events",
-        ]) else { return nil }
+        guard
+            let fields = fields(
+                root, at: .root, what: "the manifest",
+                keys: [
+                    "policyVersion", "controller", "purposes", "dataCategories", "recipients", "permissions",
+                    "minimumAges", "events",
+                ])
+        else { return nil }
         return PrivacyManifest(
             policyVersion: required(fields, "policyVersion", placeholder: "", string),
             controller: optional(fields, "controller", controller),
-            purposes: required(fields, "purposes", placeholder: []) { list($0, $1, placeholder: Self.placeholderPurpose, purpose) },
-            dataCategories: required(fields, "dataCategories", placeholder: []) { list($0, $1, placeholder: Self.placeholderCategory, category) },
-            recipients: defaulted(fields, "recipients", []) { list($0, $1, placeholder: Self.placeholderRecipient, recipient) },
-            permissions: defaulted(fields, "permissions", []) { list($0, $1, placeholder: Self.placeholderPermission, permission) },
-            minimumAges: defaulted(fields, "minimumAges", []) { list($0, $1, placeholder: Self.placeholderMinimumAge, minimumAge) },
+            purposes: required(fields, "purposes", placeholder: []) {
+                list($0, $1, placeholder: Self.placeholderPurpose, purpose)
+            },
+            dataCategories: required(fields, "dataCategories", placeholder: []) {
+                list($0, $1, placeholder: Self.placeholderCategory, category)
+            },
+            recipients: defaulted(fields, "recipients", []) {
+                list($0, $1, placeholder: Self.placeholderRecipient, recipient)
+            },
+            permissions: defaulted(fields, "permissions", []) {
+                list($0, $1, placeholder: Self.placeholderPermission, permission)
+            },
+            minimumAges: defaulted(fields, "minimumAges", []) {
+                list($0, $1, placeholder: Self.placeholderMinimumAge, minimumAge)
+            },
             events: defaulted(fields, "events", []) { list($0, $1, placeholder: Self.placeholderEvent, event) }
         )
     }
@@ -36,7 +51,9 @@ final class ManifestReader {
     // MARK: Declarations
 
     private func controller(_ value: JSONValue, _ path: JSONPath) -> Controller? {
-        guard let fields = fields(value, at: path, what: "the controller", keys: ["name", "contact", "address"]) else { return nil }
+        guard let fields = fields(value, at: path, what: "the controller", keys: ["name", "contact", "address"]) else {
+            return nil
+        }
         return Controller(
             name: required(fields, "name", placeholder: "", string),
             contact: required(fields, "contact", placeholder: "", string),
@@ -45,26 +62,38 @@ final class ManifestReader {
     }
 
     private func purpose(_ value: JSONValue, _ path: JSONPath) -> PurposeDeclaration? {
-        guard let fields = fields(value, at: path, what: "a purpose", keys: ["id", "description", "legalBasis"]) else { return nil }
+        guard let fields = fields(value, at: path, what: "a purpose", keys: ["id", "description", "legalBasis"]) else {
+            return nil
+        }
         return PurposeDeclaration(
             id: required(fields, "id", placeholder: "", identifier),
             description: required(fields, "description", placeholder: "", string),
             // Consent is the placeholder: it never makes a third-party disclosure look unlawful.
-            legalBasis: required(fields, "legalBasis", placeholder: .consent) { enumeration($0, $1, named: "legalBasis") }
+            legalBasis: required(fields, "legalBasis", placeholder: .consent) {
+                enumeration($0, $1, named: "legalBasis")
+            }
         )
     }
 
     private func category(_ value: JSONValue, _ path: JSONPath) -> DataCategoryDeclaration? {
-        guard let fields = fields(value, at: path, what: "a data category", keys: [
-            "id", "description", "purposes", "retentionDays", "sensitivity", "leavesDevice", "recipients",
-        ]) else { return nil }
-        let recipients: [RecipientID] = defaulted(fields, "recipients", []) { list($0, $1, placeholder: "", identifier) }
+        guard
+            let fields = fields(
+                value, at: path, what: "a data category",
+                keys: [
+                    "id", "description", "purposes", "retentionDays", "sensitivity", "leavesDevice", "recipients",
+                ])
+        else { return nil }
+        let recipients: [RecipientID] = defaulted(fields, "recipients", []) {
+            list($0, $1, placeholder: "", identifier)
+        }
         return DataCategoryDeclaration(
             id: required(fields, "id", placeholder: "", identifier),
             description: required(fields, "description", placeholder: "", string),
             purposes: required(fields, "purposes", placeholder: []) { list($0, $1, placeholder: "", identifier) },
             retentionDays: optional(fields, "retentionDays", integer),
-            sensitivity: required(fields, "sensitivity", placeholder: .personal) { enumeration($0, $1, named: "sensitivity") },
+            sensitivity: required(fields, "sensitivity", placeholder: .personal) {
+                enumeration($0, $1, named: "sensitivity")
+            },
             // Without a usable value, agree with the recipients so no mismatch is reported.
             leavesDevice: required(fields, "leavesDevice", placeholder: !recipients.isEmpty, bool),
             recipients: recipients
@@ -72,7 +101,11 @@ final class ManifestReader {
     }
 
     private func recipient(_ value: JSONValue, _ path: JSONPath) -> RecipientDeclaration? {
-        guard let fields = fields(value, at: path, what: "a recipient", keys: ["id", "name", "role", "region", "endpointHosts", "deletion"]) else { return nil }
+        guard
+            let fields = fields(
+                value, at: path, what: "a recipient",
+                keys: ["id", "name", "role", "region", "endpointHosts", "deletion"])
+        else { return nil }
         return RecipientDeclaration(
             id: required(fields, "id", placeholder: "", identifier),
             name: required(fields, "name", placeholder: "", string),
@@ -85,14 +118,17 @@ final class ManifestReader {
     }
 
     private func deletionRoute(_ value: JSONValue, _ path: JSONPath) -> DeletionRoute? {
-        guard let fields = fields(value, at: path, what: "a deletion route", keys: ["method", "contact"]) else { return nil }
+        guard let fields = fields(value, at: path, what: "a deletion route", keys: ["method", "contact"]) else {
+            return nil
+        }
         return DeletionRoute(
             method: required(fields, "method", placeholder: .request) { enumeration($0, $1, named: "deletion method") },
             contact: optional(fields, "contact", string))
     }
 
     private func permission(_ value: JSONValue, _ path: JSONPath) -> PermissionDeclaration? {
-        guard let fields = fields(value, at: path, what: "a permission", keys: ["permission", "rationale", "purposes"]) else { return nil }
+        guard let fields = fields(value, at: path, what: "a permission", keys: ["permission", "rationale", "purposes"])
+        else { return nil }
         return PermissionDeclaration(
             permission: required(fields, "permission", placeholder: "", identifier),
             rationale: required(fields, "rationale", placeholder: "", string),
@@ -101,7 +137,9 @@ final class ManifestReader {
     }
 
     private func minimumAge(_ value: JSONValue, _ path: JSONPath) -> MinimumAge? {
-        guard let fields = fields(value, at: path, what: "a minimum age", keys: ["jurisdiction", "age"]) else { return nil }
+        guard let fields = fields(value, at: path, what: "a minimum age", keys: ["jurisdiction", "age"]) else {
+            return nil
+        }
         return MinimumAge(
             jurisdiction: required(fields, "jurisdiction", placeholder: "", identifier),
             age: required(fields, "age", placeholder: 0, integer)
@@ -109,29 +147,40 @@ final class ManifestReader {
     }
 
     private func event(_ value: JSONValue, _ path: JSONPath) -> EventDeclaration? {
-        guard let fields = fields(value, at: path, what: "an event", keys: ["name", "purpose", "category", "attributes", "expires"]) else { return nil }
+        guard
+            let fields = fields(
+                value, at: path, what: "an event", keys: ["name", "purpose", "category", "attributes", "expires"])
+        else { return nil }
         return EventDeclaration(
             name: required(fields, "name", placeholder: "", identifier),
             purpose: required(fields, "purpose", placeholder: "", identifier),
             category: required(fields, "category", placeholder: "", identifier),
-            attributes: defaulted(fields, "attributes", []) { list($0, $1, placeholder: Self.placeholderAttribute, attribute) },
+            attributes: defaulted(fields, "attributes", []) {
+                list($0, $1, placeholder: Self.placeholderAttribute, attribute)
+            },
             expires: optional(fields, "expires", day)
         )
     }
 
     private func attribute(_ value: JSONValue, _ path: JSONPath) -> AttributeDeclaration? {
-        guard let fields = fields(value, at: path, what: "an attribute", keys: ["name", "type", "classification", "maxLength"]) else { return nil }
+        guard
+            let fields = fields(
+                value, at: path, what: "an attribute", keys: ["name", "type", "classification", "maxLength"])
+        else { return nil }
         return AttributeDeclaration(
             name: required(fields, "name", placeholder: "", string),
             // String is the placeholder: it is the one type maxLength applies to.
             type: required(fields, "type", placeholder: .string) { enumeration($0, $1, named: "type") },
-            classification: required(fields, "classification", placeholder: .plain) { enumeration($0, $1, named: "classification") },
+            classification: required(fields, "classification", placeholder: .plain) {
+                enumeration($0, $1, named: "classification")
+            },
             maxLength: optional(fields, "maxLength", integer)
         )
     }
 
     private static let placeholderPurpose = PurposeDeclaration(id: "", description: "", legalBasis: .consent)
-    private static let placeholderCategory = DataCategoryDeclaration(id: "", description: "", purposes: [], sensitivity: .personal, leavesDevice: false)
+    private static let placeholderCategory = DataCategoryDeclaration(
+        id: "", description: "", purposes: [], sensitivity: .personal, leavesDevice: false)
     private static let placeholderRecipient = RecipientDeclaration(id: "", name: "", role: .processor, region: nil)
     private static let placeholderPermission = PermissionDeclaration(permission: "", rationale: "", purposes: [])
     private static let placeholderMinimumAge = MinimumAge(jurisdiction: "", age: 0)
@@ -159,7 +208,10 @@ final class ManifestReader {
                 values[member.key] = member.value
             } else {
                 let hint = ProblemWording.suggestion(for: member.key, among: keys)
-                report(path[member.key], "unknown key \(ProblemWording.quoted(member.key)) in \(what)\(hint) (known keys: \(ProblemWording.list(keys)))")
+                report(
+                    path[member.key],
+                    "unknown key \(ProblemWording.quoted(member.key)) in \(what)\(hint) (known keys: \(ProblemWording.list(keys)))"
+                )
             }
         }
         return Fields(path: path, values: values)
@@ -167,7 +219,8 @@ final class ManifestReader {
 
     /// The field `key`, read with `read`; reported and replaced by `placeholder` when missing
     /// or unusable.
-    private func required<T>(_ fields: Fields, _ key: String, placeholder: T, _ read: (JSONValue, JSONPath) -> T?) -> T {
+    private func required<T>(_ fields: Fields, _ key: String, placeholder: T, _ read: (JSONValue, JSONPath) -> T?) -> T
+    {
         guard let value = fields.values[key] else {
             report(fields.path[key], "missing required field \(ProblemWording.quoted(key))")
             return placeholder
@@ -184,7 +237,9 @@ final class ManifestReader {
 
     /// The field `key`, read with `read`; `defaultValue` when absent or null (and, reported,
     /// when unusable).
-    private func defaulted<T>(_ fields: Fields, _ key: String, _ defaultValue: T, _ read: (JSONValue, JSONPath) -> T?) -> T {
+    private func defaulted<T>(_ fields: Fields, _ key: String, _ defaultValue: T, _ read: (JSONValue, JSONPath) -> T?)
+        -> T
+    {
         optional(fields, key, read) ?? defaultValue
     }
 
@@ -192,7 +247,9 @@ final class ManifestReader {
 
     /// The elements of the array `value`, each read with `element` (or `placeholder`, reported,
     /// when unusable, so later indices stay right); nil (reported) if `value` is not an array.
-    private func list<T>(_ value: JSONValue, _ path: JSONPath, placeholder: T, _ element: (JSONValue, JSONPath) -> T?) -> [T]? {
+    private func list<T>(_ value: JSONValue, _ path: JSONPath, placeholder: T, _ element: (JSONValue, JSONPath) -> T?)
+        -> [T]?
+    {
         guard case .array(let elements) = value else {
             report(path, "expected an array, found \(value.kindDescription)")
             return nil
@@ -236,16 +293,24 @@ final class ManifestReader {
         return number
     }
 
-    private func enumeration<E: RawRepresentable & CaseIterable>(_ value: JSONValue, _ path: JSONPath, named name: String) -> E?
+    private func enumeration<E: RawRepresentable & CaseIterable>(
+        _ value: JSONValue, _ path: JSONPath, named name: String
+    ) -> E?
     where E.RawValue == String {
         let allowed = E.allCases.map(\.rawValue)
         guard case .string(let text) = value else {
-            report(path, "expected a string, found \(value.kindDescription); allowed \(name) values: \(ProblemWording.list(allowed))")
+            report(
+                path,
+                "expected a string, found \(value.kindDescription); allowed \(name) values: \(ProblemWording.list(allowed))"
+            )
             return nil
         }
         guard let result = E(rawValue: text) else {
             let hint = ProblemWording.suggestion(for: text, among: allowed)
-            report(path, "unknown \(name) \(ProblemWording.quoted(text))\(hint) (allowed values: \(ProblemWording.list(allowed)))")
+            report(
+                path,
+                "unknown \(name) \(ProblemWording.quoted(text))\(hint) (allowed values: \(ProblemWording.list(allowed)))"
+            )
             return nil
         }
         return result

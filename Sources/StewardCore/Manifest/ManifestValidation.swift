@@ -86,8 +86,9 @@ struct ManifestValidator {
         categoryIndex = Dictionary(manifest.dataCategories.enumerated().map { ($1.id, $0) }) { first, _ in first }
         func idsKnown(_ section: String, _ idKey: String, count: Int) -> Bool {
             let base = JSONPath.root[section]
-            return paths.isEmpty || (!Self.hasProblem(atOrAbove: base, in: paths)
-                && (0..<count).allSatisfy { !Self.hasProblem(atOrAbove: base[$0][idKey], in: paths) })
+            return paths.isEmpty
+                || (!Self.hasProblem(atOrAbove: base, in: paths)
+                    && (0..<count).allSatisfy { !Self.hasProblem(atOrAbove: base[$0][idKey], in: paths) })
         }
         purposesKnown = idsKnown("purposes", "id", count: manifest.purposes.count)
         categoriesKnown = idsKnown("dataCategories", "id", count: manifest.dataCategories.count)
@@ -105,11 +106,22 @@ struct ManifestValidator {
     mutating func run() -> [(path: JSONPath, message: String)] {
         let root = JSONPath.root
         if isBlank(manifest.policyVersion) {
-            report(root["policyVersion"], "policyVersion is empty; give the version of the privacy policy this manifest belongs to (a new version asks for consent again)")
+            report(
+                root["policyVersion"],
+                "policyVersion is empty; give the version of the privacy policy this manifest belongs to (a new version asks for consent again)"
+            )
         }
         if let controller = manifest.controller {
-            if isBlank(controller.name) { report(root["controller"]["name"], "the controller's name is empty; the disclosure names who is responsible for the data") }
-            if isBlank(controller.contact) { report(root["controller"]["contact"], "the controller's contact is empty; give an e-mail address or URL where users reach it") }
+            if isBlank(controller.name) {
+                report(
+                    root["controller"]["name"],
+                    "the controller's name is empty; the disclosure names who is responsible for the data")
+            }
+            if isBlank(controller.contact) {
+                report(
+                    root["controller"]["contact"],
+                    "the controller's contact is empty; give an e-mail address or URL where users reach it")
+            }
         }
         checkPurposes()
         checkCategories()
@@ -125,17 +137,28 @@ struct ManifestValidator {
     private mutating func checkPurposes() {
         let base = JSONPath.root["purposes"]
         if manifest.purposes.count > PrivacyManifest.maximumPurposeCount {
-            report(base, "\(manifest.purposes.count) purposes are declared; at most \(PrivacyManifest.maximumPurposeCount) are allowed (the consent ledger keeps granted purposes in a 64-bit mask)")
+            report(
+                base,
+                "\(manifest.purposes.count) purposes are declared; at most \(PrivacyManifest.maximumPurposeCount) are allowed (the consent ledger keeps granted purposes in a 64-bit mask)"
+            )
         }
         var first: [Purpose: Int] = [:]
         for (index, purpose) in manifest.purposes.enumerated() {
             let path = base[index]
             checkIdentifier(purpose.id.rawValue, "purpose id", at: path["id"])
             if purpose.id == .privacyCompliance {
-                report(path["id"], "purpose \"privacyCompliance\" is reserved for Steward's own records (consent receipts, the audit ledger); the app must not declare it")
+                report(
+                    path["id"],
+                    "purpose \"privacyCompliance\" is reserved for Steward's own records (consent receipts, the audit ledger); the app must not declare it"
+                )
             }
             checkDuplicate(purpose.id, index, in: &first, "purpose id", at: path["id"], base: base, idKey: "id")
-            if isBlank(purpose.description) { report(path["description"], "the description of purpose \(quoted(purpose.id)) is empty; the user reads it when asked for consent") }
+            if isBlank(purpose.description) {
+                report(
+                    path["description"],
+                    "the description of purpose \(quoted(purpose.id)) is empty; the user reads it when asked for consent"
+                )
+            }
         }
     }
 
@@ -146,23 +169,36 @@ struct ManifestValidator {
             let path = base[index]
             checkIdentifier(category.id.rawValue, "category id", at: path["id"])
             checkDuplicate(category.id, index, in: &first, "category id", at: path["id"], base: base, idKey: "id")
-            if isBlank(category.description) { report(path["description"], "the description of category \(quoted(category.id)) is empty; the disclosure shows it") }
+            if isBlank(category.description) {
+                report(
+                    path["description"],
+                    "the description of category \(quoted(category.id)) is empty; the disclosure shows it")
+            }
             if category.purposes.isEmpty {
-                report(path["purposes"], "category \(quoted(category.id)) lists no purpose; say what it is processed for")
+                report(
+                    path["purposes"], "category \(quoted(category.id)) lists no purpose; say what it is processed for")
             }
             checkPurposeReferences(category.purposes, at: path["purposes"])
             if let days = category.retentionDays {
                 if days < 0 {
-                    report(path["retentionDays"], "retentionDays is \(days); it must be 0 (not kept) or more, or left out to keep the data until the user deletes it")
+                    report(
+                        path["retentionDays"],
+                        "retentionDays is \(days); it must be 0 (not kept) or more, or left out to keep the data until the user deletes it"
+                    )
                 } else if days > Self.retentionLimit {
-                    report(path["retentionDays"], "retentionDays is \(days); at most \(Self.retentionLimit) (100 years) is allowed; leave it out to keep the data until the user deletes it")
+                    report(
+                        path["retentionDays"],
+                        "retentionDays is \(days); at most \(Self.retentionLimit) (100 years) is allowed; leave it out to keep the data until the user deletes it"
+                    )
                 }
             }
             var listed: [RecipientID: Int] = [:]
             for (position, recipient) in category.recipients.enumerated() {
                 let recipientPath = path["recipients"][position]
                 if let earlier = listed[recipient] {
-                    report(recipientPath, "recipient \(quoted(recipient)) is listed twice (also at \(path["recipients"][earlier]))")
+                    report(
+                        recipientPath,
+                        "recipient \(quoted(recipient)) is listed twice (also at \(path["recipients"][earlier]))")
                     continue
                 }
                 listed[recipient] = position
@@ -172,9 +208,15 @@ struct ManifestValidator {
                 }
             }
             if category.leavesDevice, category.recipients.isEmpty {
-                report(path["recipients"], "category \(quoted(category.id)) leaves the device but names no recipient; list who receives it, or set leavesDevice to false")
+                report(
+                    path["recipients"],
+                    "category \(quoted(category.id)) leaves the device but names no recipient; list who receives it, or set leavesDevice to false"
+                )
             } else if !category.leavesDevice, !category.recipients.isEmpty {
-                report(path["leavesDevice"], "category \(quoted(category.id)) names recipients but leavesDevice is false; set it to true, or remove the recipients")
+                report(
+                    path["leavesDevice"],
+                    "category \(quoted(category.id)) names recipients but leavesDevice is false; set it to true, or remove the recipients"
+                )
             }
             checkThirdPartyConsent(category, at: path)
         }
@@ -182,12 +224,16 @@ struct ManifestValidator {
 
     private mutating func checkThirdPartyConsent(_ category: DataCategoryDeclaration, at path: JSONPath) {
         guard purposesKnown, recipientsKnown,
-              category.purposes.allSatisfy({ purposeBases[$0] != nil }) else { return }
+            category.purposes.allSatisfy({ purposeBases[$0] != nil })
+        else { return }
         let thirdParties = category.recipients.filter { recipientRoles[$0] == .thirdParty }
         guard let firstThirdParty = thirdParties.first else { return }
         let consented = category.purposes.contains { purposeBases[$0] == .consent }
         if !consented {
-            report(path["purposes"], "category \(quoted(category.id)) is disclosed to the third party \(quoted(firstThirdParty)) but none of its purposes is consent-based; a third party needs the user's separate consent (PIPL Art. 23): add a purpose whose legalBasis is consent")
+            report(
+                path["purposes"],
+                "category \(quoted(category.id)) is disclosed to the third party \(quoted(firstThirdParty)) but none of its purposes is consent-based; a third party needs the user's separate consent (PIPL Art. 23): add a purpose whose legalBasis is consent"
+            )
         }
     }
 
@@ -198,13 +244,23 @@ struct ManifestValidator {
             let path = base[index]
             checkIdentifier(recipient.id.rawValue, "recipient id", at: path["id"])
             checkDuplicate(recipient.id, index, in: &first, "recipient id", at: path["id"], base: base, idKey: "id")
-            if isBlank(recipient.name) { report(path["name"], "the name of recipient \(quoted(recipient.id)) is empty; the disclosure names every recipient") }
+            if isBlank(recipient.name) {
+                report(
+                    path["name"],
+                    "the name of recipient \(quoted(recipient.id)) is empty; the disclosure names every recipient")
+            }
             if let region = recipient.region, !isBlank(region) {
                 if !Self.isRegionCode(region) {
-                    report(path["region"], "region \(ProblemWording.quoted(region)) of recipient \(quoted(recipient.id)) is not an ISO 3166-1 alpha-2 code; use two capital letters, such as CN or DE")
+                    report(
+                        path["region"],
+                        "region \(ProblemWording.quoted(region)) of recipient \(quoted(recipient.id)) is not an ISO 3166-1 alpha-2 code; use two capital letters, such as CN or DE"
+                    )
                 }
             } else {
-                report(path["region"], "recipient \(quoted(recipient.id)) has no region; say where it processes data (ISO 3166-1 alpha-2, such as CN or DE): a cross-border transfer must be disclosed to the user")
+                report(
+                    path["region"],
+                    "recipient \(quoted(recipient.id)) has no region; say where it processes data (ISO 3166-1 alpha-2, such as CN or DE): a cross-border transfer must be disclosed to the user"
+                )
             }
             for (position, host) in recipient.endpointHosts.enumerated() {
                 if let problem = Self.hostProblem(host) { report(path["endpointHosts"][position], problem) }
@@ -212,9 +268,15 @@ struct ManifestValidator {
             if let deletion = recipient.deletion {
                 switch deletion.method {
                 case .manual where deletion.contact.map(isBlank) ?? true:
-                    report(path["deletion"]["contact"], "recipient \(quoted(recipient.id)) takes deletion by hand but names no contact; give the address or URL where deletion is asked for (the disclosure shows it)")
+                    report(
+                        path["deletion"]["contact"],
+                        "recipient \(quoted(recipient.id)) takes deletion by hand but names no contact; give the address or URL where deletion is asked for (the disclosure shows it)"
+                    )
                 case .request where deletion.contact != nil:
-                    report(path["deletion"]["contact"], "recipient \(quoted(recipient.id)) takes Steward's deletion request, so a contact is not used; remove it, or use method \"manual\"")
+                    report(
+                        path["deletion"]["contact"],
+                        "recipient \(quoted(recipient.id)) takes Steward's deletion request, so a contact is not used; remove it, or use method \"manual\""
+                    )
                 default:
                     break
                 }
@@ -228,12 +290,19 @@ struct ManifestValidator {
         for (index, permission) in manifest.permissions.enumerated() {
             let path = base[index]
             checkIdentifier(permission.permission.rawValue, "permission", at: path["permission"])
-            checkDuplicate(permission.permission, index, in: &first, "permission", at: path["permission"], base: base, idKey: "permission")
+            checkDuplicate(
+                permission.permission, index, in: &first, "permission", at: path["permission"], base: base,
+                idKey: "permission")
             if isBlank(permission.rationale) {
-                report(path["rationale"], "the rationale for permission \(quoted(permission.permission)) is empty; it is shown when the permission is requested")
+                report(
+                    path["rationale"],
+                    "the rationale for permission \(quoted(permission.permission)) is empty; it is shown when the permission is requested"
+                )
             }
             if permission.purposes.isEmpty {
-                report(path["purposes"], "permission \(quoted(permission.permission)) lists no purpose; say which purposes it serves")
+                report(
+                    path["purposes"],
+                    "permission \(quoted(permission.permission)) lists no purpose; say which purposes it serves")
             }
             checkPurposeReferences(permission.purposes, at: path["purposes"])
         }
@@ -245,9 +314,14 @@ struct ManifestValidator {
         for (index, entry) in manifest.minimumAges.enumerated() {
             let path = base[index]
             checkIdentifier(entry.jurisdiction.rawValue, "jurisdiction", at: path["jurisdiction"])
-            checkDuplicate(entry.jurisdiction, index, in: &first, "jurisdiction", at: path["jurisdiction"], base: base, idKey: "jurisdiction")
+            checkDuplicate(
+                entry.jurisdiction, index, in: &first, "jurisdiction", at: path["jurisdiction"], base: base,
+                idKey: "jurisdiction")
             if !Self.ageRange.contains(entry.age) {
-                report(path["age"], "minimum age \(entry.age) for \(quoted(entry.jurisdiction)) is outside \(Self.ageRange.lowerBound)...\(Self.ageRange.upperBound)")
+                report(
+                    path["age"],
+                    "minimum age \(entry.age) for \(quoted(entry.jurisdiction)) is outside \(Self.ageRange.lowerBound)...\(Self.ageRange.upperBound)"
+                )
             }
         }
     }
@@ -264,20 +338,30 @@ struct ManifestValidator {
             if let found = categoryIndex[event.category] {
                 category = (found, manifest.dataCategories[found])
             } else if categoriesKnown {
-                let hint = suggestion(for: event.category.rawValue, among: manifest.dataCategories.lazy.map(\.id.rawValue))
-                report(path["category"], "category \(quoted(event.category)) is not declared in $.dataCategories\(hint)")
+                let hint = suggestion(
+                    for: event.category.rawValue, among: manifest.dataCategories.lazy.map(\.id.rawValue))
+                report(
+                    path["category"], "category \(quoted(event.category)) is not declared in $.dataCategories\(hint)")
             }
             // Judged only when the category's purposes are all readable and declared: a typo
             // there is reported once, at the category, not again at every event.
-            if purposeDeclared, let category, !touchesStructural(JSONPath.root["dataCategories"][category.index]["purposes"]),
-               category.declaration.purposes.allSatisfy({ purposeBases[$0] != nil }),
-               !category.declaration.purposes.contains(event.purpose) {
-                report(path["purpose"], "event \(quoted(event.name)) is recorded for purpose \(quoted(event.purpose)), which is not among the purposes of category \(quoted(event.category)) (\(ProblemWording.list(category.declaration.purposes.map(\.rawValue))))")
+            if purposeDeclared, let category,
+                !touchesStructural(JSONPath.root["dataCategories"][category.index]["purposes"]),
+                category.declaration.purposes.allSatisfy({ purposeBases[$0] != nil }),
+                !category.declaration.purposes.contains(event.purpose)
+            {
+                report(
+                    path["purpose"],
+                    "event \(quoted(event.name)) is recorded for purpose \(quoted(event.purpose)), which is not among the purposes of category \(quoted(event.category)) (\(ProblemWording.list(category.declaration.purposes.map(\.rawValue))))"
+                )
             }
             if let expires = event.expires {
                 if let day = CalendarDay.string(from: expires) {
                     if event.isExpired(at: now) {
-                        report(path["expires"], "event \(quoted(event.name)) expired on \(day); review it, then move the date forward or remove the event")
+                        report(
+                            path["expires"],
+                            "event \(quoted(event.name)) expired on \(day); review it, then move the date forward or remove the event"
+                        )
                     }
                 } else {
                     report(path["expires"], "expires of event \(quoted(event.name)) is outside the years 0001-9999")
@@ -294,15 +378,23 @@ struct ManifestValidator {
             let path = base[index]
             checkIdentifier(attribute.name, "attribute name", at: path["name"])
             if let earlier = first[attribute.name], !attribute.name.isEmpty {
-                report(path["name"], "duplicate attribute \(ProblemWording.quoted(attribute.name)) in event \(quoted(event.name)); first declared at \(base[earlier])")
+                report(
+                    path["name"],
+                    "duplicate attribute \(ProblemWording.quoted(attribute.name)) in event \(quoted(event.name)); first declared at \(base[earlier])"
+                )
             } else {
                 first[attribute.name] = first[attribute.name] ?? index
             }
             if let maxLength = attribute.maxLength {
                 if attribute.type != .string {
-                    report(path["maxLength"], "maxLength applies only to string attributes; \(ProblemWording.quoted(attribute.name)) is of type \(attribute.type.rawValue)")
+                    report(
+                        path["maxLength"],
+                        "maxLength applies only to string attributes; \(ProblemWording.quoted(attribute.name)) is of type \(attribute.type.rawValue)"
+                    )
                 } else if maxLength <= 0 {
-                    report(path["maxLength"], "maxLength of \(ProblemWording.quoted(attribute.name)) is \(maxLength); it must be at least 1")
+                    report(
+                        path["maxLength"],
+                        "maxLength of \(ProblemWording.quoted(attribute.name)) is \(maxLength); it must be at least 1")
                 }
             }
         }
@@ -329,7 +421,10 @@ struct ManifestValidator {
         if purposeBases[purpose] != nil { return true }
         guard purposesKnown else { return false }
         if purpose == .privacyCompliance {
-            report(path, "purpose \"privacyCompliance\" is reserved for Steward's own records; the app cannot process data for it")
+            report(
+                path,
+                "purpose \"privacyCompliance\" is reserved for Steward's own records; the app cannot process data for it"
+            )
         } else {
             let hint = suggestion(for: purpose.rawValue, among: manifest.purposes.lazy.map(\.id.rawValue))
             report(path, "purpose \(quoted(purpose)) is not declared in $.purposes\(hint)")
@@ -341,14 +436,19 @@ struct ManifestValidator {
         if spelling.isEmpty {
             report(path, "\(what) is empty")
         } else if spelling.utf8.count > Self.identifierLimit {
-            report(path, "\(what) \(ProblemWording.quoted(spelling)) is \(spelling.utf8.count) bytes long; at most \(Self.identifierLimit) are allowed")
+            report(
+                path,
+                "\(what) \(ProblemWording.quoted(spelling)) is \(spelling.utf8.count) bytes long; at most \(Self.identifierLimit) are allowed"
+            )
         } else if !spelling.utf8.allSatisfy(Self.isIdentifierByte) {
-            report(path, "\(what) \(ProblemWording.quoted(spelling)) may contain only letters, digits, '.', '_' and '-'")
+            report(
+                path, "\(what) \(ProblemWording.quoted(spelling)) may contain only letters, digits, '.', '_' and '-'")
         }
     }
 
     private mutating func checkDuplicate<ID: StringIdentifier>(
-        _ id: ID, _ index: Int, in first: inout [ID: Int], _ what: String, at path: JSONPath, base: JSONPath, idKey: String
+        _ id: ID, _ index: Int, in first: inout [ID: Int], _ what: String, at path: JSONPath, base: JSONPath,
+        idKey: String
     ) {
         guard !id.rawValue.isEmpty else { return }
         if let earlier = first[id] {
@@ -379,8 +479,9 @@ struct ManifestValidator {
 
     private static func isIdentifierByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
             true
         default:
             false
@@ -396,13 +497,16 @@ struct ManifestValidator {
         if host.isEmpty { return "endpoint host is empty" }
         let shown = ProblemWording.quoted(host)
         if host.contains("/") || host.contains(":") {
-            return "endpoint host \(shown) must be a bare host name, without scheme, port or path (such as sentry.example.com)"
+            return
+                "endpoint host \(shown) must be a bare host name, without scheme, port or path (such as sentry.example.com)"
         }
         let labels = host.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        let valid = host.utf8.count <= 253 && labels.allSatisfy { label in
-            (1...63).contains(label.count) && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
-                && label.allSatisfy { isIdentifierByte($0) && $0 != UInt8(ascii: ".") && $0 != UInt8(ascii: "_") }
-        }
+        let valid =
+            host.utf8.count <= 253
+            && labels.allSatisfy { label in
+                (1...63).contains(label.count) && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
+                    && label.allSatisfy { isIdentifierByte($0) && $0 != UInt8(ascii: ".") && $0 != UInt8(ascii: "_") }
+            }
         return valid ? nil : "endpoint host \(shown) is not a valid host name"
     }
 

@@ -61,11 +61,17 @@ public struct PrivacyManifest: Encodable, Hashable, Sendable {
     /// The declaration of `purpose`, if declared.
     public func declaration(of purpose: Purpose) -> PurposeDeclaration? { purposes.first { $0.id == purpose } }
     /// The declaration of `category`, if declared.
-    public func declaration(of category: DataCategory) -> DataCategoryDeclaration? { dataCategories.first { $0.id == category } }
+    public func declaration(of category: DataCategory) -> DataCategoryDeclaration? {
+        dataCategories.first { $0.id == category }
+    }
     /// The declaration of `recipient`, if declared.
-    public func declaration(of recipient: RecipientID) -> RecipientDeclaration? { recipients.first { $0.id == recipient } }
+    public func declaration(of recipient: RecipientID) -> RecipientDeclaration? {
+        recipients.first { $0.id == recipient }
+    }
     /// The declaration of `permission`, if declared.
-    public func declaration(of permission: Permission) -> PermissionDeclaration? { permissions.first { $0.permission == permission } }
+    public func declaration(of permission: Permission) -> PermissionDeclaration? {
+        permissions.first { $0.permission == permission }
+    }
     /// The declaration of the event `name`, if declared.
     public func declaration(of event: EventName) -> EventDeclaration? { events.first { $0.name == event } }
 }
@@ -201,8 +207,10 @@ public struct RecipientDeclaration: Codable, Hashable, Sendable {
     public var deletion: DeletionRoute?
 
     /// Creates a declaration.
-    public init(id: RecipientID, name: String, role: RecipientRole, region: String?, endpointHosts: [String] = [],
-                deletion: DeletionRoute? = nil) {
+    public init(
+        id: RecipientID, name: String, role: RecipientRole, region: String?, endpointHosts: [String] = [],
+        deletion: DeletionRoute? = nil
+    ) {
         self.id = id
         self.name = name
         self.role = role
@@ -300,7 +308,10 @@ public struct EventDeclaration: Codable, Hashable, Sendable {
     public var expires: Date?
 
     /// Creates a declaration.
-    public init(name: EventName, purpose: Purpose, category: DataCategory, attributes: [AttributeDeclaration] = [], expires: Date? = nil) {
+    public init(
+        name: EventName, purpose: Purpose, category: DataCategory, attributes: [AttributeDeclaration] = [],
+        expires: Date? = nil
+    ) {
         self.name = name
         self.purpose = purpose
         self.category = category
@@ -432,7 +443,8 @@ extension EventDeclaration {
         var expires: Date?
         if let day = try container.decodeIfPresent(String.self, forKey: .expires) {
             guard let date = CalendarDay.date(from: day) else {
-                throw DecodingError.dataCorruptedError(forKey: .expires, in: container, debugDescription: "expected a date as YYYY-MM-DD")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .expires, in: container, debugDescription: "expected a date as YYYY-MM-DD")
             }
             expires = date
         }
@@ -457,9 +469,11 @@ extension EventDeclaration {
         try container.encode(attributes, forKey: .attributes)
         if let expires {
             guard let day = CalendarDay.string(from: expires) else {
-                throw EncodingError.invalidValue(expires, EncodingError.Context(
-                    codingPath: container.codingPath + [CodingKeys.expires],
-                    debugDescription: "expires is outside the years 0001-9999"))
+                throw EncodingError.invalidValue(
+                    expires,
+                    EncodingError.Context(
+                        codingPath: container.codingPath + [CodingKeys.expires],
+                        debugDescription: "expires is outside the years 0001-9999"))
             }
             try container.encode(day, forKey: .expires)
         }

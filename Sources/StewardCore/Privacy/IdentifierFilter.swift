@@ -55,8 +55,10 @@ public struct IdentifierFilter: Sendable {
     /// A filter of exactly these device values (for tests and for hosts that know better):
     /// machine IDs in hex, MAC addresses in any notation, host names, a home directory and a
     /// user name.
-    public init(machineIDs: [String] = [], macAddresses: [String] = [], hostNames: [String] = [],
-                homeDirectory: String? = nil, userName: String? = nil) {
+    public init(
+        machineIDs: [String] = [], macAddresses: [String] = [], hostNames: [String] = [],
+        homeDirectory: String? = nil, userName: String? = nil
+    ) {
         var needles: Set<Needle> = []
         func add(_ text: String, _ placeholder: String, wholeWord: Bool = false, shortAsWholeValue: Bool = false) {
             let bytes = Array(text.utf8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
@@ -72,7 +74,9 @@ public struct IdentifierFilter: Sendable {
             guard hex.count == 32 else { continue }
             add(hex, "[machine-id]")
             let h = Array(hex)
-            add(String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-" + String(h[20..<32]), "[machine-id]")
+            add(
+                String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-"
+                    + String(h[20..<32]), "[machine-id]")
         }
         for mac in macAddresses {
             let hex = Self.hexDigits(mac)
@@ -85,10 +89,15 @@ public struct IdentifierFilter: Sendable {
             add(hex, "[mac]")
         }
         // As a whole word (`kiosk-07.lan`, `user@kiosk-07`), not inside a longer one.
-        for host in hostNames where !host.isEmpty && host != "localhost" { add(host, "[host]", wholeWord: true, shortAsWholeValue: true) }
+        for host in hostNames where !host.isEmpty && host != "localhost" {
+            add(host, "[host]", wholeWord: true, shortAsWholeValue: true)
+        }
         if let userName, userName.utf8.count >= 3, !userName.contains("/") { add(userName, "<user>", wholeWord: true) }
         // Longest first: a MAC's plain hex inside a longer match is replaced once.
-        self.needles = needles.sorted { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        self.needles = needles.sorted {
+            $0.bytes.count != $1.bytes.count
+                ? $0.bytes.count > $1.bytes.count : $0.bytes.lexicographicallyPrecedes($1.bytes)
+        }
         var home = homeDirectory ?? ""
         while home.count > 1, home.hasSuffix("/") { home.removeLast() }
         self.homeDirectory = home.hasPrefix("/") && home.count > 1 ? home : nil
@@ -114,7 +123,9 @@ public struct IdentifierFilter: Sendable {
     public static var current: IdentifierFilter {
         shared.withLock { s in
             if let filter = s.filter { return filter }
-            let filter = device(machineIDPaths: ["/etc/machine-id"], extraIDs: s.configuredIDs, extraMACs: s.macSources.values.flatMap { $0() })
+            let filter = device(
+                machineIDPaths: ["/etc/machine-id"], extraIDs: s.configuredIDs,
+                extraMACs: s.macSources.values.flatMap { $0() })
             s.filter = filter
             return filter
         }
@@ -131,7 +142,9 @@ public struct IdentifierFilter: Sendable {
             if s.configuredIDs.last == id { return }
             s.configuredIDs.removeAll { $0 == id }
             s.configuredIDs.append(id)
-            if s.configuredIDs.count > maximumConfiguredIDs { s.configuredIDs.removeFirst(s.configuredIDs.count - maximumConfiguredIDs) }
+            if s.configuredIDs.count > maximumConfiguredIDs {
+                s.configuredIDs.removeFirst(s.configuredIDs.count - maximumConfiguredIDs)
+            }
             s.filter = nil
         }
     }
@@ -148,11 +161,14 @@ public struct IdentifierFilter: Sendable {
     }
 
     /// Reads this device's values.
-    static func device(machineIDPaths: [String], extraIDs: [String] = [], extraMACs: [String] = []) -> IdentifierFilter {
+    static func device(machineIDPaths: [String], extraIDs: [String] = [], extraMACs: [String] = []) -> IdentifierFilter
+    {
         var ids: [String] = extraIDs
         for path in machineIDPaths {
             // Bounded: the file's size is not Steward's to trust (a machine id is 33 bytes).
-            if let bytes = FileSystem.readSmallFile(path, limit: 64) { ids.append(String(decoding: bytes, as: UTF8.self)) }
+            if let bytes = FileSystem.readSmallFile(path, limit: 64) {
+                ids.append(String(decoding: bytes, as: UTF8.self))
+            }
         }
         var macs: [String] = []
         if case .success(let names) = DirectoryListing.entries("/sys/class/net") {
@@ -161,7 +177,9 @@ public struct IdentifierFilter: Sendable {
                     macs.append(String(decoding: bytes, as: UTF8.self))
                 }
                 // A MAC-based name (`wlx` and 12 hex digits) spells an address out.
-                if name.utf8.count == 15, Array(name.utf8)[2] == UInt8(ascii: "x") { macs.append(String(name.dropFirst(3))) }
+                if name.utf8.count == 15, Array(name.utf8)[2] == UInt8(ascii: "x") {
+                    macs.append(String(name.dropFirst(3)))
+                }
             }
         }
         var hosts: [String] = []
@@ -170,8 +188,9 @@ public struct IdentifierFilter: Sendable {
             hosts.append(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         // root is not a person's name (and would take every "root" out of every text).
-        return IdentifierFilter(machineIDs: ids, macAddresses: macs + extraMACs, hostNames: hosts,
-                                homeDirectory: Self.environment("HOME"), userName: geteuid() == 0 ? nil : Self.userName())
+        return IdentifierFilter(
+            machineIDs: ids, macAddresses: macs + extraMACs, hostNames: hosts,
+            homeDirectory: Self.environment("HOME"), userName: geteuid() == 0 ? nil : Self.userName())
     }
 
     private static func environment(_ name: String) -> String? {
@@ -185,7 +204,9 @@ public struct IdentifierFilter: Sendable {
         var record = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(geteuid(), &record, &buffer, buffer.count, &result) == 0, result != nil, let name = record.pw_name else { return nil }
+        guard getpwuid_r(geteuid(), &record, &buffer, buffer.count, &result) == 0, result != nil,
+            let name = record.pw_name
+        else { return nil }
         return String(cString: name)
     }
 
@@ -197,7 +218,9 @@ public struct IdentifierFilter: Sendable {
             let lower = byte | 0x20
             if (byte >= 0x30 && byte <= 0x39) || (lower >= 0x61 && lower <= 0x66) {
                 out.append(byte >= 0x41 && byte <= 0x46 ? lower : byte)
-            } else if byte == UInt8(ascii: ":") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == 0x20 || byte == 0x0A || byte == 0x09 {
+            } else if byte == UInt8(ascii: ":") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+                || byte == 0x20 || byte == 0x0A || byte == 0x09
+            {
                 continue
             } else {
                 return ""
@@ -208,8 +231,10 @@ public struct IdentifierFilter: Sendable {
 
     // MARK: - Secret names
 
-    private static let secretWords = ["password", "passwd", "mysql_pwd", "secret", "api_key", "apikey", "auth", "credential",
-                                      "private_key", "privatekey", "token", "session_id", "sessionid", "cookie", "csrf", "xsrf", "bearer"]
+    private static let secretWords = [
+        "password", "passwd", "mysql_pwd", "secret", "api_key", "apikey", "auth", "credential",
+        "private_key", "privatekey", "token", "session_id", "sessionid", "cookie", "csrf", "xsrf", "bearer",
+    ]
 
     /// Whether `key` names a secret (ASCII case ignored, `-` read as `_`): it contains one of
     /// Sentry's default scrubbed words. `Idempotency-Key` and `Content-Type` do not.
@@ -303,14 +328,18 @@ public struct IdentifierFilter: Sendable {
         found += Self.shapes(in: bytes)
         if secretValues { found += Self.secretValues(in: bytes) }
         guard found.count > 1 else { return found }
-        found.sort { $0.range.lowerBound != $1.range.lowerBound ? $0.range.lowerBound < $1.range.lowerBound : $0.range.count > $1.range.count }
+        found.sort {
+            $0.range.lowerBound != $1.range.lowerBound
+                ? $0.range.lowerBound < $1.range.lowerBound : $0.range.count > $1.range.count
+        }
         // Overlapping findings merge into one (the earlier one's placeholder), so no tail of a
         // longer finding is left in the text.
         var kept: [Finding] = []
         for finding in found {
             if let last = kept.last, finding.range.lowerBound < last.range.upperBound {
                 if finding.range.upperBound > last.range.upperBound {
-                    kept[kept.count - 1] = Finding(range: last.range.lowerBound..<finding.range.upperBound, placeholder: last.placeholder)
+                    kept[kept.count - 1] = Finding(
+                        range: last.range.lowerBound..<finding.range.upperBound, placeholder: last.placeholder)
                 }
             } else {
                 kept.append(finding)
@@ -323,7 +352,8 @@ public struct IdentifierFilter: Sendable {
 
     /// Letters, digits, `_` and any non-ASCII byte.
     private static func isWordByte(_ byte: UInt8) -> Bool {
-        byte >= 0x80 || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == UInt8(ascii: "_")
+        byte >= 0x80 || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+            || byte == UInt8(ascii: "_")
     }
 
     private static func occurrences(_ needle: Needle, in bytes: UnsafeBufferPointer<UInt8>) -> [Finding] {
@@ -336,8 +366,11 @@ public struct IdentifierFilter: Sendable {
             if lower(bytes[start]) == n[0] {
                 var i = 1
                 while i < n.count, lower(bytes[start + i]) == n[i] { i += 1 }
-                if i == n.count, !needle.wholeWord
-                    || ((start == 0 || !isWordByte(bytes[start - 1])) && (start + n.count == bytes.count || !isWordByte(bytes[start + n.count]))) {
+                if i == n.count,
+                    !needle.wholeWord
+                        || ((start == 0 || !isWordByte(bytes[start - 1]))
+                            && (start + n.count == bytes.count || !isWordByte(bytes[start + n.count])))
+                {
                     found.append(Finding(range: start..<start + n.count, placeholder: needle.placeholder))
                     start += n.count
                     continue
@@ -353,10 +386,15 @@ public struct IdentifierFilter: Sendable {
         var found: [Finding] = []
         var start = 0
         while start + home.count <= bytes.count {
-            if bytes[start] == home[0], UnsafeBufferPointer(rebasing: bytes[start..<start + home.count]).elementsEqual(home),
-               start == 0 || !(isWordByte(bytes[start - 1]) || bytes[start - 1] == UInt8(ascii: "/") || bytes[start - 1] == UInt8(ascii: ".")),
-               start + home.count == bytes.count || !isWordByte(bytes[start + home.count]) && bytes[start + home.count] != UInt8(ascii: "-")
-                && bytes[start + home.count] != UInt8(ascii: ".") {
+            if bytes[start] == home[0],
+                UnsafeBufferPointer(rebasing: bytes[start..<start + home.count]).elementsEqual(home),
+                start == 0
+                    || !(isWordByte(bytes[start - 1]) || bytes[start - 1] == UInt8(ascii: "/")
+                        || bytes[start - 1] == UInt8(ascii: ".")),
+                start + home.count == bytes.count
+                    || !isWordByte(bytes[start + home.count]) && bytes[start + home.count] != UInt8(ascii: "-")
+                        && bytes[start + home.count] != UInt8(ascii: ".")
+            {
                 found.append(Finding(range: start..<start + home.count, placeholder: placeholder))
                 start += home.count
             } else {
@@ -390,7 +428,9 @@ public struct IdentifierFilter: Sendable {
                     count += 1
                     cursor += 1
                     end = cursor
-                } else if b == 0x20 || b == UInt8(ascii: "-"), cursor + 1 < bytes.count, bytes[cursor + 1] >= 0x30 && bytes[cursor + 1] <= 0x39 {
+                } else if b == 0x20 || b == UInt8(ascii: "-"), cursor + 1 < bytes.count,
+                    bytes[cursor + 1] >= 0x30 && bytes[cursor + 1] <= 0x39
+                {
                     cursor += 1
                 } else {
                     break
@@ -414,9 +454,11 @@ public struct IdentifierFilter: Sendable {
 
     private static func isSeparator(_ byte: UInt8) -> Bool {
         switch byte {
-        case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "/"), UInt8(ascii: "["), UInt8(ascii: "]"),
-             UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: "="), UInt8(ascii: "<"),
-             UInt8(ascii: ">"), UInt8(ascii: "@"), UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "|"):
+        case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "/"), UInt8(ascii: "["),
+            UInt8(ascii: "]"),
+            UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: "="),
+            UInt8(ascii: "<"),
+            UInt8(ascii: ">"), UInt8(ascii: "@"), UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "|"):
             return true
         default:
             return false
@@ -426,14 +468,19 @@ public struct IdentifierFilter: Sendable {
     /// The token `range` (trimmed of trailing punctuation) as an address finding, if it is one.
     private static func address(in bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [Finding] {
         var upper = range.upperBound
-        while upper > range.lowerBound, bytes[upper - 1] == UInt8(ascii: ".") || bytes[upper - 1] == UInt8(ascii: ":") { upper -= 1 }
+        while upper > range.lowerBound, bytes[upper - 1] == UInt8(ascii: ".") || bytes[upper - 1] == UInt8(ascii: ":") {
+            upper -= 1
+        }
         let lowerBound = range.lowerBound
         guard upper - lowerBound >= 7, upper - lowerBound <= 64 else { return [] }
         let slice = UnsafeBufferPointer(rebasing: bytes[lowerBound..<upper])
-        guard slice.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-") }) else { return [] }
+        guard slice.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-") })
+        else { return [] }
         let token = Array(slice)
         if isMAC(token) { return [Finding(range: lowerBound..<upper, placeholder: "[mac]")] }
-        guard token.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) || token.contains(UInt8(ascii: ":")) else { return [] }
+        guard token.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) || token.contains(UInt8(ascii: ":")) else {
+            return []
+        }
         let text = String(decoding: token, as: UTF8.self)
         var v4 = in_addr()
         var v6 = in6_addr()
@@ -442,7 +489,9 @@ public struct IdentifierFilter: Sendable {
             if inet_pton(AF_INET6, text, &v6) == 1 { return [Finding(range: lowerBound..<upper, placeholder: "[ip]")] }
             // An IPv4 address with a port: 10.0.0.1:8080.
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count == 2, inet_pton(AF_INET, String(parts[0]), &v4) == 1, !parts[1].isEmpty, parts[1].allSatisfy(\.isNumber) {
+            if parts.count == 2, inet_pton(AF_INET, String(parts[0]), &v4) == 1, !parts[1].isEmpty,
+                parts[1].allSatisfy(\.isNumber)
+            {
                 return [Finding(range: lowerBound..<upper, placeholder: "[ip]")]
             }
             // A label before it: addr:10.0.0.7, peer=host:10.0.0.7:443.
@@ -494,7 +543,9 @@ public struct IdentifierFilter: Sendable {
         var index = 0
         while index < bytes.count {
             // A word of letters, digits, `_` and `-`.
-            guard isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: "-"), index == 0 || !(isWordByte(bytes[index - 1]) || bytes[index - 1] == UInt8(ascii: "-")) else {
+            guard isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: "-"),
+                index == 0 || !(isWordByte(bytes[index - 1]) || bytes[index - 1] == UInt8(ascii: "-"))
+            else {
                 index += 1
                 continue
             }
@@ -506,10 +557,13 @@ public struct IdentifierFilter: Sendable {
             // After the name: optional closing quote and spaces, then `=` or `:` (or a space
             // after Bearer), optional spaces and an opening quote, then the value.
             var cursor = end
-            if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") || bytes[cursor] == UInt8(ascii: "'") { cursor += 1 }
+            if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") || bytes[cursor] == UInt8(ascii: "'") {
+                cursor += 1
+            }
             while cursor < bytes.count, bytes[cursor] == 0x20 { cursor += 1 }
             if !isBearer {
-                guard cursor < bytes.count, bytes[cursor] == UInt8(ascii: "=") || bytes[cursor] == UInt8(ascii: ":") else { continue }
+                guard cursor < bytes.count, bytes[cursor] == UInt8(ascii: "=") || bytes[cursor] == UInt8(ascii: ":")
+                else { continue }
                 cursor += 1
             } else if cursor == end {
                 continue
@@ -523,8 +577,13 @@ public struct IdentifierFilter: Sendable {
             let valueStart = cursor
             while cursor < bytes.count {
                 let b = bytes[cursor]
-                if let quote { if b == quote { break } } else if b == 0x20 || b == UInt8(ascii: ",") || b == UInt8(ascii: ";") || b == UInt8(ascii: "&")
-                    || b == UInt8(ascii: "}") || b == 0x0A { break }
+                if let quote {
+                    if b == quote { break }
+                } else if b == 0x20 || b == UInt8(ascii: ",") || b == UInt8(ascii: ";") || b == UInt8(ascii: "&")
+                    || b == UInt8(ascii: "}") || b == 0x0A
+                {
+                    break
+                }
                 cursor += 1
             }
             if cursor > valueStart { found.append(Finding(range: valueStart..<cursor, placeholder: "[filtered]")) }

@@ -112,7 +112,7 @@ extension Duration {
 ///
 /// - Throws: `CancellationError` when the task is cancelled, or what `clock` throws.
 package func checkedSleep<C: Clock>(for duration: Duration, on clock: C = ContinuousClock()) async throws
-    where C.Duration == Duration {
+where C.Duration == Duration {
     let wait = duration.clamped(to: .zero...CheckedTime.maximumWait)
     guard wait > .zero else {
         try Task.checkCancellation()

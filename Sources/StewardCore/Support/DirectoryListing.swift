@@ -9,7 +9,9 @@ import Musl
 package enum DirectoryListing {
     /// The names in `path`, unsorted, without `.` and `..`; the errno when it cannot be opened.
     package static func entries(_ path: String) -> Result<[String], SystemError> {
-        guard let directory = opendir(path) else { return .failure(SystemError(call: "opendir", path: path, errno: errno)) }
+        guard let directory = opendir(path) else {
+            return .failure(SystemError(call: "opendir", path: path, errno: errno))
+        }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {

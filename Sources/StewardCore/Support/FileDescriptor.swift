@@ -41,8 +41,10 @@ struct FileDescriptor: ~Copyable {
 
     /// Opens `path` (below `root`) component by component, following no link.
     private static func openBeneath(root: String, path: String, _ flags: Int32, mode: mode_t) throws -> FileDescriptor {
-        let components = path.utf8.dropFirst(root.utf8.count).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
-            .map { String(decoding: $0, as: UTF8.self) }
+        let components = path.utf8.dropFirst(root.utf8.count).split(
+            separator: UInt8(ascii: "/"), omittingEmptySubsequences: true
+        )
+        .map { String(decoding: $0, as: UTF8.self) }
         // `..` would climb out of the private directory: not a path Steward makes.
         guard !components.contains("..") else { throw SystemError(call: "open", path: path, errno: EACCES) }
         let directoryFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
@@ -169,7 +171,8 @@ enum PrivateRoots {
             for end in ends {
                 // Strings compare as Unicode text; the file system compares bytes: both must agree.
                 guard let found = roots.firstIndex(of: String(decoding: bytes[0..<end], as: UTF8.self)),
-                      roots[found].utf8.elementsEqual(bytes[0..<end]) else { continue }
+                    roots[found].utf8.elementsEqual(bytes[0..<end])
+                else { continue }
                 return roots[found]
             }
             return nil
@@ -185,7 +188,8 @@ package enum FileSystem {
     /// outside input.
     package static func readSmallFile(_ path: String, limit: Int) -> [UInt8]? {
         guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NONBLOCK),
-              let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG
+        else { return nil }
         return try? fd.readAll(limit: limit)
     }
 
@@ -228,7 +232,9 @@ package enum FileSystem {
     private static func ensurePrivateDirectoryBeneathRoot(_ path: String) throws -> Bool {
         let parentPath = parentPath(path)
         let name = lastComponent(path)
-        guard !name.isEmpty, name != ".", name != ".." else { throw SystemError(call: "mkdir", path: path, errno: EINVAL) }
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw SystemError(call: "mkdir", path: path, errno: EINVAL)
+        }
         let parent = try openParent(parentPath)
         var st = FileStatus()
         if fstatat(parent.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
@@ -243,7 +249,9 @@ package enum FileSystem {
             guard code == EEXIST else { throw SystemError(call: "mkdirat", path: path, errno: code) }
             created = false
         }
-        let directory = try systemCall("openat", path: path) { openat(parent.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        let directory = try systemCall("openat", path: path) {
+            openat(parent.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
         defer { _ = systemClose(directory) }
         // umask can only remove bits; make the mode exact on the folder just made.
         if created { try systemCall("fchmod", path: path) { fchmod(directory, 0o700) } }
@@ -273,16 +281,25 @@ package enum FileSystem {
 
     private static func checkPrivateDirectory(_ path: String, _ st: FileStatus) throws {
         if (st.st_mode & S_IFMT) == S_IFLNK {
-            throw InsecurePathError(path: path, problem: "is a symbolic link; Steward keeps private data only in real directories. Remove the link.")
+            throw InsecurePathError(
+                path: path,
+                problem: "is a symbolic link; Steward keeps private data only in real directories. Remove the link.")
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw InsecurePathError(path: path, problem: "is not a directory. Move the file away.")
         }
         guard st.st_uid == geteuid() else {
-            throw InsecurePathError(path: path, problem: "belongs to user \(st.st_uid), not to this process (\(geteuid())). Use a data directory you own.")
+            throw InsecurePathError(
+                path: path,
+                problem:
+                    "belongs to user \(st.st_uid), not to this process (\(geteuid())). Use a data directory you own.")
         }
         guard st.st_mode & 0o077 == 0 else {
-            throw InsecurePathError(path: path, problem: "has mode \(String(st.st_mode & 0o777, radix: 8)); group and others must have no access. Run: chmod 700 '\(path)'")
+            throw InsecurePathError(
+                path: path,
+                problem:
+                    "has mode \(String(st.st_mode & 0o777, radix: 8)); group and others must have no access. Run: chmod 700 '\(path)'"
+            )
         }
     }
 

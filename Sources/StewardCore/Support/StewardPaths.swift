@@ -21,12 +21,16 @@ public enum StewardPaths {
     ///   ``NoDataDirectoryError`` when neither `XDG_DATA_HOME`, `HOME` nor the password database
     ///   gives an absolute folder. There is no fallback to a shared folder such as `/tmp`, where
     ///   other users could read or plant the data.
-    public static func defaultDataDirectory(appID: String = defaultAppID, environment: [String: String]? = nil) throws -> String {
+    public static func defaultDataDirectory(appID: String = defaultAppID, environment: [String: String]? = nil) throws
+        -> String
+    {
         try defaultDataDirectory(appID: appID, environment: environment, passwordDatabaseHome: passwordDatabaseHome)
     }
 
     /// ``defaultDataDirectory(appID:environment:)`` with the password database's answer given.
-    static func defaultDataDirectory(appID: String, environment: [String: String]?, passwordDatabaseHome: () -> String?) throws -> String {
+    static func defaultDataDirectory(appID: String, environment: [String: String]?, passwordDatabaseHome: () -> String?)
+        throws -> String
+    {
         try validate(appID: appID)
         let env = environment ?? currentEnvironment()
         if let xdg = env["XDG_DATA_HOME"], xdg.hasPrefix("/") {
@@ -43,9 +47,12 @@ public enum StewardPaths {
 
     /// Checks that `appID` is 1-255 letters, digits, `.`, `-` or `_`, not starting with `.`.
     public static func validate(appID: String) throws {
-        let ok = !appID.isEmpty && appID.utf8.count <= 255 && appID.first != "." && appID.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E
-        }
+        let ok =
+            !appID.isEmpty && appID.utf8.count <= 255 && appID.first != "."
+            && appID.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D
+                    || $0 == 0x5F || $0 == 0x2E
+            }
         guard ok else { throw InvalidAppIDError(appID: appID) }
     }
 

@@ -127,7 +127,10 @@ public final class FileTransport: Transport {
         var code: Int32
         repeat { code = flock(raw, LOCK_EX | LOCK_NB) == 0 ? 0 : errno } while code == EINTR
         if code == EWOULDBLOCK {
-            throw UploadError(.outboxInUse, "the outbox \(directory) is in use by another FileTransport (in this or another process); share one transport between uploaders")
+            throw UploadError(
+                .outboxInUse,
+                "the outbox \(directory) is in use by another FileTransport (in this or another process); share one transport between uploaders"
+            )
         } else if code != 0 {
             throw SystemError(call: "flock", path: directory + "/.lock", errno: code)
         }
@@ -175,16 +178,20 @@ public final class FileTransport: Transport {
     /// 64 bytes, or not a decimal number.
     private static func savedReservation(_ path: String) -> UInt64? {
         guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK),
-              let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG,
-              let saved = try? fd.readAll(limit: 64),
-              let text = String(validating: saved, as: UTF8.self) else { return nil }
+            let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG,
+            let saved = try? fd.readAll(limit: 64),
+            let text = String(validating: saved, as: UTF8.self)
+        else { return nil }
         let digits = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
         return UInt64(digits)
     }
 
     private static func exhausted(_ directory: String, _ problem: String) -> UploadError {
-        UploadError(.outboxExhausted, "the outbox \(directory) \(problem): sequence numbers must never repeat, so no payload can be written. The file is damaged or not Steward's; move it out of the folder (with .sequence when it is named), then open the outbox again")
+        UploadError(
+            .outboxExhausted,
+            "the outbox \(directory) \(problem): sequence numbers must never repeat, so no payload can be written. The file is damaged or not Steward's; move it out of the folder (with .sequence when it is named), then open the outbox again"
+        )
     }
 
     deinit {
@@ -211,8 +218,10 @@ public final class FileTransport: Transport {
             let number = try nextSequence()
             let stem = Self.stem(number, payload.recipient)
             let sidecar = Sidecar(
-                sequence: number, recipient: payload.recipient, purpose: payload.purpose, categories: payload.categories,
-                contentType: payload.contentType, headers: payload.headers.filter { !Self.isSecretHeader($0.key) }, idempotencyKey: payload.idempotencyKey,
+                sequence: number, recipient: payload.recipient, purpose: payload.purpose,
+                categories: payload.categories,
+                contentType: payload.contentType, headers: payload.headers.filter { !Self.isSecretHeader($0.key) },
+                idempotencyKey: payload.idempotencyKey,
                 created: CivilTime.iso8601(payload.created), body: stem + ".body", bodyBytes: payload.body.count,
                 bodySHA256: Self.hex(SHA256.hash(payload.body)))
             let encoder = JSONEncoder()
@@ -255,7 +264,9 @@ public final class FileTransport: Transport {
     @discardableResult
     public func purge(purpose: Purpose) throws -> Int {
         try writing.withLock { _ in
-            let names = try FileSystem.contents(of: directory).filter { !$0.hasPrefix(".") && Self.sequenceNumber(of: $0) != nil }
+            let names = try FileSystem.contents(of: directory).filter {
+                !$0.hasPrefix(".") && Self.sequenceNumber(of: $0) != nil
+            }
             let decoder = JSONDecoder()
             var removed = 0
             for name in names where name.hasSuffix(".json") {
@@ -305,7 +316,9 @@ public final class FileTransport: Transport {
     ///   folder cannot be read or a file cannot be removed.
     package func takeAll(_ take: (Payload) throws -> Void) throws -> (taken: Int, unreadable: Int) {
         try writing.withLock { _ in
-            let names = try FileSystem.contents(of: directory).filter { !$0.hasPrefix(".") && Self.sequenceNumber(of: $0) != nil }
+            let names = try FileSystem.contents(of: directory).filter {
+                !$0.hasPrefix(".") && Self.sequenceNumber(of: $0) != nil
+            }
             let decoder = JSONDecoder()
             var result = (taken: 0, unreadable: 0)
             for name in names.filter({ $0.hasSuffix(".json") }).sorted() {
@@ -314,13 +327,17 @@ public final class FileTransport: Transport {
                 let body = sidecar.flatMap { sidecar in
                     (try? FileDescriptor.open(directory + "/" + stem + ".body", O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
                         .readAll(limit: max(0, min(sidecar.bodyBytes, Self.maximumTakenBody) + 1)))
-                        .flatMap { $0.count == sidecar.bodyBytes && Self.hex(SHA256.hash($0)) == sidecar.bodySHA256 ? $0 : nil }
+                        .flatMap {
+                            $0.count == sidecar.bodyBytes && Self.hex(SHA256.hash($0)) == sidecar.bodySHA256 ? $0 : nil
+                        }
                 }
                 if let sidecar, let body {
-                    try take(Payload(recipient: sidecar.recipient, purpose: sidecar.purpose, categories: sidecar.categories,
-                                     contentType: sidecar.contentType, headers: sidecar.headers, body: body,
-                                     idempotencyKey: sidecar.idempotencyKey,
-                                     created: CivilTime.date(rfc3339: sidecar.created) ?? Date()))
+                    try take(
+                        Payload(
+                            recipient: sidecar.recipient, purpose: sidecar.purpose, categories: sidecar.categories,
+                            contentType: sidecar.contentType, headers: sidecar.headers, body: body,
+                            idempotencyKey: sidecar.idempotencyKey,
+                            created: CivilTime.date(rfc3339: sidecar.created) ?? Date()))
                     result.taken += 1
                 } else {
                     result.unreadable += 1
@@ -351,8 +368,10 @@ public final class FileTransport: Transport {
     /// link, a FIFO, or more than any sidecar Steward writes (its size is outside input; never
     /// allocated whole).
     private func readSidecar(_ name: String, _ decoder: JSONDecoder) -> Sidecar? {
-        guard let bytes = try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-            .readAll(limit: Self.maximumSidecar) else { return nil }
+        guard
+            let bytes = try? FileDescriptor.open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                .readAll(limit: Self.maximumSidecar)
+        else { return nil }
         return try? decoder.decode(Sidecar.self, from: Data(bytes))
     }
 
@@ -409,11 +428,13 @@ public final class FileTransport: Transport {
 
     private static func stem(_ number: UInt64, _ recipient: RecipientID) -> String {
         let digits = String(number)
-        let safe = String(decoding: recipient.rawValue.utf8.prefix(64).map { byte -> UInt8 in
-            let ok = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2D || byte == 0x5F || byte == 0x2E
-            return ok ? byte : 0x5F
-        }, as: UTF8.self)
+        let safe = String(
+            decoding: recipient.rawValue.utf8.prefix(64).map { byte -> UInt8 in
+                let ok =
+                    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2D || byte == 0x5F || byte == 0x2E
+                return ok ? byte : 0x5F
+            }, as: UTF8.self)
         return String(repeating: "0", count: max(0, Self.digits - digits.count)) + digits + "-" + safe
     }
 
@@ -421,8 +442,8 @@ public final class FileTransport: Transport {
     /// 12 or more decimal digits that fit a `UInt64`.
     private static func sequenceNumber(of name: String) -> UInt64? {
         guard let dash = name.firstIndex(of: "-"), name.distance(from: name.startIndex, to: dash) >= Self.digits,
-              name.hasSuffix(".body") || name.hasSuffix(".json"),
-              name[..<dash].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+            name.hasSuffix(".body") || name.hasSuffix(".json"),
+            name[..<dash].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
         else { return nil }
         return UInt64(name[..<dash])
     }

@@ -85,10 +85,10 @@ public enum RetryAfter {
     /// `DD SP Mon SP YYYY SP HH:MM:SS SP GMT` (after `Day, `).
     private static func imfFixdate(_ scanner: inout Scanner) -> Date? {
         guard let day = scanner.digits(exactly: 2), scanner.skip(0x20),
-              let month = scanner.month(), scanner.skip(0x20),
-              let year = scanner.digits(exactly: 4), scanner.skip(0x20),
-              let time = scanner.timeOfDay(), scanner.skip(0x20),
-              scanner.gmt(), scanner.atEnd
+            let month = scanner.month(), scanner.skip(0x20),
+            let year = scanner.digits(exactly: 4), scanner.skip(0x20),
+            let time = scanner.timeOfDay(), scanner.skip(0x20),
+            scanner.gmt(), scanner.atEnd
         else { return nil }
         return CivilTime.date(year: year, month: month, day: day, time: time)
     }
@@ -96,10 +96,10 @@ public enum RetryAfter {
     /// `DD-Mon-YY SP HH:MM:SS SP GMT` (after `Dayname, `).
     private static func rfc850Date(_ scanner: inout Scanner, now: Date) -> Date? {
         guard let day = scanner.digits(exactly: 2), scanner.skip(0x2D),
-              let month = scanner.month(), scanner.skip(0x2D),
-              let shortYear = scanner.digits(exactly: 2), scanner.skip(0x20),
-              let time = scanner.timeOfDay(), scanner.skip(0x20),
-              scanner.gmt(), scanner.atEnd
+            let month = scanner.month(), scanner.skip(0x2D),
+            let shortYear = scanner.digits(exactly: 2), scanner.skip(0x20),
+            let time = scanner.timeOfDay(), scanner.skip(0x20),
+            scanner.gmt(), scanner.atEnd
         else { return nil }
         // The most recent year ending in these two digits that is not more than 50 years after now.
         let currentYear = CivilTime.components(of: now).year
@@ -121,12 +121,13 @@ public enum RetryAfter {
             day = d
         }
         guard scanner.skip(0x20), let time = scanner.timeOfDay(), scanner.skip(0x20),
-              let year = scanner.digits(exactly: 4), scanner.atEnd
+            let year = scanner.digits(exactly: 4), scanner.atEnd
         else { return nil }
         return CivilTime.date(year: year, month: month, day: day, time: time)
     }
 
-    private static let shortDayNames: Set<[UInt8]> = Set(["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map { Array($0.utf8) })
+    private static let shortDayNames: Set<[UInt8]> = Set(
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map { Array($0.utf8) })
     private static let longDayNames: Set<[UInt8]> = Set(
         ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map { Array($0.utf8) })
     fileprivate static let monthNames: [[UInt8]] = [
@@ -193,7 +194,7 @@ public enum RetryAfter {
         /// `HH:MM:SS`.
         mutating func timeOfDay() -> (hour: Int, minute: Int, second: Int)? {
             guard let h = digits(exactly: 2), skip(0x3A), let m = digits(exactly: 2), skip(0x3A),
-                  let s = digits(exactly: 2)
+                let s = digits(exactly: 2)
             else { return nil }
             return (h, m, s)
         }
@@ -210,8 +211,9 @@ package enum CivilTime {
     /// 0001-9999. A leap second (:60) is read as the last second of the minute.
     static func date(year: Int, month: Int, day: Int, time: (hour: Int, minute: Int, second: Int)) -> Date? {
         // Years 0001-9999, the range ``components(of:)`` and every printer of dates keep to.
-        guard (1...9999).contains(year), (1...12).contains(month), day >= 1, day <= CalendarDay.daysIn(month: month, year: year),
-              (0...23).contains(time.hour), (0...59).contains(time.minute), (0...60).contains(time.second)
+        guard (1...9999).contains(year), (1...12).contains(month), day >= 1,
+            day <= CalendarDay.daysIn(month: month, year: year),
+            (0...23).contains(time.hour), (0...59).contains(time.minute), (0...60).contains(time.second)
         else { return nil }
         let days = CalendarDay.dayNumber(year: year, month: month, day: day)
         let seconds = days * 86_400 + time.hour * 3_600 + time.minute * 60 + min(time.second, 59)
@@ -219,13 +221,16 @@ package enum CivilTime {
     }
 
     /// The UTC civil components of `date` (milliseconds rounded down).
-    static func components(of date: Date) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millisecond: Int) {
+    static func components(of date: Date) -> (
+        year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millisecond: Int
+    ) {
         // Clamp to years 0001-9999 (NaN: 1970) so the conversion can never trap.
         let t = date.timeIntervalSince1970
         // Truncated to the millisecond, after half a microsecond is added: a time read as
         // `…14.982` is stored as 14.98199999… (binary), which must still write as .982 (found by
         // FuzzRetryAfter). Half a microsecond is a few ulps at today's times and far below a ms.
-        let ms = Int64(((t.isNaN ? 0 : min(max(t, -62_135_596_800), 253_402_300_799.999)) * 1000 + 0.0005).rounded(.down))
+        let ms = Int64(
+            ((t.isNaN ? 0 : min(max(t, -62_135_596_800), 253_402_300_799.999)) * 1000 + 0.0005).rounded(.down))
         let totalSeconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let millisecond = Int(ms - totalSeconds * 1000)
         let days = totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400
@@ -254,9 +259,10 @@ package enum CivilTime {
             return value
         }
         guard let year = number(0..<4), b[4] == 0x2D, let month = number(5..<7), b[7] == 0x2D, let day = number(8..<10),
-              b[10] == 0x54 || b[10] == 0x74, let hour = number(11..<13), b[13] == 0x3A, let minute = number(14..<16),
-              b[16] == 0x3A, let second = number(17..<19), b[b.count - 1] == 0x5A || b[b.count - 1] == 0x7A,
-              let whole = date(year: year, month: month, day: day, time: (hour, minute, second)) else { return nil }
+            b[10] == 0x54 || b[10] == 0x74, let hour = number(11..<13), b[13] == 0x3A, let minute = number(14..<16),
+            b[16] == 0x3A, let second = number(17..<19), b[b.count - 1] == 0x5A || b[b.count - 1] == 0x7A,
+            let whole = date(year: year, month: month, day: day, time: (hour, minute, second))
+        else { return nil }
         guard b.count > 20 else { return b[19] == 0x5A || b[19] == 0x7A ? whole : nil }
         // A fraction: a dot and at least one digit, up to the Z.
         guard b[19] == 0x2E, b.count > 21, (20..<(b.count - 1)).allSatisfy(isDigit) else { return nil }
@@ -273,6 +279,7 @@ package enum CivilTime {
             let s = String(n)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(c.millisecond, 3))Z"
+        return
+            "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(c.millisecond, 3))Z"
     }
 }

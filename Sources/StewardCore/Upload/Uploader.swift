@@ -225,12 +225,14 @@ public final class Uploader: Sendable {
         self.timer = makeTimer(clock)
         self.wallClock = wallClock
         self.random = random
-        var bases = Dictionary(manifest.purposes.map { ($0.id, $0.legalBasis) }, uniquingKeysWith: { first, _ in first })
+        var bases = Dictionary(
+            manifest.purposes.map { ($0.id, $0.legalBasis) }, uniquingKeysWith: { first, _ in first })
         // Steward's own obligations (deletion requests after a withdrawal) go out under the
         // legal obligation to honour the withdrawal, whatever the consent state.
         bases[.privacyCompliance] = bases[.privacyCompliance] ?? .legalObligation
         self.legalBases = bases
-        self.categories = Dictionary(manifest.dataCategories.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.categories = Dictionary(
+            manifest.dataCategories.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.recipientDeclared = manifest.declaration(of: recipient) != nil
         // From the 128-bit attoseconds: `components` traps at 2^63 s. Huge and negative ages
         // are handled below (never expires / expires at once).
@@ -238,10 +240,13 @@ public final class Uploader: Sendable {
 
         var loaded = State()
         try vault.forEachRecord(in: collection) { record in
-            guard let payload = Payload(outboxRecord: record.data), payload.recipient == recipient, !payload.categories.isEmpty else { return }
+            guard let payload = Payload(outboxRecord: record.data), payload.recipient == recipient,
+                !payload.categories.isEmpty
+            else { return }
             loaded.lanes[payload.purpose, default: Lane()].append(
-                Entry(id: record.id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
-                      key: payload.idempotencyKey))
+                Entry(
+                    id: record.id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
+                    key: payload.idempotencyKey))
             loaded.count += 1
         }
         self.state = Mutex(loaded)
@@ -332,10 +337,16 @@ public final class Uploader: Sendable {
             payload.created = wallClock.checkedNow
         }
         guard payload.recipient == recipient else {
-            throw UploadError(.wrongRecipient, "the payload is addressed to '\(payload.recipient)' but this uploader sends to '\(recipient)'; submit it to that recipient's uploader")
+            throw UploadError(
+                .wrongRecipient,
+                "the payload is addressed to '\(payload.recipient)' but this uploader sends to '\(recipient)'; submit it to that recipient's uploader"
+            )
         }
         guard let firstCategory = payload.categories.first else {
-            throw UploadError(.noCategories, "the payload names no data category; list the categories it holds so the disclosure can be accounted for")
+            throw UploadError(
+                .noCategories,
+                "the payload names no data category; list the categories it holds so the disclosure can be accounted for"
+            )
         }
         guard isDeclared(payload) else {
             countDropped(payload.categories, purpose: payload.purpose, reason: .undeclared)
@@ -346,7 +357,8 @@ public final class Uploader: Sendable {
             countDropped(payload.categories, purpose: payload.purpose, reason: .consent)
             return .dropped(.consent)
         }
-        let id = try vault.append(payload.outboxRecord(), to: collection, category: firstCategory, purpose: payload.purpose)
+        let id = try vault.append(
+            payload.outboxRecord(), to: collection, category: firstCategory, purpose: payload.purpose)
         do {
             try vault.commit()
         } catch {
@@ -354,15 +366,17 @@ public final class Uploader: Sendable {
             _ = try? vault.remove(id, from: collection)
             throw error
         }
-        let entry = Entry(id: id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
-                          key: payload.idempotencyKey)
+        let entry = Entry(
+            id: id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
+            key: payload.idempotencyKey)
         var handOverError: (any Error)?
         do { try handedOver() } catch { handOverError = error }
-        notify(state.withLock { s in
-            s.lanes[payload.purpose, default: Lane()].insert(entry)
-            s.count += 1
-            return s.bump()
-        })
+        notify(
+            state.withLock { s in
+                s.lanes[payload.purpose, default: Lane()].insert(entry)
+                s.count += 1
+                return s.bump()
+            })
         if let handOverError { throw handOverError }
         return consentState == .granted ? .queued : .heldForConsent
     }
@@ -525,13 +539,18 @@ public final class Uploader: Sendable {
         } catch {
             report.problems.append("reading queued payload \(entry.id) for '\(recipient)' failed: \(error)")
             // Try again later; this is not the recipient's failure, so no attempt is counted.
-            let retryAt = timer.elapsed() + min(max(policy.maxBackoff, .seconds(1)), .seconds(RetryAfter.maximumSeconds))
-            finish(entry) { lane in lane.updateFirst { $0.notBefore = retryAt }; return false }
+            let retryAt =
+                timer.elapsed() + min(max(policy.maxBackoff, .seconds(1)), .seconds(RetryAfter.maximumSeconds))
+            finish(entry) { lane in
+                lane.updateFirst { $0.notBefore = retryAt }; return false
+            }
             return false
         }
         guard let payload else {
             // Gone from the vault (purged, erased or evicted by the quota): nothing to send.
-            finish(entry) { lane in lane.removeFirst(); return true }
+            finish(entry) { lane in
+                lane.removeFirst(); return true
+            }
             return true
         }
         // Consent may have changed since the step was chosen; the next step holds or drops it.
@@ -552,7 +571,11 @@ public final class Uploader: Sendable {
             return consentState(for: entry.purpose) == .denied
         }
         if withdrawn { sending.cancel() }
-        let answer = await withTaskCancellationHandler { await sending.value } onCancel: { sending.cancel() }
+        let answer = await withTaskCancellationHandler {
+            await sending.value
+        } onCancel: {
+            sending.cancel()
+        }
         let stillQueued = state.withLock { s in
             s.inFlightSend = nil
             return s.lanes[entry.purpose]?.first?.id == entry.id
@@ -579,7 +602,9 @@ public final class Uploader: Sendable {
                 audit.recordDisclosed(category, purpose: entry.purpose, recipient: recipient, legalBasis: basis)
             }
             report.accepted += 1
-            finish(entry) { lane in lane.removeFirst(); return true }
+            finish(entry) { lane in
+                lane.removeFirst(); return true
+            }
             if entry.purpose != .privacyCompliance, consentState(for: entry.purpose) == .denied {
                 // Withdrawn while the send was under way, and the recipient took it anyway.
                 acceptedAfterWithdrawal.withLock { $0 }?(entry.purpose, entry.categories)
@@ -589,24 +614,34 @@ public final class Uploader: Sendable {
             // captive portal's certificate) is retried with backoff until it is accepted.
             report.retries += 1
             let attempts = entry.attempts + 1
-            retry(entry, attempts: attempts, after: policy.backoff.delay(forAttempt: attempts - 1, random: random), atLeast: .seconds(1))
+            retry(
+                entry, attempts: attempts, after: policy.backoff.delay(forAttempt: attempts - 1, random: random),
+                atLeast: .seconds(1))
         case .rejected:
             remove([entry.id], report: &report)
             countDropped(entry.categories, purpose: entry.purpose, reason: .rejected)
             report.dropped[.rejected, default: 0] += 1
-            finish(entry) { lane in lane.removeFirst(); return true }
+            finish(entry) { lane in
+                lane.removeFirst(); return true
+            }
         case .retry(let after):
             report.retries += 1
             let attempts = entry.attempts + 1
             // Steward's own obligations (deletion requests) are retried until accepted.
-            let givesUp = entry.purpose != .privacyCompliance && (attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.checkedNow))
+            let givesUp =
+                entry.purpose != .privacyCompliance
+                && (attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.checkedNow))
             if givesUp {
                 remove([entry.id], report: &report)
                 countDropped(entry.categories, purpose: entry.purpose, reason: .deliveryExpired)
                 report.dropped[.deliveryExpired, default: 0] += 1
-                finish(entry) { lane in lane.removeFirst(); return true }
+                finish(entry) { lane in
+                    lane.removeFirst(); return true
+                }
             } else {
-                retry(entry, attempts: attempts, after: after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random), atLeast: .zero)
+                retry(
+                    entry, attempts: attempts,
+                    after: after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random), atLeast: .zero)
             }
         }
         return true
@@ -619,7 +654,9 @@ public final class Uploader: Sendable {
         let delay = min(max(wanted, minimum), .seconds(RetryAfter.maximumSeconds))
         let retryAt = timer.elapsed() + delay
         finish(entry) { lane in
-            lane.updateFirst { $0.attempts = attempts; $0.notBefore = retryAt }
+            lane.updateFirst {
+                $0.attempts = attempts; $0.notBefore = retryAt
+            }
             return false
         }
     }
@@ -627,14 +664,15 @@ public final class Uploader: Sendable {
     /// Clears the in-flight mark, applies `change` to the entry's lane (whose head it is) and
     /// wakes waiters. `change` returns whether it removed the entry.
     private func finish(_ entry: Entry, _ change: (inout Lane) -> Bool) {
-        notify(state.withLock { s in
-            s.inFlight = nil
-            if var lane = s.lanes.removeValue(forKey: entry.purpose) {
-                if lane.first?.id == entry.id, change(&lane) { s.count -= 1 }
-                if !lane.isEmpty { s.lanes[entry.purpose] = lane }
-            }
-            return s.bump()
-        })
+        notify(
+            state.withLock { s in
+                s.inFlight = nil
+                if var lane = s.lanes.removeValue(forKey: entry.purpose) {
+                    if lane.first?.id == entry.id, change(&lane) { s.count -= 1 }
+                    if !lane.isEmpty { s.lanes[entry.purpose] = lane }
+                }
+                return s.bump()
+            })
     }
 
     /// Deletes dropped payloads from the vault and counts them.
@@ -676,7 +714,8 @@ public final class Uploader: Sendable {
         }
         return payload.categories.allSatisfy { category in
             guard let declaration = categories[category] else { return false }
-            return declaration.leavesDevice && declaration.purposes.contains(payload.purpose) && declaration.recipients.contains(recipient)
+            return declaration.leavesDevice && declaration.purposes.contains(payload.purpose)
+                && declaration.recipients.contains(recipient)
         }
     }
 
@@ -914,9 +953,9 @@ extension Payload {
     package init?(outboxRecord bytes: [UInt8]) {
         var reader = ByteReader(bytes: bytes)
         guard reader.take(4).map(Array.init) == Self.outboxMagic,
-              let recipient = reader.string(), let purpose = reader.string(),
-              let contentType = reader.string(), let key = reader.string(),
-              let createdBits = reader.uint64(), let categoryCount = reader.uint32()
+            let recipient = reader.string(), let purpose = reader.string(),
+            let contentType = reader.string(), let key = reader.string(),
+            let createdBits = reader.uint64(), let categoryCount = reader.uint32()
         else { return nil }
         let created = Double(bitPattern: createdBits)
         var categories: [DataCategory] = []

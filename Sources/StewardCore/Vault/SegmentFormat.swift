@@ -108,7 +108,8 @@ enum SegmentFormat {
     /// so no file is read twice under one number.
     static func segmentNumber(fromFileName name: String) -> UInt32? {
         guard name.hasSuffix(".seg"), name.count >= 12, name.dropLast(4).allSatisfy({ $0.isASCII && $0.isNumber }),
-              let number = UInt32(name.dropLast(4)), number <= maximumSegmentNumber, segmentFileName(number) == name else { return nil }
+            let number = UInt32(name.dropLast(4)), number <= maximumSegmentNumber, segmentFileName(number) == name
+        else { return nil }
         return number
     }
 }
@@ -151,7 +152,8 @@ enum CRC32C {
             while n - i >= 8 {
                 let lo = buffer.loadUnaligned(fromByteOffset: i, as: UInt32.self).littleEndian ^ c
                 let hi = buffer.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self).littleEndian
-                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                c =
+                    t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
                     ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
                     ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
                     ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]

@@ -36,7 +36,8 @@ enum SegmentScanner {
         let headerLength = Int(SegmentFormat.load(UInt16.self, raw, offset + 6))
         let bodyLength = Int(SegmentFormat.load(UInt32.self, raw, offset + 8))
         guard headerLength >= SegmentFormat.fixedFrameHeader, bodyLength >= AESGCM.overhead,
-              bodyLength <= SegmentFormat.maximumBody else { return .invalid }
+            bodyLength <= SegmentFormat.maximumBody
+        else { return .invalid }
         let length = headerLength + bodyLength
         guard length <= remaining else { return .truncated }
         let c = Int(SegmentFormat.load(UInt16.self, raw, offset + 40))
@@ -44,9 +45,10 @@ enum SegmentScanner {
         guard SegmentFormat.fixedFrameHeader + c + p == headerLength else { return .invalid }
         let frame = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)])
         guard CRC32C.frame(frame) == SegmentFormat.load(UInt32.self, raw, offset + 12) else { return .invalid }
-        return .frame(ScannedFrame(
-            offset: offset, length: length, headerLength: headerLength, kind: kind,
-            id: SegmentFormat.load(UInt64.self, raw, offset + 16)))
+        return .frame(
+            ScannedFrame(
+                offset: offset, length: length, headerLength: headerLength, kind: kind,
+                id: SegmentFormat.load(UInt64.self, raw, offset + 16)))
     }
 
     static func scan(_ raw: UnsafeRawBufferPointer) -> Result {
@@ -84,8 +86,11 @@ enum SegmentScanner {
         var offset = start
         while offset + 16 <= raw.count {
             if raw[offset] == SegmentFormat.frameMagic[0], raw[offset + 1] == SegmentFormat.frameMagic[1],
-               raw[offset + 2] == SegmentFormat.frameMagic[2], raw[offset + 3] == SegmentFormat.frameMagic[3] {
-                let claimed = Int(SegmentFormat.load(UInt16.self, raw, offset + 6)) + Int(SegmentFormat.load(UInt32.self, raw, offset + 8))
+                raw[offset + 2] == SegmentFormat.frameMagic[2], raw[offset + 3] == SegmentFormat.frameMagic[3]
+            {
+                let claimed =
+                    Int(SegmentFormat.load(UInt16.self, raw, offset + 6))
+                    + Int(SegmentFormat.load(UInt32.self, raw, offset + 8))
                 budget -= min(claimed, raw.count - offset)
                 if budget < 0 { return nil }
                 if case .frame = probe(raw, at: offset) { return offset }

@@ -1,4 +1,3 @@
-
 public import struct Foundation.Date
 import Synchronization
 #if canImport(Glibc)
@@ -106,7 +105,9 @@ public final class Vault: Sendable {
         retention: Duration? = nil, created: Date? = nil
     ) throws -> RecordID {
         try state.withLock { s in
-            try s.append(data, collection: collection, category: category, purpose: purpose, retention: retention, created: created)
+            try s.append(
+                data, collection: collection, category: category, purpose: purpose, retention: retention,
+                created: created)
         }
     }
 
@@ -156,7 +157,9 @@ public final class Vault: Sendable {
 
     /// The names of the collections that have segment files or staged records.
     public func collections() throws -> [String] {
-        try state.withLock { s in try s.checkUsable(); return s.collections.keys.sorted() }
+        try state.withLock { s in
+            try s.checkUsable(); return s.collections.keys.sorted()
+        }
     }
 
     /// Removes a record; durable at the next ``commit()``. The ciphertext leaves the disk when

@@ -34,10 +34,15 @@ struct VaultState {
 
     // MARK: - Opening
 
-    static func open(directory: String, keyProvider: any KeyProvider, options: VaultOptions, clock: any WallClock) throws -> VaultState {
+    static func open(directory: String, keyProvider: any KeyProvider, options: VaultOptions, clock: any WallClock)
+        throws -> VaultState
+    {
         if let quota = options.quota, quota < 0 {
             // A negative quota would evict every record at every commit: data loss, not a limit.
-            throw VaultError(.invalidOptions, "the quota \(quota) is negative; pass a size in bytes (0 or more), or nil for no quota. Nothing was opened.", path: directory)
+            throw VaultError(
+                .invalidOptions,
+                "the quota \(quota) is negative; pass a size in bytes (0 or more), or nil for no quota. Nothing was opened.",
+                path: directory)
         }
         try FileSystem.ensurePrivateDirectory(directory)
         let lock = try LockFile(path: directory + "/lock")
@@ -51,33 +56,54 @@ struct VaultState {
         if FileSystem.exists(metaPath) {
             let meta: [UInt8]
             do {
-                meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: SegmentFormat.maximumMetaFile)
+                meta = try FileDescriptor.open(metaPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(
+                    limit: SegmentFormat.maximumMetaFile)
             } catch let error as SystemError where error.errno == EFBIG {
-                throw VaultError(.notAVault, "vault.meta is larger than any Steward writes (\(SegmentFormat.maximumMetaFile) bytes at most): it is damaged or not a Steward vault's. Nothing was changed.", path: metaPath)
+                throw VaultError(
+                    .notAVault,
+                    "vault.meta is larger than any Steward writes (\(SegmentFormat.maximumMetaFile) bytes at most): it is damaged or not a Steward vault's. Nothing was changed.",
+                    path: metaPath)
             }
             guard meta.count >= 16, Array(meta[0..<8]) == SegmentFormat.metaMagic else {
-                throw VaultError(.notAVault, "vault.meta is not a Steward vault's; the directory was left untouched. Point Steward at another directory.", path: metaPath)
+                throw VaultError(
+                    .notAVault,
+                    "vault.meta is not a Steward vault's; the directory was left untouched. Point Steward at another directory.",
+                    path: metaPath)
             }
             let version = meta.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
             guard version <= SegmentFormat.version else {
-                throw VaultError(.unsupportedVersion, "the vault was written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.", path: metaPath)
+                throw VaultError(
+                    .unsupportedVersion,
+                    "the vault was written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.",
+                    path: metaPath)
             }
             guard meta.count == SegmentFormat.metaLength else {
-                throw VaultError(.notAVault, "vault.meta has \(meta.count) bytes, not \(SegmentFormat.metaLength): it is damaged. Nothing was changed.", path: metaPath)
+                throw VaultError(
+                    .notAVault,
+                    "vault.meta has \(meta.count) bytes, not \(SegmentFormat.metaLength): it is damaged. Nothing was changed.",
+                    path: metaPath)
             }
             vaultID = Array(meta[16..<32])
             key = try keyProvider.key(named: options.keyName, createIfMissing: false)
             let cipher = try AESGCM.Cipher(key: key)
             do {
-                _ = try cipher.open(AESGCM.SealedBox(combined: Array(meta[40..<68])), authenticating: SegmentFormat.keyCheckAAD(vaultID: vaultID))
+                _ = try cipher.open(
+                    AESGCM.SealedBox(combined: Array(meta[40..<68])),
+                    authenticating: SegmentFormat.keyCheckAAD(vaultID: vaultID))
             } catch {
-                throw VaultError(.keyMismatch, "the key '\(options.keyName)' does not belong to this vault (its key check failed). Nothing was changed; restore the vault's own key.", path: metaPath)
+                throw VaultError(
+                    .keyMismatch,
+                    "the key '\(options.keyName)' does not belong to this vault (its key check failed). Nothing was changed; restore the vault's own key.",
+                    path: metaPath)
             }
         } else {
             // A new vault. A directory that already holds collections but no meta file is not
             // one we made; refuse rather than guess.
             if FileSystem.exists(directory + "/collections") {
-                throw VaultError(.notAVault, "the directory has collections but no vault.meta; it is damaged or not a Steward vault. Nothing was changed.", path: metaPath)
+                throw VaultError(
+                    .notAVault,
+                    "the directory has collections but no vault.meta; it is damaged or not a Steward vault. Nothing was changed.",
+                    path: metaPath)
             }
             vaultID = try SecureRandom.bytes(count: 16)
             key = try keyProvider.key(named: options.keyName, createIfMissing: true)
@@ -100,8 +126,10 @@ struct VaultState {
         return state
     }
 
-    private init(directory: String, options: VaultOptions, clock: any WallClock, keyProvider: any KeyProvider,
-                 vaultID: [UInt8], cipher: AESGCM.Cipher, derivationKey: SymmetricKey, lock: consuming LockFile) {
+    private init(
+        directory: String, options: VaultOptions, clock: any WallClock, keyProvider: any KeyProvider,
+        vaultID: [UInt8], cipher: AESGCM.Cipher, derivationKey: SymmetricKey, lock: consuming LockFile
+    ) {
         self.directory = directory
         self.derivationKey = derivationKey
         self.options = options
@@ -116,9 +144,15 @@ struct VaultState {
     private mutating func load() throws {
         try FileSystem.ensurePrivateDirectory(collectionsDirectory)
         try FileSystem.ensurePrivateDirectory(quarantineDirectory)
-        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: 8), stats.count == 8 {
+        if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: 8),
+            stats.count == 8
+        {
             let count = stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) }
-            if let count = Int(exactly: count) { evicted = count } else { problems.append("\(statsPath): impossible eviction count \(count); counting from zero") }
+            if let count = Int(exactly: count) {
+                evicted = count
+            } else {
+                problems.append("\(statsPath): impossible eviction count \(count); counting from zero")
+            }
         }
         try checkSegmentVersions()
         // Temporary files of atomic writes that a crash interrupted; the files they were to
@@ -137,7 +171,8 @@ struct VaultState {
             if let marker = stem.range(of: ".record-", options: .backwards) {
                 let fields = stem[marker.upperBound...].split(separator: "-")
                 if fields.count == 2, let id = UInt64(fields[0]), let crc = UInt32(fields[1], radix: 16) {
-                    quarantinedFrames[String(stem[..<marker.lowerBound]), default: []].insert(QuarantinedFrame(id: id, crc: crc))
+                    quarantinedFrames[String(stem[..<marker.lowerBound]), default: []].insert(
+                        QuarantinedFrame(id: id, crc: crc))
                 }
             }
         }
@@ -188,19 +223,25 @@ struct VaultState {
             for file in files where SegmentFormat.segmentNumber(fromFileName: file) != nil {
                 let path = folder + "/" + file
                 guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK),
-                      let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                    let st = try? fd.stat(), (st.st_mode & S_IFMT) == S_IFREG
+                else { continue }
                 var header = [UInt8](repeating: 0, count: SegmentFormat.segmentHeaderLength)
                 let n = (try? header.withUnsafeMutableBytes { try fd.read(into: $0, at: 0) }) ?? 0
                 guard n == header.count, Array(header[0..<8]) == SegmentFormat.segmentMagic else { continue }
                 let version = header.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
                 guard version <= SegmentFormat.version else {
-                    throw VaultError(.unsupportedVersion, "segment written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.", path: path)
+                    throw VaultError(
+                        .unsupportedVersion,
+                        "segment written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.",
+                        path: path)
                 }
             }
         }
     }
 
-    private mutating func loadSegment(number: UInt32, into store: inout CollectionStore, quarantined: Set<QuarantinedFrame>) throws {
+    private mutating func loadSegment(
+        number: UInt32, into store: inout CollectionStore, quarantined: Set<QuarantinedFrame>
+    ) throws {
         let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -221,14 +262,18 @@ struct VaultState {
         }
         let original = try fd.readAll(limit: SegmentFormat.maximumSegmentFile)
         // Header checks: a file that is not ours is left alone and reported.
-        guard original.count >= SegmentFormat.segmentHeaderLength, Array(original[0..<8]) == SegmentFormat.segmentMagic else {
+        guard original.count >= SegmentFormat.segmentHeaderLength, Array(original[0..<8]) == SegmentFormat.segmentMagic
+        else {
             problems.append("\(path): \(original.isEmpty ? "empty file" : "no segment header"); left untouched")
             return
         }
         var bytes = original
         let version = bytes.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
         guard version <= SegmentFormat.version else {
-            throw VaultError(.unsupportedVersion, "segment written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.", path: path)
+            throw VaultError(
+                .unsupportedVersion,
+                "segment written in format \(version) by a newer Steward; this one reads up to \(SegmentFormat.version). Nothing was changed; update Steward.",
+                path: path)
         }
         guard Array(bytes[16..<32]) == vaultID else {
             problems.append("\(path): segment of another vault; left untouched")
@@ -241,9 +286,12 @@ struct VaultState {
         var keep = scan.frames
         if let last = keep.last, last.end > scan.committedEnd { keep.removeAll { $0.end > scan.committedEnd } }
         let damagedBeforeCommit = scan.damaged.filter { $0.upperBound <= scan.committedEnd }
-        let cutHoldsDamage = scan.damaged.contains { $0.lowerBound >= scan.committedEnd && !$0.isEmpty && scan.tornAt != $0.lowerBound }
+        let cutHoldsDamage = scan.damaged.contains {
+            $0.lowerBound >= scan.committedEnd && !$0.isEmpty && scan.tornAt != $0.lowerBound
+        }
         if cutHoldsDamage {
-            try quarantine(Array(bytes[scan.committedEnd...]), name: try Self.spanFileName(store.name, number, scan.committedEnd))
+            try quarantine(
+                Array(bytes[scan.committedEnd...]), name: try Self.spanFileName(store.name, number, scan.committedEnd))
         }
         for span in damagedBeforeCommit {
             try quarantine(Array(bytes[span]), name: try Self.spanFileName(store.name, number, span.lowerBound))
@@ -278,18 +326,23 @@ struct VaultState {
             for frame in keep {
                 switch frame.kind {
                 case .record:
-                    let header = UnsafeRawBufferPointer(rebasing: raw[frame.offset..<(frame.offset + frame.headerLength)])
+                    let header = UnsafeRawBufferPointer(
+                        rebasing: raw[frame.offset..<(frame.offset + frame.headerLength)])
                     let c = Int(SegmentFormat.load(UInt16.self, header, 40))
                     let p = Int(SegmentFormat.load(UInt16.self, header, 42))
                     let crc = SegmentFormat.load(UInt32.self, raw, frame.offset + 12)
-                    let live = !quarantined.contains(QuarantinedFrame(id: frame.id, crc: crc)) && store.tombstones[frame.id] == nil
-                    store.entries.append(IndexEntry(
-                        id: frame.id, segment: number, offset: frame.offset, length: frame.length,
-                        created: SegmentFormat.load(Int64.self, header, 24),
-                        expires: SegmentFormat.load(Int64.self, header, 32),
-                        category: categories.number(for: UnsafeRawBufferPointer(rebasing: header[44..<(44 + c)])),
-                        purpose: purposes.number(for: UnsafeRawBufferPointer(rebasing: header[(44 + c)..<(44 + c + p)])),
-                        live: live))
+                    let live =
+                        !quarantined.contains(QuarantinedFrame(id: frame.id, crc: crc))
+                        && store.tombstones[frame.id] == nil
+                    store.entries.append(
+                        IndexEntry(
+                            id: frame.id, segment: number, offset: frame.offset, length: frame.length,
+                            created: SegmentFormat.load(Int64.self, header, 24),
+                            expires: SegmentFormat.load(Int64.self, header, 32),
+                            category: categories.number(for: UnsafeRawBufferPointer(rebasing: header[44..<(44 + c)])),
+                            purpose: purposes.number(
+                                for: UnsafeRawBufferPointer(rebasing: header[(44 + c)..<(44 + c + p)])),
+                            live: live))
                     if live { segment.liveBytes += frame.length }
                 case .tombstone:
                     // A tombstone removes data, so it must be the vault's own: check its seal
@@ -305,7 +358,8 @@ struct VaultState {
                             store.segments[store.entries[i].segment]?.liveBytes -= store.entries[i].length
                             if store.entries[i].segment == number { segment.liveBytes -= store.entries[i].length }
                         }
-                        store.tombstones[frame.id] = Tombstone(segment: number, offset: frame.offset, length: frame.length)
+                        store.tombstones[frame.id] = Tombstone(
+                            segment: number, offset: frame.offset, length: frame.length)
                     }
                 case .commit:
                     break
@@ -341,7 +395,8 @@ struct VaultState {
             out.withUnsafeMutableBytes { o in
                 (try? cipher.open(
                     UnsafeRawBufferPointer(rebasing: frame[headerLength...]), authenticating: p,
-                    UnsafeRawBufferPointer(rebasing: frame[0..<12]), UnsafeRawBufferPointer(rebasing: frame[16..<headerLength]),
+                    UnsafeRawBufferPointer(rebasing: frame[0..<12]),
+                    UnsafeRawBufferPointer(rebasing: frame[16..<headerLength]),
                     into: o)) != nil
             }
         }
@@ -361,22 +416,31 @@ struct VaultState {
     }
 
     static func isValidCollectionName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && name.first != "." && name.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E
-        } && !name.hasSuffix(".tmp")
+        !name.isEmpty && name.utf8.count <= 64 && name.first != "."
+            && name.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D
+                    || $0 == 0x5F || $0 == 0x2E
+            } && !name.hasSuffix(".tmp")
     }
 
     func checkUsable() throws {
-        if erased { throw VaultError(.erased, "the vault was erased; open it again to start a new one", path: directory) }
+        if erased {
+            throw VaultError(.erased, "the vault was erased; open it again to start a new one", path: directory)
+        }
         if closed { throw VaultError(.closed, "the vault was closed; open it again to use it", path: directory) }
     }
 
     // MARK: - Appending and committing
 
-    mutating func append(_ data: [UInt8], collection name: String, category: DataCategory, purpose: Purpose, retention: Duration?, created: Date?) throws -> RecordID {
+    mutating func append(
+        _ data: [UInt8], collection name: String, category: DataCategory, purpose: Purpose, retention: Duration?,
+        created: Date?
+    ) throws -> RecordID {
         try checkUsable()
         guard data.count <= SegmentFormat.maximumBody - AESGCM.overhead else {
-            throw VaultError(.recordTooLarge, "a record holds at most 64 MiB; got \(data.count) bytes. Split it into several records.")
+            throw VaultError(
+                .recordTooLarge,
+                "a record holds at most 64 MiB; got \(data.count) bytes. Split it into several records.")
         }
         guard category.rawValue.utf8.count <= 1024, purpose.rawValue.utf8.count <= 1024 else {
             throw VaultError(.recordTooLarge, "category and purpose names are limited to 1024 bytes")
@@ -386,7 +450,10 @@ struct VaultState {
             // A caller's date: NaN or infinite is refused (no time to store would be true);
             // a finite one outside 0001-9999 is clamped to that range.
             guard created.timeIntervalSince1970.isFinite, let milliseconds = created.unixMilliseconds else {
-                throw VaultError(.invalidTime, "the creation date \(created.timeIntervalSince1970) (seconds since 1970) is not a finite date; pass a real date, or nil for now")
+                throw VaultError(
+                    .invalidTime,
+                    "the creation date \(created.timeIntervalSince1970) (seconds since 1970) is not a finite date; pass a real date, or nil for now"
+                )
             }
             now = milliseconds
         } else {
@@ -396,16 +463,22 @@ struct VaultState {
         var store = try takeForWriting(name)
         defer { collections[name] = store }
         guard nextID < .max else {
-            throw VaultError(.io, "record ids are exhausted (a damaged or forged segment claimed the highest ids); export the data and create a new vault", path: directory)
+            throw VaultError(
+                .io,
+                "record ids are exhausted (a damaged or forged segment claimed the highest ids); export the data and create a new vault",
+                path: directory)
         }
         let id = nextID
         let offset = store.pendingBase + store.pending.count
-        let length = try appendFrame(to: &store, kind: .record, id: id, created: now, expires: expires,
-                                     category: category.rawValue, purpose: purpose.rawValue, plaintext: data)
+        let length = try appendFrame(
+            to: &store, kind: .record, id: id, created: now, expires: expires,
+            category: category.rawValue, purpose: purpose.rawValue, plaintext: data)
         nextID += 1
-        store.entries.append(IndexEntry(
-            id: id, segment: store.active!, offset: offset, length: length, created: now, expires: expires,
-            category: categories.number(for: category.rawValue), purpose: purposes.number(for: purpose.rawValue), live: true))
+        store.entries.append(
+            IndexEntry(
+                id: id, segment: store.active!, offset: offset, length: length, created: now, expires: expires,
+                category: categories.number(for: category.rawValue), purpose: purposes.number(for: purpose.rawValue),
+                live: true))
         store.segments[store.active!]!.liveBytes += length
         store.liveCount += 1
         if store.pending.count >= options.stagingLimit { try flushPending(&store) }
@@ -428,7 +501,10 @@ struct VaultState {
     /// an active segment ready for appends; the caller puts it back.
     private mutating func takeForWriting(_ name: String) throws -> CollectionStore {
         guard Self.isValidCollectionName(name) else {
-            throw VaultError(.invalidCollectionName, "collection name '\(name)' is not 1-64 letters, digits, '.', '-' or '_' (not starting with '.', not ending in '.tmp')")
+            throw VaultError(
+                .invalidCollectionName,
+                "collection name '\(name)' is not 1-64 letters, digits, '.', '-' or '_' (not starting with '.', not ending in '.tmp')"
+            )
         }
         var store: CollectionStore
         if let existing = collections.removeValue(forKey: name) {
@@ -454,7 +530,10 @@ struct VaultState {
         // not a wrap. Only damaged or planted file names can get this far.
         let (number, overflow) = max(store.segments.keys.max() ?? 0, store.highestNumber).addingReportingOverflow(1)
         guard !overflow, number <= SegmentFormat.maximumSegmentNumber else {
-            throw VaultError(.io, "segment numbers of '\(store.name)' are exhausted (a file in its folder claims number \(store.highestNumber)); remove files that are not the vault's from \(store.directory), or export the data and create a new vault", path: store.directory)
+            throw VaultError(
+                .io,
+                "segment numbers of '\(store.name)' are exhausted (a file in its folder claims number \(store.highestNumber)); remove files that are not the vault's from \(store.directory), or export the data and create a new vault",
+                path: store.directory)
         }
         store.highestNumber = number
         let path = store.directory + "/" + SegmentFormat.segmentFileName(number)
@@ -468,9 +547,11 @@ struct VaultState {
     }
 
     /// Builds, seals and stages one frame; returns its length.
-    private func appendFrame(to store: inout CollectionStore, kind: SegmentFormat.Kind, flags: UInt8 = 0, id: UInt64,
-                             created: Int64, expires: Int64, category: String = "", purpose: String = "",
-                             plaintext: [UInt8] = []) throws -> Int {
+    private func appendFrame(
+        to store: inout CollectionStore, kind: SegmentFormat.Kind, flags: UInt8 = 0, id: UInt64,
+        created: Int64, expires: Int64, category: String = "", purpose: String = "",
+        plaintext: [UInt8] = []
+    ) throws -> Int {
         guard let cipher else { throw VaultError(.erased, "the vault key is gone") }
         let categoryLength = category.utf8.count, purposeLength = purpose.utf8.count
         let headerLength = SegmentFormat.fixedFrameHeader + categoryLength + purposeLength
@@ -524,10 +605,12 @@ struct VaultState {
     mutating func commit(only: Set<String>? = nil) throws {
         try checkUsable()
         for name in collections.keys.sorted() where only?.contains(name) ?? true {
-            guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
+            guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name)
+            else { continue }
             defer { collections[name] = store }
             let pendingBefore = store.pending.count
-            _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
+            _ = try appendFrame(
+                to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
             var written = false
             do {
                 try flushPending(&store)
@@ -539,7 +622,10 @@ struct VaultState {
                     // drop only the commit frame.
                     store.pending.removeSubrange(pendingBefore...)
                     store.uncommittedFrames -= 1
-                    throw VaultError(.io, "commit failed before anything was written; the staged records are kept and the next commit retries: \(error)", path: store.directory, underlying: error as? SystemError)
+                    throw VaultError(
+                        .io,
+                        "commit failed before anything was written; the staged records are kept and the next commit retries: \(error)",
+                        path: store.directory, underlying: error as? SystemError)
                 }
                 // The write went through but fdatasync failed: whether the batch is on disk is
                 // unknown, and retrying the sync could report success for pages the kernel
@@ -548,7 +634,10 @@ struct VaultState {
                 store.uncommittedFrames = 0
                 store.committedSize = store.pendingBase
                 store.active = nil
-                throw VaultError(.io, "commit could not confirm the data reached the disk (fdatasync failed); the records stay visible but may be lost if the system crashes: \(error)", path: store.directory, underlying: error as? SystemError)
+                throw VaultError(
+                    .io,
+                    "commit could not confirm the data reached the disk (fdatasync failed); the records stay visible but may be lost if the system crashes: \(error)",
+                    path: store.directory, underlying: error as? SystemError)
             }
             store.uncommittedFrames = 0
             store.committedSize = store.pendingBase
@@ -621,13 +710,15 @@ struct VaultState {
             frame.withUnsafeBytes { raw in
                 let headerLength = Int(SegmentFormat.load(UInt16.self, raw, 6))
                 guard headerLength >= SegmentFormat.fixedFrameHeader, headerLength + AESGCM.overhead <= raw.count,
-                      SegmentFormat.load(UInt64.self, raw, 16) == entry.id else { return }
+                    SegmentFormat.load(UInt64.self, raw, 16) == entry.id
+                else { return }
                 var out = [UInt8](repeating: 0, count: raw.count - headerLength - AESGCM.overhead)
                 let ok: Bool = store.aadPrefix.withUnsafeBytes { prefix in
                     out.withUnsafeMutableBytes { o in
                         (try? cipher.open(
                             UnsafeRawBufferPointer(rebasing: raw[headerLength...]), authenticating: prefix,
-                            UnsafeRawBufferPointer(rebasing: raw[0..<12]), UnsafeRawBufferPointer(rebasing: raw[16..<headerLength]),
+                            UnsafeRawBufferPointer(rebasing: raw[0..<12]),
+                            UnsafeRawBufferPointer(rebasing: raw[16..<headerLength]),
                             into: o)) != nil
                     }
                 }
@@ -656,8 +747,11 @@ struct VaultState {
         guard var store = collections.removeValue(forKey: name) else { return }
         defer { collections[name] = store }
         // The exact frame: a forged frame may carry the id of a sound one.
-        if let i = store.entries.firstIndex(where: { $0.id == entry.id && $0.segment == entry.segment && $0.offset == entry.offset }),
-           store.entries[i].live {
+        if let i = store.entries.firstIndex(where: {
+            $0.id == entry.id && $0.segment == entry.segment && $0.offset == entry.offset
+        }),
+            store.entries[i].live
+        {
             store.entries[i].live = false
             store.segments[entry.segment]?.liveBytes -= entry.length
             store.liveCount -= 1
@@ -683,7 +777,8 @@ struct VaultState {
     mutating func remove(id: UInt64, collection name: String, reason: SegmentFormat.Reason) throws -> Bool {
         try checkUsable()
         guard let i = collections[name]?.index(of: id), collections[name]!.entries[i].live,
-              var store = collections.removeValue(forKey: name) else { return false }
+            var store = collections.removeValue(forKey: name)
+        else { return false }
         defer { collections[name] = store }
         try markDead(&store, index: i, reason: reason)
         return true
@@ -693,8 +788,9 @@ struct VaultState {
         let entry = store.entries[i]
         try ensureActiveSegment(&store)
         let offset = store.pendingBase + store.pending.count
-        let length = try appendFrame(to: &store, kind: .tombstone, flags: reason.rawValue, id: entry.id,
-                                     created: clock.checkedUnixMilliseconds, expires: 0)
+        let length = try appendFrame(
+            to: &store, kind: .tombstone, flags: reason.rawValue, id: entry.id,
+            created: clock.checkedUnixMilliseconds, expires: 0)
         store.tombstones[entry.id] = Tombstone(segment: store.active!, offset: offset, length: length)
         store.entries[i].live = false
         store.segments[entry.segment]?.liveBytes -= entry.length
@@ -709,7 +805,9 @@ struct VaultState {
 
     /// Removes every live record matching `predicate`, commits, rewrites touched segments, and
     /// reports what was removed per category and purpose.
-    mutating func purgeCounted(reason: SegmentFormat.Reason, where predicate: (IndexEntry, String) -> Bool) throws -> [PurgedCount] {
+    mutating func purgeCounted(reason: SegmentFormat.Reason, where predicate: (IndexEntry, String) -> Bool) throws
+        -> [PurgedCount]
+    {
         try checkUsable()
         var tally: [[UInt32]: Int] = [:]
         var touched: [String: Set<UInt32>] = [:]
@@ -728,7 +826,9 @@ struct VaultState {
             for number in numbers.sorted() { try compact(segment: number, collection: name) }
         }
         return tally.map { key, count in
-            PurgedCount(category: DataCategory(categories.strings[Int(key[0])]), purpose: Purpose(purposes.strings[Int(key[1])]), count: count)
+            PurgedCount(
+                category: DataCategory(categories.strings[Int(key[0])]),
+                purpose: Purpose(purposes.strings[Int(key[1])]), count: count)
         }.sorted { ($0.category, $0.purpose) < ($1.category, $1.purpose) }
     }
 
@@ -750,7 +850,9 @@ struct VaultState {
             let exempt = purposes.existingNumber(for: Purpose.privacyCompliance.rawValue)
             var candidates: [(created: Int64, id: UInt64, collection: String)] = []
             for (name, store) in collections {
-                for entry in store.entries where entry.live && entry.purpose != exempt { candidates.append((entry.created, entry.id, name)) }
+                for entry in store.entries where entry.live && entry.purpose != exempt {
+                    candidates.append((entry.created, entry.id, name))
+                }
             }
             guard !candidates.isEmpty else { break }
             candidates.sort { ($0.created, $0.id) < ($1.created, $1.id) }
@@ -771,9 +873,11 @@ struct VaultState {
             count += evictedThisRound
             // Commit the tombstones (without another quota pass: this is that pass).
             for name in collections.keys.sorted() {
-                guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name) else { continue }
+                guard collections[name]?.uncommittedFrames ?? 0 > 0, var store = collections.removeValue(forKey: name)
+                else { continue }
                 defer { collections[name] = store }
-                _ = try appendFrame(to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
+                _ = try appendFrame(
+                    to: &store, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
                 try flushPending(&store)
                 try store.segments[store.active!]!.fd.syncData()
                 store.uncommittedFrames = 0
@@ -798,13 +902,19 @@ struct VaultState {
     /// Rewrites every segment whose dead fraction reaches `threshold` (0: any dead byte).
     mutating func compactAll(threshold: Double) throws {
         for name in collections.keys.sorted() {
-            guard let (active, uncommitted, numbers) = collections[name].map({ ($0.active, $0.uncommittedFrames, $0.segments.keys.sorted()) }),
-                  uncommitted == 0 else { continue }
+            guard
+                let (active, uncommitted, numbers) = collections[name].map({
+                    ($0.active, $0.uncommittedFrames, $0.segments.keys.sorted())
+                }),
+                uncommitted == 0
+            else { continue }
             for number in numbers {
                 guard let segment = collections[name]!.segments[number] else { continue }
                 let payload = segment.size - SegmentFormat.segmentHeaderLength
                 guard payload > 0 else { continue }
-                let live = segment.liveBytes + collections[name]!.tombstones.values.reduce(0) { $0 + ($1.segment == number ? $1.length : 0) }
+                let live =
+                    segment.liveBytes
+                    + collections[name]!.tombstones.values.reduce(0) { $0 + ($1.segment == number ? $1.length : 0) }
                 let dead = Double(payload - live) / Double(payload)
                 if threshold == 0 ? live < payload - 80 || segment.liveBytes == 0 : dead >= threshold {
                     if number == active && threshold > 0 { continue }
@@ -818,7 +928,8 @@ struct VaultState {
     /// needed (their record survives in another segment), then replaces it atomically.
     mutating func compact(segment number: UInt32, collection name: String) throws {
         guard let (found, uncommitted) = collections[name].map({ ($0.segments[number], $0.uncommittedFrames) }),
-              let segment = found, uncommitted == 0 else { return }
+            let segment = found, uncommitted == 0
+        else { return }
         var store = collections.removeValue(forKey: name)!
         defer { collections[name] = store }
         let isActive = store.active == number
@@ -847,7 +958,8 @@ struct VaultState {
         } else {
             // A commit frame so the rewritten segment's frames count as committed on open.
             var scratch = CollectionStore(name: name, directory: store.directory, vaultID: vaultID)
-            _ = try appendFrame(to: &scratch, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
+            _ = try appendFrame(
+                to: &scratch, kind: .commit, id: nextID &- 1, created: clock.checkedUnixMilliseconds, expires: 0)
             rebuilt += scratch.pending
             try FileSystem.writeAtomically(rebuilt, to: segment.path)
             segment.fd = try FileDescriptor.open(segment.path, O_RDWR | O_NOFOLLOW)
@@ -892,14 +1004,18 @@ struct VaultState {
                 oldest = min(oldest ?? entry.created, entry.created)
                 newest = max(newest ?? entry.created, entry.created)
             }
-            result.append(VaultSummary.Collection(
-                name: name, records: records, bytes: bytes,
-                fileBytes: store.segments.values.reduce(0) { $0 + $1.size } + (store.active.map { _ in store.pending.count } ?? 0),
-                segments: store.segments.count,
-                oldest: oldest.map(Date.init(millisecondsSince1970:)), newest: newest.map(Date.init(millisecondsSince1970:)),
-                expired: expired))
+            result.append(
+                VaultSummary.Collection(
+                    name: name, records: records, bytes: bytes,
+                    fileBytes: store.segments.values.reduce(0) { $0 + $1.size }
+                        + (store.active.map { _ in store.pending.count } ?? 0),
+                    segments: store.segments.count,
+                    oldest: oldest.map(Date.init(millisecondsSince1970:)),
+                    newest: newest.map(Date.init(millisecondsSince1970:)),
+                    expired: expired))
         }
-        return VaultSummary(directory: directory, collections: result, quarantined: quarantined, evicted: evicted, problems: problems)
+        return VaultSummary(
+            directory: directory, collections: result, quarantined: quarantined, evicted: evicted, problems: problems)
     }
 
     mutating func erase() throws {
@@ -960,11 +1076,19 @@ final class LockFile {
             if code == EWOULDBLOCK {
                 let owner = (try? fd.readAll(limit: 64)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 if owner == String(getpid()) {
-                    throw VaultError(.locked, "this process already has the vault open in another Vault instance; share that instance or close it first", path: path)
+                    throw VaultError(
+                        .locked,
+                        "this process already has the vault open in another Vault instance; share that instance or close it first",
+                        path: path)
                 }
-                throw VaultError(.locked, "the vault is open in another process\(owner.isEmpty ? "" : " (pid \(owner))"); close it there first", path: path)
+                throw VaultError(
+                    .locked,
+                    "the vault is open in another process\(owner.isEmpty ? "" : " (pid \(owner))"); close it there first",
+                    path: path)
             }
-            throw VaultError(.io, "cannot lock the vault", path: path, underlying: SystemError(call: "flock", path: path, errno: code))
+            throw VaultError(
+                .io, "cannot lock the vault", path: path,
+                underlying: SystemError(call: "flock", path: path, errno: code))
         }
         try fd.truncate(to: 0)
         try fd.write(Array(String(getpid()).utf8), at: 0)

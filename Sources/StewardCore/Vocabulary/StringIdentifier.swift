@@ -12,8 +12,8 @@
 /// }
 /// ```
 public protocol StringIdentifier: RawRepresentable, Hashable, Comparable, Sendable, Codable,
-    CodingKeyRepresentable, ExpressibleByStringLiteral, CustomStringConvertible where RawValue == String
-{
+    CodingKeyRepresentable, ExpressibleByStringLiteral, CustomStringConvertible
+where RawValue == String {
     /// Creates the identifier with the spelling `rawValue`.
     init(rawValue: String)
 }

@@ -70,18 +70,22 @@ public struct SentryDSN: Hashable, Sendable, CustomStringConvertible, CustomDebu
         let scheme = text[..<schemeEnd.lowerBound].lowercased()
         guard scheme == "http" || scheme == "https" else {
             let shown = scheme.isEmpty ? "an empty scheme" : "scheme \"\(scheme.prefix(16))\""
-            throw SentryError(.unsupportedScheme, "The Sentry DSN has \(shown); use http or https; \(Self.expectedShape).")
+            throw SentryError(
+                .unsupportedScheme, "The Sentry DSN has \(shown); use http or https; \(Self.expectedShape).")
         }
         var rest = text[schemeEnd.upperBound...]
         guard !rest.contains("?"), !rest.contains("#") else {
-            throw SentryError(.malformedDSN, "The Sentry DSN has a query or fragment; remove it; \(Self.expectedShape).")
+            throw SentryError(
+                .malformedDSN, "The Sentry DSN has a query or fragment; remove it; \(Self.expectedShape).")
         }
         // Authority: everything up to the first "/".
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<authorityEnd]
         rest = rest[authorityEnd...]
         guard let at = authority.lastIndex(of: "@") else {
-            throw SentryError(.missingPublicKey, "The Sentry DSN has no public key (no \"@\" before the host); \(Self.expectedShape).")
+            throw SentryError(
+                .missingPublicKey, "The Sentry DSN has no public key (no \"@\" before the host); \(Self.expectedShape)."
+            )
         }
         let userInfo = authority[..<at]
         let hostPort = authority[authority.index(after: at)...]
@@ -95,20 +99,23 @@ public struct SentryDSN: Hashable, Sendable, CustomStringConvertible, CustomDebu
             secret = nil
         }
         guard !publicKey.isEmpty else {
-            throw SentryError(.missingPublicKey, "The Sentry DSN has an empty public key before the \"@\"; \(Self.expectedShape).")
+            throw SentryError(
+                .missingPublicKey, "The Sentry DSN has an empty public key before the \"@\"; \(Self.expectedShape).")
         }
         // Host and port; an IPv6 literal is bracketed.
         let host: Substring
         var portText: Substring?
         if hostPort.hasPrefix("[") {
             guard let close = hostPort.firstIndex(of: "]") else {
-                throw SentryError(.malformedDSN, "The Sentry DSN's IPv6 host has no closing \"]\"; \(Self.expectedShape).")
+                throw SentryError(
+                    .malformedDSN, "The Sentry DSN's IPv6 host has no closing \"]\"; \(Self.expectedShape).")
             }
             host = hostPort[...close]
             let after = hostPort[hostPort.index(after: close)...]
             if !after.isEmpty {
                 guard after.hasPrefix(":") else {
-                    throw SentryError(.malformedDSN, "The Sentry DSN has text after its IPv6 host; \(Self.expectedShape).")
+                    throw SentryError(
+                        .malformedDSN, "The Sentry DSN has text after its IPv6 host; \(Self.expectedShape).")
                 }
                 portText = after.dropFirst()
             }
@@ -121,17 +128,23 @@ public struct SentryDSN: Hashable, Sendable, CustomStringConvertible, CustomDebu
         guard !host.isEmpty else {
             throw SentryError(.missingHost, "The Sentry DSN has no host after the \"@\"; \(Self.expectedShape).")
         }
-        let hostValid = host.hasPrefix("[")
+        let hostValid =
+            host.hasPrefix("[")
             ? host.dropFirst().dropLast().allSatisfy { $0.isHexDigit && $0.isASCII || $0 == ":" || $0 == "." }
             : host.allSatisfy { ($0.isLetter || $0.isNumber) && $0.isASCII || "-._~".contains($0) }
         guard hostValid else {
-            throw SentryError(.malformedDSN, "The Sentry DSN's host has characters a host name may not hold; \(Self.expectedShape).")
+            throw SentryError(
+                .malformedDSN, "The Sentry DSN's host has characters a host name may not hold; \(Self.expectedShape).")
         }
         var port: Int?
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCIIDigit),
-                  let number = Int(portText), (1...65_535).contains(number) else {
-                throw SentryError(.invalidPort, "The Sentry DSN's port \"\(portText.prefix(16))\" is not a number from 1 to 65535; \(Self.expectedShape).")
+                let number = Int(portText), (1...65_535).contains(number)
+            else {
+                throw SentryError(
+                    .invalidPort,
+                    "The Sentry DSN's port \"\(portText.prefix(16))\" is not a number from 1 to 65535; \(Self.expectedShape)."
+                )
             }
             port = number
         }
@@ -139,19 +152,28 @@ public struct SentryDSN: Hashable, Sendable, CustomStringConvertible, CustomDebu
         var path = rest
         if path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
         guard let slash = path.lastIndex(of: "/"), path.index(after: slash) < path.endIndex else {
-            throw SentryError(.missingProjectID, "The Sentry DSN has no project id after the host; \(Self.expectedShape).")
+            throw SentryError(
+                .missingProjectID, "The Sentry DSN has no project id after the host; \(Self.expectedShape).")
         }
         let projectID = path[path.index(after: slash)...]
         let prefix = path[..<slash]
         guard prefix.unicodeScalars.allSatisfy(Self.isPathCharacter) else {
-            throw SentryError(.malformedDSN, "The Sentry DSN's path has characters a URL path may not hold; \(Self.expectedShape).")
+            throw SentryError(
+                .malformedDSN, "The Sentry DSN's path has characters a URL path may not hold; \(Self.expectedShape).")
         }
         guard projectID.allSatisfy(\.isASCIIDigit) else {
-            throw SentryError(.invalidProjectID, "The Sentry DSN's project id \"\(projectID.prefix(32))\" is not a decimal number; \(Self.expectedShape).")
+            throw SentryError(
+                .invalidProjectID,
+                "The Sentry DSN's project id \"\(projectID.prefix(32))\" is not a decimal number; \(Self.expectedShape)."
+            )
         }
         let portPart = port.map { ":\($0)" } ?? ""
-        guard let url = URL(string: "\(scheme)://\(host)\(portPart)\(prefix)/api/\(projectID)/envelope/"), url.host != nil else {
-            throw SentryError(.malformedDSN, "The Sentry DSN's host or path has characters a URL may not hold; \(Self.expectedShape).")
+        guard let url = URL(string: "\(scheme)://\(host)\(portPart)\(prefix)/api/\(projectID)/envelope/"),
+            url.host != nil
+        else {
+            throw SentryError(
+                .malformedDSN, "The Sentry DSN's host or path has characters a URL may not hold; \(Self.expectedShape)."
+            )
         }
         self.scheme = scheme
         self.publicKey = String(publicKey)

@@ -45,7 +45,8 @@ public struct SentryEnvelope: Hashable, Sendable {
         /// let item = SentryEnvelope.Item(type: "attachment", payload: Array("hi".utf8),
         ///                                contentType: "text/plain", extraHeader: ["filename": "hi.txt"])
         /// ```
-        public init(type: String, payload: [UInt8], contentType: String? = nil, extraHeader: [String: SentryJSON] = [:]) {
+        public init(type: String, payload: [UInt8], contentType: String? = nil, extraHeader: [String: SentryJSON] = [:])
+        {
             var header = extraHeader
             header["type"] = .string(type)
             if let contentType { header["content_type"] = .string(contentType) }
@@ -110,8 +111,10 @@ public struct SentryEnvelope: Hashable, Sendable {
     /// ```swift
     /// let envelope = SentryEnvelope(eventID: report.id, dsn: dsn, sentAt: clock.now, items: items)
     /// ```
-    public init(eventID: String?, dsn: SentryDSN?, sentAt: Date?, sdkName: String = "steward",
-                sdkVersion: String = StewardVersion.current, items: [Item]) {
+    public init(
+        eventID: String?, dsn: SentryDSN?, sentAt: Date?, sdkName: String = "steward",
+        sdkVersion: String = StewardVersion.current, items: [Item]
+    ) {
         var header: [String: SentryJSON] = ["sdk": ["name": .string(sdkName), "version": .string(sdkVersion)]]
         if let eventID { header["event_id"] = .string(eventID) }
         if let dsn { header["dsn"] = .string(dsn.redacted) }

@@ -99,10 +99,13 @@ public struct SentryEventEncoder: Hashable, Sendable {
     /// let envelope = encoder.envelope(for: report, dsn: dsn, sentAt: now,
     ///                                 session: SentrySession.crashed(for: report, started: launch, isInitial: false))
     /// ```
-    public func envelope(for report: CrashReport, dsn: SentryDSN?, sentAt: Date?, session: SentrySession? = nil) -> SentryEnvelope {
+    public func envelope(for report: CrashReport, dsn: SentryDSN?, sentAt: Date?, session: SentrySession? = nil)
+        -> SentryEnvelope
+    {
         var items = [item(for: report)]
         if let session { items.append(session.envelopeItem) }
-        return SentryEnvelope(eventID: report.id, dsn: dsn, sentAt: sentAt, sdkName: sdkName, sdkVersion: sdkVersion, items: items)
+        return SentryEnvelope(
+            eventID: report.id, dsn: dsn, sentAt: sentAt, sdkName: sdkName, sdkVersion: sdkVersion, items: items)
     }
 
     // MARK: - Interfaces
@@ -150,7 +153,8 @@ public struct SentryEventEncoder: Hashable, Sendable {
         ]
         var stacktrace = self.stacktrace(report.crashedThread.frames)
         if !report.crashedThread.registers.isEmpty {
-            stacktrace["registers"] = .object(report.crashedThread.registers.mapValues { .string(SentryFormat.hex($0)) })
+            stacktrace["registers"] = .object(
+                report.crashedThread.registers.mapValues { .string(SentryFormat.hex($0)) })
         }
         if !report.crashedThread.frames.isEmpty || !report.crashedThread.registers.isEmpty {
             exception["stacktrace"] = .object(stacktrace)
@@ -234,7 +238,9 @@ public struct SentryEventEncoder: Hashable, Sendable {
             "partial": .bool(report.partial),
             "runtime_backtrace_merged": .bool(report.runtimeBacktraceMerged),
         ]
-        if let seconds = report.secondsSinceStart, seconds.isFinite { steward["seconds_since_start"] = .double(seconds) }
+        if let seconds = report.secondsSinceStart, seconds.isFinite {
+            steward["seconds_since_start"] = .double(seconds)
+        }
         if let nanoseconds = report.handlerNanoseconds { steward["handler_ns"] = .int(Int64(clamping: nanoseconds)) }
         if !report.salvageNotes.isEmpty { steward["salvage_notes"] = .array(report.salvageNotes.map { .string($0) }) }
         contexts["steward"] = .object(steward)

@@ -8,7 +8,7 @@ enum SentryFormat {
     /// same everywhere; milliseconds are rounded to nearest. Dates outside years 1 to 9999
     /// (or not finite, from a damaged record) are clamped rather than trapping.
     static func timestamp(_ date: Date) -> String {
-        let lowest = -62_135_596_800_000.0, highest = 253_402_300_799_999.0 // 0001-01-01, 9999-12-31T23:59:59.999
+        let lowest = -62_135_596_800_000.0, highest = 253_402_300_799_999.0  // 0001-01-01, 9999-12-31T23:59:59.999
         let raw = (date.timeIntervalSince1970 * 1000).rounded()
         var millis = Int64(raw.isNaN ? 0 : min(max(raw, lowest), highest))
         var days = millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
@@ -27,7 +27,8 @@ enum SentryFormat {
         let day = dayOfYear - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(milli, 3))Z"
+        return
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(milli, 3))Z"
     }
 
     private static func pad(_ value: Int64, _ width: Int) -> String {

@@ -112,7 +112,8 @@ public enum SentryJSON: Hashable, Sendable {
 }
 
 extension SentryJSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
     /// A string value.
     public init(stringLiteral value: String) { self = .string(value) }
     /// An integer value.
@@ -337,7 +338,9 @@ extension SentryJSON {
             let start = index
             var integral = true
             if bytes[index] == UInt8(ascii: "-") { index += 1 }
-            func isDigit(_ i: Int) -> Bool { i < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) }
+            func isDigit(_ i: Int) -> Bool {
+                i < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i])
+            }
             guard isDigit(index) else { throw failure("expected a digit") }
             if bytes[index] == UInt8(ascii: "0") {
                 index += 1
@@ -354,7 +357,9 @@ extension SentryJSON {
             if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
                 integral = false
                 index += 1
-                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                    index += 1
+                }
                 guard isDigit(index) else { throw failure("expected an exponent") }
                 while isDigit(index) { index += 1 }
             }

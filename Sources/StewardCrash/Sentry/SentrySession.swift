@@ -70,8 +70,10 @@ public struct SentrySession: Hashable, Sendable {
     /// ```swift
     /// let start = SentrySession(id: sid, started: now, status: .ok, release: "app@1.0")
     /// ```
-    public init(id: String, distinctID: String? = nil, isInitial: Bool = false, started: Date, timestamp: Date? = nil,
-                status: Status, errors: Int = 0, duration: Double? = nil, release: String, environment: String? = nil) {
+    public init(
+        id: String, distinctID: String? = nil, isInitial: Bool = false, started: Date, timestamp: Date? = nil,
+        status: Status, errors: Int = 0, duration: Double? = nil, release: String, environment: String? = nil
+    ) {
         self.id = id
         self.distinctID = distinctID
         self.isInitial = isInitial
@@ -99,12 +101,15 @@ public struct SentrySession: Hashable, Sendable {
     /// ```swift
     /// let update = SentrySession.crashed(for: report, started: launch, isInitial: false, errors: 0)
     /// ```
-    public static func crashed(for report: CrashReport, started: Date, isInitial: Bool, errors: Int = 0) -> SentrySession? {
+    public static func crashed(for report: CrashReport, started: Date, isInitial: Bool, errors: Int = 0)
+        -> SentrySession?
+    {
         guard let id = report.context.sessionID, let release = report.context.release else { return nil }
-        return SentrySession(id: id, distinctID: report.context.deviceID, isInitial: isInitial, started: started,
-                             timestamp: report.timestamp, status: .crashed, errors: errors.saturatingAdding(1),
-                             duration: max(0, report.timestamp.timeIntervalSince(started)),
-                             release: release, environment: report.context.environment)
+        return SentrySession(
+            id: id, distinctID: report.context.deviceID, isInitial: isInitial, started: started,
+            timestamp: report.timestamp, status: .crashed, errors: errors.saturatingAdding(1),
+            duration: max(0, report.timestamp.timeIntervalSince(started)),
+            release: release, environment: report.context.environment)
     }
 
     /// The JSON payload.

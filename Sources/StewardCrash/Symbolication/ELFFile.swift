@@ -91,7 +91,8 @@ struct ELFFile: Sendable {
             throw ELFError(code: .io, message: "Could not stat \(path): \(String(cString: strerror(errno))).")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw ELFError(code: .notRegularFile, message: "\(path) is not a regular file; only regular files are read.")
+            throw ELFError(
+                code: .notRegularFile, message: "\(path) is not a regular file; only regular files are read.")
         }
         let size = UInt64(max(0, st.st_size))
         var source = Source(size: size) { offset, count in
@@ -116,7 +117,9 @@ struct ELFFile: Sendable {
     /// Parses an ELF image held in memory (used by tests and for hostile-input checks).
     init(bytes: [UInt8]) throws(ELFError) {
         var source = Source(size: UInt64(bytes.count)) { offset, count in
-            guard let start = Int(exactly: offset), start <= bytes.count, count <= bytes.count - start else { return nil }
+            guard let start = Int(exactly: offset), start <= bytes.count, count <= bytes.count - start else {
+                return nil
+            }
             return Array(bytes[start..<(start + count)])
         }
         try self.init(source: &source)
@@ -138,8 +141,10 @@ struct ELFFile: Sendable {
             let (end, overflow) = offset.addingReportingOverflow(count)
             guard !overflow, end <= size else { throw .truncated(what) }
             guard count <= UInt64(ELFFile.maximumTableBytes),
-                  loaded + Int(count) <= ELFFile.maximumBytesLoaded else {
-                throw ELFError(code: .tooLarge, message: "The ELF file's \(what) is larger than Steward reads (\(count) bytes).")
+                loaded + Int(count) <= ELFFile.maximumBytesLoaded
+            else {
+                throw ELFError(
+                    code: .tooLarge, message: "The ELF file's \(what) is larger than Steward reads (\(count) bytes).")
             }
             loaded += Int(count)
             guard let bytes = readRange(offset, Int(count)) else {
@@ -196,19 +201,22 @@ struct ELFFile: Sendable {
     private init(source: inout Source) throws(ELFError) {
         let header = try source.read(0, min(64, source.size), "ELF header")
         guard header.count >= 4, header.bytes[0] == 0x7F, header.bytes[1] == UInt8(ascii: "E"),
-              header.bytes[2] == UInt8(ascii: "L"), header.bytes[3] == UInt8(ascii: "F") else {
+            header.bytes[2] == UInt8(ascii: "L"), header.bytes[3] == UInt8(ascii: "F")
+        else {
             throw ELFError(code: .notELF, message: "Not an ELF file (no \\x7fELF magic).")
         }
         guard header.count >= 64 else { throw .truncated("the ELF header") }
         guard header.bytes[4] == 2 else {
-            throw ELFError(code: .unsupportedClass, message: "Only 64-bit ELF files are supported (class \(header.bytes[4])).")
+            throw ELFError(
+                code: .unsupportedClass, message: "Only 64-bit ELF files are supported (class \(header.bytes[4])).")
         }
         guard header.bytes[5] == 1 else {
             throw ELFError(code: .unsupportedByteOrder, message: "Only little-endian ELF files are supported.")
         }
         guard let type = header.u16(16), let phoff = header.u64(32), let shoff = header.u64(40),
-              let phentsize = header.u16(54), var phnum = header.u16(56).map(Int.init),
-              let shentsize = header.u16(58), var shnum = header.u16(60).map(Int.init) else {
+            let phentsize = header.u16(54), var phnum = header.u16(56).map(Int.init),
+            let shentsize = header.u16(58), var shnum = header.u16(60).map(Int.init)
+        else {
             throw .truncated("the ELF header")
         }
         self.type = type
@@ -225,24 +233,31 @@ struct ELFFile: Sendable {
         var segments: [Segment] = []
         var buildID: [UInt8]?
         if phoff != 0, phnum > 0 {
-            guard phentsize >= 56 else { throw .malformed("program header entries are \(phentsize) bytes, fewer than 56") }
+            guard phentsize >= 56 else {
+                throw .malformed("program header entries are \(phentsize) bytes, fewer than 56")
+            }
             guard phnum <= ELFFile.maximumHeaderCount else { throw .malformed("\(phnum) program headers") }
             let table = try source.read(phoff, UInt64(phnum) * UInt64(phentsize), "program header table")
             var notes: [(offset: UInt64, size: UInt64, align: UInt64)] = []
             for index in 0..<phnum {
                 let base = index * Int(phentsize)
                 guard let pType = table.u32(base), let flags = table.u32(base + 4), let offset = table.u64(base + 8),
-                      let vaddr = table.u64(base + 16), let fileSize = table.u64(base + 32),
-                      let memorySize = table.u64(base + 40), let align = table.u64(base + 48) else { continue }
+                    let vaddr = table.u64(base + 16), let fileSize = table.u64(base + 32),
+                    let memorySize = table.u64(base + 40), let align = table.u64(base + 48)
+                else { continue }
                 if pType == 1 {
-                    segments.append(Segment(vaddr: vaddr, offset: offset, fileSize: fileSize,
-                                            memorySize: memorySize, align: align, flags: flags))
+                    segments.append(
+                        Segment(
+                            vaddr: vaddr, offset: offset, fileSize: fileSize,
+                            memorySize: memorySize, align: align, flags: flags))
                 } else if pType == 4 {
                     notes.append((offset, fileSize, align))
                 }
             }
             for note in notes where buildID == nil {
-                guard note.size <= 1 << 20, let data = try? source.read(note.offset, note.size, "note segment") else { continue }
+                guard note.size <= 1 << 20, let data = try? source.read(note.offset, note.size, "note segment") else {
+                    continue
+                }
                 buildID = ELFFile.findBuildID(in: data, align: note.align == 8 ? 8 : 4)
             }
         }
@@ -251,7 +266,9 @@ struct ELFFile: Sendable {
         // Section headers: symbol tables, and notes when no segment had the build ID.
         var symbols: [RankedSymbol] = []
         if shoff != 0, shnum > 0 {
-            guard shentsize >= 64 else { throw .malformed("section header entries are \(shentsize) bytes, fewer than 64") }
+            guard shentsize >= 64 else {
+                throw .malformed("section header entries are \(shentsize) bytes, fewer than 64")
+            }
             guard shnum <= ELFFile.maximumHeaderCount else { throw .malformed("\(shnum) section headers") }
             let table = try source.read(shoff, UInt64(shnum) * UInt64(shentsize), "section header table")
             var sections: [SectionHeader] = []
@@ -259,10 +276,13 @@ struct ELFFile: Sendable {
             for index in 0..<shnum {
                 let base = index * Int(shentsize)
                 guard let name = table.u32(base), let sType = table.u32(base + 4), let offset = table.u64(base + 24),
-                      let size = table.u64(base + 32), let link = table.u32(base + 40),
-                      let entrySize = table.u64(base + 56) else { throw .truncated("section header \(index)") }
-                sections.append(SectionHeader(name: name, type: sType, offset: offset, size: size,
-                                              link: link, entrySize: entrySize))
+                    let size = table.u64(base + 32), let link = table.u32(base + 40),
+                    let entrySize = table.u64(base + 56)
+                else { throw .truncated("section header \(index)") }
+                sections.append(
+                    SectionHeader(
+                        name: name, type: sType, offset: offset, size: size,
+                        link: link, entrySize: entrySize))
             }
             if buildID == nil {
                 for section in sections where section.type == 7 && section.size <= 1 << 20 && buildID == nil {
@@ -273,8 +293,11 @@ struct ELFFile: Sendable {
             for section in sections where section.type == 2 || section.type == 11 {
                 // A bad symbol table costs its symbols, not the file: the build ID and the
                 // segments are still worth having.
-                guard let found = try? ELFFile.readSymbols(section, sections: sections, source: &source,
-                                                           fromSymtab: section.type == 2) else { continue }
+                guard
+                    let found = try? ELFFile.readSymbols(
+                        section, sections: sections, source: &source,
+                        fromSymtab: section.type == 2)
+                else { continue }
                 symbols.append(contentsOf: found)
             }
         }
@@ -289,14 +312,17 @@ struct ELFFile: Sendable {
         while position + 12 <= data.count, guardCount < 4_096 {
             guardCount += 1
             guard let nameSize = data.u32(position).map(Int.init), let descSize = data.u32(position + 4).map(Int.init),
-                  let type = data.u32(position + 8) else { return nil }
+                let type = data.u32(position + 8)
+            else { return nil }
             let nameStart = position + 12
             let descStart = nameStart + roundUp(nameSize, align)
             let next = descStart + roundUp(descSize, align)
             guard nameSize <= data.count, descSize <= data.count, descStart <= data.count,
-                  descStart + descSize <= data.count else { return nil }
+                descStart + descSize <= data.count
+            else { return nil }
             if type == 3, nameSize == 4, data.bytes[nameStart..<(nameStart + 4)].elementsEqual([0x47, 0x4E, 0x55, 0]),
-               descSize > 0, descSize <= 64 {
+                descSize > 0, descSize <= 64
+            {
                 return Array(data.bytes[descStart..<(descStart + descSize)])
             }
             guard next > position else { return nil }
@@ -312,11 +338,17 @@ struct ELFFile: Sendable {
         var rank: Int
     }
 
-    private static func readSymbols(_ section: SectionHeader, sections: [SectionHeader], source: inout Source,
-                                    fromSymtab: Bool) throws(ELFError) -> [RankedSymbol] {
-        guard section.entrySize == 0 || section.entrySize >= 24 else { throw .malformed("symbol entries smaller than 24 bytes") }
+    private static func readSymbols(
+        _ section: SectionHeader, sections: [SectionHeader], source: inout Source,
+        fromSymtab: Bool
+    ) throws(ELFError) -> [RankedSymbol] {
+        guard section.entrySize == 0 || section.entrySize >= 24 else {
+            throw .malformed("symbol entries smaller than 24 bytes")
+        }
         let entrySize = section.entrySize == 0 ? 24 : Int(clamping: section.entrySize)
-        guard Int(section.link) < sections.count else { throw .malformed("a symbol table's string table index is out of range") }
+        guard Int(section.link) < sections.count else {
+            throw .malformed("a symbol table's string table index is out of range")
+        }
         let stringSection = sections[Int(section.link)]
         guard stringSection.type == 3 else { throw .malformed("a symbol table's string table is not a string table") }
         let symbolData = try source.read(section.offset, section.size, "symbol table")
@@ -326,11 +358,14 @@ struct ELFFile: Sendable {
         for index in 0..<count {
             let base = index * entrySize
             guard let nameOffset = symbolData.u32(base), let info = symbolData.u8(base + 4),
-                  let sectionIndex = symbolData.u16(base + 6), let value = symbolData.u64(base + 8),
-                  let size = symbolData.u64(base + 16) else { break }
+                let sectionIndex = symbolData.u16(base + 6), let value = symbolData.u64(base + 8),
+                let size = symbolData.u64(base + 16)
+            else { break }
             // STT_FUNC, defined (not SHN_UNDEF), with an address.
             guard info & 0xF == 2, sectionIndex != 0, value != 0 else { continue }
-            guard let name = strings.cString(Int(nameOffset), limit: maximumSymbolNameLength), !name.isEmpty else { continue }
+            guard let name = strings.cString(Int(nameOffset), limit: maximumSymbolNameLength), !name.isEmpty else {
+                continue
+            }
             let binding = info >> 4
             // Fewer leading underscores first (`getpid` over its alias `__getpid`), then global
             // over weak over local, then .symtab over .dynsym.
@@ -392,7 +427,8 @@ struct ELFFile: Sendable {
         }
         // A symbol of unknown size, near enough and in a loaded segment.
         if symbols[groupStart..<low].allSatisfy({ $0.size == 0 }), address - nearest <= ELFFile.maximumUnsizedDistance,
-           loadSegments.contains(where: { address >= $0.vaddr && address - $0.vaddr < $0.memorySize }) {
+            loadSegments.contains(where: { address >= $0.vaddr && address - $0.vaddr < $0.memorySize })
+        {
             return symbols[groupStart]
         }
         return nil

@@ -71,9 +71,10 @@ struct LLVMSymbolizer: Sendable {
         }
         var result: [Location?] = objects.prefix(count).map { object in
             guard let entry = object as? [String: Any],
-                  let symbols = entry["Symbol"] as? [[String: Any]], let first = symbols.first,
-                  let file = first["FileName"] as? String, !file.isEmpty,
-                  let line = (first["Line"] as? NSNumber)?.intValue, line > 0 else { return nil }
+                let symbols = entry["Symbol"] as? [[String: Any]], let first = symbols.first,
+                let file = first["FileName"] as? String, !file.isEmpty,
+                let line = (first["Line"] as? NSNumber)?.intValue, line > 0
+            else { return nil }
             return Location(file: file, line: line)
         }
         while result.count < count { result.append(nil) }

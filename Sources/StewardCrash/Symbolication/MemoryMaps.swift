@@ -98,9 +98,10 @@ struct MemoryMaps: Hashable, Sendable {
                 byPath[path] = image
             } else {
                 order.append(path)
-                byPath[path] = Image(path: path, start: mapping.start, end: mapping.end,
-                                     baseMapping: mapping.offset == 0 ? mapping : nil,
-                                     mappings: [mapping], deleted: mapping.deleted)
+                byPath[path] = Image(
+                    path: path, start: mapping.start, end: mapping.end,
+                    baseMapping: mapping.offset == 0 ? mapping : nil,
+                    mappings: [mapping], deleted: mapping.deleted)
             }
         }
         images = order.compactMap { path in
@@ -142,16 +143,20 @@ struct MemoryMaps: Hashable, Sendable {
     static func parseLine(_ line: Substring) -> Mapping? {
         var rest = line.utf8[...]
         guard let range = nextField(&rest), let permissions = nextField(&rest),
-              let offsetField = nextField(&rest), let device = nextField(&rest),
-              let inodeField = nextField(&rest) else { return nil }
+            let offsetField = nextField(&rest), let device = nextField(&rest),
+            let inodeField = nextField(&rest)
+        else { return nil }
         guard let dash = range.firstIndex(of: UInt8(ascii: "-")),
-              let start = hex(range[range.startIndex..<dash]),
-              let end = hex(range[range.index(after: dash)...]), start <= end else { return nil }
+            let start = hex(range[range.startIndex..<dash]),
+            let end = hex(range[range.index(after: dash)...]), start <= end
+        else { return nil }
         guard permissions.count == 4,
-              permissions.allSatisfy({ "rwxps-".utf8.contains($0) }) else { return nil }
+            permissions.allSatisfy({ "rwxps-".utf8.contains($0) })
+        else { return nil }
         guard let offset = hex(offsetField) else { return nil }
         guard device.contains(UInt8(ascii: ":")),
-              device.allSatisfy({ $0 == UInt8(ascii: ":") || isHexDigit($0) }) else { return nil }
+            device.allSatisfy({ $0 == UInt8(ascii: ":") || isHexDigit($0) })
+        else { return nil }
         guard let inode = decimal(inodeField) else { return nil }
 
         // The path starts after the padding spaces and runs to the end of the line.
@@ -165,9 +170,10 @@ struct MemoryMaps: Hashable, Sendable {
             deleted = true
             path = String(text.dropLast(" (deleted)".count))
         }
-        return Mapping(start: start, end: end, permissions: String(decoding: permissions, as: UTF8.self),
-                       offset: offset, device: String(decoding: device, as: UTF8.self),
-                       inode: inode, path: path, deleted: deleted)
+        return Mapping(
+            start: start, end: end, permissions: String(decoding: permissions, as: UTF8.self),
+            offset: offset, device: String(decoding: device, as: UTF8.self),
+            inode: inode, path: path, deleted: deleted)
     }
 
     private static func nextField(_ rest: inout Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence? {
@@ -193,7 +199,8 @@ struct MemoryMaps: Hashable, Sendable {
 
     private static func decimal(_ digits: Substring.UTF8View.SubSequence) -> UInt64? {
         guard !digits.isEmpty, digits.count <= 20,
-              digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
         return UInt64(Substring(digits))
     }
 }

@@ -105,8 +105,11 @@ struct Scrubber: Hashable, Sendable {
         var breadcrumb = breadcrumb
         breadcrumb.category = scrub(breadcrumb.category)
         breadcrumb.message = scrub(breadcrumb.message)
-        breadcrumb.data = Dictionary(breadcrumb.data.map { (scrub($0.key), IdentifierFilter.isSecretKey($0.key) ? "[filtered]" : scrub($0.value)) },
-                                     uniquingKeysWith: { first, _ in first })
+        breadcrumb.data = Dictionary(
+            breadcrumb.data.map {
+                (scrub($0.key), IdentifierFilter.isSecretKey($0.key) ? "[filtered]" : scrub($0.value))
+            },
+            uniquingKeysWith: { first, _ in first })
         return breadcrumb
     }
 
@@ -139,8 +142,10 @@ struct Scrubber: Hashable, Sendable {
 
     /// Whether a path component ends at `index`.
     private static func endsComponent(_ bytes: [UInt8], _ index: Int) -> Bool {
-        index == bytes.count || !isWordByte(bytes[index]) && bytes[index] != UInt8(ascii: ".")
-            && bytes[index] != UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "/")
+        index == bytes.count
+            || !isWordByte(bytes[index]) && bytes[index] != UInt8(ascii: ".")
+                && bytes[index] != UInt8(ascii: "-")
+            || bytes[index] == UInt8(ascii: "/")
     }
 
     private func replaceHome(_ home: [UInt8], in bytes: [UInt8]) -> [UInt8] {
@@ -149,7 +154,8 @@ struct Scrubber: Hashable, Sendable {
         var index = 0
         while index < bytes.count {
             if bytes[index] == UInt8(ascii: "/"), Scrubber.startsPath(bytes, index),
-               Scrubber.matches(home, in: bytes, at: index), Scrubber.endsComponent(bytes, index + home.count) {
+                Scrubber.matches(home, in: bytes, at: index), Scrubber.endsComponent(bytes, index + home.count)
+            {
                 result.append(UInt8(ascii: "~"))
                 index += home.count
             } else {
@@ -172,7 +178,9 @@ struct Scrubber: Hashable, Sendable {
                 if Scrubber.matches(homePrefix, in: bytes, at: index) {
                     // The name runs to the next `/` or to a byte that ends the path.
                     var end = index + homePrefix.count
-                    while end < bytes.count, bytes[end] != UInt8(ascii: "/"), Scrubber.isPathByte(bytes[end]) { end += 1 }
+                    while end < bytes.count, bytes[end] != UInt8(ascii: "/"), Scrubber.isPathByte(bytes[end]) {
+                        end += 1
+                    }
                     if end > index + homePrefix.count {
                         if Scrubber.startsPath(bytes, index) {
                             result.append(UInt8(ascii: "~"))
@@ -183,7 +191,8 @@ struct Scrubber: Hashable, Sendable {
                         continue
                     }
                 } else if Scrubber.startsPath(bytes, index), Scrubber.matches(root, in: bytes, at: index),
-                          Scrubber.endsComponent(bytes, index + root.count) {
+                    Scrubber.endsComponent(bytes, index + root.count)
+                {
                     result.append(UInt8(ascii: "~"))
                     index += root.count
                     continue
@@ -202,8 +211,9 @@ struct Scrubber: Hashable, Sendable {
         var index = 0
         while index < bytes.count {
             if bytes[index] == word[0], index == 0 || !Scrubber.isWordByte(bytes[index - 1]),
-               Scrubber.matches(word, in: bytes, at: index),
-               index + word.count == bytes.count || !Scrubber.isWordByte(bytes[index + word.count]) {
+                Scrubber.matches(word, in: bytes, at: index),
+                index + word.count == bytes.count || !Scrubber.isWordByte(bytes[index + word.count])
+            {
                 result += placeholder
                 index += word.count
             } else {

@@ -83,8 +83,10 @@ final class Symbolicator: Sendable {
     }
 
     /// ``symbolicate(maps:addresses:firstIsReturnAddress:)`` returning a tuple.
-    func symbolicate(addresses: [UInt64], maps: String,
-                     firstIsReturnAddress: Bool) -> (frames: [StackFrame], images: [BinaryImage]) {
+    func symbolicate(
+        addresses: [UInt64], maps: String,
+        firstIsReturnAddress: Bool
+    ) -> (frames: [StackFrame], images: [BinaryImage]) {
         let output = symbolicate(maps: maps, addresses: addresses, firstIsReturnAddress: firstIsReturnAddress)
         return (output.frames, output.images)
     }
@@ -94,8 +96,10 @@ final class Symbolicator: Sendable {
     func symbolicateOnThread(maps: String, addresses: [UInt64], firstIsReturnAddress: Bool = false) async -> Output {
         await withCheckedContinuation { continuation in
             StewardThread.start(name: "steward.symbolicate") {
-                continuation.resume(returning: self.symbolicate(maps: maps, addresses: addresses,
-                                                                firstIsReturnAddress: firstIsReturnAddress))
+                continuation.resume(
+                    returning: self.symbolicate(
+                        maps: maps, addresses: addresses,
+                        firstIsReturnAddress: firstIsReturnAddress))
             }
         }
     }
@@ -147,8 +151,9 @@ final class Symbolicator: Sendable {
         }
 
         let images = usedImages.values.sorted { $0.image.start < $1.image.start }.map { entry in
-            BinaryImage(path: entry.image.path, start: entry.image.start, end: entry.image.end,
-                        buildID: entry.file?.buildIDHex)
+            BinaryImage(
+                path: entry.image.path, start: entry.image.start, end: entry.image.end,
+                buildID: entry.file?.buildIDHex)
         }
         return Output(frames: frames, images: images)
     }
@@ -201,7 +206,8 @@ final class Symbolicator: Sendable {
     private static func identity(of path: String) -> FileIdentity? {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
-                            modifiedSeconds: Int(st.st_mtim.tv_sec), modifiedNanoseconds: Int(st.st_mtim.tv_nsec))
+        return FileIdentity(
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+            modifiedSeconds: Int(st.st_mtim.tv_sec), modifiedNanoseconds: Int(st.st_mtim.tv_nsec))
     }
 }

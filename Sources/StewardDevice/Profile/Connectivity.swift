@@ -24,7 +24,8 @@ public enum Connectivity: String, Codable, Sendable, Hashable, CaseIterable {
             let hasDefault = table.split(separator: "\n").dropFirst().contains { line in
                 let columns = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
                 guard columns.count >= 4, columns[1] == "00000000",
-                      let flags = UInt32(columns[3], radix: 16) else { return false }
+                    let flags = UInt32(columns[3], radix: 16)
+                else { return false }
                 let routeUp: UInt32 = 0x0001  // RTF_UP
                 return flags & routeUp != 0 && up.contains(String(columns[0]))
             }

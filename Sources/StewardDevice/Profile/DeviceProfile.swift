@@ -30,9 +30,11 @@ public struct DeviceProfile: Codable, Sendable, Hashable {
     public var connectivity: Field<Connectivity>
 
     /// Creates a profile from its parts.
-    public init(operatingSystem: OperatingSystem, kernel: Kernel, hardware: Hardware,
-                runtimeEnvironments: [RuntimeEnvironment], networkInterfaces: Field<[NetworkInterface]>,
-                connectivity: Field<Connectivity>) {
+    public init(
+        operatingSystem: OperatingSystem, kernel: Kernel, hardware: Hardware,
+        runtimeEnvironments: [RuntimeEnvironment], networkInterfaces: Field<[NetworkInterface]>,
+        connectivity: Field<Connectivity>
+    ) {
         self.operatingSystem = operatingSystem
         self.kernel = kernel
         self.hardware = hardware
@@ -53,9 +55,11 @@ public struct DeviceProfile: Codable, Sendable, Hashable {
     ///   - environment: The process environment; the real one by default.
     ///   - permissions: Whether raw identifiers may be read (default: nothing granted).
     /// - Returns: The profile; what cannot be read is unavailable with a reason.
-    public static func read(files: SystemFiles = SystemFiles(),
-                            environment: [String: String] = currentEnvironment(),
-                            permissions: any PermissionChecking = StaticPermissions()) -> DeviceProfile {
+    public static func read(
+        files: SystemFiles = SystemFiles(),
+        environment: [String: String] = currentEnvironment(),
+        permissions: any PermissionChecking = StaticPermissions()
+    ) -> DeviceProfile {
         let cpuinfo = files.text("/proc/cpuinfo")
         var interfaces = NetworkInterface.readAll(files: files)
         // Decided on the real names: the route table names interfaces as the kernel does.
@@ -71,7 +75,10 @@ public struct DeviceProfile: Codable, Sendable, Hashable {
                     if name != interface.name {
                         // The reasons name the interface too ("no permanent address given for enx…").
                         func hide<T>(_ field: inout Field<T>) {
-                            if let reason = field.unavailableReason { field = .unavailable(reason: reason.replacingOccurrences(of: interface.name, with: name)) }
+                            if let reason = field.unavailableReason {
+                                field = .unavailable(
+                                    reason: reason.replacingOccurrences(of: interface.name, with: name))
+                            }
                         }
                         redacted.name = name
                         hide(&redacted.currentMAC)

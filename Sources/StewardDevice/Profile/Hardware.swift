@@ -17,8 +17,10 @@ public struct Hardware: Codable, Sendable, Hashable {
     public var memoryTotalBytes: Field<UInt64>
 
     /// Creates a hardware description from its fields.
-    public init(vendor: Field<String>, model: Field<String>, cpuModel: Field<String>,
-                cpuCores: Field<Int>, memoryTotalBytes: Field<UInt64>) {
+    public init(
+        vendor: Field<String>, model: Field<String>, cpuModel: Field<String>,
+        cpuCores: Field<Int>, memoryTotalBytes: Field<UInt64>
+    ) {
         self.vendor = vendor
         self.model = model
         self.cpuModel = cpuModel
@@ -47,7 +49,8 @@ public struct Hardware: Codable, Sendable, Hashable {
         let compatible = files.bytes("/proc/device-tree/compatible", limit: 4096).flatMap { bytes -> Field<String> in
             let first = bytes.prefix { $0 != 0 }
             guard let text = String(validating: first, as: UTF8.self),
-                  let comma = text.firstIndex(of: ","), comma > text.startIndex else {
+                let comma = text.firstIndex(of: ","), comma > text.startIndex
+            else {
                 return .unavailable(reason: "/proc/device-tree/compatible has no vendor prefix")
             }
             return .value(String(text[..<comma]))
@@ -105,7 +108,8 @@ public struct Hardware: Codable, Sendable, Hashable {
             if bounds.count == 1, Int(bounds[0]) != nil {
                 count += 1
             } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high,
-                      high - low < 1 << 20, count < 1 << 20 {
+                high - low < 1 << 20, count < 1 << 20
+            {
                 count += high - low + 1
             } else {
                 return .unavailable(reason: "CPU list '\(list)' is malformed")

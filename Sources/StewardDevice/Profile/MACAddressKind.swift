@@ -49,10 +49,11 @@ public struct MACAddressKind: Codable, Sendable, Hashable {
             default: return .unavailable(reason: "unknown addr_assign_type '\(text)'")
             }
         }
-        return .value(MACAddressKind(
-            assignment: assignment,
-            locallyAdministered: (bytes.first ?? 0) & 0x02 != 0,
-            allZero: bytes.allSatisfy { $0 == 0 }))
+        return .value(
+            MACAddressKind(
+                assignment: assignment,
+                locallyAdministered: (bytes.first ?? 0) & 0x02 != 0,
+                allZero: bytes.allSatisfy { $0 == 0 }))
     }
 }
 

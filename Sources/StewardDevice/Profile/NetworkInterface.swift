@@ -73,16 +73,18 @@ public struct NetworkInterface: Codable, Sendable, Hashable {
     public static func nameWithoutMAC(_ name: String) -> String {
         let bytes = Array(name.utf8)
         guard bytes.count == 15, bytes[2] == UInt8(ascii: "x"),
-              bytes[0..<2].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }),
-              bytes[3...].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) })
+            bytes[0..<2].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }),
+            bytes[3...].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) })
         else { return name }
         return String(decoding: bytes[0..<3], as: UTF8.self) + "…"
     }
 
     /// Creates an interface description from its fields.
-    public init(name: String, type: InterfaceType, currentMAC: Field<String>, permanentMAC: Field<String>,
-                macKind: Field<MACAddressKind>, operationalState: Field<OperationalState>,
-                carrier: Field<Bool>, isPhysical: Bool) {
+    public init(
+        name: String, type: InterfaceType, currentMAC: Field<String>, permanentMAC: Field<String>,
+        macKind: Field<MACAddressKind>, operationalState: Field<OperationalState>,
+        carrier: Field<Bool>, isPhysical: Bool
+    ) {
         self.name = name
         self.type = type
         self.currentMAC = currentMAC
@@ -115,8 +117,10 @@ public struct NetworkInterface: Codable, Sendable, Hashable {
                 if fd >= 0 { socketFD = fd }
             }
             defer { if let socketFD { close(socketFD) } }
-            return names.filter { files.exists("/sys/class/net/\($0)/type") || files.exists("/sys/class/net/\($0)/address") }
-                .map { read(name: $0, files: files, socket: socketFD) }
+            return names.filter {
+                files.exists("/sys/class/net/\($0)/type") || files.exists("/sys/class/net/\($0)/address")
+            }
+            .map { read(name: $0, files: files, socket: socketFD) }
         }
     }
 
@@ -140,7 +144,8 @@ public struct NetworkInterface: Codable, Sendable, Hashable {
             default: return .unavailable(reason: "unknown carrier value '\(text)'")
             }
         }
-        let permanent: Field<String> = current.value == nil && files.permanentAddresses == nil
+        let permanent: Field<String> =
+            current.value == nil && files.permanentAddresses == nil
             ? .unavailable(reason: "\(name) has no hardware address")
             : files.permanentAddress(of: name, socket: socket)
         return NetworkInterface(
@@ -156,9 +161,11 @@ public struct NetworkInterface: Codable, Sendable, Hashable {
             .first { $0.hasPrefix("DEVTYPE=") }
             .map { String($0.dropFirst("DEVTYPE=".count)) }
         let loopbackType = 772  // ARPHRD_LOOPBACK
-        let etherType = 1       // ARPHRD_ETHER
+        let etherType = 1  // ARPHRD_ETHER
         if linkType == loopbackType || (linkType == nil && name == "lo") { return .loopback }
-        if files.exists("\(base)/wireless") || files.exists("\(base)/phy80211") || devtype == "wlan" { return .wireless }
+        if files.exists("\(base)/wireless") || files.exists("\(base)/phy80211") || devtype == "wlan" {
+            return .wireless
+        }
         if files.exists("\(base)/bridge") || devtype == "bridge" { return .bridge }
         if files.exists("\(base)/bonding") || devtype == "bond" { return .bond }
         if devtype == "vlan" || files.exists("/proc/net/vlan/\(name)") { return .vlan }

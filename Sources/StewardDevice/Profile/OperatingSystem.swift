@@ -34,7 +34,9 @@ public struct OperatingSystem: Codable, Sendable, Hashable {
                     guard let value = values[key] else {
                         return .unavailable(reason: "\(key) is not set in \(path)")
                     }
-                    return value.flatMap { $0.isEmpty ? .unavailable(reason: "\(key) is empty in \(path)") : .value($0) }
+                    return value.flatMap {
+                        $0.isEmpty ? .unavailable(reason: "\(key) is empty in \(path)") : .value($0)
+                    }
                 }
                 return OperatingSystem(
                     id: field("ID"), versionID: field("VERSION_ID"),
@@ -99,7 +101,9 @@ enum OSReleaseParser {
                 if byte == UInt8(ascii: "\"") {
                     quote = nil
                 } else if byte == UInt8(ascii: "\\"), index + 1 < end,
-                          [UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "$"), UInt8(ascii: "`")].contains(raw[index + 1]) {
+                    [UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "$"), UInt8(ascii: "`")].contains(
+                        raw[index + 1])
+                {
                     output.append(raw[index + 1])
                     index += 1
                 } else {

@@ -11,7 +11,8 @@ public struct Peripherals: Hashable, Sendable, Codable {
     public var gnssReceivers: Field<DeviceListing>
 
     /// Creates a summary.
-    public init(cameras: Field<DeviceListing>, audioCapture: Field<DeviceListing>, gnssReceivers: Field<DeviceListing>) {
+    public init(cameras: Field<DeviceListing>, audioCapture: Field<DeviceListing>, gnssReceivers: Field<DeviceListing>)
+    {
         self.cameras = cameras
         self.audioCapture = audioCapture
         self.gnssReceivers = gnssReceivers
@@ -22,7 +23,9 @@ public struct Peripherals: Hashable, Sendable, Codable {
     ///
     /// Without the `Permission.deviceIdentity` (StewardPermissions) permission, properties and attributes that
     /// identify a device (serial numbers, MAC-derived names, WWNs, UUIDs) are removed.
-    public static func read(from source: any DeviceSource, permissions: any PermissionChecking = StaticPermissions()) async -> Peripherals {
+    public static func read(from source: any DeviceSource, permissions: any PermissionChecking = StaticPermissions())
+        async -> Peripherals
+    {
         let redact = !permissions.isGranted(.deviceIdentity)
         func field(_ list: () async throws -> DeviceListing) async -> Field<DeviceListing> {
             do {
@@ -69,6 +72,8 @@ extension DeviceRecord {
 extension DeviceListing {
     /// The listing without identifying properties and attributes.
     public func withoutIdentifiers() -> DeviceListing {
-        DeviceListing(matches: matches.map { DeviceMatch(device: $0.device.withoutIdentifiers(), basis: $0.basis) }, udevDatabase: udevDatabase)
+        DeviceListing(
+            matches: matches.map { DeviceMatch(device: $0.device.withoutIdentifiers(), basis: $0.basis) },
+            udevDatabase: udevDatabase)
     }
 }

@@ -38,8 +38,10 @@ public struct RuntimeEnvironment: Codable, Sendable, Hashable {
     ///   - environment: The process environment.
     ///   - cpuinfo: `/proc/cpuinfo` if the caller already read it.
     /// - Returns: One entry per kind found, in the order of ``Kind``.
-    public static func detect(files: SystemFiles, environment: [String: String],
-                              cpuinfo: Field<String>? = nil) -> [RuntimeEnvironment] {
+    public static func detect(
+        files: SystemFiles, environment: [String: String],
+        cpuinfo: Field<String>? = nil
+    ) -> [RuntimeEnvironment] {
         var found: [RuntimeEnvironment] = []
         if let container = detectContainer(files, environment) { found.append(container) }
 
@@ -76,8 +78,10 @@ public struct RuntimeEnvironment: Codable, Sendable, Hashable {
             detail = detail ?? name
         }
         if let cgroup = files.text("/proc/1/cgroup").value {
-            let hints = [("docker", "docker"), ("kubepods", "kubernetes"), ("libpod", "podman"),
-                         ("containerd", "containerd"), ("lxc", "lxc")]
+            let hints = [
+                ("docker", "docker"), ("kubepods", "kubernetes"), ("libpod", "podman"),
+                ("containerd", "containerd"), ("lxc", "lxc"),
+            ]
             if let hint = hints.first(where: { cgroup.contains($0.0) }) {
                 evidence.append("/proc/1/cgroup")
                 detail = detail ?? hint.1

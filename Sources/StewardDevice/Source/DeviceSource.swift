@@ -248,7 +248,8 @@ public enum DeviceClassifier {
     static func isCapturePCMName(_ name: String) -> Bool {
         let scalars = Array(name.unicodeScalars)
         guard scalars.count >= 7, String(String.UnicodeScalarView(scalars.prefix(4))) == "pcmC",
-              scalars.last == "c" else { return false }
+            scalars.last == "c"
+        else { return false }
         let middle = scalars[4..<(scalars.count - 1)]
         guard let d = middle.firstIndex(of: "D") else { return false }
         let card = middle[middle.startIndex..<d]

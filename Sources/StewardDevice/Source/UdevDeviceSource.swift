@@ -96,13 +96,17 @@ public final class UdevDeviceSource: DeviceSource {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(control.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return "\(control) is too long a socket path" }
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            return "\(control) is too long a socket path"
+        }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         return connected == 0 ? nil : "nothing answers on \(control) (\(String(cString: strerror(errno))))"
     }
@@ -155,7 +159,8 @@ public final class UdevDeviceSource: DeviceSource {
         while let current = entry {
             // A device that went away between the scan and now is skipped.
             if let path = udev_list_entry_get_name(current),
-               let device = udev_device_new_from_syspath(udev, path) {
+                let device = udev_device_new_from_syspath(udev, path)
+            {
                 records.append(record(of: device))
                 udev_device_unref(device)
             }
@@ -290,9 +295,10 @@ final class UdevThread: Sendable {
     /// Runs `body` on the thread and returns what it returns or throws.
     func run<T: Sendable>(_ body: @escaping @Sendable (UdevContext) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            queue.push(.work { context in
-                continuation.resume(with: Result { try body(context) })
-            })
+            queue.push(
+                .work { context in
+                    continuation.resume(with: Result { try body(context) })
+                })
         }
     }
 

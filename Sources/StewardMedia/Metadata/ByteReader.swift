@@ -11,27 +11,39 @@ struct ByteReader {
 
     /// `start + length`, or a `malformed` error when it overflows or passes the end.
     func end(of start: Int, length: Int, what: @autoclosure () -> String) throws -> Int {
-        guard start >= 0, length >= 0 else { throw MediaError(.malformed, "\(what()) has a negative offset or length", offset: base &+ start) }
+        guard start >= 0, length >= 0 else {
+            throw MediaError(.malformed, "\(what()) has a negative offset or length", offset: base &+ start)
+        }
         let (end, overflow) = start.addingReportingOverflow(length)
         guard !overflow, end <= bytes.count else {
-            throw MediaError(.malformed, "\(what()) runs past the end of its block (\(length) bytes at \(start) of \(bytes.count))", offset: base &+ start)
+            throw MediaError(
+                .malformed, "\(what()) runs past the end of its block (\(length) bytes at \(start) of \(bytes.count))",
+                offset: base &+ start)
         }
         return end
     }
 
     func u8(_ at: Int) throws -> UInt8 {
-        guard at >= 0, at < bytes.count else { throw MediaError(.truncated, "the data ends early (byte \(at) of \(bytes.count))", offset: base &+ at) }
+        guard at >= 0, at < bytes.count else {
+            throw MediaError(.truncated, "the data ends early (byte \(at) of \(bytes.count))", offset: base &+ at)
+        }
         return bytes[at]
     }
 
     func u16(_ at: Int) throws -> UInt16 {
-        guard at >= 0, at <= bytes.count &- 2 else { throw MediaError(.truncated, "the data ends early (16-bit value at \(at) of \(bytes.count))", offset: base &+ at) }
+        guard at >= 0, at <= bytes.count &- 2 else {
+            throw MediaError(
+                .truncated, "the data ends early (16-bit value at \(at) of \(bytes.count))", offset: base &+ at)
+        }
         let a = UInt16(bytes[at]), b = UInt16(bytes[at &+ 1])
         return bigEndian ? (a << 8 | b) : (b << 8 | a)
     }
 
     func u32(_ at: Int) throws -> UInt32 {
-        guard at >= 0, at <= bytes.count &- 4 else { throw MediaError(.truncated, "the data ends early (32-bit value at \(at) of \(bytes.count))", offset: base &+ at) }
+        guard at >= 0, at <= bytes.count &- 4 else {
+            throw MediaError(
+                .truncated, "the data ends early (32-bit value at \(at) of \(bytes.count))", offset: base &+ at)
+        }
         let a = UInt32(bytes[at]), b = UInt32(bytes[at &+ 1]), c = UInt32(bytes[at &+ 2]), d = UInt32(bytes[at &+ 3])
         return bigEndian ? (a << 24 | b << 16 | c << 8 | d) : (d << 24 | c << 16 | b << 8 | a)
     }
@@ -43,8 +55,11 @@ struct ByteWriter {
     var bigEndian: Bool
 
     mutating func u16(_ v: UInt16) {
-        if bigEndian { bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xFF)) }
-        else { bytes.append(UInt8(v & 0xFF)); bytes.append(UInt8(v >> 8)) }
+        if bigEndian {
+            bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xFF))
+        } else {
+            bytes.append(UInt8(v & 0xFF)); bytes.append(UInt8(v >> 8))
+        }
     }
 
     mutating func u32(_ v: UInt32) {

@@ -45,9 +45,11 @@ enum ExifTags {
         0x927C: ("MakerNote", .other), 0x9286: ("UserComment", .other),
         0x9290: ("SubSecTime", .captureTime), 0x9291: ("SubSecTimeOriginal", .captureTime),
         0x9292: ("SubSecTimeDigitized", .captureTime), 0xA000: ("FlashpixVersion", .other),
-        0xA001: ("ColorSpace", .rendering), 0xA002: ("PixelXDimension", .rendering), 0xA003: ("PixelYDimension", .rendering),
+        0xA001: ("ColorSpace", .rendering), 0xA002: ("PixelXDimension", .rendering),
+        0xA003: ("PixelYDimension", .rendering),
         0xA005: ("InteroperabilityIFDPointer", .other), 0xA420: ("ImageUniqueID", .other),
-        0xA430: ("CameraOwnerName", .other), 0xA431: ("BodySerialNumber", .other), 0xA432: ("LensSpecification", .other),
+        0xA430: ("CameraOwnerName", .other), 0xA431: ("BodySerialNumber", .other),
+        0xA432: ("LensSpecification", .other),
         0xA433: ("LensMake", .deviceModel), 0xA434: ("LensModel", .deviceModel), 0xA435: ("LensSerialNumber", .other),
         0xA402: ("ExposureMode", .other), 0xA403: ("WhiteBalance", .other), 0xA406: ("SceneCaptureType", .other),
         0x8830: ("SensitivityType", .other), 0xA217: ("SensingMethod", .other), 0xA300: ("FileSource", .other),
@@ -87,7 +89,8 @@ enum ExifTags {
     /// whose shape differs from the EXIF specification's (an `Orientation` of a million bytes)
     /// is removed as malformed, so nothing but the expected small value can ride along.
     static func hasExpectedShape(_ entry: TIFFEntry, in directory: TIFFDirectory) -> Bool {
-        let (byte, ascii, short, long, rational, srational, undefined): (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (1, 2, 3, 4, 5, 10, 7)
+        let (byte, ascii, short, long, rational, srational, undefined):
+            (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (1, 2, 3, 4, 5, 10, 7)
         let types: Set<UInt16>, maxCount: UInt32
         switch (directory, entry.tag) {
         case (.ifd0, 0x0112), (.ifd0, 0x0128), (.ifd0, 0x0213), (.exif, 0xA001): (types, maxCount) = ([short], 1)

@@ -49,7 +49,9 @@ struct JPEGFile {
         var pos = 2
         var sawFrame = false, sawScan = false
         while true {
-            guard pos < n else { throw MediaError(.truncated, "the JPEG ends without an end-of-image marker", offset: pos) }
+            guard pos < n else {
+                throw MediaError(.truncated, "the JPEG ends without an end-of-image marker", offset: pos)
+            }
             guard bytes[pos] == 0xFF else {
                 throw MediaError(.malformed, "expected a JPEG marker, found byte \(bytes[pos])", offset: pos)
             }
@@ -67,7 +69,8 @@ struct JPEGFile {
                 try body(.verbatim(start..<(at &+ 1)))
                 return (at &+ 1)..<n
             case 0x00, 0xD8:
-                throw MediaError(.malformed, "marker FF \(marker == 0 ? "00" : "D8") is not allowed here", offset: start)
+                throw MediaError(
+                    .malformed, "marker FF \(marker == 0 ? "00" : "D8") is not allowed here", offset: start)
             case 0x01, 0xD0...0xD7:
                 try body(.verbatim(start..<(at &+ 1)))
                 pos = at &+ 1
@@ -76,13 +79,19 @@ struct JPEGFile {
                 break
             }
             let length = Int(try reader.u16(at &+ 1))
-            guard length >= 2 else { throw MediaError(.malformed, "a JPEG segment length of \(length) is shorter than its own 2 bytes", offset: at &+ 1) }
+            guard length >= 2 else {
+                throw MediaError(
+                    .malformed, "a JPEG segment length of \(length) is shorter than its own 2 bytes", offset: at &+ 1)
+            }
             guard at &+ 1 &+ length <= n else {
-                throw MediaError(.truncated, "a JPEG segment of \(length) bytes runs past the end of the file", offset: start)
+                throw MediaError(
+                    .truncated, "a JPEG segment of \(length) bytes runs past the end of the file", offset: start)
             }
             let end = at &+ 1 &+ length
             if (0xC0...0xCF).contains(marker) && marker != 0xC4 && marker != 0xC8 && marker != 0xCC { sawFrame = true }
-            if marker == 0xDA && !sawFrame { throw MediaError(.malformed, "a JPEG scan starts before its frame header", offset: start) }
+            if marker == 0xDA && !sawFrame {
+                throw MediaError(.malformed, "a JPEG scan starts before its frame header", offset: start)
+            }
             try body(.segment(marker: marker, range: start..<end))
             pos = end
             if marker == 0xDA {
@@ -113,7 +122,10 @@ struct JPEGFile {
             }
             return nil
         }
-        guard let found else { throw MediaError(.truncated, "the JPEG's scan data runs to the end of the file without a marker", offset: start) }
+        guard let found else {
+            throw MediaError(
+                .truncated, "the JPEG's scan data runs to the end of the file without a marker", offset: start)
+        }
         return found
     }
 
@@ -141,7 +153,9 @@ struct JPEGFile {
         let payload = range.lowerBound &+ 4
         // Identifiers are matched inside the segment only: a short segment followed by `Exif\0\0`
         // in the next bytes is not an EXIF segment.
-        func starts(with prefix: [UInt8]) -> Bool { prefix.count <= range.upperBound &- payload && hasPrefix(bytes, prefix, at: payload) }
+        func starts(with prefix: [UInt8]) -> Bool {
+            prefix.count <= range.upperBound &- payload && hasPrefix(bytes, prefix, at: payload)
+        }
         switch marker {
         case 0xE0:
             return starts(with: Self.jfifHeader) ? .jfif : .drop(["APP0 " + label(payload, end: range.upperBound)])
@@ -153,11 +167,13 @@ struct JPEGFile {
             if starts(with: Self.xmpExtensionHeader) { return .drop(["XMP extension"]) }
             return .drop(["APP1 " + label(payload, end: range.upperBound)])
         case 0xE2:
-            return starts(with: Self.iccHeader) ? .keep("ICC profile") : .drop(["APP2 " + label(payload, end: range.upperBound)])
+            return starts(with: Self.iccHeader)
+                ? .keep("ICC profile") : .drop(["APP2 " + label(payload, end: range.upperBound)])
         case 0xED:
             return .drop(["APP13 Photoshop/IPTC"])
         case 0xEE:
-            return starts(with: Self.adobeHeader) ? .keep("Adobe") : .drop(["APP14 " + label(payload, end: range.upperBound)])
+            return starts(with: Self.adobeHeader)
+                ? .keep("Adobe") : .drop(["APP14 " + label(payload, end: range.upperBound)])
         case 0xE3...0xEF:
             return .drop(["APP\(marker &- 0xE0) " + label(payload, end: range.upperBound)])
         case 0xFE:
@@ -217,7 +233,8 @@ struct JPEGFile {
                     // The rebuilt block is never larger than the original, so it fits the segment.
                     let length = 2 &+ Self.exifHeader.count &+ block.count
                     guard let length16 = UInt16(exactly: length) else {
-                        throw MediaError(.tooLarge, "the rebuilt EXIF segment does not fit in 64 KiB", offset: range.lowerBound)
+                        throw MediaError(
+                            .tooLarge, "the rebuilt EXIF segment does not fit in 64 KiB", offset: range.lowerBound)
                     }
                     out.append(contentsOf: [0xFF, 0xE1, UInt8(length16 >> 8), UInt8(length16 & 0xFF)])
                     out.append(contentsOf: Self.exifHeader)

@@ -96,7 +96,9 @@ struct MetadataReportBuilder {
 
     private static func add(_ name: String, to list: inout [String], seen: inout Set<String>) {
         guard list.count < MetadataReport.nameLimit else {
-            if list.last != MetadataReport.overflowName, !seen.contains(name) { list.append(MetadataReport.overflowName) }
+            if list.last != MetadataReport.overflowName, !seen.contains(name) {
+                list.append(MetadataReport.overflowName)
+            }
             return
         }
         if seen.insert(name).inserted { list.append(name) }

@@ -37,12 +37,18 @@ struct PNGFile {
         var pos = Self.signature.count
         var sawHeader = false, sawData = false
         while true {
-            guard pos <= bytes.count &- 12 else { throw MediaError(.truncated, "the PNG ends without an IEND chunk", offset: pos) }
+            guard pos <= bytes.count &- 12 else {
+                throw MediaError(.truncated, "the PNG ends without an IEND chunk", offset: pos)
+            }
             let length = Int(try reader.u32(pos))
-            guard length <= 0x7FFF_FFFF else { throw MediaError(.malformed, "a PNG chunk claims \(length) bytes, more than the format allows", offset: pos) }
+            guard length <= 0x7FFF_FFFF else {
+                throw MediaError(
+                    .malformed, "a PNG chunk claims \(length) bytes, more than the format allows", offset: pos)
+            }
             let dataStart = pos &+ 8
             guard length <= bytes.count &- dataStart &- 4 else {
-                throw MediaError(.truncated, "a PNG chunk of \(length) bytes runs past the end of the file", offset: pos)
+                throw MediaError(
+                    .truncated, "a PNG chunk of \(length) bytes runs past the end of the file", offset: pos)
             }
             let dataEnd = dataStart &+ length
             let typeBytes = bytes[(pos &+ 4)..<dataStart]
@@ -54,12 +60,16 @@ struct PNGFile {
             guard CRC32.checksum(bytes[(pos &+ 4)..<dataEnd]) == stored else {
                 throw MediaError(.malformed, "the CRC of PNG chunk \(type) does not match its contents", offset: pos)
             }
-            if !sawHeader && type != "IHDR" { throw MediaError(.malformed, "a PNG must start with IHDR, not \(type)", offset: pos) }
+            if !sawHeader && type != "IHDR" {
+                throw MediaError(.malformed, "a PNG must start with IHDR, not \(type)", offset: pos)
+            }
             sawHeader = true
             if type == "IDAT" { sawData = true }
             let chunk = Chunk(type: type, range: pos..<(dataEnd &+ 4), data: dataStart..<dataEnd)
             pos = dataEnd &+ 4
-            if type == "IEND" && !sawData { throw MediaError(.malformed, "the PNG has no image data (IDAT)", offset: pos) }
+            if type == "IEND" && !sawData {
+                throw MediaError(.malformed, "the PNG has no image data (IDAT)", offset: pos)
+            }
             try body(chunk)
             if type == "IEND" { return pos..<bytes.count }
         }
@@ -100,7 +110,9 @@ struct PNGFile {
                 }
                 exifDone = true
                 // The rebuilt block is never larger than the original chunk's data.
-                if let block = try tiff.rebuilt(policy: policy, into: &report) { Self.appendChunk("eXIf", block, to: &out) }
+                if let block = try tiff.rebuilt(policy: policy, into: &report) {
+                    Self.appendChunk("eXIf", block, to: &out)
+                }
             case "tEXt", "zTXt", "iTXt":
                 let name = keyword(chunk)
                 if name == "XML:com.adobe.xmp" {
@@ -111,7 +123,9 @@ struct PNGFile {
                 }
             default:
                 guard !Self.isCritical(chunk.type) else {
-                    throw MediaError(.unsupportedFormat, "the PNG has an unknown critical chunk \(chunk.type)", offset: chunk.range.lowerBound)
+                    throw MediaError(
+                        .unsupportedFormat, "the PNG has an unknown critical chunk \(chunk.type)",
+                        offset: chunk.range.lowerBound)
                 }
                 report.remove(chunk.type)
             }
@@ -174,22 +188,40 @@ enum CRC32 {
         let t = tables
         var c: UInt32 = 0xFFFF_FFFF
         data.withUnsafeBufferPointer { buffer in
-            t[0].withUnsafeBufferPointer { t0 in t[1].withUnsafeBufferPointer { t1 in t[2].withUnsafeBufferPointer { t2 in
-            t[3].withUnsafeBufferPointer { t3 in t[4].withUnsafeBufferPointer { t4 in t[5].withUnsafeBufferPointer { t5 in
-            t[6].withUnsafeBufferPointer { t6 in t[7].withUnsafeBufferPointer { t7 in
-                var i = 0
-                let n = buffer.count
-                while i &+ 8 <= n {
-                    let a = c ^ (UInt32(buffer[i]) | UInt32(buffer[i &+ 1]) << 8 | UInt32(buffer[i &+ 2]) << 16 | UInt32(buffer[i &+ 3]) << 24)
-                    c = t7[Int(a & 0xFF)] ^ t6[Int((a >> 8) & 0xFF)] ^ t5[Int((a >> 16) & 0xFF)] ^ t4[Int(a >> 24)]
-                        ^ t3[Int(buffer[i &+ 4])] ^ t2[Int(buffer[i &+ 5])] ^ t1[Int(buffer[i &+ 6])] ^ t0[Int(buffer[i &+ 7])]
-                    i &+= 8
+            t[0].withUnsafeBufferPointer { t0 in
+                t[1].withUnsafeBufferPointer { t1 in
+                    t[2].withUnsafeBufferPointer { t2 in
+                        t[3].withUnsafeBufferPointer { t3 in
+                            t[4].withUnsafeBufferPointer { t4 in
+                                t[5].withUnsafeBufferPointer { t5 in
+                                    t[6].withUnsafeBufferPointer { t6 in
+                                        t[7].withUnsafeBufferPointer { t7 in
+                                            var i = 0
+                                            let n = buffer.count
+                                            while i &+ 8 <= n {
+                                                let a =
+                                                    c
+                                                    ^ (UInt32(buffer[i]) | UInt32(buffer[i &+ 1]) << 8 | UInt32(
+                                                        buffer[i &+ 2]) << 16 | UInt32(buffer[i &+ 3]) << 24)
+                                                c =
+                                                    t7[Int(a & 0xFF)] ^ t6[Int((a >> 8) & 0xFF)]
+                                                    ^ t5[Int((a >> 16) & 0xFF)] ^ t4[Int(a >> 24)]
+                                                    ^ t3[Int(buffer[i &+ 4])] ^ t2[Int(buffer[i &+ 5])]
+                                                    ^ t1[Int(buffer[i &+ 6])] ^ t0[Int(buffer[i &+ 7])]
+                                                i &+= 8
+                                            }
+                                            while i < n {
+                                                c = t0[Int((c ^ UInt32(buffer[i])) & 0xFF)] ^ (c >> 8)
+                                                i &+= 1
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-                while i < n {
-                    c = t0[Int((c ^ UInt32(buffer[i])) & 0xFF)] ^ (c >> 8)
-                    i &+= 1
-                }
-            } } } } } } } }
+            }
         }
         return c ^ 0xFFFF_FFFF
     }

@@ -45,12 +45,20 @@ struct TIFFMetadata {
     init(_ block: [UInt8], base: Int = 0) throws {
         byteCount = block.count
         self.base = base
-        guard block.count >= 8 else { throw MediaError(.truncated, "the EXIF block is shorter than its 8-byte header", offset: base) }
-        if block[0] == 0x49, block[1] == 0x49 { bigEndian = false }
-        else if block[0] == 0x4D, block[1] == 0x4D { bigEndian = true }
-        else { throw MediaError(.malformed, "the EXIF block has no TIFF byte-order mark (II or MM)", offset: base) }
+        guard block.count >= 8 else {
+            throw MediaError(.truncated, "the EXIF block is shorter than its 8-byte header", offset: base)
+        }
+        if block[0] == 0x49, block[1] == 0x49 {
+            bigEndian = false
+        } else if block[0] == 0x4D, block[1] == 0x4D {
+            bigEndian = true
+        } else {
+            throw MediaError(.malformed, "the EXIF block has no TIFF byte-order mark (II or MM)", offset: base)
+        }
         let reader = ByteReader(bytes: block, bigEndian: bigEndian, base: base)
-        guard try reader.u16(2) == 42 else { throw MediaError(.malformed, "the EXIF block's TIFF header lacks the number 42", offset: base &+ 2) }
+        guard try reader.u16(2) == 42 else {
+            throw MediaError(.malformed, "the EXIF block's TIFF header lacks the number 42", offset: base &+ 2)
+        }
 
         var visited = Set<Int>()
         var valueBytes = 0
@@ -58,7 +66,8 @@ struct TIFFMetadata {
         var chain = 0
         while next != 0 && chain < Self.chainLimit {
             let directory: TIFFDirectory = chain == 0 ? .ifd0 : .thumbnail
-            let (entries, following) = try Self.readDirectory(reader, at: next, visited: &visited, valueBytes: &valueBytes)
+            let (entries, following) = try Self.readDirectory(
+                reader, at: next, visited: &visited, valueBytes: &valueBytes)
             if chain == 0 {
                 directories[.ifd0] = entries
             } else {
@@ -71,11 +80,18 @@ struct TIFFMetadata {
     }
 
     /// Reads the sub-directories `entries` point to (Exif, GPS, interoperability).
-    private mutating func collect(_ entries: [TIFFEntry], of directory: TIFFDirectory, reader: ByteReader, visited: inout Set<Int>,
-                                  valueBytes: inout Int) throws {
+    private mutating func collect(
+        _ entries: [TIFFEntry], of directory: TIFFDirectory, reader: ByteReader, visited: inout Set<Int>,
+        valueBytes: inout Int
+    ) throws {
         for entry in entries {
-            if entry.type != 4 && entry.type != 13 && [ExifTags.exifPointer, ExifTags.gpsPointer, ExifTags.interopPointer].contains(entry.tag) {
-                throw MediaError(.malformed, "the EXIF directory pointer \(ExifTags.hex(entry.tag)) has type \(entry.type), not LONG", offset: reader.base)
+            if entry.type != 4 && entry.type != 13
+                && [ExifTags.exifPointer, ExifTags.gpsPointer, ExifTags.interopPointer].contains(entry.tag)
+            {
+                throw MediaError(
+                    .malformed,
+                    "the EXIF directory pointer \(ExifTags.hex(entry.tag)) has type \(entry.type), not LONG",
+                    offset: reader.base)
             }
             let target: TIFFDirectory
             switch (directory, entry.tag) {
@@ -87,10 +103,14 @@ struct TIFFMetadata {
                 continue
             }
             guard directories[target] == nil else {
-                throw MediaError(.malformed, "the EXIF block points to a second \(target) directory", offset: reader.base)
+                throw MediaError(
+                    .malformed, "the EXIF block points to a second \(target) directory", offset: reader.base)
             }
             guard entry.count == 1, entry.value.count == 4 else {
-                throw MediaError(.malformed, "the EXIF directory pointer \(ExifTags.hex(entry.tag)) holds \(entry.count) values, not 1", offset: reader.base)
+                throw MediaError(
+                    .malformed,
+                    "the EXIF directory pointer \(ExifTags.hex(entry.tag)) holds \(entry.count) values, not 1",
+                    offset: reader.base)
             }
             let value = ByteReader(bytes: Array(entry.value), bigEndian: bigEndian)
             let offset = Int(try value.u32(0))
@@ -106,14 +126,18 @@ struct TIFFMetadata {
     /// do not overlap cannot take more room than the block, so a larger sum is a block whose
     /// entries point at the same bytes again and again (a few kilobytes of entries claiming
     /// gigabytes), which is refused.
-    private static func readDirectory(_ reader: ByteReader, at offset: Int, visited: inout Set<Int>,
-                                      valueBytes: inout Int) throws -> ([TIFFEntry], Int) {
+    private static func readDirectory(
+        _ reader: ByteReader, at offset: Int, visited: inout Set<Int>,
+        valueBytes: inout Int
+    ) throws -> ([TIFFEntry], Int) {
         guard visited.insert(offset).inserted else {
-            throw MediaError(.offsetLoop, "EXIF directory offsets loop back to offset \(offset)", offset: reader.base &+ offset)
+            throw MediaError(
+                .offsetLoop, "EXIF directory offsets loop back to offset \(offset)", offset: reader.base &+ offset)
         }
         let count = Int(try reader.u16(offset))
         // 2 bytes of count, 12 per entry; the 4-byte next pointer may be missing in the last one.
-        let entriesEnd = try reader.end(of: offset, length: 2 &+ 12 &* count, what: "an EXIF directory of \(count) entries")
+        let entriesEnd = try reader.end(
+            of: offset, length: 2 &+ 12 &* count, what: "an EXIF directory of \(count) entries")
         var entries: [TIFFEntry] = []
         entries.reserveCapacity(count)
         for i in 0..<count {
@@ -125,14 +149,19 @@ struct TIFFMetadata {
             }
             let (length, overflow) = Int(n).multipliedReportingOverflow(by: unit)
             guard !overflow, length <= reader.count else {
-                throw MediaError(.malformed, "EXIF tag \(ExifTags.hex(tag)) claims \(n) values, more than the block holds", offset: reader.base &+ at)
+                throw MediaError(
+                    .malformed, "EXIF tag \(ExifTags.hex(tag)) claims \(n) values, more than the block holds",
+                    offset: reader.base &+ at)
             }
             let start = length <= 4 ? at &+ 8 : Int(try reader.u32(at &+ 8))
             let end = try reader.end(of: start, length: length, what: "the value of EXIF tag \(ExifTags.hex(tag))")
             if length > 4 {
                 valueBytes &+= length  // each length is at most the block's size, and so is the sum before it
                 guard valueBytes <= reader.count else {
-                    throw MediaError(.malformed, "the EXIF values overlap: tag \(ExifTags.hex(tag)) brings them to \(valueBytes) bytes in a block of \(reader.count)", offset: reader.base &+ at)
+                    throw MediaError(
+                        .malformed,
+                        "the EXIF values overlap: tag \(ExifTags.hex(tag)) brings them to \(valueBytes) bytes in a block of \(reader.count)",
+                        offset: reader.base &+ at)
                 }
             }
             entries.append(TIFFEntry(tag: tag, type: type, count: n, value: reader.bytes[start..<end]))
@@ -178,11 +207,14 @@ struct TIFFMetadata {
         for directory in Self.order {
             var seen = Set<UInt16>()
             for entry in directories[directory] ?? [] {
-                let pointer = (directory == .ifd0 && (entry.tag == ExifTags.exifPointer || entry.tag == ExifTags.gpsPointer))
+                let pointer =
+                    (directory == .ifd0 && (entry.tag == ExifTags.exifPointer || entry.tag == ExifTags.gpsPointer))
                     || (directory == .exif && entry.tag == ExifTags.interopPointer)
                 if pointer { continue }
                 let name = ExifTags.name(entry.tag, in: directory)
-                guard TIFFMetadata.size(ofType: entry.type) != nil, ExifTags.keeps(entry.tag, in: directory, policy: policy) else {
+                guard TIFFMetadata.size(ofType: entry.type) != nil,
+                    ExifTags.keeps(entry.tag, in: directory, policy: policy)
+                else {
                     report.remove(name)
                     continue
                 }
@@ -205,9 +237,14 @@ struct TIFFMetadata {
         // Values are word-aligned as TIFF asks, unless the padding alone would make the block
         // larger than the original (an original packed without padding).
         for padded in [true, false] {
-            if let block = writer.write(ifd0: ifd0, exif: exif, gps: gps, padded: padded, limit: byteCount) { return block }
+            if let block = writer.write(ifd0: ifd0, exif: exif, gps: gps, padded: padded, limit: byteCount) {
+                return block
+            }
         }
-        throw MediaError(.malformed, "the EXIF block's kept values overlap: rebuilt apart they would not fit in the block's \(byteCount) bytes", offset: base)
+        throw MediaError(
+            .malformed,
+            "the EXIF block's kept values overlap: rebuilt apart they would not fit in the block's \(byteCount) bytes",
+            offset: base)
     }
 }
 
@@ -224,14 +261,17 @@ struct TIFFWriter {
         if !gps.isEmpty { main.append(TIFFEntry(tag: ExifTags.gpsPointer, type: 4, count: 1, value: placeholder)) }
         let mainOffset = 8
         guard let mainSize = Self.size(of: main, padded: padded),
-              let exifSize = exif.isEmpty ? 0 : Self.size(of: exif, padded: padded),
-              let gpsSize = gps.isEmpty ? 0 : Self.size(of: gps, padded: padded) else { return nil }
+            let exifSize = exif.isEmpty ? 0 : Self.size(of: exif, padded: padded),
+            let gpsSize = gps.isEmpty ? 0 : Self.size(of: gps, padded: padded)
+        else { return nil }
         // With each size at most `limit` (an array's count), the sums cannot overflow.
         guard mainSize <= limit, exifSize <= limit, gpsSize <= limit else { return nil }
         let exifOffset = mainOffset + mainSize
         let gpsOffset = exifOffset + exifSize
         let total = gpsOffset + gpsSize
-        guard total <= limit, let exifOffset32 = UInt32(exactly: exifOffset), let gpsOffset32 = UInt32(exactly: gpsOffset) else { return nil }
+        guard total <= limit, let exifOffset32 = UInt32(exactly: exifOffset),
+            let gpsOffset32 = UInt32(exactly: gpsOffset)
+        else { return nil }
         for i in main.indices {
             var w = ByteWriter(bigEndian: bigEndian)
             if main[i].tag == ExifTags.exifPointer { w.u32(exifOffset32); main[i].value = w.bytes[...] }

@@ -91,18 +91,21 @@ struct FileStatus: Hashable, Sendable {
         var info = stat()
         let code = POSIXCall.retrying { followingLinks ? stat(path, &info) : lstat(path, &info) }
         if code != 0 { return .failure(POSIXFailure(errno)) }
-        let kind: Kind = switch info.st_mode & S_IFMT {
-        case S_IFREG: .regular
-        case S_IFDIR: .directory
-        case S_IFCHR: .characterDevice
-        case S_IFBLK: .blockDevice
-        case S_IFLNK: .symbolicLink
-        case S_IFIFO: .fifo
-        case S_IFSOCK: .socket
-        default: .unknown
-        }
-        return .success(FileStatus(kind: kind, permissions: UInt32(info.st_mode),
-                                   owner: UInt32(info.st_uid), group: UInt32(info.st_gid)))
+        let kind: Kind =
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: .regular
+            case S_IFDIR: .directory
+            case S_IFCHR: .characterDevice
+            case S_IFBLK: .blockDevice
+            case S_IFLNK: .symbolicLink
+            case S_IFIFO: .fifo
+            case S_IFSOCK: .socket
+            default: .unknown
+            }
+        return .success(
+            FileStatus(
+                kind: kind, permissions: UInt32(info.st_mode),
+                owner: UInt32(info.st_uid), group: UInt32(info.st_gid)))
     }
 
     /// The owner's bits.
@@ -197,21 +200,26 @@ enum FileAccess {
     ///   - wanted: The rights asked for.
     ///   - credentials: Whose access to decide; `nil` for this process, confirmed by the kernel.
     /// - Returns: The verdict with its reason.
-    static func check(_ path: String, wanted: AccessRights,
-                      credentials: LinuxPermissionProbe.Credentials?) -> FileAccessVerdict {
+    static func check(
+        _ path: String, wanted: AccessRights,
+        credentials: LinuxPermissionProbe.Credentials?
+    ) -> FileAccessVerdict {
         let status: FileStatus
         switch FileStatus.read(path) {
         case .success(let found): status = found
         case .failure(let failure):
-            let reason = failure.code == ENOENT
+            let reason =
+                failure.code == ENOENT
                 ? "\(path) does not exist"
                 : "\(path) cannot be looked at: \(failure.description)"
-            return FileAccessVerdict(path: path, isGranted: false, rule: .unreachable, status: nil, acl: nil,
-                                     groupWouldGrant: false, reason: reason, failure: failure)
+            return FileAccessVerdict(
+                path: path, isGranted: false, rule: .unreachable, status: nil, acl: nil,
+                groupWouldGrant: false, reason: reason, failure: failure)
         }
         let acl = readACL(path)
-        var verdict = evaluate(path: path, status: status, acl: acl, wanted: wanted,
-                               credentials: credentials ?? .current())
+        var verdict = evaluate(
+            path: path, status: status, acl: acl, wanted: wanted,
+            credentials: credentials ?? .current())
         if credentials == nil { confirmWithKernel(&verdict, wanted: wanted) }
         return verdict
     }
@@ -225,20 +233,26 @@ enum FileAccess {
     ///   - wanted: The rights asked for.
     ///   - credentials: Whose access to decide.
     /// - Returns: The verdict with its reason.
-    static func evaluate(path: String, status: FileStatus, acl: POSIXACL?, wanted: AccessRights,
-                         credentials: LinuxPermissionProbe.Credentials) -> FileAccessVerdict {
+    static func evaluate(
+        path: String, status: FileStatus, acl: POSIXACL?, wanted: AccessRights,
+        credentials: LinuxPermissionProbe.Credentials
+    ) -> FileAccessVerdict {
         let directory = status.kind == .directory
-        let header = "\(path) is owned by \(userText(status.owner)) and \(groupText(status.group)) "
+        let header =
+            "\(path) is owned by \(userText(status.owner)) and \(groupText(status.group)) "
             + "with mode \(status.symbolicMode(hasACL: acl != nil))"
         let process = "this process (uid \(credentials.uid))"
         let groups = credentials.allGroups
         let inFileGroup = groups.contains(status.group)
         let asked = wanted.words(directory: directory)
 
-        func verdict(_ granted: Bool, _ rule: FileAccessVerdict.Rule, _ clause: String,
-                     groupWouldGrant: Bool = false) -> FileAccessVerdict {
-            FileAccessVerdict(path: path, isGranted: granted, rule: rule, status: status, acl: acl,
-                              groupWouldGrant: groupWouldGrant, reason: "\(header); \(clause)", failure: nil)
+        func verdict(
+            _ granted: Bool, _ rule: FileAccessVerdict.Rule, _ clause: String,
+            groupWouldGrant: Bool = false
+        ) -> FileAccessVerdict {
+            FileAccessVerdict(
+                path: path, isGranted: granted, rule: rule, status: status, acl: acl,
+                groupWouldGrant: groupWouldGrant, reason: "\(header); \(clause)", failure: nil)
         }
         func outcome(_ granted: Bool, _ have: AccessRights, plural: Bool = false) -> String {
             let lacking = wanted.subtracting(have).words(directory: directory)
@@ -249,43 +263,53 @@ enum FileAccess {
         if credentials.uid == 0 {
             let anyExecute = status.permissions & 0o111 != 0
             let granted = !wanted.contains(.execute) || directory || anyExecute
-            return verdict(granted, .superuser, granted
-                ? "\(process) is root, which may \(asked) whatever the mode"
-                : "\(process) is root, but no execute bit is set")
+            return verdict(
+                granted, .superuser,
+                granted
+                    ? "\(process) is root, which may \(asked) whatever the mode"
+                    : "\(process) is root, but no execute bit is set")
         }
 
         if credentials.uid == status.owner {
             let rights = acl?.entries.first { $0.tag == .userObject }?.permissions ?? status.ownerRights
             let granted = rights.isSuperset(of: wanted)
-            return verdict(granted, .owner, "\(process) owns it and the owner bits (\(rights.symbolic)) \(outcome(granted, rights, plural: true))")
+            return verdict(
+                granted, .owner,
+                "\(process) owns it and the owner bits (\(rights.symbolic)) \(outcome(granted, rights, plural: true))")
         }
 
         // Like the kernel (acl_permission_check): the ACL is consulted only when the mode's
         // group bits — the mask, when there is one — are not all clear.
         if let acl, status.permissions & 0o070 != 0 {
-            let (granted, decision) = acl.evaluate(wanted, owner: status.owner, fileGroup: status.group,
-                                                   uid: credentials.uid, groups: groups)
+            let (granted, decision) = acl.evaluate(
+                wanted, owner: status.owner, fileGroup: status.group,
+                uid: credentials.uid, groups: groups)
             let maskRights = acl.entries.first { $0.tag == .mask }?.permissions ?? [.read, .write, .execute]
             let groupObject = acl.entries.first { $0.tag == .groupObject }?.permissions ?? []
             let groupWouldGrant = groupObject.intersection(maskRights).isSuperset(of: wanted)
             switch decision {
             case .owner(let entry):
-                return verdict(granted, .owner, "\(process) owns it and the ACL entry \(entry.text) \(outcome(granted, entry.permissions))")
+                return verdict(
+                    granted, .owner,
+                    "\(process) owns it and the ACL entry \(entry.text) \(outcome(granted, entry.permissions))")
             case .namedUser(let entry, let mask):
                 let effective = entry.permissions.intersection(maskRights)
                 let cut = mask.map { ", cut by \($0.text) to \(effective.symbolic)," } ?? ""
-                return verdict(granted, .namedUser,
-                               "the ACL entry \(entry.text) names \(process)\(cut) and \(outcome(granted, effective))",
-                               groupWouldGrant: groupWouldGrant)
+                return verdict(
+                    granted, .namedUser,
+                    "the ACL entry \(entry.text) names \(process)\(cut) and \(outcome(granted, effective))",
+                    groupWouldGrant: groupWouldGrant)
             case .groups(let entries, let mask):
                 let names = entries.map(\.text).joined(separator: ", ")
                 let cut = mask.map { " cut by \($0.text)" } ?? ""
-                let clause = granted
+                let clause =
+                    granted
                     ? "\(process) matches the ACL group entries \(names)\(cut), which grant \(asked)"
                     : "\(process) matches the ACL group entries \(names), but\(cut) none grants \(asked)"
                 return verdict(granted, .group, clause, groupWouldGrant: groupWouldGrant)
             case .other(let entry):
-                let clause = "\(process) is not the owner, not in \(groupText(status.group)) and no ACL entry names it, "
+                let clause =
+                    "\(process) is not the owner, not in \(groupText(status.group)) and no ACL entry names it, "
                     + "so \(entry.text) applies and \(outcome(granted, entry.permissions))"
                 return verdict(granted, .other, clause, groupWouldGrant: groupWouldGrant)
             }
@@ -294,13 +318,15 @@ enum FileAccess {
         if inFileGroup {
             let rights = status.groupRights
             let granted = rights.isSuperset(of: wanted)
-            return verdict(granted, .group,
-                           "\(process) is in \(groupText(status.group)), whose bits (\(rights.symbolic)) \(outcome(granted, rights, plural: true))",
-                           groupWouldGrant: granted)
+            return verdict(
+                granted, .group,
+                "\(process) is in \(groupText(status.group)), whose bits (\(rights.symbolic)) \(outcome(granted, rights, plural: true))",
+                groupWouldGrant: granted)
         }
         let rights = status.otherRights
         let granted = rights.isSuperset(of: wanted)
-        let clause = "\(process) is not the owner, not in \(groupText(status.group)) and no ACL entry grants it, "
+        let clause =
+            "\(process) is not the owner, not in \(groupText(status.group)) and no ACL entry grants it, "
             + "so the other bits (\(rights.symbolic)) apply and \(outcome(granted, rights, plural: true))"
         return verdict(granted, .other, clause, groupWouldGrant: status.groupRights.isSuperset(of: wanted))
     }
@@ -316,7 +342,9 @@ enum FileAccess {
             let why: String
             switch failure.code {
             case EROFS: why = "the file system is mounted read-only"
-            case EPERM: why = "the operation is not permitted (an immutable file, or a seccomp filter such as an older container runtime's)"
+            case EPERM:
+                why =
+                    "the operation is not permitted (an immutable file, or a seccomp filter such as an older container runtime's)"
             case EACCES: why = "a security module such as AppArmor or SELinux, or a sandbox, denies this process"
             default: why = "the check itself failed"
             }
@@ -367,8 +395,11 @@ enum FileAccess {
 /// the probe reads no ACLs and decides from the mode bits.
 enum ExtendedAttributes {
     /// The C signature of `getxattr(path, name, value, size)`.
-    typealias GetFunction = @convention(c) (UnsafePointer<CChar>?, UnsafePointer<CChar>?,
-                                            UnsafeMutableRawPointer?, Int) -> Int
+    typealias GetFunction =
+        @convention(c) (
+            UnsafePointer<CChar>?, UnsafePointer<CChar>?,
+            UnsafeMutableRawPointer?, Int
+        ) -> Int
 
     /// `getxattr`, or `nil` when the C library does not export it.
     static let get: GetFunction? = {

@@ -27,7 +27,8 @@ extension LinuxPermissionProbe {
             if isCaptureNode(sysfs: base) { captures.append(node) } else { ignored.append(entry) }
         }
         guard !captures.isEmpty else {
-            var reason = entries.isEmpty
+            var reason =
+                entries.isEmpty
                 ? "no video4linux capture device (\(classPath) is empty)"
                 : "no video4linux capture device (\(classPath) lists only \(ignored.joined(separator: ", ")), "
                     + "which cannot capture video)"
@@ -43,7 +44,8 @@ extension LinuxPermissionProbe {
     /// device's capture node and the others are metadata nodes.
     func isCaptureNode(sysfs base: String) -> Bool {
         if let dev = POSIXCall.readText(base + "/dev"),
-           let udev = POSIXCall.readText(systemPath("/run/udev/data/c\(dev)")) {
+            let udev = POSIXCall.readText(systemPath("/run/udev/data/c\(dev)"))
+        {
             for line in udev.split(whereSeparator: \.isNewline) where line.hasPrefix("E:ID_V4L_CAPABILITIES=") {
                 return line.dropFirst("E:ID_V4L_CAPABILITIES=".count).split(separator: ":").contains("capture")
             }
@@ -64,8 +66,9 @@ extension LinuxPermissionProbe {
             .sorted { ($0.card, $0.device) < ($1.card, $1.device) }
             .map { capture in
                 let id = POSIXCall.readText(systemPath("/proc/asound/card\(capture.card)/id"))
-                return DeviceNode(path: "\(soundPath)/\(capture.name)",
-                                  name: id.map { "card \(capture.card) '\($0)'" } ?? "card \(capture.card)")
+                return DeviceNode(
+                    path: "\(soundPath)/\(capture.name)",
+                    name: id.map { "card \(capture.card) '\($0)'" } ?? "card \(capture.card)")
             }
         let server = soundServer()
         if captures.isEmpty {
@@ -109,7 +112,8 @@ extension LinuxPermissionProbe {
     /// The first reachable sound server socket (PipeWire, then PulseAudio), or why there is none.
     func soundServer() -> Result<String, SoundServerProblem> {
         guard let runtime = environment("XDG_RUNTIME_DIR") else {
-            return .failure(SoundServerProblem(text: "XDG_RUNTIME_DIR is unset, so no PipeWire or PulseAudio socket can be found"))
+            return .failure(
+                SoundServerProblem(text: "XDG_RUNTIME_DIR is unset, so no PipeWire or PulseAudio socket can be found"))
         }
         var problems: [String] = []
         for (server, path) in [("PipeWire", "\(runtime)/pipewire-0"), ("PulseAudio", "\(runtime)/pulse/native")] {
@@ -148,8 +152,11 @@ extension LinuxPermissionProbe {
             return .available(detail: "through gpsd (\(socket))")
         }
         var reason = "no location source: no host-registered source, "
-        reason += gnss.isEmpty ? "no GNSS device (\(devPath)/gnss*)" : "no readable GNSS device (\(problems.joined(separator: "; ")))"
-        reason += " and no gpsd socket (\(sockets.joined(separator: " or "))): register a host source "
+        reason +=
+            gnss.isEmpty
+            ? "no GNSS device (\(devPath)/gnss*)" : "no readable GNSS device (\(problems.joined(separator: "; ")))"
+        reason +=
+            " and no gpsd socket (\(sockets.joined(separator: " or "))): register a host source "
             + "(LinuxPermissionProbe.Configuration.locationSources, for example a site survey position), "
             + "connect a GNSS receiver or run gpsd"
         if let hint = sandboxHint(flatpak: "--device=all", snap: "location-observe") { reason += "; \(hint)" }
@@ -177,8 +184,9 @@ extension LinuxPermissionProbe {
             return .limited(scope: ([granted.map(\.label).joined(separator: ", ")] + others).joined(separator: "; "))
         }
         if refused.count == 1, let only = refused.first { return .unavailable(reason: only.reason) }
-        return .unavailable(reason: "no \(kind) is accessible: "
-            + refused.map { ($0.node.name.map { "\($0): " } ?? "") + $0.reason }.joined(separator: "; "))
+        return .unavailable(
+            reason: "no \(kind) is accessible: "
+                + refused.map { ($0.node.name.map { "\($0): " } ?? "") + $0.reason }.joined(separator: "; "))
     }
 
     /// The fix for a device node this process cannot open.

@@ -20,8 +20,9 @@ extension LinuxPermissionProbe {
         } else if let home = environment("HOME") {
             folder = home + "/.local/share"
         } else {
-            return .unavailable(reason: "no data folder: LinuxPermissionProbe.Configuration.dataDirectory, "
-                + "XDG_DATA_HOME and HOME are all unset; set one of them")
+            return .unavailable(
+                reason: "no data folder: LinuxPermissionProbe.Configuration.dataDirectory, "
+                    + "XDG_DATA_HOME and HOME are all unset; set one of them")
         }
 
         // The nearest existing ancestor is where the folder will be created.
@@ -39,12 +40,14 @@ extension LinuxPermissionProbe {
             }
             break
         }
-        let subject = existing == folder
+        let subject =
+            existing == folder
             ? "the data folder \(existing)"
             : "\(existing) (the nearest existing folder above the data folder \(folder), which does not exist yet)"
         guard let status, status.kind == .directory else {
-            return .unavailable(reason: "\(subject) is not a folder: remove it or choose another data folder "
-                + "(LinuxPermissionProbe.Configuration.dataDirectory)")
+            return .unavailable(
+                reason: "\(subject) is not a folder: remove it or choose another data folder "
+                    + "(LinuxPermissionProbe.Configuration.dataDirectory)")
         }
 
         var space = statvfs()
@@ -52,23 +55,27 @@ extension LinuxPermissionProbe {
             return .unavailable(reason: "cannot read the free space of \(subject): \(POSIXFailure(errno).description)")
         }
         if space.f_flag & UInt(ST_RDONLY) != 0 {
-            return .unavailable(reason: "\(subject) is on a read-only mount: remount it read-write "
-                + "or choose a data folder on a writable file system")
+            return .unavailable(
+                reason: "\(subject) is on a read-only mount: remount it read-write "
+                    + "or choose a data folder on a writable file system")
         }
 
         let verdict = access(existing, [.write, .execute])
         if !verdict.isGranted {
-            return .unavailable(reason: "\(subject) is not writable: \(verdict.reason): make it writable "
-                + "(chown \(userName) \(existing) or chmod u+wx \(existing)) or choose another data folder "
-                + "(LinuxPermissionProbe.Configuration.dataDirectory)")
+            return .unavailable(
+                reason: "\(subject) is not writable: \(verdict.reason): make it writable "
+                    + "(chown \(userName) \(existing) or chmod u+wx \(existing)) or choose another data folder "
+                    + "(LinuxPermissionProbe.Configuration.dataDirectory)")
         }
 
         let free = UInt64(space.f_bavail).multipliedReportingOverflow(by: UInt64(space.f_frsize))
         let freeBytes = free.overflow ? UInt64.max : free.partialValue
         if freeBytes < configuration.minimumFreeBytes {
-            return .unavailable(reason: "\(subject) has \(Self.byteCount(freeBytes)) free "
-                + "(\(freeBytes) bytes) but storage needs at least \(Self.byteCount(configuration.minimumFreeBytes)) "
-                + "(\(configuration.minimumFreeBytes) bytes): free some space or choose a data folder on a larger file system")
+            return .unavailable(
+                reason: "\(subject) has \(Self.byteCount(freeBytes)) free "
+                    + "(\(freeBytes) bytes) but storage needs at least \(Self.byteCount(configuration.minimumFreeBytes)) "
+                    + "(\(configuration.minimumFreeBytes) bytes): free some space or choose a data folder on a larger file system"
+            )
         }
         return .available(detail: "\(subject) is writable, \(Self.byteCount(freeBytes)) free")
     }
@@ -101,25 +108,29 @@ extension LinuxPermissionProbe {
     /// Photos: the XDG pictures folder exists, is a folder, and is readable and searchable.
     func checkPhotos() -> SystemAccess {
         guard let (folder, origin) = picturesFolder() else {
-            return .unavailable(reason: "no pictures folder: XDG_PICTURES_DIR and HOME are unset; "
-                + "set XDG_PICTURES_DIR to the folder that holds the photos")
+            return .unavailable(
+                reason: "no pictures folder: XDG_PICTURES_DIR and HOME are unset; "
+                    + "set XDG_PICTURES_DIR to the folder that holds the photos")
         }
         let verdict = access(folder, [.read, .execute])
         if verdict.failure?.code == ENOENT {
-            var reason = "the pictures folder \(folder) (\(origin)) does not exist: create it "
+            var reason =
+                "the pictures folder \(folder) (\(origin)) does not exist: create it "
                 + "(mkdir -p \(folder) or xdg-user-dirs-update) or point XDG_PICTURES_DIR in user-dirs.dirs "
                 + "at the folder that holds the photos"
             if let hint = sandboxHint(flatpak: "--filesystem=xdg-pictures", snap: "home") { reason += "; \(hint)" }
             return .unavailable(reason: reason)
         }
         if verdict.status != nil, verdict.status?.kind != .directory {
-            return .unavailable(reason: "the pictures folder \(folder) (\(origin)) is not a folder: "
-                + "point XDG_PICTURES_DIR in user-dirs.dirs at the folder that holds the photos")
+            return .unavailable(
+                reason: "the pictures folder \(folder) (\(origin)) is not a folder: "
+                    + "point XDG_PICTURES_DIR in user-dirs.dirs at the folder that holds the photos")
         }
         guard verdict.isGranted else {
             var fix = "make it readable (chmod u+rx \(folder))"
             if let hint = sandboxHint(flatpak: "--filesystem=xdg-pictures", snap: "home") { fix += "; \(hint)" }
-            return .unavailable(reason: "the pictures folder \(folder) (\(origin)) is not readable: \(verdict.reason): \(fix)")
+            return .unavailable(
+                reason: "the pictures folder \(folder) (\(origin)) is not readable: \(verdict.reason): \(fix)")
         }
         return .available(detail: "pictures folder \(folder) (\(origin))")
     }
@@ -131,7 +142,8 @@ extension LinuxPermissionProbe {
         if let value = environment("XDG_PICTURES_DIR") {
             return (Self.expandingHome(value, home: home), "from XDG_PICTURES_DIR")
         }
-        let configHome = environment("XDG_CONFIG_HOME").flatMap { $0.hasPrefix("/") ? $0 : nil }
+        let configHome =
+            environment("XDG_CONFIG_HOME").flatMap { $0.hasPrefix("/") ? $0 : nil }
             ?? home.map { $0 + "/.config" }
         if let configHome {
             let file = configHome + "/user-dirs.dirs"
@@ -179,13 +191,17 @@ extension LinuxPermissionProbe {
             return .unavailable(reason: "\(path) does not exist: \(setup)")
         }
         guard verdict.isGranted else {
-            return .unavailable(reason: "\(path) is not readable: \(verdict.reason): make it readable (chmod 0444 \(path))")
+            return .unavailable(
+                reason: "\(path) is not readable: \(verdict.reason): make it readable (chmod 0444 \(path))")
         }
         let bytes: [UInt8]
         switch POSIXCall.readFile(path, limit: 256) {
         case .success(let read): bytes = read
         case .failure(let failure) where failure.code == EINVAL:
-            return .unavailable(reason: "\(path) is not a regular file, so it is not opened: remove it and run systemd-machine-id-setup (as root)")
+            return .unavailable(
+                reason:
+                    "\(path) is not a regular file, so it is not opened: remove it and run systemd-machine-id-setup (as root)"
+            )
         case .failure(let failure):
             return .unavailable(reason: "\(path) cannot be read: \(failure.description)")
         }
@@ -200,10 +216,12 @@ extension LinuxPermissionProbe {
             return .unavailable(reason: "\(path) is empty: the machine ID has not been set up; \(setup)")
         }
         if text == "uninitialized" {
-            return .unavailable(reason: "\(path) says 'uninitialized': the first boot has not completed; "
-                + "\(setup) or finish booting")
+            return .unavailable(
+                reason: "\(path) says 'uninitialized': the first boot has not completed; "
+                    + "\(setup) or finish booting")
         }
-        return .unavailable(reason: "\(path) does not hold a machine ID (32 lowercase hexadecimal digits, "
-            + "found \(bytes.count) bytes): remove it and run systemd-machine-id-setup (as root) to recreate it")
+        return .unavailable(
+            reason: "\(path) does not hold a machine ID (32 lowercase hexadecimal digits, "
+                + "found \(bytes.count) bytes): remove it and run systemd-machine-id-setup (as root) to recreate it")
     }
 }

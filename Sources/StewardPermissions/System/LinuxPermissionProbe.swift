@@ -121,12 +121,14 @@ public struct LinuxPermissionProbe: PermissionProbing {
         ///     `~/.local/share`.
         ///   - minimumFreeBytes: The least free space storage needs; 64 MiB by default.
         ///   - locationSources: Host-registered location sources; none by default.
-        public init(root: String = "/",
-                    environment: [String: String] = Configuration.processEnvironment,
-                    credentials: Credentials? = nil,
-                    dataDirectory: String? = nil,
-                    minimumFreeBytes: UInt64 = 64 << 20,
-                    locationSources: [String] = []) {
+        public init(
+            root: String = "/",
+            environment: [String: String] = Configuration.processEnvironment,
+            credentials: Credentials? = nil,
+            dataDirectory: String? = nil,
+            minimumFreeBytes: UInt64 = 64 << 20,
+            locationSources: [String] = []
+        ) {
             self.root = root
             self.environment = environment
             self.credentials = credentials
@@ -251,8 +253,9 @@ public struct LinuxPermissionProbe: PermissionProbing {
         if let runtime = environment("XDG_RUNTIME_DIR"), POSIXCall.exists(runtime + "/bus") {
             return .available(detail: "session bus at \(runtime)/bus")
         }
-        return .available(detail: "no session bus found (DBUS_SESSION_BUS_ADDRESS is unset and there is no "
-            + "$XDG_RUNTIME_DIR/bus): desktop notifications need a session bus; notifications are the "
-            + "host's delivery, not an operating-system permission")
+        return .available(
+            detail: "no session bus found (DBUS_SESSION_BUS_ADDRESS is unset and there is no "
+                + "$XDG_RUNTIME_DIR/bus): desktop notifications need a session bus; notifications are the "
+                + "host's delivery, not an operating-system permission")
     }
 }

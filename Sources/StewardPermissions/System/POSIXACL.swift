@@ -164,8 +164,10 @@ struct POSIXACL: Hashable, Sendable {
     ///   - uid: The process's effective uid.
     ///   - groups: The process's effective gid and supplementary groups.
     /// - Returns: Whether access is granted, and which entries decided it.
-    func evaluate(_ wanted: AccessRights, owner: UInt32, fileGroup: UInt32,
-                  uid: UInt32, groups: Set<UInt32>) -> (granted: Bool, decision: Decision) {
+    func evaluate(
+        _ wanted: AccessRights, owner: UInt32, fileGroup: UInt32,
+        uid: UInt32, groups: Set<UInt32>
+    ) -> (granted: Bool, decision: Decision) {
         let mask = entries.first { $0.tag == .mask }
         let maskRights = mask?.permissions ?? [.read, .write, .execute]
         if uid == owner, let entry = entries.first(where: { $0.tag == .userObject }) {

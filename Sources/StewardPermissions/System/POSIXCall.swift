@@ -147,7 +147,8 @@ extension String {
     func trimmedOfWhitespace() -> String {
         let isTrimmed: (Character) -> Bool = { $0.isWhitespace || $0 == "\0" }
         guard let first = firstIndex(where: { !isTrimmed($0) }),
-              let last = lastIndex(where: { !isTrimmed($0) }) else { return "" }
+            let last = lastIndex(where: { !isTrimmed($0) })
+        else { return "" }
         return String(self[first...last])
     }
 }

@@ -44,8 +44,10 @@ public struct OTLPEncoder: Sendable {
     ///   - scope: The instrumentation scope (`name`, `version`); an empty version is left out.
     ///   - records: The events, already anonymised; encoded in order.
     /// - Returns: The request body for `/v1/logs`.
-    public func logs(resource: TelemetryResource, scope: (name: String, version: String),
-                     records: [TelemetryEventRecord]) -> [UInt8] {
+    public func logs(
+        resource: TelemetryResource, scope: (name: String, version: String),
+        records: [TelemetryEventRecord]
+    ) -> [UInt8] {
         var writer = OTLPJSONWriter(capacity: 256 + records.count * 448)
         writer.raw("{\"resourceLogs\":[")
         if !records.isEmpty {
@@ -78,8 +80,10 @@ public struct OTLPEncoder: Sendable {
     ///   - scope: The instrumentation scope (`name`, `version`); an empty version is left out.
     ///   - metrics: One data point each; points of the same metric are grouped in input order.
     /// - Returns: The request body for `/v1/metrics`.
-    public func metrics(resource: TelemetryResource, scope: (name: String, version: String),
-                        metrics: [TelemetryMetric]) -> [UInt8] {
+    public func metrics(
+        resource: TelemetryResource, scope: (name: String, version: String),
+        metrics: [TelemetryMetric]
+    ) -> [UInt8] {
         let groups = Self.group(metrics.filter(Self.isEncodable))
         var writer = OTLPJSONWriter(capacity: 256 + metrics.count * 320)
         writer.raw("{\"resourceMetrics\":[")

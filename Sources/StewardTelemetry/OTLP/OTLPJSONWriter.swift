@@ -47,7 +47,8 @@ struct OTLPJSONWriter {
             }
             if byte == 0xE2 {
                 // U+2028 and U+2029 are E2 80 A8 and E2 80 A9; any other E2 sequence is copied.
-                guard index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9 else {
+                guard index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9
+                else {
                     index += 1
                     continue
                 }
@@ -215,7 +216,7 @@ struct OTLPJSONWriter {
             switch byte {
             case UInt8(ascii: "0"): continue
             case UInt8(ascii: "1")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-                 UInt8(ascii: "A")...UInt8(ascii: "F"):
+                UInt8(ascii: "A")...UInt8(ascii: "F"):
                 allZero = false
             default:
                 return

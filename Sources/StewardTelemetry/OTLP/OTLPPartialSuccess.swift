@@ -89,9 +89,11 @@ extension OTLPPartialSuccess {
     public static func auditing(into audit: AuditLedger) -> @Sendable (Payload, [UInt8]) -> Void {
         { payload, body in
             let path = payload.headers[Payload.pathHeader]
-            guard path == OTLPHTTP.logsPath || path == OTLPHTTP.metricsPath, let category = payload.categories.first else { return }
+            guard path == OTLPHTTP.logsPath || path == OTLPHTTP.metricsPath, let category = payload.categories.first
+            else { return }
             guard case .partialSuccess(let partial) = parse(responseBody: body), partial.rejected > 0 else { return }
-            audit.recordDropped(category, purpose: payload.purpose, reason: .rejected, count: Int(clamping: partial.rejected))
+            audit.recordDropped(
+                category, purpose: payload.purpose, reason: .rejected, count: Int(clamping: partial.rejected))
         }
     }
 }

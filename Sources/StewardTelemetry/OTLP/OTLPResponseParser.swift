@@ -23,7 +23,7 @@ struct OTLPResponseParser {
             let ok = parser.parseObject(depth: 2) { parser, key in
                 switch key {
                 case "rejectedLogRecords", "rejected_log_records", "rejectedDataPoints", "rejected_data_points",
-                     "rejectedSpans", "rejected_spans", "rejectedProfiles", "rejected_profiles":
+                    "rejectedSpans", "rejected_spans", "rejectedProfiles", "rejected_profiles":
                     guard let count = parser.parseCount() else { return false }
                     result.rejected = count
                     return true
@@ -31,7 +31,8 @@ struct OTLPResponseParser {
                     parser.skipWhitespace()
                     if parser.consumeLiteral("null") { return true }
                     guard let message = parser.parseString() else { return false }
-                    result.errorMessage = message.count > OTLPPartialSuccess.maximumMessageLength
+                    result.errorMessage =
+                        message.count > OTLPPartialSuccess.maximumMessageLength
                         ? String(message.prefix(OTLPPartialSuccess.maximumMessageLength)) : message
                     return true
                 default:
@@ -188,7 +189,8 @@ struct OTLPResponseParser {
         if quoted {
             guard peek() == UInt8(ascii: "\"") else { return nil }
             position += 1
-        } else if let next = peek(), next == UInt8(ascii: ".") || next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+        } else if let next = peek(), next == UInt8(ascii: ".") || next == UInt8(ascii: "e") || next == UInt8(ascii: "E")
+        {
             return nil
         }
         return value
