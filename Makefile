@@ -1,6 +1,7 @@
 # Steward: the two commands of the README, and the pieces they are made of.
 #   make demo   builds and runs the end-to-end demo on embedded defaults
-#   make test   builds and runs the whole test suite
+#   make test   checks the formatting, builds and runs the whole test suite
+#   make format formats every Swift file in place (swift format, .swift-format: line length 120)
 #   make docs   builds the DocC documentation of every library target, warnings as errors
 #   make fuzz   builds the fuzz targets (libFuzzer, AddressSanitizer) and runs each for
 #               FUZZ_SECONDS (default 60); see Documentation/Fuzzing.md
@@ -9,7 +10,10 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: demo test test-asan test-tsan bootstrap build docs fuzz benchmark clean
+.PHONY: demo test test-asan test-tsan bootstrap build docs fuzz benchmark clean format lint
+
+# Every Swift file of the three packages (hidden folders such as .build are skipped).
+SWIFT_FORMAT_PATHS := Package.swift Sources Tests Examples Benchmarks Fuzz
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -21,9 +25,17 @@ demo: bootstrap
 	swift build --product steward
 	"$$(swift build --show-bin-path)/steward" demo
 
-test: bootstrap
+test: bootstrap lint
 	swift build --build-tests
 	swift test --skip-build
+
+format:
+	swift format format --in-place --parallel --recursive $(SWIFT_FORMAT_PATHS)
+
+# Fails on any file `make format` would change (and on what the formatter cannot fix).
+lint:
+	@swift format lint --strict --parallel --recursive $(SWIFT_FORMAT_PATHS) \
+		|| { echo "make lint: run 'make format' (swift format of Swift 6.3; see CONTRIBUTING.md)"; exit 1; }
 
 test-asan: bootstrap
 	./scripts/test-sanitizer.sh address
