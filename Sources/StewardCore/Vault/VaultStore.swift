@@ -111,3 +111,10 @@ struct InternTable {
         return n
     }
 }
+
+extension InternTable {
+    /// The number of `string` if it was ever seen, without adding it.
+    func existingNumber(for string: String) -> UInt32? {
+        strings.firstIndex(of: string).map { UInt32($0) }
+    }
+}

@@ -1,0 +1,97 @@
+import struct Foundation.Date
+
+// The stored form of a queued payload (the uploader's records in the vault).
+
+extension Payload {
+    /// "SWO" + format version 1.
+    private static let outboxMagic: [UInt8] = [0x53, 0x57, 0x4F, 0x01]
+
+    /// The payload as the uploader stores it in the vault: a compact binary form (JSON would
+    /// spell every body byte as a decimal number). Little-endian; strings and the body are a
+    /// UInt32 length then the bytes; `created` is the bit pattern of `Date`'s own storage (seconds
+    /// since 2001), so the payload reads back equal.
+    ///
+    /// ```
+    /// magic "SWO\u{1}" | recipient | purpose | contentType | idempotencyKey | created u64
+    /// | categories: u32 count, strings | headers: u32 count, (name, value) sorted by name | body
+    /// ```
+    func outboxRecord() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + contentType.utf8.count + idempotencyKey.utf8.count + 96)
+        out += Self.outboxMagic
+        func put(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
+        func put(_ string: String) {
+            put(UInt32(truncatingIfNeeded: string.utf8.count))
+            out += string.utf8
+        }
+        put(recipient.rawValue)
+        put(purpose.rawValue)
+        put(contentType)
+        put(idempotencyKey)
+        withUnsafeBytes(of: created.timeIntervalSinceReferenceDate.bitPattern.littleEndian) { out += $0 }
+        put(UInt32(truncatingIfNeeded: categories.count))
+        for category in categories { put(category.rawValue) }
+        put(UInt32(truncatingIfNeeded: headers.count))
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+            put(name)
+            put(value)
+        }
+        put(UInt32(truncatingIfNeeded: body.count))
+        out += body
+        return out
+    }
+
+    /// Reads ``outboxRecord()``'s form; nil for anything else (never traps).
+    package init?(outboxRecord bytes: [UInt8]) {
+        var reader = ByteReader(bytes: bytes)
+        guard reader.take(4).map(Array.init) == Self.outboxMagic,
+            let recipient = reader.string(), let purpose = reader.string(),
+            let contentType = reader.string(), let key = reader.string(),
+            let createdBits = reader.uint64(), let categoryCount = reader.uint32()
+        else { return nil }
+        let created = Double(bitPattern: createdBits)
+        var categories: [DataCategory] = []
+        for _ in 0..<categoryCount {
+            guard let category = reader.string() else { return nil }
+            categories.append(DataCategory(rawValue: category))
+        }
+        guard let headerCount = reader.uint32() else { return nil }
+        var headers: [String: String] = [:]
+        for _ in 0..<headerCount {
+            guard let name = reader.string(), let value = reader.string() else { return nil }
+            headers[name] = value
+        }
+        guard let bodyCount = reader.uint32(), let body = reader.take(Int(bodyCount)), reader.atEnd else { return nil }
+        self.init(
+            recipient: RecipientID(rawValue: recipient), purpose: Purpose(rawValue: purpose), categories: categories,
+            contentType: contentType, headers: headers, body: Array(body), idempotencyKey: key,
+            created: Date(timeIntervalSinceReferenceDate: created))
+    }
+}
+
+/// Reads little-endian fields with bounds checks.
+private struct ByteReader {
+    let bytes: [UInt8]
+    var index = 0
+
+    var atEnd: Bool { index == bytes.count }
+
+    mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
+        guard count >= 0, bytes.count - index >= count else { return nil }
+        defer { index += count }
+        return bytes[index..<(index + count)]
+    }
+
+    mutating func uint32() -> UInt32? {
+        take(4).map { $0.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+    }
+
+    mutating func uint64() -> UInt64? {
+        take(8).map { $0.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+    }
+
+    mutating func string() -> String? {
+        guard let count = uint32(), let raw = take(Int(count)) else { return nil }
+        return String(validating: raw, as: UTF8.self)
+    }
+}
