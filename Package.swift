@@ -44,6 +44,14 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CStewardZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // Linux interfaces Swift cannot call directly (the ethtool ioctl, the CRC-32C
+        // instruction): header only, nothing to link.
+        .systemLibrary(name: "CStewardLinux"),
         // Signal-time code only: the crash handler, its alternate stacks and the breadcrumb ring.
         .target(
             name: "CStewardCrash",
@@ -53,7 +61,7 @@ let package = Package(
         // MARK: Swift modules
         .target(
             name: "StewardCore",
-            dependencies: ["CStewardOpenSSL"]
+            dependencies: ["CStewardOpenSSL", "CStewardLinux"]
         ),
         .target(
             name: "StewardDevice",
@@ -69,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "StewardHTTP",
-            dependencies: ["StewardCore", "CStewardCurl"]
+            dependencies: ["StewardCore", "CStewardCurl", "CStewardZlib"]
         ),
         .target(
             name: "StewardTelemetry",

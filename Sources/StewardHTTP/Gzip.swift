@@ -1,4 +1,4 @@
-import CStewardCurl
+import CStewardZlib
 
 /// gzip (RFC 1952) through zlib, for request bodies.
 enum Gzip {

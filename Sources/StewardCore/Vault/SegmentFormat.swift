@@ -1,4 +1,4 @@
-import CStewardOpenSSL
+import CStewardLinux
 /// The on-disk layout of vault files, version 1. Documented for users in
 /// Documentation/VaultFormat.md; keep the two in step.
 ///

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CStewardUdev
 import StewardCore
 
 /// Where ``DeviceProfile`` reads the system from: the real root, or a fixture tree.
@@ -112,18 +111,14 @@ public struct SystemFiles: Sendable, Hashable {
             return .unavailable(reason: "not asked: the profile reads a fixture root, not the kernel")
         }
         guard let socket else { return .unavailable(reason: "no socket for the ethtool ioctl") }
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let capacity = Int32(buffer.count)
-        let length = buffer.withUnsafeMutableBufferPointer { out in
-            steward_permanent_address(socket, interface, out.baseAddress, capacity)
-        }
-        if length < 0 {
-            return .unavailable(reason: "ETHTOOL_GPERMADDR on \(interface): \(describeErrno(-length))")
-        }
-        if length == 0 {
+        switch LinuxNetwork.permanentAddress(of: interface, socket: socket) {
+        case .failure(let error):
+            return .unavailable(reason: "ETHTOOL_GPERMADDR on \(interface): \(describeErrno(error.errno))")
+        case .success(let address) where address.isEmpty:
             return .unavailable(reason: "the driver of \(interface) reports no permanent address")
+        case .success(let address):
+            return .value(formatHardwareAddress(address))
         }
-        return .value(formatHardwareAddress(buffer.prefix(Int(length))))
     }
 }
 
