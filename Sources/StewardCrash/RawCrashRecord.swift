@@ -1,4 +1,5 @@
 import Foundation
+import StewardCore
 import CStewardCrash
 
 #if canImport(Glibc)
@@ -371,12 +372,12 @@ struct RawCrashRecord: Hashable, Sendable {
 
     // MARK: - Little-endian integers (callers check the bounds)
 
-    private static func u16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
+    // Fixed-width fields through StewardCore's ByteReader: callers check the lengths first, and
+    // a field out of range reads as 0 rather than trapping.
+    private static func u16(_ b: [UInt8], _ o: Int) -> UInt16 { ByteReader(b).u16(at: o) ?? 0 }
     /// Also the sealed file's reader (``SealedCrashRecord``).
-    static func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
-        UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
-    }
-    private static func u64(_ b: [UInt8], _ o: Int) -> UInt64 { UInt64(u32(b, o)) | UInt64(u32(b, o + 4)) << 32 }
+    static func u32(_ b: [UInt8], _ o: Int) -> UInt32 { ByteReader(b).u32(at: o) ?? 0 }
+    private static func u64(_ b: [UInt8], _ o: Int) -> UInt64 { ByteReader(b).u64(at: o) ?? 0 }
     private static func i32(_ b: [UInt8], _ o: Int) -> Int32 { Int32(bitPattern: u32(b, o)) }
     private static func i64(_ b: [UInt8], _ o: Int) -> Int64 { Int64(bitPattern: u64(b, o)) }
     private func u32(_ b: [UInt8], _ o: Int) -> UInt32 { Self.u32(b, o) }

@@ -219,7 +219,7 @@ public final class MediaStore: Sendable {
     private static func decode(_ record: VaultRecord) -> StoredImage? {
         let data = record.data
         guard hasPrefix(data, magic, at: 0), data.count >= 8 else { return nil }
-        guard let length = try? Int(ByteReader(bytes: data, bigEndian: true).u32(4)), length <= data.count &- 8 else {
+        guard let length = try? Int(MediaReader(bytes: data, bigEndian: true).u32(4)), length <= data.count &- 8 else {
             return nil
         }
         guard let header = try? JSONDecoder().decode(Header.self, from: Data(data[8..<(8 + length)])) else {

@@ -122,25 +122,26 @@ enum BatchCoding {
     /// The records of a stored batch; nil when the bytes are not one (the vault authenticated
     /// them, so only a bug or a newer version writes such a batch).
     static func decode(_ bytes: [UInt8]) -> [TelemetryEventRecord]? {
-        var reader = Reader(bytes: bytes)
+        var reader = ByteReader(bytes)
         guard reader.take(4).map(Array.init) == magic, let count = reader.u32() else { return nil }
         var records: [TelemetryEventRecord] = []
         // Each record takes at least 44 bytes: a count past what is there is damage.
         guard Int(count) <= bytes.count / 44 else { return nil }
         records.reserveCapacity(Int(count))
         for _ in 0..<count {
-            guard let name = reader.string(), let purpose = reader.string(), let category = reader.string(),
+            guard let name = reader.batchString(), let purpose = reader.batchString(),
+                let category = reader.batchString(),
                 let time = reader.u64(), let observed = reader.u64(), let severity = reader.u64(),
-                let trace = reader.optionalString(), let span = reader.optionalString(),
+                let trace = reader.optionalBatchString(), let span = reader.optionalBatchString(),
                 let attributeCount = reader.u32(),
                 Int(attributeCount) <= reader.remaining / 6
             else { return nil }
             var attributes: [String: AttributeValue] = [:]
             attributes.reserveCapacity(Int(attributeCount))
             for _ in 0..<attributeCount {
-                guard let key = reader.string(), let tag = reader.take(1)?.first else { return nil }
+                guard let key = reader.batchString(), let tag = reader.take(1)?.first else { return nil }
                 switch tag {
-                case 0: guard let text = reader.string() else { return nil }; attributes[key] = .string(text)
+                case 0: guard let text = reader.batchString() else { return nil }; attributes[key] = .string(text)
                 case 1:
                     guard let number = reader.u64() else { return nil };
                     attributes[key] = .int(Int64(bitPattern: number))
@@ -163,39 +164,22 @@ enum BatchCoding {
         }
         return reader.remaining == 0 ? records : nil
     }
+}
 
-    private struct Reader {
-        let bytes: [UInt8]
-        var offset = 0
+extension ByteReader {
+    /// A string written by ``BatchCoding`` (a `u32` length, or `none` for no value, then UTF-8).
+    fileprivate mutating func batchString() -> String? {
+        if u32(at: offset) == BatchCoding.none { return nil }
+        return lengthPrefixedString()
+    }
 
-        var remaining: Int { bytes.count - offset }
-
-        mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
-            guard count >= 0, count <= remaining else { return nil }
-            defer { offset += count }
-            return bytes[offset..<(offset + count)]
+    /// nil: damaged; .some(nil): no value.
+    fileprivate mutating func optionalBatchString() -> String?? {
+        guard let count = u32(at: offset) else { return nil }
+        if count == BatchCoding.none {
+            _ = u32()
+            return .some(nil)
         }
-
-        mutating func u32() -> UInt32? {
-            take(4).map { $0.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
-        }
-
-        mutating func u64() -> UInt64? {
-            take(8).map { $0.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
-        }
-
-        mutating func string() -> String? {
-            guard let count = u32(), count != BatchCoding.none, let utf8 = take(Int(count)) else { return nil }
-            return String(validating: utf8, as: UTF8.self)
-        }
-
-        /// nil: damaged; .some(nil): no value.
-        mutating func optionalString() -> String?? {
-            let start = offset
-            guard let count = u32() else { return nil }
-            if count == BatchCoding.none { return .some(nil) }
-            offset = start
-            return string().map { .some($0) }
-        }
+        return lengthPrefixedString().map { .some($0) }
     }
 }

@@ -43,55 +43,30 @@ extension Payload {
 
     /// Reads ``outboxRecord()``'s form; nil for anything else (never traps).
     package init?(outboxRecord bytes: [UInt8]) {
-        var reader = ByteReader(bytes: bytes)
+        var reader = ByteReader(bytes)
         guard reader.take(4).map(Array.init) == Self.outboxMagic,
-            let recipient = reader.string(), let purpose = reader.string(),
-            let contentType = reader.string(), let key = reader.string(),
-            let createdBits = reader.uint64(), let categoryCount = reader.uint32()
+            let recipient = reader.lengthPrefixedString(), let purpose = reader.lengthPrefixedString(),
+            let contentType = reader.lengthPrefixedString(), let key = reader.lengthPrefixedString(),
+            let createdBits = reader.u64(), let categoryCount = reader.u32()
         else { return nil }
         let created = Double(bitPattern: createdBits)
         var categories: [DataCategory] = []
         for _ in 0..<categoryCount {
-            guard let category = reader.string() else { return nil }
+            guard let category = reader.lengthPrefixedString() else { return nil }
             categories.append(DataCategory(rawValue: category))
         }
-        guard let headerCount = reader.uint32() else { return nil }
+        guard let headerCount = reader.u32() else { return nil }
         var headers: [String: String] = [:]
         for _ in 0..<headerCount {
-            guard let name = reader.string(), let value = reader.string() else { return nil }
+            guard let name = reader.lengthPrefixedString(), let value = reader.lengthPrefixedString() else {
+                return nil
+            }
             headers[name] = value
         }
-        guard let bodyCount = reader.uint32(), let body = reader.take(Int(bodyCount)), reader.atEnd else { return nil }
+        guard let bodyCount = reader.u32(), let body = reader.take(Int(bodyCount)), reader.isAtEnd else { return nil }
         self.init(
             recipient: RecipientID(rawValue: recipient), purpose: Purpose(rawValue: purpose), categories: categories,
             contentType: contentType, headers: headers, body: Array(body), idempotencyKey: key,
             created: Date(timeIntervalSinceReferenceDate: created))
-    }
-}
-
-/// Reads little-endian fields with bounds checks.
-private struct ByteReader {
-    let bytes: [UInt8]
-    var index = 0
-
-    var atEnd: Bool { index == bytes.count }
-
-    mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
-        guard count >= 0, bytes.count - index >= count else { return nil }
-        defer { index += count }
-        return bytes[index..<(index + count)]
-    }
-
-    mutating func uint32() -> UInt32? {
-        take(4).map { $0.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
-    }
-
-    mutating func uint64() -> UInt64? {
-        take(8).map { $0.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
-    }
-
-    mutating func string() -> String? {
-        guard let count = uint32(), let raw = take(Int(count)) else { return nil }
-        return String(validating: raw, as: UTF8.self)
     }
 }

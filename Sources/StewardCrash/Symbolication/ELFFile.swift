@@ -150,42 +150,12 @@ struct ELFFile: Sendable {
             guard let bytes = readRange(offset, Int(count)) else {
                 throw ELFError(code: .io, message: "Could not read the ELF file's \(what).")
             }
-            return ByteView(bytes: bytes)
+            return ByteReader(bytes)
         }
     }
 
-    /// Little-endian reads that return nil instead of trapping when out of bounds.
-    struct ByteView: Sendable {
-        let bytes: [UInt8]
-        var count: Int { bytes.count }
-
-        func u8(_ at: Int) -> UInt8? { at >= 0 && at < bytes.count ? bytes[at] : nil }
-        func u16(_ at: Int) -> UInt16? { integer(at, 2).map { UInt16(truncatingIfNeeded: $0) } }
-        func u32(_ at: Int) -> UInt32? { integer(at, 4).map { UInt32(truncatingIfNeeded: $0) } }
-        func u64(_ at: Int) -> UInt64? { integer(at, 8) }
-
-        private func integer(_ at: Int, _ width: Int) -> UInt64? {
-            guard at >= 0, width <= bytes.count, at <= bytes.count - width else { return nil }
-            var value: UInt64 = 0
-            for index in stride(from: at + width - 1, through: at, by: -1) {
-                value = value << 8 | UInt64(bytes[index])
-            }
-            return value
-        }
-
-        /// The NUL-terminated string at `at`, at most `limit` bytes; nil when out of range or
-        /// unterminated within the limit.
-        func cString(_ at: Int, limit: Int) -> String? {
-            guard at >= 0, at < bytes.count else { return nil }
-            let end = min(bytes.count, at + limit)
-            var index = at
-            while index < end {
-                if bytes[index] == 0 { return String(decoding: bytes[at..<index], as: UTF8.self) }
-                index += 1
-            }
-            return nil
-        }
-    }
+    /// The bounds-checked reader of StewardCore (little-endian: Steward reads only ELFCLASS64 LSB).
+    typealias ByteView = ByteReader
 
     private struct SectionHeader {
         var name: UInt32
@@ -213,9 +183,9 @@ struct ELFFile: Sendable {
         guard header.bytes[5] == 1 else {
             throw ELFError(code: .unsupportedByteOrder, message: "Only little-endian ELF files are supported.")
         }
-        guard let type = header.u16(16), let phoff = header.u64(32), let shoff = header.u64(40),
-            let phentsize = header.u16(54), var phnum = header.u16(56).map(Int.init),
-            let shentsize = header.u16(58), var shnum = header.u16(60).map(Int.init)
+        guard let type = header.u16(at: 16), let phoff = header.u64(at: 32), let shoff = header.u64(at: 40),
+            let phentsize = header.u16(at: 54), var phnum = header.u16(at: 56).map(Int.init),
+            let shentsize = header.u16(at: 58), var shnum = header.u16(at: 60).map(Int.init)
         else {
             throw .truncated("the ELF header")
         }
@@ -225,8 +195,8 @@ struct ELFFile: Sendable {
         // Section names are not needed: notes and symbol tables are found by their types.
         if shoff != 0, shentsize >= 64, shnum == 0 || phnum == 0xFFFF {
             let first = try source.read(shoff, 64, "section header 0")
-            if shnum == 0, let count = first.u64(32) { shnum = Int(clamping: count) }
-            if phnum == 0xFFFF, let info = first.u32(44) { phnum = Int(info) }
+            if shnum == 0, let count = first.u64(at: 32) { shnum = Int(clamping: count) }
+            if phnum == 0xFFFF, let info = first.u32(at: 44) { phnum = Int(info) }
         }
 
         // Program headers: PT_LOAD segments and PT_NOTE (for the build ID).
@@ -241,9 +211,10 @@ struct ELFFile: Sendable {
             var notes: [(offset: UInt64, size: UInt64, align: UInt64)] = []
             for index in 0..<phnum {
                 let base = index * Int(phentsize)
-                guard let pType = table.u32(base), let flags = table.u32(base + 4), let offset = table.u64(base + 8),
-                    let vaddr = table.u64(base + 16), let fileSize = table.u64(base + 32),
-                    let memorySize = table.u64(base + 40), let align = table.u64(base + 48)
+                guard let pType = table.u32(at: base), let flags = table.u32(at: base + 4),
+                    let offset = table.u64(at: base + 8),
+                    let vaddr = table.u64(at: base + 16), let fileSize = table.u64(at: base + 32),
+                    let memorySize = table.u64(at: base + 40), let align = table.u64(at: base + 48)
                 else { continue }
                 if pType == 1 {
                     segments.append(
@@ -275,9 +246,10 @@ struct ELFFile: Sendable {
             sections.reserveCapacity(shnum)
             for index in 0..<shnum {
                 let base = index * Int(shentsize)
-                guard let name = table.u32(base), let sType = table.u32(base + 4), let offset = table.u64(base + 24),
-                    let size = table.u64(base + 32), let link = table.u32(base + 40),
-                    let entrySize = table.u64(base + 56)
+                guard let name = table.u32(at: base), let sType = table.u32(at: base + 4),
+                    let offset = table.u64(at: base + 24),
+                    let size = table.u64(at: base + 32), let link = table.u32(at: base + 40),
+                    let entrySize = table.u64(at: base + 56)
                 else { throw .truncated("section header \(index)") }
                 sections.append(
                     SectionHeader(
@@ -311,8 +283,9 @@ struct ELFFile: Sendable {
         var guardCount = 0
         while position + 12 <= data.count, guardCount < 4_096 {
             guardCount += 1
-            guard let nameSize = data.u32(position).map(Int.init), let descSize = data.u32(position + 4).map(Int.init),
-                let type = data.u32(position + 8)
+            guard let nameSize = data.u32(at: position).map(Int.init),
+                let descSize = data.u32(at: position + 4).map(Int.init),
+                let type = data.u32(at: position + 8)
             else { return nil }
             let nameStart = position + 12
             let descStart = nameStart + roundUp(nameSize, align)
@@ -357,13 +330,13 @@ struct ELFFile: Sendable {
         var result: [RankedSymbol] = []
         for index in 0..<count {
             let base = index * entrySize
-            guard let nameOffset = symbolData.u32(base), let info = symbolData.u8(base + 4),
-                let sectionIndex = symbolData.u16(base + 6), let value = symbolData.u64(base + 8),
-                let size = symbolData.u64(base + 16)
+            guard let nameOffset = symbolData.u32(at: base), let info = symbolData.u8(at: base + 4),
+                let sectionIndex = symbolData.u16(at: base + 6), let value = symbolData.u64(at: base + 8),
+                let size = symbolData.u64(at: base + 16)
             else { break }
             // STT_FUNC, defined (not SHN_UNDEF), with an address.
             guard info & 0xF == 2, sectionIndex != 0, value != 0 else { continue }
-            guard let name = strings.cString(Int(nameOffset), limit: maximumSymbolNameLength), !name.isEmpty else {
+            guard let name = strings.cString(at: Int(nameOffset), limit: maximumSymbolNameLength), !name.isEmpty else {
                 continue
             }
             let binding = info >> 4
@@ -439,5 +412,20 @@ struct ELFFile: Sendable {
     func loadSegment(forMappingOffset mappingOffset: UInt64, pageSize: UInt64) -> Segment? {
         let mask = ~(max(pageSize, 1) - 1)
         return loadSegments.first { $0.offset & mask == mappingOffset }
+    }
+}
+
+extension ByteReader {
+    /// The NUL-terminated string at `at`, at most `limit` bytes; nil when out of range or
+    /// unterminated within the limit.
+    func cString(at: Int, limit: Int) -> String? {
+        guard at >= 0, at < bytes.count else { return nil }
+        let end = limit >= bytes.count - at ? bytes.count : at + Swift.max(limit, 0)
+        var index = at
+        while index < end {
+            if bytes[index] == 0 { return String(decoding: bytes[at..<index], as: UTF8.self) }
+            index += 1
+        }
+        return nil
     }
 }

@@ -45,7 +45,7 @@ struct JPEGFile {
     @discardableResult
     func walk(_ body: (Part) throws -> Void) throws -> Range<Int> {
         let n = bytes.count
-        let reader = ByteReader(bytes: bytes, bigEndian: true)
+        let reader = MediaReader(bytes: bytes, bigEndian: true)
         var pos = 2
         var sawFrame = false, sawScan = false
         while true {

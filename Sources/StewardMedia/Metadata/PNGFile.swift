@@ -33,7 +33,7 @@ struct PNGFile {
     ///   the chunks before it.
     @discardableResult
     func walk(_ body: (Chunk) throws -> Void) throws -> Range<Int> {
-        let reader = ByteReader(bytes: bytes, bigEndian: true)
+        let reader = MediaReader(bytes: bytes, bigEndian: true)
         var pos = Self.signature.count
         var sawHeader = false, sawData = false
         while true {

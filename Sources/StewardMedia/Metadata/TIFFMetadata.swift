@@ -55,7 +55,7 @@ struct TIFFMetadata {
         } else {
             throw MediaError(.malformed, "the EXIF block has no TIFF byte-order mark (II or MM)", offset: base)
         }
-        let reader = ByteReader(bytes: block, bigEndian: bigEndian, base: base)
+        let reader = MediaReader(bytes: block, bigEndian: bigEndian, base: base)
         guard try reader.u16(2) == 42 else {
             throw MediaError(.malformed, "the EXIF block's TIFF header lacks the number 42", offset: base &+ 2)
         }
@@ -81,7 +81,7 @@ struct TIFFMetadata {
 
     /// Reads the sub-directories `entries` point to (Exif, GPS, interoperability).
     private mutating func collect(
-        _ entries: [TIFFEntry], of directory: TIFFDirectory, reader: ByteReader, visited: inout Set<Int>,
+        _ entries: [TIFFEntry], of directory: TIFFDirectory, reader: MediaReader, visited: inout Set<Int>,
         valueBytes: inout Int
     ) throws {
         for entry in entries {
@@ -112,7 +112,7 @@ struct TIFFMetadata {
                     "the EXIF directory pointer \(ExifTags.hex(entry.tag)) holds \(entry.count) values, not 1",
                     offset: reader.base)
             }
-            let value = ByteReader(bytes: Array(entry.value), bigEndian: bigEndian)
+            let value = MediaReader(bytes: Array(entry.value), bigEndian: bigEndian)
             let offset = Int(try value.u32(0))
             let (sub, _) = try Self.readDirectory(reader, at: offset, visited: &visited, valueBytes: &valueBytes)
             directories[target, default: []].append(contentsOf: sub)
@@ -127,7 +127,7 @@ struct TIFFMetadata {
     /// entries point at the same bytes again and again (a few kilobytes of entries claiming
     /// gigabytes), which is refused.
     private static func readDirectory(
-        _ reader: ByteReader, at offset: Int, visited: inout Set<Int>,
+        _ reader: MediaReader, at offset: Int, visited: inout Set<Int>,
         valueBytes: inout Int
     ) throws -> ([TIFFEntry], Int) {
         guard visited.insert(offset).inserted else {

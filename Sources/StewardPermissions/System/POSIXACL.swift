@@ -1,3 +1,5 @@
+import StewardCore
+
 /// A POSIX.1e access ACL, as Linux stores it in the `system.posix_acl_access` extended attribute.
 ///
 /// The attribute value is a little-endian `u32` version (2) followed by entries of
@@ -104,8 +106,10 @@ struct POSIXACL: Hashable, Sendable {
     init?<Bytes: Collection<UInt8>>(xattrValue: Bytes) {
         let bytes = Array(xattrValue)
         guard bytes.count >= 4, (bytes.count - 4) % 8 == 0 else { return nil }
-        func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
-        func u32(_ at: Int) -> UInt32 { UInt32(u16(at)) | UInt32(u16(at + 2)) << 16 }
+        // The length was checked above: every field is in range (0 otherwise, never a trap).
+        let reader = ByteReader(bytes)
+        func u16(_ at: Int) -> UInt16 { reader.u16(at: at) ?? 0 }
+        func u32(_ at: Int) -> UInt32 { reader.u32(at: at) ?? 0 }
         guard u32(0) == Self.xattrVersion else { return nil }
         var entries: [Entry] = []
         var offset = 4

@@ -1,51 +1,52 @@
-/// Bounds-checked reads from untrusted bytes. Every read checks its range first and throws
-/// ``MediaError`` instead of trapping; offsets are computed with overflow checks.
-struct ByteReader {
-    let bytes: [UInt8]
-    /// Whether multi-byte values are big-endian (TIFF "MM", JPEG and PNG) or little-endian ("II").
-    var bigEndian: Bool
+import StewardCore
+
+/// Reads of image metadata through StewardCore's ``ByteReader``, each failure a ``MediaError``
+/// that names its position in the whole file; offsets are computed with overflow checks.
+struct MediaReader {
+    private let reader: ByteReader
     /// Added to reported offsets, so errors name the position in the whole file.
     var base: Int = 0
 
-    var count: Int { bytes.count }
+    init(bytes: [UInt8], bigEndian: Bool, base: Int = 0) {
+        self.reader = ByteReader(bytes, bigEndian: bigEndian)
+        self.base = base
+    }
+
+    var bytes: [UInt8] { reader.bytes }
+    /// Whether multi-byte values are big-endian (TIFF "MM", JPEG and PNG) or little-endian ("II").
+    var bigEndian: Bool { reader.bigEndian }
+    var count: Int { reader.count }
 
     /// `start + length`, or a `malformed` error when it overflows or passes the end.
     func end(of start: Int, length: Int, what: @autoclosure () -> String) throws -> Int {
         guard start >= 0, length >= 0 else {
             throw MediaError(.malformed, "\(what()) has a negative offset or length", offset: base &+ start)
         }
-        let (end, overflow) = start.addingReportingOverflow(length)
-        guard !overflow, end <= bytes.count else {
+        guard reader.slice(at: start, count: length) != nil else {
             throw MediaError(
-                .malformed, "\(what()) runs past the end of its block (\(length) bytes at \(start) of \(bytes.count))",
+                .malformed, "\(what()) runs past the end of its block (\(length) bytes at \(start) of \(count))",
                 offset: base &+ start)
         }
-        return end
+        return start + length
     }
 
     func u8(_ at: Int) throws -> UInt8 {
-        guard at >= 0, at < bytes.count else {
-            throw MediaError(.truncated, "the data ends early (byte \(at) of \(bytes.count))", offset: base &+ at)
-        }
-        return bytes[at]
+        guard let value = reader.u8(at: at) else { throw truncated(at, "byte \(at)") }
+        return value
     }
 
     func u16(_ at: Int) throws -> UInt16 {
-        guard at >= 0, at <= bytes.count &- 2 else {
-            throw MediaError(
-                .truncated, "the data ends early (16-bit value at \(at) of \(bytes.count))", offset: base &+ at)
-        }
-        let a = UInt16(bytes[at]), b = UInt16(bytes[at &+ 1])
-        return bigEndian ? (a << 8 | b) : (b << 8 | a)
+        guard let value = reader.u16(at: at) else { throw truncated(at, "16-bit value at \(at)") }
+        return value
     }
 
     func u32(_ at: Int) throws -> UInt32 {
-        guard at >= 0, at <= bytes.count &- 4 else {
-            throw MediaError(
-                .truncated, "the data ends early (32-bit value at \(at) of \(bytes.count))", offset: base &+ at)
-        }
-        let a = UInt32(bytes[at]), b = UInt32(bytes[at &+ 1]), c = UInt32(bytes[at &+ 2]), d = UInt32(bytes[at &+ 3])
-        return bigEndian ? (a << 24 | b << 16 | c << 8 | d) : (d << 24 | c << 16 | b << 8 | a)
+        guard let value = reader.u32(at: at) else { throw truncated(at, "32-bit value at \(at)") }
+        return value
+    }
+
+    private func truncated(_ at: Int, _ what: String) -> MediaError {
+        MediaError(.truncated, "the data ends early (\(what) of \(count))", offset: base &+ at)
     }
 }
 
