@@ -50,9 +50,13 @@ public struct DeletionRequest: Hashable, Sendable {
         self.requested = requested
     }
 
-    /// The `Idempotency-Key`: the same for every retry of one request.
+    /// The `Idempotency-Key`: the same for every retry of one request, and different for two
+    /// requests that differ in scope, purposes, categories or time (a withdrawal's request and
+    /// the one that follows a send accepted after it may fall in the same millisecond).
     public var idempotencyKey: String {
-        "deletion-\(scope.rawValue)-\(purposes.map(\.rawValue).joined(separator: "+"))-\(requested.unixMilliseconds ?? 0)"
+        let purposes = purposes.map(\.rawValue).joined(separator: "+")
+        let categories = categories.map(\.rawValue).joined(separator: "+")
+        return "deletion-\(scope.rawValue)-\(purposes)-\(categories)-\(requested.unixMilliseconds ?? 0)"
     }
 
     /// The OTLP log record (attributes `steward.deletion.version`, `steward.scope`,

@@ -53,7 +53,11 @@ import Testing
         #expect(json.contentType == "application/json" && json.headers.isEmpty)
         #expect(log.purpose == .privacyCompliance && json.purpose == .privacyCompliance)
         #expect(log.idempotencyKey == json.idempotencyKey)
-        #expect(log.idempotencyKey == "deletion-purposes-analytics-1780000000000")
+        #expect(log.idempotencyKey == "deletion-purposes-analytics-crashDiagnostics+usageEvents-1780000000000")
+        var other = request
+        other.categories = [.usageEvents]
+        #expect(
+            other.idempotencyKey != request.idempotencyKey, "requests that differ in categories are not deduplicated")
         let body = String(decoding: log.body, as: UTF8.self)
         #expect(body.contains("steward.deletion_request") && body.contains("steward.deletion.version"))
     }

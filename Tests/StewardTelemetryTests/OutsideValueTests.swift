@@ -140,7 +140,7 @@ import Testing
         #expect(body.contains(#""timeUnixNano":"18446744073709551615""#), "\(body)")
         #expect(
             transport.payloads.first?.idempotencyKey
-                == "deletion-purposes-analytics-\(Int64(2e10 + 978_307_200) * 1000)")
+                == "deletion-purposes-analytics-usageEvents-\(Int64(2e10 + 978_307_200) * 1000)")
     }
 
     @Test func runWithAZeroIntervalFlushesOncePerSecondInsteadOfSpinning() async throws {

@@ -71,4 +71,18 @@ extension StewardFacadeTests {
             "the disclosure says how deletion reaches it")
         #expect(disclosure.contains("the app sends it a deletion request and retries until it is accepted"))
     }
+
+    @Test func eraseSucceedsAfterADeclaredEventExpiredWhileTheAppRan() async throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        configuration.manifest.events[0].expires = f.clock.now.addingTimeInterval(2 * 86_400)
+        let steward = try Steward.start(configuration)
+        steward.audit.recordDisclosed(
+            .usageEvents, purpose: .analytics, recipient: "telemetryBackend", legalBasis: .consent)
+        try steward.audit.flush()
+        // The event's expiry passes while the instance runs; the erase opens a new ledger.
+        f.clock.advance(by: .seconds(5 * 86_400))
+        let report = try await steward.rights.erase(deliverWithin: .seconds(5))
+        #expect(report.deletionRequests.contains("telemetryBackend"), "the erase still asks the recipient to delete")
+    }
 }

@@ -123,7 +123,7 @@ extension StewardFacadeTests {
                     resource: recipient == "telemetryBackend" ? TelemetryResource(serviceName: "org.example") : nil,
                     appID: "org.example", now: now)
                 let milliseconds = now.unixMilliseconds ?? 0
-                #expect(payload.idempotencyKey == "deletion-all-analytics-\(milliseconds)")
+                #expect(payload.idempotencyKey == "deletion-all-analytics-usageEvents-\(milliseconds)")
                 #expect(!payload.body.isEmpty)
             }
         }

@@ -83,8 +83,10 @@ public final class ConsentLedger: ConsentChecking, Sendable {
             )
         }
         // Every path to consent goes through validation: a manifest built in Swift is checked
-        // here as `decode(json:)` checks one read from JSON.
-        let problems = manifest.validate(now: clock.checkedNow)
+        // here as `decode(json:)` checks one read from JSON. Its meaning, not the calendar: an
+        // event that expired while the app runs must not stop consent (nor an erase, which opens
+        // a new ledger); `Steward.start` and telemetry refuse expired events themselves.
+        let problems = manifest.validate(now: .distantPast)
         guard problems.isEmpty else {
             throw ConsentError(
                 .invalidManifest,
