@@ -696,26 +696,6 @@ extension UploadTests {
             #expect(uploader.pendingCount == 0)
         }
 
-        @Test func aConcurrentRunAndDrainStillSendOneAtATime() async throws {
-            let f = try Fixture()
-            let transport = OverlapDetectingTransport()
-            let uploader = try Uploader(
-                recipient: Fixture.recipient, transport: transport, vault: f.openVault, consent: f.consent,
-                manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
-            let worker = Task { await uploader.run() }
-            for i in 0..<50 { try uploader.submit(f.payload(i)) }
-            async let second = uploader.drain()
-            _ = await uploader.drain()
-            _ = await second
-            // Polled with a sleep, not Task.yield: a yield loop keeps a pool thread busy, which
-            // starves the worker on a 2-core machine under a sanitizer's slowdown.
-            while uploader.pendingCount > 0 { try await Task.sleep(for: .milliseconds(5)) }
-            worker.cancel()
-            await worker.value
-            #expect(transport.overlaps.all.isEmpty)
-            #expect(transport.keys.all == (0..<50).map { "key-\($0)" })
-        }
-
         @Test func theStoredFormRoundTripsAndRefusesDamage() throws {
             let f = try Fixture()
             let payload = Payload(
@@ -740,6 +720,33 @@ extension UploadTests {
             let odd = Uploader.collection(for: "https://sentry.example.com/api/1")
             #expect(VaultState.isValidCollectionName(odd) && odd.hasPrefix("steward.outbox-"))
             #expect(odd != Uploader.collection(for: "https://sentry.example.com/api/2"))
+        }
+    }
+}
+
+extension UploadTests {
+    /// Fifty sends, each committed to the vault, raced by a worker and two drains: its own
+    /// suite, with a limit that holds under AddressSanitizer on two shared cores (the 1-minute
+    /// limit of UploaderTests was hit there while the rest of the suite ran in parallel).
+    @Suite(.timeLimit(.minutes(4))) struct ConcurrentDrainTests {
+        @Test func aConcurrentRunAndDrainStillSendOneAtATime() async throws {
+            let f = try Fixture()
+            let transport = OverlapDetectingTransport()
+            let uploader = try Uploader(
+                recipient: Fixture.recipient, transport: transport, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
+            let worker = Task { await uploader.run() }
+            for i in 0..<50 { try uploader.submit(f.payload(i)) }
+            async let second = uploader.drain()
+            _ = await uploader.drain()
+            _ = await second
+            // Polled with a sleep, not Task.yield: a yield loop keeps a pool thread busy, which
+            // starves the worker on a 2-core machine under a sanitizer's slowdown.
+            while uploader.pendingCount > 0 { try await Task.sleep(for: .milliseconds(5)) }
+            worker.cancel()
+            await worker.value
+            #expect(transport.overlaps.all.isEmpty)
+            #expect(transport.keys.all == (0..<50).map { "key-\($0)" })
         }
     }
 }
