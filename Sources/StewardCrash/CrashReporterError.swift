@@ -1,0 +1,30 @@
+/// A crash reporter that cannot be set up; the message says why and what to do.
+public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: Hashable, Sendable { case alreadyInstalled, install }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// The process has crash handlers installed already.
+        public static let alreadyInstalled = Code(.alreadyInstalled)
+        /// The crash folder or the handlers could not be set up.
+        public static let install = Code(.install)
+
+        /// The code's name.
+        public var description: String { "\(value)" }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// What is wrong, and what would work.
+    public let message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+}
