@@ -113,17 +113,10 @@ public struct DataRights: Sendable {
             if uploader.pendingCount > 0 { queued[recipient] = uploader.pendingCount }
             if uploader.pendingDeletionRequests > 0 { deletions[recipient] = uploader.pendingDeletionRequests }
         }
-        // Telemetry's requests after a withdrawal wait in its own state until the next send.
-        let unqueued = steward.telemetry.deletionRequestsNotYetQueued
-        if unqueued > 0 { deletions[steward.configuration.telemetryRecipient, default: 0] += unqueued }
-        let crashFolder = steward.crashes.configuration.crashDirectory
-        let rawRecords = ((try? FileManager.default.contentsOfDirectory(atPath: crashFolder)) ?? []).filter {
-            !$0.hasPrefix(".")
-        }.count
         var report = AccessReport(
             generated: steward.configuration.wallClock.checkedNow, dataDirectory: steward.dataDirectory,
-            categories: categories, queued: queued, pendingDeletionRequests: deletions,
-            unprocessedCrashRecords: rawRecords)
+            categories: categories, queued: queued, pendingDeletionRequests: deletions, unprocessedCrashRecords: 0)
+        for module in steward.modules.all { module.contribute(to: &report, steward: steward) }
         if let outbox = steward.outbox {
             // An unreadable folder is not a reason to withhold the rest of the report.
             report.plaintextOutbox = (try? outbox.countByRecipient()) ?? [:]
@@ -171,10 +164,9 @@ public struct DataRights: Sendable {
             throw StewardError(.exportFailed, problems: ["\(path) exists; give a new path"])
         }
 
-        let document = try collect()
-        let (images, mediaFiles) = try steward.media.exportContents()
-        var full = document
-        full.media = images.map { ExportDocument.Image(file: "media/" + $0.file, item: $0.item) }
+        var full = try collect()
+        var moduleFiles: [(name: String, bytes: [UInt8])] = []
+        for module in steward.modules.all { moduleFiles += try module.exportFiles(into: &full) }
 
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -183,7 +175,7 @@ public struct DataRights: Sendable {
             ("steward-export.json", Array(try encoder.encode(full))),
             ("summary.md", Array(ExportSummaryText.markdown(full).utf8)),
         ]
-        contents += mediaFiles.map { ("media/" + $0.name, $0.bytes) }
+        contents += moduleFiles
         do {
             if isZip {
                 try FileSystem.createNewFile(
@@ -221,25 +213,10 @@ public struct DataRights: Sendable {
         return Array(bytes)
     }
 
-    /// Everything held, read from the modules (media is added by the caller).
+    /// Everything held: the core's records, then each module's (files such as images are added
+    /// by the caller).
     func collect() throws -> ExportDocument {
         let steward = self.steward
-        let device = steward.device
-        var identifiers = ExportDocument.Identifiers()
-        identifiers.appScopedID = try? device.appScopedID().uuidString
-        identifiers.installationID = try? device.installationID().uuidString
-        identifiers.advertisingID = try? device.advertisingID().uuidString
-        identifiers.trackingLimited = try? device.isTrackingLimited()
-        identifiers.telemetryPseudonyms = steward.telemetry.pseudonymsInUse.mapKeys(\.rawValue)
-
-        var telemetryEvents: [ExportDocument.StoredEvents] = []
-        for record in try steward.vault.records(in: Telemetry.collection) {
-            telemetryEvents.append(
-                ExportDocument.StoredEvents(
-                    stored: record.created, expires: record.expires, purpose: record.purpose, category: record.category,
-                    recipients: steward.manifest.declaration(of: record.category)?.recipients ?? [],
-                    events: steward.telemetry.storedEvents(in: record)))
-        }
         var queued: [ExportDocument.QueuedPayload] = []
         for (recipient, _) in steward.uploaders.sorted(by: { $0.key < $1.key }) {
             for record in try steward.vault.records(in: Uploader.collection(for: recipient)) {
@@ -253,17 +230,15 @@ public struct DataRights: Sendable {
                 )
             }
         }
-        return ExportDocument(
-            format: "steward.export/1", generated: steward.configuration.wallClock.checkedNow,
-            appID: steward.configuration.appID,
+        var document = ExportDocument(
+            generated: steward.configuration.wallClock.checkedNow, appID: steward.configuration.appID,
             policyVersion: steward.manifest.policyVersion, controller: steward.manifest.controller,
-            identifiers: identifiers,
             consent: .init(
                 states: steward.consent.states.mapKeys(\.rawValue).mapValues(\.rawValue),
                 receipts: try steward.consent.receipts()),
-            permissionDecisions: try steward.permissions.decisions(),
-            telemetry: telemetryEvents, queued: queued, crashReports: try steward.crashes.storedReports(),
-            audit: steward.audit.entries(), media: [], access: try accessReport())
+            queued: queued, audit: steward.audit.entries(), access: try accessReport())
+        for module in steward.modules.all { try module.contribute(to: &document, steward: steward) }
+        return document
     }
 
     // MARK: - Erase
@@ -319,14 +294,14 @@ public struct DataRights: Sendable {
                 purposes[disclosure.recipient, default: []].insert(entry.purpose)
             }
         }
-        let deviceID = try? steward.device.appScopedID().uuidString
-        let pseudonyms = steward.telemetry.pseudonymsInUse.values.flatMap { $0 }.sorted()
+        var known = ErasureNotes()
+        for module in steward.modules.all { module.noteIdentifiers(into: &known) }
 
         // 2. Erase.
         steward.release()
         let removed = try await Steward.offPool { () -> Result<Int, any Error> in
             Result {
-                steward.telemetry.discardPending()
+                for module in steward.modules.all { module.discardBeforeErase() }
                 try steward.vault.erase()
                 var removed = 0
                 // The folders stay (an outbox transport may still hold its lock in them); what
@@ -336,12 +311,12 @@ public struct DataRights: Sendable {
                 if let outbox = steward.outbox, outbox.directory != steward.dataDirectory + "/outbox" {
                     removed += try outbox.removeAllPayloads()
                 }
-                for folder in [steward.crashes.configuration.crashDirectory, steward.dataDirectory + "/outbox"] {
-                    for name in (try? files.contentsOfDirectory(atPath: folder)) ?? []
-                    where name != ".lock" && name != ".sequence" {
-                        removed += 1
-                        try files.removeItem(atPath: folder + "/" + name)
-                    }
+                for module in steward.modules.all { removed += try module.eraseOutsideVault() }
+                let folder = steward.dataDirectory + "/outbox"
+                for name in (try? files.contentsOfDirectory(atPath: folder)) ?? []
+                where name != ".lock" && name != ".sequence" {
+                    removed += 1
+                    try files.removeItem(atPath: folder + "/" + name)
                 }
                 return removed
             }
@@ -380,7 +355,7 @@ public struct DataRights: Sendable {
                 wallClock: configuration.wallClock)
             let request = DeletionRequest(
                 scope: .all, purposes: Array(purposes[recipient] ?? []), categories: Array(received[recipient] ?? []),
-                pseudonymousIDs: pseudonyms, deviceID: deviceID, requested: now)
+                pseudonymousIDs: known.pseudonymousIDs, deviceID: known.deviceID, requested: now)
             let payload = DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
             try uploader.submitObligation(payload)
             uploaders.append(uploader)

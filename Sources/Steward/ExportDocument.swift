@@ -47,20 +47,22 @@ struct ExportDocument: Encodable {
         var item: MediaItem
     }
 
-    var format: String
+    // The core's parts, filled by the facade.
+    var format = "steward.export/1"
     var generated: Date
     var appID: String
     var policyVersion: String
     var controller: Controller?
-    var identifiers: Identifiers
     var consent: Consent
-    var permissionDecisions: [PermissionDecision]
-    var telemetry: [StoredEvents]
     var queued: [QueuedPayload]
-    var crashReports: [CrashReport]
     var audit: [AuditEntry]
-    var media: [Image]
     var access: DataRights.AccessReport
+    // The modules' parts, filled by each module's ``FacadeModule`` hooks.
+    var identifiers = Identifiers()
+    var permissionDecisions: [PermissionDecision] = []
+    var telemetry: [StoredEvents] = []
+    var crashReports: [CrashReport] = []
+    var media: [Image] = []
 
     /// Items per kind.
     var counts: [String: Int] {

@@ -1,11 +1,11 @@
 import Foundation
 public import StewardCore
-public import StewardCrash
-public import StewardDevice
-public import StewardMedia
+import StewardCrash
+import StewardDevice
+import StewardMedia
 import StewardHTTP
-public import StewardPermissions
-public import StewardTelemetry
+import StewardPermissions
+import StewardTelemetry
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -50,71 +50,42 @@ public final class Steward: Sendable {
     public let consentGate: ConsentGate
     /// What was collected, dropped and disclosed, per day, category and purpose.
     public let audit: AuditLedger
-    /// Run-time permissions.
-    public let permissions: PermissionGate
-    /// The device's privacy-safe identifiers (raw ones need the `deviceIdentity` permission).
-    public let device: DeviceIdentifiers
-    /// Crash reports, breadcrumbs, handled errors, launch crashes and sessions.
-    public let crashes: CrashReporter
-    /// Declared events.
-    public let telemetry: Telemetry
-    /// Counters, gauges and histograms.
-    public let metrics: TelemetryMetrics
-    /// Images, their metadata control and retention (expired images are removed at start).
-    public let media: MediaStore
     /// The generated disclosure of what the SDK enforces.
     public let disclosure: Disclosure
     /// One uploader per recipient Steward delivers to (crash and telemetry recipients).
-    public let uploaders: [RecipientID: Uploader]
-    /// What start made of the crash records an earlier run left.
-    public let pendingCrashes: CrashReporter.PendingResult
+    public var uploaders: [RecipientID: Uploader] { delivery.uploaders }
     /// Whether this instance still runs (false after ``stop()`` or an erase).
     public var isRunning: Bool { running.load(ordering: .acquiring) }
 
     /// The user's data rights: access report, export, erase.
     public var rights: DataRights { DataRights(steward: self) }
 
-    let crashInstalled: Bool
+    // The feature modules (permissions, device, telemetry, metrics, media, crashes) have their
+    // public accessors in their files under Modules/.
+    /// The feature modules, in the one list the facade walks.
+    let modules: Modules
+    /// The uploaders, their transports and the consent observer that links them to the ledger.
+    let delivery: Delivery
     /// The transport behind each uploader that has one.
-    let transports: [RecipientID: any Transport]
+    var transports: [RecipientID: any Transport] { delivery.transports }
     /// The plaintext outbox, when the host asked for one.
-    let outbox: FileTransport?
-    /// The consent observer that carries a withdrawal to the uploaders and the plaintext outbox.
-    let consentObserver: UUID
+    var outbox: FileTransport? { delivery.outbox }
     let running = Atomic<Bool>(true)
     let resourceCache = Mutex<TelemetryResource?>(nil)
 
     /// Whether an instance runs in this process.
     private static let processClaim = Atomic<Bool>(false)
 
-    private init(
-        configuration: Configuration, dataDirectory: String, vault: Vault, consent: ConsentLedger,
-        consentGate: ConsentGate,
-        audit: AuditLedger, permissions: PermissionGate, device: DeviceIdentifiers, crashes: CrashReporter,
-        telemetry: Telemetry, metrics: TelemetryMetrics, media: MediaStore, disclosure: Disclosure,
-        uploaders: [RecipientID: Uploader],
-        pendingCrashes: CrashReporter.PendingResult, crashInstalled: Bool, transports: [RecipientID: any Transport],
-        outbox: FileTransport?, consentObserver: UUID
-    ) {
-        self.configuration = configuration
-        self.dataDirectory = dataDirectory
-        self.vault = vault
-        self.consent = consent
-        self.consentGate = consentGate
-        self.audit = audit
-        self.permissions = permissions
-        self.device = device
-        self.crashes = crashes
-        self.telemetry = telemetry
-        self.metrics = metrics
-        self.media = media
-        self.disclosure = disclosure
-        self.uploaders = uploaders
-        self.pendingCrashes = pendingCrashes
-        self.crashInstalled = crashInstalled
-        self.transports = transports
-        self.outbox = outbox
-        self.consentObserver = consentObserver
+    private init(_ context: FacadeContext, modules: Modules, delivery: Delivery) {
+        self.configuration = context.configuration
+        self.dataDirectory = context.dataDirectory
+        self.vault = context.vault
+        self.consent = context.consent
+        self.consentGate = context.gate
+        self.audit = context.audit
+        self.disclosure = context.plan.disclosure
+        self.modules = modules
+        self.delivery = delivery
     }
 
     // MARK: - Start
@@ -164,135 +135,21 @@ public final class Steward: Sendable {
             let gate = ConsentGate(
                 ledger: consent, vault: vault, audit: audit, policies: configuration.pendingPolicies,
                 defaultPolicy: configuration.defaultPendingPolicy, clock: clock)
-            let permissions = try PermissionGate(
-                manifest: manifest, vault: vault, prompter: configuration.prompter,
-                probe: configuration.permissionProbe, consent: consent, clock: clock)
-            let device = try DeviceIdentifiers(
-                appID: configuration.appID, vault: vault, consent: consent, permissions: permissions,
-                machineIDPath: configuration.machineIDPath)
-            var telemetryConfiguration = configuration.telemetry
-            telemetryConfiguration.permissions = permissions
-            let telemetry = try Telemetry(
-                manifest: manifest, vault: vault, consent: consent, gate: gate, audit: audit,
-                configuration: telemetryConfiguration, clock: clock)
-            // Telemetry asks its own recipient; the facade asks the others (see below).
-            let telemetryAsks = DeletionRoutes(configuration).notRequestable(configuration.telemetryRecipient) == nil
-            telemetry.deletionRequestRecipients.withLock {
-                $0 = telemetryAsks ? [configuration.telemetryRecipient] : []
+            let context = FacadeContext(
+                configuration: configuration, plan: plan, dataDirectory: directory, vault: vault, consent: consent,
+                gate: gate, audit: audit)
+            let modules = try Modules.open(context)
+            do {
+                let delivery = try Delivery.open(context, modules: modules)
+                return Steward(context, modules: modules, delivery: delivery)
+            } catch {
+                // The crash handlers a module installed go with the failed start.
+                for module in modules.all { module.release() }
+                throw error
             }
-            let metrics = TelemetryMetrics(consent: consent, clock: clock, audit: audit)
-            let media = try MediaStore(gate: gate, vault: vault, permissions: permissions, clock: clock)
-
-            let context = CrashContext(
-                release: configuration.release, osName: "Linux", arch: Plan.architecture,
-                executable: CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent })
-            let crashes = CrashReporter(
-                configuration: .init(dataDirectory: directory, context: context), vault: vault, consent: gate,
-                clock: clock)
-            var installed = false
-            if configuration.installsCrashHandler {
-                try crashes.install()
-                installed = true
-            }
-            let pending = crashes.processPending()
-
-            var uploaders: [RecipientID: Uploader] = [:]
-            let planned = try plan.transports(consent: consent)
-            var transports = planned.transports
-            let outbox = planned.outbox
-            // The OTLP transport Steward made itself counts a Collector's partial rejections.
-            let otlp = configuration.telemetryRecipient
-            if configuration.transports[otlp] == nil, case .some(.some(let made)) = transports[otlp],
-                var http = made as? HTTPTransport
-            {
-                http.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
-                transports[otlp] = .some(http)
-            }
-            for (recipient, transport) in transports {
-                uploaders[recipient] = try Uploader(
-                    recipient: recipient, transport: transport, vault: vault, consent: consent,
-                    manifest: manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
-            }
-            takeBackLegacyOutbox(directory + "/outbox", configuration: configuration, uploaders: uploaders)
-            let chosen = transports.compactMapValues { $0 }
-            // A withdrawal reaches every queue at once: queued payloads leave the uploaders, a
-            // send under way is cancelled, and the plaintext outbox loses that purpose's files.
-            let queues = Array(uploaders.values)
-            let routes = DeletionRoutes(configuration)
-            /// A deletion request (scope `purposes`) for `recipient`'s data of `purpose`.
-            @Sendable func deletionRequest(to recipient: RecipientID, purpose: Purpose, categories: [DataCategory])
-                -> Payload
-            {
-                let now = clock.checkedNow
-                let request = DeletionRequest(
-                    scope: .purposes, purposes: [purpose], categories: categories,
-                    deviceID: try? device.appScopedID().uuidString, requested: now)
-                return DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
-            }
-            // A send the recipient accepted after the withdrawal (too late to cancel) is
-            // followed by a deletion request too.
-            for (recipient, uploader) in uploaders
-            where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
-                uploader.onAcceptedAfterWithdrawal { [weak uploader] purpose, categories in
-                    _ = try? uploader?.submitObligation(
-                        deletionRequest(to: recipient, purpose: purpose, categories: categories))
-                }
-            }
-            let consentObserver = consent.addObserver { [uploaders] changes in
-                guard changes.contains(where: { $0.state == .denied }) else { return }
-                for uploader in queues { uploader.consentChanged() }
-                for change in changes where change.state == .denied { _ = try? outbox?.purge(purpose: change.purpose) }
-                // Every other recipient that received data of a withdrawn purpose is asked to
-                // delete it (telemetry's recipient gets telemetry's own request, with the
-                // pseudonyms it knows the user by).
-                let withdrawn = changes.filter { $0.state == .denied && $0.previous == .granted }
-                let entries = withdrawn.isEmpty ? [] : audit.entries()
-                for change in withdrawn {
-                    for (recipient, uploader) in uploaders
-                    where recipient != configuration.telemetryRecipient && routes.notRequestable(recipient) == nil {
-                        let categories = Set(
-                            entries.filter { entry in
-                                entry.purpose == change.purpose
-                                    && entry.disclosed.contains { $0.recipient == recipient && $0.count > 0 }
-                            }.map(\.category))
-                        guard !categories.isEmpty else { continue }
-                        _ = try? uploader.submitObligation(
-                            deletionRequest(to: recipient, purpose: change.purpose, categories: categories.sorted()))
-                    }
-                }
-            }
-            return Steward(
-                configuration: configuration, dataDirectory: directory, vault: vault, consent: consent,
-                consentGate: gate,
-                audit: audit, permissions: permissions, device: device, crashes: crashes, telemetry: telemetry,
-                metrics: metrics, media: media, disclosure: plan.disclosure, uploaders: uploaders,
-                pendingCrashes: pending,
-                crashInstalled: installed, transports: chosen, outbox: outbox, consentObserver: consentObserver)
         } catch {
             try? vault.close()
             throw error
-        }
-    }
-
-    /// Earlier versions of Steward delivered to `DATA/outbox`, in plaintext, when no endpoint
-    /// was set.
-    /// Unless the host now asks for that folder by name (or has it open as a transport of its
-    /// own), its payloads go back into the vault, queued for their recipient as before, and
-    /// their files are removed. A payload whose recipient has no uploader any more, or whose
-    /// purpose is now denied, is not kept (nothing could deliver it).
-    private static func takeBackLegacyOutbox(
-        _ folder: String, configuration: Configuration, uploaders: [RecipientID: Uploader]
-    ) {
-        guard configuration.plaintextOutbox != .inDataDirectory, configuration.plaintextOutbox != .directory(folder),
-            FileSystem.exists(folder), let legacy = try? FileTransport(directory: folder)
-        else { return }
-        _ = try? legacy.takeAll { payload in
-            guard let uploader = uploaders[payload.recipient] else { return }
-            if payload.purpose == .privacyCompliance {
-                try uploader.submitObligation(payload)
-            } else {
-                try uploader.submit(payload)
-            }
         }
     }
 
@@ -352,25 +209,7 @@ public final class Steward: Sendable {
 
     private func queueAll() -> SendReport {
         var report = SendReport()
-        let resource = telemetryResource()
-        if let uploader = uploaders[configuration.telemetryRecipient] {
-            do { report.eventsQueued = try telemetry.submit(to: uploader, resource: resource) } catch {
-                report.problems.append("telemetry: \(error)")
-            }
-            do { report.metricPointsQueued = try metrics.submit(to: uploader, resource: resource) } catch {
-                report.problems.append("metrics: \(error)")
-            }
-        } else {
-            do { try telemetry.flush() } catch { report.problems.append("telemetry: \(error)") }
-        }
-        if let uploader = uploaders[configuration.crashRecipient] {
-            do {
-                report.crashReportsQueued = try crashes.submit(
-                    to: uploader, dsn: configuration.sentryDSN.flatMap { try? SentryDSN($0) })
-            } catch {
-                report.problems.append("crash reports: \(error)")
-            }
-        }
+        for module in modules.all { module.queue(for: self, into: &report) }
         return report
     }
 
@@ -419,17 +258,17 @@ public final class Steward: Sendable {
     public func runPeriodicWork(flushInterval: Duration = .seconds(30), retentionInterval: Duration = .seconds(3_600))
         async
     {
+        let intervals = PeriodicIntervals(
+            flush: flushInterval, retention: retentionInterval.periodicInterval)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [telemetry] in await telemetry.run(flushingEvery: flushInterval) }
+            for module in modules.all {
+                group.addTask { [self] in await module.runPeriodicWork(intervals, steward: self) }
+            }
             group.addTask { [self] in
-                let retentionInterval = retentionInterval.periodicInterval
                 while !Task.isCancelled {
-                    try? await checkedSleep(for: retentionInterval)
+                    try? await checkedSleep(for: intervals.retention)
                     guard !Task.isCancelled, isRunning else { return }
-                    _ = await Self.offPool { [media, vault] in
-                        _ = try? media.purgeExpired()
-                        _ = try? vault.purgeExpired()
-                    }
+                    _ = await Self.offPool { [vault] in try? vault.purgeExpired() }
                 }
             }
         }
@@ -442,11 +281,9 @@ public final class Steward: Sendable {
     /// again. Safe to call twice.
     public func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        try? telemetry.flush()
+        for module in modules.all { module.stop() }
         try? audit.flush()
-        crashes.endSession()
-        if crashInstalled { crashes.uninstall() }
-        consent.removeObserver(consentObserver)
+        consent.removeObserver(delivery.consentObserver)
         try? vault.close()
         Self.processClaim.store(false, ordering: .releasing)
     }
@@ -455,8 +292,8 @@ public final class Steward: Sendable {
     /// process is released.
     func release() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        if crashInstalled { crashes.uninstall() }
-        consent.removeObserver(consentObserver)
+        for module in modules.all { module.release() }
+        consent.removeObserver(delivery.consentObserver)
         Self.processClaim.store(false, ordering: .releasing)
     }
 }

@@ -120,6 +120,24 @@ func stewardBinary() -> URL {
         second.stop()
     }
 
+    @Test func aStartThatFailsAfterTheModulesOpenedReleasesEverything() throws {
+        let f = FacadeFixture()
+        var broken = try f.configuration()
+        // The modules open, then the delivery cannot make its outbox (no folder under /proc).
+        broken.transports = [:]
+        broken.plaintextOutbox = .directory("/proc/steward-no-such-outbox-\(UUID().uuidString)")
+        do {
+            _ = try Steward.start(broken)
+            Issue.record("a start whose outbox cannot be made succeeded")
+        } catch {
+            #expect(error.code == .startFailed, "\(error)")
+        }
+        // The process claim and the vault's lock went with the failed start.
+        let steward = try Steward.start(try f.configuration())
+        #expect(steward.isRunning)
+        steward.stop()
+    }
+
     @Test func modulesAreWiredTogether() async throws {
         let f = FacadeFixture()
         let steward = try Steward.start(try f.configuration())
