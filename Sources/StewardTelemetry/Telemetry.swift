@@ -144,7 +144,7 @@ public final class Telemetry: Sendable {
         }
     }
 
-    private struct State {
+    struct State {
         /// Events in memory, one batch per purpose (indexed by ``Compiled/lane``).
         var batches: [[TelemetryEventRecord]]
         var held = 0
@@ -166,14 +166,14 @@ public final class Telemetry: Sendable {
     let clock: any WallClock
     let events: [EventName: Int]
     let compiled: [Compiled]
-    private let state: Mutex<State>
+    let state: Mutex<State>
     /// The purposes of the in-memory batches, by lane.
-    private let lanes: [Purpose]
+    let lanes: [Purpose]
     /// Held by whoever stores batches (the storer thread, ``flush()``), so a flush's commit
     /// covers every batch taken before it.
-    private let storing = Mutex(())
+    let storing = Mutex(())
     /// Wakes the storer thread; stops it when the telemetry goes away.
-    private let storer = Storer()
+    let storer = Storer()
     /// Drops for denied consent, counted without a lock (flushed to the audit ledger).
     @usableFromInline let consentDrops = Atomic<Int>(0)
     /// The same drops per declared event (its index), so the audit ledger names the right
@@ -405,90 +405,7 @@ public final class Telemetry: Sendable {
         return .recorded
     }
 
-    /// Stores every event held in memory, or waiting for the storer thread, in the vault
-    /// (batched per purpose and category), and commits.
-    public func flush() throws {
-        try storing.withLock { _ in
-            let batches = state.withLock { s in
-                defer {
-                    for lane in s.batches.indices { s.batches[lane] = [] }
-                    s.held = 0
-                    s.backlog = []
-                    s.backlogCount = 0
-                }
-                return s.backlog + s.batches.filter { !$0.isEmpty }
-            }
-            var firstError: (any Error)?
-            for batch in batches {
-                do {
-                    try store(batch)
-                } catch {
-                    if let first = batch.first {
-                        audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count)
-                    }
-                    firstError = firstError ?? error
-                }
-            }
-            consentDrops.store(0, ordering: .relaxed)
-            for (index, event) in compiled.enumerated() {
-                let drops = index < 64 ? dropsPerEvent[index].exchange(0, ordering: .relaxed) : 0
-                if drops > 0 {
-                    audit?.recordDropped(
-                        event.declaration.category, purpose: event.declaration.purpose, reason: .consent, count: drops)
-                }
-            }
-            try vault.commit()
-            if let firstError { throw firstError }
-        }
-    }
-
-    /// Stores `batch`; a failure is counted (the events are not kept after all), never silently
-    /// lost. Called with `storing` held.
-    private func storeCounting(_ batch: [TelemetryEventRecord]) {
-        do {
-            try store(batch)
-        } catch {
-            if let first = batch.first {
-                audit?.recordDropped(first.category, purpose: first.purpose, reason: .quota, count: batch.count)
-            }
-        }
-    }
-
-    /// Starts the thread that stores full batches. It holds the telemetry weakly, and stops
-    /// when the telemetry goes away.
-    private func startStorer() {
-        let storer = self.storer
-        StewardThread.start(name: "steward.telemetry-store") { [weak self] in
-            while storer.waitForWork() {
-                guard let self else { return }
-                self.storing.withLock { _ in
-                    let batch: [TelemetryEventRecord]? = self.state.withLock { s in
-                        guard !s.backlog.isEmpty else { return nil }
-                        let batch = s.backlog.removeFirst()
-                        s.backlogCount -= batch.count
-                        return batch
-                    }
-                    if let batch { self.storeCounting(batch) }
-                }
-            }
-        }
-    }
-
     deinit {
-        storer.stop()
-    }
-
-    /// Forgets what is held in memory or waiting to be stored and stops the storer thread,
-    /// waiting for a batch it is writing: for an erase, which must not race a late write.
-    package func discardPending() {
-        storing.withLock { _ in
-            state.withLock { s in
-                for lane in s.batches.indices { s.batches[lane] = [] }
-                s.held = 0
-                s.backlog = []
-                s.backlogCount = 0
-            }
-        }
         storer.stop()
     }
 
@@ -513,43 +430,6 @@ public final class Telemetry: Sendable {
     }
 
     // MARK: - Private
-
-    private func store(_ batch: [TelemetryEventRecord]) throws {
-        // One vault record per (purpose, category): purging by purpose stays exact.
-        var groups: [GroupKey: [TelemetryEventRecord]] = [:]
-        for record in batch {
-            groups[GroupKey(purpose: record.purpose, category: record.category), default: []].append(record)
-        }
-        for (_, group) in groups {
-            guard let first = group.first else { continue }
-            // Consent may have been withdrawn since the events were recorded: check again.
-            guard consent.consentState(for: first.purpose) == .granted else {
-                audit?.recordDropped(first.category, purpose: first.purpose, reason: .consent, count: group.count)
-                continue
-            }
-            // Saturating (a manifest given to Telemetry directly is not validated).
-            let retention = manifest.declaration(of: first.category)?.retention
-            if let hook = betweenCheckAndAppend.withLock({ $0 }) { hook(first.purpose) }
-            let id = try vault.append(
-                BatchCoding.encode(group), to: Self.collection, category: first.category,
-                purpose: first.purpose, retention: retention)
-            // A withdrawal between the check and the append may have purged the purpose before
-            // this record existed. The ledger publishes the denial before it purges, so checking
-            // once more here closes the gap: either the purge comes after this append, or this
-            // check sees the denial and removes the record itself.
-            guard consent.consentState(for: first.purpose) == .granted else {
-                _ = try vault.remove(id, from: Self.collection)
-                audit?.recordDropped(first.category, purpose: first.purpose, reason: .consent, count: group.count)
-                continue
-            }
-            audit?.recordCollected(first.category, purpose: first.purpose, count: group.count)
-        }
-    }
-
-    private struct GroupKey: Hashable {
-        var purpose: Purpose
-        var category: DataCategory
-    }
 
     private func throttle(_ event: Compiled, nanos: UInt64) -> DropReason? {
         if event.sampling == nil && event.rateLimit == nil { return nil }
@@ -590,95 +470,5 @@ public final class Telemetry: Sendable {
             }
             if change.previous == .granted { anonymiser.withdrawn(change.purpose) }
         }
-    }
-}
-
-extension Telemetry {
-    /// The instrumentation scope Steward's records carry.
-    public static let scope = (name: "org.steward.telemetry", version: StewardVersion.current)
-
-    /// Stores what is in memory, then queues every stored batch for `uploader`'s recipient as
-    /// an OTLP `/v1/logs` request (one per purpose and category), and removes the batches it
-    /// queued. The uploader checks consent again when it sends.
-    ///
-    /// - Returns: How many events were queued.
-    @discardableResult
-    public func submit(to uploader: Uploader, resource: TelemetryResource) throws -> Int {
-        try flush()
-        let encoder = OTLPEncoder()
-        try submitDeletionRequests(to: uploader, resource: resource, encoder: encoder)
-        try anonymiser.save()
-        var queued = 0
-        for record in try vault.records(in: Self.collection) {
-            // Batches whose category this recipient may not receive stay for their own recipient.
-            guard manifest.declaration(of: record.category)?.recipients.contains(uploader.recipient) == true else {
-                continue
-            }
-            guard let events = BatchCoding.decode(record.data), !events.isEmpty else {
-                try vault.remove(record.id, from: Self.collection)
-                continue
-            }
-            let key = "telemetry-\(record.id)"
-            if uploader.isQueued(idempotencyKey: key) {
-                // Handed over before a crash kept this copy: the outbox has it, not yet sent.
-                try vault.remove(record.id, from: Self.collection)
-                try vault.commit(collections: [Self.collection])
-                continue
-            }
-            let body = encoder.logs(resource: resource, scope: Self.scope, records: events)
-            let payload = Payload(
-                recipient: uploader.recipient, purpose: record.purpose, categories: [record.category],
-                contentType: OTLPHTTP.contentType, headers: [Payload.pathHeader: OTLPHTTP.logsPath], body: body,
-                idempotencyKey: key, created: record.created)
-            // The batch leaves the telemetry collection once the outbox holds it durably, and
-            // before the uploader can send it: a crash in between finds it queued (above),
-            // never sent twice.
-            let removeBatch = { [vault] in
-                try vault.remove(record.id, from: Self.collection)
-                try vault.commit(collections: [Self.collection])
-            }
-            switch try uploader.submit(payload, handedOver: removeBatch) {
-            case .queued, .heldForConsent: queued += events.count
-            case .dropped: try removeBatch()  // refused by consent or declaration: not kept either
-            }
-        }
-        try vault.commit()
-        return queued
-    }
-}
-
-extension Telemetry {
-    /// Stores what is held in memory every `interval` (batches also go when full), until the
-    /// task is cancelled; a last flush runs on the way out, also when the task was cancelled
-    /// before it began. The flushes (vault writes, fsync) run on a thread of their own, not on
-    /// the concurrency pool.
-    ///
-    /// `interval` is clamped to 1 s…2^31 s: zero or a negative interval flushes every second
-    /// (it does not spin), and an absurd one (`Duration(attoseconds: .max)`) waits 2^31 s.
-    ///
-    /// ```swift
-    /// let flusher = Task { await telemetry.run(flushingEvery: .seconds(30)) }
-    /// ```
-    public func run(flushingEvery interval: Duration) async {
-        let interval = interval.periodicInterval
-        // At least once: a task cancelled before it ran still flushes on the way out (the sleep
-        // returns at once when cancelled).
-        repeat {
-            try? await checkedSleep(for: interval)
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                StewardThread.start(name: "steward.telemetry-flush") { [self] in
-                    try? flush()
-                    continuation.resume()
-                }
-            }
-        } while !Task.isCancelled
-    }
-}
-
-extension Telemetry {
-    /// The events of a stored batch (a record of ``collection``), for data-rights exports; empty
-    /// when the record is not a batch.
-    package func storedEvents(in record: VaultRecord) -> [TelemetryEventRecord] {
-        BatchCoding.decode(record.data) ?? []
     }
 }
