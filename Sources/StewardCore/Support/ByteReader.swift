@@ -55,14 +55,25 @@ package struct ByteReader: Sendable {
     package func u64(at: Int) -> UInt64? { integer(at: at, size: 8) }
 
     private func integer(at start: Int, size: Int) -> UInt64? {
-        guard start >= 0, start <= bytes.count, size <= bytes.count - start else { return nil }
-        var value: UInt64 = 0
-        if bigEndian {
-            for index in start..<(start + size) { value = value << 8 | UInt64(bytes[index]) }
-        } else {
-            for index in (start..<(start + size)).reversed() { value = value << 8 | UInt64(bytes[index]) }
+        bytes.withUnsafeBytes { raw in
+            switch size {
+            case 2: Self.integer(UInt16.self, in: raw, at: start, bigEndian: bigEndian).map(UInt64.init)
+            case 4: Self.integer(UInt32.self, in: raw, at: start, bigEndian: bigEndian).map(UInt64.init)
+            default: Self.integer(UInt64.self, in: raw, at: start, bigEndian: bigEndian)
+            }
         }
-        return value
+    }
+
+    /// The `T` at `offset` of `raw`, little-endian unless `bigEndian`, or nil when its bytes
+    /// are not all there: the one bounds-checked integer read, also for readers that work on
+    /// memory they already hold (the vault's segments, read in place on its hot path).
+    @inline(__always)
+    package static func integer<T: FixedWidthInteger>(
+        _ type: T.Type, in raw: UnsafeRawBufferPointer, at offset: Int, bigEndian: Bool = false
+    ) -> T? {
+        guard offset >= 0, offset <= raw.count, MemoryLayout<T>.size <= raw.count - offset else { return nil }
+        let value = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
+        return bigEndian ? T(bigEndian: value) : T(littleEndian: value)
     }
 
     // MARK: - Sequential

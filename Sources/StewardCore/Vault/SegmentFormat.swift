@@ -82,11 +82,6 @@ enum SegmentFormat {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    @inline(__always)
-    static func load<T: FixedWidthInteger>(_ type: T.Type, _ base: UnsafeRawBufferPointer, _ offset: Int) -> T {
-        T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
-    }
-
     static func segmentHeader(number: UInt32, vaultID: [UInt8]) -> [UInt8] {
         var bytes = segmentMagic
         bytes.reserveCapacity(segmentHeaderLength)

@@ -29,26 +29,29 @@ enum SegmentScanner {
     }
 
     static func probe(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Probe {
+        func u16(_ at: Int) -> Int? { ByteReader.integer(UInt16.self, in: raw, at: offset + at).map(Int.init) }
+        func u32(_ at: Int) -> UInt32? { ByteReader.integer(UInt32.self, in: raw, at: offset + at) }
+        guard offset >= 0, raw.count - offset >= 16, let magic = u32(0),
+            let kindByte = raw.indices.contains(offset + 4) ? raw[offset + 4] : nil,
+            let headerLength = u16(6), let body = u32(8), let crc = u32(12)
+        else { return .truncated }
         let remaining = raw.count - offset
-        guard remaining >= 16 else { return .truncated }
-        guard SegmentFormat.load(UInt32.self, raw, offset) == SegmentFormat.frameMagicValue else { return .invalid }
-        guard let kind = SegmentFormat.Kind(rawValue: raw[offset + 4]) else { return .invalid }
-        let headerLength = Int(SegmentFormat.load(UInt16.self, raw, offset + 6))
-        let bodyLength = Int(SegmentFormat.load(UInt32.self, raw, offset + 8))
+        guard magic == SegmentFormat.frameMagicValue, let kind = SegmentFormat.Kind(rawValue: kindByte) else {
+            return .invalid
+        }
+        let bodyLength = Int(body)
         guard headerLength >= SegmentFormat.fixedFrameHeader, bodyLength >= AESGCM.overhead,
             bodyLength <= SegmentFormat.maximumBody
         else { return .invalid }
         let length = headerLength + bodyLength
         guard length <= remaining else { return .truncated }
-        let c = Int(SegmentFormat.load(UInt16.self, raw, offset + 40))
-        let p = Int(SegmentFormat.load(UInt16.self, raw, offset + 42))
-        guard SegmentFormat.fixedFrameHeader + c + p == headerLength else { return .invalid }
+        guard let c = u16(40), let p = u16(42), let id = ByteReader.integer(UInt64.self, in: raw, at: offset + 16),
+            SegmentFormat.fixedFrameHeader + c + p == headerLength
+        else { return .invalid }
         let frame = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)])
-        guard CRC32C.frame(frame) == SegmentFormat.load(UInt32.self, raw, offset + 12) else { return .invalid }
+        guard CRC32C.frame(frame) == crc else { return .invalid }
         return .frame(
-            ScannedFrame(
-                offset: offset, length: length, headerLength: headerLength, kind: kind,
-                id: SegmentFormat.load(UInt64.self, raw, offset + 16)))
+            ScannedFrame(offset: offset, length: length, headerLength: headerLength, kind: kind, id: id))
     }
 
     static func scan(_ raw: UnsafeRawBufferPointer) -> Result {
@@ -89,8 +92,8 @@ enum SegmentScanner {
                 raw[offset + 2] == SegmentFormat.frameMagic[2], raw[offset + 3] == SegmentFormat.frameMagic[3]
             {
                 let claimed =
-                    Int(SegmentFormat.load(UInt16.self, raw, offset + 6))
-                    + Int(SegmentFormat.load(UInt32.self, raw, offset + 8))
+                    Int(ByteReader.integer(UInt16.self, in: raw, at: offset + 6) ?? 0)
+                    + Int(ByteReader.integer(UInt32.self, in: raw, at: offset + 8) ?? 0)
                 budget -= min(claimed, raw.count - offset)
                 if budget < 0 { return nil }
                 if case .frame = probe(raw, at: offset) { return offset }

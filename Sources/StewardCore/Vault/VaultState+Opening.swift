@@ -44,7 +44,7 @@ extension VaultState {
                     "vault.meta is not a Steward vault's; the directory was left untouched. Point Steward at another directory.",
                     path: metaPath)
             }
-            let version = meta.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
+            let version = ByteReader(meta).u16(at: 8) ?? .max
             guard version <= SegmentFormat.version else {
                 throw VaultError(
                     .unsupportedVersion,
@@ -121,7 +121,7 @@ extension VaultState {
         if let stats = try? FileDescriptor.open(statsPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).readAll(limit: 8),
             stats.count == 8
         {
-            let count = stats.withUnsafeBytes { SegmentFormat.load(UInt64.self, $0, 0) }
+            let count = ByteReader(stats).u64(at: 0) ?? 0
             if let count = Int(exactly: count) {
                 evicted = count
             } else {
@@ -202,7 +202,7 @@ extension VaultState {
                 var header = [UInt8](repeating: 0, count: SegmentFormat.segmentHeaderLength)
                 let n = (try? header.withUnsafeMutableBytes { try fd.read(into: $0, at: 0) }) ?? 0
                 guard n == header.count, Array(header[0..<8]) == SegmentFormat.segmentMagic else { continue }
-                let version = header.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
+                let version = ByteReader(header).u16(at: 8) ?? .max
                 guard version <= SegmentFormat.version else {
                     throw VaultError(
                         .unsupportedVersion,
@@ -242,7 +242,7 @@ extension VaultState {
             return
         }
         var bytes = original
-        let version = bytes.withUnsafeBytes { SegmentFormat.load(UInt16.self, $0, 8) }
+        let version = ByteReader(bytes).u16(at: 8) ?? .max
         guard version <= SegmentFormat.version else {
             throw VaultError(
                 .unsupportedVersion,
@@ -302,17 +302,22 @@ extension VaultState {
                 case .record:
                     let header = UnsafeRawBufferPointer(
                         rebasing: raw[frame.offset..<(frame.offset + frame.headerLength)])
-                    let c = Int(SegmentFormat.load(UInt16.self, header, 40))
-                    let p = Int(SegmentFormat.load(UInt16.self, header, 42))
-                    let crc = SegmentFormat.load(UInt32.self, raw, frame.offset + 12)
+                    // The scanner checked these fields' bounds; a frame that still cannot be
+                    // read is left out of the index, not trusted.
+                    guard let c = ByteReader.integer(UInt16.self, in: header, at: 40).map(Int.init),
+                        let p = ByteReader.integer(UInt16.self, in: header, at: 42).map(Int.init),
+                        let crc = ByteReader.integer(UInt32.self, in: raw, at: frame.offset + 12),
+                        let created = ByteReader.integer(Int64.self, in: header, at: 24),
+                        let expires = ByteReader.integer(Int64.self, in: header, at: 32),
+                        44 + c + p <= header.count
+                    else { continue }
                     let live =
                         !quarantined.contains(QuarantinedFrame(id: frame.id, crc: crc))
                         && store.tombstones[frame.id] == nil
                     store.entries.append(
                         IndexEntry(
                             id: frame.id, segment: number, offset: frame.offset, length: frame.length,
-                            created: SegmentFormat.load(Int64.self, header, 24),
-                            expires: SegmentFormat.load(Int64.self, header, 32),
+                            created: created, expires: expires,
                             category: categories.number(for: UnsafeRawBufferPointer(rebasing: header[44..<(44 + c)])),
                             purpose: purposes.number(
                                 for: UnsafeRawBufferPointer(rebasing: header[(44 + c)..<(44 + c + p)])),
@@ -344,7 +349,7 @@ extension VaultState {
             }
         }
         for frame in forged {
-            let crc = bytes.withUnsafeBytes { SegmentFormat.load(UInt32.self, $0, frame.offset + 12) }
+            let crc = ByteReader(bytes).u32(at: frame.offset + 12) ?? 0
             let name = "\(store.name).tombstone-\(frame.id)-\(String(crc, radix: 16)).bad"
             // Once per forged frame: it stays in the segment until a rewrite drops it.
             if !FileSystem.exists(quarantineDirectory + "/" + name) {

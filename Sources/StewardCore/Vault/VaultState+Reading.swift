@@ -66,9 +66,9 @@ extension VaultState {
         var plaintext: [UInt8]? = nil
         if frame.count == entry.length {
             frame.withUnsafeBytes { raw in
-                let headerLength = Int(SegmentFormat.load(UInt16.self, raw, 6))
-                guard headerLength >= SegmentFormat.fixedFrameHeader, headerLength + AESGCM.overhead <= raw.count,
-                    SegmentFormat.load(UInt64.self, raw, 16) == entry.id
+                guard let headerLength = ByteReader.integer(UInt16.self, in: raw, at: 6).map(Int.init),
+                    headerLength >= SegmentFormat.fixedFrameHeader, headerLength + AESGCM.overhead <= raw.count,
+                    ByteReader.integer(UInt64.self, in: raw, at: 16) == entry.id
                 else { return }
                 var out = [UInt8](repeating: 0, count: raw.count - headerLength - AESGCM.overhead)
                 let ok: Bool = store.aadPrefix.withUnsafeBytes { prefix in
@@ -100,7 +100,7 @@ extension VaultState {
     /// `COLLECTION.record-ID-CRC.bad` file both keeps the bytes and marks that exact frame dead
     /// on later opens.
     mutating func quarantineRecord(_ entry: IndexEntry, frame: [UInt8], collection name: String) throws {
-        let crc = frame.count >= 16 ? frame.withUnsafeBytes { SegmentFormat.load(UInt32.self, $0, 12) } : 0
+        let crc = ByteReader(frame).u32(at: 12) ?? 0
         try quarantine(frame, name: "\(name).record-\(entry.id)-\(String(crc, radix: 16)).bad")
         guard var store = collections.removeValue(forKey: name) else { return }
         defer { collections[name] = store }
