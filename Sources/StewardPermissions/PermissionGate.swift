@@ -107,12 +107,14 @@ public final class PermissionGate: PermissionChecking, Sendable {
     ///   - clock: For decision dates.
     ///   - session: The process identity allow-once answers are bound to; tests pass another
     ///     value to act as a new process.
-    /// - Throws: What the vault throws when the decisions cannot be read.
+    /// - Throws: ``ManifestError`` when `manifest` is not `consent`'s and does not validate;
+    ///   what the vault throws when the decisions cannot be read.
     public init(
         manifest: PrivacyManifest, vault: Vault, prompter: any PermissionPrompter,
         probe: any PermissionProbing = LinuxPermissionProbe(), consent: ConsentLedger? = nil,
         clock: any WallClock = SystemWallClock(), session: String = PermissionGate.processSession
     ) throws {
+        try manifest.checkForUse(with: consent)
         self.manifest = manifest
         self.vault = vault
         self.prompter = prompter

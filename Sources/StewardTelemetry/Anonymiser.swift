@@ -214,7 +214,7 @@ final class Anonymiser: Sendable {
     }
 
     private func truncate(_ text: String, _ limit: Int?) -> String {
-        // A manifest given to Telemetry directly is not validated: a negative maxLength keeps
+        // Telemetry refuses a manifest that does not validate; still, a negative maxLength keeps
         // nothing (as 0 does) rather than trapping in prefix(_:).
         guard let limit = limit.map({ max(0, $0) }) else { return text }
         // Characters never outnumber UTF-8 bytes: most values need no counting at all.

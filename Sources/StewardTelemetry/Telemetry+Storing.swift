@@ -102,7 +102,7 @@ extension Telemetry {
                 audit?.recordDropped(first.category, purpose: first.purpose, reason: .consent, count: group.count)
                 continue
             }
-            // Saturating (a manifest given to Telemetry directly is not validated).
+            // Saturating, as a second line behind the manifest check at init.
             let retention = manifest.declaration(of: first.category)?.retention
             if let hook = betweenCheckAndAppend.withLock({ $0 }) { hook(first.purpose) }
             let id = try vault.append(

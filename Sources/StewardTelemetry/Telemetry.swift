@@ -195,12 +195,14 @@ public final class Telemetry: Sendable {
     ///   - audit: Counts collected and dropped events.
     ///   - configuration: Mode, batch sizes, sampling, rate limits and permissions.
     ///   - clock: The wall clock that stamps events and deletion requests.
-    /// - Throws: What the vault throws while reading Steward's stored telemetry state.
+    /// - Throws: ``ManifestError`` when `manifest` is not `consent`'s and does not validate;
+    ///   what the vault throws while reading Steward's stored telemetry state.
     public init(
         manifest: PrivacyManifest, vault: Vault, consent: ConsentLedger, gate: ConsentGate? = nil,
         audit: AuditLedger? = nil,
         configuration: Configuration = Configuration(), clock: any WallClock = SystemWallClock()
     ) throws {
+        try manifest.checkForUse(with: consent)
         self.manifest = manifest
         self.vault = vault
         self.consent = consent

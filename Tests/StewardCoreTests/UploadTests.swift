@@ -340,6 +340,20 @@ private final class Observations<T: Sendable>: Sendable {
 
 extension UploadTests {
     @Suite(.timeLimit(.minutes(1))) struct UploaderTests {
+        @Test func anUploaderRefusesAManifestThatDoesNotValidate() throws {
+            let f = try Fixture()
+            var manifest = Fixture.manifest
+            // A category for a purpose the manifest never declares.
+            manifest.dataCategories[0].purposes = ["neverDeclared"]
+            let error = try #require(throws: ManifestError.self) {
+                try Uploader(
+                    recipient: Fixture.recipient, transport: f.transport, vault: f.openVault, consent: f.consent,
+                    manifest: manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
+            }
+            #expect(error.problems.contains { $0.message.contains("neverDeclared") }, "\(error)")
+            _ = try f.uploader()
+        }
+
         @Test(arguments: [0, 1, 3, 5])
         func aTransportThatFailsNTimesThenAcceptsDeliversExactlyOnceOnTheBackoffSchedule(failures: Int) async throws {
             let f = try Fixture(answers: Array(repeating: .retry(after: nil), count: failures))

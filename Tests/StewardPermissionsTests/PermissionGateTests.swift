@@ -174,6 +174,18 @@ enum Step: CustomStringConvertible, Sendable {
         #expect((history.status == .denied) == rationale)
     }
 
+    @Test func aGateRefusesAManifestThatIsNotTheLedgersAndDoesNotValidate() throws {
+        let f = try GateFixture(withConsent: true)
+        var manifest = permissionTestManifest()
+        manifest.permissions[0].purposes = ["neverDeclared"]
+        let error = try #require(throws: ManifestError.self) {
+            try PermissionGate(
+                manifest: manifest, vault: f.vault, prompter: f.prompter, probe: f.probe, consent: f.consent,
+                clock: f.clock)
+        }
+        #expect(error.problems.contains { $0.message.contains("neverDeclared") }, "\(error)")
+    }
+
     @Test func aPermanentlyDeniedPermissionIsNotAskedForAgain() async throws {
         let f = try GateFixture()
         f.prompter.enqueue(.deny, .deny)

@@ -80,38 +80,31 @@ import Testing
         }
     }
 
-    @Test func anUnvalidatedManifestRetentionBeyondAnyDurationKeepsBatchesForever() throws {
+    /// Telemetry runs only on a manifest that was checked: the ledger's own (validated when it
+    /// opened), or one that validates. An unchecked one with absurd values is refused, with every
+    /// problem named, before anything is recorded.
+    @Test(
+        arguments: [
+            { (m: inout PrivacyManifest) in m.dataCategories[0].retentionDays = 200_000_000_000_000 },
+            { (m: inout PrivacyManifest) in m.events[0].attributes[0].maxLength = -1 },
+            { (m: inout PrivacyManifest) in m.events[0].attributes[0].maxLength = Int.min },
+        ] as [@Sendable (inout PrivacyManifest) -> Void])
+    func anUncheckedManifestThatDoesNotValidateIsRefused(_ damage: @Sendable (inout PrivacyManifest) -> Void) throws {
         let dir = NSTemporaryDirectory() + "steward-telemetry-outside-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var manifest = telemetryTestManifest()
-        manifest.dataCategories[0].retentionDays = 200_000_000_000_000
+        damage(&manifest)
         let clock = ManualWallClock()
         let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
         // The ledger validates its manifest; Telemetry is handed the unchecked one directly.
         let ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault, clock: clock)
-        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, clock: clock)
-        try ledger.grant([.analytics])
-        #expect(telemetry.record("screen_view") == .recorded)
-        try telemetry.flush()
-        #expect(try vault.records(in: Telemetry.collection).map(\.expires) == [nil])
-    }
-
-    @Test(arguments: [-1, Int.min])
-    func aNegativeMaxLengthInAnUnvalidatedManifestKeepsNothingOfTheString(_ maxLength: Int) throws {
-        let dir = NSTemporaryDirectory() + "steward-telemetry-outside-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var manifest = telemetryTestManifest()
-        manifest.events[0].attributes[0].maxLength = maxLength
-        let clock = ManualWallClock()
-        let vault = try Vault.open(directory: dir, keyProvider: InMemoryKeyProvider(), clock: clock)
-        // The ledger validates its manifest; Telemetry is handed the unchecked one directly.
-        let ledger = try ConsentLedger(manifest: telemetryTestManifest(), vault: vault, clock: clock)
-        let telemetry = try Telemetry(manifest: manifest, vault: vault, consent: ledger, clock: clock)
-        try ledger.grant([.analytics])
-        #expect(telemetry.record("screen_view", attributes: ["screen": .string("home")]) == .recorded)
-        try telemetry.flush()
-        let stored = try vault.records(in: Telemetry.collection).flatMap { BatchCoding.decode($0.data) ?? [] }
-        #expect(stored.map { $0.attributes["screen"] } == [.string("")])
+        let error = try #require(throws: ManifestError.self) {
+            try Telemetry(manifest: manifest, vault: vault, consent: ledger, clock: clock)
+        }
+        #expect(!error.problems.isEmpty)
+        #expect(try vault.records(in: Telemetry.collection).isEmpty)
+        // The ledger's own manifest, and an equal copy, are accepted.
+        _ = try Telemetry(manifest: telemetryTestManifest(), vault: vault, consent: ledger, clock: clock)
     }
 
     @Test func aDeletionRequestWithdrawnFarInTheFutureIsSentWithTheTimeSaturated() async throws {

@@ -514,3 +514,15 @@ struct ManifestValidator {
 
     private func quoted(_ id: some StringIdentifier) -> String { ProblemWording.quoted(id.rawValue) }
 }
+
+extension PrivacyManifest {
+    /// Throws unless this manifest may be enforced: it is `ledger`'s (which validated it when it
+    /// opened), or it passes ``validate(now:)`` on its meaning (event expiry is the caller's
+    /// own check, as for the ledger). Every module that takes a manifest calls it first, so none
+    /// runs on a manifest that was never checked.
+    package func checkForUse(with ledger: ConsentLedger?) throws(ManifestError) {
+        if let ledger, ledger.manifest == self { return }
+        let problems = validate(now: .distantPast)
+        guard problems.isEmpty else { throw ManifestError(problems: problems) }
+    }
+}

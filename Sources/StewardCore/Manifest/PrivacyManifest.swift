@@ -10,8 +10,10 @@ public import struct Foundation.Date
 /// once, each with its JSON path) or build one in Swift and check it with
 /// ``PrivacyManifest/validate(now:)``. ``PrivacyManifest/encodeJSON()`` writes the JSON form back.
 /// A manifest is `Encodable` but not `Decodable`: JSON becomes a manifest only through
-/// `decode(json:now:)`, which validates, and ``ConsentLedger`` and `Steward.start` validate one
-/// built in Swift before using it, so Steward never runs on an unchecked manifest.
+/// `decode(json:now:)`, which validates, and ``ConsentLedger``, `Steward.start` and every module
+/// that takes a manifest (telemetry, the uploader, the permission gate) validate one built in
+/// Swift before using it (unless it is the ledger's, validated already), so Steward never runs
+/// on an unchecked manifest.
 ///
 /// ```swift
 /// let manifest = PrivacyManifest(

@@ -81,7 +81,8 @@ public final class Uploader: Sendable {
     ///   - clock: Measures waits (backoff, Retry-After); tests pass a manual clock.
     ///   - wallClock: Tells payload ages.
     ///   - random: The backoff's jitter.
-    /// - Throws: a ``VaultError`` when the queued payloads cannot be read. A stored payload that
+    /// - Throws: ``ManifestError`` when `manifest` is not the consent ledger's and does not
+    ///   validate; a ``VaultError`` when the queued payloads cannot be read. A stored payload that
     ///   does not decode (written by a newer Steward) is left in the vault untouched.
     public init(
         recipient: RecipientID, transport: (any Transport)?, vault: Vault, consent: any ConsentChecking,
@@ -89,6 +90,7 @@ public final class Uploader: Sendable {
         clock: any Clock<Duration> = ContinuousClock(), wallClock: any WallClock = SystemWallClock(),
         random: any JitterSource = SystemJitterSource()
     ) throws {
+        try manifest.checkForUse(with: consent as? ConsentLedger)
         self.recipient = recipient
         self.collection = Self.collection(for: recipient)
         self.transport = transport
