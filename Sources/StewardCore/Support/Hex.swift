@@ -4,7 +4,8 @@
 /// pseudonyms, session tokens) and build IDs. Decoding refuses anything that is not an even
 /// number of hex digits; it never traps.
 package enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
+    /// The lowercase hex digits, by value (for writers that append bytes, such as JSON `\u00XX`).
+    package static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// `bytes` as lowercase hex digits, two per byte.
     package static func encode(_ bytes: some Sequence<UInt8>) -> String {

@@ -1,3 +1,5 @@
+import StewardCore
+
 /// A JSON value as Sentry's payloads use it, with a deterministic compact encoding.
 ///
 /// Steward writes Sentry payloads with this type rather than `JSONSerialization` so the bytes
@@ -175,8 +177,6 @@ extension SentryJSON {
         return "\(d)"
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in s.utf8 {
@@ -190,8 +190,8 @@ extension SentryJSON {
             case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
             case 0x00..<0x20, 0x7F:
                 out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0xF)])
+                out.append(Hex.digits[Int(byte >> 4)])
+                out.append(Hex.digits[Int(byte & 0xF)])
             default: out.append(byte)
             }
         }
@@ -280,14 +280,7 @@ extension SentryJSON {
             guard index + 4 <= bytes.count else { throw failure("short \\u escape") }
             var value: UInt32 = 0
             for _ in 0..<4 {
-                let c = bytes[index]
-                let digit: UInt8
-                switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
-                default: throw failure("bad \\u escape")
-                }
+                guard let digit = Hex.nibble(bytes[index]) else { throw failure("bad \\u escape") }
                 value = value << 4 | UInt32(digit)
                 index += 1
             }

@@ -1,3 +1,5 @@
+import StewardCore
+
 /// Writes JSON by hand into a byte buffer, for the OTLP encoder: no Foundation, no intermediate
 /// strings per field.
 ///
@@ -69,8 +71,8 @@ struct OTLPJSONWriter {
             case 0x0D: raw("\\r")
             default:
                 raw("\\u00")
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0x0F)])
+                bytes.append(Hex.digits[Int(byte >> 4)])
+                bytes.append(Hex.digits[Int(byte & 0x0F)])
             }
             index += 1
             runStart = index
@@ -84,9 +86,6 @@ struct OTLPJSONWriter {
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<end]))
         }
     }
-
-    /// Lowercase hexadecimal digits, by value.
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends `value` in decimal, unquoted (for 32-bit fields and enums).
     mutating func unsigned(_ value: UInt64) {
@@ -213,14 +212,8 @@ struct OTLPJSONWriter {
         guard let hex, hex.utf8.count == digits else { return }
         var allZero = true
         for byte in hex.utf8 {
-            switch byte {
-            case UInt8(ascii: "0"): continue
-            case UInt8(ascii: "1")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-                UInt8(ascii: "A")...UInt8(ascii: "F"):
-                allZero = false
-            default:
-                return
-            }
+            guard let value = Hex.nibble(byte) else { return }
+            if value != 0 { allZero = false }
         }
         if allZero { return }
         byte(UInt8(ascii: ","))

@@ -1,3 +1,5 @@
+import StewardCore
+
 /// A small JSON reader for export responses: validates the whole body, keeps only the fields
 /// of `partialSuccess`. Bounded by `OTLPPartialSuccess.maximumDepth`; never traps.
 struct OTLPResponseParser {
@@ -246,14 +248,7 @@ struct OTLPResponseParser {
         guard bytes.count - position >= 4 else { return nil }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[position]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: return nil
-            }
+            guard let digit = Hex.nibble(bytes[position]) else { return nil }
             value = value << 4 | UInt32(digit)
             position += 1
         }
