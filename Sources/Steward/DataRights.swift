@@ -189,7 +189,7 @@ public struct DataRights: Sendable {
         } catch let error as StewardError {
             throw error
         } catch {
-            throw StewardError(.exportFailed, problems: ["\(path) could not be written: \(error)"])
+            throw StewardError(.exportFailed, problems: ["\(path) could not be written: \(error)"], underlying: error)
         }
         return ExportSummary(path: path, files: contents.map(\.name).sorted(), counts: full.counts)
     }

@@ -111,7 +111,7 @@ public final class Steward: Sendable {
             return try open(configuration, plan: plan)
         } catch {
             processClaim.store(false, ordering: .releasing)
-            throw StewardError(.startFailed, problems: ["\(error)"])
+            throw StewardError(.startFailed, problems: ["\(error)"], underlying: error)
         }
     }
 

@@ -142,6 +142,25 @@ extension Steward {
 }
 
 /// Why ``Steward/start(_:)`` or a data-rights request failed.
+///
+/// When start fails, Steward holds nothing open and has collected nothing: the host runs on
+/// without it (no telemetry, no crash reports) and may try again later. ``underlying`` keeps
+/// the typed error that caused a ``Code/startFailed`` or ``Code/exportFailed``, so a host can
+/// tell the causes apart:
+///
+/// ```swift
+/// do {
+///     steward = try Steward.start(configuration)
+/// } catch {
+///     switch error.underlying {
+///     case let vault as VaultError where vault.code == .locked: break      // another process owns the folder
+///     case let vault as VaultError where vault.code == .keyMismatch: break // the key changed: erase or restore it
+///     case is KeyProviderError: break                                       // the key file or keyring refused
+///     default: break                                                        // see error.problems
+///     }
+///     steward = nil                                                         // run without Steward
+/// }
+/// ```
 public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -167,11 +186,26 @@ public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
     public let code: Code
     /// Every problem found, each a sentence naming what to fix.
     public let problems: [String]
+    /// The typed error that caused it, when one did (a ``VaultError``, a ``KeyProviderError``,
+    /// a ``ConsentError``, a ``ManifestError``, a ``CrashReporterError``, a
+    /// ``SystemError``...). Not part of equality: two errors with the same code and problems
+    /// are equal.
+    public let underlying: (any Error)?
 
-    /// An error with `problems`.
-    public init(_ code: Code, problems: [String]) {
+    /// An error with `problems`, and the typed error that caused it.
+    public init(_ code: Code, problems: [String], underlying: (any Error)? = nil) {
         self.code = code
         self.problems = problems
+        self.underlying = underlying
+    }
+
+    public static func == (lhs: StewardError, rhs: StewardError) -> Bool {
+        lhs.code == rhs.code && lhs.problems == rhs.problems
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(problems)
     }
 
     /// The code and every problem, one per line.

@@ -138,6 +138,26 @@ func stewardBinary() -> URL {
         steward.stop()
     }
 
+    @Test func aFailedStartKeepsItsTypedCause() throws {
+        let f = FacadeFixture()
+        try FileManager.default.createDirectory(
+            atPath: f.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Another owner of the data folder: the vault is locked.
+        let other = try Vault.open(dataDirectory: f.directory, clock: f.clock)
+        let configuration = try f.configuration()
+        do {
+            _ = try Steward.start(configuration)
+            Issue.record("started on a vault another owner holds")
+        } catch {
+            #expect(error.code == .startFailed)
+            #expect((error.underlying as? VaultError)?.code == .locked, "\(String(describing: error.underlying))")
+            #expect(error == StewardError(.startFailed, problems: error.problems), "the cause is not part of equality")
+        }
+        try other.close()
+        let steward = try Steward.start(try f.configuration())
+        steward.stop()
+    }
+
     @Test func modulesAreWiredTogether() async throws {
         let f = FacadeFixture()
         let steward = try Steward.start(try f.configuration())
