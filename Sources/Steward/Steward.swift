@@ -179,8 +179,20 @@ public final class Steward: Sendable {
     /// not trap.
     @discardableResult
     public func send(timeout: Duration = .seconds(30)) async -> SendReport {
+        await send(within: timeout, countingQueueing: false)
+    }
+
+    /// Queues what is ready, then drains every uploader for `bound`, from the end of the
+    /// queueing or, with `countingQueueing`, from the call (what the queueing took is then
+    /// taken from the delivery's share).
+    private func send(within bound: Duration, countingQueueing: Bool) async -> SendReport {
         guard isRunning else { return SendReport(problems: ["Steward was stopped"]) }
+        let clock = ContinuousClock()
+        let started = clock.now
         var report = await Self.offPool { [self] in queueAll() }
+        let timeout =
+            countingQueueing
+            ? bound.clamped(to: .zero...CheckedTime.maximumWait) - started.duration(to: clock.now) : bound
         await withTaskGroup(of: (RecipientID, UploadReport).self) { group in
             for (recipient, uploader) in uploaders {
                 group.addTask { (recipient, await Self.drain(uploader, within: timeout)) }
@@ -275,6 +287,36 @@ public final class Steward: Sendable {
     }
 
     // MARK: - Stop
+
+    /// Shuts down gracefully, within `bound`: stores what telemetry holds in memory, queues
+    /// what is ready and delivers it, under consent, until every queue is empty or `bound`
+    /// (counted from the call) has passed; then ends the crash session as a clean exit, removes
+    /// the crash handlers, closes the vault and releases the process, as ``stop()`` does.
+    ///
+    /// Nothing is lost when the bound expires first: a send under way is cancelled, and what
+    /// was not delivered stays queued, encrypted in the vault, for the next start. The vault
+    /// work runs on a thread of its own, not on the concurrency pool. A transfer that is
+    /// cancelled takes up to about a second to stop, so the call may return that much after
+    /// `bound`. `bound` is clamped to 0…2^31 s, as ``send(timeout:)``'s is.
+    ///
+    /// ``stop()`` keeps its meaning: it stores and closes at once, synchronously, and sends
+    /// nothing. Call `shutdown(within:)` where the host can wait (an app's quit path, a
+    /// server's graceful shutdown); `stop()` where it cannot.
+    ///
+    /// ```swift
+    /// let report = await steward.shutdown(within: .seconds(3))
+    /// // report.uploads: what each recipient accepted; the rest waits for the next start
+    /// ```
+    ///
+    /// - Returns: What the delivery did; on an instance already stopped, a report with the
+    ///   problem "Steward was stopped" (and nothing else is done).
+    @discardableResult
+    public func shutdown(within bound: Duration = .seconds(5)) async -> SendReport {
+        guard isRunning else { return SendReport(problems: ["Steward was stopped"]) }
+        let report = await send(within: bound, countingQueueing: true)
+        await Self.offPool { [self] in stop() }
+        return report
+    }
 
     /// Stores what telemetry holds in memory, ends the crash session as a clean exit, removes
     /// the crash handlers, closes the vault and releases the process, so ``start(_:)`` may run
