@@ -19,6 +19,9 @@ enum CurlTransfer {
         var caBundlePath: String?
         /// A `CURLOPT_PINNEDPUBLICKEY` value.
         var pins: String?
+        /// A PEM client certificate and its key, for mutual TLS.
+        var clientCertificatePath: String?
+        var clientKeyPath: String?
         var connectTimeoutMilliseconds: Int
         var timeoutMilliseconds: Int
         var usesEnvironmentProxies: Bool
@@ -117,6 +120,14 @@ enum CurlTransfer {
                 }
                 if let pins = request.pins {
                     set(steward_curl_setopt_string(handle, CURLOPT_PINNEDPUBLICKEY, pins))
+                }
+                if let certificate = request.clientCertificatePath {
+                    set(steward_curl_setopt_string(handle, CURLOPT_SSLCERTTYPE, "PEM"))
+                    set(steward_curl_setopt_string(handle, CURLOPT_SSLCERT, certificate))
+                    if let key = request.clientKeyPath {
+                        set(steward_curl_setopt_string(handle, CURLOPT_SSLKEYTYPE, "PEM"))
+                        set(steward_curl_setopt_string(handle, CURLOPT_SSLKEY, key))
+                    }
                 }
                 // Proxies: left unset, libcurl reads https_proxy, http_proxy, all_proxy and
                 // no_proxy from the environment; an empty string turns that off.

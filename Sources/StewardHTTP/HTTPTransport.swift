@@ -86,6 +86,20 @@ public struct HTTPTransport: Transport {
         public var usesEnvironmentProxies: Bool
         /// The `User-Agent` header.
         public var userAgent: String
+        /// Header fields every request carries, such as a collector's `Authorization` token or
+        /// API key; a payload's own header of the same name (in any case) is replaced. Names
+        /// must be HTTP field names and not ones the transport sets itself (`Content-Type`,
+        /// `User-Agent`...); values must hold no line break or control character.
+        ///
+        /// The values are secrets: they go only into the request. The configuration's
+        /// `description`, `debugDescription` and mirror (`dump`) show `<redacted>` in their
+        /// place, and an error about a header names it, never its value.
+        public var headers: [String: String]
+        /// A PEM client certificate for mutual TLS (libcurl's `CURLOPT_SSLCERT`), or nil.
+        public var clientCertificatePath: String?
+        /// The PEM private key of ``clientCertificatePath`` (libcurl's `CURLOPT_SSLKEY`); nil
+        /// when the certificate file holds the key too. It must not be encrypted.
+        public var clientKeyPath: String?
 
         /// Creates a configuration.
         ///
@@ -97,11 +111,18 @@ public struct HTTPTransport: Transport {
         ///   - timeout: The whole-request timeout (default 30 s).
         ///   - usesEnvironmentProxies: Honour `https_proxy` and friends (default true).
         ///   - userAgent: The `User-Agent` header (default `steward/0.1`).
+        ///   - headers: Header fields every request carries (secrets, never shown).
+        ///   - clientCertificatePath: A PEM client certificate for mutual TLS, or nil.
+        ///   - clientKeyPath: Its PEM private key, or nil when the certificate file holds it.
         public init(
             caBundlePath: String? = nil, pinnedPublicKeys: [String] = [], compressesRequests: Bool = true,
             connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(30),
-            usesEnvironmentProxies: Bool = true, userAgent: String = "steward/0.1"
+            usesEnvironmentProxies: Bool = true, userAgent: String = "steward/0.1", headers: [String: String] = [:],
+            clientCertificatePath: String? = nil, clientKeyPath: String? = nil
         ) {
+            self.headers = headers
+            self.clientCertificatePath = clientCertificatePath
+            self.clientKeyPath = clientKeyPath
             self.caBundlePath = caBundlePath
             self.pinnedPublicKeys = pinnedPublicKeys
             self.compressesRequests = compressesRequests
@@ -181,6 +202,34 @@ public struct HTTPTransport: Transport {
             }
         }
         pins = try Self.pinList(configuration.pinnedPublicKeys)
+        for (name, value) in configuration.headers {
+            guard Self.isToken(name), !Self.reserved.contains(name.lowercased()) else {
+                throw HTTPTransportError(
+                    .invalidHeader,
+                    "The configured header \(Self.sanitised(name)) is not a valid HTTP field name, or one the transport sets itself; give another name."
+                )
+            }
+            guard Self.isFieldValue(value) else {
+                throw HTTPTransportError(
+                    .invalidHeader,
+                    "The value of the configured header \(name) holds a line break or a control character; give it on one line."
+                )
+            }
+        }
+        if configuration.clientKeyPath != nil, configuration.clientCertificatePath == nil {
+            throw HTTPTransportError(
+                .unreadableClientCertificate,
+                "A client key was given without a client certificate; give both or neither.")
+        }
+        for (what, path) in [
+            ("client certificate", configuration.clientCertificatePath), ("client key", configuration.clientKeyPath),
+        ] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw HTTPTransportError(
+                    .unreadableClientCertificate,
+                    "The \(what) \(path) cannot be read; give the path of a readable PEM file.")
+            }
+        }
         for (name, value) in [("connectTimeout", configuration.connectTimeout), ("timeout", configuration.timeout)]
         where value <= .zero {
             throw HTTPTransportError(.invalidTimeout, "The \(name) is \(value); give a positive duration.")
@@ -254,6 +303,7 @@ public struct HTTPTransport: Transport {
             CurlTransfer.Request(
                 url: url, headers: headers, body: payload.body, compresses: configuration.compressesRequests,
                 caBundlePath: configuration.caBundlePath, pins: pins,
+                clientCertificatePath: configuration.clientCertificatePath, clientKeyPath: configuration.clientKeyPath,
                 connectTimeoutMilliseconds: Self.milliseconds(configuration.connectTimeout),
                 timeoutMilliseconds: Self.milliseconds(configuration.timeout),
                 // Plain HTTP goes to loopback only: never through a proxy, where it would leave the machine.
@@ -307,8 +357,15 @@ public struct HTTPTransport: Transport {
         if let problem = add("User-Agent", configuration.userAgent) { return .failure(problem) }
         // No `Expect: 100-continue` round trip: the body follows the headers at once.
         lines.append("Expect:")
-        for name in payload.headers.keys.sorted() where !reserved.contains(name.lowercased()) {
+        let configured = Set(configuration.headers.keys.map { $0.lowercased() })
+        for name in payload.headers.keys.sorted()
+        where !reserved.contains(name.lowercased()) && !configured.contains(name.lowercased()) {
             if let problem = add(name, payload.headers[name] ?? "") { return .failure(problem) }
+        }
+        // Checked when the transport was made.
+        for name in configuration.headers.keys.sorted() {
+            let value = configuration.headers[name] ?? ""
+            lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
         return .success(lines)
     }
@@ -348,5 +405,31 @@ public struct HTTPTransport: Transport {
         let (whole, rest) = duration.attoseconds.quotientAndRemainder(dividingBy: perMillisecond)
         let roundedUp = rest > 0 ? whole + 1 : whole
         return Int(min(max(roundedUp, 1), Int128(Int32.max)))
+    }
+}
+
+extension HTTPTransport.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The configuration with every header value shown as `<redacted>`.
+    public var description: String {
+        let shown = headers.keys.sorted().map { "\($0): <redacted>" }.joined(separator: ", ")
+        return
+            "HTTPTransport.Configuration(caBundlePath: \(caBundlePath ?? "nil"), pinnedPublicKeys: \(pinnedPublicKeys.count), compressesRequests: \(compressesRequests), connectTimeout: \(connectTimeout), timeout: \(timeout), usesEnvironmentProxies: \(usesEnvironmentProxies), userAgent: \(userAgent), headers: [\(shown)], clientCertificatePath: \(clientCertificatePath ?? "nil"), clientKeyPath: \(clientKeyPath ?? "nil"))"
+    }
+
+    /// The same as ``description``.
+    public var debugDescription: String { description }
+
+    /// A mirror with every header value shown as `<redacted>`, for `dump` and debuggers.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "caBundlePath": caBundlePath as Any, "pinnedPublicKeys": pinnedPublicKeys,
+                "compressesRequests": compressesRequests, "connectTimeout": connectTimeout, "timeout": timeout,
+                "usesEnvironmentProxies": usesEnvironmentProxies, "userAgent": userAgent,
+                "headers": headers.mapValues { _ in "<redacted>" },
+                "clientCertificatePath": clientCertificatePath as Any,
+                "clientKeyPath": clientKeyPath as Any,
+            ])
     }
 }

@@ -17,7 +17,7 @@ public struct HTTPTransportError: Error, Hashable, Sendable, CustomStringConvert
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case invalidEndpoint, unsupportedScheme, insecureEndpoint, unreadableCABundle, invalidPin, invalidTimeout,
-                libcurlUnavailable
+                libcurlUnavailable, invalidHeader, unreadableClientCertificate
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -36,6 +36,13 @@ public struct HTTPTransportError: Error, Hashable, Sendable, CustomStringConvert
         public static let invalidTimeout = Code(.invalidTimeout)
         /// libcurl could not be initialised.
         public static let libcurlUnavailable = Code(.libcurlUnavailable)
+        /// A configured header has an invalid name, a value with a line break or a control
+        /// character, or a name the transport sets itself. The message names the header, never
+        /// its value.
+        public static let invalidHeader = Code(.invalidHeader)
+        /// The client certificate or its key (mutual TLS) cannot be read, or a key was given
+        /// without a certificate.
+        public static let unreadableClientCertificate = Code(.unreadableClientCertificate)
 
         /// The code's name.
         public var description: String {
@@ -47,6 +54,8 @@ public struct HTTPTransportError: Error, Hashable, Sendable, CustomStringConvert
             case .invalidPin: "invalidPin"
             case .invalidTimeout: "invalidTimeout"
             case .libcurlUnavailable: "libcurlUnavailable"
+            case .invalidHeader: "invalidHeader"
+            case .unreadableClientCertificate: "unreadableClientCertificate"
             }
         }
     }

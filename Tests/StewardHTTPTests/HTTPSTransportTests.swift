@@ -28,7 +28,9 @@ final class TLSFixture {
 
     struct StartFailed: Error, CustomStringConvertible { let description: String }
 
-    init() throws {
+    /// With `requiringClientCertificate`, s_server asks for a client certificate signed by the
+    /// CA (`-Verify 1`) and ends the handshake without one (mutual TLS).
+    init(requiringClientCertificate: Bool = false) throws {
         let openssl = try #require(opensslPath)
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("steward-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -41,10 +43,12 @@ final class TLSFixture {
             let port = try closedPort()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: openssl)
-            process.arguments = [
-                "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key", dir + "/server.key",
-                "-www", "-quiet",
-            ]
+            process.arguments =
+                [
+                    "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key",
+                    dir + "/server.key",
+                    "-www", "-quiet",
+                ] + (requiringClientCertificate ? ["-Verify", "1", "-CAfile", dir + "/ca.pem"] : [])
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
@@ -67,6 +71,27 @@ final class TLSFixture {
     func stop() {
         Self.kill(server)
         try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// A client certificate and its key, signed by the fixture's CA: (certificate, key) paths.
+    func makeClientCertificate() throws -> (certificate: String, key: String) {
+        let openssl = try #require(opensslPath)
+        let dir = folder.path
+        try "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"
+            .write(toFile: dir + "/client.ext", atomically: true, encoding: .utf8)
+        _ = try run(
+            openssl,
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/client.key", "-out", dir + "/client.csr",
+                "-subj", "/CN=steward-test-client",
+            ])
+        _ = try run(
+            openssl,
+            [
+                "x509", "-req", "-in", dir + "/client.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
+                "-CAcreateserial", "-out", dir + "/client.pem", "-days", "2", "-extfile", dir + "/client.ext",
+            ])
+        return (dir + "/client.pem", dir + "/client.key")
     }
 
     /// The base64 SHA-256 of the server's public key, as libcurl pins it.
