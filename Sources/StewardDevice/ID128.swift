@@ -40,13 +40,8 @@ public struct ID128: Hashable, Sendable, CustomStringConvertible {
             throw DeviceIdentityError(
                 .malformedID, "a 128-bit id is 32 hex digits (or a UUID), got \(text.utf8.count) characters")
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(16)
-        for i in stride(from: 0, to: 32, by: 2) {
-            guard let high = Hex.nibble(digits[i]), let low = Hex.nibble(digits[i + 1]) else {
-                throw DeviceIdentityError(.malformedID, "'\(text)' is not hexadecimal")
-            }
-            bytes.append(high << 4 | low)
+        guard let bytes = Hex.decode(String(decoding: digits, as: UTF8.self)) else {
+            throw DeviceIdentityError(.malformedID, "'\(text)' is not hexadecimal")
         }
         self.bytes = bytes
     }

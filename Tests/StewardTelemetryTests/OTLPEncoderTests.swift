@@ -104,7 +104,7 @@ private func logs(_ records: [TelemetryEventRecord]) -> [UInt8] {
         ("unit\u{1F}sep\u{01}", #"unit\u001fsep\u0001"#),
         ("ls\u{2028}ps\u{2029}", #"ls\u2028ps\u2029"#),
         ("emoji 🦊 and é", "emoji 🦊 and é"),
-        ("slash / and del \u{7F}", "slash / and del \u{7F}"),
+        ("slash / and del \u{7F}", #"slash / and del \u007f"#),
         ("… ‘quotes’ (E2 sequences that are not U+2028)", "… ‘quotes’ (E2 sequences that are not U+2028)"),
         ("", ""),
     ]

@@ -22,17 +22,30 @@ extension Steward {
         /// Every module, in the order they opened.
         var all: [any FacadeModule] { [permissions, device, telemetry, metrics, media, crashes] }
 
-        /// Opens every module; a module's `open` is in its own file.
+        /// Opens every module; a module's `open` is in its own file. When one fails, those
+        /// opened before it are released (crash handlers removed), in reverse order, whatever
+        /// the order of the list.
         static func open(_ context: FacadeContext) throws -> Modules {
-            let permissions = try PermissionGate.open(context)
-            let device = try DeviceIdentifiers.open(context, permissions: permissions)
-            let telemetry = try Telemetry.open(context, permissions: permissions)
-            let metrics = TelemetryMetrics.open(context)
-            let media = try MediaStore.open(context, permissions: permissions)
-            let (crashes, pending) = try CrashReporter.open(context)
-            return Modules(
-                permissions: permissions, device: device, telemetry: telemetry, metrics: metrics, media: media,
-                crashes: crashes, pendingCrashes: pending)
+            var opened: [any FacadeModule] = []
+            func track<M: FacadeModule>(_ module: M) -> M {
+                opened.append(module)
+                return module
+            }
+            do {
+                let permissions = track(try PermissionGate.open(context))
+                let device = track(try DeviceIdentifiers.open(context, permissions: permissions))
+                let telemetry = track(try Telemetry.open(context, permissions: permissions))
+                let metrics = track(TelemetryMetrics.open(context))
+                let media = track(try MediaStore.open(context, permissions: permissions))
+                let (crashes, pending) = try CrashReporter.open(context)
+                _ = track(crashes)
+                return Modules(
+                    permissions: permissions, device: device, telemetry: telemetry, metrics: metrics, media: media,
+                    crashes: crashes, pendingCrashes: pending)
+            } catch {
+                for module in opened.reversed() { module.release() }
+                throw error
+            }
         }
     }
 }

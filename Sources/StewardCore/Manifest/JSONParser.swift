@@ -196,53 +196,17 @@ struct JSONParser {
 
     private mutating func parseEscape(into utf8: inout [UInt8]) throws(SyntaxError) {
         index += 1  // backslash
-        guard index < bytes.count else { throw error("unexpected end of input inside a string") }
-        let escape = bytes[index]
-        index += 1
-        switch escape {
-        case UInt8(ascii: "\""): utf8.append(UInt8(ascii: "\""))
-        case UInt8(ascii: "\\"): utf8.append(UInt8(ascii: "\\"))
-        case UInt8(ascii: "/"): utf8.append(UInt8(ascii: "/"))
-        case UInt8(ascii: "b"): utf8.append(0x08)
-        case UInt8(ascii: "f"): utf8.append(0x0C)
-        case UInt8(ascii: "n"): utf8.append(0x0A)
-        case UInt8(ascii: "r"): utf8.append(0x0D)
-        case UInt8(ascii: "t"): utf8.append(0x09)
-        case UInt8(ascii: "u"):
-            var scalar = try parseHex4()
-            if (0xD800...0xDBFF).contains(scalar) {
-                guard bytes[index...].starts(with: [UInt8(ascii: "\\"), UInt8(ascii: "u")]) else {
-                    throw error("\\u escape for a lone UTF-16 high surrogate; it must be followed by a low surrogate")
-                }
-                index += 2
-                let low = try parseHex4()
-                guard (0xDC00...0xDFFF).contains(low) else {
-                    throw error(
-                        "\\u escape for a UTF-16 high surrogate followed by something other than a low surrogate")
-                }
-                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-            } else if (0xDC00...0xDFFF).contains(scalar) {
-                throw error("\\u escape for a lone UTF-16 low surrogate")
-            }
-            guard let unicode = Unicode.Scalar(scalar) else { throw error("\\u escape for an invalid code point") }
-            utf8.append(contentsOf: String(unicode).utf8)
-        default:
-            index -= 1
-            throw error("invalid escape \\\(describeByte(quoted: false)) in a string")
+        guard let failure = JSONEscape.decode(bytes, at: &index, into: &utf8) else { return }
+        switch failure {
+        case .endOfInput: throw error("unexpected end of input inside a string")
+        case .notHex: throw error("a \\u escape needs four hexadecimal digits")
+        case .loneHighSurrogate:
+            throw error("\\u escape for a lone UTF-16 high surrogate; it must be followed by a low surrogate")
+        case .unpairedHighSurrogate:
+            throw error("\\u escape for a UTF-16 high surrogate followed by something other than a low surrogate")
+        case .loneLowSurrogate: throw error("\\u escape for a lone UTF-16 low surrogate")
+        case .invalidEscape: throw error("invalid escape \\\(describeByte(quoted: false)) in a string")
         }
-    }
-
-    private mutating func parseHex4() throws(SyntaxError) -> UInt32 {
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            guard index < bytes.count else { throw error("unexpected end of input in a \\u escape") }
-            guard let digit = Hex.nibble(bytes[index]) else {
-                throw error("a \\u escape needs four hexadecimal digits")
-            }
-            value = value << 4 | UInt32(digit)
-            index += 1
-        }
-        return value
     }
 
     /// Checks the UTF-8 sequence starting at `index` (RFC 3629: no overlong forms, no

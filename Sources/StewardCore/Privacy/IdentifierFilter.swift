@@ -215,9 +215,8 @@ public struct IdentifierFilter: Sendable {
     static func hexDigits(_ text: String) -> String {
         var out: [UInt8] = []
         for byte in text.utf8 {
-            let lower = byte | 0x20
-            if (byte >= 0x30 && byte <= 0x39) || (lower >= 0x61 && lower <= 0x66) {
-                out.append(byte >= 0x41 && byte <= 0x46 ? lower : byte)
+            if let value = Hex.nibble(byte) {
+                out.append(Hex.digits[Int(value)])
             } else if byte == UInt8(ascii: ":") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
                 || byte == 0x20 || byte == 0x0A || byte == 0x09
             {
@@ -404,9 +403,7 @@ public struct IdentifierFilter: Sendable {
         return found
     }
 
-    private static func isHex(_ byte: UInt8) -> Bool {
-        (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x66)
-    }
+    private static func isHex(_ byte: UInt8) -> Bool { Hex.nibble(byte) != nil }
 
     /// Tokens that are IP addresses, MAC addresses or card numbers.
     private static func shapes(in bytes: UnsafeBufferPointer<UInt8>) -> [Finding] {

@@ -177,26 +177,7 @@ extension SentryJSON {
         return "\(d)"
     }
 
-    static func writeString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case 0x00..<0x20, 0x7F:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(Hex.digits[Int(byte >> 4)])
-                out.append(Hex.digits[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
+    static func writeString(_ s: String, to out: inout [UInt8]) { JSONEscape.appendQuoted(s, to: &out) }
 }
 
 // MARK: - Parsing
@@ -276,17 +257,6 @@ extension SentryJSON {
             }
         }
 
-        mutating func hex4() throws(SentryError) -> UInt32 {
-            guard index + 4 <= bytes.count else { throw failure("short \\u escape") }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                guard let digit = Hex.nibble(bytes[index]) else { throw failure("bad \\u escape") }
-                value = value << 4 | UInt32(digit)
-                index += 1
-            }
-            return value
-        }
-
         mutating func string() throws(SentryError) -> String {
             index += 1
             var raw: [UInt8] = []
@@ -299,27 +269,13 @@ extension SentryJSON {
                     guard let text = String(validating: raw, as: UTF8.self) else { throw failure("invalid UTF-8") }
                     return text
                 case UInt8(ascii: "\\"):
-                    guard index < bytes.count else { throw failure("unterminated escape") }
-                    let e = bytes[index]
-                    index += 1
-                    switch e {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): raw.append(e)
-                    case UInt8(ascii: "b"): raw.append(0x08)
-                    case UInt8(ascii: "f"): raw.append(0x0C)
-                    case UInt8(ascii: "n"): raw.append(0x0A)
-                    case UInt8(ascii: "r"): raw.append(0x0D)
-                    case UInt8(ascii: "t"): raw.append(0x09)
-                    case UInt8(ascii: "u"):
-                        var scalar = try hex4()
-                        if (0xD800..<0xDC00).contains(scalar) {
-                            try expect("\\u")
-                            let low = try hex4()
-                            guard (0xDC00..<0xE000).contains(low) else { throw failure("unpaired surrogate") }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        guard let u = Unicode.Scalar(scalar) else { throw failure("unpaired surrogate") }
-                        raw.append(contentsOf: Array(String(Character(u)).utf8))
-                    default: throw failure("bad escape")
+                    switch JSONEscape.decode(bytes, at: &index, into: &raw) {
+                    case nil: break
+                    case .endOfInput: throw failure("unterminated escape")
+                    case .notHex: throw failure("bad \\u escape")
+                    case .loneHighSurrogate, .unpairedHighSurrogate, .loneLowSurrogate:
+                        throw failure("unpaired surrogate")
+                    case .invalidEscape: throw failure("bad escape")
                     }
                 case 0x00..<0x20: throw failure("control character in a string")
                 default: raw.append(c)

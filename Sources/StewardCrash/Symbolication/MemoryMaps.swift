@@ -1,3 +1,5 @@
+import StewardCore
+
 /// The memory mappings of a process, parsed from the text of `/proc/<pid>/maps`, and the
 /// file-backed images they belong to.
 ///
@@ -155,7 +157,7 @@ struct MemoryMaps: Hashable, Sendable {
         else { return nil }
         guard let offset = hex(offsetField) else { return nil }
         guard device.contains(UInt8(ascii: ":")),
-            device.allSatisfy({ $0 == UInt8(ascii: ":") || isHexDigit($0) })
+            device.allSatisfy({ $0 == UInt8(ascii: ":") || Hex.nibble($0) != nil })
         else { return nil }
         guard let inode = decimal(inodeField) else { return nil }
 
@@ -187,13 +189,8 @@ struct MemoryMaps: Hashable, Sendable {
         return field
     }
 
-    private static func isHexDigit(_ c: UInt8) -> Bool {
-        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
-            || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F"))
-    }
-
     private static func hex(_ digits: Substring.UTF8View.SubSequence) -> UInt64? {
-        guard !digits.isEmpty, digits.count <= 16, digits.allSatisfy(isHexDigit) else { return nil }
+        guard !digits.isEmpty, digits.count <= 16, digits.allSatisfy({ Hex.nibble($0) != nil }) else { return nil }
         return UInt64(Substring(digits), radix: 16)
     }
 

@@ -1,3 +1,4 @@
+import StewardCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -74,7 +75,7 @@ public struct NetworkInterface: Codable, Sendable, Hashable {
         let bytes = Array(name.utf8)
         guard bytes.count == 15, bytes[2] == UInt8(ascii: "x"),
             bytes[0..<2].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }),
-            bytes[3...].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) })
+            bytes[3...].allSatisfy({ Hex.nibble($0) != nil })
         else { return name }
         return String(decoding: bytes[0..<3], as: UTF8.self) + "…"
     }

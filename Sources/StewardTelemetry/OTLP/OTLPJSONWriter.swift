@@ -3,10 +3,8 @@ import StewardCore
 /// Writes JSON by hand into a byte buffer, for the OTLP encoder: no Foundation, no intermediate
 /// strings per field.
 ///
-/// Strings are written as UTF-8 with the escapes RFC 8259 requires (`"`, `\`, and every control
-/// character below U+0020: `\b \t \n \f \r` in their short forms, the others as `\u00XX`), plus
-/// U+2028 and U+2029 as `\u2028` and `\u2029` so the output is also safe to embed in JavaScript.
-/// Every other character, ASCII or not, is copied as its UTF-8 bytes.
+/// Strings are written by StewardCore's `JSONEscape` (the escapes RFC 8259 requires, plus DEL,
+/// U+2028 and U+2029); every other character, ASCII or not, is copied as its UTF-8 bytes.
 struct OTLPJSONWriter {
     /// What has been written so far.
     var bytes: [UInt8]
@@ -30,62 +28,7 @@ struct OTLPJSONWriter {
     }
 
     /// Appends `value` as a JSON string: quoted and escaped.
-    mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { appendEscaped($0) }
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
-        let count = utf8.count
-        var runStart = 0
-        var index = 0
-        while index < count {
-            let byte = utf8[index]
-            if byte >= 0x20 && byte != 0x22 && byte != 0x5C && byte != 0xE2 {
-                index += 1
-                continue
-            }
-            if byte == 0xE2 {
-                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9; any other E2 sequence is copied.
-                guard index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9
-                else {
-                    index += 1
-                    continue
-                }
-                flush(utf8, from: runStart, to: index)
-                raw(utf8[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
-                index += 3
-                runStart = index
-                continue
-            }
-            flush(utf8, from: runStart, to: index)
-            switch byte {
-            case 0x22: raw("\\\"")
-            case 0x5C: raw("\\\\")
-            case 0x08: raw("\\b")
-            case 0x09: raw("\\t")
-            case 0x0A: raw("\\n")
-            case 0x0C: raw("\\f")
-            case 0x0D: raw("\\r")
-            default:
-                raw("\\u00")
-                bytes.append(Hex.digits[Int(byte >> 4)])
-                bytes.append(Hex.digits[Int(byte & 0x0F)])
-            }
-            index += 1
-            runStart = index
-        }
-        flush(utf8, from: runStart, to: count)
-    }
-
-    @inline(__always)
-    private mutating func flush(_ utf8: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) {
-        if end > start {
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<end]))
-        }
-    }
+    mutating func string(_ value: String) { JSONEscape.appendQuoted(value, to: &bytes) }
 
     /// Appends `value` in decimal, unquoted (for 32-bit fields and enums).
     mutating func unsigned(_ value: UInt64) {

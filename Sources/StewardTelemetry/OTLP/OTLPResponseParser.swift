@@ -211,20 +211,7 @@ struct OTLPResponseParser {
             case UInt8(ascii: "\""):
                 return String(decoding: utf8, as: UTF8.self)
             case UInt8(ascii: "\\"):
-                guard let escaped = peek() else { return nil }
-                position += 1
-                switch escaped {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escaped)
-                case UInt8(ascii: "b"): utf8.append(0x08)
-                case UInt8(ascii: "f"): utf8.append(0x0C)
-                case UInt8(ascii: "n"): utf8.append(0x0A)
-                case UInt8(ascii: "r"): utf8.append(0x0D)
-                case UInt8(ascii: "t"): utf8.append(0x09)
-                case UInt8(ascii: "u"):
-                    guard let scalar = parseUnicodeEscape() else { return nil }
-                    utf8.append(contentsOf: String(Character(scalar)).utf8)
-                default: return nil
-                }
+                guard JSONEscape.decode(bytes, at: &position, into: &utf8) == nil else { return nil }
             case 0x00..<0x20:
                 return nil
             default:
@@ -234,24 +221,4 @@ struct OTLPResponseParser {
         return nil
     }
 
-    /// After `\u`: four hex digits, and a second `\uXXXX` for a surrogate pair.
-    private mutating func parseUnicodeEscape() -> Unicode.Scalar? {
-        guard let high = parseHex4() else { return nil }
-        if (0xD800...0xDBFF).contains(high) {
-            guard consumeLiteral("\\u"), let low = parseHex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
-            return Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
-        }
-        return Unicode.Scalar(high)  // nil for a lone low surrogate
-    }
-
-    private mutating func parseHex4() -> UInt32? {
-        guard bytes.count - position >= 4 else { return nil }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            guard let digit = Hex.nibble(bytes[position]) else { return nil }
-            value = value << 4 | UInt32(digit)
-            position += 1
-        }
-        return value
-    }
 }
