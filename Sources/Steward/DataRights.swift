@@ -356,7 +356,8 @@ public struct DataRights: Sendable {
             let request = DeletionRequest(
                 scope: .all, purposes: Array(purposes[recipient] ?? []), categories: Array(received[recipient] ?? []),
                 pseudonymousIDs: known.pseudonymousIDs, deviceID: known.deviceID, requested: now)
-            let payload = DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
+            let payload = DeletionRequest.payload(
+                request, to: recipient, configuration: configuration, serviceName: steward.plan.serviceName, now: now)
             try uploader.submitObligation(payload)
             uploaders.append(uploader)
         }

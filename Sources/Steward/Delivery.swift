@@ -27,10 +27,10 @@ extension Steward {
             // The OTLP transport Steward made itself counts a Collector's partial rejections.
             let otlp = configuration.telemetryRecipient
             if configuration.transports[otlp] == nil, case .some(.some(let made)) = transports[otlp],
-                var http = made as? HTTPTransport
+                var signals = made as? OTLPSignalTransport
             {
-                http.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
-                transports[otlp] = .some(http)
+                signals.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
+                transports[otlp] = .some(signals)
             }
             for (recipient, transport) in transports {
                 uploaders[recipient] = try Uploader(
@@ -51,7 +51,9 @@ extension Steward {
                 let request = DeletionRequest(
                     scope: .purposes, purposes: [purpose], categories: categories,
                     deviceID: try? device.appScopedID().uuidString, requested: now)
-                return DeletionRequest.payload(request, to: recipient, configuration: configuration, now: now)
+                return DeletionRequest.payload(
+                    request, to: recipient, configuration: configuration, serviceName: context.plan.serviceName,
+                    now: now)
             }
             // A send the recipient accepted after the withdrawal (too late to cancel) is
             // followed by a deletion request too.

@@ -17,6 +17,9 @@ extension Steward {
         let configuration: Configuration
         /// The HTTPS transports made from the DSN and the OTLP endpoint.
         let httpTransports: [RecipientID: any Transport]
+        /// `service.name` and the extra resource attributes from the environment.
+        let serviceName: String
+        let resourceAttributes: [String: String]
 
         static func check(_ configuration: Configuration) throws(StewardError) -> Plan {
             var problems: [String] = []
@@ -91,14 +94,26 @@ extension Steward {
                     )
                 }
             }
-            if let endpoint = configuration.otlpEndpoint {
-                do {
-                    http[configuration.telemetryRecipient] = try HTTPTransport(
-                        endpoint: endpoint, configuration: configuration.http,
-                        wallClock: configuration.wallClock)
-                } catch {
-                    problems.append("otlpEndpoint: \(error)")
+            let otel = OTelEnvironment.read(
+                configuration.otelEnvironment, configuration: configuration, problems: &problems)
+            if configuration.transports[configuration.telemetryRecipient] == nil,
+                otel.logs != nil || otel.metrics != nil
+            {
+                // Each signal to its own endpoint, with its own settings.
+                func make(_ signal: OTelEnvironment.Signal?, _ name: String) -> HTTPTransport? {
+                    guard let signal else { return nil }
+                    do {
+                        return try HTTPTransport(
+                            endpoint: signal.endpoint, configuration: signal.http, wallClock: configuration.wallClock)
+                    } catch {
+                        let problem = "\(configuration.otlpEndpoint != nil ? "otlpEndpoint" : name): \(error)"
+                        if !problems.contains(problem) { problems.append(problem) }
+                        return nil
+                    }
                 }
+                let logs = make(otel.logs, "OTLP logs endpoint")
+                let metrics = make(otel.metrics, "OTLP metrics endpoint")
+                http[configuration.telemetryRecipient] = OTLPSignalTransport(logs: logs, metrics: metrics)
                 if manifest.declaration(of: configuration.telemetryRecipient) == nil {
                     problems.append(
                         "otlpEndpoint: telemetry goes to the recipient '\(configuration.telemetryRecipient)', which the manifest does not declare; declare it or set telemetryRecipient"
@@ -109,7 +124,8 @@ extension Steward {
                 throw StewardError(.invalidConfiguration, problems: problems)
             }
             return Plan(
-                dataDirectory: directory, disclosure: disclosure, configuration: configuration, httpTransports: http)
+                dataDirectory: directory, disclosure: disclosure, configuration: configuration, httpTransports: http,
+                serviceName: otel.serviceName ?? configuration.appID, resourceAttributes: otel.resourceAttributes)
         }
 
         /// The recipients Steward delivers to (the host's, and the crash and telemetry

@@ -70,6 +70,9 @@ public final class Steward: Sendable {
     var transports: [RecipientID: any Transport] { delivery.transports }
     /// The plaintext outbox, when the host asked for one.
     var outbox: FileTransport? { delivery.outbox }
+    /// The checked configuration it started from (service name and resource attributes
+    /// included).
+    let plan: Plan
     let running = Atomic<Bool>(true)
     let resourceCache = Mutex<TelemetryResource?>(nil)
 
@@ -84,6 +87,7 @@ public final class Steward: Sendable {
         self.consentGate = context.gate
         self.audit = context.audit
         self.disclosure = context.plan.disclosure
+        self.plan = context.plan
         self.modules = modules
         self.delivery = delivery
     }
@@ -234,11 +238,12 @@ public final class Steward: Sendable {
         // the device or a secret (a model string with a serial, a release with a host name).
         let filter = IdentifierFilter.current
         func safe(_ value: String?) -> String? { value.flatMap { filter.contains($0) ? nil : $0 } }
-        let resource = TelemetryResource(
-            serviceName: configuration.appID, serviceVersion: safe(configuration.release), osType: "linux",
+        var resource = TelemetryResource(
+            serviceName: plan.serviceName, serviceVersion: safe(configuration.release), osType: "linux",
             osVersion: safe(profile.operatingSystem.versionID.value ?? profile.kernel.release.value),
             hostArch: Plan.architecture, deviceModelIdentifier: safe(profile.hardware.model.value),
             deviceID: try? device.appScopedID().uuidString)
+        resource.attributes = plan.resourceAttributes
         resourceCache.withLock { $0 = resource }
         return resource
     }

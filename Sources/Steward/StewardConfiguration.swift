@@ -38,8 +38,22 @@ extension Steward {
         /// A Sentry (or GlitchTip) DSN: crash reports go there over HTTPS.
         public var sentryDSN: String?
         /// An OpenTelemetry Collector's OTLP/HTTP base URL (`https://host:4318`): telemetry goes
-        /// to its `/v1/logs` and `/v1/metrics`.
+        /// to its `/v1/logs` and `/v1/metrics`. Nil: the `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+        /// per-signal) variable of ``otelEnvironment``, if set.
         public var otlpEndpoint: URL?
+        /// Header fields for the collector only (an `Authorization` token, an API key), over the
+        /// `OTEL_EXPORTER_OTLP_HEADERS` of ``otelEnvironment``. Secrets: sent only in requests to
+        /// the collector, never shown (see `HTTPTransport.Configuration.headers`). Headers for
+        /// every HTTPS transport, the crash recipient's too, go in ``http``.
+        public var otlpHeaders: [String: String]
+        /// The environment the OpenTelemetry exporter variables are read from (default: the
+        /// process's). `OTEL_EXPORTER_OTLP_ENDPOINT` and its per-signal forms, `_HEADERS`,
+        /// `_TIMEOUT`, `_COMPRESSION`, `_CERTIFICATE`, `_CLIENT_KEY`, `_CLIENT_CERTIFICATE`,
+        /// `_PROTOCOL` (only `http/json`), `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
+        /// (identifying attributes refused) are honoured as the OpenTelemetry specification
+        /// says; what is set in code wins. A bad value is a start error. Set `[:]` to ignore the
+        /// environment. See Backends.md.
+        public var otelEnvironment: [String: String]
         /// A folder that receives, **in plaintext**, the payloads of recipients that have no
         /// transport, DSN or endpoint: each body exactly as it would be sent, for a separate
         /// shipper (a cron job, a fleet agent, a USB export) to forward. Nil by default: those
@@ -103,6 +117,8 @@ extension Steward {
             self.transports = [:]
             self.sentryDSN = nil
             self.otlpEndpoint = nil
+            self.otlpHeaders = [:]
+            self.otelEnvironment = ProcessInfo.processInfo.environment
             self.plaintextOutbox = nil
             self.http = HTTPTransport.Configuration()
             self.crashRecipient = "crashBackend"

@@ -69,6 +69,9 @@ public struct TelemetryResource: Codable, Hashable, Sendable {
     public var deviceModelIdentifier: String?
     /// `device.id`: the app-scoped id only.
     public var deviceID: String?
+    /// Further attributes (from `OTEL_RESOURCE_ATTRIBUTES`), written after the ones above; a
+    /// key the properties above hold is not written twice. Empty by default.
+    public var attributes: [String: String] = [:]
 
     /// A resource; see the properties.
     public init(
@@ -82,6 +85,23 @@ public struct TelemetryResource: Codable, Hashable, Sendable {
         self.hostArch = hostArch
         self.deviceModelIdentifier = deviceModelIdentifier
         self.deviceID = deviceID
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case serviceName, serviceVersion, osType, osVersion, hostArch, deviceModelIdentifier, deviceID, attributes
+    }
+
+    /// Decodes a resource; `attributes` may be absent (resources encoded before it existed).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        serviceName = try container.decode(String.self, forKey: .serviceName)
+        serviceVersion = try container.decodeIfPresent(String.self, forKey: .serviceVersion)
+        osType = try container.decode(String.self, forKey: .osType)
+        osVersion = try container.decodeIfPresent(String.self, forKey: .osVersion)
+        hostArch = try container.decodeIfPresent(String.self, forKey: .hostArch)
+        deviceModelIdentifier = try container.decodeIfPresent(String.self, forKey: .deviceModelIdentifier)
+        deviceID = try container.decodeIfPresent(String.self, forKey: .deviceID)
+        attributes = try container.decodeIfPresent([String: String].self, forKey: .attributes) ?? [:]
     }
 }
 

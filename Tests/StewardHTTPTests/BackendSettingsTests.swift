@@ -1,6 +1,7 @@
 import Foundation
 import StewardCore
 @testable import StewardHTTP
+import StewardTesting
 import Testing
 
 /// What a hosted or authenticated collector needs: header fields on every request (a token) and

@@ -1,6 +1,7 @@
 import Foundation
 import StewardCore
 @testable import StewardHTTP
+import StewardTesting
 import Testing
 #if canImport(Glibc)
 import Glibc

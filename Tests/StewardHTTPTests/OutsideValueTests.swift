@@ -1,6 +1,7 @@
 import Foundation
 import StewardCore
 @testable import StewardHTTP
+import StewardTesting
 import Testing
 
 /// Timeouts and clocks from outside the transport at their most hostile: clamped, never a trap.

@@ -107,6 +107,12 @@ public struct OTLPEncoder: Sendable {
 
     // MARK: - Envelope
 
+    /// The resource keys ``TelemetryResource``'s properties hold.
+    private static let fixedResourceKeys: Set<String> = [
+        "device.id", "device.model.identifier", "host.arch", "os.type", "os.version", "service.name",
+        "service.version",
+    ]
+
     private static func resource(_ resource: TelemetryResource, into writer: inout OTLPJSONWriter) {
         // Already in key order: device.id < device.model.identifier < host.arch < os.type
         // < os.version < service.name < service.version.
@@ -125,6 +131,9 @@ public struct OTLPEncoder: Sendable {
         add("os.version", resource.osVersion)
         add("service.name", resource.serviceName)
         add("service.version", resource.serviceVersion)
+        for key in resource.attributes.keys.sorted() where !fixedResourceKeys.contains(key) {
+            add(key, resource.attributes[key])
+        }
         writer.raw("]}")
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -7,11 +7,21 @@ import Musl
 #endif
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 for tests: accepts one connection at a time on a
-/// thread of its own, reads a request (request line, headers, Content-Length body), records it
-/// and answers with the next scripted reply (200 with an empty body once the script is empty).
-final class LoopbackServer: Sendable {
+/// thread of its own, reads a request (request line, headers, Content-Length body, at most
+/// 16 MiB), records it and answers with the next scripted reply (200 with an empty body once
+/// the script is empty). A stand-in collector for tests of delivery over real HTTP: point an
+/// `HTTPTransport` (or `Steward.Configuration.otlpEndpoint`) at ``url``.
+///
+/// ```swift
+/// let collector = try LoopbackServer(replies: [.respond(status: 503, headers: ["Retry-After: 1"])])
+/// defer { collector.stop() }
+/// // ... deliver to collector.url ...
+/// #expect(await collector.waitForRequests(2))
+/// #expect(collector.requests.last?.path == "/v1/logs")
+/// ```
+public final class LoopbackServer: Sendable {
     /// What the server does with one request.
-    enum Reply: Sendable {
+    public enum Reply: Sendable {
         /// Answers with this status, these header lines and this body, then closes.
         case respond(status: Int, headers: [String] = [], body: [UInt8] = [])
         /// Reads the request and never answers (the connection stays open until `stop()`).
@@ -19,12 +29,15 @@ final class LoopbackServer: Sendable {
     }
 
     /// One request as received.
-    struct Request: Sendable {
-        var method: String
-        var path: String
+    public struct Request: Sendable {
+        /// The method (`POST`).
+        public var method: String
+        /// The request target (`/v1/logs`).
+        public var path: String
         /// Header names lowercased.
-        var headers: [String: String]
-        var body: [UInt8]
+        public var headers: [String: String]
+        /// The body, as received (still compressed when it was sent so).
+        public var body: [UInt8]
     }
 
     private struct State {
@@ -34,13 +47,14 @@ final class LoopbackServer: Sendable {
         var stopped = false
     }
 
-    let port: UInt16
+    /// The port the system picked.
+    public let port: UInt16
     private let listener: Int32
     private let state: Mutex<State>
     private let finished = Atomic<Bool>(false)
 
     /// Starts listening on 127.0.0.1, on a port the system picks.
-    init(replies: [Reply] = []) throws {
+    public init(replies: [Reply] = []) throws {
         state = Mutex(State(replies: replies))
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
@@ -69,13 +83,13 @@ final class LoopbackServer: Sendable {
     }
 
     /// The server's base URL.
-    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    public var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
     /// Every request received so far.
-    var requests: [Request] { state.withLock { $0.requests } }
+    public var requests: [Request] { state.withLock { $0.requests } }
 
     /// Stops accepting and closes every connection.
-    func stop() {
+    public func stop() {
         let held = state.withLock { state -> [Int32] in
             state.stopped = true
             defer { state.heldConnections = [] }
@@ -90,7 +104,7 @@ final class LoopbackServer: Sendable {
 
     /// Waits (bounded) until `count` requests have arrived. Generous: in the full suite the
     /// concurrency pool can be busy with slow synchronous tests for many seconds.
-    func waitForRequests(_ count: Int, within limit: Duration = .seconds(90)) async -> Bool {
+    public func waitForRequests(_ count: Int, within limit: Duration = .seconds(90)) async -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: limit)
         while clock.now < deadline {
@@ -183,6 +197,7 @@ final class LoopbackServer: Sendable {
                 in: .whitespaces)
         }
         let length = Int(headers["content-length"] ?? "0") ?? 0
+        guard length >= 0, length <= 16 << 20 else { return nil }
         while buffer.count - (headEnd + 4) < length {
             if !fill() { return nil }
         }
