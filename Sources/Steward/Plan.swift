@@ -40,6 +40,11 @@ extension Steward {
             } else if !directory.hasPrefix("/") {
                 directory = FileManager.default.currentDirectoryPath + "/" + directory
             }
+            if !(0...1).contains(configuration.crashSampleRate) {
+                problems.append(
+                    "crashSampleRate: \(configuration.crashSampleRate) is not a fraction; give a value from 0 (send none) to 1 (send all)"
+                )
+            }
             if case .directory(let path) = configuration.plaintextOutbox, !path.hasPrefix("/") {
                 problems.append("plaintextOutbox: '\(path)' is not an absolute path; give the folder's full path")
             }

@@ -88,6 +88,18 @@ extension Steward {
         /// The app's version, carried by crash reports (`release`) and telemetry
         /// (`service.version`).
         public var release: String?
+        /// The deployment environment crash reports carry (Sentry's `environment`; default
+        /// `production`).
+        public var environment: String?
+        /// The release's distribution crash reports carry (Sentry's `dist`: a build number).
+        public var dist: String?
+        /// The fraction of crash reports sent, 0…1 (default 1); see
+        /// `CrashReporter.Configuration.sampleRate`. Outside 0…1, or NaN, is a start error.
+        public var crashSampleRate: Double
+        /// Sees each crash report before it is queued: return it (redacted as the host wishes)
+        /// or nil to drop it (counted as `filtered`). See
+        /// `CrashReporter.Configuration.beforeQueueing`.
+        public var beforeQueueingCrashReport: (@Sendable (CrashReport) -> CrashReport?)?
         /// Whether ``Steward/start(_:)`` installs the crash handlers (default true). Pending
         /// crash records are processed either way.
         public var installsCrashHandler: Bool
@@ -128,6 +140,10 @@ extension Steward {
             self.wallClock = SystemWallClock()
             self.jurisdiction = nil
             self.release = nil
+            self.environment = nil
+            self.dist = nil
+            self.crashSampleRate = 1
+            self.beforeQueueingCrashReport = nil
             self.installsCrashHandler = true
             self.telemetry = Telemetry.Configuration()
             self.pendingPolicies = [:]

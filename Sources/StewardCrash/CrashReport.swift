@@ -236,6 +236,8 @@ public struct CrashContext: Codable, Hashable, Sendable {
     public var release: String?
     /// The environment (`production`).
     public var environment: String?
+    /// The distribution of the release (Sentry's `dist`: a build number, a package variant).
+    public var dist: String?
     /// The session id (for crash-free rates).
     public var sessionID: String?
     /// The app-scoped device id: never the raw machine id.
@@ -257,10 +259,11 @@ public struct CrashContext: Codable, Hashable, Sendable {
     public init(
         release: String? = nil, environment: String? = nil, sessionID: String? = nil, deviceID: String? = nil,
         osName: String? = nil, osVersion: String? = nil, kernelVersion: String? = nil, model: String? = nil,
-        arch: String? = nil, executable: String? = nil
+        arch: String? = nil, executable: String? = nil, dist: String? = nil
     ) {
         self.release = release
         self.environment = environment
+        self.dist = dist
         self.sessionID = sessionID
         self.deviceID = deviceID
         self.osName = osName

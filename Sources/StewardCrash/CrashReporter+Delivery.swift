@@ -31,11 +31,24 @@ extension CrashReporter {
         if reports.isEmpty && sessions.updates.isEmpty && sessions.crashed.isEmpty { return 0 }
         let encoder = SentryEventEncoder()
         var queued = 0
-        for report in reports {
+        let rate = configuration.sampleRate.isNaN ? 1 : min(1, max(0, configuration.sampleRate))
+        for original in reports {
+            // Sampling and the host's filter decide once per report: one left out is marked
+            // offered and never comes back.
+            if rate < 1, Double.random(in: 0..<1) >= rate {
+                submitted.insert(original.id)
+                consent.auditLedger?.recordDropped(.crashDiagnostics, purpose: .crashReporting, reason: .sampling)
+                continue
+            }
+            guard let report = configuration.beforeQueueing.map({ $0(original) }) ?? original else {
+                submitted.insert(original.id)
+                consent.auditLedger?.recordDropped(.crashDiagnostics, purpose: .crashReporting, reason: .filtered)
+                continue
+            }
             // A `crashed` update only for a session recorded under consent, from its recorded
             // start: none for a crash of a process whose session was never started.
             var session: SentrySession?
-            if !report.handled, let id = report.context.sessionID,
+            if !original.handled, let id = original.context.sessionID,
                 let recorded = sessions.crashed.first(where: { $0.id == id })
             {
                 session = SentrySession.crashed(for: report, started: recorded.started, isInitial: false)
@@ -46,14 +59,14 @@ extension CrashReporter {
             let payload = Payload(
                 recipient: uploader.recipient, purpose: .crashReporting, categories: [.crashDiagnostics],
                 contentType: "application/x-sentry-envelope", headers: dsn?.headers() ?? [:],
-                body: envelope.encode(), idempotencyKey: "crash-\(report.id)", created: report.timestamp)
+                body: envelope.encode(), idempotencyKey: "crash-\(original.id)", created: original.timestamp)
             switch try uploader.submit(payload) {
             case .queued, .heldForConsent:
                 queued += 1
-                submitted.insert(report.id)
+                submitted.insert(original.id)
             case .dropped:
                 // Denied or undeclared: counted by the uploader; not offered again.
-                submitted.insert(report.id)
+                submitted.insert(original.id)
             }
         }
         // Session updates (start, exited, abnormal) go as envelopes of their own, after the

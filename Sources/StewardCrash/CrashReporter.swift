@@ -55,6 +55,17 @@ public final class CrashReporter: Sendable {
         /// How much symbolication happens on this machine (see ``Symbolication``). Default:
         /// function names from the ELF symbol tables.
         public var symbolication: Symbolication
+        /// The fraction of reports queued for delivery, 0…1 (default 1: all). Each report is
+        /// kept or left out once, when it is first offered; one left out is never sent (it
+        /// stays in the vault, for the user's export, until its retention ends) and is counted
+        /// as dropped (`sampling`). A value outside 0…1 is clamped to it; NaN counts as 1.
+        public var sampleRate: Double
+        /// Called with each report before it is queued for delivery: return it (changed, to
+        /// redact: the envelope is built from what it returns, the stored report stays as
+        /// recorded), or nil to drop it (never sent; counted as dropped, `filtered`). It runs
+        /// on the thread that queues (``CrashReporter/submit(to:dsn:)``), never in the signal
+        /// handler.
+        public var beforeQueueing: (@Sendable (CrashReport) -> CrashReport?)?
 
         /// A configuration with records in `crashDirectory`.
         public init(
@@ -68,6 +79,8 @@ public final class CrashReporter: Sendable {
             self.launchCrashCount = max(1, launchCrashCount)
             self.retention = retention
             self.symbolication = symbolication
+            self.sampleRate = 1
+            self.beforeQueueing = nil
         }
 
         /// A configuration with records in `DATA/crash`.

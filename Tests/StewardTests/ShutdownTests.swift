@@ -84,3 +84,62 @@ extension StewardFacadeTests {
         next.stop()
     }
 }
+
+extension StewardFacadeTests {
+    private struct CheckoutFailed: Error {}
+
+    @Test func crashReportsCarryEnvironmentAndDistAndTheHostsFilterRedactsOrDrops() async throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        configuration.environment = "staging"
+        configuration.dist = "build-42"
+        configuration.beforeQueueingCrashReport = { report in
+            guard report.error?.message.contains("drop me") != true else { return nil }
+            var redacted = report
+            redacted.error?.message = "(redacted by the host)"
+            return redacted
+        }
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        try steward.consent.grant([.crashReporting])
+        let kept = try steward.crashes.report(error: CheckoutFailed(), message: "order 1234 for ana failed")
+        _ = try steward.crashes.report(error: CheckoutFailed(), message: "drop me")
+        let report = await steward.send()
+        #expect(report.crashReportsQueued == 1)
+        let bodies = f.crashTransport.payloads.map { String(decoding: $0.body, as: UTF8.self) }
+        let event = try #require(bodies.first { $0.contains(kept.id) })
+        #expect(event.contains(#""environment":"staging""#) && event.contains(#""dist":"build-42""#), "\(event)")
+        #expect(event.contains("(redacted by the host)") && !event.contains("ana"))
+        #expect(!bodies.contains { $0.contains("drop me") })
+        // The stored report stays as recorded (the user's export shows it).
+        #expect(try steward.crashes.storedReports().contains { $0.error?.message.contains("ana") == true })
+        let dropped = steward.audit.entries().filter { $0.category == .crashDiagnostics }
+        #expect(dropped.contains { $0.dropped[.filtered] == 1 }, "\(dropped)")
+    }
+
+    @Test func aCrashSampleRateOfZeroSendsNoReportAndCountsEachAsSampledOut() async throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        configuration.crashSampleRate = 0
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        try steward.consent.grant([.crashReporting])
+        _ = try steward.crashes.report(error: CheckoutFailed())
+        _ = try steward.crashes.report(error: CheckoutFailed())
+        #expect(await steward.send().crashReportsQueued == 0)
+        #expect(await steward.send().crashReportsQueued == 0, "a report left out is not offered again")
+        #expect(
+            !f.crashTransport.payloads.contains { String(decoding: $0.body, as: UTF8.self).contains("CheckoutFailed") })
+        let entries = steward.audit.entries().filter { $0.category == .crashDiagnostics }
+        #expect(entries.reduce(0) { $0 + ($1.dropped[.sampling] ?? 0) } == 2, "\(entries)")
+    }
+
+    @Test(arguments: [-0.1, 1.5, Double.nan, Double.infinity])
+    func aCrashSampleRateOutsideZeroToOneIsAStartError(_ rate: Double) throws {
+        var configuration = try FacadeFixture().configuration()
+        configuration.crashSampleRate = rate
+        #expect { try Steward.start(configuration) } throws: {
+            ($0 as? StewardError)?.problems.contains { $0.hasPrefix("crashSampleRate") } == true
+        }
+    }
+}

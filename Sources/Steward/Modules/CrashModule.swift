@@ -8,11 +8,16 @@ extension CrashReporter: FacadeModule {
     static func open(_ context: FacadeContext) throws -> (CrashReporter, CrashReporter.PendingResult) {
         let configuration = context.configuration
         let crashContext = CrashContext(
-            release: configuration.release, osName: "Linux", arch: Steward.Plan.architecture,
-            executable: CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent })
+            release: configuration.release, environment: configuration.environment, osName: "Linux",
+            arch: Steward.Plan.architecture,
+            executable: CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }, dist: configuration.dist
+        )
+        var crashConfiguration = CrashReporter.Configuration(
+            dataDirectory: context.dataDirectory, context: crashContext)
+        crashConfiguration.sampleRate = configuration.crashSampleRate
+        crashConfiguration.beforeQueueing = configuration.beforeQueueingCrashReport
         let crashes = CrashReporter(
-            configuration: .init(dataDirectory: context.dataDirectory, context: crashContext), vault: context.vault,
-            consent: context.gate, clock: context.clock)
+            configuration: crashConfiguration, vault: context.vault, consent: context.gate, clock: context.clock)
         if configuration.installsCrashHandler { try crashes.install() }
         return (crashes, crashes.processPending())
     }

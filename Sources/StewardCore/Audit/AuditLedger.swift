@@ -26,6 +26,8 @@ public struct DropReason: StringIdentifier {
     public static let deliveryExpired: DropReason = "deliveryExpired"
     /// Refused for good by the recipient.
     public static let rejected: DropReason = "rejected"
+    /// Dropped by the host's own filter (such as `CrashReporter.Configuration.beforeQueueing`).
+    public static let filtered: DropReason = "filtered"
     /// Its time is not one Steward can store or send: a date passed in that is NaN, infinite,
     /// or outside what the format holds (OTLP: 1970-01-01 to 2554-07-21).
     public static let invalidTimestamp: DropReason = "invalidTimestamp"

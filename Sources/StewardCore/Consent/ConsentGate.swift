@@ -66,6 +66,8 @@ public final class ConsentGate: Sendable {
     public let ledger: ConsentLedger
     private let vault: Vault
     private let audit: AuditLedger?
+    /// The audit ledger the gate counts into, for modules that drop data themselves.
+    package var auditLedger: AuditLedger? { audit }
     private let clock: any WallClock
     private let policies: [Purpose: PendingPolicy]
     private let defaultPolicy: PendingPolicy

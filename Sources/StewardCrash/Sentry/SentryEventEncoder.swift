@@ -60,6 +60,7 @@ public struct SentryEventEncoder: Hashable, Sendable {
             "threads": ["values": .array(threads(for: report))],
         ]
         if let release = report.context.release { event["release"] = .string(release) }
+        if let dist = report.context.dist { event["dist"] = .string(dist) }
         if !report.images.isEmpty { event["debug_meta"] = ["images": .array(report.images.map(image))] }
         let contexts = self.contexts(for: report)
         if !contexts.isEmpty { event["contexts"] = .object(contexts) }
