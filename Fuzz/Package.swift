@@ -22,6 +22,7 @@ let targets = [
     "FuzzRuntimeBacktrace",
     "FuzzSentry",
     "FuzzOTLPResponse",
+    "FuzzOTelEnvironment",
     "FuzzBatchCoding",
     "FuzzRetryAfter",
     "FuzzOutboxRecord",

@@ -46,6 +46,7 @@ public enum FuzzTargets {
         FuzzRuntimeBacktrace.self,
         FuzzSentry.self,
         FuzzOTLPResponse.self,
+        FuzzOTelEnvironment.self,
         FuzzBatchCoding.self,
         FuzzRetryAfter.self,
         FuzzOutboxRecord.self,

@@ -117,3 +117,42 @@ public enum FuzzBatchCoding: FuzzTarget {
         }
     }
 }
+
+/// The OpenTelemetry exporter variables (`OTLPEnvironment`): the input is lines of `NAME=value`
+/// (a name without the `OTEL_` prefix gets it), read as an environment.
+///
+/// Checks: never traps; no problem quotes a header value; no kept resource attribute has a key
+/// Steward refuses (identifying or Steward's own); every endpoint has a scheme and a host; a
+/// timeout is positive.
+public enum FuzzOTelEnvironment: FuzzTarget {
+    public static let name = "FuzzOTelEnvironment"
+
+    public static func run(_ input: [UInt8]) throws(PropertyViolation) {
+        var environment: [String: String] = [:]
+        for line in String(decoding: input, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            var name = String(line[..<equals])
+            if !name.hasPrefix("OTEL_") { name = "OTEL_" + name }
+            environment[name] = String(line[line.index(after: equals)...])
+        }
+        let otlp = OTLPEnvironment(reading: environment)
+        let text = otlp.problems.joined(separator: "\n")
+        for signal in [otlp.logs, otlp.metrics] {
+            for value in signal.headers.values where value.count >= 8 {
+                try require(!text.contains(value), "a problem quotes the header value \(value.debugDescription)")
+            }
+            if let endpoint = signal.endpoint {
+                try require(endpoint.scheme?.isEmpty == false && endpoint.host != nil, "endpoint \(endpoint)")
+            }
+            if let timeout = signal.timeout { try require(timeout > .zero, "timeout \(timeout)") }
+        }
+        for key in otlp.resourceAttributes.keys {
+            try require(!OTLPEnvironment.stewardResourceKeys.contains(key), "kept Steward's own key \(key)")
+            try require(
+                !OTLPEnvironment.identifyingResourceKeys.contains {
+                    key == $0 || ($0.hasSuffix(".") && key.hasPrefix($0))
+                },
+                "kept the identifying key \(key)")
+        }
+    }
+}
