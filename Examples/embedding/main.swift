@@ -41,13 +41,14 @@ struct EmbeddingExample {
         }
         let manifest = try PrivacyManifest.decode(json: Array(try Data(contentsOf: URL(fileURLWithPath: arguments[1]))))
 
-        // Adopting Steward: these ten lines.
+        // Adopting Steward: these lines.
         var configuration = Steward.Configuration(
             appID: "org.example.kiosk", manifest: manifest,
             dataDirectory: arguments[2], prompter: KioskPolicyPrompter())
         let uplink = AppUplink()
         configuration.transports = ["telemetryBackend": uplink, "crashBackend": uplink]
         configuration.release = "2.4.0"
+        configuration.automaticDelivery = nil  // this example sends explicitly, to print what went
         let steward = try Steward.start(configuration)
         defer { steward.stop() }
         try steward.consent.grant([.analytics])

@@ -315,6 +315,7 @@ struct Demo: AsyncParsableCommand {
         var configuration = Steward.Configuration(
             appID: options.appID, manifest: manifest, dataDirectory: dataDirectory)
         configuration.installsCrashHandler = false
+        configuration.automaticDelivery = nil  // the demo sends when it says so
         // The demo's transports (its outbox folder has one owner at a time).
         configuration.transports["crashBackend"] = crashTransport ?? outbox
         configuration.transports["telemetryBackend"] = telemetryTransport ?? outbox

@@ -31,6 +31,8 @@ struct FlushCommand: AsyncParsableCommand {
             appID: options.appID, manifest: try options.loadManifest(),
             dataDirectory: try options.resolvedDataDirectory())
         configuration.installsCrashHandler = false
+        // The command sends once, explicitly, and reports what it did.
+        configuration.automaticDelivery = nil
         configuration.http.caBundlePath = caBundle
         configuration.http.pinnedPublicKeys = pins
         configuration.sentryDSN = sentryDSN

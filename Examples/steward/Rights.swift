@@ -9,6 +9,8 @@ func startSteward(_ options: CommonOptions) throws -> Steward {
         appID: options.appID, manifest: try options.loadManifest(),
         dataDirectory: try options.resolvedDataDirectory())
     configuration.installsCrashHandler = false
+    // Commands are short and explicit: data goes only with `steward flush`.
+    configuration.automaticDelivery = nil
     if options.plaintextOutbox { configuration.plaintextOutbox = .inDataDirectory }
     return try Steward.start(configuration)
 }

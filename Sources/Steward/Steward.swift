@@ -74,6 +74,11 @@ public final class Steward: Sendable {
     /// included).
     let plan: Plan
     let running = Atomic<Bool>(true)
+    /// The automatic delivery's task, while it runs.
+    let automaticDeliveryTask = Mutex<Task<Void, Never>?>(nil)
+    /// Serialises the queueing of what the modules hold (the host's send and the automatic
+    /// delivery may ask at once).
+    let queueing = Mutex(())
     let resourceCache = Mutex<TelemetryResource?>(nil)
 
     /// Whether an instance runs in this process.
@@ -145,7 +150,9 @@ public final class Steward: Sendable {
             let modules = try Modules.open(context)
             do {
                 let delivery = try Delivery.open(context, modules: modules)
-                return Steward(context, modules: modules, delivery: delivery)
+                let steward = Steward(context, modules: modules, delivery: delivery)
+                if let schedule = configuration.automaticDelivery { steward.startAutomaticDelivery(schedule) }
+                return steward
             } catch {
                 // The crash handlers a module installed go with the failed start.
                 for module in modules.all { module.release() }
@@ -224,9 +231,45 @@ public final class Steward: Sendable {
     }
 
     private func queueAll() -> SendReport {
-        var report = SendReport()
-        for module in modules.all { module.queue(for: self, into: &report) }
-        return report
+        queueing.withLock { _ in
+            var report = SendReport()
+            for module in modules.all { module.queue(for: self, into: &report) }
+            return report
+        }
+    }
+
+    /// Starts the automatic delivery: one `run()` per uploader, and the queueing loop. The task
+    /// holds the uploaders, and this instance only while it queues.
+    private func startAutomaticDelivery(_ schedule: AutomaticDelivery) {
+        let uploaders = Array(self.uploaders.values)
+        let interval = schedule.interval.periodicInterval
+        let task = Task.detached { [weak self] in
+            await withTaskGroup(of: Void.self) { group in
+                for uploader in uploaders { group.addTask { await uploader.run() } }
+                group.addTask { [weak self] in
+                    while !Task.isCancelled {
+                        guard await Self.queueIfRunning(self) else { return }
+                        try? await checkedSleep(for: interval)
+                    }
+                }
+            }
+        }
+        automaticDeliveryTask.withLock { $0 = task }
+    }
+
+    /// Queues what the modules hold when `steward` still exists and runs; false otherwise.
+    private static func queueIfRunning(_ steward: Steward?) async -> Bool {
+        guard let steward, steward.isRunning else { return false }
+        _ = await offPool { steward.queueAll() }
+        return true
+    }
+
+    /// Ends the automatic delivery (a send under way is cancelled; what it held stays queued).
+    private func stopAutomaticDelivery() {
+        automaticDeliveryTask.withLock { task in
+            task?.cancel()
+            task = nil
+        }
     }
 
     /// The OTLP resource of this app on this device: `device.id` is the app-scoped ID only,
@@ -318,6 +361,8 @@ public final class Steward: Sendable {
     @discardableResult
     public func shutdown(within bound: Duration = .seconds(5)) async -> SendReport {
         guard isRunning else { return SendReport(problems: ["Steward was stopped"]) }
+        // The background delivery ends first: from here on, the bounded drain sends.
+        stopAutomaticDelivery()
         let report = await send(within: bound, countingQueueing: true)
         await Self.offPool { [self] in stop() }
         return report
@@ -328,6 +373,7 @@ public final class Steward: Sendable {
     /// again. Safe to call twice.
     public func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        stopAutomaticDelivery()
         for module in modules.all { module.stop() }
         try? audit.flush()
         consent.removeObserver(delivery.consentObserver)
@@ -339,6 +385,7 @@ public final class Steward: Sendable {
     /// process is released.
     func release() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        stopAutomaticDelivery()
         for module in modules.all { module.release() }
         consent.removeObserver(delivery.consentObserver)
         Self.processClaim.store(false, ordering: .releasing)

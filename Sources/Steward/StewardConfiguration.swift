@@ -114,6 +114,9 @@ extension Steward {
         public var defaultPendingPolicy: PendingPolicy
         /// How deliveries back off and when they give up.
         public var uploadPolicy: UploadPolicy
+        /// How Steward delivers on its own once started (default: on, queueing every 30 s);
+        /// nil: only when the host calls ``Steward/send(timeout:)``.
+        public var automaticDelivery: AutomaticDelivery?
         /// The machine ID the device identifiers derive from.
         public var machineIDPath: String
 
@@ -149,6 +152,7 @@ extension Steward {
             self.pendingPolicies = [:]
             self.defaultPendingPolicy = .encryptedDisk(maxAge: .seconds(7 * 86_400))
             self.uploadPolicy = UploadPolicy()
+            self.automaticDelivery = AutomaticDelivery()
             self.machineIDPath = "/etc/machine-id"
         }
     }
@@ -247,6 +251,28 @@ public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
         case 1: "Steward: \(code): \(problems[0])"
         default:
             "Steward: \(code), \(problems.count) problems:\n" + problems.map { "  - " + $0 }.joined(separator: "\n")
+        }
+    }
+}
+
+extension Steward {
+    /// Delivery without the host's help: after ``Steward/start(_:)``, every uploader sends what
+    /// is queued as soon as it is queued (one request at a time per recipient, consent checked
+    /// at send time, with backoff and `Retry-After`), and what telemetry, metrics and the crash
+    /// reporter hold is queued for them every ``interval`` and once at start (so crash reports
+    /// from an earlier run go at once). ``Steward/shutdown(within:)`` and ``Steward/stop()``
+    /// end it.
+    ///
+    /// ``Steward/send(timeout:)`` still queues and drains at once; payloads the background
+    /// delivery sent are not in its report.
+    public struct AutomaticDelivery: Hashable, Sendable {
+        /// How often held data is queued (default 30 s). Clamped to 1 s…2^31 s, so any
+        /// duration is safe.
+        public var interval: Duration
+
+        /// Automatic delivery, queueing every `interval`.
+        public init(interval: Duration = .seconds(30)) {
+            self.interval = interval
         }
     }
 }

@@ -24,6 +24,8 @@ final class FacadeFixture: @unchecked Sendable {  // Used by one test at a time.
         // (the crash tests own them); pending records are still processed.
         configuration.installsCrashHandler = false
         configuration.telemetry = Telemetry.Configuration(batchSize: 8)
+        // The tests send explicitly and count what went; the automatic delivery has its own.
+        configuration.automaticDelivery = nil
         return configuration
     }
 
