@@ -19,12 +19,15 @@ let package = Package(
         .library(name: "StewardMedia", targets: ["StewardMedia"]),
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
         .library(name: "Steward", targets: ["Steward"]),
+        .library(name: "StewardServiceLifecycle", targets: ["StewardServiceLifecycle"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // MARK: C libraries (each imported by exactly one Swift module)
@@ -97,6 +100,12 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
+        // Steward as a swift-service-lifecycle Service: its own product, so the facade does not
+        // depend on ServiceLifecycle.
+        .target(
+            name: "StewardServiceLifecycle",
+            dependencies: ["Steward", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
         .target(
             name: "StewardTesting",
             dependencies: ["StewardCore", "StewardDevice", "StewardPermissions"]
@@ -165,8 +174,10 @@ let package = Package(
             name: "StewardTests",
             // The example CLI appears to crash a real child process on a data folder.
             dependencies: [
-                "Steward", "StewardCore", "StewardTesting", "steward",
+                "Steward", "StewardCore", "StewardTesting", "steward", "StewardServiceLifecycle",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

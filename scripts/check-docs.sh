@@ -11,7 +11,7 @@ export PATH="$PATH:/opt/swift/usr/bin"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=(StewardCore StewardDevice StewardPermissions StewardCrash StewardHTTP StewardTelemetry
-             StewardTesting StewardMedia Steward)
+             StewardTesting StewardMedia Steward StewardServiceLifecycle)
 fi
 
 failed=()
