@@ -98,6 +98,7 @@ let package = Package(
                 "StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash",
                 "StewardTelemetry", "StewardHTTP", "StewardMedia",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Steward as a swift-service-lifecycle Service: its own product, so the facade does not

@@ -119,12 +119,15 @@ public final class Steward: Sendable {
         do {
             return try open(configuration, plan: plan)
         } catch {
+            if configuration.logger != nil { StewardDiagnostics.handler = nil }
             processClaim.store(false, ordering: .releasing)
             throw StewardError(.startFailed, problems: ["\(error)"], underlying: error)
         }
     }
 
     private static func open(_ configuration: Configuration, plan: Plan) throws -> Steward {
+        // From the first step on, so the opening itself (a quarantined record) is told too.
+        if let logger = configuration.logger { StewardDiagnostics.handler = StewardDiagnostics.writing(to: logger) }
         let manifest = configuration.manifest
         let clock = configuration.wallClock
         let directory = plan.dataDirectory
@@ -378,6 +381,7 @@ public final class Steward: Sendable {
         try? audit.flush()
         consent.removeObserver(delivery.consentObserver)
         try? vault.close()
+        if configuration.logger != nil { StewardDiagnostics.handler = nil }
         Self.processClaim.store(false, ordering: .releasing)
     }
 
@@ -388,6 +392,7 @@ public final class Steward: Sendable {
         stopAutomaticDelivery()
         for module in modules.all { module.release() }
         consent.removeObserver(delivery.consentObserver)
+        if configuration.logger != nil { StewardDiagnostics.handler = nil }
         Self.processClaim.store(false, ordering: .releasing)
     }
 }

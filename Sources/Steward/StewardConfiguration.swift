@@ -1,4 +1,5 @@
 public import Foundation
+public import Logging
 public import StewardCore
 public import StewardHTTP
 public import StewardPermissions
@@ -114,6 +115,12 @@ extension Steward {
         public var defaultPendingPolicy: PendingPolicy
         /// How deliveries back off and when they give up.
         public var uploadPolicy: UploadPolicy
+        /// Where Steward says what it does and why (a batch sent, a retry scheduled, a purpose
+        /// pending, a record quarantined), through swift-log; nil (the default): nothing is
+        /// logged. Messages are fixed sentences and metadata holds only Steward's own names
+        /// (recipients, purposes, categories), counts and durations: never personal data, a
+        /// payload, an identifier or a header value. See `StewardDiagnostics`.
+        public var logger: Logger?
         /// How Steward delivers on its own once started (default: on, queueing every 30 s);
         /// nil: only when the host calls ``Steward/send(timeout:)``.
         public var automaticDelivery: AutomaticDelivery?
@@ -153,6 +160,7 @@ extension Steward {
             self.defaultPendingPolicy = .encryptedDisk(maxAge: .seconds(7 * 86_400))
             self.uploadPolicy = UploadPolicy()
             self.automaticDelivery = AutomaticDelivery()
+            self.logger = nil
             self.machineIDPath = "/etc/machine-id"
         }
     }

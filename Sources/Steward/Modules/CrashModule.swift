@@ -19,7 +19,15 @@ extension CrashReporter: FacadeModule {
         let crashes = CrashReporter(
             configuration: crashConfiguration, vault: context.vault, consent: context.gate, clock: context.clock)
         if configuration.installsCrashHandler { try crashes.install() }
-        return (crashes, crashes.processPending())
+        let pending = crashes.processPending()
+        if !pending.reports.isEmpty || !pending.problems.isEmpty {
+            StewardDiagnostics.emit(
+                DiagnosticEvent(
+                    pending.problems.isEmpty ? .info : .warning, "crash.pending",
+                    "Crash records an earlier run left were turned into reports",
+                    ["reports": String(pending.reports.count), "problems": String(pending.problems.count)]))
+        }
+        return (crashes, pending)
     }
 
     func queue(for steward: Steward, into report: inout Steward.SendReport) {

@@ -136,8 +136,15 @@ extension Uploader {
             finish(entry) { _ in false }
             return true
         }
+        let names = [
+            "recipient": recipient.rawValue, "purpose": entry.purpose.rawValue,
+            "categories": entry.categories.map(\.rawValue).joined(separator: ","),
+            "attempt": String(entry.attempts + 1),
+        ]
         switch answer {
         case .accepted:
+            StewardDiagnostics.emit(
+                DiagnosticEvent(.info, "upload.accepted", "The recipient accepted a payload", names))
             remove([entry.id], report: &report)
             for category in entry.categories {
                 audit.recordDisclosed(category, purpose: entry.purpose, recipient: recipient, legalBasis: basis)
@@ -153,12 +160,19 @@ extension Uploader {
         case .rejected where entry.purpose == .privacyCompliance:
             // A deletion request is an obligation, not data: a rejection (a proxy's 4xx, a
             // captive portal's certificate) is retried with backoff until it is accepted.
+            StewardDiagnostics.emit(
+                DiagnosticEvent(
+                    .warning, "upload.obligationRejected", "A deletion request was refused; it will be retried", names))
             report.retries += 1
             let attempts = entry.attempts + 1
             retry(
                 entry, attempts: attempts, after: policy.backoff.delay(forAttempt: attempts - 1, random: random),
                 atLeast: .seconds(1))
         case .rejected:
+            // The reason is not logged: it quotes the server's answer, which may echo anything.
+            StewardDiagnostics.emit(
+                DiagnosticEvent(
+                    .warning, "upload.rejected", "The recipient refused a payload for good; it was dropped", names))
             remove([entry.id], report: &report)
             countDropped(entry.categories, purpose: entry.purpose, reason: .rejected)
             report.dropped[.rejected, default: 0] += 1
@@ -173,6 +187,10 @@ extension Uploader {
                 entry.purpose != .privacyCompliance
                 && (attempts >= policy.maxAttempts || isExpired(entry, now: wallClock.checkedNow))
             if givesUp {
+                StewardDiagnostics.emit(
+                    DiagnosticEvent(
+                        .warning, "upload.expired", "A payload was given up after the upload policy's attempts or age",
+                        names))
                 remove([entry.id], report: &report)
                 countDropped(entry.categories, purpose: entry.purpose, reason: .deliveryExpired)
                 report.dropped[.deliveryExpired, default: 0] += 1
@@ -180,9 +198,12 @@ extension Uploader {
                     lane.removeFirst(); return true
                 }
             } else {
-                retry(
-                    entry, attempts: attempts,
-                    after: after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random), atLeast: .zero)
+                let delay = after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random)
+                StewardDiagnostics.emit(
+                    DiagnosticEvent(
+                        .notice, "upload.retry", "A send failed for now; it is retried later",
+                        names.merging(["delay_s": String(delay.components.seconds)]) { $1 }))
+                retry(entry, attempts: attempts, after: delay, atLeast: .zero)
             }
         }
         return true

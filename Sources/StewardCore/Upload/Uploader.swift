@@ -254,6 +254,12 @@ public final class Uploader: Sendable {
                 return s.bump()
             })
         if let handOverError { throw handOverError }
+        if consentState != .granted {
+            StewardDiagnostics.emit(
+                DiagnosticEvent(
+                    .notice, "upload.held", "A payload waits for the user's answer on its purpose",
+                    ["recipient": recipient.rawValue, "purpose": payload.purpose.rawValue]))
+        }
         return consentState == .granted ? .queued : .heldForConsent
     }
 

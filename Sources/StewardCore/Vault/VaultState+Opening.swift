@@ -392,6 +392,10 @@ extension VaultState {
         let path = quarantineDirectory + "/" + name
         try FileSystem.writeAtomically(bytes, to: path)
         quarantined += 1
+        StewardDiagnostics.emit(
+            DiagnosticEvent(
+                .warning, "vault.quarantined", "A damaged or forged record was set aside in the quarantine folder",
+                ["file": name]))
     }
 
     static func isValidCollectionName(_ name: String) -> Bool {
