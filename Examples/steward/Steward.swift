@@ -15,7 +15,7 @@ struct StewardCLI: AsyncParsableCommand {
             Inspect.self, DeviceCommand.self, PermissionsCommand.self, ConsentCommand.self, IDCommand.self,
             CrashCommand.self, TrackCommand.self, FlushCommand.self, MediaCommand.self, DiscloseCommand.self,
             AccessCommand.self,
-            ExportCommand.self, EraseCommand.self, Demo.self,
+            ExportCommand.self, EraseCommand.self, ManifestCommand.self, Demo.self,
         ]
     )
 

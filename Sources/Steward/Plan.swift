@@ -75,7 +75,7 @@ extension Steward {
                     )
                 }
                 disclosure = try Disclosure(
-                    manifest: disclosed, now: configuration.wallClock.checkedNow,
+                    manifest: disclosed, modules: configuration.modules, now: configuration.wallClock.checkedNow,
                     plaintextOutbox: directory.isEmpty
                         ? nil : configuration.plaintextOutbox?.path(dataDirectory: directory))
             } catch let error as DisclosureError {

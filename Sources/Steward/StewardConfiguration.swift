@@ -29,6 +29,14 @@ extension Steward {
         /// The data folder; nil for `$XDG_DATA_HOME/steward/APP-ID` (else
         /// `~/.local/share/steward/APP-ID`).
         public var dataDirectory: String?
+        /// The modules the app uses (default: all). The manifest need declare only what these
+        /// store: `[.crash]` alone takes a manifest of one purpose, one category and one
+        /// recipient (`steward manifest init --modules crash` writes one). A module left out is
+        /// inert: no crash handlers and no pending records without `.crash`; no installation
+        /// or advertising id made for the export without `.device`; telemetry records nothing
+        /// without declared events. Its accessor still answers (``Steward/telemetry`` and the
+        /// rest are always there), so code shared between apps needs no branches.
+        public var modules: Set<Disclosure.Module>
         /// Where the vault key comes from; nil for a `FileKeyProvider` over `DATA/keys` (a 0600
         /// file in a 0700 folder). Hosts with a keyring or a TPM plug in their own.
         public var keyProvider: (any KeyProvider)?
@@ -136,6 +144,7 @@ extension Steward {
             self.manifest = manifest
             self.dataDirectory = dataDirectory
             self.keyProvider = nil
+            self.modules = Set(Disclosure.Module.allCases)
             self.transports = [:]
             self.sentryDSN = nil
             self.otlpEndpoint = nil

@@ -113,6 +113,9 @@ public final class CrashReporter: Sendable {
         public var problems: [String] = []
         /// Whether the app crashed at launch too often in a row (see ``CrashReporter/crashedOnLaunch``).
         public var crashedOnLaunch = false
+
+        /// An empty result: nothing was pending.
+        public init() {}
     }
 
     /// The configuration.

@@ -826,3 +826,30 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         }
     }
 }
+
+@Suite struct ManifestProblemPlaceTests {
+    @Test func everyProblemOfAJSONManifestSaysItsLineAndColumn() throws {
+        let json = """
+            {
+              "policyVersion": "1",
+              "purposes": [
+                {"id": "analytics", "description": "Usage", "legalBasis": "whim"}
+              ],
+              "dataCategories": [
+                {"id": "usageEvents", "description": "Screens", "purposes": ["analytics"],
+                 "retentionDays": 30, "sensitivity": "personal", "leavesDevice": false}
+              ],
+              "recipients": [ {"id": "x"} ]
+            }
+            """
+        let error = try #require(throws: ManifestError.self) { try PrivacyManifest.decode(json: json) }
+        let basis = try #require(error.problems.first { $0.path == "$.purposes[0].legalBasis" })
+        #expect(basis.line == 4 && basis.column == 63, "\(basis.located)")
+        #expect(basis.located.hasPrefix("line 4, column 63: $.purposes[0].legalBasis: "))
+        // A missing key: the place of the object that lacks it.
+        let recipient = try #require(error.problems.first { $0.path.hasPrefix("$.recipients[0]") })
+        #expect(recipient.line == 10 && recipient.column == 19, "\(recipient.located)")
+        // Built in Swift: no place.
+        #expect(ManifestProblem(path: "$", message: "m").line == nil)
+    }
+}

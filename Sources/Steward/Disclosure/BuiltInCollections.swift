@@ -121,7 +121,7 @@ enum BuiltInCollections {
                     ManifestProblem(
                         path: "$.purposes",
                         message:
-                            "the \(module) module stores \(requirement.what) for purpose \"\(purpose)\", which is not declared; declare it, or leave the \(module) module out of the disclosure if the app does not use it"
+                            "the \(module) module stores \(requirement.what) for purpose \"\(purpose)\", which is not declared; declare it, or leave the \(module) module out (Steward.Configuration.modules, `--modules` on the CLI) if the app does not use it"
                     ))
             }
             guard let index = manifest.dataCategories.firstIndex(where: { $0.id == requirement.category }) else {

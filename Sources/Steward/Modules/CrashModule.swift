@@ -18,6 +18,8 @@ extension CrashReporter: FacadeModule {
         crashConfiguration.beforeQueueing = configuration.beforeQueueingCrashReport
         let crashes = CrashReporter(
             configuration: crashConfiguration, vault: context.vault, consent: context.gate, clock: context.clock)
+        // Left out: no handlers, and no records of an earlier run are read.
+        guard configuration.modules.contains(.crash) else { return (crashes, CrashReporter.PendingResult()) }
         if configuration.installsCrashHandler { try crashes.install() }
         let pending = crashes.processPending()
         if !pending.reports.isEmpty || !pending.problems.isEmpty {

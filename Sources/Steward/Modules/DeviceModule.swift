@@ -11,6 +11,8 @@ extension DeviceIdentifiers: FacadeModule {
 
     func contribute(to document: inout ExportDocument, steward: Steward) throws {
         document.identifiers.appScopedID = try? appScopedID().uuidString
+        // Left out, the module keeps no identifiers: the export must not make them.
+        guard steward.configuration.modules.contains(.device) else { return }
         document.identifiers.installationID = try? installationID().uuidString
         document.identifiers.advertisingID = try? advertisingID().uuidString
         document.identifiers.trackingLimited = try? isTrackingLimited()

@@ -15,6 +15,9 @@ struct JSONParser {
     struct Result {
         var value: JSONValue?
         var problems: [(path: JSONPath, message: String)]
+        /// Where each value read starts: its line and column (1-based, columns in characters),
+        /// by path (`$.purposes[0].legalBasis`).
+        var positions: [String: (line: Int, column: Int)] = [:]
     }
 
     /// Parses `bytes` as one JSON document.
@@ -27,9 +30,11 @@ struct JSONParser {
         var parser = JSONParser(bytes: bytes)
         do throws(SyntaxError) {
             let value = try parser.parseDocument()
-            return Result(value: value, problems: parser.problems)
+            return Result(value: value, problems: parser.problems, positions: parser.lineColumns())
         } catch {
-            return Result(value: nil, problems: parser.problems + [(error.path, parser.describe(error))])
+            return Result(
+                value: nil, problems: parser.problems + [(error.path, parser.describe(error))],
+                positions: parser.lineColumns())
         }
     }
 
@@ -44,6 +49,8 @@ struct JSONParser {
     private var index = 0
     private var path = JSONPath.root
     private var problems: [(path: JSONPath, message: String)] = []
+    /// The byte offset where each value read starts, by path.
+    private var offsets: [String: Int] = [:]
 
     private init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -72,6 +79,7 @@ struct JSONParser {
 
     private mutating func parseValue(depth: Int) throws(SyntaxError) -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end of input; expected a value") }
+        offsets[path.description] = index
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
@@ -338,9 +346,26 @@ struct JSONParser {
 
     /// `invalid JSON at line L, column C: message`. Columns count characters, not bytes.
     private func describe(_ error: SyntaxError) -> String {
+        let (line, column) = lineColumns(at: [error.offset])[error.offset] ?? (1, 1)
+        return "invalid JSON at line \(line), column \(column): \(error.message)"
+    }
+
+    /// The line and column of every recorded value start, in one pass over the bytes.
+    private func lineColumns() -> [String: (line: Int, column: Int)] {
+        let found = lineColumns(at: Set(offsets.values))
+        return offsets.compactMapValues { found[$0] }
+    }
+
+    /// The line and column (1-based; columns count characters, not bytes) of each offset.
+    private func lineColumns(at wanted: Set<Int>) -> [Int: (line: Int, column: Int)] {
+        var result: [Int: (line: Int, column: Int)] = [:]
+        guard let last = wanted.max() else { return result }
         var line = 1
         var column = 1
-        for byte in bytes[..<min(error.offset, bytes.count)] {
+        for offset in 0...min(last, bytes.count) {
+            if wanted.contains(offset) { result[offset] = (line, column) }
+            guard offset < bytes.count else { break }
+            let byte = bytes[offset]
             if byte == 0x0A {
                 line += 1
                 column = 1
@@ -348,6 +373,6 @@ struct JSONParser {
                 column += 1
             }
         }
-        return "invalid JSON at line \(line), column \(column): \(error.message)"
+        return result
     }
 }

@@ -38,14 +38,14 @@ extension PrivacyManifest {
     public static func decode(json: [UInt8], now: Date = Date()) throws(ManifestError) -> PrivacyManifest {
         let parsed = JSONParser.parse(json)
         var problems = parsed.problems
-        guard let value = parsed.value else { throw ManifestError(problems) }
+        guard let value = parsed.value else { throw ManifestError(problems, positions: parsed.positions) }
         let reader = ManifestReader()
         let manifest = reader.manifest(from: value)
         problems += reader.problems
-        guard let manifest else { throw ManifestError(problems) }
+        guard let manifest else { throw ManifestError(problems, positions: parsed.positions) }
         var validator = ManifestValidator(manifest: manifest, now: now, structural: problems.map(\.path))
         problems += validator.run()
-        guard problems.isEmpty else { throw ManifestError(problems) }
+        guard problems.isEmpty else { throw ManifestError(problems, positions: parsed.positions) }
         return manifest
     }
 
@@ -64,7 +64,13 @@ extension PrivacyManifest {
 }
 
 extension ManifestError {
-    init(_ problems: [(path: JSONPath, message: String)]) {
-        self.init(problems: problems.map { ManifestProblem($0.path, $0.message) })
+    init(_ problems: [(path: JSONPath, message: String)], positions: [String: (line: Int, column: Int)] = [:]) {
+        self.init(
+            problems: problems.map { problem in
+                // The value at the path, else the closest enclosing value read.
+                let place = problem.path.prefixes.reversed().lazy.compactMap { positions[$0.description] }.first
+                return ManifestProblem(
+                    path: problem.path.description, message: problem.message, line: place?.line, column: place?.column)
+            })
     }
 }

@@ -16,11 +16,38 @@ public struct ManifestProblem: Hashable, Sendable, CustomStringConvertible {
     public let path: String
     /// What is wrong and, where it helps, what to do about it.
     public let message: String
+    /// Where in the JSON text the problem is: the line and column (1-based, columns in
+    /// characters) of the value at ``path``, or of its closest enclosing value that was read
+    /// (for a missing key, the object that lacks it). Nil for a manifest built in Swift.
+    public let line: Int?
+    /// See ``line``.
+    public let column: Int?
 
-    /// Creates a problem at `path` (in the `$.field[index]` form) saying `message`.
-    public init(path: String, message: String) {
+    /// Problems are equal when their path and message are: where the text put them is not part
+    /// of equality.
+    public static func == (lhs: ManifestProblem, rhs: ManifestProblem) -> Bool {
+        lhs.path == rhs.path && lhs.message == rhs.message
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(message)
+    }
+
+    /// Creates a problem at `path` (in the `$.field[index]` form) saying `message`, at `line`
+    /// and `column` of the JSON text when known.
+    public init(path: String, message: String, line: Int? = nil, column: Int? = nil) {
         self.path = path
         self.message = message
+        self.line = line
+        self.column = column
+    }
+
+    /// `line L, column C: path: message` when the place in the text is known, else the
+    /// ``description``.
+    public var located: String {
+        guard let line, let column else { return description }
+        return "line \(line), column \(column): \(description)"
     }
 
     init(_ path: JSONPath, _ message: String) {
