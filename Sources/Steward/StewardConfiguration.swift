@@ -281,7 +281,8 @@ extension Steward {
     /// end it.
     ///
     /// ``Steward/send(timeout:)`` still queues and drains at once; payloads the background
-    /// delivery sent are not in its report.
+    /// delivery sent are not in its report. A per-recipient hourly byte budget (a metered link)
+    /// is `uploadPolicy.maxBytesPerHour`.
     public struct AutomaticDelivery: Hashable, Sendable {
         /// How often held data is queued (default 30 s). Clamped to 1 s…2^31 s, so any
         /// duration is safe.

@@ -340,6 +340,25 @@ private final class Observations<T: Sendable>: Sendable {
 
 extension UploadTests {
     @Suite(.timeLimit(.minutes(1))) struct UploaderTests {
+        @Test func theHourlyByteBudgetHoldsSendsUntilTheHourHasPassed() async throws {
+            let f = try Fixture()
+            var policy = UploadPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60))
+            // Two of the fixture's payloads fit; a third waits for the hour to pass.
+            policy.maxBytesPerHour = 2 * f.payload(1).body.count
+            let uploader = try Uploader(
+                recipient: Fixture.recipient, transport: f.transport, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest, audit: f.audit, policy: policy, clock: f.clock, wallClock: f.wall)
+            for n in 1...3 { #expect(try uploader.submit(f.payload(n)) == .queued) }
+            let drain = Task { await uploader.drain() }
+            // The loop sleeps until the hour is over: the third has not gone.
+            let waited = try await f.step()
+            #expect(f.transport.payloads.count == 2)
+            #expect(waited == .seconds(3_600), "the first send ages out of the hour at t = 1 h")
+            let report = await drain.value
+            #expect(report.accepted == 3 && f.transport.payloads.count == 3)
+            #expect(report.retries == 0, "waiting for the budget is no attempt")
+        }
+
         @Test func anUploaderRefusesAManifestThatDoesNotValidate() throws {
             let f = try Fixture()
             var manifest = Fixture.manifest

@@ -26,6 +26,13 @@ public struct UploadPolicy: Hashable, Sendable {
     /// `Duration(attoseconds: .max)` a payload simply never gets that old; zero or a negative
     /// age drops every payload (except Steward's own deletion requests) as expired.
     public var maxAge: Duration
+    /// The most payload bytes sent to the recipient in any hour (a metered link, a fleet's
+    /// shared uplink); nil (the default) for no limit. Past it, the uploader waits until
+    /// enough of the last hour's sends age out; waiting counts as no attempt. A payload larger
+    /// than the whole budget goes alone, once nothing was sent in the hour, so nothing is held
+    /// for ever. Steward's own deletion requests are not held back by it. Zero or negative
+    /// counts as 1 byte.
+    public var maxBytesPerHour: Int?
 
     /// Creates a policy.
     public init(
@@ -36,6 +43,7 @@ public struct UploadPolicy: Hashable, Sendable {
         self.maxBackoff = maxBackoff
         self.maxAttempts = maxAttempts
         self.maxAge = maxAge
+        self.maxBytesPerHour = nil
     }
 
     /// The backoff schedule: ``initialBackoff`` doubling per attempt up to ``maxBackoff``.

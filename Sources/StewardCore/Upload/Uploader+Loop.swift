@@ -64,6 +64,19 @@ extension Uploader {
                 let deadline = earliest(notBefore, expiryDeadline(best.entry, now: now, elapsed: elapsed))
                 return (.wait(deadline: deadline, generation: s.generation), [])
             }
+            if let budget = policy.maxBytesPerHour, best.entry.purpose != .privacyCompliance,
+                let opens = Self.budgetOpens(for: best.entry.bytes, budget: budget, sent: &s.sent, elapsed: elapsed)
+            {
+                StewardDiagnostics.emit(
+                    DiagnosticEvent(
+                        .notice, "upload.budget", "The hourly byte budget is spent; the next send waits",
+                        ["recipient": recipient.rawValue, "wait_s": String((opens - elapsed).components.seconds)]))
+                return (
+                    .wait(
+                        deadline: earliest(opens, expiryDeadline(best.entry, now: now, elapsed: elapsed)),
+                        generation: s.generation), []
+                )
+            }
             s.inFlight = best.entry.id
             return (.send(best.entry, best.basis), [])
         }
@@ -141,6 +154,8 @@ extension Uploader {
             "categories": entry.categories.map(\.rawValue).joined(separator: ","),
             "attempt": String(entry.attempts + 1),
         ]
+        // Every send spends budget, whatever the answer: the bytes went over the link.
+        if policy.maxBytesPerHour != nil { state.withLock { $0.sent.append((timer.elapsed(), entry.bytes)) } }
         switch answer {
         case .accepted:
             StewardDiagnostics.emit(
@@ -344,5 +359,26 @@ extension Uploader {
 
     func notify(_ waiters: [Waiter]) {
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// When a send of `bytes` fits the hourly `budget` again, given the sends of the last hour
+    /// (older ones are forgotten here); nil when it fits now. A payload larger than the whole
+    /// budget fits once nothing was sent in the hour.
+    static func budgetOpens(
+        for bytes: Int, budget: Int, sent: inout [(at: Duration, bytes: Int)], elapsed: Duration
+    ) -> Duration? {
+        let hour = Duration.seconds(3_600)
+        sent.removeAll { $0.at + hour <= elapsed }
+        let limit = max(1, budget)
+        var used = sent.reduce(0) { $0.addingReportingOverflow($1.bytes).partialValue }
+        guard !sent.isEmpty, used.addingReportingOverflow(bytes).partialValue > limit || used > limit else {
+            return nil
+        }
+        // Wait until enough of the oldest sends age out for this one to fit (or all of them).
+        for send in sent {
+            used -= send.bytes
+            if used + min(bytes, limit) <= limit || used <= 0 { return send.at + hour }
+        }
+        return sent.last.map { $0.at + hour }
     }
 }

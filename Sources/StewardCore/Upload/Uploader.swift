@@ -122,7 +122,7 @@ public final class Uploader: Sendable {
             loaded.lanes[payload.purpose, default: Lane()].append(
                 Entry(
                     id: record.id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
-                    key: payload.idempotencyKey))
+                    key: payload.idempotencyKey, bytes: payload.body.count))
             loaded.count += 1
         }
         self.state = Mutex(loaded)
@@ -244,7 +244,7 @@ public final class Uploader: Sendable {
         }
         let entry = Entry(
             id: id, purpose: payload.purpose, categories: payload.categories, created: payload.created,
-            key: payload.idempotencyKey)
+            key: payload.idempotencyKey, bytes: payload.body.count)
         var handOverError: (any Error)?
         do { try handedOver() } catch { handOverError = error }
         notify(

@@ -13,6 +13,8 @@ extension Uploader {
         let created: Date
         /// The payload's idempotency key.
         let key: String
+        /// The body's size, for the hourly byte budget.
+        var bytes = 0
         var attempts = 0
         /// Elapsed-clock time before which it may not be sent again (backoff, Retry-After).
         var notBefore: Duration?
@@ -70,6 +72,8 @@ extension Uploader {
         /// The send under way, so a withdrawal of its purpose can cancel it.
         var inFlightSend: (purpose: Purpose, task: Task<Delivery, Never>)?
         var generation: UInt64 = 0
+        /// Sends of the last hour (elapsed-clock time and body bytes), for the byte budget.
+        var sent: [(at: Duration, bytes: Int)] = []
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
 
