@@ -34,7 +34,9 @@ import Musl
 /// (raw identifiers follow the `deviceIdentity` permission), telemetry and metrics (consent
 /// at record and send time, deletion requests after a withdrawal), the crash reporter (its
 /// handler follows crash-reporting consent), processes crash records left by an earlier run,
-/// and makes one uploader per recipient.
+/// makes one uploader per recipient, and starts the automatic delivery
+/// (`Configuration.automaticDelivery`). Modules left out of
+/// `Configuration.modules` are inert.
 public final class Steward: Sendable {
     /// The configuration it started with.
     public let configuration: Configuration
