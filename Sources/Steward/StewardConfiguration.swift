@@ -252,10 +252,12 @@ public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
+    /// Equal when the code and the problems are (``underlying`` is not compared).
     public static func == (lhs: StewardError, rhs: StewardError) -> Bool {
         lhs.code == rhs.code && lhs.problems == rhs.problems
     }
 
+    /// Hashes what equality compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(code)
         hasher.combine(problems)

@@ -7,8 +7,8 @@ public import Steward
 ///
 /// `run()` does the periodic work (telemetry held in memory stored every `flushInterval`,
 /// expired data removed every `retentionInterval`) until the group shuts down; delivery runs on
-/// its own meanwhile (``Steward/Configuration/automaticDelivery``). On a graceful shutdown
-/// (SIGTERM, when the group listens for it) it calls ``Steward/shutdown(within:)``: what is
+/// its own meanwhile (`Steward.Configuration.automaticDelivery`). On a graceful shutdown
+/// (SIGTERM, when the group listens for it) it calls `Steward.shutdown(within:)`: what is
 /// held in memory is stored, what is queued is delivered for up to ``shutdownBound``, and the
 /// instance closes; what was not delivered stays queued for the next start. On cancellation it
 /// stores and closes at once, sending nothing more.
@@ -35,7 +35,7 @@ public struct StewardService: Service {
     /// How often expired data is removed.
     public var retentionInterval: Duration
 
-    /// A service for `steward`, started already (by ``Steward/start(_:)``).
+    /// A service for `steward`, started already (by `Steward.start(_:)`).
     public init(
         _ steward: Steward, shutdownBound: Duration = .seconds(5), flushInterval: Duration = .seconds(30),
         retentionInterval: Duration = .seconds(3_600)

@@ -29,6 +29,7 @@ public struct ManifestProblem: Hashable, Sendable, CustomStringConvertible {
         lhs.path == rhs.path && lhs.message == rhs.message
     }
 
+    /// Hashes what equality compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(path)
         hasher.combine(message)

@@ -21,6 +21,7 @@ public struct DiagnosticEvent: Hashable, Sendable {
         /// Steward could not do its job (the vault failed).
         case error
 
+        /// Whether `lhs` matters less than `rhs`.
         public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 

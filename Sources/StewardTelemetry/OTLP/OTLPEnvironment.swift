@@ -40,8 +40,9 @@ public struct OTLPEnvironment: Hashable, Sendable {
         public var compresses: Bool?
         /// A CA bundle to trust instead of the system store.
         public var certificatePath: String?
-        /// A client certificate and its key (mutual TLS).
+        /// A client certificate (mutual TLS).
         public var clientCertificatePath: String?
+        /// The client certificate's private key.
         public var clientKeyPath: String?
     }
 
