@@ -150,7 +150,7 @@ public enum FuzzOTelEnvironment: FuzzTarget {
             try require(!OTLPEnvironment.stewardResourceKeys.contains(key), "kept Steward's own key \(key)")
             try require(
                 !OTLPEnvironment.identifyingResourceKeys.contains {
-                    key == $0 || ($0.hasSuffix(".") && key.hasPrefix($0))
+                    key.hasPrefix($0)
                 },
                 "kept the identifying key \(key)")
         }

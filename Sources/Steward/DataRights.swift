@@ -357,7 +357,7 @@ public struct DataRights: Sendable {
                 scope: .all, purposes: Array(purposes[recipient] ?? []), categories: Array(received[recipient] ?? []),
                 pseudonymousIDs: known.pseudonymousIDs, deviceID: known.deviceID, requested: now)
             let payload = DeletionRequest.payload(
-                request, to: recipient, configuration: configuration, serviceName: steward.plan.serviceName, now: now)
+                request, to: recipient, configuration: configuration, plan: steward.plan, now: now)
             try uploader.submitObligation(payload)
             uploaders.append(uploader)
         }

@@ -7,14 +7,15 @@ extension DeletionRequest {
     /// telemetry recipient (with the resource telemetry sends), the JSON document for the others.
     static func payload(
         _ request: DeletionRequest, to recipient: RecipientID, configuration: Steward.Configuration,
-        serviceName: String, now: Date
+        plan: Steward.Plan, now: Date
     ) -> Payload {
-        let resource =
-            recipient == configuration.telemetryRecipient
-            ? TelemetryResource(
-                serviceName: serviceName, serviceVersion: configuration.release, osType: "linux",
+        var resource: TelemetryResource?
+        if recipient == configuration.telemetryRecipient {
+            resource = TelemetryResource(
+                serviceName: plan.serviceName, serviceVersion: configuration.release, osType: "linux",
                 deviceID: request.deviceID)
-            : nil
+            resource?.attributes = plan.resourceAttributes
+        }
         return request.payload(to: recipient, resource: resource, appID: configuration.appID, now: now)
     }
 }

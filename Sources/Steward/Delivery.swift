@@ -52,7 +52,7 @@ extension Steward {
                     scope: .purposes, purposes: [purpose], categories: categories,
                     deviceID: try? device.appScopedID().uuidString, requested: now)
                 return DeletionRequest.payload(
-                    request, to: recipient, configuration: configuration, serviceName: context.plan.serviceName,
+                    request, to: recipient, configuration: configuration, plan: context.plan,
                     now: now)
             }
             // A send the recipient accepted after the withdrawal (too late to cancel) is

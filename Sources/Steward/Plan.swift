@@ -99,8 +99,34 @@ extension Steward {
                     )
                 }
             }
+            // The environment's OTLP settings matter only where Steward makes the telemetry
+            // transport itself: an app without telemetry, or with a transport of its own, is not
+            // stopped by variables set for other programs.
+            let telemetryRecipient = manifest.declaration(of: configuration.telemetryRecipient)
+            let readsEnvironment =
+                configuration.modules.contains(.telemetry) && telemetryRecipient != nil
+                && configuration.transports[configuration.telemetryRecipient] == nil
             let otel = OTelEnvironment.read(
-                configuration.otelEnvironment, configuration: configuration, problems: &problems)
+                readsEnvironment ? configuration.otelEnvironment : [:], configuration: configuration,
+                problems: &problems)
+            if configuration.otlpEndpoint == nil, let declared = telemetryRecipient?.endpointHosts, !declared.isEmpty {
+                // An endpoint from the environment must be one the manifest discloses (or this
+                // machine's own collector).
+                for signal in [otel.logs, otel.metrics].compactMap({ $0 }) {
+                    let host = signal.endpoint.host?.lowercased() ?? ""
+                    let local = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || host.hasPrefix("127.")
+                    if !local, !declared.map({ $0.lowercased() }).contains(host) {
+                        let problem =
+                            "OTEL_EXPORTER_OTLP_*ENDPOINT: the host \(host) is not among the endpoint hosts the manifest declares for '\(configuration.telemetryRecipient)' (\(declared.joined(separator: ", "))); declare it there or change the variable"
+                        if !problems.contains(problem) { problems.append(problem) }
+                    }
+                }
+            }
+            if configuration.otlpEndpoint == nil, (otel.logs == nil) != (otel.metrics == nil) {
+                problems.append(
+                    "OTEL_EXPORTER_OTLP_\(otel.logs == nil ? "LOGS" : "METRICS")_ENDPOINT is not set while the other signal's is: Steward sends logs and metrics; set OTEL_EXPORTER_OTLP_ENDPOINT or both per-signal endpoints"
+                )
+            }
             if configuration.transports[configuration.telemetryRecipient] == nil,
                 otel.logs != nil || otel.metrics != nil
             {

@@ -379,6 +379,9 @@ public final class Steward: Sendable {
     public func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         stopAutomaticDelivery()
+        // A queueing pass under way finishes before the vault closes (no new one starts: the
+        // instance no longer runs).
+        queueing.withLock { _ in }
         for module in modules.all { module.stop() }
         try? audit.flush()
         consent.removeObserver(delivery.consentObserver)

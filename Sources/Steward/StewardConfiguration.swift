@@ -296,3 +296,30 @@ extension Steward {
         }
     }
 }
+
+extension Steward.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The settings without their secrets: header values (``otlpHeaders``, ``http``), the
+    /// environment's values (only how many variables there are) and the DSN (only whether one
+    /// is set) are not shown.
+    public var description: String {
+        let headers = otlpHeaders.keys.sorted().map { "\($0): <redacted>" }.joined(separator: ", ")
+        return
+            "Steward.Configuration(appID: \(appID), dataDirectory: \(dataDirectory ?? "default"), modules: \(modules.map(\.rawValue).sorted()), sentryDSN: \(sentryDSN == nil ? "nil" : "<set>"), otlpEndpoint: \(otlpEndpoint.map { "\($0.scheme ?? "")://\($0.host ?? "")" } ?? "nil"), otlpHeaders: [\(headers)], otelEnvironment: \(otelEnvironment.count) variables, http: \(http), automaticDelivery: \(automaticDelivery.map { "\($0.interval)" } ?? "off"), release: \(release ?? "nil"))"
+    }
+
+    /// The same as ``description``.
+    public var debugDescription: String { description }
+
+    /// A mirror without the secrets, for `dump` and debuggers.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "appID": appID, "dataDirectory": dataDirectory as Any, "modules": modules,
+                "sentryDSN": sentryDSN == nil ? "nil" : "<set>", "otlpEndpoint": otlpEndpoint as Any,
+                "otlpHeaders": otlpHeaders.mapValues { _ in "<redacted>" },
+                "otelEnvironment": "\(otelEnvironment.count) variables", "http": http,
+                "automaticDelivery": automaticDelivery as Any, "release": release as Any,
+            ])
+    }
+}

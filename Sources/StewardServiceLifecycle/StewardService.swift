@@ -7,7 +7,8 @@ public import Steward
 ///
 /// `run()` does the periodic work (telemetry held in memory stored every `flushInterval`,
 /// expired data removed every `retentionInterval`) until the group shuts down; delivery runs on
-/// its own meanwhile (`Steward.Configuration.automaticDelivery`). On a graceful shutdown
+/// its own meanwhile (`Steward.Configuration.automaticDelivery`, on by default; with it off,
+/// nothing is sent until the shutdown's bounded delivery). On a graceful shutdown
 /// (SIGTERM, when the group listens for it) it calls `Steward.shutdown(within:)`: what is
 /// held in memory is stored, what is queued is delivered for up to ``shutdownBound``, and the
 /// instance closes; what was not delivered stays queued for the next start. On cancellation it

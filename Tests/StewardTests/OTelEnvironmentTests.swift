@@ -111,7 +111,7 @@ import Testing
         var configuration = try FacadeFixture().configuration()
         configuration.transports = [:]
         configuration.otelEnvironment = [
-            "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example.com",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "https://otel.example.com",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_RESOURCE_ATTRIBUTES": "host.name=build-07",
         ]
         do {
@@ -120,6 +120,52 @@ import Testing
         } catch {
             #expect(error.code == .invalidConfiguration)
             #expect(error.problems.count == 2, "\(error.problems)")
+        }
+        // An endpoint the manifest does not disclose, or one signal without the other.
+        for (environment, expected) in [
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "https://elsewhere.example.net"], "endpoint hosts"),
+            (["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://otel.example.com/v1/logs"], "METRICS_ENDPOINT"),
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "https://user:s3cret@otel.example.com?k=v"], "credentials"),
+        ] {
+            configuration.otelEnvironment = environment
+            #expect {
+                try Steward.start(configuration)
+            } throws: { error in
+                let text = (error as? StewardError)?.problems.joined(separator: "\n") ?? ""
+                return text.contains(expected) && !text.contains("s3cret")
+            }
+        }
+    }
+
+    @Test func theEnvironmentIsNotReadForAnAppWithoutTelemetryOrWithItsOwnTransport() throws {
+        var configuration = try FacadeFixture().configuration()
+        configuration.otelEnvironment = [
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://elsewhere.example.net",
+        ]
+        // The fixture has its own telemetry transport: the variables are for other programs.
+        var problems: [String] = []
+        _ = try Steward.Plan.check(configuration)
+        configuration.transports = [:]
+        configuration.modules = [.crash, .device, .permissions]
+        _ = try Steward.Plan.check(configuration)
+        configuration.modules.insert(.telemetry)
+        do {
+            _ = try Steward.Plan.check(configuration)
+        } catch {
+            problems = error.problems
+        }
+        #expect(problems.count == 2, "with telemetry on, both problems: \(problems)")
+    }
+
+    @Test func aConfigurationNeverShowsItsSecrets() throws {
+        var configuration = try FacadeFixture().configuration()
+        configuration.otlpHeaders = ["Authorization": "Bearer s3cret"]
+        configuration.otelEnvironment = ["OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cret"]
+        configuration.sentryDSN = "https://s3cret@sentry.example.com/42"
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        for text in [String(describing: configuration), String(reflecting: configuration), dumped] {
+            #expect(!text.contains("s3cret"), "\(text)")
         }
     }
 }

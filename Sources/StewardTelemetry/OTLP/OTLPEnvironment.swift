@@ -62,8 +62,8 @@ public struct OTLPEnvironment: Hashable, Sendable {
         "device.id", "device.model.identifier", "host.arch", "os.type", "os.version", "service.version",
     ]
 
-    /// Resource keys (and key prefixes, ending in `.`) that identify a person, a host or a
-    /// device: refused.
+    /// Resource keys that identify a person, a host or a device: refused, with every key that
+    /// starts with one of them (`process.command` refuses `process.command_line` too).
     public static let identifyingResourceKeys = [
         "user.", "enduser.", "host.name", "host.id", "host.ip", "host.mac", "device.", "client.", "network.",
         "net.", "k8s.pod.uid", "k8s.node.uid", "container.id", "process.pid", "process.command",
@@ -89,8 +89,15 @@ public struct OTLPEnvironment: Hashable, Sendable {
         }
         func url(_ name: String) -> URL? {
             guard let text = value(name) else { return nil }
+            // The text is not quoted: a URL may carry user:password@.
             guard let url = URL(string: text), let scheme = url.scheme, !scheme.isEmpty, url.host != nil else {
-                note("\(name): '\(Self.printable(text))' is not a URL with a scheme and a host")
+                note("\(name): not a URL with a scheme and a host")
+                return nil
+            }
+            guard url.query == nil, url.fragment == nil, url.user == nil, url.password == nil else {
+                note(
+                    "\(name): a URL with a query, a fragment or credentials; give the collector's URL alone (credentials go in _HEADERS)"
+                )
                 return nil
             }
             return url
@@ -144,17 +151,25 @@ public struct OTLPEnvironment: Hashable, Sendable {
             if signal == "LOGS" { logs = settings } else { metrics = settings }
         }
         serviceName = value("OTEL_SERVICE_NAME")
+        if let name = serviceName, IdentifierFilter.current.contains(name) {
+            note("OTEL_SERVICE_NAME holds an identifier of this device; give the service's name")
+            serviceName = nil
+        }
         if let text = value("OTEL_RESOURCE_ATTRIBUTES") {
             if let pairs = Self.pairs(text) {
                 let filter = IdentifierFilter.current
                 for (key, attribute) in pairs {
                     let shown = Self.printable(key)
                     if key == "service.name" {
-                        serviceName = serviceName ?? attribute
+                        if filter.contains(attribute) {
+                            note("OTEL_RESOURCE_ATTRIBUTES: service.name holds an identifier of this device; remove it")
+                        } else {
+                            serviceName = serviceName ?? attribute
+                        }
                     } else if Self.stewardResourceKeys.contains(key) {
                         note("OTEL_RESOURCE_ATTRIBUTES: \(shown) is set by Steward; remove it")
                     } else if Self.identifyingResourceKeys.contains(where: {
-                        key == $0 || ($0.hasSuffix(".") && key.hasPrefix($0))
+                        key.hasPrefix($0)
                     })
                         || filter.contains(attribute) || filter.isSecretKey(key)
                     {
