@@ -127,9 +127,11 @@ final class TLSRelay {
     }
 
     /// Reads one request from what s_server relays: the head up to CRLF CRLF, then
-    /// `Content-Length` bytes of body. Bounded by `timeout`. The blocking reads run on a
-    /// thread of their own, never on the concurrency pool's (the transfer needs those).
-    func readRequest(timeout: Duration = .seconds(15)) async throws -> Request {
+    /// `Content-Length` bytes of body. Bounded by `timeout`: generous, because the sending task
+    /// needs a thread of the concurrency pool, which other suites' synchronous work (vault
+    /// commits, child processes) can hold for many seconds on a two-core machine. The blocking
+    /// reads run on a thread of their own, never on the concurrency pool's.
+    func readRequest(timeout: Duration = .seconds(90)) async throws -> Request {
         let fd = fromServer.fileHandleForReading.fileDescriptor
         return try await withCheckedThrowingContinuation { continuation in
             Thread { continuation.resume(with: Result { try Self.readRequest(fd: fd, timeout: timeout) }) }.start()
@@ -218,7 +220,7 @@ final class TLSRelay {
 
 @Suite(
     .enabled(if: opensslPath != nil, "needs the openssl tool (installed by the bootstrap script)"),
-    .timeLimit(.minutes(1)))
+    .timeLimit(.minutes(3)))
 struct HTTPSRelayTests {
     /// An OTLP-like body, large enough for gzip to matter.
     static let body: [UInt8] = Array(
