@@ -2,7 +2,10 @@ import Foundation
 import Testing
 
 /// Runs the built `steward` binary, as swift-argument-parser's example tests do.
-@Suite struct CLITests {
+/// Serialized: each test waits for child processes on its thread, and on a two-core machine
+/// (two concurrency-pool threads) parallel CLI tests held both threads for minutes under ASan,
+/// so other suites' tasks never ran (an HTTP test's send waited past its 90 s window).
+@Suite(.serialized) struct CLITests {
     struct Run {
         /// The exit status, or the signal that ended the process (see `signaled`).
         var status: Int32
