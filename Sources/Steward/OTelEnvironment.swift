@@ -39,10 +39,7 @@ struct OTelEnvironment {
             for (name, value) in variables.headers.sorted(by: { $0.key < $1.key })
                 + configuration.otlpHeaders.sorted(by: { $0.key < $1.key })
             {
-                for existing in http.headers.keys where existing.lowercased() == name.lowercased() {
-                    http.headers.removeValue(forKey: existing)
-                }
-                http.headers[name] = value
+                http.headers.setHeader(name, value)
             }
             if let timeout = variables.timeout { http.timeout = timeout }
             if let compresses = variables.compresses { http.compressesRequests = compresses }

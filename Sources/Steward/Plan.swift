@@ -114,8 +114,7 @@ extension Steward {
                 // machine's own collector).
                 for signal in [otel.logs, otel.metrics].compactMap({ $0 }) {
                     let host = signal.endpoint.host?.lowercased() ?? ""
-                    let local = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || host.hasPrefix("127.")
-                    if !local, !declared.map({ $0.lowercased() }).contains(host) {
+                    if !EndpointPolicy.isLoopback(host: host), !declared.map({ $0.lowercased() }).contains(host) {
                         let problem =
                             "OTEL_EXPORTER_OTLP_*ENDPOINT: the host \(host) is not among the endpoint hosts the manifest declares for '\(configuration.telemetryRecipient)' (\(declared.joined(separator: ", "))); declare it there or change the variable"
                         if !problems.contains(problem) { problems.append(problem) }

@@ -6,7 +6,7 @@ import Musl
 #endif
 
 /// Which endpoint URLs an ``HTTPTransport`` accepts: HTTPS anywhere, plain HTTP to loopback only.
-enum EndpointPolicy {
+package enum EndpointPolicy {
     /// Checks `url` and returns the string handed to libcurl.
     static func validate(_ url: URL) throws(HTTPTransportError) -> String {
         guard let scheme = url.scheme?.lowercased() else {
@@ -39,7 +39,7 @@ enum EndpointPolicy {
     /// Whether `host` (a name or an address literal, IPv6 with or without brackets) is a
     /// loopback host: `localhost`, an address in 127.0.0.0/8, `::1`, or an IPv4-mapped
     /// 127.0.0.0/8 address. Names other than `localhost` are not resolved: they do not count.
-    static func isLoopback(host: String) -> Bool {
+    package static func isLoopback(host: String) -> Bool {
         var name = host.lowercased()
         if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
         if name == "localhost" || name == "localhost." { return true }

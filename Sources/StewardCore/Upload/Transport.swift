@@ -69,3 +69,12 @@ public protocol Transport: Sendable {
     /// Sends `payload` and reports what happened.
     func send(_ payload: Payload) async -> Delivery
 }
+
+extension Dictionary where Key == String, Value == String {
+    /// Sets the header `name` to `value`, replacing one of the same name in any case (HTTP field
+    /// names are case-insensitive).
+    package mutating func setHeader(_ name: String, _ value: String) {
+        for existing in keys where existing.lowercased() == name.lowercased() { removeValue(forKey: existing) }
+        self[name] = value
+    }
+}

@@ -149,17 +149,20 @@ extension Uploader {
             finish(entry) { _ in false }
             return true
         }
-        let names = [
-            "recipient": recipient.rawValue, "purpose": entry.purpose.rawValue,
-            "categories": entry.categories.map(\.rawValue).joined(separator: ","),
-            "attempt": String(entry.attempts + 1),
-        ]
+        // Built only when a diagnostics handler is set (the events take autoclosures).
+        func names() -> [String: String] {
+            [
+                "recipient": recipient.rawValue, "purpose": entry.purpose.rawValue,
+                "categories": entry.categories.map(\.rawValue).joined(separator: ","),
+                "attempt": String(entry.attempts + 1),
+            ]
+        }
         // Every send spends budget, whatever the answer: the bytes went over the link.
         if policy.maxBytesPerHour != nil { state.withLock { $0.sent.append((timer.elapsed(), entry.bytes)) } }
         switch answer {
         case .accepted:
             StewardDiagnostics.emit(
-                DiagnosticEvent(.info, "upload.accepted", "The recipient accepted a payload", names))
+                DiagnosticEvent(.info, "upload.accepted", "The recipient accepted a payload", names()))
             remove([entry.id], report: &report)
             for category in entry.categories {
                 audit.recordDisclosed(category, purpose: entry.purpose, recipient: recipient, legalBasis: basis)
@@ -177,7 +180,8 @@ extension Uploader {
             // captive portal's certificate) is retried with backoff until it is accepted.
             StewardDiagnostics.emit(
                 DiagnosticEvent(
-                    .warning, "upload.obligationRejected", "A deletion request was refused; it will be retried", names))
+                    .warning, "upload.obligationRejected", "A deletion request was refused; it will be retried", names()
+                ))
             report.retries += 1
             let attempts = entry.attempts + 1
             retry(
@@ -187,7 +191,7 @@ extension Uploader {
             // The reason is not logged: it quotes the server's answer, which may echo anything.
             StewardDiagnostics.emit(
                 DiagnosticEvent(
-                    .warning, "upload.rejected", "The recipient refused a payload for good; it was dropped", names))
+                    .warning, "upload.rejected", "The recipient refused a payload for good; it was dropped", names()))
             remove([entry.id], report: &report)
             countDropped(entry.categories, purpose: entry.purpose, reason: .rejected)
             report.dropped[.rejected, default: 0] += 1
@@ -205,7 +209,7 @@ extension Uploader {
                 StewardDiagnostics.emit(
                     DiagnosticEvent(
                         .warning, "upload.expired", "A payload was given up after the upload policy's attempts or age",
-                        names))
+                        names()))
                 remove([entry.id], report: &report)
                 countDropped(entry.categories, purpose: entry.purpose, reason: .deliveryExpired)
                 report.dropped[.deliveryExpired, default: 0] += 1
@@ -217,7 +221,7 @@ extension Uploader {
                 StewardDiagnostics.emit(
                     DiagnosticEvent(
                         .notice, "upload.retry", "A send failed for now; it is retried later",
-                        names.merging(["delay_s": String(delay.components.seconds)]) { $1 }))
+                        names().merging(["delay_s": String(delay.components.seconds)]) { $1 }))
                 retry(entry, attempts: attempts, after: delay, atLeast: .zero)
             }
         }

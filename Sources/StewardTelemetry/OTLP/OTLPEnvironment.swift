@@ -120,10 +120,7 @@ public struct OTLPEnvironment: Hashable, Sendable {
                 if let text = value(prefix + "HEADERS") {
                     if let pairs = Self.pairs(text) {
                         for (name, headerValue) in pairs {
-                            for existing in settings.headers.keys where existing.lowercased() == name.lowercased() {
-                                settings.headers.removeValue(forKey: existing)
-                            }
-                            settings.headers[name] = headerValue
+                            settings.headers.setHeader(name, headerValue)
                         }
                     } else {
                         // An entry may hold a secret: only the variable is named.
