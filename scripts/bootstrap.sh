@@ -28,11 +28,13 @@ fi
 have_lib zlib zlib1g-dev || missing+=(zlib1g-dev)
 # The tests make a self-signed certificate and serve HTTPS on loopback with the openssl tool.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The offline-pause test makes a network namespace and a veth pair with ip (iproute2), as root.
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 
 if ((${#missing[@]})); then
     echo "bootstrap: missing system packages: ${missing[*]}"
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, libcurl with OpenSSL headers, zlib headers, the openssl tool, pkg-config)" >&2
+        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, libcurl with OpenSSL headers, zlib headers, the openssl tool, pkg-config, iproute2)" >&2
         exit 1
     fi
     if [ "$(id -u)" -eq 0 ]; then

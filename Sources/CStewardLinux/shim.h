@@ -2,7 +2,8 @@
 #define STEWARD_LINUX_SHIM_H
 
 // Linux and CPU interfaces that Swift cannot call directly, in the manner of swift-nio's
-// CNIOLinux: a variadic ioctl (ethtool) and a CPU instruction (CRC-32C). Header only, no
+// CNIOLinux: a variadic ioctl (ethtool), a netlink socket (link and route events) and a CPU
+// instruction (CRC-32C). Header only, no
 // library to link. Nothing but StewardCore imports this module; StewardDevice reaches the
 // ioctl through StewardCore's `LinuxNetwork`.
 #include <errno.h>
@@ -14,6 +15,10 @@
 #include <net/if.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 // MARK: - CRC-32C
 
@@ -71,6 +76,27 @@ static inline int steward_permanent_address(int fd, const char *ifname, unsigned
     if (length > 32) length = 32;
     memcpy(out, request.data, (size_t)length);
     return length;
+}
+
+// MARK: - netlink
+
+/// Opens a non-blocking, close-on-exec NETLINK_ROUTE socket subscribed to the kernel's link,
+/// address and route events (IPv4 and IPv6): readable whenever an interface goes up or down,
+/// gains or loses an address, or a route changes. Returns the descriptor, or -errno.
+static inline int steward_netlink_route_events(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -errno;
+    struct sockaddr_nl address;
+    memset(&address, 0, sizeof(address));
+    address.nl_family = AF_NETLINK;
+    address.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE |
+                        RTMGRP_IPV6_ROUTE;
+    if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    return fd;
 }
 
 #endif

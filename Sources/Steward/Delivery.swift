@@ -15,6 +15,10 @@ extension Steward {
         let outbox: FileTransport?
         /// The consent observer that carries a withdrawal to the uploaders and the outbox.
         let consentObserver: UUID
+        /// The kernel's link and route events, by which uploaders pause while their recipient
+        /// cannot be reached; nil when no transport needs the network, the host turned it off
+        /// (``Configuration/pausesWhileOffline``) or the kernel refused the netlink socket.
+        let network: NetworkMonitor?
 
         /// Makes the uploaders, takes back a legacy outbox, and links withdrawals to the queues.
         static func open(_ context: FacadeContext, modules: Modules) throws -> Delivery {
@@ -32,10 +36,24 @@ extension Steward {
                 signals.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
                 transports[otlp] = .some(signals)
             }
+            let needsNetwork = transports.values.contains { ($0?.networkNeed ?? .none) != .none }
+            var network: NetworkMonitor?
+            if configuration.pausesWhileOffline, needsNetwork {
+                do {
+                    network = try NetworkMonitor()
+                } catch {
+                    StewardDiagnostics.emit(
+                        DiagnosticEvent(
+                            .notice, "delivery.noNetworkEvents",
+                            "The kernel's link events cannot be read; delivery does not pause while offline",
+                            ["errno": String(error.errno)]))
+                }
+            }
             for (recipient, transport) in transports {
                 uploaders[recipient] = try Uploader(
                     recipient: recipient, transport: transport, vault: context.vault, consent: consent,
-                    manifest: context.manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock)
+                    manifest: context.manifest, audit: audit, policy: configuration.uploadPolicy, wallClock: clock,
+                    network: network)
             }
             takeBackLegacyOutbox(context.dataDirectory + "/outbox", configuration: configuration, uploaders: uploaders)
             // A withdrawal reaches every queue at once: queued payloads leave the uploaders, a
@@ -89,7 +107,7 @@ extension Steward {
             }
             return Delivery(
                 uploaders: uploaders, transports: transports.compactMapValues { $0 }, outbox: outbox,
-                consentObserver: consentObserver)
+                consentObserver: consentObserver, network: network)
         }
 
         /// Earlier versions of Steward delivered to `DATA/outbox`, in plaintext, when no endpoint

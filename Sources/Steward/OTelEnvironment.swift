@@ -61,6 +61,19 @@ struct OTLPSignalTransport: Transport {
     /// Called with each accepted payload (as queued, with its path) and the answer's body.
     var acceptedResponseHandler: (@Sendable (Payload, [UInt8]) -> Void)?
 
+    /// Either signal's endpoint will do.
+    var networkNeed: NetworkNeed {
+        var hosts: [String] = []
+        for transport in [logs, metrics].compactMap({ $0 }) {
+            switch transport.networkNeed {
+            case .none: continue
+            case .anyNetwork: return .anyNetwork
+            case .hosts(let some): hosts += some
+            }
+        }
+        return hosts.isEmpty ? .none : .hosts(Array(Set(hosts)).sorted())
+    }
+
     func send(_ payload: Payload) async -> Delivery {
         let path = payload.headers[Payload.pathHeader]
         guard var transport = path == OTLPHTTP.metricsPath ? metrics : path == OTLPHTTP.logsPath ? logs : nil else {

@@ -385,6 +385,7 @@ public final class Steward: Sendable {
         for module in modules.all { module.stop() }
         try? audit.flush()
         consent.removeObserver(delivery.consentObserver)
+        delivery.network?.close()
         try? vault.close()
         if configuration.logger != nil { StewardDiagnostics.handler = nil }
         Self.processClaim.store(false, ordering: .releasing)
@@ -397,6 +398,7 @@ public final class Steward: Sendable {
         stopAutomaticDelivery()
         for module in modules.all { module.release() }
         consent.removeObserver(delivery.consentObserver)
+        delivery.network?.close()
         if configuration.logger != nil { StewardDiagnostics.handler = nil }
         Self.processClaim.store(false, ordering: .releasing)
     }

@@ -132,6 +132,13 @@ extension Steward {
         /// How Steward delivers on its own once started (default: on, queueing every 30 s);
         /// nil: only when the host calls ``Steward/send(timeout:)``.
         public var automaticDelivery: AutomaticDelivery?
+        /// Whether delivery pauses while a recipient cannot be reached (default true): Steward
+        /// then learns link, address and route changes from the kernel (a netlink socket and one
+        /// thread asleep on it, no polling), sends nothing while the device is offline or the
+        /// link to an endpoint is down (no attempt is counted, nothing is dropped), and resumes
+        /// when the kernel reports the network back. ``Steward/send(timeout:)`` then reports
+        /// what waits in `awaitingNetwork`. False: every send is tried, and fails, offline.
+        public var pausesWhileOffline: Bool
         /// The machine ID the device identifiers derive from.
         public var machineIDPath: String
 
@@ -169,6 +176,7 @@ extension Steward {
             self.defaultPendingPolicy = .encryptedDisk(maxAge: .seconds(7 * 86_400))
             self.uploadPolicy = UploadPolicy()
             self.automaticDelivery = AutomaticDelivery()
+            self.pausesWhileOffline = true
             self.logger = nil
             self.machineIDPath = "/etc/machine-id"
         }
@@ -319,7 +327,8 @@ extension Steward.Configuration: CustomStringConvertible, CustomDebugStringConve
                 "sentryDSN": sentryDSN == nil ? "nil" : "<set>", "otlpEndpoint": otlpEndpoint as Any,
                 "otlpHeaders": otlpHeaders.mapValues { _ in "<redacted>" },
                 "otelEnvironment": "\(otelEnvironment.count) variables", "http": http,
-                "automaticDelivery": automaticDelivery as Any, "release": release as Any,
+                "automaticDelivery": automaticDelivery as Any, "pausesWhileOffline": pausesWhileOffline,
+                "release": release as Any,
             ])
     }
 }

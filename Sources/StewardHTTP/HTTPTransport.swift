@@ -262,6 +262,19 @@ public struct HTTPTransport: Transport {
         return pins.joined(separator: ";")
     }
 
+    /// The endpoints' hosts; any network when libcurl may go through a proxy from the
+    /// environment (the proxy, not the endpoint, is then what must be reached).
+    public var networkNeed: NetworkNeed {
+        let proxied =
+            configuration.usesEnvironmentProxies
+            && ["https_proxy", "HTTPS_PROXY", "http_proxy", "all_proxy", "ALL_PROXY"].contains {
+                !(ProcessInfo.processInfo.environment[$0] ?? "").isEmpty
+            }
+        if proxied { return .anyNetwork }
+        let urls = Array(endpoints.values) + [defaultEndpoint].compactMap { $0 }
+        return .hosts(Array(Set(urls.compactMap(\.host))).sorted())
+    }
+
     /// Posts `payload` to its recipient's endpoint and maps the answer (see the type's
     /// discussion). Never throws or traps; safe from any task.
     public func send(_ payload: Payload) async -> Delivery {

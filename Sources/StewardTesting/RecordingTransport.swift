@@ -31,6 +31,7 @@ public final class RecordingTransport: Transport {
         var answers: [Delivery]
         var watchers: [UInt64: (count: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
         var nextID: UInt64 = 0
+        var networkNeed: NetworkNeed = .none
     }
 
     private let state: Mutex<State>
@@ -66,6 +67,13 @@ public final class RecordingTransport: Transport {
         self.elapsed = { origin.duration(to: clock.now) }
         self.respond = respond
         self.state = Mutex(State(answers: answers))
+    }
+
+    /// What the transport says it needs of the network (default ``NetworkNeed/none``: never
+    /// paused); set it to test how an uploader with a `NetworkMonitor` pauses.
+    public var networkNeed: NetworkNeed {
+        get { state.withLock { $0.networkNeed } }
+        set { state.withLock { $0.networkNeed = newValue } }
     }
 
     /// Adds answers to the end of the script.

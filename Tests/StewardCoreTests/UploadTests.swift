@@ -1053,3 +1053,132 @@ private final class LateAcceptingTransport: Transport {
         return .accepted
     }
 }
+
+// MARK: - Offline pause
+
+extension UploadTests {
+    /// The network's state as a test replays it: interfaces and the kernel's route answer.
+    final class ReplayedNetwork: Sendable {
+        struct State {
+            var interfaces: [NetworkMonitor.Interface]?
+            var route: [UInt8]?
+        }
+        final class Box: Sendable {
+            let state: Mutex<State>
+            init(_ state: State) { self.state = Mutex(state) }
+        }
+        let box: Box
+        /// Changes the replayed state (seen after the next ``NetworkMonitor/noteChange()``).
+        func change(_ body: (inout State) -> Void) { box.state.withLock { body(&$0) } }
+        let monitor: NetworkMonitor
+        static let local: [UInt8] = [10, 9, 8, 1]
+
+        init(linkUp: Bool) {
+            let box = Box(State(interfaces: Self.interfaces(linkUp: linkUp), route: Self.local))
+            self.box = box
+            monitor = NetworkMonitor(
+                replaying: .init(
+                    interfaces: { box.state.withLock { $0.interfaces } },
+                    sourceAddress: { _ in box.state.withLock { $0.route } }))
+        }
+
+        static func interfaces(linkUp: Bool) -> [NetworkMonitor.Interface] {
+            [
+                .init(name: "lo", isUsable: true, isLoopback: true, addresses: [[127, 0, 0, 1]]),
+                .init(name: "veth0", isUsable: linkUp, isLoopback: false, addresses: [local]),
+            ]
+        }
+
+        /// Sets the link's carrier and reports the change as the netlink thread does.
+        func setLink(up: Bool) {
+            change { $0.interfaces = Self.interfaces(linkUp: up) }
+            monitor.noteChange()
+        }
+    }
+
+    @Suite(.timeLimit(.minutes(1))) struct OfflinePauseTests {
+        @Test func nothingIsSentWhileTheLinkToTheRecipientIsDownAndItGoesOutWhenTheLinkComesBack() async throws {
+            let f = try Fixture()
+            f.transport.networkNeed = .hosts(["10.9.8.2"])
+            let network = ReplayedNetwork(linkUp: false)
+            let uploader = try Uploader(
+                recipient: Fixture.recipient, transport: f.transport, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall,
+                network: network.monitor)
+            try uploader.submit(f.payload(1))
+
+            // An explicit flush sends nothing and says why; no attempt is counted.
+            let report = await uploader.drain()
+            #expect(report.sends == 0 && report.awaitingNetwork == 1 && report.remaining == 1, "\(report)")
+            #expect(f.transport.deliveries.isEmpty)
+
+            // The running loop sleeps without a timer: only the link event wakes it.
+            let worker = Task { await uploader.run() }
+            defer { worker.cancel() }
+            try await Task.sleep(for: .milliseconds(100))
+            // No timer while offline but the payload's expiry (the policy's maximum age).
+            let wake = f.clock.nextDeadline?.offset
+            #expect(wake == nil || wake! >= UploadPolicy().maxAge, "\(String(describing: wake))")
+            #expect(f.transport.deliveries.isEmpty)
+
+            network.setLink(up: true)
+            await f.transport.waitForDeliveries(1)
+            #expect(f.transport.deliveries.map(\.answer) == [.accepted])
+            // The answer is recorded just after the transport returns.
+            while uploader.pendingCount != 0 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+
+        @Test func aLostRouteAlsoPausesAndAnUnrelatedRecipientIsNotHeldBack() {
+            let network = ReplayedNetwork(linkUp: true)
+            #expect(network.monitor.canReach(.hosts(["10.9.8.2"])))
+            network.change { $0.route = nil }
+            #expect(network.monitor.canReach(.hosts(["10.9.8.2"])), "answers are kept until an event")
+            network.monitor.noteChange()
+            #expect(!network.monitor.canReach(.hosts(["10.9.8.2"])), "no route: unreachable")
+            #expect(network.monitor.canReach(.hosts(["127.0.0.1"])), "loopback never waits for a link")
+            #expect(network.monitor.canReach(.hosts(["[::1]"])))
+            #expect(network.monitor.canReach(.hosts(["localhost"])))
+            #expect(network.monitor.canReach(.hosts(["10.9.8.2", "127.0.0.1"])), "either host will do")
+            #expect(network.monitor.canReach(.none))
+        }
+
+        @Test func aNameNeedsSomeNetworkAndLinkLocalOrLoopbackAddressesAreNone() {
+            let network = ReplayedNetwork(linkUp: true)
+            #expect(network.monitor.canReach(.anyNetwork))
+            #expect(network.monitor.canReach(.hosts(["collector.example"])))
+            network.change {
+                $0.interfaces = [
+                    .init(name: "lo", isUsable: true, isLoopback: true, addresses: [[127, 0, 0, 1]]),
+                    .init(
+                        name: "eth0", isUsable: true, isLoopback: false,
+                        addresses: [[169, 254, 3, 4], [0xfe, 0x80] + Array(repeating: 0, count: 13) + [1]]),
+                ]
+            }
+            network.monitor.noteChange()
+            #expect(!network.monitor.canReach(.anyNetwork), "link-local addresses lead nowhere")
+            #expect(!network.monitor.canReach(.hosts(["collector.example"])))
+            #expect(network.monitor.canReach(.hosts(["localhost"])))
+
+            // Interfaces that cannot be read never hold data back.
+            network.change { $0.interfaces = nil }
+            network.monitor.noteChange()
+            #expect(network.monitor.canReach(.anyNetwork))
+        }
+
+        @Test func aTransportOfFilesIsNeverPausedAndIPLiteralsAreRead() throws {
+            let folder = NSTemporaryDirectory() + "steward-files-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            #expect(try FileTransport(directory: folder).networkNeed == .none)
+            #expect(NetworkMonitor.literal("[2001:db8::1]")?.count == 16)
+            #expect(NetworkMonitor.literal("10.0.0.1") == [10, 0, 0, 1])
+            #expect(NetworkMonitor.literal("collector.example") == nil)
+        }
+
+        @Test func theSystemMonitorOpensAndAnswersForThisMachine() throws {
+            let monitor = try NetworkMonitor()
+            defer { monitor.close() }
+            #expect(monitor.canReach(.hosts(["127.0.0.1"])))
+            #expect(monitor.canReach(.none))
+        }
+    }
+}

@@ -16,36 +16,42 @@ let opensslPath: String? = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first 
     FileManager.default.isExecutableFile(atPath: $0)
 }
 
-/// A throwaway CA, a server certificate it signed for IP 127.0.0.1, and `openssl s_server -www`
-/// serving it on a loopback port. Always stopped with ``stop()``.
+/// A throwaway CA, a server certificate it signed for IP 127.0.0.1 (or `address`), and
+/// `openssl s_server -www` serving it on a loopback port (or `address`, in a network namespace
+/// the test made). Always stopped with ``stop()``.
 final class TLSFixture {
     let folder: URL
     let port: UInt16
+    let address: String
     private let server: Process
 
     var caPath: String { folder.appendingPathComponent("ca.pem").path }
-    var url: URL { URL(string: "https://127.0.0.1:\(port)/v1/logs")! }
+    var url: URL { URL(string: "https://\(address):\(port)/v1/logs")! }
 
     struct StartFailed: Error, CustomStringConvertible { let description: String }
 
     /// With `requiringClientCertificate`, s_server asks for a client certificate signed by the
     /// CA (`-Verify 1`) and ends the handshake without one (mutual TLS).
-    init(requiringClientCertificate: Bool = false) throws {
+    /// With `namespace`, s_server runs in that network namespace (`ip netns exec`) on `address`.
+    init(requiringClientCertificate: Bool = false, address: String = "127.0.0.1", namespace: String? = nil) throws {
         let openssl = try #require(opensslPath)
+        self.address = address
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("steward-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let dir = folder.path
-        try TLSRelay.makeCertificates(openssl: openssl, dir: dir)
+        try TLSRelay.makeCertificates(openssl: openssl, dir: dir, address: address)
 
         // A free port: bound by the system, closed, then given to s_server; retried on a collision.
         var started: (Process, UInt16)?
         for _ in 0..<5 where started == nil {
             let port = try closedPort()
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: openssl)
+            // `ip netns exec` execs s_server after entering the namespace: the pid stays s_server's.
+            let launcher = namespace.map { [VethLink.ip, "netns", "exec", $0, openssl] } ?? [openssl]
+            process.executableURL = URL(fileURLWithPath: launcher[0])
             process.arguments =
-                [
-                    "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key",
+                Array(launcher.dropFirst()) + [
+                    "s_server", "-accept", "\(address):\(port)", "-cert", dir + "/server.pem", "-key",
                     dir + "/server.key",
                     "-www", "-quiet",
                 ] + (requiringClientCertificate ? ["-Verify", "1", "-CAfile", dir + "/ca.pem"] : [])
@@ -53,7 +59,7 @@ final class TLSFixture {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            if Self.waitUntilAccepting(port: port, process: process) {
+            if Self.waitUntilAccepting(address: address, port: port, process: process) {
                 started = (process, port)
             } else {
                 Self.kill(process)
@@ -75,8 +81,12 @@ final class TLSFixture {
 
     /// A client certificate and its key, signed by the fixture's CA: (certificate, key) paths.
     func makeClientCertificate() throws -> (certificate: String, key: String) {
+        try Self.makeClientCertificate(signedIn: folder.path)
+    }
+
+    /// A client certificate signed by the CA in `dir` (`ca.pem`, `ca.key`): (certificate, key) paths.
+    static func makeClientCertificate(signedIn dir: String) throws -> (certificate: String, key: String) {
         let openssl = try #require(opensslPath)
-        let dir = folder.path
         try "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"
             .write(toFile: dir + "/client.ext", atomically: true, encoding: .utf8)
         _ = try run(
@@ -114,14 +124,14 @@ final class TLSFixture {
     }
 
     /// Polls (bounded: 10 s) until `port` accepts a TCP connection, or the process exits.
-    private static func waitUntilAccepting(port: UInt16, process: Process) -> Bool {
+    private static func waitUntilAccepting(address host: String, port: UInt16, process: Process) -> Bool {
         for _ in 0..<200 {
             guard process.isRunning else { return false }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_addr.s_addr = inet_addr(host)
             let connected = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0

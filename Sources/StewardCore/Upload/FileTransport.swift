@@ -204,6 +204,9 @@ public final class FileTransport: Transport {
     ///
     /// - Returns: `.accepted` once both files and the folder are fsynced; `.retry(after: nil)`
     ///   for any I/O failure. Never `.rejected`.
+    /// Files only: never paused for the network.
+    public var networkNeed: NetworkNeed { .none }
+
     public func send(_ payload: Payload) async -> Delivery {
         writing.withLock { _ in write(payload) }
     }

@@ -68,6 +68,17 @@ public enum Delivery: Hashable, Sendable {
 public protocol Transport: Sendable {
     /// Sends `payload` and reports what happened.
     func send(_ payload: Payload) async -> Delivery
+
+    /// What the transport needs of the network: an ``Uploader`` given a ``NetworkMonitor``
+    /// sends nothing while the need cannot be met, and resumes when the kernel reports a link
+    /// or route change that meets it. The default is ``NetworkNeed/anyNetwork``; a transport
+    /// that writes files says ``NetworkNeed/none``, an HTTP one its endpoints' hosts.
+    var networkNeed: NetworkNeed { get }
+}
+
+extension Transport {
+    /// Some network, wherever it leads.
+    public var networkNeed: NetworkNeed { .anyNetwork }
 }
 
 extension Dictionary where Key == String, Value == String {

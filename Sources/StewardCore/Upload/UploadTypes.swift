@@ -78,6 +78,10 @@ public struct UploadReport: Hashable, Sendable {
     /// transport (no destination is configured): they stay in the vault, encrypted, until an
     /// uploader with a transport sends them, their purpose is denied or they expire.
     public var awaitingDestination: Int = 0
+    /// Payloads of granted purposes still queued at the end because the recipient cannot be
+    /// reached now (no network, or the link it is reached by is down; see ``NetworkNeed``):
+    /// they go out when the kernel reports the network back.
+    public var awaitingNetwork: Int = 0
     /// Payloads still queued at the end (held ones included).
     public var remaining: Int = 0
     /// Vault failures met on the way (a payload whose deletion failed is sent again after a

@@ -26,7 +26,21 @@ extension Uploader {
     func nextStep() -> Step {
         let now = wallClock.checkedNow
         let elapsed = timer.elapsed()
+        // Read before the lock (it may ask the kernel); a change after it wakes the loop again.
+        let reachable = network?.canReach(networkNeed) ?? true
         let (step, waiters) = state.withLock { s -> (Step, [Waiter]) in
+            if s.reachable != reachable {
+                s.reachable = reachable
+                StewardDiagnostics.emit(
+                    reachable
+                        ? DiagnosticEvent(
+                            .info, "upload.online", "The recipient can be reached again; delivery resumes",
+                            ["recipient": recipient.rawValue])
+                        : DiagnosticEvent(
+                            .notice, "upload.offline",
+                            "The recipient cannot be reached (no network or its link is down); delivery pauses",
+                            ["recipient": recipient.rawValue]))
+            }
             if s.inFlight != nil { return (.wait(deadline: nil, generation: s.generation), []) }
             var drops: [(Entry, DropReason)] = []
             var best: (entry: Entry, basis: LegalBasis)?
@@ -49,7 +63,7 @@ extension Uploader {
                     lane.removeFirst()
                 }
                 guard let head = lane.first else { continue }
-                if consentState == .pending || transport == nil {
+                if consentState == .pending || transport == nil || !reachable {
                     heldDeadline = earliest(heldDeadline, expiryDeadline(head, now: now, elapsed: elapsed))
                 } else if best.map({ head.id < $0.entry.id }) ?? true {
                     best = (head, basis)

@@ -62,6 +62,10 @@ public final class Uploader: Sendable {
     let recipientDeclared: Bool
     let maxAgeSeconds: Double
     let state: Mutex<State>
+    /// Tells whether the transport's ``NetworkNeed`` can be met; nil: never paused.
+    let network: NetworkMonitor?
+    let networkNeed: NetworkNeed
+    let networkHandler = Atomic<UInt64>(0)
 
     /// Creates the uploader for `recipient` and loads the payloads an earlier one left queued in
     /// `vault`, in their original order.
@@ -81,6 +85,10 @@ public final class Uploader: Sendable {
     ///   - clock: Measures waits (backoff, Retry-After); tests pass a manual clock.
     ///   - wallClock: Tells payload ages.
     ///   - random: The backoff's jitter.
+    ///   - network: When given, nothing is sent while the transport's
+    ///     ``Transport/networkNeed`` cannot be met (the device is offline, or the link to the
+    ///     recipient is down): payloads stay queued, no attempt is counted, and the uploader
+    ///     waits without a timer until the monitor reports a link or route change.
     /// - Throws: ``ManifestError`` when `manifest` is not the consent ledger's and does not
     ///   validate; a ``VaultError`` when the queued payloads cannot be read. A stored payload that
     ///   does not decode (written by a newer Steward) is left in the vault untouched.
@@ -88,7 +96,7 @@ public final class Uploader: Sendable {
         recipient: RecipientID, transport: (any Transport)?, vault: Vault, consent: any ConsentChecking,
         manifest: PrivacyManifest, audit: AuditLedger, policy: UploadPolicy = UploadPolicy(),
         clock: any Clock<Duration> = ContinuousClock(), wallClock: any WallClock = SystemWallClock(),
-        random: any JitterSource = SystemJitterSource()
+        random: any JitterSource = SystemJitterSource(), network: NetworkMonitor? = nil
     ) throws {
         try manifest.checkForUse(with: consent as? ConsentLedger)
         self.recipient = recipient
@@ -126,6 +134,15 @@ public final class Uploader: Sendable {
             loaded.count += 1
         }
         self.state = Mutex(loaded)
+        self.networkNeed = transport?.networkNeed ?? .none
+        self.network = networkNeed == .none ? nil : network
+        if let network = self.network {
+            networkHandler.store(network.onChange { [weak self] in self?.wake() }, ordering: .releasing)
+        }
+    }
+
+    deinit {
+        network?.removeChangeHandler(networkHandler.load(ordering: .acquiring))
     }
 
     /// The vault collection that holds `recipient`'s queued payloads:
@@ -337,6 +354,7 @@ public final class Uploader: Sendable {
                 switch consentState(for: purpose) {
                 case .pending: report.held += lane.count
                 case .granted where transport == nil: report.awaitingDestination += lane.count
+                case .granted where !s.reachable: report.awaitingNetwork += lane.count
                 default: break
                 }
             }

@@ -76,6 +76,8 @@ extension Uploader {
         var sent: [(at: Duration, bytes: Int)] = []
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
+        /// Whether the recipient was reachable at the last step (for the diagnostics of a pause).
+        var reachable = true
 
         /// Records a change and hands back the waiters to resume (outside the lock).
         mutating func bump() -> [Waiter] {
