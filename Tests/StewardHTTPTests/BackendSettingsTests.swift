@@ -64,6 +64,33 @@ import Testing
 
 @Suite(.enabled(if: opensslPath != nil, "needs the openssl tool (installed by the bootstrap script)"))
 struct MutualTLSTests {
+    @Test func theHeadersAndTheClientCertificateReachAServerThatVerifiesIt() async throws {
+        let relay = try TLSRelay(requiringClientCertificate: true)
+        defer { relay.stop() }
+        let client = try relay.makeClientCertificate()
+        var configuration = HTTPSTransportTests.configuration(caBundlePath: relay.caPath)
+        configuration.clientCertificatePath = client.certificate
+        configuration.clientKeyPath = client.key
+        configuration.headers = ["Authorization": "Bearer s3cret-token", "X-Scope-OrgID": "tenant-7"]
+        let transport = try HTTPTransport(endpoint: relay.url, configuration: configuration)
+        let sending = Task { await transport.send(samplePayload()) }
+        // s_server (with -Verify) relays what it decrypted over the verified session.
+        let request: TLSRelay.Request
+        do {
+            request = try await relay.readRequest()
+            try relay.respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        } catch {
+            relay.stop()
+            _ = await sending.value
+            throw error
+        }
+        #expect(await sending.value == .accepted)
+        #expect(request.method == "POST" && request.target == "/v1/logs")
+        #expect(request.headers["authorization"] == "Bearer s3cret-token")
+        #expect(request.headers["x-scope-orgid"] == "tenant-7")
+        #expect(request.body == Array(#"{"resourceLogs":[]}"#.utf8))
+    }
+
     @Test func aServerThatRequiresAClientCertificateAcceptsTheConfiguredOneAndRefusesWithoutIt() async throws {
         let fixture = try TLSFixture(requiringClientCertificate: true)
         defer { fixture.stop() }

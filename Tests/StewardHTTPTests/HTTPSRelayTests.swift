@@ -37,7 +37,9 @@ final class TLSRelay {
         var body: [UInt8]
     }
 
-    init() throws {
+    /// With `requiringClientCertificate`, s_server asks for a client certificate signed by the
+    /// CA (`-Verify 1`; ``makeClientCertificate()`` makes one) and ends the handshake without one.
+    init(requiringClientCertificate: Bool = false) throws {
         let openssl = try #require(opensslPath)
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("steward-tls-relay-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -45,7 +47,8 @@ final class TLSRelay {
         do {
             try Self.makeCertificates(openssl: openssl, dir: dir)
             (server, port, fromServer, toServer) = try Self.startServer(
-                openssl: openssl, dir: dir, ports: { try closedPort() })
+                openssl: openssl, dir: dir, ports: { try closedPort() },
+                verifying: requiringClientCertificate)
         } catch {
             try? FileManager.default.removeItem(at: folder)
             throw error
@@ -63,8 +66,8 @@ final class TLSRelay {
 
     /// A throwaway CA (`ca.pem`, `ca.key`) and a server certificate it signed for IP 127.0.0.1
     /// (`server.pem`, `server.key`) in `dir`. Shared with `TLSFixture`.
-    static func makeCertificates(openssl: String, dir: String) throws {
-        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+    static func makeCertificates(openssl: String, dir: String, address: String = "127.0.0.1") throws {
+        try "subjectAltName=IP:\(address)\nbasicConstraints=CA:FALSE\n"
             .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
         _ = try run(
             openssl,
@@ -77,7 +80,7 @@ final class TLSRelay {
             openssl,
             [
                 "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
-                "-subj", "/CN=127.0.0.1",
+                "-subj", "/CN=\(address)",
             ])
         _ = try run(
             openssl,
@@ -87,9 +90,14 @@ final class TLSRelay {
             ])
     }
 
-    private static func startServer(openssl: String, dir: String, ports: () throws -> UInt16) throws -> (
-        Process, UInt16, Pipe, Pipe
-    ) {
+    /// A client certificate and its key signed by the relay's CA: (certificate, key) paths.
+    func makeClientCertificate() throws -> (certificate: String, key: String) {
+        try TLSFixture.makeClientCertificate(signedIn: folder.path)
+    }
+
+    private static func startServer(
+        openssl: String, dir: String, ports: () throws -> UInt16, verifying: Bool = false
+    ) throws -> (Process, UInt16, Pipe, Pipe) {
         // A free port: bound by the system, closed, then given to s_server; retried on a
         // collision. Readiness is read from /proc/net/tcp: a probe connection would use up
         // the only accept.
@@ -98,10 +106,12 @@ final class TLSRelay {
             let port = try ports()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: openssl)
-            process.arguments = [
-                "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key", dir + "/server.key",
-                "-quiet", "-naccept", "1",
-            ]
+            process.arguments =
+                [
+                    "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key",
+                    dir + "/server.key",
+                    "-quiet", "-naccept", "1",
+                ] + (verifying ? ["-Verify", "1", "-CAfile", dir + "/ca.pem"] : [])
             let input = Pipe(), output = Pipe()
             process.standardInput = input
             process.standardOutput = output
