@@ -1,6 +1,7 @@
 # Steward: the two commands of the README, and the pieces they are made of.
 #   make demo   builds and runs the end-to-end demo on embedded defaults
-#   make test   checks the formatting, builds and runs the whole test suite
+#   make test   checks the formatting, extracts the docs' Swift blocks (scripts/snippets.sh),
+#               builds them and the whole test suite, and runs it
 #   make format formats every Swift file in place (swift format, .swift-format: line length 120)
 #   make docs   builds the DocC documentation of every library target, warnings as errors
 #   make fuzz   builds the fuzz targets (libFuzzer, AddressSanitizer) and runs each for
@@ -10,7 +11,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: demo test test-asan test-tsan bootstrap build docs fuzz benchmark clean format lint
+.PHONY: demo test test-asan test-tsan bootstrap build docs fuzz benchmark clean format lint snippets
 
 # Every Swift file of the three packages (hidden folders such as .build are skipped).
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests Examples Benchmarks Fuzz
@@ -25,9 +26,13 @@ demo: bootstrap
 	swift build --product steward
 	"$$(swift build --show-bin-path)/steward" demo
 
-test: bootstrap lint
+test: bootstrap lint snippets
 	swift build --build-tests
 	swift test --skip-build
+
+# Every ```swift block of README.md and Documentation/ into Tests/DocSnippetTests/Generated/.
+snippets:
+	@./scripts/snippets.sh
 
 format:
 	swift format format --in-place --parallel --recursive $(SWIFT_FORMAT_PATHS)
@@ -37,10 +42,10 @@ lint:
 	@swift format lint --strict --parallel --recursive $(SWIFT_FORMAT_PATHS) \
 		|| { echo "make lint: run 'make format' (swift format of Swift 6.3; see CONTRIBUTING.md)"; exit 1; }
 
-test-asan: bootstrap
+test-asan: bootstrap snippets
 	./scripts/test-sanitizer.sh address
 
-test-tsan: bootstrap
+test-tsan: bootstrap snippets
 	./scripts/test-sanitizer.sh thread
 
 docs: bootstrap

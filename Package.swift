@@ -197,6 +197,20 @@ let package = Package(
             path: "Fuzz/Targets"
         ),
         .testTarget(
+            name: "DocSnippetTests",
+            // Every ```swift block of README.md and Documentation/, extracted by
+            // scripts/snippets.sh (make test) into Generated/ and compiled as an app would, with
+            // the language mode's defaults. Warnings are off: a fragment binds values it does
+            // not go on to use (`let report = await steward.send()`); errors still fail.
+            dependencies: [
+                "Steward", "StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash", "StewardHTTP",
+                "StewardTelemetry", "StewardMedia", "StewardTesting", "StewardServiceLifecycle",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
+        ),
+        .testTarget(
             name: "StewardExampleTests",
             // The tests run the built `steward` binary; depending on it makes sure it is built.
             dependencies: ["StewardCore", "StewardTesting", "steward", "steward-embedding-example"]
@@ -208,7 +222,8 @@ let package = Package(
 // MARK: - Shared settings
 // One block of settings for every target, as swift-log does: upcoming features that keep the
 // code explicit, and strict memory-safety diagnostics left to the language mode (Swift 6).
-for target in package.targets where target.type != .system {
+// The documentation's snippets compile as a host app would: without them.
+for target in package.targets where target.type != .system && target.name != "DocSnippetTests" {
     var settings = target.swiftSettings ?? []
     settings.append(contentsOf: [
         .enableUpcomingFeature("ExistentialAny"),
