@@ -99,6 +99,10 @@ struct FlushCommand: AsyncParsableCommand {
         var held: Int
         /// Queued for a destination (none configured).
         var awaitingDestination: Int
+        /// Waiting for the network (the recipient cannot be reached now).
+        var awaitingNetwork: Int
+        /// Waiting for the hourly byte budget.
+        var awaitingBudget: Int
         /// Left to retry at the next flush.
         var retrying: Int
         var problems: [String]
@@ -111,7 +115,12 @@ struct FlushCommand: AsyncParsableCommand {
             dropped = Dictionary(upload.dropped.map { ($0.key.rawValue, $0.value) }, uniquingKeysWith: +)
             held = upload.held
             awaitingDestination = upload.awaitingDestination
-            retrying = max(0, upload.remaining - upload.held - upload.awaitingDestination)
+            awaitingNetwork = upload.awaitingNetwork
+            awaitingBudget = upload.awaitingBudget
+            retrying = max(
+                0,
+                upload.remaining - upload.held - upload.awaitingDestination - upload.awaitingNetwork
+                    - upload.awaitingBudget)
             problems = upload.problems
         }
     }
@@ -123,7 +132,10 @@ struct FlushCommand: AsyncParsableCommand {
         }
         if report.held > 0 { parts.append("\(report.held) held for consent") }
         if report.awaitingDestination > 0 { parts.append("\(report.awaitingDestination) queued for a destination") }
-        let retrying = report.remaining - report.held - report.awaitingDestination
+        if report.awaitingNetwork > 0 { parts.append("\(report.awaitingNetwork) waiting for the network") }
+        if report.awaitingBudget > 0 { parts.append("\(report.awaitingBudget) waiting for the hourly byte budget") }
+        let retrying =
+            report.remaining - report.held - report.awaitingDestination - report.awaitingNetwork - report.awaitingBudget
         if retrying > 0 { parts.append("\(retrying) left to retry") }
         parts += report.problems
         return parts.joined(separator: ", ")

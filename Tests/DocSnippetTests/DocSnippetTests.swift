@@ -44,11 +44,11 @@ import Testing
             return
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.generated.path)
-            .filter { $0.hasSuffix(".swift") }.map { String($0.dropLast(6)) }
-        let skipped = try String(contentsOf: Self.generated.appendingPathComponent("skipped.txt"), encoding: .utf8)
-            .split(separator: "\n").map { line -> String in
-                // "Documentation/Testing.md:145: why" → "Testing_145"
-                let parts = line.split(separator: ":", maxSplits: 2)
+            .filter { $0.hasSuffix(".swift") && $0 != "Skipped.swift" }.map { String($0.dropLast(6)) }
+        let skipped = try String(contentsOf: Self.generated.appendingPathComponent("Skipped.swift"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.hasPrefix("// skipped ") }.map { line -> String in
+                // "// skipped Documentation/Testing.md:145: why" → "Testing_145"
+                let parts = line.dropFirst("// skipped ".count).split(separator: ":", maxSplits: 2)
                 let doc = URL(fileURLWithPath: String(parts[0])).deletingPathExtension().lastPathComponent
                 #expect(parts.count == 3 && !parts[2].trimmingCharacters(in: .whitespaces).isEmpty, "a reason: \(line)")
                 return "\(doc)_\(parts.count > 1 ? String(parts[1]) : "")"

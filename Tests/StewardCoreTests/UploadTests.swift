@@ -349,14 +349,18 @@ extension UploadTests {
                 recipient: Fixture.recipient, transport: f.transport, vault: f.openVault, consent: f.consent,
                 manifest: Fixture.manifest, audit: f.audit, policy: policy, clock: f.clock, wallClock: f.wall)
             for n in 1...3 { #expect(try uploader.submit(f.payload(n)) == .queued) }
-            let drain = Task { await uploader.drain() }
-            // The loop sleeps until the hour is over: the third has not gone.
-            let waited = try await f.step()
+            // A drain (send(), shutdown) does not sit out the hour: it says what waits.
+            let flush = await uploader.drain()
             #expect(f.transport.payloads.count == 2)
+            #expect(flush.accepted == 2 && flush.awaitingBudget == 1 && flush.remaining == 1, "\(flush)")
+            #expect(flush.retries == 0, "waiting for the budget is no attempt")
+            // The running loop sleeps until the hour is over, then sends the third.
+            let worker = Task { await uploader.run() }
+            defer { worker.cancel() }
+            let waited = try await f.step()
             #expect(waited == .seconds(3_600), "the first send ages out of the hour at t = 1 h")
-            let report = await drain.value
-            #expect(report.accepted == 3 && f.transport.payloads.count == 3)
-            #expect(report.retries == 0, "waiting for the budget is no attempt")
+            await f.transport.waitForDeliveries(3)
+            #expect(f.transport.deliveries.map(\.answer) == [.accepted, .accepted, .accepted])
         }
 
         @Test func anUploaderRefusesAManifestThatDoesNotValidate() throws {
@@ -975,6 +979,27 @@ private final class HangingTransport: Transport {
 
 extension UploadTests {
     @Suite(.timeLimit(.minutes(1))) struct WithdrawalAndNoDestinationTests {
+        @Test func aSendCancelledByShutdownIsNoAttemptAndThePayloadStaysQueued() async throws {
+            let f = try Fixture()
+            let hanging = HangingTransport()
+            var policy = UploadPolicy()
+            policy.maxAttempts = 1  // one counted failure would give the payload up
+            let uploader = try Uploader(
+                recipient: Fixture.recipient, transport: hanging, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest, audit: f.audit, policy: policy, clock: f.clock, wallClock: f.wall)
+            try uploader.submit(f.payload(1))
+            for round in 1...3 {
+                let drain = Task { await uploader.drain() }
+                while hanging.started.all.count < round { try await Task.sleep(for: .milliseconds(5)) }
+                drain.cancel()
+                let report = await drain.value
+                #expect(report.retries == 0 && report.dropped.isEmpty, "\(report)")
+                #expect(uploader.pendingCount == 1, "still queued after cancelled send \(round)")
+            }
+            #expect(hanging.cancelled.all == ["key-1", "key-1", "key-1"])
+            #expect(f.clock.nextDeadline == nil, "no backoff either: the next drain sends at once")
+        }
+
         @Test func aWithdrawalCancelsTheSendUnderWayAndEmptiesThatPurposesQueueAtOnce() async throws {
             let f = try Fixture()
             let hanging = HangingTransport()

@@ -82,6 +82,10 @@ public struct UploadReport: Hashable, Sendable {
     /// reached now (no network, or the link it is reached by is down; see ``NetworkNeed``):
     /// they go out when the kernel reports the network back.
     public var awaitingNetwork: Int = 0
+    /// Payloads of granted purposes still queued at the end because the hourly byte budget
+    /// (``UploadPolicy/maxBytesPerHour``) is spent: they go when enough of the hour's sends age
+    /// out. A drain does not wait for that.
+    public var awaitingBudget: Int = 0
     /// Payloads still queued at the end (held ones included).
     public var remaining: Int = 0
     /// Vault failures met on the way (a payload whose deletion failed is sent again after a

@@ -85,12 +85,15 @@ extension Uploader {
                     DiagnosticEvent(
                         .notice, "upload.budget", "The hourly byte budget is spent; the next send waits",
                         ["recipient": recipient.rawValue, "wait_s": String((opens - elapsed).components.seconds)]))
+                // Idle, not waiting: a drain (send(), shutdown) returns rather than sit out the hour.
+                s.budgetSpent = true
                 return (
-                    .wait(
+                    .idle(
                         deadline: earliest(opens, expiryDeadline(best.entry, now: now, elapsed: elapsed)),
                         generation: s.generation), []
                 )
             }
+            s.budgetSpent = false
             s.inFlight = best.entry.id
             return (.send(best.entry, best.basis), [])
         }
@@ -212,6 +215,10 @@ extension Uploader {
             finish(entry) { lane in
                 lane.removeFirst(); return true
             }
+        case .retry where sending.isCancelled:
+            // Cancelled (stop, shutdown, a cancelled drain): not the recipient's answer, so no
+            // attempt is counted; it stays at the head of its lane.
+            finish(entry) { _ in false }
         case .retry(let after):
             report.retries += 1
             let attempts = entry.attempts + 1

@@ -355,6 +355,8 @@ public final class Uploader: Sendable {
                 case .pending: report.held += lane.count
                 case .granted where transport == nil: report.awaitingDestination += lane.count
                 case .granted where !s.reachable: report.awaitingNetwork += lane.count
+                case .granted where s.budgetSpent && purpose != .privacyCompliance:
+                    report.awaitingBudget += lane.count
                 default: break
                 }
             }

@@ -78,6 +78,8 @@ extension Uploader {
         var nextWaiterID: UInt64 = 0
         /// Whether the recipient was reachable at the last step (for the diagnostics of a pause).
         var reachable = true
+        /// Whether the hourly byte budget held the next send at the last step.
+        var budgetSpent = false
 
         /// Records a change and hands back the waiters to resume (outside the lock).
         mutating func bump() -> [Waiter] {
