@@ -42,3 +42,31 @@ extension StewardFacadeTests {
         #expect(steward.automaticDeliveryTask.withLock { $0 } == nil, "stop ends the background delivery")
     }
 }
+
+extension StewardFacadeTests {
+    /// The facade watches the kernel's link events when a transport needs the network, unless
+    /// the host turns the pause off; a transport of files or loopback needs none. (The pause
+    /// itself runs on a veth pair in LinkEventsTests, over the same uploader code.)
+    @Test func theOfflinePauseWatchesTheNetworkOnlyWhenATransportNeedsIt() throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        do {
+            let steward = try Steward.start(configuration)
+            defer { steward.stop() }
+            #expect(steward.delivery.network == nil, "recording transports need no network")
+        }
+        f.telemetryTransport.networkNeed = .hosts(["198.18.0.1"])
+        do {
+            let steward = try Steward.start(configuration)
+            defer { steward.stop() }
+            let network = try #require(steward.delivery.network, "an endpoint off this machine is watched")
+            #expect(network.canReach(.hosts(["127.0.0.1"])))
+        }
+        configuration.pausesWhileOffline = false
+        do {
+            let steward = try Steward.start(configuration)
+            defer { steward.stop() }
+            #expect(steward.delivery.network == nil, "the host turned the pause off")
+        }
+    }
+}
