@@ -92,7 +92,7 @@ struct ManifestCommand: ParsableCommand {
                     print("\(file): no problems.")
                     return
                 } catch let error as DisclosureError {
-                    lines = error.problems.map { "\($0.path): \($0.message)" }
+                    lines = ManifestProblem.locate(error.problems, inJSON: Array(data)).map(\.located)
                 }
             } catch let error as ManifestError {
                 lines = error.problems.map(\.located)

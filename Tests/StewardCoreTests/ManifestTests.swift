@@ -853,3 +853,23 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         #expect(ManifestProblem(path: "$", message: "m").line == nil)
     }
 }
+
+extension ManifestTests {
+    @Test func aProblemFoundAfterDecodingIsLocatedAtItsPathOrTheNearestValueHoldingIt() {
+        let json = Array(
+            "{\n  \"purposes\": [],\n  \"dataCategories\": [\n    {\"id\": \"a\", \"purposes\": []}\n  ]\n}".utf8)
+        let located = ManifestProblem.locate(
+            [
+                ManifestProblem(path: "$.dataCategories[0].purposes", message: "m1"),
+                ManifestProblem(path: "$.dataCategories[0].missing", message: "m2"),
+                ManifestProblem(path: "$.nowhere", message: "m3"),
+                ManifestProblem(path: "$.purposes", message: "m4", line: 9, column: 9),
+            ], inJSON: json)
+        #expect(located[0].line == 4 && located[0].column == 29, "\(located[0].located)")
+        #expect(located[1].line == 4 && located[1].column == 5, "the category that lacks it: \(located[1].located)")
+        #expect(located[2].line == 1 && located[2].column == 1, "the document: \(located[2].located)")
+        #expect(located[3].line == 9, "a known place is kept")
+        // Nothing to locate in: an empty text leaves the problems as they were.
+        #expect(ManifestProblem.locate([ManifestProblem(path: "$.x", message: "m")], inJSON: []).first?.line == nil)
+    }
+}

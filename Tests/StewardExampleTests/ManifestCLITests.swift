@@ -16,6 +16,13 @@ extension CLITests {
         // For every module, the same file lacks the device module's declarations.
         let all = try run(["manifest", "check", file])
         #expect(all.status == 1 && all.stdout.contains("deviceIdentifiers"), "\(all.stdout)")
+        // Module problems are found after decoding; they too point into the file.
+        let problems = all.stdout.split(separator: "\n").filter { $0.hasPrefix(file + ": ") }
+        #expect(!problems.isEmpty)
+        for problem in problems {
+            #expect(problem.hasPrefix(file + ": line "), "\(problem)")
+        }
+        #expect(all.stdout.contains(": $.dataCategories"), "\(all.stdout)")
         // It refuses to overwrite.
         #expect(try run(["manifest", "init", "--output", file]).status != 0)
     }

@@ -51,6 +51,27 @@ public struct ManifestProblem: Hashable, Sendable, CustomStringConvertible {
         return "line \(line), column \(column): \(description)"
     }
 
+    /// `problems` with the line and column where each one's path (or the nearest value that
+    /// holds it) starts in `json`, the manifest's text: for problems found after decoding (a
+    /// module's declarations, a region code), which know their path but not their place. A
+    /// problem whose place is already known, or whose path the text does not have, is kept as
+    /// it is. The text is parsed once, with the decoder's limits.
+    public static func locate(_ problems: [ManifestProblem], inJSON json: [UInt8]) -> [ManifestProblem] {
+        guard problems.contains(where: { $0.line == nil }) else { return problems }
+        let positions = JSONParser.parse(json).positions
+        return problems.map { problem in
+            guard problem.line == nil else { return problem }
+            // The path and each enclosing one, longest first: `$.a[2].b`, `$.a[2]`, `$.a`, `$`.
+            var candidates = [problem.path]
+            for index in problem.path.indices.reversed() where problem.path[index] == "." || problem.path[index] == "["
+            {
+                candidates.append(String(problem.path[..<index]))
+            }
+            guard let place = candidates.lazy.compactMap({ positions[$0] }).first else { return problem }
+            return ManifestProblem(path: problem.path, message: problem.message, line: place.line, column: place.column)
+        }
+    }
+
     init(_ path: JSONPath, _ message: String) {
         self.init(path: path.description, message: message)
     }
