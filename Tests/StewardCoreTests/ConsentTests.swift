@@ -221,6 +221,17 @@ import Synchronization
         #expect(gate.minimumAge(in: .cn) == 14)
     }
 
+    @Test func anUncheckedManifestCannotMakeEveryoneAnAdultOrAChild() {
+        let gate = AgeGate(
+            manifest: consentTestManifest(minimumAges: [
+                MinimumAge(jurisdiction: .us, age: -1), MinimumAge(jurisdiction: .cn, age: 1_000),
+                MinimumAge(jurisdiction: "FR", age: 16), MinimumAge(jurisdiction: "FR", age: 0),
+            ]))
+        #expect(gate.minimumAge(in: .us) == 13, "an age outside 0...21 is ignored")
+        #expect(gate.minimumAge(in: .cn) == 14)
+        #expect(gate.minimumAge(in: "FR") == 16, "the first entry of a repeated jurisdiction counts")
+    }
+
     @Test func belowTheThresholdEveryConsentPurposeIsDeniedAndPurgedUntilAGuardianConsents() throws {
         let dir = NSTemporaryDirectory() + "steward-age-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -38,9 +38,17 @@ public struct AgeGate: Hashable, Sendable {
     public var defaultMinimumAge: Int
 
     /// Creates a gate from the built-in table, the manifest's `minimumAges` and a default.
+    ///
+    /// The manifest need not have been validated: an override outside 0…21 (which validation
+    /// refuses) is ignored, so an unchecked manifest cannot declare every user an adult or a
+    /// child. For a repeated jurisdiction the first entry counts, as validation reports it.
     public init(manifest: PrivacyManifest? = nil, defaultMinimumAge: Int = 13) {
         var ages = Self.builtInMinimumAges
-        for entry in manifest?.minimumAges ?? [] { ages[entry.jurisdiction] = entry.age }
+        var overridden: Set<Jurisdiction> = []
+        for entry in manifest?.minimumAges ?? []
+        where ManifestValidator.ageRange.contains(entry.age) && overridden.insert(entry.jurisdiction).inserted {
+            ages[entry.jurisdiction] = entry.age
+        }
         self.minimumAges = ages
         self.defaultMinimumAge = defaultMinimumAge
     }
