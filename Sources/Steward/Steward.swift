@@ -386,6 +386,8 @@ public final class Steward: Sendable {
         try? audit.flush()
         consent.removeObserver(delivery.consentObserver)
         delivery.network?.close()
+        // The plaintext outbox's folder lock: a start again in this process opens it anew.
+        delivery.outbox?.close()
         try? vault.close()
         if configuration.logger != nil { StewardDiagnostics.handler = nil }
         Self.processClaim.store(false, ordering: .releasing)
@@ -399,6 +401,7 @@ public final class Steward: Sendable {
         for module in modules.all { module.release() }
         consent.removeObserver(delivery.consentObserver)
         delivery.network?.close()
+        delivery.outbox?.close()
         if configuration.logger != nil { StewardDiagnostics.handler = nil }
         Self.processClaim.store(false, ordering: .releasing)
     }

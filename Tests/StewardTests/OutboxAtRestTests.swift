@@ -87,6 +87,29 @@ extension StewardFacadeTests {
         #expect(try steward.rights.accessReport().plaintextOutbox.isEmpty)
     }
 
+    @Test func stopReleasesTheOutboxSoAStartAgainInTheSameProcessWorksWhileTheOldInstanceLives() async throws {
+        let f = FacadeFixture()
+        var configuration = try noDestination(f)
+        configuration.plaintextOutbox = .inDataDirectory
+        let first = try Steward.start(configuration)
+        first.stop()
+        // `first` is still referenced: everything it held must be released by stop() alone.
+        let second = try Steward.start(configuration)
+        defer { second.stop() }
+        try second.consent.grant([.analytics])
+        second.telemetry.record("screen_view", attributes: ["screen": .string("again")])
+        let sent = await second.send(timeout: .seconds(5))
+        #expect(sent.uploads["telemetryBackend"]?.accepted ?? 0 >= 1, "\(sent)")
+        // The stopped instance's outbox writes nothing more.
+        let stoppedOutbox = try #require(first.outbox)
+        let late = await stoppedOutbox.send(
+            Payload(
+                recipient: "telemetryBackend", purpose: .analytics, categories: [.usageEvents],
+                contentType: "application/json", body: [1], idempotencyKey: "late", created: Date()))
+        #expect(late == .retry(after: nil))
+        withExtendedLifetime(first) {}
+    }
+
     @Test func eraseRemovesThePayloadsOfAHostsOutboxFolderAndNothingElseAndTheDisclosureNamesIt() async throws {
         let f = FacadeFixture()
         let folder = f.directory + "-shipper"

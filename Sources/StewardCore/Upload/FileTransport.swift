@@ -93,6 +93,8 @@ public final class FileTransport: Transport {
     private let writing = Mutex(())
     /// Holds the folder's lock while the transport exists (closing it releases the lock).
     private let lock: FileDescriptor
+    /// Set by ``close()``: the lock is released and nothing more is written.
+    private let closed = Atomic<Bool>(false)
     /// The next sequence number and the end of the reserved block.
     private let sequence: Mutex<(next: UInt64, reservedUntil: UInt64)>
     private static let digits = 12
@@ -200,15 +202,25 @@ public final class FileTransport: Transport {
         _ = flock(lock.raw, LOCK_UN)
     }
 
-    /// Writes the payload's body and sidecar into the outbox.
-    ///
-    /// - Returns: `.accepted` once both files and the folder are fsynced; `.retry(after: nil)`
-    ///   for any I/O failure. Never `.rejected`.
     /// Files only: never paused for the network.
     public var networkNeed: NetworkNeed { .none }
 
+    /// Releases the folder's lock, so another transport (a Steward started again in this
+    /// process) may open it; sends after this write nothing and answer `.retry`. A send under
+    /// way finishes first. Idempotent; the deinitialiser does the same.
+    public func close() {
+        writing.withLock { _ in
+            guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            _ = flock(lock.raw, LOCK_UN)
+        }
+    }
+
+    /// Writes the payload's body and sidecar into the outbox.
+    ///
+    /// - Returns: `.accepted` once both files and the folder are fsynced; `.retry(after: nil)`
+    ///   for any I/O failure, and after ``close()``. Never `.rejected`.
     public func send(_ payload: Payload) async -> Delivery {
-        writing.withLock { _ in write(payload) }
+        writing.withLock { _ in closed.load(ordering: .acquiring) ? .retry(after: nil) : write(payload) }
     }
 
     private func write(_ payload: Payload) -> Delivery {
