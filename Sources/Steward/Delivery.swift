@@ -36,7 +36,7 @@ extension Steward {
                 signals.acceptedResponseHandler = OTLPPartialSuccess.auditing(into: audit)
                 transports[otlp] = .some(signals)
             }
-            let needsNetwork = transports.values.contains { ($0?.networkNeed ?? .none) != .none }
+            let needsNetwork = transports.values.contains { !NetworkMonitor.isLocal($0?.networkNeed ?? .none) }
             var network: NetworkMonitor?
             if configuration.pausesWhileOffline, needsNetwork {
                 do {

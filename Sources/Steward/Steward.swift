@@ -238,6 +238,9 @@ public final class Steward: Sendable {
     private func queueAll() -> SendReport {
         queueing.withLock { _ in
             var report = SendReport()
+            // Checked under the lock stop() takes before it closes the vault: a pass that lost
+            // the race to stop() queues nothing.
+            guard isRunning else { return report }
             for module in modules.all { module.queue(for: self, into: &report) }
             return report
         }
@@ -324,7 +327,7 @@ public final class Steward: Sendable {
         async
     {
         let intervals = PeriodicIntervals(
-            flush: flushInterval, retention: retentionInterval.periodicInterval)
+            flush: flushInterval.periodicInterval, retention: retentionInterval.periodicInterval)
         await withTaskGroup(of: Void.self) { group in
             for module in modules.all {
                 group.addTask { [self] in await module.runPeriodicWork(intervals, steward: self) }
@@ -382,6 +385,9 @@ public final class Steward: Sendable {
         // A queueing pass under way finishes before the vault closes (no new one starts: the
         // instance no longer runs).
         queueing.withLock { _ in }
+        // A send under way is cancelled and its answer recorded before the vault closes, so an
+        // acceptance is neither lost from the audit ledger nor sent again at the next start.
+        for uploader in delivery.uploaders.values { uploader.stopSending() }
         for module in modules.all { module.stop() }
         try? audit.flush()
         consent.removeObserver(delivery.consentObserver)

@@ -324,7 +324,9 @@ extension Steward.Configuration: CustomStringConvertible, CustomDebugStringConve
             self,
             children: [
                 "appID": appID, "dataDirectory": dataDirectory as Any, "modules": modules,
-                "sentryDSN": sentryDSN == nil ? "nil" : "<set>", "otlpEndpoint": otlpEndpoint as Any,
+                "sentryDSN": sentryDSN == nil ? "nil" : "<set>",
+                // Scheme and host only: a URL set in code may carry credentials or a token.
+                "otlpEndpoint": otlpEndpoint.map { "\($0.scheme ?? "")://\($0.host ?? "")" } as Any,
                 "otlpHeaders": otlpHeaders.mapValues { _ in "<redacted>" },
                 "otelEnvironment": "\(otelEnvironment.count) variables", "http": http,
                 "automaticDelivery": automaticDelivery as Any, "pausesWhileOffline": pausesWhileOffline,

@@ -265,13 +265,14 @@ public struct HTTPTransport: Transport {
     /// The endpoints' hosts; any network when libcurl may go through a proxy from the
     /// environment (the proxy, not the endpoint, is then what must be reached).
     public var networkNeed: NetworkNeed {
+        let urls = Array(endpoints.values) + [defaultEndpoint].compactMap { $0 }
+        // Plain HTTP (loopback only) never goes through a proxy; HTTPS may.
         let proxied =
-            configuration.usesEnvironmentProxies
+            configuration.usesEnvironmentProxies && urls.contains { $0.scheme?.lowercased() == "https" }
             && ["https_proxy", "HTTPS_PROXY", "http_proxy", "all_proxy", "ALL_PROXY"].contains {
                 !(ProcessInfo.processInfo.environment[$0] ?? "").isEmpty
             }
         if proxied { return .anyNetwork }
-        let urls = Array(endpoints.values) + [defaultEndpoint].compactMap { $0 }
         return .hosts(Array(Set(urls.compactMap(\.host))).sorted())
     }
 

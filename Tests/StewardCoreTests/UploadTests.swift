@@ -979,6 +979,31 @@ private final class HangingTransport: Transport {
 
 extension UploadTests {
     @Suite(.timeLimit(.minutes(1))) struct WithdrawalAndNoDestinationTests {
+        @Test func stopSendingWaitsForTheSendUnderWaySoItsAcceptanceIsRecordedBeforeTheVaultCloses() async throws {
+            let f = try Fixture()
+            let slow = SlowAcceptingTransport()
+            let uploader = try Uploader(
+                recipient: Fixture.recipient, transport: slow, vault: f.openVault, consent: f.consent,
+                manifest: Fixture.manifest, audit: f.audit, clock: f.clock, wallClock: f.wall)
+            try uploader.submit(f.payload(1))
+            try uploader.submit(f.payload(2))
+            let worker = Task { await uploader.run() }
+            defer { worker.cancel() }
+            while slow.started.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+            // Off the pool, as the facade's stop() may be called from any thread.
+            let finished = await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: uploader.stopSending()) }.start()
+            }
+            #expect(finished, "the send under way finished within the wait")
+            // The recipient took the first one (too late to cancel): recorded, removed; the
+            // second was never sent and stays queued for the next start.
+            #expect(f.disclosed(.crashDiagnostics, .crashReporting).map(\.count) == [1])
+            #expect(uploader.pendingCount == 1)
+            #expect(try f.stored().map(\.idempotencyKey) == ["key-2"])
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(slow.started.all == ["key-1"], "nothing more is sent after stopSending")
+        }
+
         @Test func aSendCancelledByShutdownIsNoAttemptAndThePayloadStaysQueued() async throws {
             let f = try Fixture()
             let hanging = HangingTransport()
@@ -1070,6 +1095,16 @@ extension UploadTests.WithdrawalAndNoDestinationTests {
 }
 
 /// Withdraws analytics while "sending", then accepts.
+/// Takes 200 ms to accept, cancelled or not (the recipient had it before the abort arrived).
+private final class SlowAcceptingTransport: Transport {
+    let started = Observations<String>()
+    func send(_ payload: Payload) async -> Delivery {
+        started.append(payload.idempotencyKey)
+        usleep(200_000)
+        return .accepted
+    }
+}
+
 private final class LateAcceptingTransport: Transport {
     let consent: FixedConsent
     init(consent: FixedConsent) { self.consent = consent }

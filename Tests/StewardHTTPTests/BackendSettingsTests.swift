@@ -71,7 +71,9 @@ struct MutualTLSTests {
         var configuration = HTTPSTransportTests.configuration(caBundlePath: relay.caPath)
         configuration.clientCertificatePath = client.certificate
         configuration.clientKeyPath = client.key
-        configuration.headers = ["Authorization": "Bearer s3cret-token", "X-Scope-OrgID": "tenant-7"]
+        configuration.headers = [
+            "Authorization": "Bearer s3cret-token", "X-Scope-OrgID": "tenant-7", "x-sentry-auth": "from the host",
+        ]
         let transport = try HTTPTransport(endpoint: relay.url, configuration: configuration)
         let sending = Task { await transport.send(samplePayload()) }
         // s_server (with -Verify) relays what it decrypted over the verified session.
@@ -88,6 +90,9 @@ struct MutualTLSTests {
         #expect(request.method == "POST" && request.target == "/v1/logs")
         #expect(request.headers["authorization"] == "Bearer s3cret-token")
         #expect(request.headers["x-scope-orgid"] == "tenant-7")
+        // The host's header replaces the payload's of the same name (X-Sentry-Auth): sent once.
+        #expect(request.headers["x-sentry-auth"] == "from the host")
+        #expect(Set(request.headerNames).count == request.headerNames.count, "no header twice: \(request.headerNames)")
         #expect(request.body == Array(#"{"resourceLogs":[]}"#.utf8))
     }
 

@@ -114,6 +114,42 @@ extension StewardFacadeTests {
         #expect(retry.level == .notice && retry.metadata["delay_s"] == "0" && retry.metadata["attempt"] == "1")
     }
 
+    /// A transport's absurd Retry-After is logged as the uploader clamps it, never converted
+    /// unclamped (`Duration.components` traps past 2^63 s).
+    @Test func aHugeRetryDelayIsLoggedClampedNotTrapped() async throws {
+        let events = Mutex<[DiagnosticEvent]>([])
+        StewardDiagnostics.handler = { event in events.withLock { $0.append(event) } }
+        defer { StewardDiagnostics.handler = nil }
+        let directory = NSTemporaryDirectory() + "steward-diagnostics-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let wall = ManualWallClock()
+        let vault = try Vault.open(directory: directory, keyProvider: InMemoryKeyProvider(), clock: wall)
+        defer { try? vault.close() }
+        var manifest = try DisclosureTests.exampleManifest()
+        let probe: RecipientID = "diagnosticsHugeDelay"
+        manifest.recipients.append(.init(id: probe, name: "Probe", role: .processor, region: "DE"))
+        for index in manifest.dataCategories.indices where manifest.dataCategories[index].id == .usageEvents {
+            manifest.dataCategories[index].recipients.append(probe)
+        }
+        let huge = Duration(secondsComponent: .max, attosecondsComponent: 0)
+        let transport = RecordingTransport(clock: ContinuousClock(), answers: [.retry(after: huge)])
+        let uploader = try Uploader(
+            recipient: probe, transport: transport, vault: vault, consent: FixedConsent([.analytics: .granted]),
+            manifest: manifest, audit: try AuditLedger(vault: nil, clock: wall), wallClock: wall)
+        _ = try uploader.submit(
+            Payload(
+                recipient: probe, purpose: .analytics, categories: [.usageEvents], contentType: "application/json",
+                body: Array("{}".utf8), idempotencyKey: "huge", created: wall.now))
+        let drain = Task { await uploader.drain() }
+        func retry() -> DiagnosticEvent? {
+            events.withLock { $0.first { $0.code == "upload.retry" && $0.metadata["recipient"] == probe.rawValue } }
+        }
+        while retry() == nil { try await Task.sleep(for: .milliseconds(5)) }
+        drain.cancel()
+        _ = await drain.value
+        #expect(retry()?.metadata["delay_s"] == String(RetryAfter.maximumSeconds))
+    }
+
     @Test func withoutALoggerNothingIsWritten() async throws {
         let f = FacadeFixture()
         let steward = try Steward.start(try f.configuration())

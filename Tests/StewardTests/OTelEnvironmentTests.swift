@@ -162,6 +162,7 @@ import Testing
         configuration.otlpHeaders = ["Authorization": "Bearer s3cret"]
         configuration.otelEnvironment = ["OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cret"]
         configuration.sentryDSN = "https://s3cret@sentry.example.com/42"
+        configuration.otlpEndpoint = URL(string: "https://user:s3cret@collector.example.com:4318/?token=s3cret")
         var dumped = ""
         dump(configuration, to: &dumped)
         for text in [String(describing: configuration), String(reflecting: configuration), dumped] {

@@ -77,10 +77,28 @@ public final class NetworkMonitor: Sendable {
             var answers: [NetworkNeed: Bool] = [:]
             var interfaces: [Interface]?? = nil
             var events = 0
+            /// Whether answers may be kept: events still come to clear them (always, for a
+            /// monitor that replays; while the thread watches, for one that watches).
+            var caches = true
+            /// The eventfd that ends the watching thread, while it is open (the thread closes
+            /// it, under this lock, as it ends: no write can reach a reused descriptor).
+            var stopFD: Int32 = -1
         }
         let state = Mutex(State())
         let probe: Probe
         init(probe: Probe) { self.probe = probe }
+
+        /// The watching thread ends: its descriptors close, and answers are no longer kept.
+        func ended(socket: Int32) {
+            state.withLock { s in
+                Glibc.close(socket)
+                if s.stopFD >= 0 { Glibc.close(s.stopFD) }
+                s.stopFD = -1
+                s.caches = false
+                s.answers = [:]
+                s.interfaces = nil
+            }
+        }
 
         /// Forgets the cached answers and runs the change handlers.
         func changed() {
@@ -95,9 +113,6 @@ public final class NetworkMonitor: Sendable {
     }
 
     private let shared: Shared
-    /// The eventfd that ends the watching thread; -1 for a monitor without one.
-    private let stopFD: Int32
-    private let closed = Atomic<Bool>(false)
 
     /// Opens the netlink socket and starts watching.
     ///
@@ -116,10 +131,7 @@ public final class NetworkMonitor: Sendable {
 
     private init(probe: Probe, watching: Bool) throws(SystemError) {
         shared = Shared(probe: probe)
-        guard watching else {
-            stopFD = -1
-            return
-        }
+        guard watching else { return }
         let socket = steward_netlink_route_events()
         guard socket >= 0 else { throw SystemError(call: "socket(NETLINK_ROUTE)", errno: -socket) }
         let stop = eventfd(0, Int32(EFD_CLOEXEC))
@@ -128,7 +140,7 @@ public final class NetworkMonitor: Sendable {
             Glibc.close(socket)
             throw error
         }
-        stopFD = stop
+        shared.state.withLock { $0.stopFD = stop }
         let shared = self.shared
         let thread = Thread { Self.watch(socket: socket, stop: stop, shared: shared) }
         thread.name = "steward-network"
@@ -139,9 +151,15 @@ public final class NetworkMonitor: Sendable {
 
     /// Stops watching (idempotent). Answers after this still read the network, uncached.
     public func close() {
-        guard stopFD >= 0, !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        var one: UInt64 = 1
-        _ = write(stopFD, &one, 8)
+        shared.state.withLock { s in
+            guard s.stopFD >= 0, s.caches else { return }
+            // Under the lock the thread closes the descriptor with: it is still this eventfd.
+            s.caches = false
+            s.answers = [:]
+            s.interfaces = nil
+            var one: UInt64 = 1
+            _ = write(s.stopFD, &one, 8)
+        }
     }
 
     /// Network events seen so far (bursts, each counted once).
@@ -174,18 +192,15 @@ public final class NetworkMonitor: Sendable {
         if let known { return known }
         let answer = evaluate(need)
         // Kept until the next event, unless one came meanwhile or no events will come (closed).
-        if caches { shared.state.withLock { s in if s.events == events { s.answers[need] = answer } } }
+        shared.state.withLock { s in if s.caches, s.events == events { s.answers[need] = answer } }
         return answer
     }
-
-    /// Whether answers may be kept: events still come to clear them.
-    private var caches: Bool { stopFD < 0 || !closed.load(ordering: .acquiring) }
 
     private func interfaces() -> [Interface]? {
         let (cached, events) = shared.state.withLock { ($0.interfaces, $0.events) }
         if let cached { return cached }
         let read = shared.probe.interfaces()
-        if caches { shared.state.withLock { s in if s.events == events { s.interfaces = .some(read) } } }
+        shared.state.withLock { s in if s.caches, s.events == events { s.interfaces = .some(read) } }
         return read
     }
 
@@ -211,6 +226,22 @@ public final class NetworkMonitor: Sendable {
                 guard let owner = interfaces.first(where: { $0.addresses.contains(source) }) else { return true }
                 return owner.isLoopback || owner.isUsable
             }
+        }
+    }
+
+    /// Whether `need` never leaves this machine: ``NetworkNeed/none``, or hosts that are all
+    /// loopback (127/8, ::1, `localhost`). Such a need is always met; nothing watches for it.
+    public static func isLocal(_ need: NetworkNeed) -> Bool {
+        switch need {
+        case .none: return true
+        case .anyNetwork: return false
+        case .hosts(let hosts):
+            return !hosts.isEmpty
+                && hosts.allSatisfy { host in
+                    if let address = literal(host) { return isLoopback(address) }
+                    let name = host.lowercased()
+                    return name == "localhost" || name.hasSuffix(".localhost")
+                }
         }
     }
 
@@ -338,10 +369,7 @@ public final class NetworkMonitor: Sendable {
     /// The watching thread: sleeps until the socket has events, drains it, waits 50 ms for the
     /// rest of the burst, and reports one change; ends when `stop` is signalled.
     private static func watch(socket: Int32, stop: Int32, shared: Shared) {
-        defer {
-            Glibc.close(socket)
-            Glibc.close(stop)
-        }
+        defer { shared.ended(socket: socket) }
         var buffer = [UInt8](repeating: 0, count: 16_384)
         var fds = [
             pollfd(fd: socket, events: Int16(POLLIN), revents: 0), pollfd(fd: stop, events: Int16(POLLIN), revents: 0),

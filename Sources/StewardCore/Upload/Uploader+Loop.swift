@@ -42,6 +42,7 @@ extension Uploader {
                             ["recipient": recipient.rawValue]))
             }
             if s.inFlight != nil { return (.wait(deadline: nil, generation: s.generation), []) }
+            if s.stopped { return (.idle(deadline: nil, generation: s.generation), []) }
             var drops: [(Entry, DropReason)] = []
             var best: (entry: Entry, basis: LegalBasis)?
             var heldDeadline: Duration?
@@ -84,7 +85,10 @@ extension Uploader {
                 StewardDiagnostics.emit(
                     DiagnosticEvent(
                         .notice, "upload.budget", "The hourly byte budget is spent; the next send waits",
-                        ["recipient": recipient.rawValue, "wait_s": String((opens - elapsed).components.seconds)]))
+                        [
+                            "recipient": recipient.rawValue,
+                            "wait_s": String(min(max(opens - elapsed, .zero), .seconds(3_600)).components.seconds),
+                        ]))
                 // Idle, not waiting: a drain (send(), shutdown) returns rather than sit out the hour.
                 s.budgetSpent = true
                 return (
@@ -239,10 +243,13 @@ extension Uploader {
                 }
             } else {
                 let delay = after ?? policy.backoff.delay(forAttempt: attempts - 1, random: random)
+                // Logged as retry() clamps it: a transport's or policy's huge delay cannot reach
+                // `components`, which traps past 2^63 s.
+                let seconds = min(max(delay, .zero), .seconds(RetryAfter.maximumSeconds)).components.seconds
                 StewardDiagnostics.emit(
                     DiagnosticEvent(
                         .notice, "upload.retry", "A send failed for now; it is retried later",
-                        names().merging(["delay_s": String(delay.components.seconds)]) { $1 }))
+                        names().merging(["delay_s": String(seconds)]) { $1 }))
                 retry(entry, attempts: attempts, after: delay, atLeast: .zero)
             }
         }

@@ -1,6 +1,12 @@
 import struct Foundation.Date
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Sends one recipient's payloads through a ``Transport``, in order, one request at a time,
 /// and only while the user's consent allows.
 ///
@@ -135,7 +141,7 @@ public final class Uploader: Sendable {
         }
         self.state = Mutex(loaded)
         self.networkNeed = transport?.networkNeed ?? .none
-        self.network = networkNeed == .none ? nil : network
+        self.network = NetworkMonitor.isLocal(networkNeed) ? nil : network
         if let network = self.network {
             networkHandler.store(network.onChange { [weak self] in self?.wake() }, ordering: .releasing)
         }
@@ -297,6 +303,31 @@ public final class Uploader: Sendable {
     /// denied one are dropped) without waiting for the next submission.
     public func wake() {
         notify(state.withLock { $0.bump() })
+    }
+
+    /// Stops sending, for good: a send under way is cancelled (an HTTPS transfer is aborted
+    /// within about a second), nothing more is sent, and the call waits up to `limit` for the
+    /// send under way to finish, so its answer is recorded (a disclosure in the audit ledger, the
+    /// payload removed from the vault) before the caller closes the vault. What is queued stays
+    /// in the vault for the next start. The facade calls it from `stop()`.
+    ///
+    /// - Returns: Whether no send was under way any more when it returned.
+    @discardableResult
+    package func stopSending(waitingUpTo limit: Duration = .seconds(2)) -> Bool {
+        let (cancel, waiters) = state.withLock { s in
+            s.stopped = true
+            return (s.inFlightSend?.task, s.bump())
+        }
+        cancel?.cancel()
+        notify(waiters)
+        // Polled: the caller is synchronous (stop()), and the send finishes on the pool.
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: min(max(limit, .zero), .seconds(60)))
+        while state.withLock({ $0.inFlight != nil }) {
+            guard clock.now < end else { return false }
+            usleep(1_000)
+        }
+        return true
     }
 
     /// Applies a consent change at once, without waiting for the next step of ``run()`` or

@@ -80,6 +80,8 @@ extension Uploader {
         var reachable = true
         /// Whether the hourly byte budget held the next send at the last step.
         var budgetSpent = false
+        /// Set by ``Uploader/stopSending(waitingUpTo:)``: nothing more is sent.
+        var stopped = false
 
         /// Records a change and hands back the waiters to resume (outside the lock).
         mutating func bump() -> [Waiter] {
