@@ -2,6 +2,7 @@ import Foundation
 import StewardCore
 import StewardHTTP
 import StewardTelemetry
+import Synchronization
 
 extension Steward {
     /// Delivery: one uploader per recipient, each with its transport (or none: payloads stay
@@ -131,6 +132,64 @@ extension Steward {
                     try uploader.submit(payload)
                 }
             }
+        }
+    }
+}
+
+/// Wakes a waiting loop before its interval is over: the automatic delivery's queueing loop,
+/// rung when a full telemetry batch is stored. A ring while nobody waits is kept for the next
+/// wait (one, however many rings).
+final class Doorbell: Sendable {
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    /// Wakes the waiter, or the next one.
+    func ring() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let waiter = s.waiter else {
+                s.rung = true
+                return nil
+            }
+            s.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns when the bell rings (or rang since the last wait), after `interval`, or when the
+    /// task is cancelled.
+    func wait(upTo interval: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await checkedSleep(for: interval) }
+            group.addTask { await self.rung() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func rung() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    // Cancellation is flagged before the handler runs: one that raced ahead of
+                    // this registration is seen here.
+                    if s.rung || Task.isCancelled {
+                        s.rung = false
+                        return true
+                    }
+                    s.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
+            }?.resume()
         }
     }
 }

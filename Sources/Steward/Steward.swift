@@ -78,6 +78,8 @@ public final class Steward: Sendable {
     let running = Atomic<Bool>(true)
     /// The automatic delivery's task, while it runs.
     let automaticDeliveryTask = Mutex<Task<Void, Never>?>(nil)
+    /// Queueing passes done (the automatic delivery's and send()'s), for tests.
+    let queuePasses = Atomic<Int>(0)
     /// Serialises the queueing of what the modules hold (the host's send and the automatic
     /// delivery may ask at once).
     let queueing = Mutex(())
@@ -242,6 +244,7 @@ public final class Steward: Sendable {
             // the race to stop() queues nothing.
             guard isRunning else { return report }
             for module in modules.all { module.queue(for: self, into: &report) }
+            queuePasses.add(1, ordering: .releasing)
             return report
         }
     }
@@ -251,13 +254,21 @@ public final class Steward: Sendable {
     private func startAutomaticDelivery(_ schedule: AutomaticDelivery) {
         let uploaders = Array(self.uploaders.values)
         let interval = schedule.interval.periodicInterval
+        // By size: a full telemetry batch stored rings the bell, and the loop queues it without
+        // waiting for the interval (at most one pass a second, however fast batches fill).
+        let bell = Doorbell()
+        telemetry.onBatchStored { bell.ring() }
         let task = Task.detached { [weak self] in
             await withTaskGroup(of: Void.self) { group in
                 for uploader in uploaders { group.addTask { await uploader.run() } }
                 group.addTask { [weak self] in
+                    let clock = ContinuousClock()
                     while !Task.isCancelled {
+                        let pass = clock.now
                         guard await Self.queueIfRunning(self) else { return }
-                        try? await checkedSleep(for: interval)
+                        await bell.wait(upTo: interval)
+                        let since = clock.now - pass
+                        if since < .seconds(1) { try? await checkedSleep(for: .seconds(1) - since) }
                     }
                 }
             }
@@ -274,6 +285,7 @@ public final class Steward: Sendable {
 
     /// Ends the automatic delivery (a send under way is cancelled; what it held stays queued).
     private func stopAutomaticDelivery() {
+        telemetry.onBatchStored(nil)
         automaticDeliveryTask.withLock { task in
             task?.cancel()
             task = nil

@@ -286,8 +286,9 @@ extension Steward {
     /// Delivery without the host's help: after ``Steward/start(_:)``, every uploader sends what
     /// is queued as soon as it is queued (one request at a time per recipient, consent checked
     /// at send time, with backoff and `Retry-After`), and what telemetry, metrics and the crash
-    /// reporter hold is queued for them every ``interval`` and once at start (so crash reports
-    /// from an earlier run go at once). ``Steward/shutdown(within:)`` and ``Steward/stop()``
+    /// reporter hold is queued for them every ``interval``, once at start (so crash reports
+    /// from an earlier run go at once) and as soon as a full telemetry batch is stored (at most
+    /// once a second). ``Steward/shutdown(within:)`` and ``Steward/stop()``
     /// end it.
     ///
     /// ``Steward/send(timeout:)`` still queues and drains at once; payloads the background

@@ -55,6 +55,12 @@ extension Telemetry {
         }
     }
 
+    /// Calls `handler` after each full batch is stored (on the thread that stored it), so the
+    /// batch can be queued for delivery at once: the facade's automatic delivery, by size.
+    package func onBatchStored(_ handler: (@Sendable () -> Void)?) {
+        batchStoredHandler.withLock { $0 = handler }
+    }
+
     /// Starts the thread that stores full batches. It holds the telemetry weakly, and stops
     /// when the telemetry goes away.
     func startStorer() {
@@ -69,7 +75,10 @@ extension Telemetry {
                         s.backlogCount -= batch.count
                         return batch
                     }
-                    if let batch { self.storeCounting(batch) }
+                    if let batch {
+                        self.storeCounting(batch)
+                        self.batchStoredHandler.withLock { $0 }?()
+                    }
                 }
             }
         }

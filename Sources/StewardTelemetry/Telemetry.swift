@@ -172,6 +172,9 @@ public final class Telemetry: Sendable {
     /// Held by whoever stores batches (the storer thread, ``flush()``), so a flush's commit
     /// covers every batch taken before it.
     let storing = Mutex(())
+    /// Called after a full batch is stored (the facade's automatic delivery queues it then,
+    /// without waiting for its interval); not after a flush of partial batches.
+    let batchStoredHandler = Mutex<(@Sendable () -> Void)?>(nil)
     /// Wakes the storer thread; stops it when the telemetry goes away.
     let storer = Storer()
     /// Drops for denied consent, counted without a lock (flushed to the audit ledger).
@@ -402,6 +405,7 @@ public final class Telemetry: Sendable {
                 storer.wake()
             } else {
                 storing.withLock { _ in storeCounting(full.batch) }
+                batchStoredHandler.withLock { $0 }?()
             }
         }
         return .recorded

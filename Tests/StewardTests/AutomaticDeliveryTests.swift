@@ -29,6 +29,29 @@ extension StewardFacadeTests {
         #expect(queued == 0)
     }
 
+    /// By size: a full batch goes out without waiting for the interval (an hour here).
+    @Test func aFullBatchIsDeliveredWithoutWaitingForTheInterval() async throws {
+        let f = FacadeFixture()
+        let collector = try LoopbackServer()
+        defer { collector.stop() }
+        var configuration = try f.configuration()
+        configuration.transports = ["crashBackend": f.crashTransport]
+        configuration.otlpEndpoint = collector.url
+        configuration.automaticDelivery = .init(interval: .seconds(3_600))
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        try steward.consent.grant([.analytics])
+        // After the pass at start (which would queue a partial batch too):
+        while steward.queuePasses.load(ordering: .acquiring) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        // Seven events: less than a batch (the fixture's batch size is 8), nothing goes.
+        for n in 0..<7 { _ = steward.telemetry.record("screen_view", attributes: ["screen": .string("s\(n)")]) }
+        try await Task.sleep(for: .seconds(2))
+        #expect(collector.requests.isEmpty, "a partial batch waits for the interval")
+        _ = steward.telemetry.record("screen_view", attributes: ["screen": .string("s7")])
+        #expect(await collector.waitForRequests(1, within: .seconds(60)), "the full batch went at once")
+        #expect(collector.requests.first?.path == "/v1/logs")
+    }
+
     @Test func theAutomaticDeliveryHoldsWhatConsentHoldsAndStopsWithTheInstance() async throws {
         let f = FacadeFixture()
         var configuration = try f.configuration()
