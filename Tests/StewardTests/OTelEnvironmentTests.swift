@@ -56,7 +56,9 @@ import Testing
         let logs = try #require(otel.logs?.http)
         let metrics = try #require(otel.metrics?.http)
         #expect(logs.headers == ["api-key": "key", "other-config-value": "from code", "Authorization": "Bearer t0k"])
-        #expect(metrics.headers["api-key"] == "metrics-key")
+        #expect(
+            metrics.headers == ["api-key": "metrics-key", "other-config-value": "from code"],
+            "the signal's variable replaces the general one; code still wins")
         #expect(logs.timeout == .milliseconds(500) && !logs.compressesRequests)
         #expect(logs.caBundlePath == "/etc/ssl/ca.pem" && metrics.caBundlePath == "/etc/ssl/ca.pem")
         #expect(logs.clientCertificatePath == "/etc/ssl/client.pem" && logs.clientKeyPath == "/etc/ssl/client.key")

@@ -118,6 +118,9 @@ public struct OTLPEnvironment: Hashable, Sendable {
                 url("OTEL_EXPORTER_OTLP_\(signal)_ENDPOINT") ?? base.map { Self.appending(path, to: $0) }
             for prefix in ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_\(signal)_"] {
                 if let text = value(prefix + "HEADERS") {
+                    // The signal's own variable takes precedence over the general one as a
+                    // whole (the specification's rule for every per-signal variable).
+                    if prefix != "OTEL_EXPORTER_OTLP_" { settings.headers = [:] }
                     if let pairs = Self.pairs(text) {
                         for (name, headerValue) in pairs {
                             settings.headers.setHeader(name, headerValue)
