@@ -72,9 +72,18 @@ void steward_crash_add_breadcrumb(uint64_t timestamp_ms, uint8_t level, const ch
     atomic_store_explicit(&slot->sequence, sequence + 2, memory_order_release);
 }
 
+uint64_t steward_crash_breadcrumb_position(void) {
+    return atomic_load_explicit(&ring_tickets, memory_order_acquire);
+}
+
 size_t steward_crash_copy_breadcrumbs(steward_crash_breadcrumb_t *out, size_t capacity) {
+    return steward_crash_copy_breadcrumbs_before(out, capacity, steward_crash_breadcrumb_position());
+}
+
+size_t steward_crash_copy_breadcrumbs_before(steward_crash_breadcrumb_t *out, size_t capacity, uint64_t end) {
     if (out == NULL || capacity == 0) return 0;
-    uint64_t end = atomic_load_explicit(&ring_tickets, memory_order_acquire);
+    uint64_t now = atomic_load_explicit(&ring_tickets, memory_order_acquire);
+    if (end > now) end = now;
     uint64_t start = end > STEWARD_CRASH_BREADCRUMB_COUNT ? end - STEWARD_CRASH_BREADCRUMB_COUNT : 0;
     size_t copied = 0;
     for (uint64_t ticket = start; ticket < end && copied < capacity; ticket++) {

@@ -155,10 +155,12 @@ package enum CrashHandler {
     }
 
     /// The breadcrumbs in the ring, oldest first (for handled reports).
-    package static func breadcrumbs() -> [Breadcrumb] {
+    package static func breadcrumbs(before position: UInt64? = nil) -> [Breadcrumb] {
         let capacity = Int(STEWARD_CRASH_BREADCRUMB_COUNT)
         var raw = [steward_crash_breadcrumb_t](repeating: steward_crash_breadcrumb_t(), count: capacity)
-        let count = raw.withUnsafeMutableBufferPointer { steward_crash_copy_breadcrumbs($0.baseAddress, capacity) }
+        let count = raw.withUnsafeMutableBufferPointer {
+            steward_crash_copy_breadcrumbs_before($0.baseAddress, capacity, position ?? .max)
+        }
         return raw.prefix(count).compactMap { entry in
             withUnsafeBytes(of: entry) { RawCrashRecord.breadcrumb(from: Array($0)) }
         }

@@ -139,37 +139,10 @@ extension CrashReporter {
         return result
     }
 
-    /// Records a handled error with the current stack, marked handled.
-    ///
-    /// - Returns: The report, as stored (or held, or dropped, by consent).
-    @discardableResult
-    public func report(error: any Error, message: String? = nil) throws -> CrashReport {
-        let addresses = Thread.callStackReturnAddresses.map { UInt64(truncatingIfNeeded: $0.uintValue) }
-        let maps = readRegularFile("/proc/self/maps", limit: 8 << 20).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let scrubber = processScrubber
-        var frames: [StackFrame] = addresses.map { StackFrame(instructionAddress: $0) }
-        var images: [BinaryImage] = []
-        if configuration.symbolication != .none, !addresses.isEmpty {
-            (frames, images) = symbolicator.symbolicate(addresses: addresses, maps: maps, firstIsReturnAddress: true)
-        }
-        var context = configuration.context
-        context.sessionID = context.sessionID ?? sessionID
-        var report = CrashReport(
-            id: Self.eventID(), timestamp: clock.checkedNow, handled: true,
-            // Scrubbed once, with the rest of the report, below.
-            error: CrashError(type: String(reflecting: type(of: error)), message: message ?? "\(error)"),
-            crashedThread: CrashThread(
-                id: Self.currentThreadID(), name: Thread.current.name, frames: frames, crashed: false),
-            images: images, breadcrumbs: CrashHandler.breadcrumbs(), context: context)
-        report = scrubber.scrub(report: report)
-        sessionErrors.add(1, ordering: .relaxed)
-        _ = try store(report)
-        try vault.commit()
-        return report
-    }
-
-    /// The reports kept in the vault, oldest first.
+    /// The reports kept in the vault, oldest first (handled errors captured before the call
+    /// included: they are stored first).
     public func storedReports() throws -> [CrashReport] {
+        flushHandledErrors()
         let decoder = JSONDecoder()
         var reports: [CrashReport] = []
         try vault.forEachRecord(in: Self.collection) { record in

@@ -15,6 +15,8 @@ extension CrashReporter {
     /// Ends this process's session normally (call at an orderly exit): its `exited` update is
     /// queued for the next ``submit(to:dsn:)``.
     public func endSession() {
+        // The session's handled errors are stored before it ends.
+        flushHandledErrors()
         let now = clockNow
         try? updateSessions { sessions in
             guard let open = sessions.open.first(where: { $0.id == sessionID }) else { return }

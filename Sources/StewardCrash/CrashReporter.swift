@@ -143,6 +143,8 @@ public final class CrashReporter: Sendable {
     let symbolicator: Symbolicator
     /// This process's home folder and user name, looked up once (NSS may be slow).
     let processScrubber: Scrubber
+    /// Handled errors captured on their callers' threads, stored by a worker of their own.
+    let handled = HandledErrors()
 
     private struct State {
         var installed = false

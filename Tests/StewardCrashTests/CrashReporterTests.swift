@@ -1,5 +1,6 @@
 import Foundation
 import StewardCore
+import CStewardCrash
 @_spi(Testing) @testable import StewardCrash
 import Synchronization
 import StewardTesting
@@ -342,6 +343,37 @@ final class ReporterFixture: @unchecked Sendable {
         }
     }
 
+    @Test func aHandledErrorIsCapturedOnTheCallersThreadAndStoredByTheWorkerWithTheBreadcrumbsBeforeIt() throws {
+        struct ScanFailed: Error, CustomStringConvertible {
+            var description: String { "scan failed" }
+        }
+        let f = try ReporterFixture()
+        let marker = "before-\(UUID().uuidString.prefix(8))"
+        f.reporter.addBreadcrumb(message: marker, category: "test")
+        let ids = (0..<5).map { _ in f.reporter.report(error: ScanFailed()) }
+        f.reporter.addBreadcrumb(message: "after the errors", category: "test")
+        f.reporter.flushHandledErrors()
+        let stored = try f.vault.records(in: CrashReporter.collection).compactMap {
+            try? JSONDecoder().decode(CrashReport.self, from: Data($0.data))
+        }
+        #expect(stored.map(\.id) == ids, "all five, in order, with the ids report() returned")
+        for report in stored {
+            #expect(report.handled && report.error?.message == "scan failed")
+            #expect(report.breadcrumbs.contains { $0.message == marker })
+            #expect(!report.breadcrumbs.contains { $0.message == "after the errors" }, "only what came before")
+            #expect(report.crashedThread.id == steward_crash_thread_id(), "the reporting thread (this test's)")
+        }
+    }
+
+    @Test func theLoadedImageGenerationChangesWhenALibraryIsLoaded() throws {
+        let before = steward_crash_image_generation()
+        #expect(steward_crash_image_generation() == before, "steady while nothing is loaded")
+        // A glibc library no test links: loading it changes the count of loaded objects.
+        let handle = try #require(dlopen("libanl.so.1", RTLD_NOW) ?? dlopen("libutil.so.1", RTLD_NOW))
+        defer { dlclose(handle) }
+        #expect(steward_crash_image_generation() != before)
+    }
+
     @Test func aHandledErrorIsReportedWithTheCurrentStack() throws {
         struct ScanFailed: Error {}
         let f = try ReporterFixture()
@@ -640,7 +672,8 @@ final class ReporterFixture: @unchecked Sendable {
 
 @inline(never)
 func reportFromNamedFunction(_ reporter: CrashReporter, _ error: any Error) throws -> CrashReport {
-    try reporter.report(error: error)
+    let id = reporter.report(error: error)
+    return try #require(try reporter.storedReports().first { $0.id == id })
 }
 
 /// Sets a file's modification time five minutes back.

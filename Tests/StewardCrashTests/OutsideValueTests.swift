@@ -148,8 +148,9 @@ import Musl
             configuration: f.configuration, vault: f.vault, consent: f.gate,
             clock: ManualWallClock(now: Date(timeIntervalSince1970: seconds)))
         struct ScanFailed: Error {}
-        let report = try reporter.report(error: ScanFailed())
-        #expect(report.timestamp.timeIntervalSince1970.isFinite)
-        #expect(try reporter.storedReports().count == 1)
+        let id = reporter.report(error: ScanFailed())
+        let stored = try reporter.storedReports()
+        #expect(stored.count == 1 && stored.first?.id == id)
+        #expect(stored.first?.timestamp.timeIntervalSince1970.isFinite == true)
     }
 }

@@ -12,7 +12,7 @@ extension StewardFacadeTests {
         let steward = try Steward.start(try f.configuration())
         defer { steward.stop() }
         try steward.consent.grant([.crashReporting, .analytics])
-        _ = try steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: "scan failed")
+        steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: "scan failed")
         let sent = await steward.send(timeout: .seconds(5))
         #expect(sent.uploads["crashBackend"]?.accepted ?? 0 >= 1)
         let before = f.crashTransport.payloads.count

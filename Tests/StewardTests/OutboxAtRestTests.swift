@@ -29,7 +29,7 @@ extension StewardFacadeTests {
         try steward.consent.grant([.analytics, .crashReporting])
         steward.telemetry.record("screen_view", attributes: ["screen": .string(canary)])
         steward.crashes.addBreadcrumb(message: canary, category: "test")
-        _ = try steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: canary)
+        steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: canary)
 
         let sent = await steward.send(timeout: .seconds(5))
         let telemetry = try #require(sent.uploads["telemetryBackend"])
@@ -64,7 +64,7 @@ extension StewardFacadeTests {
         defer { steward.stop() }
         try steward.consent.grant([.analytics, .crashReporting])
         steward.telemetry.record("screen_view", attributes: ["screen": .string(canary)])
-        _ = try steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: canary)
+        steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: canary)
         let sent = await steward.send(timeout: .seconds(5))
         #expect(sent.uploads["telemetryBackend"]?.accepted ?? 0 >= 1)
         #expect(sent.uploads["crashBackend"]?.accepted ?? 0 >= 1)

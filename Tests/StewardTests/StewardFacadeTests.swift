@@ -257,7 +257,7 @@ func stewardBinary() -> URL {
         #expect(try await steward.permissions.request(.photos) == .granted)
         steward.telemetry.record("screen_view", attributes: ["screen": .string("export")])
         try steward.telemetry.flush()
-        _ = try steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: "a handled error")
+        steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: "a handled error")
         _ = try steward.media.put(pngImage(text: "Ana", pixels: "PIXELS"), source: .gallery, purpose: .personalization)
         // A payload queued for delivery, not sent yet.
         steward.metrics.counter(name: "scans", purpose: .analytics).add()
@@ -362,7 +362,7 @@ func stewardBinary() -> URL {
             steward.telemetry.record("screen_view", attributes: ["screen": .string(String(canary.prefix(12)))])
             steward.telemetry.record("login", attributes: [:])
             steward.crashes.addBreadcrumb(message: canary, category: "test")
-            _ = try steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: canary)
+            steward.crashes.report(error: CocoaError(.fileReadCorruptFile), message: canary)
             f.prompter.enqueue(.allow)
             _ = try await steward.permissions.request(.photos)
             _ = try steward.media.put(

@@ -118,6 +118,31 @@ void steward_crash_add_breadcrumb(uint64_t timestamp_ms, uint8_t level, const ch
 /// returns how many were copied. For non-fatal reports, from Swift.
 size_t steward_crash_copy_breadcrumbs(steward_crash_breadcrumb_t *out, size_t capacity);
 
+/// Where the breadcrumb ring stands: breadcrumbs added so far. A handled error notes it on the
+/// caller's thread and copies later, off that thread, only what came before
+/// (steward_crash_copy_breadcrumbs_before).
+uint64_t steward_crash_breadcrumb_position(void);
+
+/// Like steward_crash_copy_breadcrumbs, but only the breadcrumbs added before `position`
+/// (those of them still in the ring).
+size_t steward_crash_copy_breadcrumbs_before(steward_crash_breadcrumb_t *out, size_t capacity, uint64_t position);
+
+/// The calling thread's return addresses, innermost first (this function's caller first),
+/// through the DWARF unwinder (_Unwind_Backtrace): at most `capacity`. Returns the count.
+/// Not for signal handlers (the crash handler has its own, preallocated).
+int steward_crash_capture_stack(uint64_t *out, int capacity);
+
+/// The calling thread's kernel id (gettid, cached per thread).
+int64_t steward_crash_thread_id(void);
+
+/// The calling thread's name (PR_GET_NAME, at most 15 bytes) into `out`, NUL-terminated;
+/// returns its length, or -1.
+int steward_crash_thread_name(char *out, size_t capacity);
+
+/// A number that changes whenever a shared object is loaded or unloaded (dl_iterate_phdr's
+/// dlpi_adds and dlpi_subs), so a cached list of loaded images is known to be current.
+uint64_t steward_crash_image_generation(void);
+
 /// Whether the calling thread is inside the crash handler's record writer right now (for the
 /// malloc probe of the tests: other threads of a crashing process may still allocate, and the
 /// previous handlers we chain to are not ours to police).

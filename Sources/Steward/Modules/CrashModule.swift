@@ -51,6 +51,9 @@ extension CrashReporter: FacadeModule {
 
     func release() { uninstall() }
 
+    /// Handled errors not stored yet are forgotten, never written after the erase.
+    func discardBeforeErase() { discardHandledErrors() }
+
     func contribute(to report: inout DataRights.AccessReport, steward: Steward) {
         report.unprocessedCrashRecords = rawRecordNames().count
     }

@@ -1,0 +1,165 @@
+import CStewardCrash
+import Dispatch
+import Foundation
+import StewardCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Handled errors: captured on the caller's thread in a few microseconds (the return
+/// addresses, the thread, the time, where the breadcrumb ring stands), then symbolicated,
+/// scrubbed, encrypted and committed by a worker of the reporter's, in batches (one commit for
+/// every error waiting).
+extension CrashReporter {
+    /// What the caller's thread captures.
+    struct CapturedError: Sendable {
+        var id: String
+        var timestamp: Date
+        var error: any Error
+        var message: String?
+        var addresses: [UInt64]
+        var threadID: Int64
+        var threadName: String?
+        var breadcrumbPosition: UInt64
+    }
+
+    /// The captured errors waiting for the worker, and the worker.
+    final class HandledErrors: Sendable {
+        struct State {
+            var waiting: [CapturedError] = []
+            var scheduled = false
+            /// `/proc/self/maps` as last read, and the loaded-image generation it was read at.
+            var maps: (generation: UInt64, text: String)?
+            var discarding = false
+        }
+        let state = Mutex(State())
+        let worker = DispatchQueue(label: "steward.crash.handled-errors", qos: .utility)
+    }
+
+    /// The most frames a handled error's stack keeps.
+    static let handledFrameLimit = 128
+
+    /// Reports a handled error with the current stack, marked handled, and returns the id its
+    /// report carries (a Sentry event id).
+    ///
+    /// Only the capture happens on the calling thread: the return addresses, the thread, the
+    /// time and the position of the breadcrumb ring (a few microseconds, no I/O). The
+    /// reporter's worker then describes the error, symbolicates the stack (against the loaded
+    /// images, read once and again only when a library is loaded or unloaded), scrubs,
+    /// encrypts and commits, one commit for all the errors waiting. Consent is applied there,
+    /// as for a crash: stored, held or dropped. ``flushHandledErrors()`` waits for the worker;
+    /// ``storedReports()``, ``submit(to:dsn:)`` and the facade's `send()` and `stop()` do.
+    @discardableResult
+    public func report(error: any Error, message: String? = nil) -> String {
+        var frames = [UInt64](repeating: 0, count: Self.handledFrameLimit)
+        let count = frames.withUnsafeMutableBufferPointer {
+            Int(steward_crash_capture_stack($0.baseAddress, Int32($0.count)))
+        }
+        frames.removeLast(frames.count - min(max(count, 0), frames.count))
+        let captured = CapturedError(
+            id: Self.eventID(), timestamp: clock.checkedNow, error: error, message: message, addresses: frames,
+            threadID: steward_crash_thread_id(), threadName: Self.currentThreadName(),
+            breadcrumbPosition: steward_crash_breadcrumb_position())
+        sessionErrors.add(1, ordering: .relaxed)
+        let schedule = handled.state.withLock { s -> Bool in
+            guard !s.discarding else { return false }
+            s.waiting.append(captured)
+            guard !s.scheduled else { return false }
+            s.scheduled = true
+            return true
+        }
+        if schedule { handled.worker.async { [self] in storeHandledErrors() } }
+        return captured.id
+    }
+
+    /// Waits until every handled error reported so far is stored (or held, or dropped, by
+    /// consent). Returns at once when none is waiting.
+    public func flushHandledErrors() {
+        guard handled.state.withLock({ !$0.waiting.isEmpty || $0.scheduled }) else { return }
+        handled.worker.sync { storeHandledErrors() }
+    }
+
+    /// Forgets the handled errors not stored yet (an erase: they must not be written after it).
+    package func discardHandledErrors() {
+        handled.state.withLock { s in
+            s.waiting = []
+            s.discarding = true
+        }
+        // A batch being stored finishes first.
+        handled.worker.sync {}
+        handled.state.withLock { $0.discarding = false }
+    }
+
+    /// The worker: stores what waits, in batches, until nothing does.
+    private func storeHandledErrors() {
+        while true {
+            let batch = handled.state.withLock { s -> [CapturedError] in
+                let batch = s.waiting
+                s.waiting = []
+                if batch.isEmpty { s.scheduled = false }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            var stored = 0
+            for captured in batch {
+                do {
+                    _ = try store(makeReport(captured))
+                    stored += 1
+                } catch {
+                    StewardDiagnostics.emit(
+                        DiagnosticEvent(
+                            .warning, "crash.handledErrorNotStored",
+                            "A handled error could not be stored (the vault refused it)", [:]))
+                }
+            }
+            if stored > 0 { try? vault.commit() }
+        }
+    }
+
+    /// The report of a captured error: described, symbolicated and scrubbed.
+    private func makeReport(_ captured: CapturedError) -> CrashReport {
+        var frames = captured.addresses.map { StackFrame(instructionAddress: $0) }
+        var images: [BinaryImage] = []
+        if configuration.symbolication != .none, !captured.addresses.isEmpty {
+            (frames, images) = symbolicator.symbolicate(
+                addresses: captured.addresses, maps: loadedImages(), firstIsReturnAddress: true)
+        }
+        var context = configuration.context
+        context.sessionID = context.sessionID ?? sessionID
+        let report = CrashReport(
+            id: captured.id, timestamp: captured.timestamp, handled: true,
+            // Scrubbed once, with the rest of the report, below.
+            error: CrashError(
+                type: String(reflecting: type(of: captured.error)),
+                message: captured.message ?? "\(captured.error)"),
+            crashedThread: CrashThread(
+                id: captured.threadID, name: captured.threadName, frames: frames, crashed: false),
+            images: images, breadcrumbs: CrashHandler.breadcrumbs(before: captured.breadcrumbPosition),
+            context: context)
+        return processScrubber.scrub(report: report)
+    }
+
+    /// `/proc/self/maps`, read again only when a shared object was loaded or unloaded since.
+    private func loadedImages() -> String {
+        let generation = steward_crash_image_generation()
+        if let cached = handled.state.withLock({ $0.maps }), cached.generation == generation { return cached.text }
+        let text = readRegularFile("/proc/self/maps", limit: 8 << 20).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        handled.state.withLock { $0.maps = (generation, text) }
+        return text
+    }
+
+    /// The calling thread's name (one `prctl`), nil when it has none.
+    static func currentThreadName() -> String? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            let length = buffer.withMemoryRebound(to: CChar.self) {
+                steward_crash_thread_name($0.baseAddress, $0.count)
+            }
+            guard length > 0 else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<Int(length)]), as: UTF8.self)
+        }
+    }
+}
