@@ -270,7 +270,8 @@ public final class Telemetry: Sendable {
     ///
     /// - Parameters:
     ///   - name: A declared event.
-    ///   - attributes: Its declared attributes.
+    ///   - attributes: Its declared attributes; evaluated only when the event is declared and
+    ///     its purpose not denied (nothing is built for a denied purpose).
     ///   - date: When it happened; nil means now (the telemetry's clock, whose date is
     ///     clamped: a non-finite one is replaced by the system's, one past 2554-07-21 is sent as
     ///     the latest time OTLP holds). A date that OTLP cannot hold exactly — NaN, infinite,
@@ -279,12 +280,14 @@ public final class Telemetry: Sendable {
     ///     ledger like every drop.
     /// - Returns: What happened to the event.
     @discardableResult
-    public func record(_ name: EventName, attributes: [String: AttributeValue] = [:], at date: Date? = nil) -> Outcome {
+    public func record(
+        _ name: EventName, attributes: @autoclosure () -> [String: AttributeValue] = [:], at date: Date? = nil
+    ) -> Outcome {
         guard let index = events[name] else {
             audit?.recordDropped(.usageEvents, purpose: .analytics, reason: .undeclared)
             return .dropped(.undeclared)
         }
-        return record(EventHandle(index: index, consent: compiled[index].handle), attributes: attributes, at: date)
+        return record(EventHandle(index: index, consent: compiled[index].handle), attributes: attributes(), at: date)
     }
 
     /// A precomputed reference to a declared event, for the hot path: recording through it
@@ -303,17 +306,18 @@ public final class Telemetry: Sendable {
     /// including what a `date` that OTLP cannot hold does: `.dropped(.invalidTimestamp)`).
     ///
     /// Inlined into the caller: a denied purpose costs one atomic load, a relaxed counter
-    /// increment and no call.
+    /// increment and no call. `attributes` is an autoclosure: the dictionary written at the call
+    /// site is not even built when the purpose is denied.
     @inlinable
     @discardableResult
-    public func record(_ handle: EventHandle, attributes: [String: AttributeValue] = [:], at date: Date? = nil)
-        -> Outcome
-    {
+    public func record(
+        _ handle: EventHandle, attributes: @autoclosure () -> [String: AttributeValue] = [:], at date: Date? = nil
+    ) -> Outcome {
         if consent.isDenied(handle.consent) {
             countConsentDrop(handle.index)
             return .droppedForConsent
         }
-        return recordConsented(handle, attributes: attributes, at: date)
+        return recordConsented(handle, attributes: attributes(), at: date)
     }
 
     /// The rest of ``record(_:attributes:at:)-(EventHandle,_,_)``, once the purpose is known not

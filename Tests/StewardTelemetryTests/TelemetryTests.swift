@@ -104,6 +104,24 @@ final class TelemetryFixture: @unchecked Sendable {  // Used by one test at a ti
         #expect(f.telemetry.droppedForConsent == 0, "flushed into the audit ledger")
     }
 
+    @Test func theAttributesAreNotEvenBuiltForADeniedPurposeOrAnUndeclaredEvent() throws {
+        let f = try TelemetryFixture()
+        let built = Atomic<Int>(0)
+        func attributes() -> [String: AttributeValue] {
+            built.add(1, ordering: .relaxed)
+            return ["screen": .string("home")]
+        }
+        try f.ledger.deny([.analytics])
+        let handle = try #require(f.telemetry.handle(for: "screen_view"))
+        #expect(f.telemetry.record(handle, attributes: attributes()) == .dropped(.consent))
+        #expect(f.telemetry.record("screen_view", attributes: attributes()) == .dropped(.consent))
+        #expect(f.telemetry.record("purchase", attributes: attributes()) == .dropped(.undeclared))
+        #expect(built.load(ordering: .relaxed) == 0, "written at the call site, never built")
+        try f.ledger.grant([.analytics])
+        #expect(f.telemetry.record(handle, attributes: attributes()) == .recorded)
+        #expect(built.load(ordering: .relaxed) == 1, "built once when the event is recorded")
+    }
+
     @Test func strictModeRefusesUndeclaredEventsAttributesAndWrongTypes() throws {
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])
