@@ -305,6 +305,9 @@ static void put_registers(writer_t *w, const ucontext_t *uc) {
 
 static uint64_t unwound[STEWARD_CRASH_FRAMES_MAX + SKIP_MAX];
 static uint64_t walked[STEWARD_CRASH_FRAMES_MAX];
+static size_t walked_count;
+/// The DWARF frames put_dwarf_frames kept: unwound[dwarf_first ..< dwarf_first + dwarf_count].
+static size_t dwarf_first, dwarf_count;
 
 typedef struct {
     uint64_t pc;          // the crashed PC, 0 when unknown
@@ -339,6 +342,8 @@ static void put_dwarf_frames(writer_t *w, uint64_t pc) {
     size_t first = state.match >= 0 ? (size_t)state.match : 0;
     size_t count = state.count - first;
     if (count > STEWARD_CRASH_FRAMES_MAX) count = STEWARD_CRASH_FRAMES_MAX;
+    dwarf_first = first;
+    dwarf_count = count;
     put_frames(w, STEWARD_CRASH_FRAMES_DWARF, unwound + first, count);
 }
 
@@ -361,6 +366,7 @@ static void put_frame_pointer_frames(writer_t *w, uint64_t pc, uint64_t fp) {
         if (pair[0] <= fp) break;  // the stack grows down: callers' frames are higher
         fp = pair[0];
     }
+    walked_count = count;
     put_frames(w, STEWARD_CRASH_FRAMES_FRAME_POINTER, walked, count);
 }
 
@@ -368,34 +374,204 @@ static void put_frame_pointer_frames(writer_t *w, uint64_t pc, uint64_t fp) {
 
 #define MAPS_MAX (1024 * 1024)
 
-/// /proc/self/maps, read whole before its section is written (its length comes first). In
-/// .bss: untouched until a crash, so it costs no memory before one.
+/// /proc/self/maps, read whole once per record. In .bss: untouched until a crash, so it costs
+/// no memory before one.
 static uint8_t maps_text[MAPS_MAX];
+static uint32_t maps_total;
 
-static void put_maps(writer_t *w) {
+/// Only the images the frames point into go into the record (a few lines instead of the whole
+/// text, 97 % of a record before): every line of each file a frame points into (all its
+/// segments, so the load bias can be found), and the one anonymous mapping a frame points into
+/// (JIT code). Selections are spans of maps_text; at most SELECTED_MAX of each.
+#define SELECTED_MAX 128
+typedef struct {
+    uint32_t start, length;
+} span_t;
+static span_t selected_paths[SELECTED_MAX];
+static size_t selected_path_count;
+static uint32_t selected_lines[SELECTED_MAX];  // line starts of anonymous mappings
+static size_t selected_line_count;
+
+static void read_maps(void) {
+    maps_total = 0;
+    selected_path_count = 0;
+    selected_line_count = 0;
     int fd;
     do { fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); } while (fd < 0 && errno == EINTR);
     if (fd < 0) return;
-    uint32_t total = 0;
-    while (total < MAPS_MAX) {
-        ssize_t n = read(fd, maps_text + total, MAPS_MAX - total);
+    while (maps_total < MAPS_MAX) {
+        ssize_t n = read(fd, maps_text + maps_total, MAPS_MAX - maps_total);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        total += (uint32_t)n;
+        maps_total += (uint32_t)n;
     }
     close(fd);
-    section(w, STEWARD_CRASH_SECTION_MAPS, total);
-    put(w, maps_text, total);
+}
+
+static int hex_digit(uint8_t c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/// One line of maps_text starting at `at`: its end (past the newline), the mapping's range and
+/// the path's span (length 0: anonymous). Returns 0 for a line that does not parse.
+static int parse_line(uint32_t at, uint32_t *end, uint64_t *low, uint64_t *high, span_t *path) {
+    uint32_t i = at;
+    while (i < maps_total && maps_text[i] != '\n') i++;
+    *end = i < maps_total ? i + 1 : i;
+    uint32_t line_end = i;
+    uint64_t values[2] = { 0, 0 };
+    uint32_t p = at;
+    for (int k = 0; k < 2; k++) {
+        int digits = 0, d;
+        while (p < line_end && (d = hex_digit(maps_text[p])) >= 0 && digits < 16) {
+            values[k] = (values[k] << 4) | (uint64_t)d;
+            p++;
+            digits++;
+        }
+        if (digits == 0) return 0;
+        if (k == 0) {
+            if (p >= line_end || maps_text[p] != '-') return 0;
+            p++;
+        }
+    }
+    *low = values[0];
+    *high = values[1];
+    // Skip the five fields (range, perms, offset, dev, inode), then the spaces before the path.
+    for (int field = 0; field < 5; field++) {
+        while (p < line_end && maps_text[p] != ' ') p++;
+        while (p < line_end && maps_text[p] == ' ') p++;
+    }
+    path->start = p;
+    path->length = line_end - p;
+    return 1;
+}
+
+static int same_path(span_t a, span_t b) {
+    return a.length == b.length && memcmp(maps_text + a.start, maps_text + b.start, a.length) == 0;
+}
+
+/// Selects the file (or anonymous mapping) each address points into.
+static void select_images(const uint64_t *addresses, size_t count) {
+    for (size_t n = 0; n < count; n++) {
+        uint64_t address = addresses[n];
+        if (address == 0) continue;
+        uint32_t at = 0, end;
+        while (at < maps_total) {
+            uint64_t low, high;
+            span_t path;
+            int ok = parse_line(at, &end, &low, &high, &path);
+            if (ok && address >= low && address < high) {
+                if (path.length == 0) {
+                    int known = 0;
+                    for (size_t k = 0; k < selected_line_count; k++) known |= selected_lines[k] == at;
+                    if (!known && selected_line_count < SELECTED_MAX) selected_lines[selected_line_count++] = at;
+                } else {
+                    int known = 0;
+                    for (size_t k = 0; k < selected_path_count; k++) known |= same_path(selected_paths[k], path);
+                    if (!known && selected_path_count < SELECTED_MAX) selected_paths[selected_path_count++] = path;
+                }
+                break;
+            }
+            if (end == at) break;
+            at = end;
+        }
+    }
+}
+
+/// Whether the line at `at` (path `path`) belongs to a selection made after the first
+/// `paths_before` paths and `lines_before` lines.
+static int line_selected(uint32_t at, span_t path, size_t paths_before, size_t lines_before) {
+    if (path.length == 0) {
+        for (size_t k = lines_before; k < selected_line_count; k++) {
+            if (selected_lines[k] == at) return 1;
+        }
+        return 0;
+    }
+    for (size_t k = paths_before; k < selected_path_count; k++) {
+        if (same_path(selected_paths[k], path)) return 1;
+    }
+    return 0;
+}
+
+/// A MAPS section of the lines of the images selected after the first `paths_before` paths and
+/// `lines_before` lines, in the order of the text. Two passes: the length goes first.
+static void put_selected_maps(writer_t *w, size_t paths_before, size_t lines_before) {
+    uint32_t length = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (length == 0) return;
+            section(w, STEWARD_CRASH_SECTION_MAPS, length);
+        }
+        uint32_t at = 0, end;
+        while (at < maps_total) {
+            uint64_t low, high;
+            span_t path;
+            int ok = parse_line(at, &end, &low, &high, &path);
+            if (ok && line_selected(at, path, paths_before, lines_before)) {
+                if (pass == 0) {
+                    length += end - at;
+                } else {
+                    put(w, maps_text + at, end - at);
+                }
+            }
+            if (end == at) break;
+            at = end;
+        }
+    }
+}
+
+/// The maps of the images the crashed instruction and the frame-pointer frames point into.
+static void put_maps(writer_t *w, uint64_t pc) {
+    read_maps();
+    if (pc != 0) select_images(&pc, 1);
+    select_images(walked, walked_count);
+    put_selected_maps(w, 0, 0);
+}
+
+/// After the DWARF unwind: the maps of images its frames point into that the first section
+/// did not hold (a second MAPS section; readers join them).
+static void put_more_maps(writer_t *w) {
+    size_t paths_before = selected_path_count, lines_before = selected_line_count;
+    select_images(unwound + dwarf_first, dwarf_count);
+    put_selected_maps(w, paths_before, lines_before);
 }
 
 static steward_crash_breadcrumb_t breadcrumbs[STEWARD_CRASH_BREADCRUMB_COUNT];
 static uint8_t context_copy[STEWARD_CRASH_CONTEXT_MAX];
 
+static uint16_t bounded(uint16_t length, size_t capacity) {
+    return length <= capacity ? length : (uint16_t)capacity;
+}
+
+/// The breadcrumbs, packed: each one's fixed fields, then only the bytes of its texts (a
+/// breadcrumb of a few words takes tens of bytes, not the ring slot's 500).
 static void put_breadcrumbs(writer_t *w) {
     size_t count = steward_crash_copy_breadcrumbs(breadcrumbs, STEWARD_CRASH_BREADCRUMB_COUNT);
-    section(w, STEWARD_CRASH_SECTION_BREADCRUMBS, (uint32_t)(4 + count * sizeof breadcrumbs[0]));
+    uint32_t length = 4;
+    for (size_t i = 0; i < count; i++) {
+        const steward_crash_breadcrumb_t *b = &breadcrumbs[i];
+        length += 15 + bounded(b->category_length, sizeof b->category) + bounded(b->message_length, sizeof b->message)
+                  + bounded(b->data_length, sizeof b->data);
+    }
+    section(w, STEWARD_CRASH_SECTION_BREADCRUMBS_PACKED, length);
     put_u32(w, (uint32_t)count);
-    put(w, breadcrumbs, count * sizeof breadcrumbs[0]);
+    for (size_t i = 0; i < count; i++) {
+        const steward_crash_breadcrumb_t *b = &breadcrumbs[i];
+        uint16_t lengths[3] = {
+            bounded(b->category_length, sizeof b->category),
+            bounded(b->message_length, sizeof b->message),
+            bounded(b->data_length, sizeof b->data),
+        };
+        put_u64(w, b->timestamp_ms);
+        put(w, &b->level, 1);
+        put(w, lengths, sizeof lengths);
+        put(w, b->category, lengths[0]);
+        put(w, b->message, lengths[1]);
+        put(w, b->data, lengths[2]);
+    }
 }
 
 static void put_context(writer_t *w) {
@@ -439,17 +615,21 @@ int steward_crash_write_record(int signal, const siginfo_t *info, const void *co
     uint64_t pc = uc != NULL ? context_pc(uc) : 0;
     // The sections that cannot fault first; the DWARF unwinder last (it parses unwind tables
     // of a stack that may be wrecked): if it crashes, the record already holds the rest.
+    walked_count = 0;
     if (uc != NULL) put_frame_pointer_frames(w, pc, context_fp(uc));
     put_breadcrumbs(w);
     put_context(w);
     section(w, STEWARD_CRASH_SECTION_INSTALL, 16);
     put_i64(w, steward_crash_install_realtime_ns);
     put_i64(w, steward_crash_install_monotonic_ns);
-    put_maps(w);
+    put_maps(w, pc);
     // What is gathered so far goes to the file before the unwinder runs.
     flush_chunk(w, 0);
     write_out(w);
+    dwarf_first = 0;
+    dwarf_count = 0;
     put_dwarf_frames(w, pc);
+    put_more_maps(w);
     int64_t elapsed = steward_crash_clock_ns(CLOCK_MONOTONIC) - entry_ns;
     section(w, STEWARD_CRASH_SECTION_TIMING, 8);
     put_u64(w, (uint64_t)(elapsed > 0 ? elapsed : 1));

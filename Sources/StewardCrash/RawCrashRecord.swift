@@ -41,7 +41,8 @@ struct RawCrashRecord: Hashable, Sendable {
     var dwarfFrames: [UInt64] = []
     /// FRAMES from the frame-pointer walk, same order.
     var framePointerFrames: [UInt64] = []
-    /// MAPS: the text of /proc/self/maps at the crash.
+    /// MAPS: the lines of /proc/self/maps at the crash for the images the frames point into
+    /// (every MAPS section, joined; older records hold the whole text).
     var maps: String?
     /// BREADCRUMBS, oldest first.
     var breadcrumbs: [Breadcrumb] = []
@@ -284,7 +285,9 @@ struct RawCrashRecord: Hashable, Sendable {
                     "MAPS", at: offset,
                     "is \(payload.count) bytes, more than the handler writes (\(Self.maximumMapsBytes))")
             }
-            maps = String(decoding: payload, as: UTF8.self)
+            // The handler writes the images the first frames point into, then (after the
+            // DWARF unwind) those only its frames reach: the sections are joined.
+            maps = (maps ?? "") + String(decoding: payload, as: UTF8.self)
         case 6:  // BREADCRUMBS
             let size = Self.breadcrumbSize
             guard payload.count >= 4 else {
@@ -309,6 +312,52 @@ struct RawCrashRecord: Hashable, Sendable {
                     notes.append(
                         "breadcrumb \(index) of the BREADCRUMBS section at offset \(offset) is malformed; dropped")
                 }
+            }
+            breadcrumbs = list
+        case 11:  // BREADCRUMBS_PACKED: u32 count; each u64 ms, u8 level, u16 × 3 lengths, texts
+            guard payload.count >= 4 else {
+                return drop("BREADCRUMBS_PACKED", at: offset, "is \(payload.count) bytes, shorter than its count")
+            }
+            let count = Int(u32(payload, 0))
+            guard count <= Self.maximumBreadcrumbs else {
+                return drop(
+                    "BREADCRUMBS_PACKED", at: offset,
+                    "holds \(count) breadcrumbs, more than the ring keeps (\(Self.maximumBreadcrumbs))")
+            }
+            var list: [Breadcrumb] = []
+            var cursor = 4
+            for index in 0..<count {
+                guard payload.count - cursor >= 15 else {
+                    return drop("BREADCRUMBS_PACKED", at: offset, "ends inside breadcrumb \(index)")
+                }
+                let lengths = [
+                    Int(Self.u16(payload, cursor + 9)), Int(Self.u16(payload, cursor + 11)),
+                    Int(Self.u16(payload, cursor + 13)),
+                ]
+                let total = lengths.reduce(15, +)
+                guard payload.count - cursor >= total else {
+                    return drop("BREADCRUMBS_PACKED", at: offset, "ends inside breadcrumb \(index)'s texts")
+                }
+                let start = cursor + 15
+                let category = Array(payload[start..<(start + lengths[0])])
+                let message = Array(payload[(start + lengths[0])..<(start + lengths[0] + lengths[1])])
+                let data = Array(payload[(start + lengths[0] + lengths[1])..<(cursor + total)])
+                if let breadcrumb = Self.breadcrumb(
+                    milliseconds: u64(payload, cursor), levelCode: Int(payload[cursor + 8]), category: category,
+                    message: message, data: data)
+                {
+                    list.append(breadcrumb)
+                } else {
+                    partial = true
+                    notes.append(
+                        "breadcrumb \(index) of the BREADCRUMBS_PACKED section at offset \(offset) is malformed; dropped"
+                    )
+                }
+                cursor += total
+            }
+            guard cursor == payload.count else {
+                return drop(
+                    "BREADCRUMBS_PACKED", at: offset, "holds \(payload.count - cursor) bytes after its breadcrumbs")
             }
             breadcrumbs = list
         case 7:  // CONTEXT
@@ -344,30 +393,39 @@ struct RawCrashRecord: Hashable, Sendable {
     /// Decodes one `steward_crash_breadcrumb_t`; nil when a length or the level is out of range.
     static func breadcrumb(from bytes: [UInt8]) -> Breadcrumb? {
         guard bytes.count >= dataOffset + dataCapacity else { return nil }
-        let milliseconds = u64(bytes, 0)
-        let levels: [Breadcrumb.Level] = [.debug, .info, .warning, .error, .fatal]
-        let levelCode = Int(bytes[8])
         let categoryLength = Int(u16(bytes, 12)), messageLength = Int(u16(bytes, 14)), dataLength = Int(u16(bytes, 16))
-        guard levelCode < levels.count, categoryLength <= categoryCapacity, messageLength <= messageCapacity,
-            dataLength <= dataCapacity
+        guard categoryLength <= categoryCapacity, messageLength <= messageCapacity, dataLength <= dataCapacity
         else { return nil }
-        func text(_ start: Int, _ length: Int) -> String {
-            String(decoding: bytes[start..<(start + length)], as: UTF8.self)
-        }
-        var data: [String: String] = [:]
-        for line in text(dataOffset, dataLength).split(separator: "\n", omittingEmptySubsequences: true) {
+        return breadcrumb(
+            milliseconds: u64(bytes, 0), levelCode: Int(bytes[8]),
+            category: Array(bytes[categoryOffset..<(categoryOffset + categoryLength)]),
+            message: Array(bytes[messageOffset..<(messageOffset + messageLength)]),
+            data: Array(bytes[dataOffset..<(dataOffset + dataLength)]))
+    }
+
+    /// A breadcrumb from its fields (a ring slot's, or a packed section's); nil for a level or
+    /// a text longer than the ring holds.
+    static func breadcrumb(milliseconds: UInt64, levelCode: Int, category: [UInt8], message: [UInt8], data: [UInt8])
+        -> Breadcrumb?
+    {
+        let levels: [Breadcrumb.Level] = [.debug, .info, .warning, .error, .fatal]
+        guard levelCode >= 0, levelCode < levels.count, category.count <= categoryCapacity,
+            message.count <= messageCapacity, data.count <= dataCapacity
+        else { return nil }
+        var fields: [String: String] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
             if let equals = line.firstIndex(of: "=") {
-                data[String(line[..<equals])] = String(line[line.index(after: equals)...])
+                fields[String(line[..<equals])] = String(line[line.index(after: equals)...])
             } else {
-                data[String(line)] = ""
+                fields[String(line)] = ""
             }
         }
         return Breadcrumb(
             timestamp: Date(timeIntervalSince1970: Double(milliseconds) / 1000),
             level: levels[levelCode],
-            category: text(categoryOffset, categoryLength),
-            message: text(messageOffset, messageLength),
-            data: data)
+            category: String(decoding: category, as: UTF8.self),
+            message: String(decoding: message, as: UTF8.self),
+            data: fields)
     }
 
     // MARK: - Little-endian integers (callers check the bounds)

@@ -182,6 +182,24 @@ func checkCrashRecord(
         #expect(!record.framePointerFrames.isEmpty, sourceLocation: sourceLocation)
     }
     #expect(record.maps?.contains(testBinaryPath()) == true, sourceLocation: sourceLocation)
+    // Only the images the frames point into (each file whole, all its segments), not the
+    // process's whole maps: every file named has a segment that holds a frame.
+    let frameAddresses = record.dwarfFrames + record.framePointerFrames
+    let lines = (record.maps ?? "").split(separator: "\n").map {
+        $0.split(separator: " ", omittingEmptySubsequences: true)
+    }
+    for line in lines where line.count >= 6 {
+        let path = line[5...].joined(separator: " ")
+        let holdsAFrame = lines.contains { other in
+            guard other.count >= 6, other[5...].joined(separator: " ") == path else { return false }
+            let range = other[0].split(separator: "-").compactMap { UInt64($0, radix: 16) }
+            return range.count == 2 && frameAddresses.contains { $0 >= range[0] && $0 < range[1] }
+        }
+        #expect(holdsAFrame, "\(path) holds no frame", sourceLocation: sourceLocation)
+    }
+    // Issue 18: at most 4 KB typical (this child leaves five breadcrumbs and a small context).
+    let size = (try? FileManager.default.attributesOfItem(atPath: records[0])[.size] as? Int) ?? 0
+    #expect(size > 0 && size <= 4_096, "the sealed record is \(size) bytes", sourceLocation: sourceLocation)
     #expect(
         record.breadcrumbs.map(\.message) == (0..<childBreadcrumbCount).map { "step \($0)" },
         sourceLocation: sourceLocation)

@@ -189,6 +189,32 @@ struct RawCrashRecordTests {
         #expect(record.partial)
     }
 
+    @Test("Packed breadcrumbs: lengths past the payload, a bad level or trailing bytes are noted, never trusted")
+    func packedBreadcrumbs() {
+        func packed(_ level: UInt8, _ message: String, lengths: (UInt16, UInt16, UInt16)? = nil) -> [UInt8] {
+            let text = Array(message.utf8)
+            let (c, m, d) = lengths ?? (1, UInt16(text.count), 3)
+            return le(UInt64(1_000)) + [level] + le(c) + le(m) + le(d) + Array("n".utf8) + text + Array("k=v".utf8)
+        }
+        let good = RawCrashRecord.parse(
+            header() + section(11, le(UInt32(2)) + packed(1, "first") + packed(9, "bad level"))
+                + section(0xFFFF, []))
+        #expect(good.breadcrumbs.map(\.message) == ["first"] && good.breadcrumbs.first?.data == ["k": "v"])
+        #expect(good.breadcrumbs.first?.category == "n" && good.partial, "the bad level is dropped alone")
+
+        for payload in [
+            le(UInt32(1)) + packed(1, "x", lengths: (1, 60_000, 3)),  // texts past the payload
+            le(UInt32(2)) + packed(1, "only one"),  // count past the payload
+            le(UInt32(1)) + packed(1, "trailing") + [0, 0],  // bytes after the last one
+            le(UInt32(101)),  // more than the ring keeps
+            [1, 0],  // shorter than its count
+        ] {
+            let record = RawCrashRecord.parse(header() + section(11, payload) + section(0xFFFF, []))
+            #expect(record.breadcrumbs.isEmpty && record.partial, "\(record.notes)")
+            #expect(record.notes.contains { $0.contains("BREADCRUMBS_PACKED") }, "\(record.notes)")
+        }
+    }
+
     @Test(
         "Empty, short, foreign and newer files are refused with a note",
         arguments: [
