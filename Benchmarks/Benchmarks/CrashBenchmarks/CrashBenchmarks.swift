@@ -30,8 +30,9 @@ private let manifest = PrivacyManifest(
     dataCategories: [
         .init(
             id: .crashDiagnostics, description: "Crashes", purposes: [.crashReporting], retentionDays: 90,
-            sensitivity: .personal, leavesDevice: true)
-    ])
+            sensitivity: .personal, leavesDevice: true, recipients: ["crashBackend"])
+    ],
+    recipients: [.init(id: "crashBackend", name: "Crash backend", role: .processor, region: "DE")])
 
 /// A reporter over a vault in a private temporary directory, crash reporting granted.
 private final class CrashFixture: @unchecked Sendable {
