@@ -16,6 +16,9 @@ let package = Package(
         // (they measure no ARC counters).
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(name: "Steward", path: ".."),
+        // The peer in PeerBenchmarks, over OTLP/HTTP only (the default traits would add gRPC).
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -92,6 +95,18 @@ let package = Package(
                 .product(name: "StewardTelemetry", package: "Steward"),
             ],
             path: "Benchmarks/TelemetryBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "PeerBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StewardCore", package: "Steward"),
+                .product(name: "StewardTelemetry", package: "Steward"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/PeerBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(

@@ -161,7 +161,7 @@ let benchmarks: @Sendable () -> Void = {
         guard let fixture else { return }
         let telemetry = fixture.telemetry, handle = fixture.denied
         for index in benchmark.scaledIterations {
-            blackHole(telemetry.record(handle, attributes: ["screen": .string("scan"), "count": .int(index)]))
+            blackHole(telemetry.record(handle, attributes: ["screen": .string("scan"), "count": .int(Int64(index))]))
         }
     }
 
