@@ -95,7 +95,16 @@ extension CrashReporter {
         }
     }
 
+    /// The most unsent session updates (and crashed sessions) kept: the newest. Without a
+    /// send they would pile up at every launch, and the record holding them is rewritten at
+    /// every start: start would grow with history.
+    static let maximumUnsentSessions = 64
+
     func saveSessions(_ sessions: SessionState) throws {
+        var sessions = sessions
+        let limit = Self.maximumUnsentSessions
+        if sessions.updates.count > limit { sessions.updates.removeFirst(sessions.updates.count - limit) }
+        if sessions.crashed.count > limit { sessions.crashed.removeFirst(sessions.crashed.count - limit) }
         var old: [RecordID] = []
         try vault.forEachRecord(in: Self.sessionsCollection) { old.append($0.id) }
         let id = try vault.append(

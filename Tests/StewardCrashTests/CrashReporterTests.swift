@@ -465,6 +465,23 @@ final class ReporterFixture: @unchecked Sendable {
         #expect(statuses(third) == ["exited", "ok"])
     }
 
+    @Test func unsentSessionUpdatesAreBoundedSoStartDoesNotGrowWithHistory() throws {
+        let f = try ReporterFixture()
+        // Two hundred launches' updates without a send: only the newest are kept.
+        try f.reporter.updateSessions { sessions in
+            for n in 0..<200 {
+                let date = Date(timeIntervalSince1970: Double(n))
+                sessions.updates.append(
+                    CrashReporter.StoredSession(
+                        id: "s\(n)", started: date, timestamp: date, status: "exited", isInitial: false, errors: 0,
+                        release: "app@1", environment: nil, deviceID: nil))
+            }
+        }
+        let kept = try CrashReporter.loadSessions(f.vault).updates
+        #expect(kept.count == CrashReporter.maximumUnsentSessions)
+        #expect(kept.last?.id == "s199" && kept.first?.id == "s\(200 - CrashReporter.maximumUnsentSessions)")
+    }
+
     @Test func sessionsAreRecordedOnlyWhileCrashReportingIsGrantedAndPurgedOnDenial() async throws {
         let f = try ReporterFixture(consent: .pending)
         func stored() throws -> [CrashReporter.StoredSession] {
