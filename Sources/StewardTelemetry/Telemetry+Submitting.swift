@@ -18,21 +18,23 @@ extension Telemetry {
         try submitDeletionRequests(to: uploader, resource: resource, encoder: encoder)
         try anonymiser.save()
         var queued = 0
-        for record in try vault.records(in: Self.collection) {
+        // Batch by batch (the vault decrypts 256 records at a time), never the whole backlog in
+        // memory: each batch leaves the collection as its payload is queued.
+        try vault.forEachRecord(in: Self.collection) { record in
             // Batches whose category this recipient may not receive stay for their own recipient.
             guard manifest.declaration(of: record.category)?.recipients.contains(uploader.recipient) == true else {
-                continue
+                return
             }
             guard let events = BatchCoding.decode(record.data), !events.isEmpty else {
                 try vault.remove(record.id, from: Self.collection)
-                continue
+                return
             }
             let key = "telemetry-\(record.id)"
             if uploader.isQueued(idempotencyKey: key) {
                 // Handed over before a crash kept this copy: the outbox has it, not yet sent.
                 try vault.remove(record.id, from: Self.collection)
                 try vault.commit(collections: [Self.collection])
-                continue
+                return
             }
             let body = encoder.logs(resource: resource, scope: Self.scope, records: events)
             let payload = Payload(
