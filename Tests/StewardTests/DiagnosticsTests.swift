@@ -70,6 +70,16 @@ extension StewardFacadeTests {
         #expect(StewardDiagnostics.handler == nil)
     }
 
+    /// The example manifest with `probe`, a recipient of usage events of one test's own.
+    static func manifest(withProbe probe: RecipientID) throws -> PrivacyManifest {
+        var manifest = try DisclosureTests.exampleManifest()
+        manifest.recipients.append(.init(id: probe, name: "Probe", role: .processor, region: "DE"))
+        for index in manifest.dataCategories.indices where manifest.dataCategories[index].id == .usageEvents {
+            manifest.dataCategories[index].recipients.append(probe)
+        }
+        return manifest
+    }
+
     /// The uploader's events: held for a pending purpose, a retry with its delay, an acceptance.
     /// (In the facade's serialized suite: the handler is one per process.)
     @Test func theUploaderTellsHeldRetriedAndAccepted() async throws {
@@ -83,12 +93,8 @@ extension StewardFacadeTests {
         defer { try? vault.close() }
         // A recipient of this test's own, so events of other suites running meanwhile (one
         // handler per process) are told apart.
-        var manifest = try DisclosureTests.exampleManifest()
         let probe: RecipientID = "diagnosticsProbe"
-        manifest.recipients.append(.init(id: probe, name: "Probe", role: .processor, region: "DE"))
-        for index in manifest.dataCategories.indices where manifest.dataCategories[index].id == .usageEvents {
-            manifest.dataCategories[index].recipients.append(probe)
-        }
+        let manifest = try Self.manifest(withProbe: probe)
         let consent = FixedConsent([.analytics: .granted])
         let transport = RecordingTransport(clock: ContinuousClock(), answers: [.retry(after: .seconds(0))])
         let uploader = try Uploader(
@@ -125,12 +131,8 @@ extension StewardFacadeTests {
         let wall = ManualWallClock()
         let vault = try Vault.open(directory: directory, keyProvider: InMemoryKeyProvider(), clock: wall)
         defer { try? vault.close() }
-        var manifest = try DisclosureTests.exampleManifest()
         let probe: RecipientID = "diagnosticsHugeDelay"
-        manifest.recipients.append(.init(id: probe, name: "Probe", role: .processor, region: "DE"))
-        for index in manifest.dataCategories.indices where manifest.dataCategories[index].id == .usageEvents {
-            manifest.dataCategories[index].recipients.append(probe)
-        }
+        let manifest = try Self.manifest(withProbe: probe)
         let huge = Duration(secondsComponent: .max, attosecondsComponent: 0)
         let transport = RecordingTransport(clock: ContinuousClock(), answers: [.retry(after: huge)])
         let uploader = try Uploader(

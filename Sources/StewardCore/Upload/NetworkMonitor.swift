@@ -321,47 +321,42 @@ public final class NetworkMonitor: Sendable {
     /// The source address of the kernel's route to `address`: a UDP socket's `connect(2)`
     /// looks the route up and sends nothing. Nil when there is no route (ENETUNREACH).
     private static func routeSource(_ address: [UInt8]) -> [UInt8]? {
-        let family = address.count == 4 ? AF_INET : AF_INET6
-        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { Glibc.close(fd) }
         if address.count == 4 {
             var target = sockaddr_in()
             target.sin_family = sa_family_t(AF_INET)
             target.sin_port = UInt16(9).bigEndian
             withUnsafeMutableBytes(of: &target.sin_addr) { $0.copyBytes(from: address) }
-            let connected = withUnsafePointer(to: &target) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard connected == 0 else { return nil }
-            var local = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let named = withUnsafeMutablePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            guard named == 0 else { return nil }
-            return withUnsafeBytes(of: &local.sin_addr) { Array($0) }
+            return source(connecting: target, family: AF_INET) { withUnsafeBytes(of: &$0.sin_addr) { Array($0) } }
         }
         guard address.count == 16 else { return nil }
         var target = sockaddr_in6()
         target.sin6_family = sa_family_t(AF_INET6)
         target.sin6_port = UInt16(9).bigEndian
         withUnsafeMutableBytes(of: &target.sin6_addr) { $0.copyBytes(from: address) }
+        return source(connecting: target, family: AF_INET6) { withUnsafeBytes(of: &$0.sin6_addr) { Array($0) } }
+    }
+
+    /// Connects a UDP socket of `family` to `target` (a `sockaddr_in` or `sockaddr_in6`) and
+    /// returns the local address the kernel chose, read from the socket's name by `address`.
+    private static func source<Address>(
+        connecting target: Address, family: Int32, address: (inout Address) -> [UInt8]
+    ) -> [UInt8]? {
+        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var target = target
+        let size = socklen_t(MemoryLayout<Address>.size)
         let connected = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) }
         }
         guard connected == 0 else { return nil }
-        var local = sockaddr_in6()
-        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        var local = target
+        var length = size
         let named = withUnsafeMutablePointer(to: &local) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         guard named == 0 else { return nil }
-        return withUnsafeBytes(of: &local.sin6_addr) { Array($0) }
+        return address(&local)
     }
 
     // MARK: - Watching
