@@ -1,11 +1,12 @@
-// Handled errors: what the caller's thread captures before handing over (the stack, through
-// the DWARF unwinder), and the loaded-image generation that tells a cached image list is
+// Handled errors: what the caller's thread captures before handing over (the stack, by its
+// frame pointers), and the loaded-image generation that tells a cached image list is
 // current. Ordinary code, not async-signal-safe: the crash handler has its own unwinding.
 
 #define _GNU_SOURCE
 #include "CStewardCrash.h"
 
 #include <link.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -51,8 +52,50 @@ static _Unwind_Reason_Code capture_step(struct _Unwind_Context *context, void *a
     return state->count == state->capacity ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
+/// The calling thread's stack, looked up once per thread (pthread_getattr_np reads
+/// /proc/self/maps for the main thread): 1 known, -1 unknown, 0 not looked up yet.
+static _Thread_local int stack_known;
+static _Thread_local uintptr_t stack_low, stack_high;
+
+static int stack_bounds(void) {
+    if (stack_known == 0) {
+        stack_known = -1;
+        pthread_attr_t attributes;
+        if (pthread_getattr_np(pthread_self(), &attributes) == 0) {
+            void *address = NULL;
+            size_t size = 0;
+            if (pthread_attr_getstack(&attributes, &address, &size) == 0 && address != NULL && size > 0) {
+                stack_low = (uintptr_t)address;
+                stack_high = stack_low + size;
+                stack_known = 1;
+            }
+            pthread_attr_destroy(&attributes);
+        }
+    }
+    return stack_known == 1;
+}
+
+/// Walks the frame-pointer chain (Swift keeps frame pointers), reading only inside this
+/// thread's stack, aligned and strictly upwards: a chain broken by code without frame pointers
+/// ends the walk, it cannot fault. About a nanosecond a frame, against a microsecond for the
+/// DWARF unwinder, which remains the fallback where the stack's bounds are unknown.
 __attribute__((noinline)) int steward_crash_capture_stack(uint64_t *out, int capacity) {
     if (out == NULL || capacity <= 0) return 0;
+    if (stack_bounds()) {
+        // This function's own frame (forced by __builtin_frame_address): its saved return
+        // address is the caller's, which comes first.
+        uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+        int count = 0;
+        while (count < capacity && fp >= stack_low && fp <= stack_high - 16 && (fp & 7) == 0) {
+            const uintptr_t *frame = (const uintptr_t *)fp;
+            uintptr_t next = frame[0], return_address = frame[1];
+            if (return_address == 0) break;
+            out[count++] = (uint64_t)return_address;
+            if (next <= fp) break;
+            fp = next;
+        }
+        if (count > 0) return count;
+    }
     capture_state_t state = { .out = out, .capacity = capacity, .count = 0, .skipped = 0 };
     _Unwind_Backtrace(capture_step, &state);
     return state.count;

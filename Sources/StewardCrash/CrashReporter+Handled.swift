@@ -23,7 +23,9 @@ extension CrashReporter {
         var message: String?
         var addresses: [UInt64]
         var threadID: Int64
-        var threadName: String?
+        /// The thread's name as `PR_GET_NAME` gave it (at most 15 bytes, NUL-padded), decoded
+        /// by the worker.
+        var threadName: (UInt64, UInt64)
         var breadcrumbPosition: UInt64
     }
 
@@ -55,14 +57,18 @@ extension CrashReporter {
     /// ``storedReports()``, ``submit(to:dsn:)`` and the facade's `send()` and `stop()` do.
     @discardableResult
     public func report(error: any Error, message: String? = nil) -> String {
-        var frames = [UInt64](repeating: 0, count: Self.handledFrameLimit)
-        let count = frames.withUnsafeMutableBufferPointer {
-            Int(steward_crash_capture_stack($0.baseAddress, Int32($0.count)))
+        // Into a buffer on the stack, then one array of the exact size.
+        let frames = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.handledFrameLimit) { buffer in
+            let count = Int(steward_crash_capture_stack(buffer.baseAddress, Int32(buffer.count)))
+            return Array(buffer.prefix(min(max(count, 0), buffer.count)))
         }
-        frames.removeLast(frames.count - min(max(count, 0), frames.count))
+        var name: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &name) { raw in
+            _ = steward_crash_thread_name(raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+        }
         let captured = CapturedError(
             id: Self.eventID(), timestamp: clock.checkedNow, error: error, message: message, addresses: frames,
-            threadID: steward_crash_thread_id(), threadName: Self.currentThreadName(),
+            threadID: steward_crash_thread_id(), threadName: name,
             breadcrumbPosition: steward_crash_breadcrumb_position())
         sessionErrors.add(1, ordering: .relaxed)
         let schedule = handled.state.withLock { s -> Bool in
@@ -137,7 +143,7 @@ extension CrashReporter {
                 type: String(reflecting: type(of: captured.error)),
                 message: captured.message ?? "\(captured.error)"),
             crashedThread: CrashThread(
-                id: captured.threadID, name: captured.threadName, frames: frames, crashed: false),
+                id: captured.threadID, name: Self.threadName(captured.threadName), frames: frames, crashed: false),
             images: images, breadcrumbs: CrashHandler.breadcrumbs(before: captured.breadcrumbPosition),
             context: context)
         return processScrubber.scrub(report: report)
@@ -152,14 +158,10 @@ extension CrashReporter {
         return text
     }
 
-    /// The calling thread's name (one `prctl`), nil when it has none.
-    static func currentThreadName() -> String? {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-            let length = buffer.withMemoryRebound(to: CChar.self) {
-                steward_crash_thread_name($0.baseAddress, $0.count)
-            }
-            guard length > 0 else { return nil }
-            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<Int(length)]), as: UTF8.self)
-        }
+    /// A thread name as captured (NUL-padded bytes), nil when empty.
+    static func threadName(_ raw: (UInt64, UInt64)) -> String? {
+        var raw = raw
+        let bytes = withUnsafeBytes(of: &raw) { Array($0.prefix { $0 != 0 }) }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
     }
 }

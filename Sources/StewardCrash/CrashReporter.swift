@@ -394,7 +394,21 @@ public final class CrashReporter: Sendable {
     }
 
     static func eventID() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        // 32 lowercase hex digits of a random UUID (version 4, RFC 4122 variant), built in place:
+        // one allocation, no Foundation formatting (it is on a handled error's hot path).
+        var high = UInt64.random(in: 0...UInt64.max), low = UInt64.random(in: 0...UInt64.max)
+        high = (high & ~0xF000) | 0x4000
+        low = (low & ~(0xC << 60)) | (0x8 << 60)
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            digits.withUTF8Buffer { hex in
+                for index in 0..<16 {
+                    buffer[index] = hex[Int((high >> UInt64(60 - 4 * index)) & 0xF)]
+                    buffer[16 + index] = hex[Int((low >> UInt64(60 - 4 * index)) & 0xF)]
+                }
+            }
+            return 32
+        }
     }
 
     /// ``Configuration/launchCrashWindow`` in seconds, clamped to 0…3,600: computed from

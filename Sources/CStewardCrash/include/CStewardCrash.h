@@ -128,9 +128,10 @@ uint64_t steward_crash_breadcrumb_position(void);
 /// (those of them still in the ring).
 size_t steward_crash_copy_breadcrumbs_before(steward_crash_breadcrumb_t *out, size_t capacity, uint64_t position);
 
-/// The calling thread's return addresses, innermost first (this function's caller first),
-/// through the DWARF unwinder (_Unwind_Backtrace): at most `capacity`. Returns the count.
-/// Not for signal handlers (the crash handler has its own, preallocated).
+/// The calling thread's return addresses, innermost first (this function's caller first): at
+/// most `capacity`. Returns the count. Walks the frame pointers within the thread's stack
+/// (bounded, cannot fault); the DWARF unwinder (_Unwind_Backtrace) where the stack's bounds are
+/// unknown. Not for signal handlers (the crash handler has its own, preallocated).
 int steward_crash_capture_stack(uint64_t *out, int capacity);
 
 /// The calling thread's kernel id (gettid, cached per thread).
