@@ -387,10 +387,22 @@ static uint32_t maps_total;
 typedef struct {
     uint32_t start, length;
 } span_t;
+/// The text's lines, parsed once per record (the kernel lists mappings in address order, so
+/// an address is found by binary search): a few lines per loaded object, 8,192 at most.
+#define MAP_LINES_MAX 8192
+typedef struct {
+    uint64_t low, high;
+    uint32_t start, end;  // the line in maps_text, its newline included
+    span_t path;
+} map_line_t;
+static map_line_t map_lines[MAP_LINES_MAX];
+static size_t map_line_count;
 static span_t selected_paths[SELECTED_MAX];
 static size_t selected_path_count;
 static uint32_t selected_lines[SELECTED_MAX];  // line starts of anonymous mappings
 static size_t selected_line_count;
+
+static int parse_line(uint32_t at, uint32_t *end, uint64_t *low, uint64_t *high, span_t *path);
 
 static void read_maps(void) {
     maps_total = 0;
@@ -406,6 +418,18 @@ static void read_maps(void) {
         maps_total += (uint32_t)n;
     }
     close(fd);
+    map_line_count = 0;
+    uint32_t at = 0, end;
+    while (at < maps_total && map_line_count < MAP_LINES_MAX) {
+        map_line_t *line = &map_lines[map_line_count];
+        if (parse_line(at, &end, &line->low, &line->high, &line->path) && line->low < line->high) {
+            line->start = at;
+            line->end = end;
+            map_line_count++;
+        }
+        if (end == at) break;
+        at = end;
+    }
 }
 
 static int hex_digit(uint8_t c) {
@@ -453,30 +477,41 @@ static int same_path(span_t a, span_t b) {
     return a.length == b.length && memcmp(maps_text + a.start, maps_text + b.start, a.length) == 0;
 }
 
+/// The parsed line whose mapping holds `address`, or -1 (binary search: lines are in address
+/// order; a text that is not falls back to a scan).
+static long find_line(uint64_t address) {
+    size_t low = 0, high = map_line_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (address < map_lines[middle].low) {
+            high = middle;
+        } else if (address >= map_lines[middle].high) {
+            low = middle + 1;
+        } else {
+            return (long)middle;
+        }
+    }
+    for (size_t k = 0; k < map_line_count; k++) {
+        if (address >= map_lines[k].low && address < map_lines[k].high) return (long)k;
+    }
+    return -1;
+}
+
 /// Selects the file (or anonymous mapping) each address points into.
 static void select_images(const uint64_t *addresses, size_t count) {
     for (size_t n = 0; n < count; n++) {
-        uint64_t address = addresses[n];
-        if (address == 0) continue;
-        uint32_t at = 0, end;
-        while (at < maps_total) {
-            uint64_t low, high;
-            span_t path;
-            int ok = parse_line(at, &end, &low, &high, &path);
-            if (ok && address >= low && address < high) {
-                if (path.length == 0) {
-                    int known = 0;
-                    for (size_t k = 0; k < selected_line_count; k++) known |= selected_lines[k] == at;
-                    if (!known && selected_line_count < SELECTED_MAX) selected_lines[selected_line_count++] = at;
-                } else {
-                    int known = 0;
-                    for (size_t k = 0; k < selected_path_count; k++) known |= same_path(selected_paths[k], path);
-                    if (!known && selected_path_count < SELECTED_MAX) selected_paths[selected_path_count++] = path;
-                }
-                break;
-            }
-            if (end == at) break;
-            at = end;
+        if (addresses[n] == 0) continue;
+        long found = find_line(addresses[n]);
+        if (found < 0) continue;
+        const map_line_t *line = &map_lines[found];
+        if (line->path.length == 0) {
+            int known = 0;
+            for (size_t k = 0; k < selected_line_count; k++) known |= selected_lines[k] == line->start;
+            if (!known && selected_line_count < SELECTED_MAX) selected_lines[selected_line_count++] = line->start;
+        } else {
+            int known = 0;
+            for (size_t k = 0; k < selected_path_count; k++) known |= same_path(selected_paths[k], line->path);
+            if (!known && selected_path_count < SELECTED_MAX) selected_paths[selected_path_count++] = line->path;
         }
     }
 }
@@ -505,20 +540,14 @@ static void put_selected_maps(writer_t *w, size_t paths_before, size_t lines_bef
             if (length == 0) return;
             section(w, STEWARD_CRASH_SECTION_MAPS, length);
         }
-        uint32_t at = 0, end;
-        while (at < maps_total) {
-            uint64_t low, high;
-            span_t path;
-            int ok = parse_line(at, &end, &low, &high, &path);
-            if (ok && line_selected(at, path, paths_before, lines_before)) {
-                if (pass == 0) {
-                    length += end - at;
-                } else {
-                    put(w, maps_text + at, end - at);
-                }
+        for (size_t k = 0; k < map_line_count; k++) {
+            const map_line_t *line = &map_lines[k];
+            if (!line_selected(line->start, line->path, paths_before, lines_before)) continue;
+            if (pass == 0) {
+                length += line->end - line->start;
+            } else {
+                put(w, maps_text + line->start, line->end - line->start);
             }
-            if (end == at) break;
-            at = end;
         }
     }
 }
