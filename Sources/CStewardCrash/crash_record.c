@@ -477,8 +477,8 @@ static int same_path(span_t a, span_t b) {
     return a.length == b.length && memcmp(maps_text + a.start, maps_text + b.start, a.length) == 0;
 }
 
-/// The parsed line whose mapping holds `address`, or -1 (binary search: lines are in address
-/// order; a text that is not falls back to a scan).
+/// The parsed line whose mapping holds `address`, or -1 (binary search: the kernel lists the
+/// mappings in address order).
 static long find_line(uint64_t address) {
     size_t low = 0, high = map_line_count;
     while (low < high) {
@@ -490,9 +490,6 @@ static long find_line(uint64_t address) {
         } else {
             return (long)middle;
         }
-    }
-    for (size_t k = 0; k < map_line_count; k++) {
-        if (address >= map_lines[k].low && address < map_lines[k].high) return (long)k;
     }
     return -1;
 }
