@@ -137,8 +137,12 @@ public enum FuzzOTelEnvironment: FuzzTarget {
         }
         let otlp = OTLPEnvironment(reading: environment)
         let text = otlp.problems.joined(separator: "\n")
+        // Values of the other variables may be quoted (a bad timeout says what it was): a header
+        // value that also stands inside one of them is not a leak when a problem shows it.
+        let quotable = environment.filter { !$0.key.hasSuffix("_HEADERS") }.values
         for signal in [otlp.logs, otlp.metrics] {
-            for value in signal.headers.values where value.count >= 8 {
+            for value in signal.headers.values
+            where value.count >= 8 && !quotable.contains(where: { $0.contains(value) }) {
                 try require(!text.contains(value), "a problem quotes the header value \(value.debugDescription)")
             }
             if let endpoint = signal.endpoint {

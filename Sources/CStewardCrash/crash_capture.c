@@ -15,11 +15,9 @@
 #include <unistd.h>
 #include <unwind.h>
 
-static _Thread_local int64_t cached_tid;
-
 int64_t steward_crash_thread_id(void) {
-    if (cached_tid == 0) cached_tid = (int64_t)syscall(SYS_gettid);
-    return cached_tid;
+    // Not cached: a child of fork() would inherit the parent thread's id.
+    return (int64_t)syscall(SYS_gettid);
 }
 
 int steward_crash_thread_name(char *out, size_t capacity) {

@@ -389,7 +389,7 @@ typedef struct {
 } span_t;
 /// The text's lines, parsed once per record (the kernel lists mappings in address order, so
 /// an address is found by binary search): a few lines per loaded object, 8,192 at most.
-#define MAP_LINES_MAX 8192
+#define MAP_LINES_MAX 32768
 typedef struct {
     uint64_t low, high;
     uint32_t start, end;  // the line in maps_text, its newline included
@@ -406,6 +406,7 @@ static int parse_line(uint32_t at, uint32_t *end, uint64_t *low, uint64_t *high,
 
 static void read_maps(void) {
     maps_total = 0;
+    map_line_count = 0;
     selected_path_count = 0;
     selected_line_count = 0;
     int fd;

@@ -40,7 +40,16 @@ extension CrashReporter {
         }
         let state = Mutex(State())
         let worker = DispatchQueue(label: "steward.crash.handled-errors", qos: .utility)
+        /// Set on the worker's queue: a flush from the worker itself (a diagnostics handler
+        /// that reads the stored reports) stores inline instead of waiting for itself.
+        static let onWorker = DispatchSpecificKey<Bool>()
+
+        init() { worker.setSpecific(key: Self.onWorker, value: true) }
     }
+
+    /// The most handled errors waiting for the worker: past it a report is dropped (and said in
+    /// the diagnostics), so a loop of errors cannot grow memory without bound.
+    static let maximumWaitingHandledErrors = 1_000
 
     /// The most frames a handled error's stack keeps.
     static let handledFrameLimit = 128
@@ -54,7 +63,15 @@ extension CrashReporter {
     /// images, read once and again only when a library is loaded or unloaded), scrubs,
     /// encrypts and commits, one commit for all the errors waiting. Consent is applied there,
     /// as for a crash: stored, held or dropped. ``flushHandledErrors()`` waits for the worker;
-    /// ``storedReports()``, ``submit(to:dsn:)`` and the facade's `send()` and `stop()` do.
+    /// ``storedReports()``, ``submit(to:dsn:)``, ``endSession()`` and the facade's `send()` and
+    /// `stop()` do.
+    ///
+    /// - Important: the report is durable only once stored. A process that calls `exit()` or
+    ///   dies right after reporting, without a flush (or the facade's `stop()`), may lose it.
+    ///   At most 1,000 wait at a time; beyond, a report is dropped (diagnostic
+    ///   `crash.handledErrorDropped`). Breadcrumbs are copied when the worker gets to the report,
+    ///   those that came before it: if more than 100 (the ring's size) came after it meanwhile,
+    ///   the report has none.
     @discardableResult
     public func report(error: any Error, message: String? = nil) -> String {
         // Into a buffer on the stack, then one array of the exact size.
@@ -71,14 +88,21 @@ extension CrashReporter {
             threadID: steward_crash_thread_id(), threadName: name,
             breadcrumbPosition: steward_crash_breadcrumb_position())
         sessionErrors.add(1, ordering: .relaxed)
-        let schedule = handled.state.withLock { s -> Bool in
-            guard !s.discarding else { return false }
+        let (schedule, full) = handled.state.withLock { s -> (Bool, Bool) in
+            guard !s.discarding else { return (false, false) }
+            guard s.waiting.count < Self.maximumWaitingHandledErrors else { return (false, true) }
             s.waiting.append(captured)
-            guard !s.scheduled else { return false }
+            guard !s.scheduled else { return (false, false) }
             s.scheduled = true
-            return true
+            return (true, false)
         }
         if schedule { handled.worker.async { [self] in storeHandledErrors() } }
+        if full {
+            StewardDiagnostics.emit(
+                DiagnosticEvent(
+                    .warning, "crash.handledErrorDropped",
+                    "A handled error was dropped: too many wait to be stored", [:]))
+        }
         return captured.id
     }
 
@@ -86,7 +110,11 @@ extension CrashReporter {
     /// consent). Returns at once when none is waiting.
     public func flushHandledErrors() {
         guard handled.state.withLock({ !$0.waiting.isEmpty || $0.scheduled }) else { return }
-        handled.worker.sync { storeHandledErrors() }
+        if DispatchQueue.getSpecific(key: HandledErrors.onWorker) == true {
+            storeHandledErrors()
+        } else {
+            handled.worker.sync { storeHandledErrors() }
+        }
     }
 
     /// Forgets the handled errors not stored yet (an erase: they must not be written after it).
@@ -95,8 +123,8 @@ extension CrashReporter {
             s.waiting = []
             s.discarding = true
         }
-        // A batch being stored finishes first.
-        handled.worker.sync {}
+        // A batch being stored finishes first (unless this is the worker itself).
+        if DispatchQueue.getSpecific(key: HandledErrors.onWorker) != true { handled.worker.sync {} }
         handled.state.withLock { $0.discarding = false }
     }
 

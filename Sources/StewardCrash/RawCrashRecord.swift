@@ -44,6 +44,9 @@ struct RawCrashRecord: Hashable, Sendable {
     /// MAPS: the lines of /proc/self/maps at the crash for the images the frames point into
     /// (every MAPS section, joined; older records hold the whole text).
     var maps: String?
+    /// The MAPS sections' bytes while parsing, joined in place (decoded once at the end).
+    private var mapsBytes: [UInt8] = []
+    private var hasMaps = false
     /// BREADCRUMBS, oldest first.
     var breadcrumbs: [Breadcrumb] = []
     /// CONTEXT: the blob Swift set before the crash (empty when none).
@@ -225,6 +228,8 @@ struct RawCrashRecord: Hashable, Sendable {
             record.partial = true
             record.notes.append("the record has no end section: the handler did not finish it")
         }
+        if record.hasMaps { record.maps = String(decoding: record.mapsBytes, as: UTF8.self) }
+        record.mapsBytes = []
         return record
     }
 
@@ -286,8 +291,21 @@ struct RawCrashRecord: Hashable, Sendable {
                     "is \(payload.count) bytes, more than the handler writes (\(Self.maximumMapsBytes))")
             }
             // The handler writes the images the first frames point into, then (after the
-            // DWARF unwind) those only its frames reach: the sections are joined.
-            maps = (maps ?? "") + String(decoding: payload, as: UTF8.self)
+            // DWARF unwind) those only its frames reach: the sections are joined, in place, a
+            // line break between two, and no more than one section's limit in all.
+            // (Decoded once, after the last section: see parse(_:).)
+            if !mapsBytes.isEmpty, mapsBytes.last != 0x0A, mapsBytes.count < Self.maximumMapsBytes {
+                mapsBytes.append(0x0A)
+            }
+            let room = max(0, Self.maximumMapsBytes - mapsBytes.count)
+            if payload.count > room {
+                partial = true
+                notes.append(
+                    "the MAPS sections up to offset \(offset) hold more than \(Self.maximumMapsBytes) bytes in all; the rest is left out"
+                )
+            }
+            mapsBytes.append(contentsOf: payload.prefix(room))
+            hasMaps = true
         case 6:  // BREADCRUMBS
             let size = Self.breadcrumbSize
             guard payload.count >= 4 else {

@@ -365,6 +365,26 @@ final class ReporterFixture: @unchecked Sendable {
         }
     }
 
+    @Test func atMostAThousandHandledErrorsWaitAndAFlushFromTheWorkerItselfDoesNotDeadlock() throws {
+        struct Failed: Error {}
+        let f = try ReporterFixture()
+        // Hold the worker, so everything reported waits.
+        let release = DispatchSemaphore(value: 0)
+        f.reporter.handled.worker.async { release.wait() }
+        for _ in 0..<(CrashReporter.maximumWaitingHandledErrors + 5) { f.reporter.report(error: Failed()) }
+        release.signal()
+        f.reporter.flushHandledErrors()
+        #expect(try f.vault.records(in: CrashReporter.collection).count == CrashReporter.maximumWaitingHandledErrors)
+        // On the worker's own queue a flush stores inline instead of waiting for itself.
+        f.reporter.report(error: Failed())
+        let done = DispatchSemaphore(value: 0)
+        f.reporter.handled.worker.async {
+            f.reporter.flushHandledErrors()
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success, "no deadlock")
+    }
+
     @Test func theLoadedImageGenerationChangesWhenALibraryIsLoaded() throws {
         let before = steward_crash_image_generation()
         #expect(steward_crash_image_generation() == before, "steady while nothing is loaded")

@@ -134,7 +134,7 @@ size_t steward_crash_copy_breadcrumbs_before(steward_crash_breadcrumb_t *out, si
 /// unknown. Not for signal handlers (the crash handler has its own, preallocated).
 int steward_crash_capture_stack(uint64_t *out, int capacity);
 
-/// The calling thread's kernel id (gettid, cached per thread).
+/// The calling thread's kernel id (gettid).
 int64_t steward_crash_thread_id(void);
 
 /// The calling thread's name (PR_GET_NAME, at most 15 bytes) into `out`, NUL-terminated;
