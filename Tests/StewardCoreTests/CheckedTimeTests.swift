@@ -13,6 +13,24 @@ import StewardTesting
 
     // MARK: Dates
 
+    @Test func aCalendarDayIsWhatISO8601DateFormatterWritesInUTC() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var random = SplitMix64(seed: 18)
+        for _ in 0..<2_000 {
+            // Years 1970-2200, any second, and the edges of days.
+            let seconds = Double(random.int(in: 0...7_258_118_400))
+            for date in [
+                Date(timeIntervalSince1970: seconds),
+                Date(timeIntervalSince1970: (seconds / 86_400).rounded(.down) * 86_400 - 0.001),
+            ] {
+                #expect(CivilTime.day(date) == formatter.string(from: date), "\(date)")
+            }
+        }
+        #expect(CivilTime.day(CheckedTime.earliest) == "0001-01-01")
+    }
+
     @Test func checkedIsNilForNaNAndClampsEverythingElseToYears0001Through9999() throws {
         #expect(Self.nan.checked == nil)
         #expect(Self.plusInfinity.checked == CheckedTime.latest)

@@ -74,12 +74,7 @@ extension Disclosure {
             }
         }
 
-        static func day(_ date: Date) -> String {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withFullDate]
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            return formatter.string(from: date)
-        }
+        static func day(_ date: Date) -> String { CivilTime.day(date) }
 
         static func rights(manifest: PrivacyManifest) -> [Right] {
             let contact = manifest.controller.map { "Write to \($0.name) at \($0.contact)." }
