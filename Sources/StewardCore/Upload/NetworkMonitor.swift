@@ -119,19 +119,22 @@ public final class NetworkMonitor: Sendable {
     /// - Throws: ``SystemError`` when the kernel refuses the socket (no netlink in a sandbox);
     ///   the facade then delivers without pausing.
     public convenience init() throws(SystemError) {
-        try self.init(probe: .system, watching: true)
+        self.init(probe: .system)
+        try startWatching()
     }
 
     /// A monitor that reads the network through `probe` and learns of changes only through
     /// ``noteChange()``: for tests that replay states.
     package convenience init(replaying probe: Probe) {
-        // Cannot throw: no socket is opened.
-        try! self.init(probe: probe, watching: false)
+        self.init(probe: probe)
     }
 
-    private init(probe: Probe, watching: Bool) throws(SystemError) {
+    private init(probe: Probe) {
         shared = Shared(probe: probe)
-        guard watching else { return }
+    }
+
+    /// Opens the netlink socket and the eventfd that stops the thread, and starts the thread.
+    private func startWatching() throws(SystemError) {
         let socket = steward_netlink_route_events()
         guard socket >= 0 else { throw SystemError(call: "socket(NETLINK_ROUTE)", errno: -socket) }
         let stop = eventfd(0, Int32(EFD_CLOEXEC))
