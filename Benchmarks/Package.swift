@@ -127,5 +127,15 @@ let package = Package(
             path: "Benchmarks/StartBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "FreshProcessBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Steward", package: "Steward"),
+                .product(name: "StewardTesting", package: "Steward"),
+            ],
+            path: "Benchmarks/FreshProcessBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )
