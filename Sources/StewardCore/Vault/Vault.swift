@@ -111,6 +111,9 @@ public final class Vault: Sendable {
         }
     }
 
+    /// The size of ``forEachRecord(in:_:)``'s batches.
+    static let iterationBatch = (records: 256, bytes: 1 << 20)
+
     /// Makes every staged append and removal durable (see the type's discussion), then applies
     /// the quota and rewrites segments that are mostly dead.
     public func commit() throws {
@@ -126,13 +129,26 @@ public final class Vault: Sendable {
     }
 
     /// Calls `body` with each live record of `collection`, oldest first. Records are decrypted
-    /// in small batches under the lock; `body` runs outside it and may use the vault.
+    /// in small batches under the lock (256 records or 1 MiB of frames, whichever comes first;
+    /// a larger record alone); `body` runs outside it and may use the vault.
     public func forEachRecord(in collection: String, _ body: (VaultRecord) throws -> Void) throws {
+        try forEachBatch(in: collection) { batch in
+            for record in batch { try body(record) }
+        }
+    }
+
+    /// ``forEachRecord(in:_:)``'s batches: what one batch may hold is bounded in bytes too, so
+    /// an outbox of 50 KB payloads is not decrypted 13 MB at a time.
+    func forEachBatch(in collection: String, _ body: ([VaultRecord]) throws -> Void) throws {
         var after: UInt64? = nil
         while true {
-            let batch = try state.withLock { s in try s.readBatch(collection: collection, after: after, limit: 256) }
+            let batch = try state.withLock { s in
+                try s.readBatch(
+                    collection: collection, after: after, limit: Self.iterationBatch.records,
+                    byteLimit: Self.iterationBatch.bytes)
+            }
             guard let last = batch.last else { return }
-            for record in batch { try body(record) }
+            try body(batch)
             after = last.id.rawValue
         }
     }

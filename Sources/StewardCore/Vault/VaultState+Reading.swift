@@ -8,7 +8,9 @@ import Musl
 extension VaultState {
     // MARK: - Reading
 
-    mutating func readBatch(collection name: String, after: UInt64?, limit: Int) throws -> [VaultRecord] {
+    mutating func readBatch(
+        collection name: String, after: UInt64?, limit: Int, byteLimit: Int = .max
+    ) throws -> [VaultRecord] {
         try checkUsable()
         guard let store = collections[name] else { return [] }
         var start = 0
@@ -21,12 +23,24 @@ extension VaultState {
             start = low
         }
         var result: [VaultRecord] = []
+        var bytes = 0
         var index = start
-        while index < store.entries.count && result.count < limit {
-            let entry = collections[name]!.entries[index]
+        // Read from the vault's current index at each step: a decryption that fails quarantines
+        // its record and changes the index.
+        while result.count < limit, let current = collections[name], index < current.entries.count {
+            let entry = current.entries[index]
+            guard entry.live else {
+                index += 1
+                continue
+            }
+            // At least one record, however large: the batch never comes back empty while
+            // records are left.
+            if !result.isEmpty, entry.length > byteLimit - bytes { break }
             index += 1
-            guard entry.live else { continue }
-            if let record = try decrypt(entry, collection: name) { result.append(record) }
+            if let record = try decrypt(entry, collection: name) {
+                result.append(record)
+                bytes += entry.length
+            }
         }
         return result
     }
