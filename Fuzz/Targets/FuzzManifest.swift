@@ -36,14 +36,27 @@ public enum FuzzManifest: FuzzTarget {
 /// hash chain.
 ///
 /// Input: a JSON array of receipts (seeds are real ledgers' exports). Checks: decoding,
-/// `currentChain` and `verifyChain` never trap; a ledger opened over those receipts (each
+/// `currentChain` and `verifyChain` never trap; the ledger's own reader of a stored receipt
+/// (`decodeStored`) never accepts what `JSONDecoder` reads otherwise or refuses, on the raw input
+/// and on each receipt as the ledger stores it, and reads back every receipt it stores; a
+/// ledger opened over those receipts (each
 /// stored as a record of `steward.consent`) trusts them exactly when `verifyChain` says the
 /// current chain is intact, and otherwise grants no consent-based purpose.
 public enum FuzzConsentReceipts: FuzzTarget {
     public static let name = "FuzzConsentReceipts"
 
     public static func run(_ input: [UInt8]) throws(PropertyViolation) {
+        if let fast = ConsentReceipt.decodeStored(input) {
+            let foundation = try? JSONDecoder().decode(ConsentReceipt.self, from: Data(input))
+            try require(fast == foundation, "decodeStored read \(fast), JSONDecoder \(String(describing: foundation))")
+        }
         guard let receipts = try? JSONDecoder().decode([ConsentReceipt].self, from: Data(input)) else { return }
+        for receipt in receipts.prefix(64) {
+            guard let stored = try? JSONEncoder().encode(receipt) else { continue }
+            try require(
+                ConsentReceipt.decodeStored(Array(stored)) == receipt,
+                "decodeStored does not read back the stored form of \(receipt)")
+        }
         _ = ConsentReceipt.verifyChain(ConsentReceipt.currentChain(receipts))
         guard receipts.count <= 256 else { return }
         let folder = Scratch.fresh("consent")

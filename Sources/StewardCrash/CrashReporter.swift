@@ -141,8 +141,19 @@ public final class CrashReporter: Sendable {
     let sessionStartLock = Mutex(())
     /// Parsed ELF files are cached here, for this reporter's lifetime.
     let symbolicator: Symbolicator
-    /// This process's home folder and user name, looked up once (NSS may be slow).
-    let processScrubber: Scrubber
+    /// This process's home folder and user name, looked up once (NSS may be slow), with the
+    /// device's identifier filter: built on first use (a breadcrumb, a handled error) or by the
+    /// session thread install starts, never on start's path (reading the device's MACs and
+    /// machine ID was a fifth of a fresh process's start).
+    var processScrubber: Scrubber {
+        lazyScrubber.withLock { scrubber in
+            if let scrubber { return scrubber }
+            let built = Self.scrubber()
+            scrubber = built
+            return built
+        }
+    }
+    private let lazyScrubber = Mutex<Scrubber?>(nil)
     /// Handled errors captured on their callers' threads, stored by a worker of their own.
     let handled = HandledErrors()
 
@@ -165,7 +176,6 @@ public final class CrashReporter: Sendable {
         self.vault = vault
         self.consent = consent
         self.clock = clock
-        self.processScrubber = Self.scrubber()
         self.sessionID = configuration.context.sessionID ?? Self.makeSessionID()
         self.sessionStarted = clock.checkedNow
         self.symbolicator = Symbolicator(
@@ -253,8 +263,12 @@ public final class CrashReporter: Sendable {
         updateRecording()
         // Every thread Steward starts from now on gets its own alternate signal stack.
         StewardThread.setPreparation { try? CrashHandler.prepareCurrentThread() }
-        // The session's start is recorded off the caller's path (a vault commit).
-        StewardThread.start(name: "steward-session") { [weak self] in self?.recordSessionStart() }
+        // The session's start is recorded off the caller's path (a vault commit); then the
+        // scrubber is built, so the first breadcrumb does not wait for it.
+        StewardThread.start(name: "steward-session") { [weak self] in
+            self?.recordSessionStart()
+            _ = self?.processScrubber
+        }
         scheduleLaunchConfirmation()
     }
 
@@ -308,13 +322,51 @@ public final class CrashReporter: Sendable {
         var context: CrashContext
         var homeDirectory: String?
         var userName: String?
+
+        /// The JSON `JSONEncoder` makes of it (absent values left out), written directly: the
+        /// first use of `JSONEncoder` in a process was a tenth of a fresh process's start. Read
+        /// back with `JSONDecoder`.
+        func json() -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(512)
+            func object(_ fields: [(String, String?)], _ nested: (String, [UInt8])? = nil) -> [UInt8] {
+                var bytes: [UInt8] = [UInt8(ascii: "{")]
+                var first = true
+                func key(_ name: String) {
+                    if !first { bytes.append(UInt8(ascii: ",")) }
+                    first = false
+                    JSONEscape.appendQuoted(name, to: &bytes)
+                    bytes.append(UInt8(ascii: ":"))
+                }
+                if let nested {
+                    key(nested.0)
+                    bytes += nested.1
+                }
+                for (name, value) in fields {
+                    guard let value else { continue }
+                    key(name)
+                    JSONEscape.appendQuoted(value, to: &bytes)
+                }
+                bytes.append(UInt8(ascii: "}"))
+                return bytes
+            }
+            let c = context
+            let inner = object([
+                ("release", c.release), ("environment", c.environment), ("dist", c.dist), ("sessionID", c.sessionID),
+                ("deviceID", c.deviceID), ("osName", c.osName), ("osVersion", c.osVersion),
+                ("kernelVersion", c.kernelVersion), ("model", c.model), ("arch", c.arch),
+                ("executable", c.executable),
+            ])
+            out += object([("homeDirectory", homeDirectory), ("userName", userName)], ("context", inner))
+            return out
+        }
     }
 
     private func publishContext(_ context: CrashContext? = nil) throws {
         var context = context ?? configuration.context
         context.sessionID = context.sessionID ?? sessionID
         let blob = ContextBlob(context: context, homeDirectory: Self.homeDirectory(), userName: Self.userName())
-        try CrashHandler.setContext(Array(try JSONEncoder().encode(blob)))
+        try CrashHandler.setContext(blob.json())
     }
 
     static func scrubber(_ raw: RawCrashRecord? = nil) -> Scrubber {
@@ -327,8 +379,10 @@ public final class CrashReporter: Sendable {
     }
 
     private static func homeDirectory() -> String? {
-        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home }
-        return nil
+        // getenv, not ProcessInfo's environment (a dictionary of every variable, built per call).
+        guard let value = getenv("HOME") else { return nil }
+        let home = String(cString: value)
+        return home.isEmpty ? nil : home
     }
 
     private static func userName() -> String? { IdentifierFilter.userName() }
@@ -353,13 +407,16 @@ public final class CrashReporter: Sendable {
     }
 
     private static func makePrivateDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw CrashReporterError(.install, "the crash folder \(path) cannot be created: \(error)")
-        }
         var info = stat()
+        // An existing folder (every launch after the first) is only checked below.
+        if lstat(path, &info) != 0 {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw CrashReporterError(.install, "the crash folder \(path) cannot be created: \(error)")
+            }
+        }
         guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw CrashReporterError(.install, "the crash folder \(path) is not a folder")
         }

@@ -57,6 +57,12 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// (which readers take) during the vault's fsync.
     private let writeLock = Mutex(())
     private let consentObserver = Mutex<UUID?>(nil)
+    /// Whether the operating system was checked for every declared permission: on first use,
+    /// not at opening (the probe reads device nodes and folders, and was a tenth of a fresh
+    /// process's `Steward.start`).
+    private let probed = Atomic<Bool>(false)
+    /// Held while the first check runs.
+    private let probeLock = Mutex(())
     /// The age gate's rules, fixed at opening: read without a lock.
     private let minorRules: [Permission: MinorRule]
 
@@ -136,9 +142,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
             var entry = Entry()
             entry.history = PermissionHistory(replaying: decisions[declaration.permission] ?? [], session: session)
             entry.minorRule = consent.flatMap { Self.minorRule(declaration, manifest, $0) }
-            entry.system = probe.check(declaration.permission)
-            entry.status = Self.combine(entry.history.status, entry.system)
-            entry.published = Self.effective(entry.status, entry.minorRule, consent)
+            // The system is checked on first use (ensureProbed).
             entries[declaration.permission] = entry
         }
         self.minorRules = entries.compactMapValues(\.minorRule)
@@ -163,6 +167,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// An undeclared permission is restricted by the manifest. The operating system's last
     /// check (see ``refresh()``) and the age gate are applied over the user's decisions.
     public func status(of permission: Permission) -> PermissionStatus {
+        ensureProbed()
         guard let status = state.withLock({ $0.hot[permission] }) else {
             return .restricted(PermissionRestriction(.manifest, reason: Self.undeclaredReason(permission)))
         }
@@ -188,7 +193,8 @@ public final class PermissionGate: PermissionChecking, Sendable {
 
     /// What the operating system allowed at the last check of `permission`; nil when undeclared.
     public func systemAccess(for permission: Permission) -> SystemAccess? {
-        state.withLock { $0.entries[permission]?.system }
+        ensureProbed()
+        return state.withLock { $0.entries[permission]?.system }
     }
 
     /// Every decision kept for `permission` (nil: for all), oldest first.
@@ -224,6 +230,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
                 .undeclared, Self.undeclaredReason(permission), permission: permission,
                 status: status(of: permission))
         }
+        ensureProbed()
         let seen = state.withLock { $0.entries[permission]?.history.count ?? 0 }
         guard await promptLine.enter() else { throw CancellationError() }
         defer { promptLine.leave() }
@@ -266,6 +273,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     @discardableResult
     public func revoke(_ permission: Permission) throws -> PermissionStatus {
         try requireDeclared(permission)
+        ensureProbed()
         return try record(.revoke, for: permission, rationale: nil, cause: .revoked)
     }
 
@@ -278,6 +286,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     @discardableResult
     public func reset(_ permission: Permission) throws -> PermissionStatus {
         try requireDeclared(permission)
+        ensureProbed()
         return try record(.reset, for: permission, rationale: nil, cause: .reset)
     }
 
@@ -320,6 +329,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// device was plugged in, a group membership changed, a folder was created) and tells
     /// observers of each status that changed.
     public func refresh() {
+        ensureProbed()
         recheckSystem(manifest.permissions.map(\.permission), cause: .system)
     }
 
@@ -329,6 +339,8 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// changes found by ``refresh()`` or a request, and age-gate changes. It ends when the task
     /// iterating it is cancelled or the gate is released; slow readers keep the newest 1,024.
     public func changes() -> AsyncStream<PermissionChange> {
+        // What observers hear is measured from the checked statuses.
+        ensureProbed()
         let (stream, continuation) = AsyncStream<PermissionChange>.makeStream(bufferingPolicy: .bufferingNewest(1_024))
         let id = UUID()
         state.withLock { $0.streams[id] = continuation }
@@ -342,10 +354,42 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// facade) calls it after changing the age signal; statuses themselves read the signal
     /// directly and are never stale.
     public func ageSignalDidChange() {
+        // Before the first check nobody was told a status: the check publishes none and
+        // reads the age signal as it is then.
+        guard probed.load(ordering: .acquiring) else { return }
         publishChanges(of: manifest.permissions.map(\.permission), cause: .ageGate)
     }
 
     // MARK: - Private
+
+    /// Checks the operating system for every declared permission, once, before the first read
+    /// (one atomic load after that). Call it at the start of every entry point that reads or
+    /// changes a status, never under `writeLock` or `state`.
+    @inline(__always)
+    private func ensureProbed() {
+        if probed.load(ordering: .acquiring) { return }
+        firstProbe()
+    }
+
+    private func firstProbe() {
+        probeLock.withLock { _ in
+            guard !probed.load(ordering: .acquiring) else { return }
+            var results: [(Permission, SystemAccess)] = []
+            for declaration in manifest.permissions {
+                results.append((declaration.permission, probe.check(declaration.permission)))
+            }
+            state.withLock { s in
+                for (permission, access) in results {
+                    guard var entry = s.entries[permission] else { continue }
+                    entry.system = access
+                    entry.status = Self.combine(entry.history.status, access)
+                    entry.published = effective(entry)
+                    s.store(entry, for: permission)
+                }
+            }
+            probed.store(true, ordering: .releasing)
+        }
+    }
 
     private func requireDeclared(_ permission: Permission) throws {
         guard manifest.declaration(of: permission) != nil else {

@@ -304,3 +304,59 @@ import Testing
         #expect(error?.message.contains("microphone") == true)
     }
 }
+
+/// The operating system is checked on first use, not when the gate opens (issue 18: the probe
+/// was a tenth of a fresh process's `Steward.start`), and what is read is the same.
+@Suite struct PermissionProbeOnFirstUseTests {
+    @Test func openingChecksNothingAndTheFirstReadChecksEveryPermissionOnce() throws {
+        let f = try GateFixture()
+        #expect(f.probe.checkCount == 0, "the gate opened without probing")
+        f.probe.set(.unavailable(reason: "no camera"), for: .camera)
+        #expect(f.gate.status(of: .camera) != .notDetermined, "the first read sees the system")
+        let declared = f.manifest.permissions.count
+        #expect(f.probe.checkCount == declared)
+        _ = f.gate.status(of: .location)
+        _ = f.gate.systemAccess(for: .microphone)
+        _ = f.gate.statuses
+        #expect(f.probe.checkCount == declared, "checked once, not per read")
+    }
+
+    @Test func anObserverSubscribedBeforeAnyReadHearsOnlyRealChanges() async throws {
+        let f = try GateFixture()
+        f.probe.set(.unavailable(reason: "no camera"), for: .camera)
+        let changes = f.gate.changes()
+        // The first check is not a change: nothing was published before it.
+        f.probe.set(.available(detail: "plugged in"), for: .camera)
+        f.gate.refresh()
+        // Bounded: a gate that heard no change must fail the test, not hang it.
+        let change = await withTaskGroup(of: PermissionChange?.self) { group in
+            group.addTask {
+                var iterator = changes.makeAsyncIterator()
+                return await iterator.next()
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(change?.permission == .camera)
+        #expect(change?.previous != change?.status)
+        #expect(change.map { if case .restricted = $0.previous { true } else { false } } == true)
+    }
+
+    @Test func revokeAndResetBeforeAnyReadStartFromTheCheckedStatus() async throws {
+        let f = try GateFixture()
+        f.prompter.enqueue(.allow)
+        try await f.gate.request(.camera)
+        try f.restart()
+        f.probe.set(.unavailable(reason: "no camera"), for: .camera)
+        let checksBefore = f.probe.checkCount
+        let after = try f.gate.revoke(.camera)
+        #expect(f.probe.checkCount > checksBefore)
+        #expect(after == f.gate.status(of: .camera))
+        if case .restricted = after {} else { Issue.record("the system's restriction applies: \(after)") }
+    }
+}

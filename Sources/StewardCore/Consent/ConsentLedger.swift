@@ -60,6 +60,12 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         var observers: [UUID: @Sendable ([ConsentChange]) -> Void] = [:]
     }
 
+    /// A stored receipt: Steward's own parser for the form the ledger writes, `JSONDecoder`
+    /// for anything else.
+    static func decodeReceipt(_ bytes: [UInt8]) -> ConsentReceipt? {
+        ConsentReceipt.decodeStored(bytes) ?? (try? JSONDecoder().decode(ConsentReceipt.self, from: Data(bytes)))
+    }
+
     /// Opens the ledger kept in `vault` for `manifest`.
     ///
     /// On first use every consent-based purpose is pending and every other purpose granted, and
@@ -104,12 +110,11 @@ public final class ConsentLedger: ConsentChecking, Sendable {
         self.state = Mutex(State())
 
         // Replay the receipts.
-        let decoder = JSONDecoder()
         var receipts: [ConsentReceipt] = []
         // Where unreadable records sit: after how many readable receipts.
         var undecodableAfter: [Int] = []
         try vault.forEachRecord(in: Self.collection) { record in
-            if let receipt = try? decoder.decode(ConsentReceipt.self, from: Data(record.data)) {
+            if let receipt = Self.decodeReceipt(record.data) {
                 receipts.append(receipt)
             } else {
                 undecodableAfter.append(receipts.count)
@@ -377,12 +382,9 @@ public final class ConsentLedger: ConsentChecking, Sendable {
 
     /// Every receipt, oldest first.
     public func receipts() throws -> [ConsentReceipt] {
-        let decoder = JSONDecoder()
         var result: [ConsentReceipt] = []
         try vault.forEachRecord(in: Self.collection) { record in
-            if let receipt = try? decoder.decode(ConsentReceipt.self, from: Data(record.data)) {
-                result.append(receipt)
-            }
+            if let receipt = Self.decodeReceipt(record.data) { result.append(receipt) }
         }
         return result
     }

@@ -179,3 +179,66 @@ public struct ConsentChange: Hashable, Sendable {
     /// The receipt that records it.
     public var receiptID: String
 }
+
+extension ConsentReceipt {
+    /// Reads a receipt in the form the ledger stores it (`JSONEncoder`'s output: one object,
+    /// absent values left out) with Steward's own JSON parser; nil when the bytes are in any
+    /// other shape, and the caller falls back to `JSONDecoder`. The first use of `JSONDecoder`
+    /// in a process was a tenth of a fresh process's start.
+    static func decodeStored(_ bytes: [UInt8]) -> ConsentReceipt? {
+        let parsed = JSONParser.parse(bytes)
+        guard parsed.problems.isEmpty, case .object(let members)? = parsed.value,
+            let fields = Self.uniqueFields(members)
+        else { return nil }
+        func string(_ key: String) -> String? {
+            if case .string(let text)? = fields[key] { return text }
+            return nil
+        }
+        /// Absent or null: nil; a string: it; anything else: not this form.
+        func optionalString(_ key: String) -> String?? {
+            switch fields[key] {
+            case nil, .null?: return .some(nil)
+            case .string(let text)?: return .some(text)
+            default: return nil
+            }
+        }
+        func integer(_ key: String) -> Int64? {
+            if case .number(let text)? = fields[key] { return Int64(text) }
+            return nil
+        }
+        guard let version = string("version"), let receiptID = string("receiptID"),
+            let sequence = integer("sequence").flatMap({ Int(exactly: $0) }), let timestamp = integer("timestamp"),
+            let actor = string("actor"), let policyVersion = string("policyVersion"),
+            let jurisdiction = optionalString("jurisdiction"), let age = string("ageSignal").flatMap(AgeSignal.init),
+            let reason = optionalString("reason"), let previousHash = string("previousHash"),
+            let hash = string("hash"), case .array(let list)? = fields["purposes"]
+        else { return nil }
+        var purposes: [ReceiptPurpose] = []
+        purposes.reserveCapacity(list.count)
+        for item in list {
+            guard case .object(let members) = item, let p = Self.uniqueFields(members),
+                case .string(let purpose)? = p["purpose"], case .string(let basis)? = p["legalBasis"],
+                let legalBasis = LegalBasis(rawValue: basis), case .string(let before)? = p["previous"],
+                let previous = ConsentState(rawValue: before), case .string(let now)? = p["state"],
+                let state = ConsentState(rawValue: now)
+            else { return nil }
+            purposes.append(
+                ReceiptPurpose(
+                    purpose: Purpose(rawValue: purpose), legalBasis: legalBasis, previous: previous, state: state))
+        }
+        return ConsentReceipt(
+            version: version, receiptID: receiptID, sequence: sequence, timestamp: timestamp,
+            actor: ConsentActor(rawValue: actor), policyVersion: policyVersion,
+            jurisdiction: jurisdiction.map(Jurisdiction.init(rawValue:)), ageSignal: age, reason: reason,
+            purposes: purposes, previousHash: previousHash, hash: hash)
+    }
+
+    /// The members by key; nil when a key appears twice (left to `JSONDecoder`'s rules).
+    private static func uniqueFields(_ members: [JSONValue.Member]) -> [String: JSONValue]? {
+        var fields: [String: JSONValue] = [:]
+        for member in members {
+            guard fields.updateValue(member.value, forKey: member.key) == nil else { return nil }
+        }
+        return fields
+    }
+}

@@ -29,8 +29,15 @@ final class LockFile {
                 .io, "cannot lock the vault", path: path,
                 underlying: SystemError(call: "flock", path: path, errno: code))
         }
-        try fd.truncate(to: 0)
-        try fd.write(Array(String(getpid()).utf8), at: 0)
+        // Truncated only when the last owner's pid was longer: a truncation is a metadata
+        // write, and most launches find a pid of the same length.
+        let pid = Array(String(getpid()).utf8)
+        if let size = try? fd.stat().st_size, size <= off_t(pid.count) {
+            try fd.write(pid, at: 0)  // the file is pid.count bytes long from here on
+        } else {
+            try fd.truncate(to: 0)
+            try fd.write(pid, at: 0)
+        }
         self.fd = fd
     }
 
