@@ -873,3 +873,23 @@ extension ManifestTests {
         #expect(ManifestProblem.locate([ManifestProblem(path: "$.x", message: "m")], inJSON: []).first?.line == nil)
     }
 }
+
+/// `validate(now:)` remembers the last manifest it found valid (issue 18: start checked the
+/// manifest twice); the memory never hides a problem.
+@Suite struct ManifestValidationMemoryTests {
+    @Test func aRememberedManifestStillReportsWhatExpiredAfterAndAnyOtherManifestIsChecked() throws {
+        let manifest = try PrivacyManifest.decode(json: base(), now: testNow)
+        #expect(manifest.validate(now: testNow).isEmpty)
+        #expect(manifest.validate(now: .distantPast).isEmpty, "valid earlier too")
+        // 2030-01-02: the event expired; checked, not remembered.
+        let after = Date(timeIntervalSince1970: 1_893_542_400)
+        #expect(manifest.validate(now: after).map(\.path) == ["$.events[0].expires"])
+        #expect(manifest.validate(now: testNow).isEmpty)
+        // An equal manifest but one thing: checked.
+        var broken = manifest
+        broken.dataCategories[0].purposes = ["nowhere"]
+        #expect(!broken.validate(now: testNow).isEmpty)
+        #expect(!broken.validate(now: .distantPast).isEmpty)
+        #expect(manifest.validate(now: testNow).isEmpty)
+    }
+}

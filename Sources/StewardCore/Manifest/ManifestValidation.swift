@@ -1,4 +1,5 @@
 public import struct Foundation.Date
+import Synchronization
 
 extension PrivacyManifest {
     /// The most purposes a manifest may declare: the consent ledger keeps granted purposes in a
@@ -40,9 +41,18 @@ extension PrivacyManifest {
     /// guard problems.isEmpty else { throw ManifestError(problems: problems) }
     /// ```
     public func validate(now: Date = Date()) -> [ManifestProblem] {
+        if Self.lastValid.withLock({ $0.map { $0.date >= now && $0.manifest == self } ?? false }) { return [] }
         var validator = ManifestValidator(manifest: self, now: now)
-        return validator.run().map { ManifestProblem($0.path, $0.message) }
+        let problems = validator.run().map { ManifestProblem($0.path, $0.message) }
+        if problems.isEmpty { Self.lastValid.withLock { $0 = (self, now) } }
+        return problems
     }
+
+    /// The last manifest found valid, and the date it was checked against. `now` only decides
+    /// which events have expired, so a manifest valid at a date is valid at any earlier one:
+    /// `Steward.start` checks the manifest, then the consent ledger checks it again against
+    /// `.distantPast`, and the second check is a comparison.
+    private static let lastValid = Mutex<(manifest: PrivacyManifest, date: Date)?>(nil)
 }
 
 /// The semantic checks of ``PrivacyManifest/validate(now:)``.
