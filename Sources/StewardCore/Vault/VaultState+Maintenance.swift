@@ -168,6 +168,9 @@ extension VaultState {
         defer { collections[name] = store }
         let isActive = store.active == number
         var rebuilt = SegmentFormat.segmentHeader(number: number, vaultID: vaultID)
+        // The live frames' size, reserved at once: appending frame by frame doubled the buffer
+        // up to twice the segment (16 MiB for a full one).
+        rebuilt.reserveCapacity(rebuilt.count + max(0, segment.liveBytes) + 4_096)
         var newOffsets: [Int: Int] = [:]  // entry index -> new offset
         for i in store.entries.indices where store.entries[i].segment == number && store.entries[i].live {
             let frame = try frameBytes(store.entries[i], in: store)
