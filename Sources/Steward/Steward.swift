@@ -311,11 +311,14 @@ public final class Steward: Sendable {
         return resource
     }
 
-    /// Runs `work` on a thread of its own and waits for it: vault commits (fsync) stay off the
-    /// Swift concurrency pool.
+    /// The threads ``offPool(_:)`` runs work on: reused from one call to the next.
+    static let facadeThreads = ReusableThreads(name: "steward.facade")
+
+    /// Runs `work` on a thread off the Swift concurrency pool and waits for it: vault commits
+    /// (fsync) stay off the pool.
     static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            StewardThread.start(name: "steward.facade") { continuation.resume(returning: work()) }
+            facadeThreads.run { continuation.resume(returning: work()) }
         }
     }
 

@@ -47,16 +47,18 @@ enum CurlTransfer {
         }
     }
 
-    /// Runs `request` on a new thread and waits for it without blocking the caller's thread.
+    /// The threads transfers run on: reused from one transfer to the next.
+    static let threads = ReusableThreads(name: "steward.http")
+
+    /// Runs `request` on a thread of ``threads`` and waits for it without blocking the caller's
+    /// thread.
     /// Cancelling the calling task aborts the transfer.
     static func perform(_ request: Request) async -> Exchange {
         if Task.isCancelled { return Exchange(failure: .cancelled) }
         let control = Control()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Exchange, Never>) in
-                StewardThread.start(name: "steward.http") {
-                    continuation.resume(returning: run(request, control: control))
-                }
+                threads.run { continuation.resume(returning: run(request, control: control)) }
             }
         } onCancel: {
             control.cancelled.store(true, ordering: .relaxed)
