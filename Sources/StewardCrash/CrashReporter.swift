@@ -264,7 +264,7 @@ public final class CrashReporter: Sendable {
         // Every thread Steward starts from now on gets its own alternate signal stack.
         StewardThread.setPreparation { try? CrashHandler.prepareCurrentThread() }
         // The session's start is recorded off the caller's path (a vault commit); then the
-        // scrubber is built, so the first breadcrumb does not wait for it.
+        // scrubber is built, so a breadcrumb after that does not wait for it.
         StewardThread.start(name: "steward-session") { [weak self] in
             self?.recordSessionStart()
             _ = self?.processScrubber
@@ -302,9 +302,11 @@ public final class CrashReporter: Sendable {
         try publishContext(context)
     }
 
-    /// Adds a breadcrumb to the ring the handler copies into a record: lock-free, no
-    /// allocation on the hot path beyond formatting; texts are scrubbed of the home folder
-    /// and user name, and truncated to fit.
+    /// Adds a breadcrumb to the ring the handler copies into a record: the ring is lock-free;
+    /// the scrubber is read under a short lock (a breadcrumb added while the session thread
+    /// still builds it, just after start, waits for it); no allocation on the hot path beyond
+    /// formatting; texts are scrubbed of the home folder, user name and device identifiers,
+    /// and truncated to fit.
     public func addBreadcrumb(
         message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]
     ) {
@@ -323,7 +325,8 @@ public final class CrashReporter: Sendable {
         var homeDirectory: String?
         var userName: String?
 
-        /// The JSON `JSONEncoder` makes of it (absent values left out), written directly: the
+        /// The same JSON as `JSONEncoder` makes of it, value for value (absent values left out;
+        /// not byte for byte: `/` is not escaped, U+2028 and U+2029 are), written directly: the
         /// first use of `JSONEncoder` in a process was a tenth of a fresh process's start. Read
         /// back with `JSONDecoder`.
         func json() -> [UInt8] {

@@ -18,11 +18,13 @@ import Musl
 /// - Decisions are kept in the vault (collection `steward.permissions`) and survive restarts;
 ///   every decision stays in the history, for export.
 /// - The operating system's answer (``PermissionProbing``) wins: a permission it would refuse
-///   is restricted with its reason, and is not asked for. Checks run when the gate opens, on
-///   each request, and on ``refresh()``.
+///   is restricted with its reason, and is not asked for. Checks run once after the gate opens
+///   (on a thread of their own, or at the first read if it comes sooner), on each request, and
+///   on ``refresh()``. A probe must not read this gate: the first check holds its lock.
 /// - While the user is below the minimum age and no guardian has consented, the age gate
 ///   restricts precise location and every permission that serves only purposes needing consent.
-/// - ``status(of:)`` and ``isGranted(_:)`` read memory only: no disk, no actor hop.
+/// - ``status(of:)`` and ``isGranted(_:)`` read memory only: no disk, no actor hop (a read
+///   that comes before the first check has finished waits for it).
 ///
 /// ```swift
 /// let gate = try PermissionGate(manifest: manifest, vault: vault, prompter: TerminalPrompter())
@@ -91,6 +93,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
         /// small enum and nothing else.
         var hot: [Permission: PermissionStatus] = [:]
         var streams: [UUID: AsyncStream<PermissionChange>.Continuation] = [:]
+        /// Whether the first check applied (with `published` set from it), under the same lock
+        /// an age-signal change reads it.
+        var probed = false
 
         init(entries: [Permission: Entry]) {
             for (permission, entry) in entries { store(entry, for: permission) }
@@ -153,6 +158,9 @@ public final class PermissionGate: PermissionChecking, Sendable {
             let token = consent.addObserver { [weak self] _ in self?.ageSignalDidChange() }
             consentObserver.withLock { $0 = token }
         }
+        // The first check of the operating system, off the opener's path (a read that comes
+        // sooner does it itself, and this thread then finds it done).
+        StewardThread.start(name: "steward-permissions") { [weak self] in self?.ensureProbed() }
     }
 
     deinit {
@@ -162,7 +170,8 @@ public final class PermissionGate: PermissionChecking, Sendable {
 
     // MARK: - Reading (memory only)
 
-    /// The status of `permission` now: memory only, no disk, no actor hop.
+    /// The status of `permission` now: memory only, no disk, no actor hop (before the first
+    /// check of the operating system has finished, it waits for it).
     ///
     /// An undeclared permission is restricted by the manifest. The operating system's last
     /// check (see ``refresh()``) and the age gate are applied over the user's decisions.
@@ -230,7 +239,8 @@ public final class PermissionGate: PermissionChecking, Sendable {
                 .undeclared, Self.undeclaredReason(permission), permission: permission,
                 status: status(of: permission))
         }
-        ensureProbed()
+        // The first check reads files: off the concurrency pool, as the recheck below.
+        if !probed.load(ordering: .acquiring) { await Self.offPool { self.ensureProbed() } }
         let seen = state.withLock { $0.entries[permission]?.history.count ?? 0 }
         guard await promptLine.enter() else { throw CancellationError() }
         defer { promptLine.leave() }
@@ -356,8 +366,12 @@ public final class PermissionGate: PermissionChecking, Sendable {
     public func ageSignalDidChange() {
         // Before the first check nobody was told a status: the check publishes none and
         // reads the age signal as it is then.
-        guard probed.load(ordering: .acquiring) else { return }
-        publishChanges(of: manifest.permissions.map(\.permission), cause: .ageGate)
+        let permissions = manifest.permissions.map(\.permission)
+        publish(
+            state.withLock { s in
+                guard s.probed else { return [] }
+                return collectChanges(&s, permissions, cause: .ageGate)
+            })
     }
 
     // MARK: - Private
@@ -386,6 +400,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
                     entry.published = effective(entry)
                     s.store(entry, for: permission)
                 }
+                s.probed = true
             }
             probed.store(true, ordering: .releasing)
         }

@@ -13,11 +13,14 @@ import Musl
 ///
 /// A thread per job started 782 threads to deliver a 200,000-event backlog: each new thread
 /// may take another malloc arena, and memory freed in one arena stays resident for the others
-/// (issue 18: the send's peak was 12 MiB above the process, 4.7 MiB with one arena). Jobs do
-/// not wait for each other: with no idle thread, a new one starts.
+/// (measured for issue 18: the send's peak was 12 MiB above the process with a thread per
+/// transfer, 4.7 MiB with `MALLOC_ARENA_MAX=1`, about 6 MiB with these threads). Jobs do not
+/// wait for each other: with no idle thread, a new one starts. Idle threads outlive
+/// `Steward.stop()` by up to `idleLifetime`.
 ///
-/// Fork-safe: a child process does not inherit its parent's threads, so the idle ones known to
-/// the parent are forgotten in the child at its first job.
+/// After `fork()`: a child does not inherit its parent's threads, so the idle ones the parent
+/// knew are forgotten in the child at its first job (the count of live threads is then the
+/// parent's, and a fork while another thread held the set's lock is not handled).
 package final class ReusableThreads: Sendable {
     private final class Worker: Sendable {
         let wake = DispatchSemaphore(value: 0)
@@ -79,7 +82,11 @@ package final class ReusableThreads: Sendable {
                 defer { job = nil }
                 return job
             }
-            job?()
+            if let job {
+                // A reporter installed since this thread started gives it its signal stack now.
+                StewardThread.prepareCurrentThread()
+                job()
+            }
             let parked = state.withLock { s -> Bool in
                 guard s.idle.count < maximumIdle, s.pid == getpid() else { return false }
                 s.idle.append(worker)

@@ -14,6 +14,13 @@ package enum StewardThread {
         preparation.withLock { $0 = body }
     }
 
+    /// Runs the preparation on the calling thread, if one is set: for threads that outlive
+    /// the reporter that was installed when they started, or that started before it
+    /// (``ReusableThreads`` calls it before each job; preparing a thread twice does nothing).
+    package static func prepareCurrentThread() {
+        preparation.withLock { $0 }?()
+    }
+
     /// Starts a thread named `name` running `body`.
     package static func start(name: String, _ body: @escaping @Sendable () -> Void) {
         let prepare = preparation.withLock { $0 }
