@@ -195,6 +195,31 @@ final class TelemetryFixture: @unchecked Sendable {  // Used by one test at a ti
         }
     }
 
+    /// Values found clean are remembered (issue 18): a value kept before the filter learned an
+    /// identifier is refused after, and the memory never lets an identifier through.
+    @Test func aValueRememberedAsCleanIsRefusedOnceTheFilterKnowsItsIdentifier() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        let id = (0..<4).map { _ in String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }.joined()
+        let value = "id-" + id
+        for _ in 0..<3 {
+            #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(value)]) == .recorded)
+        }
+        let path = NSTemporaryDirectory() + "machine-id-\(UUID().uuidString)"
+        try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        IdentifierFilter.include(machineIDPath: path)
+        #expect(
+            f.telemetry.record("screen_view", attributes: ["screen": .string(value)]) == .dropped(.undeclared),
+            "the remembered value is checked against the new filter")
+        // More clean values than the memory holds: each is still checked and kept.
+        for n in 0..<(Anonymiser.memoCapacity + 10) {
+            #expect(f.telemetry.record("screen_view", attributes: ["screen": .string("s\(n)")]) == .recorded)
+        }
+        #expect(
+            f.telemetry.record("screen_view", attributes: ["screen": .string(value)]) == .dropped(.undeclared))
+    }
+
     @Test func withdrawalQueuesADeletionRequestAndRotatesTheSalt() throws {
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])

@@ -116,6 +116,12 @@ public struct IdentifierFilter: Sendable {
 
     static let maximumConfiguredIDs = 16
 
+    private static let generationCounter = Atomic<UInt64>(0)
+
+    /// Changes whenever what ``current`` finds may change (a machine ID or a MAC source was
+    /// added): a memo of results of ``current`` is valid for one generation.
+    package static var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
+
     private static let shared = Mutex(Shared())
 
     /// The filter of this device, read on first use (machine IDs, MACs, host name, home, user)
@@ -146,6 +152,7 @@ public struct IdentifierFilter: Sendable {
                 s.configuredIDs.removeFirst(s.configuredIDs.count - maximumConfiguredIDs)
             }
             s.filter = nil
+            generationCounter.add(1, ordering: .releasing)
         }
     }
 
@@ -157,6 +164,7 @@ public struct IdentifierFilter: Sendable {
             guard s.macSources[name] == nil else { return }
             s.macSources[name] = source
             s.filter = nil
+            generationCounter.add(1, ordering: .releasing)
         }
     }
 
