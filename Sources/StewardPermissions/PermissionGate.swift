@@ -59,9 +59,10 @@ public final class PermissionGate: PermissionChecking, Sendable {
     /// (which readers take) during the vault's fsync.
     private let writeLock = Mutex(())
     private let consentObserver = Mutex<UUID?>(nil)
-    /// Whether the operating system was checked for every declared permission: on first use,
-    /// not at opening (the probe reads device nodes and folders, and was a tenth of a fresh
-    /// process's `Steward.start`).
+    /// Whether the operating system was checked for every declared permission: by a thread
+    /// the gate starts when it opens, or by the first read if it comes sooner; not inside
+    /// `init` (the probe reads device nodes and folders, and was a tenth of a fresh process's
+    /// `Steward.start`).
     private let probed = Atomic<Bool>(false)
     /// Held while the first check runs.
     private let probeLock = Mutex(())
@@ -147,7 +148,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
             var entry = Entry()
             entry.history = PermissionHistory(replaying: decisions[declaration.permission] ?? [], session: session)
             entry.minorRule = consent.flatMap { Self.minorRule(declaration, manifest, $0) }
-            // The system is checked on first use (ensureProbed).
+            // The system is checked after opening (ensureProbed, from the thread started below).
             entries[declaration.permission] = entry
         }
         self.minorRules = entries.compactMapValues(\.minorRule)
@@ -235,9 +236,10 @@ public final class PermissionGate: PermissionChecking, Sendable {
     @discardableResult
     public func request(_ permission: Permission, rationale: String? = nil) async throws -> PermissionStatus {
         guard let declaration = manifest.declaration(of: permission) else {
+            // Restricted by the manifest whatever the system says: nothing to wait for here.
             throw PermissionError(
                 .undeclared, Self.undeclaredReason(permission), permission: permission,
-                status: status(of: permission))
+                status: .restricted(PermissionRestriction(.manifest, reason: Self.undeclaredReason(permission))))
         }
         // The first check reads files: off the concurrency pool, as the recheck below.
         if !probed.load(ordering: .acquiring) { await Self.offPool { self.ensureProbed() } }

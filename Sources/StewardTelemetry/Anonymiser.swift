@@ -212,21 +212,28 @@ final class Anonymiser: Sendable {
     /// ``IdentifierFilter`` finds them (machine ID, MACs, host name, home, user name, IP
     /// addresses, card numbers, secret values).
     ///
-    /// Values found clean are remembered (short ones, the last 512, for the filter's current
-    /// generation): the same screen and button names come again and again, and the search was
-    /// 40 % of a granted `record` on the caller's thread.
+    /// Values found clean are remembered (short ones, up to 512, emptied when full, for the
+    /// filter's current generation): the same screen and button names come again and again,
+    /// and the search was 40 % of a granted `record` on the caller's thread. They are
+    /// remembered by their exact UTF-8 bytes, as the filter reads them: Swift's `==` on strings
+    /// is canonical equivalence (a decomposed "é" equals the composed one, the Kelvin sign
+    /// K equals nothing ASCII but hashes apart), and a value equal to a clean one that way may
+    /// hold an identifier's bytes.
     private func looksForbidden(_ text: String) -> Bool {
         let generation = IdentifierFilter.generation
         let memorable = text.utf8.count <= Self.memoValueLimit
-        if memorable, cleanValues.withLock({ $0.generation == generation && $0.values.contains(text) }) {
+        let key = ExactText(text)
+        if memorable, cleanValues.withLock({ $0.generation == generation && $0.values.contains(key) }) {
             return false
         }
         let forbidden = IdentifierFilter.current.contains(text)
         if !forbidden, memorable {
             cleanValues.withLock { memo in
+                // A filter changed meanwhile: this answer is of an older one, not kept.
+                guard IdentifierFilter.generation == generation else { return }
                 if memo.generation != generation { memo = CleanValues(generation: generation) }
                 if memo.values.count >= Self.memoCapacity { memo.values.removeAll(keepingCapacity: true) }
-                memo.values.insert(text)
+                memo.values.insert(key)
             }
         }
         return forbidden
@@ -235,7 +242,21 @@ final class Anonymiser: Sendable {
     /// String values the identifier filter found clean, for one of its generations.
     struct CleanValues {
         var generation: UInt64
-        var values: Set<String> = []
+        var values: Set<ExactText> = []
+    }
+
+    /// A string compared and hashed by its UTF-8 bytes, not by canonical equivalence.
+    struct ExactText: Hashable {
+        let text: String
+        init(_ text: String) { self.text = text }
+        static func == (a: ExactText, b: ExactText) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(text.utf8.count)
+            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable {
+                hasher.combine(bytes: UnsafeRawBufferPointer($0))
+            }
+            if hashed == nil { for byte in text.utf8 { hasher.combine(byte) } }
+        }
     }
 
     static let memoValueLimit = 64

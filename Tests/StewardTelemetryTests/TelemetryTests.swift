@@ -220,6 +220,27 @@ final class TelemetryFixture: @unchecked Sendable {  // Used by one test at a ti
             f.telemetry.record("screen_view", attributes: ["screen": .string(value)]) == .dropped(.undeclared))
     }
 
+    /// The memory compares bytes, as the filter does, not Swift's canonical equivalence: a
+    /// decomposed "é" after 31 hex digits spells a machine ID's 32 digits in bytes, though the
+    /// string equals the clean composed one.
+    @Test func aCanonicallyEqualValueIsNotTakenForARememberedCleanOne() throws {
+        let f = try TelemetryFixture()
+        try f.ledger.grant([.analytics])
+        let id =
+            (0..<4).map { _ in String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }.joined().dropLast() + "e"
+        let path = NSTemporaryDirectory() + "machine-id-\(UUID().uuidString)"
+        try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        IdentifierFilter.include(machineIDPath: path)
+        let composed = String(id.dropLast()) + "\u{E9}"
+        let decomposed = String(id.dropLast()) + "e\u{301}"
+        #expect(composed == decomposed, "equal as Swift strings")
+        #expect(f.telemetry.record("screen_view", attributes: ["screen": .string(composed)]) == .recorded)
+        #expect(
+            f.telemetry.record("screen_view", attributes: ["screen": .string(decomposed)]) == .dropped(.undeclared),
+            "its bytes hold the machine ID")
+    }
+
     @Test func withdrawalQueuesADeletionRequestAndRotatesTheSalt() throws {
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])

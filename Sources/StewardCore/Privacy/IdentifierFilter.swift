@@ -158,7 +158,7 @@ public struct IdentifierFilter: Sendable {
 
     /// Adds MAC addresses only a module of a higher layer can read (the permanent addresses
     /// behind randomised ones, through `ETHTOOL_GPERMADDR`): `source` runs when ``current`` is
-    /// next built. Registering the same `name` again replaces its source.
+    /// next built. Registering the same `name` again is ignored: the first source stays.
     public static func include(macSource source: @escaping @Sendable () -> [String], named name: String) {
         shared.withLock { s in
             guard s.macSources[name] == nil else { return }
