@@ -192,43 +192,45 @@ private let startPeakAdded = BenchmarkMetric.custom(
 private let payloadsAccepted = BenchmarkMetric.custom(
     "payloads the collector accepted", polarity: .prefersLarger, useScalingFactor: false)
 
+/// The metrics and bounds of both start benchmarks.
+private let startConfiguration = Benchmark.Configuration(
+    metrics: [startMicroseconds, residentAdded, anonymousAdded, settledAdded, settledAnonymous],
+    maxDuration: .seconds(40), maxIterations: 40)
+
+/// Records a start child's figures.
+private func recordStart(_ figures: [String: String], in benchmark: Benchmark) throws {
+    benchmark.measurement(startMicroseconds, try figure(figures, "start_us"))
+    benchmark.measurement(residentAdded, try figure(figures, "rss_added_kib"))
+    benchmark.measurement(anonymousAdded, try figure(figures, "anon_added_kib"))
+    benchmark.measurement(settledAdded, try figure(figures, "settled_rss_kib"))
+    benchmark.measurement(settledAnonymous, try figure(figures, "settled_anon_kib"))
+}
+
 let benchmarks: @Sendable () -> Void = {
     probeIfAsked()
 
     Benchmark(
         "Steward.start in a fresh process, existing data folder",
-        configuration: .init(
-            metrics: [startMicroseconds, residentAdded, anonymousAdded, settledAdded, settledAnonymous],
-            maxDuration: .seconds(40), maxIterations: 40)
+        configuration: startConfiguration
     ) { benchmark in
         let directory = NSTemporaryDirectory() + "steward-fresh-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         _ = try probe("start", directory)  // the folder exists from here on
         for _ in benchmark.scaledIterations {
             let figures = try probe("start", directory)
-            benchmark.measurement(startMicroseconds, try figure(figures, "start_us"))
-            benchmark.measurement(residentAdded, try figure(figures, "rss_added_kib"))
-            benchmark.measurement(anonymousAdded, try figure(figures, "anon_added_kib"))
-            benchmark.measurement(settledAdded, try figure(figures, "settled_rss_kib"))
-            benchmark.measurement(settledAnonymous, try figure(figures, "settled_anon_kib"))
+            try recordStart(figures, in: benchmark)
         }
     }
 
     Benchmark(
         "Steward.start in a fresh process, first launch",
-        configuration: .init(
-            metrics: [startMicroseconds, residentAdded, anonymousAdded, settledAdded, settledAnonymous],
-            maxDuration: .seconds(40), maxIterations: 40)
+        configuration: startConfiguration
     ) { benchmark in
         for _ in benchmark.scaledIterations {
             let directory = NSTemporaryDirectory() + "steward-fresh-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let figures = try probe("start", directory)
-            benchmark.measurement(startMicroseconds, try figure(figures, "start_us"))
-            benchmark.measurement(residentAdded, try figure(figures, "rss_added_kib"))
-            benchmark.measurement(anonymousAdded, try figure(figures, "anon_added_kib"))
-            benchmark.measurement(settledAdded, try figure(figures, "settled_rss_kib"))
-            benchmark.measurement(settledAnonymous, try figure(figures, "settled_anon_kib"))
+            try recordStart(figures, in: benchmark)
         }
     }
 
