@@ -193,9 +193,11 @@ private let payloadsAccepted = BenchmarkMetric.custom(
     "payloads the collector accepted", polarity: .prefersLarger, useScalingFactor: false)
 
 /// The metrics and bounds of both start benchmarks.
-private let startConfiguration = Benchmark.Configuration(
-    metrics: [startMicroseconds, residentAdded, anonymousAdded, settledAdded, settledAnonymous],
-    maxDuration: .seconds(40), maxIterations: 40)
+private func startConfiguration() -> Benchmark.Configuration {
+    .init(
+        metrics: [startMicroseconds, residentAdded, anonymousAdded, settledAdded, settledAnonymous],
+        maxDuration: .seconds(40), maxIterations: 40)
+}
 
 /// Records a start child's figures.
 private func recordStart(_ figures: [String: String], in benchmark: Benchmark) throws {
@@ -211,7 +213,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "Steward.start in a fresh process, existing data folder",
-        configuration: startConfiguration
+        configuration: startConfiguration()
     ) { benchmark in
         let directory = NSTemporaryDirectory() + "steward-fresh-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -224,7 +226,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "Steward.start in a fresh process, first launch",
-        configuration: startConfiguration
+        configuration: startConfiguration()
     ) { benchmark in
         for _ in benchmark.scaledIterations {
             let directory = NSTemporaryDirectory() + "steward-fresh-\(UUID().uuidString)"
