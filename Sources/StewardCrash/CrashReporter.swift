@@ -330,37 +330,28 @@ public final class CrashReporter: Sendable {
         /// first use of `JSONEncoder` in a process was a tenth of a fresh process's start. Read
         /// back with `JSONDecoder`.
         func json() -> [UInt8] {
-            var out: [UInt8] = []
-            out.reserveCapacity(512)
-            func object(_ fields: [(String, String?)], _ nested: (String, [UInt8])? = nil) -> [UInt8] {
-                var bytes: [UInt8] = [UInt8(ascii: "{")]
-                var first = true
-                func key(_ name: String) {
-                    if !first { bytes.append(UInt8(ascii: ",")) }
-                    first = false
-                    JSONEscape.appendQuoted(name, to: &bytes)
-                    bytes.append(UInt8(ascii: ":"))
+            /// `"name":"value"` for each present value, a comma before all but an object's first.
+            func members(_ fields: [(String, String?)], into out: inout [UInt8]) {
+                for case (let name, let value?) in fields {
+                    if out.last != UInt8(ascii: "{") { out.append(UInt8(ascii: ",")) }
+                    JSONEscape.appendQuoted(name, to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    JSONEscape.appendQuoted(value, to: &out)
                 }
-                if let nested {
-                    key(nested.0)
-                    bytes += nested.1
-                }
-                for (name, value) in fields {
-                    guard let value else { continue }
-                    key(name)
-                    JSONEscape.appendQuoted(value, to: &bytes)
-                }
-                bytes.append(UInt8(ascii: "}"))
-                return bytes
             }
             let c = context
-            let inner = object([
-                ("release", c.release), ("environment", c.environment), ("dist", c.dist), ("sessionID", c.sessionID),
-                ("deviceID", c.deviceID), ("osName", c.osName), ("osVersion", c.osVersion),
-                ("kernelVersion", c.kernelVersion), ("model", c.model), ("arch", c.arch),
-                ("executable", c.executable),
-            ])
-            out += object([("homeDirectory", homeDirectory), ("userName", userName)], ("context", inner))
+            var out = Array(#"{"context":{"#.utf8)
+            out.reserveCapacity(512)
+            members(
+                [
+                    ("release", c.release), ("environment", c.environment), ("dist", c.dist),
+                    ("sessionID", c.sessionID), ("deviceID", c.deviceID), ("osName", c.osName),
+                    ("osVersion", c.osVersion), ("kernelVersion", c.kernelVersion), ("model", c.model),
+                    ("arch", c.arch), ("executable", c.executable),
+                ], into: &out)
+            out.append(UInt8(ascii: "}"))
+            members([("homeDirectory", homeDirectory), ("userName", userName)], into: &out)
+            out.append(UInt8(ascii: "}"))
             return out
         }
     }

@@ -187,8 +187,9 @@ extension ConsentReceipt {
     /// in a process was a tenth of a fresh process's start.
     static func decodeStored(_ bytes: [UInt8]) -> ConsentReceipt? {
         let parsed = JSONParser.parse(bytes)
+        // No problem at all: a duplicate key (which JSONDecoder settles its own way) is one.
         guard parsed.problems.isEmpty, case .object(let members)? = parsed.value,
-            let fields = Self.uniqueFields(members)
+            case let fields = Self.fields(members)
         else { return nil }
         func string(_ key: String) -> String? {
             if case .string(let text)? = fields[key] { return text }
@@ -216,7 +217,7 @@ extension ConsentReceipt {
         var purposes: [ReceiptPurpose] = []
         purposes.reserveCapacity(list.count)
         for item in list {
-            guard case .object(let members) = item, let p = Self.uniqueFields(members),
+            guard case .object(let members) = item, case let p = Self.fields(members),
                 case .string(let purpose)? = p["purpose"], case .string(let basis)? = p["legalBasis"],
                 let legalBasis = LegalBasis(rawValue: basis), case .string(let before)? = p["previous"],
                 let previous = ConsentState(rawValue: before), case .string(let now)? = p["state"],
@@ -233,12 +234,8 @@ extension ConsentReceipt {
             purposes: purposes, previousHash: previousHash, hash: hash)
     }
 
-    /// The members by key; nil when a key appears twice (left to `JSONDecoder`'s rules).
-    private static func uniqueFields(_ members: [JSONValue.Member]) -> [String: JSONValue]? {
-        var fields: [String: JSONValue] = [:]
-        for member in members {
-            guard fields.updateValue(member.value, forKey: member.key) == nil else { return nil }
-        }
-        return fields
+    /// The members by key. A key twice never gets here: the parser reports it as a problem.
+    private static func fields(_ members: [JSONValue.Member]) -> [String: JSONValue] {
+        Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 }

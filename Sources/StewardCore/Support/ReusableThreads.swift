@@ -61,7 +61,9 @@ package final class ReusableThreads: Sendable {
                 s.idle = []
                 s.pid = pid
             }
-            return s.idle.popLast()
+            if let idle = s.idle.popLast() { return idle }
+            s.started += 1
+            return nil
         }
         if let worker {
             worker.job.withLock { $0 = job }
@@ -70,7 +72,6 @@ package final class ReusableThreads: Sendable {
         }
         let fresh = Worker()
         fresh.job.withLock { $0 = job }
-        state.withLock { $0.started += 1 }
         live.add(1, ordering: .releasing)
         StewardThread.start(name: name) { [self] in serve(fresh) }
     }
