@@ -75,11 +75,15 @@ struct MutualTLSTests {
             "Authorization": "Bearer s3cret-token", "X-Scope-OrgID": "tenant-7", "x-sentry-auth": "from the host",
         ]
         let transport = try HTTPTransport(endpoint: relay.url, configuration: configuration)
-        let sending = Task { await transport.send(samplePayload()) }
+        let sender = TLSRelay.Client()
+        let sending = Task {
+            defer { sender.end() }
+            return await transport.send(samplePayload())
+        }
         // s_server (with -Verify) relays what it decrypted over the verified session.
         let request: TLSRelay.Request
         do {
-            request = try await relay.readRequest()
+            request = try await relay.readRequest(from: sender)
             try relay.respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         } catch {
             relay.stop()

@@ -2,6 +2,7 @@ import Foundation
 import StewardCore
 @testable import StewardHTTP
 import StewardTelemetry
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -136,23 +137,37 @@ final class TLSRelay {
         if !keepingCertificates { try? FileManager.default.removeItem(at: folder) }
     }
 
+    /// Whether the client's task (a send, a drain) has ended: a reader then stops waiting for a
+    /// request that can no longer come. Set with ``end()`` when the task returns.
+    final class Client: Sendable {
+        private let ended = Atomic<Bool>(false)
+        func end() { ended.store(true, ordering: .releasing) }
+        var hasEnded: Bool { ended.load(ordering: .acquiring) }
+    }
+
     /// Reads one request from what s_server relays: the head up to CRLF CRLF, then
-    /// `Content-Length` bytes of body. Bounded by `timeout`: generous, because the sending task
-    /// needs a thread of the concurrency pool, which other suites' synchronous work (vault
-    /// commits, child processes) can hold for many seconds on a two-core machine. The blocking
-    /// reads run on a thread of their own, never on the concurrency pool's.
-    func readRequest(timeout: Duration = .seconds(90)) async throws -> Request {
+    /// `Content-Length` bytes of body. Waits as long as `client` runs, not by the clock: its
+    /// task needs a thread of the concurrency pool, which other suites' synchronous work
+    /// (vault commits, child processes) can hold for over a minute on a two-core machine under
+    /// the address sanitizer (a 90-second deadline failed there once). Once the client ended,
+    /// a request still missing is a failure; `limit` bounds a client that never ends. The
+    /// blocking reads run on a thread of their own, never on the concurrency pool's.
+    func readRequest(from client: Client, limit: Duration = .seconds(1_200)) async throws -> Request {
         let fd = fromServer.fileHandleForReading.fileDescriptor
         return try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try Self.readRequest(fd: fd, timeout: timeout) }) }.start()
+            Thread {
+                continuation.resume(with: Result { try Self.readRequest(fd: fd, client: client, limit: limit) })
+            }.start()
         }
     }
 
-    private static func readRequest(fd: Int32, timeout: Duration) throws -> Request {
-        let deadline = ContinuousClock.now + timeout
+    private static func readRequest(fd: Int32, client: Client, limit: Duration) throws -> Request {
+        let deadline = ContinuousClock.now + limit
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        // After the client ended, one more second for bytes s_server has not relayed yet.
+        var lastLook: ContinuousClock.Instant?
         while true {
             if let end = received.firstRange(of: separator) {
                 var request = try Self.parseHead(Array(received[..<end.lowerBound]))
@@ -164,16 +179,18 @@ final class TLSRelay {
                     return request
                 }
             }
-            let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else {
-                throw Failed(description: "no complete request within \(timeout); got \(received.count) bytes")
+            let now = ContinuousClock.now
+            if lastLook == nil && client.hasEnded { lastLook = now + .seconds(1) }
+            if let lastLook, now >= lastLook {
+                throw Failed(description: "the client ended without a complete request; got \(received.count) bytes")
+            }
+            guard now < deadline else {
+                throw Failed(description: "no complete request within \(limit); got \(received.count) bytes")
             }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(
-                max(1, remaining.components.seconds * 1_000 + remaining.components.attoseconds / 1_000_000_000_000_000))
-            let ready = poll(&poller, 1, milliseconds)
+            let ready = poll(&poller, 1, 100)
             if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { continue }  // timed out: the deadline check ends the loop
+            guard ready > 0 else { continue }  // nothing yet: look at the client and the limit again
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
@@ -251,10 +268,14 @@ struct HTTPSRelayTests {
         let relay = try TLSRelay()
         defer { relay.stop() }
         let transport = try transport(relay)
-        let sending = Task { await transport.send(payload) }
+        let client = TLSRelay.Client()
+        let sending = Task {
+            defer { client.end() }
+            return await transport.send(payload)
+        }
         let request: TLSRelay.Request
         do {
-            request = try await relay.readRequest()
+            request = try await relay.readRequest(from: client)
             try relay.respond(response)
         } catch {
             relay.stop()  // the transfer then fails at once instead of waiting for its timeout
@@ -324,7 +345,11 @@ extension HTTPSRelayTests {
             f.telemetry.record("screen_view", attributes: ["screen": .string(screen)])
         }
         #expect(try f.telemetry.submit(to: uploader, resource: TelemetryResource(serviceName: "https-e2e")) == 3)
-        let draining = Task { await uploader.drain() }
+        let client = TLSRelay.Client()
+        let draining = Task {
+            defer { client.end() }
+            return await uploader.drain()
+        }
 
         var requests: [TLSRelay.Request] = []
         let answers = [
@@ -335,7 +360,7 @@ extension HTTPSRelayTests {
         for (index, answer) in answers.enumerated() {
             let relay = relays[relays.count - 1]
             do {
-                requests.append(try await relay.readRequest())
+                requests.append(try await relay.readRequest(from: client))
                 try relay.respond(answer)
             } catch {
                 draining.cancel()
