@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "StewardTesting", targets: ["StewardTesting"]),
         .library(name: "Steward", targets: ["Steward"]),
         .library(name: "StewardServiceLifecycle", targets: ["StewardServiceLifecycle"]),
+        .library(name: "StewardLogging", targets: ["StewardLogging"]),
+        .library(name: "StewardTracing", targets: ["StewardTracing"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
     dependencies: [
@@ -28,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         // MARK: C libraries (each imported by exactly one Swift module)
@@ -107,6 +110,23 @@ let package = Package(
             name: "StewardServiceLifecycle",
             dependencies: ["Steward", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
+        // swift-log lines into breadcrumbs, handled errors and log records: its own product.
+        .target(
+            name: "StewardLogging",
+            dependencies: [
+                "Steward", "StewardCore", "StewardCrash", "StewardTelemetry",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The current span's ids (swift-distributed-tracing) on events, reports and breadcrumbs.
+        .target(
+            name: "StewardTracing",
+            dependencies: [
+                "StewardCore",
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
         .target(
             name: "StewardTesting",
             dependencies: ["StewardCore", "StewardDevice", "StewardPermissions"]
@@ -175,7 +195,8 @@ let package = Package(
             name: "StewardTests",
             // The example CLI appears to crash a real child process on a data folder.
             dependencies: [
-                "Steward", "StewardCore", "StewardTesting", "steward", "StewardServiceLifecycle",
+                "Steward", "StewardCore", "StewardTesting", "steward", "StewardServiceLifecycle", "StewardLogging",
+                "StewardTracing", .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

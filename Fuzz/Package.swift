@@ -33,6 +33,7 @@ let targets = [
     "FuzzHTTPResponse",
     "FuzzStoredRecords",
     "FuzzSystemFiles",
+    "FuzzTraceparent",
 ]
 
 let package = Package(

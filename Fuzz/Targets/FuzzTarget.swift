@@ -57,5 +57,6 @@ public enum FuzzTargets {
         FuzzHTTPResponse.self,
         FuzzStoredRecords.self,
         FuzzSystemFiles.self,
+        FuzzTraceparent.self,
     ]
 }

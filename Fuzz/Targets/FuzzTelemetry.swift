@@ -160,3 +160,50 @@ public enum FuzzOTelEnvironment: FuzzTarget {
         }
     }
 }
+
+/// A W3C `traceparent` header value, as a tracer hands it over (`TraceContext(traceparent:)`),
+/// and trace and span ids in hex (`TraceContext(traceID:spanID:)`).
+///
+/// Input: a selector byte. Even: the rest is a `traceparent` value. Odd: two strings, a trace
+/// id and a span id. Checks: a context read has a 32-digit trace id and a 16-digit span id in
+/// lowercase hex, neither all zeros; a version-00 value it came from is exactly
+/// `00-TRACE-SPAN-FLAGS`; written back as a version-00 value it reads to the same context;
+/// ids are the input's, lowercased.
+public enum FuzzTraceparent: FuzzTarget {
+    public static let name = "FuzzTraceparent"
+
+    public static func run(_ input: [UInt8]) throws(PropertyViolation) {
+        var reader = FuzzReader(input)
+        let context: TraceContext?
+        if reader.byte() % 2 == 0 {
+            let value = String(decoding: reader.rest, as: UTF8.self)
+            context = TraceContext(traceparent: value)
+            if let context, value.hasPrefix("00-") {
+                try require(
+                    value.utf8.count == 55
+                        && value.dropFirst(3).hasPrefix(context.traceID + "-" + context.spanID + "-"),
+                    "\(value.debugDescription) read as \(context)")
+            }
+        } else {
+            let trace = reader.string(upTo: 40), span = reader.string(upTo: 24)
+            context = TraceContext(traceID: trace, spanID: span)
+            if let context {
+                try require(
+                    context.traceID == trace.lowercased() && context.spanID == span.lowercased(),
+                    "\(trace.debugDescription), \(span.debugDescription) read as \(context)")
+            }
+        }
+        guard let context else { return }
+        let lowerHex = { (text: String) in
+            text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        }
+        try require(
+            context.traceID.utf8.count == 32 && context.spanID.utf8.count == 16 && lowerHex(context.traceID)
+                && lowerHex(context.spanID), "ids \(context)")
+        try require(
+            context.traceID != String(repeating: "0", count: 32) && context.spanID != String(repeating: "0", count: 16),
+            "an all-zero id in \(context)")
+        let again = TraceContext(traceparent: "00-\(context.traceID)-\(context.spanID)-01")
+        try require(again == context, "\(context) written back read as \(String(describing: again))")
+    }
+}

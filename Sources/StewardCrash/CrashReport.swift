@@ -1,5 +1,5 @@
 public import Foundation
-import StewardCore
+public import StewardCore
 
 /// One crash (or handled error), ready for the vault and for a backend: symbolicated,
 /// scrubbed of personal data, with the device and app context it happened in.
@@ -35,6 +35,9 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
     public var runtimeBacktraceMerged: Bool
     /// Problems met while reading the raw record, for the record (never personal data).
     public var salvageNotes: [String]
+    /// The trace and span the reporting code ran in, for handled errors reported while the host
+    /// traced its work (``TraceContext/current``); nil otherwise and for crashes.
+    public var trace: TraceContext?
 
     /// A report; see the properties.
     public init(
@@ -42,7 +45,7 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
         error: CrashError? = nil, crashedThread: CrashThread, otherThreads: [CrashThread] = [],
         images: [BinaryImage] = [], breadcrumbs: [Breadcrumb] = [], context: CrashContext = CrashContext(),
         secondsSinceStart: Double? = nil, handlerNanoseconds: UInt64? = nil,
-        runtimeBacktraceMerged: Bool = false, salvageNotes: [String] = []
+        runtimeBacktraceMerged: Bool = false, salvageNotes: [String] = [], trace: TraceContext? = nil
     ) {
         self.id = id
         self.timestamp = timestamp
@@ -59,6 +62,7 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
         self.handlerNanoseconds = handlerNanoseconds
         self.runtimeBacktraceMerged = runtimeBacktraceMerged
         self.salvageNotes = salvageNotes
+        self.trace = trace
     }
 }
 

@@ -27,6 +27,7 @@ extension CrashReporter {
         /// by the worker.
         var threadName: (UInt64, UInt64)
         var breadcrumbPosition: UInt64
+        var trace: TraceContext?
     }
 
     /// The captured errors waiting for the worker, and the worker.
@@ -86,7 +87,7 @@ extension CrashReporter {
         let captured = CapturedError(
             id: Self.eventID(), timestamp: clock.checkedNow, error: error, message: message, addresses: frames,
             threadID: steward_crash_thread_id(), threadName: name,
-            breadcrumbPosition: steward_crash_breadcrumb_position())
+            breadcrumbPosition: steward_crash_breadcrumb_position(), trace: TraceContext.current)
         sessionErrors.add(1, ordering: .relaxed)
         let (schedule, full) = handled.state.withLock { s -> (Bool, Bool) in
             guard !s.discarding else { return (false, false) }
@@ -173,7 +174,7 @@ extension CrashReporter {
             crashedThread: CrashThread(
                 id: captured.threadID, name: Self.threadName(captured.threadName), frames: frames, crashed: false),
             images: images, breadcrumbs: CrashHandler.breadcrumbs(before: captured.breadcrumbPosition),
-            context: context)
+            context: context, trace: captured.trace)
         return processScrubber.scrub(report: report)
     }
 

@@ -320,10 +320,32 @@ public final class Telemetry: Sendable {
         return recordConsented(handle, attributes: attributes(), at: date)
     }
 
+    /// Records the event behind `handle` with an OTLP severity number (1...24; 9 is INFO), for
+    /// bridges whose records are log lines (see ``record(_:attributes:at:)-(EventHandle,_,_)``).
+    @inlinable
+    @discardableResult
+    package func record(
+        _ handle: EventHandle, severityNumber: Int, attributes: @autoclosure () -> [String: AttributeValue],
+        at date: Date? = nil
+    ) -> Outcome {
+        if consent.isDenied(handle.consent) {
+            countConsentDrop(handle.index)
+            return .droppedForConsent
+        }
+        return recordConsented(handle, attributes: attributes(), at: date, severityNumber: severityNumber)
+    }
+
+    /// Whether `handle`'s purpose is denied now (one atomic load): a bridge skips building what
+    /// it would record.
+    @inlinable
+    package func isDenied(_ handle: EventHandle) -> Bool { consent.isDenied(handle.consent) }
+
     /// The rest of ``record(_:attributes:at:)-(EventHandle,_,_)``, once the purpose is known not
     /// to be denied (checked again here: consent may change in between).
     @usableFromInline
-    func recordConsented(_ handle: EventHandle, attributes: [String: AttributeValue], at date: Date?) -> Outcome {
+    func recordConsented(
+        _ handle: EventHandle, attributes: [String: AttributeValue], at date: Date?, severityNumber: Int = 9
+    ) -> Outcome {
         let event = compiled[handle.index]
         let state: ConsentState =
             consent.isGranted(event.handle) ? .granted : consent.consentState(for: event.declaration.purpose)
@@ -365,10 +387,11 @@ public final class Telemetry: Sendable {
         case .kept(let values):
             kept = values
         }
+        let trace = TraceContext.current
         let record = TelemetryEventRecord(
             name: event.declaration.name, purpose: event.declaration.purpose, category: event.declaration.category,
             timeUnixNano: nanos, observedTimeUnixNano: observedNanos,
-            attributes: kept)
+            attributes: kept, severityNumber: severityNumber, traceID: trace?.traceID, spanID: trace?.spanID)
         if state == .pending {
             guard let gate else {
                 audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .consent)

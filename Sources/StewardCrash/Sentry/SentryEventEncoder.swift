@@ -245,6 +245,9 @@ public struct SentryEventEncoder: Hashable, Sendable {
         if let nanoseconds = report.handlerNanoseconds { steward["handler_ns"] = .int(Int64(clamping: nanoseconds)) }
         if !report.salvageNotes.isEmpty { steward["salvage_notes"] = .array(report.salvageNotes.map { .string($0) }) }
         contexts["steward"] = .object(steward)
+        if let trace = report.trace {
+            contexts["trace"] = .object(["trace_id": .string(trace.traceID), "span_id": .string(trace.spanID)])
+        }
         return contexts
     }
 

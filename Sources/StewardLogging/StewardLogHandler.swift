@@ -1,0 +1,264 @@
+public import Logging
+public import Steward
+public import StewardCore
+import StewardCrash
+import StewardTelemetry
+
+/// A swift-log `LogHandler` that feeds Steward: log lines become crash breadcrumbs, error lines
+/// handled-error reports, and lines of a declared event OTLP log records under that event's
+/// purpose and consent.
+///
+/// Each of the three is chosen in ``Options``:
+/// - **Breadcrumbs** (default: lines at `info` and above): the message, the level and the
+///   logger's label, with the metadata as data. Metadata under a secret's name (`password`,
+///   `token`, …) is left out and values are redacted by the identifier filter before the crash
+///   reporter scrubs the breadcrumb again.
+/// - **Handled-error reports** (default: none; `.error` makes `error` and `critical` lines
+///   reports): the error the line carries (`logger.error("…", error: e)`: its type, and the
+///   message followed by the error's description), or else the line itself (``LoggedError``),
+///   with the stack of the logging call. Consent is applied as for every handled error.
+/// - **Log records** (default: none): when ``Options/event`` names an event the manifest
+///   declares, each line at or above ``Options/eventLevel`` is recorded as that event, with its
+///   severity, under its purpose: nothing is kept while the purpose is denied, and what is kept
+///   passes the anonymiser like every event. The attributes filled are those the event declares
+///   among `message`, `level`, `logger` and `source`, and the metadata keys it declares (a
+///   value is converted to the declared type, or left out).
+///
+/// The handler's ``logLevel`` is never below the lowest level something is done with: while
+/// the event's purpose is denied and neither breadcrumbs nor reports want a line, `Logger`
+/// drops it before the message is even built, as for a disabled level. After `Steward.stop()`,
+/// lines are ignored.
+///
+/// ```swift
+/// let steward = try Steward.start(configuration)
+/// LoggingSystem.bootstrap { label in
+///     MultiplexLogHandler([
+///         StreamLogHandler.standardOutput(label: label),
+///         StewardLogHandler(label: label, steward: steward,
+///                           options: .init(reportLevel: .error, event: "app_log", eventLevel: .warning)),
+///     ])
+/// }
+/// ```
+public struct StewardLogHandler: LogHandler {
+    /// What the handler does with lines, by level.
+    public struct Options: Sendable {
+        /// Lines at or above this level become breadcrumbs; nil for none.
+        public var breadcrumbLevel: Logger.Level?
+        /// Lines at or above this level become handled-error reports; nil for none.
+        public var reportLevel: Logger.Level?
+        /// The declared event lines are recorded as; nil for none. An event the manifest does not
+        /// declare records nothing.
+        public var event: EventName?
+        /// The lowest level recorded as ``event``.
+        public var eventLevel: Logger.Level
+
+        /// Options; see the properties. The defaults make breadcrumbs of `info` and above, and
+        /// nothing else.
+        public init(
+            breadcrumbLevel: Logger.Level? = .info, reportLevel: Logger.Level? = nil, event: EventName? = nil,
+            eventLevel: Logger.Level = .info
+        ) {
+            self.breadcrumbLevel = breadcrumbLevel
+            self.reportLevel = reportLevel
+            self.event = event
+            self.eventLevel = eventLevel
+        }
+    }
+
+    /// The logger's label: the breadcrumbs' category and the records' `logger` attribute.
+    public let label: String
+    /// Metadata added to every line of this handler (swift-log value semantics).
+    public var metadata: Logger.Metadata = [:]
+    /// Metadata computed for each line (task-local context, for example).
+    public var metadataProvider: Logger.MetadataProvider?
+    private var floor: Logger.Level = .trace
+    private let sink: Sink
+
+    /// A handler for `label` feeding `steward`.
+    ///
+    /// - Parameters:
+    ///   - label: The logger's label.
+    ///   - steward: The started instance lines go to.
+    ///   - metadataProvider: Metadata added to each line, as `LoggingSystem.bootstrap` passes it.
+    ///   - options: What becomes of lines, by level.
+    public init(
+        label: String, steward: Steward, metadataProvider: Logger.MetadataProvider? = nil, options: Options = Options()
+    ) {
+        self.label = label
+        self.metadataProvider = metadataProvider
+        self.sink = Sink(steward: steward, options: options)
+    }
+
+    /// The lowest level `Logger` passes on: the level set on this handler, raised to the lowest
+    /// level something is done with now (one atomic load for the event's consent). While
+    /// nothing is done with any line, `critical`, and `critical` lines are then ignored too.
+    public var logLevel: Logger.Level {
+        get { max(floor, sink.lowestLevel) }
+        set { floor = newValue }
+    }
+
+    /// The handler's metadata value for `metadataKey`.
+    public subscript(metadataKey metadataKey: String) -> Logger.Metadata.Value? {
+        get { metadata[metadataKey] }
+        set { metadata[metadataKey] = newValue }
+    }
+
+    /// Turns the line into a breadcrumb, a report or a record, as ``Options`` say.
+    public func log(event: LogEvent) {
+        guard event.level >= floor else { return }
+        sink.log(event, label: label, handlerMetadata: metadata, provider: metadataProvider)
+    }
+}
+
+/// What every copy of one handler shares: the instance and what was worked out once.
+final class Sink: Sendable {
+    let steward: Steward
+    let options: StewardLogHandler.Options
+    /// The lowest of the breadcrumb and report levels; nil when both are off.
+    let fixedLowest: Logger.Level?
+    let event: (handle: Telemetry.EventHandle, attributes: [String: AttributeType])?
+
+    init(steward: Steward, options: StewardLogHandler.Options) {
+        self.steward = steward
+        self.options = options
+        fixedLowest = [options.breadcrumbLevel, options.reportLevel].compactMap { $0 }.min()
+        if let name = options.event, let handle = steward.telemetry.handle(for: name),
+            let declaration = steward.manifest.events.first(where: { $0.name == name })
+        {
+            event = (
+                handle, Dictionary(declaration.attributes.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
+            )
+        } else {
+            event = nil
+        }
+    }
+
+    /// Whether lines are recorded as the event now: declared, and its purpose not denied.
+    var recordsEvents: Bool {
+        guard let event else { return false }
+        return !steward.telemetry.isDenied(event.handle)
+    }
+
+    var lowestLevel: Logger.Level {
+        let eventLevel = recordsEvents ? options.eventLevel : nil
+        return [fixedLowest, eventLevel].compactMap { $0 }.min() ?? .critical
+    }
+
+    func log(
+        _ line: LogEvent, label: String, handlerMetadata: Logger.Metadata, provider: Logger.MetadataProvider?
+    ) {
+        guard steward.isRunning else { return }
+        let level = line.level
+        let breadcrumb = options.breadcrumbLevel.map { level >= $0 } ?? false
+        let report = options.reportLevel.map { level >= $0 } ?? false
+        let record = recordsEvents && level >= options.eventLevel
+        guard breadcrumb || report || record else { return }
+        let message = line.message.description
+        var metadata = handlerMetadata
+        if let provided = provider?.get(), !provided.isEmpty {
+            metadata.merge(provided) { _, new in new }
+        }
+        if let own = line.metadata, !own.isEmpty { metadata.merge(own) { _, new in new } }
+        if breadcrumb {
+            steward.crashes.addBreadcrumb(
+                message: message, category: label, level: Self.breadcrumbLevel(level),
+                data: Self.breadcrumbData(metadata))
+        }
+        if report {
+            if let error = line.error {
+                steward.crashes.report(error: error, message: message + ": " + String(describing: error))
+            } else {
+                steward.crashes.report(error: LoggedError(label: label, message: message), message: message)
+            }
+        }
+        if record, let event {
+            steward.telemetry.record(
+                event.handle, severityNumber: Self.severityNumber(level),
+                attributes: Self.attributes(
+                    event.attributes, message: message, level: level, label: label, source: line.source,
+                    metadata: metadata))
+        }
+    }
+
+    /// The metadata as breadcrumb data: flattened to text, secrets' names left out, values
+    /// redacted by the identifier filter.
+    static func breadcrumbData(_ metadata: Logger.Metadata) -> [String: String] {
+        guard !metadata.isEmpty else { return [:] }
+        let filter = IdentifierFilter.current
+        var data: [String: String] = [:]
+        for (key, value) in metadata where !IdentifierFilter.isSecretKey(key) {
+            data[key] = filter.redact(value.description)
+        }
+        return data
+    }
+
+    /// The declared attributes the line fills: `message`, `level`, `logger`, `source`, then
+    /// declared metadata keys, each converted to its declared type (or left out).
+    static func attributes(
+        _ declared: [String: AttributeType], message: String, level: Logger.Level, label: String, source: String,
+        metadata: Logger.Metadata
+    ) -> [String: AttributeValue] {
+        var values: [String: AttributeValue] = [:]
+        for (key, value) in metadata {
+            guard let type = declared[key], let converted = convert(value, to: type) else { continue }
+            values[key] = converted
+        }
+        for (key, text) in [("message", message), ("level", level.rawValue), ("logger", label), ("source", source)]
+        where declared[key] == .string {
+            values[key] = .string(text)
+        }
+        return values
+    }
+
+    /// `value` as `type`: text as it is (a location as its `lat,lon` text, coarsened by the
+    /// anonymiser), numbers and booleans parsed; nil for nested values and what does not parse.
+    static func convert(_ value: Logger.Metadata.Value, to type: AttributeType) -> AttributeValue? {
+        let text: String
+        switch value {
+        case .string(let string): text = string
+        case .stringConvertible(let convertible): text = convertible.description
+        case .array, .dictionary: return nil
+        }
+        switch type {
+        case .string, .location: return .string(text)
+        case .int: return Int64(text).map { .int($0) }
+        case .double: return Double(text).flatMap { $0.isFinite ? .double($0) : nil }
+        case .bool: return Bool(text).map { .bool($0) }
+        }
+    }
+
+    /// OpenTelemetry's severity numbers for swift-log's levels (TRACE 1, DEBUG 5, INFO 9, INFO2 10,
+    /// WARN 13, ERROR 17, FATAL 21).
+    static func severityNumber(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace: 1
+        case .debug: 5
+        case .info: 9
+        case .notice: 10
+        case .warning: 13
+        case .error: 17
+        case .critical: 21
+        }
+    }
+
+    static func breadcrumbLevel(_ level: Logger.Level) -> Breadcrumb.Level {
+        switch level {
+        case .trace, .debug: .debug
+        case .info, .notice: .info
+        case .warning: .warning
+        case .error: .error
+        case .critical: .fatal
+        }
+    }
+}
+
+/// A log line reported as a handled error when it carries no error of its own: its description
+/// is the logger's label and the message.
+public struct LoggedError: Error, CustomStringConvertible, Sendable {
+    /// The logger's label.
+    public let label: String
+    /// The line's message.
+    public let message: String
+    /// `label: message`.
+    public var description: String { label + ": " + message }
+}
