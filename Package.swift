@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "StewardServiceLifecycle", targets: ["StewardServiceLifecycle"]),
         .library(name: "StewardLogging", targets: ["StewardLogging"]),
         .library(name: "StewardTracing", targets: ["StewardTracing"]),
+        .library(name: "StewardMetrics", targets: ["StewardMetrics"]),
         .executable(name: "steward", targets: ["steward"]),
     ],
     dependencies: [
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // MARK: C libraries (each imported by exactly one Swift module)
@@ -118,6 +120,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // swift-metrics counters, meters, recorders and timers onto declared metrics: its own product.
+        .target(
+            name: "StewardMetrics",
+            dependencies: [
+                "Steward", "StewardCore", "StewardTelemetry",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
         // The current span's ids (swift-distributed-tracing) on events, reports and breadcrumbs.
         .target(
             name: "StewardTracing",
@@ -197,6 +207,7 @@ let package = Package(
             dependencies: [
                 "Steward", "StewardCore", "StewardTesting", "steward", "StewardServiceLifecycle", "StewardLogging",
                 "StewardTracing", .product(name: "Tracing", package: "swift-distributed-tracing"),
+                "StewardMetrics", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

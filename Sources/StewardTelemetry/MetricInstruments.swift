@@ -1,82 +1,102 @@
 import StewardCore
 import Synchronization
 
-/// A monotonic counter declared by the host through ``TelemetryMetrics/counter(name:unit:description:purpose:category:)``.
-///
-/// Adds are summed per attribute set over one export interval and reported as a monotonic
-/// delta sum; the sums start again from zero after each collection. Only a granted purpose
-/// counts: a denied one costs one atomic load, a pending one is dropped too (metrics are
-/// aggregates and are not held for a later answer).
-///
-/// ```swift
-/// let scans = metrics.counter(name: "scans", unit: "{scan}", description: "Scans started", purpose: .analytics)
-/// scans.add()
-/// scans.add(2, attributes: ["mode": .string("document")])
-/// ```
-public struct Counter: Sendable {
-    let storage: MetricStorage
+extension TelemetryMetrics {
+    // Nested, not top-level: `import Metrics` (swift-metrics) and `import Steward` in one file
+    // would make top-level `Counter` and `Gauge` ambiguous.
 
-    /// Adds `value` to the sum of `attributes`' set.
+    /// A monotonic counter declared by the host through ``TelemetryMetrics/counter(name:unit:description:purpose:category:)``.
     ///
-    /// - Parameters:
-    ///   - value: What to add; negative, NaN and infinite values are ignored (a counter only
-    ///     goes up).
-    ///   - attributes: Low-cardinality plain values only, never identifiers; strings are cut to
-    ///     ``TelemetryMetrics/maxStringLength`` characters.
-    public func add(_ value: Double = 1, attributes: [String: AttributeValue] = [:]) {
-        storage.record(value, attributes: attributes)
+    /// Adds are summed per attribute set over one export interval and reported as a monotonic
+    /// delta sum; the sums start again from zero after each collection. Only a granted purpose
+    /// counts: a denied one costs one atomic load, a pending one is dropped too (metrics are
+    /// aggregates and are not held for a later answer).
+    ///
+    /// ```swift
+    /// let scans = metrics.counter(name: "scans", unit: "{scan}", description: "Scans started", purpose: .analytics)
+    /// scans.add()
+    /// scans.add(2, attributes: ["mode": .string("document")])
+    /// ```
+    public struct Counter: Sendable {
+        let storage: MetricStorage
+
+        /// Adds `value` to the sum of `attributes`' set.
+        ///
+        /// - Parameters:
+        ///   - value: What to add; negative, NaN and infinite values are ignored (a counter only
+        ///     goes up).
+        ///   - attributes: Low-cardinality plain values only, never identifiers; strings are cut to
+        ///     ``TelemetryMetrics/maxStringLength`` characters.
+        public func add(_ value: Double = 1, attributes: [String: AttributeValue] = [:]) {
+            storage.record(value, attributes: attributes)
+        }
+
+        /// Adds `value` for attributes already passed through ``TelemetryMetrics/sanitised(_:)``.
+        package func add(_ value: Double, sanitised attributes: [String: AttributeValue]) {
+            storage.record(value, attributes: attributes, sanitised: true)
+        }
     }
-}
 
-/// A gauge declared by the host through ``TelemetryMetrics/gauge(name:unit:description:purpose:category:)``:
-/// the last value set per attribute set.
-///
-/// A gauge keeps reporting its last value at every collection until its purpose stops being
-/// granted. Only a granted purpose records: a denied one costs one atomic load, a pending one
-/// is dropped too (metrics are not held).
-///
-/// ```swift
-/// let queue = metrics.gauge(name: "queue.length", unit: "{item}", description: "Items waiting", purpose: .analytics)
-/// queue.set(12)
-/// ```
-public struct Gauge: Sendable {
-    let storage: MetricStorage
-
-    /// Sets the value of `attributes`' set.
+    /// A gauge declared by the host through ``TelemetryMetrics/gauge(name:unit:description:purpose:category:)``:
+    /// the last value set per attribute set.
     ///
-    /// - Parameters:
-    ///   - value: The current value; NaN and infinite values are ignored.
-    ///   - attributes: Low-cardinality plain values only, never identifiers; strings are cut to
-    ///     ``TelemetryMetrics/maxStringLength`` characters.
-    public func set(_ value: Double, attributes: [String: AttributeValue] = [:]) {
-        storage.record(value, attributes: attributes)
+    /// A gauge keeps reporting its last value at every collection until its purpose stops being
+    /// granted. Only a granted purpose records: a denied one costs one atomic load, a pending one
+    /// is dropped too (metrics are not held).
+    ///
+    /// ```swift
+    /// let queue = metrics.gauge(name: "queue.length", unit: "{item}", description: "Items waiting", purpose: .analytics)
+    /// queue.set(12)
+    /// ```
+    public struct Gauge: Sendable {
+        let storage: MetricStorage
+
+        /// Sets the value of `attributes`' set.
+        ///
+        /// - Parameters:
+        ///   - value: The current value; NaN and infinite values are ignored.
+        ///   - attributes: Low-cardinality plain values only, never identifiers; strings are cut to
+        ///     ``TelemetryMetrics/maxStringLength`` characters.
+        public func set(_ value: Double, attributes: [String: AttributeValue] = [:]) {
+            storage.record(value, attributes: attributes)
+        }
+
+        /// Sets `value` for attributes already passed through ``TelemetryMetrics/sanitised(_:)``.
+        package func set(_ value: Double, sanitised attributes: [String: AttributeValue]) {
+            storage.record(value, attributes: attributes, sanitised: true)
+        }
     }
-}
 
-/// An explicit-bucket histogram declared by the host through
-/// ``TelemetryMetrics/histogram(name:unit:description:purpose:category:bounds:)``.
-///
-/// Bucket `i` counts values in `(bounds[i-1], bounds[i]]` (the first one from minus infinity, the
-/// last one to plus infinity), as OpenTelemetry defines it: a value equal to a bound goes to the
-/// lower bucket. Count, sum, min and max are kept too; all of it starts again after each
-/// collection (delta temporality). Only a granted purpose records (see ``Counter``).
-///
-/// ```swift
-/// let latency = metrics.histogram(name: "scan.duration", unit: "ms", description: "Scan time",
-///                                 purpose: .analytics, bounds: [10, 50, 100, 500])
-/// latency.record(42)
-/// ```
-public struct Histogram: Sendable {
-    let storage: MetricStorage
-
-    /// Records one measurement for `attributes`' set.
+    /// An explicit-bucket histogram declared by the host through
+    /// ``TelemetryMetrics/histogram(name:unit:description:purpose:category:bounds:)``.
     ///
-    /// - Parameters:
-    ///   - value: The measurement; NaN and infinite values are ignored.
-    ///   - attributes: Low-cardinality plain values only, never identifiers; strings are cut to
-    ///     ``TelemetryMetrics/maxStringLength`` characters.
-    public func record(_ value: Double, attributes: [String: AttributeValue] = [:]) {
-        storage.record(value, attributes: attributes)
+    /// Bucket `i` counts values in `(bounds[i-1], bounds[i]]` (the first one from minus infinity, the
+    /// last one to plus infinity), as OpenTelemetry defines it: a value equal to a bound goes to the
+    /// lower bucket. Count, sum, min and max are kept too; all of it starts again after each
+    /// collection (delta temporality). Only a granted purpose records (see ``TelemetryMetrics/Counter``).
+    ///
+    /// ```swift
+    /// let latency = metrics.histogram(name: "scan.duration", unit: "ms", description: "Scan time",
+    ///                                 purpose: .analytics, bounds: [10, 50, 100, 500])
+    /// latency.record(42)
+    /// ```
+    public struct Histogram: Sendable {
+        let storage: MetricStorage
+
+        /// Records one measurement for `attributes`' set.
+        ///
+        /// - Parameters:
+        ///   - value: The measurement; NaN and infinite values are ignored.
+        ///   - attributes: Low-cardinality plain values only, never identifiers; strings are cut to
+        ///     ``TelemetryMetrics/maxStringLength`` characters.
+        public func record(_ value: Double, attributes: [String: AttributeValue] = [:]) {
+            storage.record(value, attributes: attributes)
+        }
+
+        /// Records `value` for attributes already passed through ``TelemetryMetrics/sanitised(_:)``.
+        package func record(_ value: Double, sanitised attributes: [String: AttributeValue]) {
+            storage.record(value, attributes: attributes, sanitised: true)
+        }
     }
 }
 
@@ -130,13 +150,15 @@ final class MetricStorage: Sendable {
         self.limit = max(1, limit)
     }
 
-    func record(_ value: Double, attributes: [String: AttributeValue]) {
+    /// Records `value` for `attributes`; `sanitised` says they already went through
+    /// ``TelemetryMetrics/sanitised(_:)`` (a bridge that reuses one set).
+    func record(_ value: Double, attributes: [String: AttributeValue], sanitised: Bool = false) {
         // An undeclared purpose has no handle and never records.
         guard let handle else { return }
         // Denied: one atomic load. Pending: dropped, metrics are not held.
         if consent.isDenied(handle) || !consent.isGranted(handle) { return }
         guard value.isFinite, !isCounter || value >= 0 else { return }
-        let key = attributes.isEmpty ? attributes : TelemetryMetrics.sanitised(attributes)
+        let key = attributes.isEmpty || sanitised ? attributes : TelemetryMetrics.sanitised(attributes)
         let bucket = bounds.isEmpty ? 0 : Self.bucket(of: value, in: bounds)
         aggregates.withLock { sets in
             var key = key

@@ -194,7 +194,7 @@ public final class TelemetryMetrics: Sendable {
     /// a secret's name, and strings that look like identifiers (a UUID, or anything
     /// ``IdentifierFilter`` finds: an IP or MAC address, the machine ID, the host name, a card
     /// number, …) left out.
-    static func sanitised(_ attributes: [String: AttributeValue]) -> [String: AttributeValue] {
+    package static func sanitised(_ attributes: [String: AttributeValue]) -> [String: AttributeValue] {
         var kept = attributes
         for (key, value) in attributes {
             if IdentifierFilter.isSecretKey(key) {

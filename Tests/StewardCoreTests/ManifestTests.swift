@@ -76,267 +76,332 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         self.phrase = phrase
     }
 
-    static let all: [MalformedCase] = [
-        // Semantic mistakes.
-        .init(
-            "undeclared purpose referenced", base(("\"purposes\": [\"analytics\"]", "\"purposes\": [\"analytic\"]")),
-            path: "$.dataCategories[0].purposes[0]",
-            #"purpose "analytic" is not declared in $.purposes; did you mean "analytics"?"#),
-        .init(
-            "duplicate purpose id",
-            base(
-                (
-                    #""legalBasis": "consent"}"#,
-                    #""legalBasis": "consent"}, {"id": "analytics", "description": "Again", "legalBasis": "consent"}"#
-                )),
-            path: "$.purposes[2].id", #"duplicate purpose id "analytics"; first declared at $.purposes[1].id"#),
-        .init(
-            "duplicate category id",
-            base(
-                (#""description": "Hardware model""#, #""description": "Hardware model", "id": "usageEvents""#),
-                (#"{"id": "deviceModel", "#, "{")),
-            path: "$.dataCategories[1].id",
-            #"duplicate category id "usageEvents"; first declared at $.dataCategories[0].id"#),
-        .init(
-            "duplicate jurisdiction",
-            base(
-                (
-                    #"{"jurisdiction": "CN", "age": 14}"#,
-                    #"{"jurisdiction": "CN", "age": 14}, {"jurisdiction": "CN", "age": 12}"#
-                )),
-            path: "$.minimumAges[1].jurisdiction", #"duplicate jurisdiction "CN""#),
-        .init(
-            "duplicate attribute in an event",
-            base(
-                (
-                    #""maxLength": 64}"#,
-                    #""maxLength": 64}, {"name": "screen", "type": "int", "classification": "plain"}"#
-                )),
-            path: "$.events[0].attributes[1].name", #"duplicate attribute "screen" in event "screen_view""#),
-        .init(
-            "negative retention", base(("\"retentionDays\": 90", "\"retentionDays\": -1")),
-            path: "$.dataCategories[0].retentionDays", "retentionDays is -1; it must be 0 (not kept) or more"),
-        .init(
-            "retention beyond a hundred years", base(("\"retentionDays\": 90", "\"retentionDays\": 99999999999")),
-            path: "$.dataCategories[0].retentionDays", "at most 36500 (100 years)"),
-        .init(
-            "recipient without region", base((#""region": "DE", "#, "")),
-            path: "$.recipients[0].region", #"recipient "telemetry" has no region; say where it processes data"#),
-        .init(
-            "region that is not a country code", base((#""region": "DE""#, #""region": "Germany""#)),
-            path: "$.recipients[0].region", "is not an ISO 3166-1 alpha-2 code"),
-        .init(
-            "endpoint given as a URL", base(("\"otel.example.com\"", "\"https://otel.example.com/v1\"")),
-            path: "$.recipients[0].endpointHosts[0]", "must be a bare host name"),
-        .init(
-            "recipient not declared", base(("\"recipients\": [\"telemetry\"]", "\"recipients\": [\"telemetri\"]")),
-            path: "$.dataCategories[0].recipients[0]",
-            #"recipient "telemetri" is not declared in $.recipients; did you mean "telemetry"?"#),
-        .init(
-            "leaves the device without recipients", base((#", "recipients": ["telemetry"]"#, "")),
-            path: "$.dataCategories[0].recipients", #"category "usageEvents" leaves the device but names no recipient"#),
-        .init(
-            "recipients but stays on the device",
-            base((#""leavesDevice": false}"#, #""leavesDevice": false, "recipients": ["telemetry"]}"#)),
-            path: "$.dataCategories[1].leavesDevice", "names recipients but leavesDevice is false"),
-        .init(
-            "third party without a consent-based purpose",
-            base(
-                (#""leavesDevice": false}"#, #""leavesDevice": true, "recipients": ["partner"]}"#),
-                (
-                    #""endpointHosts": ["otel.example.com"]}"#,
-                    #""endpointHosts": ["otel.example.com"]}, {"id": "partner", "name": "Partner", "role": "thirdParty", "region": "US"}"#
-                )),
-            path: "$.dataCategories[1].purposes", "separate consent (PIPL Art. 23)"),
-        .init(
-            "event category not declared", base((#""category": "usageEvents""#, #""category": "usage""#)),
-            path: "$.events[0].category", #"category "usage" is not declared in $.dataCategories"#),
-        .init(
-            "event purpose not among its category's",
-            base((#""purpose": "analytics", "category""#, #""purpose": "serviceProvision", "category""#)),
-            path: "$.events[0].purpose", #"which is not among the purposes of category "usageEvents" (analytics)"#),
-        .init(
-            "expired event", base(("\"2030-01-01\"", "\"2020-01-01\"")),
-            path: "$.events[0].expires", #"event "screen_view" expired on 2020-01-01"#),
-        .init(
-            "minimum age out of range", base(("\"age\": 14", "\"age\": 25")),
-            path: "$.minimumAges[0].age", "minimum age 25 for \"CN\" is outside 0...21"),
-        .init(
-            "maxLength of zero", base(("\"maxLength\": 64", "\"maxLength\": 0")),
-            path: "$.events[0].attributes[0].maxLength", "it must be at least 1"),
-        .init(
-            "maxLength on a number", base((#""type": "string""#, #""type": "int""#)),
-            path: "$.events[0].attributes[0].maxLength",
-            #"maxLength applies only to string attributes; "screen" is of type int"#),
-        .init(
-            "identifier with a space", base((#""name": "screen_view""#, #""name": "screen view""#)),
-            path: "$.events[0].name", "may contain only letters, digits, '.', '_' and '-'"),
-        .init(
-            "identifier longer than 64",
-            base((#""name": "screen_view""#, "\"name\": \"\(String(repeating: "x", count: 65))\"")),
-            path: "$.events[0].name", "is 65 bytes long; at most 64 are allowed"),
-        .init(
-            "empty policy version", base((#""policyVersion": "1""#, #""policyVersion": " ""#)),
-            path: "$.policyVersion", "policyVersion is empty"),
-        .init(
-            "privacyCompliance declared by the app",
-            base(
-                (
-                    #""legalBasis": "consent"}"#,
-                    #""legalBasis": "consent"}, {"id": "privacyCompliance", "description": "Mine", "legalBasis": "legalObligation"}"#
-                )),
-            path: "$.purposes[2].id", "reserved for Steward's own records"),
-        .init(
-            "more than 64 purposes",
-            base((#""legalBasis": "consent"}"#, #""legalBasis": "consent"}"# + extraPurposes(63))),
-            path: "$.purposes", "65 purposes are declared; at most 64 are allowed"),
-        .init(
-            "empty rationale", base((#""rationale": "Scan codes""#, #""rationale": """#)),
-            path: "$.permissions[0].rationale", "the rationale for permission \"camera\" is empty"),
+    static let all: [MalformedCase] =
+        [
+            // Semantic mistakes.
+            .init(
+                "undeclared purpose referenced",
+                base(("\"purposes\": [\"analytics\"]", "\"purposes\": [\"analytic\"]")),
+                path: "$.dataCategories[0].purposes[0]",
+                #"purpose "analytic" is not declared in $.purposes; did you mean "analytics"?"#),
+            .init(
+                "duplicate purpose id",
+                base(
+                    (
+                        #""legalBasis": "consent"}"#,
+                        #""legalBasis": "consent"}, {"id": "analytics", "description": "Again", "legalBasis": "consent"}"#
+                    )),
+                path: "$.purposes[2].id", #"duplicate purpose id "analytics"; first declared at $.purposes[1].id"#),
+            .init(
+                "duplicate category id",
+                base(
+                    (#""description": "Hardware model""#, #""description": "Hardware model", "id": "usageEvents""#),
+                    (#"{"id": "deviceModel", "#, "{")),
+                path: "$.dataCategories[1].id",
+                #"duplicate category id "usageEvents"; first declared at $.dataCategories[0].id"#),
+            .init(
+                "duplicate jurisdiction",
+                base(
+                    (
+                        #"{"jurisdiction": "CN", "age": 14}"#,
+                        #"{"jurisdiction": "CN", "age": 14}, {"jurisdiction": "CN", "age": 12}"#
+                    )),
+                path: "$.minimumAges[1].jurisdiction", #"duplicate jurisdiction "CN""#),
+            .init(
+                "duplicate attribute in an event",
+                base(
+                    (
+                        #""maxLength": 64}"#,
+                        #""maxLength": 64}, {"name": "screen", "type": "int", "classification": "plain"}"#
+                    )),
+                path: "$.events[0].attributes[1].name", #"duplicate attribute "screen" in event "screen_view""#),
+            .init(
+                "negative retention", base(("\"retentionDays\": 90", "\"retentionDays\": -1")),
+                path: "$.dataCategories[0].retentionDays", "retentionDays is -1; it must be 0 (not kept) or more"),
+            .init(
+                "retention beyond a hundred years", base(("\"retentionDays\": 90", "\"retentionDays\": 99999999999")),
+                path: "$.dataCategories[0].retentionDays", "at most 36500 (100 years)"),
+            .init(
+                "recipient without region", base((#""region": "DE", "#, "")),
+                path: "$.recipients[0].region", #"recipient "telemetry" has no region; say where it processes data"#),
+            .init(
+                "region that is not a country code", base((#""region": "DE""#, #""region": "Germany""#)),
+                path: "$.recipients[0].region", "is not an ISO 3166-1 alpha-2 code"),
+            .init(
+                "endpoint given as a URL", base(("\"otel.example.com\"", "\"https://otel.example.com/v1\"")),
+                path: "$.recipients[0].endpointHosts[0]", "must be a bare host name"),
+            .init(
+                "recipient not declared", base(("\"recipients\": [\"telemetry\"]", "\"recipients\": [\"telemetri\"]")),
+                path: "$.dataCategories[0].recipients[0]",
+                #"recipient "telemetri" is not declared in $.recipients; did you mean "telemetry"?"#),
+            .init(
+                "leaves the device without recipients", base((#", "recipients": ["telemetry"]"#, "")),
+                path: "$.dataCategories[0].recipients",
+                #"category "usageEvents" leaves the device but names no recipient"#),
+            .init(
+                "recipients but stays on the device",
+                base((#""leavesDevice": false}"#, #""leavesDevice": false, "recipients": ["telemetry"]}"#)),
+                path: "$.dataCategories[1].leavesDevice", "names recipients but leavesDevice is false"),
+            .init(
+                "third party without a consent-based purpose",
+                base(
+                    (#""leavesDevice": false}"#, #""leavesDevice": true, "recipients": ["partner"]}"#),
+                    (
+                        #""endpointHosts": ["otel.example.com"]}"#,
+                        #""endpointHosts": ["otel.example.com"]}, {"id": "partner", "name": "Partner", "role": "thirdParty", "region": "US"}"#
+                    )),
+                path: "$.dataCategories[1].purposes", "separate consent (PIPL Art. 23)"),
+            .init(
+                "event category not declared", base((#""category": "usageEvents""#, #""category": "usage""#)),
+                path: "$.events[0].category", #"category "usage" is not declared in $.dataCategories"#),
+            .init(
+                "event purpose not among its category's",
+                base((#""purpose": "analytics", "category""#, #""purpose": "serviceProvision", "category""#)),
+                path: "$.events[0].purpose", #"which is not among the purposes of category "usageEvents" (analytics)"#),
+            .init(
+                "expired event", base(("\"2030-01-01\"", "\"2020-01-01\"")),
+                path: "$.events[0].expires", #"event "screen_view" expired on 2020-01-01"#),
+            .init(
+                "minimum age out of range", base(("\"age\": 14", "\"age\": 25")),
+                path: "$.minimumAges[0].age", "minimum age 25 for \"CN\" is outside 0...21"),
+            .init(
+                "maxLength of zero", base(("\"maxLength\": 64", "\"maxLength\": 0")),
+                path: "$.events[0].attributes[0].maxLength", "it must be at least 1"),
+            .init(
+                "maxLength on a number", base((#""type": "string""#, #""type": "int""#)),
+                path: "$.events[0].attributes[0].maxLength",
+                #"maxLength applies only to string attributes; "screen" is of type int"#),
+            .init(
+                "identifier with a space", base((#""name": "screen_view""#, #""name": "screen view""#)),
+                path: "$.events[0].name", "may contain only letters, digits, '.', '_' and '-'"),
+            .init(
+                "identifier longer than 64",
+                base((#""name": "screen_view""#, "\"name\": \"\(String(repeating: "x", count: 65))\"")),
+                path: "$.events[0].name", "is 65 bytes long; at most 64 are allowed"),
+            .init(
+                "empty policy version", base((#""policyVersion": "1""#, #""policyVersion": " ""#)),
+                path: "$.policyVersion", "policyVersion is empty"),
+            .init(
+                "privacyCompliance declared by the app",
+                base(
+                    (
+                        #""legalBasis": "consent"}"#,
+                        #""legalBasis": "consent"}, {"id": "privacyCompliance", "description": "Mine", "legalBasis": "legalObligation"}"#
+                    )),
+                path: "$.purposes[2].id", "reserved for Steward's own records"),
+            .init(
+                "more than 64 purposes",
+                base((#""legalBasis": "consent"}"#, #""legalBasis": "consent"}"# + extraPurposes(63))),
+                path: "$.purposes", "65 purposes are declared; at most 64 are allowed"),
+            .init(
+                "empty rationale", base((#""rationale": "Scan codes""#, #""rationale": """#)),
+                path: "$.permissions[0].rationale", "the rationale for permission \"camera\" is empty"),
 
-        // Structural mistakes.
-        .init(
-            "wrong type", base(("\"age\": 14", "\"age\": \"14\"")),
-            path: "$.minimumAges[0].age", #"expected a whole number, found a string ("14")"#),
-        .init(
-            "fraction where a whole number belongs", base(("\"age\": 14", "\"age\": 14.5")),
-            path: "$.minimumAges[0].age", "expected a whole number, found a number (14.5)"),
-        .init(
-            "huge number", base(("\"age\": 14", "\"age\": 123456789012345678901234567890")),
-            path: "$.minimumAges[0].age", "the number 123456789012345678901234567890 is out of range"),
-        .init(
-            "huge exponent", base(("\"age\": 14", "\"age\": 1e999999")),
-            path: "$.minimumAges[0].age", "expected a whole number, found a number (1e999999)"),
-        .init(
-            "string instead of a boolean", base(("\"leavesDevice\": true", "\"leavesDevice\": \"yes\"")),
-            path: "$.dataCategories[0].leavesDevice", "expected true or false, found a string"),
-        .init(
-            "null for a required string", base((#""description": "Screens used""#, #""description": null"#)),
-            path: "$.dataCategories[0].description", "expected a string, found null"),
-        .init(
-            "object instead of an array",
-            base((#""minimumAges": [{"jurisdiction": "CN", "age": 14}]"#, #""minimumAges": {"CN": 14}"#)),
-            path: "$.minimumAges", "expected an array, found an object"),
-        .init(
-            "array at the top level", Array("[]".utf8),
-            path: "$", "expected the manifest as an object, found an array"),
-        .init(
-            "missing field", base((#""rationale": "Scan codes", "#, "")),
-            path: "$.permissions[0].rationale", #"missing required field "rationale""#),
-        .init(
-            "missing purposes", base((#", "purposes": ["serviceProvision"]}]"#, "}]")),
-            path: "$.permissions[0].purposes", #"missing required field "purposes""#),
-        .init(
-            "unknown legalBasis", base((#""legalBasis": "consent""#, #""legalBasis": "Consent""#)),
-            path: "$.purposes[1].legalBasis",
-            #"unknown legalBasis "Consent"; did you mean "consent"? (allowed values: consent, necessaryForService, legalObligation, legitimateInterest)"#
-        ),
-        .init(
-            "unknown sensitivity", base((#""sensitivity": "low""#, #""sensitivity": "high""#)),
-            path: "$.dataCategories[1].sensitivity", "(allowed values: low, personal, sensitive)"),
-        .init(
-            "unknown role", base((#""role": "processor""#, #""role": "controller""#)),
-            path: "$.recipients[0].role", "unknown role \"controller\" (allowed values: processor, thirdParty)"),
-        .init(
-            "unknown attribute type", base((#""type": "string""#, #""type": "text""#)),
-            path: "$.events[0].attributes[0].type", "(allowed values: string, int, double, bool, location)"),
-        .init(
-            "unknown classification", base((#""classification": "plain""#, #""classification": "quasi""#)),
-            path: "$.events[0].attributes[0].classification", "(allowed values: identifier, quasiIdentifier, plain)"),
-        .init(
-            "unknown key", base(("\"retentionDays\": 90,", "\"retentionDays\": 90, \"retention\": 30,")),
-            path: "$.dataCategories[0].retention", #"unknown key "retention" in a data category"#),
-        .init(
-            "manual deletion without a contact",
-            base(
-                (
-                    #""endpointHosts": ["otel.example.com"]"#,
-                    #""endpointHosts": ["otel.example.com"], "deletion": {"method": "manual"}"#
-                )),
-            path: "$.recipients[0].deletion.contact", "takes deletion by hand but names no contact"),
-        .init(
-            "a contact for a deletion request",
-            base(
-                (
-                    #""endpointHosts": ["otel.example.com"]"#,
-                    #""endpointHosts": ["otel.example.com"], "deletion": {"method": "request", "contact": "x@y.z"}"#
-                )),
-            path: "$.recipients[0].deletion.contact", "a contact is not used"),
-        .init(
-            "unknown deletion method",
-            base(
-                (
-                    #""endpointHosts": ["otel.example.com"]"#,
-                    #""endpointHosts": ["otel.example.com"], "deletion": {"method": "email"}"#
-                )),
-            path: "$.recipients[0].deletion.method", #"unknown deletion method "email""#),
-        .init(
-            "misspelt key",
-            base(
-                (
-                    #""endpointHosts": ["otel.example.com"]"#,
-                    #""endpointHosts": ["otel.example.com"], "endpointHost": []"#
-                )),
-            path: "$.recipients[0].endpointHost",
-            #"unknown key "endpointHost" in a recipient; did you mean "endpointHosts"?"#),
-        .init(
-            "bad date", base(("\"2030-01-01\"", "\"2030-02-30\"")),
-            path: "$.events[0].expires", #"expected a date as YYYY-MM-DD (such as 2028-12-31), found "2030-02-30""#),
-        .init(
-            "date with a time", base(("\"2030-01-01\"", "\"2030-01-01T00:00:00Z\"")),
-            path: "$.events[0].expires", "expected a date as YYYY-MM-DD"),
-        .init(
-            "duplicate key", base((#""policyVersion": "1","#, #""policyVersion": "1", "policyVersion": "2","#)),
-            path: "$.policyVersion", #"duplicate key "policyVersion"; each key may appear once"#),
+            // Structural mistakes.
+            .init(
+                "wrong type", base(("\"age\": 14", "\"age\": \"14\"")),
+                path: "$.minimumAges[0].age", #"expected a whole number, found a string ("14")"#),
+            .init(
+                "fraction where a whole number belongs", base(("\"age\": 14", "\"age\": 14.5")),
+                path: "$.minimumAges[0].age", "expected a whole number, found a number (14.5)"),
+            .init(
+                "huge number", base(("\"age\": 14", "\"age\": 123456789012345678901234567890")),
+                path: "$.minimumAges[0].age", "the number 123456789012345678901234567890 is out of range"),
+            .init(
+                "huge exponent", base(("\"age\": 14", "\"age\": 1e999999")),
+                path: "$.minimumAges[0].age", "expected a whole number, found a number (1e999999)"),
+            .init(
+                "string instead of a boolean", base(("\"leavesDevice\": true", "\"leavesDevice\": \"yes\"")),
+                path: "$.dataCategories[0].leavesDevice", "expected true or false, found a string"),
+            .init(
+                "null for a required string", base((#""description": "Screens used""#, #""description": null"#)),
+                path: "$.dataCategories[0].description", "expected a string, found null"),
+            .init(
+                "object instead of an array",
+                base((#""minimumAges": [{"jurisdiction": "CN", "age": 14}]"#, #""minimumAges": {"CN": 14}"#)),
+                path: "$.minimumAges", "expected an array, found an object"),
+            .init(
+                "array at the top level", Array("[]".utf8),
+                path: "$", "expected the manifest as an object, found an array"),
+            .init(
+                "missing field", base((#""rationale": "Scan codes", "#, "")),
+                path: "$.permissions[0].rationale", #"missing required field "rationale""#),
+            .init(
+                "missing purposes", base((#", "purposes": ["serviceProvision"]}]"#, "}]")),
+                path: "$.permissions[0].purposes", #"missing required field "purposes""#),
+            .init(
+                "unknown legalBasis", base((#""legalBasis": "consent""#, #""legalBasis": "Consent""#)),
+                path: "$.purposes[1].legalBasis",
+                #"unknown legalBasis "Consent"; did you mean "consent"? (allowed values: consent, necessaryForService, legalObligation, legitimateInterest)"#
+            ),
+            .init(
+                "unknown sensitivity", base((#""sensitivity": "low""#, #""sensitivity": "high""#)),
+                path: "$.dataCategories[1].sensitivity", "(allowed values: low, personal, sensitive)"),
+            .init(
+                "unknown role", base((#""role": "processor""#, #""role": "controller""#)),
+                path: "$.recipients[0].role", "unknown role \"controller\" (allowed values: processor, thirdParty)"),
+            .init(
+                "unknown attribute type", base((#""type": "string""#, #""type": "text""#)),
+                path: "$.events[0].attributes[0].type", "(allowed values: string, int, double, bool, location)"),
+            .init(
+                "unknown classification", base((#""classification": "plain""#, #""classification": "quasi""#)),
+                path: "$.events[0].attributes[0].classification", "(allowed values: identifier, quasiIdentifier, plain)"
+            ),
+            .init(
+                "unknown key", base(("\"retentionDays\": 90,", "\"retentionDays\": 90, \"retention\": 30,")),
+                path: "$.dataCategories[0].retention", #"unknown key "retention" in a data category"#),
+            .init(
+                "manual deletion without a contact",
+                base(
+                    (
+                        #""endpointHosts": ["otel.example.com"]"#,
+                        #""endpointHosts": ["otel.example.com"], "deletion": {"method": "manual"}"#
+                    )),
+                path: "$.recipients[0].deletion.contact", "takes deletion by hand but names no contact"),
+            .init(
+                "a contact for a deletion request",
+                base(
+                    (
+                        #""endpointHosts": ["otel.example.com"]"#,
+                        #""endpointHosts": ["otel.example.com"], "deletion": {"method": "request", "contact": "x@y.z"}"#
+                    )),
+                path: "$.recipients[0].deletion.contact", "a contact is not used"),
+            .init(
+                "unknown deletion method",
+                base(
+                    (
+                        #""endpointHosts": ["otel.example.com"]"#,
+                        #""endpointHosts": ["otel.example.com"], "deletion": {"method": "email"}"#
+                    )),
+                path: "$.recipients[0].deletion.method", #"unknown deletion method "email""#),
+            .init(
+                "misspelt key",
+                base(
+                    (
+                        #""endpointHosts": ["otel.example.com"]"#,
+                        #""endpointHosts": ["otel.example.com"], "endpointHost": []"#
+                    )),
+                path: "$.recipients[0].endpointHost",
+                #"unknown key "endpointHost" in a recipient; did you mean "endpointHosts"?"#),
+            .init(
+                "bad date", base(("\"2030-01-01\"", "\"2030-02-30\"")),
+                path: "$.events[0].expires", #"expected a date as YYYY-MM-DD (such as 2028-12-31), found "2030-02-30""#),
+            .init(
+                "date with a time", base(("\"2030-01-01\"", "\"2030-01-01T00:00:00Z\"")),
+                path: "$.events[0].expires", "expected a date as YYYY-MM-DD"),
+            .init(
+                "duplicate key", base((#""policyVersion": "1","#, #""policyVersion": "1", "policyVersion": "2","#)),
+                path: "$.policyVersion", #"duplicate key "policyVersion"; each key may appear once"#),
 
-        // Input that is not JSON at all.
+            // Input that is not JSON at all.
+            .init(
+                "invalid JSON", base((#""policyVersion": "1","#, #""policyVersion": "1""#)),
+                path: "$", "invalid JSON at line 3, column 3: unexpected '\"'; expected ',' or '}' after a member"),
+            .init(
+                "NaN", base(("\"age\": 14", "\"age\": NaN")),
+                path: "$.minimumAges[0].age", "JSON has no NaN or Infinity"),
+            .init(
+                "empty input", [],
+                path: "$", "invalid JSON at line 1, column 1: the manifest is empty; expected a JSON object"),
+            .init(
+                "only whitespace", Array(" \n\t ".utf8),
+                path: "$", "the manifest holds only whitespace"),
+            .init(
+                "non-UTF-8 bytes in a string",
+                base((#""Screens used""#, "\"Screens\u{1}\"")).map { $0 == 0x01 ? 0xFF : $0 },
+                path: "$.dataCategories[0].description", "invalid UTF-8 sequence starting with byte 0xFF"),
+            .init(
+                "non-UTF-8 byte outside strings", [0x7B, 0xC0, 0x7D],
+                path: "$", "invalid UTF-8 byte 0xC0"),
+            .init(
+                "UTF-16 input", [0xFF, 0xFE, 0x7B, 0x00, 0x7D, 0x00],
+                path: "$", "looks like UTF-16; it must be UTF-8"),
+            .init(
+                "lone surrogate escape", base((#""Screens used""#, #""\ud800x""#)),
+                path: "$.dataCategories[0].description", "lone UTF-16 high surrogate"),
+            .init(
+                "content after the manifest", base() + Array(" {}".utf8),
+                path: "$", "unexpected '{' after the end of the JSON value"),
+            .init(
+                "unterminated string", Array(#"{"policyVersion": "1"#.utf8),
+                path: "$.policyVersion", "unexpected end of input inside a string"),
+            .init(
+                "10,000 nested arrays",
+                Array(String(repeating: "[", count: 10_000).utf8) + Array(String(repeating: "]", count: 10_000).utf8),
+                path: "$" + String(repeating: "[0]", count: JSONParser.maximumDepth),
+                "nested deeper than \(JSONParser.maximumDepth) levels"),
+            .init(
+                "10,000 nested objects in a field",
+                base(
+                    (
+                        #""policyVersion": "1""#,
+                        #""policyVersion": "# + String(repeating: #"{"a":"#, count: 10_000) + "1"
+                            + String(repeating: "}", count: 10_000)
+                    )),
+                path: "$.policyVersion" + String(repeating: ".a", count: JSONParser.maximumDepth - 1),
+                "nested deeper than \(JSONParser.maximumDepth) levels"),
+        ] + metricCases
+
+    /// The base manifest with one metric, `http.requests`, changed by `edits`.
+    static func withMetric(_ edits: (String, String)...) -> [UInt8] {
+        var metric =
+            #"{"name": "http.requests", "purpose": "analytics", "category": "usageEvents", "dimensions": ["route"], "bounds": [1, 10]}"#
+        for (old, new) in edits {
+            guard metric.contains(old) else { return Array("the metric has no \(old)".utf8) }
+            metric = metric.replacingOccurrences(of: old, with: new)
+        }
+        return base((#""events": ["#, #""metrics": ["# + metric + #"], "events": ["#))
+    }
+
+    static let metricCases: [MalformedCase] = [
         .init(
-            "invalid JSON", base((#""policyVersion": "1","#, #""policyVersion": "1""#)),
-            path: "$", "invalid JSON at line 3, column 3: unexpected '\"'; expected ',' or '}' after a member"),
+            "metric purpose undeclared", withMetric((#""purpose": "analytics""#, #""purpose": "marketing""#)),
+            path: "$.metrics[0].purpose", "purpose \"marketing\" is not declared"),
         .init(
-            "NaN", base(("\"age\": 14", "\"age\": NaN")),
-            path: "$.minimumAges[0].age", "JSON has no NaN or Infinity"),
+            "metric purpose not among its category's",
+            withMetric((#""purpose": "analytics""#, #""purpose": "serviceProvision""#)),
+            path: "$.metrics[0].purpose", "not among the purposes of category"),
         .init(
-            "empty input", [],
-            path: "$", "invalid JSON at line 1, column 1: the manifest is empty; expected a JSON object"),
+            "metric category undeclared", withMetric((#""category": "usageEvents""#, #""category": "usage""#)),
+            path: "$.metrics[0].category", "category \"usage\" is not declared"),
         .init(
-            "only whitespace", Array(" \n\t ".utf8),
-            path: "$", "the manifest holds only whitespace"),
+            "metric name with a space", withMetric((#""http.requests""#, #""http requests""#)),
+            path: "$.metrics[0].name", "may contain only letters"),
         .init(
-            "non-UTF-8 bytes in a string",
-            base((#""Screens used""#, "\"Screens\u{1}\"")).map { $0 == 0x01 ? 0xFF : $0 },
-            path: "$.dataCategories[0].description", "invalid UTF-8 sequence starting with byte 0xFF"),
+            "dimension listed twice", withMetric((#"["route"]"#, #"["route", "route"]"#)),
+            path: "$.metrics[0].dimensions[1]", "listed twice"),
         .init(
-            "non-UTF-8 byte outside strings", [0x7B, 0xC0, 0x7D],
-            path: "$", "invalid UTF-8 byte 0xC0"),
+            "bounds not ascending", withMetric((#"[1, 10]"#, #"[10, 1]"#)),
+            path: "$.metrics[0].bounds[1]", "bounds must ascend"),
         .init(
-            "UTF-16 input", [0xFF, 0xFE, 0x7B, 0x00, 0x7D, 0x00],
-            path: "$", "looks like UTF-16; it must be UTF-8"),
+            "bounds empty", withMetric((#"[1, 10]"#, "[]")), path: "$.metrics[0].bounds", "is empty"),
         .init(
-            "lone surrogate escape", base((#""Screens used""#, #""\ud800x""#)),
-            path: "$.dataCategories[0].description", "lone UTF-16 high surrogate"),
+            "a bound that is not a number", withMetric((#"[1, 10]"#, #"[1, "ten"]"#)),
+            path: "$.metrics[0].bounds[1]", "expected a number"),
         .init(
-            "content after the manifest", base() + Array(" {}".utf8),
-            path: "$", "unexpected '{' after the end of the JSON value"),
+            "an unknown key in a metric", withMetric((#""dimensions""#, #""labels""#)),
+            path: "$.metrics[0].labels", "unknown"),
         .init(
-            "unterminated string", Array(#"{"policyVersion": "1"#.utf8),
-            path: "$.policyVersion", "unexpected end of input inside a string"),
-        .init(
-            "10,000 nested arrays",
-            Array(String(repeating: "[", count: 10_000).utf8) + Array(String(repeating: "]", count: 10_000).utf8),
-            path: "$" + String(repeating: "[0]", count: JSONParser.maximumDepth),
-            "nested deeper than \(JSONParser.maximumDepth) levels"),
-        .init(
-            "10,000 nested objects in a field",
-            base(
-                (
-                    #""policyVersion": "1""#,
-                    #""policyVersion": "# + String(repeating: #"{"a":"#, count: 10_000) + "1"
-                        + String(repeating: "}", count: 10_000)
-                )),
-            path: "$.policyVersion" + String(repeating: ".a", count: JSONParser.maximumDepth - 1),
-            "nested deeper than \(JSONParser.maximumDepth) levels"),
+            "metric missing its purpose", withMetric((#""purpose": "analytics", "#, "")),
+            path: "$.metrics[0].purpose", "missing"),
     ]
+}
+
+/// The `metrics` section: declared, encoded only when present, read back equal.
+@Suite struct ManifestMetricsTests {
+    @Test func declaredMetricsDecodeAndRoundTrip() throws {
+        let manifest = try PrivacyManifest.decode(json: MalformedCase.withMetric(), now: testNow)
+        let metric = try #require(manifest.declaration(ofMetric: "http.requests"))
+        #expect(metric.purpose == .analytics && metric.category == .usageEvents)
+        #expect(metric.dimensions == ["route"] && metric.bounds == [1, 10] && metric.unit == nil)
+        #expect(try PrivacyManifest.decode(json: try manifest.encodeJSON(), now: testNow) == manifest)
+    }
+
+    @Test func aManifestWithoutMetricsEncodesWithoutTheSection() throws {
+        let manifest = try PrivacyManifest.decode(json: base(), now: testNow)
+        #expect(manifest.metrics.isEmpty)
+        #expect(!String(decoding: try manifest.encodeJSON(), as: UTF8.self).contains("metrics"))
+    }
 }
 
 @Suite struct ManifestTests {

@@ -31,7 +31,7 @@ final class BridgeFixture: @unchecked Sendable {  // Used by one test at a time.
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// The example manifest with `app_log` declared for analytics.
+    /// The example manifest with `app_log` and six metrics declared for analytics.
     static func manifest() throws -> PrivacyManifest {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
@@ -49,6 +49,20 @@ final class BridgeFixture: @unchecked Sendable {  // Used by one test at a time.
             ],
         ])
         json["events"] = events
+        json["metrics"] = [
+            [
+                "name": "http.server.requests", "purpose": "analytics", "category": "usageEvents",
+                "unit": "{request}", "dimensions": ["route", "status"],
+            ],
+            ["name": "http.server.duration", "purpose": "analytics", "category": "usageEvents", "unit": "ms"],
+            ["name": "queue.depth", "purpose": "analytics", "category": "usageEvents", "dimensions": ["queue"]],
+            [
+                "name": "payload.size", "purpose": "analytics", "category": "usageEvents", "unit": "By",
+                "bounds": [100, 1_000, 10_000],
+            ],
+            ["name": "bytes.sent", "purpose": "analytics", "category": "usageEvents", "unit": "By"],
+            ["name": "temperature", "purpose": "analytics", "category": "usageEvents", "unit": "Cel"],
+        ]
         return try PrivacyManifest.decode(json: Array(try JSONSerialization.data(withJSONObject: json)))
     }
 

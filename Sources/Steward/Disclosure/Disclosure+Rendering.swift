@@ -23,8 +23,9 @@ extension Disclosure {
     /// the manifest HTML-escaped.
     ///
     /// Each section is a `<section>` with a stable `id` (`collected`, `purposes`, `retention`,
-    /// `recipients`, `crossBorder`, `permissions`, `events`, `stewardRecords`, `children`,
-    /// `rights`, `security`, `contact`), so a host can link to it.
+    /// `recipients`, `crossBorder`, `permissions`, `events`, `metrics` (only when the manifest
+    /// declares metrics), `stewardRecords`, `children`, `rights`, `security`, `contact`), so a
+    /// host can link to it.
     public func html() -> String {
         let document = DisclosureDocument(self)
         let title = HTMLRenderer.escape(document.title)

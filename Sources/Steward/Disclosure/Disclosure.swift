@@ -39,6 +39,8 @@ public struct Disclosure: Codable, Hashable, Sendable {
     public var permissions: [PermissionEntry]
     /// The telemetry events the app may record: the manifest's, in its order.
     public var events: [EventEntry]
+    /// The metrics the app may record through swift-metrics: the manifest's, in its order.
+    public var metrics: [MetricEntry]
     /// What Steward itself keeps to honour the user's choices (purpose `privacyCompliance`).
     public var stewardRecords: [StewardRecord]
     /// Minimum ages and what happens below them.
@@ -153,6 +155,9 @@ public struct Disclosure: Codable, Hashable, Sendable {
                         treatment: Wording.treatment($0))
                 })
         }
+        metrics = manifest.metrics.map {
+            MetricEntry(name: $0.name, purpose: $0.purpose, category: $0.category, dimensions: $0.dimensions)
+        }
         stewardRecords = BuiltInCollections.records(for: modules)
         let gate = AgeGate(manifest: manifest)
         let declared = Set(manifest.minimumAges.map(\.jurisdiction))
@@ -263,7 +268,19 @@ extension Disclosure {
         public var purposes: [Purpose]
     }
 
-    /// A telemetry event the app may record.
+    /// A metric the app may record through swift-metrics.
+    public struct MetricEntry: Codable, Hashable, Sendable {
+        /// Its name.
+        public var name: String
+        /// Why it is recorded.
+        public var purpose: Purpose
+        /// What kind of data it is.
+        public var category: DataCategory
+        /// The only dimensions it may carry.
+        public var dimensions: [String]
+    }
+
+    /// A declared telemetry event, with what is done to each attribute.
     public struct EventEntry: Codable, Hashable, Sendable {
         /// Its name.
         public var name: EventName

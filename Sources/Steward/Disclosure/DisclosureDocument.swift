@@ -32,30 +32,35 @@ struct DisclosureDocument {
     init(_ d: Disclosure) {
         title = "Privacy disclosure" + (d.controller.map { " — \($0.name)" } ?? "")
         let recipientNames = Dictionary(d.recipients.map { ($0.id, $0.name) }) { first, _ in first }
-        sections = [
-            Self.about(d),
-            Self.collected(d),
-            Self.purposes(d),
-            Self.retention(d),
-            Self.recipients(d),
-            Self.crossBorder(d, names: recipientNames),
-            Self.permissions(d),
-            Self.events(d),
-            Self.stewardRecords(d),
-            Self.children(d),
-            Self.rights(d),
-            Self.security(d),
-            Self.contact(d),
-        ]
+        sections =
+            [
+                Self.about(d),
+                Self.collected(d),
+                Self.purposes(d),
+                Self.retention(d),
+                Self.recipients(d),
+                Self.crossBorder(d, names: recipientNames),
+                Self.permissions(d),
+                Self.events(d),
+            ] + (d.metrics.isEmpty ? [] : [Self.metrics(d)]) + [
+                Self.stewardRecords(d),
+                Self.children(d),
+                Self.rights(d),
+                Self.security(d),
+                Self.contact(d),
+            ]
     }
 
     /// `a, b and c` as code spans, or `none`.
-    private static func codes<ID: StringIdentifier>(_ ids: [ID]) -> [Inline] {
-        guard !ids.isEmpty else { return [.text("none")] }
+    private static func codes<ID: StringIdentifier>(_ ids: [ID]) -> [Inline] { codes(ids.map(\.rawValue)) }
+
+    /// `a, b and c` as code spans, or `none`.
+    private static func codes(_ names: [String]) -> [Inline] {
+        guard !names.isEmpty else { return [.text("none")] }
         var inlines: [Inline] = []
-        for (index, id) in ids.enumerated() {
-            if index > 0 { inlines.append(.text(index == ids.count - 1 ? " and " : ", ")) }
-            inlines.append(.code(id.rawValue))
+        for (index, name) in names.enumerated() {
+            if index > 0 { inlines.append(.text(index == names.count - 1 ? " and " : ", ")) }
+            inlines.append(.code(name))
         }
         return inlines
     }
@@ -266,6 +271,25 @@ struct DisclosureDocument {
             }
         }
         return Section(id: "events", title: "Telemetry events", blocks: blocks)
+    }
+
+    private static func metrics(_ d: Disclosure) -> Section {
+        let blocks: [Block] = [
+            .paragraph([
+                .text(
+                    "The app can record only these measurements, each only while its purpose is allowed, summed or averaged over intervals, and only with the dimensions listed. Dimension values that identify a person or device are left out."
+                )
+            ]),
+            .table(
+                header: ["Measurement", "Purpose", "Data", "Dimensions"],
+                rows: d.metrics.map { metric in
+                    [
+                        [.code(metric.name)], [.code(metric.purpose.rawValue)], [.code(metric.category.rawValue)],
+                        codes(metric.dimensions),
+                    ]
+                }),
+        ]
+        return Section(id: "metrics", title: "Measurements", blocks: blocks)
     }
 
     private static func stewardRecords(_ d: Disclosure) -> Section {

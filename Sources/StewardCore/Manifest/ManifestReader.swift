@@ -23,7 +23,7 @@ final class ManifestReader {
                 root, at: .root, what: "the manifest",
                 keys: [
                     "policyVersion", "controller", "purposes", "dataCategories", "recipients", "permissions",
-                    "minimumAges", "events",
+                    "minimumAges", "events", "metrics",
                 ])
         else { return nil }
         return PrivacyManifest(
@@ -44,7 +44,8 @@ final class ManifestReader {
             minimumAges: defaulted(fields, "minimumAges", []) {
                 list($0, $1, placeholder: Self.placeholderMinimumAge, minimumAge)
             },
-            events: defaulted(fields, "events", []) { list($0, $1, placeholder: Self.placeholderEvent, event) }
+            events: defaulted(fields, "events", []) { list($0, $1, placeholder: Self.placeholderEvent, event) },
+            metrics: defaulted(fields, "metrics", []) { list($0, $1, placeholder: Self.placeholderMetric, metric) }
         )
     }
 
@@ -162,6 +163,22 @@ final class ManifestReader {
         )
     }
 
+    private func metric(_ value: JSONValue, _ path: JSONPath) -> MetricDeclaration? {
+        guard
+            let fields = fields(
+                value, at: path, what: "a metric",
+                keys: ["name", "purpose", "category", "dimensions", "unit", "bounds"])
+        else { return nil }
+        return MetricDeclaration(
+            name: required(fields, "name", placeholder: "", string),
+            purpose: required(fields, "purpose", placeholder: "", identifier),
+            category: required(fields, "category", placeholder: "", identifier),
+            dimensions: defaulted(fields, "dimensions", []) { list($0, $1, placeholder: "", string) },
+            unit: optional(fields, "unit", string),
+            bounds: optional(fields, "bounds") { list($0, $1, placeholder: 0, number) }
+        )
+    }
+
     private func attribute(_ value: JSONValue, _ path: JSONPath) -> AttributeDeclaration? {
         guard
             let fields = fields(
@@ -185,6 +202,7 @@ final class ManifestReader {
     private static let placeholderPermission = PermissionDeclaration(permission: "", rationale: "", purposes: [])
     private static let placeholderMinimumAge = MinimumAge(jurisdiction: "", age: 0)
     private static let placeholderEvent = EventDeclaration(name: "", purpose: "", category: "")
+    private static let placeholderMetric = MetricDeclaration(name: "", purpose: "", category: "")
     private static let placeholderAttribute = AttributeDeclaration(name: "", type: .string, classification: .plain)
 
     // MARK: Objects and fields
@@ -275,6 +293,19 @@ final class ManifestReader {
             return nil
         }
         return flag
+    }
+
+    /// A finite number (a bound), or nil (reported).
+    private func number(_ value: JSONValue, _ path: JSONPath) -> Double? {
+        guard case .number(let text) = value else {
+            report(path, "expected a number, found \(value.kindDescription)")
+            return nil
+        }
+        guard let number = Double(text), number.isFinite else {
+            report(path, "the number \(ProblemWording.escaped(text, limit: 30, quote: "\"")) is out of range")
+            return nil
+        }
+        return number
     }
 
     private func integer(_ value: JSONValue, _ path: JSONPath) -> Int? {

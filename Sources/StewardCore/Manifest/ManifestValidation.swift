@@ -5,6 +5,8 @@ extension PrivacyManifest {
     /// The most purposes a manifest may declare: the consent ledger keeps granted purposes in a
     /// 64-bit mask.
     public static let maximumPurposeCount = 64
+    /// The most bucket bounds a metric may declare.
+    public static let maximumBoundCount = 64
 
     /// The semantic mistakes in this manifest, each with its JSON path (`$.field[index]`), or an
     /// empty array when it can be enforced as it is.
@@ -13,8 +15,8 @@ extension PrivacyManifest {
     /// built in Swift. The checks:
     /// - `policyVersion` is not empty; names, descriptions, rationales and the controller's
     ///   name and contact are not empty.
-    /// - Identifiers (purpose, category, recipient, permission, jurisdiction, event and
-    ///   attribute names) are 1–64 characters of `A-Z a-z 0-9 . _ -`, and unique in their
+    /// - Identifiers (purpose, category, recipient, permission, jurisdiction, event, attribute,
+    ///   metric and dimension names) are 1–64 characters of `A-Z a-z 0-9 . _ -`, and unique in their
     ///   list (attribute names within their event).
     /// - At most ``maximumPurposeCount`` purposes; `privacyCompliance` is reserved for
     ///   Steward's own records and may not be declared.
@@ -32,6 +34,9 @@ extension PrivacyManifest {
     /// - Minimum ages are within 0...21.
     /// - No event has expired at `now` (see ``EventDeclaration/isExpired(at:)``); `maxLength`
     ///   is at least 1 and only on string attributes.
+    /// - Metric names are identifiers, unique; a metric's purpose is one of its category's
+    ///   purposes; its dimension names are identifiers, each listed once; its `bounds`, when
+    ///   given, are 1 to ``maximumBoundCount`` finite numbers, strictly ascending.
     ///
     /// - Parameter now: The date events' expiry is checked against.
     /// - Returns: Every problem found, in document order.
@@ -139,6 +144,7 @@ struct ManifestValidator {
         checkPermissions()
         checkMinimumAges()
         checkEvents()
+        checkMetrics()
         return problems
     }
 
@@ -378,6 +384,71 @@ struct ManifestValidator {
                 }
             }
             checkAttributes(event, at: path)
+        }
+    }
+
+    private mutating func checkMetrics() {
+        let base = JSONPath.root["metrics"]
+        var first: [String: Int] = [:]
+        for (index, metric) in manifest.metrics.enumerated() {
+            let path = base[index]
+            checkIdentifier(metric.name, "metric name", at: path["name"])
+            if let earlier = first[metric.name], !metric.name.isEmpty {
+                report(
+                    path["name"],
+                    "duplicate metric name \(ProblemWording.quoted(metric.name)); first declared at \(base[earlier]["name"])"
+                )
+            } else {
+                first[metric.name] = first[metric.name] ?? index
+            }
+            let purposeDeclared = checkPurposeReference(metric.purpose, at: path["purpose"])
+            if let found = categoryIndex[metric.category] {
+                let category = manifest.dataCategories[found]
+                if purposeDeclared, !touchesStructural(JSONPath.root["dataCategories"][found]["purposes"]),
+                    category.purposes.allSatisfy({ purposeBases[$0] != nil }),
+                    !category.purposes.contains(metric.purpose)
+                {
+                    report(
+                        path["purpose"],
+                        "metric \(ProblemWording.quoted(metric.name)) is recorded for purpose \(quoted(metric.purpose)), which is not among the purposes of category \(quoted(metric.category)) (\(ProblemWording.list(category.purposes.map(\.rawValue))))"
+                    )
+                }
+            } else if categoriesKnown {
+                let hint = suggestion(
+                    for: metric.category.rawValue, among: manifest.dataCategories.lazy.map(\.id.rawValue))
+                report(
+                    path["category"], "category \(quoted(metric.category)) is not declared in $.dataCategories\(hint)")
+            }
+            var dimensions: [String: Int] = [:]
+            for (position, dimension) in metric.dimensions.enumerated() {
+                checkIdentifier(dimension, "dimension name", at: path["dimensions"][position])
+                if let earlier = dimensions[dimension], !dimension.isEmpty {
+                    report(
+                        path["dimensions"][position],
+                        "dimension \(ProblemWording.quoted(dimension)) is listed twice (also at \(path["dimensions"][earlier]))"
+                    )
+                } else {
+                    dimensions[dimension] = dimensions[dimension] ?? position
+                }
+            }
+            if let bounds = metric.bounds {
+                if bounds.isEmpty {
+                    report(
+                        path["bounds"],
+                        "bounds of metric \(ProblemWording.quoted(metric.name)) is empty; leave it out for the default bounds"
+                    )
+                } else if let position = bounds.indices.dropFirst().first(where: { bounds[$0] <= bounds[$0 - 1] }) {
+                    report(
+                        path["bounds"][position],
+                        "bounds must ascend: \(bounds[position]) follows \(bounds[position - 1])")
+                }
+                if bounds.count > PrivacyManifest.maximumBoundCount {
+                    report(
+                        path["bounds"],
+                        "metric \(ProblemWording.quoted(metric.name)) has \(bounds.count) bounds; at most \(PrivacyManifest.maximumBoundCount) are allowed"
+                    )
+                }
+            }
         }
     }
 

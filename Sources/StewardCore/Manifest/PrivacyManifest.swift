@@ -43,12 +43,16 @@ public struct PrivacyManifest: Encodable, Hashable, Sendable {
     public var minimumAges: [MinimumAge]
     /// Telemetry events the app may record.
     public var events: [EventDeclaration]
+    /// Metrics the app may record through swift-metrics (the `StewardMetrics` bridge). Steward's
+    /// own instruments (`TelemetryMetrics`) are declared in code and need only their category.
+    public var metrics: [MetricDeclaration]
 
     /// Creates a manifest.
     public init(
         policyVersion: String, controller: Controller? = nil, purposes: [PurposeDeclaration],
         dataCategories: [DataCategoryDeclaration], recipients: [RecipientDeclaration] = [],
-        permissions: [PermissionDeclaration] = [], minimumAges: [MinimumAge] = [], events: [EventDeclaration] = []
+        permissions: [PermissionDeclaration] = [], minimumAges: [MinimumAge] = [], events: [EventDeclaration] = [],
+        metrics: [MetricDeclaration] = []
     ) {
         self.policyVersion = policyVersion
         self.controller = controller
@@ -58,6 +62,7 @@ public struct PrivacyManifest: Encodable, Hashable, Sendable {
         self.permissions = permissions
         self.minimumAges = minimumAges
         self.events = events
+        self.metrics = metrics
     }
 
     /// The declaration of `purpose`, if declared.
@@ -76,6 +81,8 @@ public struct PrivacyManifest: Encodable, Hashable, Sendable {
     }
     /// The declaration of the event `name`, if declared.
     public func declaration(of event: EventName) -> EventDeclaration? { events.first { $0.name == event } }
+    /// The declaration of the metric `name`, if declared.
+    public func declaration(ofMetric name: String) -> MetricDeclaration? { metrics.first { $0.name == name } }
 }
 
 /// The organisation responsible for the data.
@@ -294,6 +301,60 @@ public struct MinimumAge: Codable, Hashable, Sendable {
     }
 }
 
+/// A declared metric: what the code records through swift-metrics under `name` (its label),
+/// for which purpose, in which category, and the only dimensions it may carry.
+///
+/// ```json
+/// {"name": "http.server.requests", "purpose": "analytics", "category": "usageEvents",
+///  "unit": "{request}", "dimensions": ["route", "status"]}
+/// ```
+public struct MetricDeclaration: Hashable, Sendable {
+    /// The metric's name, as the code labels it (letters, digits, `.`, `_`, `-`).
+    public var name: String
+    /// Why it is recorded: nothing is recorded unless this purpose is granted.
+    public var purpose: Purpose
+    /// What kind of data it is; the category must list the purpose.
+    public var category: DataCategory
+    /// The dimensions it may carry; any other dimension is left out.
+    public var dimensions: [String]
+    /// Its UCUM unit (`1`, `ms`, `By`, `{request}`); nil for `1`.
+    public var unit: String?
+    /// For recorders and timers: the histogram's bucket bounds, ascending; nil for Steward's
+    /// default bounds.
+    public var bounds: [Double]?
+
+    /// Creates a declaration.
+    public init(
+        name: String, purpose: Purpose, category: DataCategory, dimensions: [String] = [], unit: String? = nil,
+        bounds: [Double]? = nil
+    ) {
+        self.name = name
+        self.purpose = purpose
+        self.category = category
+        self.dimensions = dimensions
+        self.unit = unit
+        self.bounds = bounds
+    }
+}
+
+extension MetricDeclaration: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case name, purpose, category, dimensions, unit, bounds
+    }
+
+    /// Decodes the JSON shape; `dimensions`, `unit` and `bounds` may be left out.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try container.decode(String.self, forKey: .name),
+            purpose: try container.decode(Purpose.self, forKey: .purpose),
+            category: try container.decode(DataCategory.self, forKey: .category),
+            dimensions: try container.decodeIfPresent([String].self, forKey: .dimensions) ?? [],
+            unit: try container.decodeIfPresent(String.self, forKey: .unit),
+            bounds: try container.decodeIfPresent([Double].self, forKey: .bounds))
+    }
+}
+
 /// A declared telemetry event.
 public struct EventDeclaration: Codable, Hashable, Sendable {
     /// The event's name.
@@ -385,8 +446,12 @@ public struct AttributeDeclaration: Codable, Hashable, Sendable {
 // MARK: - Codable: the JSON shape `decode(json:now:)` accepts and `encodeJSON()` writes
 
 extension PrivacyManifest {
-    /// Decodes the JSON shape; `recipients`, `permissions`, `minimumAges` and `events` may be
-    /// left out (empty). Checks the structure only: ``decode(json:now:)-([UInt8],_)`` also validates.
+    enum CodingKeys: String, CodingKey {
+        case policyVersion, controller, purposes, dataCategories, recipients, permissions, minimumAges, events, metrics
+    }
+
+    /// Decodes the JSON shape; `recipients`, `permissions`, `minimumAges`, `events` and `metrics`
+    /// may be left out (empty). Checks the structure only: ``decode(json:now:)-([UInt8],_)`` also validates.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -397,8 +462,24 @@ extension PrivacyManifest {
             recipients: try container.decodeIfPresent([RecipientDeclaration].self, forKey: .recipients) ?? [],
             permissions: try container.decodeIfPresent([PermissionDeclaration].self, forKey: .permissions) ?? [],
             minimumAges: try container.decodeIfPresent([MinimumAge].self, forKey: .minimumAges) ?? [],
-            events: try container.decodeIfPresent([EventDeclaration].self, forKey: .events) ?? []
+            events: try container.decodeIfPresent([EventDeclaration].self, forKey: .events) ?? [],
+            metrics: try container.decodeIfPresent([MetricDeclaration].self, forKey: .metrics) ?? []
         )
+    }
+
+    /// Encodes the JSON shape; `metrics` only when some are declared (a manifest without them
+    /// encodes as it did before they existed).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(policyVersion, forKey: .policyVersion)
+        try container.encodeIfPresent(controller, forKey: .controller)
+        try container.encode(purposes, forKey: .purposes)
+        try container.encode(dataCategories, forKey: .dataCategories)
+        try container.encode(recipients, forKey: .recipients)
+        try container.encode(permissions, forKey: .permissions)
+        try container.encode(minimumAges, forKey: .minimumAges)
+        try container.encode(events, forKey: .events)
+        if !metrics.isEmpty { try container.encode(metrics, forKey: .metrics) }
     }
 }
 
