@@ -237,8 +237,11 @@ let package = Package(
             dependencies: [
                 "Steward", "StewardCore", "StewardDevice", "StewardPermissions", "StewardCrash", "StewardHTTP",
                 "StewardTelemetry", "StewardMedia", "StewardTesting", "StewardServiceLifecycle",
+                "StewardLogging", "StewardMetrics", "StewardTracing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
         ),

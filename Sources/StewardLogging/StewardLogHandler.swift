@@ -139,9 +139,10 @@ final class Sink: Sendable {
         return !steward.telemetry.isDenied(event.handle)
     }
 
+    /// Read by `Logger` on every call: no allocation, one atomic load when an event is declared.
     var lowestLevel: Logger.Level {
-        let eventLevel = recordsEvents ? options.eventLevel : nil
-        return [fixedLowest, eventLevel].compactMap { $0 }.min() ?? .critical
+        guard recordsEvents else { return fixedLowest ?? .critical }
+        return fixedLowest.map { min($0, options.eventLevel) } ?? options.eventLevel
     }
 
     func log(
