@@ -26,8 +26,14 @@ import StewardTelemetry
 ///
 /// The handler's ``logLevel`` is never below the lowest level something is done with: while
 /// the event's purpose is denied and neither breadcrumbs nor reports want a line, `Logger`
-/// drops it before the message is even built, as for a disabled level. After `Steward.stop()`,
-/// lines are ignored.
+/// drops it before the message is even built, as for a disabled level. (Inside a
+/// `MultiplexLogHandler`, the multiplexer fixes its own level from its handlers' when it is
+/// made; it still asks this handler's level for every line.) An ``Options/event`` the manifest
+/// does not declare records nothing: the handler says so once (diagnostic
+/// `logging.undeclaredEvent`) and counts it in the audit ledger as dropped (`undeclared`).
+/// Steward's own diagnostic lines (metadata `steward.code`), when the host routes
+/// `Configuration.logger` here, become breadcrumbs at most, never reports or records. After
+/// `Steward.stop()`, lines are ignored.
 ///
 /// ```swift
 /// let steward = try Steward.start(configuration)
@@ -130,6 +136,15 @@ final class Sink: Sendable {
             )
         } else {
             event = nil
+            if let name = options.event {
+                // Counted once per handler made, as an undeclared event is at each record.
+                steward.audit.recordDropped(.usageEvents, purpose: .analytics, reason: .undeclared)
+                StewardDiagnostics.emit(
+                    DiagnosticEvent(
+                        .warning, "logging.undeclaredEvent",
+                        "Log lines are not recorded: the manifest declares no event \(name.rawValue)",
+                        ["event": name.rawValue]))
+            }
         }
     }
 
@@ -149,10 +164,14 @@ final class Sink: Sendable {
         _ line: LogEvent, label: String, handlerMetadata: Logger.Metadata, provider: Logger.MetadataProvider?
     ) {
         guard steward.isRunning else { return }
+        // Steward's own diagnostics, when the host routes `Configuration.logger` through this
+        // handler: never reported or recorded again (a dropped report's warning would report
+        // itself), only kept as breadcrumbs.
+        let isStewardsOwn = line.metadata?["steward.code"] != nil
         let level = line.level
         let breadcrumb = options.breadcrumbLevel.map { level >= $0 } ?? false
-        let report = options.reportLevel.map { level >= $0 } ?? false
-        let record = recordsEvents && level >= options.eventLevel
+        let report = !isStewardsOwn && (options.reportLevel.map { level >= $0 } ?? false)
+        let record = !isStewardsOwn && recordsEvents && level >= options.eventLevel
         guard breadcrumb || report || record else { return }
         let message = line.message.description
         var metadata = handlerMetadata

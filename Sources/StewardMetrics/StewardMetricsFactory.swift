@@ -17,8 +17,10 @@ import Synchronization
 ///   and the instrument's cardinality limit. They are worked out once per handler, so a
 ///   measurement costs a consent check and an aggregate update.
 /// - **Mapping**: `Counter` and `FloatingPointCounter` are counters (delta sums); `Meter` and
-///   a non-aggregating `Recorder` (swift-metrics' `Gauge`) are gauges (the meter's value is
-///   kept by the handler); an aggregating `Recorder` and `Timer` are histograms with the
+///   a non-aggregating `Recorder` (swift-metrics' `Gauge`) are gauges. A meter's current value
+///   (what `increment` and `decrement` move) is kept in memory by the factory, one per label and
+///   dimensions, whatever the consent: it is state, not a measurement, and it is reported only
+///   while the purpose is granted; an aggregating `Recorder` and `Timer` are histograms with the
 ///   declared bounds, or OpenTelemetry's default ones. A timer records in its declared unit
 ///   (`ns`, `us`, `ms` or `s`; seconds when it declares another or none, with seconds' bounds).
 ///   `reset()` and `destroy` are no-ops: sums start again after every collection.
@@ -39,6 +41,14 @@ public final class StewardMetricsFactory: MetricsFactory {
     ]
 
     private let steward: Steward
+    /// A meter's value, one per label and kept dimensions: swift-metrics makes a new handler for
+    /// each `Meter(label:dimensions:)`, and they must add up to one value.
+    private let meterValues = Mutex<[MeterKey: MeterValue]>([:])
+
+    struct MeterKey: Hashable {
+        let label: String
+        let attributes: [String: AttributeValue]
+    }
 
     /// A factory recording into `steward`'s metrics (``Steward/metrics``).
     public init(steward: Steward) {
@@ -62,7 +72,13 @@ public final class StewardMetricsFactory: MetricsFactory {
     /// A gauge for `label` whose value the handler keeps (`set`, `increment`, `decrement`).
     public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
         guard let (declaration, attributes) = resolve(label, dimensions) else { return Ignored() }
-        return MeterBridge(gauge(declaration), attributes)
+        let value = meterValues.withLock { values in
+            if let existing = values[MeterKey(label: label, attributes: attributes)] { return existing }
+            let value = MeterValue()
+            values[MeterKey(label: label, attributes: attributes)] = value
+            return value
+        }
+        return MeterBridge(gauge(declaration), attributes, value)
     }
 
     /// A histogram (`aggregate`) or a gauge for `label`.
@@ -166,14 +182,20 @@ final class CounterBridge: CounterHandler, FloatingPointCounterHandler {
     func reset() {}
 }
 
+/// The value of one meter (label and dimensions), shared by its handlers.
+final class MeterValue: Sendable {
+    let value = Mutex<Double>(0)
+}
+
 final class MeterBridge: MeterHandler {
     let gauge: TelemetryMetrics.Gauge
     let attributes: [String: AttributeValue]
-    let value = Mutex<Double>(0)
+    let shared: MeterValue
 
-    init(_ gauge: TelemetryMetrics.Gauge, _ attributes: [String: AttributeValue]) {
+    init(_ gauge: TelemetryMetrics.Gauge, _ attributes: [String: AttributeValue], _ shared: MeterValue) {
         self.gauge = gauge
         self.attributes = attributes
+        self.shared = shared
     }
 
     func set(_ value: Int64) { set(Double(value)) }
@@ -184,7 +206,7 @@ final class MeterBridge: MeterHandler {
     /// Changes the kept value (a NaN or infinite result is refused and the value kept) and
     /// sets the gauge to it, under one lock so concurrent changes reach the gauge in order.
     private func update(_ change: (inout Double) -> Void) {
-        value.withLock { current in
+        shared.value.withLock { current in
             var next = current
             change(&next)
             guard next.isFinite else { return }

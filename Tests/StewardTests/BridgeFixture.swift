@@ -12,6 +12,7 @@ final class BridgeFixture: @unchecked Sendable {  // Used by one test at a time.
     let telemetryTransport = RecordingTransport(clock: ContinuousClock())
     let crashTransport = RecordingTransport(clock: ContinuousClock())
     let steward: Steward
+    let configuration: Steward.Configuration
 
     init() throws {
         var configuration = Steward.Configuration(
@@ -23,6 +24,7 @@ final class BridgeFixture: @unchecked Sendable {  // Used by one test at a time.
         configuration.installsCrashHandler = false
         configuration.automaticDelivery = nil
         configuration.otelEnvironment = [:]
+        self.configuration = configuration
         steward = try Steward.start(configuration)
     }
 

@@ -106,16 +106,36 @@ extension StewardFacadeTests {
             #expect(!body.contains("denied-\(marker)") && !body.contains("below-\(marker)"))
         }
 
-        @Test func anUndeclaredEventRecordsNothingAndBreadcrumbsGoOn() async throws {
+        @Test func anUndeclaredEventRecordsNothingAndIsCountedAsDropped() async throws {
             let f = try BridgeFixture()
             try f.steward.consent.grant([.analytics])
+            let undeclared = { f.steward.audit.entries().reduce(0) { $0 + ($1.dropped[.undeclared] ?? 0) } }
+            let before = undeclared()
             let handler = StewardLogHandler(
                 label: "bridge.misc", steward: f.steward,
                 options: .init(breadcrumbLevel: .warning, event: "not_declared"))
+            #expect(undeclared() == before + 1, "the undeclared event is counted once, when the handler is made")
             #expect(handler.logLevel == .warning, "only the breadcrumbs want lines")
             let logger = Logger(label: "bridge.misc") { _ in handler }
             logger.error("nothing recorded")
             #expect(await f.steward.send().eventsQueued == 0)
+        }
+
+        @Test func stewardsOwnDiagnosticLinesAreNeverReportedOrRecorded() throws {
+            let f = try BridgeFixture()
+            try f.steward.consent.grant([.analytics, .crashReporting])
+            let marker = Self.marker()
+            let logger = Logger(label: "steward") {
+                StewardLogHandler(
+                    label: $0, steward: f.steward, options: .init(reportLevel: .warning, event: "app_log"))
+            }
+            logger.warning("diagnostic-\(marker)", metadata: ["steward.code": "crash.handledErrorDropped"])
+            logger.warning("host-\(marker)")
+            f.steward.crashes.flushHandledErrors()
+            let reported = try f.steward.crashes.storedReports().compactMap(\.error?.message).filter {
+                $0.contains(marker)
+            }
+            #expect(reported == ["host-\(marker)"])
         }
 
         @Test func itWorksBesideAnotherHandlerThroughAMultiplexer() async throws {
@@ -139,12 +159,21 @@ extension StewardFacadeTests {
         @Test func afterStopLinesAreIgnored() async throws {
             let f = try BridgeFixture()
             try f.steward.consent.grant([.analytics])
+            let marker = Self.marker()
             let logger = Logger(label: "bridge.stop") {
-                StewardLogHandler(label: $0, steward: f.steward, options: .init(event: "app_log"))
+                StewardLogHandler(
+                    label: $0, steward: f.steward, options: .init(breadcrumbLevel: nil, event: "app_log"))
             }
+            logger.error("before-\(marker)")
             f.steward.stop()
-            logger.error("after stop")
-            #expect(f.telemetryTransport.payloads.isEmpty)
+            logger.error("after-\(marker)")
+            // The same folder again: what the stopped instance kept is sent, and only that.
+            let again = try Steward.start(f.configuration)
+            defer { again.stop() }
+            #expect(await again.send().eventsQueued == 1)
+            let body = f.telemetryBodies.joined()
+            #expect(body.contains("before-\(marker)"))
+            #expect(!body.contains("after-\(marker)"))
         }
 
         // MARK: - Helpers

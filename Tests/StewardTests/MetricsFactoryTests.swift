@@ -28,7 +28,8 @@ extension StewardFacadeTests {
             let depth = Meter(label: "queue.depth", dimensions: [("queue", "mail")], factory: factory)
             depth.set(10)
             depth.increment(by: 3)
-            depth.decrement(by: 1)
+            // A second handler for the same meter (swift-metrics makes one per `Meter(...)`).
+            Meter(label: "queue.depth", dimensions: [("queue", "mail")], factory: factory).decrement(by: 1)
             Gauge(label: "temperature", factory: factory).record(21.5)
             let sizes = Recorder(label: "payload.size", factory: factory)
             for size in [50, 500, 5_000, 50_000] { sizes.record(size) }

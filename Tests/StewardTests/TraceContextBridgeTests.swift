@@ -58,8 +58,12 @@ extension StewardFacadeTests {
             #expect(traced.trace == span)
             let crumb = try #require(traced.breadcrumbs.first { $0.message == "in-span-\(marker)" })
             #expect(crumb.data["trace_id"] == span.traceID && crumb.data["span_id"] == span.spanID)
-            let sentry = String(decoding: SentryEventEncoder().event(for: traced).encoded(), as: UTF8.self)
-            #expect(sentry.contains(#""trace":{"#) && sentry.contains(span.traceID), "\(sentry)")
+            let sentry = try #require(
+                try JSONSerialization.jsonObject(with: Data(SentryEventEncoder().event(for: traced).encoded()))
+                    as? [String: Any])
+            let traceContext = (sentry["contexts"] as? [String: Any])?["trace"] as? [String: Any]
+            #expect(traceContext?["trace_id"] as? String == span.traceID)
+            #expect(traceContext?["span_id"] as? String == span.spanID)
             let plain = try #require(reports.first { $0.error?.message == "plain-\(marker)" })
             #expect(plain.trace == nil)
             #expect(plain.breadcrumbs.first { $0.message == "outside-\(marker)" }?.data["trace_id"] == nil)
