@@ -181,10 +181,11 @@ static steward_secret_status begin(SecretService **service, steward_secret_error
     return STEWARD_SECRET_OK;
 }
 
-static GHashTable *attributes(steward_secret_item item) {
+/// The attributes an item is found by (scope and key), and with `stored` the application too.
+static GHashTable *attributes(steward_secret_item item, int stored) {
     GHashTable *table = lib.hash_table_new(lib.str_hash, lib.str_equal);
     // The table does not own its strings: they outlive every call that uses it.
-    lib.hash_table_insert(table, (void *)"steward-application", (void *)item.application);
+    if (stored) lib.hash_table_insert(table, (void *)"steward-application", (void *)item.application);
     lib.hash_table_insert(table, (void *)"steward-scope", (void *)item.scope);
     lib.hash_table_insert(table, (void *)"steward-key", (void *)item.name);
     return table;
@@ -209,7 +210,7 @@ static int earlier(SecretItem *a, SecretItem *b) {
 /// Searches the matching items (with their secrets); fails as locked when one is locked.
 static steward_secret_status search(
     SecretService *service, steward_secret_item item, GList **items, steward_secret_error *error) {
-    GHashTable *table = attributes(item);
+    GHashTable *table = attributes(item, 0);
     GError *cause = NULL;
     *items = lib.service_search_sync(
         service, &steward_schema, table, SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, NULL, &cause);
@@ -312,7 +313,7 @@ steward_secret_status steward_secret_create(
         goto release;
     }
     SecretValue *value = lib.value_new((const char *)secret, (ptrdiff_t)secret_length, "text/plain");
-    GHashTable *table = attributes(item);
+    GHashTable *table = attributes(item, 1);
     SecretItem *created = lib.item_create_sync(collection, &steward_schema, table, label, value, 0, NULL, &cause);
     lib.hash_table_unref(table);
     lib.value_unref(value);

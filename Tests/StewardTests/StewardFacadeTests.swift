@@ -26,8 +26,10 @@ final class FacadeFixture: @unchecked Sendable {  // Used by one test at a time.
         configuration.telemetry = Telemetry.Configuration(batchSize: 8)
         // The tests send explicitly and count what went; the automatic delivery has its own.
         configuration.automaticDelivery = nil
-        // Hermetic: no OTEL_* variable of the machine running the tests applies.
+        // Hermetic: no OTEL_* variable of the machine running the tests applies, and the vault
+        // key stays in files whatever keyring or credential the machine offers.
         configuration.otelEnvironment = [:]
+        configuration.keyStoreEnvironment = [:]
         return configuration
     }
 

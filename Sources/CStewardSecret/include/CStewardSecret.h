@@ -5,7 +5,8 @@
 // Four synchronous calls, imported by StewardCore's SecretServiceKeyProvider only. None of them
 // prompts: a locked item or collection is reported as STEWARD_SECRET_LOCKED, never unlocked.
 // Items use the schema "org.steward.Key" with three string attributes (steward-application,
-// steward-scope, steward-key); secrets are short text, copied out into the caller's buffer.
+// steward-scope, steward-key) and are found by the last two; secrets are short text, copied out
+// into the caller's buffer.
 #ifndef STEWARD_SECRET_H
 #define STEWARD_SECRET_H
 
@@ -38,7 +39,7 @@ typedef struct {
     char message[512];
 } steward_secret_error;
 
-/// The identity of one item: which program, which set of keys, which key.
+/// The identity of one item: which program (stored, not matched), which set of keys, which key.
 typedef struct {
     const char *application;
     const char *scope;

@@ -10,9 +10,9 @@ import Musl
 /// KeePassXC): for apps that run in a user's desktop session.
 ///
 /// Each key is one item of the default collection (the login keyring), labelled
-/// `Steward key 'NAME' of APPLICATION` and found by three attributes: `steward-application`,
-/// `steward-scope` (the facade uses the data folder, so two data folders never share a key)
-/// and `steward-key` (the name). The secret is the key's 32 bytes as 64 lowercase hex digits;
+/// `Steward key 'NAME' of APPLICATION`, with three attributes: `steward-application` (for the
+/// people reading the keyring), `steward-scope` (the facade uses the data folder, so two data
+/// folders never share a key) and `steward-key` (the name); it is found by the last two. The secret is the key's 32 bytes as 64 lowercase hex digits;
 /// anything else found there is refused with ``KeyProviderError/Code/malformed``.
 ///
 /// libsecret (`libsecret-1.so.0`) is loaded at first use, not linked: hosts without it run
@@ -34,7 +34,8 @@ import Musl
 /// own. ``destroyKey(named:)`` deletes every matching item and fails, deleting nothing, while
 /// one of them is locked; what the keyring keeps on disk after a deletion is up to it.
 public struct SecretServiceKeyProvider: KeyProvider {
-    /// Who the keys belong to: shown in the item's label and matched as `steward-application`.
+    /// Who the keys belong to: shown in the item's label and stored as `steward-application`
+    /// (not matched: a key is found by scope and name).
     public let application: String
     /// Which set of keys: matched as `steward-scope`.
     public let scope: String

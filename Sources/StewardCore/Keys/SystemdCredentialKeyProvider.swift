@@ -169,6 +169,7 @@ public struct SystemdCredentialKeyProvider: KeyProvider {
 
     /// The credential's 32 bytes, from a file checked before it is read.
     func readCredential() throws -> SymmetricKey {
+        try KeyFileStore.validate(credentialName)
         let path = credentialPath
         let fd = try openCredential(path)
         let info = try fd.stat()
