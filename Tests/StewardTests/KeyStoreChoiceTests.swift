@@ -131,6 +131,24 @@ extension StewardFacadeTests {
         }
     }
 
+    @Test func aCredentialNameThatIsNoFileNameIsRefusedAndNothingIsRecorded() throws {
+        let f = FacadeFixture()
+        let credentials = try makeCredentialsFolder()
+        defer { removeCredentialsFolder(credentials) }
+        var configuration = try f.configuration()
+        configuration.keyStoreEnvironment = ["CREDENTIALS_DIRECTORY": credentials]
+        for name in ["../steward.vault-key", "", ".hidden", "a/b"] {
+            configuration.keyCredentialName = name
+            do {
+                _ = try Steward.start(configuration)
+                Issue.record("started with the credential name \(name.debugDescription)")
+            } catch {
+                #expect((error.underlying as? KeyProviderError)?.code == .invalidName, "\(error)")
+            }
+            #expect(keyStoreRecord(f.directory) == nil)
+        }
+    }
+
     @Test func erasingAVaultKeyedByACredentialDestroysItsWrappedKey() async throws {
         let f = FacadeFixture()
         let credentials = try makeCredentialsFolder()

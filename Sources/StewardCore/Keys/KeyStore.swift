@@ -136,12 +136,15 @@ public struct KeyStore: Hashable, Sendable, CustomStringConvertible {
     ///     `XDG_RUNTIME_DIR` are read (usually the process's). libsecret itself always reaches
     ///     the bus of the process's environment.
     ///   - credentialName: The systemd credential to look for.
-    /// - Throws: ``KeyProviderError`` for an unreadable record; ``SystemError`` or
-    ///   ``InsecurePathError`` when the record cannot be written.
+    /// - Throws: ``KeyProviderError`` for an unreadable record, or `invalidName` for a
+    ///   `credentialName` that is not 1-64 letters, digits, `.`, `-` or `_` (not starting with
+    ///   `.`); ``SystemError`` or ``InsecurePathError`` when the record cannot be written.
     public static func choose(
         dataDirectory: String, environment: [String: String],
         credentialName: String = SystemdCredentialKeyProvider.defaultCredentialName
     ) throws -> KeyStore {
+        // Checked first: a name that is no file name must not end up in the record.
+        try KeyFileStore.validate(credentialName)
         try FileSystem.ensurePrivateDirectory(dataDirectory)
         if let recorded = try recorded(inDataDirectory: dataDirectory) {
             StewardDiagnostics.emit(
