@@ -60,6 +60,12 @@ let package = Package(
         // Linux interfaces Swift cannot call directly (the ethtool ioctl, the CRC-32C
         // instruction): header only, nothing to link.
         .systemLibrary(name: "CStewardLinux"),
+        // The Secret Service through libsecret, loaded with dlopen at first use (never linked:
+        // hosts without glib or libsecret run Steward all the same). No glib headers needed.
+        .target(
+            name: "CStewardSecret",
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
         // Signal-time code only: the crash handler, its alternate stacks and the breadcrumb ring.
         .target(
             name: "CStewardCrash",
@@ -69,7 +75,7 @@ let package = Package(
         // MARK: Swift modules
         .target(
             name: "StewardCore",
-            dependencies: ["CStewardOpenSSL", "CStewardLinux"]
+            dependencies: ["CStewardOpenSSL", "CStewardLinux", "CStewardSecret"]
         ),
         .target(
             name: "StewardDevice",

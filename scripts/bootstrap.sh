@@ -30,11 +30,18 @@ have_lib zlib zlib1g-dev || missing+=(zlib1g-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The offline-pause test makes a network namespace and a veth pair with ip (iproute2), as root.
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
+# The keyring tests run a real GNOME Keyring on a private D-Bus bus (dbus-daemon, dbus-send),
+# and SecretServiceKeyProvider loads libsecret at run time (dlopen: no headers needed to build).
+command -v dbus-daemon >/dev/null 2>&1 && command -v dbus-send >/dev/null 2>&1 || missing+=(dbus)
+command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
+if command -v ldconfig >/dev/null 2>&1 || [ -x /sbin/ldconfig ]; then
+    { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libsecret-1\.so\.0' || missing+=(libsecret-1-0)
+fi
 
 if ((${#missing[@]})); then
     echo "bootstrap: missing system packages: ${missing[*]}"
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, libcurl with OpenSSL headers, zlib headers, the openssl tool, pkg-config, iproute2)" >&2
+        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, libcurl with OpenSSL headers, zlib headers, the openssl tool, pkg-config, iproute2, dbus, gnome-keyring, libsecret)" >&2
         exit 1
     fi
     if [ "$(id -u)" -eq 0 ]; then
@@ -56,4 +63,4 @@ if ! command -v swift >/dev/null 2>&1; then
     echo "bootstrap: no 'swift' on PATH. Install Swift 6.1 or later (https://swift.org/install) or add it to PATH (for example /opt/swift/usr/bin)." >&2
     exit 1
 fi
-echo "bootstrap: system packages present (pkg-config, libssl-dev, libudev-dev); $(swift --version 2>/dev/null | head -n 1)"
+echo "bootstrap: system packages present (pkg-config, libssl-dev, libudev-dev, libcurl4-openssl-dev, zlib1g-dev, openssl, iproute2, dbus, gnome-keyring, libsecret-1-0); $(swift --version 2>/dev/null | head -n 1)"

@@ -28,6 +28,8 @@ struct InspectReport: Codable {
     var dataDirectory: String
     var exists: Bool
     var vault: VaultSummary?
+    /// Where the vault key is kept: the store recorded for the folder (`file` without a record).
+    var keyStore: String?
     /// The audit ledger: per day, category and purpose, what was collected, dropped, disclosed.
     var audit: [AuditEntry] = []
 
@@ -43,7 +45,10 @@ struct InspectReport: Codable {
     static func make(vault: Vault, dataDirectory: String) throws -> InspectReport {
         try vault.verify()
         let audit = try AuditLedger(vault: vault).entries()
-        return InspectReport(dataDirectory: dataDirectory, exists: true, vault: try vault.summary(), audit: audit)
+        let store = try KeyStore.recorded(inDataDirectory: dataDirectory) ?? .file
+        return InspectReport(
+            dataDirectory: dataDirectory, exists: true, vault: try vault.summary(), keyStore: store.description,
+            audit: audit)
     }
 
     func jsonString() throws -> String {
@@ -58,6 +63,7 @@ struct InspectReport: Codable {
             return "No vault in \(dataDirectory) yet: nothing is stored. (Steward creates it on first use.)"
         }
         var lines = ["Vault in \(vault.directory)"]
+        if let keyStore { lines.append("  key store: \(keyStore)") }
         lines.append(
             "  \(vault.collections.count) collection(s), \(vault.records) record(s), \(Format.bytes(vault.fileBytes)) on disk, \(vault.quarantined) quarantined, \(vault.evicted) evicted"
         )

@@ -331,13 +331,10 @@ public struct DataRights: Sendable {
         guard !requests.isEmpty else {
             return ErasureReport(deletionRequests: [], delivered: [], removedFiles: removed, notRequested: notRequested)
         }
-        let vault: Vault
-        if let keyProvider = configuration.keyProvider {
-            vault = try Vault.open(
-                directory: steward.dataDirectory + "/vault", keyProvider: keyProvider, clock: configuration.wallClock)
-        } else {
-            vault = try Vault.open(dataDirectory: steward.dataDirectory, clock: configuration.wallClock)
-        }
+        // The same key store: the folder's record still names it.
+        let vault = try Vault.open(
+            directory: steward.dataDirectory + "/vault", keyProvider: steward.keys.provider,
+            clock: configuration.wallClock)
         defer { try? vault.close() }
         let ledger = try ConsentLedger(
             manifest: configuration.manifest, vault: vault, jurisdiction: configuration.jurisdiction,

@@ -46,6 +46,13 @@ public final class Steward: Sendable {
     public var manifest: PrivacyManifest { configuration.manifest }
     /// The encrypted vault every module keeps its data in.
     public let vault: Vault
+    /// Where the vault key is kept: the store chosen for the data folder (and recorded there),
+    /// or ``KeyStore/host`` for ``Configuration/keyProvider``. See ``Configuration/keyProvider``.
+    ///
+    /// ```swift
+    /// print("vault key in \(steward.keyStore)")  // "secret-service", "systemd-credential steward.vault-key", "file"
+    /// ```
+    public var keyStore: KeyStore { keys.store }
     /// The user's consent per purpose, with receipts and the age gate.
     public let consent: ConsentLedger
     /// Stores data under its purpose's consent (and pending policy).
@@ -66,6 +73,8 @@ public final class Steward: Sendable {
     // public accessors in their files under Modules/.
     /// The feature modules, in the one list the facade walks.
     let modules: Modules
+    /// The vault key's store and provider (erase makes the new vault with it).
+    let keys: KeyChoice
     /// The uploaders, their transports and the consent observer that links them to the ledger.
     let delivery: Delivery
     /// The transport behind each uploader that has one.
@@ -92,6 +101,7 @@ public final class Steward: Sendable {
         self.configuration = context.configuration
         self.dataDirectory = context.dataDirectory
         self.vault = context.vault
+        self.keys = context.keys
         self.consent = context.consent
         self.consentGate = context.gate
         self.audit = context.audit
@@ -135,15 +145,8 @@ public final class Steward: Sendable {
         let manifest = configuration.manifest
         let clock = configuration.wallClock
         let directory = plan.dataDirectory
-        let vault: Vault
-        if let keyProvider = configuration.keyProvider {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700])
-            vault = try Vault.open(directory: directory + "/vault", keyProvider: keyProvider, clock: clock)
-        } else {
-            vault = try Vault.open(dataDirectory: directory, clock: clock)
-        }
+        let keys = try KeyChoice(configuration, dataDirectory: directory)
+        let vault = try Vault.open(directory: directory + "/vault", keyProvider: keys.provider, clock: clock)
         do {
             let consent = try ConsentLedger(
                 manifest: manifest, vault: vault, jurisdiction: configuration.jurisdiction, clock: clock)
@@ -152,8 +155,8 @@ public final class Steward: Sendable {
                 ledger: consent, vault: vault, audit: audit, policies: configuration.pendingPolicies,
                 defaultPolicy: configuration.defaultPendingPolicy, clock: clock)
             let context = FacadeContext(
-                configuration: configuration, plan: plan, dataDirectory: directory, vault: vault, consent: consent,
-                gate: gate, audit: audit)
+                configuration: configuration, plan: plan, dataDirectory: directory, keys: keys, vault: vault,
+                consent: consent, gate: gate, audit: audit)
             let modules = try Modules.open(context)
             do {
                 let delivery = try Delivery.open(context, modules: modules)

@@ -8,7 +8,8 @@ public import StewardTelemetry
 extension Steward {
     /// Everything ``Steward/start(_:)`` needs. Only the app id and the manifest are required;
     /// every other setting has a default that works on an embedded device with no setup:
-    /// data under `$XDG_DATA_HOME/steward/APP-ID`, the vault key in a 0600 file beside it,
+    /// data under `$XDG_DATA_HOME/steward/APP-ID`, the vault key in the store the environment
+    /// offers (a systemd credential, the desktop keyring, else a 0600 file beside the vault),
     /// prompts on the terminal. Without a transport, DSN or endpoint for a recipient, its
     /// payloads stay queued in the vault, encrypted, until one is configured (or they expire);
     /// nothing is written in plaintext unless the host asks for a ``plaintextOutbox``.
@@ -37,9 +38,23 @@ extension Steward {
         /// without declared events. Its accessor still answers (``Steward/telemetry`` and the
         /// rest are always there), so code shared between apps needs no branches.
         public var modules: Set<Disclosure.Module>
-        /// Where the vault key comes from; nil for a `FileKeyProvider` over `DATA/keys` (a 0600
-        /// file in a 0700 folder). Hosts with a keyring or a TPM plug in their own.
+        /// Where the vault key comes from; nil (the default) lets Steward choose per data folder
+        /// (`KeyStore.choose`): the store recorded for the folder, else key files for a vault
+        /// that already has them, else a systemd credential (``keyCredentialName`` in
+        /// `$CREDENTIALS_DIRECTORY`) for a service, the desktop keyring (Secret Service) for a
+        /// desktop session, or a `FileKeyProvider` over `DATA/keys` (a 0600 file in a 0700
+        /// folder). The choice is recorded in the folder and kept; ``Steward/keyStore`` says
+        /// which it is. A provider set here always wins (a TPM, an HSM, your own keyring).
         public var keyProvider: (any KeyProvider)?
+        /// The environment the key store is chosen from (default: the process's):
+        /// `CREDENTIALS_DIRECTORY`, `DBUS_SESSION_BUS_ADDRESS` and `XDG_RUNTIME_DIR`. Set `[:]`
+        /// to keep a new data folder's key in files whatever the machine offers. libsecret
+        /// reaches the keyring over the bus of the process's own environment.
+        public var keyStoreEnvironment: [String: String]
+        /// The systemd credential that wraps the vault key of a service (default
+        /// `steward.vault-key`; see `SystemdCredentialKeyProvider`). Used when a new data folder
+        /// chooses its store; a folder keeps the credential it recorded.
+        public var keyCredentialName: String
         /// Transports chosen by the host, per recipient. They win over ``sentryDSN`` and
         /// ``otlpEndpoint``; recipients with neither deliver to the ``plaintextOutbox`` when
         /// one is set, else their payloads stay queued in the vault.
@@ -151,6 +166,8 @@ extension Steward {
             self.manifest = manifest
             self.dataDirectory = dataDirectory
             self.keyProvider = nil
+            self.keyStoreEnvironment = ProcessInfo.processInfo.environment
+            self.keyCredentialName = SystemdCredentialKeyProvider.defaultCredentialName
             self.modules = Set(Disclosure.Module.allCases)
             self.transports = [:]
             self.sentryDSN = nil

@@ -33,6 +33,10 @@ import Testing
         process.executableURL = Self.binary
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        // Hermetic key store: a data folder made here keeps its key in files, never in the
+        // keyring of a desktop session or a credential of the machine running the tests.
+        env["DBUS_SESSION_BUS_ADDRESS"] = nil
+        env["CREDENTIALS_DIRECTORY"] = nil
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let out = Pipe(), err = Pipe()

@@ -24,6 +24,8 @@ final class BridgeFixture: @unchecked Sendable {  // Used by one test at a time.
         configuration.installsCrashHandler = false
         configuration.automaticDelivery = nil
         configuration.otelEnvironment = [:]
+        // Key files: never the keyring or a credential of the machine running the tests.
+        configuration.keyStoreEnvironment = [:]
         self.configuration = configuration
         steward = try Steward.start(configuration)
     }

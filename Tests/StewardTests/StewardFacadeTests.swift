@@ -26,8 +26,10 @@ final class FacadeFixture: @unchecked Sendable {  // Used by one test at a time.
         configuration.telemetry = Telemetry.Configuration(batchSize: 8)
         // The tests send explicitly and count what went; the automatic delivery has its own.
         configuration.automaticDelivery = nil
-        // Hermetic: no OTEL_* variable of the machine running the tests applies.
+        // Hermetic: no OTEL_* variable of the machine running the tests applies, and the vault
+        // key stays in files whatever keyring or credential the machine offers.
         configuration.otelEnvironment = [:]
+        configuration.keyStoreEnvironment = [:]
         return configuration
     }
 
@@ -224,6 +226,10 @@ func stewardBinary() -> URL {
         // A real crash: the example CLI segfaults in a child process on the same data folder.
         let child = Process()
         child.executableURL = stewardBinary()
+        // Key files, as the fixture's own start uses: not the keyring of a desktop session.
+        child.environment = ProcessInfo.processInfo.environment.filter {
+            $0.key != "DBUS_SESSION_BUS_ADDRESS" && $0.key != "CREDENTIALS_DIRECTORY"
+        }
         child.arguments = ["crash", "trigger", "segv", "--data-dir", f.directory]
         child.standardOutput = FileHandle.nullDevice
         child.standardError = FileHandle.nullDevice

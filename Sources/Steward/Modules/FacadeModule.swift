@@ -83,6 +83,7 @@ struct FacadeContext {
     let configuration: Steward.Configuration
     let plan: Steward.Plan
     let dataDirectory: String
+    let keys: KeyChoice
     let vault: Vault
     let consent: ConsentLedger
     let gate: ConsentGate

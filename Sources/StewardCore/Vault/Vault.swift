@@ -70,15 +70,20 @@ public final class Vault: Sendable {
         return Vault(directory: directory, options: options, state: state)
     }
 
-    /// Opens the vault of a Steward data directory: the vault in `DIR/vault`, its key in a
-    /// ``FileKeyProvider`` over `DIR/keys`.
+    /// Opens the vault of a Steward data directory: the vault in `DIR/vault`, its key in the
+    /// store recorded for the folder (``KeyStore/recorded(inDataDirectory:)``: the keyring, a
+    /// systemd credential of the process's environment) or, without a record, in a
+    /// ``FileKeyProvider`` over `DIR/keys`. It never chooses a store itself (the facade does):
+    /// a new folder gets key files.
     public static func open(
         dataDirectory: String, options: VaultOptions = VaultOptions(), clock: any WallClock = SystemWallClock()
     ) throws -> Vault {
         try FileSystem.ensurePrivateDirectory(dataDirectory)
-        return try open(
-            directory: dataDirectory + "/vault", keyProvider: FileKeyProvider(directory: dataDirectory + "/keys"),
-            options: options, clock: clock)
+        let store = try KeyStore.recorded(inDataDirectory: dataDirectory) ?? .file
+        let keys = try store.provider(
+            dataDirectory: dataDirectory, application: FileSystem.lastComponent(dataDirectory),
+            environment: KeyStore.processEnvironment)
+        return try open(directory: dataDirectory + "/vault", keyProvider: keys, options: options, clock: clock)
     }
 
     /// Stages a record; ``commit()`` makes it durable.
