@@ -77,6 +77,35 @@ import Testing
             "\(events.map(Self.breadcrumbMessages))")
     }
 
+    @Test func aManifestThatIsNotValidStopsTheServerWithEveryProblemBeforeItListens() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "steward-server-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let manifest = directory.appendingPathComponent("manifest.json")
+        try Data(#"{"policyVersion": "1", "purposes": [{"id": "analytics"}], "dataCategories": []}"#.utf8)
+            .write(to: manifest)
+
+        let process = Process()
+        process.executableURL = ServerProcess.binary
+        process.arguments = [
+            "--port", "0", "--data-dir", directory.appendingPathComponent("data").path, "--manifest", manifest.path,
+        ]
+        let out = Pipe()
+        let err = Pipe()
+        (process.standardOutput, process.standardError) = (out, err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+
+        #expect(process.terminationStatus != 0)
+        #expect(stdout.isEmpty, "it never listened: \(stdout)")
+        #expect(stderr.contains("purposes[0]"), "the problem, with its JSON path: \(stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("data").path))
+    }
+
     // MARK: - Reading what was sent
 
     /// The attributes of every data point of the metric `name`, as strings.
