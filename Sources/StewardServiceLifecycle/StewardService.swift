@@ -14,6 +14,9 @@ public import Steward
 /// instance closes; what was not delivered stays queued for the next start. On cancellation it
 /// stores and closes at once, sending nothing more.
 ///
+/// A group shuts its services down last to first: list this service before the server, so the
+/// server's last requests are logged and counted before Steward closes.
+///
 /// ```swift
 /// import Logging
 /// import ServiceLifecycle
@@ -22,7 +25,7 @@ public import Steward
 ///
 /// let steward = try Steward.start(configuration)
 /// let group = ServiceGroup(
-///     services: [server, StewardService(steward)],
+///     services: [StewardService(steward), server],
 ///     gracefulShutdownSignals: [.sigterm], logger: Logger(label: "app"))
 /// try await group.run()
 /// ```
