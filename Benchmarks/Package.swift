@@ -19,6 +19,7 @@ let package = Package(
         // The peer in PeerBenchmarks, over OTLP/HTTP only (the default traits would add gRPC).
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .executableTarget(
@@ -95,6 +96,22 @@ let package = Package(
                 .product(name: "StewardTelemetry", package: "Steward"),
             ],
             path: "Benchmarks/TelemetryBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "BridgeBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Steward", package: "Steward"),
+                .product(name: "StewardCore", package: "Steward"),
+                .product(name: "StewardTelemetry", package: "Steward"),
+                .product(name: "StewardLogging", package: "Steward"),
+                .product(name: "StewardMetrics", package: "Steward"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            path: "Benchmarks/BridgeBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(

@@ -1,0 +1,216 @@
+// Steward's swift-log and swift-metrics bridges beside swift-otel 1.6.0's logging and metrics
+// backends and a no-op handler (issue 19), in one run, one process, the same machine.
+// - "log line": `logger.warning(_:metadata:)` with two metadata values, 1,000 per iteration
+//   (`.kilo`, so the time rows read per call): through `StewardLogHandler` recording a declared
+//   event (analytics granted; breadcrumbs and reports off), through `StewardLogHandler` making
+//   a breadcrumb only, through swift-otel's logging backend (batch processor and OTLP HTTP
+//   exporter running), and through swift-log's no-op handler.
+// - "log line, denied": the same call while the event's purpose is denied (the handler then
+//   raises its level: `Logger` builds nothing), beside the no-op handler; 1,000,000 per iteration.
+// - "counter increment" and "timer record": swift-metrics' `Counter.increment()` and
+//   `Timer.recordNanoseconds(_:)` on a handler made once, with two dimensions, through
+//   `StewardMetricsFactory` and through swift-otel's metrics backend.
+// - "burst of 200,000 log lines": lines kept by Steward (custom metric), all of them
+//   recorded and stored (swift-otel's defaults keep about 1 %: its batch processor's queue
+//   holds 2,048 and drops the rest; see Documentation/Performance.md).
+// swift-otel's exporters send to a loopback port nothing listens on: exports fail off the
+// measured thread, as Steward's storing happens off it. See Documentation/Performance.md.
+
+import Benchmark
+import CoreMetrics
+import Foundation
+import Logging
+import OTel
+import Steward
+import StewardCore
+import StewardLogging
+import StewardMetrics
+import StewardTelemetry
+
+/// The example manifest with the `app_log` event and two metrics declared for analytics.
+private func benchManifest() throws -> PrivacyManifest {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    let data = try Data(contentsOf: root.appendingPathComponent("Examples/steward/example-manifest.json"))
+    guard var json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        throw CocoaError(.fileReadCorruptFile)
+    }
+    var events = json["events"] as? [[String: Any]] ?? []
+    events.append([
+        "name": "app_log", "purpose": "analytics", "category": "usageEvents", "expires": "2099-12-31",
+        "attributes": [
+            ["name": "message", "type": "string", "classification": "plain", "maxLength": 200],
+            ["name": "level", "type": "string", "classification": "plain", "maxLength": 16],
+            ["name": "route", "type": "string", "classification": "plain", "maxLength": 64],
+            ["name": "status", "type": "int", "classification": "plain"],
+        ],
+    ])
+    json["events"] = events
+    json["metrics"] = [
+        [
+            "name": "http.server.requests", "purpose": "analytics", "category": "usageEvents",
+            "dimensions": ["route", "status"],
+        ],
+        [
+            "name": "http.server.duration", "purpose": "analytics", "category": "usageEvents", "unit": "ms",
+            "dimensions": ["route", "status"],
+        ],
+    ]
+    return try PrivacyManifest.decode(json: Array(try JSONSerialization.data(withJSONObject: json)))
+}
+
+/// A started Steward (analytics granted or denied), its bridges, and swift-otel's backends.
+private final class BridgeFixture: @unchecked Sendable {
+    // @unchecked Sendable: built once in setup; package-benchmark runs benchmarks one at a time.
+    let directory = NSTemporaryDirectory() + "/steward-bridge-bench-\(UUID().uuidString)"
+    let steward: Steward
+    let eventLogger: Logger
+    let breadcrumbLogger: Logger
+    let otelLogger: Logger
+    let noOpLogger = Logger(label: "bench.noop", factory: { _ in SwiftLogNoOpLogHandler() })
+    let stewardCounter: Counter
+    let stewardTimer: CoreMetrics.Timer
+    let otelCounter: Counter
+    let otelTimer: CoreMetrics.Timer
+    let services: [Task<Void, Never>]
+
+    init(granted: Bool) throws {
+        var configuration = Steward.Configuration(
+            appID: "org.steward.bridge-bench", manifest: try benchManifest(), dataDirectory: directory)
+        configuration.installsCrashHandler = false
+        configuration.automaticDelivery = nil
+        configuration.otelEnvironment = [:]
+        configuration.keyStoreEnvironment = [:]
+        configuration.telemetry = Telemetry.Configuration(batchSize: 256)
+        steward = try Steward.start(configuration)
+        if granted { try steward.consent.grant([.analytics]) } else { try steward.consent.deny([.analytics]) }
+        let steward = steward
+        eventLogger = Logger(label: "bench.steward") {
+            StewardLogHandler(
+                label: $0, steward: steward,
+                options: .init(breadcrumbLevel: nil, event: "app_log", eventLevel: .warning))
+        }
+        breadcrumbLogger = Logger(label: "bench.steward.crumbs") {
+            StewardLogHandler(label: $0, steward: steward, options: .init(breadcrumbLevel: .info))
+        }
+        let metrics = StewardMetricsFactory(steward: steward)
+        let dimensions = [("route", "/orders"), ("status", "200")]
+        stewardCounter = Counter(label: "http.server.requests", dimensions: dimensions, factory: metrics)
+        stewardTimer = CoreMetrics.Timer(label: "http.server.duration", dimensions: dimensions, factory: metrics)
+
+        var otel = OTel.Configuration.default
+        otel.serviceName = "bench"
+        otel.traces.enabled = false
+        otel.diagnosticLogLevel = .error
+        otel.logs.level = .info
+        otel.logs.otlpExporter.endpoint = "http://127.0.0.1:9/v1/logs"
+        otel.metrics.otlpExporter.endpoint = "http://127.0.0.1:9/v1/metrics"
+        let (logFactory, logService) = try OTel.makeLoggingBackend(configuration: otel)
+        let (metricsFactory, metricsService) = try OTel.makeMetricsBackend(configuration: otel)
+        otelLogger = Logger(label: "bench.otel", factory: logFactory)
+        otelCounter = Counter(label: "http.server.requests", dimensions: dimensions, factory: metricsFactory)
+        otelTimer = CoreMetrics.Timer(label: "http.server.duration", dimensions: dimensions, factory: metricsFactory)
+        services = [Task { try? await logService.run() }, Task { try? await metricsService.run() }]
+    }
+
+    deinit {
+        services.forEach { $0.cancel() }
+        steward.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+private nonisolated(unsafe) var fixture: BridgeFixture?
+
+let benchmarks: @Sendable () -> Void = {
+    func configuration(granted: Bool, _ scaling: BenchmarkScalingFactor, _ metrics: [BenchmarkMetric])
+        -> Benchmark.Configuration
+    {
+        Benchmark.Configuration(
+            metrics: metrics, scalingFactor: scaling, maxDuration: .seconds(3),
+            setup: { fixture = try BridgeFixture(granted: granted) }, teardown: { fixture = nil })
+    }
+    let perCall = configuration(granted: true, .kilo, [.wallClock, .throughput, .mallocCountTotal])
+    let perCallDenied = configuration(granted: false, .mega, [.wallClock, .throughput])
+
+    Benchmark("log line: StewardLogHandler, declared event granted", configuration: perCall) { benchmark in
+        guard let logger = fixture?.eventLogger else { return }
+        for index in benchmark.scaledIterations {
+            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+        }
+    }
+
+    Benchmark("log line: StewardLogHandler, breadcrumb only", configuration: perCall) { benchmark in
+        guard let logger = fixture?.breadcrumbLogger else { return }
+        for index in benchmark.scaledIterations {
+            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+        }
+    }
+
+    Benchmark("log line: swift-otel logging backend", configuration: perCall) { benchmark in
+        guard let logger = fixture?.otelLogger else { return }
+        for index in benchmark.scaledIterations {
+            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+        }
+    }
+
+    Benchmark("log line: swift-log no-op handler", configuration: perCall) { benchmark in
+        guard let logger = fixture?.noOpLogger else { return }
+        for index in benchmark.scaledIterations {
+            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+        }
+    }
+
+    Benchmark("log line, denied: StewardLogHandler, declared event denied", configuration: perCallDenied) {
+        benchmark in
+        guard let logger = fixture?.eventLogger else { return }
+        for index in benchmark.scaledIterations {
+            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+        }
+    }
+
+    Benchmark("log line, denied: swift-log no-op handler", configuration: perCallDenied) { benchmark in
+        guard let logger = fixture?.noOpLogger else { return }
+        for index in benchmark.scaledIterations {
+            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+        }
+    }
+
+    Benchmark("counter increment: StewardMetricsFactory", configuration: perCall) { benchmark in
+        guard let counter = fixture?.stewardCounter else { return }
+        for _ in benchmark.scaledIterations { counter.increment() }
+    }
+
+    Benchmark("counter increment: swift-otel metrics backend", configuration: perCall) { benchmark in
+        guard let counter = fixture?.otelCounter else { return }
+        for _ in benchmark.scaledIterations { counter.increment() }
+    }
+
+    Benchmark("timer record: StewardMetricsFactory", configuration: perCall) { benchmark in
+        guard let timer = fixture?.stewardTimer else { return }
+        for index in benchmark.scaledIterations { timer.recordNanoseconds(Int64(index) * 1_000) }
+    }
+
+    Benchmark("timer record: swift-otel metrics backend", configuration: perCall) { benchmark in
+        guard let timer = fixture?.otelTimer else { return }
+        for index in benchmark.scaledIterations { timer.recordNanoseconds(Int64(index) * 1_000) }
+    }
+
+    let kept = BenchmarkMetric.custom("lines kept", polarity: .prefersLarger, useScalingFactor: false)
+    Benchmark(
+        "burst of 200,000 log lines: StewardLogHandler, declared event granted",
+        configuration: Benchmark.Configuration(
+            metrics: [.wallClock, kept], maxDuration: .seconds(60), maxIterations: 3,
+            setup: { fixture = try BridgeFixture(granted: true) }, teardown: { fixture = nil })
+    ) { benchmark in
+        guard let fixture else { return }
+        let logger = fixture.eventLogger
+        let before = fixture.steward.audit.entries().reduce(0) { $0 + $1.collected }
+        for index in 0..<200_000 {
+            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+        }
+        try? fixture.steward.telemetry.flush()
+        let after = fixture.steward.audit.entries().reduce(0) { $0 + $1.collected }
+        benchmark.measurement(kept, after - before)
+    }
+}
