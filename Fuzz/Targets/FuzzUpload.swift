@@ -259,6 +259,11 @@ public enum FuzzKeyFile: FuzzTarget {
     public static func run(_ input: [UInt8]) throws(PropertyViolation) {
         guard let flags = input.first else { return }
         let file = Array(input.dropFirst())
+        switch flags & 6 {
+        case 2: return try storeRecord(file)
+        case 4: return try credential(file)
+        default: break
+        }
         let directory = Scratch.fresh("keys")
         Scratch.write(file, to: directory + "/vault.key")
         if flags & 1 != 0 { Scratch.write([0], to: directory + "/.tmp-x") }
@@ -271,5 +276,38 @@ public enum FuzzKeyFile: FuzzTarget {
             (try? SymmetricKey(copying: file)).map { key.isEqual(to: $0) } == true, "the key is not the file's bytes")
         let again = try typed("key(named:) again", errors) { try provider.key(named: "vault", createIfMissing: true) }
         try require(again?.isEqual(to: key) == true, "asking again gave another key")
+    }
+
+    /// A data folder's key-store record (`DATA/keys/store`): one that reads back names a store
+    /// whose own record is exactly these bytes.
+    static func storeRecord(_ file: [UInt8]) throws(PropertyViolation) {
+        let directory = Scratch.fresh("store")
+        Scratch.write(file, to: directory + "/keys/store")
+        let errors: [any Error.Type] = [KeyProviderError.self, SystemError.self]
+        guard let read = try typed("recorded", errors, { try KeyStore.recorded(inDataDirectory: directory) }),
+            let store = read
+        else { return }
+        try require(
+            Array((store.description + "\n").utf8) == file, "the record \(file) read as \(store.description)")
+    }
+
+    /// A systemd credential wrapping the vault key: accepted only as 32 bytes or 64 hex digits
+    /// (and a newline); the key it gives back is the same on a second provider.
+    static func credential(_ file: [UInt8]) throws(PropertyViolation) {
+        let directory = Scratch.fresh("credentials")
+        Scratch.write(file, to: directory + "/creds/steward.vault-key")
+        let errors: [any Error.Type] = [KeyProviderError.self, InsecurePathError.self, SystemError.self]
+        let provider = SystemdCredentialKeyProvider(
+            credentialsDirectory: directory + "/creds", directory: directory + "/keys")
+        guard let key = try typed("credential key", errors, { try provider.key(named: "vault", createIfMissing: true) })
+        else { return }
+        let text = file.last == UInt8(ascii: "\n") ? Array(file.dropLast()) : file
+        try require(
+            file.count == 32 || (text.count == 64 && text.allSatisfy { Hex.nibble($0) != nil }),
+            "a credential of \(file.count) bytes was accepted")
+        let second = SystemdCredentialKeyProvider(
+            credentialsDirectory: directory + "/creds", directory: directory + "/keys")
+        let again = try typed("credential key again", errors) { try second.key(named: "vault", createIfMissing: false) }
+        try require(again?.isEqual(to: key) == true, "the wrapped key read back differently")
     }
 }
