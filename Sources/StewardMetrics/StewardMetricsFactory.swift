@@ -14,8 +14,9 @@ import Synchronization
 ///   (`undeclared`), as for undeclared events.
 /// - **Dimensions**: only the declared ones are kept; their values pass the metric filter
 ///   (values under a secret's name, UUIDs and what the identifier filter finds are left out)
-///   and the instrument's cardinality limit. They are worked out once per handler, so a
-///   measurement costs a consent check and an aggregate update.
+///   and the instrument's cardinality limit. They are worked out once per handler, which
+///   holds its attribute set's aggregate (``TelemetryMetrics/Series``): a measurement costs a
+///   consent check and an update under that set's own lock, no dictionary hashing.
 /// - **Mapping**: `Counter` and `FloatingPointCounter` are counters (delta sums); `Meter` and
 ///   a non-aggregating `Recorder` (swift-metrics' `Gauge`) are gauges. A meter's current value
 ///   (what `increment` and `decrement` move) is kept in memory by the factory, one per label and
@@ -169,16 +170,14 @@ final class Ignored: CounterHandler, FloatingPointCounterHandler, MeterHandler, 
 }
 
 final class CounterBridge: CounterHandler, FloatingPointCounterHandler {
-    let counter: TelemetryMetrics.Counter
-    let attributes: [String: AttributeValue]
+    let series: TelemetryMetrics.Series
 
     init(_ counter: TelemetryMetrics.Counter, _ attributes: [String: AttributeValue]) {
-        self.counter = counter
-        self.attributes = attributes
+        series = counter.series(sanitised: attributes)
     }
 
-    func increment(by amount: Int64) { counter.add(Double(amount), sanitised: attributes) }
-    func increment(by amount: Double) { counter.add(amount, sanitised: attributes) }
+    func increment(by amount: Int64) { series.record(Double(amount)) }
+    func increment(by amount: Double) { series.record(amount) }
     func reset() {}
 }
 
@@ -188,13 +187,11 @@ final class MeterValue: Sendable {
 }
 
 final class MeterBridge: MeterHandler {
-    let gauge: TelemetryMetrics.Gauge
-    let attributes: [String: AttributeValue]
+    let series: TelemetryMetrics.Series
     let shared: MeterValue
 
     init(_ gauge: TelemetryMetrics.Gauge, _ attributes: [String: AttributeValue], _ shared: MeterValue) {
-        self.gauge = gauge
-        self.attributes = attributes
+        series = gauge.series(sanitised: attributes)
         self.shared = shared
     }
 
@@ -211,44 +208,40 @@ final class MeterBridge: MeterHandler {
             change(&next)
             guard next.isFinite else { return }
             current = next
-            gauge.set(next, sanitised: attributes)
+            series.record(next)
         }
     }
 }
 
 final class RecorderBridge: RecorderHandler {
-    let histogram: TelemetryMetrics.Histogram?
-    let gauge: TelemetryMetrics.Gauge?
-    let attributes: [String: AttributeValue]
+    let histogram: TelemetryMetrics.Series?
+    let gauge: TelemetryMetrics.Series?
 
     init(
         _ histogram: TelemetryMetrics.Histogram?, _ gauge: TelemetryMetrics.Gauge?,
         _ attributes: [String: AttributeValue]
     ) {
-        self.histogram = histogram
-        self.gauge = gauge
-        self.attributes = attributes
+        self.histogram = histogram?.series(sanitised: attributes)
+        self.gauge = gauge?.series(sanitised: attributes)
     }
 
     func record(_ value: Int64) { record(Double(value)) }
     func record(_ value: Double) {
-        histogram?.record(value, sanitised: attributes)
-        gauge?.set(value, sanitised: attributes)
+        histogram?.record(value)
+        gauge?.record(value)
     }
 }
 
 final class TimerBridge: TimerHandler {
-    let histogram: TelemetryMetrics.Histogram
-    let attributes: [String: AttributeValue]
+    let series: TelemetryMetrics.Series
     let nanosecondsPerUnit: Double
 
     init(_ histogram: TelemetryMetrics.Histogram, _ attributes: [String: AttributeValue], nanosecondsPerUnit: Double) {
-        self.histogram = histogram
-        self.attributes = attributes
+        series = histogram.series(sanitised: attributes)
         self.nanosecondsPerUnit = nanosecondsPerUnit
     }
 
     func recordNanoseconds(_ duration: Int64) {
-        histogram.record(Double(duration) / nanosecondsPerUnit, sanitised: attributes)
+        series.record(Double(duration) / nanosecondsPerUnit)
     }
 }

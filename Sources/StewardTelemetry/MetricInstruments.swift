@@ -31,9 +31,10 @@ extension TelemetryMetrics {
             storage.record(value, attributes: attributes)
         }
 
-        /// Adds `value` for attributes already passed through ``TelemetryMetrics/sanitised(_:)``.
-        package func add(_ value: Double, sanitised attributes: [String: AttributeValue]) {
-            storage.record(value, attributes: attributes, sanitised: true)
+        /// The series of `attributes`, already passed through ``TelemetryMetrics/sanitised(_:)``,
+        /// for a bridge that adds to the same set again and again (``TelemetryMetrics/Series``).
+        package func series(sanitised attributes: [String: AttributeValue]) -> Series {
+            storage.series(for: attributes)
         }
     }
 
@@ -61,9 +62,10 @@ extension TelemetryMetrics {
             storage.record(value, attributes: attributes)
         }
 
-        /// Sets `value` for attributes already passed through ``TelemetryMetrics/sanitised(_:)``.
-        package func set(_ value: Double, sanitised attributes: [String: AttributeValue]) {
-            storage.record(value, attributes: attributes, sanitised: true)
+        /// The series of `attributes`, already passed through ``TelemetryMetrics/sanitised(_:)``
+        /// (``TelemetryMetrics/Series``).
+        package func series(sanitised attributes: [String: AttributeValue]) -> Series {
+            storage.series(for: attributes)
         }
     }
 
@@ -93,10 +95,50 @@ extension TelemetryMetrics {
             storage.record(value, attributes: attributes)
         }
 
-        /// Records `value` for attributes already passed through ``TelemetryMetrics/sanitised(_:)``.
-        package func record(_ value: Double, sanitised attributes: [String: AttributeValue]) {
-            storage.record(value, attributes: attributes, sanitised: true)
+        /// The series of `attributes`, already passed through ``TelemetryMetrics/sanitised(_:)``
+        /// (``TelemetryMetrics/Series``).
+        package func series(sanitised attributes: [String: AttributeValue]) -> Series {
+            storage.series(for: attributes)
         }
+    }
+
+    /// One instrument's attribute set, resolved once: what a bridge records with the same set
+    /// again and again (a swift-metrics handler has fixed dimensions). Recording through it costs
+    /// the consent check and the set's own lock; no attribute dictionary is hashed or compared.
+    ///
+    /// A counter adds, a gauge sets and a histogram records the value, with the instrument's
+    /// rules (consent, finite values, a counter only goes up) and into the same aggregate as
+    /// the instrument's own calls with these attributes. While the instrument is past its
+    /// cardinality limit, the series records into the overflow set like any other new set.
+    package struct Series: Sendable {
+        let storage: MetricStorage
+        let own: MetricSeries
+
+        /// Records `value` into this attribute set.
+        package func record(_ value: Double) { storage.record(value, into: own) }
+    }
+}
+
+/// One attribute set's aggregate for the current interval, with a lock of its own, shared by
+/// the instrument's map and the ``TelemetryMetrics/Series`` made for it.
+///
+/// `attached` says the instrument's map holds this object for ``attributes``: a series is
+/// made detached when the cardinality limit left no room for it, and becomes detached when a
+/// collection empties a full map (the limit is per interval). A ``TelemetryMetrics/Series`` records
+/// into its own set directly only while it is attached; otherwise through the map, which
+/// attaches it again when there is room.
+final class MetricSeries: Sendable {
+    struct State {
+        var aggregate: MetricStorage.Aggregate
+        var attached: Bool
+    }
+
+    let attributes: [String: AttributeValue]
+    let state: Mutex<State>
+
+    init(attributes: [String: AttributeValue], bucketCount: Int, attached: Bool) {
+        self.attributes = attributes
+        self.state = Mutex(State(aggregate: MetricStorage.Aggregate(bucketCount: bucketCount), attached: attached))
     }
 }
 
@@ -113,10 +155,26 @@ final class MetricStorage: Sendable {
     struct Aggregate: Sendable {
         /// Sum (counter, histogram) or last value (gauge).
         var value: Double = 0
+        /// Measurements in the interval (for a gauge: since its last reset); a set with none is
+        /// not reported.
         var count: UInt64 = 0
         var min: Double = .infinity
         var max: Double = -.infinity
-        var buckets: [UInt64] = []
+        /// Per bucket (histograms; empty for the other kinds).
+        var buckets: [UInt64]
+
+        init(bucketCount: Int) {
+            buckets = Array(repeating: 0, count: bucketCount)
+        }
+
+        /// Back to an empty interval, keeping the buckets' storage.
+        mutating func reset() {
+            value = 0
+            count = 0
+            min = .infinity
+            max = -.infinity
+            for index in buckets.indices { buckets[index] = 0 }
+        }
     }
 
     let name: String
@@ -130,7 +188,10 @@ final class MetricStorage: Sendable {
     private let handle: ConsentLedger.ConsentHandle?
     private let consent: ConsentLedger
     private let limit: Int
-    private let aggregates = Mutex<[[String: AttributeValue]: Aggregate]>([:])
+    /// Buckets per aggregate: a histogram's bounds and one more; none for the other kinds.
+    private let bucketCount: Int
+    /// The attribute sets of the interval (gauges: of every interval since their last reset).
+    private let sets = Mutex<[[String: AttributeValue]: MetricSeries]>([:])
 
     init(
         name: String, unit: String, description: String, purpose: Purpose, category: DataCategory, kind: Kind,
@@ -143,44 +204,100 @@ final class MetricStorage: Sendable {
         self.category = category
         self.kind = kind
         self.isCounter = kind == .counter
-        if case .histogram(let bounds) = kind { self.bounds = bounds } else { self.bounds = [] }
+        if case .histogram(let bounds) = kind {
+            self.bounds = bounds
+            self.bucketCount = bounds.count + 1
+        } else {
+            self.bounds = []
+            self.bucketCount = 0
+        }
         // An instrument the manifest does not declare (purpose or category) gets no handle.
         self.handle = declared ? consent.handle(for: purpose) : nil
         self.consent = consent
         self.limit = max(1, limit)
     }
 
-    /// Records `value` for `attributes`; `sanitised` says they already went through
-    /// ``TelemetryMetrics/sanitised(_:)`` (a bridge that reuses one set).
-    func record(_ value: Double, attributes: [String: AttributeValue], sanitised: Bool = false) {
-        // An undeclared purpose has no handle and never records.
-        guard let handle else { return }
-        // Denied: one atomic load. Pending: dropped, metrics are not held.
-        if consent.isDenied(handle) || !consent.isGranted(handle) { return }
-        guard value.isFinite, !isCounter || value >= 0 else { return }
-        let key = attributes.isEmpty || sanitised ? attributes : TelemetryMetrics.sanitised(attributes)
-        let bucket = bounds.isEmpty ? 0 : Self.bucket(of: value, in: bounds)
-        aggregates.withLock { sets in
-            var key = key
-            // At most `limit` sets, the overflow set among them (as the OpenTelemetry SDKs do).
-            if sets[key] == nil, sets.count >= limit - 1, key != TelemetryMetrics.overflowAttributes {
-                key = TelemetryMetrics.overflowAttributes
-            }
-            update(&sets[key, default: Aggregate()], with: value, bucket: bucket)
+    /// Records `value` for `attributes` (sanitised here).
+    func record(_ value: Double, attributes: [String: AttributeValue]) {
+        guard let bucket = admitted(value) else { return }
+        let key = attributes.isEmpty ? attributes : TelemetryMetrics.sanitised(attributes)
+        sets.withLock { sets in
+            let series = Self.attach(key, nil, in: &sets, limit: limit, bucketCount: bucketCount)
+            series.state.withLock { update(&$0.aggregate, with: value, bucket: bucket) }
         }
     }
 
+    /// Records `value` into `series`: under its own lock while it is attached, otherwise
+    /// through the map (which attaches it again when there is room).
+    func record(_ value: Double, into series: MetricSeries) {
+        guard let bucket = admitted(value) else { return }
+        let recorded = series.state.withLock { state -> Bool in
+            guard state.attached else { return false }
+            update(&state.aggregate, with: value, bucket: bucket)
+            return true
+        }
+        if recorded { return }
+        sets.withLock { sets in
+            let target = Self.attach(series.attributes, series, in: &sets, limit: limit, bucketCount: bucketCount)
+            target.state.withLock { update(&$0.aggregate, with: value, bucket: bucket) }
+        }
+    }
+
+    /// The series of sanitised `attributes`: the map's when it holds one, else a new one,
+    /// attached when the cardinality limit leaves room.
+    func series(for attributes: [String: AttributeValue]) -> TelemetryMetrics.Series {
+        let bucketCount = self.bucketCount
+        let own = sets.withLock { sets -> MetricSeries in
+            if let existing = sets[attributes] { return existing }
+            let fresh = MetricSeries(attributes: attributes, bucketCount: bucketCount, attached: false)
+            _ = Self.attach(attributes, fresh, in: &sets, limit: limit, bucketCount: bucketCount)
+            return fresh
+        }
+        return TelemetryMetrics.Series(storage: self, own: own)
+    }
+
+    /// The bucket `value` falls in, or nil when it is not recorded: no consent (an undeclared
+    /// purpose has no handle; denied is one atomic load; pending is dropped, metrics are not
+    /// held), not finite, or negative for a counter.
+    private func admitted(_ value: Double) -> Int? {
+        guard let handle else { return nil }
+        if consent.isDenied(handle) || !consent.isGranted(handle) { return nil }
+        guard value.isFinite, !isCounter || value >= 0 else { return nil }
+        return bounds.isEmpty ? 0 : Self.bucket(of: value, in: bounds)
+    }
+
+    /// The series that records for `key` (called under the map's lock): the map's; else
+    /// `candidate` (or a new series) put in the map and attached, when the limit leaves room;
+    /// else the overflow set's (at most `limit` sets, the overflow set among them, as the
+    /// OpenTelemetry SDKs do).
+    private static func attach(
+        _ key: [String: AttributeValue], _ candidate: MetricSeries?,
+        in sets: inout [[String: AttributeValue]: MetricSeries],
+        limit: Int, bucketCount: Int
+    ) -> MetricSeries {
+        if let existing = sets[key] { return existing }
+        let key =
+            sets.count >= limit - 1 && key != TelemetryMetrics.overflowAttributes
+            ? TelemetryMetrics.overflowAttributes : key
+        if let existing = sets[key] { return existing }
+        let series =
+            candidate.flatMap { $0.attributes == key ? $0 : nil }
+            ?? MetricSeries(attributes: key, bucketCount: bucketCount, attached: true)
+        series.state.withLock { $0.attached = true }
+        sets[key] = series
+        return series
+    }
+
     private func update(_ aggregate: inout Aggregate, with value: Double, bucket: Int) {
+        aggregate.count &+= 1
         switch kind {
         case .counter:
             aggregate.value += value
         case .gauge:
             aggregate.value = value
         case .histogram:
-            if aggregate.buckets.isEmpty { aggregate.buckets = Array(repeating: 0, count: bounds.count + 1) }
-            aggregate.buckets[bucket] += 1
+            if bucket < aggregate.buckets.count { aggregate.buckets[bucket] &+= 1 }
             aggregate.value += value
-            aggregate.count += 1
             aggregate.min = Swift.min(aggregate.min, value)
             aggregate.max = Swift.max(aggregate.max, value)
         }
@@ -200,20 +317,39 @@ final class MetricStorage: Sendable {
 
     /// The interval's points, and the sums and histograms start again; gauges keep their last
     /// value. Nothing is returned, and everything is dropped, unless the purpose is granted now.
+    ///
+    /// Sets with no measurement in the interval are not reported. The cardinality limit is per
+    /// interval: when a counter's or histogram's map is full, every set is evicted (detached)
+    /// and the next interval starts empty; a ``TelemetryMetrics/Series`` of an evicted set
+    /// attaches it again on its next measurement. Below the limit, sets stay, so the bridges'
+    /// series keep their direct path.
     func collect(start: UInt64, end: UInt64) -> [TelemetryMetric] {
         let granted = handle.map { consent.isGranted($0) } ?? false
-        let snapshot = aggregates.withLock { sets -> [[String: AttributeValue]: Aggregate] in
-            guard granted else {
-                sets.removeAll()
-                return [:]
+        guard granted else {
+            reset()
+            return []
+        }
+        let isGauge = kind == .gauge
+        let snapshot = sets.withLock { sets -> [(attributes: [String: AttributeValue], aggregate: Aggregate)] in
+            var points: [(attributes: [String: AttributeValue], aggregate: Aggregate)] = []
+            for (key, series) in sets {
+                let aggregate = series.state.withLock { state -> Aggregate? in
+                    let aggregate = state.aggregate
+                    if !isGauge { state.aggregate.reset() }
+                    return aggregate.count > 0 ? aggregate : nil
+                }
+                if let aggregate { points.append((key, aggregate)) }
             }
-            if kind == .gauge { return sets }
-            defer { sets.removeAll(keepingCapacity: true) }
-            return sets
+            // The limit is per interval: a full map of sums or histograms starts empty again.
+            if !isGauge, sets.count >= limit - 1 {
+                for series in sets.values { series.state.withLock { $0.attached = false } }
+                sets.removeAll(keepingCapacity: true)
+            }
+            return points
         }
         return
             snapshot
-            .map { (attributes: $0.key, aggregate: $0.value, order: Self.order($0.key)) }
+            .map { (attributes: $0.attributes, aggregate: $0.aggregate, order: Self.order($0.attributes)) }
             .sorted { $0.order < $1.order }
             .map { point in
                 TelemetryMetric(
@@ -222,9 +358,13 @@ final class MetricStorage: Sendable {
             }
     }
 
-    /// Drops every aggregate (the purpose was withdrawn).
+    /// Empties every aggregate, gauges' values too (the purpose was withdrawn, or is not
+    /// granted at a collection). The sets stay attached: the bridges' series keep their
+    /// direct path.
     func reset() {
-        aggregates.withLock { $0.removeAll() }
+        sets.withLock { sets in
+            for series in sets.values { series.state.withLock { $0.aggregate.reset() } }
+        }
     }
 
     private func data(_ aggregate: Aggregate) -> TelemetryMetric.Data {
@@ -238,8 +378,7 @@ final class MetricStorage: Sendable {
                 count: aggregate.count, sum: aggregate.value,
                 min: aggregate.count > 0 ? aggregate.min : nil, max: aggregate.count > 0 ? aggregate.max : nil,
                 explicitBounds: bounds,
-                bucketCounts: aggregate.buckets.isEmpty
-                    ? Array(repeating: 0, count: bounds.count + 1) : aggregate.buckets,
+                bucketCounts: aggregate.buckets,
                 isDelta: true)
         }
     }

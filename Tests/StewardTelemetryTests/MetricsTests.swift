@@ -215,6 +215,71 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(f.metrics.collect().map(\.attributes) == [["screen": .string("e")]], "the limit applies per interval")
     }
 
+    @Test func aSeriesRecordsIntoTheSetOfTheInstrumentsOwnCallsWithItsRules() throws {
+        let f = try MetricsFixture()
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        let documents = scans.series(sanitised: ["mode": .string("document")])
+        documents.record(2)
+        scans.add(3, attributes: ["mode": .string("document")])
+        documents.record(-1)
+        documents.record(.nan)
+        documents.record(.infinity)
+        #expect(f.metrics.collect().map(sum) == [5], "one set; a counter refuses negative and non-finite values")
+        #expect(f.metrics.collect().isEmpty, "a set without measurements in the interval is not reported")
+        documents.record(1)
+        #expect(f.metrics.collect().map(sum) == [1], "the series goes on after a collection")
+
+        let latency = f.metrics.histogram(name: "latency", purpose: .analytics, bounds: [10, 50])
+            .series(sanitised: ["route": .string("/a")])
+        for value in [5.0, 10, 20, 70] { latency.record(value) }
+        let queue = f.metrics.gauge(name: "queue", purpose: .analytics).series(sanitised: [:])
+        queue.record(4)
+        queue.record(9)
+        let points = f.metrics.collect()
+        #expect(
+            points.first { $0.name == "latency" }?.data
+                == .histogram(
+                    count: 4, sum: 105, min: 5, max: 70, explicitBounds: [10, 50], bucketCounts: [2, 1, 1],
+                    isDelta: true))
+        #expect(points.first { $0.name == "queue" }?.data == .gauge(value: 9))
+        #expect(f.metrics.collect().first { $0.name == "queue" }?.data == .gauge(value: 9), "a gauge keeps its value")
+    }
+
+    @Test func aSeriesRecordsOnlyWhileItsPurposeIsGrantedAndKeepsWorkingAfterAWithdrawal() throws {
+        let f = try MetricsFixture()
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics).series(sanitised: [:])
+        scans.record(1)
+        #expect(f.metrics.collect().isEmpty, "pending: not recorded")
+        try f.ledger.grant([.analytics])
+        scans.record(2)
+        try f.ledger.deny([.analytics])
+        scans.record(4)
+        try f.ledger.grant([.analytics])
+        #expect(f.metrics.collect().isEmpty, "what was recorded before the withdrawal is gone; denied adds nothing")
+        scans.record(8)
+        #expect(f.metrics.collect().map(sum) == [8])
+    }
+
+    @Test func aSeriesMadePastTheLimitOverflowsUntilACollectionEmptiesTheFullMap() throws {
+        let f = try MetricsFixture(cardinalityLimit: 3)
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        scans.add(attributes: ["screen": .string("a")])
+        scans.add(attributes: ["screen": .string("b")])
+        let c = scans.series(sanitised: ["screen": .string("c")])
+        c.record(5)
+        let first = f.metrics.collect()
+        #expect(first.count == 3)
+        #expect(sum(first.first { $0.attributes == TelemetryMetrics.overflowAttributes }) == 5)
+        #expect(!first.contains { $0.attributes == ["screen": .string("c")] })
+        c.record(7)
+        #expect(f.metrics.collect().map(\.attributes) == [["screen": .string("c")]], "the limit is per interval")
+        c.record(1)
+        scans.add(2, attributes: ["screen": .string("c")])
+        #expect(f.metrics.collect().map(sum) == [3], "the series is back in the map: one set")
+    }
+
     @Test func stringsAreCutAndIdentifierLikeValuesLeftOut() throws {
         let f = try MetricsFixture()
         try f.ledger.grant([.analytics])
@@ -240,6 +305,7 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         try f.ledger.grant([.analytics])
         let scans = f.metrics.counter(name: "scans", purpose: .analytics)
         let latency = f.metrics.histogram(name: "latency", purpose: .analytics, bounds: [0.5])
+        let series = scans.series(sanitised: ["series": .bool(true)])
         await withTaskGroup(of: Void.self) { group in
             for task in 0..<4 {
                 group.addTask {
@@ -247,12 +313,14 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
                         scans.add()
                         scans.add(attributes: ["task": .int(Int64(task))])
                         latency.record(1)
+                        series.record(1)
                     }
                 }
             }
         }
         let points = f.metrics.collect()
         #expect(sum(points.first { $0.name == "scans" && $0.attributes.isEmpty }) == 40_000)
+        #expect(sum(points.first { $0.attributes == ["series": .bool(true)] }) == 40_000)
         for task in 0..<4 {
             #expect(sum(points.first { $0.attributes == ["task": .int(Int64(task))] }) == 10_000)
         }
