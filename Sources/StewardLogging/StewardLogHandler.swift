@@ -11,8 +11,8 @@ import StewardTelemetry
 /// Each of the three is chosen in ``Options``:
 /// - **Breadcrumbs** (default: lines at `info` and above): the message, the level and the
 ///   logger's label, with the metadata as data. Metadata under a secret's name (`password`,
-///   `token`, …) is left out and values are redacted by the identifier filter before the crash
-///   reporter scrubs the breadcrumb again.
+///   `token`, …) is left out; the crash reporter scrubs the rest as every breadcrumb (the
+///   identifier filter's findings and secret values become placeholders).
 /// - **Handled-error reports** (default: none; `.error` makes `error` and `critical` lines
 ///   reports): the error the line carries (`logger.error("…", error: e)`: its type, and the
 ///   message followed by the error's description), or else the line itself (``LoggedError``),
@@ -116,24 +116,41 @@ public struct StewardLogHandler: LogHandler {
     }
 }
 
-/// What every copy of one handler shares: the instance and what was worked out once.
+/// What every copy of one handler shares: the instance, its modules and what was worked out
+/// once, so a line reads no module through the facade.
 final class Sink: Sendable {
+    /// The declared event lines are recorded as, resolved once.
+    struct Event: Sendable {
+        let handle: Telemetry.EventHandle
+        /// Declared attributes and their types.
+        let declared: [String: AttributeType]
+        /// Whether the event declares `message`, `level`, `logger`, `source` as strings.
+        let message: Bool, level: Bool, logger: Bool, source: Bool
+    }
+
     let steward: Steward
+    let telemetry: Telemetry
+    let crashes: CrashReporter
     let options: StewardLogHandler.Options
     /// The lowest of the breadcrumb and report levels; nil when both are off.
     let fixedLowest: Logger.Level?
-    let event: (handle: Telemetry.EventHandle, attributes: [String: AttributeType])?
+    let event: Event?
 
     init(steward: Steward, options: StewardLogHandler.Options) {
         self.steward = steward
+        telemetry = steward.telemetry
+        crashes = steward.crashes
         self.options = options
         fixedLowest = [options.breadcrumbLevel, options.reportLevel].compactMap { $0 }.min()
         if let name = options.event, let handle = steward.telemetry.handle(for: name),
             let declaration = steward.manifest.events.first(where: { $0.name == name })
         {
-            event = (
-                handle, Dictionary(declaration.attributes.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
-            )
+            let declared = Dictionary(
+                declaration.attributes.map { ($0.name, $0.type) }, uniquingKeysWith: { first, _ in first })
+            event = Event(
+                handle: handle, declared: declared, message: declared["message"] == .string,
+                level: declared["level"] == .string, logger: declared["logger"] == .string,
+                source: declared["source"] == .string)
         } else {
             event = nil
             if let name = options.event {
@@ -148,15 +165,9 @@ final class Sink: Sendable {
         }
     }
 
-    /// Whether lines are recorded as the event now: declared, and its purpose not denied.
-    var recordsEvents: Bool {
-        guard let event else { return false }
-        return !steward.telemetry.isDenied(event.handle)
-    }
-
     /// Read by `Logger` on every call: no allocation, one atomic load when an event is declared.
     var lowestLevel: Logger.Level {
-        guard recordsEvents else { return fixedLowest ?? .critical }
+        guard let event, !telemetry.isDenied(event.handle) else { return fixedLowest ?? .critical }
         return fixedLowest.map { min($0, options.eventLevel) } ?? options.eventLevel
     }
 
@@ -164,69 +175,87 @@ final class Sink: Sendable {
         _ line: LogEvent, label: String, handlerMetadata: Logger.Metadata, provider: Logger.MetadataProvider?
     ) {
         guard steward.isRunning else { return }
+        let level = line.level
+        let breadcrumb = options.breadcrumbLevel.map { level >= $0 } ?? false
+        var report = options.reportLevel.map { level >= $0 } ?? false
+        var record = false
+        if let event, level >= options.eventLevel { record = !telemetry.isDenied(event.handle) }
+        guard breadcrumb || report || record else { return }
         // Steward's own diagnostics, when the host routes `Configuration.logger` through this
         // handler: never reported or recorded again (a dropped report's warning would report
         // itself), only kept as breadcrumbs.
-        let isStewardsOwn = line.metadata?["steward.code"] != nil
-        let level = line.level
-        let breadcrumb = options.breadcrumbLevel.map { level >= $0 } ?? false
-        let report = !isStewardsOwn && (options.reportLevel.map { level >= $0 } ?? false)
-        let record = !isStewardsOwn && recordsEvents && level >= options.eventLevel
-        guard breadcrumb || report || record else { return }
-        let message = line.message.description
-        var metadata = handlerMetadata
-        if let provided = provider?.get(), !provided.isEmpty {
-            metadata.merge(provided) { _, new in new }
+        if report || record, let own = line.metadata, !own.isEmpty, own["steward.code"] != nil {
+            (report, record) = (false, false)
+            guard breadcrumb else { return }
         }
-        if let own = line.metadata, !own.isEmpty { metadata.merge(own) { _, new in new } }
+        let message = line.message.description
+        let metadata = Self.merged(handlerMetadata, provider?.get(), line.metadata)
         if breadcrumb {
-            steward.crashes.addBreadcrumb(
+            crashes.addBreadcrumb(
                 message: message, category: label, level: Self.breadcrumbLevel(level),
                 data: Self.breadcrumbData(metadata))
         }
         if report {
             if let error = line.error {
-                steward.crashes.report(error: error, message: message + ": " + String(describing: error))
+                crashes.report(error: error, message: message + ": " + String(describing: error))
             } else {
-                steward.crashes.report(error: LoggedError(label: label, message: message), message: message)
+                crashes.report(error: LoggedError(label: label, message: message), message: message)
             }
         }
         if record, let event {
-            steward.telemetry.record(
+            telemetry.record(
                 event.handle, severityNumber: Self.severityNumber(level),
                 attributes: Self.attributes(
-                    event.attributes, message: message, level: level, label: label, source: line.source,
-                    metadata: metadata))
+                    event, message: message, level: level, label: label, line: line, metadata: metadata))
         }
     }
 
-    /// The metadata as breadcrumb data: flattened to text, secrets' names left out, values
-    /// redacted by the identifier filter.
+    /// The handler's, the provider's and the line's metadata, later ones winning; no copy
+    /// when only one of them has any.
+    static func merged(
+        _ handler: Logger.Metadata, _ provided: Logger.Metadata?, _ own: Logger.Metadata?
+    ) -> Logger.Metadata {
+        let provided = provided ?? [:], own = own ?? [:]
+        switch (handler.isEmpty, provided.isEmpty, own.isEmpty) {
+        case (_, true, true): return handler
+        case (true, false, true): return provided
+        case (true, true, false): return own
+        default:
+            var metadata = handler
+            metadata.merge(provided) { _, new in new }
+            metadata.merge(own) { _, new in new }
+            return metadata
+        }
+    }
+
+    /// The metadata as breadcrumb data: flattened to text, secrets' names left out. The crash
+    /// reporter scrubs what is left (identifiers and secret values become placeholders), once.
     static func breadcrumbData(_ metadata: Logger.Metadata) -> [String: String] {
         guard !metadata.isEmpty else { return [:] }
-        let filter = IdentifierFilter.current
         var data: [String: String] = [:]
+        data.reserveCapacity(metadata.count)
         for (key, value) in metadata where !IdentifierFilter.isSecretKey(key) {
-            data[key] = filter.redact(value.description)
+            data[key] = value.description
         }
         return data
     }
 
-    /// The declared attributes the line fills: `message`, `level`, `logger`, `source`, then
-    /// declared metadata keys, each converted to its declared type (or left out).
+    /// The declared attributes the line fills: declared metadata keys, each converted to its
+    /// declared type (or left out), then `message`, `level`, `logger` and `source` where the
+    /// event declares them (`source` is worked out only then).
     static func attributes(
-        _ declared: [String: AttributeType], message: String, level: Logger.Level, label: String, source: String,
-        metadata: Logger.Metadata
+        _ event: Event, message: String, level: Logger.Level, label: String, line: LogEvent, metadata: Logger.Metadata
     ) -> [String: AttributeValue] {
         var values: [String: AttributeValue] = [:]
+        values.reserveCapacity(event.declared.count)
         for (key, value) in metadata {
-            guard let type = declared[key], let converted = convert(value, to: type) else { continue }
+            guard let type = event.declared[key], let converted = convert(value, to: type) else { continue }
             values[key] = converted
         }
-        for (key, text) in [("message", message), ("level", level.rawValue), ("logger", label), ("source", source)]
-        where declared[key] == .string {
-            values[key] = .string(text)
-        }
+        if event.message { values["message"] = .string(message) }
+        if event.level { values["level"] = .string(level.rawValue) }
+        if event.logger { values["logger"] = .string(label) }
+        if event.source { values["source"] = .string(line.source) }
         return values
     }
 

@@ -46,7 +46,7 @@ final class Anonymiser: Sendable {
     static let pseudonymLimit = 10_000
     private let dirty = Atomic<Bool>(false)
     /// See ``looksForbidden(_:)``.
-    private let cleanValues = Mutex(CleanValues(generation: .max))
+    private let cleanValues = CleanTextMemo()
 
     init(vault: Vault, permissions: any PermissionChecking, clock: any WallClock) throws {
         self.vault = vault
@@ -212,7 +212,7 @@ final class Anonymiser: Sendable {
     /// ``IdentifierFilter`` finds them (machine ID, MACs, host name, home, user name, IP
     /// addresses, card numbers, secret values).
     ///
-    /// Values found clean are remembered (short ones, up to 512, emptied when full, for the
+    /// Values found clean are remembered (``CleanTextMemo``: short ones, 512 slots, for the
     /// filter's current generation): the same screen and button names come again and again,
     /// and the search was 40 % of a granted `record` on the caller's thread. They are
     /// remembered by their exact UTF-8 bytes, as the filter reads them: Swift's `==` on strings
@@ -221,46 +221,17 @@ final class Anonymiser: Sendable {
     /// hold an identifier's bytes.
     private func looksForbidden(_ text: String) -> Bool {
         let generation = IdentifierFilter.generation
-        let memorable = text.utf8.count <= Self.memoValueLimit
-        let key = ExactText(text)
-        if memorable, cleanValues.withLock({ $0.generation == generation && $0.values.contains(key) }) {
-            return false
-        }
+        if cleanValues.contains(text, generation: generation) { return false }
         let forbidden = IdentifierFilter.current.contains(text)
-        if !forbidden, memorable {
-            cleanValues.withLock { memo in
-                // A filter changed meanwhile: this answer is of an older one, not kept.
-                guard IdentifierFilter.generation == generation else { return }
-                if memo.generation != generation { memo = CleanValues(generation: generation) }
-                if memo.values.count >= Self.memoCapacity { memo.values.removeAll(keepingCapacity: true) }
-                memo.values.insert(key)
-            }
+        // A filter changed meanwhile: this answer is of an older one, not kept.
+        if !forbidden, IdentifierFilter.generation == generation {
+            cleanValues.insert(text, generation: generation)
         }
         return forbidden
     }
 
-    /// String values the identifier filter found clean, for one of its generations.
-    struct CleanValues {
-        var generation: UInt64
-        var values: Set<ExactText> = []
-    }
-
-    /// A string compared and hashed by its UTF-8 bytes, not by canonical equivalence.
-    struct ExactText: Hashable {
-        let text: String
-        init(_ text: String) { self.text = text }
-        static func == (a: ExactText, b: ExactText) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(text.utf8.count)
-            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable {
-                hasher.combine(bytes: UnsafeRawBufferPointer($0))
-            }
-            if hashed == nil { for byte in text.utf8 { hasher.combine(byte) } }
-        }
-    }
-
-    static let memoValueLimit = 64
-    static let memoCapacity = 512
+    static let memoValueLimit = CleanTextMemo.valueLimit
+    static let memoCapacity = CleanTextMemo.capacity
 
     private func truncate(_ text: String, _ limit: Int?) -> String {
         // Telemetry refuses a manifest that does not validate; still, a negative maxLength keeps

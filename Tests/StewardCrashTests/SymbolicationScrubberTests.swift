@@ -110,4 +110,24 @@ import StewardCore
         #expect(scrubbed.crashedThread.frames[0].function == "Parser.token: next", "a symbol is code, not a secret")
         #expect(scrubbed.images[0].path == "/opt/[host]/bin/app")
     }
+
+    /// Clean texts are remembered by their bytes: the same text scrubbed again is still clean,
+    /// a text that holds an identifier is scrubbed every time, and a text equal to a remembered
+    /// one only as a Swift string (canonical equivalence) is searched, not taken for it.
+    @Test func rememberedCleanTextsNeverHideAFinding() {
+        let id = "0123456789abcdef0123456789abcdee"
+        let filter = IdentifierFilter(machineIDs: [id])
+        let scrubber = Scrubber(homeDirectory: nil, userName: nil, filter: filter)
+        for _ in 0..<3 {
+            #expect(scrubber.scrub("slow request") == "slow request")
+            #expect(scrubber.scrub("id \(id)") == "id [machine-id]")
+        }
+        let composed = String(id.dropLast()) + "\u{E9}"
+        let decomposed = String(id.dropLast()) + "e\u{301}"
+        #expect(composed == decomposed, "equal as Swift strings")
+        #expect(scrubber.scrub(composed) == composed)
+        #expect(scrubber.scrub(decomposed).utf8.starts(with: "[machine-id]".utf8), "its bytes hold the machine ID")
+        for n in 0..<(CleanTextMemo.capacity + 10) { #expect(scrubber.scrub("screen \(n)") == "screen \(n)") }
+        #expect(scrubber.scrub(decomposed).utf8.starts(with: "[machine-id]".utf8), "still found after the memo emptied")
+    }
 }

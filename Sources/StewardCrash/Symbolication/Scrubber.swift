@@ -26,6 +26,9 @@ struct Scrubber: Hashable, Sendable {
     let userName: String?
     /// The device's identifiers and secret shapes.
     let filter: IdentifierFilter
+    /// Short texts found clean (with secret values searched), so the same breadcrumb
+    /// messages, categories and data are not searched again on every breadcrumb.
+    private let clean = CleanTextMemo()
 
     static func == (a: Scrubber, b: Scrubber) -> Bool { a.homeDirectory == b.homeDirectory && a.userName == b.userName }
     func hash(into hasher: inout Hasher) {
@@ -49,6 +52,14 @@ struct Scrubber: Hashable, Sendable {
 
     /// The text with the home directory, home paths and user name replaced.
     func scrub(_ text: String, secretValues: Bool = true) -> String {
+        guard secretValues else { return scrubUncached(text, secretValues: false) }
+        if clean.contains(text) { return text }
+        let scrubbed = scrubUncached(text, secretValues: true)
+        if scrubbed.utf8.elementsEqual(text.utf8) { clean.insert(text) }
+        return scrubbed
+    }
+
+    private func scrubUncached(_ text: String, secretValues: Bool) -> String {
         var text = text
         if text.utf8.contains(UInt8(ascii: "/")) || userName != nil {
             var bytes = Array(text.utf8)
