@@ -86,13 +86,16 @@ final class ServerProcess: Sendable {
         throw CollectorError(description: "steward-server did not say where it listens; its standard error:\n\(log)")
     }
 
-    /// The status and body of `method path`.
-    func request(_ method: String, _ path: String) async throws -> (status: Int, body: String) {
+    /// The status and body of `method path`, sent with `headers`.
+    func request(_ method: String, _ path: String, headers: [String: String] = [:]) async throws -> (
+        status: Int, body: String
+    ) {
         guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else {
             throw CollectorError(description: "not a path: \(path)")
         }
         var request = URLRequest(url: url)
         request.httpMethod = method
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }

@@ -77,6 +77,56 @@ import Testing
             "\(events.map(Self.breadcrumbMessages))")
     }
 
+    @Test func aRequestsTraceparentIsContinuedOnItsReportItsLogRecordAndItsBreadcrumb() async throws {
+        let collector = try await Collector.start()
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "steward-server-\(UUID().uuidString)"
+        ).path
+        defer {
+            try? FileManager.default.removeItem(atPath: dataDir)
+            try? FileManager.default.removeItem(atPath: dataDir + ".stderr")
+        }
+        // The caller's trace (W3C Trace Context), known in advance.
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let callerSpanID = "00f067aa0ba902b7"
+
+        let server = try await ServerProcess.start(dataDir: dataDir, collectorPort: collector.port)
+        #expect(try await server.request("POST", "/consent/grant").status == 204)
+        // No traceparent: a trace of its own.
+        #expect(try await server.request("GET", "/hello").status == 200)
+        let failed = try await server.request(
+            "GET", "/fail", headers: ["traceparent": "00-\(traceID)-\(callerSpanID)-01"])
+        #expect(failed.status == 500)
+        #expect(try await server.terminate() == 0, "a graceful exit: \(server.log)")
+        await collector.stop()
+
+        // The report: Sentry's trace context is the caller's trace, and the server's own span in it.
+        let events = collector.bodies(at: "/api/1/envelope/").flatMap(Self.sentryEvents)
+        #expect(events.count == 1, "\(events.map(Self.breadcrumbMessages))")
+        let report = try #require(events.first, "the report of /fail")
+        let trace = try #require((report["contexts"] as? JSON)?["trace"] as? JSON, "a trace context: \(report)")
+        #expect(trace["trace_id"] as? String == traceID)
+        let spanID = try #require(trace["span_id"] as? String)
+        #expect(
+            Self.isHex(spanID, digits: 16) && spanID != callerSpanID, "the server's span, not the caller's: \(spanID)")
+
+        // The `http_log` record of the same line: the same ids, as OTLP/JSON hex.
+        let records = Self.logRecords(in: collector.bodies(at: "/v1/logs")).filter { $0.event == "http_log" }
+        let record = try #require(records.first { $0.message.hasPrefix("GET /fail 500") }, "\(records)")
+        #expect(record.traceID == traceID, "\(record)")
+        #expect(record.spanID == spanID, "\(record)")
+
+        // The breadcrumbs in the report: the failed request's carries the caller's trace; the
+        // request that came without one carries a new trace.
+        let crumbs = Self.breadcrumbs(of: report)
+        let failCrumb = try #require(crumbs.last { $0.message == "GET /fail 500" }, "\(crumbs)")
+        #expect(failCrumb.data["trace_id"] == traceID, "\(failCrumb)")
+        #expect(failCrumb.data["span_id"] == spanID, "\(failCrumb)")
+        let helloCrumb = try #require(crumbs.last { $0.message == "GET /hello 200" }, "\(crumbs)")
+        let helloTrace = try #require(helloCrumb.data["trace_id"], "\(helloCrumb)")
+        #expect(Self.isHex(helloTrace, digits: 32) && helloTrace != traceID, "\(helloCrumb)")
+    }
+
     @Test func aManifestThatIsNotValidStopsTheServerWithEveryProblemBeforeItListens() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "steward-server-\(UUID().uuidString)")
@@ -131,10 +181,13 @@ import Testing
         var event: String
         var severity: Int
         var message: String
-        var description: String { "\(event) \(severity) \(message)" }
+        /// `traceId` and `spanId` (hex in OTLP/JSON), empty when the record has none.
+        var traceID: String
+        var spanID: String
+        var description: String { "\(event) \(severity) \(message) trace \(traceID) span \(spanID)" }
     }
 
-    /// Every OTLP log record: its event name, severity number and `message` attribute.
+    /// Every OTLP log record: its event name, severity number, `message` attribute and ids.
     static func logRecords(in bodies: [String]) -> [LogRecord] {
         var records: [LogRecord] = []
         for body in bodies {
@@ -146,7 +199,9 @@ import Testing
                             LogRecord(
                                 event: record["eventName"] as? String ?? "",
                                 severity: record["severityNumber"] as? Int ?? 0,
-                                message: attributes(record["attributes"])["message"] ?? ""))
+                                message: attributes(record["attributes"])["message"] ?? "",
+                                traceID: record["traceId"] as? String ?? "",
+                                spanID: record["spanId"] as? String ?? ""))
                     }
                 }
             }
@@ -160,7 +215,26 @@ import Testing
     }
 
     static func breadcrumbMessages(of event: JSON) -> [String] {
-        ((event["breadcrumbs"] as? JSON)?["values"] as? [JSON] ?? []).compactMap { $0["message"] as? String }
+        breadcrumbs(of: event).map(\.message)
+    }
+
+    struct Breadcrumb: CustomStringConvertible {
+        var message: String
+        var data: [String: String]
+        var description: String { "\(message) \(data)" }
+    }
+
+    /// A Sentry event's breadcrumbs: each one's message and string data.
+    static func breadcrumbs(of event: JSON) -> [Breadcrumb] {
+        ((event["breadcrumbs"] as? JSON)?["values"] as? [JSON] ?? []).compactMap { crumb in
+            guard let message = crumb["message"] as? String else { return nil }
+            return Breadcrumb(message: message, data: crumb["data"] as? [String: String] ?? [:])
+        }
+    }
+
+    /// Whether `text` is `digits` lowercase hexadecimal digits, as W3C Trace Context writes ids.
+    static func isHex(_ text: String, digits: Int) -> Bool {
+        text.utf8.count == digits && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// OTLP attributes (`[{key, value: {stringValue | intValue | …}}]`) as strings.
