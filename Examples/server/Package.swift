@@ -50,6 +50,8 @@ let package = Package(
             // loopback collector they start is a Hummingbird application too.
             dependencies: [
                 "steward-server",
+                // PrivateSecretService: a keyring of the test's own on a private session bus.
+                .product(name: "StewardTesting", package: "Steward"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

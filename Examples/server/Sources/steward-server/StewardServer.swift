@@ -11,8 +11,9 @@ import StewardServiceLifecycle
 import StewardTracing
 import UnixSignals
 
-/// The example server: Steward started over a data folder, swift-log, swift-metrics and
-/// tracing bootstrapped with Steward's bridges and swift-otel's tracer (``ServerTracing``), and a Hummingbird
+/// The example server: Steward started over a data folder (its vault key in the store the
+/// machine offers, said on standard error), swift-log, swift-metrics and tracing bootstrapped
+/// with Steward's bridges and swift-otel's tracer (``ServerTracing``), and a Hummingbird
 /// application run beside ``StewardService`` and the tracer in one `ServiceGroup` that shuts
 /// down gracefully on SIGTERM or SIGINT.
 @main
@@ -62,6 +63,10 @@ struct StewardServer: AsyncParsableCommand {
 
     func run() async throws {
         let steward = try startSteward()
+        if let steward {
+            // Which store keeps the vault key (Keys.md): read by operators and by the tests.
+            FileHandle.standardError.write(Data("steward key store: \(steward.keyStore)\n".utf8))
+        }
         bootstrap(steward)
         let tracing = try ServerTracing.bootstrap()
         let logger = Logger(label: "steward-server")

@@ -127,6 +127,62 @@ import Testing
         #expect(Self.isHex(helloTrace, digits: 32) && helloTrace != traceID, "\(helloCrumb)")
     }
 
+    @Test(arguments: [VaultKeyPlace.systemdCredential, .privateKeyring])
+    func theVaultKeyIsKeptInTheStoreTheMachineOffersNeverInAKeyFileAndTheRunsStillDeliver(place: VaultKeyPlace)
+        async throws
+    {
+        let collector = try await Collector.start()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "steward-server-\(UUID().uuidString)"
+        ).path
+        let dataDir = root + "/data"
+        try FileManager.default.createDirectory(
+            atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let store = try place.prepare(in: root)
+        defer {
+            store.stop()
+            try? FileManager.default.removeItem(atPath: root)
+            try? FileManager.default.removeItem(atPath: dataDir + ".stderr")
+        }
+
+        // Consent pending: the report of /fail is kept, encrypted under the vault key.
+        let first = try await ServerProcess.start(
+            dataDir: dataDir, collectorPort: collector.port, environment: store.environment)
+        #expect(try await first.request("GET", "/fail").status == 500)
+        #expect(try await first.terminate() == 0, "a graceful exit: \(first.log)")
+        #expect(first.log.contains("steward key store: \(place.recorded)\n"), "\(first.log)")
+        #expect(try String(contentsOfFile: dataDir + "/keys/store", encoding: .utf8) == place.recorded + "\n")
+
+        // The data folder holds no key file: the wrapped key at most.
+        let keys = try FileManager.default.contentsOfDirectory(atPath: dataDir + "/keys").sorted()
+        #expect(keys == place.keysFolder, "\(keys)")
+        if keys.contains("vault.wrapped") {
+            let wrapped = try Data(contentsOf: URL(fileURLWithPath: dataDir + "/keys/vault.wrapped"))
+            #expect(wrapped.count == 68 && wrapped.prefix(8) == Data("SWRAPK01".utf8), "\(wrapped.count) bytes")
+        }
+        let files = FileManager.default.enumerator(atPath: dataDir)?.compactMap { $0 as? String } ?? []
+        #expect(!files.contains { $0.hasSuffix(".key") }, "no plaintext key file: \(files)")
+        #expect(collector.requests.isEmpty, "nothing is sent before consent")
+
+        // A second run gets the same key from the store: once granted, it delivers the first
+        // run's report, read back from the vault, and its own.
+        let second = try await ServerProcess.start(
+            dataDir: dataDir, collectorPort: collector.port, environment: store.environment)
+        #expect(try await second.request("POST", "/consent/grant").status == 204)
+        #expect(try await second.request("GET", "/fail").status == 500)
+        #expect(try await second.terminate() == 0, "a graceful exit: \(second.log)")
+        await collector.stop()
+        #expect(second.log.contains("steward key store: \(place.recorded)\n"), "\(second.log)")
+        let events = collector.bodies(at: "/api/1/envelope/").flatMap(Self.sentryEvents)
+        #expect(events.count == 2, "both runs' reports: \(events.map(Self.breadcrumbMessages))")
+        #expect(
+            events.contains {
+                let crumbs = Self.breadcrumbMessages(of: $0)
+                return crumbs.last == "GET /fail 500" && !crumbs.contains("POST /consent/grant 204")
+            },
+            "the first run's, kept while consent was pending: \(events.map(Self.breadcrumbMessages))")
+    }
+
     @Test func aManifestThatIsNotValidStopsTheServerWithEveryProblemBeforeItListens() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "steward-server-\(UUID().uuidString)")
@@ -138,6 +194,7 @@ import Testing
 
         let process = Process()
         process.executableURL = ServerProcess.binary
+        process.environment = ServerProcess.environment()
         process.arguments = [
             "--port", "0", "--data-dir", directory.appendingPathComponent("data").path, "--manifest", manifest.path,
         ]
