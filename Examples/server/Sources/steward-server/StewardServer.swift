@@ -11,9 +11,11 @@ import StewardServiceLifecycle
 import StewardTracing
 import UnixSignals
 
-/// The example server: Steward started over a data folder, swift-log, swift-metrics and
-/// tracing bootstrapped with Steward's bridges, and a Hummingbird application run beside
-/// ``StewardService`` in one `ServiceGroup` that shuts down gracefully on SIGTERM or SIGINT.
+/// The example server: Steward started over a data folder (its vault key in the store the
+/// machine offers, said on standard error), swift-log, swift-metrics and tracing bootstrapped
+/// with Steward's bridges and swift-otel's tracer (``ServerTracing``), and a Hummingbird
+/// application run beside ``StewardService`` and the tracer in one `ServiceGroup` that shuts
+/// down gracefully on SIGTERM or SIGINT.
 @main
 struct StewardServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,7 +63,12 @@ struct StewardServer: AsyncParsableCommand {
 
     func run() async throws {
         let steward = try startSteward()
+        if let steward {
+            // Which store keeps the vault key (Keys.md): read by operators and by the tests.
+            FileHandle.standardError.write(Data("steward key store: \(steward.keyStore)\n".utf8))
+        }
         bootstrap(steward)
+        let tracing = try ServerTracing.bootstrap()
         let logger = Logger(label: "steward-server")
         let (host, port) = (self.host, self.port)
         let application = Application(
@@ -74,8 +81,9 @@ struct StewardServer: AsyncParsableCommand {
             },
             logger: logger)
         // A graceful shutdown runs through the services last to first: the server stops
-        // accepting and finishes its requests, then Steward stores and delivers what they left.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // accepting and finishes its requests, then Steward stores and delivers what they left,
+        // then the tracer ends.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tracing)]
         if let steward {
             services.append(.init(service: StewardService(steward, shutdownBound: .seconds(shutdownBound))))
         }
@@ -117,7 +125,8 @@ struct StewardServer: AsyncParsableCommand {
     }
 
     /// swift-log, swift-metrics and tracing through Steward's bridges (or standard error alone
-    /// without Steward). Once per process, before any `Logger` or metric is made.
+    /// without Steward). Once per process, before any `Logger` or metric is made; the tracer
+    /// itself is ``ServerTracing``'s.
     private func bootstrap(_ steward: Steward?) {
         guard let steward else {
             LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -132,8 +141,8 @@ struct StewardServer: AsyncParsableCommand {
             ])
         }
         MetricsSystem.bootstrap(StewardMetricsFactory(steward: steward))
-        // Span ids of the request (TracingMiddleware) on breadcrumbs, reports and records, with
-        // the tracer InstrumentationSystem is bootstrapped with.
+        // Span ids of the request (TracingMiddleware) on breadcrumbs, reports and records, read
+        // at each call through the tracer InstrumentationSystem is bootstrapped with (ServerTracing).
         StewardTracing.install()
     }
 }

@@ -4,8 +4,10 @@ import FoundationNetworking
 #endif
 import Synchronization
 
-/// The built `steward-server`, run as a child process on a free loopback port, with its key
-/// kept in files of its data folder (never the keyring or a credential of the machine).
+/// The built `steward-server`, run as a child process on a free loopback port. Its environment
+/// has no session bus (`DBUS_SESSION_BUS_ADDRESS`, `XDG_RUNTIME_DIR`) and no `OTEL_*` variables,
+/// so the developer's keyring is never reached; its vault key is in files of its data folder,
+/// or in the store of the environment a test gives it (a credential or a private keyring).
 final class ServerProcess: Sendable {
     let port: Int
     private let process: Process
@@ -31,7 +33,13 @@ final class ServerProcess: Sendable {
 
     /// Starts the server over `dataDir`, sending to `collector`, and waits for its
     /// `listening on 127.0.0.1:PORT` line.
-    static func start(dataDir: String, collectorPort: Int) async throws -> ServerProcess {
+    ///
+    /// - Parameter environment: Variables set after the session bus and credentials are
+    ///   removed: `CREDENTIALS_DIRECTORY` (a credential the test laid out, as systemd does) or
+    ///   `DBUS_SESSION_BUS_ADDRESS` (a private keyring). Empty: the key in files.
+    static func start(dataDir: String, collectorPort: Int, environment extra: [String: String] = [:]) async throws
+        -> ServerProcess
+    {
         let process = Process()
         process.executableURL = binary
         process.arguments = [
@@ -39,12 +47,7 @@ final class ServerProcess: Sendable {
             "--otlp-endpoint", "http://127.0.0.1:\(collectorPort)",
             "--sentry-dsn", "http://public@127.0.0.1:\(collectorPort)/1",
         ]
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys
-        where key.hasPrefix("OTEL_") || ["DBUS_SESSION_BUS_ADDRESS", "CREDENTIALS_DIRECTORY"].contains(key) {
-            environment[key] = nil
-        }
-        process.environment = environment
+        process.environment = environment(adding: extra)
         let stderrPath = dataDir + ".stderr"
         guard FileManager.default.createFile(atPath: stderrPath, contents: nil) else {
             throw CollectorError(description: "cannot create \(stderrPath)")
@@ -86,13 +89,31 @@ final class ServerProcess: Sendable {
         throw CollectorError(description: "steward-server did not say where it listens; its standard error:\n\(log)")
     }
 
-    /// The status and body of `method path`.
-    func request(_ method: String, _ path: String) async throws -> (status: Int, body: String) {
+    /// The test process's environment without what could reach the machine's key stores or
+    /// telemetry settings (`DBUS_SESSION_BUS_ADDRESS`, `XDG_RUNTIME_DIR`, `CREDENTIALS_DIRECTORY`,
+    /// `OTEL_*`), then `extra`: what every run of the server gets.
+    static func environment(adding extra: [String: String] = [:]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys
+        where key.hasPrefix("OTEL_")
+            || ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "CREDENTIALS_DIRECTORY"].contains(key)
+        {
+            environment[key] = nil
+        }
+        environment.merge(extra) { _, given in given }
+        return environment
+    }
+
+    /// The status and body of `method path`, sent with `headers`.
+    func request(_ method: String, _ path: String, headers: [String: String] = [:]) async throws -> (
+        status: Int, body: String
+    ) {
         guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else {
             throw CollectorError(description: "not a path: \(path)")
         }
         var request = URLRequest(url: url)
         request.httpMethod = method
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
