@@ -101,6 +101,7 @@ let package = Package(
         .executableTarget(
             name: "BridgeBenchmarks",
             dependencies: [
+                "BridgeShared",
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "Steward", package: "Steward"),
                 .product(name: "StewardCore", package: "Steward"),
@@ -113,6 +114,27 @@ let package = Package(
             ],
             path: "Benchmarks/BridgeBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // What BridgeBenchmarks and BridgeProfile share.
+        .target(
+            name: "BridgeShared",
+            dependencies: [
+                .product(name: "Steward", package: "Steward"),
+                .product(name: "StewardCore", package: "Steward"),
+                .product(name: "StewardTelemetry", package: "Steward"),
+            ],
+            path: "Shared/BridgeShared"
+        ),
+        // Not a benchmark: a driver of the swift-log bridge for callgrind and perf (see its file).
+        .executableTarget(
+            name: "BridgeProfile",
+            dependencies: [
+                "BridgeShared",
+                .product(name: "Steward", package: "Steward"),
+                .product(name: "StewardLogging", package: "Steward"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BridgeProfile"
         ),
         .executableTarget(
             name: "PeerBenchmarks",

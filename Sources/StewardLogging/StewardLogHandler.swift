@@ -122,10 +122,19 @@ final class Sink: Sendable {
     /// The declared event lines are recorded as, resolved once.
     struct Event: Sendable {
         let handle: Telemetry.EventHandle
-        /// Declared attributes and their types.
-        let declared: [String: AttributeType]
-        /// Whether the event declares `message`, `level`, `logger`, `source` as strings.
-        let message: Bool, level: Bool, logger: Bool, source: Bool
+        /// Declared attributes by name.
+        let declared: [String: Telemetry.DeclaredAttribute]
+        /// `message`, `level`, `logger` and `source` where the event declares them as strings.
+        let message, level, logger, source: Telemetry.DeclaredAttribute?
+
+        init(handle: Telemetry.EventHandle, declared: [String: Telemetry.DeclaredAttribute]) {
+            self.handle = handle
+            self.declared = declared
+            func text(_ name: String) -> Telemetry.DeclaredAttribute? {
+                declared[name].flatMap { $0.declaration.type == .string ? $0 : nil }
+            }
+            (message, level, logger, source) = (text("message"), text("level"), text("logger"), text("source"))
+        }
     }
 
     let steward: Steward
@@ -142,15 +151,8 @@ final class Sink: Sendable {
         crashes = steward.crashes
         self.options = options
         fixedLowest = [options.breadcrumbLevel, options.reportLevel].compactMap { $0 }.min()
-        if let name = options.event, let handle = steward.telemetry.handle(for: name),
-            let declaration = steward.manifest.events.first(where: { $0.name == name })
-        {
-            let declared = Dictionary(
-                declaration.attributes.map { ($0.name, $0.type) }, uniquingKeysWith: { first, _ in first })
-            event = Event(
-                handle: handle, declared: declared, message: declared["message"] == .string,
-                level: declared["level"] == .string, logger: declared["logger"] == .string,
-                source: declared["source"] == .string)
+        if let name = options.event, let handle = steward.telemetry.handle(for: name) {
+            event = Event(handle: handle, declared: steward.telemetry.declarations(of: handle))
         } else {
             event = nil
             if let name = options.event {
@@ -184,7 +186,7 @@ final class Sink: Sendable {
         // Steward's own diagnostics, when the host routes `Configuration.logger` through this
         // handler: never reported or recorded again (a dropped report's warning would report
         // itself), only kept as breadcrumbs.
-        if report || record, let own = line.metadata, !own.isEmpty, own["steward.code"] != nil {
+        if report || record, let own = line.metadata, own.keys.contains(where: { $0 == "steward.code" }) {
             (report, record) = (false, false)
             guard breadcrumb else { return }
         }
@@ -205,7 +207,7 @@ final class Sink: Sendable {
         if record, let event {
             telemetry.record(
                 event.handle, severityNumber: Self.severityNumber(level),
-                attributes: Self.attributes(
+                declared: Self.attributes(
                     event, message: message, level: level, label: label, line: line, metadata: metadata))
         }
     }
@@ -232,8 +234,7 @@ final class Sink: Sendable {
     /// reporter scrubs what is left (identifiers and secret values become placeholders), once.
     static func breadcrumbData(_ metadata: Logger.Metadata) -> [String: String] {
         guard !metadata.isEmpty else { return [:] }
-        var data: [String: String] = [:]
-        data.reserveCapacity(metadata.count)
+        var data = [String: String](minimumCapacity: metadata.count)
         for (key, value) in metadata where !IdentifierFilter.isSecretKey(key) {
             data[key] = value.description
         }
@@ -242,20 +243,22 @@ final class Sink: Sendable {
 
     /// The declared attributes the line fills: declared metadata keys, each converted to its
     /// declared type (or left out), then `message`, `level`, `logger` and `source` where the
-    /// event declares them (`source` is worked out only then).
+    /// event declares them (`source` is worked out only then). Later values win: a metadata
+    /// value named `message` gives way to the message.
     static func attributes(
         _ event: Event, message: String, level: Logger.Level, label: String, line: LogEvent, metadata: Logger.Metadata
-    ) -> [String: AttributeValue] {
-        var values: [String: AttributeValue] = [:]
-        values.reserveCapacity(event.declared.count)
+    ) -> [Telemetry.DeclaredValue] {
+        var values: [Telemetry.DeclaredValue] = []
+        values.reserveCapacity(metadata.count + 4)
         for (key, value) in metadata {
-            guard let type = event.declared[key], let converted = convert(value, to: type) else { continue }
-            values[key] = converted
+            guard let attribute = event.declared[key], let converted = convert(value, to: attribute.declaration.type)
+            else { continue }
+            values.append(Telemetry.DeclaredValue(attribute, converted))
         }
-        if event.message { values["message"] = .string(message) }
-        if event.level { values["level"] = .string(level.rawValue) }
-        if event.logger { values["logger"] = .string(label) }
-        if event.source { values["source"] = .string(line.source) }
+        if let attribute = event.message { values.append(Telemetry.DeclaredValue(attribute, .string(message))) }
+        if let attribute = event.level { values.append(Telemetry.DeclaredValue(attribute, .string(level.rawValue))) }
+        if let attribute = event.logger { values.append(Telemetry.DeclaredValue(attribute, .string(label))) }
+        if let attribute = event.source { values.append(Telemetry.DeclaredValue(attribute, .string(line.source))) }
         return values
     }
 

@@ -74,8 +74,9 @@ final class Anonymiser: Sendable {
             }
         }
         if unchanged { return .kept(attributes) }
-        var kept: [String: AttributeValue] = [:]
-        kept.reserveCapacity(attributes.count)
+        // Sized once at creation: reserveCapacity on an empty dictionary allocates and then
+        // moves into a second storage.
+        var kept = [String: AttributeValue](minimumCapacity: attributes.count)
         for (key, value) in attributes {
             guard let declaration = declared[key] else {
                 if strict { return .refused }
@@ -86,6 +87,21 @@ final class Anonymiser: Sendable {
                 continue
             }
             kept[key] = safe
+        }
+        return .kept(kept)
+    }
+
+    /// ``apply(_:declared:purpose:strict:)`` for values that come with their declarations
+    /// (of event `event`): no lookup by name.
+    func apply(_ values: [Telemetry.DeclaredValue], event: Int, purpose: Purpose, strict: Bool) -> Result {
+        var kept = [String: AttributeValue](minimumCapacity: values.count)
+        for item in values {
+            let declaration = item.attribute.declaration
+            guard item.attribute.event == event, let safe = sanitise(item.value, declaration, purpose: purpose) else {
+                if strict { return .refused }
+                continue
+            }
+            kept[declaration.name] = safe
         }
         return .kept(kept)
     }

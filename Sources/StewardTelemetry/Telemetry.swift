@@ -335,6 +335,49 @@ public final class Telemetry: Sendable {
         return recordConsented(handle, attributes: attributes(), at: date, severityNumber: severityNumber)
     }
 
+    /// One declared attribute of one event, as ``declarations(of:)`` gives it: only Steward
+    /// makes them, so a ``DeclaredValue`` always carries a real declaration.
+    package struct DeclaredAttribute: Sendable {
+        /// The event's index.
+        let event: Int
+        /// The attribute's declaration.
+        package let declaration: AttributeDeclaration
+    }
+
+    /// A value for a declared attribute (``record(_:severityNumber:declared:)``).
+    package struct DeclaredValue: Sendable {
+        let attribute: DeclaredAttribute
+        let value: AttributeValue
+
+        /// `value` for `attribute`.
+        package init(_ attribute: DeclaredAttribute, _ value: AttributeValue) {
+            self.attribute = attribute
+            self.value = value
+        }
+    }
+
+    /// The attribute declarations of `handle`'s event by name, for a bridge that builds values
+    /// of the declared names and types itself (``record(_:severityNumber:declared:)``).
+    package func declarations(of handle: EventHandle) -> [String: DeclaredAttribute] {
+        compiled[handle.index].attributes.mapValues { DeclaredAttribute(event: handle.index, declaration: $0) }
+    }
+
+    /// Records the event behind `handle` from values a bridge built for the event's own
+    /// declarations (from ``declarations(of:)``): they pass the anonymiser like any attributes
+    /// (consent, identifiers, truncation, the filter), without being looked up by name again.
+    /// A value of another event's declaration, or not of the declared type, counts as an
+    /// undeclared attribute (in strict mode, the record is dropped).
+    @discardableResult
+    package func record(
+        _ handle: EventHandle, severityNumber: Int, declared values: @autoclosure () -> [DeclaredValue]
+    ) -> Outcome {
+        if consent.isDenied(handle.consent) {
+            countConsentDrop(handle.index)
+            return .droppedForConsent
+        }
+        return recordConsented(handle, input: .declared(values()), at: nil, severityNumber: severityNumber)
+    }
+
     /// Whether `handle`'s purpose is denied now (one atomic load): a bridge skips building what
     /// it would record.
     @inlinable
@@ -345,6 +388,19 @@ public final class Telemetry: Sendable {
     @usableFromInline
     func recordConsented(
         _ handle: EventHandle, attributes: [String: AttributeValue], at date: Date?, severityNumber: Int = 9
+    ) -> Outcome {
+        recordConsented(handle, input: .named(attributes), at: date, severityNumber: severityNumber)
+    }
+
+    /// What a record's attributes come as: by name (checked against the declarations) or with
+    /// their declarations (a bridge's).
+    enum AttributeInput {
+        case named([String: AttributeValue])
+        case declared([DeclaredValue])
+    }
+
+    func recordConsented(
+        _ handle: EventHandle, input: AttributeInput, at date: Date?, severityNumber: Int
     ) -> Outcome {
         let event = compiled[handle.index]
         let state: ConsentState =
@@ -377,10 +433,16 @@ public final class Telemetry: Sendable {
             return .dropped(reason)
         }
         let kept: [String: AttributeValue]
-        switch anonymiser.apply(
-            attributes, declared: event.attributes, purpose: event.declaration.purpose,
-            strict: configuration.mode == .strict)
-        {
+        let strict = configuration.mode == .strict
+        let result =
+            switch input {
+            case .named(let attributes):
+                anonymiser.apply(
+                    attributes, declared: event.attributes, purpose: event.declaration.purpose, strict: strict)
+            case .declared(let values):
+                anonymiser.apply(values, event: handle.index, purpose: event.declaration.purpose, strict: strict)
+            }
+        switch result {
         case .refused:
             audit?.recordDropped(event.declaration.category, purpose: event.declaration.purpose, reason: .undeclared)
             return .dropped(.undeclared)

@@ -241,6 +241,44 @@ final class TelemetryFixture: @unchecked Sendable {  // Used by one test at a ti
             "its bytes hold the machine ID")
     }
 
+    /// The bridges' path: values that come with their event's declarations pass the same
+    /// anonymiser (pseudonyms, truncation, the filter) and keep the same strictness.
+    @Test func declaredValuesPassTheAnonymiserAndOnlyTheirOwnEventsDeclarationsCount() throws {
+        let f = try TelemetryFixture(configuration: Telemetry.Configuration(batchSize: 1))
+        try f.ledger.grant([.analytics, .personalization])
+        let screenView = try #require(f.telemetry.handle(for: "screen_view"))
+        let themeChanged = try #require(f.telemetry.handle(for: "theme_changed"))
+        let declared = f.telemetry.declarations(of: screenView)
+        let screen = try #require(declared["screen"]), account = try #require(declared["account"])
+        let duration = try #require(declared["duration_ms"])
+        #expect(
+            f.telemetry.record(
+                screenView, severityNumber: 13,
+                declared: [
+                    .init(screen, .string("settings-page")), .init(account, .string("ana@example.org")),
+                    .init(duration, .int(40)),
+                ]) == .recorded)
+        try f.telemetry.flush()
+        let record = try #require(try f.stored().last)
+        #expect(record.severityNumber == 13)
+        #expect(record.attributes["screen"] == .string("settings"), "cut to maxLength 8")
+        #expect(record.attributes["duration_ms"] == .int(40))
+        #expect(record.attributes["account"] != .string("ana@example.org"), "an identifier is pseudonymised")
+        #expect(
+            record.attributes["account"].map { if case .string(let s) = $0 { s.count == 32 } else { false } } == true)
+
+        #expect(
+            f.telemetry.record(themeChanged, severityNumber: 9, declared: [.init(screen, .string("a"))])
+                == .dropped(.undeclared), "another event's declaration is not this event's")
+        #expect(
+            f.telemetry.record(screenView, severityNumber: 9, declared: [.init(duration, .string("forty"))])
+                == .dropped(.undeclared), "not the declared type")
+        try f.ledger.deny([.analytics])
+        #expect(
+            f.telemetry.record(screenView, severityNumber: 9, declared: [.init(screen, .string("a"))])
+                == .droppedForConsent)
+    }
+
     @Test func withdrawalQueuesADeletionRequestAndRotatesTheSalt() throws {
         let f = try TelemetryFixture()
         try f.ledger.grant([.analytics])

@@ -17,6 +17,7 @@
 // measured thread, as Steward's storing happens off it. See Documentation/Performance.md.
 
 import Benchmark
+import BridgeShared
 import CoreMetrics
 import Foundation
 import Logging
@@ -26,38 +27,6 @@ import StewardCore
 import StewardLogging
 import StewardMetrics
 import StewardTelemetry
-
-/// The example manifest with the `app_log` event and two metrics declared for analytics.
-private func benchManifest() throws -> PrivacyManifest {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    let data = try Data(contentsOf: root.appendingPathComponent("Examples/steward/example-manifest.json"))
-    guard var json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-        throw CocoaError(.fileReadCorruptFile)
-    }
-    var events = json["events"] as? [[String: Any]] ?? []
-    events.append([
-        "name": "app_log", "purpose": "analytics", "category": "usageEvents", "expires": "2099-12-31",
-        "attributes": [
-            ["name": "message", "type": "string", "classification": "plain", "maxLength": 200],
-            ["name": "level", "type": "string", "classification": "plain", "maxLength": 16],
-            ["name": "route", "type": "string", "classification": "plain", "maxLength": 64],
-            ["name": "status", "type": "int", "classification": "plain"],
-        ],
-    ])
-    json["events"] = events
-    json["metrics"] = [
-        [
-            "name": "http.server.requests", "purpose": "analytics", "category": "usageEvents",
-            "dimensions": ["route", "status"],
-        ],
-        [
-            "name": "http.server.duration", "purpose": "analytics", "category": "usageEvents", "unit": "ms",
-            "dimensions": ["route", "status"],
-        ],
-    ]
-    return try PrivacyManifest.decode(json: Array(try JSONSerialization.data(withJSONObject: json)))
-}
 
 /// A started Steward (analytics granted or denied), its bridges, and swift-otel's backends.
 private final class BridgeFixture: @unchecked Sendable {
@@ -75,14 +44,7 @@ private final class BridgeFixture: @unchecked Sendable {
     let services: [Task<Void, Never>]
 
     init(granted: Bool) throws {
-        var configuration = Steward.Configuration(
-            appID: "org.steward.bridge-bench", manifest: try benchManifest(), dataDirectory: directory)
-        configuration.installsCrashHandler = false
-        configuration.automaticDelivery = nil
-        configuration.otelEnvironment = [:]
-        configuration.keyStoreEnvironment = [:]
-        configuration.telemetry = Telemetry.Configuration(batchSize: 256)
-        steward = try Steward.start(configuration)
+        steward = try Steward.start(try BridgeShared.configuration(directory: directory))
         if granted { try steward.consent.grant([.analytics]) } else { try steward.consent.deny([.analytics]) }
         let steward = steward
         eventLogger = Logger(label: "bench.steward") {
