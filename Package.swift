@@ -66,6 +66,12 @@ let package = Package(
             name: "CStewardSecret",
             linkerSettings: [.linkedLibrary("dl")]
         ),
+        // Source lines through elfutils' libdw, loaded with dlopen at first use (never linked:
+        // hosts without libdw symbolicate to function names as before). No elfutils headers.
+        .target(
+            name: "CStewardDwarf",
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
         // Signal-time code only: the crash handler, its alternate stacks and the breadcrumb ring.
         .target(
             name: "CStewardCrash",
@@ -87,7 +93,7 @@ let package = Package(
         ),
         .target(
             name: "StewardCrash",
-            dependencies: ["StewardCore", "CStewardCrash"]
+            dependencies: ["StewardCore", "CStewardCrash", "CStewardDwarf"]
         ),
         .target(
             name: "StewardHTTP",

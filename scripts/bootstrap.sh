@@ -36,12 +36,16 @@ command -v dbus-daemon >/dev/null 2>&1 && command -v dbus-send >/dev/null 2>&1 |
 command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
 if command -v ldconfig >/dev/null 2>&1 || [ -x /sbin/ldconfig ]; then
     { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libsecret-1\.so\.0' || missing+=(libsecret-1-0)
+    # Source lines at the next launch come from DWARF through elfutils' libdw, also loaded at
+    # run time (dlopen: no headers needed to build); the symbolication tests read lines with it.
+    # libdw-dev rather than the runtime package, whose name changed (libdw1, libdw1t64).
+    { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libdw\.so\.1' || missing+=(libdw-dev)
 fi
 
 if ((${#missing[@]})); then
     echo "bootstrap: missing system packages: ${missing[*]}"
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, libcurl with OpenSSL headers, zlib headers, the openssl tool, pkg-config, iproute2, dbus, gnome-keyring, libsecret)" >&2
+        echo "bootstrap: no apt-get here. Install the equivalents of these Debian packages with your package manager: ${missing[*]} (OpenSSL 3 libcrypto headers, libudev headers, libcurl with OpenSSL headers, zlib headers, the openssl tool, pkg-config, iproute2, dbus, gnome-keyring, libsecret, elfutils' libdw)" >&2
         exit 1
     fi
     if [ "$(id -u)" -eq 0 ]; then

@@ -142,23 +142,63 @@ public struct StackFrame: Codable, Hashable, Sendable {
     public var filename: String?
     /// The source line, when debug information was found.
     public var line: Int?
+    /// The source column, when debug information has one (Sentry's `colno`).
+    public var column: Int?
     /// The image's load address (for `debug_meta`).
     public var imageAddress: UInt64?
     /// The address of the symbol the instruction is in.
     public var symbolAddress: UInt64?
+    /// Whether this frame is a call that the compiler inlined into the next frame: both share
+    /// the instruction address, as Sentry expects inlined frames to.
+    public var isInlined: Bool
 
     /// A frame; see the properties.
     public init(
         instructionAddress: UInt64, function: String? = nil, package: String? = nil, filename: String? = nil,
-        line: Int? = nil, imageAddress: UInt64? = nil, symbolAddress: UInt64? = nil
+        line: Int? = nil, column: Int? = nil, imageAddress: UInt64? = nil, symbolAddress: UInt64? = nil,
+        isInlined: Bool = false
     ) {
         self.instructionAddress = instructionAddress
         self.function = function
         self.package = package
         self.filename = filename
         self.line = line
+        self.column = column
         self.imageAddress = imageAddress
         self.symbolAddress = symbolAddress
+        self.isInlined = isInlined
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case instructionAddress, function, package, filename, line, column, imageAddress, symbolAddress, isInlined
+    }
+
+    /// Decodes a frame; reports stored before columns and inlined frames existed decode too.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        instructionAddress = try container.decode(UInt64.self, forKey: .instructionAddress)
+        function = try container.decodeIfPresent(String.self, forKey: .function)
+        package = try container.decodeIfPresent(String.self, forKey: .package)
+        filename = try container.decodeIfPresent(String.self, forKey: .filename)
+        line = try container.decodeIfPresent(Int.self, forKey: .line)
+        column = try container.decodeIfPresent(Int.self, forKey: .column)
+        imageAddress = try container.decodeIfPresent(UInt64.self, forKey: .imageAddress)
+        symbolAddress = try container.decodeIfPresent(UInt64.self, forKey: .symbolAddress)
+        isInlined = try container.decodeIfPresent(Bool.self, forKey: .isInlined) ?? false
+    }
+
+    /// Encodes a frame: absent values and `isInlined` when false are left out.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(instructionAddress, forKey: .instructionAddress)
+        try container.encodeIfPresent(function, forKey: .function)
+        try container.encodeIfPresent(package, forKey: .package)
+        try container.encodeIfPresent(filename, forKey: .filename)
+        try container.encodeIfPresent(line, forKey: .line)
+        try container.encodeIfPresent(column, forKey: .column)
+        try container.encodeIfPresent(imageAddress, forKey: .imageAddress)
+        try container.encodeIfPresent(symbolAddress, forKey: .symbolAddress)
+        if isInlined { try container.encode(true, forKey: .isInlined) }
     }
 }
 

@@ -96,9 +96,11 @@ public final class CrashReporter: Sendable {
         case none
         /// Function names from the ELF symbol tables, demangled: the default.
         case functionNames
-        /// Function names, and source files and lines from DWARF through `llvm-symbolizer`
-        /// where it is installed. Costs a process per image: for development, not for a
-        /// launch path measured in milliseconds.
+        /// Function names, and source files, lines and columns from the images' own DWARF,
+        /// with inlined calls as frames of their own, read in process by elfutils' libdw
+        /// (`libdw.so.1`, loaded at first use) where it is installed; where it is not, from
+        /// `llvm-symbolizer` where that is (a process per image: for development). Images
+        /// without DWARF keep function names only. See Crash.md for the cost.
         case functionNamesAndSourceLocations
     }
 
@@ -178,9 +180,8 @@ public final class CrashReporter: Sendable {
         self.clock = clock
         self.sessionID = configuration.context.sessionID ?? Self.makeSessionID()
         self.sessionStarted = clock.checkedNow
-        self.symbolicator = Symbolicator(
-            symbolizerPath: configuration.symbolication == .functionNamesAndSourceLocations
-                ? LLVMSymbolizer.find() : nil)
+        let lines = configuration.symbolication == .functionNamesAndSourceLocations
+        self.symbolicator = Symbolicator(dwarfLines: lines, symbolizerPath: lines ? LLVMSymbolizer.find() : nil)
         launchCrashes.store((try? Self.loadLaunchState(vault).consecutive) ?? 0, ordering: .relaxed)
         // While crash reporting is denied, a crash leaves nothing on disk.
         consent.ledger.addObserver { [weak self] changes in

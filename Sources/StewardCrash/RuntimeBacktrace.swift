@@ -96,7 +96,7 @@ struct RuntimeBacktrace: Sendable {
         for index in report.crashedThread.frames.indices {
             let address = report.crashedThread.frames[index].instructionAddress
             guard let match = byAddress[address] else { continue }
-            if let file = match.file {
+            if let file = match.file, report.crashedThread.frames[index].filename == nil {
                 report.crashedThread.frames[index].filename = scrub(file)
                 report.crashedThread.frames[index].line = match.line
             }

@@ -111,6 +111,31 @@ enum SentryFixture {
             ])
     }
 
+    @Test func columnsBecomeColnoAndInlinedFramesShareTheInstructionAddress() throws {
+        let frames = [
+            StackFrame(
+                instructionAddress: 0x1234, function: "inner", filename: "a.c", line: 7, column: 5, isInlined: true),
+            StackFrame(instructionAddress: 0x1234, function: "outer", filename: "a.c", line: 11, symbolAddress: 0x1200),
+        ]
+        let encoded = try #require(encoder.stacktrace(frames)["frames"]?.arrayValue)
+        #expect(
+            encoded == [
+                [
+                    "instruction_addr": "0x1234", "function": "outer", "filename": "a.c", "lineno": 11,
+                    "symbol_addr": "0x1200",
+                ],
+                ["instruction_addr": "0x1234", "function": "inner", "filename": "a.c", "lineno": 7, "colno": 5],
+            ])
+    }
+
+    @Test func storedFramesWithoutColumnsOrInliningStillDecode() throws {
+        let old = Data(#"{"instructionAddress":4660,"function":"f","line":3}"#.utf8)
+        let frame = try JSONDecoder().decode(StackFrame.self, from: old)
+        #expect(frame == StackFrame(instructionAddress: 4660, function: "f", line: 3))
+        let inlined = StackFrame(instructionAddress: 1, line: 2, column: 3, isInlined: true)
+        #expect(try JSONDecoder().decode(StackFrame.self, from: JSONEncoder().encode(inlined)) == inlined)
+    }
+
     @Test func framesAreOldestFirstWithHexAddresses() throws {
         let stacktrace = try #require(
             encoder.event(for: SentryFixture.crash)["exception"]?["values"]?[0]?["stacktrace"])

@@ -7,7 +7,7 @@
 //   header, registers, both unwinds, /proc/self/maps, breadcrumbs, context, fsync of file and
 //   folder. The time from the signal is this plus the kernel's signal delivery (microseconds).
 // - "process 10 pending records": 10 records written (not measured), then processPending():
-//   parse, symbolicate (ELF symbols; llvm-symbolizer when found), scrub, store through the
+//   parse, symbolicate (ELF symbols; DWARF lines through libdw in the lines mode), scrub, store through the
 //   consent gate, commit, unlink. With and without symbolication.
 // - "handled error, caller's thread" (issue 18: at most 5 µs p50; sentry_capture_event
 //   28.8 µs): CrashReporter.report(error:) at a stack depth of 12, what the caller pays (the
@@ -112,7 +112,7 @@ let benchmarks: @Sendable () -> Void = {
     for (name, symbolication) in [
         ("Process 10 pending records, function names (default)", CrashReporter.Symbolication.functionNames),
         ("Process 10 pending records, not symbolicated", .none),
-        ("Process 10 pending records, names and source lines (llvm-symbolizer)", .functionNamesAndSourceLocations),
+        ("Process 10 pending records, names and source lines (libdw)", .functionNamesAndSourceLocations),
     ] {
         Benchmark(name, configuration: configuration) { benchmark in
             guard let fixture else { return }

@@ -181,6 +181,7 @@ public struct SentryEventEncoder: Hashable, Sendable {
         if let package = frame.package { object["package"] = .string(package) }
         if let filename = frame.filename { object["filename"] = .string(filename) }
         if let line = frame.line { object["lineno"] = .int(Int64(line)) }
+        if let column = frame.column { object["colno"] = .int(Int64(column)) }
         if let imageAddress = frame.imageAddress { object["image_addr"] = .string(SentryFormat.hex(imageAddress)) }
         if let symbolAddress = frame.symbolAddress { object["symbol_addr"] = .string(SentryFormat.hex(symbolAddress)) }
         return .object(object)

@@ -12,11 +12,14 @@ import StewardCore
 ///
 /// For each address: the image whose mapping holds it; the address in the ELF file's virtual
 /// address space (minus the load bias); the function symbol containing it, demangled; and,
-/// when `llvm-symbolizer` is available, the source file and line. For every frame but the
-/// first (return addresses) the lookup uses `address - 1`, so that a call at the very end of
-/// a function is attributed to that function and line.
+/// when asked for, the source file, line and column: from the image's own DWARF through
+/// elfutils' libdw (``DWARFSourceLines``), where libdw is installed, with each inlined call
+/// as a frame of its own (innermost first, all with the same instruction address); else from
+/// `llvm-symbolizer` where it is given. For every frame but the first (return addresses) the
+/// lookup uses `address - 1`, so that a call at the very end of a function is attributed to
+/// that function and line.
 ///
-/// ELF files are parsed once per path and cached; a cached file is used again only while its
+/// ELF files (and libdw sessions) are opened once per path and cached; a cached file is used again only while its
 /// device, inode, size and modification time are unchanged. A file whose inode differs from
 /// the one in the maps (replaced since the crash, say by an update) or that the maps mark
 /// `(deleted)` is not used for symbols: frames in it keep only their addresses.
@@ -37,12 +40,15 @@ final class Symbolicator: Sendable {
         var images: [BinaryImage]
     }
 
-    /// The `llvm-symbolizer` used for file and line; nil for symbols only.
+    /// Whether file, line and column come from DWARF through libdw (when it is installed).
+    let dwarfLines: Bool
+    /// The `llvm-symbolizer` used for file and line where libdw is not used; nil for none.
     let symbolizerPath: String?
     /// How long one `llvm-symbolizer` run may take before it is killed.
     let symbolizerTimeout: Duration
     private let pageSize: UInt64
     private let cache = Mutex<[String: CachedFile]>([:])
+    private let linesCache = Mutex<[String: CachedLines]>([:])
 
     private struct FileIdentity: Hashable, Sendable {
         var device: UInt64
@@ -57,12 +63,25 @@ final class Symbolicator: Sendable {
         var file: Result<ELFFile, ELFFile.ELFError>
     }
 
+    private struct CachedLines: Sendable {
+        var identity: FileIdentity
+        /// Nil when the file has no DWARF of its own (or libdw is missing): not tried again.
+        var lines: DWARFSourceLines?
+    }
+
     /// - Parameters:
-    ///   - symbolizerPath: `llvm-symbolizer` to use for file and line; by default the one
-    ///     found by ``LLVMSymbolizer/find(searchPath:)``. Nil disables file and line.
+    ///   - dwarfLines: whether to read file, line and column (and inlined frames) from DWARF
+    ///     through libdw. Where libdw is missing, frames keep what the rest gives them.
+    ///   - symbolizerPath: `llvm-symbolizer` to use for file and line when `dwarfLines` is
+    ///     false or libdw is missing; by default the one found by
+    ///     ``LLVMSymbolizer/find(searchPath:)``. Nil disables it.
     ///   - symbolizerTimeout: the limit on one run of it.
-    init(symbolizerPath: String? = LLVMSymbolizer.find(), symbolizerTimeout: Duration = .seconds(5)) {
-        self.symbolizerPath = symbolizerPath
+    init(
+        dwarfLines: Bool = false, symbolizerPath: String? = LLVMSymbolizer.find(),
+        symbolizerTimeout: Duration = .seconds(5)
+    ) {
+        self.dwarfLines = dwarfLines && DWARFSourceLines.isAvailable
+        self.symbolizerPath = self.dwarfLines ? nil : symbolizerPath
         self.symbolizerTimeout = symbolizerTimeout
         let size = sysconf(Int32(_SC_PAGESIZE))
         self.pageSize = size > 0 ? UInt64(size) : 4096
@@ -133,7 +152,15 @@ final class Symbolicator: Sendable {
                     frame.function = Demangler.demangle(symbol.name)
                     frame.symbolAddress = symbol.value &+ bias
                 }
-                pendingLines[image.path, default: []].append(Pending(frameIndex: index, lookupAddress: lookup))
+                if dwarfLines {
+                    if let lines = sourceLines(for: image) {
+                        frames += Symbolicator.expand(frame, lines.locations(at: lookup))
+                        continue
+                    }
+                } else {
+                    pendingLines[image.path, default: []].append(
+                        Pending(frameIndex: frames.count, lookupAddress: lookup))
+                }
             }
             frames.append(frame)
         }
@@ -156,6 +183,32 @@ final class Symbolicator: Sendable {
                 buildID: entry.file?.buildIDHex)
         }
         return Output(frames: frames, images: images)
+    }
+
+    /// `frame` (named from the symbol table) with DWARF's locations: a frame per inlined call
+    /// (innermost first, named by DWARF, no symbol address), then `frame` with the position
+    /// in the function itself. The symbol table's name is kept for that last frame; DWARF's
+    /// is used only where the symbol table has none.
+    static func expand(_ frame: StackFrame, _ locations: [DWARFSourceLines.Location]) -> [StackFrame] {
+        guard !locations.isEmpty else { return [frame] }
+        var result: [StackFrame] = []
+        result.reserveCapacity(locations.count)
+        for location in locations {
+            var expanded = frame
+            expanded.filename = location.file
+            expanded.line = location.line
+            expanded.column = location.column
+            if location.inlined {
+                expanded.function = location.function.map(Demangler.demangle)
+                expanded.symbolAddress = nil
+                expanded.isInlined = true
+            } else if expanded.function == nil {
+                expanded.function = location.function.map(Demangler.demangle)
+            }
+            result.append(expanded)
+        }
+        if result.last?.isInlined == true { result.append(frame) }
+        return result
     }
 
     /// The load bias: runtime address minus ELF virtual address. From the image's base
@@ -201,6 +254,20 @@ final class Symbolicator: Sendable {
         do { parsed = .success(try ELFFile(path: path)) } catch { parsed = .failure(error) }
         cache.withLock { $0[path] = CachedFile(identity: identity, file: parsed) }
         return try? parsed.get()
+    }
+
+    /// The libdw session for an image's file, opened once per path while its identity holds;
+    /// nil when the file was replaced since the crash, or has no DWARF.
+    private func sourceLines(for image: MemoryMaps.Image) -> DWARFSourceLines? {
+        guard !image.deleted, let identity = Symbolicator.identity(of: image.path) else { return nil }
+        let mappedInode = image.loadMapping.inode
+        guard mappedInode == 0 || mappedInode == identity.inode else { return nil }
+        if let cached = linesCache.withLock({ $0[image.path] }), cached.identity == identity {
+            return cached.lines
+        }
+        let lines = DWARFSourceLines(path: image.path)
+        linesCache.withLock { $0[image.path] = CachedLines(identity: identity, lines: lines) }
+        return lines
     }
 
     private static func identity(of path: String) -> FileIdentity? {
