@@ -19,6 +19,7 @@ let targets = [
     "FuzzCrashRecord",
     "FuzzELF",
     "FuzzMemoryMaps",
+    "FuzzMemoryCgroup",
     "FuzzRuntimeBacktrace",
     "FuzzSentry",
     "FuzzOTLPResponse",

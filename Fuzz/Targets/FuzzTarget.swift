@@ -43,6 +43,7 @@ public enum FuzzTargets {
         FuzzCrashRecord.self,
         FuzzELF.self,
         FuzzMemoryMaps.self,
+        FuzzMemoryCgroup.self,
         FuzzRuntimeBacktrace.self,
         FuzzSentry.self,
         FuzzOTLPResponse.self,

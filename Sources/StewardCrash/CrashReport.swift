@@ -38,6 +38,10 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
     /// The trace and span the reporting code ran in, for handled errors reported while the host
     /// traced its work (``TraceContext/current``); nil otherwise and for crashes.
     public var trace: TraceContext?
+    /// For a process the kernel's OOM killer ended: the memory cgroup's evidence, found at the
+    /// next launch (the report has no signal and no stack: nothing ran at the kill); nil
+    /// otherwise.
+    public var outOfMemory: OutOfMemoryKill?
 
     /// A report; see the properties.
     public init(
@@ -45,7 +49,8 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
         error: CrashError? = nil, crashedThread: CrashThread, otherThreads: [CrashThread] = [],
         images: [BinaryImage] = [], breadcrumbs: [Breadcrumb] = [], context: CrashContext = CrashContext(),
         secondsSinceStart: Double? = nil, handlerNanoseconds: UInt64? = nil,
-        runtimeBacktraceMerged: Bool = false, salvageNotes: [String] = [], trace: TraceContext? = nil
+        runtimeBacktraceMerged: Bool = false, salvageNotes: [String] = [], trace: TraceContext? = nil,
+        outOfMemory: OutOfMemoryKill? = nil
     ) {
         self.id = id
         self.timestamp = timestamp
@@ -63,6 +68,32 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
         self.runtimeBacktraceMerged = runtimeBacktraceMerged
         self.salvageNotes = salvageNotes
         self.trace = trace
+        self.outOfMemory = outOfMemory
+    }
+}
+
+/// What Linux kept of an OOM kill: the process's memory cgroup, its limit and peak, and how many
+/// OOM kills the cgroup counted while the session was open (a cgroup shared with other processes
+/// may count theirs too; see Crash.md, "Deaths without a signal").
+public struct OutOfMemoryKill: Codable, Hashable, Sendable {
+    /// The memory cgroup's path (scrubbed), as `/proc/self/cgroup` gave it at the session's start.
+    public var cgroup: String
+    /// The cgroup version: 1 (`memory.oom_control`) or 2 (`memory.events`).
+    public var cgroupVersion: Int
+    /// The cgroup's memory limit in bytes at the next launch; nil without a limit.
+    public var limit: UInt64?
+    /// The most memory the cgroup used, in bytes, at the next launch; nil when unknown.
+    public var peak: UInt64?
+    /// OOM kills the cgroup counted between the session's start and the next launch (at least 1).
+    public var kills: UInt64
+
+    /// An OOM kill; see the properties.
+    public init(cgroup: String, cgroupVersion: Int, limit: UInt64? = nil, peak: UInt64? = nil, kills: UInt64) {
+        self.cgroup = cgroup
+        self.cgroupVersion = cgroupVersion
+        self.limit = limit
+        self.peak = peak
+        self.kills = kills
     }
 }
 

@@ -51,6 +51,13 @@ extension CrashReporter {
         var release: String?
         var environment: String?
         var deviceID: String?
+        /// The process's memory cgroup and its counters at the session's start: on the open
+        /// session only, so a launch that finds it vanished can tell an OOM kill (nil in updates,
+        /// and in sessions kept by earlier versions).
+        var cgroup: MemoryCgroup?
+        /// Why an `abnormal` session ended, as far as the next launch could tell (see
+        /// ``CrashReporter/VanishedReason``); nil for other statuses.
+        var reason: String?
     }
 
     static func loadLaunchState(_ vault: Vault) throws -> LaunchState {

@@ -66,6 +66,8 @@ public final class CrashReporter: Sendable {
         /// on the thread that queues (``CrashReporter/submit(to:dsn:)``), never in the signal
         /// handler.
         public var beforeQueueing: (@Sendable (CrashReport) -> CrashReport?)?
+        /// Where the memory cgroup is read from (tests point it at a folder of their own).
+        var memoryCgroupFiles = MemoryCgroup.Files()
 
         /// A configuration with records in `crashDirectory`.
         public init(

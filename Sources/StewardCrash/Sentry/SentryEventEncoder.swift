@@ -7,7 +7,8 @@ public import StewardCore
 /// The event follows Sentry's event payload interfaces (developer documentation, "Event
 /// Payloads"): `platform: native`; `level` `fatal` for crashes and `error` for handled reports;
 /// one exception whose `mechanism` is `signalhandler` (unhandled, synthetic for a bare signal,
-/// with `meta.signal`) or `generic`; the crashed thread's frames **oldest first** with
+/// with `meta.signal`), `out_of_memory` (an OOM kill found at the next launch: type `OutOfMemory`,
+/// the memory cgroup's path, limit, peak and kill count in `data`, as strings) or `generic`; the crashed thread's frames **oldest first** with
 /// registers on the exception's stack trace and `thread_id` linking it to `threads` (Sentry's
 /// policy: the crashed thread itself carries no stack trace); `debug_meta.images` of type `elf`;
 /// `device`, `os`, `app` and `steward` contexts; breadcrumbs; `user.id` as the app-scoped device
@@ -115,7 +116,19 @@ public struct SentryEventEncoder: Hashable, Sendable {
         var mechanism: [String: SentryJSON]
         let type: String
         let value: String
-        if let signal = report.signal {
+        if let kill = report.outOfMemory {
+            // sentry-cocoa's convention for OOM terminations: type `OutOfMemory`, mechanism
+            // `out_of_memory`, unhandled; the cgroup's evidence in the mechanism's data.
+            var data: [String: SentryJSON] = [
+                "cgroup": .string(kill.cgroup), "cgroup_version": .string(String(kill.cgroupVersion)),
+                "oom_kills": .string(String(kill.kills)),
+            ]
+            if let limit = kill.limit { data["memory_limit"] = .string(String(limit)) }
+            if let peak = kill.peak { data["memory_peak"] = .string(String(peak)) }
+            mechanism = ["type": "out_of_memory", "handled": false, "data": .object(data)]
+            type = "OutOfMemory"
+            value = report.error?.message ?? "Killed by the kernel's OOM killer"
+        } else if let signal = report.signal {
             mechanism = ["type": "signalhandler", "handled": .bool(report.handled)]
             var meta: [String: SentryJSON] = [
                 "number": .int(Int64(signal.number)),

@@ -88,6 +88,10 @@ struct Scrubber: Hashable, Sendable {
         report.breadcrumbs = report.breadcrumbs.map { scrub(breadcrumb: $0) }
         report.salvageNotes = report.salvageNotes.map { scrub($0) }
         report.context.executable = report.context.executable.map { scrubPath($0) }
+        if var kill = report.outOfMemory {
+            kill.cgroup = scrub(kill.cgroup)
+            report.outOfMemory = kill
+        }
         return report
     }
 
