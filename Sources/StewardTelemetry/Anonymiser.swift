@@ -93,7 +93,28 @@ final class Anonymiser: Sendable {
 
     /// ``apply(_:declared:purpose:strict:)`` for values that come with their declarations
     /// (of event `event`): no lookup by name.
-    func apply(_ values: [Telemetry.DeclaredValue], event: Int, purpose: Purpose, strict: Bool) -> Result {
+    ///
+    /// A bridge fills the same attributes line after line. The last kept dictionary of each
+    /// shape (which declarations, in which order) is remembered with the places of its values
+    /// (`shape`): the next one of that shape is a copy of it with the new values written in
+    /// place, with no string hashed.
+    func apply(
+        _ values: [Telemetry.DeclaredValue], event: Int, shape: DeclaredShape, purpose: Purpose, strict: Bool
+    ) -> Result {
+        if let template = shape.template(matching: values) {
+            var kept = template.dictionary
+            var complete = true
+            for (offset, item) in values.enumerated() {
+                guard item.attribute.event == event,
+                    let safe = sanitise(item.value, item.attribute.declaration, purpose: purpose)
+                else {
+                    complete = false
+                    break
+                }
+                kept.values[template.places[offset]] = safe
+            }
+            if complete { return .kept(kept) }
+        }
         var kept = [String: AttributeValue](minimumCapacity: values.count)
         for item in values {
             let declaration = item.attribute.declaration
@@ -103,7 +124,42 @@ final class Anonymiser: Sendable {
             }
             kept[declaration.name] = safe
         }
+        // Every value kept under a name of its own: the shape is remembered.
+        if kept.count == values.count { shape.remember(values, kept) }
         return .kept(kept)
+    }
+
+    /// The last kept dictionary of one event's declared values, and where each value sits in
+    /// it: a copy keeps the places, so values are written without hashing their names.
+    final class DeclaredShape: Sendable {
+        struct Template: Sendable {
+            /// The declarations' places in the event's list, in the order of the values.
+            let positions: [Int]
+            let dictionary: [String: AttributeValue]
+            /// Where the value of each position sits in ``dictionary``.
+            let places: [Dictionary<String, AttributeValue>.Index]
+        }
+
+        private let last = Mutex<Template?>(nil)
+
+        /// The template for `values`' shape, if it is the last one remembered.
+        func template(matching values: [Telemetry.DeclaredValue]) -> Template? {
+            last.withLock { last in
+                guard let template = last, template.positions.count == values.count else { return nil }
+                for (offset, item) in values.enumerated() where template.positions[offset] != item.attribute.position {
+                    return nil
+                }
+                return template
+            }
+        }
+
+        /// Remembers `kept`, made of `values` (one entry per value), as the template of their shape.
+        func remember(_ values: [Telemetry.DeclaredValue], _ kept: [String: AttributeValue]) {
+            let places = values.compactMap { kept.index(forKey: $0.attribute.declaration.name) }
+            guard places.count == values.count else { return }
+            let template = Template(positions: values.map(\.attribute.position), dictionary: kept, places: places)
+            last.withLock { $0 = template }
+        }
     }
 
     private func sanitise(_ value: AttributeValue, _ declaration: AttributeDeclaration, purpose: Purpose)

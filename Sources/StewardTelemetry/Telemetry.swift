@@ -129,6 +129,8 @@ public final class Telemetry: Sendable {
         let rateLimit: Int?
         /// The index of its purpose's in-memory batch.
         let lane: Int
+        /// The last shape of a bridge's declared values for it (``Anonymiser/DeclaredShape``).
+        let shape = Anonymiser.DeclaredShape()
 
         init(
             declaration: EventDeclaration, handle: ConsentLedger.ConsentHandle,
@@ -340,6 +342,8 @@ public final class Telemetry: Sendable {
     package struct DeclaredAttribute: Sendable {
         /// The event's index.
         let event: Int
+        /// The declaration's place in the event's list.
+        let position: Int
         /// The attribute's declaration.
         package let declaration: AttributeDeclaration
     }
@@ -359,7 +363,14 @@ public final class Telemetry: Sendable {
     /// The attribute declarations of `handle`'s event by name, for a bridge that builds values
     /// of the declared names and types itself (``record(_:severityNumber:declared:)``).
     package func declarations(of handle: EventHandle) -> [String: DeclaredAttribute] {
-        compiled[handle.index].attributes.mapValues { DeclaredAttribute(event: handle.index, declaration: $0) }
+        var declared: [String: DeclaredAttribute] = [:]
+        // The first declaration of a name, as the compiled event keeps it.
+        for (position, declaration) in compiled[handle.index].declaration.attributes.enumerated()
+        where declared[declaration.name] == nil {
+            declared[declaration.name] = DeclaredAttribute(
+                event: handle.index, position: position, declaration: declaration)
+        }
+        return declared
     }
 
     /// Records the event behind `handle` from values a bridge built for the event's own
@@ -440,7 +451,8 @@ public final class Telemetry: Sendable {
                 anonymiser.apply(
                     attributes, declared: event.attributes, purpose: event.declaration.purpose, strict: strict)
             case .declared(let values):
-                anonymiser.apply(values, event: handle.index, purpose: event.declaration.purpose, strict: strict)
+                anonymiser.apply(
+                    values, event: handle.index, shape: event.shape, purpose: event.declaration.purpose, strict: strict)
             }
         switch result {
         case .refused:

@@ -267,6 +267,29 @@ final class TelemetryFixture: @unchecked Sendable {  // Used by one test at a ti
         #expect(
             record.attributes["account"].map { if case .string(let s) = $0 { s.count == 32 } else { false } } == true)
 
+        // The same shape again: written into a copy of the last dictionary, with the same rules.
+        for (screenName, minutes) in [("home", 7), ("about-this-app", 9)] {
+            #expect(
+                f.telemetry.record(
+                    screenView, severityNumber: 9,
+                    declared: [
+                        .init(screen, .string(screenName)), .init(account, .string("ana@example.org")),
+                        .init(duration, .int(Int64(minutes))),
+                    ]) == .recorded)
+        }
+        #expect(
+            f.telemetry.record(
+                screenView, severityNumber: 9,
+                declared: [
+                    .init(screen, .string("10.1.2.3")), .init(account, .string("ana@example.org")),
+                    .init(duration, .int(1)),
+                ]) == .dropped(.undeclared), "a value the filter finds still drops the record (strict)")
+        try f.telemetry.flush()
+        let again = try f.stored().suffix(2).map(\.attributes)
+        #expect(again.map { $0["screen"] } == [.string("home"), .string("about-th")])
+        #expect(again.map { $0["duration_ms"] } == [.int(7), .int(9)])
+        #expect(again.allSatisfy { $0["account"] == record.attributes["account"] && $0.count == 3 })
+
         #expect(
             f.telemetry.record(themeChanged, severityNumber: 9, declared: [.init(screen, .string("a"))])
                 == .dropped(.undeclared), "another event's declaration is not this event's")
