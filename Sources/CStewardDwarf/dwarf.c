@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef uint64_t Dwarf_Addr;
@@ -167,7 +168,14 @@ steward_dwarf *steward_dwarf_open(const char *path) {
         return NULL;
     }
     lib.report_begin(handle->dwfl);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a path swapped for a FIFO since the caller's check must not block the
+    // worker; only a regular file is handed to libdw.
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat info;
+    if (fd >= 0 && (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
     if (fd >= 0) {
         // Base 0 relative to the program headers: the module's addresses are the file's own.
         handle->module = lib.report_elf(handle->dwfl, path, path, fd, 0, true);

@@ -100,7 +100,7 @@ public final class CrashReporter: Sendable {
         case functionNames
         /// Function names, and source files, lines and columns from the images' own DWARF,
         /// with inlined calls as frames of their own, read in process by elfutils' libdw
-        /// (`libdw.so.1`, loaded at first use) where it is installed; where it is not, from
+        /// (`libdw.so.1`, loaded when the reporter is made with this mode) where it is installed; where it is not, from
         /// `llvm-symbolizer` where that is (a process per image: for development). Images
         /// without DWARF keep function names only. See Crash.md for the cost.
         case functionNamesAndSourceLocations

@@ -135,6 +135,18 @@ final class Sink: Sendable {
             }
             (message, level, logger, source) = (text("message"), text("level"), text("logger"), text("source"))
         }
+
+        /// Whether the line itself fills the attribute `name` (a metadata value of that name
+        /// gives way, and is never checked by the anonymiser).
+        func fills(_ name: String) -> Bool {
+            switch name {
+            case "message": message != nil
+            case "level": level != nil
+            case "logger": logger != nil
+            case "source": source != nil
+            default: false
+            }
+        }
     }
 
     let steward: Steward
@@ -243,15 +255,16 @@ final class Sink: Sendable {
 
     /// The declared attributes the line fills: declared metadata keys, each converted to its
     /// declared type (or left out), then `message`, `level`, `logger` and `source` where the
-    /// event declares them (`source` is worked out only then). Later values win: a metadata
-    /// value named `message` gives way to the message.
+    /// event declares them (`source` is worked out only then). A metadata value of one of these
+    /// names gives way to the line's own.
     static func attributes(
         _ event: Event, message: String, level: Logger.Level, label: String, line: LogEvent, metadata: Logger.Metadata
     ) -> [Telemetry.DeclaredValue] {
         var values: [Telemetry.DeclaredValue] = []
         values.reserveCapacity(metadata.count + 4)
         for (key, value) in metadata {
-            guard let attribute = event.declared[key], let converted = convert(value, to: attribute.declaration.type)
+            guard let attribute = event.declared[key], !event.fills(key),
+                let converted = convert(value, to: attribute.declaration.type)
             else { continue }
             values.append(Telemetry.DeclaredValue(attribute, converted))
         }

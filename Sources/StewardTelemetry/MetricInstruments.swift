@@ -123,8 +123,9 @@ extension TelemetryMetrics {
 /// the instrument's map and the ``TelemetryMetrics/Series`` made for it.
 ///
 /// `attached` says the instrument's map holds this object for ``attributes``: a series is
-/// made detached when the cardinality limit left no room for it, and becomes detached when a
-/// collection empties a full map (the limit is per interval). A ``TelemetryMetrics/Series`` records
+/// made detached when the cardinality limit left no room for it, and becomes detached, with its
+/// aggregate emptied under the same lock, when a collection or a withdrawal empties the map
+/// (the limit is per interval). A ``TelemetryMetrics/Series`` records
 /// into its own set directly only while it is attached; otherwise through the map, which
 /// attaches it again when there is room.
 final class MetricSeries: Sendable {
@@ -319,10 +320,11 @@ final class MetricStorage: Sendable {
     /// value. Nothing is returned, and everything is dropped, unless the purpose is granted now.
     ///
     /// Sets with no measurement in the interval are not reported. The cardinality limit is per
-    /// interval: when a counter's or histogram's map is full, every set is evicted (detached)
-    /// and the next interval starts empty; a ``TelemetryMetrics/Series`` of an evicted set
-    /// attaches it again on its next measurement. Below the limit, sets stay, so the bridges'
-    /// series keep their direct path.
+    /// interval: a counter's or histogram's sets are all evicted (detached) at each collection,
+    /// and a ``TelemetryMetrics/Series`` attaches its set again on its first measurement of the
+    /// next interval (one lookup in the map per interval), unless the map already holds another
+    /// object for the same attributes: it then records into that one, through the map, for the
+    /// rest of the interval. Gauges keep their sets.
     func collect(start: UInt64, end: UInt64) -> [TelemetryMetric] {
         let granted = handle.map { consent.isGranted($0) } ?? false
         guard granted else {
@@ -333,18 +335,21 @@ final class MetricStorage: Sendable {
         let snapshot = sets.withLock { sets -> [(attributes: [String: AttributeValue], aggregate: Aggregate)] in
             var points: [(attributes: [String: AttributeValue], aggregate: Aggregate)] = []
             for (key, series) in sets {
+                // Taken, emptied and (for sums and histograms) detached under the set's one
+                // lock: a bridge's measurement after this goes through the map, into the next
+                // interval, never into an object that is no longer collected.
                 let aggregate = series.state.withLock { state -> Aggregate? in
                     let aggregate = state.aggregate
-                    if !isGauge { state.aggregate.reset() }
+                    if !isGauge {
+                        state.aggregate.reset()
+                        state.attached = false
+                    }
                     return aggregate.count > 0 ? aggregate : nil
                 }
                 if let aggregate { points.append((key, aggregate)) }
             }
-            // The limit is per interval: a full map of sums or histograms starts empty again.
-            if !isGauge, sets.count >= limit - 1 {
-                for series in sets.values { series.state.withLock { $0.attached = false } }
-                sets.removeAll(keepingCapacity: true)
-            }
+            // The limit is per interval: sums and histograms start each one with no set.
+            if !isGauge { sets.removeAll(keepingCapacity: true) }
             return points
         }
         return
@@ -358,12 +363,18 @@ final class MetricStorage: Sendable {
             }
     }
 
-    /// Empties every aggregate, gauges' values too (the purpose was withdrawn, or is not
-    /// granted at a collection). The sets stay attached: the bridges' series keep their
-    /// direct path.
+    /// Drops every aggregate, gauges' values too (the purpose was withdrawn, or is not granted
+    /// at a collection): each set is emptied and detached under its own lock, then the map is
+    /// emptied.
     func reset() {
         sets.withLock { sets in
-            for series in sets.values { series.state.withLock { $0.aggregate.reset() } }
+            for series in sets.values {
+                series.state.withLock { state in
+                    state.aggregate.reset()
+                    state.attached = false
+                }
+            }
+            sets.removeAll()
         }
     }
 

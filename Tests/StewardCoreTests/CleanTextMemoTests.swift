@@ -8,11 +8,22 @@ import Testing
         #expect(memo.contains("slow request", generation: 3))
         #expect(!memo.contains("slow request!", generation: 3))
         #expect(!memo.contains("slow request", generation: 4), "another filter's answer is not this one's")
-        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+    }
+
+    /// Two texts equal as Swift strings (canonical equivalence) but of other bytes, in the
+    /// same slot: only the bytes decide.
+    @Test func canonicallyEqualTextsInOneSlotAreToldApartByTheirBytes() throws {
+        let pair = (0..<200_000).lazy.map { n in ("caf\u{E9}\(n)", "cafe\u{301}\(n)") }
+            .first { CleanTextMemo.slot(of: $0.0) == CleanTextMemo.slot(of: $0.1) }
+        let (composed, decomposed) = try #require(pair, "a pair sharing a slot")
         #expect(composed == decomposed, "equal as Swift strings")
+        let memo = CleanTextMemo()
         memo.insert(composed)
         #expect(memo.contains(composed))
-        #expect(!memo.contains(decomposed), "other bytes")
+        #expect(!memo.contains(decomposed), "same slot, other bytes")
+        memo.insert(decomposed)
+        #expect(memo.contains(decomposed))
+        #expect(!memo.contains(composed), "the newer text took the slot")
     }
 
     @Test func aNewGenerationForgetsEverything() {

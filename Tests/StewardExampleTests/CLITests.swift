@@ -35,7 +35,9 @@ import Testing
         var env = ProcessInfo.processInfo.environment
         // Hermetic key store: a data folder made here keeps its key in files, never in the
         // keyring of a desktop session or a credential of the machine running the tests.
+        // (libsecret finds a session bus through XDG_RUNTIME_DIR too.)
         env["DBUS_SESSION_BUS_ADDRESS"] = nil
+        env["XDG_RUNTIME_DIR"] = nil
         env["CREDENTIALS_DIRECTORY"] = nil
         for (k, v) in environment { env[k] = v }
         process.environment = env

@@ -280,6 +280,22 @@ private func sum(_ metric: TelemetryMetric?) -> Double? {
         #expect(f.metrics.collect().map(sum) == [3], "the series is back in the map: one set")
     }
 
+    /// Sets used in an earlier interval take no room in the next one.
+    @Test func theLimitCountsOnlyTheSetsOfTheInterval() throws {
+        let f = try MetricsFixture(cardinalityLimit: 3)
+        try f.ledger.grant([.analytics])
+        let scans = f.metrics.counter(name: "scans", purpose: .analytics)
+        let a = scans.series(sanitised: ["screen": .string("a")])
+        a.record(1)
+        #expect(f.metrics.collect().map(\.attributes) == [["screen": .string("a")]])
+        scans.add(attributes: ["screen": .string("b")])
+        scans.series(sanitised: ["screen": .string("c")]).record(2)
+        let points = f.metrics.collect()
+        #expect(Set(points.map(\.attributes)) == [["screen": .string("b")], ["screen": .string("c")]])
+        a.record(4)
+        #expect(f.metrics.collect().map(sum) == [4], "a's series records again after two collections")
+    }
+
     @Test func stringsAreCutAndIdentifierLikeValuesLeftOut() throws {
         let f = try MetricsFixture()
         try f.ledger.grant([.analytics])

@@ -228,7 +228,7 @@ func stewardBinary() -> URL {
         child.executableURL = stewardBinary()
         // Key files, as the fixture's own start uses: not the keyring of a desktop session.
         child.environment = ProcessInfo.processInfo.environment.filter {
-            $0.key != "DBUS_SESSION_BUS_ADDRESS" && $0.key != "CREDENTIALS_DIRECTORY"
+            !["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "CREDENTIALS_DIRECTORY"].contains($0.key)
         }
         child.arguments = ["crash", "trigger", "segv", "--data-dir", f.directory]
         child.standardOutput = FileHandle.nullDevice

@@ -57,7 +57,7 @@ package final class CleanTextMemo: Sendable {
     }
 
     /// The slot of `text`, or nil when it is too long to remember.
-    private static func slot(of text: String) -> Int? {
+    package static func slot(of text: String) -> Int? {
         var text = text
         return text.withUTF8 { bytes -> Int? in
             guard bytes.count <= valueLimit else { return nil }
