@@ -18,6 +18,7 @@ let targets = [
     "FuzzConsentReceipts",
     "FuzzCrashRecord",
     "FuzzELF",
+    "FuzzDWARF",
     "FuzzMemoryMaps",
     "FuzzMemoryCgroup",
     "FuzzRuntimeBacktrace",

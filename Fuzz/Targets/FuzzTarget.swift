@@ -42,6 +42,7 @@ public enum FuzzTargets {
         FuzzConsentReceipts.self,
         FuzzCrashRecord.self,
         FuzzELF.self,
+        FuzzDWARF.self,
         FuzzMemoryMaps.self,
         FuzzMemoryCgroup.self,
         FuzzRuntimeBacktrace.self,

@@ -1,0 +1,4 @@
+import FuzzDriver
+import FuzzTargets
+
+runFuzzer { data, size in check(FuzzDWARF.self, data, size) }
