@@ -95,46 +95,22 @@ let benchmarks: @Sendable () -> Void = {
     let perCall = configuration(granted: true, .kilo, [.wallClock, .throughput, .mallocCountTotal])
     let perCallDenied = configuration(granted: false, .mega, [.wallClock, .throughput])
 
-    Benchmark("log line: StewardLogHandler, declared event granted", configuration: perCall) { benchmark in
-        guard let logger = fixture?.eventLogger else { return }
-        for index in benchmark.scaledIterations {
-            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
-        }
-    }
-
-    Benchmark("log line: StewardLogHandler, breadcrumb only", configuration: perCall) { benchmark in
-        guard let logger = fixture?.breadcrumbLogger else { return }
-        for index in benchmark.scaledIterations {
-            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
-        }
-    }
-
-    Benchmark("log line: swift-otel logging backend", configuration: perCall) { benchmark in
-        guard let logger = fixture?.otelLogger else { return }
-        for index in benchmark.scaledIterations {
-            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
-        }
-    }
-
-    Benchmark("log line: swift-log no-op handler", configuration: perCall) { benchmark in
-        guard let logger = fixture?.noOpLogger else { return }
-        for index in benchmark.scaledIterations {
-            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
-        }
-    }
-
-    Benchmark("log line, denied: StewardLogHandler, declared event denied", configuration: perCallDenied) {
-        benchmark in
-        guard let logger = fixture?.eventLogger else { return }
-        for index in benchmark.scaledIterations {
-            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
-        }
-    }
-
-    Benchmark("log line, denied: swift-log no-op handler", configuration: perCallDenied) { benchmark in
-        guard let logger = fixture?.noOpLogger else { return }
-        for index in benchmark.scaledIterations {
-            logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+    // The same line through each logger: (name, configuration, the fixture's logger).
+    let logLines: [(String, Benchmark.Configuration, @Sendable (BridgeFixture) -> Logger)] = [
+        ("log line: StewardLogHandler, declared event granted", perCall, { $0.eventLogger }),
+        ("log line: StewardLogHandler, breadcrumb only", perCall, { $0.breadcrumbLogger }),
+        ("log line: swift-otel logging backend", perCall, { $0.otelLogger }),
+        ("log line: swift-log no-op handler", perCall, { $0.noOpLogger }),
+        ("log line, denied: StewardLogHandler, declared event denied", perCallDenied, { $0.eventLogger }),
+        ("log line, denied: swift-log no-op handler", perCallDenied, { $0.noOpLogger }),
+    ]
+    for (name, configuration, logger) in logLines {
+        Benchmark(name, configuration: configuration) { benchmark in
+            guard let fixture else { return }
+            let logger = logger(fixture)
+            for index in benchmark.scaledIterations {
+                logger.warning("slow request", metadata: ["route": "/orders", "status": "\(index)"])
+            }
         }
     }
 
