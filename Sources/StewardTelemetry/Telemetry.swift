@@ -322,21 +322,6 @@ public final class Telemetry: Sendable {
         return recordConsented(handle, attributes: attributes(), at: date)
     }
 
-    /// Records the event behind `handle` with an OTLP severity number (1...24; 9 is INFO), for
-    /// bridges whose records are log lines (see ``record(_:attributes:at:)-(EventHandle,_,_)``).
-    @inlinable
-    @discardableResult
-    package func record(
-        _ handle: EventHandle, severityNumber: Int, attributes: @autoclosure () -> [String: AttributeValue],
-        at date: Date? = nil
-    ) -> Outcome {
-        if consent.isDenied(handle.consent) {
-            countConsentDrop(handle.index)
-            return .droppedForConsent
-        }
-        return recordConsented(handle, attributes: attributes(), at: date, severityNumber: severityNumber)
-    }
-
     /// One declared attribute of one event, as ``declarations(of:)`` gives it: only Steward
     /// makes them, so a ``DeclaredValue`` always carries a real declaration.
     package struct DeclaredAttribute: Sendable {
@@ -373,7 +358,8 @@ public final class Telemetry: Sendable {
         return declared
     }
 
-    /// Records the event behind `handle` from values a bridge built for the event's own
+    /// Records the event behind `handle`, with an OTLP severity number (1...24; 9 is INFO), from
+    /// values a bridge built for the event's own
     /// declarations (from ``declarations(of:)``): they pass the anonymiser like any attributes
     /// (consent, identifiers, truncation, the filter), without being looked up by name again.
     /// A value of another event's declaration, or not of the declared type, counts as an
@@ -398,9 +384,10 @@ public final class Telemetry: Sendable {
     /// to be denied (checked again here: consent may change in between).
     @usableFromInline
     func recordConsented(
-        _ handle: EventHandle, attributes: [String: AttributeValue], at date: Date?, severityNumber: Int = 9
+        _ handle: EventHandle, attributes: [String: AttributeValue], at date: Date?
     ) -> Outcome {
-        recordConsented(handle, input: .named(attributes), at: date, severityNumber: severityNumber)
+        // INFO: events by name are not log lines.
+        recordConsented(handle, input: .named(attributes), at: date, severityNumber: 9)
     }
 
     /// What a record's attributes come as: by name (checked against the declarations) or with
