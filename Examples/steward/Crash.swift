@@ -41,7 +41,7 @@ struct CrashCommand: AsyncParsableCommand {
             let audit = try AuditLedger(vault: vault)
             let gate = ConsentGate(
                 ledger: ledger, vault: vault, audit: audit, policies: [.crashReporting: pendingPolicy])
-            // The CLI is a developer's tool: source lines too, where llvm-symbolizer is installed.
+            // The CLI is a developer's tool: source lines too (libdw; llvm-symbolizer where it is missing).
             var configuration = CrashReporter.Configuration(dataDirectory: directory, context: context(options))
             configuration.symbolication = .functionNamesAndSourceLocations
             let reporter = CrashReporter(configuration: configuration, vault: vault, consent: gate)
@@ -111,7 +111,7 @@ struct CrashCommand: AsyncParsableCommand {
         )
 
         enum Kind: String, CaseIterable, ExpressibleByArgument {
-            case segv, abort, fatal, index, unwrap, overflow, fpe, thread, task
+            case segv, abort, fatal, index, unwrap, precondition, assert, cast, arithmetic, overflow, fpe, thread, task
         }
 
         // The process dies before it could print a result, so no --json.
@@ -240,6 +240,9 @@ enum CrashText {
     }
 }
 
+/// A value of a type no cast to `String` succeeds for.
+struct CrashTriggerValue {}
+
 /// The crashes `steward crash trigger` causes, each in a function of its own so the report's
 /// top frames name it.
 enum Crasher {
@@ -250,6 +253,12 @@ enum Crasher {
         case .fatal: triggerFatal()
         case .index: triggerIndex(Int(CommandLine.arguments.count) + 7)
         case .unwrap: triggerUnwrap(nil)
+        case .precondition: triggerPrecondition(Int(CommandLine.arguments.count))
+        case .assert: triggerAssert()
+        case .cast: triggerCast(CrashTriggerValue())
+        case .arithmetic:
+            print(triggerArithmetic(Int.max - 1 + Int(CommandLine.arguments.count & 1)))
+            exit(0)
         case .overflow: print(triggerOverflow(1)); exit(0)
         case .fpe: triggerFPE()
         case .thread: triggerOnThread()
@@ -276,6 +285,29 @@ enum Crasher {
     @inline(never) static func triggerUnwrap(_ value: Int?) -> Never {
         print(value!)
         fatalError("unreachable")
+    }
+
+    @inline(never) static func triggerPrecondition(_ count: Int) -> Never {
+        precondition(count < 0, "steward crash trigger precondition")
+        fatalError("unreachable")
+    }
+
+    /// `assertionFailure` stops only debug builds; a release build goes on, so it ends in a
+    /// `fatalError` of its own.
+    @inline(never) static func triggerAssert() -> Never {
+        assertionFailure("steward crash trigger assert")
+        fatalError("steward crash trigger assert (a release build: assertionFailure did not stop)")
+    }
+
+    @inline(never) static func triggerCast(_ value: Any) -> Never {
+        print(value as! String)
+        fatalError("unreachable")
+    }
+
+    /// Arithmetic overflow traps without a message: the report names it from the debug
+    /// information (`Swift runtime failure: arithmetic overflow`).
+    @inline(never) static func triggerArithmetic(_ value: Int) -> Int {
+        value + 2
     }
 
     @inline(never) static func triggerOverflow(_ depth: Int) -> Int {

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "crash_internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -370,6 +371,52 @@ static void put_frame_pointer_frames(writer_t *w, uint64_t pc, uint64_t fp) {
     put_frames(w, STEWARD_CRASH_FRAMES_FRAME_POINTER, walked, count);
 }
 
+// MARK: - The Swift runtime's fatal error message
+
+/// Where libswiftCore publishes the message of a fatal error before it traps
+/// (`std::atomic<const char *>`, returned by swift_getFatalErrorMessageBuffer); NULL while
+/// capture is off or the runtime has none.
+static _Atomic(const char *const *) fatal_message_slot;
+static uint8_t message_copy[STEWARD_CRASH_MESSAGE_MAX];
+
+int steward_crash_set_fatal_message_capture(int enabled) {
+    const char *const *slot = NULL;
+    if (enabled) {
+        typedef const char *const *(*getter_t)(void);
+        getter_t getter = (getter_t)dlsym(RTLD_DEFAULT, "swift_getFatalErrorMessageBuffer");
+        if (getter != NULL) slot = getter();
+    }
+    atomic_store(&fatal_message_slot, slot);
+    return slot != NULL;
+}
+
+/// The message, copied without faulting (page by page up to its NUL), as a MESSAGE section; nothing
+/// when there is none.
+static void put_message(writer_t *w) {
+    const char *const *slot = atomic_load(&fatal_message_slot);
+    if (slot == NULL) return;
+    const char *message = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (message == NULL) return;
+    uint64_t address = (uint64_t)(uintptr_t)message;
+    size_t length = 0;
+    const uint64_t page = 4096;  // every page boundary is a multiple of 4096 (sysconf is not signal-safe)
+    while (length < sizeof message_copy) {
+        // Never across a page boundary: the next page may be unmapped.
+        size_t room = (size_t)(page - (address + length) % page);
+        if (room > sizeof message_copy - length) room = sizeof message_copy - length;
+        if (safe_read(address + length, message_copy + length, room) != 0) break;
+        const uint8_t *end = memchr(message_copy + length, 0, room);
+        if (end != NULL) {
+            length = (size_t)(end - message_copy);
+            break;
+        }
+        length += room;
+    }
+    if (length == 0) return;
+    section(w, STEWARD_CRASH_SECTION_MESSAGE, (uint32_t)length);
+    put(w, message_copy, length);
+}
+
 // MARK: - Maps, breadcrumbs, context
 
 #define MAPS_MAX (1024 * 1024)
@@ -628,6 +675,7 @@ int steward_crash_write_record(int signal, const siginfo_t *info, const void *co
     if (started != 0) return started;
 
     put_signal(w, signal, info, pid, tid, realtime_ns, entry_ns);
+    put_message(w);
     // A chunk of its own, on file: whatever happens next, the record says which signal struck.
     flush_chunk(w, 0);
     write_out(w);

@@ -82,6 +82,14 @@ package enum CrashHandler {
         }
     }
 
+    /// Turns copying the Swift runtime's fatal error message into records on or off; returns
+    /// whether the runtime offers one (`swift_getFatalErrorMessageBuffer`). Not signal-safe
+    /// (dlsym): at install.
+    @discardableResult
+    package static func setFatalMessageCapture(_ enabled: Bool) -> Bool {
+        steward_crash_set_fatal_message_capture(enabled ? 1 : 0) != 0
+    }
+
     /// Restores the previous handlers and closes the folder. Does nothing when not installed.
     package static func uninstall() {
         _ = steward_crash_uninstall()

@@ -185,10 +185,14 @@ extension CrashReporter {
             let (difference, overflow) = crash.subtractingReportingOverflow(install)
             if !overflow { seconds = Double(difference) / 1e9 }
         }
+        // Why a Swift trap happened: the runtime's message, else the trap's name in DWARF.
+        let error =
+            raw.fatalMessage.flatMap { FatalErrorMessage.error(fromRuntimeMessage: $0) }
+            ?? FatalErrorMessage.error(fromFrames: frames)
         let report = CrashReport(
             id: Self.eventID(),
             timestamp: raw.realtimeNs.map { Date(timeIntervalSince1970: Double($0) / 1e9) } ?? clock.checkedNow,
-            handled: false, partial: raw.partial, signal: signal,
+            handled: false, partial: raw.partial, signal: signal, error: error,
             crashedThread: CrashThread(
                 id: Int64(raw.tid ?? 0), name: raw.threadName, frames: frames, registers: raw.registers, crashed: true),
             images: images, breadcrumbs: raw.breadcrumbs, context: blob?.context ?? CrashContext(),

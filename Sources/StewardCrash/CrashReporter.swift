@@ -66,6 +66,12 @@ public final class CrashReporter: Sendable {
         /// on the thread that queues (``CrashReporter/submit(to:dsn:)``), never in the signal
         /// handler.
         public var beforeQueueing: (@Sendable (CrashReport) -> CrashReport?)?
+        /// Whether a crash's record keeps the Swift runtime's fatal error message (`fatalError`,
+        /// `precondition`, "Index out of range", a failed cast, …), which the next launch puts in
+        /// the report's ``CrashReport/error`` after scrubbing it. Default true. The handler copies
+        /// the message the runtime publishes for crash reporters; stderr is never touched. Off,
+        /// the handler leaves the message out (the runtime still prints it on stderr).
+        public var capturesFatalErrorMessages: Bool
         /// Where the memory cgroup is read from (tests point it at a folder of their own).
         var memoryCgroupFiles = MemoryCgroup.Files()
 
@@ -83,6 +89,7 @@ public final class CrashReporter: Sendable {
             self.symbolication = symbolication
             self.sampleRate = 1
             self.beforeQueueing = nil
+            self.capturesFatalErrorMessages = true
         }
 
         /// A configuration with records in `DATA/crash`.
@@ -259,6 +266,7 @@ public final class CrashReporter: Sendable {
         }
         // Recording is still off (until updateRecording below), so no record races the key.
         CrashHandler.setRecordKey(key, salt: salt)
+        CrashHandler.setFatalMessageCapture(configuration.capturesFatalErrorMessages)
         state.withLock {
             $0.installed = true
             $0.installMonotonic = Self.monotonicNanoseconds()
@@ -288,6 +296,7 @@ public final class CrashReporter: Sendable {
         }
         if wasInstalled {
             StewardThread.setPreparation(nil)
+            CrashHandler.setFatalMessageCapture(false)
             CrashHandler.uninstall()
             CrashHandler.clearRecordKey()
         }

@@ -58,6 +58,8 @@ struct RawCrashRecord: Hashable, Sendable {
     var timingNs: UInt64?
     /// NESTED: the signal that hit the handler itself.
     var nestedSignal: Int32?
+    /// The Swift runtime's fatal error message (MESSAGE section), as the runtime wrote it.
+    var fatalMessage: String?
     /// Whether the END section was read: the handler finished the record.
     var complete = false
     /// Whether anything was dropped, or END is missing.
@@ -79,6 +81,7 @@ struct RawCrashRecord: Hashable, Sendable {
     static let maximumMapsBytes = 1 << 20
     static let maximumBreadcrumbs = Int(STEWARD_CRASH_BREADCRUMB_COUNT)
     static let maximumContextBytes = Int(STEWARD_CRASH_CONTEXT_MAX)
+    static let maximumMessageBytes = Int(STEWARD_CRASH_MESSAGE_MAX)
     /// The format version this parser reads.
     static let supportedVersion: UInt32 = 1
     static let magic = Array("STWDCRSH".utf8)
@@ -391,6 +394,13 @@ struct RawCrashRecord: Hashable, Sendable {
         case 9:  // NESTED
             guard payload.count == 4 else { return drop("NESTED", at: offset, "is \(payload.count) bytes, not 4") }
             nestedSignal = i32(payload, 0)
+        case 12:  // MESSAGE
+            guard payload.count <= Self.maximumMessageBytes else {
+                return drop(
+                    "MESSAGE", at: offset,
+                    "is \(payload.count) bytes, more than the handler keeps (\(Self.maximumMessageBytes))")
+            }
+            fatalMessage = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self)
         case 10:  // INSTALL
             guard payload.count == 16 else { return drop("INSTALL", at: offset, "is \(payload.count) bytes, not 16") }
             installRealtimeNs = i64(payload, 0)

@@ -97,9 +97,13 @@ let mallocProbeAvailable = steward_malloc_probe_available() != 0
 
 /// What every crash child does before crashing: install into `folder`, set the context, add
 /// breadcrumbs.
-func prepareCrashChild(folder: String, allocateInHandler: Bool = false) {
+func prepareCrashChild(folder: String, allocateInHandler: Bool = false, capturesFatalMessage: Bool = true) {
     do {
         try CrashHandler.install(directory: folder)
+        if capturesFatalMessage, !CrashHandler.setFatalMessageCapture(true) {
+            print("child setup failed: the Swift runtime offers no fatal error message buffer")
+            exit(98)
+        }
         armHandlerForTests()
         try CrashHandler.setContext(childContext)
     } catch {
@@ -238,6 +242,7 @@ struct CrashHandlerTests {
         let record = try checkCrashRecord(
             folder: folder, signal: SIGSEGV, stderr: result?.standardErrorContent, faultAddress: 8)
         #expect(record.signalCode ?? 0 > 0, "a fault has a positive si_code")
+        #expect(record.fatalMessage == nil, "no Swift trap, no runtime message")
         #expect(record.threadName?.isEmpty == false)
         #if arch(x86_64)
         #expect(record.registers["rip"] == record.dwarfFrames.first)
@@ -323,7 +328,7 @@ struct CrashHandlerTests {
         _ = try checkCrashRecord(folder: folder, signal: signal, stderr: result?.standardErrorContent)
     }
 
-    @Test("A Swift runtime trap (fatalError) is recorded with the trap's signal")
+    @Test("A Swift runtime trap (fatalError) is recorded with the trap's signal and the fatal error's message")
     func swiftTrapIsRecorded() async throws {
         #if arch(x86_64)
         let expected = SIGILL
@@ -337,7 +342,54 @@ struct CrashHandlerTests {
             prepareCrashChild(folder: folder)
             fatalError("steward crash test")
         }
-        _ = try checkCrashRecord(folder: folder, signal: expected, stderr: result?.standardErrorContent)
+        let record = try checkCrashRecord(folder: folder, signal: expected, stderr: result?.standardErrorContent)
+        let message = try #require(record.fatalMessage)
+        #expect(message.hasSuffix("Fatal error: steward crash test\n"), "\(message)")
+        // The runtime still printed it on stderr, untouched.
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("Fatal error: steward crash test"))
+    }
+
+    @Test("With fatal error messages turned off, a fatalError's record has no message (stderr still has it)")
+    func fatalMessageCaptureOff() async throws {
+        #if arch(x86_64)
+        let expected = SIGILL
+        #else
+        let expected = SIGTRAP
+        #endif
+        let folder = try makeCrashFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = await #expect(processExitsWith: .signal(expected), observing: [\.standardErrorContent]) {
+            [folder = folder as String] in
+            prepareCrashChild(folder: folder, capturesFatalMessage: false)
+            fatalError("steward crash test, not captured")
+        }
+        let record = try checkCrashRecord(folder: folder, signal: expected, stderr: result?.standardErrorContent)
+        #expect(record.fatalMessage == nil)
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("Fatal error: steward crash test, not captured"))
+    }
+
+    @Test("A fatal error message too long for the record is cut at the handler's limit")
+    func longFatalMessageIsBounded() async throws {
+        #if arch(x86_64)
+        let expected = SIGILL
+        #else
+        let expected = SIGTRAP
+        #endif
+        let folder = try makeCrashFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = await #expect(processExitsWith: .signal(expected)) { [folder = folder as String] in
+            prepareCrashChild(folder: folder)
+            fatalError(String(repeating: "m", count: 3 * 4096))
+        }
+        let records = try crashRecords(in: folder)
+        try #require(records.count == 1)
+        let record = try RawCrashRecord.read(path: records[0], key: testRecordKey)
+        #expect(record.complete, "notes: \(record.notes)")
+        let message = try #require(record.fatalMessage)
+        #expect(message.utf8.count == RawCrashRecord.maximumMessageBytes)
+        #expect(message.hasSuffix(String(repeating: "m", count: 100)))
     }
 
     @Test("A crash on a secondary thread that prepared itself is recorded with that thread's id")

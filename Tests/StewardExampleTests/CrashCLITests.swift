@@ -24,10 +24,27 @@ extension CLITests {
         ("fatal", trapSignal, "triggerFatal"),
         ("index", trapSignal, "triggerIndex"),
         ("unwrap", trapSignal, "triggerUnwrap"),
+        ("precondition", trapSignal, "triggerPrecondition"),
+        ("assert", trapSignal, "triggerAssert"),
+        ("cast", SIGABRT, "triggerCast"),
+        ("arithmetic", trapSignal, "triggerArithmetic"),
         ("overflow", SIGSEGV, "triggerOverflow"),
         ("fpe", SIGFPE, "steward_crash_trigger_divide"),
         ("thread", SIGSEGV, "triggerSegvOnThread"),
         ("task", SIGSEGV, "triggerSegvInTask"),
+    ]
+
+    /// The error each Swift trap's report carries (type, a part of the message): the runtime's
+    /// message (the tests' steward is a debug build, where `assertionFailure` stops too), or, for
+    /// arithmetic overflow, which has none, the trap's name in the debug information.
+    static let expectedErrors: [String: (type: String, message: String)] = [
+        "fatal": ("Fatal error", "steward crash trigger fatal (steward/Crash.swift:"),
+        "index": ("Fatal error", "Index out of range"),
+        "unwrap": ("Fatal error", "Unexpectedly found nil while unwrapping an Optional value"),
+        "precondition": ("Precondition failed", "steward crash trigger precondition"),
+        "assert": ("Fatal error", "steward crash trigger assert (steward/Crash.swift:"),
+        "cast": ("Swift runtime error", "Could not cast value of type 'steward.CrashTriggerValue'"),
+        "arithmetic": ("Swift runtime failure", "arithmetic overflow"),
     ]
 
     @Test("every crash kind really crashes and becomes a report on the next run", arguments: crashKinds)
@@ -42,7 +59,10 @@ extension CLITests {
         // The runtime's backtracer runs after Steward's handler unless the environment turned it
         // off (scripts/test-sanitizer.sh does: its helper hangs in sanitized children).
         if ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"]?.contains("enable=no") != true {
-            #expect(crash.stderr.contains("Program crashed"), "the Swift runtime's backtrace must still reach stderr")
+            // (It heads a trap it can name from the debug information with that name instead.)
+            #expect(
+                crash.stderr.contains("Program crashed") || crash.stderr.contains("*** Swift runtime failure: "),
+                "the Swift runtime's backtrace must still reach stderr")
         }
         let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
             $0.hasSuffix(".stewardcrash")
@@ -63,6 +83,15 @@ extension CLITests {
         let top = frames.prefix(12).compactMap { $0["function"] as? String }
         #expect(top.contains { $0.contains(function) }, "\(function) is not among the top frames: \(top)")
         #expect((report["handlerNanoseconds"] as? Int ?? 0) > 0)
+        let error = report["error"] as? [String: Any]
+        if let expected = Self.expectedErrors[kind] {
+            #expect(error?["type"] as? String == expected.type, "\(String(describing: error))")
+            let message = error?["message"] as? String ?? ""
+            #expect(message.contains(expected.message), "\(message)")
+        } else {
+            // A signal of no Swift trap: the runtime said nothing, and no message is made up.
+            #expect(error == nil, "\(String(describing: error))")
+        }
         let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
             $0.hasSuffix(".stewardcrash")
         }

@@ -24,6 +24,8 @@ extern "C" {
 #define STEWARD_CRASH_BREADCRUMB_DATA_MAX 192
 /// The most frames a record holds per unwinding method.
 #define STEWARD_CRASH_FRAMES_MAX 128
+/// The most bytes of the Swift runtime's fatal error message a record carries.
+#define STEWARD_CRASH_MESSAGE_MAX 4096
 /// The size of each alternate signal stack.
 #define STEWARD_CRASH_ALTSTACK_SIZE (64 * 1024)
 
@@ -40,6 +42,7 @@ enum {
     STEWARD_CRASH_SECTION_NESTED = 9,
     STEWARD_CRASH_SECTION_INSTALL = 10,
     STEWARD_CRASH_SECTION_BREADCRUMBS_PACKED = 11,
+    STEWARD_CRASH_SECTION_MESSAGE = 12,
     STEWARD_CRASH_SECTION_END = 0xFFFF,
 };
 
@@ -80,6 +83,15 @@ int steward_crash_is_installed(void);
 /// policy that keeps nothing on disk: a crash then leaves nothing; the previous handlers still
 /// run). Off until the first call: consent decides before anything is written.
 void steward_crash_set_recording(int enabled);
+
+/// Turns capturing the Swift runtime's fatal error message on or off. On, the handler copies
+/// the message the runtime published for the crash reporter (`swift_getFatalErrorMessageBuffer`
+/// of libswiftCore: `fatalError`, `precondition` and the runtime's own failures such as "Index
+/// out of range" or a failed cast, as far as the build keeps their messages) into a MESSAGE
+/// section, reading it without faulting. Looks the runtime up with dlsym (not signal-safe: call
+/// it outside the handler, at install). Returns 1 when the runtime offers the buffer, else 0
+/// (capturing then stays off). Off until the first call.
+int steward_crash_set_fatal_message_capture(int enabled);
 
 /// The version of the sealed record file the handler writes (see the format document).
 #define STEWARD_CRASH_SEALED_VERSION 2

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Turns what the Swift runtime said about a trap into a report's ``CrashError``.
+///
+/// Two sources, best first:
+/// - the message the runtime published for crash reporters before it trapped (the record's
+///   MESSAGE section): `main.swift:22: Fatal error: the message`, `… Precondition failed: …`,
+///   `… Assertion failed: …`, or a runtime failure's own text (`Could not cast value of type …`);
+/// - where the build left no message (a check the optimiser turned into a bare trap, or
+///   arithmetic overflow, which never has one), the name the compiler gives the trap in the debug
+///   information: an inlined frame `Swift runtime failure: arithmetic overflow` at the crashed
+///   instruction, found when frames carry source locations.
+enum FatalErrorMessage {
+    /// The kinds the runtime's messages start with (after `file:line: `).
+    static let kinds = ["Fatal error", "Precondition failed", "Assertion failed"]
+    /// The prefix of the debug information's name for a trap of a failed check.
+    static let runtimeFailurePrefix = "Swift runtime failure: "
+
+    /// The error for the runtime's message: its kind as the type, the text after it as the
+    /// message, with the source location the runtime named in parentheses. A message of another
+    /// form is kept whole, typed `Swift runtime error`. Nil for an empty message.
+    static func error(fromRuntimeMessage raw: String) -> CrashError? {
+        let text = raw.trimmingWhitespace()
+        guard !text.isEmpty else { return nil }
+        for kind in kinds {
+            // `Kind: message`, or a bare `Kind` at the end (`assert(false)` says no more).
+            guard
+                let range = text.range(of: kind + ":")
+                    ?? (text.hasSuffix(kind) ? text.range(of: kind, options: .backwards) : nil)
+            else { continue }
+            var location = String(text[..<range.lowerBound]).trimmingWhitespace()
+            if location.hasSuffix(":") { location.removeLast() }
+            let message = String(text[range.upperBound...]).trimmingWhitespace()
+            var value = message.isEmpty ? kind : message
+            if !location.isEmpty { value += " (\(location))" }
+            return CrashError(type: kind, message: value)
+        }
+        return CrashError(type: "Swift runtime error", message: text)
+    }
+
+    /// The error for a trap the debug information names: the innermost frames' function names
+    /// (inlined frames first) are searched, up to the first frame that is not inlined.
+    static func error(fromFrames frames: [StackFrame]) -> CrashError? {
+        for frame in frames {
+            if let function = frame.function, function.hasPrefix(runtimeFailurePrefix) {
+                let reason = String(function.dropFirst(runtimeFailurePrefix.count)).trimmingWhitespace()
+                if !reason.isEmpty { return CrashError(type: "Swift runtime failure", message: reason) }
+            }
+            if !frame.isInlined { break }
+        }
+        return nil
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces, tabs and line breaks.
+    fileprivate func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}
