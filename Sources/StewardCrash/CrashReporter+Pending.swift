@@ -186,9 +186,13 @@ extension CrashReporter {
             if !overflow { seconds = Double(difference) / 1e9 }
         }
         // Why a Swift trap happened: the runtime's message, else the trap's name in DWARF.
+        // A fault next to the stack pointer is the stack running out.
         let error =
             raw.fatalMessage.flatMap { FatalErrorMessage.error(fromRuntimeMessage: $0) }
             ?? FatalErrorMessage.error(fromFrames: frames)
+            ?? FatalErrorMessage.stackOverflow(
+                signal: raw.signalNumber, faultAddress: raw.faultAddress,
+                stackPointer: raw.registers["rsp"] ?? raw.registers["sp"])
         let report = CrashReport(
             id: Self.eventID(),
             timestamp: raw.realtimeNs.map { Date(timeIntervalSince1970: Double($0) / 1e9) } ?? clock.checkedNow,

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Turns what the Swift runtime said about a trap into a report's ``CrashError``.
 ///
@@ -49,6 +54,28 @@ enum FatalErrorMessage {
             if !frame.isInlined { break }
         }
         return nil
+    }
+}
+
+extension FatalErrorMessage {
+    /// How close below (or just above) the stack pointer a fault must be to read as the stack
+    /// running out: a call's push, a prologue's stores into the new frame, a stack probe of a
+    /// large frame (which touches up to a page at a time ahead of the pointer).
+    static let stackOverflowReach: UInt64 = 64 * 1024
+
+    /// The error for a segmentation fault at an address next to the stack pointer: the stack ran
+    /// into its guard (the stack's own memory is mapped, so a fault there means the pointer left
+    /// it). Nil for any other crash.
+    static func stackOverflow(signal: Int32?, faultAddress: UInt64?, stackPointer: UInt64?) -> CrashError? {
+        guard signal == SIGSEGV, let fault = faultAddress, let pointer = stackPointer, pointer != 0 else { return nil }
+        let below = fault <= pointer ? pointer - fault : 0
+        let above = fault > pointer ? fault - pointer : 0
+        guard below <= stackOverflowReach, above <= 256 else { return nil }
+        return CrashError(
+            type: "Stack overflow",
+            message:
+                "the stack ran out: a fault at 0x\(String(fault, radix: 16)), next to the stack pointer 0x\(String(pointer, radix: 16))"
+        )
     }
 }
 

@@ -66,6 +66,23 @@ struct FatalErrorMessageTests {
         #expect(FatalErrorMessage.error(fromFrames: [empty, caller]) == nil)
     }
 
+    @Test("A segmentation fault next to the stack pointer is a stack overflow; other faults and signals are not")
+    func stackOverflowFromRegisters() {
+        let sp: UInt64 = 0x7fff_0000_8000
+        #expect(
+            FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: sp - 8, stackPointer: sp)?.type
+                == "Stack overflow")
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: sp - 60_000, stackPointer: sp) != nil)
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: 8, stackPointer: sp) == nil)
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: sp + 4096, stackPointer: sp) == nil)
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGBUS, faultAddress: sp - 8, stackPointer: sp) == nil)
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: nil, stackPointer: sp) == nil)
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: 8, stackPointer: 0) == nil)
+        // Extreme values from a record file: no trap.
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: .max, stackPointer: 1) == nil)
+        #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: 0, stackPointer: .max) == nil)
+    }
+
     @Test("A fatalError in a child becomes the report's error at the next launch, scrubbed, never in plaintext on disk")
     func fatalErrorEndToEnd() async throws {
         #if arch(x86_64)

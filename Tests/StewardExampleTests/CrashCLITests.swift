@@ -45,6 +45,8 @@ extension CLITests {
         "assert": ("Fatal error", "steward crash trigger assert (steward/Crash.swift:"),
         "cast": ("Swift runtime error", "Could not cast value of type 'steward.CrashTriggerValue'"),
         "arithmetic": ("Swift runtime failure", "arithmetic overflow"),
+        // Not a Swift trap: a fault next to the stack pointer, named from the registers.
+        "overflow": ("Stack overflow", "the stack ran out: a fault at 0x"),
     ]
 
     @Test("every crash kind really crashes and becomes a report on the next run", arguments: crashKinds)
