@@ -138,7 +138,11 @@ extension CrashReporter {
                 if batch.isEmpty { s.scheduled = false }
                 return batch
             }
-            guard !batch.isEmpty else { return }
+            guard !batch.isEmpty else {
+                // Idle: libdw's sessions (which map the images' files) close until the next error.
+                symbolicator.releaseSourceLines()
+                return
+            }
             var stored = 0
             for captured in batch {
                 do {

@@ -21,6 +21,8 @@ extension CrashReporter {
     /// listed in the result. Call it at start, before the app does anything else.
     @discardableResult
     public func processPending() -> PendingResult {
+        // libdw's sessions map the images' files: none stays open after the batch.
+        defer { symbolicator.releaseSourceLines() }
         var result = PendingResult()
         let directory = configuration.crashDirectory
         // No folder: nothing crashed (earlier sessions are still closed below).

@@ -111,6 +111,34 @@ enum DWARFTestLibrary {
         #expect(output.images.map(\.path) == [built.withDWARF])
     }
 
+    @Test("libdw's sessions stay open for a batch only: released, the next lookup opens the file again")
+    func sessionsAreReleasedAfterABatch() throws {
+        let built = try #require(DWARFTestLibrary.built)
+        let address = try #require(DWARFTestLibrary.returnAddress(loading: built.withDWARF))
+        let maps = try #require(SymbolicationTestSupport.readMaps())
+        let symbolicator = Symbolicator(dwarfLines: true, symbolizerPath: nil)
+        let first = symbolicator.symbolicate(maps: maps, addresses: [address], firstIsReturnAddress: true)
+        #expect(symbolicator.openSourceLinesCount == 1, "the session is kept while the batch runs")
+        symbolicator.releaseSourceLines()
+        #expect(symbolicator.openSourceLinesCount == 0)
+        let again = symbolicator.symbolicate(maps: maps, addresses: [address], firstIsReturnAddress: true)
+        #expect(again.frames == first.frames && again.frames.first?.line == DWARFTestLibrary.innerLine)
+    }
+
+    @Test("processPending closes every libdw session it opened (a file truncated later cannot fault a mapping)")
+    func processPendingLeavesNoSessionOpen() throws {
+        let fixture = try ReporterFixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.dir) }
+        fixture.configuration.symbolication = .functionNamesAndSourceLocations
+        fixture.relaunch()
+        try fixture.writeRecords(1)
+        fixture.relaunch()
+        let result = fixture.reporter.processPending()
+        let report = try #require(result.reports.first, "\(result.problems)")
+        #expect(report.crashedThread.frames.contains { $0.line != nil }, "the test binary's frames have lines")
+        #expect(fixture.reporter.symbolicator.openSourceLinesCount == 0)
+    }
+
     @Test func aLibraryWithoutDWARFKeepsFunctionNamesAndGetsNoLines() throws {
         let built = try #require(DWARFTestLibrary.built)
         let address = try #require(DWARFTestLibrary.returnAddress(loading: built.withoutDWARF))

@@ -256,6 +256,19 @@ final class Symbolicator: Sendable {
         return try? parsed.get()
     }
 
+    /// Closes every libdw session: a session maps its file, and a file truncated in place
+    /// while mapped would fault (SIGBUS) at the next read. Called when a batch of reports is
+    /// done (``CrashReporter/processPending()``, the handled-error worker going idle), so sessions
+    /// live for a batch, not for the process. A lookup still holding one finishes with it.
+    func releaseSourceLines() {
+        linesCache.withLock { $0.removeAll() }
+    }
+
+    /// How many libdw sessions are open in the cache (for the tests).
+    var openSourceLinesCount: Int {
+        linesCache.withLock { cache in cache.values.count { $0.lines != nil } }
+    }
+
     /// The libdw session for an image's file, opened once per path while its identity holds;
     /// nil when the file was replaced since the crash, or has no DWARF.
     private func sourceLines(for image: MemoryMaps.Image) -> DWARFSourceLines? {
