@@ -39,6 +39,19 @@ public enum FuzzMemoryCgroup: FuzzTarget {
             if let limit = MemoryCgroup.limit(bytes) {
                 try require(limit < MemoryCgroup.unlimitedFrom, "the limit \(limit) is v1's no-limit value")
             }
+            // systemd-coredump's names, boot ids and signal attributes (the next launch reads them too).
+            if let signal = CoreDump.signal(attribute: bytes) {
+                try require(signal >= 1 && signal <= 64, "the signal attribute gave \(signal)")
+            }
+            if let bootID = CoreDump.bootID(bytes) {
+                try require(
+                    bootID.utf8.count == 32
+                        && bootID.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) },
+                    "the boot id \(bootID.debugDescription) is not 32 lowercase hex digits")
+            }
+            if let dump = CoreDump.parse(name: String(decoding: bytes, as: UTF8.self)) {
+                try require(dump.pid > 0, "a core name gave the pid \(dump.pid)")
+            }
         default:
             // A whole folder: the membership file names a v1 or v2 cgroup whose files hold the rest.
             let folder = Scratch.fresh("cgroup")

@@ -3,6 +3,7 @@
 // current. Ordinary code, not async-signal-safe: the crash handler has its own unwinding.
 
 #define _GNU_SOURCE
+#include <sys/xattr.h>
 #include "CStewardCrash.h"
 
 #include <link.h>
@@ -111,4 +112,8 @@ uint64_t steward_crash_image_generation(void) {
     uint64_t generation = 0;
     dl_iterate_phdr(generation_step, &generation);
     return generation;
+}
+
+long steward_crash_read_xattr(const char *path, const char *name, void *out, size_t capacity) {
+    return (long)lgetxattr(path, name, out, capacity);
 }

@@ -51,6 +51,8 @@ extension CrashReporter {
         // The memory cgroup's OOM kill count now: the next launch compares (a few small reads).
         var open = start
         open.cgroup = MemoryCgroup.current(configuration.memoryCgroupFiles)
+        // Who this process is, for its core among systemd-coredump's (a pid and a boot id).
+        open.process = CoreDump.current()
         do {
             try updateSessions { sessions in
                 // Earlier sessions still open are closed by processPending(), which knows which crashed.
@@ -78,7 +80,8 @@ extension CrashReporter {
                     session.cgroup = nil
                     sessions.crashed.append(session)
                 } else {
-                    let reason = Self.classifyVanished(open, files: configuration.memoryCgroupFiles)
+                    let reason = Self.classifyVanished(
+                        open, files: configuration.memoryCgroupFiles, coreDumps: configuration.coreDumpDirectory)
                     var update = open.closed(as: "abnormal", at: open.timestamp)
                     update.cgroup = nil
                     update.reason = reason.description
@@ -112,24 +115,39 @@ extension CrashReporter {
     enum VanishedReason: Hashable, Sendable, CustomStringConvertible {
         /// Its memory cgroup counted an OOM kill since the session started.
         case outOfMemory(OutOfMemoryKill)
+        /// systemd-coredump kept a core of its process: it died of a signal Steward does not
+        /// catch (SIGQUIT, SIGSYS, SIGXCPU, SIGXFSZ), or before its handler could write.
+        case dumpedCore(CoreDump)
         /// Nothing Linux kept says why: `kill -9`, power lost, a kill the counters do not show.
         case unknown
 
         var description: String {
             switch self {
             case .outOfMemory: "out of memory: killed by the kernel's OOM killer"
+            case .dumpedCore(let dump):
+                "dumped core: killed by \(dump.signal.map { SignalNames.name($0) } ?? "a signal") (systemd-coredump kept its core, pid \(dump.pid))"
             case .unknown: "killed, reason unknown"
             }
         }
     }
 
     /// Reads the vanished session's memory cgroup again: a rise of its OOM kill count since the
-    /// session started is an OOM kill; otherwise the reason is unknown.
-    static func classifyVanished(_ session: StoredSession, files: MemoryCgroup.Files) -> VanishedReason {
+    /// session started is an OOM kill; else a core systemd-coredump kept of its process tells the
+    /// signal; otherwise the reason is unknown.
+    static func classifyVanished(
+        _ session: StoredSession, files: MemoryCgroup.Files, coreDumps: String = CoreDump.defaultDirectory
+    ) -> VanishedReason {
         guard let then = session.cgroup,
             let now = MemoryCgroup.read(version: then.version, path: then.path, files: files),
             let kills = now.oomKills(since: then), kills > 0
-        else { return .unknown }
+        else {
+            if let process = session.process,
+                let dump = CoreDump.find(for: process, since: session.started, directory: coreDumps)
+            {
+                return .dumpedCore(dump)
+            }
+            return .unknown
+        }
         return .outOfMemory(
             OutOfMemoryKill(
                 cgroup: then.path, cgroupVersion: then.version, limit: now.limit ?? then.limit,
@@ -169,6 +187,7 @@ extension CrashReporter.StoredSession {
     /// The update that closes this session with `status`.
     func closed(as status: String, at timestamp: Date) -> Self {
         var update = self
+        update.process = nil
         update.status = status
         update.isInitial = false
         update.timestamp = timestamp

@@ -55,6 +55,10 @@ extension CrashReporter {
         /// session only, so a launch that finds it vanished can tell an OOM kill (nil in updates,
         /// and in sessions kept by earlier versions).
         var cgroup: MemoryCgroup?
+        /// The process's pid and boot id: on the open session only, so a launch that finds it
+        /// vanished can look for its core among systemd-coredump's (nil in updates, and in
+        /// sessions kept by earlier versions).
+        var process: CoreDump.Process?
         /// Why an `abnormal` session ended, as far as the next launch could tell (see
         /// ``CrashReporter/VanishedReason``); nil for other statuses.
         var reason: String?

@@ -74,6 +74,8 @@ public final class CrashReporter: Sendable {
         public var capturesFatalErrorMessages: Bool
         /// Where the memory cgroup is read from (tests point it at a folder of their own).
         var memoryCgroupFiles = MemoryCgroup.Files()
+        /// Where systemd-coredump's cores are looked for (tests point it at a folder of their own).
+        var coreDumpDirectory = CoreDump.defaultDirectory
 
         /// A configuration with records in `crashDirectory`.
         public init(

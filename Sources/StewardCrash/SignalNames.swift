@@ -14,6 +14,11 @@ enum SignalNames {
         case SIGFPE: "SIGFPE"
         case SIGABRT: "SIGABRT"
         case SIGTRAP: "SIGTRAP"
+        // The other signals that dump core (a core systemd-coredump kept names them).
+        case SIGQUIT: "SIGQUIT"
+        case SIGSYS: "SIGSYS"
+        case SIGXCPU: "SIGXCPU"
+        case SIGXFSZ: "SIGXFSZ"
         default: "signal \(signal)"
         }
     }

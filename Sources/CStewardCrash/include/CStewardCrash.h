@@ -157,6 +157,11 @@ int steward_crash_thread_name(char *out, size_t capacity);
 /// dlpi_adds and dlpi_subs), so a cached list of loaded images is known to be current.
 uint64_t steward_crash_image_generation(void);
 
+/// An extended attribute of `path` (lgetxattr: a symbolic link's own), into `out`; returns its
+/// length or -1 (errno set). For the next launch reading systemd-coredump's `user.coredump.*`;
+/// never called by the handler.
+long steward_crash_read_xattr(const char *path, const char *name, void *out, size_t capacity);
+
 /// Whether the calling thread is inside the crash handler's record writer right now (for the
 /// malloc probe of the tests: other threads of a crashing process may still allocate, and the
 /// previous handlers we chain to are not ours to police).
