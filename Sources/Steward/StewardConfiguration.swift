@@ -127,6 +127,10 @@ extension Steward {
         /// Whether ``Steward/start(_:)`` installs the crash handlers (default true). Pending
         /// crash records are processed either way.
         public var installsCrashHandler: Bool
+        /// Whether a Swift trap's crash report says the runtime's message (`fatalError`'s text,
+        /// "Index out of range", …), scrubbed like every text (default true). See
+        /// `CrashReporter.Configuration.capturesFatalErrorMessages`.
+        public var capturesFatalErrorMessages: Bool
         /// Telemetry tunables (mode, batch size, memory limit, sampling, rate limits); the
         /// permission checks are always the started instance's permission gate.
         public var telemetry: Telemetry.Configuration
@@ -188,6 +192,7 @@ extension Steward {
             self.crashSampleRate = 1
             self.beforeQueueingCrashReport = nil
             self.installsCrashHandler = true
+            self.capturesFatalErrorMessages = true
             self.telemetry = Telemetry.Configuration()
             self.pendingPolicies = [:]
             self.defaultPendingPolicy = .encryptedDisk(maxAge: .seconds(7 * 86_400))

@@ -117,6 +117,17 @@ extension StewardFacadeTests {
         #expect(dropped.contains { $0.dropped[.filtered] == 1 }, "\(dropped)")
     }
 
+    @Test(arguments: [true, false])
+    func theFatalErrorMessageSettingReachesTheCrashReporter(_ captures: Bool) throws {
+        let f = FacadeFixture()
+        var configuration = try f.configuration()
+        #expect(configuration.capturesFatalErrorMessages, "on by default")
+        configuration.capturesFatalErrorMessages = captures
+        let steward = try Steward.start(configuration)
+        defer { steward.stop() }
+        #expect(steward.crashes.configuration.capturesFatalErrorMessages == captures)
+    }
+
     @Test func aCrashSampleRateOfZeroSendsNoReportAndCountsEachAsSampledOut() async throws {
         let f = FacadeFixture()
         var configuration = try f.configuration()

@@ -16,6 +16,7 @@ extension CrashReporter: FacadeModule {
             dataDirectory: context.dataDirectory, context: crashContext)
         crashConfiguration.sampleRate = configuration.crashSampleRate
         crashConfiguration.beforeQueueing = configuration.beforeQueueingCrashReport
+        crashConfiguration.capturesFatalErrorMessages = configuration.capturesFatalErrorMessages
         let crashes = CrashReporter(
             configuration: crashConfiguration, vault: context.vault, consent: context.gate, clock: context.clock)
         // Left out: no handlers, and no records of an earlier run are read.
