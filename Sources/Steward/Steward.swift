@@ -47,7 +47,7 @@ public final class Steward: Sendable {
     /// The encrypted vault every module keeps its data in.
     public let vault: Vault
     /// Where the vault key is kept: the store chosen for the data folder (and recorded there),
-    /// or ``KeyStore/host`` for ``Configuration/keyProvider``. See ``Configuration/keyProvider``.
+    /// or `KeyStore/host` for ``Configuration/keyProvider``. See ``Configuration/keyProvider``.
     ///
     /// ```swift
     /// print("vault key in \(steward.keyStore)")  // "secret-service", "systemd-credential steward.vault-key", "file"

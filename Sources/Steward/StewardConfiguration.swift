@@ -88,7 +88,7 @@ extension Steward {
         /// promises about them: a payload is written only once its purpose is granted, a
         /// withdrawal (or the age gate) removes the files of that purpose, the access report
         /// counts them, erase removes them, and a sidecar never holds a secret header
-        /// (`X-Sentry-Auth`, `Authorization`, cookies, tokens). See ``FileTransport``.
+        /// (`X-Sentry-Auth`, `Authorization`, cookies, tokens). See `FileTransport`.
         public var plaintextOutbox: PlaintextOutbox?
         /// Trust, pinning, proxies, compression and timeouts of the HTTPS transports made from
         /// ``sentryDSN`` and ``otlpEndpoint``.
@@ -269,9 +269,9 @@ public struct StewardError: Error, Hashable, Sendable, CustomStringConvertible {
     public let code: Code
     /// Every problem found, each a sentence naming what to fix.
     public let problems: [String]
-    /// The typed error that caused it, when one did (a ``VaultError``, a ``KeyProviderError``,
-    /// a ``ConsentError``, a ``ManifestError``, a ``CrashReporterError``, a
-    /// ``SystemError``...). Not part of equality: two errors with the same code and problems
+    /// The typed error that caused it, when one did (a `VaultError`, a `KeyProviderError`,
+    /// a `ConsentError`, a `ManifestError`, a `CrashReporterError`, a
+    /// `SystemError`...). Not part of equality: two errors with the same code and problems
     /// are equal.
     public let underlying: (any Error)?
 

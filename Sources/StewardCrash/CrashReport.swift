@@ -36,7 +36,7 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
     /// Problems met while reading the raw record, for the record (never personal data).
     public var salvageNotes: [String]
     /// The trace and span the reporting code ran in, for handled errors reported while the host
-    /// traced its work (``TraceContext/current``); nil otherwise and for crashes.
+    /// traced its work (`TraceContext/current`); nil otherwise and for crashes.
     public var trace: TraceContext?
     /// For a process the kernel's OOM killer ended: the memory cgroup's evidence, found at the
     /// next launch (the report has no signal and no stack: nothing ran at the kill); nil

@@ -320,7 +320,7 @@ public final class CrashReporter: Sendable {
     /// the scrubber is read under a short lock (a breadcrumb added while the session thread
     /// still builds it, just after start, waits for it); no allocation on the hot path beyond
     /// formatting; texts are scrubbed of the home folder, user name and device identifiers,
-    /// and truncated to fit. While the host traces its work (``TraceContext/current``), the
+    /// and truncated to fit. While the host traces its work (`TraceContext/current`), the
     /// data carries `trace_id` and `span_id`.
     public func addBreadcrumb(
         message: String, category: String = "default", level: Breadcrumb.Level = .info, data: [String: String] = [:]

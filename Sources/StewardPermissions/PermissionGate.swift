@@ -119,7 +119,7 @@ public final class PermissionGate: PermissionChecking, Sendable {
     ///   - clock: For decision dates.
     ///   - session: The process identity allow-once answers are bound to; tests pass another
     ///     value to act as a new process.
-    /// - Throws: ``ManifestError`` when `manifest` is not `consent`'s and does not validate;
+    /// - Throws: `ManifestError` when `manifest` is not `consent`'s and does not validate;
     ///   what the vault throws when the decisions cannot be read.
     public init(
         manifest: PrivacyManifest, vault: Vault, prompter: any PermissionPrompter,

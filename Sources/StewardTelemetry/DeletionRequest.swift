@@ -101,7 +101,7 @@ public struct DeletionRequest: Hashable, Sendable {
 
     /// The payload for `recipient`: the OTLP log record when `resource` is given (the telemetry
     /// recipient), the JSON document otherwise. Sent under `privacyCompliance`, with no consent
-    /// needed (``Uploader/submitObligation(_:)``).
+    /// needed (`Uploader/submitObligation(_:)`).
     public func payload(
         to recipient: RecipientID, resource: TelemetryResource?, appID: String, now: Date,
         encoder: OTLPEncoder = OTLPEncoder()

@@ -200,7 +200,7 @@ public final class Telemetry: Sendable {
     ///   - audit: Counts collected and dropped events.
     ///   - configuration: Mode, batch sizes, sampling, rate limits and permissions.
     ///   - clock: The wall clock that stamps events and deletion requests.
-    /// - Throws: ``ManifestError`` when `manifest` is not `consent`'s and does not validate;
+    /// - Throws: `ManifestError` when `manifest` is not `consent`'s and does not validate;
     ///   what the vault throws while reading Steward's stored telemetry state.
     public init(
         manifest: PrivacyManifest, vault: Vault, consent: ConsentLedger, gate: ConsentGate? = nil,

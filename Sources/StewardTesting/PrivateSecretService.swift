@@ -27,7 +27,7 @@ import Musl
 /// ```
 ///
 /// Needs `dbus-daemon`, `dbus-send` and `gnome-keyring-daemon` (Debian: dbus, gnome-keyring);
-/// ``init(unlocked:)`` throws when they are missing.
+/// `init(unlocked:)` throws when they are missing.
 public final class PrivateSecretService: @unchecked Sendable {
     // @unchecked Sendable: every stored property is set in init and never changed.
     /// The bus address, for `DBUS_SESSION_BUS_ADDRESS`.

@@ -69,7 +69,7 @@ public final class RecordingTransport: Transport {
         self.state = Mutex(State(answers: answers))
     }
 
-    /// What the transport says it needs of the network (default ``NetworkNeed/none``: never
+    /// What the transport says it needs of the network (default `NetworkNeed/none`: never
     /// paused); set it to test how an uploader with a `NetworkMonitor` pauses.
     public var networkNeed: NetworkNeed {
         get { state.withLock { $0.networkNeed } }

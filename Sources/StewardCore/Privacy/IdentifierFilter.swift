@@ -23,14 +23,14 @@ import Musl
 ///   numbers (13–19 digits, spaces or dashes between, passing the Luhn check), and the value
 ///   after a secret's name in `name=value` or `name: value` and after `Bearer`.
 /// - Secret names, as Sentry's client-side data scrubbing defaults list them
-///   (``isSecretKey(_:)``): password, passwd, mysql_pwd, secret, api_key, apikey, auth,
+///   (``isSecretKey(_:)-swift.type.method``): password, passwd, mysql_pwd, secret, api_key, apikey, auth,
 ///   credential, private_key, privatekey, token, session_id, sessionid, cookie, csrf, xsrf,
 ///   bearer (as substrings, as Sentry's server-side scrubbing matches them: `author` too).
 ///
 /// **What callers do with it.** ``contains(_:)`` for values that are dropped whole (attribute
-/// values), ``redact(_:)`` for free text that is kept with each finding replaced by a
+/// values), ``redact(_:secretValues:)`` for free text that is kept with each finding replaced by a
 /// placeholder (`[machine-id]`, `[mac]`, `[host]`, `[ip]`, `[card]`, `[filtered]`, `~`,
-/// `<user>`), ``isSecretKey(_:)`` for keys whose value is dropped or filtered.
+/// `<user>`), ``isSecretKey(_:)-swift.type.method`` for keys whose value is dropped or filtered.
 ///
 /// ```swift
 /// let filter = IdentifierFilter.current

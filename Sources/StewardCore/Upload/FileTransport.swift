@@ -391,7 +391,7 @@ public final class FileTransport: Transport {
     }
 
     /// Whether a header carries a secret and is never written to a sidecar: `Cookie`,
-    /// `Set-Cookie`, `Proxy-Authorization` and every name ``IdentifierFilter/isSecretKey(_:)``
+    /// `Set-Cookie`, `Proxy-Authorization` and every name `IdentifierFilter/isSecretKey(_:)`
     /// finds (`Authorization`, `X-Sentry-Auth`, `X-Api-Key`, tokens, …). `Idempotency-Key` is
     /// not a secret and is kept.
     public static func isSecretHeader(_ name: String) -> Bool {

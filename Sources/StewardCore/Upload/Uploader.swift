@@ -338,7 +338,7 @@ public final class Uploader: Sendable {
     ///
     /// A send the recipient accepted before the cancellation reached it counts as a
     /// disclosure in the audit ledger (not as a drop), and is followed by a deletion request
-    /// (through ``onAcceptedAfterWithdrawal(_:)``, which the facade sets).
+    /// (through `onAcceptedAfterWithdrawal(_:)`, which the facade sets).
     public func consentChanged() {
         var dropped: [Entry] = []
         var cancel: Task<Delivery, Never>?

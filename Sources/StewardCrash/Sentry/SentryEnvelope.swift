@@ -13,7 +13,7 @@ public import StewardCore
 /// ```
 ///
 /// ``encode()`` always writes each item's `length` (the exact payload byte count), so payloads
-/// may hold newlines or any bytes. ``decode(_:)`` is strict and also reads items without a
+/// may hold newlines or any bytes. `decode(_:)` is strict and also reads items without a
 /// `length`, whose payload runs to the next newline or the end.
 ///
 /// ```swift

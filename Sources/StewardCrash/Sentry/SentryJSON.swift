@@ -5,7 +5,7 @@ import StewardCore
 /// Steward writes Sentry payloads with this type rather than `JSONSerialization` so the bytes
 /// are the same on every platform and every run: object keys are sorted by their UTF-8 bytes,
 /// there is no white space, `/` is not escaped, non-ASCII text is written as raw UTF-8, and
-/// integers stay integers. ``parse(_:)`` is the strict RFC 8259 reader the envelope decoder
+/// integers stay integers. `parse(_:)` is the strict RFC 8259 reader the envelope decoder
 /// uses; it keeps the integer/float distinction so decoded payloads compare field by field.
 ///
 /// ```swift
