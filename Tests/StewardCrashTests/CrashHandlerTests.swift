@@ -167,6 +167,15 @@ func installPreviousHandler(signal: Int32, siginfo: Bool) {
     sigaction(signal, &action, nil)
 }
 
+/// The signal a Swift trap raises: SIGILL on x86_64 (ud2), SIGTRAP on aarch64 (brk).
+let swiftTrapSignal: Int32 = {
+    #if arch(x86_64)
+    SIGILL
+    #else
+    SIGTRAP
+    #endif
+}()
+
 /// The checks every crash record must pass.
 func checkCrashRecord(
     folder: String, signal expected: Int32, stderr: [UInt8]?, faultAddress: UInt64? = nil,
@@ -330,11 +339,7 @@ struct CrashHandlerTests {
 
     @Test("A Swift runtime trap (fatalError) is recorded with the trap's signal and the fatal error's message")
     func swiftTrapIsRecorded() async throws {
-        #if arch(x86_64)
-        let expected = SIGILL
-        #else
-        let expected = SIGTRAP
-        #endif
+        let expected = swiftTrapSignal
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = await #expect(processExitsWith: .signal(expected), observing: [\.standardErrorContent]) {
@@ -352,11 +357,7 @@ struct CrashHandlerTests {
 
     @Test("With fatal error messages turned off, a fatalError's record has no message (stderr still has it)")
     func fatalMessageCaptureOff() async throws {
-        #if arch(x86_64)
-        let expected = SIGILL
-        #else
-        let expected = SIGTRAP
-        #endif
+        let expected = swiftTrapSignal
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = await #expect(processExitsWith: .signal(expected), observing: [\.standardErrorContent]) {
@@ -372,11 +373,7 @@ struct CrashHandlerTests {
 
     @Test("A fatal error message too long for the record is cut at the handler's limit")
     func longFatalMessageIsBounded() async throws {
-        #if arch(x86_64)
-        let expected = SIGILL
-        #else
-        let expected = SIGTRAP
-        #endif
+        let expected = swiftTrapSignal
         let folder = try makeCrashFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         _ = await #expect(processExitsWith: .signal(expected)) { [folder = folder as String] in

@@ -83,19 +83,19 @@ struct FatalErrorMessageTests {
         #expect(FatalErrorMessage.stackOverflow(signal: SIGSEGV, faultAddress: 0, stackPointer: .max) == nil)
     }
 
+    /// A data folder whose ledger grants crash reporting, before a child opens it.
+    static func grantedDataDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "steward-fatal-\(UUID().uuidString)"
+        let (vault, _) = try OutOfMemoryKillTests.open(dir, sessionID: nil)
+        try vault.close()
+        return dir
+    }
+
     @Test("A fatalError in a child becomes the report's error at the next launch, scrubbed, never in plaintext on disk")
     func fatalErrorEndToEnd() async throws {
-        #if arch(x86_64)
-        let expected = SIGILL
-        #else
-        let expected = SIGTRAP
-        #endif
-        let dir = NSTemporaryDirectory() + "steward-fatal-\(UUID().uuidString)"
+        let expected = swiftTrapSignal
+        let dir = try Self.grantedDataDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        do {
-            let (vault, _) = try OutOfMemoryKillTests.open(dir, sessionID: nil)
-            try vault.close()
-        }
         let canary = "CANARY-\(UUID().uuidString.prefix(8))"
         await #expect(processExitsWith: .signal(expected)) { [dir = dir as String, canary = canary as String] in
             let (_, reporter) = try OutOfMemoryKillTests.open(dir, sessionID: nil)
@@ -127,17 +127,9 @@ struct FatalErrorMessageTests {
 
     @Test("Turned off in the configuration, the report has no message")
     func configurationTurnsItOff() async throws {
-        #if arch(x86_64)
-        let expected = SIGILL
-        #else
-        let expected = SIGTRAP
-        #endif
-        let dir = NSTemporaryDirectory() + "steward-fatal-\(UUID().uuidString)"
+        let expected = swiftTrapSignal
+        let dir = try Self.grantedDataDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        do {
-            let (vault, _) = try OutOfMemoryKillTests.open(dir, sessionID: nil)
-            try vault.close()
-        }
         await #expect(processExitsWith: .signal(expected)) { [dir = dir as String] in
             let (vault, _) = try OutOfMemoryKillTests.open(dir, sessionID: nil)
             var configuration = CrashReporter.Configuration(crashDirectory: dir + "/crash")
