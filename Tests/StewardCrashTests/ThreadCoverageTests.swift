@@ -38,6 +38,48 @@ func blockUntilKilled() -> Never {
     while true { sleep(60) }
 }
 
+/// The kinds of thread that have no alternate stack unless their code asks for one.
+enum UnpreparedThreadKind: String, Codable, CaseIterable, Sendable, CustomTestStringConvertible {
+    case mainThreadInstalledElsewhere, foundationThread, rawPthread, dispatchWorker, concurrencyPool
+
+    var testDescription: String { rawValue }
+
+    /// In a crash child: runs `crash` on a new thread of this kind (checked unprepared); the
+    /// calling thread blocks.
+    func run(_ crash: @escaping @convention(c) () -> Void) -> Never {
+        unpreparedCrash = crash
+        let body: @Sendable () -> Void = {
+            if CrashHandler.isCurrentThreadPrepared { exit(childThreadUnexpectedlyPrepared) }
+            unpreparedCrash?()
+        }
+        switch self {
+        case .mainThreadInstalledElsewhere:
+            runOnMainThread { _ in
+                if CrashHandler.isCurrentThreadPrepared { exit(childThreadUnexpectedlyPrepared) }
+                unpreparedCrash?()
+            }
+        case .foundationThread: Thread(block: body).start()
+        case .rawPthread:
+            var thread = pthread_t()
+            let started = pthread_create(
+                &thread, nil,
+                { _ in
+                    if CrashHandler.isCurrentThreadPrepared { exit(childThreadUnexpectedlyPrepared) }
+                    unpreparedCrash?()
+                    return nil
+                }, nil)
+            if started != 0 { exit(99) }
+        case .dispatchWorker: DispatchQueue.global().async(execute: body)
+        case .concurrencyPool: Task.detached(operation: body)
+        }
+        blockUntilKilled()
+    }
+}
+
+nonisolated(unsafe) var unpreparedCrash: (@convention(c) () -> Void)?
+/// The signal the `raiseChildSignal` crash raises.
+nonisolated(unsafe) var childSignal: Int32 = 0
+
 /// The folder the main-thread children install into (a signal handler captures nothing).
 nonisolated(unsafe) var mainThreadCrashFolder = ""
 
@@ -81,6 +123,27 @@ func expectOverflowRecord(
 
 @Suite("Thread coverage: a stack overflow on each kind of thread")
 struct ThreadCoverageTests {
+    @Test(
+        "The six fatal signals are recorded on every kind of thread, even without an alternate stack (the handler runs on the thread's own stack)",
+        arguments: UnpreparedThreadKind.allCases, [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP])
+    func fatalSignalsOnUnpreparedThreads(kind: UnpreparedThreadKind, signal: Int32) async throws {
+        let folder = try makeCrashFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = await #expect(processExitsWith: .signal(signal), observing: [\.standardErrorContent]) {
+            [folder = folder as String, kind = kind as UnpreparedThreadKind, signal = signal as Int32] in
+            prepareCrashChild(folder: folder)
+            childSignal = signal
+            switch signal {
+            case SIGSEGV: kind.run { stewardTestCrashByNullWrite() }
+            case SIGABRT: kind.run { abort() }
+            default: kind.run { raise(childSignal) }
+            }
+        }
+        _ = try checkCrashRecord(
+            folder: folder, signal: signal, stderr: result?.standardErrorContent,
+            faultAddress: signal == SIGSEGV ? 8 : nil)
+    }
+
     @Test("The main thread, when the handler was installed on it: recorded")
     func mainThreadInstalledThere() async throws {
         let folder = try makeCrashFolder()
