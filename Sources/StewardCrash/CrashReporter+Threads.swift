@@ -18,7 +18,7 @@ extension CrashReporter {
     /// the thread ends. If no stack can be mapped (out of memory), `body` runs all the same.
     ///
     /// A `Thread` created any other way has no alternate stack unless its code calls
-    /// ``prepareCurrentThread()`` first: Foundation offers no hook at thread start.
+    /// `CrashReporter.prepareCurrentThread()` first: Foundation offers no hook at thread start.
     ///
     /// ```swift
     /// let worker = CrashReporter.makeThread(name: "scanner") { /* blocking work */ }
@@ -55,7 +55,9 @@ extension CrashReporter {
     /// executor), jobs of custom executors, and plain Dispatch work items; a libdispatch
     /// thread that never ran a routed job stays unprepared.
     ///
-    /// Process-wide, independent of ``install()``; calling it again does nothing.
+    /// Process-wide, independent of ``install()``; calling it again does nothing. Main-actor
+    /// code of an `async` main runs on a libdispatch thread that this does not prepare: call
+    /// `CrashReporter.prepareCurrentThread()` there.
     ///
     /// ```swift
     /// try CrashReporter.prepareConcurrencyThreads()
