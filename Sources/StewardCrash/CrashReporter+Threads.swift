@@ -68,8 +68,8 @@ extension CrashReporter {
     public static func prepareConcurrencyThreads() throws {
         do {
             try CrashHandler.prepareConcurrencyThreads(true)
-        } catch {
-            throw CrashReporterError(.threads, "\(error)")
+        } catch let error as CrashHandlerError {
+            throw CrashReporterError(.threads, error.message)
         }
     }
 

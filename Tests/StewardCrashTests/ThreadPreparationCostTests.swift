@@ -1,4 +1,5 @@
 import CStewardCrash
+import CStewardMallocProbe
 import Dispatch
 import Foundation
 import Synchronization
@@ -126,6 +127,54 @@ struct ThreadPreparationCostTests {
         }
         let output = String(decoding: result?.standardOutputContent ?? [], as: UTF8.self)
         print(output, terminator: "")
+    }
+
+    @Test("Preparing the pool twice is harmless, and stopping ends the routing")
+    func prepareTwiceThenStop() async throws {
+        await #expect(processExitsWith: .success) {
+            let done = DispatchSemaphore(value: 0)
+            func runTask() {
+                Task.detached { done.signal() }
+                done.wait()
+            }
+            do {
+                try CrashReporter.prepareConcurrencyThreads()
+                try CrashReporter.prepareConcurrencyThreads()
+            } catch { exit(10) }
+            let before = CrashHandler.concurrencyJobsRouted
+            runTask()
+            if CrashHandler.concurrencyJobsRouted == before { exit(11) }
+            CrashReporter.stopPreparingConcurrencyThreads()
+            let stopped = CrashHandler.concurrencyJobsRouted
+            runTask()
+            if CrashHandler.concurrencyJobsRouted != stopped { exit(12) }
+            exit(0)
+        }
+    }
+
+    @Test("Another party's global executor hook is left in place: preparing the pool is refused with .threads")
+    func foreignHookStays() async throws {
+        await #expect(processExitsWith: .success) {
+            let done = DispatchSemaphore(value: 0)
+            func runTask() {
+                Task.detached { done.signal() }
+                done.wait()
+            }
+            if steward_test_set_foreign_enqueue_hook() != 0 { exit(10) }
+            do {
+                try CrashReporter.prepareConcurrencyThreads()
+                exit(11)
+            } catch let error as CrashReporterError {
+                if error.code != .threads || !error.message.contains("someone else") { exit(12) }
+            } catch {
+                exit(13)
+            }
+            CrashReporter.stopPreparingConcurrencyThreads()
+            let before = steward_test_foreign_hook_jobs()
+            runTask()
+            if steward_test_foreign_hook_jobs() == before || CrashHandler.concurrencyJobsRouted != 0 { exit(14) }
+            exit(0)
+        }
     }
 
     @Test("Routing the pool's jobs: every job goes through the hook, and what it costs per job")
