@@ -300,9 +300,10 @@ public final class CrashReporter: Sendable {
     /// load; the stack (64 KiB and a guard page, not resident until used) is unmapped when the
     /// thread ends. Crash.md, "Which threads are covered", lists every kind of thread.
     ///
-    /// - Throws: an error when the stack cannot be mapped (out of memory).
+    /// - Throws: ``CrashReporterError`` `.threads` when the stack cannot be mapped (out of
+    ///   memory).
     public func prepareCurrentThread() throws {
-        try CrashHandler.prepareCurrentThread()
+        try Self.prepareCurrentThread()
     }
 
     /// Replaces the context later records carry (a new release, a new session).
@@ -454,8 +455,15 @@ public final class CrashReporter: Sendable {
 
     /// Gives the calling thread its own alternate signal stack (see
     /// ``prepareCurrentThread()``); for threads that have no reporter at hand.
+    ///
+    /// - Throws: ``CrashReporterError`` `.threads` when the stack cannot be mapped (out of
+    ///   memory).
     public static func prepareCurrentThread() throws {
-        try CrashHandler.prepareCurrentThread()
+        do {
+            try CrashHandler.prepareCurrentThread()
+        } catch let error as CrashHandlerError {
+            throw CrashReporterError(.threads, error.message)
+        }
     }
 
     static func eventID() -> String {

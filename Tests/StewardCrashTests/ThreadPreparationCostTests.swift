@@ -56,11 +56,9 @@ func smapsEntry(holding address: UInt) -> (start: UInt, end: UInt, permissions: 
     return found
 }
 
-/// Seconds since an arbitrary start (CLOCK_MONOTONIC).
+/// Seconds since an arbitrary start (monotonic).
 func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    Double(DispatchTime.now().uptimeNanoseconds) / 1e9
 }
 
 @Suite("Thread preparation: memory, release at exit, and cost")
