@@ -195,7 +195,8 @@ let package = Package(
             dependencies: ["StewardPermissions", "StewardCore", "StewardDevice", "StewardTesting"]
         ),
         // Test support: malloc and friends, counted while the crash handler runs, so the tests
-        // can verify that the handler allocates nothing. Linked into the test binary only.
+        // can verify that the handler allocates nothing; and a foreign global executor hook.
+        // Linked into the test binary only.
         .target(
             name: "CStewardMallocProbe",
             path: "Tests/Support/CStewardMallocProbe"

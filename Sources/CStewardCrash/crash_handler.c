@@ -106,6 +106,12 @@ static int give_thread_altstack(int keep_at_exit) {
 
 int steward_crash_prepare_thread(void) { return give_thread_altstack(0); }
 
+int steward_crash_thread_prepared(void) {
+    stack_t current;
+    return sigaltstack(NULL, &current) == 0 && (current.ss_flags & SS_DISABLE) == 0 &&
+           current.ss_size >= STEWARD_CRASH_ALTSTACK_SIZE;
+}
+
 // MARK: - Chaining
 
 /// Calls the handler that was there before ours, then makes sure the process dies of `signal`.

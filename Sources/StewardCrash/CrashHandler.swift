@@ -126,6 +126,35 @@ package enum CrashHandler {
         }
     }
 
+    /// Whether the calling thread has an alternate signal stack of at least 64 KiB (Steward's,
+    /// or one the runtime or the app gave it).
+    package static var isCurrentThreadPrepared: Bool { steward_crash_thread_prepared() != 0 }
+
+    /// Routes the Swift concurrency pool's jobs so that each worker thread prepares itself
+    /// before it runs one (on), or stops routing them (off).
+    ///
+    /// - Throws: ``CrashHandlerError`` `.system` with ENOSYS when the runtime has no global
+    ///   executor hook, EBUSY when another hook is set (left in place).
+    package static func prepareConcurrencyThreads(_ enabled: Bool) throws {
+        let result = steward_crash_prepare_concurrency_threads(enabled ? 1 : 0)
+        switch result {
+        case 0: return
+        case EBUSY:
+            throw CrashHandlerError(
+                .system,
+                "the Swift concurrency runtime's global executor hook is set by someone else (a custom executor); it is left in place, and call CrashReporter.prepareCurrentThread() in your tasks instead",
+                errno: result)
+        default:
+            throw CrashHandlerError(
+                .system,
+                "this Swift runtime has no global executor hook (\(reason(result))); concurrency threads stay unprepared",
+                errno: result)
+        }
+    }
+
+    /// How many jobs were routed through the concurrency hook so far (tests, measurements).
+    package static var concurrencyJobsRouted: UInt64 { steward_crash_concurrency_jobs_routed() }
+
     /// The most frames a record holds per unwinding method.
     package static let framesCapacity = Int(STEWARD_CRASH_FRAMES_MAX)
     /// The size of one `steward_crash_breadcrumb_t` in a BREADCRUMBS section.

@@ -306,9 +306,15 @@ public final class CrashReporter: Sendable {
 
     /// Gives the calling thread its own alternate signal stack, so a stack overflow on it is
     /// still reported. Threads Steward starts have one; call this first thing on threads the
-    /// host starts itself.
+    /// host starts itself (Foundation `Thread`s, pthreads, a Dispatch block or main-actor code
+    /// that may recurse deeply). Once the thread is prepared a call costs one thread-local
+    /// load; the stack (64 KiB and a guard page, not resident until used) is unmapped when the
+    /// thread ends. Crash.md, "Which threads are covered", lists every kind of thread.
+    ///
+    /// - Throws: ``CrashReporterError`` `.threads` when the stack cannot be mapped (out of
+    ///   memory).
     public func prepareCurrentThread() throws {
-        try CrashHandler.prepareCurrentThread()
+        try Self.prepareCurrentThread()
     }
 
     /// Replaces the context later records carry (a new release, a new session).
@@ -460,8 +466,15 @@ public final class CrashReporter: Sendable {
 
     /// Gives the calling thread its own alternate signal stack (see
     /// ``prepareCurrentThread()``); for threads that have no reporter at hand.
+    ///
+    /// - Throws: ``CrashReporterError`` `.threads` when the stack cannot be mapped (out of
+    ///   memory).
     public static func prepareCurrentThread() throws {
-        try CrashHandler.prepareCurrentThread()
+        do {
+            try CrashHandler.prepareCurrentThread()
+        } catch let error as CrashHandlerError {
+            throw CrashReporterError(.threads, error.message)
+        }
     }
 
     static func eventID() -> String {

@@ -2,7 +2,7 @@
 public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case alreadyInstalled, install }
+        private enum Value: Hashable, Sendable { case alreadyInstalled, install, threads }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -10,6 +10,9 @@ public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvert
         public static let alreadyInstalled = Code(.alreadyInstalled)
         /// The crash folder or the handlers could not be set up.
         public static let install = Code(.install)
+        /// A thread could not be given its alternate signal stack, or the Swift concurrency
+        /// pool's threads cannot be prepared (no hook in this runtime, or another one is set).
+        public static let threads = Code(.threads)
 
         /// The code's name.
         public var description: String { "\(value)" }

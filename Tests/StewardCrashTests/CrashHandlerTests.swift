@@ -125,13 +125,21 @@ func stewardTestCrashByNullWrite() {
     UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
 }
 
+/// Recurses until the stack is used up. Each frame stores its result in a global after the
+/// call returns: without that store, -O turns the recursion into a loop (the wrapping sum is an
+/// accumulator that tail-recursion elimination removes), and a release build spins forever.
 @inline(never)
 func stewardTestRecurseForever(_ depth: Int) -> Int {
     var local = (depth, depth &+ 1, depth &+ 2, depth &+ 3)
-    return withUnsafeMutablePointer(to: &local) { pointer in
+    let result = withUnsafeMutablePointer(to: &local) { pointer in
         stewardTestRecurseForever(depth &+ 1) &+ pointer.pointee.0
     }
+    stewardTestRecursionSink = result
+    return result
 }
+
+/// Where each frame of ``stewardTestRecurseForever(_:)`` stores its result (never read).
+nonisolated(unsafe) var stewardTestRecursionSink = 0
 
 /// Whether the Swift runtime's backtracer runs in the exit-test children. The runtime enables
 /// it by default on Linux, but swift-testing sets SWIFT_BACKTRACE=enable=no for the children

@@ -118,6 +118,19 @@ void steward_crash_seal(const uint8_t key[32], const uint8_t nonce[12], const ui
 /// stack overflow on it is still reported. Returns 0 or an errno value.
 int steward_crash_prepare_thread(void);
 
+/// Whether the calling thread has an alternate signal stack of at least
+/// STEWARD_CRASH_ALTSTACK_SIZE bytes (its own, or one someone else gave it).
+int steward_crash_thread_prepared(void);
+
+/// Opt-in (1) or out (0): the Swift concurrency pool's jobs are routed through
+/// `swift_task_enqueueGlobal_hook`, so each worker thread gets its alternate signal stack before
+/// it runs a job. Returns 0, ENOSYS when the runtime has no such hook, or EBUSY when another
+/// hook is set (it is left in place). Turning it off leaves the hook alone unless it is ours.
+int steward_crash_prepare_concurrency_threads(int enable);
+
+/// How many jobs were routed so far (for tests and measurements).
+uint64_t steward_crash_concurrency_jobs_routed(void);
+
 /// Replaces the context blob the next record carries (copied; at most
 /// STEWARD_CRASH_CONTEXT_MAX bytes, longer blobs are refused with EMSGSIZE). Safe to call from
 /// any thread at any time; never blocks the handler.

@@ -145,9 +145,9 @@ public final class NetworkMonitor: Sendable {
         }
         shared.state.withLock { $0.stopFD = stop }
         let shared = self.shared
-        let thread = Thread { Self.watch(socket: socket, stop: stop, shared: shared) }
-        thread.name = "steward-network"
-        thread.start()
+        // A Steward thread: named for /proc and crash records, and given its alternate signal
+        // stack while a crash reporter is installed (a plain Thread got neither).
+        StewardThread.start(name: "steward-network") { Self.watch(socket: socket, stop: stop, shared: shared) }
     }
 
     deinit { close() }

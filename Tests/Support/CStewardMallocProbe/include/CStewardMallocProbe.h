@@ -20,6 +20,13 @@ void steward_malloc_probe_reset(void);
 /// ThreadSanitizer, whose allocator must see every allocation (the probe then counts nothing).
 int steward_malloc_probe_available(void);
 
+/// Also test support: sets libswift_Concurrency's global executor hook to one of "someone
+/// else's" that passes every job on to the runtime (and counts it). 0, or -1 without the hook.
+int steward_test_set_foreign_enqueue_hook(void);
+
+/// The jobs that foreign hook passed on.
+uint64_t steward_test_foreign_hook_jobs(void);
+
 #ifdef __cplusplus
 }
 #endif
