@@ -160,6 +160,8 @@ public final class CrashReporter: Sendable {
     private let lazyScrubber = Mutex<Scrubber?>(nil)
     /// Handled errors captured on their callers' threads, stored by a worker of their own.
     let handled = HandledErrors()
+    /// The hang watches' thread (started with the first watch).
+    let hangWatchdog = HangWatchdog()
 
     private struct State {
         var installed = false
@@ -222,6 +224,8 @@ public final class CrashReporter: Sendable {
         }
     }
 
+    deinit { hangWatchdog.stop() }
+
     // MARK: - Installing
 
     /// Installs the crash handlers: creates the crash folder (0700), publishes the context the
@@ -277,6 +281,7 @@ public final class CrashReporter: Sendable {
 
     /// Removes the handlers (the previous ones are restored). For tests and orderly shutdown.
     public func uninstall() {
+        hangWatchdog.stop()
         let wasInstalled = state.withLock { s in
             defer { s.installed = false }
             // Under the lock, as updateRecording sets it: a consent change racing this

@@ -2,7 +2,7 @@
 public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case alreadyInstalled, install }
+        private enum Value: Hashable, Sendable { case alreadyInstalled, install, hangWatch }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -10,6 +10,8 @@ public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvert
         public static let alreadyInstalled = Code(.alreadyInstalled)
         /// The crash folder or the handlers could not be set up.
         public static let install = Code(.install)
+        /// A hang watch could not start (no free realtime signal to sample stacks with).
+        public static let hangWatch = Code(.hangWatch)
 
         /// The code's name.
         public var description: String { "\(value)" }
