@@ -62,7 +62,14 @@ static void hang_chain(int signal, siginfo_t *info, void *context) {
         return;
     } else if (previous->sa_handler == SIG_DFL) {
         // The default action (terminate, for both signals): restore it and raise; the signal
-        // is delivered once this handler returns.
+        // is delivered once this handler returns. Only when the signal came to this handler
+        // itself: a handler installed after ours (a profiler's) that chains to it would never
+        // have met the default action without us.
+        struct sigaction current;
+        if (sigaction(signal, NULL, &current) != 0 || !(current.sa_flags & SA_SIGINFO)
+            || current.sa_sigaction != hang_handler) {
+            return;
+        }
         sigaction(signal, previous, NULL);
         raise(signal);
     } else {

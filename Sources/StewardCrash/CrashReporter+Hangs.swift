@@ -33,7 +33,8 @@ extension CrashReporter {
     ///     clamped to 100 ms…1 hour. The report comes between the threshold and 1.2 times it.
     /// - Returns: The watch: keep it, call its `heartbeat()` from this thread once per
     ///   iteration of the loop, `pause()` before waiting for input on purpose; watching ends
-    ///   with `cancel()`, its release, or ``uninstall()``.
+    ///   with `cancel()`, its release, or ``uninstall()``. Cancel it before the thread ends (a
+    ///   watched thread found gone is not reported, but its id could be reused meanwhile).
     /// - Throws: ``CrashReporterError`` `hangWatch` when no realtime signal is free.
     ///
     /// ```swift
@@ -111,7 +112,10 @@ extension CrashReporter {
         let samples: [HangSampler.Sample]
         switch watch.target {
         case .thread(let id):
-            samples = [HangSampler.sample(threadID: id, timeoutMilliseconds: 250)]
+            let sample = HangSampler.sample(threadID: id, timeoutMilliseconds: 250)
+            // A thread that ended without cancelling its watch stopped beating: not a hang.
+            guard !sample.gone else { return }
+            samples = [sample]
         case .mainActor:
             let ran = watch.probeThread.load(ordering: .relaxed)
             let main = Int64(getpid())

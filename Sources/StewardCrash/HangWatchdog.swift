@@ -177,6 +177,8 @@ enum HangSampler {
         var addresses: [UInt64]
         /// Why there is no stack, when there is none.
         var note: String?
+        /// Whether the thread no longer exists.
+        var gone = false
     }
 
     /// What `/proc/self/task/TID/status` says of a thread: its name and blocked signals.
@@ -222,6 +224,7 @@ enum HangSampler {
         var sample = Sample(threadID: threadID, name: status?.name, addresses: [])
         guard let status else {
             sample.note = "thread \(threadID): gone before its stack could be sampled"
+            sample.gone = true
             return sample
         }
         return users.withLock { u in

@@ -324,6 +324,19 @@ private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
         #expect(report.crashedThread.id == stuckThread, "the exception's thread is the one running the main actor")
     }
 
+    @Test func aWatchedThreadThatEndedIsNotReportedAsHung() async throws {
+        let f = try ReporterFixture()
+        let watchdog = f.reporter.hangWatchdog
+        // The watch outlives its thread (the host forgot to cancel it).
+        let watch = try await onThread { try f.reporter.watchForHangs(name: "ended", threshold: Self.threshold) }
+        defer { watch.cancel() }
+        let seen = try await onThread {
+            waitUntil(seconds: 30) { watchdog.hangsSeen.load(ordering: .acquiring) > 0 }
+        }
+        #expect(seen, "the missed heartbeat was seen")
+        #expect(try hangReports(f).isEmpty, "a thread that no longer exists is not hung")
+    }
+
     @Test func aCancelledWatchEndsTheWatchdogAndGivesTheSignalsBack() async throws {
         let f = try ReporterFixture()
         let watch = try f.reporter.watchForHangs(name: "short", threshold: .seconds(1))
