@@ -22,6 +22,8 @@ import Musl
 ///   ``Configuration/launchCrashCount`` times in a row, set ``crashedOnLaunch``: the host can
 ///   enter a safe mode and send the reports before going on.
 /// - ``report(error:message:)`` records a handled error with the current stack.
+/// - ``watchForHangs(name:threshold:)``, ``watchMainActorForHangs(threshold:)`` and
+///   ``watchConcurrencyPoolForHangs(threshold:)`` report hangs, with the stuck thread's stack.
 ///
 /// ```swift
 /// let crashes = CrashReporter(configuration: .init(dataDirectory: dir, context: context),
@@ -279,7 +281,8 @@ public final class CrashReporter: Sendable {
         scheduleLaunchConfirmation()
     }
 
-    /// Removes the handlers (the previous ones are restored). For tests and orderly shutdown.
+    /// Removes the handlers (the previous ones are restored) and stops every hang watch. For
+    /// tests and orderly shutdown.
     public func uninstall() {
         hangWatchdog.stop()
         let wasInstalled = state.withLock { s in
