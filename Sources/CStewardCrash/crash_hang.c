@@ -95,10 +95,16 @@ static int hang_follows_call(uint64_t address) {
 #if defined(__x86_64__)
     uint8_t code[7];  // the 7 bytes before `address`
     if (address < sizeof code || steward_crash_safe_read(address - sizeof code, code, sizeof code) != 0) return 0;
-    if (code[2] == 0xE8) return 1;  // call rel32
-    if (code[5] == 0xFF && (code[6] & 0xF8) == 0xD0) return 1;  // call *%reg
-    if (code[4] == 0xFF && (code[5] & 0xF8) == 0x50 && (code[5] & 7) != 4) return 1;  // call *disp8(%reg)
-    if (code[1] == 0xFF && ((code[2] & 0xF8) == 0x90 || code[2] == 0x15) && (code[2] & 7) != 4) return 1;  // disp32, rip
+    // call rel32; then `call` through a register or memory (FF /2), by length: the ModRM byte
+    // (mod, reg = 2, r/m), with a SIB byte where r/m is 4, a displacement by mod.
+    if (code[2] == 0xE8) return 1;                                                   // e8 rel32
+    if (code[5] == 0xFF && (code[6] & 0xF8) == 0xD0) return 1;                       // *%reg
+    if (code[5] == 0xFF && (code[6] & 0xF8) == 0x10 && (code[6] & 7) != 4 && (code[6] & 7) != 5) return 1;  // *(%reg)
+    if (code[4] == 0xFF && code[5] == 0x14) return 1;                                // *(sib)
+    if (code[4] == 0xFF && (code[5] & 0xF8) == 0x50 && (code[5] & 7) != 4) return 1;  // *disp8(%reg)
+    if (code[3] == 0xFF && code[4] == 0x54) return 1;                                // *disp8(sib)
+    if (code[1] == 0xFF && (((code[2] & 0xF8) == 0x90 && (code[2] & 7) != 4) || code[2] == 0x15)) return 1;  // disp32, rip
+    if (code[0] == 0xFF && code[1] == 0x94) return 1;                                // *disp32(sib)
     return 0;
 #elif defined(__aarch64__)
     uint32_t instruction;
@@ -114,6 +120,8 @@ static int hang_follows_call(uint64_t address) {
 #define HANG_SCANNED_MAX 8
 /// How far above the stack pointer it looks when the frame pointer does not bound it.
 #define HANG_SCAN_BYTES 1024
+/// How far above the stack pointer a frame record may be.
+#define HANG_CHAIN_SPAN (64ull * 1024 * 1024)
 
 static void hang_walk(const void *context) {
     int count = 0;
@@ -140,10 +148,15 @@ static void hang_walk(const void *context) {
             }
         }
     }
-    while (count < STEWARD_CRASH_HANG_FRAMES_MAX && fp != 0 && (fp & 7) == 0) {
+    // The chain: frame records above the stack pointer (within 64 MiB of it), each return
+    // address checked like the scan's. In code without frame pointers (optimised Swift on
+    // Linux) the frame-pointer register holds anything: the checks end the walk there instead
+    // of adding garbage.
+    while (count < STEWARD_CRASH_HANG_FRAMES_MAX && fp != 0 && (fp & 7) == 0 && fp > sp
+           && fp - sp <= HANG_CHAIN_SPAN) {
         uint64_t pair[2];  // saved frame pointer, return address
         if (steward_crash_safe_read(fp, pair, sizeof pair) != 0) break;
-        if (pair[1] == 0) break;
+        if (pair[1] == 0 || !hang_follows_call(pair[1])) break;
         hang_frames[count++] = pair[1];
         if (pair[0] <= fp) break;  // the stack grows down: callers' frames are higher
         fp = pair[0];
