@@ -30,7 +30,8 @@ extension CrashReporter {
     /// - Parameters:
     ///   - name: What the thread is (`main`, `render loop`), for the report.
     ///   - threshold: How long without a heartbeat is a hang (default 2 s, as Sentry's);
-    ///     clamped to 100 ms…1 hour. The report comes between the threshold and 1.2 times it.
+    ///     clamped to 100 ms…1 hour. The hang is seen when the last heartbeat turns that old (the
+    ///     watchdog sleeps until then), plus the time to sample the stack.
     /// - Returns: The watch: keep it, call its `heartbeat()` from this thread once per
     ///   iteration of the loop, `pause()` before waiting for input on purpose; watching ends
     ///   with `cancel()`, its release, or ``uninstall()``. Cancel it before the thread ends (a

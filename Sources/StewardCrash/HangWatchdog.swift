@@ -15,10 +15,11 @@ import Musl
 /// reports a hang once: a thread watch again only after a new heartbeat, a probe again only
 /// after the probe ran.
 ///
-/// Checks come every fifth of the smallest threshold (20 ms to 1 s): a hang is reported between
-/// its threshold and 1.2 times it (plus the time to sample the stack), as sentry-cocoa's
-/// tracker does. Between checks the thread waits on a semaphore: no polling; a cancelled watch
-/// wakes it.
+/// A thread watch is checked when its last heartbeat turns a threshold old (so a hang is seen on
+/// time, and a thread that keeps beating costs one wake-up per threshold); a probe watch every
+/// fifth of its threshold (20 ms to 1 s), so a hang is seen between the threshold and 1.2 times
+/// it, as sentry-cocoa's tracker does. Between checks the thread waits on a semaphore: no
+/// polling; a new or cancelled watch wakes it.
 final class HangWatchdog: Sendable {
     private struct State {
         var watches: [HangWatchState] = []
@@ -80,13 +81,31 @@ final class HangWatchdog: Sendable {
                 return (s.watches, s.reporter)
             }
             guard let (watches, reporter) = snapshot else { return }
-            let smallest = watches.map(\.thresholdNanoseconds).min() ?? 1_000_000_000
-            let interval = min(max(smallest / 5, 20_000_000), 1_000_000_000)
-            _ = wake.wait(timeout: .now() + .nanoseconds(Int(clamping: interval)))
+            let now = HangClock.now()
+            let wait = watches.map { Self.wait(for: $0, now: now) }.min() ?? 1_000_000_000
+            _ = wake.wait(timeout: .now() + .nanoseconds(Int(clamping: max(wait, 1_000_000))))
             wakeUps.add(1, ordering: .relaxed)
             for watch in watches where !watch.cancelled.load(ordering: .acquiring) {
                 check(watch, reporter: reporter)
             }
+        }
+    }
+
+    /// How long the watchdog may sleep for `watch`'s sake. A beating thread watch: until its
+    /// last heartbeat is a threshold old (a heartbeat since only moves that later: one wake-up
+    /// per threshold, a hang seen on time). A paused or reported one: a threshold, to notice
+    /// the next heartbeat in time (heartbeats do not wake the watchdog: they cost a store).
+    /// A probe: a fifth of the threshold (20 ms to 1 s), the next probe's spacing.
+    static func wait(for watch: HangWatchState, now: UInt64) -> UInt64 {
+        let threshold = watch.thresholdNanoseconds
+        switch watch.target {
+        case .thread:
+            let beat = watch.lastBeat.load(ordering: .relaxed)
+            guard beat != 0, watch.reportedBeat.load(ordering: .relaxed) != beat else { return threshold }
+            let deadline = beat &+ threshold
+            return deadline > now ? deadline - now : 0
+        case .mainActor, .pool:
+            return min(max(threshold / 5, 20_000_000), 1_000_000_000)
         }
     }
 

@@ -71,6 +71,41 @@ struct HangMeasurementTests {
         #expect(result.0 > 0)
     }
 
+    @Test func idlePoolWatchCost() async throws {
+        let f = try ReporterFixture()
+        let watchdog = f.reporter.hangWatchdog
+        let seconds: UInt64 = 10
+        let watch = try f.reporter.watchConcurrencyPoolForHangs(threshold: .seconds(2))
+        defer { watch.cancel() }
+        let result = await Task.detached {
+            var thread: Int64 = 0
+            while thread == 0 {
+                usleep(1_000)
+                thread = watchdog.threadID.load(ordering: .relaxed)
+            }
+            var usage = rusage()
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            let processBefore = Self.microseconds(usage)
+            let wakeUpsBefore = watchdog.wakeUps.load(ordering: .relaxed)
+            let cpuBefore = Self.cpuNanoseconds(thread: thread) ?? 0
+            usleep(UInt32(seconds * 1_000_000))
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            return (
+                watchdog.wakeUps.load(ordering: .relaxed) - wakeUpsBefore,
+                (Self.cpuNanoseconds(thread: thread) ?? 0) - cpuBefore, Self.microseconds(usage) - processBefore
+            )
+        }.value
+        print(
+            "[hang-measure] idle pool watch, threshold 2 s: \(result.0) wake-ups (probes) in \(seconds) s, watchdog CPU \(result.1 / 1_000) µs, whole process CPU \(result.2) µs"
+        )
+    }
+
+    static func microseconds(_ usage: rusage) -> UInt64 {
+        let user = UInt64(clamping: usage.ru_utime.tv_sec) * 1_000_000 + UInt64(clamping: usage.ru_utime.tv_usec)
+        let system = UInt64(clamping: usage.ru_stime.tv_sec) * 1_000_000 + UInt64(clamping: usage.ru_stime.tv_usec)
+        return user + system
+    }
+
     @Test func detectionLatencyAndSamplingTime() async throws {
         let f = try ReporterFixture()
         let watchdog = f.reporter.hangWatchdog
