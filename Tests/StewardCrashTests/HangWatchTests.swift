@@ -69,9 +69,14 @@ private func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     return true
 }
 
-private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
-    f.reporter.flushHandledErrors()
-    return try f.reporter.storedReports().filter { $0.hang != nil }
+/// The stored hang reports, once the worker stored what waits: read on a thread of its own, not
+/// on the concurrency pool (symbolicating against the debug test binary takes seconds on a
+/// loaded machine, and the pool's few threads serve every other test of the process).
+private func hangReports(_ f: ReporterFixture) async throws -> [CrashReport] {
+    try await onThread {
+        f.reporter.flushHandledErrors()
+        return try f.reporter.storedReports().filter { $0.hang != nil }
+    }
 }
 
 /// Real threads, real signals, real clocks: every wait is on an event (the watchdog saw the
@@ -110,7 +115,7 @@ private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
             return steward_crash_thread_id()
         }
         #expect(watchdog.hangsSeen.load(ordering: .acquiring) == 1)
-        let reports = try hangReports(f)
+        let reports = try await hangReports(f)
         #expect(reports.count == 1, "one report per hang")
         let report = try #require(reports.first)
         let hang = try #require(report.hang)
@@ -178,7 +183,7 @@ private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
         watch.cancel()
         #expect(recovered, "the pool runs jobs again once the blockers are released")
         #expect(seen == 1, "one report for one starvation")
-        let reports = try hangReports(f)
+        let reports = try await hangReports(f)
         #expect(reports.count == 1)
         let report = try #require(reports.first)
         #expect(report.hang?.kind == .concurrencyPool)
@@ -263,7 +268,7 @@ private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
         await poolLoad
         stop.value.store(true, ordering: .releasing)
         poolWatch.cancel()
-        let reports = try hangReports(f)
+        let reports = try await hangReports(f)
         let threadReports = reports.filter { $0.hang?.kind == .thread }
         let poolReports = reports.filter { $0.hang?.kind == .concurrencyPool }
         // On an idle machine both are empty. On a loaded one, a report is allowed only where the
@@ -292,8 +297,7 @@ private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
             }
         }
         #expect(watchdog.hangsSeen.load(ordering: .acquiring) == 1, "the hang was seen")
-        f.reporter.flushHandledErrors()
-        #expect(try f.reporter.storedReports().isEmpty, "and nothing of it stored")
+        #expect(try await hangReports(f).isEmpty, "and nothing of it stored")
         #expect(try f.vault.records(in: CrashReporter.collection).isEmpty)
     }
 
@@ -323,7 +327,7 @@ private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
             return steward_crash_thread_id()
         }
         watch.cancel()
-        let reports = try hangReports(f)
+        let reports = try await hangReports(f)
         #expect(reports.count == 1)
         let report = try #require(reports.first)
         #expect(report.hang?.kind == .mainActor)
@@ -345,7 +349,7 @@ private func hangReports(_ f: ReporterFixture) throws -> [CrashReport] {
             waitUntil(seconds: 30) { watchdog.hangsSeen.load(ordering: .acquiring) > 0 }
         }
         #expect(seen, "the missed heartbeat was seen")
-        #expect(try hangReports(f).isEmpty, "a thread that no longer exists is not hung")
+        #expect(try await hangReports(f).isEmpty, "a thread that no longer exists is not hung")
     }
 
     @Test func aCancelledWatchEndsTheWatchdogAndGivesTheSignalsBack() async throws {
