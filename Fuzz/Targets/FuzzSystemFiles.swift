@@ -6,12 +6,14 @@ import Foundation
 /// What the device and permission modules read from the operating system: `os-release`,
 /// `/proc/cpuinfo`, CPU lists, MAC addresses, machine ids, udev properties, POSIX ACLs (the
 /// `system.posix_acl_access` attribute), `.flatpak-info`, `user-dirs.dirs`, ALSA device names,
-/// an operator's answer table, a typed terminal answer; and what symbolication reads from
-/// tools: `llvm-symbolizer`'s JSON and symbol names for the demanglers.
+/// an operator's answer table, a typed terminal answer, a thread's `/proc/self/task/TID/status`
+/// (the hang watchdog); and what symbolication reads from tools: `llvm-symbolizer`'s JSON and
+/// symbol names for the demanglers.
 ///
 /// Input: a selector byte, then the text. Checks: nothing traps; a MAC address, a machine id
 /// and an ACL that parse are written back to the same bytes and parse again to the same value;
-/// a CPU count is positive; answers and ACL decisions are consistent.
+/// a CPU count is positive; answers and ACL decisions are consistent; a thread name is 1 to 64
+/// characters on one line, and no signal outside 1...64 reads as blocked.
 public enum FuzzSystemFiles: FuzzTarget {
     public static let name = "FuzzSystemFiles"
 
@@ -19,7 +21,7 @@ public enum FuzzSystemFiles: FuzzTarget {
         guard let selector = input.first else { return }
         let bytes = Array(input.dropFirst())
         let text = String(decoding: bytes, as: UTF8.self)
-        switch selector % 12 {
+        switch selector % 13 {
         case 0:
             for (key, value) in OSReleaseParser.parse(bytes) {
                 try require(!key.isEmpty, "os-release gave an empty key")
@@ -92,7 +94,18 @@ public enum FuzzSystemFiles: FuzzTarget {
             try require(
                 locations.count == count,
                 "llvm-symbolizer's output for \(count) addresses gave \(locations.count) locations")
+        case 12:
+            // A thread's /proc/self/task/TID/status, as the hang watchdog reads it.
+            let status = HangSampler.ThreadStatus(parsing: text)
+            if let name = status.name {
+                try require(
+                    !name.isEmpty && name.count <= 64 && !name.contains("\n"),
+                    "a thread name \(name.debugDescription) out of bounds")
+            }
+            try require(!status.blocks(0) && !status.blocks(65) && !status.blocks(-1), "a signal out of 1...64 blocked")
+            _ = status.isDispatchWorker
         default:
+            // Selector 11 and the rest (the checked-in demangler seeds start with 11).
             _ = Demangler.demangle(String(text.prefix(4096)))
             _ = Demangler.demangle("$s" + String(text.prefix(4094)))
             _ = Demangler.demangle("_Z" + String(text.prefix(4094)))

@@ -31,6 +31,12 @@ extern uint8_t steward_crash_record_salt[16];
 extern _Atomic int steward_crash_key_set;
 
 int64_t steward_crash_clock_ns(int clock);
+/// Reads `length` bytes of this process's memory at `address` without faulting
+/// (process_vm_readv: a bad address gives EFAULT). Async-signal-safe. Returns 0 or -1.
+int steward_crash_safe_read(uint64_t address, void *out, size_t length);
+/// The program counter and frame pointer a signal's ucontext_t holds (0 where unknown).
+uint64_t steward_crash_context_pc(const void *context);
+uint64_t steward_crash_context_fp(const void *context);
 pid_t steward_crash_gettid(void);
 
 /// Writes a complete record for `signal` (info and uc may describe a real signal or a

@@ -242,7 +242,8 @@ static void put_register(writer_t *w, const char *name, uint64_t value) {
     put_u64(w, value);
 }
 
-static uint64_t context_pc(const ucontext_t *uc) {
+uint64_t steward_crash_context_pc(const void *context) {
+    const ucontext_t *uc = context;
 #if defined(__x86_64__)
     return (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 #elif defined(__aarch64__)
@@ -253,7 +254,8 @@ static uint64_t context_pc(const ucontext_t *uc) {
 #endif
 }
 
-static uint64_t context_fp(const ucontext_t *uc) {
+uint64_t steward_crash_context_fp(const void *context) {
+    const ucontext_t *uc = context;
 #if defined(__x86_64__)
     return (uint64_t)uc->uc_mcontext.gregs[REG_RBP];
 #elif defined(__aarch64__)
@@ -349,7 +351,7 @@ static void put_dwarf_frames(writer_t *w, uint64_t pc) {
 }
 
 /// Reads memory of this process without faulting: a bad address gives EFAULT.
-static int safe_read(uint64_t address, void *out, size_t length) {
+int steward_crash_safe_read(uint64_t address, void *out, size_t length) {
     struct iovec local = { .iov_base = out, .iov_len = length };
     struct iovec remote = { .iov_base = (void *)(uintptr_t)address, .iov_len = length };
     long n = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
@@ -361,7 +363,7 @@ static void put_frame_pointer_frames(writer_t *w, uint64_t pc, uint64_t fp) {
     if (pc != 0) walked[count++] = pc;
     while (count < STEWARD_CRASH_FRAMES_MAX && fp != 0 && (fp & 7) == 0) {
         uint64_t pair[2];  // saved frame pointer, return address
-        if (safe_read(fp, pair, sizeof pair) != 0) break;
+        if (steward_crash_safe_read(fp, pair, sizeof pair) != 0) break;
         if (pair[1] == 0) break;
         walked[count++] = pair[1];
         if (pair[0] <= fp) break;  // the stack grows down: callers' frames are higher
@@ -404,7 +406,7 @@ static void put_message(writer_t *w) {
         // Never across a page boundary: the next page may be unmapped.
         size_t room = (size_t)(page - (address + length) % page);
         if (room > sizeof message_copy - length) room = sizeof message_copy - length;
-        if (safe_read(address + length, message_copy + length, room) != 0) break;
+        if (steward_crash_safe_read(address + length, message_copy + length, room) != 0) break;
         const uint8_t *end = memchr(message_copy + length, 0, room);
         if (end != NULL) {
             length = (size_t)(end - message_copy);
@@ -687,11 +689,11 @@ int steward_crash_write_record(int signal, const siginfo_t *info, const void *co
         put(w, name, n);
     }
     if (uc != NULL) put_registers(w, uc);
-    uint64_t pc = uc != NULL ? context_pc(uc) : 0;
+    uint64_t pc = uc != NULL ? steward_crash_context_pc(uc) : 0;
     // The sections that cannot fault first; the DWARF unwinder last (it parses unwind tables
     // of a stack that may be wrecked): if it crashes, the record already holds the rest.
     walked_count = 0;
-    if (uc != NULL) put_frame_pointer_frames(w, pc, context_fp(uc));
+    if (uc != NULL) put_frame_pointer_frames(w, pc, steward_crash_context_fp(uc));
     put_breadcrumbs(w);
     put_context(w);
     section(w, STEWARD_CRASH_SECTION_INSTALL, 16);

@@ -42,6 +42,9 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
     /// next launch (the report has no signal and no stack: nothing ran at the kill); nil
     /// otherwise.
     public var outOfMemory: OutOfMemoryKill?
+    /// For a hang the watchdog saw (``CrashReporter/watchForHangs(name:threshold:)``): which
+    /// watch, its threshold, how long it had lasted; nil otherwise.
+    public var hang: AppHang?
 
     /// A report; see the properties.
     public init(
@@ -50,7 +53,7 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
         images: [BinaryImage] = [], breadcrumbs: [Breadcrumb] = [], context: CrashContext = CrashContext(),
         secondsSinceStart: Double? = nil, handlerNanoseconds: UInt64? = nil,
         runtimeBacktraceMerged: Bool = false, salvageNotes: [String] = [], trace: TraceContext? = nil,
-        outOfMemory: OutOfMemoryKill? = nil
+        outOfMemory: OutOfMemoryKill? = nil, hang: AppHang? = nil
     ) {
         self.id = id
         self.timestamp = timestamp
@@ -69,6 +72,7 @@ public struct CrashReport: Codable, Hashable, Sendable, Identifiable {
         self.salvageNotes = salvageNotes
         self.trace = trace
         self.outOfMemory = outOfMemory
+        self.hang = hang
     }
 }
 

@@ -28,6 +28,9 @@ extension CrashReporter {
         var threadName: (UInt64, UInt64)
         var breadcrumbPosition: UInt64
         var trace: TraceContext?
+        /// For a hang (from the watchdog): what it captured; the fields above are unused but
+        /// the id, time, thread and breadcrumb position.
+        var hang: HangCapture? = nil
     }
 
     /// The captured errors waiting for the worker, and the worker.
@@ -88,6 +91,12 @@ extension CrashReporter {
             id: Self.eventID(), timestamp: clock.checkedNow, error: error, message: message, addresses: frames,
             threadID: steward_crash_thread_id(), threadName: name,
             breadcrumbPosition: steward_crash_breadcrumb_position(), trace: TraceContext.current)
+        enqueue(captured)
+        return captured.id
+    }
+
+    /// Hands a capture to the worker (or drops it, when too many wait).
+    func enqueue(_ captured: CapturedError) {
         sessionErrors.add(1, ordering: .relaxed)
         let (schedule, full) = handled.state.withLock { s -> (Bool, Bool) in
             guard !s.discarding else { return (false, false) }
@@ -104,7 +113,6 @@ extension CrashReporter {
                     .warning, "crash.handledErrorDropped",
                     "A handled error was dropped: too many wait to be stored", [:]))
         }
-        return captured.id
     }
 
     /// Waits until every handled error reported so far is stored (or held, or dropped, by
@@ -161,6 +169,7 @@ extension CrashReporter {
 
     /// The report of a captured error: described, symbolicated and scrubbed.
     private func makeReport(_ captured: CapturedError) -> CrashReport {
+        if let hang = captured.hang { return makeHangReport(captured, hang) }
         var frames = captured.addresses.map { StackFrame(instructionAddress: $0) }
         var images: [BinaryImage] = []
         if configuration.symbolication != .none, !captured.addresses.isEmpty {
@@ -183,7 +192,7 @@ extension CrashReporter {
     }
 
     /// `/proc/self/maps`, read again only when a shared object was loaded or unloaded since.
-    private func loadedImages() -> String {
+    func loadedImages() -> String {
         let generation = steward_crash_image_generation()
         if let cached = handled.state.withLock({ $0.maps }), cached.generation == generation { return cached.text }
         let text = readRegularFile("/proc/self/maps", limit: 8 << 20).map { String(decoding: $0, as: UTF8.self) } ?? ""

@@ -22,6 +22,8 @@ import Musl
 ///   ``Configuration/launchCrashCount`` times in a row, set ``crashedOnLaunch``: the host can
 ///   enter a safe mode and send the reports before going on.
 /// - ``report(error:message:)`` records a handled error with the current stack.
+/// - ``watchForHangs(name:threshold:)``, ``watchMainActorForHangs(threshold:)`` and
+///   ``watchConcurrencyPoolForHangs(threshold:)`` report hangs, with the stuck thread's stack.
 ///
 /// ```swift
 /// let crashes = CrashReporter(configuration: .init(dataDirectory: dir, context: context),
@@ -169,6 +171,8 @@ public final class CrashReporter: Sendable {
     private let lazyScrubber = Mutex<Scrubber?>(nil)
     /// Handled errors captured on their callers' threads, stored by a worker of their own.
     let handled = HandledErrors()
+    /// The hang watches' thread (started with the first watch).
+    let hangWatchdog = HangWatchdog()
 
     private struct State {
         var installed = false
@@ -231,6 +235,8 @@ public final class CrashReporter: Sendable {
         }
     }
 
+    deinit { hangWatchdog.stop() }
+
     // MARK: - Installing
 
     /// Installs the crash handlers: creates the crash folder (0700), publishes the context the
@@ -285,8 +291,10 @@ public final class CrashReporter: Sendable {
         scheduleLaunchConfirmation()
     }
 
-    /// Removes the handlers (the previous ones are restored). For tests and orderly shutdown.
+    /// Removes the handlers (the previous ones are restored) and stops every hang watch. For
+    /// tests and orderly shutdown.
     public func uninstall() {
+        hangWatchdog.stop()
         let wasInstalled = state.withLock { s in
             defer { s.installed = false }
             // Under the lock, as updateRecording sets it: a consent change racing this

@@ -2,7 +2,7 @@
 public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case alreadyInstalled, install, threads }
+        private enum Value: Hashable, Sendable { case alreadyInstalled, install, threads, hangWatch }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -13,6 +13,8 @@ public struct CrashReporterError: Error, Hashable, Sendable, CustomStringConvert
         /// A thread could not be given its alternate signal stack, or the Swift concurrency
         /// pool's threads cannot be prepared (no hook in this runtime, or another one is set).
         public static let threads = Code(.threads)
+        /// A hang watch could not start (no free realtime signal to sample stacks with).
+        public static let hangWatch = Code(.hangWatch)
 
         /// The code's name.
         public var description: String { "\(value)" }

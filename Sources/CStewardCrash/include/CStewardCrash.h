@@ -194,5 +194,6 @@ int steward_crash_test_write_record(int signal);
 #endif
 
 #include "CStewardCrashTrigger.h"
+#include "CStewardCrashHang.h"
 
 #endif

@@ -8,7 +8,10 @@ public import StewardCore
 /// Payloads"): `platform: native`; `level` `fatal` for crashes and `error` for handled reports;
 /// one exception whose `mechanism` is `signalhandler` (unhandled, synthetic for a bare signal,
 /// with `meta.signal`), `out_of_memory` (an OOM kill found at the next launch: type `OutOfMemory`,
-/// the memory cgroup's path, limit, peak and kill count in `data`, as strings) or `generic`; the crashed thread's frames **oldest first** with
+/// the memory cgroup's path, limit, peak and kill count in `data`, as strings), `AppHang` (a hang
+/// the watchdog saw, as sentry-cocoa names them: type `App Hanging`, value `App hanging for at
+/// least N ms.`, handled, the watch's kind, name, threshold and duration in `data`, the stack
+/// trace a `snapshot`) or `generic`; the crashed thread's frames **oldest first** with
 /// registers on the exception's stack trace and `thread_id` linking it to `threads` (Sentry's
 /// policy: the crashed thread itself carries no stack trace); `debug_meta.images` of type `elf`;
 /// `device`, `os`, `app` and `steward` contexts; breadcrumbs; `user.id` as the app-scoped device
@@ -116,7 +119,21 @@ public struct SentryEventEncoder: Hashable, Sendable {
         var mechanism: [String: SentryJSON]
         let type: String
         let value: String
-        if let kill = report.outOfMemory {
+        if let hang = report.hang {
+            // sentry-cocoa's app hangs: type `App Hanging`, value `App hanging for at least N
+            // ms.`, mechanism `AppHang`; handled, as sentry-native marks its own (the process
+            // goes on); which watch saw it in the mechanism's data.
+            mechanism = [
+                "type": "AppHang", "handled": true,
+                "data": [
+                    "kind": .string(hang.kind.rawValue), "watch": .string(hang.name),
+                    "threshold_ms": .string(String(hang.thresholdMilliseconds)),
+                    "duration_ms": .string(String(hang.durationMilliseconds)),
+                ],
+            ]
+            type = report.error?.type ?? AppHang.exceptionType
+            value = report.error?.message ?? hang.message
+        } else if let kill = report.outOfMemory {
             // sentry-cocoa's convention for OOM terminations: type `OutOfMemory`, mechanism
             // `out_of_memory`, unhandled; the cgroup's evidence in the mechanism's data.
             var data: [String: SentryJSON] = [
@@ -166,6 +183,8 @@ public struct SentryEventEncoder: Hashable, Sendable {
             "thread_id": .int(report.crashedThread.id),
         ]
         var stacktrace = self.stacktrace(report.crashedThread.frames)
+        // A hang's stack was sampled while the thread went on, not frozen at a crash.
+        if report.hang != nil { stacktrace["snapshot"] = true }
         if !report.crashedThread.registers.isEmpty {
             stacktrace["registers"] = .object(
                 report.crashedThread.registers.mapValues { .string(SentryFormat.hex($0)) })

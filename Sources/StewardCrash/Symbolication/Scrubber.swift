@@ -92,6 +92,10 @@ struct Scrubber: Hashable, Sendable {
             kill.cgroup = scrub(kill.cgroup)
             report.outOfMemory = kill
         }
+        if var hang = report.hang {
+            hang.name = scrub(hang.name)
+            report.hang = hang
+        }
         return report
     }
 
