@@ -992,7 +992,9 @@ extension UploadTests {
             while slow.started.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
             // Off the pool, as the facade's stop() may be called from any thread.
             let finished = await withCheckedContinuation { continuation in
-                Thread { continuation.resume(returning: uploader.stopSending()) }.start()
+                // A generous bound: the acceptance is recorded on the concurrency pool, which a
+                // loaded test run (the sanitizer, exit tests) can hold up for seconds.
+                Thread { continuation.resume(returning: uploader.stopSending(waitingUpTo: .seconds(30))) }.start()
             }
             #expect(finished, "the send under way finished within the wait")
             // The recipient took the first one (too late to cancel): recorded, removed; the

@@ -121,7 +121,9 @@ func expectOverflowRecord(
     }
 }
 
-@Suite("Thread coverage: a stack overflow on each kind of thread")
+/// Serialized: each exit test holds a thread of the (2-thread) concurrency pool while it reads its
+/// child's output, and 40-odd of them at once starved the pool other suites' timed tests need.
+@Suite("Thread coverage: a stack overflow on each kind of thread", .serialized)
 struct ThreadCoverageTests {
     @Test(
         "The six fatal signals are recorded on every kind of thread, even without an alternate stack (the handler runs on the thread's own stack)",
