@@ -25,7 +25,7 @@ enum FatalErrorMessage {
     /// message, with the source location the runtime named in parentheses. A message of another
     /// form is kept whole, typed `Swift runtime error`. Nil for an empty message.
     static func error(fromRuntimeMessage raw: String) -> CrashError? {
-        let text = raw.trimmingWhitespace()
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { return nil }
         for kind in kinds {
             // `Kind: message`, or a bare `Kind` at the end (`assert(false)` says no more).
@@ -33,9 +33,9 @@ enum FatalErrorMessage {
                 let range = text.range(of: kind + ":")
                     ?? (text.hasSuffix(kind) ? text.range(of: kind, options: .backwards) : nil)
             else { continue }
-            var location = String(text[..<range.lowerBound]).trimmingWhitespace()
+            var location = String(text[..<range.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
             if location.hasSuffix(":") { location.removeLast() }
-            let message = String(text[range.upperBound...]).trimmingWhitespace()
+            let message = String(text[range.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
             var value = message.isEmpty ? kind : message
             if !location.isEmpty { value += " (\(location))" }
             return CrashError(type: kind, message: value)
@@ -48,7 +48,8 @@ enum FatalErrorMessage {
     static func error(fromFrames frames: [StackFrame]) -> CrashError? {
         for frame in frames {
             if let function = frame.function, function.hasPrefix(runtimeFailurePrefix) {
-                let reason = String(function.dropFirst(runtimeFailurePrefix.count)).trimmingWhitespace()
+                let reason = String(function.dropFirst(runtimeFailurePrefix.count)).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
                 if !reason.isEmpty { return CrashError(type: "Swift runtime failure", message: reason) }
             }
             if !frame.isInlined { break }
@@ -76,16 +77,5 @@ extension FatalErrorMessage {
             message:
                 "the stack ran out: a fault at 0x\(String(fault, radix: 16)), next to the stack pointer 0x\(String(pointer, radix: 16))"
         )
-    }
-}
-
-extension String {
-    /// Without leading and trailing spaces, tabs and line breaks.
-    fileprivate func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return ""
-        }
-        return String(self[first...last])
     }
 }
