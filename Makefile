@@ -1,7 +1,8 @@
 # Steward: the two commands of the README, and the pieces they are made of.
 #   make demo   builds and runs the end-to-end demo on embedded defaults
 #   make test   checks the formatting, extracts the docs' Swift blocks (scripts/snippets.sh),
-#               builds them and the whole test suite, and runs it
+#               builds them and the whole test suite, and runs it (scripts/run-tests.sh: the
+#               output is kept in .build/test.log, and a failure's lines are repeated at the end)
 #   make format formats every Swift file in place (swift format, .swift-format: line length 120)
 #   make docs   builds the DocC documentation of every library target, warnings as errors
 #   make fuzz   builds the fuzz targets (libFuzzer, AddressSanitizer) and runs each for
@@ -31,7 +32,7 @@ demo: bootstrap
 
 test: bootstrap lint snippets
 	swift build --build-tests
-	swift test --skip-build
+	./scripts/run-tests.sh .build/test.log --skip-build
 
 # The server example is a package of its own (Hummingbird and NIO stay out of the root's
 # graph), so `make test` does not build it; CI does not run this (see Documentation/Testing.md).

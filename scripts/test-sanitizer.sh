@@ -52,4 +52,4 @@ parallel=()
 [ "$sanitizer" = thread ] && parallel=(--no-parallel)
 
 swift build --build-tests --sanitize="$sanitizer" --build-path "$build" "${toolset[@]}" "${linker[@]}"
-swift test --skip-build --sanitize="$sanitizer" --build-path "$build" "${toolset[@]}" "${linker[@]}" "${parallel[@]}" "$@"
+./scripts/run-tests.sh "$build/test.log" --skip-build --sanitize="$sanitizer" --build-path "$build" "${toolset[@]}" "${linker[@]}" "${parallel[@]}" "$@"
