@@ -156,8 +156,11 @@ enum KillChild {
         thread.start()
     }
 
-    /// One write(2) per acknowledgement, so a kill leaves whole lines or none (a torn last line
-    /// is ignored by the parser, which treats it as unacknowledged).
+    /// One write(2) per acknowledgement. SIGKILL can still cut it short: the kernel copies a
+    /// write to a regular file page by page and stops at a page boundary once a fatal signal is
+    /// pending, so a kill may leave only the first lines of an acknowledgement. The parser
+    /// ignores a torn last line, and the checks allow the batch in flight to be partly
+    /// acknowledged (its commit returned; its acknowledgement was cut).
     static func appendLines(_ fd: Int32, _ lines: [String]) {
         let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
@@ -178,6 +181,9 @@ struct AckLog {
     var uncertain: Set<UInt64> = []
     /// The size of the last batch of appends announced ("B n" before its first append).
     var lastBatchSize: Int?
+    /// How many appends of that batch were acknowledged: all or none, unless the kill cut the
+    /// acknowledgement's write short.
+    var lastBatchAcknowledged = 0
 
     init(_ bytes: [UInt8]) throws {
         let text = String(decoding: bytes, as: UTF8.self)
@@ -192,7 +198,10 @@ struct AckLog {
             case "A":
                 try #require(parts.count == 4, "bad ack line \(line)")
                 appended.append((try #require(UInt64(parts[2])), String(parts[1]), try #require(UInt64(parts[3]))))
-            case "B": lastBatchSize = Int(try #require(parts.count == 2 ? parts[1] : nil))
+                lastBatchAcknowledged += 1
+            case "B":
+                lastBatchSize = Int(try #require(parts.count == 2 ? parts[1] : nil))
+                lastBatchAcknowledged = 0
             case "I": intents.insert(try #require(UInt64(parts[1])))
             case "R": removed.insert(try #require(UInt64(parts[1])))
             default: Issue.record("bad ack line \(line)")
@@ -264,8 +273,9 @@ struct KillLedger {
         for id in acks.removed.union(removed) where present[id] != nil {
             Issue.record("round \(round): record #\(id) was removed (acknowledged) but is present")
         }
-        // Anything else present is the one batch in flight at the kill: one collection, ids
-        // above every acknowledged one, consecutive sequence numbers right after the last ack.
+        // Anything else present is the one batch in flight at the kill (or the part of it whose
+        // acknowledgement the kill cut off): one collection, ids above every acknowledged one,
+        // consecutive sequence numbers right after the last ack.
         let acked = Set(acks.appended.map(\.id))
         let extra = present.filter { live[$0.key] == nil && !acked.contains($0.key) }.sorted { $0.key < $1.key }
         if !extra.isEmpty {
@@ -276,9 +286,16 @@ struct KillLedger {
                 extra.first!.key > previous,
                 "round \(round): unacknowledged records not newer than every acknowledged one: \(description)")
             #expect(
-                extra.count == acks.lastBatchSize && Set(extra.map(\.value.collection)).count == 1,
-                "round \(round): unacknowledged records are not the whole batch of \(acks.lastBatchSize ?? 0) in flight: \(description)"
+                extra.count + acks.lastBatchAcknowledged == acks.lastBatchSize
+                    && Set(extra.map(\.value.collection)).count == 1,
+                "round \(round): unacknowledged records are not the rest of the batch of \(acks.lastBatchSize ?? 0) in flight (\(acks.lastBatchAcknowledged) of it acknowledged): \(description)"
             )
+            if acks.lastBatchAcknowledged > 0, let last = acks.appended.last {
+                #expect(
+                    extra.allSatisfy { $0.value.collection == last.collection },
+                    "round \(round): the unacknowledged rest of a batch is in another collection than its acknowledged part: \(description)"
+                )
+            }
             #expect(
                 extra.map(\.value.seq) == Array((lastSeq + 1)...(lastSeq + UInt64(extra.count))),
                 "round \(round): unacknowledged records are not the batch after the last acknowledged one (seq \(lastSeq)): \(description)"
