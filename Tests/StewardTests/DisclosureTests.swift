@@ -234,6 +234,23 @@ import Testing
         #expect(keys.count == (try Self.jsonObject(decoded)).count)
     }
 
+    @Test func jsonWrittenBeforeMetricsWereDisclosedStillDecodes() throws {
+        var manifest = try Self.exampleManifest()
+        manifest.metrics = []
+        let json = try Disclosure(manifest: manifest).json()
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object.removeValue(forKey: "metrics") != nil, "the current JSON has the key")
+        let older = try JSONSerialization.data(withJSONObject: object)
+        let decoded = try JSONDecoder().decode(Disclosure.self, from: older)
+        #expect(decoded.metrics.isEmpty)
+        #expect(decoded == (try Disclosure(manifest: manifest)))
+        // Any other key is still required: a truncated document is an error, not a default.
+        object.removeValue(forKey: "rights")
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(Disclosure.self, from: try JSONSerialization.data(withJSONObject: object))
+        }
+    }
+
     // MARK: Escaping
 
     @Test func hostileStringsAreEscapedInHTMLAndMarkdown() throws {

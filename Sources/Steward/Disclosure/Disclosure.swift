@@ -188,6 +188,27 @@ public struct Disclosure: Codable, Hashable, Sendable {
 }
 
 extension Disclosure {
+    /// Decodes the JSON of ``json()``. `metrics` may be absent: a disclosure written before
+    /// Steward disclosed swift-metrics measurements has none, and reads as declaring none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        policyVersion = try container.decode(String.self, forKey: .policyVersion)
+        controller = try container.decodeIfPresent(Controller.self, forKey: .controller)
+        dataCategories = try container.decode([DataCategoryEntry].self, forKey: .dataCategories)
+        purposes = try container.decode([PurposeEntry].self, forKey: .purposes)
+        recipients = try container.decode([RecipientEntry].self, forKey: .recipients)
+        crossBorderTransfers = try container.decode(CrossBorderTransfers.self, forKey: .crossBorderTransfers)
+        permissions = try container.decode([PermissionEntry].self, forKey: .permissions)
+        events = try container.decode([EventEntry].self, forKey: .events)
+        metrics = try container.decodeIfPresent([MetricEntry].self, forKey: .metrics) ?? []
+        stewardRecords = try container.decode([StewardRecord].self, forKey: .stewardRecords)
+        children = try container.decode(Children.self, forKey: .children)
+        rights = try container.decode([Right].self, forKey: .rights)
+        securityMeasures = try container.decode([SecurityMeasure].self, forKey: .securityMeasures)
+    }
+}
+
+extension Disclosure {
     /// A category of data collected.
     public struct DataCategoryEntry: Codable, Hashable, Sendable {
         /// The category.
