@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import StewardTesting
 import Testing
 @testable import StewardCrash
 
@@ -23,16 +24,10 @@ enum SymbolicationTestSupport {
 
     /// Runs a tool and returns its standard output (tests only; the library has its own runner).
     static func run(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        guard let outcome = try? ChildProcess.run(arguments[0], arguments: Array(arguments.dropFirst())) else {
+            return nil
+        }
+        return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 }
 
