@@ -28,14 +28,13 @@ import Musl
 ///
 /// Needs `dbus-daemon`, `dbus-send` and `gnome-keyring-daemon` (Debian: dbus, gnome-keyring);
 /// `init(unlocked:)` throws when they are missing.
-public final class PrivateSecretService: @unchecked Sendable {
-    // @unchecked Sendable: every stored property is set in init and never changed.
+public final class PrivateSecretService: Sendable {
     /// The bus address, for `DBUS_SESSION_BUS_ADDRESS`.
     public let address: String
     /// The temporary folder holding the bus socket and the keyring's files.
     public let directory: String
-    private let bus: Process
-    private let keyring: Process?
+    private let bus: ChildProcess
+    private let keyring: ChildProcess?
 
     /// Starts the bus and, with `keyring` true, the keyring daemon on it.
     ///
@@ -65,24 +64,19 @@ public final class PrivateSecretService: @unchecked Sendable {
             """
         try Data(configuration.utf8).write(to: URL(fileURLWithPath: directory + "/bus.conf"))
 
-        let bus = Process()
-        bus.executableURL = try Self.tool("dbus-daemon")
-        bus.arguments = ["--config-file=\(directory)/bus.conf", "--nofork", "--print-address=1"]
-        let out = Pipe()
-        bus.standardOutput = out
-        bus.standardError = FileHandle.nullDevice
-        try bus.run()
+        let bus = try ChildProcess(
+            try Self.tool("dbus-daemon"),
+            arguments: ["--config-file=\(directory)/bus.conf", "--nofork", "--print-address=1"],
+            standardOutput: .pipe, standardError: .nullDevice)
         self.bus = bus
         // The address is the first line it prints, once it listens.
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
+        var line: [UInt8] = []
+        while !line.contains(0x0A), let chunk = try? bus.standardOutput?.read(), !chunk.isEmpty {
+            line += chunk
         }
         let printed = String(decoding: line, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
         guard printed.hasPrefix("unix:") else {
-            kill(bus.processIdentifier, SIGKILL)
+            bus.kill(SIGKILL)
             throw Failure("dbus-daemon printed no address")
         }
         address = printed
@@ -91,27 +85,24 @@ public final class PrivateSecretService: @unchecked Sendable {
             self.keyring = nil
             return
         }
-        let daemon = Process()
-        daemon.executableURL = try Self.tool("gnome-keyring-daemon")
-        daemon.arguments = ["--foreground", "--components=secrets"] + (unlocked ? ["--unlock"] : [])
-        daemon.environment = [
-            "DBUS_SESSION_BUS_ADDRESS": address, "HOME": directory + "/home", "XDG_DATA_HOME": directory + "/data",
-            "XDG_CONFIG_HOME": directory + "/config", "XDG_RUNTIME_DIR": directory + "/runtime",
-            "PATH": "/usr/bin:/bin",
-        ]
-        let input = Pipe()
-        daemon.standardInput = input
-        daemon.standardOutput = FileHandle.nullDevice
-        daemon.standardError = FileHandle.nullDevice
+        let daemon: ChildProcess
         do {
-            try daemon.run()
+            daemon = try ChildProcess(
+                try Self.tool("gnome-keyring-daemon"),
+                arguments: ["--foreground", "--components=secrets"] + (unlocked ? ["--unlock"] : []),
+                environment: [
+                    "DBUS_SESSION_BUS_ADDRESS": address, "HOME": directory + "/home",
+                    "XDG_DATA_HOME": directory + "/data", "XDG_CONFIG_HOME": directory + "/config",
+                    "XDG_RUNTIME_DIR": directory + "/runtime", "PATH": "/usr/bin:/bin",
+                ],
+                standardInput: .pipe, standardOutput: .nullDevice, standardError: .nullDevice)
         } catch {
-            kill(bus.processIdentifier, SIGKILL)
+            bus.kill(SIGKILL)
             throw error
         }
         self.keyring = daemon
-        if unlocked { input.fileHandleForWriting.write(Data("steward-test-password".utf8)) }
-        try? input.fileHandleForWriting.close()
+        if unlocked { try? daemon.standardInput?.write("steward-test-password") }
+        daemon.standardInput?.close()
         let deadline = Date().addingTimeInterval(20)
         while !(try send(
             ["org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.secrets"], to: "org.freedesktop.DBus",
@@ -136,11 +127,12 @@ public final class PrivateSecretService: @unchecked Sendable {
 
     /// Ends the keyring daemon and the bus, and removes the folder.
     public func stop() {
-        // SIGKILL: a child inherits the test process's blocked signals, SIGTERM among them, and
-        // glib's daemons handle SIGTERM only when it is delivered.
-        for process in [keyring, bus].compactMap({ $0 }) where process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        // SIGKILL: nothing of theirs needs to be saved (ChildProcess starts them with no signal
+        // blocked, so SIGTERM would reach them too; Foundation's Process passed on the test
+        // process's blocked signals, SIGTERM among them).
+        for process in [keyring, bus].compactMap({ $0 }) {
+            process.kill(SIGKILL)
+            _ = process.wait()
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -156,22 +148,16 @@ public final class PrivateSecretService: @unchecked Sendable {
 
     /// Calls a method with dbus-send and returns what it printed.
     private func send(_ arguments: [String], to destination: String, path: String) throws -> String {
-        let process = Process()
-        process.executableURL = try Self.tool("dbus-send")
-        process.arguments = ["--bus=\(address)", "--print-reply", "--dest=\(destination)", path] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failure("dbus-send \(arguments[0]) failed") }
-        return String(decoding: data, as: UTF8.self)
+        let outcome = try ChildProcess.run(
+            try Self.tool("dbus-send"),
+            arguments: ["--bus=\(address)", "--print-reply", "--dest=\(destination)", path] + arguments)
+        guard outcome.termination == .exited(0) else { throw Failure("dbus-send \(arguments[0]) failed") }
+        return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 
-    private static func tool(_ name: String) throws -> URL {
+    private static func tool(_ name: String) throws -> String {
         for folder in ["/usr/bin", "/bin", "/usr/local/bin"] where access(folder + "/" + name, X_OK) == 0 {
-            return URL(fileURLWithPath: folder + "/" + name)
+            return folder + "/" + name
         }
         throw Failure(
             "\(name) is not installed (Debian: apt-get install dbus gnome-keyring); scripts/bootstrap.sh installs it")

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import StewardTesting
 import Testing
 @testable import StewardCrash
 
@@ -57,12 +58,10 @@ enum DWARFTestLibrary {
         let withDWARF = directory + "/libstewardlines.so"
         let withoutDWARF = directory + "/libstewardlines-nodebug.so"
         for (output, debug) in [(withDWARF, "-g"), (withoutDWARF, "-g0")] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: compiler)
-            process.arguments = [debug, "-O2", "-shared", "-fPIC", "-o", output, sourcePath]
-            do { try process.run() } catch { return nil }
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { return nil }
+            let arguments = [debug, "-O2", "-shared", "-fPIC", "-o", output, sourcePath]
+            guard let process = try? ChildProcess(compiler, arguments: arguments), process.wait() == .exited(0) else {
+                return nil
+            }
         }
         return Built(directory: directory, withDWARF: withDWARF, withoutDWARF: withoutDWARF, sourcePath: sourcePath)
     }()

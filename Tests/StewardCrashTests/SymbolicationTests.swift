@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import StewardTesting
 import Testing
 @testable import StewardCrash
 
@@ -23,16 +24,10 @@ enum SymbolicationTestSupport {
 
     /// Runs a tool and returns its standard output (tests only; the library has its own runner).
     static func run(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        guard let outcome = try? ChildProcess.run(arguments[0], arguments: Array(arguments.dropFirst())) else {
+            return nil
+        }
+        return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 }
 
@@ -195,19 +190,45 @@ func symbolicationMarkerWithAnAddress(_ x: Int32) -> Int32 { x &* 3 &+ 1 }
         }
     }
 
-    @Test(arguments: ["exec /bin/sleep 30", "exec /usr/bin/yes '{}'"])
-    func aSymbolizerThatHangsOrFloodsIsKilledAndGivesNothing(script: String) throws {
+    /// A shell script standing in for llvm-symbolizer, in a temporary file the caller unlinks.
+    private func fakeSymbolizer(_ script: String) throws -> String {
         var template = Array("/tmp/steward-symbolizer-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         try #require(fd >= 0)
         let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        defer { unlink(path) }
         let text = "#!/bin/sh\n\(script)\n"
         _ = text.withCString { write(fd, $0, strlen($0)) }
         fchmod(fd, 0o700)
         close(fd)
+        return path
+    }
+
+    @Test(arguments: ["exec /bin/sleep 30", "exec /usr/bin/yes '{}'"])
+    func aSymbolizerThatHangsOrFloodsIsKilledAndGivesNothing(script: String) throws {
+        let path = try fakeSymbolizer(script)
+        defer { unlink(path) }
         let symbolizer = LLVMSymbolizer(path: path, timeout: .milliseconds(300))
         #expect(symbolizer.locations(object: "/proc/self/exe", addresses: [1, 2]) == [nil, nil])
+    }
+
+    @Test func theSymbolizerHoldsNoneOfTheHostsDescriptors() throws {
+        // A descriptor the host opened without close-on-exec, at a number the shell does not use.
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        try #require(devNull >= 0)
+        let leaky = fcntl(devNull, F_DUPFD, 900)
+        close(devNull)
+        try #require(leaky >= 900)
+        defer { close(leaky) }
+        // Line 1 when the tool holds the host's descriptor, line 2 when it does not.
+        let path = try fakeSymbolizer(
+            "if [ -e /proc/$$/fd/\(leaky) ]; then line=1; else line=2; fi\n"
+                + #"printf '[{"Address":"0x1","Symbol":[{"FileName":"fd","Line":%s}]}]' "$line""#)
+        defer { unlink(path) }
+        let symbolizer = LLVMSymbolizer(path: path, timeout: .seconds(30))
+        #expect(
+            symbolizer.locations(object: "/proc/self/exe", addresses: [1]) == [
+                LLVMSymbolizer.Location(file: "fd", line: 2)
+            ])
     }
 
     @Test func parsesLLVMSymbolizerJSON() {

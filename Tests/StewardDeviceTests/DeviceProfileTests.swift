@@ -1,4 +1,5 @@
 import Foundation
+import StewardTesting
 import Testing
 import StewardCore
 @testable import StewardDevice
@@ -62,15 +63,9 @@ final class FixtureRoot {
     }
 
     @Test func realInterfacesAndMACsAgreeWithIPLink() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["-j", "link"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let entries = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let data = try ChildProcess.run("/usr/sbin/ip", arguments: ["-j", "link"], standardError: .inherit)
+            .standardOutput
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(data)) as? [[String: Any]])
         var expected: [String: String] = [:]
         for entry in entries {
             guard let name = entry["ifname"] as? String, let address = entry["address"] as? String else { continue }

@@ -20,16 +20,11 @@ import StewardTesting
     func agreesWithSystemdID128OnThisMachine() throws {
         let tool = "/usr/bin/systemd-id128"
         let app = "f03daaeb1c334b43a732172944bf772e"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = ["machine-id", "--app-specific=\(app)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let process = try ChildProcess.run(
+            tool, arguments: ["machine-id", "--app-specific=\(app)"], standardError: .inherit)
+        let output = String(decoding: process.standardOutput, as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0)
+        try #require(process.termination == .exited(0))
         let ours = try AppScopedID.derive(machine: MachineID.read(), application: ID128(parsing: app))
         #expect(ours.hexString == output)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import StewardTesting
 import Testing
 
 /// Runs the built `steward` binary, as swift-argument-parser's example tests do.
@@ -29,9 +30,6 @@ import Testing
     }
 
     func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> Run {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         // Hermetic key store: a data folder made here keeps its key in files, never in the
         // keyring of a desktop session or a credential of the machine running the tests.
@@ -40,29 +38,25 @@ import Testing
         env["XDG_RUNTIME_DIR"] = nil
         env["CREDENTIALS_DIRECTORY"] = nil
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        if let stdin {
-            let input = Pipe()
-            process.standardInput = input
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try? input.fileHandleForWriting.close()
-        } else {
-            process.standardInput = FileHandle.nullDevice
+        let process = try ChildProcess(
+            Self.binary.path, arguments: arguments, environment: env, standardInput: stdin == nil ? .nullDevice : .pipe,
+            standardOutput: .pipe, standardError: .pipe)
+        if let stdin, let input = process.standardInput {
+            try? input.write(stdin)
+            input.close()
         }
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
         // A command that hangs fails the test instead of the whole run.
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        let watchdog = DispatchWorkItem { process.kill(SIGTERM) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
         defer { watchdog.cancel() }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-            stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        let outcome = try process.finish()
+        let stdout = String(decoding: outcome.standardOutput, as: UTF8.self)
+        let stderr = String(decoding: outcome.standardError, as: UTF8.self)
+        switch outcome.termination {
+        case .exited(let status): return Run(status: status, stdout: stdout, stderr: stderr)
+        case .signaled(let signal): return Run(status: signal, signaled: true, stdout: stdout, stderr: stderr)
+        case .reapedElsewhere: return Run(status: -1, stdout: stdout, stderr: "reaped elsewhere\n" + stderr)
+        }
     }
 
     func temporaryDirectory() -> String {

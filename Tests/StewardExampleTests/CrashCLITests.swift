@@ -1,4 +1,5 @@
 import Foundation
+import StewardTesting
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -214,19 +215,15 @@ extension CLITests {
     func asPID1InAContainerTheCrashStillEndsTheProcess(kind: String, signaled: Bool, status: Int32) throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = [
-            "--pid", "--fork", "--mount-proc", Self.binary.path, "crash", "trigger", kind, "--data-dir", dir,
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+        let process = try ChildProcess(
+            "/usr/bin/unshare",
+            arguments: [
+                "--pid", "--fork", "--mount-proc", Self.binary.path, "crash", "trigger", kind, "--data-dir", dir,
+            ],
+            standardOutput: .nullDevice, standardError: .nullDevice)
         // A fault kills PID 1 with its signal (unshare passes it on); abort, which PID 1 would
         // survive, ends in exit status 128 + SIGABRT.
-        #expect((process.terminationReason == .uncaughtSignal) == signaled)
-        #expect(process.terminationStatus == status)
+        #expect(process.wait() == (signaled ? .signaled(status) : .exited(status)))
         let records = try FileManager.default.contentsOfDirectory(atPath: dir + "/crash").filter {
             $0.hasSuffix(".stewardcrash")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import StewardTesting
 import Testing
 
 /// The embedding example (Examples/embedding): a host app with its own Transport and
@@ -12,17 +13,9 @@ import Testing
             .appendingPathComponent("Examples/steward/example-manifest.json").path
         let dir = NSTemporaryDirectory() + "steward-embedding-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = [manifest, dir]
-        process.standardInput = FileHandle.nullDevice
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let outcome = try ChildProcess.run(binary.path, arguments: [manifest, dir])
+        let output = String(decoding: outcome.standardOutput, as: UTF8.self)
+        #expect(outcome.termination == .exited(0), "\(output)")
         // Its prompter answered (the OS never restricts notifications), its transport carried the OTLP request.
         #expect(output.contains("prompt: notifications"))
         #expect(output.contains("notifications: granted"))

@@ -1,4 +1,5 @@
 import Foundation
+import StewardTesting
 import Testing
 
 /// `steward id` as a user runs it.
@@ -11,15 +12,11 @@ extension CLITests {
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let application = try #require(json["applicationID"] as? String).replacingOccurrences(of: "-", with: "")
         let appScoped = try #require(json["appScopedID"] as? String).replacingOccurrences(of: "-", with: "")
-        let tool = Process()
-        tool.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-id128")
-        tool.arguments = ["machine-id", "--app-specific=\(application)"]
-        let pipe = Pipe()
-        tool.standardOutput = pipe
-        try tool.run()
-        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let tool = try ChildProcess.run(
+            "/usr/bin/systemd-id128", arguments: ["machine-id", "--app-specific=\(application)"],
+            standardError: .inherit)
+        let expected = String(decoding: tool.standardOutput, as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        tool.waitUntilExit()
         #expect(appScoped == expected)
         // The example manifest declares no advertising purpose: the advertising ID is zeros.
         #expect(json["advertisingID"] as? String == "00000000-0000-0000-0000-000000000000")

@@ -1,4 +1,5 @@
 import Foundation
+import StewardTesting
 import Testing
 
 /// `steward permissions` as a user runs it.
@@ -111,17 +112,12 @@ extension CLITests {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // setsid: no controlling terminal, as under a service manager or CI.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["--wait", Self.binary.path, "permissions", "request", "notifications", "--data-dir", dir]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = Pipe()
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
+        let outcome = try ChildProcess.run(
+            "/usr/bin/setsid",
+            arguments: ["--wait", Self.binary.path, "permissions", "request", "notifications", "--data-dir", dir],
+            standardError: .pipe)
+        let stderr = String(decoding: outcome.standardError, as: UTF8.self)
+        #expect(outcome.termination == .exited(1))
         #expect(stderr.contains("there is no terminal to ask on"))
         #expect(stderr.contains("--answer"))
         #expect(try permissionStatuses(dir)["notifications"]?["status"] as? String == "notDetermined")

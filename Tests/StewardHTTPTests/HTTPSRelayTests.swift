@@ -2,6 +2,7 @@ import Foundation
 import StewardCore
 @testable import StewardHTTP
 import StewardTelemetry
+import StewardTesting
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -17,9 +18,9 @@ import Musl
 final class TLSRelay {
     let folder: URL
     let port: UInt16
-    private let server: Process
-    private let fromServer: Pipe
-    private let toServer: Pipe
+    private let server: ChildProcess
+    private let fromServer: ChildProcess.Reader
+    private let toServer: ChildProcess.Writer
 
     var caPath: String { folder.appendingPathComponent("ca.pem").path }
     var url: URL { URL(string: "https://127.0.0.1:\(port)/v1/logs")! }
@@ -98,27 +99,24 @@ final class TLSRelay {
 
     private static func startServer(
         openssl: String, dir: String, ports: () throws -> UInt16, verifying: Bool = false
-    ) throws -> (Process, UInt16, Pipe, Pipe) {
+    ) throws -> (ChildProcess, UInt16, ChildProcess.Reader, ChildProcess.Writer) {
         // A free port: bound by the system, closed, then given to s_server; retried on a
         // collision. Readiness is read from /proc/net/tcp: a probe connection would use up
         // the only accept.
-        var started: (Process, UInt16, Pipe, Pipe)?
+        var started: (ChildProcess, UInt16, ChildProcess.Reader, ChildProcess.Writer)?
         for _ in 0..<5 where started == nil {
             let port = try ports()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: openssl)
-            process.arguments =
-                [
+            let process = try ChildProcess(
+                openssl,
+                arguments: [
                     "s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/server.pem", "-key",
                     dir + "/server.key",
                     "-quiet", "-naccept", "1",
-                ] + (verifying ? ["-Verify", "1", "-CAfile", dir + "/ca.pem"] : [])
-            let input = Pipe(), output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            if Self.waitUntilListening(port: port, process: process) {
+                ] + (verifying ? ["-Verify", "1", "-CAfile", dir + "/ca.pem"] : []),
+                standardInput: .pipe, standardOutput: .pipe, standardError: .nullDevice)
+            if Self.waitUntilListening(port: port, process: process), let output = process.standardOutput,
+                let input = process.standardInput
+            {
                 started = (process, port, output, input)
             } else {
                 Self.kill(process)
@@ -128,12 +126,11 @@ final class TLSRelay {
         return started
     }
 
-    /// Stops s_server and deletes the folder. SIGKILL: the child inherits the test process's
-    /// blocked signals, SIGTERM included.
+    /// Stops s_server (SIGKILL: nothing of it needs saving) and deletes the folder.
     func stop(keepingCertificates: Bool = false) {
         Self.kill(server)
-        try? fromServer.fileHandleForReading.close()
-        try? toServer.fileHandleForWriting.close()
+        fromServer.close()
+        toServer.close()
         if !keepingCertificates { try? FileManager.default.removeItem(at: folder) }
     }
 
@@ -153,18 +150,17 @@ final class TLSRelay {
     /// a request still missing is a failure; `limit` bounds a client that never ends. The
     /// blocking reads run on a thread of their own, never on the concurrency pool's.
     func readRequest(from client: Client, limit: Duration = .seconds(1_200)) async throws -> Request {
-        let fd = fromServer.fileHandleForReading.fileDescriptor
+        let output = fromServer
         return try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result { try Self.readRequest(fd: fd, client: client, limit: limit) })
+                continuation.resume(with: Result { try Self.readRequest(output, client: client, limit: limit) })
             }.start()
         }
     }
 
-    private static func readRequest(fd: Int32, client: Client, limit: Duration) throws -> Request {
+    private static func readRequest(_ output: ChildProcess.Reader, client: Client, limit: Duration) throws -> Request {
         let deadline = ContinuousClock.now + limit
         var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         // After the client ended, one more second for bytes s_server has not relayed yet.
         var lastLook: ContinuousClock.Instant?
@@ -187,23 +183,19 @@ final class TLSRelay {
             guard now < deadline else {
                 throw Failed(description: "no complete request within \(limit); got \(received.count) bytes")
             }
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, 100)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { continue }  // nothing yet: look at the client and the limit again
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else {
+            // Nothing yet: look at the client and the limit again.
+            guard let chunk = try output.read(timeout: .milliseconds(100)) else { continue }
+            guard !chunk.isEmpty else {
                 throw Failed(description: "s_server closed its output after \(received.count) bytes")
             }
-            received += buffer[..<count]
+            received += chunk
         }
     }
 
     /// Sends `response` to the client through s_server.
     func respond(_ response: String) throws {
         guard server.isRunning else { throw Failed(description: "s_server is gone") }
-        try toServer.fileHandleForWriting.write(contentsOf: Data(response.utf8))
+        try toServer.write(response)
     }
 
     private static func parseHead(_ head: [UInt8]) throws -> Request {
@@ -223,13 +215,13 @@ final class TLSRelay {
             headerNames: names, body: [])
     }
 
-    private static func kill(_ process: Process) {
-        if process.isRunning { killNow(process.processIdentifier) }
-        process.waitUntilExit()
+    private static func kill(_ process: ChildProcess) {
+        process.kill(SIGKILL)
+        _ = process.wait()
     }
 
     /// Polls (bounded: 10 s) until a socket listens on 127.0.0.1:`port`, or the process exits.
-    private static func waitUntilListening(port: UInt16, process: Process) -> Bool {
+    private static func waitUntilListening(port: UInt16, process: ChildProcess) -> Bool {
         let local = "0100007F:" + String(format: "%04X", port)
         for _ in 0..<200 {
             guard process.isRunning else { return false }

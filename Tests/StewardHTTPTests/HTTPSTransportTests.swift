@@ -1,15 +1,13 @@
 import Foundation
 import StewardCore
 @testable import StewardHTTP
+import StewardTesting
 import Testing
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-
-/// SIGKILL to `pid`, by a name the helpers' `kill()` methods cannot shadow.
-func killNow(_ pid: pid_t) { _ = kill(pid, SIGKILL) }
 
 /// The `openssl` command-line tool, when installed (the bootstrap script installs it).
 let opensslPath: String? = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first {
@@ -23,7 +21,7 @@ final class TLSFixture {
     let folder: URL
     let port: UInt16
     let address: String
-    private let server: Process
+    private let server: ChildProcess
 
     var caPath: String { folder.appendingPathComponent("ca.pem").path }
     var url: URL { URL(string: "https://\(address):\(port)/v1/logs")! }
@@ -42,23 +40,19 @@ final class TLSFixture {
         try TLSRelay.makeCertificates(openssl: openssl, dir: dir, address: address)
 
         // A free port: bound by the system, closed, then given to s_server; retried on a collision.
-        var started: (Process, UInt16)?
+        var started: (ChildProcess, UInt16)?
         for _ in 0..<5 where started == nil {
             let port = try closedPort()
-            let process = Process()
             // `ip netns exec` execs s_server after entering the namespace: the pid stays s_server's.
             let launcher = namespace.map { [VethLink.ip, "netns", "exec", $0, openssl] } ?? [openssl]
-            process.executableURL = URL(fileURLWithPath: launcher[0])
-            process.arguments =
-                Array(launcher.dropFirst()) + [
+            let process = try ChildProcess(
+                launcher[0],
+                arguments: Array(launcher.dropFirst()) + [
                     "s_server", "-accept", "\(address):\(port)", "-cert", dir + "/server.pem", "-key",
                     dir + "/server.key",
                     "-www", "-quiet",
-                ] + (requiringClientCertificate ? ["-Verify", "1", "-CAfile", dir + "/ca.pem"] : [])
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+                ] + (requiringClientCertificate ? ["-Verify", "1", "-CAfile", dir + "/ca.pem"] : []),
+                standardInput: .nullDevice, standardOutput: .nullDevice, standardError: .nullDevice)
             if Self.waitUntilAccepting(address: address, port: port, process: process) {
                 started = (process, port)
             } else {
@@ -72,8 +66,7 @@ final class TLSFixture {
         (server, port) = started
     }
 
-    /// Stops s_server and deletes the folder. SIGKILL: the child inherits the test process's
-    /// blocked signals, SIGTERM included.
+    /// Stops s_server (SIGKILL: nothing of it needs saving) and deletes the folder.
     func stop() {
         Self.kill(server)
         try? FileManager.default.removeItem(at: folder)
@@ -118,13 +111,13 @@ final class TLSFixture {
         ).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private static func kill(_ process: Process) {
-        if process.isRunning { killNow(process.processIdentifier) }
-        process.waitUntilExit()
+    private static func kill(_ process: ChildProcess) {
+        process.kill(SIGKILL)
+        _ = process.wait()
     }
 
     /// Polls (bounded: 10 s) until `port` accepts a TCP connection, or the process exits.
-    private static func waitUntilAccepting(address host: String, port: UInt16, process: Process) -> Bool {
+    private static func waitUntilAccepting(address host: String, port: UInt16, process: ChildProcess) -> Bool {
         for _ in 0..<200 {
             guard process.isRunning else { return false }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -325,16 +325,8 @@ func closedPort() throws -> UInt16 {
 
 /// Runs `executable` and returns its standard output; throws when it fails.
 func run(_ executable: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    struct Failed: Error { let status: Int32 }
-    guard process.terminationStatus == 0 else { throw Failed(status: process.terminationStatus) }
-    return String(decoding: data, as: UTF8.self)
+    let outcome = try ChildProcess.run(executable, arguments: arguments)
+    struct Failed: Error { let termination: ChildProcess.Termination }
+    guard outcome.termination == .exited(0) else { throw Failed(termination: outcome.termination) }
+    return String(decoding: outcome.standardOutput, as: UTF8.self)
 }

@@ -224,20 +224,14 @@ func stewardBinary() -> URL {
     @Test func aRealCrashInAChildProcessIsReportedAtTheNextStartAndSentUnderConsent() async throws {
         let f = FacadeFixture()
         // A real crash: the example CLI segfaults in a child process on the same data folder.
-        let child = Process()
-        child.executableURL = stewardBinary()
-        // Key files, as the fixture's own start uses: not the keyring of a desktop session.
-        child.environment = ProcessInfo.processInfo.environment.filter {
-            !["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "CREDENTIALS_DIRECTORY"].contains($0.key)
-        }
-        child.arguments = ["crash", "trigger", "segv", "--data-dir", f.directory]
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        child.waitUntilExit()
-        #expect(
-            child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGSEGV,
-            "the child died of SIGSEGV")
+        let child = try ChildProcess(
+            stewardBinary().path, arguments: ["crash", "trigger", "segv", "--data-dir", f.directory],
+            // Key files, as the fixture's own start uses: not the keyring of a desktop session.
+            environment: ProcessInfo.processInfo.environment.filter {
+                !["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "CREDENTIALS_DIRECTORY"].contains($0.key)
+            },
+            standardOutput: .nullDevice, standardError: .nullDevice)
+        #expect(child.wait() == .signaled(SIGSEGV), "the child died of SIGSEGV")
 
         let steward = try Steward.start(try f.configuration())
         defer { steward.stop() }

@@ -8,8 +8,9 @@ internal import Foundation
 /// Source file and line for addresses, from `llvm-symbolizer` run as a subprocess.
 ///
 /// One run per image, with all of that image's addresses on the command line, JSON output.
-/// The child gets an empty environment, `/dev/null` for stdin and stderr, and is killed when
-/// it takes longer than the timeout or prints more than ``maximumOutputBytes``.
+/// The child gets an empty environment, `/dev/null` for stdin and stderr, none of the host's
+/// other descriptors, and is killed when it takes longer than the timeout or prints more than
+/// ``maximumOutputBytes``.
 ///
 /// This blocks the calling thread while the child runs: never call it on the Swift
 /// concurrency pool (see ``Symbolicator``).
@@ -81,6 +82,15 @@ struct LLVMSymbolizer: Sendable {
         return result
     }
 
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34), which the Glibc module does not
+    /// export (it is declared under `_GNU_SOURCE` only); nil where the C library lacks it.
+    private static var closeFrom: CloseFrom? {
+        UnsafeRawPointer(bitPattern: closeFromAddress).map { unsafeBitCast($0, to: CloseFrom.self) }
+    }
+    private static let closeFromAddress = UInt(bitPattern: dlsym(nil, "posix_spawn_file_actions_addclosefrom_np"))
+
     /// Runs the tool; its stdout, or nil when it could not start, timed out or said too much.
     private func run(_ arguments: [String]) -> [UInt8]? {
         var pipeEnds: [Int32] = [-1, -1]
@@ -99,6 +109,11 @@ struct LLVMSymbolizer: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // Nothing else of the host's reaches the tool: every descriptor above 2 is closed in the
+        // child, including those the host opened without close-on-exec or is opening on another
+        // thread right now. Where the C library lacks the call (before glibc 2.34), only the
+        // host's close-on-exec descriptors stay out.
+        if let closeFrom = LLVMSymbolizer.closeFrom { _ = closeFrom(&actions, 3) }
 
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
