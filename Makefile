@@ -12,10 +12,13 @@
 #               Hummingbird 2): the built server run on loopback against a stand-in collector
 #   make test-asan, make test-tsan
 #               the whole suite under AddressSanitizer (with LeakSanitizer) or ThreadSanitizer
+#   make test-release
+#               the example CLI in a release build, crashed with every trigger kind: each report
+#               checked (scripts/test-release.sh)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: demo test examples test-asan test-tsan bootstrap build docs fuzz benchmark clean format lint snippets
+.PHONY: demo test examples test-asan test-tsan test-release bootstrap build docs fuzz benchmark clean format lint snippets
 
 # Every Swift file of the three packages (hidden folders such as .build are skipped).
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests Examples Benchmarks Fuzz
@@ -56,6 +59,11 @@ test-asan: bootstrap snippets
 
 test-tsan: bootstrap snippets
 	./scripts/test-sanitizer.sh thread
+
+# The example CLI built with -c release, crashed with every `steward crash trigger` kind: the
+# reports an optimised build makes (the suite runs a debug build).
+test-release: bootstrap
+	./scripts/test-release.sh
 
 docs: bootstrap
 	./scripts/check-docs.sh

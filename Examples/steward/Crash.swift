@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StewardCore
 import StewardCrash
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -311,10 +312,17 @@ enum Crasher {
     }
 
     @inline(never) static func triggerOverflow(_ depth: Int) -> Int {
-        // Unbounded recursion with a frame the optimiser keeps: a stack overflow.
+        // Unbounded recursion with a frame the optimiser keeps: a stack overflow. Each frame
+        // stores its result after the call; without that store, a release build turned the
+        // accumulating recursion into a loop that never overflowed.
         var padding = (depth, depth &+ 1, depth &+ 2, depth &+ 3)
-        return withUnsafeMutableBytes(of: &padding) { $0.count } &+ triggerOverflow(depth &+ 1)
+        let result = withUnsafeMutablePointer(to: &padding) { $0.pointee.0 &+ triggerOverflow(depth &+ 1) }
+        overflowSink.store(result, ordering: .relaxed)
+        return result
     }
+
+    /// Where each frame of ``triggerOverflow(_:)`` stores its result (never read).
+    static let overflowSink = Atomic<Int>(0)
 
     @inline(never) static func triggerFPE() -> Never {
         CrashTrigger.divisionByZero()
