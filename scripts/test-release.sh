@@ -30,11 +30,12 @@ check() {
     # (In a command substitution, so the shell does not announce the child's death.)
     local status
     status=$(
-        (timeout 120 "$steward" crash trigger "$kind" --data-dir "$dir" >/dev/null 2>"$dir.stderr") 2>/dev/null
+        (timeout -k 10 120 "$steward" crash trigger "$kind" --data-dir "$dir" >/dev/null 2>"$dir.stderr") 2>/dev/null
         echo $?
     )
     if [ "$status" -le 128 ] || [ "$status" -eq 124 ]; then
-        fail "$kind" "expected death by $signal, got exit status $status (124: still running after 120 s)"
+        fail "$kind" "expected death by $signal, got exit status $status (124: still running after 120 s); its stderr:"
+        head -c 4000 "$dir.stderr" >&2
         return
     fi
     local json="$dir.json"

@@ -101,8 +101,9 @@ public final class ChildProcess: Sendable {
     /// Starts `executable` with `arguments`.
     ///
     /// The child's `argv[0]` is `executable`; no `PATH` search is made. Descriptors 0, 1 and 2
-    /// are set as asked and every other descriptor is closed in the child; its signal mask is
-    /// empty and every signal has its default action.
+    /// are set as asked and every other descriptor is closed in the child (with glibc 2.34 or
+    /// later; elsewhere only the test process's close-on-exec descriptors stay out); its signal
+    /// mask is empty and every signal has its default action.
     ///
     /// - Parameters:
     ///   - executable: The program's absolute path.
@@ -311,7 +312,9 @@ extension ChildProcess {
                 var status: Int32 = 0
                 var result: pid_t = -1
                 if !lost {
-                    repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
+                    // WNOHANG: waitid saw this pid's zombie. Should something else have reaped
+                    // it since and a new child of ours got the pid, this must not block on it.
+                    repeat { result = waitpid(pid, &status, WNOHANG) } while result < 0 && errno == EINTR
                 }
                 ended = result == pid ? Self.termination(status) : .reapedElsewhere
             }

@@ -147,10 +147,17 @@ import Musl
         let leaky = open("/dev/null", O_RDONLY)
         try #require(leaky >= 0)
         defer { close(leaky) }
-        let sibling = try ChildProcess("/bin/cat", standardInput: .pipe, standardOutput: .pipe)
+        // Each child says when it is past the dynamic loader (which holds a descriptor of its
+        // own for a moment after exec), then waits on its standard input.
+        func waitingChild() throws -> ChildProcess {
+            let child = try ChildProcess(
+                "/bin/sh", arguments: ["-c", "echo ready; read line"], standardInput: .pipe, standardOutput: .pipe)
+            #expect(try child.standardOutput?.read(timeout: .seconds(30)).map(Self.text) == "ready\n")
+            return child
+        }
+        let sibling = try waitingChild()
         defer { sibling.kill(SIGKILL) }
-
-        let child = try ChildProcess("/bin/sleep", arguments: ["30"], standardInput: .pipe, standardOutput: .pipe)
+        let child = try waitingChild()
         defer { child.kill(SIGKILL) }
         #expect(try Self.descriptors(of: child.processID) == ["0", "1", "2"])
         #expect(try Self.descriptors(of: sibling.processID) == ["0", "1", "2"])

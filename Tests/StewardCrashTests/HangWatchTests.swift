@@ -102,13 +102,16 @@ private func hangReports(_ f: ReporterFixture) async throws -> [CrashReport] {
                 watch.heartbeat()
                 usleep(10_000)
             }
-            // Stuck: no heartbeat until the watchdog has reported and two thresholds passed (the
-            // watchdog looks again meanwhile; at most 30 s on a machine too loaded to run it).
+            // Stuck: no heartbeat until the watchdog has reported, then two thresholds more, so
+            // it looks again while the same hang goes on (at most 30 s on a machine too loaded to
+            // run the watchdog).
             let start = monotonicNow()
+            var reportedAt: UInt64?
             hangTestStuckFunction {
-                let elapsed = monotonicNow() - start
-                return elapsed < 30_000_000_000
-                    && (watchdog.hangsSeen.load(ordering: .acquiring) == 0 || elapsed < 2 * Self.thresholdNanoseconds)
+                let now = monotonicNow()
+                if reportedAt == nil && watchdog.hangsSeen.load(ordering: .acquiring) > 0 { reportedAt = now }
+                return now - start < 30_000_000_000
+                    && reportedAt.map { now - $0 < 2 * Self.thresholdNanoseconds } ?? true
             }
             // Recovered: beating again for two thresholds, no new report.
             let recovered = monotonicNow()

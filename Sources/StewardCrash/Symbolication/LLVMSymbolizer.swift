@@ -103,28 +103,35 @@ struct LLVMSymbolizer: Sendable {
         _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        // Nothing else of the host's reaches the tool: every descriptor above 2 is closed in the
-        // child, including those the host opened without close-on-exec or is opening on another
-        // thread right now. Where the C library lacks the call (before glibc 2.34), only the
-        // host's close-on-exec descriptors stay out.
-        if let closeFrom = LLVMSymbolizer.closeFrom { _ = closeFrom(&actions, 3) }
-
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         let environment: [UnsafeMutablePointer<CChar>?] = [nil]
         var pid: pid_t = 0
-        let spawned = argv.withUnsafeBufferPointer { argvBuffer -> Int32 in
-            environment.withUnsafeBufferPointer { envBuffer -> Int32 in
-                guard let argvBase = argvBuffer.baseAddress, let envBase = envBuffer.baseAddress else { return EINVAL }
-                return posix_spawn(&pid, path, &actions, nil, argvBase, envBase)
+        func spawn(closingOthers: Bool) -> Int32 {
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            // Nothing else of the host's reaches the tool: every descriptor above 2 is closed in
+            // the child, including those the host opened without close-on-exec or is opening on
+            // another thread right now. Where the C library lacks the call (before glibc 2.34),
+            // only the host's close-on-exec descriptors stay out.
+            if closingOthers, let closeFrom = LLVMSymbolizer.closeFrom { _ = closeFrom(&actions, 3) }
+            return argv.withUnsafeBufferPointer { argvBuffer -> Int32 in
+                environment.withUnsafeBufferPointer { envBuffer -> Int32 in
+                    guard let argvBase = argvBuffer.baseAddress, let envBase = envBuffer.baseAddress else {
+                        return EINVAL
+                    }
+                    return posix_spawn(&pid, path, &actions, nil, argvBase, envBase)
+                }
             }
         }
+        var spawned = spawn(closingOthers: true)
+        // glibc closes them with close_range (Linux 5.9) or by listing /proc/self/fd; with
+        // neither, the spawn fails: then the tool runs with the host's close-on-exec ones shut.
+        if spawned != 0 && spawned != ENOENT && spawned != EACCES { spawned = spawn(closingOthers: false) }
         close(writeEnd)
         guard spawned == 0 else { return nil }
 
