@@ -16,10 +16,10 @@ if [ "$status" -ne 0 ]; then
     echo
     echo "==== swift test failed (exit $status); full output in $log; what failed:"
     # swift-testing: "✘ Test … recorded an issue at File.swift:L:C: …" (or "✘ Suite …") and its
-    # "↳" lines; XCTest: "… error: -[…] : …"; a crash of the test process: "Fatal error",
+    # "↳" lines; XCTest: "… error: -[…] : …"; a crash of the test process: "…: Fatal error: …",
     # "signal". -a: children write into the log too, and a stray byte must not make grep print
     # "binary file matches" instead of the lines.
-    grep -a -E -A4 '✘ (Test|Suite) .* recorded an issue|error: -\[|: error: |Fatal error|Exited with (unexpected )?signal|(Test|Suite) .* failed after' "$log" \
+    grep -a -E -A4 '✘ (Test|Suite) .* recorded an issue|error: -\[|: error: |: Fatal error: |Exited with (unexpected )?signal|(Test|Suite) .* failed after' "$log" \
         | grep -a -v -E '^✔|^◇|^--$' | head -n 120
     echo "==== end of failures ($log)"
 fi

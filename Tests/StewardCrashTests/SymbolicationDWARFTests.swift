@@ -7,6 +7,7 @@ import Foundation
 import StewardTesting
 import Testing
 @testable import StewardCrash
+import Synchronization
 
 /// A small C library built by the tests, with and without DWARF: a known function at a known
 /// line, and a call inlined into it.
@@ -130,7 +131,9 @@ enum DWARFTestLibrary {
         defer { try? FileManager.default.removeItem(atPath: fixture.dir) }
         fixture.configuration.symbolication = .functionNamesAndSourceLocations
         fixture.relaunch()
-        try fixture.writeRecords(1)
+        // Writing a record installs the handlers, which one reporter of the process may have at
+        // a time: under the lock every crash test takes (it failed CI once without it).
+        try crashHandlerGlobalState.withLock { _ in try fixture.writeRecords(1) }
         fixture.relaunch()
         let result = fixture.reporter.processPending()
         let report = try #require(result.reports.first, "\(result.problems)")
