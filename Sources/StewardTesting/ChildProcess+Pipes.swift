@@ -13,16 +13,11 @@ extension ChildProcess {
     /// concurrency pool, when the child may take long. The descriptor is close-on-exec, so no
     /// other child inherits it, and it is closed by ``close()`` or when the reader goes away.
     public final class Reader: Sendable {
-        /// The descriptor, -1 once closed. Held while a read runs, so ``close()`` waits for it.
-        private let descriptor: Mutex<Int32>
+        /// The descriptor; held while a read runs, so ``close()`` waits for it.
+        private let descriptor: PipeDescriptor
 
         init(descriptor: Int32) {
-            self.descriptor = Mutex(descriptor)
-        }
-
-        deinit {
-            let fd = descriptor.withLock { $0 }
-            if fd >= 0 { _ = systemClose(fd) }
+            self.descriptor = PipeDescriptor(descriptor)
         }
 
         /// Reads until the child closes its end (it exited, or closed the stream).
@@ -45,7 +40,7 @@ extension ChildProcess {
         /// - Returns: The bytes read; empty only at end of file.
         /// - Throws: `SystemError` naming `read` when the read fails, or `EBADF` once closed.
         public func read(upTo maximumCount: Int = 65_536) throws(SystemError) -> [UInt8] {
-            try descriptor.withLock { fd throws(SystemError) in
+            try descriptor.value.withLock { fd throws(SystemError) in
                 try Self.read(fd, upTo: maximumCount)
             }
         }
@@ -60,7 +55,7 @@ extension ChildProcess {
         ///   within `timeout`.
         /// - Throws: `SystemError` naming `poll` or `read` when they fail, or `EBADF` once closed.
         public func read(upTo maximumCount: Int = 65_536, timeout: Duration) throws(SystemError) -> [UInt8]? {
-            try descriptor.withLock { fd throws(SystemError) -> [UInt8]? in
+            try descriptor.value.withLock { fd throws(SystemError) -> [UInt8]? in
                 guard fd >= 0 else { throw SystemError(call: "read", errno: EBADF) }
                 var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let clock = ContinuousClock()
@@ -81,16 +76,13 @@ extension ChildProcess {
 
         /// Closes the test's end. Later reads throw `EBADF`; closing twice does nothing.
         public func close() {
-            descriptor.withLock { fd in
-                if fd >= 0 { _ = systemClose(fd) }
-                fd = -1
-            }
+            descriptor.close()
         }
 
         /// Reads `first` and `second` to their ends at once, with `poll`.
         static func readBothToEnd(_ first: Reader, _ second: Reader) throws(SystemError) -> ([UInt8], [UInt8]) {
-            try first.descriptor.withLock { a throws(SystemError) in
-                try second.descriptor.withLock { b throws(SystemError) in
+            try first.descriptor.value.withLock { a throws(SystemError) in
+                try second.descriptor.value.withLock { b throws(SystemError) in
                     guard a >= 0, b >= 0 else { throw SystemError(call: "read", errno: EBADF) }
                     var collected: [[UInt8]] = [[], []]
                     var open = [true, true]
@@ -142,16 +134,11 @@ extension ChildProcess {
     /// this end is closed. The descriptor is close-on-exec, so no other child inherits it
     /// (another child holding it would keep the end of file from ever coming).
     public final class Writer: Sendable {
-        /// The descriptor, -1 once closed.
-        private let descriptor: Mutex<Int32>
+        /// The descriptor; held while a write runs, so ``close()`` waits for it.
+        private let descriptor: PipeDescriptor
 
         init(descriptor: Int32) {
-            self.descriptor = Mutex(descriptor)
-        }
-
-        deinit {
-            let fd = descriptor.withLock { $0 }
-            if fd >= 0 { _ = systemClose(fd) }
+            self.descriptor = PipeDescriptor(descriptor)
         }
 
         /// Writes every byte of `bytes`, blocking while the pipe is full.
@@ -163,7 +150,7 @@ extension ChildProcess {
         /// - Throws: `SystemError` naming `write` (`EPIPE`: the child no longer reads; `EBADF`:
         ///   this end is closed).
         public func write(_ bytes: [UInt8]) throws(SystemError) {
-            try descriptor.withLock { fd throws(SystemError) in
+            try descriptor.value.withLock { fd throws(SystemError) in
                 guard fd >= 0 else { throw SystemError(call: "write", errno: EBADF) }
                 let failure = withSIGPIPEHeld {
                     bytes.withUnsafeBytes { buffer -> Int32 in
@@ -193,10 +180,7 @@ extension ChildProcess {
 
         /// Closes the test's end: the child reads end of file. Closing twice does nothing.
         public func close() {
-            descriptor.withLock { fd in
-                if fd >= 0 { _ = systemClose(fd) }
-                fd = -1
-            }
+            descriptor.close()
         }
 
         /// Runs `body` with `SIGPIPE` blocked on this thread, and takes back a `SIGPIPE` the
@@ -218,6 +202,29 @@ extension ChildProcess {
                 while sigtimedwait(&pipeSignal, nil, &noWait) < 0 && errno == EINTR {}
             }
             return failure
+        }
+    }
+}
+
+/// A pipe end the test process owns, closed by ``close()`` or when its owner goes away.
+final class PipeDescriptor: Sendable {
+    /// The descriptor, -1 once closed. A reader or writer holds the lock while it uses it.
+    let value: Mutex<Int32>
+
+    init(_ descriptor: Int32) {
+        value = Mutex(descriptor)
+    }
+
+    deinit {
+        let fd = value.withLock { $0 }
+        if fd >= 0 { _ = systemClose(fd) }
+    }
+
+    /// Closes the descriptor; closing twice does nothing.
+    func close() {
+        value.withLock { fd in
+            if fd >= 0 { _ = systemClose(fd) }
+            fd = -1
         }
     }
 }
