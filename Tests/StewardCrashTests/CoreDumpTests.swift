@@ -81,14 +81,7 @@ struct CoreDumpTests {
         let f = try ReporterFixture()
         defer { try? FileManager.default.removeItem(atPath: f.dir) }
         f.configuration.coreDumpDirectory = f.dir + "/coredump"
-        f.configuration.context.sessionID = nil
-        f.relaunch()
-        let first = f.reporter.sessionID
-        try crashHandlerGlobalState.withLock { _ in
-            try f.reporter.install()
-            defer { f.reporter.uninstall() }
-            f.reporter.recordSessionStart()
-        }
+        let first = try f.startVanishingSession()
         let open = try #require(try CrashReporter.loadSessions(f.vault).open.first { $0.id == first })
         #expect(open.process?.pid == getpid(), "the open session keeps its pid and boot id")
         try between(f, open.started)

@@ -60,6 +60,22 @@ final class ReporterFixture: @unchecked Sendable {
         reporter = CrashReporter(configuration: configuration, vault: vault, consent: gate, clock: clock)
     }
 
+    /// Starts a session of its own (a new session id) that will "vanish": installs under the
+    /// crash tests' lock, records the session's start, runs `during` (still installed), and
+    /// uninstalls without ending the session, as a killed process leaves it. Its session id.
+    func startVanishingSession(during: () throws -> Void = {}) throws -> String {
+        configuration.context.sessionID = nil
+        relaunch()
+        let id = reporter.sessionID
+        try crashHandlerGlobalState.withLock { _ in
+            try reporter.install()
+            defer { reporter.uninstall() }
+            reporter.recordSessionStart()
+            try during()
+        }
+        return id
+    }
+
     /// Installs, writes `count` raw records as the handler would, uninstalls.
     func writeRecords(_ count: Int, breadcrumb: String? = nil) throws {
         try reporter.install()

@@ -109,14 +109,8 @@ import Testing
         let f = try ReporterFixture()
         let cgroup = try FakeCgroup()
         f.configuration.memoryCgroupFiles = cgroup.files
-        f.configuration.context.sessionID = nil
-        f.relaunch()
-        let first = f.reporter.sessionID
-        // The breadcrumb ring is the process's: one test at a time writes to it.
-        try crashHandlerGlobalState.withLock { _ in
-            try f.reporter.install()
-            defer { f.reporter.uninstall() }
-            f.reporter.recordSessionStart()
+        // (Under the lock: the breadcrumb ring is the process's, one test at a time writes to it.)
+        let first = try f.startVanishingSession {
             f.reporter.addBreadcrumb(message: "opened the big file", category: "test")
             f.reporter.report(error: CocoaError(.fileReadTooLarge))
             f.reporter.flushHandledErrors()
