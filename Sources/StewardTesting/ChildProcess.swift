@@ -390,7 +390,7 @@ private enum Spawning {
         }
         // Everything above 2 closed in the child: what other threads opened without
         // close-on-exec (or are opening right now) does not reach it.
-        if let closeFrom = Symbols.closeFrom { _ = closeFrom(&actions, 3) }
+        SpawnActions.closeDescriptors(from: 3, in: &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -425,23 +425,16 @@ private enum Spawning {
         return pid
     }
 
-    /// glibc functions the Glibc module does not export (they are declared under
-    /// `_GNU_SOURCE` only), looked up once; nil where the C library lacks them.
+    /// A glibc function the Glibc module does not export (declared under `_GNU_SOURCE` only),
+    /// looked up once; nil where the C library lacks it.
     enum Symbols {
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
         typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
 
-        /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34).
-        static var closeFrom: CloseFrom? {
-            UnsafeRawPointer(bitPattern: closeFromAddress).map { unsafeBitCast($0, to: CloseFrom.self) }
-        }
         /// `pipe2` (glibc 2.9).
         static var pipe2: Pipe2? {
             UnsafeRawPointer(bitPattern: pipe2Address).map { unsafeBitCast($0, to: Pipe2.self) }
         }
 
-        private static let closeFromAddress = UInt(
-            bitPattern: dlsym(nil, "posix_spawn_file_actions_addclosefrom_np"))
         private static let pipe2Address = UInt(bitPattern: dlsym(nil, "pipe2"))
     }
 }

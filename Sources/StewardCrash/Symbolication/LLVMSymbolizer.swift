@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import Foundation
+import StewardCore
 
 /// Source file and line for addresses, from `llvm-symbolizer` run as a subprocess.
 ///
@@ -82,15 +83,6 @@ struct LLVMSymbolizer: Sendable {
         return result
     }
 
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-
-    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34), which the Glibc module does not
-    /// export (it is declared under `_GNU_SOURCE` only); nil where the C library lacks it.
-    private static var closeFrom: CloseFrom? {
-        UnsafeRawPointer(bitPattern: closeFromAddress).map { unsafeBitCast($0, to: CloseFrom.self) }
-    }
-    private static let closeFromAddress = UInt(bitPattern: dlsym(nil, "posix_spawn_file_actions_addclosefrom_np"))
-
     /// Runs the tool; its stdout, or nil when it could not start, timed out or said too much.
     private func run(_ arguments: [String]) -> [UInt8]? {
         var pipeEnds: [Int32] = [-1, -1]
@@ -118,7 +110,7 @@ struct LLVMSymbolizer: Sendable {
             // the child, including those the host opened without close-on-exec or is opening on
             // another thread right now. Where the C library lacks the call (before glibc 2.34),
             // only the host's close-on-exec descriptors stay out.
-            if closingOthers, let closeFrom = LLVMSymbolizer.closeFrom { _ = closeFrom(&actions, 3) }
+            if closingOthers { SpawnActions.closeDescriptors(from: 3, in: &actions) }
             return argv.withUnsafeBufferPointer { argvBuffer -> Int32 in
                 environment.withUnsafeBufferPointer { envBuffer -> Int32 in
                     guard let argvBase = argvBuffer.baseAddress, let envBase = envBuffer.baseAddress else {
